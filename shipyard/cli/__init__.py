@@ -1,0 +1,92 @@
+"""The ``shipyard`` command line: one module per command group, each thin.
+
+Heavy libraries (MLflow, pandas) are imported inside the commands that need them, so
+``shipyard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard import __version__
+from shipyard.cli import config as config_cmd
+from shipyard.cli import data as data_cmd
+from shipyard.cli import events as events_cmd
+from shipyard.cli import models as models_cmd
+from shipyard.cli import project as project_cmd
+from shipyard.cli import training as training_cmd
+from shipyard.cli.output import print_error
+from shipyard.cli.state import CliState
+from shipyard.errors import ShipyardError
+
+__all__ = ["app", "main", "run"]
+
+app = typer.Typer(
+    name="shipyard",
+    help="Keep a trained model healthy in production: runs, registry, lineage, reproduction.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Path to shipyard.yaml (default: nearest one)."),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Override database_url for this command.")
+    ] = None,
+    artifact_root: Annotated[
+        Path | None, typer.Option(help="Override artifact_root for this command.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Shipyard: reproducible training runs, a registry with lineage, and more."""
+    ctx.obj = CliState(
+        config_path=config,
+        overrides={"database_url": database_url, "artifact_root": artifact_root},
+    )
+
+
+project_cmd.register(app)
+training_cmd.register(app)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(events_cmd.app, name="events")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code; errors print, never tracebacks."""
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=True)
+    except ShipyardError as error:
+        print_error(error)
+        return error.exit_code
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def main() -> None:
+    """Entry point of the ``shipyard`` script."""
+    sys.exit(run())

@@ -1,0 +1,48 @@
+"""``shipyard config``: show the resolved configuration and generate its reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import console, print_json
+from shipyard.cli.state import CliState
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Show the resolved configuration; generate its documentation.",
+                  no_args_is_help=True)
+
+
+@app.command("show")
+def show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the configuration after defaults, file, environment and flags."""
+    state: CliState = ctx.obj
+    config = state.config(require_file=False)
+    resolved = {**config.model_dump(mode="json", by_alias=True), "database_url": config.db_url,
+                "root": str(config.root)}
+    if as_json:
+        print_json(resolved)
+        return
+    import yaml
+
+    console.print(yaml.safe_dump(resolved, sort_keys=False).rstrip())
+
+
+@app.command("docs")
+def docs(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Generate the configuration reference (docs/config.md) from the declarations."""
+    from shipyard.config_reference import render_markdown
+
+    text = render_markdown()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"Wrote {output}")

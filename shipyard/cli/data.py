@@ -1,0 +1,102 @@
+"""``shipyard data``: snapshots, schema inference and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import console, print_json
+from shipyard.cli.state import CliState
+from shipyard.errors import ConfigError
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Dataset snapshots, schemas and validation.", no_args_is_help=True)
+schema_app = typer.Typer(help="Infer a pandera schema from data.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+PathArg = Annotated[Path, typer.Argument(help="CSV or Parquet file, or a folder of them.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command("snapshot")
+def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) -> None:
+    """Record a content digest, a stored copy and a profile of PATH."""
+    from shipyard.data import snapshot
+    from shipyard.training.inputs import record_snapshot
+
+    state: CliState = ctx.obj
+    config = state.config(require_file=False)
+    with console.status(f"Snapshotting {path}…"):
+        snap = snapshot(path, config.artifact_path)
+        is_new = record_snapshot(state.store(), snap)
+    if as_json:
+        print_json({**snap.to_dict(), "new": is_new})
+        return
+    verb = "Stored" if is_new else "Already stored"
+    console.print(f"[green]✓[/] {verb} snapshot [bold]{snap.digest[:12]}[/] "
+                  f"({snap.rows:,} rows × {len(snap.columns)} columns) at {snap.data_path.parent}")
+    if snap.dvc is not None:
+        console.print(f"  DVC: md5 {snap.dvc.md5} ({snap.dvc.path})")
+
+
+@schema_app.command("infer")
+def schema_infer(
+    path: PathArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Schema file to write.")] = Path(
+        "schema.yaml"
+    ),
+    null_tolerance: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Extra null fraction tolerated per column.")
+    ] = 0.0,
+    range_margin: Annotated[
+        float, typer.Option(min=0.0, help="Widen numeric ranges by this share of their span.")
+    ] = 0.0,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing schema file.")] = False,
+) -> None:
+    """Write a pandera schema (YAML) inferred from PATH, meant to be committed to git."""
+    from shipyard.data import infer_schema, read_frame, write_schema
+
+    if output.exists() and not force:
+        raise ConfigError(f"{output} already exists.", hint="Pass --force to overwrite it.")
+    frame = read_frame(path)
+    schema = infer_schema(frame, null_tolerance=null_tolerance, range_margin=range_margin)
+    write_schema(schema, output)
+    console.print(f"[green]✓[/] Wrote schema for {len(frame.columns)} columns to {output}. "
+                  "Review it, then commit it.")
+
+
+@app.command("validate")
+def validate_cmd(
+    ctx: typer.Context,
+    path: PathArg,
+    schema: Annotated[
+        Path | None, typer.Option(help="Schema file (default: train.schema in shipyard.yaml).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check PATH against its schema; list every failed check and exit 1 on failure."""
+    from shipyard.data import load_schema, read_frame, validate
+
+    state: CliState = ctx.obj
+    if schema is None:
+        config = state.config(require_file=False)
+        if config.train.data_schema is None:
+            raise ConfigError(
+                "No schema given.",
+                hint="Pass --schema FILE, or set train.schema in shipyard.yaml "
+                "(create one with `shipyard data schema infer`).",
+            )
+        schema = config.resolve(config.train.data_schema)
+    report = validate(read_frame(path), load_schema(schema))
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        console.print(f"[green]✓[/] {path} satisfies {schema} ({report.rows:,} rows).")
+    else:
+        console.print(report.render())
+        console.print(f"[red]✗[/] {len(report.failures)} checks failed for {path}.")
+    if not report.ok:
+        raise typer.Exit(1)

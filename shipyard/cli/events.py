@@ -1,0 +1,38 @@
+"""``shipyard events``: the record of every state change."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import console, print_json
+from shipyard.cli.state import CliState
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The event log: who changed what, when.", invoke_without_command=True)
+
+
+@app.callback()
+def events(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. run.finished.")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Only subjects starting with this, e.g. model:churn.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List recent events, newest first."""
+    from rich.table import Table
+
+    state: CliState = ctx.obj
+    found = state.store().events(kind=kind, subject=subject, limit=limit)
+    if as_json:
+        print_json([event.to_dict() for event in found])
+        return
+    table = Table("time", "actor", "kind", "subject")
+    for event in found:
+        table.add_row(event.to_dict()["at"][:19], event.actor, event.kind, event.subject)
+    console.print(table)

@@ -1,0 +1,114 @@
+"""``shipyard train`` and ``shipyard reproduce``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import console, print_json
+from shipyard.cli.state import CliState
+
+__all__ = ["register"]
+
+
+def train_cmd(
+    ctx: typer.Context,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Override a parameter: -p key=value (repeatable)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    trigger: Annotated[str, typer.Option(help="Why this run happened (recorded).")] = "manual",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Snapshot → validate → train → log → register → model card, as one reproducible run."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from shipyard.training import parse_overrides, train
+
+    state: CliState = ctx.obj
+    config = state.config()
+    overrides = parse_overrides(param or [])
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=as_json,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("Starting", total=None)
+        result = train(
+            config,
+            params=overrides,
+            seed=seed,
+            trigger=trigger,
+            store=state.store(),
+            on_step=lambda text: progress.update(task, description=text),
+        )
+        progress.update(task, description="Done")
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"[green]✓[/] Registered [bold]{result.name}/{result.version}[/] "
+                  f"({result.flavour}) from run {result.run_id}")
+    console.print(f"  data {result.data_digest[:12]}"
+                  + ("" if result.validated else " (not validated: no train.schema set)"))
+    for name, value in sorted(result.metrics.items()):
+        console.print(f"  {name} = {value:.6g}")
+
+
+def reproduce_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")],
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Relative tolerance for metrics.")
+    ] = 1e-6,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Retrain a version from its recorded params, seed and data; compare; exit 1 if it differs."""
+    from shipyard.registry import parse_ref
+    from shipyard.training import reproduce
+
+    state: CliState = ctx.obj
+    with console.status(f"Reproducing {ref}…"):
+        report = reproduce(state.config(), parse_ref(ref), tolerance=tolerance,
+                           store=state.store())
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report)
+    if not report.reproduced:
+        raise typer.Exit(1)
+
+
+def _print_report(report: object) -> None:
+    from rich.table import Table
+
+    from shipyard.training import ReproduceReport
+
+    assert isinstance(report, ReproduceReport)
+    table = Table("metric", "recorded", "reproduced", "match")
+    for m in report.metrics:
+        table.add_row(m.name, f"{m.recorded:.6g}",
+                      "—" if m.reproduced is None else f"{m.reproduced:.6g}",
+                      "[green]yes[/]" if m.within_tolerance else "[red]no[/]")
+    console.print(table)
+    console.print(f"predictions: {report.predictions_compared - report.predictions_differing} of "
+                  f"{report.predictions_compared} identical")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    label = f"{report.name}/{report.version}"
+    if report.reproduced:
+        console.print(f"[green]✓ Reproduced[/] {label}")
+    else:
+        console.print(f"[red]✗ Not reproduced[/] {label}:")
+        for line in report.differences:
+            console.print(f"  - {line}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    app.command("train")(train_cmd)
+    app.command("reproduce")(reproduce_cmd)

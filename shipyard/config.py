@@ -1,0 +1,262 @@
+"""The one place that reads configuration.
+
+Settings resolve as defaults < ``shipyard.yaml`` < ``SHIPYARD_*`` environment < CLI
+flags into one immutable, typed :class:`Config` that is passed in, never read from
+globals. Every setting declares its type, default and help text; ``docs/config.md``
+and the file written by ``shipyard init`` are generated from those declarations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shipyard.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "WORKSPACE_DIRNAME",
+    "Config",
+    "ModelSettings",
+    "TrainSettings",
+    "find_config_file",
+    "load_config",
+]
+
+CONFIG_FILENAME = "shipyard.yaml"
+WORKSPACE_DIRNAME = ".shipyard"
+ENV_PREFIX = "SHIPYARD_"
+ENV_NESTING = "__"
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ModelSettings(_Settings):
+    """What the model is and who owns it; shown on every model card."""
+
+    name: str = Field("model", description="Registered model name in the registry.")
+    purpose: str = Field(
+        "", description="What the model is for, in one or two sentences (model card)."
+    )
+    owner: str = Field("", description="Team or person who answers for the model.")
+    task: Literal["classification", "regression"] = Field(
+        "classification",
+        description="Learning task: classification or regression (model card, evaluation).",
+    )
+
+
+class TrainSettings(_Settings):
+    """How ``shipyard train`` finds the training function and its data."""
+
+    entrypoint: str | None = Field(
+        None,
+        description='Training function as "module:function", called as train(ctx) -> model.',
+    )
+    data: Path | None = Field(
+        None, description="Training data: a CSV or Parquet file, or a folder of them."
+    )
+    validation_data: Path | None = Field(
+        None, description="Optional validation data, passed to train(ctx) as ctx.validation."
+    )
+    target: str | None = Field(
+        None, description="Label column; the model's inputs are every other column."
+    )
+    data_schema: Path | None = Field(
+        None,
+        alias="schema",
+        description="Pandera schema (YAML) the data must satisfy before training.",
+    )
+    seed: int = Field(42, description="Random seed handed to train(ctx) as ctx.seed.")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Hyper-parameters handed to train(ctx) as ctx.params (-p key=value overrides).",
+    )
+    experiment: str | None = Field(
+        None, description="MLflow experiment name; defaults to the project name."
+    )
+
+
+class Config(_Settings):
+    """Resolved Shipyard configuration for one project."""
+
+    project: str = Field("shipyard", description="Project name.")
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the control-plane and MLflow database; "
+            "default sqlite:///<project>/.shipyard/shipyard.db. "
+            "Teams use postgresql+psycopg://user@host/db."
+        ),
+    )
+    artifact_root: Path = Field(
+        Path(".shipyard/artifacts"),
+        description="Where models, dataset snapshots and reports are stored.",
+    )
+    model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[arg-type]
+    train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
+    root: Path = Field(
+        Path("."),
+        exclude=True,
+        description="Project folder: the folder holding shipyard.yaml (set automatically).",
+    )
+
+    @property
+    def workspace(self) -> Path:
+        """The project's ``.shipyard/`` folder."""
+        return self.root / WORKSPACE_DIRNAME
+
+    @property
+    def db_url(self) -> str:
+        """The database URL with the SQLite default applied."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.workspace / 'shipyard.db').as_posix()}"
+
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment training runs are logged to."""
+        return self.train.experiment or self.project
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config made absolute against the project folder."""
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def artifact_path(self) -> Path:
+        """The artifact root as an absolute path."""
+        return self.resolve(self.artifact_root)
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """Nearest ``shipyard.yaml`` in ``start`` or its parents (``SHIPYARD_CONFIG`` wins)."""
+    explicit = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        return Path(explicit)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    require_file: bool = False,
+) -> Config:
+    """Resolve defaults < file < ``SHIPYARD_*`` environment < ``overrides``.
+
+    ``overrides`` use dotted keys (``{"train.seed": 7}``); ``None`` values are ignored so
+    CLI flags that were not given do not override anything.
+    """
+    file = path or find_config_file()
+    if file is not None and not file.is_file():
+        raise ConfigError(
+            f"Config file {file} does not exist.",
+            hint="Run `shipyard init` to create one, or pass --config PATH.",
+        )
+    if file is None and require_file:
+        raise ConfigError(
+            f"No {CONFIG_FILENAME} found in {Path.cwd()} or its parents.",
+            hint="Run `shipyard init` in your project folder, or pass --config PATH.",
+        )
+    data: dict[str, Any] = {}
+    lines: dict[tuple[str, ...], int] = {}
+    if file is not None:
+        data, lines = _read_yaml(file)
+    for dotted, value in _environment(environ if environ is not None else os.environ):
+        _set_dotted(data, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    root = file.resolve().parent if file is not None else Path.cwd().resolve()
+    data["root"] = root
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, file, lines) from None
+
+
+def _read_yaml(file: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    try:
+        text = file.read_text(encoding="utf-8")
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{file} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.",
+            hint="Fix the YAML syntax (indentation, colons, quotes) and try again.",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {file}: {exc.strerror}.", hint="Check the path.") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{file} must hold a mapping of settings, not a {type(data).__name__}.",
+            hint="Start from the file `shipyard init` writes.",
+        )
+    return data, dict(_key_lines(node, ()))
+
+
+def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*prefix, str(key.value))
+            yield path, key.start_mark.line + 1
+            yield from _key_lines(value, path)
+
+
+def _environment(environ: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
+    skip = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}USER"}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in skip:
+            continue
+        dotted = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
+        # YAML parsing gives numbers, booleans and {..} mappings their types.
+        try:
+            value = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            value = raw
+        yield dotted, value
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    target = data
+    for key in parents:
+        child = target.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            target[key] = child
+        target = child
+    target[leaf] = value
+
+
+def _config_error(
+    exc: ValidationError, file: Path | None, lines: Mapping[tuple[str, ...], int]
+) -> ConfigError:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        key = ".".join(loc) or "(top level)"
+        line = lines.get(loc) or lines.get(loc[:-1])
+        where = f" ({file}, line {line})" if file is not None and line else ""
+        problems.append(f"  {key}{where}: {error['msg']}")
+    source = str(file) if file is not None else "configuration"
+    return ConfigError(
+        f"Invalid {source}:\n" + "\n".join(problems),
+        hint="See docs/config.md for every setting, its type and default.",
+    )

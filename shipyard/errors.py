@@ -1,0 +1,102 @@
+"""Every exception a Shipyard user can see.
+
+Each error carries a stable ``code``, the CLI ``exit_code`` and the ``http_status`` it
+maps to, and a ``hint`` that says what to do next. The CLI renders them without a
+traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
+
+    ShipyardError
+    ├── ConfigError            shipyard.yaml missing, unparsable or invalid
+    ├── EntrypointError        train entrypoint "module:function" cannot be loaded
+    ├── DataError              data missing, unreadable or unusable
+    │   └── ValidationFailed   data does not satisfy its schema
+    ├── DatabaseError          control-plane / tracking database unreachable
+    ├── NotFoundError          unknown model, version, alias, run or snapshot
+    ├── TrainingFailed         the user's training function raised
+    └── NotReproducible        a retrain did not reproduce the recorded version
+"""
+
+from __future__ import annotations
+
+
+class ShipyardError(Exception):
+    """Root of every error Shipyard raises on purpose."""
+
+    code = "shipyard_error"
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+
+class ConfigError(ShipyardError):
+    """Configuration is missing, unparsable or invalid."""
+
+    code = "config_error"
+    exit_code = 2
+    http_status = 500
+
+
+class EntrypointError(ShipyardError):
+    """A ``module:function`` reference cannot be imported or called."""
+
+    code = "entrypoint_error"
+    exit_code = 2
+    http_status = 500
+
+
+class DataError(ShipyardError):
+    """Data is missing, unreadable or unusable."""
+
+    code = "data_error"
+    exit_code = 4
+    http_status = 422
+
+
+class ValidationFailed(DataError):
+    """Data does not satisfy its schema; ``report`` lists every failed check."""
+
+    code = "validation_failed"
+    exit_code = 1
+    http_status = 422
+
+    def __init__(self, message: str, report: object, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.report = report
+
+
+class DatabaseError(ShipyardError):
+    """The control-plane or tracking database cannot be reached or migrated."""
+
+    code = "database_error"
+    exit_code = 5
+    http_status = 503
+
+
+class NotFoundError(ShipyardError):
+    """An unknown model, version, alias, run or snapshot was named."""
+
+    code = "not_found"
+    exit_code = 3
+    http_status = 404
+
+
+class TrainingFailed(ShipyardError):
+    """The user's training function raised; nothing was registered."""
+
+    code = "training_failed"
+    exit_code = 1
+    http_status = 500
+
+
+class NotReproducible(ShipyardError):
+    """A retrain from the recorded lineage did not reproduce the version."""
+
+    code = "not_reproducible"
+    exit_code = 1
+    http_status = 409

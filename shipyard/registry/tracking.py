@@ -1,0 +1,86 @@
+"""MLflow wired to Shipyard's configuration: one database, one artifact root.
+
+MLflow is imported here lazily, so commands that never touch it (``--help``, ``init``)
+stay fast: ``import mlflow`` costs about a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from shipyard.config import Config
+from shipyard.errors import DatabaseError, NotFoundError, ShipyardError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["Tracking", "mlflow_errors"]
+
+# Telemetry off before mlflow is first imported: nothing may leave the machine.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+@contextmanager
+def mlflow_errors(subject: str = "") -> Iterator[None]:
+    """Turn MLflow's exceptions into Shipyard errors that say what to do."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except ShipyardError:
+        raise
+    except MlflowException as exc:
+        text = exc.message if hasattr(exc, "message") else str(exc)
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in text.lower():
+            raise NotFoundError(
+                f"{subject or 'Resource'} not found: {text}",
+                hint="List what exists with `shipyard models list`.",
+            ) from None
+        if "could not connect" in text.lower() or "operationalerror" in text.lower():
+            raise DatabaseError(
+                f"MLflow cannot use its database: {text.splitlines()[0]}",
+                hint="Check database_url in shipyard.yaml (or SHIPYARD_DATABASE_URL).",
+            ) from None
+        raise
+
+
+class Tracking:
+    """MLflow tracking and registry on the project's database and artifact root."""
+
+    def __init__(self, config: Config) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.config = config
+        self.uri = config.db_url
+        self.artifact_location = (config.artifact_path / "mlflow").as_uri()
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        try:
+            self.client: MlflowClient = MlflowClient(self.uri, self.uri)
+            # Touch the store now so an unreachable database fails here, clearly.
+            self.client.search_experiments(max_results=1)
+        except Exception as exc:
+            raise DatabaseError(
+                f"MLflow cannot open its store at {self._safe_uri}: "
+                f"{str(exc).strip().splitlines()[0]}",
+                hint="Check that the database server is running and database_url is right.",
+            ) from None
+
+    @property
+    def _safe_uri(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.uri).render_as_string(hide_password=True)
+
+    def experiment_id(self, name: str | None = None) -> str:
+        """The id of the experiment ``name`` (default: the project's), created on first use."""
+        name = name or self.config.experiment_name
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            return str(existing.experiment_id)
+        return str(self.client.create_experiment(name, artifact_location=self.artifact_location))

@@ -1,0 +1,19 @@
+"""Control-plane state: tables, migrations, sessions and the event log."""
+
+from shipyard.store.engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
+from shipyard.store.events import Event, current_actor
+from shipyard.store.store import Store
+from shipyard.store.tables import Base, DatasetRow, EventRow
+
+__all__ = [
+    "HEAD_REVISION",
+    "Base",
+    "DatasetRow",
+    "Event",
+    "EventRow",
+    "Store",
+    "create_store_engine",
+    "current_actor",
+    "current_revision",
+    "upgrade",
+]

@@ -1,0 +1,46 @@
+"""The event log: every state change, with time, actor, kind, subject and payload."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["Event", "current_actor"]
+
+
+def current_actor() -> str:
+    """Who is acting: ``SHIPYARD_USER``, else the operating-system user."""
+    explicit = os.environ.get("SHIPYARD_USER")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One recorded state change."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    subject: str
+    payload: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)
+        return {
+            "id": self.id,
+            "at": at.isoformat(),
+            "actor": self.actor,
+            "kind": self.kind,
+            "subject": self.subject,
+            "payload": self.payload,
+        }

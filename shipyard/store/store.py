@@ -1,0 +1,97 @@
+"""The control-plane store: one object per database URL, migrated on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shipyard.store.engine import create_store_engine, unreachable, upgrade
+from shipyard.store.events import Event, current_actor
+from shipyard.store.tables import DatasetRow, EventRow
+
+__all__ = ["Store"]
+
+
+class Store:
+    """Control-plane state on SQLite or Postgres; applies migrations on first use."""
+
+    def __init__(self, url: str, *, actor: str | None = None, migrate: bool = True) -> None:
+        self.url = url
+        self.actor = actor or current_actor()
+        self.engine: Engine = create_store_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            upgrade(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A short write transaction: committed on success, rolled back on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise unreachable(self.engine, exc) from None
+        except SQLAlchemyError:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def record(self, kind: str, subject: str, payload: dict[str, Any] | None = None) -> Event:
+        """Append one event and return it."""
+        row = EventRow(actor=self.actor, kind=kind, subject=subject, payload=payload or {})
+        with self.session() as session:
+            session.add(row)
+            session.flush()
+            return _event(row)
+
+    def events(
+        self,
+        *,
+        kind: str | None = None,
+        subject: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Most recent events first, optionally filtered by kind and subject prefix."""
+        query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(EventRow.kind == kind)
+        if subject is not None:
+            query = query.where(EventRow.subject.startswith(subject, autoescape=True))
+        with self.session() as session:
+            return [_event(row) for row in session.scalars(query)]
+
+    def save_dataset(self, row: DatasetRow) -> bool:
+        """Remember a dataset snapshot; returns False when the digest was known already."""
+        with self.session() as session:
+            if session.get(DatasetRow, row.digest) is not None:
+                return False
+            session.add(row)
+            return True
+
+    def dataset(self, digest: str) -> DatasetRow | None:
+        """The dataset snapshot with this digest, if known."""
+        with self.session() as session:
+            return session.get(DatasetRow, digest)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+
+def _event(row: EventRow) -> Event:
+    return Event(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        kind=row.kind,
+        subject=row.subject,
+        payload=dict(row.payload or {}),
+    )

@@ -1,0 +1,61 @@
+"""Control-plane tables.
+
+Every table is prefixed ``shipyard_`` because MLflow's own tables (``datasets``,
+``alembic_version`` …) live in the same database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "DatasetRow", "EventRow"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the control-plane tables."""
+
+
+class EventRow(Base):
+    """One state change: who did what to which subject, when."""
+
+    __tablename__ = "shipyard_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(100), nullable=False)
+    subject: Mapped[str] = mapped_column(String(500), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+    __table_args__ = (
+        Index("ix_shipyard_events_kind_at", "kind", "at"),
+        Index("ix_shipyard_events_subject_at", "subject", "at"),
+    )
+
+
+class DatasetRow(Base):
+    """A dataset snapshot known to the control plane, by content digest."""
+
+    __tablename__ = "shipyard_datasets"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    format: Mapped[str] = mapped_column(String(20), nullable=False)
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    columns: Mapped[int] = mapped_column(Integer, nullable=False)
+    stored_uri: Mapped[str] = mapped_column(Text, nullable=False)
+    dvc_md5: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dvc_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )

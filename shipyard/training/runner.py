@@ -1,0 +1,298 @@
+"""``shipyard train``: snapshot → validate → train → log → register → model card → event."""
+
+from __future__ import annotations
+
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shipyard.config import Config
+from shipyard.errors import TrainingFailed
+from shipyard.registry import tags
+from shipyard.registry.environment import capture_environment
+from shipyard.registry.git import git_state
+from shipyard.registry.model_card import ModelCard
+from shipyard.store import Store
+from shipyard.training.context import TrainContext, seed_everything
+from shipyard.training.entrypoint import load_entrypoint
+from shipyard.training.inputs import TrainingInputs, prepare_inputs
+from shipyard.training.params import flatten
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.registry.tracking import Tracking
+
+__all__ = ["RUN_RECORD", "TrainResult", "call_train_function", "train"]
+
+RUN_RECORD = "shipyard/run.json"
+DURATION_METRIC = "training_duration_seconds"
+StepCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one successful ``shipyard train`` produced."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+    flavour: str
+    data_digest: str
+    metrics: dict[str, float]
+    duration_seconds: float
+    validated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return asdict(self)
+
+
+def call_train_function(
+    func: Callable[[Any], Any], ctx: TrainContext
+) -> tuple[Any, float]:
+    """Seed, call ``func(ctx)``, and check it returned something that predicts."""
+    seed_everything(ctx.seed)
+    started = time.perf_counter()
+    model = func(ctx)
+    elapsed = time.perf_counter() - started
+    if model is None or not callable(getattr(model, "predict", None)):
+        raise TypeError(
+            f"train(ctx) returned {type(model).__name__}, not a model with a predict() method"
+        )
+    return model, elapsed
+
+
+def train(
+    config: Config,
+    *,
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    trigger: str = "manual",
+    store: Store | None = None,
+    tracking: Tracking | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Run the configured training function as a tracked, registered, reproducible run."""
+    step = on_step or (lambda _description: None)
+    store = store or Store(config.db_url)
+    merged = {**config.train.params, **(params or {})}
+    run_seed = config.train.seed if seed is None else seed
+    name = config.model.name
+
+    step("Snapshotting and validating data")
+    inputs = prepare_inputs(config, store, subject=f"model:{name}")
+    func = load_entrypoint(config.train.entrypoint, config.root)
+
+    step("Connecting to MLflow")
+    from shipyard.registry.tracking import Tracking
+
+    tracking = tracking or Tracking(config)
+    import mlflow
+
+    experiment_id = tracking.experiment_id()
+    ctx = TrainContext(
+        train=inputs.train_frame,
+        validation=inputs.validation_frame,
+        params=merged,
+        seed=run_seed,
+        target=config.train.target,
+        _sink=lambda key, value, at: mlflow.log_metric(key, value, step=at),
+    )
+    env = capture_environment()
+    git = git_state(config.root)
+    run_tags = _lineage_tags(config, inputs, env.digest, git, trigger, run_seed)
+
+    with mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run:
+        run_id = run.info.run_id
+        mlflow.log_params({**flatten(merged), "seed": str(run_seed)})
+        _log_dataset(inputs, config.train.target)
+        mlflow.log_text(env.freeze, "environment/requirements.txt")
+        mlflow.log_dict({**env.to_dict(), "packages": list(env.packages)},
+                        "environment/environment.json")
+
+        step("Training")
+        try:
+            model, elapsed = call_train_function(func, ctx)
+        except Exception as exc:
+            mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
+            store.record(
+                "run.failed",
+                f"run:{run_id}",
+                {"model": name, "error": f"{type(exc).__name__}: {exc}", "trigger": trigger},
+            )
+            raise TrainingFailed(
+                f"The training function {config.train.entrypoint} raised "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"Nothing was registered. The traceback is in run {run_id} "
+                "(artifact error/traceback.txt); fix the function and run `shipyard train` again.",
+            ) from exc
+        mlflow.log_metric(DURATION_METRIC, elapsed)
+
+        step("Logging and registering the model")
+        from shipyard.registry.flavours import detect_flavour, log_model, pip_requirements
+
+        flavour = detect_flavour(model)
+        features, _ = ctx.features()
+        info = log_model(
+            model,
+            flavour,
+            sample=features.head(100),
+            requirements=pip_requirements(flavour, env, model),
+        )
+        version = tracking.client.create_model_version(
+            name=_ensure_registered(tracking, name),
+            source=info.model_uri,
+            run_id=run_id,
+            tags=run_tags,
+            model_id=info.model_id,
+        )
+        metrics = {**ctx.metrics, DURATION_METRIC: elapsed}
+        card = _model_card(config, inputs, merged, run_seed, metrics, info, str(version.version),
+                           run_tags, flavour.name)
+        mlflow.log_text(card.to_markdown(), "model_card.md")
+        mlflow.log_text(card.to_json(), "model_card.json")
+        mlflow.log_dict(
+            {
+                "entrypoint": config.train.entrypoint,
+                "params": merged,
+                "seed": run_seed,
+                "target": config.train.target,
+                "data_digest": inputs.train.digest,
+                "validation_digest": inputs.validation.digest if inputs.validation else None,
+                "flavour": flavour.name,
+                "model_uri": info.model_uri,
+                "trigger": trigger,
+            },
+            RUN_RECORD,
+        )
+
+    subject = f"model:{name}/{version.version}"
+    store.record("run.finished", f"run:{run_id}", {"model": name, "metrics": metrics})
+    store.record(
+        "model_version.registered",
+        subject,
+        {"run_id": run_id, "data_digest": inputs.train.digest, "trigger": trigger,
+         "flavour": flavour.name},
+    )
+    return TrainResult(
+        name=name,
+        version=str(version.version),
+        run_id=run_id,
+        model_uri=info.model_uri,
+        flavour=flavour.name,
+        data_digest=inputs.train.digest,
+        metrics=metrics,
+        duration_seconds=elapsed,
+        validated=inputs.validated,
+    )
+
+
+def _ensure_registered(tracking: Tracking, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tracking.client.get_registered_model(name)
+    except MlflowException:
+        tracking.client.create_registered_model(name)
+    return name
+
+
+def _lineage_tags(
+    config: Config,
+    inputs: TrainingInputs,
+    env_digest: str,
+    git: Any,
+    trigger: str,
+    seed: int,
+) -> dict[str, str]:
+    found = {
+        tags.PROJECT: config.project,
+        tags.ENTRYPOINT: config.train.entrypoint or "",
+        tags.DATA_DIGEST: inputs.train.digest,
+        tags.DATA_SOURCE: inputs.train.source,
+        tags.ENV_DIGEST: env_digest,
+        tags.TRIGGER: trigger,
+        tags.SEED: str(seed),
+    }
+    if config.train.target:
+        found[tags.TARGET] = config.train.target
+    if inputs.validation is not None:
+        found[tags.VALIDATION_DIGEST] = inputs.validation.digest
+    if inputs.train.dvc is not None:
+        found[tags.DVC_MD5] = inputs.train.dvc.md5
+        found[tags.DVC_PATH] = inputs.train.dvc.path
+    if git is not None:
+        found[tags.GIT_COMMIT] = git.commit
+        found[tags.GIT_DIRTY] = str(git.dirty).lower()
+        # Plain MLflow's own tag, so MLflow's UI shows the commit too.
+        found[tags.MLFLOW_GIT_COMMIT] = git.commit
+    return found
+
+
+def _log_dataset(inputs: TrainingInputs, target: str | None) -> None:
+    import mlflow
+
+    pairs: list[tuple[Any, pd.DataFrame, str]] = [
+        (inputs.train, inputs.train_frame, "training")
+    ]
+    if inputs.validation is not None and inputs.validation_frame is not None:
+        pairs.append((inputs.validation, inputs.validation_frame, "validation"))
+    for snap, frame, context in pairs:
+        with warnings.catch_warnings():
+            # MLflow warns that a local path "can be interpreted in multiple ways".
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(
+                frame,
+                source=str(snap.data_path),
+                name=context,
+                # MLflow keeps at most 36 characters; the full digest is a tag.
+                digest=snap.digest[:32],
+                targets=target if target in frame.columns else None,
+            )
+        mlflow.log_input(dataset, context=context)
+
+
+def _model_card(
+    config: Config,
+    inputs: TrainingInputs,
+    params: dict[str, Any],
+    seed: int,
+    metrics: dict[str, float],
+    info: Any,
+    version: str,
+    lineage: dict[str, str],
+    flavour: str,
+) -> ModelCard:
+    data: dict[str, Any] = {
+        "source": inputs.train.source,
+        "digest": inputs.train.digest,
+        "rows": inputs.train.rows,
+        "columns": len(inputs.train.columns),
+        "target": config.train.target,
+        "validated": inputs.validated,
+    }
+    if inputs.train.dvc is not None:
+        data["dvc"] = {"md5": inputs.train.dvc.md5, "path": inputs.train.dvc.path}
+    if inputs.validation is not None:
+        data["validation_digest"] = inputs.validation.digest
+    signature = info.signature.inputs.to_dict() if info.signature is not None else []
+    return ModelCard(
+        name=config.model.name,
+        version=version,
+        purpose=config.model.purpose,
+        owner=config.model.owner,
+        task=config.model.task,
+        flavour=flavour,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data=data,
+        params={**params, "seed": seed},
+        metrics=metrics,
+        lineage={key: value for key, value in lineage.items() if key.startswith("shipyard.")},
+        inputs=[{"name": str(c.get("name")), "type": str(c.get("type"))} for c in signature],
+    )
