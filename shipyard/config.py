@@ -211,7 +211,9 @@ def _read_yaml(file: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     return data, dict(_key_lines(node, ()))
 
 
-def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
+def _key_lines(
+    node: yaml.Node | None, prefix: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], int]]:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             path = (*prefix, str(key.value))

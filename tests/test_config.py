@@ -81,7 +81,7 @@ def test_missing_explicit_file_says_to_run_init(tmp_path: Path) -> None:
 
 
 def test_invalid_environment_value_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="train.seed"):
+    with pytest.raises(ConfigError, match=r"train\.seed"):
         load_config(None, environ={"SHIPYARD_TRAIN__SEED": "abc"})
 
 

@@ -6,6 +6,8 @@ Heavy libraries (MLflow, pandas) are imported inside the commands that need them
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +78,9 @@ app.add_typer(events_cmd.app, name="events")
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code; errors print, never tracebacks."""
+    # MLflow logs database set-up at INFO; the CLI shows its own progress instead.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         app(args=list(argv) if argv is not None else None, standalone_mode=True)
     except ShipyardError as error:

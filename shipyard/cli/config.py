@@ -12,8 +12,9 @@ from shipyard.cli.state import CliState
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Show the resolved configuration; generate its documentation.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Show the resolved configuration; generate its documentation.", no_args_is_help=True
+)
 
 
 @app.command("show")
@@ -21,8 +22,11 @@ def show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
     """Print the configuration after defaults, file, environment and flags."""
     state: CliState = ctx.obj
     config = state.config(require_file=False)
-    resolved = {**config.model_dump(mode="json", by_alias=True), "database_url": config.db_url,
-                "root": str(config.root)}
+    resolved = {
+        **config.model_dump(mode="json", by_alias=True),
+        "database_url": config.db_url,
+        "root": str(config.root),
+    }
     if as_json:
         print_json(resolved)
         return

@@ -36,8 +36,10 @@ def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) ->
         print_json({**snap.to_dict(), "new": is_new})
         return
     verb = "Stored" if is_new else "Already stored"
-    console.print(f"[green]✓[/] {verb} snapshot [bold]{snap.digest[:12]}[/] "
-                  f"({snap.rows:,} rows × {len(snap.columns)} columns) at {snap.data_path.parent}")
+    console.print(
+        f"[green]✓[/] {verb} snapshot [bold]{snap.digest[:12]}[/] "
+        f"({snap.rows:,} rows × {len(snap.columns)} columns) at {snap.data_path.parent}"
+    )
     if snap.dvc is not None:
         console.print(f"  DVC: md5 {snap.dvc.md5} ({snap.dvc.path})")
 
@@ -64,8 +66,10 @@ def schema_infer(
     frame = read_frame(path)
     schema = infer_schema(frame, null_tolerance=null_tolerance, range_margin=range_margin)
     write_schema(schema, output)
-    console.print(f"[green]✓[/] Wrote schema for {len(frame.columns)} columns to {output}. "
-                  "Review it, then commit it.")
+    console.print(
+        f"[green]✓[/] Wrote schema for {len(frame.columns)} columns to {output}. "
+        "Review it, then commit it."
+    )
 
 
 @app.command("validate")

@@ -39,8 +39,7 @@ def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     table = Table("name", "latest", "versions", "aliases", "updated")
     for m in models:
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
-        table.add_row(m.name, m.latest_version or "—", str(m.versions), aliases,
-                      m.updated_at or "")
+        table.add_row(m.name, m.latest_version or "—", str(m.versions), aliases, m.updated_at or "")
     console.print(table)
 
 
@@ -59,13 +58,18 @@ def show_cmd(
     if as_json:
         print_json(detail.to_dict())
         return
-    console.print(f"[bold]{detail.name}/{detail.version}[/]  {detail.status}  "
-                  f"registered by {detail.registered_by}  {detail.created_at or ''}")
+    console.print(
+        f"[bold]{detail.name}/{detail.version}[/]  {detail.status}  "
+        f"registered by {detail.registered_by}  {detail.created_at or ''}"
+    )
     console.print(f"run {detail.run_id or '—'}   source {detail.source}")
     if detail.aliases:
         console.print("aliases: " + ", ".join(detail.aliases))
-    for title, values in (("metrics", detail.metrics), ("params", detail.params),
-                          ("tags", detail.tags)):
+    for title, values in (
+        ("metrics", detail.metrics),
+        ("params", detail.params),
+        ("tags", detail.tags),
+    ):
         if values:
             table = Table(title, "value", title_justify="left")
             for key, value in sorted(values.items()):

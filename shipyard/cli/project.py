@@ -51,8 +51,9 @@ def init(
     Store(config.db_url).close()
     console.print(f"[green]✓[/] Workspace {workspace}")
     console.print(f"[green]✓[/] Database ready at {config.db_url}")
-    console.print("Next: set train.entrypoint and train.data in shipyard.yaml, then "
-                  "`shipyard train`.")
+    console.print(
+        "Next: set train.entrypoint and train.data in shipyard.yaml, then `shipyard train`."
+    )
 
 
 @db_app.command("upgrade")

@@ -51,10 +51,14 @@ def train_cmd(
     if as_json:
         print_json(result.to_dict())
         return
-    console.print(f"[green]✓[/] Registered [bold]{result.name}/{result.version}[/] "
-                  f"({result.flavour}) from run {result.run_id}")
-    console.print(f"  data {result.data_digest[:12]}"
-                  + ("" if result.validated else " (not validated: no train.schema set)"))
+    console.print(
+        f"[green]✓[/] Registered [bold]{result.name}/{result.version}[/] "
+        f"({result.flavour}) from run {result.run_id}"
+    )
+    console.print(
+        f"  data {result.data_digest[:12]}"
+        + ("" if result.validated else " (not validated: no train.schema set)")
+    )
     for name, value in sorted(result.metrics.items()):
         console.print(f"  {name} = {value:.6g}")
 
@@ -73,8 +77,7 @@ def reproduce_cmd(
 
     state: CliState = ctx.obj
     with console.status(f"Reproducing {ref}…"):
-        report = reproduce(state.config(), parse_ref(ref), tolerance=tolerance,
-                           store=state.store())
+        report = reproduce(state.config(), parse_ref(ref), tolerance=tolerance, store=state.store())
     if as_json:
         print_json(report.to_dict())
     else:
@@ -91,12 +94,17 @@ def _print_report(report: object) -> None:
     assert isinstance(report, ReproduceReport)
     table = Table("metric", "recorded", "reproduced", "match")
     for m in report.metrics:
-        table.add_row(m.name, f"{m.recorded:.6g}",
-                      "—" if m.reproduced is None else f"{m.reproduced:.6g}",
-                      "[green]yes[/]" if m.within_tolerance else "[red]no[/]")
+        table.add_row(
+            m.name,
+            f"{m.recorded:.6g}",
+            "—" if m.reproduced is None else f"{m.reproduced:.6g}",
+            "[green]yes[/]" if m.within_tolerance else "[red]no[/]",
+        )
     console.print(table)
-    console.print(f"predictions: {report.predictions_compared - report.predictions_differing} of "
-                  f"{report.predictions_compared} identical")
+    console.print(
+        f"predictions: {report.predictions_compared - report.predictions_differing} of "
+        f"{report.predictions_compared} identical"
+    )
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     label = f"{report.name}/{report.version}"

@@ -39,10 +39,8 @@ def detect_flavour(model: Any) -> Flavour:
         return XGBOOST
     if module == "lightgbm":
         return LIGHTGBM
-    try:
-        from sklearn.base import BaseEstimator
-    except ImportError:  # pragma: no cover - scikit-learn is a core dependency
-        BaseEstimator = ()  # type: ignore[assignment,misc]  # noqa: N806
+    from sklearn.base import BaseEstimator
+
     if isinstance(model, BaseEstimator):
         return SKLEARN
     return PYFUNC
@@ -74,7 +72,8 @@ class _PredictWrapper:
     def __init__(self, model: Any) -> None:
         self.model = model
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+    # No type hints on the inputs: MLflow would read them as the model's input type.
+    def predict(self, context, model_input, params=None):
         return self.model.predict(model_input)
 
 
@@ -116,9 +115,9 @@ def log_model(
 
 @lru_cache(maxsize=1)
 def _pyfunc_class() -> type:
-    import mlflow.pyfunc
+    from mlflow.pyfunc import PythonModel
 
-    class PredictWrapper(_PredictWrapper, mlflow.pyfunc.PythonModel):
+    class PredictWrapper(_PredictWrapper, PythonModel):
         pass
 
     return PredictWrapper

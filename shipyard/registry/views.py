@@ -19,8 +19,15 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-__all__ = ["Lineage", "ModelSummary", "VersionDetail", "get_version", "lineage", "list_models",
-           "show_version"]
+__all__ = [
+    "Lineage",
+    "ModelSummary",
+    "VersionDetail",
+    "get_version",
+    "lineage",
+    "list_models",
+    "show_version",
+]
 
 
 def _iso(millis: int | None) -> str | None:
@@ -140,7 +147,7 @@ def show_version(client: MlflowClient, ref: ModelRef) -> VersionDetail:
         version=str(version.version),
         status=str(version.status),
         run_id=version.run_id,
-        source=version.source,
+        source=version.source or "",
         created_at=_iso(version.creation_timestamp),
         aliases=sorted(version.aliases or []),
         tags=version_tags,
@@ -173,8 +180,11 @@ def lineage(client: MlflowClient, ref: ModelRef) -> Lineage:
         missing.append("run")
     merged = {**run_tags, **vtags}
     if tags.DATA_DIGEST in merged:
+        # MLflow's dataset input points at Shipyard's stored copy; show where it came from.
+        if "source" in dataset:
+            dataset["stored_copy"] = dataset["source"]
+        dataset["source"] = merged.get(tags.DATA_SOURCE)
         dataset["digest"] = merged[tags.DATA_DIGEST]
-        dataset.setdefault("source", merged.get(tags.DATA_SOURCE))
     if tags.DVC_MD5 in merged:
         dataset["dvc_md5"] = merged[tags.DVC_MD5]
         dataset["dvc_path"] = merged.get(tags.DVC_PATH)

@@ -19,7 +19,8 @@ def load_entrypoint(reference: str | None, root: Path) -> Callable[[Any], Any]:
     if not reference:
         raise EntrypointError(
             "No training function configured.",
-            hint='Set train.entrypoint in shipyard.yaml, e.g. "train:train" for train() in train.py.',
+            hint='Set train.entrypoint in shipyard.yaml, e.g. "train:train" for train() '
+            "in train.py.",
         )
     module_name, sep, attr = reference.partition(":")
     if not sep or not module_name or not attr:
@@ -42,7 +43,7 @@ def load_entrypoint(reference: str | None, root: Path) -> Callable[[Any], Any]:
             f"Importing {module_name!r} raised an error:\n{traceback.format_exc(limit=-3)}",
             hint="Fix the error in your module, then run the command again.",
         ) from None
-    func = module
+    func: Any = module
     for part in attr.split("."):
         func = getattr(func, part, None)
         if func is None:

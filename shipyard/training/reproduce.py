@@ -60,8 +60,11 @@ class ReproduceReport:
             found.append(
                 f"predictions: {self.predictions_differing} of {self.predictions_compared} "
                 "rows differ"
-                + (f" (max |Δ| {self.max_abs_difference:.3g})"
-                   if self.max_abs_difference is not None else "")
+                + (
+                    f" (max |Δ| {self.max_abs_difference:.3g})"
+                    if self.max_abs_difference is not None
+                    else ""
+                )
             )
         return found
 
@@ -86,7 +89,7 @@ def reproduce(
     tracking = tracking or Tracking(config)
     version = get_version(tracking.client, ref)
     label = f"{version.name}/{version.version}"
-    record = _run_record(tracking, version.run_id, label)
+    run_id, record = _run_record(tracking, version.run_id, label)
     try:
         snap = load_snapshot(record["data_digest"], config.artifact_path)
     except NotFoundError:
@@ -116,8 +119,8 @@ def reproduce(
             hint="The training code no longer runs on the recorded data and params.",
         ) from exc
 
-    with mlflow_errors(f"Run {version.run_id}"):
-        recorded_metrics = tracking.client.get_run(version.run_id).data.metrics
+    with mlflow_errors(f"Run {run_id}"):
+        recorded_metrics = tracking.client.get_run(run_id).data.metrics
     metrics = [
         _compare(name, value, ctx.metrics.get(name), tolerance)
         for name, value in sorted(recorded_metrics.items())
@@ -125,9 +128,12 @@ def reproduce(
     ]
     features, _ = ctx.features()
     with mlflow_errors(f"Model {label}"):
-        original = load_native(version.source, record.get("flavour", "python_function"))
-    compared, differing, max_diff = _compare_predictions(original.predict(features),
-                                                         model.predict(features))
+        original = load_native(
+            version.source or f"models:/{label}", record.get("flavour", "python_function")
+        )
+    compared, differing, max_diff = _compare_predictions(
+        original.predict(features), model.predict(features)
+    )
     report = ReproduceReport(
         name=version.name,
         version=str(version.version),
@@ -142,7 +148,7 @@ def reproduce(
     return report
 
 
-def _run_record(tracking: Tracking, run_id: str | None, label: str) -> dict[str, Any]:
+def _run_record(tracking: Tracking, run_id: str | None, label: str) -> tuple[str, dict[str, Any]]:
     if not run_id:
         raise NotReproducible(
             f"{label} has no run.", hint="Only versions trained by `shipyard train` reproduce."
@@ -158,7 +164,7 @@ def _run_record(tracking: Tracking, run_id: str | None, label: str) -> dict[str,
                 "seed or data snapshot.",
                 hint="Retrain it with `shipyard train` to make future versions reproducible.",
             ) from None
-        return dict(json.loads(Path(path).read_text()))
+        return run_id, dict(json.loads(Path(path).read_text()))
 
 
 def _environment_notes(config: Config, version_tags: dict[str, str]) -> list[str]:
@@ -166,19 +172,23 @@ def _environment_notes(config: Config, version_tags: dict[str, str]) -> list[str
     recorded_commit = version_tags.get(tags.GIT_COMMIT)
     current = git_state(config.root)
     if recorded_commit and current and current.commit != recorded_commit:
-        notes.append(f"code: trained at commit {recorded_commit[:12]}, now at "
-                     f"{current.commit[:12]}")
+        notes.append(
+            f"code: trained at commit {recorded_commit[:12]}, now at {current.commit[:12]}"
+        )
     if current is not None and current.dirty:
         notes.append("code: the work tree has uncommitted changes")
     recorded_env = version_tags.get(tags.ENV_DIGEST)
     if recorded_env and recorded_env != capture_environment().digest:
-        notes.append("environment: installed packages differ from the training environment "
-                     "(see the run's environment/requirements.txt)")
+        notes.append(
+            "environment: installed packages differ from the training environment "
+            "(see the run's environment/requirements.txt)"
+        )
     return notes
 
 
-def _compare(name: str, recorded: float, reproduced: float | None, tolerance: float
-             ) -> MetricComparison:
+def _compare(
+    name: str, recorded: float, reproduced: float | None, tolerance: float
+) -> MetricComparison:
     ok = reproduced is not None and abs(reproduced - recorded) <= tolerance * max(
         1.0, abs(recorded)
     )

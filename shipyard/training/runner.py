@@ -53,9 +53,7 @@ class TrainResult:
         return asdict(self)
 
 
-def call_train_function(
-    func: Callable[[Any], Any], ctx: TrainContext
-) -> tuple[Any, float]:
+def call_train_function(func: Callable[[Any], Any], ctx: TrainContext) -> tuple[Any, float]:
     """Seed, call ``func(ctx)``, and check it returned something that predicts."""
     seed_everything(ctx.seed)
     started = time.perf_counter()
@@ -102,7 +100,7 @@ def train(
         params=merged,
         seed=run_seed,
         target=config.train.target,
-        _sink=lambda key, value, at: mlflow.log_metric(key, value, step=at),
+        _sink=_log_metric,
     )
     env = capture_environment()
     git = git_state(config.root)
@@ -113,8 +111,9 @@ def train(
         mlflow.log_params({**flatten(merged), "seed": str(run_seed)})
         _log_dataset(inputs, config.train.target)
         mlflow.log_text(env.freeze, "environment/requirements.txt")
-        mlflow.log_dict({**env.to_dict(), "packages": list(env.packages)},
-                        "environment/environment.json")
+        mlflow.log_dict(
+            {**env.to_dict(), "packages": list(env.packages)}, "environment/environment.json"
+        )
 
         step("Training")
         try:
@@ -153,8 +152,17 @@ def train(
             model_id=info.model_id,
         )
         metrics = {**ctx.metrics, DURATION_METRIC: elapsed}
-        card = _model_card(config, inputs, merged, run_seed, metrics, info, str(version.version),
-                           run_tags, flavour.name)
+        card = _model_card(
+            config,
+            inputs,
+            merged,
+            run_seed,
+            metrics,
+            info,
+            str(version.version),
+            run_tags,
+            flavour.name,
+        )
         mlflow.log_text(card.to_markdown(), "model_card.md")
         mlflow.log_text(card.to_json(), "model_card.json")
         mlflow.log_dict(
@@ -177,8 +185,12 @@ def train(
     store.record(
         "model_version.registered",
         subject,
-        {"run_id": run_id, "data_digest": inputs.train.digest, "trigger": trigger,
-         "flavour": flavour.name},
+        {
+            "run_id": run_id,
+            "data_digest": inputs.train.digest,
+            "trigger": trigger,
+            "flavour": flavour.name,
+        },
     )
     return TrainResult(
         name=name,
@@ -191,6 +203,12 @@ def train(
         duration_seconds=elapsed,
         validated=inputs.validated,
     )
+
+
+def _log_metric(name: str, value: float, step: int | None) -> None:
+    import mlflow
+
+    mlflow.log_metric(name, value, step=step)
 
 
 def _ensure_registered(tracking: Tracking, name: str) -> str:
@@ -237,17 +255,17 @@ def _lineage_tags(
 
 def _log_dataset(inputs: TrainingInputs, target: str | None) -> None:
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
-    pairs: list[tuple[Any, pd.DataFrame, str]] = [
-        (inputs.train, inputs.train_frame, "training")
-    ]
+    pairs: list[tuple[Any, pd.DataFrame, str]] = [(inputs.train, inputs.train_frame, "training")]
     if inputs.validation is not None and inputs.validation_frame is not None:
         pairs.append((inputs.validation, inputs.validation_frame, "validation"))
     for snap, frame, context in pairs:
         with warnings.catch_warnings():
-            # MLflow warns that a local path "can be interpreted in multiple ways".
+            # MLflow warns that a local path "can be interpreted in multiple ways" and that
+            # integer columns cannot hold NaN; neither is actionable for a snapshot.
             warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(
+            dataset = from_pandas(
                 frame,
                 source=str(snap.data_path),
                 name=context,
@@ -255,7 +273,7 @@ def _log_dataset(inputs: TrainingInputs, target: str | None) -> None:
                 digest=snap.digest[:32],
                 targets=target if target in frame.columns else None,
             )
-        mlflow.log_input(dataset, context=context)
+            mlflow.log_input(dataset, context=context)
 
 
 def _model_card(

@@ -24,11 +24,28 @@ def check_store(url: str) -> None:
         assert [e.subject for e in store.events(subject="dataset:")] == ["dataset:abc"]
         # subject filter is a literal prefix, not a LIKE pattern
         assert store.events(subject="dataset%") == []
-        row = DatasetRow(digest="d" * 64, source="/x.csv", format="csv", rows=3, columns=2,
-                         stored_uri="file:///x")
+        row = DatasetRow(
+            digest="d" * 64,
+            source="/x.csv",
+            format="csv",
+            rows=3,
+            columns=2,
+            stored_uri="file:///x",
+        )
         assert store.save_dataset(row) is True
-        assert store.save_dataset(DatasetRow(digest="d" * 64, source="/y.csv", format="csv",
-                                             rows=3, columns=2, stored_uri="file:///y")) is False
+        assert (
+            store.save_dataset(
+                DatasetRow(
+                    digest="d" * 64,
+                    source="/y.csv",
+                    format="csv",
+                    rows=3,
+                    columns=2,
+                    stored_uri="file:///y",
+                )
+            )
+            is False
+        )
         saved = store.dataset("d" * 64)
         assert saved is not None and saved.source == "/x.csv"
         # migrating again is a no-op; our version table never touches MLflow's
