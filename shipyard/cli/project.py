@@ -51,9 +51,10 @@ def init(
     Store(config.db_url).close()
     console.print(f"[green]✓[/] Workspace {workspace}")
     console.print(f"[green]✓[/] Database ready at {config.db_url}")
-    console.print(
-        "Next: set train.entrypoint and train.data in shipyard.yaml, then `shipyard train`."
-    )
+    if config.train.entrypoint is None:
+        console.print(
+            "Next: set train.entrypoint and train.data in shipyard.yaml, then `shipyard train`."
+        )
 
 
 @db_app.command("upgrade")

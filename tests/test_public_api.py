@@ -1,0 +1,43 @@
+"""Each package's public surface is its ``__all__``, and every name in it exists."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PACKAGES = [
+    "shipyard.config",
+    "shipyard.config_reference",
+    "shipyard.data",
+    "shipyard.registry",
+    "shipyard.store",
+    "shipyard.training",
+    "shipyard.cli",
+]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_names_exist_and_are_sorted(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = module.__all__
+    assert exported, f"{name} exports nothing"
+    missing = [item for item in exported if not hasattr(module, item)]
+    assert missing == []
+    assert len(set(exported)) == len(exported)
+
+
+def test_every_error_says_how_it_maps() -> None:
+    from shipyard import errors
+
+    classes = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.ShipyardError)
+    ]
+    assert len(classes) >= 8
+    codes = {cls.code for cls in classes}
+    assert len(codes) == len(classes), "every error has its own code"
+    for cls in classes:
+        assert 1 <= cls.exit_code <= 5
+        assert 400 <= cls.http_status < 600
