@@ -14,15 +14,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shipyard.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILENAME",
     "WORKSPACE_DIRNAME",
+    "CalibrationCriterion",
     "Config",
+    "EvaluationSettings",
+    "FairnessCriterion",
+    "LatencyCriterion",
+    "MetricCriterion",
     "ModelSettings",
+    "PromotionSettings",
+    "Scorecard",
+    "SigningSettings",
+    "SliceSpec",
     "TrainSettings",
     "find_config_file",
     "load_config",
@@ -83,6 +92,122 @@ class TrainSettings(_Settings):
     )
 
 
+class SliceSpec(_Settings):
+    """Rows a criterion applies to: ``column == value``, or a pandas query expression."""
+
+    column: str | None = Field(None, description="Column to select on.")
+    value: Any = Field(None, description="Value the column must equal.")
+    query: str | None = Field(None, description='pandas query, e.g. segment == "smb".')
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SliceSpec:
+        if (self.query is None) == (self.column is None):
+            raise ValueError("a slice needs either query or column (with value), not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the slice is shown in tables."""
+        return self.query if self.query is not None else f"{self.column} == {self.value!r}"
+
+
+class MetricCriterion(_Settings):
+    """A metric, optionally on a slice, with bounds and a required margin over the champion."""
+
+    metric: str = Field(description="Metric name, e.g. roc_auc, recall, rmse.")
+    slice: SliceSpec | None = Field(None, description="Evaluate on these rows only.")
+    min: float | None = Field(None, description="Floor: the candidate's value must be ≥ this.")
+    max: float | None = Field(None, description="Ceiling: the candidate's value must be ≤ this.")
+    min_margin: float | None = Field(
+        None,
+        description="Required improvement over the champion (in the metric's better "
+        "direction); skipped when there is no champion.",
+    )
+
+
+class CalibrationCriterion(_Settings):
+    """Expected calibration error ceiling (classifiers with probabilities)."""
+
+    max_ece: float = Field(description="The candidate's ECE must be ≤ this.")
+    bins: int = Field(10, ge=2, description="Equal-width probability bins.")
+
+
+class FairnessCriterion(_Settings):
+    """Largest allowed gap of a metric across the values of a protected column."""
+
+    metric: str = Field(description="Metric compared across groups, e.g. recall.")
+    column: str = Field(description="Protected column whose values form the groups.")
+    max_gap: float = Field(description="max(group metric) − min(group metric) must be ≤ this.")
+    min_rows: int = Field(20, ge=1, description="Groups with fewer rows are ignored.")
+
+
+class LatencyCriterion(_Settings):
+    """In-process predict latency on golden rows, and model load time."""
+
+    batch_size: int = Field(64, ge=1, description="The larger batch size measured.")
+    repeats: int = Field(200, ge=10, description="Timed predict calls per batch size.")
+    max_p50_ms: float | None = Field(None, description="Ceiling on p50 at batch size 1.")
+    max_p95_ms: float | None = Field(None, description="Ceiling on p95 at batch size 1.")
+    max_p99_ms: float | None = Field(None, description="Ceiling on p99 at batch size 1.")
+    max_batch_p99_ms: float | None = Field(None, description="Ceiling on p99 at batch_size rows.")
+    max_load_seconds: float | None = Field(None, description="Ceiling on model load time.")
+
+
+class Scorecard(_Settings):
+    """Every criterion a version must pass before promotion."""
+
+    primary: MetricCriterion | None = Field(
+        None, description="The primary metric: floor and margin over the champion."
+    )
+    metrics: list[MetricCriterion] = Field(
+        default_factory=list, description="Secondary metrics, each optionally on a slice."
+    )
+    calibration: CalibrationCriterion | None = Field(None, description="ECE ceiling.")
+    fairness: list[FairnessCriterion] = Field(
+        default_factory=list, description="Metric gaps across protected groups."
+    )
+    latency: LatencyCriterion | None = Field(None, description="Predict latency and load time.")
+    max_size_mb: float | None = Field(None, description="Model size on disk ceiling (MB).")
+
+
+class EvaluationSettings(_Settings):
+    """How ``shipyard evaluate`` scores a version before promotion."""
+
+    golden: Path | None = Field(
+        None, description="Golden set: frozen CSV/Parquet data every version is scored on."
+    )
+    scorecard: Scorecard | Path | None = Field(
+        None, description="The scorecard, inline or as the path of a YAML file holding it."
+    )
+    reports: Path = Field(
+        Path(".shipyard/reports"), description="Where HTML evaluation reports are written."
+    )
+
+
+class PromotionSettings(_Settings):
+    """Rules for moving the champion and challenger aliases."""
+
+    approval: Literal["none", "required"] = Field(
+        "none", description="required: promotion to champion needs `shipyard approve` first."
+    )
+    allow_self_approval: bool = Field(
+        False, description="Whether whoever trained a version may approve it."
+    )
+
+
+class SigningSettings(_Settings):
+    """Ed25519 keys that sign model cards on promotion."""
+
+    private_key: Path | None = Field(
+        None,
+        description="Private key file, kept outside the repository; default "
+        "~/.shipyard/keys/<project>.pem.",
+    )
+    public_key: Path = Field(
+        Path("shipyard.pub"), description="Public key file, committed with the project."
+    )
+
+
 class Config(_Settings):
     """Resolved Shipyard configuration for one project."""
 
@@ -101,6 +226,9 @@ class Config(_Settings):
     )
     model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[arg-type]
     train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)  # type: ignore[arg-type]
+    signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]
     root: Path = Field(
         Path("."),
         exclude=True,

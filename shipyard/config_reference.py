@@ -31,6 +31,7 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(repr(choice) for choice in get_args(annotation))
     text = getattr(annotation, "__name__", None) or str(annotation)
     text = text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
+    text = text.replace("shipyard.config.", "")
     return text.replace(" | ", " or ")
 
 

@@ -12,7 +12,10 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── DatabaseError          control-plane / tracking database unreachable
     ├── NotFoundError          unknown model, version, alias, run or snapshot
     ├── TrainingFailed         the user's training function raised
-    └── NotReproducible        a retrain did not reproduce the recorded version
+    ├── NotReproducible        a retrain did not reproduce the recorded version
+    ├── EvaluationError        a version cannot be evaluated (no golden set, bad metric …)
+    ├── PromotionRefused       a promotion, approval or rollback is not allowed
+    └── SigningError           keys missing, or a signature does not verify
 """
 
 from __future__ import annotations
@@ -100,3 +103,27 @@ class NotReproducible(ShipyardError):
     code = "not_reproducible"
     exit_code = 1
     http_status = 409
+
+
+class EvaluationError(ShipyardError):
+    """A version cannot be evaluated: no golden set, unknown metric, bad slice …"""
+
+    code = "evaluation_error"
+    exit_code = 2
+    http_status = 422
+
+
+class PromotionRefused(ShipyardError):
+    """A promotion, approval or rollback is not allowed; the message says which rule."""
+
+    code = "promotion_refused"
+    exit_code = 1
+    http_status = 409
+
+
+class SigningError(ShipyardError):
+    """Signing keys are missing or unreadable, or a signature does not verify."""
+
+    code = "signing_error"
+    exit_code = 1
+    http_status = 422
