@@ -167,7 +167,9 @@ class Scorecard(_Settings):
         default_factory=list, description="Metric gaps across protected groups."
     )
     latency: LatencyCriterion | None = Field(None, description="Predict latency and load time.")
-    max_size_mb: float | None = Field(None, description="Model size on disk ceiling (MB).")
+    max_size_mb: float | None = Field(
+        None, description="Model size on disk ceiling (MB, 1 MB = 1,000,000 bytes)."
+    )
 
 
 class EvaluationSettings(_Settings):

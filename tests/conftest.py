@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,24 +31,33 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the real PostgreSQL server, dropped after the run."""
+def _postgres_admin() -> Iterator[object]:
+    """An AUTOCOMMIT engine on the server, or a skip saying why there is none."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"shipyard_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text("SELECT 1"))
     except OperationalError as exc:
         admin.dispose()
         pytest.skip(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc.orig}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield admin
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(_postgres_admin: Any) -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server for one test, dropped after it."""
+    from sqlalchemy import text
+
+    name = f"shipyard_test_{uuid.uuid4().hex[:10]}"
+    with _postgres_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with _postgres_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def copy_example(destination: Path) -> Path:

@@ -1,7 +1,8 @@
 """Generate the example's synthetic customer-churn data (deterministic: seed 7).
 
-Run `python make_data.py` to recreate data/train.csv, data/valid.csv and
-data/bad_batch.csv (a batch with several data-quality problems, for the validation demo).
+Run `python make_data.py` to recreate data/train.csv, data/valid.csv,
+data/bad_batch.csv (a batch with several data-quality problems, for the validation demo)
+and data/golden.csv (the frozen golden set every version is evaluated on).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main() -> None:
     customers(3000, rng).to_csv(folder / "train.csv", index=False)
     customers(1000, rng).to_csv(folder / "valid.csv", index=False)
     bad_batch(rng).to_csv(folder / "bad_batch.csv", index=False)
+    customers(2000, rng).to_csv(folder / "golden.csv", index=False)
 
 
 if __name__ == "__main__":

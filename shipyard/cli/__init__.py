@@ -19,8 +19,10 @@ from shipyard import __version__
 from shipyard.cli import config as config_cmd
 from shipyard.cli import data as data_cmd
 from shipyard.cli import events as events_cmd
+from shipyard.cli import keys as keys_cmd
 from shipyard.cli import models as models_cmd
 from shipyard.cli import project as project_cmd
+from shipyard.cli import promotion as promotion_cmd
 from shipyard.cli import training as training_cmd
 from shipyard.cli.output import print_error
 from shipyard.cli.state import CliState
@@ -70,10 +72,12 @@ def root(
 
 project_cmd.register(app)
 training_cmd.register(app)
+promotion_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(events_cmd.app, name="events")
+app.add_typer(keys_cmd.app, name="keys")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

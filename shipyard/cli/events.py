@@ -32,9 +32,12 @@ def events(
     if as_json:
         print_json([event.to_dict() for event in found])
         return
-    table = Table("time", "actor")
+    table = Table()
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("actor")
     table.add_column("kind", no_wrap=True)
     table.add_column("subject", overflow="fold")
     for event in found:
-        table.add_row(event.to_dict()["at"][:19], event.actor, event.kind, event.subject)
+        when = event.to_dict()["at"][:19].replace("T", " ")
+        table.add_row(when, event.actor, event.kind, event.subject)
     console.print(table)

@@ -110,3 +110,127 @@ def lineage_cmd(
     console.print(tree)
     if found.missing:
         console.print("[yellow]not recorded:[/] " + ", ".join(found.missing))
+
+
+@app.command("history")
+def history_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    at: Annotated[
+        str | None, typer.Option(help="Also say which version was champion at this ISO time.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every alias move, override and approval: when, who, from which version to which, why."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from shipyard.errors import ConfigError
+    from shipyard.governance.history import history
+    from shipyard.registry.aliases import champion_at
+
+    state: CliState = ctx.obj
+    store = state.store()
+    entries = history(store, name)
+    champion = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise ConfigError(
+                f"--at {at!r} is not an ISO date or time.",
+                hint="Write e.g. 2026-11-24 or 2026-11-24T09:30:00+00:00.",
+            ) from None
+        champion = champion_at(store, name, moment)
+    if as_json:
+        payload: dict[str, Any] = {"model": name, "entries": [e.to_dict() for e in entries]}
+        if at is not None:
+            payload["champion_at"] = {"at": at, "version": champion}
+        print_json(payload)
+        return
+    table = Table()
+    table.add_column("when (UTC)", no_wrap=True)
+    for column in ("who", "action", "alias", "from", "to", "why"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.alias or "",
+            e.from_version or "—",
+            e.to_version or "—",
+            e.reason,
+        )
+    console.print(table if entries else f"No history for {name} yet.")
+    if at is not None:
+        console.print(f"champion at {at}: {champion or 'none'}")
+
+
+@app.command("prune")
+def prune_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    keep: Annotated[int, typer.Option(min=0, help="Always keep the N newest versions.")] = 5,
+    yes: Annotated[bool, typer.Option("--yes", help="Archive them (default: only show).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive never-promoted versions older than the N newest (shows first; --yes acts)."""
+    from shipyard.registry import Tracking
+    from shipyard.registry.prune import archive, prune_candidates
+
+    state: CliState = ctx.obj
+    client = Tracking(state.config()).client
+    store = state.store()
+    candidates = prune_candidates(store, client, name, keep=keep)
+    archived = archive(store, client, candidates) if yes else 0
+    if as_json:
+        print_json({"candidates": [c.version for c in candidates], "archived": archived})
+        return
+    if not candidates:
+        console.print(f"Nothing to prune for {name}.")
+        return
+    listed = ", ".join(c.version for c in candidates)
+    if yes:
+        console.print(f"[green]✓[/] archived {name} versions {listed}")
+    else:
+        console.print(
+            f"Would archive {name} versions {listed} (never promoted, older than the "
+            f"{keep} newest). Run again with --yes to archive them."
+        )
+
+
+@app.command("verify")
+def verify_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a promoted version's signed model card and its model artifact; exit 1 if not."""
+    from shipyard.governance.cards import verify_version
+    from shipyard.registry import Tracking, get_version, parse_ref
+
+    state: CliState = ctx.obj
+    config = state.config()
+    tracking = Tracking(config)
+    version = get_version(tracking.client, parse_ref(ref))
+    result = verify_version(config, tracking, version)
+    label = f"{version.name}/{version.version}"
+    if as_json:
+        print_json(
+            {
+                "model": version.name,
+                "version": str(version.version),
+                "ok": result.ok,
+                "problems": result.problems,
+            }
+        )
+    elif result.ok:
+        console.print(f"[green]✓[/] {label}: signature and model artifact verified")
+    else:
+        console.print(f"[red]✗[/] {label} failed verification:")
+        for problem in result.problems:
+            console.print(f"  - {problem}")
+    if not result.ok:
+        raise typer.Exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ARCHIVED",
     "DATA_DIGEST",
     "DATA_SOURCE",
     "DVC_MD5",
@@ -13,8 +14,11 @@ __all__ = [
     "GIT_DIRTY",
     "MLFLOW_GIT_COMMIT",
     "PROJECT",
+    "SCORECARD_GOLDEN",
+    "SCORECARD_PASSED",
     "SEED",
     "TARGET",
+    "TRAINED_BY",
     "TRIGGER",
     "VALIDATION_DIGEST",
 ]
@@ -32,6 +36,10 @@ GIT_DIRTY = "shipyard.git_dirty"
 SEED = "shipyard.seed"
 TARGET = "shipyard.target"
 TRIGGER = "shipyard.trigger"
+TRAINED_BY = "shipyard.trained_by"
+SCORECARD_PASSED = "shipyard.scorecard.passed"
+SCORECARD_GOLDEN = "shipyard.scorecard.golden_digest"
+ARCHIVED = "shipyard.archived"
 
 # What plain MLflow records when it runs inside a git checkout.
 MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"

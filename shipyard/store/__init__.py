@@ -3,12 +3,22 @@
 from shipyard.store.engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
 from shipyard.store.events import Event, current_actor
 from shipyard.store.store import Store
-from shipyard.store.tables import Base, DatasetRow, EventRow
+from shipyard.store.tables import (
+    AliasMoveRow,
+    ApprovalRow,
+    Base,
+    DatasetRow,
+    EvaluationRow,
+    EventRow,
+)
 
 __all__ = [
     "HEAD_REVISION",
+    "AliasMoveRow",
+    "ApprovalRow",
     "Base",
     "DatasetRow",
+    "EvaluationRow",
     "Event",
     "EventRow",
     "Store",

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DatasetRow", "EventRow"]
+__all__ = ["AliasMoveRow", "ApprovalRow", "Base", "DatasetRow", "EvaluationRow", "EventRow"]
 
 
 def _now() -> datetime:
@@ -59,3 +59,61 @@ class DatasetRow(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=_now, nullable=False
     )
+
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class EvaluationRow(Base):
+    """A scorecard result for one model version on one golden set."""
+
+    __tablename__ = "shipyard_evaluations"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(20), nullable=False)
+    golden_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    champion_version: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    passed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    report_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_evaluations_model_version", "model", "version"),)
+
+
+class AliasMoveRow(Base):
+    """One move of an alias (champion, challenger): who, from which version to which, why."""
+
+    __tablename__ = "shipyard_alias_moves"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    alias: Mapped[str] = mapped_column(String(100), nullable=False)
+    from_version: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_version: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    action: Mapped[str] = mapped_column(String(20), nullable=False)
+    forced: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+
+    __table_args__ = (Index("ix_shipyard_alias_moves_model_alias", "model", "alias", "id"),)
+
+
+class ApprovalRow(Base):
+    """An approval of one model version for promotion to champion."""
+
+    __tablename__ = "shipyard_approvals"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(20), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    comment: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+
+    __table_args__ = (Index("ix_shipyard_approvals_model_version", "model", "version"),)

@@ -105,6 +105,7 @@ def train(
     env = capture_environment()
     git = git_state(config.root)
     run_tags = _lineage_tags(config, inputs, env.digest, git, trigger, run_seed)
+    run_tags[tags.TRAINED_BY] = store.actor
 
     with mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run:
         run_id = run.info.run_id

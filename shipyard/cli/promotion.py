@@ -1,0 +1,163 @@
+"""``shipyard evaluate``, ``promote``, ``approve`` and ``rollback``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import console, print_json
+from shipyard.cli.state import CliState
+
+__all__ = ["register"]
+
+RefArg = Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def evaluate_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    golden: Annotated[
+        Path | None, typer.Option(help="Golden set (default: evaluation.golden).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a version and the champion on the golden set; exit 1 if any criterion fails."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from shipyard.evaluation.evaluate import evaluate_version
+    from shipyard.registry import Tracking, parse_ref
+
+    state: CliState = ctx.obj
+    config = state.config()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("Starting", total=None)
+        record = evaluate_version(
+            config,
+            parse_ref(ref),
+            store=state.store(),
+            tracking=Tracking(config),
+            golden=golden,
+            on_step=lambda text: progress.update(task, description=text),
+        )
+    if as_json:
+        print_json(record.to_dict())
+    else:
+        from shipyard.evaluation import ScorecardResult
+
+        console.print(ScorecardResult.from_dict(record.result).render())
+        against = (
+            f"champion {record.model}/{record.champion_version}"
+            if record.champion_version
+            else "no champion"
+        )
+        verdict = "[green]PASSED[/]" if record.passed else "[red]FAILED[/]"
+        console.print(
+            f"{record.model}/{record.version} {verdict} on golden set "
+            f"{record.golden_digest[:12]} (vs {against})"
+        )
+        console.print(f"report: {record.report_path}")
+    if not record.passed:
+        raise typer.Exit(1)
+
+
+def promote_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    to: Annotated[str, typer.Option("--to", help="champion or challenger.")],
+    force: Annotated[bool, typer.Option(help="Override failed checks (needs --reason).")] = False,
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Move an alias to a version with a passing scorecard (and approval, if required)."""
+    from shipyard.governance.promotion import promote
+    from shipyard.registry import Tracking, parse_ref
+
+    state: CliState = ctx.obj
+    config = state.config()
+    result = promote(
+        config,
+        parse_ref(ref),
+        to=to,
+        store=state.store(),
+        tracking=Tracking(config),
+        force=force,
+        reason=reason,
+    )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    was = f" (was {result.previous})" if result.previous else ""
+    console.print(f"[green]✓[/] {result.model}@{result.alias} → {result.version}{was}")
+    if result.forced:
+        console.print("[yellow]override recorded:[/] " + "; ".join(result.overridden))
+    if result.alias == "champion":
+        console.print(
+            "model card signed"
+            if result.signed
+            else "[yellow]model card not signed:[/] run `shipyard keys init` to sign "
+            "future promotions"
+        )
+
+
+def approve_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    comment: Annotated[str, typer.Option(help="Why this version may ship.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a version for promotion to champion (recorded with your name)."""
+    from shipyard.governance.approvals import approve
+    from shipyard.registry import Tracking, get_version, parse_ref
+
+    state: CliState = ctx.obj
+    config = state.config()
+    tracking = Tracking(config)
+    version = get_version(tracking.client, parse_ref(ref))
+    approval = approve(
+        state.store(),
+        tracking.client,
+        version,
+        comment=comment,
+        allow_self_approval=config.promotion.allow_self_approval,
+    )
+    if as_json:
+        print_json(approval.to_dict())
+        return
+    console.print(f"[green]✓[/] {approval.actor} approved {approval.model}/{approval.version}")
+
+
+def rollback_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    to: Annotated[str | None, typer.Option("--to", help="An earlier champion version.")] = None,
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Move champion back to the previous champion (or --to an earlier one)."""
+    from shipyard.registry import Tracking
+    from shipyard.registry.aliases import rollback
+
+    state: CliState = ctx.obj
+    move = rollback(state.store(), Tracking(state.config()).client, name, to=to, reason=reason)
+    if as_json:
+        print_json(move.to_dict())
+        return
+    console.print(f"[green]✓[/] {name}@champion → {move.to_version} (was {move.from_version})")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    app.command("evaluate")(evaluate_cmd)
+    app.command("promote")(promote_cmd)
+    app.command("approve")(approve_cmd)
+    app.command("rollback")(rollback_cmd)

@@ -1,0 +1,144 @@
+"""Promotion: the only way a version becomes challenger or champion, and what it checks.
+
+A promotion needs a passing scorecard on the current golden set and, for champion when
+``promotion.approval: required``, an approval. ``force`` with a reason overrides the
+checks and is recorded as an override. Promotion to champion signs the model card when
+the project has a signing key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shipyard.config import Config
+from shipyard.errors import PromotionRefused
+from shipyard.evaluation.evaluate import golden_snapshot, latest_evaluation
+from shipyard.governance.approvals import approvals
+from shipyard.governance.cards import sign_promotion
+from shipyard.registry.aliases import CHALLENGER, CHAMPION, current_alias, move_alias
+from shipyard.registry.refs import ModelRef
+from shipyard.registry.tracking import Tracking
+from shipyard.registry.views import get_version
+from shipyard.store import Store
+
+__all__ = ["PromotionResult", "promote"]
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What a promotion did."""
+
+    model: str
+    version: str
+    alias: str
+    previous: str | None
+    forced: bool
+    overridden: list[str]
+    reason: str
+    signed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return asdict(self)
+
+
+def promote(
+    config: Config,
+    ref: ModelRef,
+    *,
+    to: str,
+    store: Store,
+    tracking: Tracking,
+    force: bool = False,
+    reason: str = "",
+) -> PromotionResult:
+    """Point ``to`` (champion or challenger) at ``ref`` if every rule allows it."""
+    if to not in (CHAMPION, CHALLENGER):
+        raise PromotionRefused(
+            f"Cannot promote to {to!r}.", hint="Use --to champion or --to challenger."
+        )
+    if force and not reason.strip():
+        raise PromotionRefused(
+            "--force needs a reason.", hint='Add --reason "why the checks may be overridden".'
+        )
+    client = tracking.client
+    version = get_version(client, ref)
+    name, number = version.name, str(version.version)
+    label = f"{name}/{number}"
+    previous = current_alias(client, name, to)
+    if previous == number:
+        raise PromotionRefused(f"{label} is already {to}.", hint="Nothing to do.")
+
+    problems = _problems(config, store, name, number, to)
+    if problems and not force:
+        raise PromotionRefused(
+            f"Cannot promote {label} to {to}:\n" + "\n".join(f"  - {p}" for p in problems),
+            hint='Fix the above, or override with --force --reason "…" (recorded).',
+        )
+    forced = bool(problems)
+    move_alias(
+        store,
+        client,
+        name,
+        to,
+        number,
+        action="override" if forced else "promote",
+        reason=reason,
+        forced=forced,
+    )
+    signed = False
+    if to == CHAMPION:
+        if current_alias(client, name, CHALLENGER) == number:
+            move_alias(
+                store,
+                client,
+                name,
+                CHALLENGER,
+                None,
+                action="promote",
+                reason=f"{label} promoted to champion",
+            )
+        evaluation = latest_evaluation(store, name, number)
+        signed = sign_promotion(
+            config,
+            tracking,
+            version,
+            {
+                "alias": CHAMPION,
+                "promoted_by": store.actor,
+                "approved_by": [a.actor for a in approvals(store, name, number)],
+                "previous_champion": previous,
+                "scorecard": evaluation.to_dict() if evaluation else None,
+                "data_digest": (version.tags or {}).get("shipyard.data_digest"),
+                "forced": forced,
+                "reason": reason,
+            },
+        )
+    return PromotionResult(name, number, to, previous, forced, problems, reason, signed)
+
+
+def _problems(config: Config, store: Store, name: str, number: str, to: str) -> list[str]:
+    problems = []
+    if config.evaluation.golden is None:
+        problems.append("no golden set configured (evaluation.golden), so no scorecard can pass")
+    else:
+        golden = golden_snapshot(config, store)
+        record = latest_evaluation(store, name, number, golden.digest)
+        if record is None:
+            problems.append(
+                f"no scorecard on the current golden set {golden.digest[:12]}: run "
+                f"`shipyard evaluate {name}/{number}`"
+            )
+        elif not record.passed:
+            problems.append("the scorecard failed: " + ", ".join(record.failing))
+    if (
+        to == CHAMPION
+        and config.promotion.approval == "required"
+        and not approvals(store, name, number)
+    ):
+        problems.append(
+            f"promotion to champion needs an approval: `shipyard approve "
+            f"{name}/{number} --comment …` by someone who did not train it"
+        )
+    return problems
