@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
 
 __all__ = ["register"]
@@ -25,29 +25,19 @@ def evaluate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Score a version and the champion on the golden set; exit 1 if any criterion fails."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from shipyard.evaluation.evaluate import evaluate_version
     from shipyard.registry import Tracking, parse_ref
 
     state: CliState = ctx.obj
     config = state.config()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("Starting", total=None)
+    with steps(quiet=as_json) as on_step:
         record = evaluate_version(
             config,
             parse_ref(ref),
             store=state.store(),
             tracking=Tracking(config),
             golden=golden,
-            on_step=lambda text: progress.update(task, description=text),
+            on_step=on_step,
         )
     if as_json:
         print_json(record.to_dict())

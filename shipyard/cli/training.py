@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
 
 __all__ = ["register"]
@@ -23,31 +23,20 @@ def train_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Snapshot → validate → train → log → register → model card, as one reproducible run."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from shipyard.training import parse_overrides, train
 
     state: CliState = ctx.obj
     config = state.config()
     overrides = parse_overrides(param or [])
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=as_json,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("Starting", total=None)
+    with steps(quiet=as_json) as on_step:
         result = train(
             config,
             params=overrides,
             seed=seed,
             trigger=trigger,
             store=state.store(),
-            on_step=lambda text: progress.update(task, description=text),
+            on_step=on_step,
         )
-        progress.update(task, description="Done")
     if as_json:
         print_json(result.to_dict())
         return

@@ -25,7 +25,7 @@ from shipyard.registry import tags
 from shipyard.registry.aliases import CHAMPION, current_alias
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.views import get_version
-from shipyard.store import EvaluationRow, Store
+from shipyard.store import EvaluationRow, Store, as_utc
 
 if TYPE_CHECKING:
     from shipyard.data import Snapshot
@@ -267,7 +267,6 @@ def latest_evaluation(
         row = session.scalars(query).first()
         if row is None:
             return None
-        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
         return EvaluationRecord(
             model=row.model,
             version=row.version,
@@ -277,5 +276,5 @@ def latest_evaluation(
             result=dict(row.result),
             report_path=row.report_path,
             actor=row.actor,
-            created_at=created,
+            created_at=as_utc(row.created_at),
         )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from shipyard.errors import PromotionRefused
 from shipyard.registry import tags
-from shipyard.store import ApprovalRow, Store
+from shipyard.store import ApprovalRow, Store, as_utc
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -92,5 +92,4 @@ def approvals(store: Store, name: str, version: str | None = None) -> list[Appro
 
 
 def _approval(row: ApprovalRow) -> Approval:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
-    return Approval(row.model, row.version, row.actor, row.comment, at)
+    return Approval(row.model, row.version, row.actor, row.comment, as_utc(row.at))

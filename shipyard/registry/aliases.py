@@ -7,13 +7,13 @@ an event, so the history answers "which version was champion on date X".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from shipyard.errors import PromotionRefused
-from shipyard.store import AliasMoveRow, Store
+from shipyard.store import AliasMoveRow, Store, as_utc
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -59,12 +59,8 @@ class AliasMove:
             "forced": self.forced,
             "reason": self.reason,
             "actor": self.actor,
-            "at": _aware(self.at).isoformat(),
+            "at": as_utc(self.at).isoformat(),
         }
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def current_alias(client: MlflowClient, name: str, alias: str) -> str | None:
@@ -135,7 +131,7 @@ def _move(row: AliasMoveRow) -> AliasMove:
         forced=row.forced,
         reason=row.reason,
         actor=row.actor,
-        at=_aware(row.at),
+        at=as_utc(row.at),
     )
 
 
@@ -194,7 +190,7 @@ def rollback(
 
 def champion_at(store: Store, name: str, moment: datetime) -> str | None:
     """The version that was champion at ``moment``, from the recorded moves."""
-    moment = _aware(moment)
+    moment = as_utc(moment)
     champion: str | None = None
     for move in alias_moves(store, name, CHAMPION):
         if move.at > moment:

@@ -1,7 +1,7 @@
 """Control-plane state: tables, migrations, sessions and the event log."""
 
 from shipyard.store.engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
-from shipyard.store.events import Event, current_actor
+from shipyard.store.events import Event, as_utc, current_actor
 from shipyard.store.store import Store
 from shipyard.store.tables import (
     AliasMoveRow,
@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "EventRow",
     "Store",
+    "as_utc",
     "create_store_engine",
     "current_actor",
     "current_revision",

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Event", "current_actor"]
+__all__ = ["Event", "as_utc", "current_actor"]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` with its time zone; SQLite hands back naive UTC datetimes."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def current_actor() -> str:
@@ -35,10 +40,9 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
-        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)
         return {
             "id": self.id,
-            "at": at.isoformat(),
+            "at": as_utc(self.at).isoformat(),
             "actor": self.actor,
             "kind": self.kind,
             "subject": self.subject,
