@@ -1,0 +1,131 @@
+"""Read the prediction and label logs back with DuckDB.
+
+Both functions scan only the model's own partition (and, with ``since``, only the dates
+from that day on), so a window query stays fast however long the log grows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from shipyard.errors import DataError
+from shipyard.serving.prediction_log import as_utc, log_schema, model_dir
+
+_JOIN_LABELS = """
+SELECT predictions.*, labels.label, labels.label_time
+FROM predictions
+LEFT JOIN (
+    SELECT request_id, arg_max(label, time) AS label, max(time) AS label_time
+    FROM labels
+    GROUP BY request_id
+) AS labels USING (request_id)
+ORDER BY predictions.time, predictions.request_id
+"""
+
+
+def query_log(
+    root: Path,
+    model: str,
+    *,
+    kind: str = "predictions",
+    since: datetime | None = None,
+    sql: str | None = None,
+) -> pa.Table:
+    """``model``'s log rows from ``since`` on, or the result of ``sql`` over them.
+
+    ``sql`` sees the rows as a view named ``log``, for example
+    ``SELECT version, count(*) FROM log GROUP BY 1``. Without files, the result is an
+    empty table with the log's columns.
+    """
+    with _connect() as con:
+        _create_view(con, "log", Path(root), kind, model, since)
+        if sql is None:
+            return _execute(con, "SELECT * FROM log ORDER BY time, request_id", kind, model)
+        columns = ", ".join(f"{field.name} {field.type}" for field in log_schema(kind))
+        return _execute(
+            con,
+            sql,
+            kind,
+            model,
+            hint=f"Query the view named `log`; its columns are: {columns}.",
+        )
+
+
+def join_labels(root: Path, model: str, since: datetime | None = None) -> pa.Table:
+    """``model``'s predictions from ``since`` on, each with its latest label (or null).
+
+    Adds two columns to the prediction log's: ``label`` (JSON) and ``label_time``.
+    """
+    with _connect() as con:
+        _create_view(con, "predictions", Path(root), "predictions", model, since)
+        # Labels arrive after their predictions but may lag by days: read them all.
+        _create_view(con, "labels", Path(root), "labels", model, None)
+        return _execute(con, _JOIN_LABELS, "predictions", model)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _create_view(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    root: Path,
+    kind: str,
+    model: str,
+    since: datetime | None,
+) -> None:
+    schema = log_schema(kind)
+    directory = model_dir(root, kind, model)
+    filters = [f"model = {_literal(model)}"]
+    if since is not None:
+        filters.append(f"time >= {_literal(as_utc(since).isoformat())}::TIMESTAMPTZ")
+    if any(directory.glob("date=*/*.parquet")):
+        source = (
+            f"read_parquet({_literal(str(directory / 'date=*' / '*.parquet'))}, "
+            "hive_partitioning = true, hive_types = {'date': 'DATE'})"
+        )
+        if since is not None:  # prunes whole date directories before reading a file
+            filters.append(f"date >= DATE {_literal(as_utc(since).date().isoformat())}")
+    else:
+        source = f"_{name}_empty"
+        con.register(source, schema.empty_table())
+    columns = ", ".join(f'"{field.name}"' for field in schema)
+    try:
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT {columns} FROM {source} WHERE {' AND '.join(filters)}"
+        )
+    except duckdb.Error as exc:
+        raise DataError(
+            f"Cannot read the {kind} log of {model!r} under {directory}: {exc}",
+            hint="A file there is not a Shipyard log file; move it out of the log directory.",
+        ) from exc
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    kind: str,
+    model: str,
+    hint: str = "Check that every file in the log directory was written by Shipyard.",
+) -> pa.Table:
+    try:
+        relation = con.sql(sql)
+        if relation is None:
+            raise DataError(
+                f"The SQL given for the {kind} log of {model!r} returns no rows: {sql!r}",
+                hint="Pass a SELECT over the view named `log`.",
+            )
+        return relation.to_arrow_table()
+    except duckdb.Error as exc:
+        raise DataError(f"Querying the {kind} log of {model!r} failed: {exc}", hint=hint) from exc
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,374 @@
+"""Record every prediction and label to Parquet without slowing the request path.
+
+``PredictionLogWriter.log()`` only appends to a bounded in-memory queue; one background
+thread turns the queue into Parquet files, rolling a file every ``roll_rows`` records or
+``roll_seconds`` seconds, whichever comes first. Files are partitioned hive-style::
+
+    <root>/<kind>/model=<name>/date=YYYY-MM-DD/part-<utc stamp>-<pid>-<seq>-<random>.parquet
+
+Many server processes may write into one root at once: names never collide, and each
+file is written under a temporary name then renamed, so readers never see half a file.
+
+Call ``close()`` (or use the writer as a context manager) on shutdown: it writes what is
+still queued. The thread is a daemon, so a writer never closed cannot hang the exit, but
+its queue is lost.
+
+``inputs``, ``output`` and ``label`` are stored as JSON strings because the input schema
+differs per model (and per version); read them with DuckDB's JSON functions, e.g.
+``inputs->>'age'``. Non-finite floats (NaN, ±inf) are stored as JSON ``null``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time as clock
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shipyard.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+_JSON = {b"encoding": b"json"}
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        pa.field("request_id", pa.string()),
+        pa.field("time", pa.timestamp("us", tz="UTC")),
+        pa.field("model", pa.string()),
+        pa.field("version", pa.string()),
+        pa.field("role", pa.string()),
+        pa.field("inputs", pa.string(), metadata=_JSON),
+        pa.field("output", pa.string(), metadata=_JSON),
+        pa.field("probabilities", pa.list_(pa.float64())),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("status", pa.string()),
+    ]
+)
+"""Columns of the prediction log, in file order."""
+
+LABEL_SCHEMA = pa.schema(
+    [
+        pa.field("request_id", pa.string()),
+        pa.field("time", pa.timestamp("us", tz="UTC")),
+        pa.field("model", pa.string()),
+        pa.field("label", pa.string(), metadata=_JSON),
+    ]
+)
+"""Columns of the label log, in file order."""
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One prediction as served: ``role`` is "live" or "shadow", ``status`` "ok" or "error"."""
+
+    request_id: str
+    time: datetime
+    model: str
+    version: str
+    role: str
+    inputs: dict[str, Any]
+    output: Any
+    probabilities: list[float] | None
+    latency_ms: float
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """The ground truth for an earlier prediction, joined to it by ``request_id``."""
+
+    request_id: str
+    time: datetime
+    model: str
+    label: Any
+
+
+_KINDS: dict[str, tuple[pa.Schema, type]] = {
+    "predictions": (PREDICTION_SCHEMA, PredictionRecord),
+    "labels": (LABEL_SCHEMA, LabelRecord),
+}
+
+
+def log_schema(kind: str) -> pa.Schema:
+    """The Parquet schema of a log ``kind`` ("predictions" or "labels")."""
+    if kind not in _KINDS:
+        raise ConfigError(
+            f"Unknown prediction-log kind {kind!r}.",
+            hint=f"Use one of: {', '.join(sorted(_KINDS))}.",
+        )
+    return _KINDS[kind][0]
+
+
+def model_dir(root: Path, kind: str, model: str) -> Path:
+    """The directory holding every file of ``model``'s ``kind`` log under ``root``."""
+    return Path(root) / kind / f"model={quote(model, safe='')}"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class PredictionLogWriter:
+    """Append records to a Parquet log from a background thread; ``log()`` never blocks."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        kind: str = "predictions",
+        max_queue: int = 100_000,
+        roll_rows: int = 10_000,
+        roll_seconds: float = 5.0,
+    ) -> None:
+        self._schema = log_schema(kind)
+        self._record_type = _KINDS[kind][1]
+        if max_queue < 1 or roll_rows < 1 or roll_seconds <= 0:
+            raise ConfigError(
+                f"Invalid prediction-log limits: max_queue={max_queue}, "
+                f"roll_rows={roll_rows}, roll_seconds={roll_seconds}.",
+                hint="max_queue and roll_rows must be at least 1, roll_seconds above 0.",
+            )
+        self.root = Path(root)
+        self.kind = kind
+        self.max_queue = max_queue
+        self.roll_rows = roll_rows
+        self.roll_seconds = roll_seconds
+        self._queue: deque[Any] = deque()
+        self._lock = threading.Lock()  # guards the bound check + append, and the counters
+        self._write_lock = threading.Lock()  # one drainer at a time: thread or flush()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._sequence = itertools.count()
+        self._written = 0
+        self._dropped = 0
+        self._last_error: Exception | None = None
+
+    @property
+    def written(self) -> int:
+        """Records written to Parquet so far."""
+        return self._written
+
+    @property
+    def dropped(self) -> int:
+        """Records lost: queue full, writer closed, unconvertible, or a failed write."""
+        return self._dropped
+
+    @property
+    def queue_depth(self) -> int:
+        """Records waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def last_error(self) -> Exception | None:
+        """The most recent error that lost records, or None."""
+        return self._last_error
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the background thread (once)."""
+        if self._closed:
+            raise RuntimeError("This PredictionLogWriter is closed; create a new one.")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"shipyard-{self.kind}-log", daemon=True
+            )
+            self._thread.start()
+
+    def log(self, record: Any) -> bool:
+        """Queue one record; False (and counted as dropped) when full, closed or mistyped."""
+        if type(record) is not self._record_type:
+            self._lose(1, TypeError(f"expected {self._record_type.__name__}, got {record!r}"))
+            return False
+        with self._lock:
+            if self._closed or len(self._queue) >= self.max_queue:
+                self._dropped += 1
+                return False
+            self._queue.append(record)
+        if len(self._queue) >= self.roll_rows and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def flush(self) -> None:
+        """Write everything queued now; returns once it is on disk (or counted as dropped)."""
+        self._drain(everything=True)
+
+    def close(self) -> None:
+        """Flush, then stop the thread. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._drain(everything=True)
+
+    def __enter__(self) -> PredictionLogWriter:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        next_roll = clock.monotonic() + self.roll_seconds
+        while not self._closed:
+            self._wake.wait(max(0.0, next_roll - clock.monotonic()))
+            self._wake.clear()
+            try:
+                if clock.monotonic() >= next_roll:
+                    next_roll = clock.monotonic() + self.roll_seconds
+                    self._drain(everything=True)
+                else:
+                    self._drain(everything=False)
+            except Exception as exc:  # the thread must outlive any bug in one batch
+                logger.exception("prediction log writer failed")
+                self._last_error = exc
+
+    def _drain(self, *, everything: bool) -> None:
+        # Only records queued before the call: under steady load a flush must still end.
+        with self._write_lock:
+            pending = len(self._queue)
+            while pending and (everything or pending >= self.roll_rows):
+                size = min(pending, self.roll_rows)
+                batch = [self._queue.popleft() for _ in range(size)]
+                pending -= size
+                self._write(batch)
+
+    def _write(self, batch: list[Any]) -> None:
+        partitions: dict[tuple[str, date], list[Any]] = {}
+        for record in batch:
+            try:
+                key = (str(record.model), as_utc(record.time).date())
+            except Exception as exc:
+                self._lose(1, exc)
+                continue
+            partitions.setdefault(key, []).append(record)
+        for (model, day), records in partitions.items():
+            table = self._to_table(records)
+            if table.num_rows == 0:
+                continue
+            try:
+                self._write_file(model, day, table)
+            except Exception as exc:
+                logger.warning("lost %d %s records: %s", table.num_rows, self.kind, exc)
+                self._lose(table.num_rows, exc)
+            else:
+                self._written += table.num_rows
+
+    def _to_table(self, records: list[Any]) -> pa.Table:
+        try:
+            return _records_to_table(records, self._schema)
+        except Exception:
+            pass
+        # One bad record must not sink its neighbours: convert one by one, drop the bad.
+        good = []
+        for record in records:
+            try:
+                good.append(_records_to_table([record], self._schema))
+            except Exception as exc:
+                self._lose(1, exc)
+        return pa.concat_tables(good) if good else self._schema.empty_table()
+
+    def _write_file(self, model: str, day: date, table: pa.Table) -> None:
+        directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"part-{stamp}-{os.getpid()}-{next(self._sequence):06d}-{secrets.token_hex(4)}"
+        temporary = directory / f".{name}.parquet.tmp"
+        try:
+            pq.write_table(table, temporary)
+            os.replace(temporary, directory / f"{name}.parquet")
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def _lose(self, count: int, error: Exception) -> None:
+        with self._lock:
+            self._dropped += count
+            self._last_error = error
+
+
+def _records_to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
+    times = [record.time for record in records]
+    common = {
+        "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
+        "time": pa.array(times, schema.field("time").type),
+        "model": pa.array([str(r.model) for r in records], pa.string()),
+    }
+    if schema is LABEL_SCHEMA:
+        columns = {**common, "label": pa.array([to_json(r.label) for r in records])}
+    else:
+        columns = {
+            **common,
+            "version": pa.array([str(r.version) for r in records], pa.string()),
+            "role": pa.array([str(r.role) for r in records], pa.string()),
+            "inputs": pa.array([to_json(r.inputs) for r in records], pa.string()),
+            "output": pa.array([to_json(r.output) for r in records], pa.string()),
+            "probabilities": pa.array(
+                [_probabilities(r.probabilities) for r in records], pa.list_(pa.float64())
+            ),
+            "latency_ms": pa.array([float(r.latency_ms) for r in records], pa.float64()),
+            "status": pa.array([str(r.status) for r in records], pa.string()),
+        }
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _probabilities(values: Any) -> list[float] | None:
+    return None if values is None else [float(value) for value in values]
+
+
+def to_json(value: Any) -> str:
+    """Encode ``value`` as strict JSON; NumPy values become plain, non-finite floats null."""
+    try:
+        return json.dumps(value, default=_plain, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or inf somewhere: rare, so only then walk the value
+        return json.dumps(_finite(value), default=_plain, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # NumPy scalars and arrays
+        return value.tolist()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

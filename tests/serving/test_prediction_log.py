@@ -1,0 +1,326 @@
+"""The prediction log: a background Parquet writer and its DuckDB query side."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shipyard.errors import ConfigError, DataError
+from shipyard.serving.log_query import join_labels, query_log
+from shipyard.serving.prediction_log import (
+    LABEL_SCHEMA,
+    PREDICTION_SCHEMA,
+    LabelRecord,
+    PredictionLogWriter,
+    PredictionRecord,
+)
+
+NOW = datetime(2024, 5, 17, 12, 0, tzinfo=UTC)
+
+
+def prediction(
+    request_id: str,
+    *,
+    model: str = "churn",
+    version: str = "1",
+    at: datetime = NOW,
+    probabilities: list[float] | None = None,
+    inputs: dict[str, object] | None = None,
+) -> PredictionRecord:
+    return PredictionRecord(
+        request_id=request_id,
+        time=at,
+        model=model,
+        version=version,
+        role="live",
+        inputs=inputs if inputs is not None else {"age": 42, "plan": "pro"},
+        output=1,
+        probabilities=probabilities,
+        latency_ms=3.5,
+        status="ok",
+    )
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        time.sleep(0.01)
+
+
+def parquet_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.parquet"))
+
+
+# --- writer -----------------------------------------------------------------------------
+
+
+def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(tmp_path, roll_rows=1_000)
+    writer.start()
+
+    def produce(thread: int) -> None:
+        for i in range(2_500):
+            assert writer.log(prediction(f"{thread}-{i}"))
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+
+    assert (writer.written, writer.dropped, writer.queue_depth) == (10_000, 0, 0)
+    ids = query_log(tmp_path, "churn").column("request_id").to_pylist()
+    assert len(ids) == 10_000
+    assert set(ids) == {f"{t}-{i}" for t in range(4) for i in range(2_500)}
+
+
+def test_rolls_a_file_every_roll_rows(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path, roll_rows=100, roll_seconds=60) as writer:
+        for i in range(350):
+            writer.log(prediction(str(i)))
+        # Three full files are due now; the last 50 wait for the timer or close().
+        wait_for(lambda: writer.written == 300)
+        assert writer.queue_depth == 50
+    rows = sorted(pq.read_table(path).num_rows for path in parquet_files(tmp_path))
+    assert rows == [50, 100, 100, 100]
+
+
+def test_rolls_a_file_after_roll_seconds_without_close(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(tmp_path, roll_rows=10_000, roll_seconds=0.2)
+    writer.start()
+    try:
+        for i in range(5):
+            writer.log(prediction(str(i)))
+        wait_for(lambda: writer.written == 5, seconds=5)
+        assert len(parquet_files(tmp_path)) == 1
+    finally:
+        writer.close()
+
+
+def test_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(tmp_path, max_queue=100)  # thread never started
+    accepted = [writer.log(prediction(str(i))) for i in range(150)]
+    assert accepted.count(True) == 100
+    assert accepted.count(False) == 50
+    assert (writer.dropped, writer.queue_depth) == (50, 100)
+    # With no consumer at all, every call still returned: log() never waits for room.
+    assert not any(writer.log(prediction("more")) for _ in range(10_000))
+    assert writer.dropped == 10_050
+    writer.close()
+    assert writer.written == 100
+
+
+def test_flush_writes_everything_queued_before_it_returns(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path, roll_seconds=60) as writer:
+        for i in range(7):
+            writer.log(prediction(str(i)))
+        writer.flush()
+        assert (writer.written, writer.queue_depth) == (7, 0)
+        assert query_log(tmp_path, "churn").num_rows == 7
+
+
+def test_close_is_idempotent_and_later_records_are_dropped(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(tmp_path)
+    writer.start()
+    writer.log(prediction("a"))
+    writer.close()
+    writer.close()
+    assert not writer.running
+    assert writer.log(prediction("late")) is False
+    assert (writer.written, writer.dropped) == (1, 1)
+
+
+def test_a_write_error_drops_the_batch_and_the_thread_recovers(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the log's parent directory should be")
+    writer = PredictionLogWriter(blocker / "logs", roll_rows=10, roll_seconds=60)
+    writer.start()
+    try:
+        for i in range(10):
+            writer.log(prediction(f"lost-{i}"))
+        wait_for(lambda: writer.dropped == 10)
+        assert isinstance(writer.last_error, OSError)
+        assert writer.running
+
+        blocker.unlink()  # the "disk" is back
+        for i in range(10):
+            writer.log(prediction(f"kept-{i}"))
+        wait_for(lambda: writer.written == 10)
+        assert writer.running
+    finally:
+        writer.close()
+    ids = query_log(blocker / "logs", "churn").column("request_id").to_pylist()
+    assert sorted(ids) == sorted(f"kept-{i}" for i in range(10))
+
+
+def test_one_bad_record_does_not_sink_its_batch(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path) as writer:
+        writer.log(prediction("good"))
+        writer.log(prediction("bad", probabilities=["not", "numbers"]))  # type: ignore[list-item]
+        assert writer.log("not a record") is False
+    assert (writer.written, writer.dropped) == (1, 2)
+    assert writer.last_error is not None
+
+
+def test_unknown_kind_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="predictions"):
+        PredictionLogWriter(tmp_path, kind="metrics")
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def test_partition_layout_names_and_column_types(tmp_path: Path) -> None:
+    tomorrow = NOW + timedelta(days=1)
+    with PredictionLogWriter(tmp_path) as writer:
+        writer.log(prediction("a", probabilities=[0.25, 0.75]))
+        writer.log(prediction("b", at=tomorrow))
+        writer.log(prediction("c", model="fraud"))
+    files = [path.relative_to(tmp_path) for path in parquet_files(tmp_path)]
+    assert sorted(path.parent.as_posix() for path in files) == [
+        "predictions/model=churn/date=2024-05-17",
+        "predictions/model=churn/date=2024-05-18",
+        "predictions/model=fraud/date=2024-05-17",
+    ]
+    for path in files:
+        assert path.name.startswith("part-")
+        assert f"-{os.getpid()}-" in path.name
+    assert not list(tmp_path.rglob("*.tmp")), "no temporary file is left behind"
+
+    table = pq.read_table(tmp_path / files[0])
+    assert table.schema.equals(PREDICTION_SCHEMA)
+    assert table.schema.field("time").type == pa.timestamp("us", tz="UTC")
+    row = table.to_pylist()[0]
+    assert json.loads(row["inputs"]) == {"age": 42, "plan": "pro"}
+    assert json.loads(row["output"]) == 1
+    assert row["probabilities"] == [0.25, 0.75]
+
+
+def test_file_names_never_collide_between_writers(tmp_path: Path) -> None:
+    writers = [PredictionLogWriter(tmp_path) for _ in range(3)]
+    for n, writer in enumerate(writers):
+        writer.log(prediction(str(n)))
+    for writer in writers:
+        writer.close()
+    assert len(parquet_files(tmp_path)) == 3
+
+
+def test_inputs_become_strict_json(tmp_path: Path) -> None:
+    inputs = {"x": np.float32(1.5), "n": np.int64(3), "v": np.array([1, 2]), "gap": math.nan}
+    with PredictionLogWriter(tmp_path) as writer:
+        writer.log(prediction("a", inputs=inputs))
+    stored = query_log(tmp_path, "churn").column("inputs")[0].as_py()
+    assert json.loads(stored) == {"x": 1.5, "n": 3, "v": [1, 2], "gap": None}
+
+
+def test_label_log_schema(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path, kind="labels") as writer:
+        writer.log(LabelRecord("a", NOW, "churn", {"churned": True}))
+    (path,) = parquet_files(tmp_path)
+    assert path.relative_to(tmp_path).parts[:2] == ("labels", "model=churn")
+    assert pq.read_table(path).schema.equals(LABEL_SCHEMA)
+
+
+# --- query ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_root(tmp_path: Path) -> Path:
+    with PredictionLogWriter(tmp_path) as writer:
+        for day in range(3):
+            for i in range(4):
+                version = "1" if i < 3 else "2"
+                at = NOW + timedelta(days=day, minutes=i)
+                writer.log(prediction(f"d{day}-{i}", version=version, at=at))
+        writer.log(prediction("other", model="fraud"))
+    return tmp_path
+
+
+def test_query_filters_by_model_and_since(log_root: Path) -> None:
+    everything = query_log(log_root, "churn")
+    assert everything.num_rows == 12
+    assert everything.schema.equals(PREDICTION_SCHEMA, check_metadata=False)
+    assert everything.column("time").to_pylist() == sorted(everything.column("time").to_pylist())
+
+    since = NOW + timedelta(days=1, minutes=2)
+    recent = query_log(log_root, "churn", since=since)
+    assert recent.column("request_id").to_pylist() == [
+        "d1-2",
+        "d1-3",
+        *(f"d2-{i}" for i in range(4)),
+    ]
+    naive = query_log(log_root, "churn", since=since.replace(tzinfo=None))
+    assert naive.num_rows == 6
+    assert query_log(log_root, "fraud").column("request_id").to_pylist() == ["other"]
+
+
+def test_query_runs_sql_over_the_log_view(log_root: Path) -> None:
+    counts = query_log(
+        log_root,
+        "churn",
+        since=NOW + timedelta(days=1),
+        sql="SELECT version, count(*) AS n FROM log GROUP BY 1 ORDER BY 1",
+    )
+    assert counts.to_pylist() == [{"version": "1", "n": 6}, {"version": "2", "n": 2}]
+    ages = query_log(log_root, "churn", sql="SELECT DISTINCT (inputs->>'age')::INT AS a FROM log")
+    assert ages.to_pylist() == [{"a": 42}]
+
+
+def test_bad_sql_is_a_data_error_naming_the_view(log_root: Path) -> None:
+    with pytest.raises(DataError) as raised:
+        query_log(log_root, "churn", sql="SELECT nope FROM log")
+    message = str(raised.value)
+    assert "nope" in message  # DuckDB's own words
+    assert "`log`" in message
+    assert "request_id" in message and "latency_ms" in message
+
+
+def test_no_files_yet_is_an_empty_table_with_columns(tmp_path: Path) -> None:
+    empty = query_log(tmp_path, "churn")
+    assert empty.num_rows == 0
+    assert empty.schema.names == PREDICTION_SCHEMA.names
+    counted = query_log(tmp_path, "churn", sql="SELECT count(*) AS n FROM log")
+    assert counted.to_pylist() == [{"n": 0}]
+    assert query_log(tmp_path, "churn", kind="labels").schema.names == LABEL_SCHEMA.names
+
+
+def test_join_labels_takes_the_latest_label(log_root: Path) -> None:
+    with PredictionLogWriter(log_root, kind="labels") as labels:
+        labels.log(LabelRecord("d2-0", NOW + timedelta(days=3), "churn", 0))
+        labels.log(LabelRecord("d2-0", NOW + timedelta(days=4), "churn", 1))  # a correction
+        labels.log(LabelRecord("d2-1", NOW + timedelta(days=3), "churn", 0))
+        labels.log(LabelRecord("d2-0", NOW + timedelta(days=5), "fraud", 7))  # other model
+    joined = join_labels(log_root, "churn", since=NOW + timedelta(days=2))
+    assert joined.schema.names == [*PREDICTION_SCHEMA.names, "label", "label_time"]
+    by_id = {row["request_id"]: row for row in joined.to_pylist()}
+    assert len(by_id) == 4
+    assert json.loads(by_id["d2-0"]["label"]) == 1
+    assert by_id["d2-0"]["label_time"] == NOW + timedelta(days=4)
+    assert json.loads(by_id["d2-1"]["label"]) == 0
+    assert by_id["d2-2"]["label"] is None
+
+
+def test_join_labels_without_any_labels(log_root: Path) -> None:
+    joined = join_labels(log_root, "churn")
+    assert joined.num_rows == 12
+    assert joined.column("label").null_count == 12
+
+
+def test_query_ignores_files_being_written(log_root: Path) -> None:
+    first = parquet_files(log_root)[0]
+    shutil.copy(first, first.parent / ".part-x.parquet.tmp")
+    assert query_log(log_root, "churn").num_rows == 12
