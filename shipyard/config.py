@@ -30,6 +30,7 @@ __all__ = [
     "ModelSettings",
     "PromotionSettings",
     "Scorecard",
+    "ServingSettings",
     "SigningSettings",
     "SliceSpec",
     "TrainSettings",
@@ -210,6 +211,16 @@ class SigningSettings(_Settings):
     )
 
 
+class ServingSettings(_Settings):
+    """The inference server and its prediction log."""
+
+    logs: Path = Field(
+        Path(".shipyard/logs"),
+        description="Root of the prediction and label logs (Parquet, partitioned by model "
+        "and date).",
+    )
+
+
 class Config(_Settings):
     """Resolved Shipyard configuration for one project."""
 
@@ -231,6 +242,7 @@ class Config(_Settings):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)  # type: ignore[arg-type]
     signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]
+    serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     root: Path = Field(
         Path("."),
         exclude=True,

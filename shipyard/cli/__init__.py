@@ -20,6 +20,7 @@ from shipyard.cli import config as config_cmd
 from shipyard.cli import data as data_cmd
 from shipyard.cli import events as events_cmd
 from shipyard.cli import keys as keys_cmd
+from shipyard.cli import logs as logs_cmd
 from shipyard.cli import models as models_cmd
 from shipyard.cli import project as project_cmd
 from shipyard.cli import promotion as promotion_cmd
@@ -78,6 +79,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(logs_cmd.app, name="logs")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
