@@ -1,0 +1,371 @@
+"""Open Inference Protocol (KServe V2) bodies, JSON and the binary tensor extension.
+
+A request carries either one input per column (shape ``[n]`` or ``[n, 1]``) or a single
+``[n, n_columns]`` input in signature column order. With the binary extension the
+``Inference-Header-Content-Length`` header gives the JSON part's length; raw little-endian
+tensors follow in input order, BYTES elements as a 4-byte little-endian length + bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shipyard.serving.protocols.errors import RequestError
+from shipyard.serving.protocols.signature import (
+    InputSpec,
+    assemble,
+    check_finite,
+    convert_values,
+    dump_json,
+    load_json,
+    parse_text,
+)
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+_NUMERIC = {
+    "BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
+    "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+    "FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "BF16": "<u2",
+}  # fmt: skip
+DATATYPES = (*_NUMERIC, "BYTES")
+_BY_DTYPE = {np.dtype(code).newbyteorder("="): name for name, code in _NUMERIC.items()}
+_BY_DTYPE[np.dtype(np.uint16)] = "UINT16"  # BF16 travels as uint16 bits but is never produced
+
+
+@dataclass(frozen=True)
+class V2Request:
+    """A decoded infer request: the input matrix and how the client wants the answer."""
+
+    id: str | None
+    matrix: np.ndarray
+    binary_outputs: bool
+    requested_outputs: tuple[str, ...]
+
+
+def datatype_of(dtype: np.dtype[Any]) -> str:
+    """The V2 datatype name for a NumPy dtype; strings and objects are BYTES."""
+    if dtype.kind in "OUS":
+        return "BYTES"
+    try:
+        return _BY_DTYPE[dtype.newbyteorder("=")]
+    except KeyError:
+        raise TypeError(f"no Open Inference datatype for {dtype}") from None
+
+
+def decode_v2(body: bytes, headers: Mapping[str, str], spec: InputSpec) -> V2Request:
+    """Decode a V2 ``/infer`` body (JSON, or JSON + binary tensors) against ``spec``."""
+    view = memoryview(body)
+    binary = view[len(view) :]
+    length = next((v for k, v in headers.items() if k.lower() == HEADER_LENGTH.lower()), None)
+    if length is not None:
+        if not length.strip().isdigit():
+            raise RequestError(f"{HEADER_LENGTH} must be a byte count, got {length!r}")
+        if int(length) > len(view):
+            raise RequestError(f"{HEADER_LENGTH} is {length} but the body is {len(view)} bytes")
+        view, binary = view[: int(length)], view[int(length) :]
+    payload = load_json(view)
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+        raise RequestError('the body must be a JSON object with an "inputs" array')
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestError('"id" must be a string')
+    tensors = _read_inputs(payload["inputs"], binary)
+    binary_outputs, requested = _read_outputs(payload)
+    return V2Request(request_id, _to_matrix(tensors, spec), binary_outputs, requested)
+
+
+def select_outputs(outputs: Mapping[str, Any], requested: Sequence[str]) -> dict[str, Any]:
+    """Keep the requested outputs (all when none are named); 400 for an unknown name."""
+    for name in requested:
+        if name not in outputs:
+            raise RequestError(f"unknown output '{name}'; the outputs are: {', '.join(outputs)}")
+    return {name: outputs[name] for name in requested} if requested else dict(outputs)
+
+
+def encode_v2(
+    model_name: str,
+    model_version: str | None,
+    request_id: str | None,
+    outputs: Mapping[str, Any],
+    binary: bool,
+) -> tuple[bytes, dict[str, str]]:
+    """Encode outputs (e.g. ``predict``, ``predict_proba``) as a V2 response body + headers."""
+    response: dict[str, Any] = {"model_name": model_name}
+    if model_version is not None:
+        response["model_version"] = str(model_version)
+    if request_id is not None:
+        response["id"] = request_id
+    tensors, chunks = [], []
+    for name, value in outputs.items():
+        array = _as_output(value)
+        datatype = datatype_of(array.dtype)
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            raw = _tensor_bytes(array, datatype)
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        elif datatype == "BYTES":
+            tensor["data"] = [_text(item) for item in array.ravel().tolist()]
+        else:
+            tensor["data"] = np.ascontiguousarray(array).reshape(-1)
+        tensors.append(tensor)
+    response["outputs"] = tensors
+    head = dump_json(response)
+    if not binary:
+        return head, {}
+    headers = {HEADER_LENGTH: str(len(head)), "Content-Type": "application/octet-stream"}
+    return b"".join([head, *chunks]), headers
+
+
+def model_metadata(
+    name: str,
+    versions: Sequence[str | int],
+    spec: InputSpec,
+    outputs: Mapping[str, tuple[str, Sequence[int]]],
+    platform: str = "shipyard",
+) -> dict[str, Any]:
+    """Model metadata: one ``[-1]`` input per column; ``outputs`` maps name → (datatype, shape)."""
+    return {
+        "name": name,
+        "versions": [str(version) for version in versions],
+        "platform": platform,
+        "inputs": [
+            {"name": column, "datatype": datatype_of(dtype), "shape": [-1]}
+            for column, dtype in zip(spec.columns, spec.dtypes, strict=True)
+        ],
+        "outputs": [
+            {"name": output, "datatype": datatype, "shape": list(shape)}
+            for output, (datatype, shape) in outputs.items()
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]
+    values: np.ndarray  # flat, row-major
+
+
+def _read_inputs(items: list[Any], binary: memoryview) -> list[_Tensor]:
+    tensors, offset = [], 0
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise RequestError(f'inputs[{position}] must be an object with a string "name"')
+        name, shape, datatype = item["name"], item.get("shape"), item.get("datatype")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise RequestError(f"input '{name}': shape must be an array of non-negative integers")
+        if datatype not in DATATYPES:
+            raise RequestError(
+                f"input '{name}': unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
+            )
+        count = math.prod(shape)
+        parameters = item.get("parameters") or {}
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is not None:
+            if "data" in item:
+                raise RequestError(f"input '{name}' has both data and binary_data_size")
+            if type(size) is not int or size < 0:
+                raise RequestError(f"input '{name}': binary_data_size must be a byte count")
+            if offset + size > len(binary):
+                raise RequestError(
+                    f"input '{name}': binary_data_size is {size} bytes but only "
+                    f"{len(binary) - offset} bytes of binary data remain; the body is truncated"
+                )
+            values = _from_binary(binary[offset : offset + size], datatype, shape, name)
+            offset += size
+        elif "data" in item:
+            values = _from_json(item["data"], datatype, shape, name)
+        else:
+            raise RequestError(f"input '{name}' has neither data nor binary_data_size")
+        if len(values) != count:
+            raise RequestError(
+                f"input '{name}': data has {len(values)} elements but shape {shape} needs {count}"
+            )
+        tensors.append(_Tensor(name, tuple(shape), values))
+    if not tensors:
+        raise RequestError('"inputs" is empty: send one input per column or one 2-D input')
+    if offset != len(binary):
+        raise RequestError(
+            f"the body has {len(binary) - offset} bytes of binary data no input declares"
+        )
+    return tensors
+
+
+def _from_binary(chunk: memoryview, datatype: str, shape: list[int], name: str) -> np.ndarray:
+    if datatype == "BYTES":
+        items, position = [], 0
+        while position < len(chunk):
+            if position + 4 > len(chunk):
+                raise RequestError(f"input '{name}': BYTES data ends inside a length prefix")
+            (length,) = struct.unpack_from("<I", chunk, position)
+            if position + 4 + length > len(chunk):
+                raise RequestError(f"input '{name}': a BYTES element runs past binary_data_size")
+            items.append(bytes(chunk[position + 4 : position + 4 + length]))
+            position += 4 + length
+        values = np.empty(len(items), dtype=object)
+        values[:] = items
+        return values
+    dtype = np.dtype(_NUMERIC[datatype])
+    expected = math.prod(shape) * dtype.itemsize
+    if len(chunk) != expected:
+        raise RequestError(
+            f"input '{name}': binary_data_size is {len(chunk)} bytes but "
+            f"{datatype} of shape {shape} needs {expected}"
+        )
+    values = np.frombuffer(chunk, dtype=dtype)
+    if datatype == "BF16":  # the top half of a float32
+        return (values.astype(np.uint32) << 16).view(np.float32)
+    return values
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    if not any(isinstance(item, list) for item in data):
+        return data
+    flat: list[Any] = []
+    for item in data:
+        flat.extend(_flatten(item) if isinstance(item, list) else [item])
+    return flat
+
+
+def _from_json(data: Any, datatype: str, shape: list[int], name: str) -> np.ndarray:
+    if not isinstance(data, list):
+        raise RequestError(f"input '{name}': data must be an array")
+    flat = _flatten(data)
+    if datatype == "BYTES":
+        allowed: tuple[type, ...] = (str,)
+    elif datatype == "BOOL":
+        allowed = (bool,)
+    else:
+        allowed = (int, float) if datatype.startswith(("FP", "BF")) else (int,)
+    for position, item in enumerate(flat):
+        if type(item) not in allowed:
+            raise RequestError(f"input '{name}', element {position}: {item!r} is not {datatype}")
+    if datatype == "BYTES":
+        return np.array(flat, dtype=object)
+    try:
+        return np.array(flat, dtype=np.float32 if datatype == "BF16" else _NUMERIC[datatype])
+    except OverflowError:
+        raise RequestError(f"input '{name}': a value is out of range for {datatype}") from None
+
+
+def _to_matrix(tensors: list[_Tensor], spec: InputSpec) -> np.ndarray:
+    width = len(spec.columns)
+    names = [tensor.name for tensor in tensors]
+    if all(name in spec.column_set for name in names):
+        if len(set(names)) != len(names):
+            raise RequestError("an input is sent more than once")
+        by_name = {tensor.name: tensor for tensor in tensors}
+        columns = []
+        for index, column in enumerate(spec.columns):
+            tensor = by_name.get(column)
+            if tensor is None:
+                raise RequestError(f"missing input for column '{column}'")
+            if len(tensor.shape) not in (1, 2) or tensor.shape[1:] not in ((), (1,)):
+                raise RequestError(f"input '{column}' has shape {list(tensor.shape)}; use [n]")
+            if tensor.shape[0] != tensors[0].shape[0]:
+                raise RequestError(
+                    f"input '{column}' has {tensor.shape[0]} rows but input "
+                    f"'{tensors[0].name}' has {tensors[0].shape[0]}"
+                )
+            columns.append(_to_column(tensor.values, index, spec, column))
+        return assemble(columns, spec)
+    if len(tensors) > 1:
+        unknown = next(name for name in names if name not in spec.column_set)
+        raise RequestError(
+            f"unknown input '{unknown}'; send one input per column "
+            f"({', '.join(spec.columns)}) or a single [n, {width}] input"
+        )
+    tensor = tensors[0]
+    if len(tensor.shape) != 2 or tensor.shape[1] != width:
+        raise RequestError(
+            f"input '{tensor.name}' has shape {list(tensor.shape)}; expected [n, {width}] "
+            f"with columns {', '.join(spec.columns)}"
+        )
+    table = tensor.values.reshape(tensor.shape)
+    return assemble([_to_column(table[:, i], i, spec, tensor.name) for i in range(width)], spec)
+
+
+def _to_column(values: np.ndarray, index: int, spec: InputSpec, source: str) -> np.ndarray:
+    column, dtype = spec.columns[index], spec.dtypes[index]
+    where = f"input '{source}', column '{column}'"
+    if values.dtype.kind == "O":
+        texts = [_decode(item, where, row) for row, item in enumerate(values.tolist())]
+        if dtype.kind == "O":
+            return np.array(texts, dtype=object)
+        parsed = [parse_text(text, index, spec, row) for row, text in enumerate(texts)]
+        return convert_values(parsed, index, spec)
+    if dtype.kind == "O":
+        raise RequestError(f"{where} takes strings: send datatype BYTES")
+    if values.dtype.kind == "b" and dtype.kind != "b":
+        raise RequestError(f"{where} takes numbers, not BOOL")
+    if dtype.kind == "f":
+        converted = values.astype(dtype)
+        check_finite(converted, column, spec.allow_nan[index])
+        return converted
+    # Integer and boolean columns: a 2-D numeric tensor carries booleans as 0/1.
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise RequestError(f"{where}, row {row}: expected an integer, got {values[row]}")
+    low, high = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    limits = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if low < limits[0] or high > limits[1]:
+        raise RequestError(f"{where}: a value is out of range for {dtype}")
+    return values.astype(dtype)
+
+
+def _decode(item: Any, where: str, row: int) -> str:
+    if isinstance(item, str):
+        return item
+    try:
+        return bytes(item).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(f"{where}, row {row}: BYTES element is not UTF-8 text") from None
+
+
+def _read_outputs(payload: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
+    parameters = payload.get("parameters") or {}
+    default = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
+    outputs = payload.get("outputs")
+    if outputs is None:
+        return default, ()
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict)
+        and isinstance(o.get("name"), str)
+        and isinstance(o.get("parameters") or {}, dict)
+        for o in outputs
+    ):
+        raise RequestError('"outputs" must be an array of {"name", "parameters"} objects')
+    flags = [(o.get("parameters") or {}).get("binary_data", default) is True for o in outputs]
+    return (any(flags) if outputs else default), tuple(o["name"] for o in outputs)
+
+
+def _as_output(value: Any) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind == "O" and array.size:
+        inferred = np.array(array.tolist())
+        if inferred.dtype.kind in "biuf" and inferred.shape == array.shape:
+            return inferred
+    return array
+
+
+def _text(item: Any) -> str:
+    return item.decode("utf-8", errors="replace") if isinstance(item, bytes) else str(item)
+
+
+def _tensor_bytes(array: np.ndarray, datatype: str) -> bytes:
+    if datatype != "BYTES":
+        return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    parts = []
+    for item in array.ravel().tolist():
+        raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+        parts += [struct.pack("<I", len(raw)), raw]
+    return b"".join(parts)

@@ -1,0 +1,140 @@
+"""InputSpec construction and the shared row decoder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shipyard.errors import ShipyardError
+from shipyard.serving import protocols
+from shipyard.serving.protocols import InputSpec, RequestError, check_size, decode_rows
+
+
+def _error(call: Any, *args: Any) -> RequestError:
+    with pytest.raises(RequestError) as info:
+        call(*args)
+    return info.value
+
+
+def test_public_surface_exists() -> None:
+    assert protocols.__all__ == sorted(protocols.__all__)
+    assert all(hasattr(protocols, name) for name in protocols.__all__)
+
+
+@pytest.mark.filterwarnings("ignore:Hint. Inferred schema contains integer")
+def test_spec_from_real_mlflow_signature() -> None:
+    from mlflow.models import infer_signature
+
+    frame = pd.DataFrame({"age": [30, 40], "income": [1.5, 2.5], "city": ["paris", "oslo"]})
+    spec = InputSpec.from_signature(infer_signature(frame))
+    assert spec.columns == ("age", "income", "city")
+    assert [d.kind for d in spec.dtypes] == ["i", "f", "O"]
+    assert spec.allow_nan == (False, True, False)
+    assert spec.matrix_dtype == np.dtype(object)
+    matrix = decode_rows([{"city": "rome", "income": 3.0, "age": 50}], spec)
+    assert matrix.tolist() == [[50, 3.0, "rome"]]
+
+
+def test_tensor_signature_is_not_supported() -> None:
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float64"), (-1, 3))]))
+    with pytest.raises(NotImplementedError, match="tensor-based"):
+        InputSpec.from_signature(signature)
+
+
+def test_from_columns_uses_mlflow_type_names(numeric_spec: InputSpec) -> None:
+    spec = InputSpec.from_columns([("a", "float"), ("b", "integer"), ("c", "float64")])
+    assert spec.dtypes == (np.dtype("float32"), np.dtype("int32"), np.dtype("float64"))
+    assert numeric_spec.matrix_dtype == np.dtype(np.float64)
+    with pytest.raises(ValueError, match="repeat"):
+        InputSpec.from_columns([("a", "double"), ("a", "long")])
+
+
+def test_rows_as_objects_and_arrays_give_the_same_matrix(numeric_spec: InputSpec) -> None:
+    records = [
+        {"member": True, "income": 2.5, "age": 3},
+        {"age": 4.0, "income": None, "member": False},
+    ]
+    arrays = [[3, 2.5, True], [4, None, False]]
+    expected = np.array([[3, 2.5, 1], [4, np.nan, 0]])
+    for rows in (records, arrays):
+        matrix = decode_rows(rows, numeric_spec)
+        assert matrix.dtype == np.float64
+        np.testing.assert_array_equal(matrix, expected)
+
+
+def test_mixed_columns_keep_order_in_an_object_matrix(mixed_spec: InputSpec) -> None:
+    matrix = decode_rows([{"income": 1.0, "city": "oslo", "age": 7}], mixed_spec)
+    assert matrix.dtype == np.dtype(object)
+    assert matrix.tolist() == [[7, "oslo", 1.0]]
+
+
+@pytest.mark.parametrize(
+    ("rows", "words"),
+    [
+        ([], ["empty"]),
+        ([{"age": 1, "income": 1.0}], ["row 0", "missing", "member"]),
+        ([{"age": 1, "income": 1.0, "member": True, "x": 1}], ["unknown", "'x'"]),
+        ([[1, 1.0, True], [1, 1.0]], ["row 1", "2 values", "expected 3"]),
+        ([{"age": "1", "income": 1.0, "member": True}], ["'age'", "row 0", "integer"]),
+        ([[1, 1.0, True], [2.5, 1.0, True]], ["'age'", "row 1", "2.5"]),
+        ([[None, 1.0, True]], ["'age'", "None"]),
+        ([[1, True, True]], ["'income'", "number"]),
+        ([[1, "1.0", True]], ["'income'", "number"]),
+        ([[1, 1.0, 1]], ["'member'", "true or false"]),
+        ([[2**70, 1.0, True]], ["'age'", "out of range"]),
+        ([{"age": 1, "income": 1.0, "member": True}, [1, 1.0, True]], ["row 1", "object"]),
+        ([3], ["row 0"]),
+        ({"age": 1}, ["array"]),
+    ],
+)
+def test_invalid_rows_are_400_naming_the_field(
+    numeric_spec: InputSpec, rows: Any, words: list[str]
+) -> None:
+    error = _error(decode_rows, rows, numeric_spec)
+    assert error.status == 400
+    assert all(word in error.message for word in words), error.message
+
+
+def test_nan_and_infinity_rules() -> None:
+    spec = InputSpec(("x", "y"), (np.dtype("float64"),) * 2, (True, False))
+    assert np.isnan(decode_rows([[float("nan"), 1.0]], spec)[0, 0])
+    assert "NaN" in _error(decode_rows, [[1.0, None]], spec).message
+    assert "NaN" in _error(decode_rows, [[1.0, float("nan")]], spec).message
+    error = _error(decode_rows, [[1.0, 1.0], [float("inf"), 1.0]], spec)
+    assert "infinity" in error.message and "'x'" in error.message and "row 1" in error.message
+
+
+def test_request_error_renders_and_maps_status() -> None:
+    error = RequestError("column 'x' is missing")
+    assert error.to_json() == {"error": "column 'x' is missing"}
+    assert isinstance(error, ShipyardError) and error.http_status == 400
+    check_size(None, 10)
+    check_size(10, 10)
+    too_big = _error(check_size, 11, 10)
+    assert too_big.status == 413 and too_big.http_status == 413
+
+
+def test_decoding_does_not_import_pandas() -> None:
+    script = """
+import sys
+from shipyard.serving.protocols import InputSpec, decode_v1, decode_v2, decode_invocations
+spec = InputSpec.from_columns([("a", "long"), ("b", "double"), ("c", "string")])
+decode_v1(b'{"instances": [[1, 2.0, "x"]]}', spec)
+records = b'{"dataframe_records": [{"a": 1, "b": 2.0, "c": "x"}]}'
+decode_invocations(records, "application/json", spec)
+decode_invocations(b'a,b,c\\n1,2.0,x\\n', "text/csv", spec)
+body = b'{"inputs": [{"name": "t", "shape": [1, 3], "datatype": "BYTES", "data": ["1", "2", "x"]}]}'
+decode_v2(body, {}, spec)
+assert "pandas" not in sys.modules, "pandas was imported"
+assert "mlflow" not in sys.modules, "mlflow was imported"
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
