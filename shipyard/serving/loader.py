@@ -1,0 +1,107 @@
+"""Loading a registered version for serving: the native model, its input spec, its hot path.
+
+Models that take a plain matrix (numeric inputs: scikit-learn, XGBoost, LightGBM) are
+called with the decoded NumPy array directly. Models whose inputs include text columns
+(e.g. a scikit-learn ``Pipeline`` whose ``ColumnTransformer`` selects columns by name)
+and pyfunc models need a DataFrame; for them, and only them, one is built per batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shipyard.errors import NotFoundError
+from shipyard.serving.protocols import InputSpec
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["Prediction", "ServedModel", "load_served_model"]
+
+_NATIVE = ("sklearn", "xgboost", "lightgbm")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Labels (or regression values) and, for classifiers, class probabilities."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class ServedModel:
+    """One loaded model version and how to call it."""
+
+    name: str
+    version: str
+    flavour: str
+    model: Any
+    spec: InputSpec
+    needs_frame: bool
+    load_seconds: float
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """Class labels for classifiers with ``predict_proba``, else ``None``."""
+        found = getattr(self.model, "classes_", None)
+        return None if found is None else np.asarray(found)
+
+    def predict(self, matrix: np.ndarray) -> Prediction:
+        """Predict a decoded batch (rows in the spec's column order)."""
+        inputs = self._frame(matrix) if self.needs_frame else matrix
+        with warnings.catch_warnings():
+            # Fitted on a DataFrame, called with the same columns as an array: expected.
+            warnings.filterwarnings("ignore", message=".*valid feature names.*")
+            classes = self.classes
+            if classes is not None and hasattr(self.model, "predict_proba"):
+                probabilities = np.asarray(self.model.predict_proba(inputs))
+                return Prediction(classes[np.argmax(probabilities, axis=1)], probabilities)
+            return Prediction(np.asarray(self.model.predict(inputs)), None)
+
+    def _frame(self, matrix: np.ndarray) -> Any:
+        import pandas as pd
+
+        frame = pd.DataFrame(matrix, columns=list(self.spec.columns))
+        for column, dtype in zip(self.spec.columns, self.spec.dtypes, strict=True):
+            if dtype.kind != "O":
+                frame[column] = frame[column].astype(dtype)
+        return frame
+
+
+def load_served_model(client: MlflowClient, name: str, version: str) -> ServedModel:
+    """Load ``name/version`` from the registry, ready for the hot path."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from shipyard.evaluation.loading import load_for_evaluation
+
+    try:
+        source = client.get_model_version(name, version).source or f"models:/{name}/{version}"
+        signature = mlflow.models.get_model_info(source).signature
+    except MlflowException as exc:
+        raise NotFoundError(
+            f"Cannot load {name}/{version}: {exc.message}",
+            hint="Check the version with `shipyard models show NAME/VERSION`.",
+        ) from None
+    if signature is None:
+        raise NotFoundError(
+            f"{name}/{version} has no signature, so requests cannot be validated.",
+            hint="Log the model with a signature (shipyard train always does).",
+        )
+    spec = InputSpec.from_signature(signature)
+    loaded = load_for_evaluation(source)
+    has_text = any(dtype.kind == "O" for dtype in spec.dtypes)
+    return ServedModel(
+        name=name,
+        version=str(version),
+        flavour=loaded.flavour,
+        model=loaded.model,
+        spec=spec,
+        needs_frame=has_text or loaded.flavour not in _NATIVE,
+        load_seconds=loaded.load_seconds,
+    )

@@ -1,0 +1,58 @@
+"""Served models predict exactly what the library object predicts, on both input paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shipyard.config import Config, load_config
+from shipyard.errors import NotFoundError
+from shipyard.registry import Tracking
+from shipyard.serving.loader import load_served_model
+from shipyard.serving.protocols import decode_v1
+from shipyard.serving.protocols.signature import dump_json
+
+
+def test_text_columns_take_the_frame_path(trained_project: Config) -> None:
+    client = Tracking(trained_project).client
+    served = load_served_model(client, "churn", "1")
+    assert served.needs_frame and served.flavour == "sklearn"
+    golden = pd.read_csv(trained_project.root / "data" / "golden.csv").head(50)
+    inputs = golden.drop(columns=["churned"])
+    matrix = decode_v1(dump_json({"instances": inputs.to_dict("records")}), served.spec)
+    got = served.predict(matrix)
+    expected = served.model.predict_proba(inputs)
+    np.testing.assert_array_equal(got.probabilities, expected)
+    np.testing.assert_array_equal(got.labels, served.model.predict(inputs))
+
+
+def test_numeric_models_take_the_matrix_path(example_project: Path) -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    config = load_config(example_project / "shipyard.yaml", environ={})
+    tracking = Tracking(config)
+    frame = pd.read_csv(config.root / "data" / "train.csv")
+    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
+    model = LogisticRegression(max_iter=500).fit(X, frame["churned"])
+    with mlflow.start_run(experiment_id=tracking.experiment_id()):
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name="numeric",
+            signature=infer_signature(X, model.predict(X)),
+            pip_requirements=["scikit-learn"],
+        )
+    served = load_served_model(tracking.client, "numeric", "1")
+    assert not served.needs_frame
+    got = served.predict(X.to_numpy()[:20])
+    np.testing.assert_array_equal(got.probabilities, model.predict_proba(X.head(20)))
+
+
+def test_unknown_version(trained_project: Config) -> None:
+    with pytest.raises(NotFoundError):
+        load_served_model(Tracking(trained_project).client, "churn", "99")
