@@ -24,6 +24,7 @@ from shipyard.cli import logs as logs_cmd
 from shipyard.cli import models as models_cmd
 from shipyard.cli import project as project_cmd
 from shipyard.cli import promotion as promotion_cmd
+from shipyard.cli import serve as serve_cmd
 from shipyard.cli import training as training_cmd
 from shipyard.cli.output import print_error
 from shipyard.cli.state import CliState
@@ -74,6 +75,7 @@ def root(
 project_cmd.register(app)
 training_cmd.register(app)
 promotion_cmd.register(app)
+app.command("serve")(serve_cmd.serve_cmd)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")

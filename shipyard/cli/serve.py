@@ -1,0 +1,64 @@
+"""``shipyard serve``: one model version on KServe V1, Open Inference V2 and /invocations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import console
+from shipyard.cli.state import CliState
+
+__all__ = ["serve_cmd"]
+
+
+def serve_cmd(
+    ctx: typer.Context,
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="NAME (its champion, else newest version), NAME/VERSION or NAME@ALIAS."
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8080,
+    log_predictions: Annotated[
+        bool, typer.Option(help="Write every prediction to the prediction log.")
+    ] = True,
+) -> None:
+    """Serve a registered model version over HTTP until interrupted."""
+    import time
+
+    import uvicorn
+
+    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.registry.aliases import CHAMPION, current_alias
+    from shipyard.registry.refs import ModelRef
+    from shipyard.serving.app import create_app
+    from shipyard.serving.loader import load_served_model
+    from shipyard.serving.prediction_log import PredictionLogWriter
+
+    state: CliState = ctx.obj
+    config = state.config()
+    client = Tracking(config).client
+    parsed = parse_ref(ref)
+    if parsed.version is None and parsed.alias is None:
+        champion = current_alias(client, parsed.name, CHAMPION)
+        parsed = ModelRef(parsed.name, version=champion) if champion else parsed
+    version = get_version(client, parsed)
+    started = time.perf_counter()
+    served = load_served_model(client, version.name, str(version.version))
+    log = PredictionLogWriter(config.resolve(config.serving.logs)) if log_predictions else None
+    app = create_app(served, log=log)
+    console.print(
+        f"Serving {served.name}/{served.version} ({served.flavour}) on "
+        f"http://{host}:{port} — loaded in {time.perf_counter() - started:.2f} s"
+    )
+    if log is not None:
+        log.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if log is not None:
+            log.close()
+            console.print(f"Prediction log: {log.written} written, {log.dropped} dropped.")

@@ -1,0 +1,176 @@
+"""A real server on 127.0.0.1 with real clients: urllib for V1/MLflow, tritonclient for V2."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shipyard.config import Config
+from shipyard.registry import Tracking
+from shipyard.serving.app import create_app
+from shipyard.serving.loader import ServedModel, load_served_model
+from shipyard.serving.log_query import query_log
+from shipyard.serving.prediction_log import PredictionLogWriter
+
+
+@dataclass
+class Running:
+    url: str
+    host_port: str
+    served: ServedModel
+    log: PredictionLogWriter
+    log_root: Path
+
+
+@pytest.fixture(scope="module")
+def server(trained_project: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    import uvicorn
+
+    served = load_served_model(Tracking(trained_project).client, "churn", "1")
+    root = tmp_path_factory.mktemp("logs")
+    log = PredictionLogWriter(root, roll_seconds=0.2)
+    log.start()
+    app = create_app(served, log=log, max_body_bytes=64 * 1024)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    port = instance.servers[0].sockets[0].getsockname()[1]
+    yield Running(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", served, log, root)
+    instance.should_exit = True
+    thread.join(10)
+    log.close()
+
+
+def call(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(
+        url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture(scope="module")
+def rows(trained_project: Config) -> pd.DataFrame:
+    return (
+        pd.read_csv(trained_project.root / "data" / "golden.csv").head(8).drop(columns=["churned"])
+    )
+
+
+def expected(served: ServedModel, rows: pd.DataFrame) -> list[int]:
+    return [int(v) for v in served.model.predict(rows)]
+
+
+def test_kserve_v1(server: Running, rows: pd.DataFrame) -> None:
+    assert json.loads(call(server.url + "/")[2]) == {"status": "alive"}
+    assert json.loads(call(server.url + "/v1/models")[2]) == {"models": ["churn"]}
+    body = json.dumps({"instances": rows.to_dict("records")}).encode()
+    status, headers, payload = call(
+        server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "abc-1"}
+    )
+    assert status == 200
+    assert json.loads(payload)["predictions"] == expected(server.served, rows)
+    assert headers["x-request-id"] == "abc-1" and headers["x-model-version"] == "1"
+
+
+def test_mlflow_invocations(server: Running, rows: pd.DataFrame) -> None:
+    split = json.dumps({"dataframe_split": rows.to_dict("split") | {"index": None}}).encode()
+    status, _, payload = call(
+        server.url + "/invocations", split, {"Content-Type": "application/json"}
+    )
+    assert status == 200, payload
+    assert json.loads(payload)["predictions"] == expected(server.served, rows)
+    csv = rows.to_csv(index=False).encode()
+    status, _, payload = call(server.url + "/invocations", csv, {"Content-Type": "text/csv"})
+    assert status == 200 and json.loads(payload)["predictions"] == expected(server.served, rows)
+    assert call(server.url + "/ping")[0] == 200
+
+
+def test_open_inference_with_tritonclient(server: Running, rows: pd.DataFrame) -> None:
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(server.host_port)
+    assert client.is_server_live() and client.is_model_ready("churn")
+    inputs = []
+    for column in rows.columns:
+        values = rows[column].to_numpy()
+        if values.dtype == object:
+            tensor = httpclient.InferInput(column, [len(rows)], "BYTES")
+            tensor.set_data_from_numpy(values.astype(object), binary_data=True)
+        else:
+            tensor = httpclient.InferInput(
+                column, [len(rows)], "FP64" if values.dtype.kind == "f" else "INT64"
+            )
+            tensor.set_data_from_numpy(values, binary_data=True)
+        inputs.append(tensor)
+    result = client.infer("churn", inputs)
+    labels = result.as_numpy("predict")
+    probabilities = result.as_numpy("predict_proba")
+    assert [int(v) for v in labels] == expected(server.served, rows)
+    np.testing.assert_allclose(probabilities, server.served.model.predict_proba(rows))
+    metadata = client.get_model_metadata("churn")
+    assert [i["name"] for i in metadata["inputs"]] == list(rows.columns)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "fragment"),
+    [
+        ("/v1/models/churn:predict", b"{not json", {}, 400, "not valid JSON"),
+        ("/v1/models/churn:predict", b'{"instances": []}', {}, 400, "empty"),
+        (
+            "/v1/models/churn:predict",
+            b'{"instances": [{"tenure_months": 3}]}',
+            {},
+            400,
+            "monthly_charges",
+        ),
+        ("/v1/models/nosuch:predict", b'{"instances": []}', {}, 404, "nosuch"),
+        ("/invocations", b"{}", {"Content-Type": "application/xml"}, 415, "content type"),
+        ("/invocations", b"x" * (70 * 1024), {"Content-Type": "application/json"}, 413, ""),
+    ],
+)
+def test_bad_requests_are_4xx_with_a_message(
+    server: Running, path: str, body: bytes, headers: dict[str, str], status: int, fragment: str
+) -> None:
+    got, _, payload = call(server.url + path, body, headers)
+    assert got == status, payload
+    message = json.loads(payload)["error"]
+    assert fragment.lower() in message.lower()
+
+
+def test_predictions_are_logged(server: Running, rows: pd.DataFrame) -> None:
+    body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
+    call(server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "logged-1"})
+    deadline = time.monotonic() + 10
+    while True:
+        server.log.flush()
+        found = query_log(
+            server.log_root, "churn", sql="SELECT * FROM log WHERE request_id = 'logged-1'"
+        )
+        if found.num_rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert found.num_rows == 1
+    record = found.to_pylist()[0]
+    assert record["version"] == "1" and record["role"] == "live" and record["status"] == "ok"
+    assert json.loads(record["inputs"])["contract"] == rows.iloc[0]["contract"]
+    assert len(record["probabilities"]) == 2
