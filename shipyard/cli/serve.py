@@ -48,17 +48,21 @@ def serve_cmd(
     version = get_version(client, parsed)
     started = time.perf_counter()
     served = load_served_model(client, version.name, str(version.version))
-    log = PredictionLogWriter(config.resolve(config.serving.logs)) if log_predictions else None
-    app = create_app(served, log=log)
+    root = config.resolve(config.serving.logs)
+    log = PredictionLogWriter(root) if log_predictions else None
+    labels = PredictionLogWriter(root, kind="labels") if log_predictions else None
+    app = create_app(served, log=log, labels=labels)
     console.print(
         f"Serving {served.name}/{served.version} ({served.flavour}) on "
         f"http://{host}:{port} — loaded in {time.perf_counter() - started:.2f} s"
     )
-    if log is not None:
-        log.start()
+    writers = [w for w in (log, labels) if w is not None]
+    for writer in writers:
+        writer.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        for writer in writers:
+            writer.close()
         if log is not None:
-            log.close()
             console.print(f"Prediction log: {log.written} written, {log.dropped} dropped.")

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
+from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.loader import Prediction, ServedModel
 from shipyard.serving.prediction_log import PredictionLogWriter, PredictionRecord
 from shipyard.serving.protocols import (
@@ -38,7 +39,7 @@ from shipyard.serving.protocols import (
     model_metadata,
     select_outputs,
 )
-from shipyard.serving.protocols.signature import dump_json
+from shipyard.serving.protocols.signature import dump_json, load_json
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "RequestIdMiddleware", "create_app"]
 
@@ -54,9 +55,13 @@ def create_app(
     served: ServedModel,
     *,
     log: PredictionLogWriter | None = None,
+    labels: PredictionLogWriter | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
-    """An app serving ``served`` under its model name on every protocol."""
+    """An app serving ``served`` under its model name on every protocol.
+
+    ``log`` receives every prediction; ``labels`` receives ``POST /v1/feedback``.
+    """
     name = served.name
 
     def model_or_404(requested: str, version: str | None = None) -> ServedModel:
@@ -119,6 +124,15 @@ def create_app(
         prediction = run(request, served, matrix)
         return versioned(Response(encode_invocations(prediction.labels), media_type=JSON), served)
 
+    async def feedback(request: Request) -> Response:
+        if labels is None:
+            raise RequestError(
+                "This server does not record feedback: it runs without logs.", status=409
+            )
+        records = parse_feedback(load_json(await body_of(request)), name)
+        accepted = sum(labels.log(record) for record in records)
+        return _json({"accepted": accepted, "dropped": len(records) - accepted})
+
     async def v2_metadata(request: Request) -> Response:
         model = model_or_404(request.path_params["name"], request.path_params.get("version"))
         label_type = datatype_of(model.classes.dtype) if model.classes is not None else "FP64"
@@ -155,6 +169,7 @@ def create_app(
         Route("/v2/models/{name}", v2_metadata),
         Route("/v2/models/{name}/versions/{version}", v2_metadata),
         Route("/invocations", invocations, methods=["POST"]),
+        Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/ping", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/version", lambda _r: Response(__version__.encode())),

@@ -29,6 +29,7 @@ class Running:
     host_port: str
     served: ServedModel
     log: PredictionLogWriter
+    labels: PredictionLogWriter
     log_root: Path
 
 
@@ -39,8 +40,10 @@ def server(trained_project: Config, tmp_path_factory: pytest.TempPathFactory) ->
     served = load_served_model(Tracking(trained_project).client, "churn", "1")
     root = tmp_path_factory.mktemp("logs")
     log = PredictionLogWriter(root, roll_seconds=0.2)
+    labels = PredictionLogWriter(root, kind="labels", roll_seconds=0.2)
     log.start()
-    app = create_app(served, log=log, max_body_bytes=64 * 1024)
+    labels.start()
+    app = create_app(served, log=log, labels=labels, max_body_bytes=64 * 1024)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -50,10 +53,11 @@ def server(trained_project: Config, tmp_path_factory: pytest.TempPathFactory) ->
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
     port = instance.servers[0].sockets[0].getsockname()[1]
-    yield Running(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", served, log, root)
+    yield Running(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", served, log, labels, root)
     instance.should_exit = True
     thread.join(10)
     log.close()
+    labels.close()
 
 
 def call(
@@ -174,3 +178,34 @@ def test_predictions_are_logged(server: Running, rows: pd.DataFrame) -> None:
     assert record["version"] == "1" and record["role"] == "live" and record["status"] == "ok"
     assert json.loads(record["inputs"])["contract"] == rows.iloc[0]["contract"]
     assert len(record["probabilities"]) == 2
+
+
+def test_feedback_joins_labels_to_predictions(server: Running, rows: pd.DataFrame) -> None:
+    from shipyard.serving.log_query import join_labels
+
+    body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
+    call(server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "fb-1"})
+    status, _, payload = call(
+        server.url + "/v1/feedback", json.dumps([{"request_id": "fb-1", "label": 1}]).encode()
+    )
+    assert status == 200 and json.loads(payload) == {"accepted": 1, "dropped": 0}
+    server.log.flush()
+    server.labels.flush()
+    joined = {
+        r["request_id"]: r["label"] for r in join_labels(server.log_root, "churn").to_pylist()
+    }
+    assert joined["fb-1"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"[]", "empty"),
+        (b'{"label": 1}', "request_id"),
+        (b'{"request_id": "x"}', "label is missing"),
+        (b'[{"request_id": "x", "label": 1, "extra": 2}]', "item 0: unknown fields"),
+    ],
+)
+def test_bad_feedback_is_400(server: Running, body: bytes, fragment: str) -> None:
+    status, _, payload = call(server.url + "/v1/feedback", body)
+    assert status == 400 and fragment in json.loads(payload)["error"]
