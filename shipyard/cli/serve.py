@@ -35,6 +35,7 @@ def serve_cmd(
     from shipyard.registry.aliases import CHAMPION, current_alias
     from shipyard.registry.refs import ModelRef
     from shipyard.serving.app import create_app
+    from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
     from shipyard.serving.loader import load_served_model
     from shipyard.serving.prediction_log import PredictionLogWriter
 
@@ -42,7 +43,8 @@ def serve_cmd(
     config = state.config()
     client = Tracking(config).client
     parsed = parse_ref(ref)
-    if parsed.version is None and parsed.alias is None:
+    follow = parsed.version is None and parsed.alias is None
+    if follow:
         champion = current_alias(client, parsed.name, CHAMPION)
         parsed = ModelRef(parsed.name, version=champion) if champion else parsed
     version = get_version(client, parsed)
@@ -51,7 +53,9 @@ def serve_cmd(
     root = config.resolve(config.serving.logs)
     log = PredictionLogWriter(root) if log_predictions else None
     labels = PredictionLogWriter(root, kind="labels") if log_predictions else None
-    app = create_app(served, log=log, labels=labels)
+    slot = ModelSlot(served)
+    watcher = GenerationWatcher(slot, store=state.store(), client=client) if follow else None
+    app = create_app(slot, log=log, labels=labels)
     console.print(
         f"Serving {served.name}/{served.version} ({served.flavour}) on "
         f"http://{host}:{port} — loaded in {time.perf_counter() - started:.2f} s"
@@ -59,9 +63,14 @@ def serve_cmd(
     writers = [w for w in (log, labels) if w is not None]
     for writer in writers:
         writer.start()
+    if watcher is not None:
+        watcher.start()
+        console.print("Following the champion alias: promotions and rollbacks swap the model.")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        if watcher is not None:
+            watcher.stop()
         for writer in writers:
             writer.close()
         if log is not None:

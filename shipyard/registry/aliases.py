@@ -104,6 +104,8 @@ def move_alias(
         session.add(row)
         session.flush()
         move = _move(row)
+    # Servers poll this number and swap models when it changes.
+    store.bump_generation(name)
     store.record(
         f"alias.{action}",
         f"model:{name}@{alias}",

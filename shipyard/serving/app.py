@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.serving.feedback import parse_feedback
+from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.loader import Prediction, ServedModel
 from shipyard.serving.prediction_log import PredictionLogWriter, PredictionRecord
 from shipyard.serving.protocols import (
@@ -52,7 +53,7 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def create_app(
-    served: ServedModel,
+    served: ServedModel | ModelSlot,
     *,
     log: PredictionLogWriter | None = None,
     labels: PredictionLogWriter | None = None,
@@ -62,15 +63,18 @@ def create_app(
 
     ``log`` receives every prediction; ``labels`` receives ``POST /v1/feedback``.
     """
-    name = served.name
+    slot = served if isinstance(served, ModelSlot) else ModelSlot(served)
+    name = slot.current.name
 
     def model_or_404(requested: str, version: str | None = None) -> ServedModel:
-        if requested != name or (version is not None and version != served.version):
+        # Read the slot once: the request finishes on this model even if it is swapped.
+        model = slot.current
+        if requested != name or (version is not None and version != model.version):
             raise NotFoundError(
                 f"Model {requested!r} is not served here.",
-                hint=f"This server serves {name!r} version {served.version}.",
+                hint=f"This server serves {name!r} version {model.version}.",
             )
-        return served
+        return model
 
     async def body_of(request: Request) -> bytes:
         length = request.headers.get("content-length")
@@ -118,11 +122,12 @@ def create_app(
         return versioned(response, model)
 
     async def invocations(request: Request) -> Response:
+        model = slot.current
         matrix = decode_invocations(
-            await body_of(request), request.headers.get("content-type"), served.spec
+            await body_of(request), request.headers.get("content-type"), model.spec
         )
-        prediction = run(request, served, matrix)
-        return versioned(Response(encode_invocations(prediction.labels), media_type=JSON), served)
+        prediction = run(request, model, matrix)
+        return versioned(Response(encode_invocations(prediction.labels), media_type=JSON), model)
 
     async def feedback(request: Request) -> Response:
         if labels is None:
@@ -161,7 +166,7 @@ def create_app(
             ),
         ),
         Route("/v2/health/live", lambda _r: _json({"live": True})),
-        Route("/v2/health/ready", lambda _r: _json({"ready": True})),
+        Route("/v2/health/ready", lambda _r: _json({"ready": True, "details": slot.status})),
         Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
         Route("/v2/models/{name}/ready", v2_model_ready),

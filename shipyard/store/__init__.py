@@ -8,6 +8,7 @@ from shipyard.store.tables import (
     ApprovalRow,
     Base,
     DatasetRow,
+    DeploymentRow,
     EvaluationRow,
     EventRow,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "ApprovalRow",
     "Base",
     "DatasetRow",
+    "DeploymentRow",
     "EvaluationRow",
     "Event",
     "EventRow",

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shipyard.store.engine import create_store_engine, unreachable, upgrade
 from shipyard.store.events import Event, current_actor
-from shipyard.store.tables import DatasetRow, EventRow
+from shipyard.store.tables import DatasetRow, DeploymentRow, EventRow
 
 __all__ = ["Store"]
 
@@ -80,6 +81,37 @@ class Store:
         """The dataset snapshot with this digest, if known."""
         with self.session() as session:
             return session.get(DatasetRow, digest)
+
+    def bump_generation(self, model: str) -> int:
+        """Tell every server of ``model`` that its aliases changed; returns the new generation."""
+        bump = (
+            update(DeploymentRow)
+            .where(DeploymentRow.model == model)
+            .values(generation=DeploymentRow.generation + 1, updated_at=datetime.now(UTC))
+        )
+        for _attempt in range(3):
+            try:
+                with self.session() as session:
+                    if session.execute(bump).rowcount == 0:  # type: ignore[attr-defined]
+                        session.add(DeploymentRow(model=model, generation=1))
+                        session.flush()
+                    return int(
+                        session.scalar(
+                            select(DeploymentRow.generation).where(DeploymentRow.model == model)
+                        )
+                        or 0
+                    )
+            except IntegrityError:  # another process inserted the row first: bump it
+                continue
+        raise RuntimeError(f"could not bump the serving generation of {model!r}")
+
+    def generation(self, model: str) -> int:
+        """The current serving generation of ``model`` (0 before its first alias move)."""
+        with self.session() as session:
+            found = session.scalar(
+                select(DeploymentRow.generation).where(DeploymentRow.model == model)
+            )
+            return int(found or 0)
 
     def close(self) -> None:
         """Release pooled connections."""

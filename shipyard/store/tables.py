@@ -12,7 +12,15 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AliasMoveRow", "ApprovalRow", "Base", "DatasetRow", "EvaluationRow", "EventRow"]
+__all__ = [
+    "AliasMoveRow",
+    "ApprovalRow",
+    "Base",
+    "DatasetRow",
+    "DeploymentRow",
+    "EvaluationRow",
+    "EventRow",
+]
 
 
 def _now() -> datetime:
@@ -117,3 +125,15 @@ class ApprovalRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
 
     __table_args__ = (Index("ix_shipyard_approvals_model_version", "model", "version"),)
+
+
+class DeploymentRow(Base):
+    """A model's serving generation: bumped on every alias move, polled by servers."""
+
+    __tablename__ = "shipyard_deployments"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
+    )

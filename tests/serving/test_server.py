@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ from shipyard.serving.app import create_app
 from shipyard.serving.loader import ServedModel, load_served_model
 from shipyard.serving.log_query import query_log
 from shipyard.serving.prediction_log import PredictionLogWriter
+from tests.serving.live import call, serve_in_thread
 
 
 @dataclass
@@ -35,8 +33,6 @@ class Running:
 
 @pytest.fixture(scope="module")
 def server(trained_project: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    import uvicorn
-
     served = load_served_model(Tracking(trained_project).client, "churn", "1")
     root = tmp_path_factory.mktemp("logs")
     log = PredictionLogWriter(root, roll_seconds=0.2)
@@ -44,33 +40,10 @@ def server(trained_project: Config, tmp_path_factory: pytest.TempPathFactory) ->
     log.start()
     labels.start()
     app = create_app(served, log=log, labels=labels, max_body_bytes=64 * 1024)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    yield Running(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", served, log, labels, root)
-    instance.should_exit = True
-    thread.join(10)
+    with serve_in_thread(app) as host_port:
+        yield Running(f"http://{host_port}", host_port, served, log, labels, root)
     log.close()
     labels.close()
-
-
-def call(
-    url: str, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(
-        url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
 
 
 @pytest.fixture(scope="module")

@@ -48,10 +48,18 @@ def check_store(url: str) -> None:
         )
         saved = store.dataset("d" * 64)
         assert saved is not None and saved.source == "/x.csv"
+        assert store.generation("churn") == 0
+        assert [store.bump_generation("churn") for _ in range(3)] == [1, 2, 3]
+        assert store.generation("churn") == 3 and store.generation("other") == 0
         # migrating again is a no-op; our version table never touches MLflow's
         Store(url).close()
         tables = set(inspect(store.engine).get_table_names())
-        assert {"shipyard_events", "shipyard_datasets", "shipyard_alembic_version"} <= tables
+        assert {
+            "shipyard_events",
+            "shipyard_datasets",
+            "shipyard_alembic_version",
+            "shipyard_deployments",
+        } <= tables
         assert "alembic_version" not in tables
     finally:
         store.close()
