@@ -1,0 +1,250 @@
+"""Micro-batching: concurrent requests for one model version share one ``predict`` call.
+
+A single consumer task takes queued requests in arrival order and flushes a batch once it
+holds ``max_batch_size`` rows or its oldest request has waited ``max_wait_ms``. Matrices
+are concatenated, the model runs in an executor (the event loop stays free), and the
+result is split back into one slice per request. An oversized request runs alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar, overload
+
+import numpy as np
+
+from shipyard.errors import ConfigError
+
+__all__ = ["BatchSettings", "MicroBatcher", "split_rows"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How many rows one ``predict`` call may take and how long a request waits for company."""
+
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ConfigError(f"max_batch_size must be at least 1, not {self.max_batch_size}.")
+        if self.max_wait_ms < 0:
+            raise ConfigError(f"max_wait_ms must not be negative, not {self.max_wait_ms}.")
+
+
+def split_rows(result: Any, sizes: list[int]) -> list[Any]:
+    """Split a batch result into ``sizes[i]``-row results: an ndarray along axis 0, a
+    dataclass field-wise (array fields with one row per input row; others are shared)."""
+    total = sum(sizes)
+    bounds = np.cumsum(sizes)[:-1]
+    if isinstance(result, np.ndarray):
+        if result.ndim == 0 or result.shape[0] != total:
+            raise ValueError(f"predict returned {result.shape} for a batch of {total} rows.")
+        return list(np.split(result, bounds))
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        pieces = {
+            field.name: np.split(value, bounds)
+            for field in dataclasses.fields(result)
+            if field.init
+            and isinstance(value := getattr(result, field.name), np.ndarray)
+            and value.ndim > 0
+            and value.shape[0] == total
+        }
+        return [
+            dataclasses.replace(result, **{name: parts[i] for name, parts in pieces.items()})
+            for i in range(len(sizes))
+        ]
+    raise TypeError(f"Cannot split a {type(result).__name__} by rows; pass split= to MicroBatcher.")
+
+
+def _concatenate(matrices: list[np.ndarray]) -> np.ndarray:
+    """Stack request matrices; mixed dtypes promote when numeric, else become object."""
+    if len(matrices) == 1:
+        return matrices[0]
+    dtypes = {matrix.dtype for matrix in matrices}
+    if len(dtypes) == 1:
+        return np.concatenate(matrices, axis=0)
+    # Promoting floats and strings to a string dtype would change values; object keeps them.
+    numeric = all(np.issubdtype(dtype, np.number) or dtype == np.bool_ for dtype in dtypes)
+    dtype = np.result_type(*dtypes) if numeric else np.dtype(object)
+    return np.concatenate(matrices, axis=0, dtype=dtype)
+
+
+class _Request(NamedTuple):
+    matrix: np.ndarray
+    future: asyncio.Future[Any]
+    arrived: float  # time.perf_counter() at submit
+
+
+class MicroBatcher(Generic[T, R]):
+    """Coalesces concurrent ``submit`` calls for one model version into batched ``predict``."""
+
+    @overload
+    def __init__(
+        self: MicroBatcher[T, T],
+        predict: Callable[[np.ndarray], T],
+        settings: BatchSettings,
+        *,
+        split: None = None,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], T],
+        settings: BatchSettings,
+        *,
+        split: Callable[[T, list[int]], list[R]],
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], T],
+        settings: BatchSettings,
+        *,
+        split: Callable[[T, list[int]], list[R]] | None = None,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        self.predict = predict
+        self.settings = settings
+        self.split: Callable[[T, list[int]], list[R]] = split or split_rows
+        self._owns_executor = executor is None
+        self.executor = executor or concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="shipyard-batcher"
+        )
+        self._batches = 0
+        self._rows = 0
+        self._sizes: collections.deque[int] = collections.deque(maxlen=256)
+        self._pending: collections.deque[_Request] = collections.deque()
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()  # binds to a loop on first use, not here
+        self._consumer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def submit(self, matrix: np.ndarray) -> R:
+        """Predict one request's rows, sharing the model call with concurrent requests."""
+        if matrix.ndim != 2:
+            raise ValueError(f"submit takes a 2-D matrix of rows, not shape {matrix.shape}.")
+        if self._closing:
+            raise RuntimeError("The batcher is closed.")
+        loop = asyncio.get_running_loop()
+        if not self.settings.enabled:
+            self._count(len(matrix))
+            result = await loop.run_in_executor(self.executor, self.predict, matrix)
+            return self.split(result, [len(matrix)])[0]
+        if self._consumer is None:
+            self._consumer = loop.create_task(self._consume(), name="shipyard-batcher")
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append(_Request(matrix, future, time.perf_counter()))
+        self._queued_rows += len(matrix)
+        self._wakeup.set()
+        # Cancelling the caller cancels this future; the consumer then skips the request.
+        return await future
+
+    async def close(self) -> None:
+        """Finish every queued request, then stop the consumer and an owned executor."""
+        self._closing = True
+        if self._consumer is not None:
+            self._wakeup.set()
+            await self._consumer
+        if self._owns_executor:
+            self.executor.shutdown(wait=False)
+
+    @property
+    def batches(self) -> int:
+        """How many times ``predict`` has been called."""
+        return self._batches
+
+    @property
+    def rows(self) -> int:
+        """How many rows ``predict`` has been given in total."""
+        return self._rows
+
+    @property
+    def last_batch_sizes(self) -> collections.deque[int]:
+        """Rows per ``predict`` call, most recent last (the last 256 calls)."""
+        return self._sizes
+
+    def _count(self, rows: int) -> None:
+        self._batches += 1
+        self._rows += rows
+        self._sizes.append(rows)
+
+    async def _consume(self) -> None:
+        max_wait = self.settings.max_wait_ms / 1000
+        try:
+            while True:
+                while self._pending and self._pending[0].future.done():
+                    self._queued_rows -= len(self._pending.popleft().matrix)
+                if not self._pending:
+                    if self._closing:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                remaining = self._pending[0].arrived + max_wait - time.perf_counter()
+                full = self._queued_rows >= self.settings.max_batch_size
+                if full or remaining <= 0 or self._closing:
+                    if batch := self._take_batch():
+                        await self._run(batch)
+                    continue
+                # Sleep until the oldest request's deadline, or until a new arrival may fill it.
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+        finally:  # pending requests remain only if the consumer itself was cancelled
+            while self._pending:
+                self._pending.popleft().future.cancel()
+
+    def _take_batch(self) -> list[_Request]:
+        """Pop the oldest requests that fit in one batch (at least one, however large)."""
+        batch: list[_Request] = []
+        rows = 0
+        while self._pending:
+            request = self._pending[0]
+            size, live = len(request.matrix), not request.future.done()
+            if (live and batch) and (
+                rows + size > self.settings.max_batch_size
+                or request.matrix.shape[1:] != batch[0].matrix.shape[1:]
+            ):
+                break
+            self._pending.popleft()
+            self._queued_rows -= size
+            if live:  # a cancelled request (client went away) is dropped
+                batch.append(request)
+                rows += size
+        return batch
+
+    async def _run(self, batch: list[_Request]) -> None:
+        sizes = [len(request.matrix) for request in batch]
+        self._count(sum(sizes))
+        loop = asyncio.get_running_loop()
+        try:
+            matrix = _concatenate([request.matrix for request in batch])
+            result = await loop.run_in_executor(self.executor, self.predict, matrix)
+            parts = self.split(result, sizes)
+            if len(parts) != len(batch):
+                raise ValueError(f"split returned {len(parts)} parts for {len(batch)} requests.")
+        except asyncio.CancelledError:
+            for request in batch:
+                request.future.cancel()
+            raise
+        except Exception as error:
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(error)
+            return
+        for request, part in zip(batch, parts, strict=True):
+            if not request.future.done():
+                request.future.set_result(part)
