@@ -11,6 +11,7 @@ PACKAGES = [
     "shipyard.config_reference",
     "shipyard.data",
     "shipyard.registry",
+    "shipyard.serving",
     "shipyard.serving.protocols",
     "shipyard.store",
     "shipyard.training",

@@ -1,3 +1,21 @@
-"""The inference server: protocols, router, batcher, model loader, prediction log."""
+"""The inference server: protocols, router, batcher, model loader, prediction log.
 
-__all__: list[str] = []
+The ASGI app lives in :mod:`shipyard.serving.app` (imported on demand: it pulls in
+Starlette); this package exports the building blocks.
+"""
+
+from shipyard.serving.batcher import BatchSettings, MicroBatcher
+from shipyard.serving.prediction_log import LabelRecord, PredictionLogWriter, PredictionRecord
+from shipyard.serving.router import Decision, Route, Router, TrafficPlan
+
+__all__ = [
+    "BatchSettings",
+    "Decision",
+    "LabelRecord",
+    "MicroBatcher",
+    "PredictionLogWriter",
+    "PredictionRecord",
+    "Route",
+    "Router",
+    "TrafficPlan",
+]
