@@ -25,6 +25,18 @@ def serve_cmd(
     log_predictions: Annotated[
         bool, typer.Option(help="Write every prediction to the prediction log.")
     ] = True,
+    max_batch_size: Annotated[
+        int,
+        typer.Option(min=1, help="Coalesce concurrent requests up to this many rows (1 = off)."),
+    ] = 1,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Longest a request waits for company; 0 batches only what queued while the "
+            "model was busy.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve a registered model version over HTTP until interrupted."""
     import time
@@ -35,6 +47,7 @@ def serve_cmd(
     from shipyard.registry.aliases import CHAMPION, current_alias
     from shipyard.registry.refs import ModelRef
     from shipyard.serving.app import create_app
+    from shipyard.serving.batcher import BatchSettings
     from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
     from shipyard.serving.loader import load_served_model
     from shipyard.serving.prediction_log import PredictionLogWriter
@@ -55,7 +68,10 @@ def serve_cmd(
     labels = PredictionLogWriter(root, kind="labels") if log_predictions else None
     slot = ModelSlot(served)
     watcher = GenerationWatcher(slot, store=state.store(), client=client) if follow else None
-    app = create_app(slot, log=log, labels=labels)
+    batch = BatchSettings(
+        max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, enabled=max_batch_size > 1
+    )
+    app = create_app(slot, log=log, labels=labels, batch=batch)
     console.print(
         f"Serving {served.name}/{served.version} ({served.flavour}) on "
         f"http://{host}:{port} — loaded in {time.perf_counter() - started:.2f} s"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
+from shipyard.serving.batcher import BatchSettings, MicroBatcher
 from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.loader import Prediction, ServedModel
@@ -57,11 +59,13 @@ def create_app(
     *,
     log: PredictionLogWriter | None = None,
     labels: PredictionLogWriter | None = None,
+    batch: BatchSettings | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An app serving ``served`` under its model name on every protocol.
 
-    ``log`` receives every prediction; ``labels`` receives ``POST /v1/feedback``.
+    ``log`` receives every prediction; ``labels`` receives ``POST /v1/feedback``;
+    ``batch`` turns on micro-batching (off when ``None`` or disabled).
     """
     slot = served if isinstance(served, ModelSlot) else ModelSlot(served)
     name = slot.current.name
@@ -83,9 +87,22 @@ def create_app(
         check_size(len(body), max_body_bytes)
         return body
 
-    def run(request: Request, model: ServedModel, matrix: np.ndarray) -> Prediction:
+    # One batcher per loaded model; a swapped-out model's batcher goes with it.
+    batchers: weakref.WeakKeyDictionary[ServedModel, MicroBatcher[Prediction, Prediction]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    async def predict(model: ServedModel, matrix: np.ndarray) -> Prediction:
+        if batch is None or not batch.enabled:
+            return model.predict(matrix)
+        batcher = batchers.get(model)
+        if batcher is None:
+            batcher = batchers[model] = MicroBatcher(model.predict, batch)
+        return await batcher.submit(matrix)
+
+    async def run(request: Request, model: ServedModel, matrix: np.ndarray) -> Prediction:
         started = time.perf_counter()
-        prediction = model.predict(matrix)
+        prediction = await predict(model, matrix)
         request.state.latency_ms = (time.perf_counter() - started) * 1000
         if log is not None:
             _log_rows(
@@ -99,13 +116,13 @@ def create_app(
 
     async def v1_predict(request: Request) -> Response:
         model = model_or_404(request.path_params["name"])
-        prediction = run(request, model, decode_v1(await body_of(request), model.spec))
+        prediction = await run(request, model, decode_v1(await body_of(request), model.spec))
         return versioned(Response(encode_v1(prediction.labels), media_type=JSON), model)
 
     async def v2_infer(request: Request) -> Response:
         model = model_or_404(request.path_params["name"], request.path_params.get("version"))
         decoded = decode_v2(await body_of(request), request.headers, model.spec)
-        prediction = run(request, model, decoded.matrix)
+        prediction = await run(request, model, decoded.matrix)
         outputs: dict[str, Any] = {"predict": prediction.labels}
         if prediction.probabilities is not None:
             outputs["predict_proba"] = prediction.probabilities
@@ -126,7 +143,7 @@ def create_app(
         matrix = decode_invocations(
             await body_of(request), request.headers.get("content-type"), model.spec
         )
-        prediction = run(request, model, matrix)
+        prediction = await run(request, model, matrix)
         return versioned(Response(encode_invocations(prediction.labels), media_type=JSON), model)
 
     async def feedback(request: Request) -> Response:

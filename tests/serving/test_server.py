@@ -182,3 +182,27 @@ def test_feedback_joins_labels_to_predictions(server: Running, rows: pd.DataFram
 def test_bad_feedback_is_400(server: Running, body: bytes, fragment: str) -> None:
     status, _, payload = call(server.url + "/v1/feedback", body)
     assert status == 400 and fragment in json.loads(payload)["error"]
+
+
+def test_batched_results_match_unbatched(trained_project: Config) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shipyard.serving.batcher import BatchSettings
+
+    served = load_served_model(Tracking(trained_project).client, "churn", "1")
+    golden = pd.read_csv(trained_project.root / "data" / "golden.csv").head(48)
+    inputs = golden.drop(columns=["churned"])
+    want = [int(v) for v in served.model.predict(inputs)]
+    app = create_app(served, batch=BatchSettings(max_batch_size=16, max_wait_ms=5.0))
+    with serve_in_thread(app) as host_port:
+        url = f"http://{host_port}/v1/models/churn:predict"
+
+        def one(i: int) -> int:
+            body = json.dumps({"instances": inputs.iloc[[i]].to_dict("records")}).encode()
+            status, _, payload = call(url, body)
+            assert status == 200, payload
+            return int(json.loads(payload)["predictions"][0])
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            got = list(pool.map(one, range(len(inputs))))
+    assert got == want
