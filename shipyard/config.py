@@ -290,7 +290,7 @@ def find_config_file(start: Path | None = None) -> Path | None:
 
 
 def load_config(
-    path: Path | None = None,
+    path: Path | str | None = None,
     *,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -301,7 +301,7 @@ def load_config(
     ``overrides`` use dotted keys (``{"train.seed": 7}``); ``None`` values are ignored so
     CLI flags that were not given do not override anything.
     """
-    file = path or find_config_file()
+    file = Path(path) if path is not None else find_config_file()
     if file is not None and not file.is_file():
         raise ConfigError(
             f"Config file {file} does not exist.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ from shipyard.serving.batcher import BatchSettings, MicroBatcher
 from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.loader import Prediction, ServedModel
+from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
+from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.prediction_log import PredictionLogWriter, PredictionRecord
 from shipyard.serving.protocols import (
     RequestError,
@@ -92,12 +95,23 @@ def create_app(
         weakref.WeakKeyDictionary()
     )
 
+    metrics = ServerMetrics(slot, lambda: [w for w in (log, labels) if w is not None])
+
+    def counted(model: ServedModel) -> Callable[[np.ndarray], Prediction]:
+        rows = metrics.batch_rows.labels(model.name, model.version)
+
+        def call(matrix: np.ndarray) -> Prediction:
+            rows.observe(len(matrix))
+            return model.predict(matrix)
+
+        return call
+
     async def predict(model: ServedModel, matrix: np.ndarray) -> Prediction:
         if batch is None or not batch.enabled:
-            return model.predict(matrix)
+            return counted(model)(matrix)
         batcher = batchers.get(model)
         if batcher is None:
-            batcher = batchers[model] = MicroBatcher(model.predict, batch)
+            batcher = batchers[model] = MicroBatcher(counted(model), batch)
         return await batcher.submit(matrix)
 
     async def run(request: Request, model: ServedModel, matrix: np.ndarray) -> Prediction:
@@ -195,12 +209,63 @@ def create_app(
         Route("/ping", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/version", lambda _r: Response(__version__.encode())),
+        Route("/metrics", lambda _r: Response(metrics.render(), media_type=METRICS_TYPE)),
     ]
     return Starlette(
         routes=routes,
         exception_handlers={ShipyardError: _error_response},
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(RequestMetricsMiddleware, metrics=metrics, model=name),
+        ],
     )
+
+
+def _protocol(path: str) -> str | None:
+    if path.startswith("/v1/models/") and path.endswith(":predict"):
+        return "kserve_v1"
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        return "open_inference_v2"
+    if path == "/invocations":
+        return "mlflow"
+    return None
+
+
+class RequestMetricsMiddleware:
+    """Counts prediction requests by status and times them, outside the handlers (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, model: str) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.model = model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        protocol = _protocol(scope["path"]) if scope["type"] == "http" else None
+        if protocol is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        seen: dict[str, str] = {"status": "500", "version": "unknown"}
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = str(message["status"])
+                for key, value in message.get("headers", []):
+                    if key == b"x-model-version":
+                        seen["version"] = value.decode("latin-1")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            version = seen["version"]
+            self.metrics.requests.labels(
+                self.model, version, "live", protocol, seen["status"]
+            ).inc()
+            if seen["status"] == "200":
+                self.metrics.latency.labels(self.model, version, protocol).observe(
+                    time.perf_counter() - started
+                )
 
 
 class RequestIdMiddleware:

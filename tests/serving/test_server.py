@@ -206,3 +206,27 @@ def test_batched_results_match_unbatched(trained_project: Config) -> None:
         with ThreadPoolExecutor(max_workers=12) as pool:
             got = list(pool.map(one, range(len(inputs))))
     assert got == want
+
+
+def test_metrics_count_requests_and_log_records(server: Running, rows: pd.DataFrame) -> None:
+    body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
+    call(server.url + "/v1/models/churn:predict", body)
+    call(server.url + "/v1/models/churn:predict", b"{bad")
+    server.log.flush()
+    status, headers, payload = call(server.url + "/metrics")
+    text = payload.decode()
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+
+    def value(prefix: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(prefix)]
+        assert lines, f"no sample starting with {prefix}"
+        return float(lines[0].rsplit(" ", 1)[1])
+
+    # The exposition format sorts labels by name.
+    requests = 'shipyard_requests_total{model="churn",protocol="kserve_v1",role="live",'
+    assert value(requests + 'status="200",version="1"}') >= 1
+    assert value(requests + 'status="400",version="unknown"}') >= 1
+    assert value('shipyard_request_seconds_count{model="churn",protocol="kserve_v1"') >= 1
+    assert value('shipyard_batch_rows_count{model="churn",version="1"}') >= 1
+    assert value('shipyard_log_records_written{kind="predictions"}') >= 1
+    assert value('shipyard_model_load_seconds{model="churn",version="1"}') > 0
