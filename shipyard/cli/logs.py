@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
+from shipyard.cli.options import JsonOpt, parse_moment
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 
-__all__ = ["app", "parse_since"]
+__all__ = ["app"]
 
 app = typer.Typer(help="Prediction and label logs.", no_args_is_help=True)
-
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``2026-11-24``, ``2026-11-24T09:00:00+00:00`` or a duration back from now (``90m``)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        amount, unit = int(match[1]), _UNITS[match[2]]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"--since {text!r} is neither an ISO time nor a duration.",
-            hint="Write e.g. 2026-11-24, 2026-11-24T09:30:00+00:00, 30m, 6h or 7d.",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.command("query")
@@ -51,7 +31,7 @@ def query_cmd(
     ] = None,
     labels: Annotated[bool, typer.Option(help="Join each prediction with its label.")] = False,
     limit: Annotated[int, typer.Option(min=1, help="Rows shown (not with --json).")] = 20,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Query a model's prediction log (or its join with the label log)."""
     from rich.table import Table
@@ -61,7 +41,7 @@ def query_cmd(
     state: CliState = ctx.obj
     config = state.config()
     root = config.resolve(config.serving.logs)
-    start = parse_since(since) if since else None
+    start = parse_moment(since) if since else None
     if labels and sql:
         raise ConfigError(
             "--labels and --sql cannot be combined.",

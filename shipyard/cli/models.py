@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 import typer
 
+from shipyard.cli.options import JsonOpt, parse_moment
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Registered models, versions and lineage.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _client(ctx: typer.Context) -> Any:
@@ -117,16 +117,16 @@ def history_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
     at: Annotated[
-        str | None, typer.Option(help="Also say which version was champion at this ISO time.")
+        str | None,
+        typer.Option(help="Also say which version was champion then (ISO time, or 3d ago)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every alias move, override and approval: when, who, from which version to which, why."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from rich.table import Table
 
-    from shipyard.errors import ConfigError
     from shipyard.governance.history import history
     from shipyard.registry.aliases import champion_at
 
@@ -135,14 +135,7 @@ def history_cmd(
     entries = history(store, name)
     champion = None
     if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError:
-            raise ConfigError(
-                f"--at {at!r} is not an ISO date or time.",
-                hint="Write e.g. 2026-11-24 or 2026-11-24T09:30:00+00:00.",
-            ) from None
-        champion = champion_at(store, name, moment)
+        champion = champion_at(store, name, parse_moment(at, flag="--at"))
     if as_json:
         payload: dict[str, Any] = {"model": name, "entries": [e.to_dict() for e in entries]}
         if at is not None:

@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli.options import JsonOpt, RefArg
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
 
 __all__ = ["register"]
-
-RefArg = Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def evaluate_cmd(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.cli import run
-from shipyard.cli.logs import parse_since
+from shipyard.cli.options import parse_moment
 from shipyard.errors import ConfigError
 from shipyard.serving.prediction_log import LabelRecord, PredictionLogWriter, PredictionRecord
 
@@ -61,9 +61,9 @@ def test_logs_query(
     assert "log" in err and "Traceback" not in err
 
 
-def test_parse_since() -> None:
+def test_parse_moment() -> None:
     now = datetime(2026, 11, 24, 12, tzinfo=UTC)
-    assert parse_since("90m", now) == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
-    assert parse_since("2026-11-20") == datetime(2026, 11, 20, tzinfo=UTC)
+    assert parse_moment("90m", now=now) == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+    assert parse_moment("2026-11-20") == datetime(2026, 11, 20, tzinfo=UTC)
     with pytest.raises(ConfigError, match="duration"):
-        parse_since("yesterday")
+        parse_moment("yesterday")
