@@ -1,0 +1,598 @@
+"""Serving throughput and latency: `shipyard serve` against `mlflow models serve`.
+
+Trains two models on scikit-learn's breast-cancer data (30 numeric columns) in a temporary
+project — a scikit-learn GradientBoostingClassifier and a LightGBM LGBMClassifier — and
+registers them as ``bc-gbm`` and ``bc-lgbm``. For each model it starts, one at a time, on
+a free 127.0.0.1 port:
+
+- ``mlflow models serve -m models:/NAME/1 --env-manager local`` (1 uvicorn worker, its
+  default), POSTing ``{"dataframe_split": ...}`` to ``/invocations``;
+- ``shipyard serve NAME/1`` (1 process), POSTing ``{"instances": [{...}]}`` to
+  ``/v1/models/NAME:predict``; again with ``--no-log-predictions``; and, when
+  ``shipyard serve --help`` lists ``--max-batch-size``, with micro-batching on.
+
+Each server gets a short warm-up, then one ``wrk -t1 -cC -dDs`` run per concurrency
+C in (1, 16, 64), every request a single row. Percentiles come from wrk's own latency
+histogram (a Lua ``done`` hook prints p50/p95/p99). The client's CPU share is wrk's
+user+system time over wall time × cores; the server's CPU per request is the CPU time of
+the server's process group over the requests served.
+
+    python benchmarks/serving.py [--duration 10] [--quick]
+
+Needs ``wrk`` (``apt-get install wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+CORES = os.cpu_count() or 1
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ENV = {
+    **os.environ,
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "NO_COLOR": "1",
+    "TERM": "dumb",
+    "COLUMNS": "200",
+    # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH.
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+}
+MODELS = {
+    # registered name -> (entrypoint function, label)
+    "bc-gbm": ("train:train_gbm", "sklearn GBM"),
+    "bc-lgbm": ("train:train_lgbm", "LightGBM"),
+}
+TRAIN_PY = """
+from sklearn.ensemble import GradientBoostingClassifier
+
+
+def train_gbm(ctx):
+    X, y = ctx.features()
+    return GradientBoostingClassifier(random_state=ctx.seed).fit(X, y)
+
+
+def train_lgbm(ctx):
+    import lightgbm
+
+    X, y = ctx.features()
+    return lightgbm.LGBMClassifier(random_state=ctx.seed, verbose=-1).fit(X, y)
+"""
+BATCH_FLAGS = ["--max-batch-size", "64", "--max-wait-ms", "2"]
+NO_BATCH_FLAGS = ["--max-batch-size", "1"]  # 1 = off (the flag rejects 0)
+READY_TIMEOUT = 180.0
+WARMUP_SECONDS = 2
+
+
+@dataclass
+class Variant:
+    """One way of serving a model."""
+
+    key: str
+    label: str
+    kind: str  # "mlflow" | "shipyard"
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    """One wrk run."""
+
+    model: str
+    variant: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    client_cpu_pct: float
+    server_cpu_ms: float | None
+
+
+# --------------------------------------------------------------------------- project
+
+
+def make_project(folder: Path) -> tuple[Path, Any, Any]:
+    """Write data, train.py and shipyard.yaml; return the config path and X, y."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.frame  # 30 feature columns + "target"
+    (folder / "data").mkdir(parents=True)
+    frame.to_csv(folder / "data" / "train.csv", index=False)
+    (folder / "train.py").write_text(TRAIN_PY.lstrip(), encoding="utf-8")
+    config = folder / "shipyard.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            project: serving-bench
+            model:
+              name: bc-gbm
+            train:
+              entrypoint: train:train_gbm
+              data: data/train.csv
+              target: target
+            """
+        ),
+        encoding="utf-8",
+    )
+    return config, bunch.frame.drop(columns=["target"]), bunch.frame["target"]
+
+
+def train_models(config_path: Path) -> str:
+    """Train and register both models in-process; return the database URL."""
+    from shipyard.config import load_config
+    from shipyard.training import runner
+
+    db_url = ""
+    for name, (entrypoint, _label) in MODELS.items():
+        config = load_config(
+            config_path, overrides={"model.name": name, "train.entrypoint": entrypoint}
+        )
+        result = runner.train(config)
+        if result.version != "1":
+            raise SystemExit(f"expected {name}/1, got {name}/{result.version}")
+        db_url = config.db_url
+    return db_url
+
+
+def native_predict_ms(X: Any, y: Any) -> dict[str, float]:
+    """Median in-process predict_proba time for one 1×30 NumPy row (same models, seed 42)."""
+    import lightgbm
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    fitted = {
+        "bc-gbm": GradientBoostingClassifier(random_state=42).fit(X, y),
+        "bc-lgbm": lightgbm.LGBMClassifier(random_state=42, verbose=-1).fit(X, y),
+    }
+    row = X.to_numpy()[:1]
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "X does not have valid feature names"
+        for name, model in fitted.items():
+            for _ in range(50):
+                model.predict_proba(row)
+            times = []
+            for _ in range(2000):
+                started = time.perf_counter()
+                model.predict_proba(row)
+                times.append(time.perf_counter() - started)
+            out[name] = statistics.median(times) * 1000
+    return out
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A server subprocess in its own process group; always stopped with stop()."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+        self.command = command
+        self.log = log
+        self._log_file = log.open("wb")
+        self.proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, not it; we stop it in finally
+        )
+
+    def wait_ready(self, url: str, timeout: float = READY_TIMEOUT) -> float:
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{' '.join(self.command)} exited with {self.proc.returncode}:\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{url} not ready after {timeout:.0f} s; see {self.log}")
+
+    def cpu_seconds(self) -> float:
+        """User+system CPU of every live process in the server's process group."""
+        pgid = self.proc.pid
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[11]) + int(fields[12])
+        return total / CLK_TCK
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        # uvicorn workers MLflow spawned share the group; make sure none outlive it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log_file.close()
+
+
+def start_server(
+    variant: Variant, model: str, project: Path, db_url: str, logs: Path
+) -> tuple[Server, str, str]:
+    """Start one server; return it, the predict URL and the readiness URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**ENV, "MLFLOW_TRACKING_URI": db_url}
+    if variant.kind == "mlflow":
+        command = [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{model}/1",
+            "--env-manager",
+            "local",
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+        ]
+        urls = (f"{base}/invocations", f"{base}/ping")
+    else:
+        command = [str(BIN / "shipyard"), "serve", f"{model}/1", "--port", str(port)]
+        command += variant.flags
+        urls = (f"{base}/v1/models/{model}:predict", f"{base}/v2/health/ready")
+    server = Server(command, project, env, logs / f"{model}-{variant.key}.log")
+    return server, *urls
+
+
+def batching_available() -> bool:
+    help_text = subprocess.run(
+        [str(BIN / "shipyard"), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+    ).stdout
+    return "--max-batch-size" in help_text and "--max-wait-ms" in help_text
+
+
+# --------------------------------------------------------------------------- load
+
+
+def payload(kind: str, X: Any) -> str:
+    row = {column: float(value) for column, value in X.iloc[0].items()}
+    if kind == "mlflow":
+        body = {"dataframe_split": {"columns": list(row), "data": [list(row.values())]}}
+    else:
+        body = {"instances": [row]}
+    return json.dumps(body, separators=(",", ":"))
+
+
+LUA = """\
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "application/json"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d status=%d socket=%d p50=%d p95=%d p99=%d\\n",
+    summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def check_once(url: str, body: str) -> None:
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"POST {url} → {exc.code}: {exc.read()[:500]!r}") from None
+
+
+def run_wrk(url: str, lua: Path, connections: int, duration: int, tmp: Path) -> dict[str, Any]:
+    """Run wrk; return its parsed summary plus the client's CPU seconds and wall time."""
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(lua),
+        url,
+    ]
+    out_path = tmp / "wrk.out"
+    with out_path.open("wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    text = out_path.read_text(errors="replace")
+    line = next((ln for ln in text.splitlines() if ln.startswith("BENCH ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
+    parsed = {k: int(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
+    parsed["cpu"] = usage.ru_utime + usage.ru_stime
+    parsed["wall"] = wall
+    return parsed
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--quick", action="store_true", help="concurrency 16 only")
+    parser.add_argument("--keep", action="store_true", help="keep the temp project")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))  # piped: keep the table on one line
+    if shutil.which("wrk") is None:
+        console.print(
+            "[red]error:[/] wrk is not installed; install it with `apt-get install wrk` "
+            "(Debian/Ubuntu) and run again."
+        )
+        return 2
+
+    concurrencies = [16] if args.quick else [1, 16, 64]
+    batching = batching_available()
+    variants = [
+        Variant("mlflow", "mlflow", "mlflow"),
+        Variant("shipyard", "shipyard", "shipyard", NO_BATCH_FLAGS if batching else []),
+        Variant(
+            "shipyard-nolog",
+            "shipyard, logging off",
+            "shipyard",
+            ["--no-log-predictions", *(NO_BATCH_FLAGS if batching else [])],
+        ),
+    ]
+    if batching:
+        variants.append(Variant("shipyard-batch", "shipyard, batching on", "shipyard", BATCH_FLAGS))
+    else:
+        console.print(
+            "[yellow]note:[/] `shipyard serve` has no --max-batch-size/--max-wait-ms yet; "
+            "skipping the batching variant."
+        )
+
+    tmp = Path(tempfile.mkdtemp(prefix="shipyard-serving-bench-"))
+    project = tmp / "project"
+    project.mkdir()
+    logs = tmp / "server-logs"
+    logs.mkdir()
+    results: list[Result] = []
+    servers: list[Server] = []
+    try:
+        with console.status("Training and registering bc-gbm and bc-lgbm"):
+            config_path, X, y = make_project(project)
+            os.environ.update({k: ENV[k] for k in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")})
+            db_url = train_models(config_path)
+        with console.status("Timing in-process predict_proba (2,000 calls per model)"):
+            native = native_predict_ms(X, y)
+        console.print(
+            "In-process predict_proba, 1×30 NumPy row, median of 2,000: "
+            + ", ".join(f"{name} {ms:.3f} ms" for name, ms in native.items())
+        )
+
+        load = os.getloadavg()
+        console.print(
+            f"Load average before the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+            f"on {CORES} cores (other work on the machine skews every number)"
+        )
+        total = len(MODELS) * len(variants) * len(concurrencies)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} runs"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("starting", total=total)
+            for model in MODELS:
+                for variant in variants:
+                    progress.update(task, description=f"{model} · {variant.label}: starting")
+                    server, url, ready_url = start_server(variant, model, project, db_url, logs)
+                    servers.append(server)
+                    try:
+                        ready = server.wait_ready(ready_url)
+                        progress.console.print(
+                            f"  {model} · {variant.label}: ready in {ready:.1f} s"
+                        )
+                        body = payload(variant.kind, X)
+                        lua = tmp / f"{variant.kind}.lua"
+                        lua.write_text(LUA.format(body=body), encoding="utf-8")
+                        check_once(url, body)
+                        progress.update(task, description=f"{model} · {variant.label}: warm-up")
+                        run_wrk(url, lua, 16, WARMUP_SECONDS, tmp)
+                        for connections in concurrencies:
+                            progress.update(
+                                task, description=f"{model} · {variant.label}: c={connections}"
+                            )
+                            cpu_before = server.cpu_seconds()
+                            out = run_wrk(url, lua, connections, args.duration, tmp)
+                            cpu_after = server.cpu_seconds()
+                            served = out["requests"]
+                            results.append(
+                                Result(
+                                    model=model,
+                                    variant=variant.key,
+                                    connections=connections,
+                                    rps=served / (out["duration_us"] / 1e6),
+                                    p50_ms=out["p50"] / 1000,
+                                    p95_ms=out["p95"] / 1000,
+                                    p99_ms=out["p99"] / 1000,
+                                    requests=served,
+                                    errors=out["status"] + out["socket"],
+                                    client_cpu_pct=100 * out["cpu"] / (out["wall"] * CORES),
+                                    server_cpu_ms=(
+                                        1000 * (cpu_after - cpu_before) / served if served else None
+                                    ),
+                                )
+                            )
+                            progress.advance(task)
+                    finally:
+                        server.stop()
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted; stopping servers.[/]")
+        return 130
+    finally:
+        for server in servers:
+            server.stop()
+        if args.keep:
+            console.print(f"Project and server logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    labels = {v.key: v.label for v in variants}
+    table = Table(
+        title=f"Serving, single-row requests, wrk -t1, {args.duration} s per run, {CORES} cores"
+    )
+    for header in ("model", "server", "c", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+        table.add_column(header, justify="left" if header in ("model", "server") else "right")
+    table.add_column("client CPU %", justify="right")
+    table.add_column("server CPU ms/req", justify="right")
+    for r in results:
+        table.add_row(
+            r.model,
+            labels[r.variant],
+            str(r.connections),
+            f"{r.rps:,.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p95_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.errors),
+            f"{r.client_cpu_pct:.0f}",
+            "—" if r.server_cpu_ms is None else f"{r.server_cpu_ms:.2f}",
+        )
+    console.print(table)
+
+    def rps(model: str, variant: str, connections: int) -> float | None:
+        return next(
+            (
+                r.rps
+                for r in results
+                if (r.model, r.variant, r.connections) == (model, variant, connections)
+            ),
+            None,
+        )
+
+    ratios = Table(title="Ratios against the floors")
+    for header in ("model", "comparison", "measured", "floor", "verdict"):
+        ratios.add_column(header, justify="left" if header in ("model", "comparison") else "right")
+    for model in MODELS:
+        checks = [
+            ("shipyard ÷ mlflow req/s, c=16", ("shipyard", 16), ("mlflow", 16), 10.0, "×"),
+            ("batching on ÷ off req/s, c=64", ("shipyard-batch", 64), ("shipyard", 64), 3.0, "×"),
+            ("logging on ÷ off req/s, c=16", ("shipyard", 16), ("shipyard-nolog", 16), 0.95, "%"),
+        ]
+        for label, top, bottom, floor, unit in checks:
+            value = ratio(rps(model, *top), rps(model, *bottom))
+            if value is None:
+                ratios.add_row(model, label, "n/a", _fmt(floor, unit), "not measured")
+                continue
+            met = value >= floor
+            verdict = "[green]met[/]" if met else f"[red]missed by {_fmt(floor - value, unit)}[/]"
+            ratios.add_row(model, label, _fmt(value, unit), "≥ " + _fmt(floor, unit), verdict)
+    console.print(ratios)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "duration_s": args.duration,
+                    "cores": CORES,
+                    "native_predict_ms": native,
+                    "runs": [dataclasses.asdict(r) for r in results],
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    for model, ms in native.items():
+        key = (model, "shipyard", 1)
+        c1 = rps(*key)
+        p50 = next((r.p50_ms for r in results if (r.model, r.variant, r.connections) == key), None)
+        if c1 and p50 is not None:
+            console.print(
+                f"{model}: in-process predict_proba {ms:.3f} ms; shipyard at c=1 "
+                f"{1000 / c1:.2f} ms per request (p50 {p50:.2f} ms), "
+                f"{1000 / c1 / ms:.0f}× the bare predict."
+            )
+    return 0
+
+
+def _fmt(value: float, unit: str) -> str:
+    return f"{value * 100:.0f} %" if unit == "%" else f"{value:.1f}×"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
