@@ -95,6 +95,7 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
         )
     spec = InputSpec.from_signature(signature)
     loaded = load_for_evaluation(source)
+    _single_threaded(loaded.model)
     has_text = any(dtype.kind == "O" for dtype in spec.dtypes)
     return ServedModel(
         name=name,
@@ -105,3 +106,16 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
         needs_frame=has_text or loaded.flavour not in _NATIVE,
         load_seconds=loaded.load_seconds,
     )
+
+
+def _single_threaded(model: Any) -> None:
+    """Serve XGBoost/LightGBM with one thread per predict call.
+
+    A server predicts a few rows at a time: extra threads cost more to start and
+    synchronise than they save, and they compete with the server for the same cores
+    (measured on LightGBM, one row: 1.06 ms of CPU with its default threads, 0.42 ms
+    with one). Predictions are identical.
+    """
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    if "n_jobs" in params and type(model).__module__.split(".")[0] in ("lightgbm", "xgboost"):
+        model.set_params(n_jobs=1)

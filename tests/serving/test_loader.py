@@ -56,3 +56,27 @@ def test_numeric_models_take_the_matrix_path(example_project: Path) -> None:
 def test_unknown_version(trained_project: Config) -> None:
     with pytest.raises(NotFoundError):
         load_served_model(Tracking(trained_project).client, "churn", "99")
+
+
+def test_boosters_predict_single_threaded_with_identical_results(example_project: Path) -> None:
+    import lightgbm
+    import mlflow
+    from mlflow.models import infer_signature
+
+    config = load_config(example_project / "shipyard.yaml", environ={})
+    tracking = Tracking(config)
+    frame = pd.read_csv(config.root / "data" / "train.csv")
+    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
+    model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, frame["churned"])
+    with mlflow.start_run(experiment_id=tracking.experiment_id()):
+        mlflow.lightgbm.log_model(
+            model,
+            name="model",
+            registered_model_name="boosted",
+            signature=infer_signature(X, model.predict(X)),
+            pip_requirements=["lightgbm"],
+        )
+    served = load_served_model(tracking.client, "boosted", "1")
+    assert served.model.get_params()["n_jobs"] == 1
+    got = served.predict(X.to_numpy())
+    np.testing.assert_array_equal(got.probabilities, model.predict_proba(X))
