@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
+
+if TYPE_CHECKING:
+    from shipyard.training import ReproduceReport
 
 __all__ = ["register"]
 
@@ -75,12 +78,9 @@ def reproduce_cmd(
         raise typer.Exit(1)
 
 
-def _print_report(report: object) -> None:
+def _print_report(report: ReproduceReport) -> None:
     from rich.table import Table
 
-    from shipyard.training import ReproduceReport
-
-    assert isinstance(report, ReproduceReport)
     table = Table("metric", "recorded", "reproduced", "match")
     for m in report.metrics:
         table.add_row(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from shipyard.registry import tags
 from shipyard.registry.aliases import alias_moves
+from shipyard.registry.views import model_versions
 from shipyard.store import Store
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def prune_candidates(
     is any version an alias points at now and any version already archived.
     """
     versions = sorted(
-        client.search_model_versions(f"name = '{name.replace(chr(39), chr(39) * 2)}'"),
+        model_versions(client, name),
         key=lambda v: int(v.version),
         reverse=True,
     )

@@ -26,6 +26,7 @@ __all__ = [
     "get_version",
     "lineage",
     "list_models",
+    "model_versions",
     "show_version",
 ]
 
@@ -97,7 +98,7 @@ def list_models(client: MlflowClient) -> list[ModelSummary]:
         models = client.search_registered_models(max_results=1000, order_by=["name ASC"])
         summaries = []
         for model in models:
-            versions = client.search_model_versions(f"name = '{_quote(model.name)}'")
+            versions = model_versions(client, model.name)
             numbers = sorted((int(v.version) for v in versions), reverse=True)
             summaries.append(
                 ModelSummary(
@@ -112,8 +113,9 @@ def list_models(client: MlflowClient) -> list[ModelSummary]:
     return summaries
 
 
-def _quote(name: str) -> str:
-    return name.replace("'", "''")
+def model_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
+    """Every registered version of ``name`` (MLflow's filter needs the quotes doubled)."""
+    return list(client.search_model_versions(f"name = '{name.replace(chr(39), chr(39) * 2)}'"))
 
 
 def get_version(client: MlflowClient, ref: ModelRef) -> ModelVersion:
@@ -123,7 +125,7 @@ def get_version(client: MlflowClient, ref: ModelRef) -> ModelVersion:
             return client.get_model_version(ref.name, ref.version)
         if ref.alias:
             return client.get_model_version_by_alias(ref.name, ref.alias)
-        versions = client.search_model_versions(f"name = '{_quote(ref.name)}'")
+        versions = model_versions(client, ref.name)
     if not versions:
         raise NotFoundError(
             f"Model {ref.name!r} has no versions.",

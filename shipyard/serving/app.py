@@ -117,11 +117,9 @@ def create_app(
     async def run(request: Request, model: ServedModel, matrix: np.ndarray) -> Prediction:
         started = time.perf_counter()
         prediction = await predict(model, matrix)
-        request.state.latency_ms = (time.perf_counter() - started) * 1000
+        latency_ms = (time.perf_counter() - started) * 1000
         if log is not None:
-            _log_rows(
-                log, request.state.request_id, model, matrix, prediction, request.state.latency_ms
-            )
+            _log_rows(log, request.state.request_id, model, matrix, prediction, latency_ms)
         return prediction
 
     def versioned(response: Response, model: ServedModel) -> Response:
@@ -294,8 +292,8 @@ class RequestIdMiddleware:
 
 async def _error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShipyardError)
-    status = exc.http_status if not isinstance(exc, RequestError) else exc.status
-    return _json({"error": exc.message}, status)
+    # Every Shipyard error knows its status (RequestError per instance): one handler.
+    return _json({"error": exc.message}, exc.http_status)
 
 
 def _log_rows(

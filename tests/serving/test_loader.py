@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,25 +30,34 @@ def test_text_columns_take_the_frame_path(trained_project: Config) -> None:
     np.testing.assert_array_equal(got.labels, served.model.predict(inputs))
 
 
-def test_numeric_models_take_the_matrix_path(example_project: Path) -> None:
+def register_numeric(config: Config, name: str, fit: Any, flavour: str) -> pd.DataFrame:
+    """Fit ``fit(X, y)`` on the example's numeric columns and register it with MLflow."""
+    import importlib
+
     import mlflow
     from mlflow.models import infer_signature
+
+    frame = pd.read_csv(config.root / "data" / "train.csv")
+    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
+    model = fit(X, frame["churned"])
+    with mlflow.start_run(experiment_id=Tracking(config).experiment_id()):
+        importlib.import_module(f"mlflow.{flavour}").log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=infer_signature(X, model.predict(X)),
+            pip_requirements=[flavour],
+        )
+    return X
+
+
+def test_numeric_models_take_the_matrix_path(example_project: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
     config = load_config(example_project / "shipyard.yaml", environ={})
-    tracking = Tracking(config)
-    frame = pd.read_csv(config.root / "data" / "train.csv")
-    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
-    model = LogisticRegression(max_iter=500).fit(X, frame["churned"])
-    with mlflow.start_run(experiment_id=tracking.experiment_id()):
-        mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name="numeric",
-            signature=infer_signature(X, model.predict(X)),
-            pip_requirements=["scikit-learn"],
-        )
-    served = load_served_model(tracking.client, "numeric", "1")
+    model = LogisticRegression(max_iter=500)
+    X = register_numeric(config, "numeric", model.fit, "sklearn")
+    served = load_served_model(Tracking(config).client, "numeric", "1")
     assert not served.needs_frame
     got = served.predict(X.to_numpy()[:20])
     np.testing.assert_array_equal(got.probabilities, model.predict_proba(X.head(20)))
@@ -60,23 +70,11 @@ def test_unknown_version(trained_project: Config) -> None:
 
 def test_boosters_predict_single_threaded_with_identical_results(example_project: Path) -> None:
     import lightgbm
-    import mlflow
-    from mlflow.models import infer_signature
 
     config = load_config(example_project / "shipyard.yaml", environ={})
-    tracking = Tracking(config)
-    frame = pd.read_csv(config.root / "data" / "train.csv")
-    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
-    model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, frame["churned"])
-    with mlflow.start_run(experiment_id=tracking.experiment_id()):
-        mlflow.lightgbm.log_model(
-            model,
-            name="model",
-            registered_model_name="boosted",
-            signature=infer_signature(X, model.predict(X)),
-            pip_requirements=["lightgbm"],
-        )
-    served = load_served_model(tracking.client, "boosted", "1")
+    model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1)
+    X = register_numeric(config, "boosted", model.fit, "lightgbm")
+    served = load_served_model(Tracking(config).client, "boosted", "1")
     assert served.model.get_params()["n_jobs"] == 1
     got = served.predict(X.to_numpy())
     np.testing.assert_array_equal(got.probabilities, model.predict_proba(X))

@@ -26,10 +26,6 @@ class RequestError(ShipyardError):
         self.http_status = status
         self.code = _CODES.get(status, "bad_request")
 
-    def to_json(self) -> dict[str, str]:
-        """The body KServe, Open Inference and MLflow clients expect: ``{"error": message}``."""
-        return {"error": self.message}
-
 
 def check_size(length: int | None, limit: int) -> None:
     """Refuse a body of ``length`` bytes (``None`` = unknown, allowed) above ``limit``."""
