@@ -5,7 +5,12 @@ Starlette); this package exports the building blocks.
 """
 
 from shipyard.serving.batcher import BatchSettings, MicroBatcher
-from shipyard.serving.prediction_log import LabelRecord, PredictionLogWriter, PredictionRecord
+from shipyard.serving.prediction_log import (
+    LabelRecord,
+    PredictionBatch,
+    PredictionLogWriter,
+    PredictionRecord,
+)
 from shipyard.serving.router import Decision, Route, Router, TrafficPlan
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "Decision",
     "LabelRecord",
     "MicroBatcher",
+    "PredictionBatch",
     "PredictionLogWriter",
     "PredictionRecord",
     "Route",

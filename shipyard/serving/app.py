@@ -1,17 +1,20 @@
 """The ASGI app: KServe V1, Open Inference V2 and MLflow ``/invocations`` on one server.
 
-Plain Starlette composition: routes, one exception-handler table, and the served model
-handed in. Every response carries ``X-Request-ID`` (the client's, or a new one) and
-``X-Model-Version``; every prediction is handed to the prediction log, which only
-enqueues.
+Plain Starlette composition: routes, one exception-handler table, and the served lineup
+handed in. A request is routed (champion or challenger by weight, sticky by key),
+decoded against that version's signature, predicted (micro-batched when on), logged
+(the log only enqueues) and, when its route says so, copied to the shadow off the
+request path. Every response carries ``X-Request-ID`` (the client's, or a new one), and
+every prediction ``X-Model-Version`` and ``X-Model-Role``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +30,16 @@ from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.serving.batcher import BatchSettings, MicroBatcher
 from shipyard.serving.feedback import parse_feedback
-from shipyard.serving.hot_swap import ModelSlot
+from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.loader import Prediction, ServedModel
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving.metrics import ServerMetrics
-from shipyard.serving.prediction_log import PredictionLogWriter, PredictionRecord
+from shipyard.serving.openapi import openapi_document
+from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.serving.protocols import (
+    InputSpec,
     RequestError,
+    V2Request,
     check_size,
     datatype_of,
     decode_invocations,
@@ -46,11 +52,14 @@ from shipyard.serving.protocols import (
     select_outputs,
 )
 from shipyard.serving.protocols.signature import dump_json, load_json
+from shipyard.serving.router import StickyKey
+from shipyard.serving.shadow import ShadowRunner
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "RequestIdMiddleware", "create_app"]
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 JSON = "application/json"
+Decode = Callable[[InputSpec], np.ndarray]  # a request body decoded against a model's spec
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -64,22 +73,39 @@ def create_app(
     labels: PredictionLogWriter | None = None,
     batch: BatchSettings | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    sticky: StickyKey | None = None,
+    shadow_capacity: int = 1000,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Starlette:
     """An app serving ``served`` under its model name on every protocol.
 
-    ``log`` receives every prediction; ``labels`` receives ``POST /v1/feedback``;
-    ``batch`` turns on micro-batching (off when ``None`` or disabled).
+    ``served`` is one model, or a slot whose lineup (champion, challengers, shadow) a
+    :class:`~shipyard.serving.hot_swap.GenerationWatcher` keeps current. ``log`` receives
+    every prediction; ``labels`` receives ``POST /v1/feedback``; ``batch`` turns on
+    micro-batching; ``sticky`` names the routing key. ``on_shutdown`` runs when the
+    server stops, after in-flight requests and queued shadow predictions are done.
     """
     slot = served if isinstance(served, ModelSlot) else ModelSlot(served)
     name = slot.current.name
+    metrics = ServerMetrics(slot, lambda: [w for w in (log, labels) if w is not None])
+    shadows = ShadowRunner(log, capacity=shadow_capacity, observe=metrics.observe_shadow)
+    metrics.shadows = shadows
 
-    def model_or_404(requested: str, version: str | None = None) -> ServedModel:
-        # Read the slot once: the request finishes on this model even if it is swapped.
-        model = slot.current
-        if requested != name or (version is not None and version != model.version):
+    def lineup_for(requested: str) -> Lineup:
+        lineup = slot.lineup  # read once: the request finishes on this lineup
+        if requested != name:
             raise NotFoundError(
                 f"Model {requested!r} is not served here.",
-                hint=f"This server serves {name!r} version {model.version}.",
+                hint=f"This server serves {name!r}.",
+            )
+        return lineup
+
+    def pinned(lineup: Lineup, version: str) -> ServedModel:
+        model = lineup.models.get(version)
+        if model is None:
+            raise NotFoundError(
+                f"Version {version} of {name!r} is not served here.",
+                hint=f"Served versions: {', '.join(sorted(lineup.models))}.",
             )
         return model
 
@@ -94,8 +120,6 @@ def create_app(
     batchers: weakref.WeakKeyDictionary[ServedModel, MicroBatcher[Prediction, Prediction]] = (
         weakref.WeakKeyDictionary()
     )
-
-    metrics = ServerMetrics(slot, lambda: [w for w in (log, labels) if w is not None])
 
     def counted(model: ServedModel) -> Callable[[np.ndarray], Prediction]:
         rows = metrics.batch_rows.labels(model.name, model.version)
@@ -114,49 +138,98 @@ def create_app(
             batcher = batchers[model] = MicroBatcher(counted(model), batch)
         return await batcher.submit(matrix)
 
-    async def run(request: Request, model: ServedModel, matrix: np.ndarray) -> Prediction:
+    async def serve(
+        request: Request, lineup: Lineup, decode: Decode, version: str | None = None
+    ) -> tuple[ServedModel, Prediction]:
+        """Route, decode, predict, log and shadow one request."""
+        request_id: str = request.state.request_id
+        champion = lineup.champion
+        matrix: np.ndarray | None = None
+        if version is not None:
+            model, copy = pinned(lineup, version), False
+        else:
+            key: str | None = None
+            if sticky is not None and sticky.source == "header":
+                key = request.headers.get(sticky.name)
+            elif sticky is not None and sticky.name in champion.spec.columns:
+                matrix = decode(champion.spec)
+                key = str(matrix[0, champion.spec.columns.index(sticky.name)])
+            decision = lineup.router.decide(key)
+            model, copy = lineup.models[decision.version], decision.shadow
+        if matrix is None or model.spec != champion.spec:
+            matrix = decode(model.spec)
+        request.state.role = lineup.role(model.version)
         started = time.perf_counter()
         prediction = await predict(model, matrix)
-        latency_ms = (time.perf_counter() - started) * 1000
         if log is not None:
-            _log_rows(log, request.state.request_id, model, matrix, prediction, latency_ms)
-        return prediction
+            log.log(
+                PredictionBatch(
+                    request_id=request_id,
+                    time=datetime.now(UTC),
+                    model=name,
+                    version=model.version,
+                    role="live",
+                    columns=model.spec.columns,
+                    matrix=matrix,
+                    labels=prediction.labels,
+                    probabilities=prediction.probabilities,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    status="ok",
+                )
+            )
+        shadow = lineup.shadow if copy else None
+        if shadow is not None:
+            _submit_shadow(shadows, shadow, model, matrix, decode, request_id)
+        return model, prediction
 
-    def versioned(response: Response, model: ServedModel) -> Response:
+    def versioned(response: Response, model: ServedModel, request: Request) -> Response:
         response.headers["X-Model-Version"] = model.version
+        response.headers["X-Model-Role"] = request.state.role
         return response
 
     async def v1_predict(request: Request) -> Response:
-        model = model_or_404(request.path_params["name"])
-        prediction = await run(request, model, decode_v1(await body_of(request), model.spec))
-        return versioned(Response(encode_v1(prediction.labels), media_type=JSON), model)
+        lineup = lineup_for(request.path_params["name"])
+        body = await body_of(request)
+        model, prediction = await serve(request, lineup, lambda spec: decode_v1(body, spec))
+        return versioned(Response(encode_v1(prediction.labels), media_type=JSON), model, request)
 
     async def v2_infer(request: Request) -> Response:
-        model = model_or_404(request.path_params["name"], request.path_params.get("version"))
-        decoded = decode_v2(await body_of(request), request.headers, model.spec)
-        prediction = await run(request, model, decoded.matrix)
+        lineup = lineup_for(request.path_params["name"])
+        version = request.path_params.get("version")
+        if version is not None:
+            pinned(lineup, version)  # 404 before reading the body
+        body = await body_of(request)
+        decoded: list[V2Request] = []
+
+        def decode(spec: InputSpec) -> np.ndarray:
+            decoded.append(decode_v2(body, request.headers, spec))
+            return decoded[-1].matrix
+
+        model, prediction = await serve(request, lineup, decode, version)
         outputs: dict[str, Any] = {"predict": prediction.labels}
         if prediction.probabilities is not None:
             outputs["predict_proba"] = prediction.probabilities
-        outputs = select_outputs(outputs, decoded.requested_outputs)
-        body, headers = encode_v2(
+        outputs = select_outputs(outputs, decoded[-1].requested_outputs)
+        payload, headers = encode_v2(
             name,
             model.version,
-            decoded.id or request.state.request_id,
+            decoded[-1].id or request.state.request_id,
             outputs,
-            decoded.binary_outputs,
+            decoded[-1].binary_outputs,
         )
         content_type = headers.pop("Content-Type", JSON)
-        response = Response(body, media_type=content_type, headers=headers)
-        return versioned(response, model)
+        response = Response(payload, media_type=content_type, headers=headers)
+        return versioned(response, model, request)
 
     async def invocations(request: Request) -> Response:
-        model = slot.current
-        matrix = decode_invocations(
-            await body_of(request), request.headers.get("content-type"), model.spec
+        lineup = slot.lineup
+        body = await body_of(request)
+        content_type = request.headers.get("content-type")
+        model, prediction = await serve(
+            request, lineup, lambda spec: decode_invocations(body, content_type, spec)
         )
-        prediction = await run(request, model, matrix)
-        return versioned(Response(encode_invocations(prediction.labels), media_type=JSON), model)
+        response = Response(encode_invocations(prediction.labels), media_type=JSON)
+        return versioned(response, model, request)
 
     async def feedback(request: Request) -> Response:
         if labels is None:
@@ -168,20 +241,38 @@ def create_app(
         return _json({"accepted": accepted, "dropped": len(records) - accepted})
 
     async def v2_metadata(request: Request) -> Response:
-        model = model_or_404(request.path_params["name"], request.path_params.get("version"))
+        lineup = lineup_for(request.path_params["name"])
+        version = request.path_params.get("version")
+        model = lineup.champion if version is None else pinned(lineup, version)
         label_type = datatype_of(model.classes.dtype) if model.classes is not None else "FP64"
         outputs: dict[str, tuple[str, list[int]]] = {"predict": (label_type, [-1])}
         if model.classes is not None:
             outputs["predict_proba"] = ("FP64", [-1, len(model.classes)])
-        return _json(model_metadata(name, [model.version], model.spec, outputs))
+        versions = [model.version] if version else sorted(lineup.models)
+        return _json(model_metadata(name, versions, model.spec, outputs))
 
     async def v2_model_ready(request: Request) -> Response:
-        model_or_404(request.path_params["name"], request.path_params.get("version"))
+        lineup = lineup_for(request.path_params["name"])
+        version = request.path_params.get("version")
+        if version is not None:
+            pinned(lineup, version)
         return _json({"name": name, "ready": True})
 
     async def v1_model(request: Request) -> Response:
-        model_or_404(request.path_params["name"])
+        lineup_for(request.path_params["name"])
         return _json({"name": name, "ready": True})
+
+    def ready(_request: Request) -> Response:
+        plan = slot.lineup.plan
+        details = {**slot.status, "generation": plan.generation, "traffic": plan.to_dict()}
+        return _json({"ready": True, "details": details})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        shadows.close()
+        for step in on_shutdown:
+            step()
 
     routes = [
         Route("/", lambda _r: _json({"status": "alive"})),
@@ -195,7 +286,7 @@ def create_app(
             ),
         ),
         Route("/v2/health/live", lambda _r: _json({"live": True})),
-        Route("/v2/health/ready", lambda _r: _json({"ready": True, "details": slot.status})),
+        Route("/v2/health/ready", ready),
         Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
         Route("/v2/models/{name}/ready", v2_model_ready),
@@ -208,15 +299,37 @@ def create_app(
         Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/version", lambda _r: Response(__version__.encode())),
         Route("/metrics", lambda _r: Response(metrics.render(), media_type=METRICS_TYPE)),
+        Route("/openapi.json", lambda _r: _json(openapi_document(slot.current, max_body_bytes))),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={ShipyardError: _error_response},
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(RequestMetricsMiddleware, metrics=metrics, model=name),
         ],
+        lifespan=lifespan,
     )
+    app.state.shadows = shadows
+    app.state.metrics = metrics
+    return app
+
+
+def _submit_shadow(
+    shadows: ShadowRunner,
+    shadow: ServedModel,
+    live: ServedModel,
+    matrix: np.ndarray,
+    decode: Decode,
+    request_id: str,
+) -> None:
+    """Queue the shadow copy; a request the shadow cannot read is logged as its error."""
+    if shadow.spec != live.spec:
+        try:
+            matrix = decode(shadow.spec)
+        except RequestError:
+            matrix = np.empty((0, len(shadow.spec.columns)), dtype=object)
+    shadows.submit(shadow, matrix, request_id)
 
 
 def _protocol(path: str) -> str | None:
@@ -242,8 +355,9 @@ class RequestMetricsMiddleware:
         if protocol is None:
             await self.app(scope, receive, send)
             return
+        self.metrics.tick()
         started = time.perf_counter()
-        seen: dict[str, str] = {"status": "500", "version": "unknown"}
+        seen: dict[str, str] = {"status": "500", "version": "unknown", "role": "unknown"}
 
         async def observe(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -251,6 +365,8 @@ class RequestMetricsMiddleware:
                 for key, value in message.get("headers", []):
                     if key == b"x-model-version":
                         seen["version"] = value.decode("latin-1")
+                    elif key == b"x-model-role":
+                        seen["role"] = value.decode("latin-1")
             await send(message)
 
         try:
@@ -258,7 +374,7 @@ class RequestMetricsMiddleware:
         finally:
             version = seen["version"]
             self.metrics.requests.labels(
-                self.model, version, "live", protocol, seen["status"]
+                self.model, version, seen["role"], protocol, seen["status"]
             ).inc()
             if seen["status"] == "200":
                 self.metrics.latency.labels(self.model, version, protocol).observe(
@@ -294,36 +410,3 @@ async def _error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShipyardError)
     # Every Shipyard error knows its status (RequestError per instance): one handler.
     return _json({"error": exc.message}, exc.http_status)
-
-
-def _log_rows(
-    log: PredictionLogWriter,
-    request_id: str,
-    model: ServedModel,
-    matrix: np.ndarray,
-    prediction: Prediction,
-    latency_ms: float,
-) -> None:
-    now = datetime.now(UTC)
-    columns = model.spec.columns
-    per_row = latency_ms / max(len(matrix), 1)
-    for row, values in enumerate(matrix):
-        probabilities = (
-            None if prediction.probabilities is None else prediction.probabilities[row].tolist()
-        )
-        log.log(
-            PredictionRecord(
-                request_id=request_id if len(matrix) == 1 else f"{request_id}:{row}",
-                time=now,
-                model=model.name,
-                version=model.version,
-                role="live",
-                inputs=dict(zip(columns, values.tolist(), strict=True)),
-                output=prediction.labels[row].item()
-                if hasattr(prediction.labels[row], "item")
-                else prediction.labels[row],
-                probabilities=probabilities,
-                latency_ms=per_row,
-                status="ok",
-            )
-        )

@@ -1,12 +1,17 @@
-"""Hot swap: follow the champion alias without a restart.
+"""Hot swap: follow the champion alias and the traffic settings without a restart.
 
-A :class:`GenerationWatcher` thread polls the model's serving generation in the control
-plane (bumped on every alias move: promote, rollback). When it changes, the watcher
-loads the version the champion alias now points at, off the request path, then swaps
-:attr:`ModelSlot.current` in one assignment. A request reads ``slot.current`` once when
-it starts, so in-flight requests finish on the model they began with. A version that
-fails to load is not swapped in; an unreachable database leaves the loaded model
-serving. Both conditions show in :attr:`ModelSlot.status` (the readiness details).
+A :class:`Lineup` is what a server answers with: every loaded version it may route to,
+and the :class:`~shipyard.serving.router.Router` that picks one per request. A
+:class:`GenerationWatcher` thread polls the model's serving generation in the control
+plane (bumped on every alias move and traffic change). When it changes, the watcher
+loads what the new lineup needs off the request path, then replaces
+:attr:`ModelSlot.lineup` in one assignment. A request reads the lineup once when it
+starts, so in-flight requests finish on the models they began with.
+
+A champion that fails to load is not swapped in: the server keeps its lineup. A
+challenger or shadow that fails to load is left out, its share going to the champion.
+Either is recorded as an event and shown in :attr:`ModelSlot.status` (the readiness
+details), and so is an unreachable database, while the loaded models keep serving.
 """
 
 from __future__ import annotations
@@ -14,31 +19,76 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from shipyard.serving.loader import ServedModel
+from shipyard.serving.router import Router, TrafficPlan
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from shipyard.delivery import TrafficSettings
     from shipyard.store import Store
 
-__all__ = ["GenerationWatcher", "ModelSlot"]
+__all__ = ["GenerationWatcher", "Lineup", "ModelSlot"]
 
 Loader = Callable[["MlflowClient", str, str], ServedModel]
+_STANDBY = 4  # versions kept loaded after they leave the lineup, for instant rollbacks
+
+
+@dataclass(frozen=True, eq=False)
+class Lineup:
+    """The loaded versions a server routes to, and the router that splits traffic."""
+
+    models: Mapping[str, ServedModel]
+    router: Router
+
+    @classmethod
+    def single(cls, model: ServedModel, generation: int = 0) -> Lineup:
+        """All traffic to one model."""
+        return cls({model.version: model}, Router(TrafficPlan.single(model.version, generation)))
+
+    @property
+    def plan(self) -> TrafficPlan:
+        """The traffic plan in force."""
+        return self.router.plan
+
+    @property
+    def champion(self) -> ServedModel:
+        """The champion route's model."""
+        return self.models[next(r.version for r in self.plan.routes if r.role == "champion")]
+
+    @property
+    def shadow(self) -> ServedModel | None:
+        """The shadow model, when the plan copies traffic to one."""
+        version = self.plan.shadow_version
+        return None if version is None or not self.plan.shadow_share else self.models[version]
+
+    def role(self, version: str) -> str:
+        """``version``'s role in the plan: champion, challenger or shadow."""
+        for route in self.plan.routes:
+            if route.version == version:
+                return route.role
+        return "shadow"
 
 
 class ModelSlot:
-    """The model a server answers with right now."""
+    """The lineup a server answers with right now, and its readiness details."""
 
-    def __init__(self, served: ServedModel) -> None:
-        self.current = served
+    def __init__(self, served: ServedModel | Lineup) -> None:
+        self.lineup = served if isinstance(served, Lineup) else Lineup.single(served)
         self.status: dict[str, Any] = {}
+
+    @property
+    def current(self) -> ServedModel:
+        """The champion model."""
+        return self.lineup.champion
 
 
 class GenerationWatcher:
-    """Polls the control plane and swaps the slot's model when the champion moves."""
+    """Polls the control plane and swaps the slot's lineup when the champion or traffic moves."""
 
     def __init__(
         self,
@@ -58,15 +108,17 @@ class GenerationWatcher:
         self.loader = loader or load_served_model
         self.name = slot.current.name
         self.swaps = 0
-        # The previous champion stays loaded, so a rollback swaps without loading.
-        self._standby: ServedModel | None = None
+        # Versions that left the lineup stay loaded a while, so a rollback needs no load.
+        self._standby: dict[str, ServedModel] = {}
         self._seen: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shipyard-hot-swap", daemon=True)
 
     def start(self) -> None:
-        """Start polling in a background thread."""
-        self._seen = self._generation()
+        """Apply the control plane's current state, then poll it in a background thread."""
+        deployment = self._deployment()
+        if deployment is not None and self._apply(*deployment):
+            self._seen = deployment[0]
         self._thread.start()
 
     def stop(self) -> None:
@@ -75,9 +127,11 @@ class GenerationWatcher:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def _generation(self) -> int | None:
+    def _deployment(self) -> tuple[int, TrafficSettings] | None:
+        from shipyard.delivery import read_traffic
+
         try:
-            found = self.store.generation(self.name)
+            found = read_traffic(self.store, self.name)
         except Exception as exc:  # any database failure: keep serving
             self.slot.status["database"] = f"unreachable: {str(exc).splitlines()[0]}"
             return None
@@ -86,48 +140,97 @@ class GenerationWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            generation = self._generation()
-            if generation is None or generation == self._seen:
+            deployment = self._deployment()
+            if deployment is None or deployment[0] == self._seen:
                 continue
-            if self.check():
-                self._seen = generation
+            if self._apply(*deployment):
+                self._seen = deployment[0]
 
     def check(self) -> bool:
-        """Swap to the champion if it changed; False when it should be retried later."""
+        """Swap to the lineup the control plane asks for now; False to retry later."""
+        deployment = self._deployment()
+        return deployment is not None and self._apply(*deployment)
+
+    def _apply(self, generation: int, settings: TrafficSettings) -> bool:
         from shipyard.registry.aliases import CHAMPION, current_alias
 
         try:
-            target = current_alias(self.client, self.name, CHAMPION)
+            champion = current_alias(self.client, self.name, CHAMPION)
         except Exception as exc:  # registry unreachable: retry next poll
             self.slot.status["database"] = f"unreachable: {str(exc).splitlines()[0]}"
             return False
-        if target is None or target == self.slot.current.version:
-            return True
+        lineup = self.slot.lineup
+        champion = champion or lineup.champion.version
         started = time.perf_counter()
-        standby = self._standby
-        try:
-            if standby is not None and standby.version == target:
-                loaded = standby
-            else:
-                loaded = self.loader(self.client, self.name, target)
-        except Exception as exc:  # a bad version must not stop serving
-            self.slot.status["load_error"] = f"{self.name}/{target}: {exc}"
-            self._record("serving.load_failed", target, {"error": str(exc)})
-            return True  # do not retry the same broken version every poll
-        previous_model = self.slot.current
-        previous = previous_model.version
-        self.slot.current = loaded
-        self._standby = previous_model
-        self.slot.status.pop("load_error", None)
+        models = self._load({champion, *settings.versions()}, lineup)
+        if champion not in models:
+            return True  # keep serving what we have; the failure is recorded
+        plan = _plan(champion, settings, set(models), generation)
+        unchanged = replace(plan, generation=lineup.plan.generation) == lineup.plan
+        if unchanged and all(models[v] is lineup.models.get(v) for v in models):
+            return True  # e.g. a promotion of the version already serving
+        for version, model in lineup.models.items():
+            if version not in models:
+                self._standby[version] = model
+        while len(self._standby) > _STANDBY:
+            self._standby.pop(next(iter(self._standby)))
+        self.slot.lineup = Lineup(models, Router(plan))
         self.swaps += 1
-        self._record(
-            "serving.swapped",
-            target,
-            {"from_version": previous, "load_seconds": time.perf_counter() - started},
-        )
+        if champion != lineup.champion.version:
+            self._record(
+                "serving.swapped",
+                champion,
+                {
+                    "from_version": lineup.champion.version,
+                    "load_seconds": time.perf_counter() - started,
+                },
+            )
         return True
+
+    def _load(self, versions: set[str], lineup: Lineup) -> dict[str, ServedModel]:
+        # Called once per generation: a version that fails is tried again on the next.
+        models: dict[str, ServedModel] = {}
+        errors: list[str] = []
+        for version in sorted(versions):
+            known = lineup.models.get(version) or self._standby.pop(version, None)
+            if known is not None:
+                models[version] = known
+                continue
+            try:
+                models[version] = self.loader(self.client, self.name, version)
+            except Exception as exc:  # a bad version must not stop serving
+                errors.append(f"{self.name}/{version}: {exc}")
+                self._record("serving.load_failed", version, {"error": str(exc)})
+        if errors:
+            self.slot.status["load_error"] = "; ".join(errors)
+        else:
+            self.slot.status.pop("load_error", None)
+        return models
 
     def _record(self, kind: str, version: str, payload: dict[str, Any]) -> None:
         # The event is best effort: serving goes on without it.
         with contextlib.suppress(Exception):
             self.store.record(kind, f"model:{self.name}/{version}", payload)
+
+
+def _plan(
+    champion: str, settings: TrafficSettings, loaded: set[str], generation: int
+) -> TrafficPlan:
+    """The plan for ``champion`` plus the loaded challengers and shadow in ``settings``."""
+    from shipyard.serving.router import Route
+
+    challengers = {
+        v: w for v, w in settings.challengers.items() if v != champion and v in loaded and w > 0
+    }
+    champion_weight = max(0.0, 1.0 - sum(challengers.values()))
+    routes = [Route(champion, "champion", champion_weight)]
+    routes += [Route(v, "challenger", w) for v, w in sorted(challengers.items())]
+    total = sum(r.weight for r in routes)
+    routes = [Route(r.version, r.role, r.weight / total) for r in routes]
+    shadow = settings.shadow if settings.shadow in loaded and settings.shadow_share > 0 else None
+    return TrafficPlan(
+        routes=tuple(routes),
+        shadow_version=shadow,
+        shadow_share=settings.shadow_share if shadow else 0.0,
+        generation=generation,
+    )

@@ -1,84 +1,159 @@
-"""Prometheus metrics of one server: requests, latency, batch sizes, log health, models.
+"""Prometheus metrics of one server: requests, latency, batch sizes, log health, traffic.
 
 Each app gets its own ``CollectorRegistry`` (tests run several servers in one process).
-The log writer's counters and the loaded model are read when Prometheus scrapes, so the
-request path only increments a counter and observes a histogram.
+With several workers (``PROMETHEUS_MULTIPROC_DIR`` set before the workers start, as
+``shipyard serve --workers N`` does), every worker writes its values to files in that
+directory and ``GET /metrics`` on any worker reports the sum over all of them.
+
+The request path only increments counters and observes histograms. State that lives
+elsewhere (log writer counters, shadow queue, loaded models, traffic weights) is copied
+into gauges by :meth:`ServerMetrics.refresh`: on every scrape, and at most once a
+second while requests flow, so each worker's share stays current between scrapes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 if TYPE_CHECKING:
     from shipyard.serving.hot_swap import ModelSlot
+    from shipyard.serving.loader import ServedModel
     from shipyard.serving.prediction_log import PredictionLogWriter
+    from shipyard.serving.shadow import ShadowRunner
 
-__all__ = ["CONTENT_TYPE", "ServerMetrics"]
+__all__ = ["CONTENT_TYPE", "ServerMetrics", "multiprocess_dir"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_REFRESH_SECONDS = 1.0
 
 
-class _LiveState(Collector):
-    """Gauges read at scrape time: log records written/dropped/queued, model load time."""
+def multiprocess_dir() -> str | None:
+    """The directory shared by the workers' metric files, when running several."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class ServerMetrics:
+    """The counters, histograms and gauges of one server (one worker of it)."""
 
     def __init__(self, slot: ModelSlot, writers: Callable[[], list[PredictionLogWriter]]) -> None:
         self.slot = slot
         self.writers = writers
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        model = self.slot.current
-        loaded = GaugeMetricFamily(
-            "shipyard_model_load_seconds",
-            "Load time of the served model",
-            labels=["model", "version"],
-        )
-        loaded.add_metric([model.name, model.version], model.load_seconds)
-        yield loaded
-        for name, help_text, read in (
-            ("shipyard_log_records_written", "Log records written", lambda w: w.written),
-            ("shipyard_log_records_dropped", "Log records dropped", lambda w: w.dropped),
-            ("shipyard_log_queue_depth", "Log records waiting", lambda w: w.queue_depth),
-        ):
-            family = GaugeMetricFamily(name, help_text, labels=["kind"])
-            for writer in self.writers():
-                family.add_metric([writer.kind], float(read(writer)))
-            yield family
-
-
-class ServerMetrics:
-    """The counters and histograms the request path updates."""
-
-    def __init__(self, slot: ModelSlot, writers: Callable[[], list[PredictionLogWriter]]) -> None:
+        self.shadows: ShadowRunner | None = None
         self.registry = CollectorRegistry()
+        registry = self.registry
         self.requests = Counter(
             "shipyard_requests",
             "Prediction requests by model, version, role, protocol and status",
             ["model", "version", "role", "protocol", "status"],
-            registry=self.registry,
+            registry=registry,
         )
         self.latency = Histogram(
             "shipyard_request_seconds",
             "Server-side time per prediction request",
             ["model", "version", "protocol"],
             buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=registry,
         )
         self.batch_rows = Histogram(
             "shipyard_batch_rows",
             "Rows per predict call",
             ["model", "version"],
             buckets=_BATCH_BUCKETS,
-            registry=self.registry,
+            registry=registry,
         )
-        self.registry.register(_LiveState(slot, writers))
+        self.shadow_seconds = Histogram(
+            "shipyard_shadow_seconds",
+            "Time per shadow prediction (off the request path)",
+            ["model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.log_records = Gauge(
+            "shipyard_log_records",
+            "Prediction/label log records by state: written, dropped, queued",
+            ["kind", "state"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.shadow_queue = Gauge(
+            "shipyard_shadow_queue_depth",
+            "Shadow predictions waiting",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.shadow_dropped = Gauge(
+            "shipyard_shadow_dropped",
+            "Shadow predictions dropped because the shadow fell behind",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.load_seconds = Gauge(
+            "shipyard_model_load_seconds",
+            "Load time of each served model version",
+            ["model", "version"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.traffic = Gauge(
+            "shipyard_traffic_weight",
+            "Share of live traffic per version and role (shadow: share copied)",
+            ["model", "version", "role"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._shown: set[tuple[str, str]] = set()
+        self._next_refresh = 0.0
+
+    def observe_shadow(self, model: ServedModel, status: str, seconds: float) -> None:
+        """Count one shadow prediction (called from the shadow thread)."""
+        self.requests.labels(model.name, model.version, "shadow", "shadow", status).inc()
+        self.shadow_seconds.labels(model.name, model.version).observe(seconds)
+
+    def tick(self) -> None:
+        """Refresh the gauges if a second has passed; cheap enough for every request."""
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._next_refresh = now + _REFRESH_SECONDS
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Copy writer, shadow, model and traffic state into the gauges."""
+        for writer in self.writers():
+            self.log_records.labels(writer.kind, "written").set(writer.written)
+            self.log_records.labels(writer.kind, "dropped").set(writer.dropped)
+            self.log_records.labels(writer.kind, "queued").set(writer.queue_depth)
+        if self.shadows is not None:
+            self.shadow_queue.set(self.shadows.queue_depth)
+            self.shadow_dropped.set(self.shadows.dropped)
+        lineup = self.slot.lineup
+        plan = lineup.plan
+        shown: set[tuple[str, str]] = set()
+        for version, model in lineup.models.items():
+            self.load_seconds.labels(model.name, version).set(model.load_seconds)
+        name = lineup.champion.name
+        for route in plan.routes:
+            self.traffic.labels(name, route.version, route.role).set(route.weight)
+            shown.add((route.version, route.role))
+        if plan.shadow_version is not None:
+            self.traffic.labels(name, plan.shadow_version, "shadow").set(plan.shadow_share)
+            shown.add((plan.shadow_version, "shadow"))
+        for version, role in self._shown - shown:
+            self.traffic.labels(name, version, role).set(0.0)
+        self._shown = shown
 
     def render(self) -> bytes:
-        """The exposition text for ``GET /metrics``."""
-        return generate_latest(self.registry)
+        """The exposition text for ``GET /metrics`` (all workers' when there are several)."""
+        self.refresh()
+        if multiprocess_dir() is None:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined)
+        return generate_latest(combined)

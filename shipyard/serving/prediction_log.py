@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -90,6 +91,34 @@ class PredictionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """One request's predictions: one queue item on the request path, rows in the file.
+
+    The server logs this instead of one :class:`PredictionRecord` per row, so the request
+    path does no per-row work; the writer thread expands it. The rows of a multi-row
+    request get request ids ``<id>:<row>`` and share the request's latency equally.
+    ``labels`` and ``probabilities`` are ``None`` when the prediction failed.
+    """
+
+    request_id: str
+    time: datetime
+    model: str
+    version: str
+    role: str
+    columns: tuple[str, ...]
+    matrix: np.ndarray
+    labels: np.ndarray | None
+    probabilities: np.ndarray | None
+    latency_ms: float
+    status: str
+
+    @property
+    def rows(self) -> int:
+        """Rows this batch becomes in the log."""
+        return len(self.matrix)
+
+
+@dataclass(frozen=True, slots=True)
 class LabelRecord:
     """The ground truth for an earlier prediction, joined to it by ``request_id``."""
 
@@ -99,9 +128,9 @@ class LabelRecord:
     label: Any
 
 
-_KINDS: dict[str, tuple[pa.Schema, type]] = {
-    "predictions": (PREDICTION_SCHEMA, PredictionRecord),
-    "labels": (LABEL_SCHEMA, LabelRecord),
+_KINDS: dict[str, tuple[pa.Schema, tuple[type, ...]]] = {
+    "predictions": (PREDICTION_SCHEMA, (PredictionRecord, PredictionBatch)),
+    "labels": (LABEL_SCHEMA, (LabelRecord,)),
 }
 
 
@@ -140,7 +169,7 @@ class PredictionLogWriter:
         roll_seconds: float = 5.0,
     ) -> None:
         self._schema = log_schema(kind)
-        self._record_type = _KINDS[kind][1]
+        self._record_types = _KINDS[kind][1]
         if max_queue < 1 or roll_rows < 1 or roll_seconds <= 0:
             raise ConfigError(
                 f"Invalid prediction-log limits: max_queue={max_queue}, "
@@ -153,6 +182,7 @@ class PredictionLogWriter:
         self.roll_rows = roll_rows
         self.roll_seconds = roll_seconds
         self._queue: deque[Any] = deque()
+        self._queued = 0  # rows in the queue (a batch is many rows)
         self._lock = threading.Lock()  # guards the bound check + append, and the counters
         self._write_lock = threading.Lock()  # one drainer at a time: thread or flush()
         self._wake = threading.Event()
@@ -176,7 +206,7 @@ class PredictionLogWriter:
     @property
     def queue_depth(self) -> int:
         """Records waiting to be written."""
-        return len(self._queue)
+        return self._queued
 
     @property
     def last_error(self) -> Exception | None:
@@ -199,16 +229,20 @@ class PredictionLogWriter:
             self._thread.start()
 
     def log(self, record: Any) -> bool:
-        """Queue one record; False (and counted as dropped) when full, closed or mistyped."""
-        if type(record) is not self._record_type:
-            self._lose(1, TypeError(f"expected {self._record_type.__name__}, got {record!r}"))
+        """Queue one record or batch; False (and counted as dropped) when full, closed or
+        mistyped."""
+        if type(record) not in self._record_types:
+            expected = " or ".join(t.__name__ for t in self._record_types)
+            self._lose(_rows(record), TypeError(f"expected {expected}, got {record!r}"))
             return False
+        rows = _rows(record)
         with self._lock:
-            if self._closed or len(self._queue) >= self.max_queue:
-                self._dropped += 1
+            if self._closed or self._queued + rows > self.max_queue:
+                self._dropped += rows
                 return False
             self._queue.append(record)
-        if len(self._queue) >= self.roll_rows and not self._wake.is_set():
+            self._queued += rows
+        if self._queued >= self.roll_rows and not self._wake.is_set():
             self._wake.set()
         return True
 
@@ -257,11 +291,16 @@ class PredictionLogWriter:
     def _drain(self, *, everything: bool) -> None:
         # Only records queued before the call: under steady load a flush must still end.
         with self._write_lock:
-            pending = len(self._queue)
-            while pending and (everything or pending >= self.roll_rows):
-                size = min(pending, self.roll_rows)
-                batch = [self._queue.popleft() for _ in range(size)]
-                pending -= size
+            pending = self._queued
+            while pending > 0 and (everything or pending >= self.roll_rows):
+                batch, rows = [], 0
+                while rows < self.roll_rows and self._queue:
+                    record = self._queue.popleft()
+                    batch.append(record)
+                    rows += _rows(record)
+                with self._lock:
+                    self._queued -= rows
+                pending -= rows
                 self._write(batch)
 
     def _write(self, batch: list[Any]) -> None:
@@ -270,7 +309,7 @@ class PredictionLogWriter:
             try:
                 key = (str(record.model), as_utc(record.time).date())
             except Exception as exc:
-                self._lose(1, exc)
+                self._lose(_rows(record), exc)
                 continue
             partitions.setdefault(key, []).append(record)
         for (model, day), records in partitions.items():
@@ -296,7 +335,7 @@ class PredictionLogWriter:
             try:
                 good.append(_records_to_table([record], self._schema))
             except Exception as exc:
-                self._lose(1, exc)
+                self._lose(_rows(record), exc)
         return pa.concat_tables(good) if good else self._schema.empty_table()
 
     def _write_file(self, model: str, day: date, table: pa.Table) -> None:
@@ -318,29 +357,65 @@ class PredictionLogWriter:
             self._last_error = error
 
 
+def _rows(record: Any) -> int:
+    return record.rows if type(record) is PredictionBatch else 1
+
+
 def _records_to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
-    times = [record.time for record in records]
-    common = {
-        "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
-        "time": pa.array(times, schema.field("time").type),
-        "model": pa.array([str(r.model) for r in records], pa.string()),
-    }
     if schema is LABEL_SCHEMA:
-        columns = {**common, "label": pa.array([to_json(r.label) for r in records])}
-    else:
-        columns = {
-            **common,
-            "version": pa.array([str(r.version) for r in records], pa.string()),
-            "role": pa.array([str(r.role) for r in records], pa.string()),
-            "inputs": pa.array([to_json(r.inputs) for r in records], pa.string()),
-            "output": pa.array([to_json(r.output) for r in records], pa.string()),
-            "probabilities": pa.array(
-                [_probabilities(r.probabilities) for r in records], pa.list_(pa.float64())
-            ),
-            "latency_ms": pa.array([float(r.latency_ms) for r in records], pa.float64()),
-            "status": pa.array([str(r.status) for r in records], pa.string()),
+        columns: dict[str, pa.Array] = {
+            "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
+            "time": pa.array([r.time for r in records], schema.field("time").type),
+            "model": pa.array([str(r.model) for r in records], pa.string()),
+            "label": pa.array([to_json(r.label) for r in records]),
         }
-    return pa.Table.from_pydict(columns, schema=schema)
+        return pa.Table.from_pydict(columns, schema=schema)
+    rows: dict[str, list[Any]] = {field.name: [] for field in schema}
+    for record in records:
+        if type(record) is PredictionBatch:
+            _expand(record, rows)
+            continue
+        rows["request_id"].append(str(record.request_id))
+        rows["time"].append(record.time)
+        rows["model"].append(str(record.model))
+        rows["version"].append(str(record.version))
+        rows["role"].append(str(record.role))
+        rows["inputs"].append(to_json(record.inputs))
+        rows["output"].append(to_json(record.output))
+        rows["probabilities"].append(_probabilities(record.probabilities))
+        rows["latency_ms"].append(float(record.latency_ms))
+        rows["status"].append(str(record.status))
+    return pa.Table.from_pydict(rows, schema=schema)
+
+
+def _expand(batch: PredictionBatch, rows: dict[str, list[Any]]) -> None:
+    """Append a batch's rows to the column lists, one list call per column."""
+    count = batch.rows
+    if count == 1:
+        rows["request_id"].append(str(batch.request_id))
+    else:
+        rows["request_id"].extend(f"{batch.request_id}:{i}" for i in range(count))
+    for name, value in (
+        ("time", batch.time),
+        ("model", str(batch.model)),
+        ("version", str(batch.version)),
+        ("role", str(batch.role)),
+        ("latency_ms", float(batch.latency_ms) / max(count, 1)),
+        ("status", str(batch.status)),
+    ):
+        rows[name].extend([value] * count)
+    columns = batch.columns
+    rows["inputs"].extend(
+        to_json(dict(zip(columns, row, strict=True))) for row in batch.matrix.tolist()
+    )
+    if batch.labels is None:
+        rows["output"].extend(["null"] * count)
+    else:
+        rows["output"].extend(to_json(label) for label in batch.labels.tolist())
+    if batch.probabilities is None:
+        rows["probabilities"].extend([None] * count)
+    else:
+        rows["probabilities"].extend(np.asarray(batch.probabilities, dtype=np.float64).tolist())
 
 
 def _probabilities(values: Any) -> list[float] | None:

@@ -28,7 +28,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Decision", "Route", "Router", "TrafficPlan"]
+__all__ = ["Decision", "Route", "Router", "StickyKey", "TrafficPlan"]
 
 ROLES = ("champion", "challenger")
 _WEIGHT_TOLERANCE = 1e-9
@@ -199,3 +199,26 @@ class Router:
         if shadow_point < table.shadow_share:
             return table.shadowed[index]
         return table.live[index]
+
+
+@dataclass(frozen=True)
+class StickyKey:
+    """Where a request's routing key comes from: a header, or an input column's first row."""
+
+    source: str  # "header" or "input"
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> StickyKey:
+        """``header:<name>`` (e.g. ``header:X-User-ID``) or ``input:<column>``."""
+        from shipyard.errors import ConfigError
+
+        source, _, name = text.partition(":")
+        if source not in ("header", "input") or not name.strip():
+            raise ConfigError(
+                f"Sticky key {text!r} is not understood.",
+                hint="Use header:<name> (e.g. header:X-User-ID) or input:<column> "
+                "(e.g. input:customer_id).",
+            )
+        name = name.strip()
+        return cls(source, name.lower() if source == "header" else name)

@@ -17,6 +17,8 @@ from shipyard.store.tables import DatasetRow, DeploymentRow, EventRow
 
 __all__ = ["Store"]
 
+_KEEP: Any = object()  # bump_generation: leave the traffic settings as they are
+
 
 class Store:
     """Control-plane state on SQLite or Postgres; applies migrations on first use."""
@@ -82,18 +84,25 @@ class Store:
         with self.session() as session:
             return session.get(DatasetRow, digest)
 
-    def bump_generation(self, model: str) -> int:
-        """Tell every server of ``model`` that its aliases changed; returns the new generation."""
-        bump = (
-            update(DeploymentRow)
-            .where(DeploymentRow.model == model)
-            .values(generation=DeploymentRow.generation + 1, updated_at=datetime.now(UTC))
-        )
+    def bump_generation(self, model: str, *, traffic: Any = _KEEP) -> int:
+        """Tell every server of ``model`` that its aliases changed; returns the new generation.
+
+        Pass ``traffic`` (a JSON-ready dict, or ``None`` to clear) to replace the model's
+        traffic settings in the same transaction.
+        """
+        values: dict[str, Any] = {
+            "generation": DeploymentRow.generation + 1,
+            "updated_at": datetime.now(UTC),
+        }
+        if traffic is not _KEEP:
+            values["traffic"] = traffic
+        bump = update(DeploymentRow).where(DeploymentRow.model == model).values(**values)
         for _attempt in range(3):
             try:
                 with self.session() as session:
                     if session.execute(bump).rowcount == 0:  # type: ignore[attr-defined]
-                        session.add(DeploymentRow(model=model, generation=1))
+                        first = None if traffic is _KEEP else traffic
+                        session.add(DeploymentRow(model=model, generation=1, traffic=first))
                         session.flush()
                     return int(
                         session.scalar(
@@ -112,6 +121,14 @@ class Store:
                 select(DeploymentRow.generation).where(DeploymentRow.model == model)
             )
             return int(found or 0)
+
+    def deployment(self, model: str) -> tuple[int, dict[str, Any] | None]:
+        """``model``'s generation and traffic settings, read together."""
+        with self.session() as session:
+            row = session.get(DeploymentRow, model)
+            if row is None:
+                return 0, None
+            return int(row.generation), (dict(row.traffic) if row.traffic else None)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -128,12 +128,16 @@ class ApprovalRow(Base):
 
 
 class DeploymentRow(Base):
-    """A model's serving generation: bumped on every alias move, polled by servers."""
+    """A model's serving generation and traffic settings, polled by servers.
+
+    The generation is bumped on every alias move and every traffic change.
+    """
 
     __tablename__ = "shipyard_deployments"
 
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    traffic: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
     )

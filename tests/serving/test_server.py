@@ -223,10 +223,11 @@ def test_metrics_count_requests_and_log_records(server: Running, rows: pd.DataFr
         return float(lines[0].rsplit(" ", 1)[1])
 
     # The exposition format sorts labels by name.
-    requests = 'shipyard_requests_total{model="churn",protocol="kserve_v1",role="live",'
-    assert value(requests + 'status="200",version="1"}') >= 1
-    assert value(requests + 'status="400",version="unknown"}') >= 1
+    requests = 'shipyard_requests_total{model="churn",protocol="kserve_v1",'
+    assert value(requests + 'role="champion",status="200",version="1"}') >= 1
+    assert value(requests + 'role="unknown",status="400",version="unknown"}') >= 1
     assert value('shipyard_request_seconds_count{model="churn",protocol="kserve_v1"') >= 1
     assert value('shipyard_batch_rows_count{model="churn",version="1"}') >= 1
-    assert value('shipyard_log_records_written{kind="predictions"}') >= 1
+    assert value('shipyard_log_records{kind="predictions",state="written"}') >= 1
+    assert value('shipyard_traffic_weight{model="churn",role="champion",version="1"}') == 1.0
     assert value('shipyard_model_load_seconds{model="churn",version="1"}') > 0
