@@ -25,6 +25,7 @@ from shipyard.cli import models as models_cmd
 from shipyard.cli import project as project_cmd
 from shipyard.cli import promotion as promotion_cmd
 from shipyard.cli import serve as serve_cmd
+from shipyard.cli import traffic as traffic_cmd
 from shipyard.cli import training as training_cmd
 from shipyard.cli.output import print_error
 from shipyard.cli.state import CliState
@@ -82,6 +83,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(events_cmd.app, name="events")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(logs_cmd.app, name="logs")
+app.add_typer(traffic_cmd.app, name="traffic")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

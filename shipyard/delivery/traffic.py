@@ -27,7 +27,7 @@ class TrafficSettings:
 
     challengers: dict[str, float] = field(default_factory=dict)
     shadow: str | None = None
-    shadow_share: float = 0.0
+    shadow_share: float = 1.0  # of requests copied to the shadow, when there is one
 
     def __post_init__(self) -> None:
         for version, weight in self.challengers.items():
@@ -46,11 +46,6 @@ class TrafficSettings:
             raise ConfigError(
                 f"Shadow share {self.shadow_share} is not between 0 and 1.",
                 hint="Use e.g. 1.0 to copy every request to the shadow, 0.25 for a quarter.",
-            )
-        if self.shadow_share > 0 and self.shadow is None:
-            raise ConfigError(
-                "A shadow share is set but no shadow version.",
-                hint="Name the shadow version, or set the share to 0.",
             )
 
     @property
@@ -81,7 +76,7 @@ class TrafficSettings:
         return cls(
             challengers={str(k): float(v) for k, v in (data.get("challengers") or {}).items()},
             shadow=None if data.get("shadow") is None else str(data["shadow"]),
-            shadow_share=float(data.get("shadow_share") or 0.0),
+            shadow_share=float(data.get("shadow_share", 1.0)),
         )
 
 

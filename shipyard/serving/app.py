@@ -409,4 +409,5 @@ class RequestIdMiddleware:
 async def _error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShipyardError)
     # Every Shipyard error knows its status (RequestError per instance): one handler.
-    return _json({"error": exc.message}, exc.http_status)
+    text = f"{exc.message} {exc.hint}" if exc.hint else exc.message
+    return _json({"error": text}, exc.http_status)

@@ -1,0 +1,119 @@
+"""``shipyard traffic``: how live traffic is split between a model's versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, print_json
+from shipyard.cli.state import CliState
+from shipyard.errors import ConfigError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Traffic between champion, challengers and shadow (servers follow within 0.5 s).",
+    no_args_is_help=True,
+)
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the traffic split servers of NAME follow."""
+    from rich.table import Table
+
+    from shipyard.delivery import read_traffic
+    from shipyard.registry import Tracking
+    from shipyard.registry.aliases import CHAMPION, current_alias
+
+    state: CliState = ctx.obj
+    generation, settings = read_traffic(state.store(), name)
+    champion = current_alias(Tracking(state.config()).client, name, CHAMPION)
+    share = 1.0 - sum(settings.challengers.values())
+    if as_json:
+        print_json(
+            {
+                "model": name,
+                "generation": generation,
+                "champion": {"version": champion, "weight": share},
+                **settings.to_dict(),
+            }
+        )
+        return
+    view = Table("version", "role", "traffic", title=f"{name} — generation {generation}")
+    view.add_row(champion or "(no champion)", "champion", f"{share:.0%}")
+    for version, weight in sorted(settings.challengers.items()):
+        view.add_row(version, "challenger", f"{weight:.0%}")
+    if settings.shadow is not None:
+        view.add_row(settings.shadow, "shadow", f"copy of {settings.shadow_share:.0%}")
+    console.print(view)
+
+
+@app.command("set")
+def set_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    challenger: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="VERSION=SHARE, e.g. 3=0.1 or 3=10%; repeat for several. The champion "
+            "gets the rest."
+        ),
+    ] = None,
+    shadow: Annotated[
+        str | None, typer.Option(help="Version that sees copies of live requests.")
+    ] = None,
+    shadow_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of requests copied to the shadow.")
+    ] = 1.0,
+) -> None:
+    """Replace NAME's traffic settings (challengers and shadow) and tell its servers."""
+    from shipyard.delivery import TrafficSettings, write_traffic
+    from shipyard.registry import Tracking, get_version
+    from shipyard.registry.refs import ModelRef
+
+    state: CliState = ctx.obj
+    challengers = dict(_share(item) for item in challenger or [])
+    client = Tracking(state.config()).client
+    for version in [*challengers, *([shadow] if shadow else [])]:
+        get_version(client, ModelRef(name, version=version))  # NotFoundError names it
+    settings = TrafficSettings(
+        challengers=challengers,
+        shadow=shadow,
+        shadow_share=shadow_share,
+    )
+    generation = write_traffic(state.store(), name, settings)
+    console.print(f"Traffic of {name} set (generation {generation}).")
+
+
+@app.command("clear")
+def clear_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+) -> None:
+    """Send all of NAME's traffic to its champion again, with no shadow."""
+    from shipyard.delivery import TrafficSettings, write_traffic
+
+    state: CliState = ctx.obj
+    generation = write_traffic(state.store(), name, TrafficSettings())
+    console.print(f"All traffic of {name} goes to its champion (generation {generation}).")
+
+
+def _share(item: str) -> tuple[str, float]:
+    version, _, text = item.partition("=")
+    try:
+        weight = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        weight = float("nan")
+    if not version.strip() or weight != weight:
+        raise ConfigError(
+            f"--challenger {item!r} is not VERSION=SHARE.",
+            hint="Write e.g. --challenger 3=0.1 or --challenger 3=10%.",
+        )
+    return version.strip(), weight

@@ -1,0 +1,194 @@
+"""Running the server: one process, or several workers sharing one port.
+
+:func:`build_server` turns a configuration and a model reference into a ready app: it
+loads the model, starts the prediction and label log writers and the hot-swap watcher,
+and hands the app the steps that stop them. :func:`run` serves it with uvicorn (uvloop
+and httptools). With ``workers > 1`` each worker process builds its own server from a
+:class:`ServeSpec` passed in the environment, the workers share their Prometheus
+metrics through files in a temporary directory, and every worker writes its own log
+files (names never collide), so all of it stays correct across workers.
+
+Shutdown (Ctrl-C or SIGTERM) stops accepting connections, lets in-flight requests and
+queued shadow predictions finish, then flushes the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from shipyard.config import Config
+
+__all__ = ["ServeSpec", "Server", "build_server", "run"]
+
+SPEC_VARIABLE = "SHIPYARD_SERVE_SPEC"
+GRACEFUL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """What to serve and how: the model reference and the resolved configuration."""
+
+    ref: str
+    config: dict[str, Any]
+    root: str
+    log_predictions: bool = True
+
+    @classmethod
+    def of(cls, config: Config, ref: str, *, log_predictions: bool = True) -> ServeSpec:
+        """A spec for ``ref`` under ``config`` (which already holds the CLI's overrides)."""
+        return cls(ref, config.model_dump(mode="json"), str(config.root), log_predictions)
+
+    def resolved_config(self) -> Config:
+        """The configuration, as the parent process resolved it."""
+        return Config.model_validate(self.config).model_copy(update={"root": Path(self.root)})
+
+
+@dataclass(frozen=True)
+class Server:
+    """A built app and what was loaded for it."""
+
+    app: Starlette
+    name: str
+    version: str
+    flavour: str
+    following: bool
+    load_seconds: float
+
+
+def build_server(spec: ServeSpec) -> Server:
+    """Load the model, start the log writers and the watcher, and build the app."""
+    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.registry.aliases import CHAMPION, current_alias
+    from shipyard.registry.refs import ModelRef
+    from shipyard.serving.app import create_app
+    from shipyard.serving.batcher import BatchSettings
+    from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
+    from shipyard.serving.loader import load_served_model
+    from shipyard.serving.prediction_log import PredictionLogWriter
+    from shipyard.serving.router import StickyKey
+    from shipyard.store import Store
+
+    started = time.perf_counter()
+    config = spec.resolved_config()
+    settings = config.serving
+    client = Tracking(config).client
+    parsed = parse_ref(spec.ref)
+    following = parsed.version is None and parsed.alias is None
+    if following:
+        champion = current_alias(client, parsed.name, CHAMPION)
+        parsed = ModelRef(parsed.name, version=champion) if champion else parsed
+    version = get_version(client, parsed)
+    served = load_served_model(client, version.name, str(version.version))
+    writers: list[PredictionLogWriter] = []
+    log = labels = None
+    if spec.log_predictions:
+        root = config.resolve(settings.logs)
+        log, labels = (
+            PredictionLogWriter(
+                root,
+                kind=kind,
+                roll_rows=settings.log_roll_rows,
+                roll_seconds=settings.log_roll_seconds,
+            )
+            for kind in ("predictions", "labels")
+        )
+        writers = [log, labels]
+    slot = ModelSlot(served)
+    watcher = None
+    if following:
+        store = Store(config.db_url)
+        watcher = GenerationWatcher(
+            slot, store=store, client=client, interval=settings.poll_seconds
+        )
+    batch = BatchSettings(
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        enabled=settings.max_batch_size > 1,
+    )
+    on_shutdown = [watcher.stop] if watcher is not None else []
+    on_shutdown += [writer.close for writer in writers]
+    app = create_app(
+        slot,
+        log=log,
+        labels=labels,
+        batch=batch,
+        max_body_bytes=int(settings.max_body_mb * 1024 * 1024),
+        sticky=StickyKey.parse(settings.sticky_key) if settings.sticky_key else None,
+        shadow_capacity=settings.shadow_queue,
+        on_shutdown=[*on_shutdown, _mark_worker_dead],
+    )
+    for writer in writers:
+        writer.start()
+    if watcher is not None:
+        watcher.start()  # applies the current traffic settings before the first request
+    return Server(
+        app=app,
+        name=served.name,
+        version=served.version,
+        flavour=served.flavour,
+        following=following,
+        load_seconds=time.perf_counter() - started,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory each worker process calls: builds from ``SHIPYARD_SERVE_SPEC``."""
+    spec = ServeSpec(**json.loads(os.environ[SPEC_VARIABLE]))
+    server = build_server(spec)
+    print(
+        f"worker {os.getpid()}: {server.name}/{server.version} ready in "
+        f"{server.load_seconds:.2f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return server.app
+
+
+def run(spec: ServeSpec, *, workers: int = 1, server: Server | None = None) -> None:
+    """Serve until interrupted: ``server`` in this process, or ``workers`` processes."""
+    import uvicorn
+
+    settings = spec.resolved_config().serving
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+    }
+    if workers == 1:
+        uvicorn.run(server.app if server else build_server(spec).app, **options)
+        return
+    metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ[SPEC_VARIABLE] = json.dumps(asdict(spec))
+    try:
+        uvicorn.run(
+            "shipyard.serving.server:app_from_environment",
+            factory=True,
+            workers=workers,
+            **options,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _mark_worker_dead() -> None:
+    """Drop this worker's live gauges from the shared metrics once it stops."""
+    from shipyard.serving.metrics import multiprocess_dir
+
+    if multiprocess_dir() is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())

@@ -1,0 +1,55 @@
+"""``shipyard traffic show|set|clear`` against the example project's registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shipyard.cli import run
+from shipyard.config import load_config
+from shipyard.delivery import read_traffic
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import move_alias
+from shipyard.store import Store
+from shipyard.training import train
+
+
+def test_traffic_commands(
+    example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(example_project)
+    config = load_config(example_project / "shipyard.yaml", environ={})
+    store, tracking = Store(config.db_url), Tracking(config)
+    for _ in range(3):
+        train(config, store=store, tracking=tracking)
+    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
+    before = store.generation("churn")
+
+    assert run(["traffic", "set", "churn", "--challenger", "2=10%", "--shadow", "3"]) == 0
+    generation, settings = read_traffic(store, "churn")
+    assert generation == before + 1
+    assert settings.challengers == {"2": 0.1} and settings.shadow == "3"
+    assert settings.shadow_share == 1.0
+    assert store.events(kind="traffic.changed")[0].payload["challengers"] == {"2": 0.1}
+    capsys.readouterr()
+
+    assert run(["traffic", "show", "churn", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["champion"] == {"version": "1", "weight": pytest.approx(0.9)}
+    assert shown["challengers"] == {"2": 0.1}
+    assert run(["traffic", "show", "churn"]) == 0
+    assert "challenger" in capsys.readouterr().out
+
+    # Mistakes are refused with a hint, and change nothing.
+    assert run(["traffic", "set", "churn", "--challenger", "2"]) == 2
+    assert "VERSION=SHARE" in capsys.readouterr().err
+    assert run(["traffic", "set", "churn", "--challenger", "2=0.7", "--challenger", "3=0.6"]) == 2
+    assert "more than all traffic" in capsys.readouterr().err
+    assert run(["traffic", "set", "churn", "--challenger", "9=0.1"]) == 3
+    assert read_traffic(store, "churn")[1].challengers == {"2": 0.1}
+
+    assert run(["traffic", "clear", "churn"]) == 0
+    generation, settings = read_traffic(store, "churn")
+    assert settings.empty and generation == before + 2
