@@ -78,7 +78,6 @@ def train_lgbm(ctx):
     X, y = ctx.features()
     return lightgbm.LGBMClassifier(random_state=ctx.seed, verbose=-1).fit(X, y)
 """
-BATCH_FLAGS = ["--max-batch-size", "64", "--max-wait-ms", "2"]
 NO_BATCH_FLAGS = ["--max-batch-size", "1"]  # 1 = off (the flag rejects 0)
 READY_TIMEOUT = 180.0
 WARMUP_SECONDS = 2
@@ -109,6 +108,7 @@ class Result:
     errors: int
     client_cpu_pct: float
     server_cpu_ms: float | None
+    server_time_ms: float | None = None  # mean, from the server's own latency histogram
 
 
 # --------------------------------------------------------------------------- project
@@ -327,6 +327,19 @@ end
 """
 
 
+def histogram_totals(metrics_url: str) -> tuple[float, float]:
+    """Sum and count of ``shipyard_request_seconds`` over every label set."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith("shipyard_request_seconds_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("shipyard_request_seconds_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
 def check_once(url: str, body: str) -> None:
     request = urllib.request.Request(
         url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
@@ -387,6 +400,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--quick", action="store_true", help="concurrency 16 only")
+    parser.add_argument(
+        "--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS), help="models to run"
+    )
+    parser.add_argument(
+        "--variants", nargs="+", help="server variants to run (default: all), e.g. shipyard mlflow"
+    )
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=2.0, help="--max-wait-ms of the batching variant"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp project")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args()
@@ -418,13 +440,17 @@ def main() -> int:
         ),
     ]
     if batching:
-        variants.append(Variant("shipyard-batch", "shipyard, batching on", "shipyard", BATCH_FLAGS))
+        flags = ["--max-batch-size", "64", "--max-wait-ms", f"{args.batch_wait_ms:g}"]
+        variants.append(Variant("shipyard-batch", "shipyard, batching on", "shipyard", flags))
     else:
         console.print(
             "[yellow]note:[/] `shipyard serve` has no --max-batch-size/--max-wait-ms yet; "
             "skipping the batching variant."
         )
 
+    if args.variants:
+        variants = [v for v in variants if v.key in args.variants]
+    models = {name: MODELS[name] for name in args.models}
     tmp = Path(tempfile.mkdtemp(prefix="shipyard-serving-bench-"))
     project = tmp / "project"
     project.mkdir()
@@ -449,7 +475,7 @@ def main() -> int:
             f"Load average before the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
             f"on {CORES} cores (other work on the machine skews every number)"
         )
-        total = len(MODELS) * len(variants) * len(concurrencies)
+        total = len(models) * len(variants) * len(concurrencies)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -458,7 +484,7 @@ def main() -> int:
             console=console,
         ) as progress:
             task = progress.add_task("starting", total=total)
-            for model in MODELS:
+            for model in models:
                 for variant in variants:
                     progress.update(task, description=f"{model} · {variant.label}: starting")
                     server, url, ready_url = start_server(variant, model, project, db_url, logs)
@@ -478,9 +504,17 @@ def main() -> int:
                             progress.update(
                                 task, description=f"{model} · {variant.label}: c={connections}"
                             )
+                            metrics_url = ready_url.replace("/v2/health/ready", "/metrics")
+                            shipyard = variant.kind == "shipyard"
+                            before = histogram_totals(metrics_url) if shipyard else None
                             cpu_before = server.cpu_seconds()
                             out = run_wrk(url, lua, connections, args.duration, tmp)
                             cpu_after = server.cpu_seconds()
+                            server_time = None
+                            if before is not None:
+                                after = histogram_totals(metrics_url)
+                                done = after[1] - before[1]
+                                server_time = 1000 * (after[0] - before[0]) / done if done else None
                             served = out["requests"]
                             results.append(
                                 Result(
@@ -497,6 +531,7 @@ def main() -> int:
                                     server_cpu_ms=(
                                         1000 * (cpu_after - cpu_before) / served if served else None
                                     ),
+                                    server_time_ms=server_time,
                                 )
                             )
                             progress.advance(task)
@@ -521,6 +556,7 @@ def main() -> int:
         table.add_column(header, justify="left" if header in ("model", "server") else "right")
     table.add_column("client CPU %", justify="right")
     table.add_column("server CPU ms/req", justify="right")
+    table.add_column("server time ms/req", justify="right")
     for r in results:
         table.add_row(
             r.model,
@@ -533,6 +569,7 @@ def main() -> int:
             str(r.errors),
             f"{r.client_cpu_pct:.0f}",
             "—" if r.server_cpu_ms is None else f"{r.server_cpu_ms:.2f}",
+            "—" if r.server_time_ms is None else f"{r.server_time_ms:.3f}",
         )
     console.print(table)
 
@@ -549,7 +586,7 @@ def main() -> int:
     ratios = Table(title="Ratios against the floors")
     for header in ("model", "comparison", "measured", "floor", "verdict"):
         ratios.add_column(header, justify="left" if header in ("model", "comparison") else "right")
-    for model in MODELS:
+    for model in models:
         checks = [
             ("shipyard ÷ mlflow req/s, c=16", ("shipyard", 16), ("mlflow", 16), 10.0, "×"),
             ("batching on ÷ off req/s, c=64", ("shipyard-batch", 64), ("shipyard", 64), 3.0, "×"),
@@ -563,6 +600,22 @@ def main() -> int:
             met = value >= floor
             verdict = "[green]met[/]" if met else f"[red]missed by {_fmt(floor - value, unit)}[/]"
             ratios.add_row(model, label, _fmt(value, unit), "≥ " + _fmt(floor, unit), verdict)
+    for model in models:
+        c1 = next(
+            (r for r in results if (r.model, r.variant, r.connections) == (model, "shipyard", 1)),
+            None,
+        )
+        if c1 is None or c1.server_time_ms is None:
+            continue
+        over = c1.server_time_ms - native[model]
+        verdict = "[green]met[/]" if over <= 0.5 else f"[red]missed by {over - 0.5:.3f} ms[/]"
+        ratios.add_row(
+            model,
+            "server time − in-process predict, c=1",
+            f"{over:.3f} ms",
+            "≤ 0.500 ms",
+            verdict,
+        )
     console.print(ratios)
     if args.json:
         args.json.write_text(

@@ -89,7 +89,7 @@ def _create_view(
     if any(directory.glob("date=*/*.parquet")):
         source = (
             f"read_parquet({_literal(str(directory / 'date=*' / '*.parquet'))}, "
-            "hive_partitioning = true, hive_types = {'date': 'DATE'})"
+            "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
         )
         if since is not None:  # prunes whole date directories before reading a file
             filters.append(f"date >= DATE {_literal(as_utc(since).date().isoformat())}")

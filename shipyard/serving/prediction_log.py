@@ -13,9 +13,10 @@ Call ``close()`` (or use the writer as a context manager) on shutdown: it writes
 still queued. The thread is a daemon, so a writer never closed cannot hang the exit, but
 its queue is lost.
 
-``inputs``, ``output`` and ``label`` are stored as JSON strings because the input schema
-differs per model (and per version); read them with DuckDB's JSON functions, e.g.
-``inputs->>'age'``. Non-finite floats (NaN, ±inf) are stored as JSON ``null``.
+``inputs`` is a struct with one typed field per model input, so a window over the log
+reads plain columns (``inputs.age`` in DuckDB). Files of different versions may hold
+different fields; readers union them by name. ``output`` and ``label`` are JSON strings
+(``output->>'$'``), with non-finite floats stored as JSON ``null``.
 """
 
 from __future__ import annotations
@@ -54,14 +55,21 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("model", pa.string()),
         pa.field("version", pa.string()),
         pa.field("role", pa.string()),
-        pa.field("inputs", pa.string(), metadata=_JSON),
+        pa.field("inputs", pa.struct([])),  # one field per model input; see prediction_schema
         pa.field("output", pa.string(), metadata=_JSON),
         pa.field("probabilities", pa.list_(pa.float64())),
         pa.field("latency_ms", pa.float64()),
         pa.field("status", pa.string()),
     ]
 )
-"""Columns of the prediction log, in file order."""
+"""Columns of the prediction log, in file order; each file's ``inputs`` has its fields."""
+
+
+def prediction_schema(inputs: pa.DataType) -> pa.Schema:
+    """The prediction-log schema with ``inputs`` of the given struct type."""
+    index = PREDICTION_SCHEMA.get_field_index("inputs")
+    return PREDICTION_SCHEMA.set(index, pa.field("inputs", inputs))
+
 
 LABEL_SCHEMA = pa.schema(
     [
@@ -304,15 +312,16 @@ class PredictionLogWriter:
                 self._write(batch)
 
     def _write(self, batch: list[Any]) -> None:
-        partitions: dict[tuple[str, date], list[Any]] = {}
+        # One file per model, day and input layout: a file's ``inputs`` has one struct type.
+        partitions: dict[tuple[str, date, Any], list[Any]] = {}
         for record in batch:
             try:
-                key = (str(record.model), as_utc(record.time).date())
+                key = (str(record.model), as_utc(record.time).date(), _layout(record))
             except Exception as exc:
                 self._lose(_rows(record), exc)
                 continue
             partitions.setdefault(key, []).append(record)
-        for (model, day), records in partitions.items():
+        for (model, day, _), records in partitions.items():
             table = self._to_table(records)
             if table.num_rows == 0:
                 continue
@@ -336,7 +345,13 @@ class PredictionLogWriter:
                 good.append(_records_to_table([record], self._schema))
             except Exception as exc:
                 self._lose(_rows(record), exc)
-        return pa.concat_tables(good) if good else self._schema.empty_table()
+        if not good:
+            return self._schema.empty_table()
+        try:
+            return pa.concat_tables(good, promote_options="permissive")
+        except Exception as exc:  # inputs whose types cannot be unified: keep the first
+            self._lose(sum(t.num_rows for t in good[1:]), exc)
+            return good[0]
 
     def _write_file(self, model: str, day: date, table: pa.Table) -> None:
         directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"
@@ -361,6 +376,13 @@ def _rows(record: Any) -> int:
     return record.rows if type(record) is PredictionBatch else 1
 
 
+def _layout(record: Any) -> Any:
+    """Records that can share one file (one ``inputs`` struct type) share a layout."""
+    if type(record) is PredictionBatch:
+        return (record.columns, record.matrix.dtype.str)
+    return None
+
+
 def _records_to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
     if schema is LABEL_SCHEMA:
         columns: dict[str, pa.Array] = {
@@ -370,52 +392,84 @@ def _records_to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
             "label": pa.array([to_json(r.label) for r in records]),
         }
         return pa.Table.from_pydict(columns, schema=schema)
-    rows: dict[str, list[Any]] = {field.name: [] for field in schema}
-    for record in records:
-        if type(record) is PredictionBatch:
-            _expand(record, rows)
-            continue
-        rows["request_id"].append(str(record.request_id))
-        rows["time"].append(record.time)
-        rows["model"].append(str(record.model))
-        rows["version"].append(str(record.version))
-        rows["role"].append(str(record.role))
-        rows["inputs"].append(to_json(record.inputs))
-        rows["output"].append(to_json(record.output))
-        rows["probabilities"].append(_probabilities(record.probabilities))
-        rows["latency_ms"].append(float(record.latency_ms))
-        rows["status"].append(str(record.status))
-    return pa.Table.from_pydict(rows, schema=schema)
+    if type(records[0]) is PredictionBatch:
+        return _batches_to_table(records)
+    inputs = pa.array([_plain_inputs(r.inputs) for r in records])
+    rows = {
+        "request_id": [str(r.request_id) for r in records],
+        "time": [r.time for r in records],
+        "model": [str(r.model) for r in records],
+        "version": [str(r.version) for r in records],
+        "role": [str(r.role) for r in records],
+        "inputs": inputs,
+        "output": [to_json(r.output) for r in records],
+        "probabilities": [_probabilities(r.probabilities) for r in records],
+        "latency_ms": [float(r.latency_ms) for r in records],
+        "status": [str(r.status) for r in records],
+    }
+    return pa.Table.from_pydict(rows, schema=prediction_schema(inputs.type))
 
 
-def _expand(batch: PredictionBatch, rows: dict[str, list[Any]]) -> None:
-    """Append a batch's rows to the column lists, one list call per column."""
-    count = batch.rows
-    if count == 1:
-        rows["request_id"].append(str(batch.request_id))
+def _batches_to_table(batches: list[PredictionBatch]) -> pa.Table:
+    """Requests sharing one input layout, column by column: NumPy in, Arrow out."""
+    sizes = [batch.rows for batch in batches]
+    total = sum(sizes)
+    matrix = np.concatenate([batch.matrix for batch in batches])
+    columns = batches[0].columns
+    if total:
+        fields = [_input_column(matrix[:, j]) for j in range(len(columns))]
+        inputs = pa.StructArray.from_arrays(fields, names=list(columns))
     else:
-        rows["request_id"].extend(f"{batch.request_id}:{i}" for i in range(count))
-    for name, value in (
-        ("time", batch.time),
-        ("model", str(batch.model)),
-        ("version", str(batch.version)),
-        ("role", str(batch.role)),
-        ("latency_ms", float(batch.latency_ms) / max(count, 1)),
-        ("status", str(batch.status)),
-    ):
-        rows[name].extend([value] * count)
-    columns = batch.columns
-    rows["inputs"].extend(
-        to_json(dict(zip(columns, row, strict=True))) for row in batch.matrix.tolist()
-    )
-    if batch.labels is None:
-        rows["output"].extend(["null"] * count)
-    else:
-        rows["output"].extend(to_json(label) for label in batch.labels.tolist())
-    if batch.probabilities is None:
-        rows["probabilities"].extend([None] * count)
-    else:
-        rows["probabilities"].extend(np.asarray(batch.probabilities, dtype=np.float64).tolist())
+        inputs = pa.array([], pa.struct([]))
+    request_ids: list[str] = []
+    outputs: list[str] = []
+    probabilities: list[Any] = []
+    for batch, size in zip(batches, sizes, strict=True):
+        if size == 1:
+            request_ids.append(str(batch.request_id))
+        else:
+            request_ids.extend(f"{batch.request_id}:{i}" for i in range(size))
+        if batch.labels is None:
+            outputs.extend(["null"] * size)
+        else:
+            outputs.extend(to_json(label) for label in batch.labels.tolist())
+        if batch.probabilities is None:
+            probabilities.extend([None] * size)
+        else:
+            probabilities.extend(np.asarray(batch.probabilities, dtype=np.float64).tolist())
+
+    def repeated(values: list[Any], type_: pa.DataType) -> pa.Array:
+        return pa.array(values, type_).take(np.repeat(np.arange(len(values)), sizes))
+
+    columns_out = {
+        "request_id": pa.array(request_ids, pa.string()),
+        "time": repeated([b.time for b in batches], PREDICTION_SCHEMA.field("time").type),
+        "model": repeated([str(b.model) for b in batches], pa.string()),
+        "version": repeated([str(b.version) for b in batches], pa.string()),
+        "role": repeated([str(b.role) for b in batches], pa.string()),
+        "inputs": inputs,
+        "output": pa.array(outputs, pa.string()),
+        "probabilities": pa.array(probabilities, pa.list_(pa.float64())),
+        "latency_ms": repeated(
+            [float(b.latency_ms) / max(b.rows, 1) for b in batches], pa.float64()
+        ),
+        "status": repeated([str(b.status) for b in batches], pa.string()),
+    }
+    return pa.Table.from_pydict(columns_out, schema=prediction_schema(inputs.type))
+
+
+def _input_column(values: np.ndarray) -> pa.Array:
+    """One input column as a typed Arrow array (text columns: strings or their JSON)."""
+    if values.dtype.kind in "fiub":
+        return pa.array(values)
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in one column: keep as text
+        return pa.array([None if v is None else to_json(v) for v in values.tolist()], pa.string())
+
+
+def _plain_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): v.tolist() if hasattr(v, "tolist") else v for k, v in inputs.items()}
 
 
 def _probabilities(values: Any) -> list[float] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -170,7 +171,9 @@ def test_a_failing_predict_fails_its_whole_batch_and_nothing_else() -> None:
 def test_a_cancelled_request_does_not_break_its_batch() -> None:
     release = threading.Event()
     model = RecordingModel(lambda m: (release.wait(5), scores(m))[1])
-    batcher = MicroBatcher(model, BatchSettings(max_batch_size=64, max_wait_ms=1))
+    # A thread runs predict here, so requests can queue and be cancelled while it runs.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    batcher = MicroBatcher(model, BatchSettings(max_batch_size=64, max_wait_ms=1), executor=pool)
 
     async def main() -> list[Any]:
         first = asyncio.ensure_future(batcher.submit(np.zeros((1, 2))))

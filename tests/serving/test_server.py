@@ -149,7 +149,7 @@ def test_predictions_are_logged(server: Running, rows: pd.DataFrame) -> None:
     assert found.num_rows == 1
     record = found.to_pylist()[0]
     assert record["version"] == "1" and record["role"] == "live" and record["status"] == "ok"
-    assert json.loads(record["inputs"])["contract"] == rows.iloc[0]["contract"]
+    assert record["inputs"]["contract"] == rows.iloc[0]["contract"]
     assert len(record["probabilities"]) == 2
 
 
