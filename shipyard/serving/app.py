@@ -121,6 +121,8 @@ def create_app(
         weakref.WeakKeyDictionary()
     )
 
+    metrics.batch_queue = lambda: sum(b.queued_rows for b in list(batchers.values()))
+
     def counted(model: ServedModel) -> Callable[[np.ndarray], Prediction]:
         rows = metrics.batch_rows.labels(model.name, model.version)
 

@@ -162,6 +162,11 @@ class MicroBatcher(Generic[T, R]):
             await self._consumer
 
     @property
+    def queued_rows(self) -> int:
+        """Rows waiting for the next batch."""
+        return self._queued_rows
+
+    @property
     def batches(self) -> int:
         """How many times ``predict`` has been called."""
         return self._batches

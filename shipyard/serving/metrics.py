@@ -47,6 +47,7 @@ class ServerMetrics:
         self.slot = slot
         self.writers = writers
         self.shadows: ShadowRunner | None = None
+        self.batch_queue: Callable[[], int] = lambda: 0
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
@@ -80,6 +81,12 @@ class ServerMetrics:
             "shipyard_log_records",
             "Prediction/label log records by state: written, dropped, queued",
             ["kind", "state"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.batch_queued = Gauge(
+            "shipyard_batch_queue_rows",
+            "Rows waiting for the micro-batcher's next predict call",
             multiprocess_mode="livesum",
             registry=registry,
         )
@@ -125,11 +132,12 @@ class ServerMetrics:
             self.refresh()
 
     def refresh(self) -> None:
-        """Copy writer, shadow, model and traffic state into the gauges."""
+        """Copy writer, batcher, shadow, model and traffic state into the gauges."""
         for writer in self.writers():
             self.log_records.labels(writer.kind, "written").set(writer.written)
             self.log_records.labels(writer.kind, "dropped").set(writer.dropped)
             self.log_records.labels(writer.kind, "queued").set(writer.queue_depth)
+        self.batch_queued.set(self.batch_queue())
         if self.shadows is not None:
             self.shadow_queue.set(self.shadows.queue_depth)
             self.shadow_dropped.set(self.shadows.dropped)

@@ -229,5 +229,6 @@ def test_metrics_count_requests_and_log_records(server: Running, rows: pd.DataFr
     assert value('shipyard_request_seconds_count{model="churn",protocol="kserve_v1"') >= 1
     assert value('shipyard_batch_rows_count{model="churn",version="1"}') >= 1
     assert value('shipyard_log_records{kind="predictions",state="written"}') >= 1
+    assert value("shipyard_batch_queue_rows") == 0
     assert value('shipyard_traffic_weight{model="churn",role="champion",version="1"}') == 1.0
     assert value('shipyard_model_load_seconds{model="churn",version="1"}') > 0
