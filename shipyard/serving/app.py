@@ -299,7 +299,7 @@ def create_app(
         Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/ping", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
-        Route("/version", lambda _r: Response(__version__.encode())),
+        Route("/version", lambda _r: Response(__version__.encode(), media_type="text/plain")),
         Route("/metrics", lambda _r: Response(metrics.render(), media_type=METRICS_TYPE)),
         Route("/openapi.json", lambda _r: _json(openapi_document(slot.current, max_body_bytes))),
     ]

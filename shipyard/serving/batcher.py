@@ -251,9 +251,12 @@ class MicroBatcher(Generic[T, R]):
                 request.future.cancel()
             raise
         except Exception as error:
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(error)
+            if len(batch) > 1:  # one request's bad rows must not fail its neighbours
+                for request in batch:
+                    await self._run([request])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(error)
             return
         for request, part in zip(batch, parts, strict=True):
             if not request.future.done():

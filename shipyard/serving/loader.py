@@ -8,14 +8,15 @@ and pyfunc models need a DataFrame; for them, and only them, one is built per ba
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shipyard.errors import NotFoundError
-from shipyard.serving.protocols import InputSpec
+from shipyard.serving.protocols import InputSpec, RequestError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Prediction", "ServedModel", "load_served_model"]
 
 _NATIVE = ("sklearn", "xgboost", "lightgbm")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,24 @@ class ServedModel:
         return None if found is None else np.asarray(found)
 
     def predict(self, matrix: np.ndarray) -> Prediction:
-        """Predict a decoded batch (rows in the spec's column order)."""
+        """Predict a decoded batch (rows in the spec's column order).
+
+        A model that refuses the values (scikit-learn raises ``ValueError`` for NaN or
+        values beyond float32, for example) is the client's problem: a 400, not a 500.
+        """
         inputs = self._frame(matrix) if self.needs_frame else matrix
         with warnings.catch_warnings():
             # Fitted on a DataFrame, called with the same columns as an array: expected.
             warnings.filterwarnings("ignore", message=".*valid feature names.*")
             classes = self.classes
-            if classes is not None and hasattr(self.model, "predict_proba"):
-                probabilities = np.asarray(self.model.predict_proba(inputs))
-                return Prediction(classes[np.argmax(probabilities, axis=1)], probabilities)
-            return Prediction(np.asarray(self.model.predict(inputs)), None)
+            try:
+                if classes is not None and hasattr(self.model, "predict_proba"):
+                    probabilities = np.asarray(self.model.predict_proba(inputs))
+                    return Prediction(classes[np.argmax(probabilities, axis=1)], probabilities)
+                return Prediction(np.asarray(self.model.predict(inputs)), None)
+            except ValueError as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                raise RequestError(f"the model cannot score these inputs: {reason}") from None
 
     def _frame(self, matrix: np.ndarray) -> Any:
         import pandas as pd
@@ -97,7 +107,7 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
     loaded = load_for_evaluation(source)
     _single_threaded(loaded.model)
     has_text = any(dtype.kind == "O" for dtype in spec.dtypes)
-    return ServedModel(
+    served = ServedModel(
         name=name,
         version=str(version),
         flavour=loaded.flavour,
@@ -106,6 +116,45 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
         needs_frame=has_text or loaded.flavour not in _NATIVE,
         load_seconds=loaded.load_seconds,
     )
+    return replace(served, spec=_probe(served))
+
+
+def _probe(served: ServedModel) -> InputSpec:
+    """What the model refuses that its signature allows: NaN, or values beyond float32.
+
+    One plain row (zeros, empty strings) is predicted, then the same row with every float
+    column NaN, then 1e39. What fails is refused by the decoder from then on, with a 400
+    naming the column, and the OpenAPI document says so. A model that cannot score the
+    plain row teaches nothing; its spec stays as the signature says.
+    """
+    spec = served.spec
+    floats = [i for i, dtype in enumerate(spec.dtypes) if dtype.kind == "f"]
+    if not floats:
+        return spec
+    plain = np.empty((1, len(spec.columns)), dtype=spec.matrix_dtype)
+    for index, dtype in enumerate(spec.dtypes):
+        plain[0, index] = "" if dtype.kind == "O" else dtype.type(0)
+
+    def refuses(value: float) -> bool:
+        probe = plain.copy()
+        probe[0, floats] = value
+        try:
+            served.predict(probe)
+        except Exception:
+            return True
+        return False
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            served.predict(plain)
+        except Exception:
+            return spec
+        allow_nan = spec.allow_nan
+        if any(allow_nan) and refuses(math.nan):
+            allow_nan = tuple(a and spec.dtypes[i].kind != "f" for i, a in enumerate(allow_nan))
+        max_abs = _FLOAT32_MAX if refuses(1e39) else None
+    return replace(spec, allow_nan=allow_nan, max_abs=max_abs)
 
 
 def _single_threaded(model: Any) -> None:

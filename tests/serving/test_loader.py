@@ -78,3 +78,18 @@ def test_boosters_predict_single_threaded_with_identical_results(example_project
     assert served.model.get_params()["n_jobs"] == 1
     got = served.predict(X.to_numpy())
     np.testing.assert_array_equal(got.probabilities, model.predict_proba(X))
+
+
+def test_the_probe_learns_what_the_model_refuses(example_project: Path) -> None:
+    import lightgbm
+    from sklearn.linear_model import LogisticRegression
+
+    config = load_config(example_project / "shipyard.yaml", environ={})
+    booster = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1)
+    register_numeric(config, "hist", booster.fit, "lightgbm")
+    register_numeric(config, "logistic", LogisticRegression(max_iter=500).fit, "sklearn")
+    client = Tracking(config).client
+    hist = load_served_model(client, "hist", "1").spec  # takes NaN (missing values)
+    assert all(hist.allow_nan)
+    logistic = load_served_model(client, "logistic", "1").spec  # refuses NaN, takes 1e39
+    assert not any(logistic.allow_nan) and logistic.max_abs is None

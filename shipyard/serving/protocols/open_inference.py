@@ -64,7 +64,7 @@ def decode_v2(body: bytes, headers: Mapping[str, str], spec: InputSpec) -> V2Req
     binary = view[len(view) :]
     length = next((v for k, v in headers.items() if k.lower() == HEADER_LENGTH.lower()), None)
     if length is not None:
-        if not length.strip().isdigit():
+        if not (length.strip().isascii() and length.strip().isdigit()):
             raise RequestError(f"{HEADER_LENGTH} must be a byte count, got {length!r}")
         if int(length) > len(view):
             raise RequestError(f"{HEADER_LENGTH} is {length} but the body is {len(view)} bytes")
@@ -307,7 +307,7 @@ def _to_column(values: np.ndarray, index: int, spec: InputSpec, source: str) -> 
         raise RequestError(f"{where} takes numbers, not BOOL")
     if dtype.kind == "f":
         converted = values.astype(dtype)
-        check_finite(converted, column, spec.allow_nan[index])
+        check_finite(converted, column, spec.allow_nan[index], spec.max_abs)
         return converted
     # Integer and boolean columns: a 2-D numeric tensor carries booleans as 0/1.
     if values.dtype.kind == "f":

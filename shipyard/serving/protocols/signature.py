@@ -31,6 +31,7 @@ _TYPE_NAMES = {
     "string": "object",
     "str": "object",
 }
+_EXACT = 2.0**53  # floats beyond this are not exact integers: refuse them for int columns
 _EXPECTED = {"f": "a number", "i": "an integer", "u": "an integer", "b": "true or false"}
 
 
@@ -41,6 +42,7 @@ class InputSpec:
     columns: tuple[str, ...]
     dtypes: tuple[np.dtype[Any], ...]
     allow_nan: tuple[bool, ...]
+    max_abs: float | None = None  # the model's finite range for float columns, if narrower
 
     def __post_init__(self) -> None:
         if not self.columns:
@@ -136,8 +138,11 @@ def empty_batch() -> RequestError:
     return RequestError("the batch is empty: send at least one row")
 
 
-def check_finite(values: np.ndarray, name: str, allow_nan: bool) -> None:
-    """Refuse infinities always, and NaN where the column does not allow it."""
+def check_finite(
+    values: np.ndarray, name: str, allow_nan: bool, max_abs: float | None = None
+) -> None:
+    """Refuse infinities always, NaN where the column does not allow it, and values beyond
+    ``max_abs`` (the model's range, when narrower than float64)."""
     if values.dtype.kind != "f":
         return
     bad = ~np.isfinite(values)
@@ -147,6 +152,14 @@ def check_finite(values: np.ndarray, name: str, allow_nan: bool) -> None:
         row = int(np.flatnonzero(bad)[0])
         what = "NaN/null" if math.isnan(values[row]) else "infinity"
         raise RequestError(f"column '{name}', row {row}: {what} is not allowed in this column")
+    if max_abs is not None:
+        beyond = np.abs(values) > max_abs  # NaN compares False
+        if beyond.any():
+            row = int(np.flatnonzero(beyond)[0])
+            raise RequestError(
+                f"column '{name}', row {row}: {_show(float(values[row]))} is beyond what this "
+                f"model takes (at most ±{max_abs:.4g})"
+            )
 
 
 def convert_values(values: Sequence[Any], index: int, spec: InputSpec) -> np.ndarray:
@@ -185,15 +198,16 @@ def convert_values(values: Sequence[Any], index: int, spec: InputSpec) -> np.nda
             array = np.array(values, dtype=dtype)
         except OverflowError:
             raise RequestError(f"column '{name}': a value is too large for {dtype}") from None
-        if special or dtype != np.float64:  # narrower floats may overflow to inf
-            check_finite(array, name, allow_nan)
+        # Narrower floats may overflow to inf; some models take a narrower range.
+        if special or dtype != np.float64 or spec.max_abs is not None:
+            check_finite(array, name, allow_nan, spec.max_abs)
         return array
     integers: list[int] = []
     for row, value in enumerate(values):
         kind_of = type(value)
         if kind_of is int:
             integers.append(value)
-        elif kind_of is float and value.is_integer():
+        elif kind_of is float and value.is_integer() and abs(value) < _EXACT:
             integers.append(int(value))
         else:
             raise _wrong(name, row, "an integer", value)
