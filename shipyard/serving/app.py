@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.serving.batcher import BatchSettings, MicroBatcher
+from shipyard.serving.fast_path import Call, Handler, PredictionRoutes, Reply
 from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.loader import Prediction, ServedModel
@@ -76,7 +77,7 @@ def create_app(
     sticky: StickyKey | None = None,
     shadow_capacity: int = 1000,
     on_shutdown: Sequence[Callable[[], None]] = (),
-) -> Starlette:
+) -> PredictionRoutes:
     """An app serving ``served`` under its model name on every protocol.
 
     ``served`` is one model, or a slot whose lineup (champion, challengers, shadow) a
@@ -141,10 +142,10 @@ def create_app(
         return await batcher.submit(matrix)
 
     async def serve(
-        request: Request, lineup: Lineup, decode: Decode, version: str | None = None
+        call: Call, lineup: Lineup, decode: Decode, version: str | None = None
     ) -> tuple[ServedModel, Prediction]:
         """Route, decode, predict, log and shadow one request."""
-        request_id: str = request.state.request_id
+        request_id = call.request_id
         champion = lineup.champion
         matrix: np.ndarray | None = None
         if version is not None:
@@ -152,7 +153,7 @@ def create_app(
         else:
             key: str | None = None
             if sticky is not None and sticky.source == "header":
-                key = request.headers.get(sticky.name)
+                key = call.headers.get(sticky.name)
             elif sticky is not None and sticky.name in champion.spec.columns:
                 matrix = decode(champion.spec)
                 key = str(matrix[0, champion.spec.columns.index(sticky.name)])
@@ -160,7 +161,7 @@ def create_app(
             model, copy = lineup.models[decision.version], decision.shadow
         if matrix is None or model.spec != champion.spec:
             matrix = decode(model.spec)
-        request.state.role = lineup.role(model.version)
+        call.role = lineup.role(model.version)
         started = time.perf_counter()
         prediction = await predict(model, matrix)
         if log is not None:
@@ -184,30 +185,23 @@ def create_app(
             _submit_shadow(shadows, shadow, model, matrix, decode, request_id)
         return model, prediction
 
-    def versioned(response: Response, model: ServedModel, request: Request) -> Response:
-        response.headers["X-Model-Version"] = model.version
-        response.headers["X-Model-Role"] = request.state.role
-        return response
+    async def v1_predict(call: Call) -> Reply:
+        lineup = lineup_for(call.params["name"])
+        model, prediction = await serve(call, lineup, lambda spec: decode_v1(call.body, spec))
+        return Reply(encode_v1(prediction.labels), model.version, call.role)
 
-    async def v1_predict(request: Request) -> Response:
-        lineup = lineup_for(request.path_params["name"])
-        body = await body_of(request)
-        model, prediction = await serve(request, lineup, lambda spec: decode_v1(body, spec))
-        return versioned(Response(encode_v1(prediction.labels), media_type=JSON), model, request)
-
-    async def v2_infer(request: Request) -> Response:
-        lineup = lineup_for(request.path_params["name"])
-        version = request.path_params.get("version")
+    async def v2_infer(call: Call) -> Reply:
+        lineup = lineup_for(call.params["name"])
+        version = call.params.get("version")
         if version is not None:
-            pinned(lineup, version)  # 404 before reading the body
-        body = await body_of(request)
+            pinned(lineup, version)  # 404 before decoding the body
         decoded: list[V2Request] = []
 
         def decode(spec: InputSpec) -> np.ndarray:
-            decoded.append(decode_v2(body, request.headers, spec))
+            decoded.append(decode_v2(call.body, call.headers, spec))
             return decoded[-1].matrix
 
-        model, prediction = await serve(request, lineup, decode, version)
+        model, prediction = await serve(call, lineup, decode, version)
         outputs: dict[str, Any] = {"predict": prediction.labels}
         if prediction.probabilities is not None:
             outputs["predict_proba"] = prediction.probabilities
@@ -215,23 +209,21 @@ def create_app(
         payload, headers = encode_v2(
             name,
             model.version,
-            decoded[-1].id or request.state.request_id,
+            decoded[-1].id or call.request_id,
             outputs,
             decoded[-1].binary_outputs,
         )
         content_type = headers.pop("Content-Type", JSON)
-        response = Response(payload, media_type=content_type, headers=headers)
-        return versioned(response, model, request)
+        return Reply(payload, model.version, call.role, content_type, headers)
 
-    async def invocations(request: Request) -> Response:
-        lineup = slot.lineup
-        body = await body_of(request)
-        content_type = request.headers.get("content-type")
+    async def invocations(call: Call) -> Reply:
+        content_type = call.headers.get("content-type")
         model, prediction = await serve(
-            request, lineup, lambda spec: decode_invocations(body, content_type, spec)
+            call,
+            slot.lineup,
+            lambda spec: decode_invocations(call.body, content_type, spec),
         )
-        response = Response(encode_invocations(prediction.labels), media_type=JSON)
-        return versioned(response, model, request)
+        return Reply(encode_invocations(prediction.labels), model.version, call.role)
 
     async def feedback(request: Request) -> Response:
         if labels is None:
@@ -279,7 +271,6 @@ def create_app(
     routes = [
         Route("/", lambda _r: _json({"status": "alive"})),
         Route("/v1/models", lambda _r: _json({"models": [name]})),
-        Route("/v1/models/{name}:predict", v1_predict, methods=["POST"]),
         Route("/v1/models/{name}", v1_model),
         Route(
             "/v2",
@@ -289,13 +280,10 @@ def create_app(
         ),
         Route("/v2/health/live", lambda _r: _json({"live": True})),
         Route("/v2/health/ready", ready),
-        Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
         Route("/v2/models/{name}/ready", v2_model_ready),
         Route("/v2/models/{name}/versions/{version}/ready", v2_model_ready),
         Route("/v2/models/{name}", v2_metadata),
         Route("/v2/models/{name}/versions/{version}", v2_metadata),
-        Route("/invocations", invocations, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/ping", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
@@ -306,15 +294,23 @@ def create_app(
     app = Starlette(
         routes=routes,
         exception_handlers={ShipyardError: _error_response},
-        middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(RequestMetricsMiddleware, metrics=metrics, model=name),
-        ],
+        middleware=[Middleware(RequestIdMiddleware)],
         lifespan=lifespan,
     )
     app.state.shadows = shadows
     app.state.metrics = metrics
-    return app
+    # Routes the fast path answers; Starlette still lists them (for the OpenAPI test).
+    predictions: list[tuple[str, str, Handler]] = [
+        ("/v1/models/{name}:predict", "kserve_v1", v1_predict),
+        ("/v2/models/{name}/infer", "open_inference_v2", v2_infer),
+        ("/v2/models/{name}/versions/{version}/infer", "open_inference_v2", v2_infer),
+        ("/invocations", "mlflow", invocations),
+    ]
+    # First, so that e.g. /v1/models/{name} does not claim /v1/models/x:predict.
+    app.router.routes[:0] = [Route(p, _fast_path_only, methods=["POST"]) for p, _, _ in predictions]
+    return PredictionRoutes(
+        app, predictions, metrics=metrics, model=name, max_body_bytes=max_body_bytes
+    )
 
 
 def _submit_shadow(
@@ -332,56 +328,6 @@ def _submit_shadow(
         except RequestError:
             matrix = np.empty((0, len(shadow.spec.columns)), dtype=object)
     shadows.submit(shadow, matrix, request_id)
-
-
-def _protocol(path: str) -> str | None:
-    if path.startswith("/v1/models/") and path.endswith(":predict"):
-        return "kserve_v1"
-    if path.startswith("/v2/models/") and path.endswith("/infer"):
-        return "open_inference_v2"
-    if path == "/invocations":
-        return "mlflow"
-    return None
-
-
-class RequestMetricsMiddleware:
-    """Counts prediction requests by status and times them, outside the handlers (pure ASGI)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, model: str) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.model = model
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        protocol = _protocol(scope["path"]) if scope["type"] == "http" else None
-        if protocol is None:
-            await self.app(scope, receive, send)
-            return
-        self.metrics.tick()
-        started = time.perf_counter()
-        seen: dict[str, str] = {"status": "500", "version": "unknown", "role": "unknown"}
-
-        async def observe(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                seen["status"] = str(message["status"])
-                for key, value in message.get("headers", []):
-                    if key == b"x-model-version":
-                        seen["version"] = value.decode("latin-1")
-                    elif key == b"x-model-role":
-                        seen["role"] = value.decode("latin-1")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            version = seen["version"]
-            self.metrics.requests.labels(
-                self.model, version, seen["role"], protocol, seen["status"]
-            ).inc()
-            if seen["status"] == "200":
-                self.metrics.latency.labels(self.model, version, protocol).observe(
-                    time.perf_counter() - started
-                )
 
 
 class RequestIdMiddleware:
@@ -406,6 +352,10 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+async def _fast_path_only(_request: Request) -> Response:
+    raise RuntimeError("prediction routes are answered by PredictionRoutes")
 
 
 async def _error_response(request: Request, exc: Exception) -> Response:

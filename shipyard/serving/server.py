@@ -24,9 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-
 from shipyard.config import Config
+from shipyard.serving.fast_path import PredictionRoutes
 
 __all__ = ["ServeSpec", "Server", "build_server", "run"]
 
@@ -57,7 +56,7 @@ class ServeSpec:
 class Server:
     """A built app and what was loaded for it."""
 
-    app: Starlette
+    app: PredictionRoutes
     name: str
     version: str
     flavour: str
@@ -141,7 +140,7 @@ def build_server(spec: ServeSpec) -> Server:
     )
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> PredictionRoutes:
     """The uvicorn factory each worker process calls: builds from ``SHIPYARD_SERVE_SPEC``."""
     spec = ServeSpec(**json.loads(os.environ[SPEC_VARIABLE]))
     server = build_server(spec)
