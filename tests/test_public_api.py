@@ -10,6 +10,8 @@ PACKAGES = [
     "shipyard.config",
     "shipyard.config_reference",
     "shipyard.data",
+    "shipyard.delivery",
+    "shipyard.monitoring",
     "shipyard.registry",
     "shipyard.serving",
     "shipyard.serving.protocols",

@@ -1,0 +1,96 @@
+"""Monitoring: drift of the current window against the training reference.
+
+    reference = Reference.from_frame(train)            # once, at training time
+    store(reference.to_json())
+    detector = AutoDriftDetector().fit(reference)      # Evidently 0.7's default tests
+    drift = detector.score(window)                     # DatasetDrift
+    drift.drifted, drift.share, drift["age"].p_value
+
+    psi = PSIDetector().fit(reference).score(window)   # bands: inspect / retrain / pause
+    psi["plan"].band
+
+Detectors follow scikit-learn's shape: settings in ``__init__``, ``fit(reference)``
+returns the detector, learned state ends in ``_``, ``score(current)`` returns plain
+frozen dataclasses. ``detector("auto")`` builds one by method name;
+``load_detector(d.to_dict())`` restores a fitted one.
+"""
+
+from shipyard.monitoring.base import DriftDetector, ThresholdDetector
+from shipyard.monitoring.detectors import (
+    ChiSquareDetector,
+    KSDetector,
+    WassersteinDetector,
+    ZTestDetector,
+)
+from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test
+from shipyard.monitoring.frames import EvidentlyKind, FrameLike, evidently_kind
+from shipyard.monitoring.histogram_detectors import (
+    Binning,
+    HistogramDetector,
+    JensenShannonDetector,
+    KLDetector,
+    PSIDetector,
+)
+from shipyard.monitoring.methods import DETECTORS, Method, detector, load_detector
+from shipyard.monitoring.reference import ColumnReference, Reference
+from shipyard.monitoring.results import (
+    KL_BANDS,
+    PSI_BANDS,
+    Band,
+    Bands,
+    DatasetDrift,
+    DriftResult,
+    Kind,
+)
+from shipyard.monitoring.statistics import (
+    chi_square,
+    fill_empty_bins,
+    jensen_shannon_distance,
+    kl_divergence,
+    ks_two_sample,
+    psi,
+    two_proportion_z,
+    wasserstein_distance,
+    wasserstein_distance_norm,
+)
+
+__all__ = [
+    "DETECTORS",
+    "KL_BANDS",
+    "PSI_BANDS",
+    "AutoDriftDetector",
+    "Band",
+    "Bands",
+    "Binning",
+    "ChiSquareDetector",
+    "ColumnReference",
+    "DatasetDrift",
+    "DriftDetector",
+    "DriftResult",
+    "EvidentlyKind",
+    "FrameLike",
+    "HistogramDetector",
+    "JensenShannonDetector",
+    "KLDetector",
+    "KSDetector",
+    "Kind",
+    "Method",
+    "PSIDetector",
+    "Reference",
+    "ThresholdDetector",
+    "WassersteinDetector",
+    "ZTestDetector",
+    "chi_square",
+    "choose_test",
+    "detector",
+    "evidently_kind",
+    "fill_empty_bins",
+    "jensen_shannon_distance",
+    "kl_divergence",
+    "ks_two_sample",
+    "load_detector",
+    "psi",
+    "two_proportion_z",
+    "wasserstein_distance",
+    "wasserstein_distance_norm",
+]
