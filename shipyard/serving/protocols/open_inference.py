@@ -307,7 +307,7 @@ def _to_column(values: np.ndarray, index: int, spec: InputSpec, source: str) -> 
         raise RequestError(f"{where} takes numbers, not BOOL")
     if dtype.kind == "f":
         converted = values.astype(dtype)
-        check_finite(converted, column, spec.allow_nan[index], spec.max_abs)
+        check_finite(converted, column, spec.allow_nan[index])
         return converted
     # Integer and boolean columns: a 2-D numeric tensor carries booleans as 0/1.
     if values.dtype.kind == "f":

@@ -138,11 +138,8 @@ def empty_batch() -> RequestError:
     return RequestError("the batch is empty: send at least one row")
 
 
-def check_finite(
-    values: np.ndarray, name: str, allow_nan: bool, max_abs: float | None = None
-) -> None:
-    """Refuse infinities always, NaN where the column does not allow it, and values beyond
-    ``max_abs`` (the model's range, when narrower than float64)."""
+def check_finite(values: np.ndarray, name: str, allow_nan: bool) -> None:
+    """Refuse infinities always, and NaN where the column does not allow it."""
     if values.dtype.kind != "f":
         return
     bad = ~np.isfinite(values)
@@ -152,14 +149,30 @@ def check_finite(
         row = int(np.flatnonzero(bad)[0])
         what = "NaN/null" if math.isnan(values[row]) else "infinity"
         raise RequestError(f"column '{name}', row {row}: {what} is not allowed in this column")
-    if max_abs is not None:
-        beyond = np.abs(values) > max_abs  # NaN compares False
-        if beyond.any():
-            row = int(np.flatnonzero(beyond)[0])
-            raise RequestError(
-                f"column '{name}', row {row}: {_show(float(values[row]))} is beyond what this "
-                f"model takes (at most ±{max_abs:.4g})"
-            )
+
+
+def check_range(matrix: np.ndarray, spec: InputSpec) -> None:
+    """Refuse values beyond ``spec.max_abs`` (a model's range narrower than float64).
+
+    One vectorised pass over a numeric matrix; the float columns of a mixed one.
+    """
+    if spec.max_abs is None:
+        return
+    if matrix.dtype.kind == "f":
+        block = matrix
+        columns = list(range(matrix.shape[1]))
+    else:
+        columns = [i for i, dtype in enumerate(spec.dtypes) if dtype.kind == "f"]
+        block = matrix[:, columns].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(block) > spec.max_abs  # NaN compares False
+    if beyond.any():
+        row, index = (int(i) for i in np.argwhere(beyond)[0])
+        raise RequestError(
+            f"column '{spec.columns[columns[index]]}', row {row}: "
+            f"{_show(float(block[row, index]))} is beyond what this model takes "
+            f"(at most ±{spec.max_abs:.4g})"
+        )
 
 
 def convert_values(values: Sequence[Any], index: int, spec: InputSpec) -> np.ndarray:
@@ -198,9 +211,8 @@ def convert_values(values: Sequence[Any], index: int, spec: InputSpec) -> np.nda
             array = np.array(values, dtype=dtype)
         except OverflowError:
             raise RequestError(f"column '{name}': a value is too large for {dtype}") from None
-        # Narrower floats may overflow to inf; some models take a narrower range.
-        if special or dtype != np.float64 or spec.max_abs is not None:
-            check_finite(array, name, allow_nan, spec.max_abs)
+        if special or dtype != np.float64:  # narrower floats may overflow to inf
+            check_finite(array, name, allow_nan)
         return array
     integers: list[int] = []
     for row, value in enumerate(values):
@@ -249,6 +261,7 @@ def assemble(columns: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     matrix = np.empty((rows, len(spec.columns)), dtype=spec.matrix_dtype)
     for index, column in enumerate(columns):
         matrix[:, index] = column
+    check_range(matrix, spec)
     return matrix
 
 
