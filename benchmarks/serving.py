@@ -638,7 +638,7 @@ def main() -> int:
             console.print(
                 f"{model}: in-process predict_proba {ms:.3f} ms; shipyard at c=1 "
                 f"{1000 / c1:.2f} ms per request (p50 {p50:.2f} ms), "
-                f"{1000 / c1 / ms:.0f}× the bare predict."
+                f"{1000 / c1 / ms:.1f}× the bare predict."
             )
     return 0
 
