@@ -11,6 +11,7 @@ from shipyard.store.tables import (
     DeploymentRow,
     EvaluationRow,
     EventRow,
+    MonitorRunRow,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "EvaluationRow",
     "Event",
     "EventRow",
+    "MonitorRunRow",
     "Store",
     "as_utc",
     "create_store_engine",

@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentRow",
     "EvaluationRow",
     "EventRow",
+    "MonitorRunRow",
 ]
 
 
@@ -141,3 +142,23 @@ class DeploymentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
     )
+
+
+class MonitorRunRow(Base):
+    """One monitor run: the window it read, every signal it scored, and its report."""
+
+    __tablename__ = "shipyard_monitor_runs"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(20), nullable=False)
+    window_spec: Mapped[str] = mapped_column(String(200), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    level: Mapped[str] = mapped_column(String(20), nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    report_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_monitor_runs_model", "model", "created_at"),)

@@ -1,0 +1,190 @@
+"""The current window: recent predictions (and their labels) read from the prediction log.
+
+A window is ``last:N`` (the newest N predictions), ``since:6h`` (a duration back from
+now, or an ISO time), or ``range:START/END`` (ISO times). Only live predictions that
+succeeded count, unless shadow traffic is asked for; one version, or all of them.
+DuckDB reads only the dates the window needs, and the inputs arrive as typed columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from shipyard.errors import ConfigError
+
+__all__ = ["LogWindow", "WindowSpec", "load_window"]
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_HINT = "Write last:5000, since:6h, since:2026-11-24T09:00:00+00:00 or range:START/END."
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Which predictions a monitor run looks at."""
+
+    kind: Literal["last", "since", "range"]
+    count: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, now: datetime | None = None) -> WindowSpec:
+        """``last:N``, ``since:DURATION|TIME`` or ``range:START/END``."""
+        kind, _, value = text.strip().partition(":")
+        value = value.strip()
+        if kind == "last" and value.isdigit() and int(value) > 0:
+            return cls("last", count=int(value))
+        if kind == "since" and value:
+            return cls("since", start=_moment(value, now or datetime.now(UTC)))
+        if kind == "range" and "/" in value:
+            first, _, second = value.partition("/")
+            start, end = _moment(first, None), _moment(second, None)
+            if end <= start:
+                raise ConfigError(f"Window {text!r} ends before it starts.", hint=_HINT)
+            return cls("range", start=start, end=end)
+        raise ConfigError(f"Window {text!r} is not understood.", hint=_HINT)
+
+    def describe(self) -> str:
+        """Short human form, e.g. ``last 5000`` or ``since 2026-11-24 09:00``."""
+        if self.kind == "last":
+            return f"last {self.count}"
+        start = self.start.strftime("%Y-%m-%d %H:%M") if self.start else "?"
+        if self.kind == "since":
+            return f"since {start}"
+        end = self.end.strftime("%Y-%m-%d %H:%M") if self.end else "?"
+        return f"{start} to {end}"
+
+
+@dataclass(frozen=True, eq=False)
+class LogWindow:
+    """The predictions of one window, newest last, with labels where they arrived."""
+
+    spec: WindowSpec
+    inputs: pd.DataFrame  # one column per model input
+    outputs: list[Any]
+    probabilities: np.ndarray | None  # rows × classes, when every row has them
+    request_ids: np.ndarray
+    times: pd.Series
+    versions: np.ndarray
+    labels: list[Any]  # None where no label arrived
+    label_times: pd.Series
+
+    @property
+    def rows(self) -> int:
+        """Predictions in the window."""
+        return len(self.request_ids)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the rows that have a label."""
+        return np.array([label is not None for label in self.labels], dtype=bool)
+
+
+def load_window(
+    root: Path,
+    model: str,
+    spec: WindowSpec,
+    *,
+    version: str | None = None,
+    include_shadow: bool = False,
+) -> LogWindow:
+    """Read ``model``'s predictions in ``spec`` from the log under ``root``, with labels."""
+    from shipyard.serving.log_query import query_log
+
+    filters = ["status = 'ok'"]
+    if not include_shadow:
+        filters.append("role = 'live'")
+    if version is not None:
+        filters.append(f"version = {_literal(version)}")
+    if spec.end is not None:
+        filters.append(f"time < {_literal(spec.end.isoformat())}::TIMESTAMPTZ")
+    limit = f"LIMIT {spec.count}" if spec.count else ""
+    sql = (
+        "SELECT request_id, time, version, inputs, output, probabilities FROM log "
+        f"WHERE {' AND '.join(filters)} ORDER BY time DESC, request_id DESC {limit}"
+    )
+    table = query_log(root, model, since=spec.start, sql=sql)
+    table = table.take(pa.array(np.arange(table.num_rows)[::-1]))  # oldest first
+    labels = _latest_labels(root, model)
+    request_ids = np.asarray(table.column("request_id").to_pylist(), dtype=object)
+    found = [labels.get(rid) for rid in request_ids]
+    return LogWindow(
+        spec=spec,
+        inputs=_inputs(table),
+        outputs=[orjson.loads(text) for text in table.column("output").to_pylist()],
+        probabilities=_probabilities(table.column("probabilities").to_pylist()),
+        request_ids=request_ids,
+        times=pd.Series(table.column("time").to_pandas(), dtype="datetime64[us, UTC]"),
+        versions=np.asarray(table.column("version").to_pylist(), dtype=object),
+        labels=[None if hit is None else hit[0] for hit in found],
+        label_times=pd.Series(
+            [None if hit is None else hit[1] for hit in found], dtype="datetime64[us, UTC]"
+        ),
+    )
+
+
+def _latest_labels(root: Path, model: str) -> dict[str, tuple[Any, datetime]]:
+    from shipyard.serving.log_query import query_log
+
+    sql = (
+        "SELECT request_id, arg_max(label, time) AS label, max(time) AS at "
+        "FROM log GROUP BY request_id"
+    )
+    table = query_log(root, model, kind="labels", sql=sql)
+    return {
+        rid: (orjson.loads(label), at)
+        for rid, label, at in zip(
+            table.column("request_id").to_pylist(),
+            table.column("label").to_pylist(),
+            table.column("at").to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _inputs(table: pa.Table) -> pd.DataFrame:
+    column = table.column("inputs").combine_chunks()
+    if not isinstance(column, pa.StructArray) or column.type.num_fields == 0:
+        return pd.DataFrame(index=range(table.num_rows))
+    fields = column.flatten()
+    names = [column.type.field(i).name for i in range(column.type.num_fields)]
+    return pd.DataFrame(
+        {
+            name: field.to_numpy(zero_copy_only=False)
+            for name, field in zip(names, fields, strict=True)
+        }
+    )
+
+
+def _probabilities(rows: list[list[float] | None]) -> np.ndarray | None:
+    if not rows or any(row is None for row in rows):
+        return None
+    widths = {len(row) for row in rows if row is not None}
+    if len(widths) != 1:
+        return None
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _moment(text: str, now: datetime | None) -> datetime:
+    match = _DURATION.match(text)
+    if match and now is not None:
+        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither a duration nor an ISO time.", hint=_HINT) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
