@@ -20,8 +20,10 @@ from shipyard.cli import config as config_cmd
 from shipyard.cli import data as data_cmd
 from shipyard.cli import events as events_cmd
 from shipyard.cli import keys as keys_cmd
+from shipyard.cli import labels as labels_cmd
 from shipyard.cli import logs as logs_cmd
 from shipyard.cli import models as models_cmd
+from shipyard.cli import monitor as monitor_cmd
 from shipyard.cli import project as project_cmd
 from shipyard.cli import promotion as promotion_cmd
 from shipyard.cli import serve as serve_cmd
@@ -84,6 +86,8 @@ app.add_typer(events_cmd.app, name="events")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(logs_cmd.app, name="logs")
 app.add_typer(traffic_cmd.app, name="traffic")
+app.add_typer(monitor_cmd.app, name="monitor")
+app.add_typer(labels_cmd.app, name="labels")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "latency_histogram",
+    "new_figure",
     "pr_curves",
     "predicted_vs_actual",
     "reliability_diagram",
     "residual_histogram",
     "roc_curves",
     "slice_bars",
+    "to_png",
 ]
 
 CANDIDATE = {"color": "#2563eb", "label": "candidate"}
@@ -37,7 +39,8 @@ CHAMPION = {"color": "#9a3412", "label": "champion", "linestyle": "--"}
 MAX_POINTS = 5000
 
 
-def _figure(width: float = 5.6, height: float = 4.2) -> tuple[Figure, Axes]:
+def new_figure(width: float = 5.6, height: float = 4.2) -> tuple[Figure, Axes]:
+    """A figure on matplotlib's Agg canvas (no pyplot state), and its one axes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -46,7 +49,8 @@ def _figure(width: float = 5.6, height: float = 4.2) -> tuple[Figure, Axes]:
     return figure, figure.add_subplot()
 
 
-def _png(figure: Figure) -> str:
+def to_png(figure: Figure) -> str:
+    """``figure`` as a base64-encoded PNG, for a data: URL."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -79,7 +83,7 @@ def _one_vs_rest(measured: Measurements) -> tuple[np.ndarray, np.ndarray] | None
 def _curves(candidate: Measurements, champion: Measurements | None, kind: str) -> str:
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    figure, axes = _figure()
+    figure, axes = new_figure()
     multiclass = False
     for measured, style in _models(candidate, champion):
         view = _one_vs_rest(measured)
@@ -111,7 +115,7 @@ def _curves(candidate: Measurements, champion: Measurements | None, kind: str) -
     axes.set_title(("ROC curve" if kind == "roc" else "Precision–recall curve") + scope)
     axes.set(xlim=(0, 1), ylim=(0, 1.02))
     axes.legend(loc="lower right" if kind == "roc" else "lower left")
-    return _png(figure)
+    return to_png(figure)
 
 
 def roc_curves(candidate: Measurements, champion: Measurements | None) -> str:
@@ -126,7 +130,7 @@ def pr_curves(candidate: Measurements, champion: Measurements | None) -> str:
 
 def reliability_diagram(candidate: Measurements, champion: Measurements | None) -> str:
     """Accuracy against confidence per bin (top-label), with the diagonal of perfection."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     axes.plot(
         [0, 1], [0, 1], color="#999999", linewidth=0.8, linestyle=":", label="perfectly calibrated"
     )
@@ -151,12 +155,12 @@ def reliability_diagram(candidate: Measurements, champion: Measurements | None) 
         title="Reliability diagram",
     )
     axes.legend(loc="upper left")
-    return _png(figure)
+    return to_png(figure)
 
 
 def slice_bars(items: list[tuple[str, float | None, float | None]]) -> str:
     """Horizontal bars per (label, candidate value, champion value)."""
-    figure, axes = _figure(6.4, 1.6 + 0.5 * len(items))
+    figure, axes = new_figure(6.4, 1.6 + 0.5 * len(items))
     positions = np.arange(len(items))
     mine = np.array([np.nan if v is None else v for _, v, _ in items], dtype=float)
     theirs = np.array([np.nan if v is None else v for _, _, v in items], dtype=float)
@@ -177,12 +181,12 @@ def slice_bars(items: list[tuple[str, float | None, float | None]]) -> str:
     axes.invert_yaxis()
     axes.set(xlabel="metric value", title="Metrics per slice and group")
     figure.legend(loc="outside lower center", ncols=2, frameon=False)
-    return _png(figure)
+    return to_png(figure)
 
 
 def latency_histogram(candidate: Measurements, champion: Measurements | None) -> str:
     """Distribution of 1-row predict times (the slowest 0.5 % beyond the axis)."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     samples = [(m.latency.single_ms, s) for m, s in _models(candidate, champion) if m.latency]
     everything = np.concatenate([values for values, _ in samples])
     edges = np.linspace(everything.min(), np.percentile(everything, 99.5), 41)
@@ -190,7 +194,7 @@ def latency_histogram(candidate: Measurements, champion: Measurements | None) ->
         axes.hist(values, bins=list(edges), color=style["color"], alpha=0.55, label=style["label"])
     axes.set(xlabel="predict time at 1 row (ms)", ylabel="calls", title="Latency, 1 row")
     axes.legend(loc="upper right")
-    return _png(figure)
+    return to_png(figure)
 
 
 def _sample(count: int) -> np.ndarray:
@@ -201,7 +205,7 @@ def _sample(count: int) -> np.ndarray:
 
 def predicted_vs_actual(candidate: Measurements, champion: Measurements | None) -> str:
     """Scatter of predictions against true values, with the diagonal."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     rows = _sample(candidate.rows)
     for measured, style in _models(candidate, champion):
         axes.scatter(
@@ -216,12 +220,12 @@ def predicted_vs_actual(candidate: Measurements, champion: Measurements | None) 
     axes.plot([low, high], [low, high], color="#999999", linewidth=0.8, linestyle=":")
     axes.set(xlabel="actual", ylabel="predicted", title="Predicted against actual")
     axes.legend(loc="upper left")
-    return _png(figure)
+    return to_png(figure)
 
 
 def residual_histogram(candidate: Measurements, champion: Measurements | None) -> str:
     """Distribution of residuals (actual − predicted)."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     residuals = [
         (m.y_true - m.predictions.labels.astype(float), s) for m, s in _models(candidate, champion)
     ]
@@ -230,4 +234,4 @@ def residual_histogram(candidate: Measurements, champion: Measurements | None) -
         axes.hist(values, bins=list(edges), color=style["color"], alpha=0.55, label=style["label"])
     axes.set(xlabel="actual − predicted", ylabel="rows", title="Residuals")
     axes.legend(loc="upper right")
-    return _png(figure)
+    return to_png(figure)

@@ -34,8 +34,11 @@ def feature_drift(
     reference: Reference,
     window: pd.DataFrame,
     overrides: Mapping[str, BandSettings] | None = None,
-) -> list[DriftResult]:
-    """Score every reference feature present in ``window``; results in reference order."""
+) -> list[tuple[DriftResult, Bands | None]]:
+    """Score every reference feature present in ``window``, with the levels it was held to.
+
+    Results come in reference column order.
+    """
     overrides = overrides or {}
     groups: dict[tuple[str, Bands | None], list[str]] = {}
     for feature in reference.columns:
@@ -49,14 +52,14 @@ def feature_drift(
         elif method in _BANDED:
             bands = PSI_BANDS if method == "psi" else KL_BANDS
         groups.setdefault((method, bands), []).append(feature)
-    results: dict[str, DriftResult] = {}
+    results: dict[str, tuple[DriftResult, Bands | None]] = {}
     for (method, bands), features in groups.items():
         settings: dict[str, Any] = {"columns": features}
         if method in _BANDED and bands is not None:
             settings["bands"] = bands
         drift = detector(method, **settings).fit(reference).score(window[features])
         for result in drift.columns:
-            results[result.feature] = _banded(result, bands)
+            results[result.feature] = (_banded(result, bands), bands)
     return [results[f] for f in reference.columns if f in results]
 
 

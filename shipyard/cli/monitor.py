@@ -1,0 +1,131 @@
+"""``shipyard monitor``: drift, performance and alerts for a served model."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, print_json, steps
+from shipyard.cli.state import CliState
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Drift and performance monitoring, threshold bands, alerts.", no_args_is_help=True
+)
+
+_COLOURS = {"ok": "green", "inspect": "yellow", "retrain": "dark_orange", "pause": "red"}
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(help="last:N, since:6h or range:START/END [monitoring.window]."),
+]
+VersionOpt = Annotated[str | None, typer.Option(help="Version to monitor (default: champion).")]
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    window: WindowOpt = None,
+    version: VersionOpt = None,
+    alerts: Annotated[bool, typer.Option(help="Send alerts to the configured routes.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score one window of NAME's predictions against its training reference."""
+    from shipyard.monitoring.run import run_monitor
+    from shipyard.registry import Tracking
+
+    state: CliState = ctx.obj
+    config = state.config()
+    with steps(quiet=as_json) as step:
+        result = run_monitor(
+            config,
+            state.store(),
+            Tracking(config).client,
+            name,
+            version=version,
+            window=window,
+            alerts=alerts,
+            step=step,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _print(result)
+
+
+@app.command("watch")
+def watch_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    every: Annotated[str, typer.Option(help="Interval between runs, e.g. 30s, 5m, 1h.")] = "5m",
+    window: WindowOpt = None,
+    runs: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many runs (default: forever).")
+    ] = None,
+) -> None:
+    """Run the monitor on a schedule until interrupted."""
+    from shipyard.errors import ShipyardError
+    from shipyard.monitoring.run import run_monitor
+    from shipyard.registry import Tracking
+
+    state: CliState = ctx.obj
+    config = state.config()
+    seconds = _seconds(every)
+    done = 0
+    while runs is None or done < runs:
+        started = time.monotonic()
+        try:
+            result = run_monitor(
+                config, state.store(), Tracking(config).client, name, window=window
+            )
+            _print(result)
+        except ShipyardError as error:  # one bad window must not stop the watch
+            console.print(f"[yellow]{error.message}[/]")
+        done += 1
+        if runs is None or done < runs:
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+
+def _print(result: object) -> None:
+    from rich.table import Table
+
+    from shipyard.monitoring.run import MonitorResult
+
+    assert isinstance(result, MonitorResult)
+    colour = _COLOURS.get(result.level, "white")
+    console.print(
+        f"[bold]{result.model}/{result.version}[/], {result.window} "
+        f"({result.rows} predictions): [bold {colour}]{result.level.upper()}[/]"
+    )
+    table = Table("signal", "method", "score", "inspect / retrain / pause", "verdict")
+    for signal in result.signals:
+        bands = signal.get("bands") or {}
+        levels = " / ".join(
+            f"{bands[k]:.3g}" for k in ("inspect", "retrain", "pause") if k in bands
+        )
+        score = signal.get("score")
+        level = str(signal.get("level") or "ok")
+        table.add_row(
+            signal["name"],
+            str(signal.get("method") or ""),
+            "—" if score is None else f"{score:.4g}",
+            levels,
+            f"[{_COLOURS.get(level, 'white')}]{level}[/]",
+        )
+    console.print(table)
+    if result.report_path:
+        console.print(f"Report: {result.report_path}")
+
+
+def _seconds(text: str) -> float:
+    from shipyard.errors import ConfigError
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip()
+    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit() and int(text[:-1]) > 0:
+        return int(text[:-1]) * units[text[-1]]
+    raise ConfigError(f"--every {text!r} is not an interval.", hint="Write e.g. 30s, 5m or 1h.")

@@ -1,0 +1,185 @@
+"""The monitor report: one self-contained HTML file per run.
+
+It shows the verdict, every signal against its levels, each feature's reference and
+current distributions side by side, and a heatmap of feature drift over recent runs,
+so a person can see at a glance what moved, by how much, and since when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.evaluation.plots import new_figure, to_png
+from shipyard.evaluation.report import STYLE
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.run import MonitorResult
+
+__all__ = ["write_monitor_report"]
+
+_COLOURS = {"ok": "#15803d", "inspect": "#b45309", "retrain": "#c2410c", "pause": "#b91c1c"}
+_EXTRA_STYLE = """
+header.ok { background: #15803d; } header.inspect { background: #b45309; }
+header.retrain { background: #c2410c; } header.pause { background: #b91c1c; }
+td.level { font-weight: 700; }
+"""
+_BINS = 30
+_TOP = 12  # categories shown per categorical feature
+
+
+def write_monitor_report(
+    path: Path,
+    result: MonitorResult,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    history: Sequence[tuple[datetime, dict[str, float]]],
+) -> Path:
+    """Write the HTML report of ``result`` to ``path`` and return ``path``."""
+    body = [_header(result), _signals(result), _performance(result)]
+    heatmap = _heatmap(history)
+    body.append("<h2>Feature drift over time</h2>")
+    body.append(
+        f'<img alt="drift heatmap" src="data:image/png;base64,{heatmap}">'
+        if heatmap
+        else '<p class="note">Only one run so far: the heatmap starts with the next.</p>'
+    )
+    body.append("<h2>Distributions: reference against current</h2><div class='grid'>")
+    for feature in result.features:
+        name = feature["feature"]
+        if name not in reference.columns or name not in current.columns:
+            continue
+        image = _distribution(name, reference[name], current[name])
+        body.append(
+            f"<section><h3>{escape(name)} — {escape(str(feature['level']))}</h3>"
+            f'<img alt="{escape(name)}" src="data:image/png;base64,{image}"></section>'
+        )
+    body.append("</div>")
+    title = f"{result.model}/{result.version} monitor, {result.window}"
+    html = (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n<style>{STYLE}{_EXTRA_STYLE}</style>\n</head>\n"
+        "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _header(result: MonitorResult) -> str:
+    drifted = [f["feature"] for f in result.features if f["level"] not in ("ok", None)]
+    what = f"{len(drifted)} of {len(result.features)} features outside their bands"
+    return (
+        f'<header class="{escape(result.level)}"><h1>{escape(result.model)}/'
+        f"{escape(result.version)}, {escape(result.window)} ({result.rows} predictions)</h1>"
+        f'<p class="verdict">{escape(result.level.upper())}</p><p>{escape(what)}; run at '
+        f"{escape(result.created_at.strftime('%Y-%m-%d %H:%M UTC'))}</p></header>"
+    )
+
+
+def _signals(result: MonitorResult) -> str:
+    rows = []
+    for signal in result.signals:
+        bands = signal.get("bands") or {}
+        levels = " / ".join(
+            _number(bands.get(k)) for k in ("inspect", "retrain", "pause") if k in bands
+        )
+        level = str(signal.get("level") or "ok")
+        rows.append(
+            f"<tr><td>{escape(signal['name'])}</td><td>{escape(str(signal.get('method', '')))}"
+            f'</td><td class="num">{_number(signal.get("score"))}</td><td class="num">'
+            f'{escape(levels)}</td><td class="level" style="color:{_COLOURS.get(level, "")}">'
+            f"{escape(level)}</td></tr>"
+        )
+    return (
+        "<h2>Signals</h2><table><tr><th>signal</th><th>method</th><th>score</th>"
+        "<th>inspect / retrain / pause</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _performance(result: MonitorResult) -> str:
+    parts = ["<h2>Performance</h2>"]
+    labelled = result.performance or {}
+    estimated = result.estimated or {}
+    metrics = sorted(set(labelled.get("metrics", {})) | set(estimated))
+    if not metrics:
+        parts.append('<p class="note">No labels in this window and no estimate for this model.</p>')
+        return "".join(parts)
+    rows = []
+    for metric in metrics:
+        realised = labelled.get("metrics", {}).get(metric)
+        estimate = estimated.get(metric) or {}
+        band = (
+            f"{_number(estimate.get('low'))} – {_number(estimate.get('high'))}" if estimate else ""
+        )
+        rows.append(
+            f"<tr><td>{escape(metric)}</td><td class='num'>{_number(realised)}</td>"
+            f"<td class='num'>{_number(estimate.get('value'))}</td><td class='num'>{band}</td></tr>"
+        )
+    coverage = labelled.get("coverage")
+    parts.append(
+        "<table><tr><th>metric</th><th>realised (labelled rows)</th><th>estimated (CBPE)</th>"
+        "<th>estimate band</th></tr>" + "".join(rows) + "</table>"
+    )
+    if coverage is not None:
+        parts.append(f'<p class="note">Label coverage {coverage:.1%}.</p>')
+    return "".join(parts)
+
+
+def _distribution(name: str, reference: pd.Series, current: pd.Series) -> str:
+    figure, axes = new_figure(5.2, 3.2)
+    numeric = pd.api.types.is_numeric_dtype(reference) and not pd.api.types.is_bool_dtype(reference)
+    if numeric and reference.nunique(dropna=True) > _TOP:
+        ref = pd.to_numeric(reference, errors="coerce").to_numpy(dtype=float)
+        cur = pd.to_numeric(current, errors="coerce").to_numpy(dtype=float)
+        finite = np.concatenate([ref[np.isfinite(ref)], cur[np.isfinite(cur)]])
+        edges = list(np.histogram_bin_edges(finite, bins=_BINS)) if len(finite) else _BINS
+        axes.hist(ref[np.isfinite(ref)], bins=edges, density=True, alpha=0.5, label="reference")
+        axes.hist(cur[np.isfinite(cur)], bins=edges, density=True, alpha=0.5, label="current")
+    else:
+        ref_share = reference.astype(str).value_counts(normalize=True)
+        cur_share = current.astype(str).value_counts(normalize=True)
+        categories = list(ref_share.index[:_TOP])
+        categories += [c for c in cur_share.index[:_TOP] if c not in categories][:_TOP]
+        positions = np.arange(len(categories))
+        axes.bar(positions - 0.2, [ref_share.get(c, 0) for c in categories], 0.4, label="reference")
+        axes.bar(positions + 0.2, [cur_share.get(c, 0) for c in categories], 0.4, label="current")
+        axes.set_xticks(positions, categories, rotation=45, ha="right", fontsize=8)
+        axes.set_ylabel("share")
+    axes.set_title(name)
+    axes.legend(fontsize=8)
+    return to_png(figure)
+
+
+def _heatmap(history: Sequence[tuple[datetime, dict[str, float]]]) -> str | None:
+    if len(history) < 2:
+        return None
+    features = sorted({name for _, scores in history for name in scores})
+    grid = np.array(
+        [[scores.get(name, np.nan) for _, scores in history] for name in features], dtype=float
+    )
+    figure, axes = new_figure(max(5.0, 0.35 * len(history) + 2.5), 0.35 * len(features) + 1.5)
+    image = axes.imshow(grid, aspect="auto", cmap="YlOrRd", interpolation="nearest")
+    axes.set_yticks(range(len(features)), features, fontsize=8)
+    labels = [moment.strftime("%m-%d %H:%M") for moment, _ in history]
+    step = max(1, len(labels) // 12)
+    axes.set_xticks(
+        range(0, len(labels), step), labels[::step], rotation=45, ha="right", fontsize=7
+    )
+    figure.colorbar(image, ax=axes, label="drift score / retrain level")
+    return to_png(figure)
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "—"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return escape(str(value))

