@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from shipyard.serving.loader import ServedModel
     from shipyard.store import Store
 
-__all__ = ["LEVELS", "MonitorResult", "monitor_history", "run_monitor"]
+__all__ = ["LEVELS", "MonitorResult", "latest_run", "monitor_history", "run_monitor"]
 
 LEVELS = ("ok", "inspect", "retrain", "pause")
 Step = Callable[[str], None]
@@ -144,6 +144,19 @@ def monitor_history(
     with store.session() as session:
         rows = list(session.scalars(query))
     return [(row.created_at, dict(row.result.get("scaled", {}))) for row in reversed(rows)]
+
+
+def latest_run(store: Store, name: str) -> dict[str, Any] | None:
+    """The stored result of ``name``'s most recent monitor run, if any."""
+    query = (
+        select(MonitorRunRow.result)
+        .where(MonitorRunRow.model == name)
+        .order_by(MonitorRunRow.created_at.desc())
+        .limit(1)
+    )
+    with store.session() as session:
+        found = session.scalar(query)
+    return dict(found) if found else None
 
 
 def _champion_or_newest(client: MlflowClient, name: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -48,6 +48,8 @@ class ServerMetrics:
         self.writers = writers
         self.shadows: ShadowRunner | None = None
         self.batch_queue: Callable[[], int] = lambda: 0
+        # The latest monitor run's result (a dict), when the server can read the store.
+        self.monitor: Callable[[], dict[str, Any] | None] | None = None
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
@@ -116,6 +118,41 @@ class ServerMetrics:
             multiprocess_mode="livemax",
             registry=registry,
         )
+        self.feature_drift = Gauge(
+            "shipyard_feature_drift_score",
+            "Latest monitor run: drift score per feature",
+            ["model", "version", "feature", "method"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.prediction_drift = Gauge(
+            "shipyard_prediction_drift_score",
+            "Latest monitor run: drift of the model's outputs against its reference",
+            ["model", "version"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.estimated = Gauge(
+            "shipyard_estimated_performance",
+            "Latest monitor run: label-free performance estimate (CBPE)",
+            ["model", "version", "metric"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.realized = Gauge(
+            "shipyard_realized_performance",
+            "Latest monitor run: performance on the labelled predictions",
+            ["model", "version", "metric"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.label_coverage = Gauge(
+            "shipyard_label_coverage",
+            "Latest monitor run: share of predictions with a label",
+            ["model", "version"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self._shown: set[tuple[str, str]] = set()
         self._next_refresh = 0.0
 
@@ -156,6 +193,35 @@ class ServerMetrics:
         for version, role in self._shown - shown:
             self.traffic.labels(name, version, role).set(0.0)
         self._shown = shown
+        self._monitored()
+
+    def _monitored(self) -> None:
+        """Copy the latest monitor run into its gauges (best effort: the store may be down)."""
+        if self.monitor is None:
+            return
+        try:
+            run = self.monitor()
+        except Exception:  # a scrape must not fail because the database did
+            return
+        if not run:
+            return
+        model, version = str(run.get("model")), str(run.get("version"))
+        for feature in run.get("features", []):
+            if feature.get("score") is not None:
+                labels = (model, version, str(feature["feature"]), str(feature["method"]))
+                self.feature_drift.labels(*labels).set(float(feature["score"]))
+        prediction = run.get("prediction") or {}
+        if prediction.get("score") is not None:
+            self.prediction_drift.labels(model, version).set(float(prediction["score"]))
+        for metric, estimate in (run.get("estimated") or {}).items():
+            if isinstance(estimate, dict) and estimate.get("value") is not None:
+                self.estimated.labels(model, version, metric).set(float(estimate["value"]))
+        performance = run.get("performance") or {}
+        for metric, value in (performance.get("metrics") or {}).items():
+            if value is not None:
+                self.realized.labels(model, version, metric).set(float(value))
+        if performance.get("coverage") is not None:
+            self.label_coverage.labels(model, version).set(float(performance["coverage"]))
 
     def render(self) -> bytes:
         """The exposition text for ``GET /metrics`` (all workers' when there are several)."""

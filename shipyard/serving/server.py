@@ -21,15 +21,17 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shipyard.config import Config
 from shipyard.serving.fast_path import PredictionRoutes
 
 __all__ = ["ServeSpec", "Server", "build_server", "run"]
 
+T = TypeVar("T")
 SPEC_VARIABLE = "SHIPYARD_SERVE_SPEC"
 GRACEFUL_SECONDS = 30
 
@@ -67,6 +69,7 @@ class Server:
 
 def build_server(spec: ServeSpec) -> Server:
     """Load the model, start the log writers and the watcher, and build the app."""
+    from shipyard.monitoring.run import latest_run
     from shipyard.registry import Tracking, get_version, parse_ref
     from shipyard.registry.aliases import CHAMPION, current_alias
     from shipyard.registry.refs import ModelRef
@@ -127,6 +130,8 @@ def build_server(spec: ServeSpec) -> Server:
         shadow_capacity=settings.shadow_queue,
         on_shutdown=[*on_shutdown, _mark_worker_dead],
     )
+    if watcher is not None:
+        app.state.metrics.monitor = _cached(lambda: latest_run(store, served.name), 15.0)
     for writer in writers:
         writer.start()
     if watcher is not None:
@@ -187,6 +192,19 @@ def run(spec: ServeSpec, *, workers: int = 1, server: Server | None = None) -> N
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _cached(read: Callable[[], T], seconds: float) -> Callable[[], T]:
+    """``read``, called at most once per ``seconds``; the last answer in between."""
+    last: list[tuple[float, T]] = []
+
+    def cached() -> T:
+        now = time.monotonic()
+        if not last or now - last[0][0] >= seconds:
+            last[:] = [(now, read())]
+        return last[0][1]
+
+    return cached
 
 
 def _mark_worker_dead() -> None:
