@@ -101,7 +101,12 @@ def _print(result: object) -> None:
         f"[bold]{result.model}/{result.version}[/], {result.window} "
         f"({result.rows} predictions): [bold {colour}]{result.level.upper()}[/]"
     )
-    table = Table("signal", "method", "score", "inspect / retrain / pause", "verdict")
+    table = Table()
+    table.add_column("signal", no_wrap=True)
+    table.add_column("method")
+    table.add_column("score", justify="right")
+    table.add_column("inspect / retrain / pause", justify="right")
+    table.add_column("verdict")
     for signal in result.signals:
         bands = signal.get("bands") or {}
         levels = " / ".join(

@@ -1,0 +1,148 @@
+"""End to end: serve the churn model, send shifted traffic and labels, run the monitor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shipyard.cli import run
+from shipyard.config import Config, load_config
+from shipyard.monitoring.log_window import WindowSpec
+from shipyard.monitoring.run import latest_run, monitor_history, run_monitor
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import move_alias
+from shipyard.serving.app import create_app
+from shipyard.serving.loader import load_served_model
+from shipyard.serving.prediction_log import PredictionLogWriter
+from shipyard.store import Store
+from shipyard.training import train
+from tests.serving.live import call, serve_in_thread
+
+SHIFTED = "monthly_charges"
+
+
+@dataclass
+class Served:
+    config: Config
+    store: Store
+    host_port: str
+    golden: pd.DataFrame
+
+    def send(self, rows: pd.DataFrame, prefix: str) -> None:
+        for i, row in rows.iterrows():
+            body = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
+            status, _, payload = call(
+                f"http://{self.host_port}/v1/models/churn:predict",
+                body,
+                {"X-Request-ID": f"{prefix}{i}"},
+            )
+            assert status == 200, payload
+
+    def label(self, rows: pd.DataFrame, prefix: str) -> None:
+        feedback = [
+            {"request_id": f"{prefix}{i}", "label": int(r.churned)} for i, r in rows.iterrows()
+        ]
+        status, _, payload = call(
+            f"http://{self.host_port}/v1/feedback", json.dumps(feedback).encode()
+        )
+        assert status == 200, payload
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from tests.conftest import copy_example
+
+    project = copy_example(tmp_path_factory.mktemp("monitor") / "churn")
+    config = load_config(project / "shipyard.yaml", environ={})
+    store, tracking = Store(config.db_url), Tracking(config)
+    train(config, store=store, tracking=tracking)
+    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
+    model = load_served_model(tracking.client, "churn", "1")
+    root = config.resolve(config.serving.logs)
+    log = PredictionLogWriter(root, roll_seconds=0.1)
+    labels = PredictionLogWriter(root, kind="labels", roll_seconds=0.1)
+    log.start()
+    labels.start()
+    golden = pd.read_csv(project / "data" / "golden.csv")
+    with serve_in_thread(create_app(model, log=log, labels=labels)) as host_port:
+        yield Served(config, store, host_port, golden)
+        # The writers are flushed by each test that reads the log.
+        served_log = (log, labels)
+    for writer in served_log:
+        writer.close()
+
+
+def wait_logged(config: Config, prefix: str, count: int, kind: str = "predictions") -> None:
+    """Wait until ``count`` rows whose request id starts with ``prefix`` are on disk."""
+    import time
+
+    from shipyard.serving.log_query import query_log
+
+    sql = f"SELECT count(*) AS n FROM log WHERE starts_with(request_id, '{prefix}')"
+    deadline = time.monotonic() + 10
+    while (
+        query_log(config.resolve(config.serving.logs), "churn", kind=kind, sql=sql)["n"][0].as_py()
+        < count
+    ):
+        assert time.monotonic() < deadline, f"{count} {kind} rows {prefix}* never arrived"
+        time.sleep(0.02)
+
+
+def test_shifted_traffic_drifts_on_the_shifted_feature_only(served: Served) -> None:
+    shifted = served.golden.head(500).copy()
+    shifted[SHIFTED] = shifted[SHIFTED] * 1.6 + 20
+    served.send(shifted, "shift-")
+    served.label(shifted.head(250), "shift-")
+    wait_logged(served.config, "shift-", 500)
+    wait_logged(served.config, "shift-", 250, kind="labels")
+    client = Tracking(served.config).client
+    result = run_monitor(served.config, served.store, client, "churn", window="last:500")
+    levels = {f["feature"]: f["level"] for f in result.features}
+    assert levels[SHIFTED] in ("retrain", "pause")
+    assert {name for name, level in levels.items() if level != "ok"} == {SHIFTED}
+    assert result.level in ("retrain", "pause") and result.rows == 500
+    assert Path(result.report_path or "").is_file()
+    stored = latest_run(served.store, "churn")
+    assert stored is not None and stored["level"] == result.level
+    assert monitor_history(served.store, "churn")[-1][1][SHIFTED] >= 1.0  # ≥ retrain level
+
+
+def test_window_specs() -> None:
+    assert WindowSpec.parse("last:10").count == 10
+    since = WindowSpec.parse("since:2h")
+    assert since.kind == "since" and since.start is not None
+    spanned = WindowSpec.parse("range:2026-11-01/2026-11-02")
+    assert spanned.start is not None and spanned.end is not None
+    for bad in ("last:0", "yesterday", "range:2026-11-02/2026-11-01", "since:soon"):
+        with pytest.raises(Exception, match="Write last"):
+            WindowSpec.parse(bad)
+
+
+def test_cli_run_and_labels_ingest(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(served.config.root)
+    normal = served.golden.iloc[1000:1600]
+    served.send(normal, "cli-")
+    wait_logged(served.config, "cli-", len(normal))
+    labels = served.config.root / "labels.csv"
+    pd.DataFrame(
+        {"request_id": [f"cli-{i}" for i in normal.index], "label": normal["churned"].to_list()}
+    ).to_csv(labels, index=False)
+    assert run(["labels", "ingest", str(labels)]) == 0
+    assert "600 labels of churn ingested" in capsys.readouterr().out
+    assert run(["monitor", "run", "churn", "--window", "last:600", "--json", "--no-alerts"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 600 and result["level"] == "ok", result["signals"]
+    assert run(["monitor", "run", "churn", "--window", "last:600"]) == 0
+    out = capsys.readouterr().out
+    assert "feature:monthly_charges" in out and "OK" in out
+    bad = served.config.root / "bad.csv"
+    pd.DataFrame({"label": [1]}).to_csv(bad, index=False)
+    assert run(["labels", "ingest", str(bad)]) == 4
+    assert "request_id" in capsys.readouterr().err
