@@ -12,6 +12,7 @@ PACKAGES = [
     "shipyard.data",
     "shipyard.delivery",
     "shipyard.monitoring",
+    "shipyard.monitoring.alerting",
     "shipyard.registry",
     "shipyard.serving",
     "shipyard.serving.protocols",

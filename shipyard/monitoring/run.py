@@ -244,8 +244,36 @@ def _save(store: Store, result: MonitorResult) -> None:
         )
 
 
-def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[str, Any] | None:
-    return None
+def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[str, Any]:
+    """Open, escalate or resolve the alert of every signal; say what happened."""
+    from shipyard.monitoring.alerting import Alerter, Signal
+
+    signals = [
+        Signal(
+            model=result.model,
+            version=result.version,
+            name=signal["name"],
+            level=None if signal["level"] == "ok" else signal["level"],
+            score=signal.get("score"),
+            bands=Bands(**signal["bands"]) if signal.get("bands") else None,
+            evidence={
+                "window": result.window,
+                "rows": result.rows,
+                "method": signal.get("method"),
+                "report": result.report_path,
+            },
+        )
+        for signal in result.signals
+    ]
+    outcome = Alerter(config, store).process(signals)
+    return {
+        "opened": [a.signal.name for a in outcome.opened],
+        "escalated": [a.signal.name for a in outcome.escalated],
+        "resolved": [a.signal.name for a in outcome.resolved],
+        "retrain_requested": bool(outcome.retrain_requested),
+        "paused": bool(outcome.paused),
+        "failed_deliveries": [d.route for d in outcome.failed],
+    }
 
 
 def _json_safe(value: Any) -> Any:

@@ -132,6 +132,13 @@ class ServerMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.prediction_band = Gauge(
+            "shipyard_prediction_drift_band",
+            "Latest monitor run: the model's prediction drift band (its inspect level)",
+            ["model", "version"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self.estimated = Gauge(
             "shipyard_estimated_performance",
             "Latest monitor run: label-free performance estimate (CBPE)",
@@ -213,6 +220,9 @@ class ServerMetrics:
         prediction = run.get("prediction") or {}
         if prediction.get("score") is not None:
             self.prediction_drift.labels(model, version).set(float(prediction["score"]))
+        band = (prediction.get("bands") or {}).get("inspect")
+        if band is not None:
+            self.prediction_band.labels(model, version).set(float(band))
         for metric, estimate in (run.get("estimated") or {}).items():
             if isinstance(estimate, dict) and estimate.get("value") is not None:
                 self.estimated.labels(model, version, metric).set(float(estimate["value"]))

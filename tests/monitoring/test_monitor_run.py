@@ -93,15 +93,62 @@ def wait_logged(config: Config, prefix: str, count: int, kind: str = "prediction
         time.sleep(0.02)
 
 
-def test_shifted_traffic_drifts_on_the_shifted_feature_only(served: Served) -> None:
+class PagerDuty:
+    """A local stand-in for PagerDuty's Events API v2 (we cannot reach the real one).
+
+    It accepts what ``POST /v2/enqueue`` accepts (routing_key, event_action, dedup_key,
+    and a payload with summary, source and severity on trigger) and answers 202.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        events = self.events = []  # type: list[dict[str, object]]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                valid = {"routing_key", "event_action", "dedup_key"} <= set(body) and (
+                    body["event_action"] == "resolve"
+                    or {"summary", "source", "severity"} <= set(body.get("payload", {}))
+                )
+                events.append(body)
+                self.send_response(202 if valid else 400)
+                self.end_headers()
+                self.wfile.write(b'{"status": "success"}')
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/enqueue"
+
+    def about(self, signal: str) -> list[dict[str, object]]:
+        return [e for e in self.events if str(e["dedup_key"]).count(f"/{signal}/")]
+
+
+def with_pagerduty(config: Config, url: str) -> Config:
+    from shipyard.config import AlertRoute
+
+    route = AlertRoute(kind="pagerduty", url=url, routing_key="test-key", min_level="retrain")
+    monitoring = config.monitoring.model_copy(update={"routes": [route]})
+    return config.model_copy(update={"monitoring": monitoring})
+
+
+def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
+    receiver = PagerDuty()
+    config = with_pagerduty(served.config, receiver.url)
+    client = Tracking(config).client
     shifted = served.golden.head(500).copy()
     shifted[SHIFTED] = shifted[SHIFTED] * 1.6 + 20
     served.send(shifted, "shift-")
     served.label(shifted.head(250), "shift-")
-    wait_logged(served.config, "shift-", 500)
-    wait_logged(served.config, "shift-", 250, kind="labels")
-    client = Tracking(served.config).client
-    result = run_monitor(served.config, served.store, client, "churn", window="last:500")
+    wait_logged(config, "shift-", 500)
+    wait_logged(config, "shift-", 250, kind="labels")
+
+    result = run_monitor(config, served.store, client, "churn", window="last:500")
     levels = {f["feature"]: f["level"] for f in result.features}
     assert levels[SHIFTED] in ("retrain", "pause")
     assert {name for name, level in levels.items() if level != "ok"} == {SHIFTED}
@@ -110,6 +157,26 @@ def test_shifted_traffic_drifts_on_the_shifted_feature_only(served: Served) -> N
     stored = latest_run(served.store, "churn")
     assert stored is not None and stored["level"] == result.level
     assert monitor_history(served.store, "churn")[-1][1][SHIFTED] >= 1.0  # ≥ retrain level
+    triggers = receiver.about(f"feature:{SHIFTED}")
+    assert [e["event_action"] for e in triggers] == ["trigger"]
+    details = triggers[0]["payload"]["custom_details"]  # type: ignore[index]
+    assert details["owner"] == "growth-analytics"
+    assert served.store.events(kind="retrain_requested")[0].subject == "model:churn"
+
+    # The same breach again: the alert is open, so nobody is paged twice.
+    run_monitor(config, served.store, client, "churn", window="last:500")
+    assert len(receiver.about(f"feature:{SHIFTED}")) == 1
+
+    # Traffic back to normal: the alert resolves, once, with the same dedup key.
+    normal = served.golden.iloc[500:1100]
+    served.send(normal, "normal-")
+    wait_logged(config, "normal-", len(normal))
+    result = run_monitor(config, served.store, client, "churn", window="last:600")
+    assert {f["feature"]: f["level"] for f in result.features}[SHIFTED] == "ok"
+    events = receiver.about(f"feature:{SHIFTED}")
+    assert [e["event_action"] for e in events] == ["trigger", "resolve"]
+    assert events[0]["dedup_key"] == events[1]["dedup_key"]
+    receiver.server.shutdown()
 
 
 def test_window_specs() -> None:
