@@ -16,12 +16,14 @@ frozen dataclasses. ``detector("auto")`` builds one by method name;
 """
 
 from shipyard.monitoring.base import DriftDetector, ThresholdDetector
+from shipyard.monitoring.calibrate import calibrate_bands
 from shipyard.monitoring.detectors import (
     ChiSquareDetector,
     KSDetector,
     WassersteinDetector,
     ZTestDetector,
 )
+from shipyard.monitoring.estimation import CBPE, Estimate
 from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test
 from shipyard.monitoring.frames import EvidentlyKind, FrameLike, evidently_kind
 from shipyard.monitoring.histogram_detectors import (
@@ -32,6 +34,14 @@ from shipyard.monitoring.histogram_detectors import (
     PSIDetector,
 )
 from shipyard.monitoring.methods import DETECTORS, Method, detector, load_detector
+from shipyard.monitoring.performance import (
+    Breach,
+    concept_drift,
+    label_coverage,
+    label_lag,
+    labelled_performance,
+)
+from shipyard.monitoring.prediction_drift import PredictionDriftBand, PredictionDriftResult
 from shipyard.monitoring.reference import ColumnReference, Reference
 from shipyard.monitoring.results import (
     KL_BANDS,
@@ -55,6 +65,7 @@ from shipyard.monitoring.statistics import (
 )
 
 __all__ = [
+    "CBPE",
     "DETECTORS",
     "KL_BANDS",
     "PSI_BANDS",
@@ -62,11 +73,13 @@ __all__ = [
     "Band",
     "Bands",
     "Binning",
+    "Breach",
     "ChiSquareDetector",
     "ColumnReference",
     "DatasetDrift",
     "DriftDetector",
     "DriftResult",
+    "Estimate",
     "EvidentlyKind",
     "FrameLike",
     "HistogramDetector",
@@ -76,18 +89,25 @@ __all__ = [
     "Kind",
     "Method",
     "PSIDetector",
+    "PredictionDriftBand",
+    "PredictionDriftResult",
     "Reference",
     "ThresholdDetector",
     "WassersteinDetector",
     "ZTestDetector",
+    "calibrate_bands",
     "chi_square",
     "choose_test",
+    "concept_drift",
     "detector",
     "evidently_kind",
     "fill_empty_bins",
     "jensen_shannon_distance",
     "kl_divergence",
     "ks_two_sample",
+    "label_coverage",
+    "label_lag",
+    "labelled_performance",
     "load_detector",
     "psi",
     "two_proportion_z",

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from shipyard.errors import DataError
 from shipyard.monitoring.feature_drift import feature_drift
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
-from shipyard.monitoring.references import ReferenceSet, reference_set
+from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
 from shipyard.monitoring.results import Bands, DriftResult
 from shipyard.store import MonitorRunRow
 
@@ -194,7 +194,126 @@ def _outputs(
     config: Config,
 ) -> None:
     """Prediction drift, labelled performance and the label-free estimate."""
-    del result, model, reference, current, config
+    from shipyard.monitoring.prediction_drift import PredictionDriftBand
+
+    ref_scores: np.ndarray | None = reference.scores
+    cur_scores: np.ndarray | None = _window_scores(current, model)
+    multi = model.classes is not None and len(model.classes) > 2
+    if multi and current.probabilities is not None and reference.probabilities is not None:
+        # Per-class distances: a max-probability score would miss two classes swapping.
+        ref_scores, cur_scores = reference.probabilities, current.probabilities
+    if ref_scores is not None and cur_scores is not None and len(cur_scores):
+        drift = PredictionDriftBand(window_size=len(cur_scores)).fit(ref_scores).score(cur_scores)
+        result.prediction = {
+            "method": drift.method,
+            "score": drift.score,
+            "bands": asdict(drift.bands),
+            "level": drift.level,
+            "n_reference": drift.n_reference,
+        }
+    labelled = current.labelled
+    if labelled.any():
+        result.performance = _labelled(model, current, labelled, cur_scores, config)
+    estimate = _estimate(model, reference, current, cur_scores, labelled)
+    if estimate is not None:
+        result.estimated = estimate
+
+
+def _window_scores(current: LogWindow, model: ServedModel) -> np.ndarray | None:
+    """One score per window row: P(positive) for binary classifiers, else the value."""
+    if current.probabilities is not None:
+        return score_of(current.outputs, current.probabilities)
+    if model.classes is not None:
+        return None  # a classifier without probabilities: labels are not a distribution
+    try:
+        return np.asarray(current.outputs, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rows(values: list[Any], mask: np.ndarray) -> np.ndarray:
+    """The masked rows of a list of JSON values, as an array (numbers stay numbers)."""
+    chosen = [value for value, keep in zip(values, mask, strict=True) if keep]
+    return np.asarray(chosen)
+
+
+def _labelled(
+    model: ServedModel,
+    current: LogWindow,
+    labelled: np.ndarray,
+    scores: np.ndarray | None,
+    config: Config,
+) -> dict[str, Any]:
+    from shipyard.errors import ShipyardError
+    from shipyard.evaluation.evaluate import load_scorecard
+    from shipyard.monitoring.performance import (
+        concept_drift,
+        label_coverage,
+        label_lag,
+        labelled_performance,
+    )
+
+    task = config.model.task
+    try:
+        scorecard = load_scorecard(config)
+    except ShipyardError:
+        scorecard = None
+    listed = ([scorecard.primary] if scorecard and scorecard.primary else []) + (
+        list(scorecard.metrics) if scorecard else []
+    )
+    names = [c.metric for c in listed if c.slice is None]
+    metrics = list(dict.fromkeys(names)) or (
+        ["accuracy", "roc_auc"] if task == "classification" else ["rmse", "mae"]
+    )
+    truth = _rows(current.labels, labelled)
+    outputs = _rows(current.outputs, labelled)
+    if scores is not None and current.probabilities is not None and model.classes is not None:
+        y_score = scores[labelled] if len(model.classes) == 2 else current.probabilities[labelled]
+    else:
+        y_score = None
+    values = labelled_performance(truth, outputs, y_score, metrics, task, classes=model.classes)
+    breaches = concept_drift(values, listed)
+    lag = label_lag(current.times[labelled], current.label_times[labelled])
+    coverage = label_coverage(current.rows, int(labelled.sum()))
+    return {
+        "metrics": {k: (None if np.isnan(v) else float(v)) for k, v in values.items()},
+        "labelled": int(labelled.sum()),
+        "coverage": coverage.share,
+        "lag_seconds": lag.to_dict(),
+        "breaches": [{**b.to_dict(), "method": "scorecard", "bands": None} for b in breaches],
+    }
+
+
+def _estimate(
+    model: ServedModel,
+    reference: ReferenceSet,
+    current: LogWindow,
+    scores: np.ndarray | None,
+    labelled: np.ndarray,
+) -> dict[str, Any] | None:
+    """CBPE for binary classifiers with probabilities, fitted on the reference predictions."""
+    from shipyard.monitoring.estimation import CBPE
+
+    classes = model.classes
+    if (
+        classes is None
+        or len(classes) != 2
+        or scores is None
+        or reference.scores is None
+        or reference.labels is None
+    ):
+        return None
+    positive = classes[1]
+    cbpe = CBPE().fit(np.asarray(reference.labels) == positive, reference.scores)
+    estimates = cbpe.estimate(scores)
+    found: dict[str, Any] = {name: e.to_dict() for name, e in estimates.items()}
+    if labelled.any():
+        truth = _rows(current.labels, labelled)
+        realised = cbpe.realised(truth == positive, scores[labelled])
+        for name, value in realised.items():
+            if name in found:
+                found[name]["realised"] = None if np.isnan(value) else float(value)
+    return found
 
 
 def _signals(result: MonitorResult) -> list[dict[str, Any]]:

@@ -154,6 +154,17 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     assert {name for name, level in levels.items() if level != "ok"} == {SHIFTED}
     assert result.level in ("retrain", "pause") and result.rows == 500
     assert Path(result.report_path or "").is_file()
+    # Half the window is labelled: realised metrics, coverage and lag, and CBPE beside them.
+    performance = result.performance or {}
+    assert performance["labelled"] == 250 and performance["coverage"] == 0.5
+    assert 0.0 <= performance["metrics"]["roc_auc"] <= 1.0
+    assert performance["lag_seconds"]["n"] == 250 and performance["lag_seconds"]["p50"] >= 0
+    estimated = result.estimated or {}
+    assert set(estimated) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    auc = estimated["roc_auc"]
+    assert auc["low"] <= auc["value"] <= auc["high"] and auc["realised"] is not None
+    prediction = result.prediction or {}
+    assert prediction["method"] == "wasserstein" and prediction["score"] > 0
     stored = latest_run(served.store, "churn")
     assert stored is not None and stored["level"] == result.level
     assert monitor_history(served.store, "churn")[-1][1][SHIFTED] >= 1.0  # ≥ retrain level

@@ -1,0 +1,241 @@
+"""Labelled performance: the scorecard's metrics on the rows whose labels have arrived.
+
+    values = labelled_performance(y, labels, scores, ["roc_auc", "recall"], "classification")
+    coverage = label_coverage(n_predictions=5000, n_labelled=3100)     # share 0.62
+    lag = label_lag(predicted_at, labelled_at)                          # p50 / p95 / max s
+    breaches = concept_drift(values, scorecard, bands={"roc_auc": Bands(0.02, 0.05, 0.1)},
+                             baseline={"roc_auc": 0.91})
+
+Metrics are computed by :mod:`shipyard.evaluation.metrics`, so a window's ``roc_auc`` is
+the number the scorecard would give on the same rows. Concept drift is a labelled metric
+that falls below its scorecard floor (or above its ceiling, for errors), or whose
+degradation from its baseline (the version's value on the golden set) reaches a band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from shipyard.config import BandSettings, MetricCriterion, Scorecard
+from shipyard.errors import DataError
+from shipyard.evaluation.metrics import Task, compute_metric, resolve_metric
+from shipyard.evaluation.predictions import Predictions
+from shipyard.monitoring.results import Band, Bands
+
+__all__ = [
+    "BandLike",
+    "Breach",
+    "LabelCoverage",
+    "LabelLag",
+    "concept_drift",
+    "label_coverage",
+    "label_lag",
+    "labelled_performance",
+]
+
+BandLike: TypeAlias = Bands | BandSettings | Mapping[str, float]
+# Datetimes (naive = UTC), or seconds since the epoch.
+TimesLike: TypeAlias = ArrayLike | Sequence[Any] | pd.Series | pd.Index
+
+
+def labelled_performance(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    y_score: ArrayLike | None,
+    metrics: Sequence[str],
+    task: Task,
+    *,
+    classes: ArrayLike | None = None,
+) -> dict[str, float]:
+    """The named scorecard metrics on labelled rows, by ``shipyard.evaluation.metrics``.
+
+    ``y_score`` is the positive-class probability (binary), the probability matrix
+    (multi-class) or ``None``; ``classes`` the model's ``classes_``, which a window
+    holding a single class needs to be scored as the scorecard scores it. A metric not
+    defined on these rows is ``nan``.
+    """
+    predictions = Predictions(
+        labels=np.asarray(y_pred),
+        scores=None if y_score is None else np.asarray(y_score, dtype=np.float64),
+        classes=None if classes is None else np.asarray(classes),
+    )
+    truth = np.asarray(y_true)
+    return {name: compute_metric(name, truth, predictions, task=task) for name in metrics}
+
+
+@dataclass(frozen=True)
+class LabelCoverage:
+    """How many of a window's predictions have a label."""
+
+    predictions: int
+    labelled: int
+
+    @property
+    def share(self) -> float:
+        """Labelled predictions as a share of all (``nan`` for an empty window)."""
+        return self.labelled / self.predictions if self.predictions else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (``share`` is ``None`` for an empty window)."""
+        share = self.share
+        return {**asdict(self), "share": None if np.isnan(share) else share}
+
+
+def label_coverage(n_predictions: int, n_labelled: int) -> LabelCoverage:
+    """The label coverage of a window of ``n_predictions`` with ``n_labelled`` labels joined."""
+    if n_predictions < 0 or not 0 <= n_labelled <= n_predictions:
+        raise DataError(
+            f"{n_labelled} labelled of {n_predictions} predictions is not a coverage.",
+            hint="Count labels joined to the window's predictions by request id.",
+        )
+    return LabelCoverage(int(n_predictions), int(n_labelled))
+
+
+@dataclass(frozen=True)
+class LabelLag:
+    """Seconds from prediction to label, over the ``n`` labelled predictions.
+
+    ``negative`` counts labels stamped before their prediction (a clock or join
+    problem); they are kept in the quantiles, so they show.
+    """
+
+    n: int
+    p50: float
+    p95: float
+    max: float
+    negative: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (``None`` for the quantiles of no rows)."""
+        return {
+            k: None if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(self).items()
+        }
+
+
+def label_lag(prediction_times: TimesLike, label_times: TimesLike) -> LabelLag:
+    """Label lag quantiles in seconds; rows without a label time (NaT / NaN) are skipped.
+
+    Times are datetimes (naive ones are taken as UTC, aware ones converted) or numbers
+    of seconds since the epoch; both sides must be of one kind.
+    """
+    predicted, labelled = _seconds(prediction_times), _seconds(label_times)
+    if len(predicted) != len(labelled):
+        raise DataError(
+            f"{len(predicted)} prediction times but {len(labelled)} label times.",
+            hint="Pass the two times of each labelled prediction, row by row.",
+        )
+    lag = labelled - predicted
+    lag = lag[np.isfinite(lag)]
+    if len(lag) == 0:
+        return LabelLag(0, float("nan"), float("nan"), float("nan"))
+    p50, p95 = np.quantile(lag, [0.5, 0.95])
+    return LabelLag(len(lag), float(p50), float(p95), float(lag.max()), int((lag < 0).sum()))
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A labelled metric past its scorecard limit (``kind="floor"``) or a band (``"band"``).
+
+    For a floor, ``limit`` is the scorecard's ``min`` (or ``max`` for an error metric);
+    for a band, ``degradation`` is how far the metric moved the wrong way from
+    ``baseline`` and ``limit`` the level it reached.
+    """
+
+    metric: str
+    value: float
+    kind: Literal["floor", "band"]
+    level: Band
+    limit: float
+    baseline: float | None = None
+    degradation: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping, with a signal ``name`` and ``score`` as monitoring reports them."""
+        return {"name": f"performance:{self.metric}", "score": self.value, **asdict(self)}
+
+
+def concept_drift(
+    values: Mapping[str, float],
+    criteria: Scorecard | Sequence[MetricCriterion] = (),
+    *,
+    bands: Mapping[str, BandLike] | None = None,
+    baseline: Mapping[str, float] | None = None,
+    floor_level: Band = "retrain",
+) -> list[Breach]:
+    """Every breach of the labelled ``values``, most severe first.
+
+    A criterion without a slice applies to ``values[criterion.metric]``: below ``min``
+    or above ``max`` is a breach at ``floor_level`` (the version no longer passes its
+    own scorecard: retrain, by default). ``bands[metric]`` holds inspect / retrain /
+    pause levels of *degradation* from ``baseline[metric]`` (a drop for a
+    higher-is-better metric, a rise for an error), classified as feature bands are. A
+    ``nan`` value (a metric undefined on the labelled rows) breaches nothing.
+    """
+    listed = _criteria(criteria)
+    breaches: list[Breach] = []
+    for criterion in listed:
+        value = values.get(criterion.metric)
+        if value is None or np.isnan(value) or criterion.slice is not None:
+            continue
+        if criterion.min is not None and value < criterion.min:
+            breaches.append(Breach(criterion.metric, value, "floor", floor_level, criterion.min))
+        if criterion.max is not None and value > criterion.max:
+            breaches.append(Breach(criterion.metric, value, "floor", floor_level, criterion.max))
+    for metric, levels in (bands or {}).items():
+        value = values.get(metric)
+        if value is None or np.isnan(value):
+            continue
+        if baseline is None or metric not in baseline:
+            raise DataError(
+                f"A band is set for {metric} but it has no baseline to degrade from.",
+                hint="Pass baseline={metric: value on the golden set}.",
+            )
+        start = float(baseline[metric])
+        lower_is_better = resolve_metric(metric).lower_is_better
+        degradation = value - start if lower_is_better else start - value
+        as_bands = _bands(levels)
+        level = as_bands.classify(degradation)
+        if level != "ok":
+            limit = getattr(as_bands, level)
+            breaches.append(Breach(metric, value, "band", level, limit, start, degradation))
+    order = ("pause", "retrain", "inspect", "ok")
+    return sorted(breaches, key=lambda breach: order.index(breach.level))
+
+
+def _criteria(criteria: Scorecard | Sequence[MetricCriterion]) -> list[MetricCriterion]:
+    if isinstance(criteria, Scorecard):
+        primary = [criteria.primary] if criteria.primary is not None else []
+        return [*primary, *criteria.metrics]
+    return list(criteria)
+
+
+def _bands(levels: BandLike) -> Bands:
+    if isinstance(levels, Bands):
+        return levels
+    if isinstance(levels, BandSettings):
+        return Bands(levels.inspect, levels.retrain, levels.pause)
+    return Bands(float(levels["inspect"]), float(levels["retrain"]), float(levels["pause"]))
+
+
+def _seconds(times: TimesLike) -> np.ndarray:
+    """Times as float seconds since the epoch, NaN where missing."""
+    if isinstance(times, pd.Series | pd.Index):
+        series = pd.Series(times)
+    else:
+        array = np.asarray(times)
+        if array.dtype.kind == "M":
+            series = pd.Series(array)
+        elif array.dtype.kind in "iuf":
+            return array.astype(np.float64)
+        else:
+            series = pd.Series(array, dtype=object)
+    if series.dtype.kind in "iuf":
+        return series.to_numpy(dtype=np.float64)
+    stamps = pd.to_datetime(series, utc=True)
+    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
