@@ -293,10 +293,10 @@ class MonitoringSettings(_Settings):
         None, description="Reference snapshot digest; default: the version's training snapshot."
     )
     include_shadow: bool = Field(False, description="Count shadow predictions in the window.")
-    bands: dict[str, BandSettings] = Field(
+    bands: dict[str, BandSettings] | Path = Field(
         default_factory=dict,
-        description="Per-feature band overrides (feature name → levels); "
-        "`shipyard monitor calibrate` writes these.",
+        description="Per-feature band overrides (feature name → levels), inline or in a "
+        "YAML file; `shipyard monitor calibrate --write` writes bands.yaml.",
     )
     routes: list[AlertRoute] = Field(default_factory=list, description="Alert routes.")
     pause_action: Literal["none", "fallback"] = Field(

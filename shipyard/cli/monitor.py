@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -88,6 +89,97 @@ def watch_cmd(
         done += 1
         if runs is None or done < runs:
             time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    window_size: Annotated[
+        int | None,
+        typer.Option(min=10, help="Rows per monitored window (default: monitoring.window's N)."),
+    ] = None,
+    false_alarm_rate: Annotated[
+        float,
+        typer.Option(min=0.0001, max=0.5, help="Share of no-drift windows allowed to inspect."),
+    ] = 0.01,
+    version: VersionOpt = None,
+    write: Annotated[
+        bool, typer.Option(help="Write the levels to bands.yaml and point config at it.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set per-feature levels from the reference by bootstrap, for review."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from shipyard.monitoring.calibrate import calibrate_bands
+    from shipyard.monitoring.log_window import WindowSpec
+    from shipyard.monitoring.references import reference_set
+    from shipyard.monitoring.run import champion_or_newest
+    from shipyard.registry import Tracking
+    from shipyard.serving.loader import load_served_model
+
+    state: CliState = ctx.obj
+    config = state.config()
+    client = Tracking(config).client
+    size = window_size or WindowSpec.parse(config.monitoring.window).count or 5000
+    with steps(quiet=as_json) as step:
+        version = version or champion_or_newest(client, name)
+        step(f"Loading {name}/{version} and its reference")
+        model = load_served_model(client, name, version)
+        reference = reference_set(config, client, model, digest=config.monitoring.reference)
+        step(f"Bootstrapping windows of {size} rows")
+        bands = calibrate_bands(reference.reference, size, false_alarm_rate=false_alarm_rate)
+    if as_json:
+        print_json(bands)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"{name}/{version}: levels for windows of {size} rows")
+        for header in ("feature", "method", "inspect", "retrain", "pause"):
+            table.add_column(header, justify="left" if header in ("feature", "method") else "right")
+        for feature, levels in bands.items():
+            table.add_row(
+                feature,
+                str(levels["method"]),
+                *(f"{levels[k]:.4g}" for k in ("inspect", "retrain", "pause")),
+            )
+        console.print(table)
+    if not write:
+        return
+    declared = config.monitoring.bands
+    path = (
+        config.resolve(declared) if not isinstance(declared, dict) else config.root / "bands.yaml"
+    )
+    header = (
+        f"# Feature bands for {name}/{version}, calibrated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"# by `shipyard monitor calibrate`: windows of {size} rows, false-alarm rate "
+        f"{false_alarm_rate:g}. Review before committing.\n"
+    )
+    path.write_text(header + yaml.safe_dump(bands, sort_keys=False), encoding="utf-8")
+    console.print(f"Wrote {path}.")
+    if isinstance(declared, dict):
+        _point_config_at(config.root / "shipyard.yaml", path.name, bool(declared))
+
+
+def _point_config_at(config_file: Path, bands_file: str, had_inline: bool) -> None:
+    """Add ``monitoring: bands: FILE`` to shipyard.yaml when it is safe to do so."""
+    import yaml
+
+    text = config_file.read_text(encoding="utf-8") if config_file.is_file() else ""
+    data = yaml.safe_load(text) or {}
+    if "monitoring" not in data:
+        addition = f"\nmonitoring:\n  bands: {bands_file}\n"
+        config_file.write_text(text.rstrip("\n") + "\n" + addition, encoding="utf-8")
+        console.print(f"Set monitoring.bands: {bands_file} in {config_file.name}.")
+        return
+    what = "replace the inline monitoring.bands with" if had_inline else "add"
+    console.print(
+        f"[yellow]{config_file.name} has a monitoring section: {what} "
+        f"`bands: {bands_file}` under it to use these levels.[/]"
+    )
 
 
 def _print(result: object) -> None:

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
+from pydantic import ValidationError
 
-from shipyard.config import BandSettings
+from shipyard.config import BandSettings, Config
+from shipyard.errors import ConfigError
 from shipyard.monitoring.methods import detector
 from shipyard.monitoring.reference import Reference
 from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DriftResult
 
-__all__ = ["default_method", "feature_drift"]
+__all__ = ["configured_bands", "default_method", "feature_drift"]
 
 _BANDED = ("psi", "kl")  # methods whose detectors take inspect/retrain/pause levels
 
@@ -71,3 +75,24 @@ def _banded(result: DriftResult, bands: Bands | None) -> DriftResult:
     if result.band is not None or bands is None or result.score is None:
         return result
     return replace(result, band=bands.classify(result.score))
+
+
+def configured_bands(config: Config) -> dict[str, BandSettings]:
+    """``monitoring.bands``, read from its YAML file when it names one."""
+    declared = config.monitoring.bands
+    if not isinstance(declared, Path):
+        return dict(declared)
+    path = config.resolve(declared)
+    if not path.is_file():
+        raise ConfigError(
+            f"monitoring.bands names {path}, which does not exist.",
+            hint="Run `shipyard monitor calibrate NAME --write`, or set the bands inline.",
+        )
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        return {str(k): BandSettings.model_validate(v) for k, v in dict(data).items()}
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{path} does not hold feature bands: {str(exc).splitlines()[0]}",
+            hint="Each feature maps to {inspect, retrain, pause[, method]}.",
+        ) from None

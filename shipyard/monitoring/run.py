@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 
 from shipyard.errors import DataError
-from shipyard.monitoring.feature_drift import feature_drift
+from shipyard.monitoring.feature_drift import configured_bands, feature_drift
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
 from shipyard.monitoring.results import Bands, DriftResult
@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from shipyard.serving.loader import ServedModel
     from shipyard.store import Store
 
-__all__ = ["LEVELS", "MonitorResult", "latest_run", "monitor_history", "run_monitor"]
+__all__ = [
+    "LEVELS",
+    "MonitorResult",
+    "champion_or_newest",
+    "latest_run",
+    "monitor_history",
+    "run_monitor",
+]
 
 LEVELS = ("ok", "inspect", "retrain", "pause")
 Step = Callable[[str], None]
@@ -79,7 +86,7 @@ def run_monitor(
 
     settings = config.monitoring
     spec = WindowSpec.parse(window or settings.window)
-    version = version or _champion_or_newest(client, name)
+    version = version or champion_or_newest(client, name)
     step(f"Loading {name}/{version} and its reference")
     model = load_served_model(client, name, version)
     reference = reference_set(config, client, model, digest=settings.reference)
@@ -97,7 +104,7 @@ def run_monitor(
             hint="Serve the model (`shipyard serve`) and send traffic, or widen --window.",
         )
     step(f"Scoring {len(reference.reference.columns)} features on {current.rows} predictions")
-    drift = feature_drift(reference.reference, current.inputs, settings.bands)
+    drift = feature_drift(reference.reference, current.inputs, configured_bands(config))
     result = MonitorResult(
         model=name,
         version=version,
@@ -159,7 +166,8 @@ def latest_run(store: Store, name: str) -> dict[str, Any] | None:
     return dict(found) if found else None
 
 
-def _champion_or_newest(client: MlflowClient, name: str) -> str:
+def champion_or_newest(client: MlflowClient, name: str) -> str:
+    """The version the champion alias names, else the newest version."""
     from shipyard.registry import get_version, parse_ref
     from shipyard.registry.aliases import CHAMPION, current_alias
 

@@ -224,3 +224,36 @@ def test_cli_run_and_labels_ingest(
     pd.DataFrame({"label": [1]}).to_csv(bad, index=False)
     assert run(["labels", "ingest", str(bad)]) == 4
     assert "request_id" in capsys.readouterr().err
+
+
+def test_calibrate_writes_bands_the_monitor_then_uses(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    import yaml
+
+    project = served.config.root.parent / "calibrated"
+    shutil.copytree(served.config.root, project)
+    monkeypatch.chdir(project)
+    # Small windows are noisy: calibrated levels for 100 rows sit above the defaults.
+    assert run(["monitor", "calibrate", "churn", "--window-size", "100", "--json"]) == 0
+    levels = json.loads(capsys.readouterr().out)
+    assert set(levels) == {
+        "tenure_months",
+        "monthly_charges",
+        "contract",
+        "support_calls",
+        "region",
+    }
+    assert levels["tenure_months"]["inspect"] > 0.05 and levels["tenure_months"]["method"] == "kl"
+    assert run(["monitor", "calibrate", "churn", "--window-size", "100", "--write"]) == 0
+    assert "Set monitoring.bands: bands.yaml" in capsys.readouterr().out
+    written = yaml.safe_load((project / "bands.yaml").read_text())
+    assert written["tenure_months"]["inspect"] == levels["tenure_months"]["inspect"]
+    assert yaml.safe_load((project / "shipyard.yaml").read_text())["monitoring"] == {
+        "bands": "bands.yaml"
+    }
+    assert run(["monitor", "run", "churn", "--window", "last:100", "--json", "--no-alerts"]) == 0
+    used = {f["feature"]: f["bands"] for f in json.loads(capsys.readouterr().out)["features"]}
+    assert used["tenure_months"]["inspect"] == levels["tenure_months"]["inspect"]
