@@ -153,7 +153,9 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     assert levels[SHIFTED] in ("retrain", "pause")
     assert {name for name, level in levels.items() if level != "ok"} == {SHIFTED}
     assert result.level in ("retrain", "pause") and result.rows == 500
-    assert Path(result.report_path or "").is_file()
+    report = Path(result.report_path or "").read_text()
+    assert report.count("data:image/png") >= 5  # one distribution per feature at least
+    assert f"feature:{SHIFTED}" in report and "Feature drift over time" in report
     # Half the window is labelled: realised metrics, coverage and lag, and CBPE beside them.
     performance = result.performance or {}
     assert performance["labelled"] == 250 and performance["coverage"] == 0.5
@@ -220,6 +222,10 @@ def test_cli_run_and_labels_ingest(
     assert run(["monitor", "run", "churn", "--window", "last:600"]) == 0
     out = capsys.readouterr().out
     assert "feature:monthly_charges" in out and "OK" in out
+    watch = ["monitor", "watch", "churn", "--window", "last:600", "--every", "1s", "--runs", "2"]
+    assert run(watch) == 0
+    assert capsys.readouterr().out.count("(600 predictions): OK") == 2
+    assert run(["monitor", "watch", "churn", "--every", "soon"]) == 2
     bad = served.config.root / "bad.csv"
     pd.DataFrame({"label": [1]}).to_csv(bad, index=False)
     assert run(["labels", "ingest", str(bad)]) == 4
