@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar, Self
 
@@ -83,12 +83,12 @@ class DriftDetector(ABC):
         return DatasetDrift(self.method, tuple(results), self.drift_share, skipped)
 
     def _score(
-        self, frame: pd.DataFrame, window: Mapping[str, CurrentColumn]
+        self, frame: pd.DataFrame, window: Iterator[CurrentColumn]
     ) -> tuple[list[DriftResult], dict[str, str]]:
-        """Score a window; the default tests column by column."""
+        """Score a window; the default tests column by column, holding one column at a time."""
         results = []
-        for name, current in window.items():
-            reference = self.reference_[name]
+        for current in window:
+            reference = self.reference_[current.name]
             note = missing_values(reference, current)
             if note:
                 results.append(unscored(self.method, reference, current, self.threshold, note))

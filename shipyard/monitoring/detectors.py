@@ -78,18 +78,23 @@ def chi_square_result(
     """Chi-square over the union of values; drift when p < threshold (``chisquare_stattest.py``).
 
     Expected counts are the reference counts scaled to the current size; a value unseen
-    in the reference makes the statistic infinite and p = 0, as in Evidently.
+    in the reference makes the statistic infinite and p = 0, as in Evidently. The same
+    single value on both sides gives p = 1 (SciPy, with no degree of freedom, gives NaN;
+    the verdict, no drift, is the same).
     """
     counts = align_values(reference.values, reference.counts, *current.distinct)
-    statistic, p_value = st.chi_square(counts.reference, counts.current)
+    statistic, p_value = 0.0, 1.0
+    if len(counts.keys) > 1:
+        statistic_array, p_array = st.chi_square(counts.reference, counts.current)
+        statistic, p_value = float(statistic_array), float(p_array)
     return result(
         "chisquare",
         reference,
         current,
-        score=float(statistic),
-        p_value=float(p_value),
+        score=statistic,
+        p_value=p_value,
         threshold=threshold,
-        drifted=bool(p_value < threshold),
+        drifted=p_value < threshold,
         kind=kind,
         unseen=(counts.unseen, counts.unseen_rows),
     )

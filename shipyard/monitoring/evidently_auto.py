@@ -30,7 +30,7 @@ on a side is reported without a score instead of raising.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator
 
 import pandas as pd
 
@@ -79,11 +79,12 @@ class AutoDriftDetector(DriftDetector):
         return float("nan")
 
     def _score(
-        self, frame: pd.DataFrame, window: Mapping[str, CurrentColumn]
+        self, frame: pd.DataFrame, window: Iterator[CurrentColumn]
     ) -> tuple[list[DriftResult], dict[str, str]]:
         results: list[DriftResult] = []
         skipped: dict[str, str] = {}
-        for name, current in window.items():
+        for current in window:  # one column's arrays at a time
+            name = current.name
             reference = self.reference_[name]
             kind = evidently_kind(frame[name])
             reason = _untestable(kind, reference)

@@ -13,7 +13,7 @@ Evidently).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -75,8 +75,10 @@ class HistogramDetector(DriftDetector):
                 )
 
     def _score(
-        self, frame: pd.DataFrame, window: Mapping[str, CurrentColumn]
+        self, frame: pd.DataFrame, columns: Iterator[CurrentColumn]
     ) -> tuple[list[DriftResult], dict[str, str]]:
+        # Binned columns are counted together in one vectorised pass: read them all.
+        window = {current.name: current for current in columns}
         results: dict[str, DriftResult] = {}
         binned: list[str] = []
         for name, current in window.items():

@@ -28,6 +28,9 @@ __all__ = [
     "wasserstein_distance_norm",
 ]
 
+# Wasserstein integrates over the merged support this many points at a time.
+_SLICE = 1 << 16
+
 
 def _shares(counts: ArrayLike) -> np.ndarray:
     array = np.asarray(counts, dtype=np.float64)
@@ -135,20 +138,25 @@ def wasserstein_distance(
     """
     u = np.asarray(reference_values, dtype=np.float64)
     v = np.asarray(current_sorted, dtype=np.float64)
-    weights = (
-        np.ones(len(u), np.int64) if reference_counts is None else np.asarray(reference_counts)
-    )
+    weights = np.ones(len(u), np.int64) if reference_counts is None else reference_counts
+    u_cumulative = np.cumsum(weights, dtype=np.int64)
     # Both sides are sorted, so a stable sort of the two runs is a linear merge. Along
     # the merged support, integer running counts give both CDFs exactly; at tied values
     # the step to the next point is 0, so the order within a tie does not matter.
-    order = np.argsort(np.concatenate((u, v)), kind="stable")
-    support = np.concatenate((u, v))[order]
-    from_reference = order < len(u)
-    u_counts = np.cumsum(np.concatenate((weights, np.zeros(len(v), weights.dtype)))[order])
-    v_counts = np.cumsum(~from_reference)
-    u_cdf = u_counts[:-1] / u_counts[-1]
-    v_cdf = v_counts[:-1] / len(v)
-    return float(np.sum(np.abs(u_cdf - v_cdf) * np.diff(support)))
+    support = np.concatenate((u, v))
+    order = np.argsort(support, kind="stable")
+    support = support[order]
+    u_seen = np.cumsum(order < len(u))  # reference points at or before each merged point
+    del order
+    total = 0.0
+    # The integrand a slice at a time: a few arrays of the slice's size, not of the samples'.
+    for start in range(0, len(support) - 1, _SLICE):
+        stop = min(start + _SLICE, len(support) - 1)
+        seen = u_seen[start:stop]
+        u_cdf = np.where(seen > 0, u_cumulative[seen - 1], 0) / u_cumulative[-1]
+        v_cdf = (np.arange(start + 1, stop + 1) - seen) / len(v)
+        total += float(np.sum(np.abs(u_cdf - v_cdf) * np.diff(support[start : stop + 1])))
+    return total
 
 
 def wasserstein_distance_norm(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -14,9 +14,6 @@ from shipyard.monitoring.frames import numeric_values
 from shipyard.monitoring.reference import Reference, Representation, category_counts
 
 __all__ = ["CurrentColumn", "read_window"]
-
-# Numeric columns are converted in blocks of about this many values.
-_BLOCK_ELEMENTS = 1 << 23
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,11 +61,12 @@ class CurrentColumn:
 
 def read_window(
     frame: pd.DataFrame, reference: Reference, names: Sequence[str]
-) -> dict[str, CurrentColumn]:
-    """Read the named columns of ``frame`` in the representation the reference chose.
+) -> Iterator[CurrentColumn]:
+    """The named columns of ``frame`` in the representation the reference chose, in order.
 
-    Numeric columns are converted to ``float64`` a block of columns at a time, and
-    their NaN and ±inf counts taken across the whole block at once.
+    Each column is read when the iterator reaches it (a float column without NaN or ±inf
+    is a view of the frame, not a copy), so a caller that keeps only its results holds
+    one column's arrays at a time.
     """
     missing = [name for name in names if name not in frame.columns]
     if missing:
@@ -76,43 +74,24 @@ def read_window(
             f"The current data has no column {', '.join(map(repr, missing))}.",
             hint="Score the same columns the detector was fitted on.",
         )
-    window: dict[str, CurrentColumn] = {}
-    numeric = [name for name in names if reference[name].representation == "numeric"]
-    per_block = max(1, _BLOCK_ELEMENTS // max(len(frame), 1))
-    for start in range(0, len(numeric), per_block):
-        block_names = numeric[start : start + per_block]
-        block = _numeric_block(frame, block_names)
-        finite = np.isfinite(block)
-        nans = np.isnan(block).sum(axis=0)
-        posinf = (block == np.inf).sum(axis=0)
-        neginf = len(block) - finite.sum(axis=0) - nans - posinf
-        for j, name in enumerate(block_names):
-            window[name] = CurrentColumn(
-                name=name,
-                representation="numeric",
-                values=block[:, j][finite[:, j]],
-                nan_count=int(nans[j]),
-                posinf_count=int(posinf[j]),
-                neginf_count=int(neginf[j]),
-            )
-    for name in names:
-        if name in window:
-            continue
-        series = frame[name]
+    return (_read_column(frame[name], name, reference[name].representation) for name in names)
+
+
+def _read_column(series: pd.Series, name: str, representation: Representation) -> CurrentColumn:
+    if representation == "categorical":
         keys, counts = category_counts(series)
-        window[name] = CurrentColumn(
-            name=name,
-            representation="categorical",
-            values=keys,
-            counts=counts,
-            nan_count=int(series.isna().sum()),
-        )
-    return {name: window[name] for name in names}
-
-
-def _numeric_block(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    try:
-        return frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError):
-        # Name the offending column.
-        return np.column_stack([numeric_values(frame[name], name) for name in names])
+        return CurrentColumn(name, "categorical", keys, counts, nan_count=int(series.isna().sum()))
+    raw = numeric_values(series, name)
+    finite = np.isfinite(raw)
+    if finite.all():
+        return CurrentColumn(name, "numeric", raw)
+    nans = int(np.count_nonzero(np.isnan(raw)))
+    posinf = int(np.count_nonzero(raw == np.inf))
+    return CurrentColumn(
+        name,
+        "numeric",
+        raw[finite],
+        nan_count=nans,
+        posinf_count=posinf,
+        neginf_count=len(raw) - int(np.count_nonzero(finite)) - nans - posinf,
+    )
