@@ -263,7 +263,9 @@ class _Side:
         self.out.write_text(json.dumps(data, allow_nan=True))
 
 
-READERS = ("pandas", "arrow")
+# stream: Shipyard reads the files a column at a time (ParquetColumns) and never holds a
+# whole frame; Evidently needs DataFrames, so its side reads with pandas.
+READERS = ("pandas", "arrow", "stream")
 
 
 def read_frame(path: Path, reader: str) -> Any:
@@ -271,14 +273,20 @@ def read_frame(path: Path, reader: str) -> Any:
 
     ``pandas``: ``pd.read_parquet(path)``, as users do. ``arrow``: PyArrow without
     pre-buffering the file, each Arrow column freed once converted — the same frame
-    for about half the transient memory.
+    for about half the transient memory. Either way, Arrow's allocator then hands its
+    unused memory back to the system, so neither side carries the reader's scratch
+    space into the comparison.
     """
-    if reader == "pandas":
+    if reader in ("pandas", "stream"):
         import pandas as pd
 
-        return pd.read_parquet(path)
-    table = pq.read_table(path, pre_buffer=False)
-    return table.to_pandas(self_destruct=True, split_blocks=True)
+        frame = pd.read_parquet(path)
+    else:
+        table = pq.read_table(path, pre_buffer=False)
+        frame = table.to_pandas(self_destruct=True, split_blocks=True)
+        del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def run_shipyard_side(data: Path, out: Path, reader: str, keep_reference: bool) -> None:
@@ -293,13 +301,18 @@ def run_shipyard_side(data: Path, out: Path, reader: str, keep_reference: bool) 
         return pd, AutoDriftDetector
 
     pd, auto_detector = side.timed("import", load)
-    reference = side.timed("read reference", lambda: read_frame(data / "reference.parquet", reader))
+    read: Callable[[Path], Any] = lambda path: read_frame(path, reader)  # noqa: E731
+    if reader == "stream":  # columns on demand: the files are never held whole
+        from shipyard.monitoring.parquet_columns import ParquetColumns
+
+        read = ParquetColumns
+    reference = side.timed("read reference", lambda: read(data / "reference.parquet"))
     detector = side.timed("fit", lambda: auto_detector().fit(reference))
     if not keep_reference:
         # The fitted detector keeps what scoring needs (as it would once stored); the
         # training frame is not needed to score a window.
         del reference
-    current = side.timed("read current", lambda: read_frame(data / "current.parquet", reader))
+    current = side.timed("read current", lambda: read(data / "current.parquet"))
     drift = side.timed("score", lambda: detector.score(current))
     columns = {r.feature: [r.method, r.drift_score, r.drifted] for r in drift.columns}
     side.dump(
@@ -868,7 +881,8 @@ def main(argv: list[str] | None = None) -> int:
         "--reader",
         choices=READERS,
         default="pandas",
-        help="how both sides read Parquet: pd.read_parquet, or PyArrow freeing as it converts",
+        help="how the sides read Parquet: pd.read_parquet; PyArrow freeing as it converts; or "
+        "stream (Shipyard a column at a time, Evidently with pandas)",
     )
     parser.add_argument("--data-dir", type=Path, help="write (and keep) the Parquet files here")
     parser.add_argument("--json", type=Path, help="also write the measurements here")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,10 @@ from shipyard.errors import DataError
 
 __all__ = ["EvidentlyKind", "FrameLike", "as_frame", "evidently_kind", "json_key"]
 
-FrameLike: TypeAlias = pd.DataFrame | Mapping[str, ArrayLike]
+if TYPE_CHECKING:
+    from shipyard.monitoring.parquet_columns import ParquetColumns
+
+FrameLike: TypeAlias = "pd.DataFrame | Mapping[str, ArrayLike] | ParquetColumns"
 EvidentlyKind = Literal["numerical", "categorical", "text", "datetime", "unknown"]
 
 # evidently/core/datasets.py: integer columns with at most this many distinct values
@@ -23,7 +26,16 @@ INTEGER_CARDINALITY_LIMIT = 10
 
 
 def as_frame(data: FrameLike) -> pd.DataFrame:
-    """A DataFrame view of a frame or a mapping of column name to 1-D array."""
+    """A DataFrame view of a frame or a mapping of column name to 1-D array.
+
+    A :class:`~shipyard.monitoring.parquet_columns.ParquetColumns` passes through as it
+    is: detectors use only a frame's ``columns``, its length and one column at a time,
+    which it provides without reading the whole file.
+    """
+    from shipyard.monitoring.parquet_columns import ParquetColumns
+
+    if isinstance(data, ParquetColumns):
+        return cast(pd.DataFrame, data)
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):
