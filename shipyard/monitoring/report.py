@@ -165,14 +165,15 @@ def _heatmap(history: Sequence[tuple[datetime, dict[str, float]]]) -> str | None
         [[scores.get(name, np.nan) for _, scores in history] for name in features], dtype=float
     )
     figure, axes = new_figure(max(5.0, 0.35 * len(history) + 2.5), 0.35 * len(features) + 1.5)
-    image = axes.imshow(grid, aspect="auto", cmap="YlOrRd", interpolation="nearest")
+    # 1 is the retrain level; past 2 the colour saturates, so small drifts stay visible.
+    image = axes.imshow(grid, aspect="auto", cmap="YlOrRd", interpolation="nearest", vmin=0, vmax=2)
     axes.set_yticks(range(len(features)), features, fontsize=8)
     labels = [moment.strftime("%m-%d %H:%M") for moment, _ in history]
     step = max(1, len(labels) // 12)
     axes.set_xticks(
         range(0, len(labels), step), labels[::step], rotation=45, ha="right", fontsize=7
     )
-    figure.colorbar(image, ax=axes, label="drift score / retrain level")
+    figure.colorbar(image, ax=axes, label="drift score / retrain level", extend="max")
     return to_png(figure)
 
 
