@@ -1,9 +1,11 @@
 """Delivery: how live traffic is split between a model's versions, and roll-outs over it.
 
 ``SequentialTest`` compares a candidate with the champion so that checking at every poll
-of a canary step does not inflate false alarms (a one-sided mixture SPRT).
+of a canary step does not inflate false alarms (a one-sided mixture SPRT). A ``Lease`` in
+the control plane makes sure only one agent acts at a time.
 """
 
+from shipyard.delivery.lease import Lease, LeaseKeeper, LeaseState
 from shipyard.delivery.sequential import (
     Decision,
     MeanStats,
@@ -14,6 +16,9 @@ from shipyard.delivery.traffic import TrafficSettings, read_traffic, write_traff
 
 __all__ = [
     "Decision",
+    "Lease",
+    "LeaseKeeper",
+    "LeaseState",
     "MeanStats",
     "ProportionStats",
     "SequentialTest",

@@ -11,6 +11,7 @@ from shipyard.store.tables import (
     DeploymentRow,
     EvaluationRow,
     EventRow,
+    LeaseRow,
     MonitorRunRow,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "EvaluationRow",
     "Event",
     "EventRow",
+    "LeaseRow",
     "MonitorRunRow",
     "Store",
     "as_utc",

@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentRow",
     "EvaluationRow",
     "EventRow",
+    "LeaseRow",
     "MonitorRunRow",
 ]
 
@@ -162,3 +163,20 @@ class MonitorRunRow(Base):
     )
 
     __table_args__ = (Index("ix_shipyard_monitor_runs_model", "model", "created_at"),)
+
+
+class LeaseRow(Base):
+    """A named lease (e.g. the agent's): its holder, its term and when it runs out.
+
+    ``token`` goes up on every acquisition and never down (rows are never deleted), so
+    it is a fencing token: a write that carries an older token comes from a stale holder.
+    """
+
+    __tablename__ = "shipyard_leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), nullable=False)
+    token: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

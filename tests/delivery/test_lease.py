@@ -1,0 +1,296 @@
+"""The agent's lease: two agents never act at once, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from shipyard.delivery.lease import Lease, LeaseKeeper
+from shipyard.errors import ConfigError
+from shipyard.store import Store
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same tests on a SQLite file and on a fresh database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cp.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def stores(url: str) -> Iterator[tuple[Store, Store]]:
+    """Two agents' stores on one control-plane database, as two processes would have."""
+    first, second = Store(url), Store(url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+class FakeClock:
+    """An application clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``condition`` until it holds; False if it did not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.01)
+    return True
+
+
+def race(leases: list[Lease]) -> list[bool]:
+    """Every lease tries to acquire at the same moment, each in its own thread."""
+    results = [False] * len(leases)
+    start = threading.Barrier(len(leases))
+
+    def attempt(index: int) -> None:
+        start.wait()
+        results[index] = leases[index].acquire()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(leases))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+@dataclass(frozen=True)
+class Term:
+    """One stretch during which one agent believed it held the lease."""
+
+    holder: str
+    token: int
+    start: float  # monotonic, once acquire() returned
+    end: float  # monotonic, no earlier than the agent stopped acting
+    released: bool
+
+
+def test_two_agents_never_hold_at_once(stores: tuple[Store, Store]) -> None:
+    leases = [Lease(store, holder=f"agent-{i}", ttl=0.1) for i, store in enumerate(stores)]
+    terms: list[Term] = []
+    errors: list[BaseException] = []
+    guard = threading.Lock()
+    inside = 0
+    overlaps = 0
+    start = threading.Barrier(2)
+    stop = threading.Event()
+
+    def agent(lease: Lease, seed: int) -> None:
+        nonlocal inside, overlaps
+        rng = random.Random(seed)
+        try:
+            start.wait()  # the first round races to INSERT the row
+            while not stop.is_set():
+                if not lease.acquire():
+                    stop.wait(0.002)
+                    continue
+                began = time.monotonic()
+                token = lease.token
+                assert token is not None
+                with guard:
+                    inside += 1
+                    overlaps += inside > 1
+                lease.current()  # stands in for the agent's work on the control plane
+                with guard:
+                    inside -= 1
+                if rng.random() < 0.7:
+                    ended = time.monotonic()
+                    lease.release()
+                    terms.append(Term(lease.holder, token, began, ended, released=True))
+                else:  # stop renewing: the term runs out on this agent's own clock
+                    ended = lease.remaining() + time.monotonic()
+                    terms.append(Term(lease.holder, token, began, ended, released=False))
+                    assert wait_for(lambda: not lease.held)
+                stop.wait(0.02)  # give the other agent the first go
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=agent, args=(lease, i)) for i, lease in enumerate(leases)]
+    for thread in threads:
+        thread.start()
+    stop.wait(2.0)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert overlaps == 0
+    terms.sort(key=lambda term: term.start)
+    assert len(terms) >= 10 and {term.holder for term in terms} == {"agent-0", "agent-1"}
+    for before, after in itertools.pairwise(terms):
+        # the next term starts only after the previous holder stopped acting ...
+        assert after.start >= before.end, (before, after)
+        # ... and a new holder always has a larger fencing token
+        if after.holder != before.holder:
+            assert after.token > before.token, (before, after)
+        else:
+            assert after.token >= before.token, (before, after)
+    handovers = [
+        before.released
+        for before, after in itertools.pairwise(terms)
+        if after.holder != before.holder
+    ]
+    assert True in handovers and False in handovers  # by release and by expiry
+
+
+def test_exactly_one_agent_wins_each_race(stores: tuple[Store, Store]) -> None:
+    clock = FakeClock()
+    for round_ in range(10):
+        leases = [
+            Lease(store, f"race-{round_}", holder=f"agent-{i}", ttl=10, clock=clock)
+            for i, store in enumerate(stores)
+        ]
+        # first for a name never taken (INSERT), then for an expired lease (UPDATE)
+        assert sorted(race(leases)) == [False, True]
+        clock.advance(11)
+        assert sorted(race(leases)) == [False, True]
+        state = leases[0].current()
+        assert state is not None and state.token == 2
+
+
+def test_a_holder_that_stops_renewing_loses_the_lease(stores: tuple[Store, Store]) -> None:
+    clock = FakeClock()
+    a = Lease(stores[0], holder="a", ttl=10, clock=clock)
+    b = Lease(stores[1], holder="b", ttl=10, clock=clock)
+    assert a.acquire() and a.held and a.token == 1
+    assert not b.acquire() and not b.held and b.token is None
+    clock.advance(5)
+    assert a.held and not b.acquire()
+    clock.advance(5.5)
+    assert not a.held and a.remaining() == 0.0
+    assert b.acquire() and b.held and b.token == 2
+    assert not a.renew() and not a.acquire() and not a.held
+    state = b.current()
+    assert state is not None and state.holder == "b" and state.token == 2
+    assert state.expires_at == clock.now + timedelta(seconds=10)
+
+
+def test_renewal_extends_the_same_term(stores: tuple[Store, Store]) -> None:
+    clock = FakeClock()
+    a = Lease(stores[0], holder="a", ttl=10, clock=clock)
+    b = Lease(stores[1], holder="b", ttl=10, clock=clock)
+    assert a.acquire()
+    first = a.current()
+    clock.advance(8)
+    assert a.renew()
+    clock.advance(8)  # 16 s after acquiring, 8 s after renewing
+    assert a.held and not b.acquire()
+    assert a.acquire() and a.token == 1  # acquiring a live lease of our own renews it
+    state = a.current()
+    assert first is not None and state is not None
+    assert state.acquired_at == first.acquired_at and state.renewed_at == clock.now
+
+
+def test_release_lets_the_other_take_it_at_once(stores: tuple[Store, Store]) -> None:
+    clock = FakeClock()
+    b = Lease(stores[1], holder="b", ttl=10, clock=clock)
+    with Lease(stores[0], holder="a", ttl=10, clock=clock) as a:
+        assert a.held
+        assert not b.renew()  # a holder that never acquired renews nothing
+        assert not b.acquire() and not b.renew()
+    assert not a.held
+    assert b.acquire() and b.token == 2
+    a.release()  # releasing what another holds changes nothing
+    assert b.held and not a.renew()
+    b.release()
+    assert a.acquire() and a.token == 3
+
+
+def test_lease_settings_are_checked(stores: tuple[Store, Store]) -> None:
+    for ttl in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="ttl"):
+            Lease(stores[0], ttl=ttl)
+    with pytest.raises(ConfigError, match="200"):
+        Lease(stores[0], holder="x" * 201)
+    first, second = Lease(stores[0]), Lease(stores[0])
+    assert first.holder != second.holder and first.name == "agent"
+
+
+def test_keeper_renews_while_running(stores: tuple[Store, Store]) -> None:
+    a = Lease(stores[0], holder="a", ttl=0.3)
+    b = Lease(stores[1], holder="b", ttl=0.3)
+    assert a.acquire()
+    renewals: set[datetime] = set()
+
+    def renewed_three_times() -> bool:
+        state = a.current()
+        assert state is not None
+        renewals.add(state.renewed_at)
+        return len(renewals) >= 4
+
+    with LeaseKeeper(a) as keeper:
+        assert wait_for(renewed_three_times)  # i.e. for well over one ttl
+        assert a.held and not keeper.lost.is_set()
+        assert not b.acquire()
+        assert a.token == 1
+    assert not keeper.lost.is_set()  # stopping is not losing
+    a.release()
+    assert b.acquire()
+
+
+def test_keeper_reports_a_takeover(stores: tuple[Store, Store]) -> None:
+    a = Lease(stores[0], holder="a", ttl=0.3)
+    # An agent whose clock runs an hour ahead sees every lease as expired: a forced expiry.
+    ahead = Lease(
+        stores[1], holder="ahead", ttl=0.3, clock=lambda: datetime.now(UTC) + timedelta(hours=1)
+    )
+    assert a.acquire()
+    with LeaseKeeper(a) as keeper:
+        assert ahead.acquire()
+        assert keeper.lost.wait(5)
+        assert not a.held and not a.renew()
+    assert a.token is not None and ahead.token is not None and ahead.token > a.token
+
+
+def test_keeper_survives_an_unreachable_database(
+    stores: tuple[Store, Store], request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = stores[0]
+    a = Lease(store, holder="a", ttl=0.3)
+    assert a.acquire()
+    logs = caplog.at_level(logging.WARNING, logger="shipyard.delivery.lease")
+    with logs, LeaseKeeper(a) as keeper:
+        _make_unreachable(store, request)
+        assert keeper.lost.wait(5)
+        assert not a.held
+    assert "Could not renew" in caplog.text and "Lost Lease" in caplog.text
+
+
+def _make_unreachable(store: Store, request: pytest.FixtureRequest) -> None:
+    if store.engine.dialect.name == "sqlite":
+        # A directory where the database file was: every new connection fails.
+        path = Path(str(store.engine.url.database))
+        path.rename(path.with_name("moved.db"))
+        path.mkdir()
+    else:
+        admin = request.getfixturevalue("_postgres_admin")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{store.engine.url.database}" WITH (FORCE)'))
+    store.close()  # drop pooled connections, which would still reach the old database
