@@ -6,6 +6,16 @@ the control plane makes sure only one agent acts at a time.
 """
 
 from shipyard.delivery.lease import Lease, LeaseKeeper, LeaseState
+from shipyard.delivery.rollout import (
+    Rollout,
+    abort_rollout,
+    active_rollout,
+    advance,
+    complete_rollout,
+    pause_rollout,
+    resume_rollout,
+    start_rollout,
+)
 from shipyard.delivery.sequential import (
     Decision,
     MeanStats,
@@ -21,8 +31,16 @@ __all__ = [
     "LeaseState",
     "MeanStats",
     "ProportionStats",
+    "Rollout",
     "SequentialTest",
     "TrafficSettings",
+    "abort_rollout",
+    "active_rollout",
+    "advance",
+    "complete_rollout",
+    "pause_rollout",
     "read_traffic",
+    "resume_rollout",
+    "start_rollout",
     "write_traffic",
 ]

@@ -13,6 +13,7 @@ from shipyard.store.tables import (
     EventRow,
     LeaseRow,
     MonitorRunRow,
+    RolloutRow,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "EventRow",
     "LeaseRow",
     "MonitorRunRow",
+    "RolloutRow",
     "Store",
     "as_utc",
     "create_store_engine",

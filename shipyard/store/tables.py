@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "EventRow",
     "LeaseRow",
     "MonitorRunRow",
+    "RolloutRow",
 ]
 
 
@@ -180,3 +181,31 @@ class LeaseRow(Base):
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RolloutRow(Base):
+    """One roll-out of a candidate version: strategy, steps, where it is, and its history."""
+
+    __tablename__ = "shipyard_rollouts"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    candidate: Mapped[str] = mapped_column(String(20), nullable=False)
+    champion: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    strategy: Mapped[str] = mapped_column(String(20), nullable=False)
+    steps: Mapped[list[float]] = mapped_column(JSON, nullable=False)
+    step_index: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    step_seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    min_requests: Mapped[int] = mapped_column(Integer, nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    step_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_rollouts_model_state", "model", "state"),)
