@@ -26,6 +26,7 @@ from shipyard.cli import models as models_cmd
 from shipyard.cli import monitor as monitor_cmd
 from shipyard.cli import project as project_cmd
 from shipyard.cli import promotion as promotion_cmd
+from shipyard.cli import rollout as rollout_cmd
 from shipyard.cli import serve as serve_cmd
 from shipyard.cli import traffic as traffic_cmd
 from shipyard.cli import training as training_cmd
@@ -88,6 +89,7 @@ app.add_typer(logs_cmd.app, name="logs")
 app.add_typer(traffic_cmd.app, name="traffic")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(labels_cmd.app, name="labels")
+app.add_typer(rollout_cmd.app, name="rollout")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli.options import JsonOpt
+from shipyard.cli.options import JsonOpt, parse_interval
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
 
@@ -75,7 +75,7 @@ def watch_cmd(
 
     state: CliState = ctx.obj
     config = state.config()
-    seconds = _seconds(every)
+    seconds = parse_interval(every, flag="--every")
     done = 0
     while runs is None or done < runs:
         started = time.monotonic()
@@ -216,13 +216,3 @@ def _print(result: object) -> None:
     console.print(table)
     if result.report_path:
         console.print(f"Report: {result.report_path}")
-
-
-def _seconds(text: str) -> float:
-    from shipyard.errors import ConfigError
-
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit() and int(text[:-1]) > 0:
-        return int(text[:-1]) * units[text[-1]]
-    raise ConfigError(f"--every {text!r} is not an interval.", hint="Write e.g. 30s, 5m or 1h.")

@@ -33,3 +33,12 @@ def parse_moment(text: str, *, flag: str = "--since", now: datetime | None = Non
             hint="Write e.g. 2026-11-24, 2026-11-24T09:30:00+00:00, 30m, 6h or 7d.",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_interval(text: str, *, flag: str) -> float:
+    """Seconds in an interval such as ``30s``, ``10m``, ``1h`` or ``1d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip()
+    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
+        return float(int(text[:-1]) * units[text[-1]])
+    raise ConfigError(f"{flag} {text!r} is not an interval.", hint="Write e.g. 30s, 5m or 1h.")
