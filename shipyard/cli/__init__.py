@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from shipyard import __version__
+from shipyard.cli import agent as agent_cmd
 from shipyard.cli import config as config_cmd
 from shipyard.cli import data as data_cmd
 from shipyard.cli import events as events_cmd
@@ -80,6 +81,7 @@ project_cmd.register(app)
 training_cmd.register(app)
 promotion_cmd.register(app)
 app.command("serve")(serve_cmd.serve_cmd)
+app.command("agent")(agent_cmd.agent_cmd)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")

@@ -5,6 +5,8 @@ of a canary step does not inflate false alarms (a one-sided mixture SPRT). A ``L
 the control plane makes sure only one agent acts at a time.
 """
 
+from shipyard.delivery.agent import Agent, TickReport
+from shipyard.delivery.guardrails import GuardrailReport, evaluate_guardrails
 from shipyard.delivery.lease import Lease, LeaseKeeper, LeaseState
 from shipyard.delivery.rollout import (
     Rollout,
@@ -25,7 +27,9 @@ from shipyard.delivery.sequential import (
 from shipyard.delivery.traffic import TrafficSettings, read_traffic, write_traffic
 
 __all__ = [
+    "Agent",
     "Decision",
+    "GuardrailReport",
     "Lease",
     "LeaseKeeper",
     "LeaseState",
@@ -33,11 +37,13 @@ __all__ = [
     "ProportionStats",
     "Rollout",
     "SequentialTest",
+    "TickReport",
     "TrafficSettings",
     "abort_rollout",
     "active_rollout",
     "advance",
     "complete_rollout",
+    "evaluate_guardrails",
     "pause_rollout",
     "read_traffic",
     "resume_rollout",

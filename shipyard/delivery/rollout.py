@@ -41,11 +41,13 @@ __all__ = [
     "Strategy",
     "abort_rollout",
     "active_rollout",
+    "active_rollouts",
     "advance",
     "complete_rollout",
     "pause_rollout",
     "resume_rollout",
     "start_rollout",
+    "step_kind",
     "traffic_for",
 ]
 
@@ -94,7 +96,7 @@ class Rollout:
 
     def describe_step(self) -> str:
         """Human form of the current step, e.g. ``canary 50 %`` or ``shadow 100 %``."""
-        kind = _step_kind(self.strategy, self.step_index)
+        kind = step_kind(self.strategy, self.step_index)
         return f"{kind} {self.step:g} %"
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def traffic_for(
 ) -> TrafficSettings:
     """The traffic settings of step ``index`` of a roll-out."""
     share = steps[index] / 100.0
-    if _step_kind(strategy, index) == "shadow":
+    if step_kind(strategy, index) == "shadow":
         return TrafficSettings(shadow=candidate, shadow_share=share)
     return TrafficSettings(challengers={candidate: share})
 
@@ -196,6 +198,13 @@ def active_rollout(store: Store, model: str) -> Rollout | None:
     with store.session() as session:
         row = session.scalar(query)
         return None if row is None else _rollout(row)
+
+
+def active_rollouts(store: Store) -> list[Rollout]:
+    """Every roll-out in progress, of any model."""
+    query = select(RolloutRow).where(RolloutRow.state.in_(ACTIVE)).order_by(RolloutRow.id)
+    with store.session() as session:
+        return [_rollout(row) for row in session.scalars(query)]
 
 
 def advance(
@@ -286,7 +295,8 @@ def _check_plan(strategy: str, steps: tuple[float, ...], seconds: float, request
         )
 
 
-def _step_kind(strategy: str, index: int) -> str:
+def step_kind(strategy: str, index: int) -> str:
+    """``shadow`` when step ``index`` copies traffic, ``canary`` or ``live`` when it serves."""
     if strategy == "shadow" or (strategy == "bluegreen" and index == 0):
         return "shadow"
     return "live" if strategy == "bluegreen" else "canary"

@@ -1,0 +1,46 @@
+"""``shipyard agent``: the process that advances roll-outs from their guardrails."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.options import parse_interval
+from shipyard.cli.output import console
+from shipyard.cli.state import CliState
+
+__all__ = ["agent_cmd"]
+
+
+def agent_cmd(
+    ctx: typer.Context,
+    poll: Annotated[str, typer.Option(help="How often to check, e.g. 1s, 5s.")] = "1s",
+    once: Annotated[bool, typer.Option(help="Check every roll-out once, then exit.")] = False,
+) -> None:
+    """Advance roll-outs (guardrails, steps, rollback, promotion) until interrupted.
+
+    Only one agent acts at a time: the others wait for its lease.
+    """
+    import threading
+
+    from shipyard.delivery.agent import Agent
+    from shipyard.registry import Tracking
+
+    state: CliState = ctx.obj
+    config = state.config()
+    agent = Agent(config, state.store(), Tracking(config), poll=parse_interval(poll, flag="--poll"))
+    if once:
+        actions = agent.tick().actions
+        for action in actions:
+            console.print(action)
+        if not actions:
+            console.print("Nothing to do.")
+        return
+    stop = threading.Event()
+    console.print(f"Agent running (polling every {agent.poll:g} s); Ctrl-C stops it.")
+    try:
+        agent.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    console.print("Agent stopped; lease released.")

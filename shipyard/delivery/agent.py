@@ -1,0 +1,128 @@
+"""The agent: the one process that advances roll-outs, under a lease.
+
+Each :meth:`Agent.tick` looks at every roll-out in progress. A running one has its
+guardrails evaluated over the current step (from the prediction log) and the verdict
+applied with :func:`~shipyard.delivery.rollout.advance`: a breach rolls back at once and
+alerts are recorded, a pass moves on when the step has lasted and served enough. A
+roll-out that finished its steps is promoted with the project's own rules
+(:func:`shipyard.governance.promotion.promote`); when those refuse (an approval is
+still missing, say) it waits, and the refusal is recorded once. :meth:`Agent.run` ticks
+every ``poll`` seconds while it holds the ``agent`` lease, so two agents never act at
+once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shipyard.delivery.guardrails import evaluate_guardrails
+from shipyard.delivery.lease import Lease, LeaseKeeper
+from shipyard.delivery.rollout import Rollout, active_rollouts, advance, complete_rollout
+from shipyard.errors import PromotionRefused, ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.config import Config
+    from shipyard.registry import Tracking
+    from shipyard.store import Store
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Agent", "TickReport"]
+
+
+@dataclass
+class TickReport:
+    """What one tick did, roll-out by roll-out (``model/version: what``)."""
+
+    actions: list[str] = field(default_factory=list)
+
+
+class Agent:
+    """Advances roll-outs from their guardrails; one per control plane at a time."""
+
+    def __init__(
+        self, config: Config, store: Store, tracking: Tracking, *, poll: float = 1.0
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.tracking = tracking
+        self.poll = poll
+        self._refused: set[int] = set()  # roll-outs whose promotion refusal is recorded
+
+    def tick(self) -> TickReport:
+        """One pass over every roll-out in progress."""
+        report = TickReport()
+        for rollout in active_rollouts(self.store):
+            try:
+                if rollout.state == "running":
+                    self._guard(rollout, report)
+                elif rollout.state == "promoting":
+                    self._promote(rollout, report)
+            except ShipyardError as error:  # one roll-out's trouble must not stop the rest
+                logger.warning("roll-out of %s/%s: %s", rollout.model, rollout.candidate, error)
+                report.actions.append(f"{rollout.model}/{rollout.candidate}: {error.message}")
+        return report
+
+    def run(self, stop: threading.Event, lease: Lease | None = None) -> None:
+        """Tick every ``poll`` seconds while holding the lease, until ``stop`` is set."""
+        lease = lease or Lease(self.store, "agent", ttl=max(5.0, self.poll * 5))
+        while not stop.is_set():
+            if not lease.acquire():
+                stop.wait(self.poll)
+                continue
+            with LeaseKeeper(lease) as keeper:
+                while not stop.is_set() and not keeper.lost.is_set():
+                    for action in self.tick().actions:
+                        logger.info(action)
+                    stop.wait(self.poll)
+        lease.release()
+
+    def _guard(self, rollout: Rollout, report: TickReport) -> None:
+        root = self.config.resolve(self.config.serving.logs)
+        guard = evaluate_guardrails(root, rollout, since=rollout.step_started_at)
+        after = advance(
+            self.store,
+            rollout.model,
+            verdict=guard.verdict,
+            requests=guard.requests,
+            evidence=guard.evidence(),
+        )
+        label = f"{rollout.model}/{rollout.candidate}"
+        if after.state == "rolled_back":
+            report.actions.append(
+                f"{label}: rolled back at {rollout.describe_step()}: {guard.reason}"
+            )
+        elif after.state == "promoting":
+            report.actions.append(f"{label}: every step passed")
+        elif after.step_index != rollout.step_index:
+            report.actions.append(f"{label}: on to {after.describe_step()}")
+
+    def _promote(self, rollout: Rollout, report: TickReport) -> None:
+        from shipyard.governance.promotion import promote
+        from shipyard.registry.refs import ModelRef
+
+        label = f"{rollout.model}/{rollout.candidate}"
+        try:
+            promote(
+                self.config,
+                ModelRef(rollout.model, version=rollout.candidate),
+                to="champion",
+                store=self.store,
+                tracking=self.tracking,
+                reason=f"roll-out {rollout.id} passed every step",
+            )
+        except PromotionRefused as refusal:
+            if rollout.id not in self._refused:
+                self._refused.add(rollout.id)
+                self.store.record(
+                    "rollout.awaiting_promotion",
+                    f"model:{label}",
+                    {"rollout": rollout.id, "refused": refusal.message},
+                )
+                report.actions.append(f"{label}: waiting to be promoted: {refusal.message}")
+            return
+        complete_rollout(self.store, rollout.model)
+        report.actions.append(f"{label}: promoted to champion")

@@ -1,0 +1,149 @@
+"""The agent advances roll-outs from guardrails computed on real prediction-log files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shipyard.config import Config, load_config
+from shipyard.delivery import active_rollout, read_traffic, start_rollout
+from shipyard.delivery.agent import Agent
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import move_alias
+from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
+from shipyard.store import Store
+from shipyard.training import train
+
+
+@pytest.fixture
+def project(example_project: Path) -> tuple[Config, Store, Tracking]:
+    config = load_config(example_project / "shipyard.yaml", environ={})
+    store, tracking = Store(config.db_url), Tracking(config)
+    train(config, store=store, tracking=tracking)
+    train(config, store=store, tracking=tracking)
+    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
+    return config, store, tracking
+
+
+def log_requests(config: Config, version: str, latencies_ms: np.ndarray, prefix: str) -> None:
+    """Write what a server would have logged: one single-row request per latency."""
+    root = config.resolve(config.serving.logs)
+    with PredictionLogWriter(root) as writer:
+        for i, latency in enumerate(latencies_ms):
+            writer.log(
+                PredictionBatch(
+                    request_id=f"{prefix}{i}",
+                    time=datetime.now(UTC),
+                    model="churn",
+                    version=version,
+                    role="live",
+                    columns=("x",),
+                    matrix=np.array([[float(i)]]),
+                    labels=np.array([0]),
+                    probabilities=None,
+                    latency_ms=float(latency),
+                    status="ok",
+                )
+            )
+
+
+def test_a_slow_candidate_is_rolled_back_at_the_first_step(
+    project: tuple[Config, Store, Tracking],
+) -> None:
+    config, store, tracking = project
+    start_rollout(store, "churn", "2", champion="1", step_seconds=0, min_requests=50)
+    rng = np.random.default_rng(0)
+    log_requests(config, "1", rng.normal(2.0, 0.3, 400), "c")
+    log_requests(config, "2", rng.normal(6.0, 0.5, 150), "k")
+    actions = Agent(config, store, tracking).tick().actions
+    assert actions and "rolled back at canary 10 %" in actions[0] and "latency" in actions[0]
+    assert active_rollout(store, "churn") is None
+    assert read_traffic(store, "churn")[1].empty  # the champion has all traffic back
+    rolled = store.events(kind="rollout.rolled_back")[0]
+    assert rolled.payload["evidence"]["checks"]["latency"]["verdict"] == "breach"
+
+
+def test_a_healthy_candidate_walks_the_steps_then_waits_for_promotion_rules(
+    project: tuple[Config, Store, Tracking],
+) -> None:
+    config, store, tracking = project
+    start_rollout(
+        store, "churn", "2", champion="1", steps=(10, 100), step_seconds=0, min_requests=50
+    )
+    rng = np.random.default_rng(1)
+    agent = Agent(config, store, tracking)
+    log_requests(config, "1", rng.normal(2.0, 0.3, 400), "c")
+    log_requests(config, "2", rng.normal(2.0, 0.3, 60), "k")
+    assert agent.tick().actions == []  # 60 candidate requests: not enough evidence yet
+    log_requests(config, "2", rng.normal(2.0, 0.3, 100), "k1")
+    assert agent.tick().actions == ["churn/2: on to canary 100 %"]
+    assert read_traffic(store, "churn")[1].challengers == {"2": 1.0}
+    # The new step counts only what was logged after it began: nothing yet, so it waits.
+    assert agent.tick().actions == []
+    log_requests(config, "2", rng.normal(2.0, 0.3, 150), "k2")
+    log_requests(config, "1", rng.normal(2.0, 0.3, 150), "c2")
+    assert agent.tick().actions == ["churn/2: every step passed"]
+    # The example requires an approval and a passing scorecard: promotion waits, once.
+    waiting = agent.tick().actions
+    assert len(waiting) == 1 and "waiting to be promoted" in waiting[0]
+    assert agent.tick().actions == []
+    assert len(store.events(kind="rollout.awaiting_promotion")) == 1
+    rollout = active_rollout(store, "churn")
+    assert rollout is not None and rollout.state == "promoting"
+    champion = tracking.client.get_model_version_by_alias("churn", "champion").version
+    assert str(champion) == "1"  # never retired before the candidate is promoted
+
+
+def test_agent_once_from_the_cli(
+    project: tuple[Config, Store, Tracking],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shipyard.cli import run
+
+    config, store, _ = project
+    monkeypatch.chdir(config.root)
+    assert run(["agent", "--once"]) == 0
+    assert "Nothing to do." in capsys.readouterr().out
+    start_rollout(store, "churn", "2", champion="1", step_seconds=0, min_requests=0)
+    rng = np.random.default_rng(2)
+    log_requests(config, "1", rng.normal(2.0, 0.3, 200), "c")
+    log_requests(config, "2", rng.normal(9.0, 0.3, 200), "k")
+    assert run(["agent", "--once"]) == 0
+    assert "rolled back" in capsys.readouterr().out
+    assert run(["agent", "--once", "--poll", "soon"]) == 2
+
+
+def test_two_running_agents_act_once(project: tuple[Config, Store, Tracking]) -> None:
+    import threading
+    import time
+
+    from shipyard.delivery.lease import Lease
+
+    config, store, tracking = project
+    start_rollout(store, "churn", "2", champion="1", step_seconds=0, min_requests=0)
+    rng = np.random.default_rng(3)
+    log_requests(config, "1", rng.normal(2.0, 0.3, 200), "c")
+    log_requests(config, "2", rng.normal(9.0, 0.3, 200), "k")
+    stop = threading.Event()
+    agents = [
+        threading.Thread(
+            target=Agent(config, Store(config.db_url), tracking, poll=0.05).run,
+            args=(stop, Lease(Store(config.db_url), "agent", ttl=1.0)),
+        )
+        for _ in range(2)
+    ]
+    for thread in agents:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while active_rollout(store, "churn") is not None:
+        assert time.monotonic() < deadline, "no agent acted"
+        time.sleep(0.02)
+    stop.set()
+    for thread in agents:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in agents)
+    assert len(store.events(kind="rollout.rolled_back")) == 1
