@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.options import JsonOpt, parse_interval
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.run import MonitorResult
 
 __all__ = ["app"]
 
@@ -182,12 +185,9 @@ def _point_config_at(config_file: Path, bands_file: str, had_inline: bool) -> No
     )
 
 
-def _print(result: object) -> None:
+def _print(result: MonitorResult) -> None:
     from rich.table import Table
 
-    from shipyard.monitoring.run import MonitorResult
-
-    assert isinstance(result, MonitorResult)
     colour = _COLOURS.get(result.level, "white")
     console.print(
         f"[bold]{result.model}/{result.version}[/], {result.window} "

@@ -8,9 +8,8 @@ DuckDB reads only the dates the window needs, and the inputs arrive as typed col
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,11 +19,10 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.errors import ConfigError
+from shipyard.moments import parse_moment
 
 __all__ = ["LogWindow", "WindowSpec", "load_window"]
 
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _HINT = "Write last:5000, since:6h, since:2026-11-24T09:00:00+00:00 or range:START/END."
 
 
@@ -45,10 +43,11 @@ class WindowSpec:
         if kind == "last" and value.isdigit() and int(value) > 0:
             return cls("last", count=int(value))
         if kind == "since" and value:
-            return cls("since", start=_moment(value, now or datetime.now(UTC)))
+            return cls("since", start=parse_moment(value, flag="since:", now=now, hint=_HINT))
         if kind == "range" and "/" in value:
             first, _, second = value.partition("/")
-            start, end = _moment(first, None), _moment(second, None)
+            start = parse_moment(first, flag="range: start", now=now, hint=_HINT)
+            end = parse_moment(second, flag="range: end", now=now, hint=_HINT)
             if end <= start:
                 raise ConfigError(f"Window {text!r} ends before it starts.", hint=_HINT)
             return cls("range", start=start, end=end)
@@ -173,17 +172,6 @@ def _probabilities(rows: list[list[float] | None]) -> np.ndarray | None:
     if len(widths) != 1:
         return None
     return np.asarray(rows, dtype=np.float64)
-
-
-def _moment(text: str, now: datetime | None) -> datetime:
-    match = _DURATION.match(text)
-    if match and now is not None:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{text!r} is neither a duration nor an ISO time.", hint=_HINT) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _literal(text: str) -> str:

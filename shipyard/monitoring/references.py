@@ -104,10 +104,9 @@ def _cached_reference(path: Path, frame: pd.DataFrame) -> Reference:
 
 def _scores(model: ServedModel, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
     """The model's probabilities and one score per row (positive class, or the value)."""
-    matrix = np.empty(frame.shape, dtype=model.spec.matrix_dtype)
-    for index, column in enumerate(frame.columns):
-        matrix[:, index] = frame[column].to_numpy()
-    prediction = model.predict(matrix)
+    from shipyard.serving.protocols.signature import assemble
+
+    prediction = model.predict(assemble([frame[c].to_numpy() for c in frame.columns], model.spec))
     return prediction.probabilities, score_of(prediction.labels, prediction.probabilities)
 
 
