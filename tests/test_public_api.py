@@ -11,6 +11,7 @@ PACKAGES = [
     "shipyard.config_reference",
     "shipyard.data",
     "shipyard.delivery",
+    "shipyard.moments",
     "shipyard.demo",
     "shipyard.monitoring",
     "shipyard.monitoring.alerting",
