@@ -23,6 +23,8 @@ __all__ = [
     "WORKSPACE_DIRNAME",
     "CalibrationCriterion",
     "Config",
+    "ContinuousTrainingSettings",
+    "DeliverySettings",
     "EvaluationSettings",
     "FairnessCriterion",
     "LatencyCriterion",
@@ -307,9 +309,110 @@ class MonitoringSettings(_Settings):
     fallback_version: str | None = Field(
         None, description="Version that takes all traffic on a pause (pause_action: fallback)."
     )
+    every_seconds: float | None = Field(
+        None, gt=0, description="The agent runs the monitor this often; null: only by hand."
+    )
     retries: int = Field(4, ge=0, description="Delivery attempts after the first, per route.")
     backoff_seconds: float = Field(
         1.0, ge=0, description="First retry delay; doubles on each further retry."
+    )
+
+
+class DeliverySettings(_Settings):
+    """Roll-outs: step defaults and the guardrails the agent checks at every poll."""
+
+    poll_seconds: float = Field(
+        1.0, gt=0, description="How often the agent checks roll-outs, triggers and schedules."
+    )
+    step_seconds: float = Field(
+        600.0, ge=0, description="Shortest time per roll-out step (rollout start --step-duration)."
+    )
+    min_requests: int = Field(
+        500, ge=0, description="Fewest candidate requests before a step may pass."
+    )
+    min_samples: int = Field(
+        100, ge=1, description="Fewest requests (or labels) per side before a guardrail can pass."
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="False-alarm rate of each always-valid guardrail test."
+    )
+    error_margin: float = Field(
+        0.01, ge=0, description="Extra error share the candidate may have over the champion."
+    )
+    latency_margin: float = Field(
+        0.25, ge=0, description="Extra mean latency allowed, as a share of the champion's."
+    )
+    p99_margin: float = Field(
+        0.5, ge=0, description="Extra p99 latency allowed, as a share of the champion's p99."
+    )
+    max_prediction_drift: float = Field(
+        0.2,
+        ge=0,
+        description="Largest prediction drift of candidate vs champion in a step "
+        "(PSI of the predicted values).",
+    )
+    max_disagreement: float = Field(
+        0.2, ge=0, le=1, description="Largest share of shadow predictions that differ from live."
+    )
+    quality_margin: float = Field(
+        0.03,
+        ge=0,
+        description="Extra share of wrong labelled predictions the candidate may have "
+        "(classifiers; once labels arrive).",
+    )
+
+
+class ContinuousTrainingSettings(_Settings):
+    """Continuous training: what triggers a retrain, the guards against noise, the gates."""
+
+    enabled: bool = Field(False, description="Let the agent retrain on triggers by itself.")
+    on_drift: bool = Field(True, description="Retrain when monitoring raises retrain_requested.")
+    schedule: str | None = Field(
+        None, description='Cron schedule (UTC) for retraining, e.g. "0 3 * * 1".'
+    )
+    on_new_data: bool = Field(
+        False, description="Retrain when train.data has a new snapshot digest."
+    )
+    data_check_seconds: float = Field(
+        60.0, gt=0, description="How often the agent looks for new data at train.data."
+    )
+    cooldown_seconds: float = Field(
+        3600.0, ge=0, description="Least time between the starts of two retrains."
+    )
+    min_new_rows: int = Field(
+        0, ge=0, description="Fewest rows train.data must have gained since the champion trained."
+    )
+    min_performance_loss: float | None = Field(
+        0.02,
+        ge=0,
+        description="Skip a retrain when the champion's measured (or estimated) primary "
+        "metric fell by less than this; null never skips.",
+    )
+    window_rows: int | None = Field(
+        None, ge=1, description="Retrain on the newest N rows of train.data; null: all of it."
+    )
+    validation_share: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="With window_rows, the newest share of the window held out for validation.",
+    )
+    recent_labelled: int = Field(
+        1000,
+        ge=0,
+        description="Labelled production rows (newest) the candidate and champion are "
+        "scored on; 0 skips that comparison.",
+    )
+    max_regression: float = Field(
+        0.0,
+        ge=0,
+        description="How much worse than the champion the candidate's primary metric may "
+        "be on recent labelled production data.",
+    )
+    shadow_seconds: float = Field(600.0, ge=0, description="Length of the shadow step.")
+    canary_steps: list[float] = Field(
+        default_factory=lambda: [10.0, 50.0, 100.0],
+        description="Canary traffic percentages after the shadow step.",
     )
 
 
@@ -336,6 +439,8 @@ class Config(_Settings):
     signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
+    ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
     root: Path = Field(
         Path("."),
         exclude=True,

@@ -25,7 +25,9 @@ ReasonOpt = Annotated[str, typer.Option(help="Why; recorded in the history.")]
 def start_cmd(
     ctx: typer.Context,
     ref: RefArg,
-    strategy: Annotated[str, typer.Option(help="canary, shadow or bluegreen.")] = "canary",
+    strategy: Annotated[
+        str, typer.Option(help="canary, shadow, bluegreen or shadow-canary.")
+    ] = "canary",
     steps: Annotated[
         str | None, typer.Option(help="Traffic percentages per step, e.g. 10,50,100.")
     ] = None,

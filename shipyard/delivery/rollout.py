@@ -7,7 +7,8 @@ writes the traffic settings servers follow (``shipyard_deployments``):
   (default steps 10 %, 50 %, 100 %);
 - **shadow**: the candidate sees copies of the step's share of requests, answering none;
 - **bluegreen**: a shadow validation step, then all traffic to the candidate at once;
-  a breach switches it all back.
+  a breach switches it all back;
+- **shadow-canary**: a shadow step, then canary steps (what continuous training uses).
 
 States: ``running`` → (``paused`` ⇄ ``running``) → ``promoting`` → ``promoted``; or
 ``rolled_back`` (a guardrail breached) or ``aborted`` (by hand). The champion keeps its
@@ -51,13 +52,14 @@ __all__ = [
     "traffic_for",
 ]
 
-Strategy = Literal["canary", "shadow", "bluegreen"]
+Strategy = Literal["canary", "shadow", "bluegreen", "shadow-canary"]
 State = Literal["running", "paused", "promoting", "promoted", "rolled_back", "aborted"]
 ACTIVE: tuple[State, ...] = ("running", "paused", "promoting")
 DEFAULT_STEPS: dict[str, tuple[float, ...]] = {
     "canary": (10.0, 50.0, 100.0),
     "shadow": (100.0,),
     "bluegreen": (100.0, 100.0),  # validate in shadow, then switch everything
+    "shadow-canary": (100.0, 10.0, 50.0, 100.0),  # shadow first, then canary steps
 }
 
 
@@ -145,7 +147,7 @@ def start_rollout(
     if strategy not in DEFAULT_STEPS:
         raise ConfigError(
             f"Unknown roll-out strategy {strategy!r}.",
-            hint="Use canary, shadow or bluegreen.",
+            hint="Use canary, shadow, bluegreen or shadow-canary.",
         )
     chosen = tuple(float(s) for s in (steps or DEFAULT_STEPS[strategy]))
     _check_plan(strategy, chosen, step_seconds, min_requests)
@@ -281,8 +283,14 @@ def _check_plan(strategy: str, steps: tuple[float, ...], seconds: float, request
     hint = "Give steps as rising percentages, e.g. 10,50,100."
     if not steps or any(not 0 < s <= 100 for s in steps):
         raise ConfigError(f"Roll-out steps {list(steps)} must lie in (0, 100].", hint=hint)
-    if strategy == "canary" and list(steps) != sorted(steps):
-        raise ConfigError(f"Canary steps {list(steps)} must not go down.", hint=hint)
+    canary = list(steps[1:] if strategy == "shadow-canary" else steps)
+    if strategy in ("canary", "shadow-canary") and canary != sorted(canary):
+        raise ConfigError(f"Canary steps {canary} must not go down.", hint=hint)
+    if strategy == "shadow-canary" and len(steps) < 2:
+        raise ConfigError(
+            "A shadow-canary roll-out needs a shadow step and at least one canary step.",
+            hint="E.g. --steps 100,10,50,100 (shadow 100 %, then canary 10, 50, 100 %).",
+        )
     if strategy == "bluegreen" and len(steps) != 2:
         raise ConfigError(
             "A blue/green roll-out has two steps: validate in shadow, then switch.",
@@ -297,7 +305,7 @@ def _check_plan(strategy: str, steps: tuple[float, ...], seconds: float, request
 
 def step_kind(strategy: str, index: int) -> str:
     """``shadow`` when step ``index`` copies traffic, ``canary`` or ``live`` when it serves."""
-    if strategy == "shadow" or (strategy == "bluegreen" and index == 0):
+    if strategy == "shadow" or (strategy in ("bluegreen", "shadow-canary") and index == 0):
         return "shadow"
     return "live" if strategy == "bluegreen" else "canary"
 
