@@ -409,7 +409,15 @@ class ContinuousTrainingSettings(_Settings):
         description="How much worse than the champion the candidate's primary metric may "
         "be on recent labelled production data.",
     )
-    shadow_seconds: float = Field(600.0, ge=0, description="Length of the shadow step.")
+    step_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Shortest time per roll-out step (shadow and canary); "
+        "null: delivery.step_seconds.",
+    )
+    min_requests: int | None = Field(
+        None, ge=0, description="Fewest candidate requests per step; null: delivery.min_requests."
+    )
     canary_steps: list[float] = Field(
         default_factory=lambda: [10.0, 50.0, 100.0],
         description="Canary traffic percentages after the shadow step.",

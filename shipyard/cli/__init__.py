@@ -18,6 +18,7 @@ import typer
 from shipyard import __version__
 from shipyard.cli import agent as agent_cmd
 from shipyard.cli import config as config_cmd
+from shipyard.cli import ct as ct_cmd
 from shipyard.cli import data as data_cmd
 from shipyard.cli import events as events_cmd
 from shipyard.cli import keys as keys_cmd
@@ -80,6 +81,7 @@ def root(
 project_cmd.register(app)
 training_cmd.register(app)
 promotion_cmd.register(app)
+ct_cmd.register(app)
 app.command("serve")(serve_cmd.serve_cmd)
 app.command("agent")(agent_cmd.agent_cmd)
 app.add_typer(config_cmd.app, name="config")

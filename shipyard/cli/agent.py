@@ -1,4 +1,4 @@
-"""``shipyard agent``: the process that advances roll-outs from their guardrails."""
+"""``shipyard agent``: advances roll-outs, runs scheduled monitors, retrains on triggers."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ __all__ = ["agent_cmd"]
 
 def agent_cmd(
     ctx: typer.Context,
-    poll: Annotated[str, typer.Option(help="How often to check, e.g. 1s, 5s.")] = "1s",
+    poll: Annotated[
+        str | None, typer.Option(help="How often to check, e.g. 1s, 5s [delivery.poll_seconds].")
+    ] = None,
     once: Annotated[bool, typer.Option(help="Check every roll-out once, then exit.")] = False,
 ) -> None:
-    """Advance roll-outs (guardrails, steps, rollback, promotion) until interrupted.
+    """Advance roll-outs, run scheduled monitors and continuous training until interrupted.
 
     Only one agent acts at a time: the others wait for its lease.
     """
@@ -29,7 +31,8 @@ def agent_cmd(
 
     state: CliState = ctx.obj
     config = state.config()
-    agent = Agent(config, state.store(), Tracking(config), poll=parse_interval(poll, flag="--poll"))
+    every = parse_interval(poll, flag="--poll") if poll else config.delivery.poll_seconds
+    agent = Agent(config, state.store(), Tracking(config), poll=every)
     if once:
         actions = agent.tick().actions
         for action in actions:
@@ -40,7 +43,7 @@ def agent_cmd(
     stop = threading.Event()
     console.print(f"Agent running (polling every {agent.poll:g} s); Ctrl-C stops it.")
     try:
-        agent.run(stop)
+        agent.run(stop, on_action=lambda action: console.print(action))
     except KeyboardInterrupt:
         stop.set()
     console.print("Agent stopped; lease released.")

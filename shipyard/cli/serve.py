@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.output import console
 from shipyard.cli.state import CliState
+
+if TYPE_CHECKING:
+    from shipyard.config import Config
+    from shipyard.serving.server import ServeSpec
 
 __all__ = ["serve_cmd"]
 
@@ -55,10 +60,17 @@ def serve_cmd(
             "[serving.sticky_key]."
         ),
     ] = None,
+    agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent",
+            help="Also run the agent in this process: roll-outs, scheduled monitors, "
+            "continuous training.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a registered model over HTTP until interrupted (Ctrl-C drains and flushes)."""
-    from shipyard.registry import Tracking, get_version, parse_ref
-    from shipyard.serving.server import ServeSpec, build_server, run
+    from shipyard.serving.server import ServeSpec
 
     state: CliState = ctx.obj
     flags = {
@@ -74,6 +86,20 @@ def serve_cmd(
     settings = config.serving
     spec = ServeSpec.of(config, ref, log_predictions=log_predictions)
     address = f"http://{settings.host}:{settings.port}"
+    stop_agent = _start_agent(state, config) if agent else None
+    try:
+        _serve(spec, ref, config, address)
+    finally:
+        if stop_agent is not None:
+            stop_agent()
+    console.print("Stopped: in-flight requests finished, logs flushed.")
+
+
+def _serve(spec: ServeSpec, ref: str, config: Config, address: str) -> None:
+    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.serving.server import build_server, run
+
+    settings = config.serving
     if settings.workers == 1:
         server = build_server(spec)
         mode = "following its champion and traffic" if server.following else "pinned"
@@ -89,4 +115,29 @@ def serve_cmd(
             "each worker reports when it is ready."
         )
         run(spec, workers=settings.workers)
-    console.print("Stopped: in-flight requests finished, logs flushed.")
+
+
+def _start_agent(state: CliState, config: Config) -> Callable[[], None]:
+    """Run the agent on a thread of this process; returns what stops it."""
+    import threading
+
+    from shipyard.delivery.agent import Agent
+    from shipyard.registry import Tracking
+
+    agent = Agent(config, state.store(), Tracking(config), poll=config.delivery.poll_seconds)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=agent.run,
+        args=(stop,),
+        kwargs={"on_action": lambda action: console.print(f"[dim]agent:[/] {action}")},
+        name="shipyard-agent",
+        daemon=True,
+    )
+    thread.start()
+    console.print(f"Agent running in-process (polling every {agent.poll:g} s).")
+
+    def stop_agent() -> None:
+        stop.set()
+        thread.join(timeout=max(10.0, agent.poll * 3))
+
+    return stop_agent

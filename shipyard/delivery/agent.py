@@ -1,4 +1,4 @@
-"""The agent: the one process that advances roll-outs, under a lease.
+"""The agent: the one process that advances roll-outs, runs monitors and retrains, under a lease.
 
 Each :meth:`Agent.tick` looks at every roll-out in progress. A running one has its
 guardrails evaluated over the current step (from the prediction log) and the verdict
@@ -8,13 +8,17 @@ roll-out that finished its steps is promoted with the project's own rules
 (:func:`shipyard.governance.promotion.promote`); when those refuse (an approval is
 still missing, say) it waits, and the refusal is recorded once. :meth:`Agent.run` ticks
 every ``poll`` seconds while it holds the ``agent`` lease, so two agents never act at
-once.
+once. Each tick also runs the configured model's monitor when ``monitoring.every_seconds``
+is due, and ticks continuous training (:mod:`shipyard.pipelines`): follow the running
+cycle, or start one on a pending trigger when ``ct.enabled``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +29,7 @@ from shipyard.errors import PromotionRefused, ShipyardError
 
 if TYPE_CHECKING:
     from shipyard.config import Config
+    from shipyard.pipelines.loop import ContinuousTraining
     from shipyard.registry import Tracking
     from shipyard.store import Store
 
@@ -51,6 +56,8 @@ class Agent:
         self.tracking = tracking
         self.poll = poll
         self._refused: set[int] = set()  # roll-outs whose promotion refusal is recorded
+        self._ct: ContinuousTraining | None = None
+        self._next_monitor = 0.0
 
     def tick(self) -> TickReport:
         """One pass over every roll-out in progress."""
@@ -64,10 +71,53 @@ class Agent:
             except ShipyardError as error:  # one roll-out's trouble must not stop the rest
                 logger.warning("roll-out of %s/%s: %s", rollout.model, rollout.candidate, error)
                 report.actions.append(f"{rollout.model}/{rollout.candidate}: {error.message}")
+        self._monitor(report)
+        self._continuous_training(report)
         return report
 
-    def run(self, stop: threading.Event, lease: Lease | None = None) -> None:
+    def _monitor(self, report: TickReport) -> None:
+        """Run the configured model's monitor when ``monitoring.every_seconds`` is due."""
+        every = self.config.monitoring.every_seconds
+        now = time.monotonic()
+        if every is None or now < self._next_monitor:
+            return
+        self._next_monitor = now + every
+        from shipyard.monitoring.run import run_monitor
+
+        name = self.config.model.name
+        try:
+            result = run_monitor(self.config, self.store, self.tracking.client, name, report=False)
+        except ShipyardError as error:  # no predictions yet, no champion yet: try next time
+            logger.debug("monitor of %s: %s", name, error.message)
+            return
+        if result.level != "ok":
+            report.actions.append(f"{name}/{result.version}: monitor level {result.level}")
+
+    def _continuous_training(self, report: TickReport) -> None:
+        """Follow the running cycle, or start one on a pending trigger."""
+        if not self.config.ct.enabled and self._ct is None:
+            from shipyard.pipelines.cycles import active_cycle
+
+            if active_cycle(self.store, self.config.model.name) is None:
+                return  # CT off and nothing started by hand to follow
+        try:
+            if self._ct is None:
+                from shipyard.pipelines.loop import ContinuousTraining
+
+                self._ct = ContinuousTraining(self.config, self.store, self.tracking)
+            report.actions.extend(self._ct.tick())
+        except ShipyardError as error:
+            logger.warning("continuous training of %s: %s", self.config.model.name, error.message)
+            report.actions.append(f"{self.config.model.name}: {error.message}")
+
+    def run(
+        self,
+        stop: threading.Event,
+        lease: Lease | None = None,
+        on_action: Callable[[str], None] | None = None,
+    ) -> None:
         """Tick every ``poll`` seconds while holding the lease, until ``stop`` is set."""
+        tell = on_action or logger.info
         lease = lease or Lease(self.store, "agent", ttl=max(5.0, self.poll * 5))
         while not stop.is_set():
             if not lease.acquire():
@@ -76,7 +126,7 @@ class Agent:
             with LeaseKeeper(lease) as keeper:
                 while not stop.is_set() and not keeper.lost.is_set():
                     for action in self.tick().actions:
-                        logger.info(action)
+                        tell(action)
                     stop.wait(self.poll)
         lease.release()
 

@@ -45,6 +45,7 @@ __all__ = [
     "active_rollouts",
     "advance",
     "complete_rollout",
+    "get_rollout",
     "pause_rollout",
     "resume_rollout",
     "start_rollout",
@@ -142,8 +143,13 @@ def start_rollout(
     step_seconds: float = 600.0,
     min_requests: int = 500,
     now: datetime | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Rollout:
-    """Start rolling ``candidate`` out: check the plan, enter its first step."""
+    """Start rolling ``candidate`` out: check the plan, enter its first step.
+
+    ``context`` (e.g. the continuous-training cycle and its evaluation report) is kept
+    with the first history entry and travels with any rollback alert.
+    """
     if strategy not in DEFAULT_STEPS:
         raise ConfigError(
             f"Unknown roll-out strategy {strategy!r}.",
@@ -176,7 +182,7 @@ def start_rollout(
         state="running",
         reason="",
         step_started_at=moment,
-        history=[_entry(moment, None, "running", 0, "started", {})],
+        history=[_entry(moment, None, "running", 0, "started", dict(context or {}))],
         created_at=moment,
         updated_at=moment,
     )
@@ -200,6 +206,17 @@ def active_rollout(store: Store, model: str) -> Rollout | None:
     with store.session() as session:
         row = session.scalar(query)
         return None if row is None else _rollout(row)
+
+
+def get_rollout(store: Store, rollout_id: int) -> Rollout:
+    """The roll-out with this id, whatever its state."""
+    with store.session() as session:
+        row = session.get(RolloutRow, rollout_id)
+        if row is None:
+            raise NotFoundError(
+                f"Roll-out {rollout_id} does not exist.", hint="See `shipyard rollout status`."
+            )
+        return _rollout(row)
 
 
 def active_rollouts(store: Store) -> list[Rollout]:

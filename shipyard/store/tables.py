@@ -16,6 +16,7 @@ __all__ = [
     "AliasMoveRow",
     "ApprovalRow",
     "Base",
+    "CycleRow",
     "DatasetRow",
     "DeploymentRow",
     "EvaluationRow",
@@ -209,3 +210,28 @@ class RolloutRow(Base):
     )
 
     __table_args__ = (Index("ix_shipyard_rollouts_model_state", "model", "state"),)
+
+
+class CycleRow(Base):
+    """One continuous-training cycle: its trigger, the gates it went through, the outcome."""
+
+    __tablename__ = "shipyard_ct_cycles"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    cause: Mapped[str] = mapped_column(String(500), nullable=False)
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    candidate: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    champion: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    rollout_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_ct_cycles_model_state", "model", "state"),)

@@ -1,0 +1,163 @@
+"""``shipyard retrain NAME`` and ``shipyard ct status NAME``: continuous training by hand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, print_json, steps
+from shipyard.cli.state import CliState
+from shipyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shipyard.config import Config
+    from shipyard.pipelines import Cycle
+
+__all__ = ["app", "register"]
+
+app = typer.Typer(
+    help="Continuous training: the last cycles and their gates.", no_args_is_help=True
+)
+NameArg = Annotated[str, typer.Argument(help="Model name.")]
+MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]"}
+STATES = {
+    "running": "[cyan]running[/]",
+    "promoted": "[green]promoted[/]",
+    "rolled_back": "[red]rolled back[/]",
+    "halted": "[red]halted[/]",
+    "failed": "[red]failed[/]",
+    "skipped": "[yellow]skipped[/]",
+    "deferred": "[yellow]deferred[/]",
+}
+
+
+def retrain_cmd(
+    ctx: typer.Context,
+    name: NameArg,
+    force: Annotated[
+        bool, typer.Option(help="Ignore the cooldown, new-data and performance-loss guards.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why; recorded with the trigger.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain NAME now: validate → retrain → scorecard, then a shadow-canary roll-out.
+
+    The roll-out's steps and the promotion are the agent's (`shipyard agent` or
+    `shipyard serve --agent`); follow them with `shipyard ct status NAME`.
+    """
+    from shipyard.pipelines import ContinuousTraining, manual_trigger
+    from shipyard.registry import Tracking
+
+    state: CliState = ctx.obj
+    config = _config_for(state, name)
+    loop = ContinuousTraining(config, state.store(), Tracking(config))
+    with steps(quiet=as_json) as on_step:
+        cycle = loop.run(manual_trigger(reason), force=force, step=on_step)
+    if as_json:
+        print_json(cycle.to_dict())
+    else:
+        _print_cycle(cycle)
+        if cycle.state == "running":
+            console.print(f"The agent takes it from here: `shipyard ct status {name}` follows it.")
+    if cycle.state in ("halted", "failed"):
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    name: NameArg,
+    limit: Annotated[int, typer.Option(min=1, help="How many cycles to show.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """NAME's last cycles: cause, gate outcomes in order, candidate, result."""
+    from rich.table import Table
+
+    from shipyard.pipelines import GATES, list_cycles
+
+    state: CliState = ctx.obj
+    cycles = list_cycles(state.store(), name, limit=limit)
+    if as_json:
+        print_json([cycle.to_dict() for cycle in cycles])
+        return
+    if not cycles:
+        console.print(f"{name} has no continuous-training cycles yet.")
+        return
+    table = Table("cycle", "started", "cause", *GATES, "candidate", "result")
+    for cycle in cycles:
+        marks = []
+        for gate in GATES:
+            found = cycle.gate(gate)
+            marks.append(MARKS.get(found["status"], "?") if found else "·")
+        table.add_row(
+            str(cycle.id),
+            cycle.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            cycle.cause,
+            *marks,
+            cycle.candidate or "—",
+            STATES.get(cycle.state, cycle.state),
+        )
+    console.print(table)
+    _print_cycle(cycles[0], header=False)
+
+
+def _print_cycle(cycle: Cycle, *, header: bool = True) -> None:
+    if header:
+        console.print(
+            f"Cycle {cycle.id} of {cycle.model} ({cycle.cause}): {STATES.get(cycle.state)}"
+        )
+    if cycle.reason:
+        console.print(f"  {cycle.reason}")
+    for gate in cycle.gates:
+        console.print(f"  {MARKS.get(gate['status'], '?')} {gate['gate']}: {_summary(gate)}")
+
+
+def _summary(gate: dict[str, Any]) -> str:
+    evidence = gate.get("evidence") or {}
+    name = gate["gate"]
+    if name == "validate":
+        count = evidence.get("failure_count")
+        rows = evidence.get("window_rows")
+        return evidence.get("note") or f"{rows} rows, {count or 0} failures"
+    if name == "retrain":
+        metrics = evidence.get("metrics") or {}
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in metrics.items() if k != "training_duration_seconds"
+        )
+        return f"version {evidence.get('version')} on {evidence.get('rows')} rows ({shown})"
+    if name == "scorecard":
+        golden = evidence.get("golden") or {}
+        production = evidence.get("production") or {}
+        text = "golden set " + ("passed" if golden.get("passed") else "failed")
+        if golden.get("failing"):
+            text += f" ({', '.join(golden['failing'])})"
+        if "metric" in production:
+            text += (
+                f"; production {production['metric']}: candidate "
+                f"{production['candidate']:.4f} vs champion {production['champion']:.4f} "
+                f"on {production['rows']} labelled rows"
+            )
+        elif production.get("note"):
+            text += f"; {production['note']}"
+        return text
+    if name == "guards":
+        return "; ".join(str(v.get("reason")) for v in evidence.values() if isinstance(v, dict))
+    return str(evidence.get("reason") or evidence.get("champion") or "")
+
+
+def _config_for(state: CliState, name: str) -> Config:
+    config = state.config()
+    if name != config.model.name:
+        raise ConfigError(
+            f"This project trains {config.model.name!r}, not {name!r}.",
+            hint=f"Run from {name}'s project folder, or pass --config its shipyard.yaml.",
+        )
+    return config
+
+
+def register(root: typer.Typer) -> None:
+    """Attach ``retrain`` and the ``ct`` group to the root app."""
+    root.command("retrain")(retrain_cmd)
+    root.add_typer(app, name="ct")

@@ -1,0 +1,243 @@
+"""Continuous-training cycles as stored: the trigger, each gate's outcome, the result.
+
+A cycle lives in ``shipyard_ct_cycles``. It is ``running`` while its gates run and its
+roll-out lasts, then ends ``promoted``, ``rolled_back``, ``halted`` (a gate before the
+roll-out failed) or ``failed`` (an error, not a verdict). A trigger the guards turn
+down is stored as a cycle too, ``skipped`` (the trigger is spent) or ``deferred`` (it
+stays pending until the guard allows it), so ``shipyard ct status`` shows every
+decision. Each gate appends ``{gate, status, at, evidence}``; every change is an event
+(``ct.cycle_started``, ``ct.gate``, ``ct.cycle_finished``, ``ct.skipped``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select
+
+from shipyard.errors import NotFoundError
+from shipyard.store import CycleRow, as_utc
+
+if TYPE_CHECKING:
+    from shipyard.store import Store
+
+__all__ = [
+    "GATES",
+    "Cycle",
+    "CycleState",
+    "GateStatus",
+    "active_cycle",
+    "finish_cycle",
+    "list_cycles",
+    "record_decision",
+    "record_gate",
+    "start_cycle",
+    "update_cycle",
+]
+
+CycleState = Literal[
+    "running", "promoted", "rolled_back", "halted", "failed", "skipped", "deferred"
+]
+GateStatus = Literal["passed", "failed", "skipped"]
+GATES = ("validate", "retrain", "scorecard", "shadow", "canary", "promote")
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One cycle as stored."""
+
+    id: int
+    model: str
+    cause: str
+    trigger: dict[str, Any]
+    state: CycleState
+    reason: str
+    candidate: str | None
+    champion: str | None
+    rollout_id: int | None
+    gates: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def gate(self, name: str) -> dict[str, Any] | None:
+        """The latest outcome of gate ``name``, if it ran."""
+        return next((g for g in reversed(self.gates) if g["gate"] == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "id": self.id,
+            "model": self.model,
+            "cause": self.cause,
+            "trigger": self.trigger,
+            "state": self.state,
+            "reason": self.reason,
+            "candidate": self.candidate,
+            "champion": self.champion,
+            "rollout_id": self.rollout_id,
+            "gates": list(self.gates),
+            "created_at": as_utc(self.created_at).isoformat(),
+            "updated_at": as_utc(self.updated_at).isoformat(),
+        }
+
+
+def start_cycle(
+    store: Store, model: str, cause: str, trigger: dict[str, Any], *, champion: str | None
+) -> Cycle:
+    """Open a running cycle for ``model``."""
+    cycle = _insert(store, model, cause, trigger, "running", "", champion)
+    store.record("ct.cycle_started", f"model:{model}", {"cycle": cycle.id, "cause": cause})
+    return cycle
+
+
+def record_decision(
+    store: Store,
+    model: str,
+    cause: str,
+    trigger: dict[str, Any],
+    state: Literal["skipped", "deferred"],
+    reason: str,
+    evidence: dict[str, Any],
+    *,
+    champion: str | None,
+) -> Cycle:
+    """Store a guard's decision not to retrain (now, or for this trigger)."""
+    cycle = _insert(store, model, cause, trigger, state, reason, champion, evidence=evidence)
+    store.record(
+        "ct.skipped",
+        f"model:{model}",
+        {"cycle": cycle.id, "cause": cause, "state": state, "reason": reason, **evidence},
+    )
+    return cycle
+
+
+def record_gate(
+    store: Store, cycle_id: int, gate: str, status: GateStatus, evidence: dict[str, Any]
+) -> Cycle:
+    """Append gate ``gate``'s outcome to the cycle."""
+    moment = datetime.now(UTC)
+    entry = {"gate": gate, "status": status, "at": moment.isoformat(), "evidence": evidence}
+    with store.session() as session:
+        row = _row(session.get(CycleRow, cycle_id), cycle_id)
+        row.gates = [*row.gates, entry]
+        row.updated_at = moment
+        session.flush()
+        cycle = _cycle(row)
+    store.record(
+        "ct.gate", f"model:{cycle.model}", {"cycle": cycle_id, "gate": gate, "status": status}
+    )
+    return cycle
+
+
+def update_cycle(store: Store, cycle_id: int, **values: Any) -> Cycle:
+    """Set ``candidate``, ``rollout_id`` or ``champion`` on a cycle."""
+    with store.session() as session:
+        row = _row(session.get(CycleRow, cycle_id), cycle_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        return _cycle(row)
+
+
+def finish_cycle(store: Store, cycle_id: int, state: CycleState, reason: str) -> Cycle:
+    """End a cycle with its outcome."""
+    with store.session() as session:
+        row = _row(session.get(CycleRow, cycle_id), cycle_id)
+        row.state = state
+        row.reason = reason
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        cycle = _cycle(row)
+    store.record(
+        "ct.cycle_finished",
+        f"model:{cycle.model}",
+        {"cycle": cycle_id, "state": state, "reason": reason, "candidate": cycle.candidate},
+    )
+    return cycle
+
+
+def active_cycle(store: Store, model: str) -> Cycle | None:
+    """The running cycle of ``model``, if any."""
+    query = (
+        select(CycleRow)
+        .where(CycleRow.model == model, CycleRow.state == "running")
+        .order_by(CycleRow.id.desc())
+        .limit(1)
+    )
+    with store.session() as session:
+        row = session.scalar(query)
+        return None if row is None else _cycle(row)
+
+
+def list_cycles(
+    store: Store, model: str, *, limit: int = 20, states: tuple[str, ...] | None = None
+) -> list[Cycle]:
+    """``model``'s newest cycles first (optionally only in ``states``)."""
+    query = select(CycleRow).where(CycleRow.model == model)
+    if states is not None:
+        query = query.where(CycleRow.state.in_(states))
+    query = query.order_by(CycleRow.id.desc()).limit(limit)
+    with store.session() as session:
+        return [_cycle(row) for row in session.scalars(query)]
+
+
+def _insert(
+    store: Store,
+    model: str,
+    cause: str,
+    trigger: dict[str, Any],
+    state: CycleState,
+    reason: str,
+    champion: str | None,
+    *,
+    evidence: dict[str, Any] | None = None,
+) -> Cycle:
+    moment = datetime.now(UTC)
+    gates = (
+        []
+        if evidence is None
+        else [
+            {"gate": "guards", "status": "failed", "at": moment.isoformat(), "evidence": evidence}
+        ]
+    )
+    row = CycleRow(
+        model=model,
+        cause=cause,
+        trigger=trigger,
+        state=state,
+        reason=reason,
+        champion=champion,
+        gates=gates,
+        created_at=moment,
+        updated_at=moment,
+    )
+    with store.session() as session:
+        session.add(row)
+        session.flush()
+        return _cycle(row)
+
+
+def _row(row: CycleRow | None, cycle_id: int) -> CycleRow:
+    if row is None:
+        raise NotFoundError(f"Cycle {cycle_id} does not exist.", hint="See `shipyard ct status`.")
+    return row
+
+
+def _cycle(row: CycleRow) -> Cycle:
+    return Cycle(
+        id=row.id,
+        model=row.model,
+        cause=row.cause,
+        trigger=dict(row.trigger or {}),
+        state=row.state,  # type: ignore[arg-type]
+        reason=row.reason,
+        candidate=row.candidate,
+        champion=row.champion,
+        rollout_id=row.rollout_id,
+        gates=tuple(row.gates or ()),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )

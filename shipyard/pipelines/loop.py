@@ -1,0 +1,401 @@
+"""The continuous-training loop: trigger → guards → gates → roll-out → champion or rollback.
+
+:class:`ContinuousTraining` is ticked by the agent. With no cycle running it looks for a
+pending trigger (monitoring's ``retrain_requested``, the cron ``ct.schedule``, a new
+digest at ``train.data``), asks the guards (cooldown, new rows, performance loss), and
+runs a cycle: validate → retrain → scorecard, each recorded with its evidence; a
+failure halts the cycle and pages the owner. A candidate that passes is rolled out
+``shadow-canary`` (a shadow step, then ``ct.canary_steps``); while that runs, each tick
+follows the roll-out and records the shadow, canary and promote gates as it passes
+them or rolls back. ``shipyard retrain NAME`` runs the same cycle by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from shipyard.errors import ConfigError, ShipyardError
+from shipyard.pipelines.cycles import (
+    Cycle,
+    active_cycle,
+    finish_cycle,
+    list_cycles,
+    record_decision,
+    record_gate,
+    start_cycle,
+    update_cycle,
+)
+from shipyard.pipelines.gates import (
+    primary_metric,
+    retrain_gate,
+    scorecard_gate,
+    training_window,
+    validate_gate,
+)
+from shipyard.pipelines.guards import MIN_LABELLED, PerformanceLoss, check_guards
+from shipyard.pipelines.triggers import (
+    DataWatch,
+    Trigger,
+    drift_trigger,
+    next_fire,
+    schedule_trigger,
+    spent_keys,
+)
+from shipyard.store import as_utc
+
+if TYPE_CHECKING:
+    from shipyard.config import Config
+    from shipyard.delivery.rollout import Rollout
+    from shipyard.registry import Tracking
+    from shipyard.store import Store
+
+__all__ = ["ContinuousTraining"]
+
+logger = logging.getLogger(__name__)
+Step = Callable[[str], None]
+STALE = timedelta(hours=2)  # a cycle with no progress for this long was interrupted
+
+
+class ContinuousTraining:
+    """Finds triggers and runs cycles for the configured model; one tick at a time."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        tracking: Tracking,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.tracking = tracking
+        self.model = config.model.name
+        self._now = now
+        self._clock = clock
+        self.started_at = now()
+        ct = config.ct
+        if ct.schedule:
+            next_fire(ct.schedule, self.started_at)  # refuse a bad expression at start
+        self.watch = (
+            DataWatch(config.resolve(config.train.data), ct.data_check_seconds)
+            if config.train.data is not None
+            else None
+        )
+        self._first_digest: str | None = None
+        self._reference: dict[str, float | None] = {}
+
+    # -- the agent's entry point -------------------------------------------------------
+
+    def tick(self) -> list[str]:
+        """Follow the running cycle, or start one when a trigger is pending."""
+        cycle = active_cycle(self.store, self.model)
+        if cycle is not None:
+            return self.follow(cycle)
+        if not self.config.ct.enabled:
+            return []
+        trigger = self.pending()
+        if trigger is None:
+            return []
+        cycle = self.run(trigger)
+        return [f"{self.model}: cycle {cycle.id} ({trigger.cause}): {cycle.state} {cycle.reason}"]
+
+    def pending(self) -> Trigger | None:
+        """The trigger waiting to be acted on, if any (drift first, then schedule, data)."""
+        ct = self.config.ct
+        cycles = list_cycles(self.store, self.model, limit=50)
+        spent = spent_keys(cycles)
+        champion = self._champion()
+        if ct.on_drift:
+            found = drift_trigger(self.store, self.model, champion, spent)
+            if found is not None:
+                return found
+        if ct.schedule:
+            fired = [
+                c.trigger.get("fired_at") for c in cycles if c.trigger.get("kind") == "schedule"
+            ]
+            last = max([datetime.fromisoformat(f) for f in fired if f] + [self.started_at])
+            found = schedule_trigger(ct.schedule, last=last, now=self._now(), spent=spent)
+            if found is not None:
+                return found
+        if ct.on_new_data and self.watch is not None:
+            baseline = next(
+                (c.trigger.get("source_digest") for c in cycles if c.trigger.get("source_digest")),
+                None,
+            )
+            if baseline is None:
+                current = self.watch.digest(self._clock())
+                if self._first_digest is None and current is not None:
+                    self._first_digest = current[0]
+                baseline = self._first_digest
+            return self.watch.trigger(self._clock(), baseline, spent)
+        return None
+
+    # -- one cycle ---------------------------------------------------------------------
+
+    def run(self, trigger: Trigger, *, force: bool = False, step: Step | None = None) -> Cycle:
+        """Guards, then validate → retrain → scorecard, then start the roll-out."""
+        say = step or (lambda _text: None)
+        champion = self._champion()
+        if not force:
+            refused = self._refusals(trigger, champion)
+            if refused is not None:
+                return refused
+        running = active_cycle(self.store, self.model)
+        if running is not None:
+            raise ConfigError(
+                f"{self.model} already has a cycle running: {running.id} ({running.cause}).",
+                hint=f"Follow it with `shipyard ct status {self.model}`.",
+            )
+        cycle = start_cycle(
+            self.store, self.model, trigger.cause, trigger.to_dict(), champion=champion
+        )
+        try:
+            return self._gates(cycle, trigger, champion, say)
+        except ShipyardError as error:
+            self._page(cycle, f"continuous training failed: {error.message}", {})
+            return finish_cycle(self.store, cycle.id, "failed", error.message)
+
+    def _gates(self, cycle: Cycle, trigger: Trigger, champion: str | None, say: Step) -> Cycle:
+        ct = self.config.ct
+        say("Gate 1: validating the new data")
+        window = training_window(self.config, self.config.workspace / "ct" / f"cycle-{cycle.id}")
+        update_cycle(
+            self.store,
+            cycle.id,
+            trigger={
+                **cycle.trigger,
+                "source_digest": window.source_digest,
+                "source_rows": window.source_rows,
+            },
+        )
+        checked = validate_gate(self.config, window)
+        record_gate(
+            self.store,
+            cycle.id,
+            "validate",
+            "skipped" if checked.skipped else ("passed" if checked.passed else "failed"),
+            checked.evidence,
+        )
+        if not checked.passed:
+            return self._halt(cycle, "validate", "the new data failed validation", checked.evidence)
+
+        say(f"Gate 2: retraining on {window.rows} rows")
+        result = retrain_gate(self.config, self.store, self.tracking, window, trigger.cause)
+        update_cycle(self.store, cycle.id, candidate=result.version)
+        record_gate(
+            self.store,
+            cycle.id,
+            "retrain",
+            "passed",
+            {
+                "version": result.version,
+                "run_id": result.run_id,
+                "rows": window.rows,
+                "data_digest": result.data_digest,
+                "metrics": result.metrics,
+            },
+        )
+
+        say(f"Gate 3: scoring {self.model}/{result.version} against the champion")
+        scored = scorecard_gate(
+            self.config, self.store, self.tracking, self.model, result.version, champion
+        )
+        record_gate(
+            self.store,
+            cycle.id,
+            "scorecard",
+            "passed" if scored.passed else "failed",
+            scored.evidence,
+        )
+        if not scored.passed:
+            return self._halt(
+                cycle, "scorecard", "the candidate did not beat the scorecard", scored.evidence
+            )
+
+        from shipyard.delivery.rollout import start_rollout
+
+        say("Gates 4–6: shadow, canary steps, promotion (the agent follows the roll-out)")
+        delivery = self.config.delivery
+        rollout = start_rollout(
+            self.store,
+            self.model,
+            result.version,
+            champion=champion,
+            strategy="shadow-canary",
+            steps=(100.0, *ct.canary_steps),
+            step_seconds=ct.step_seconds if ct.step_seconds is not None else delivery.step_seconds,
+            min_requests=ct.min_requests if ct.min_requests is not None else delivery.min_requests,
+            context={
+                "cycle": cycle.id,
+                "cause": trigger.cause,
+                "evaluation_report": scored.evidence["golden"]["report"],
+            },
+        )
+        return update_cycle(self.store, cycle.id, rollout_id=rollout.id)
+
+    def follow(self, cycle: Cycle) -> list[str]:
+        """Record the roll-out's progress as the shadow, canary and promote gates."""
+        from shipyard.delivery.rollout import get_rollout
+
+        if cycle.rollout_id is None:
+            if self._now() - as_utc(cycle.updated_at) > STALE:
+                finish_cycle(self.store, cycle.id, "failed", "interrupted before its roll-out")
+                return [f"{self.model}: cycle {cycle.id} was interrupted"]
+            return []
+        rollout = get_rollout(self.store, cycle.rollout_id)
+        actions: list[str] = []
+        past_shadow = rollout.step_index >= 1 or rollout.state in ("promoting", "promoted")
+        ended = rollout.state in ("rolled_back", "aborted")
+        if cycle.gate("shadow") is None and (past_shadow or ended):
+            passed = past_shadow and not (ended and rollout.step_index == 0)
+            evidence = _step_evidence(rollout, 1 if passed else rollout.step_index)
+            record_gate(self.store, cycle.id, "shadow", "passed" if passed else "failed", evidence)
+            actions.append(
+                f"{self.model}: cycle {cycle.id} shadow {'passed' if passed else 'failed'}"
+            )
+        canary_done = rollout.state in ("promoting", "promoted")
+        if cycle.gate("canary") is None and rollout.step_index >= 1 and (canary_done or ended):
+            record_gate(
+                self.store,
+                cycle.id,
+                "canary",
+                "passed" if canary_done else "failed",
+                _step_evidence(rollout, rollout.step_index, last=True),
+            )
+        if rollout.state == "promoted":
+            record_gate(self.store, cycle.id, "promote", "passed", {"champion": rollout.candidate})
+            finish_cycle(
+                self.store, cycle.id, "promoted", f"{self.model}/{rollout.candidate} is champion"
+            )
+            actions.append(f"{self.model}: cycle {cycle.id} promoted {rollout.candidate}")
+        elif ended:
+            record_gate(
+                self.store,
+                cycle.id,
+                "promote",
+                "failed",
+                {"rollout": rollout.state, "reason": rollout.reason},
+            )
+            finish_cycle(
+                self.store, cycle.id, "rolled_back", f"roll-out {rollout.state}: {rollout.reason}"
+            )
+            actions.append(f"{self.model}: cycle {cycle.id} rolled back: {rollout.reason}")
+        return actions
+
+    # -- guards ------------------------------------------------------------------------
+
+    def _refusals(self, trigger: Trigger, champion: str | None) -> Cycle | None:
+        cycles = list_cycles(self.store, self.model, limit=50)
+        started = next((c for c in cycles if c.state not in ("skipped", "deferred")), None)
+        decisions = check_guards(
+            self.config,
+            now=self._now(),
+            last_started=started,
+            new_rows=self._new_rows(cycles, champion),
+            loss=self.performance_loss(champion),
+        )
+        refused = [d for d in decisions if not d.allowed]
+        if not refused:
+            return None
+        spends = any(d.spends_trigger for d in refused)
+        state: Literal["skipped", "deferred"] = "skipped" if spends else "deferred"
+        guards = sorted(d.guard for d in refused)
+        latest = cycles[0] if cycles else None
+        if (
+            latest is not None
+            and latest.state == state
+            and latest.trigger.get("key") == trigger.key
+            and latest.trigger.get("guards") == guards
+        ):
+            return latest  # the same decision about the same trigger is recorded once
+        reason = "; ".join(d.reason for d in refused)
+        evidence = {
+            d.guard: {"allowed": d.allowed, "reason": d.reason, **d.evidence} for d in decisions
+        }
+        return record_decision(
+            self.store,
+            self.model,
+            trigger.cause,
+            {**trigger.to_dict(), "guards": guards},
+            state,
+            reason,
+            evidence,
+            champion=champion,
+        )
+
+    def _new_rows(self, cycles: list[Cycle], champion: str | None) -> int | None:
+        if self.watch is None or champion is None:
+            return None
+        current = self.watch.digest(self._clock())
+        if current is None:
+            return None
+        made = next((c for c in cycles if c.candidate == champion and c.state == "promoted"), None)
+        if made is not None and made.trigger.get("source_rows") is not None:
+            return current[1] - int(made.trigger["source_rows"])
+        version = self.tracking.client.get_model_version(self.model, champion)
+        digest = (version.tags or {}).get("shipyard.data_digest")
+        dataset = self.store.dataset(digest) if digest else None
+        return None if dataset is None else current[1] - int(dataset.rows)
+
+    def performance_loss(self, champion: str | None) -> PerformanceLoss | None:
+        """The champion's fall in its primary metric: labelled if enough, else estimated."""
+        from shipyard.monitoring.run import latest_run
+
+        run = latest_run(self.store, self.model)
+        if champion is None or run is None or str(run.get("version")) != champion:
+            return None
+        metric = primary_metric(self.config)
+        reference = self._reference_value(champion, metric)
+        if reference is None:
+            return None
+        performance = run.get("performance") or {}
+        labelled = int(performance.get("labelled") or 0)
+        measured = (performance.get("metrics") or {}).get(metric)
+        if labelled >= MIN_LABELLED and measured is not None:
+            return PerformanceLoss(
+                metric, reference, float(measured), f"labelled ({labelled} rows)"
+            )
+        estimate = (run.get("estimated") or {}).get(metric) or {}
+        if estimate.get("value") is not None:
+            return PerformanceLoss(metric, reference, float(estimate["value"]), "estimated (CBPE)")
+        return None
+
+    def _reference_value(self, champion: str, metric: str) -> float | None:
+        if champion not in self._reference:
+            version = self.tracking.client.get_model_version(self.model, champion)
+            run = self.tracking.client.get_run(version.run_id) if version.run_id else None
+            self._reference[champion] = run.data.metrics.get(metric) if run else None
+        return self._reference[champion]
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _champion(self) -> str | None:
+        from shipyard.registry.aliases import CHAMPION, current_alias
+
+        return current_alias(self.tracking.client, self.model, CHAMPION)
+
+    def _halt(self, cycle: Cycle, gate: str, reason: str, evidence: dict[str, Any]) -> Cycle:
+        self._page(cycle, f"continuous training halted at {gate}: {reason}", evidence)
+        return finish_cycle(self.store, cycle.id, "halted", f"{gate}: {reason}")
+
+    def _page(self, cycle: Cycle, summary: str, evidence: dict[str, Any]) -> None:
+        logger.warning("%s: cycle %s: %s", self.model, cycle.id, summary)
+
+
+def _step_evidence(rollout: Rollout, index: int, *, last: bool = False) -> dict[str, Any]:
+    """The history entry that entered step ``index`` (or the last one there)."""
+    entries = [e for e in rollout.history if e.get("step_index") == index]
+    entry = (entries[-1] if last else entries[0]) if entries else {}
+    return {
+        "rollout": rollout.id,
+        "step": index,
+        "state": rollout.state,
+        "reason": entry.get("reason"),
+        "evidence": entry.get("evidence"),
+    }
