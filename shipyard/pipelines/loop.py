@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.errors import ConfigError, ShipyardError
+from shipyard.errors import ConfigError, DataError, ShipyardError
 from shipyard.pipelines.cycles import (
     Cycle,
     active_cycle,
@@ -164,7 +164,14 @@ class ContinuousTraining:
     def _gates(self, cycle: Cycle, trigger: Trigger, champion: str | None, say: Step) -> Cycle:
         ct = self.config.ct
         say("Gate 1: validating the new data")
-        window = training_window(self.config, self.config.workspace / "ct" / f"cycle-{cycle.id}")
+        try:
+            window = training_window(
+                self.config, self.config.workspace / "ct" / f"cycle-{cycle.id}"
+            )
+        except DataError as error:  # unreadable: as much a failed validation as a bad value
+            evidence = {"error": error.message, "hint": error.hint}
+            record_gate(self.store, cycle.id, "validate", "failed", evidence)
+            return self._halt(cycle, "validate", "the new data cannot be read", evidence)
         update_cycle(
             self.store,
             cycle.id,
@@ -332,7 +339,10 @@ class ContinuousTraining:
     def _new_rows(self, cycles: list[Cycle], champion: str | None) -> int | None:
         if self.watch is None or champion is None:
             return None
-        current = self.watch.digest(self._clock())
+        try:
+            current = self.watch.digest(self._clock())
+        except DataError:
+            return None  # the validate gate reports what is wrong with the data
         if current is None:
             return None
         made = next((c for c in cycles if c.candidate == champion and c.state == "promoted"), None)

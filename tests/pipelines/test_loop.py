@@ -1,0 +1,319 @@
+"""The continuous-training loop on a real project: real training, MLflow, SQLite, Parquet.
+
+One churn project gets its champion once per module; every test works on its own copy
+(database, data folder and workspace), so each test's cycles start from the same state.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from shipyard.config import Config, load_config
+from shipyard.delivery.agent import Agent
+from shipyard.delivery.rollout import active_rollout, advance
+from shipyard.pipelines import ContinuousTraining, list_cycles, manual_trigger
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import CHAMPION, current_alias
+from shipyard.store import Store
+from tests.conftest import copy_example
+
+SCORECARD = {"primary": {"metric": "roc_auc", "min": 0.7, "min_margin": -0.05}}
+
+
+def _write_config(root: Path, **changes: Any) -> None:
+    path = root / "shipyard.yaml"
+    data = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.fixture(scope="module")
+def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The churn example with a data folder, a light scorecard and a champion (churn/1)."""
+    from shipyard.evaluation.evaluate import evaluate_version
+    from shipyard.governance.promotion import promote
+    from shipyard.registry.refs import ModelRef
+    from shipyard.training import train
+
+    root = copy_example(tmp_path_factory.mktemp("ct") / "churn")
+    folder = root / "data" / "train"
+    folder.mkdir()
+    shutil.move(root / "data" / "train.csv", folder / "0000-initial.csv")
+    (root / "scorecard.yaml").write_text(yaml.safe_dump(SCORECARD))
+    _write_config(
+        root,
+        **{
+            "train.data": "data/train",
+            "train.params.n_estimators": 30,
+            "promotion.approval": "none",
+            "ct.cooldown_seconds": 0,
+            "ct.min_performance_loss": None,
+            "ct.recent_labelled": 0,
+            "ct.step_seconds": 0,
+            "ct.min_requests": 0,
+        },
+    )
+    os.environ.setdefault("SHIPYARD_USER", "tester")
+    config = load_config(root / "shipyard.yaml", environ={})
+    store = Store(config.db_url)
+    tracking = Tracking(config)
+    train(config, store=store, tracking=tracking)
+    evaluate_version(config, ModelRef("churn", version="1"), store=store, tracking=tracking)
+    promote(config, ModelRef("churn", version="1"), to="champion", store=store, tracking=tracking)
+    store.close()
+    return root
+
+
+@dataclass
+class Project:
+    root: Path
+    config: Config
+    store: Store
+    tracking: Tracking
+
+    def reload(self, **changes: Any) -> None:
+        _write_config(self.root, **changes)
+        self.config = load_config(self.root / "shipyard.yaml", environ={})
+
+    def loop(self) -> ContinuousTraining:
+        return ContinuousTraining(self.config, self.store, self.tracking)
+
+    def versions(self) -> list[str]:
+        found = self.tracking.client.search_model_versions("name='churn'")
+        return sorted(str(v.version) for v in found)
+
+    def append(self, name: str, frame: pd.DataFrame) -> None:
+        frame.to_csv(self.root / "data" / "train" / name, index=False)
+
+
+@pytest.fixture
+def project(base_project: Path, tmp_path: Path) -> Iterator[Project]:
+    root = tmp_path / "churn"
+    shutil.copytree(base_project, root)
+    config = load_config(root / "shipyard.yaml", environ={})
+    store = Store(config.db_url)
+    yield Project(root, config, store, Tracking(config))
+    store.close()
+
+
+def _fresh_rows(base: Path, rows: int = 400) -> pd.DataFrame:
+    """Rows for the data folder: the validation file's, as new labelled data."""
+    return pd.read_csv(base / "data" / "valid.csv").head(rows)
+
+
+def _finish_rollout(project: Project, *, breach_at: int | None = None) -> None:
+    """Walk the roll-out through its steps (each step's verdict given, time moved on)."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    for index in range(10):
+        rollout = active_rollout(project.store, "churn")
+        if rollout is None or rollout.state != "running":
+            return
+        verdict = "breach" if breach_at == index else "pass"
+        evidence = {"reason": "errors: candidate worse"} if verdict == "breach" else {}
+        advance(
+            project.store, "churn", verdict=verdict, requests=10_000, evidence=evidence, now=later
+        )
+
+
+def test_manual_cycle_passes_every_gate_and_becomes_champion(project: Project) -> None:
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    cycle = project.loop().run(manual_trigger("test"))
+    assert cycle.state == "running", cycle.reason
+    assert [g["gate"] for g in cycle.gates] == ["validate", "retrain", "scorecard"]
+    assert all(g["status"] == "passed" for g in cycle.gates)
+    assert cycle.candidate == "2" and cycle.rollout_id is not None
+    rollout = active_rollout(project.store, "churn")
+    assert rollout is not None and rollout.strategy == "shadow-canary"
+    assert rollout.steps == (100.0, 10.0, 50.0, 100.0)
+    assert rollout.history[0]["evidence"]["cycle"] == cycle.id
+    # The run records its cause, which lineage shows.
+    version = project.tracking.client.get_model_version("churn", "2")
+    assert version.tags["shipyard.trigger"] == "manual"
+    assert cycle.trigger["source_rows"] == 3000 + 400
+
+    _finish_rollout(project)
+    Agent(project.config, project.store, project.tracking).tick()  # promotes, follows the cycle
+    Agent(project.config, project.store, project.tracking).tick()
+    done = list_cycles(project.store, "churn")[0]
+    assert done.state == "promoted", done.reason
+    assert [g["gate"] for g in done.gates] == [
+        "validate",
+        "retrain",
+        "scorecard",
+        "shadow",
+        "canary",
+        "promote",
+    ]
+    assert all(g["status"] == "passed" for g in done.gates)
+    assert current_alias(project.tracking.client, "churn", CHAMPION) == "2"
+
+
+def test_invalid_new_data_halts_before_training(project: Project) -> None:
+    good = pd.read_csv(project.root / "data" / "valid.csv").head(200)
+    bad = pd.read_csv(project.root / "data" / "bad_batch.csv").assign(region="north")
+    project.append("0001-bad.csv", bad[list(good.columns)])
+    cycle = project.loop().run(manual_trigger())
+    assert cycle.state == "halted"
+    validate = cycle.gate("validate")
+    assert validate is not None and validate["status"] == "failed"
+    assert validate["evidence"]["failure_count"] > 0
+    assert cycle.gate("retrain") is None
+    assert project.versions() == ["1"]  # nothing trained
+    assert active_rollout(project.store, "churn") is None
+    kinds = [e.kind for e in project.store.events(subject="model:churn", limit=10)]
+    assert "ct.cycle_finished" in kinds
+
+
+def test_unreadable_new_data_halts_with_the_reason(project: Project) -> None:
+    project.append("0001-short.csv", _fresh_rows(project.root).drop(columns=["region"]))
+    cycle = project.loop().run(manual_trigger())
+    assert cycle.state == "halted"
+    validate = cycle.gate("validate")
+    assert validate is not None and "same columns" in validate["evidence"]["hint"]
+    assert project.versions() == ["1"]
+
+
+def test_failing_scorecard_halts_before_any_traffic(project: Project) -> None:
+    (project.root / "scorecard.yaml").write_text(
+        yaml.safe_dump({"primary": {"metric": "roc_auc", "min": 0.999}})
+    )
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    cycle = project.loop().run(manual_trigger())
+    assert cycle.state == "halted"
+    scorecard = cycle.gate("scorecard")
+    assert scorecard is not None and scorecard["status"] == "failed"
+    assert scorecard["evidence"]["golden"]["passed"] is False
+    assert project.versions() == ["1", "2"]  # trained, but never served
+    assert active_rollout(project.store, "churn") is None
+    assert current_alias(project.tracking.client, "churn", CHAMPION) == "1"
+
+
+def test_production_comparison_halts_a_candidate_worse_on_live_labels(project: Project) -> None:
+    from shipyard.pipelines.gates import production_comparison
+
+    project.reload(**{"ct.recent_labelled": 500})
+    # No prediction log yet: too few labelled rows, so the golden set decides alone.
+    found = production_comparison(project.config, project.tracking, "churn", "1", "1")
+    assert found["rows"] == 0 and "golden set only" in found["note"]
+
+
+def test_breach_at_a_canary_step_rolls_the_cycle_back(project: Project) -> None:
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    cycle = project.loop().run(manual_trigger())
+    assert cycle.state == "running"
+    _finish_rollout(project, breach_at=1)  # shadow passes, the first canary step breaches
+    Agent(project.config, project.store, project.tracking).tick()
+    done = list_cycles(project.store, "churn")[0]
+    assert done.state == "rolled_back"
+    statuses = {g["gate"]: g["status"] for g in done.gates}
+    assert statuses["shadow"] == "passed"
+    assert statuses["canary"] == "failed" and statuses["promote"] == "failed"
+    assert current_alias(project.tracking.client, "churn", CHAMPION) == "1"
+
+
+def test_drift_trigger_starts_a_cycle_with_its_cause_on_the_run(project: Project) -> None:
+    project.reload(**{"ct.enabled": True})
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    loop = project.loop()
+    assert loop.tick() == []  # nothing pending
+    project.store.record(
+        "retrain_requested",
+        "model:churn",
+        {"signal": "performance:roc_auc", "level": "retrain", "version": "1"},
+    )
+    actions = loop.tick()
+    assert actions and "drift:performance:roc_auc" in actions[0]
+    cycle = list_cycles(project.store, "churn")[0]
+    assert cycle.cause == "drift:performance:roc_auc" and cycle.state == "running"
+    version = project.tracking.client.get_model_version("churn", cycle.candidate or "")
+    assert version.tags["shipyard.trigger"] == "drift:performance:roc_auc"
+    # The trigger is spent: once the cycle ends, the same event starts nothing.
+    project.store.record("note", "model:churn", {})
+    _finish_rollout(project, breach_at=0)
+    loop.tick()
+    assert list_cycles(project.store, "churn")[0].state == "rolled_back"
+    assert loop.tick() == []
+
+
+def test_cooldown_defers_a_trigger_once_and_keeps_it_pending(project: Project) -> None:
+    project.reload(**{"ct.enabled": True, "ct.cooldown_seconds": 3600})
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    first = project.loop().run(manual_trigger())
+    _finish_rollout(project, breach_at=0)
+    loop = project.loop()
+    loop.tick()  # follows the first cycle to its end
+    project.store.record(
+        "retrain_requested", "model:churn", {"signal": "feature:tenure_months", "version": "1"}
+    )
+    loop.tick()
+    loop.tick()
+    cycles = list_cycles(project.store, "churn")
+    deferred = [c for c in cycles if c.state == "deferred"]
+    assert len(deferred) == 1  # recorded once, however often the agent looks
+    assert "cooldown" in deferred[0].reason and str(first.id) in deferred[0].reason
+    assert loop.pending() is not None  # still waiting for the cooldown
+
+
+def test_minimum_new_rows_defers_until_enough_data_arrives(project: Project) -> None:
+    project.reload(**{"ct.enabled": True, "ct.min_new_rows": 300})
+    project.append("0001-small.csv", _fresh_rows(project.root, 100))
+    project.store.record(
+        "retrain_requested", "model:churn", {"signal": "prediction", "version": "1"}
+    )
+    loop = project.loop()
+    loop.tick()
+    cycle = list_cycles(project.store, "churn")[0]
+    assert cycle.state == "deferred"
+    assert cycle.gates[0]["evidence"]["min_new_rows"]["new_rows"] == 100
+    project.append("0002-more.csv", _fresh_rows(project.root, 300).tail(250))
+    loop.watch.every = 0.0  # look at the folder again now
+    loop.tick()
+    started = list_cycles(project.store, "churn")[0]
+    assert started.state == "running" and started.cause == "drift:prediction"
+
+
+def test_small_performance_loss_skips_and_spends_the_trigger(project: Project) -> None:
+    from shipyard.pipelines.guards import PerformanceLoss
+
+    project.reload(**{"ct.enabled": True, "ct.min_performance_loss": 0.05})
+    loop = project.loop()
+    loop.performance_loss = lambda champion: PerformanceLoss(  # type: ignore[method-assign]
+        "roc_auc", 0.80, 0.79, "labelled (500 rows)"
+    )
+    project.store.record(
+        "retrain_requested", "model:churn", {"signal": "feature:contract", "version": "1"}
+    )
+    loop.tick()
+    cycle = list_cycles(project.store, "churn")[0]
+    assert cycle.state == "skipped" and "below the 0.05" in cycle.reason
+    assert loop.pending() is None  # spent: the champion is still good
+    assert project.versions() == ["1"]
+
+
+def test_retrain_cli_refuses_another_model_and_shows_status(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.cli import run
+
+    monkeypatch.chdir(project.root)
+    assert run(["retrain", "other"]) == 2
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    assert run(["retrain", "churn", "--reason", "new quarter"]) == 0
+    assert run(["ct", "status", "churn"]) == 0
+    cycle = list_cycles(project.store, "churn")[0]
+    assert cycle.trigger["reason"] == "new quarter"
