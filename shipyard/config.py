@@ -382,6 +382,12 @@ class ContinuousTrainingSettings(_Settings):
     min_new_rows: int = Field(
         0, ge=0, description="Fewest rows train.data must have gained since the champion trained."
     )
+    rows_after_trigger: int = Field(
+        0,
+        ge=0,
+        description="After a drift trigger, wait until train.data gained this many rows, so "
+        "the retrain learns from data after the change (pair with window_rows).",
+    )
     min_performance_loss: float | None = Field(
         0.02,
         ge=0,

@@ -1,9 +1,11 @@
 """Guards against retraining on noise: a cooldown, a minimum of new data, a real loss.
 
-Each guard returns a decision with its evidence. A trigger that fails the cooldown or
-the minimum of new data is *deferred* (it stays pending; the cycle starts once the
-guard allows it); one whose measured loss is too small is *skipped* (the trigger is
-spent: the champion is still good). A manual retrain with ``--force`` skips the guards.
+Each guard returns a decision with its evidence. A trigger that fails the cooldown, the
+minimum of new data (since the champion trained, ``ct.min_new_rows``, or since the
+drift trigger fired, ``ct.rows_after_trigger``) is *deferred*: it stays pending, and the
+cycle starts once the guard allows it. One whose measured loss is too small is
+*skipped*: the trigger is spent, because the champion is still good. A manual retrain
+with ``--force`` skips the guards.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def check_guards(
     last_started: Cycle | None,
     new_rows: int | None,
     loss: PerformanceLoss | None,
+    rows_after_trigger: int | None = None,
 ) -> list[GuardDecision]:
     """Every guard's decision (all of them, so each is recorded)."""
     ct = config.ct
@@ -88,6 +91,17 @@ def check_guards(
                 allowed,
                 f"{gained} new rows since the champion trained (need {ct.min_new_rows})",
                 evidence={"new_rows": new_rows, "min_new_rows": ct.min_new_rows},
+            )
+        )
+    if ct.rows_after_trigger > 0 and rows_after_trigger is not None:
+        gained = rows_after_trigger
+        allowed = gained >= ct.rows_after_trigger
+        decisions.append(
+            GuardDecision(
+                "rows_after_trigger",
+                allowed,
+                f"{gained} new rows since the trigger fired (need {ct.rows_after_trigger})",
+                evidence={"rows": rows_after_trigger, "rows_after_trigger": ct.rows_after_trigger},
             )
         )
     if ct.min_performance_loss is not None:

@@ -300,12 +300,20 @@ class ContinuousTraining:
     def _refusals(self, trigger: Trigger, champion: str | None) -> Cycle | None:
         cycles = list_cycles(self.store, self.model, limit=50)
         started = next((c for c in cycles if c.state not in ("skipped", "deferred")), None)
+        rows_now = self._source_rows()
+        earlier = next((c for c in cycles if c.trigger.get("key") == trigger.key), None)
+        rows_at_trigger = earlier.trigger.get("rows_at_trigger") if earlier else rows_now
         decisions = check_guards(
             self.config,
             now=self._now(),
             last_started=started,
             new_rows=self._new_rows(cycles, champion),
             loss=self.performance_loss(champion),
+            rows_after_trigger=(
+                None
+                if trigger.kind != "drift" or rows_now is None or rows_at_trigger is None
+                else rows_now - rows_at_trigger
+            ),
         )
         refused = [d for d in decisions if not d.allowed]
         if not refused:
@@ -329,29 +337,33 @@ class ContinuousTraining:
             self.store,
             self.model,
             trigger.cause,
-            {**trigger.to_dict(), "guards": guards},
+            {**trigger.to_dict(), "guards": guards, "rows_at_trigger": rows_at_trigger},
             state,
             reason,
             evidence,
             champion=champion,
         )
 
-    def _new_rows(self, cycles: list[Cycle], champion: str | None) -> int | None:
-        if self.watch is None or champion is None:
+    def _source_rows(self) -> int | None:
+        if self.watch is None:
             return None
         try:
             current = self.watch.digest(self._clock())
         except DataError:
             return None  # the validate gate reports what is wrong with the data
-        if current is None:
+        return None if current is None else current[1]
+
+    def _new_rows(self, cycles: list[Cycle], champion: str | None) -> int | None:
+        rows = self._source_rows()
+        if rows is None or champion is None:
             return None
         made = next((c for c in cycles if c.candidate == champion and c.state == "promoted"), None)
         if made is not None and made.trigger.get("source_rows") is not None:
-            return current[1] - int(made.trigger["source_rows"])
+            return rows - int(made.trigger["source_rows"])
         version = self.tracking.client.get_model_version(self.model, champion)
         digest = (version.tags or {}).get("shipyard.data_digest")
         dataset = self.store.dataset(digest) if digest else None
-        return None if dataset is None else current[1] - int(dataset.rows)
+        return None if dataset is None else rows - int(dataset.rows)
 
     def performance_loss(self, champion: str | None) -> PerformanceLoss | None:
         """The champion's fall in its primary metric: labelled if enough, else estimated."""

@@ -317,3 +317,21 @@ def test_retrain_cli_refuses_another_model_and_shows_status(
     assert run(["ct", "status", "churn"]) == 0
     cycle = list_cycles(project.store, "churn")[0]
     assert cycle.trigger["reason"] == "new quarter"
+
+
+def test_after_drift_the_retrain_waits_for_rows_from_after_the_trigger(project: Project) -> None:
+    project.reload(**{"ct.enabled": True, "ct.rows_after_trigger": 200})
+    project.append("0001-before.csv", _fresh_rows(project.root, 300))  # before the alarm
+    project.store.record(
+        "retrain_requested", "model:churn", {"signal": "performance:roc_auc", "version": "1"}
+    )
+    loop = project.loop()
+    loop.watch.every = 0.0
+    loop.tick()
+    waiting = list_cycles(project.store, "churn")[0]
+    assert waiting.state == "deferred" and waiting.trigger["rows_at_trigger"] == 3300
+    assert "0 new rows since the trigger" in waiting.reason
+    project.append("0002-after.csv", _fresh_rows(project.root, 400).tail(200))
+    loop.tick()
+    started = list_cycles(project.store, "churn")[0]
+    assert started.state == "running" and started.id != waiting.id
