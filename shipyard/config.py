@@ -295,6 +295,15 @@ class MonitoringSettings(_Settings):
         None, description="Reference snapshot digest; default: the version's training snapshot."
     )
     include_shadow: bool = Field(False, description="Count shadow predictions in the window.")
+    min_rows: int = Field(
+        200,
+        ge=1,
+        description="Fewest predictions in the window before feature drift may alert "
+        "(small samples inflate PSI and KL).",
+    )
+    min_labelled: int = Field(
+        50, ge=1, description="Fewest labelled predictions before performance may alert."
+    )
     bands: dict[str, BandSettings] | Path = Field(
         default_factory=dict,
         description="Per-feature band overrides (feature name → levels), inline or in a "

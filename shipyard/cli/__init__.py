@@ -20,6 +20,7 @@ from shipyard.cli import agent as agent_cmd
 from shipyard.cli import config as config_cmd
 from shipyard.cli import ct as ct_cmd
 from shipyard.cli import data as data_cmd
+from shipyard.cli import demo as demo_cmd
 from shipyard.cli import events as events_cmd
 from shipyard.cli import keys as keys_cmd
 from shipyard.cli import labels as labels_cmd
@@ -84,6 +85,7 @@ promotion_cmd.register(app)
 ct_cmd.register(app)
 app.command("serve")(serve_cmd.serve_cmd)
 app.command("agent")(agent_cmd.agent_cmd)
+app.command("demo")(demo_cmd.demo_cmd)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")

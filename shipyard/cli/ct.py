@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -104,6 +104,8 @@ def status_cmd(
 
 
 def _print_cycle(cycle: Cycle, *, header: bool = True) -> None:
+    from shipyard.pipelines.cycles import gate_summary
+
     if header:
         console.print(
             f"Cycle {cycle.id} of {cycle.model} ({cycle.cause}): {STATES.get(cycle.state)}"
@@ -111,40 +113,7 @@ def _print_cycle(cycle: Cycle, *, header: bool = True) -> None:
     if cycle.reason:
         console.print(f"  {cycle.reason}")
     for gate in cycle.gates:
-        console.print(f"  {MARKS.get(gate['status'], '?')} {gate['gate']}: {_summary(gate)}")
-
-
-def _summary(gate: dict[str, Any]) -> str:
-    evidence = gate.get("evidence") or {}
-    name = gate["gate"]
-    if name == "validate":
-        count = evidence.get("failure_count")
-        rows = evidence.get("window_rows")
-        return evidence.get("note") or f"{rows} rows, {count or 0} failures"
-    if name == "retrain":
-        metrics = evidence.get("metrics") or {}
-        shown = ", ".join(
-            f"{k} {v:.4f}" for k, v in metrics.items() if k != "training_duration_seconds"
-        )
-        return f"version {evidence.get('version')} on {evidence.get('rows')} rows ({shown})"
-    if name == "scorecard":
-        golden = evidence.get("golden") or {}
-        production = evidence.get("production") or {}
-        text = "golden set " + ("passed" if golden.get("passed") else "failed")
-        if golden.get("failing"):
-            text += f" ({', '.join(golden['failing'])})"
-        if "metric" in production:
-            text += (
-                f"; production {production['metric']}: candidate "
-                f"{production['candidate']:.4f} vs champion {production['champion']:.4f} "
-                f"on {production['rows']} labelled rows"
-            )
-        elif production.get("note"):
-            text += f"; {production['note']}"
-        return text
-    if name == "guards":
-        return "; ".join(str(v.get("reason")) for v in evidence.values() if isinstance(v, dict))
-    return str(evidence.get("reason") or evidence.get("champion") or "")
+        console.print(f"  {MARKS.get(gate['status'], '?')} {gate['gate']}: {gate_summary(gate)}")
 
 
 def _config_for(state: CliState, name: str) -> Config:

@@ -81,7 +81,7 @@ class WorkspaceSettings:
     """Every value the demo workspace's ``shipyard.yaml`` and scorecard are written with.
 
     The defaults suit a demo that must finish in three minutes on two cores with live
-    traffic of about 50 requests a second; ``shipyard.yaml`` explains each of them.
+    traffic of about 150 requests a second; ``shipyard.yaml`` explains each of them.
     """
 
     # model
@@ -120,6 +120,8 @@ class WorkspaceSettings:
     ct_min_new_rows: int = 500
     ct_min_performance_loss: float = 0.02
     ct_window_rows: int = 1000
+    ct_rows_after_trigger: int = 1000
+    ct_data_check_seconds: float = 0.5
     ct_validation_share: float = 0.2
     ct_recent_labelled: int = 500
     ct_step_seconds: float = 5.0
@@ -342,7 +344,7 @@ serving:
 
 monitoring:
   # The newest predictions: short enough that the labelled accuracy falls below the
-  # scorecard floor soon after the switch (600 rows are 12 s at 50 requests a second),
+  # scorecard floor soon after the switch (600 rows: 4 s at the demo's 150 requests/s),
   # long enough to hold the labels that keep it from alarming on noise.
   window: {_y(s.window)}
   # The agent runs the monitor this often.
@@ -355,7 +357,7 @@ delivery:
   step_seconds: {s.delivery_step_seconds}
   min_requests: {s.delivery_min_requests}
   # Requests (or labels) per side before a guardrail may pass: the 10 % canary step
-  # collects them in ~20 s at 50 requests a second.
+  # collects them in ~7 s at the demo's 150 requests a second.
   min_samples: {s.min_samples}
 
 ct:
@@ -368,10 +370,16 @@ ct:
   cooldown_seconds: {s.ct_cooldown_seconds}
   # Labelled live rows the training folder must have gained since the champion trained.
   min_new_rows: {s.ct_min_new_rows}
+  # After a drift alarm, wait for this many new labelled rows, so the retrain window
+  # (window_rows, below) holds only rows labelled after the policy changed: a window
+  # that still holds half old-policy rows relearns the old policy (0.62 on the new one).
+  rows_after_trigger: {s.ct_rows_after_trigger}
+  # How often the agent looks at data/train/ for new files.
+  data_check_seconds: {s.ct_data_check_seconds}
   # Skip a retrain when the champion's accuracy fell by less than this.
   min_performance_loss: {s.ct_min_performance_loss}
-  # Retrain on the newest rows only: the new policy must be the window's majority
-  # (the initial rows are all old policy), and ~1,000 rows of it reach ~0.95.
+  # Retrain on the newest rows only (all from after the alarm, see rows_after_trigger):
+  # ~1,000 rows of the new policy reach ~0.95.
   window_rows: {s.ct_window_rows}
   validation_share: {s.ct_validation_share}
   # The candidate must beat the champion on this many newest labelled live rows.

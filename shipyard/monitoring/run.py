@@ -116,7 +116,7 @@ def run_monitor(
     )
     step("Scoring predictions and performance")
     _outputs(result, model, reference, current, config)
-    result.signals = _signals(result)
+    result.signals = _signals(result, config)
     result.level = max((s["level"] for s in result.signals), key=LEVELS.index, default="ok")
     if report:
         from shipyard.monitoring.report import write_monitor_report
@@ -325,21 +325,25 @@ def _estimate(
     return found
 
 
-def _signals(result: MonitorResult) -> list[dict[str, Any]]:
+def _signals(result: MonitorResult, config: Config) -> list[dict[str, Any]]:
+    """The run's signals; too small a window or too few labels neither alert nor resolve."""
+    settings = config.monitoring
+    enough_rows = result.rows >= settings.min_rows
     signals = [
         {
             "name": f"feature:{f['feature']}",
             "method": f["method"],
-            "score": f["score"],
-            "level": f["level"],
+            "score": f["score"] if enough_rows else None,
+            "level": f["level"] if enough_rows else "ok",
             "bands": f.get("bands"),
         }
         for f in result.features
     ]
     if result.prediction is not None:
         signals.append({"name": "prediction", **result.prediction})
-    for breach in (result.performance or {}).get("breaches", []):
-        signals.append(breach)
+    performance = result.performance or {}
+    if int(performance.get("labelled") or 0) >= settings.min_labelled:
+        signals.extend(performance.get("breaches", []))
     return signals
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "GateStatus",
     "active_cycle",
     "finish_cycle",
+    "gate_summary",
     "list_cycles",
     "record_decision",
     "record_gate",
@@ -241,3 +242,37 @@ def _cycle(row: CycleRow) -> Cycle:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )
+
+
+def gate_summary(gate: dict[str, Any]) -> str:
+    """One line of a gate's evidence, for people."""
+    evidence = gate.get("evidence") or {}
+    name = gate["gate"]
+    if name == "validate":
+        count = evidence.get("failure_count")
+        rows = evidence.get("window_rows")
+        return evidence.get("note") or f"{rows} rows, {count or 0} failures"
+    if name == "retrain":
+        metrics = evidence.get("metrics") or {}
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in metrics.items() if k != "training_duration_seconds"
+        )
+        return f"version {evidence.get('version')} on {evidence.get('rows')} rows ({shown})"
+    if name == "scorecard":
+        golden = evidence.get("golden") or {}
+        production = evidence.get("production") or {}
+        text = "golden set " + ("passed" if golden.get("passed") else "failed")
+        if golden.get("failing"):
+            text += f" ({', '.join(golden['failing'])})"
+        if "metric" in production:
+            text += (
+                f"; production {production['metric']}: candidate "
+                f"{production['candidate']:.4f} vs champion {production['champion']:.4f} "
+                f"on {production['rows']} labelled rows"
+            )
+        elif production.get("note"):
+            text += f"; {production['note']}"
+        return text
+    if name == "guards":
+        return "; ".join(str(v.get("reason")) for v in evidence.values() if isinstance(v, dict))
+    return str(evidence.get("reason") or evidence.get("champion") or "")

@@ -261,7 +261,7 @@ class ContinuousTraining:
         ended = rollout.state in ("rolled_back", "aborted")
         if cycle.gate("shadow") is None and (past_shadow or ended):
             passed = past_shadow and not (ended and rollout.step_index == 0)
-            evidence = _step_evidence(rollout, 1 if passed else rollout.step_index)
+            evidence = _step_evidence(rollout, 1 if passed else 0, last=not passed)
             record_gate(self.store, cycle.id, "shadow", "passed" if passed else "failed", evidence)
             actions.append(
                 f"{self.model}: cycle {cycle.id} shadow {'passed' if passed else 'failed'}"

@@ -1,0 +1,53 @@
+"""``shipyard demo``: the whole loop (drift → retrain → gates → canary → champion, and a
+rollback) on river's Agrawal benchmark, in a fresh workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, print_json
+from shipyard.errors import ConfigError
+
+__all__ = ["demo_cmd"]
+
+
+def demo_cmd(
+    folder: Annotated[
+        Path, typer.Option(help="Fresh workspace to create (removed first with --fresh).")
+    ] = Path(".demo/loans"),
+    fresh: Annotated[
+        bool, typer.Option(help="Delete the folder first if it holds an earlier demo.")
+    ] = True,
+    rate: Annotated[float, typer.Option(min=10.0, help="Live requests per second.")] = 150.0,
+    before_switch: Annotated[
+        int, typer.Option(min=200, help="Requests before the approval policy switches.")
+    ] = 1500,
+    quick: Annotated[
+        bool, typer.Option(help="Shorter steps and windows (what the test runs).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train, serve (2 workers + agent), stream traffic, switch the concept, and watch the
+    loop retrain, gate, shadow, canary and promote; then roll back a worse candidate."""
+    import shutil
+
+    from shipyard.demo.run import DemoOptions, run_demo
+
+    target = folder.resolve()
+    if target.exists():
+        if not fresh or not (target / "shipyard.yaml").exists():
+            raise ConfigError(
+                f"{target} already exists.",
+                hint="Pass another --folder, or --fresh to replace an earlier demo there.",
+            )
+        shutil.rmtree(target)
+    options = DemoOptions(folder=target, rate=rate, before_switch=before_switch, quick=quick)
+    summary = run_demo(options, console)
+    if as_json:
+        print_json(summary.to_dict())
+    if not summary.ok:
+        raise typer.Exit(1)
