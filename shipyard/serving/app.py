@@ -163,23 +163,16 @@ def create_app(
             matrix = decode(model.spec)
         call.role = lineup.role(model.version)
         started = time.perf_counter()
-        prediction = await predict(model, matrix)
+        try:
+            prediction = await predict(model, matrix)
+        except Exception:
+            # A failed live prediction is logged too: the roll-out's error guardrail
+            # compares the candidate's failures with the champion's.
+            if log is not None:
+                log.log(_live_batch(request_id, name, model, matrix, None, started, "error"))
+            raise
         if log is not None:
-            log.log(
-                PredictionBatch(
-                    request_id=request_id,
-                    time=datetime.now(UTC),
-                    model=name,
-                    version=model.version,
-                    role="live",
-                    columns=model.spec.columns,
-                    matrix=matrix,
-                    labels=prediction.labels,
-                    probabilities=prediction.probabilities,
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                    status="ok",
-                )
-            )
+            log.log(_live_batch(request_id, name, model, matrix, prediction, started, "ok"))
         shadow = lineup.shadow if copy else None
         if shadow is not None:
             _submit_shadow(shadows, shadow, model, matrix, decode, request_id)
@@ -310,6 +303,31 @@ def create_app(
     app.router.routes[:0] = [Route(p, _fast_path_only, methods=["POST"]) for p, _, _ in predictions]
     return PredictionRoutes(
         app, predictions, metrics=metrics, model=name, max_body_bytes=max_body_bytes
+    )
+
+
+def _live_batch(
+    request_id: str,
+    name: str,
+    model: ServedModel,
+    matrix: np.ndarray,
+    prediction: Prediction | None,
+    started: float,
+    status: str,
+) -> PredictionBatch:
+    """One live request's log entry; ``prediction`` is None when the model failed."""
+    return PredictionBatch(
+        request_id=request_id,
+        time=datetime.now(UTC),
+        model=name,
+        version=model.version,
+        role="live",
+        columns=model.spec.columns,
+        matrix=matrix,
+        labels=None if prediction is None else prediction.labels,
+        probabilities=None if prediction is None else prediction.probabilities,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        status=status,
     )
 
 

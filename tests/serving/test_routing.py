@@ -244,3 +244,23 @@ def test_traffic_settings_reach_the_server_through_the_control_plane(versions: V
     finally:
         watcher.stop()
         write_traffic(store, NAME, TrafficSettings())
+
+
+def test_a_failing_live_challenger_is_logged_as_errors(
+    versions: Versions, logs: PredictionLogWriter
+) -> None:
+    """The error guardrail needs live failures in the log, not only the successes."""
+    plan = TrafficPlan(routes=(Route("1", "champion", 0.5), Route("4", "challenger", 0.5)))
+    app = create_app(ModelSlot(lineup(versions, plan)), log=logs)
+    with serve_in_thread(app) as host_port:
+        url = f"http://{host_port}/v1/models/{NAME}:predict"
+        statuses = Counter(call(url, body(versions.rows.head(1)))[0] for _ in range(60))
+    logs.flush()
+    assert set(statuses) == {200, 500}
+    rows = query_log(
+        logs.root,
+        NAME,
+        sql="SELECT version, status, count(*) AS n FROM log WHERE role = 'live' GROUP BY ALL",
+    ).to_pylist()
+    logged = {(r["version"], r["status"]): r["n"] for r in rows}
+    assert logged == {("1", "ok"): statuses[200], ("4", "error"): statuses[500]}
