@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test lint typecheck pytest docs clean
+.PHONY: demo walkthrough test lint typecheck pytest docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -20,6 +20,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/shipyard demo
+
+walkthrough: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/demo.sh
 
 test: $(VENV)/.installed-dev lint typecheck pytest
