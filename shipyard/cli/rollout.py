@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -10,6 +10,14 @@ from shipyard.cli.options import JsonOpt, RefArg, parse_interval
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+    from shipyard.config import Config
+    from shipyard.delivery.guardrails import GuardrailReport
+    from shipyard.delivery.rollout import Rollout
+    from shipyard.store import Store
 
 __all__ = ["app"]
 
@@ -68,33 +76,106 @@ def start_cmd(
 
 
 @app.command("status")
-def status_cmd(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
-    """Show NAME's roll-out: step, traffic, time left, history."""
-    from datetime import UTC, datetime
-
-    from rich.table import Table
-
+def status_cmd(
+    ctx: typer.Context,
+    name: NameArg,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Keep the view up to date until the roll-out ends (Ctrl-C stops)."
+        ),
+    ] = False,
+    every: Annotated[str, typer.Option(help="How often --watch refreshes, e.g. 1s, 5s.")] = "1s",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show NAME's roll-out: step, traffic, guardrails against their limits, time left."""
     from shipyard.delivery.rollout import active_rollout
 
     state: CliState = ctx.obj
-    rollout = active_rollout(state.store(), name)
+    if watch and as_json:
+        raise ConfigError("--watch and --json do not go together.", hint="Choose one.")
+    interval = parse_interval(every, flag="--every")
+    config, store = state.config(), state.store()
+    rollout = active_rollout(store, name)
     if rollout is None:
         if as_json:
             print_json(None)
         else:
-            console.print(f"{name} has no roll-out in progress.")
+            last = _last_outcome(store, name)
+            console.print(f"{name} has no roll-out in progress.{last}", soft_wrap=True)
         return
     if as_json:
-        print_json(rollout.to_dict())
+        report = _guardrails(config, rollout)
+        print_json({**rollout.to_dict(), "guardrails": report and report.to_dict()})
         return
-    left = rollout.remaining(datetime.now(UTC))
-    console.print(
-        f"[bold]{name}/{rollout.candidate}[/] against champion {rollout.champion}: "
-        f"{rollout.state}, step {rollout.step_index + 1} of {len(rollout.steps)} "
-        f"({rollout.describe_step()}), {left:.0f} s left, "
-        f"needs {rollout.min_requests} requests."
+    if not watch:
+        console.print(_view(config, store, rollout))
+        return
+    _watch(config, store, rollout, interval)
+
+
+def _watch(config: Config, store: Store, rollout: Rollout, interval: float) -> None:
+    """Refresh the view every ``interval`` seconds until the roll-out ends or Ctrl-C."""
+    import time
+
+    from rich.live import Live
+
+    from shipyard.delivery.rollout import active_rollout, get_rollout
+
+    try:
+        with Live(_view(config, store, rollout), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                current = active_rollout(store, rollout.model)
+                if current is None or current.id != rollout.id:
+                    live.update(_view(config, store, get_rollout(store, rollout.id)))
+                    break
+                live.update(_view(config, store, current), refresh=True)
+    except KeyboardInterrupt:
+        return  # Ctrl-C only stops watching
+    finally:
+        if not console.is_terminal:
+            console.line()  # off a terminal, Live ends its only frame without a newline
+    console.print(_outcome(get_rollout(store, rollout.id)), soft_wrap=True)
+
+
+def _view(config: Config, store: Store, rollout: Rollout) -> Group:
+    """The status view: where the roll-out is, its guardrails, its history."""
+    from datetime import UTC, datetime
+
+    from rich.console import Group
+    from rich.table import Table
+
+    report = _guardrails(config, rollout)
+    step = f"At step {rollout.step_index + 1} of {len(rollout.steps)} ({rollout.describe_step()})"
+    if rollout.state == "running":
+        left = rollout.remaining(datetime.now(UTC))
+        served = f" ({report.requests} so far)" if report is not None else ""
+        step += f", {left:.0f} s left, needs {rollout.min_requests} requests{served}"
+    elif rollout.state == "paused":
+        step += ", paused (the step's clock starts again on resume)"
+    elif rollout.state == "promoting":
+        step += ", every step passed: waiting to be promoted"
+    header = (
+        f"[bold]{rollout.model}/{rollout.candidate}[/] against champion {rollout.champion}: "
+        f"{rollout.state.replace('_', ' ')}\n{step}\nTraffic: {_traffic(rollout)}"
     )
-    table = Table("at", "from", "to", "step", "reason")
+    parts: list[Any] = [header]
+    if report is not None:
+        if report.champion_since is not None:
+            parts.append(
+                f"The champion answers nothing in this step: its side is what it answered "
+                f"since {report.champion_since.isoformat()[:19]}."
+            )
+        parts.append(_checks_view(report.checks, f"Guardrails: {report.reason}"))
+    elif rollout.history and rollout.history[-1].get("evidence", {}).get("checks"):
+        last = rollout.history[-1]
+        parts.append(
+            _checks_view(
+                last["evidence"]["checks"], f"Guardrails when {last['to'].replace('_', ' ')}"
+            )
+        )
+    table = Table("at", "from", "to", "step", "reason", title="History")
     for entry in rollout.history:
         table.add_row(
             entry["at"][:19],
@@ -103,7 +184,88 @@ def status_cmd(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> N
             str(entry["step_index"] + 1),
             entry["reason"],
         )
-    console.print(table)
+    parts.append(table)
+    return Group(*parts)
+
+
+def _guardrails(config: Config, rollout: Rollout) -> GuardrailReport | None:
+    """The current step's guardrails (running or paused roll-outs), with config limits."""
+    from shipyard.delivery.guardrails import evaluate_guardrails
+
+    if rollout.state not in ("running", "paused"):
+        return None
+    root = config.resolve(config.serving.logs)
+    task = config.model.task if rollout.model == config.model.name else None
+    return evaluate_guardrails(
+        root, rollout, since=rollout.step_started_at, settings=config.delivery, task=task
+    )
+
+
+def _checks_view(checks: dict[str, Any], title: str) -> Group:
+    """Each guardrail: the candidate's value, the champion's, the limit, verdict, samples;
+    then why, for those breached or still gathering evidence."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from shipyard.delivery.guardrails import GUARDRAILS, format_value
+
+    colours = {"breach": "red", "ok": "green", "gathering": "yellow"}
+    table = Table(title=title, title_justify="left")
+    for column in ("guardrail", "candidate", "champion", "limit", "verdict", "samples"):
+        table.add_column(column, no_wrap=True)
+    notes = []
+    for name in sorted(checks, key=lambda n: GUARDRAILS.index(n) if n in GUARDRAILS else 99):
+        check = checks[name]
+        unit = str(check.get("unit", ""))
+        verdict = str(check.get("verdict", ""))
+        colour = colours.get(verdict)
+        table.add_row(
+            name,
+            format_value(check.get("value"), unit),
+            format_value(check.get("champion"), unit),
+            format_value(check.get("limit"), unit),
+            f"[{colour}]{verdict}[/]" if colour else verdict,
+            str(check.get("samples", "")),
+        )
+        if verdict in ("breach", "gathering") and check.get("reason"):
+            notes.append(Text(f"{name}: {check['reason']}"))
+    return Group(table, *notes)
+
+
+def _traffic(rollout: Rollout) -> str:
+    """Who answers what in the current step."""
+    from shipyard.delivery.rollout import step_kind
+
+    champion = f"champion {rollout.champion}" if rollout.champion else "no champion"
+    if rollout.state in ("rolled_back", "aborted"):
+        return f"{champion} 100 % (all traffic back)"
+    if rollout.state == "promoted":
+        return f"{rollout.candidate} is the champion"
+    share = rollout.step
+    if step_kind(rollout.strategy, rollout.step_index) == "shadow":
+        return f"{champion} 100 %; candidate {rollout.candidate} shadows {share:g} % of requests"
+    return f"{champion} {100 - share:g} %, candidate {rollout.candidate} {share:g} %"
+
+
+def _outcome(rollout: Rollout) -> str:
+    """How a roll-out ended, in one line."""
+    words = {"rolled_back": "rolled back", "aborted": "aborted", "promoted": "promoted"}
+    state = words.get(rollout.state, rollout.state)
+    return (
+        f"{rollout.model}/{rollout.candidate} was {state} at {rollout.describe_step()}: "
+        f"{rollout.reason}"
+    )
+
+
+def _last_outcome(store: Store, name: str) -> str:
+    """`` The last one, …`` from the newest roll-out of ``name``, or nothing."""
+    from shipyard.delivery.rollout import get_rollout
+
+    started = store.events(kind="rollout.started", subject=f"model:{name}/", limit=1)
+    if not started or "id" not in started[0].payload:
+        return ""
+    return f" The last one: {_outcome(get_rollout(store, int(started[0].payload['id'])))}."
 
 
 @app.command("pause")

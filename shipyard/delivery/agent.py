@@ -132,7 +132,14 @@ class Agent:
 
     def _guard(self, rollout: Rollout, report: TickReport) -> None:
         root = self.config.resolve(self.config.serving.logs)
-        guard = evaluate_guardrails(root, rollout, since=rollout.step_started_at)
+        model = self.config.model
+        guard = evaluate_guardrails(
+            root,
+            rollout,
+            since=rollout.step_started_at,
+            settings=self.config.delivery,
+            task=model.task if rollout.model == model.name else None,  # else from the log
+        )
         after = advance(
             self.store,
             rollout.model,
@@ -145,6 +152,14 @@ class Agent:
             report.actions.append(
                 f"{label}: rolled back at {rollout.describe_step()}: {guard.reason}"
             )
+            # Traffic is back with the champion already; now page the owner.
+            from shipyard.delivery.notify import notify_rollback
+
+            for delivery in notify_rollback(self.config, self.store, after, guard.evidence()):
+                if not delivery.ok:
+                    report.actions.append(
+                        f"{label}: rollback alert to {delivery.route} failed: {delivery.error}"
+                    )
         elif after.state == "promoting":
             report.actions.append(f"{label}: every step passed")
         elif after.step_index != rollout.step_index:

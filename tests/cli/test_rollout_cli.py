@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shipyard.cli import run
-from shipyard.config import load_config
-from shipyard.delivery import active_rollout, read_traffic
+from shipyard.config import Config, load_config
+from shipyard.delivery import active_rollout, read_traffic, start_rollout
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
+from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.store import Store
 from shipyard.training import train
 
@@ -57,3 +61,113 @@ def test_rollout_commands(
     assert run(["rollout", "pause", "churn"]) == 3
     err = capsys.readouterr().err
     assert "percentages" in err and "already the champion" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def canary(
+    example_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Config, Store, Tracking]:
+    """churn/2 in a canary roll-out against churn/1, from the project's directory."""
+    monkeypatch.chdir(example_project)
+    config = load_config(example_project / "shipyard.yaml", environ={})
+    store, tracking = Store(config.db_url), Tracking(config)
+    train(config, store=store, tracking=tracking)
+    train(config, store=store, tracking=tracking)
+    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
+    start_rollout(store, "churn", "2", champion="1", step_seconds=600, min_requests=50)
+    return config, store, tracking
+
+
+def log_requests(config: Config, version: str, latencies_ms: np.ndarray, prefix: str) -> None:
+    """What a server would have logged: one single-row request per latency."""
+    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
+        for i, latency in enumerate(latencies_ms):
+            writer.log(
+                PredictionBatch(
+                    request_id=f"{prefix}{i}",
+                    time=datetime.now(UTC),
+                    model="churn",
+                    version=version,
+                    role="live",
+                    columns=("x",),
+                    matrix=np.array([[float(i)]]),
+                    labels=np.array([0]),
+                    probabilities=None,
+                    latency_ms=float(latency),
+                    status="ok",
+                )
+            )
+
+
+def test_status_shows_each_guardrail_against_its_limit(
+    canary: tuple[Config, Store, Tracking], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _, _ = canary
+    rng = np.random.default_rng(0)
+    log_requests(config, "1", rng.normal(10.0, 1.0, 400), "c")
+    log_requests(config, "2", rng.normal(10.0, 1.0, 60), "k")
+    assert run(["rollout", "status", "churn"]) == 0
+    out = capsys.readouterr().out
+    assert "Traffic: champion 1 90 %, candidate 2 10 %" in out
+    assert re.search(r"At step 1 of 3 \(canary 10 %\), (600|59\d) s left", out)
+    assert "needs 50 requests (60 so far)" in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│ ")}
+    assert "12.5 ms" in rows["latency"] and "gathering" in rows["latency"]  # 1.25 × 10 ms
+    assert " 60 " in rows["errors"] and " 1 % " in rows["errors"]  # champion 0 % + 1 point
+    assert "18.5 ms" in rows["latency_p99"]  # the champion's p99 × 1.5
+    assert "n/a" in rows["disagreement"] and "No labels yet." in out
+
+    log_requests(config, "2", rng.normal(10.0, 1.0, 100), "k2")
+    assert run(["rollout", "status", "churn", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["step"] == "canary 10 %" and status["history"][0]["to"] == "running"
+    guardrails = status["guardrails"]
+    assert guardrails["verdict"] == "pass" and guardrails["requests"] == 160
+    latency = guardrails["checks"]["latency"]
+    assert latency["verdict"] == "ok" and latency["samples"] == 160
+    assert latency["limit"] == pytest.approx(1.25 * latency["champion"])
+
+
+def test_status_watch_follows_the_roll_out_until_the_agent_rolls_it_back(
+    canary: tuple[Config, Store, Tracking], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from shipyard.delivery.agent import Agent
+
+    config, _, tracking = canary
+    rng = np.random.default_rng(1)
+    log_requests(config, "1", rng.normal(2.0, 0.3, 300), "c")
+    log_requests(config, "2", rng.normal(9.0, 0.3, 300), "k")
+    stop = threading.Event()
+    agent = threading.Thread(
+        target=Agent(config, Store(config.db_url), tracking, poll=0.1).run, args=(stop,)
+    )
+    agent.start()
+    try:
+        # The watch ends by itself once the roll-out is no longer active.
+        assert run(["rollout", "status", "churn", "--watch", "--every", "1s"]) == 0
+    finally:
+        stop.set()
+        agent.join(10)
+    out = capsys.readouterr().out
+    assert "churn/2 was rolled back at canary 10 %: latency" in out
+    assert "┘churn" not in out  # the last frame ends its line
+    assert active_rollout(Store(config.db_url), "churn") is None
+
+
+def test_status_watch_without_a_roll_out_says_how_the_last_one_ended(
+    canary: tuple[Config, Store, Tracking], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shipyard.delivery import abort_rollout
+
+    _, store, _ = canary
+    assert run(["rollout", "status", "churn", "--watch", "--json"]) == 2
+    assert "do not go together" in capsys.readouterr().err
+    assert run(["rollout", "status", "churn", "--watch", "--every", "soon"]) == 2
+    capsys.readouterr()
+    abort_rollout(store, "churn", "not today")
+    assert run(["rollout", "status", "churn", "--watch"]) == 0
+    out = capsys.readouterr().out
+    assert "no roll-out in progress" in out and "churn/2 was aborted" in out
+    assert "not today" in out
