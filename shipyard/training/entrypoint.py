@@ -28,9 +28,7 @@ def load_entrypoint(reference: str | None, root: Path) -> Callable[[Any], Any]:
             f"Training entrypoint {reference!r} is not of the form module:function.",
             hint='Write it as "package.module:function", e.g. "model.train:train".',
         )
-    folder = str(root)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    _prefer_project(module_name, root)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -56,3 +54,25 @@ def load_entrypoint(reference: str | None, root: Path) -> Callable[[Any], Any]:
             f"{reference!r} is not callable.", hint="Point train.entrypoint at a function."
         )
     return func
+
+
+def _prefer_project(module_name: str, root: Path) -> None:
+    """Put ``root`` first on ``sys.path`` and forget another project's module of that name.
+
+    Two projects in one process (the agent, the demo, tests) may both have ``train.py``;
+    without this the second would silently get the first one's cached module.
+    """
+    folder = str(root.resolve())
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    top = module_name.split(".")[0]
+    cached = sys.modules.get(top)
+    here = root.resolve()
+    local = (here / f"{top}.py").exists() or (here / top / "__init__.py").exists()
+    where = getattr(cached, "__file__", None)
+    if cached is None or not local or where is None or Path(where).resolve().is_relative_to(here):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
