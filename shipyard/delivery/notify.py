@@ -153,6 +153,67 @@ def rollback_alert(config: Config, rollout: Rollout, evidence: Mapping[str, Any]
     )
 
 
+@dataclass(frozen=True)
+class CycleAlert(Alert):
+    """A continuous-training cycle that halted or failed, as the routes deliver it."""
+
+    headline: str = ""
+
+    @property
+    def summary(self) -> str:
+        """One line for people: which cycle stopped, where, why, who owns it."""
+        owner = self.owner or "no owner set"
+        return f"{self.signal.model}: {self.headline} (owner: {owner})"
+
+
+def notify_cycle(
+    config: Config,
+    store: Store,
+    *,
+    cycle: int,
+    model: str,
+    version: str | None,
+    headline: str,
+    evidence: Mapping[str, Any],
+    routes: Sequence[Route] | None = None,
+    sleep: Callable[[float], None] = _time.sleep,
+) -> list[Delivery]:
+    """Page the owner that continuous-training ``cycle`` stopped; never raises.
+
+    The champion keeps serving; the page carries the gate's evidence (the validation
+    failures, or the scorecard with its report) so the owner can decide what to fix.
+    """
+    subject = f"model:{model}"
+    facts = {"cycle": cycle, **dict(evidence)}
+    try:
+        alert = CycleAlert(
+            Signal(model, version or "-", f"ct:cycle-{cycle}", "pause", None, None, facts),
+            level="pause",
+            status="opened",
+            owner=config.model.owner or None,
+            dedup_key=f"shipyard/{model}/ct/{cycle}",
+            time=datetime.now(UTC),
+            actions=("continuous training stopped; the champion keeps serving",),
+            headline=headline,
+        )
+        if routes is None:
+            routes = routes_from_config(config.monitoring.routes)
+    except Exception as exc:
+        logger.warning("alert for cycle %s of %s not sent: %s", cycle, model, exc)
+        _record(store, "ct.alert_failed", subject, {"cycle": cycle, "errors": [str(exc)]})
+        return []
+    deliveries = []
+    for route in routes:
+        delivery = _deliver(route, alert, config, sleep)
+        payload: dict[str, Any] = {"cycle": cycle, "route": delivery.route}
+        if delivery.ok:
+            _record(store, "ct.alert_delivered", subject, payload)
+        else:
+            _record(store, "ct.alert_failed", subject, {**payload, "errors": [delivery.error]})
+        deliveries.append(delivery)
+    return deliveries
+
+
 def _deliver(
     route: Route, alert: Alert, config: Config, sleep: Callable[[float], None]
 ) -> Delivery:

@@ -407,7 +407,21 @@ class ContinuousTraining:
         return finish_cycle(self.store, cycle.id, "halted", f"{gate}: {reason}")
 
     def _page(self, cycle: Cycle, summary: str, evidence: dict[str, Any]) -> None:
+        from shipyard.delivery.notify import notify_cycle
+
         logger.warning("%s: cycle %s: %s", self.model, cycle.id, summary)
+        latest = next(
+            (c for c in list_cycles(self.store, self.model, limit=5) if c.id == cycle.id), cycle
+        )
+        notify_cycle(
+            self.config,
+            self.store,
+            cycle=cycle.id,
+            model=self.model,
+            version=latest.candidate,
+            headline=f"cycle {cycle.id} ({cycle.cause}): {summary}",
+            evidence=evidence,
+        )
 
 
 def _step_evidence(rollout: Rollout, index: int, *, last: bool = False) -> dict[str, Any]:

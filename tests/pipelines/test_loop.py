@@ -335,3 +335,28 @@ def test_after_drift_the_retrain_waits_for_rows_from_after_the_trigger(project: 
     loop.tick()
     started = list_cycles(project.store, "churn")[0]
     assert started.state == "running" and started.id != waiting.id
+
+
+def test_a_halted_cycle_pages_the_owner_with_the_evidence(project: Project) -> None:
+    """The pager is a local stand-in HTTP server: the demo cannot reach PagerDuty."""
+    from shipyard.demo.pager import PagerStandIn
+
+    with PagerStandIn() as pager:
+        project.reload(
+            **{
+                "monitoring.routes": [{"kind": "webhook", "url": pager.url}],
+                "monitoring.retries": 0,
+            }
+        )
+        (project.root / "scorecard.yaml").write_text(
+            yaml.safe_dump({"primary": {"metric": "roc_auc", "min": 0.999}})
+        )
+        project.append("0001-batch.csv", _fresh_rows(project.root))
+        cycle = project.loop().run(manual_trigger())
+        page = pager.wait_for(timeout=10)
+    assert cycle.state == "halted" and page is not None
+    assert page["signal"] == f"ct:cycle-{cycle.id}" and page["version"] == "2"
+    assert page["evidence"]["golden"]["passed"] is False
+    assert "halted at scorecard" in page["summary"] and "owner: growth-analytics" in page["summary"]
+    kinds = [e.kind for e in project.store.events(subject="model:churn", limit=20)]
+    assert "ct.alert_delivered" in kinds
