@@ -163,8 +163,6 @@ def _setup(
     _title(out, "Act one: a model, served, drifts; the loop retrains and ships")
     settings = (
         WorkspaceSettings(
-            ct_window_rows=600,
-            ct_rows_after_trigger=600,
             ct_step_seconds=3.0,
             delivery_step_seconds=3.0,
             ct_min_requests=60,

@@ -1,0 +1,61 @@
+"""The demo, shortened: both acts on a real 2-worker server with the agent in-process.
+
+Shorter windows and steps (``quick``) and 600 requests before the switch; everything else
+is what ``make demo`` runs. The pager is the demo's local stand-in HTTP server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from shipyard.demo.run import DemoOptions, run_demo
+from shipyard.pipelines import list_cycles
+from shipyard.store import Store
+
+
+def test_the_shortened_demo_retrains_after_drift_and_rolls_back_a_worse_candidate(
+    tmp_path: Path,
+) -> None:
+    out = io.StringIO()
+    folder = tmp_path / "loans"
+    summary = run_demo(
+        DemoOptions(folder=folder, quick=True, before_switch=600),
+        Console(file=out, width=120),
+    )
+    printed = out.getvalue()
+    assert summary.ok, (summary.notes, printed[-3000:])
+    # Act one: the drift is found after the switch, and the retrained model ships.
+    assert summary.false_alarms_before_switch == 0
+    assert summary.detection_requests is not None and 0 < summary.detection_requests < 2000
+    assert summary.drift_signal is not None and summary.drift_signal.startswith("performance:")
+    assert summary.new_champion == "2"
+    cycle = summary.cycle or {}
+    assert [g["gate"] for g in cycle["gates"]] == [
+        "validate",
+        "retrain",
+        "scorecard",
+        "shadow",
+        "canary",
+        "promote",
+    ]
+    assert all(g["status"] == "passed" for g in cycle["gates"])
+    assert summary.accuracy_new_champion is not None and summary.accuracy_old_after_switch
+    assert summary.accuracy_new_champion > summary.accuracy_old_after_switch + 0.3
+    # Act two: the worse candidate is rolled back at its first canary step, and paged.
+    assert summary.bad_rollback_step is not None and summary.bad_rollback_step.startswith(
+        "canary 10 %"
+    )
+    assert summary.bad_share_during_rollout is not None and summary.bad_share_during_rollout < 0.2
+    assert summary.page is not None and "rolled back" in summary.page["summary"]
+    assert summary.requests > 2000 and summary.failed_requests == 0
+    # The workspace is left to explore, with the summary beside it.
+    saved = json.loads((folder / ".shipyard" / "demo-summary.json").read_text())
+    assert saved["ok"] is True and saved["new_champion"] == "2"
+    store = Store(f"sqlite:///{folder / '.shipyard' / 'shipyard.db'}")
+    assert list_cycles(store, "loans")[0].state == "promoted"
+    store.close()
+    assert "What happened" in printed and "drift detected" in printed
