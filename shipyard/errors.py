@@ -127,3 +127,11 @@ class SigningError(ShipyardError):
     code = "signing_error"
     exit_code = 1
     http_status = 422
+
+
+class DemoFailed(ShipyardError):
+    """``shipyard demo`` could not reach a step it needs (the server did not start, say)."""
+
+    code = "demo_failed"
+    exit_code = 1
+    http_status = 500

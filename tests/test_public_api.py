@@ -15,6 +15,7 @@ PACKAGES = [
     "shipyard.demo",
     "shipyard.monitoring",
     "shipyard.monitoring.alerting",
+    "shipyard.pipelines",
     "shipyard.registry",
     "shipyard.serving",
     "shipyard.serving.protocols",

@@ -73,7 +73,7 @@ def status_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """NAME's last cycles: cause, gate outcomes in order, candidate, result."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from shipyard.pipelines import GATES, list_cycles
 
@@ -85,7 +85,14 @@ def status_cmd(
     if not cycles:
         console.print(f"{name} has no continuous-training cycles yet.")
         return
-    table = Table("cycle", "started", "cause", *GATES, "candidate", "result")
+    table = Table(
+        "cycle",
+        Column("started", no_wrap=True),
+        Column("cause", no_wrap=True),
+        *GATES,
+        "candidate",
+        "result",
+    )
     for cycle in cycles:
         marks = []
         for gate in GATES:
@@ -93,7 +100,7 @@ def status_cmd(
             marks.append(MARKS.get(found["status"], "?") if found else "·")
         table.add_row(
             str(cycle.id),
-            cycle.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            cycle.created_at.strftime("%m-%d %H:%M:%S"),
             cycle.cause,
             *marks,
             cycle.candidate or "—",

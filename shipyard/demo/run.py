@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import DemoFailed
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -58,13 +58,6 @@ NARRATED = (
     "rollout.alert_delivered",
     "monitor.paused",
 )
-
-
-class DemoFailed(ShipyardError):
-    """The demo did not reach a step it needed."""
-
-    code = "demo_failed"
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.errors import ConfigError, DataError, ShipyardError
+from shipyard.errors import ConfigError, DataError, ShipyardError, TrainingFailed
 from shipyard.pipelines.cycles import (
     Cycle,
     active_cycle,
@@ -193,7 +193,12 @@ class ContinuousTraining:
             return self._halt(cycle, "validate", "the new data failed validation", checked.evidence)
 
         say(f"Gate 2: retraining on {window.rows} rows")
-        result = retrain_gate(self.config, self.store, self.tracking, window, trigger.cause)
+        try:
+            result = retrain_gate(self.config, self.store, self.tracking, window, trigger.cause)
+        except TrainingFailed as error:  # the train function raised: nothing registered
+            evidence = {"error": error.message, "hint": error.hint, "rows": window.rows}
+            record_gate(self.store, cycle.id, "retrain", "failed", evidence)
+            return self._halt(cycle, "retrain", "the training function failed", evidence)
         update_cycle(self.store, cycle.id, candidate=result.version)
         record_gate(
             self.store,

@@ -360,3 +360,14 @@ def test_a_halted_cycle_pages_the_owner_with_the_evidence(project: Project) -> N
     assert "halted at scorecard" in page["summary"] and "owner: growth-analytics" in page["summary"]
     kinds = [e.kind for e in project.store.events(subject="model:churn", limit=20)]
     assert "ct.alert_delivered" in kinds
+
+
+def test_a_failing_training_function_halts_at_retrain(project: Project) -> None:
+    project.reload(**{"train.params.n_estimators": -1})  # sklearn refuses it
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    cycle = project.loop().run(manual_trigger())
+    assert cycle.state == "halted" and cycle.reason.startswith("retrain")
+    retrain = cycle.gate("retrain")
+    assert retrain is not None and retrain["status"] == "failed"
+    assert "n_estimators" in retrain["evidence"]["error"]
+    assert cycle.gate("scorecard") is None and project.versions() == ["1"]
