@@ -196,7 +196,8 @@ class ContinuousTraining:
         try:
             result = retrain_gate(self.config, self.store, self.tracking, window, trigger.cause)
         except TrainingFailed as error:  # the train function raised: nothing registered
-            evidence = {"error": error.message, "hint": error.hint, "rows": window.rows}
+            evidence: dict[str, Any] = {"error": error.message, "hint": error.hint}
+            evidence["rows"] = window.rows
             record_gate(self.store, cycle.id, "retrain", "failed", evidence)
             return self._halt(cycle, "retrain", "the training function failed", evidence)
         update_cycle(self.store, cycle.id, candidate=result.version)
