@@ -169,9 +169,9 @@ class ContinuousTraining:
                 self.config, self.config.workspace / "ct" / f"cycle-{cycle.id}"
             )
         except DataError as error:  # unreadable: as much a failed validation as a bad value
-            evidence = {"error": error.message, "hint": error.hint}
-            record_gate(self.store, cycle.id, "validate", "failed", evidence)
-            return self._halt(cycle, "validate", "the new data cannot be read", evidence)
+            unreadable: dict[str, Any] = {"error": error.message, "hint": error.hint}
+            record_gate(self.store, cycle.id, "validate", "failed", unreadable)
+            return self._halt(cycle, "validate", "the new data cannot be read", unreadable)
         update_cycle(
             self.store,
             cycle.id,
@@ -196,10 +196,9 @@ class ContinuousTraining:
         try:
             result = retrain_gate(self.config, self.store, self.tracking, window, trigger.cause)
         except TrainingFailed as error:  # the train function raised: nothing registered
-            evidence: dict[str, Any] = {"error": error.message, "hint": error.hint}
-            evidence["rows"] = window.rows
-            record_gate(self.store, cycle.id, "retrain", "failed", evidence)
-            return self._halt(cycle, "retrain", "the training function failed", evidence)
+            failed = {"error": error.message, "hint": error.hint, "rows": window.rows}
+            record_gate(self.store, cycle.id, "retrain", "failed", failed)
+            return self._halt(cycle, "retrain", "the training function failed", failed)
         update_cycle(self.store, cycle.id, candidate=result.version)
         record_gate(
             self.store,
