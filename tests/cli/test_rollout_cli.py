@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,9 @@ from shipyard.config import Config, load_config
 from shipyard.delivery import active_rollout, read_traffic, start_rollout
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
-from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.store import Store
 from shipyard.training import train
+from tests.delivery.requests_log import log_requests
 
 
 def test_rollout_commands(
@@ -76,27 +75,6 @@ def canary(
     move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
     start_rollout(store, "churn", "2", champion="1", step_seconds=600, min_requests=50)
     return config, store, tracking
-
-
-def log_requests(config: Config, version: str, latencies_ms: np.ndarray, prefix: str) -> None:
-    """What a server would have logged: one single-row request per latency."""
-    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
-        for i, latency in enumerate(latencies_ms):
-            writer.log(
-                PredictionBatch(
-                    request_id=f"{prefix}{i}",
-                    time=datetime.now(UTC),
-                    model="churn",
-                    version=version,
-                    role="live",
-                    columns=("x",),
-                    matrix=np.array([[float(i)]]),
-                    labels=np.array([0]),
-                    probabilities=None,
-                    latency_ms=float(latency),
-                    status="ok",
-                )
-            )
 
 
 def test_status_shows_each_guardrail_against_its_limit(

@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from shipyard.config import Config, load_config
+from shipyard.config import Config
 from shipyard.delivery import active_rollout, read_traffic, start_rollout
 from shipyard.delivery.agent import Agent
 from shipyard.registry import Tracking
-from shipyard.registry.aliases import move_alias
-from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.store import Store
-from shipyard.training import train
-
-
-@pytest.fixture
-def project(example_project: Path) -> tuple[Config, Store, Tracking]:
-    config = load_config(example_project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
-    train(config, store=store, tracking=tracking)
-    train(config, store=store, tracking=tracking)
-    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
-    return config, store, tracking
-
-
-def log_requests(config: Config, version: str, latencies_ms: np.ndarray, prefix: str) -> None:
-    """Write what a server would have logged: one single-row request per latency."""
-    root = config.resolve(config.serving.logs)
-    with PredictionLogWriter(root) as writer:
-        for i, latency in enumerate(latencies_ms):
-            writer.log(
-                PredictionBatch(
-                    request_id=f"{prefix}{i}",
-                    time=datetime.now(UTC),
-                    model="churn",
-                    version=version,
-                    role="live",
-                    columns=("x",),
-                    matrix=np.array([[float(i)]]),
-                    labels=np.array([0]),
-                    probabilities=None,
-                    latency_ms=float(latency),
-                    status="ok",
-                )
-            )
+from tests.delivery.requests_log import log_requests, two_versions
 
 
 def test_a_slow_candidate_is_rolled_back_at_the_first_step(
@@ -147,3 +112,8 @@ def test_two_running_agents_act_once(project: tuple[Config, Store, Tracking]) ->
         thread.join(10)
     assert not any(thread.is_alive() for thread in agents)
     assert len(store.events(kind="rollout.rolled_back")) == 1
+
+
+@pytest.fixture
+def project(example_project: Path) -> tuple[Config, Store, Tracking]:
+    return two_versions(example_project)

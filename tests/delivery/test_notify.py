@@ -14,7 +14,6 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,8 @@ from shipyard.delivery.notify import (
 )
 from shipyard.delivery.rollout import Rollout
 from shipyard.registry import Tracking
-from shipyard.registry.aliases import move_alias
-from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.store import Store
-from shipyard.training import train
+from tests.delivery.requests_log import log_requests, two_versions
 
 PD_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"  # 32 characters, as PagerDuty requires
 
@@ -127,37 +124,6 @@ def with_routes(config: Config, *routes: AlertRoute, **monitoring: Any) -> Confi
 
 
 # --- the agent pages once on a rollback -----------------------------------------------
-
-
-@pytest.fixture
-def project(example_project: Path) -> tuple[Config, Store, Tracking]:
-    config = load_config(example_project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
-    train(config, store=store, tracking=tracking)
-    train(config, store=store, tracking=tracking)
-    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
-    return config, store, tracking
-
-
-def log_requests(config: Config, version: str, latencies_ms: np.ndarray, prefix: str) -> None:
-    root = config.resolve(config.serving.logs)
-    with PredictionLogWriter(root) as writer:
-        for i, latency in enumerate(latencies_ms):
-            writer.log(
-                PredictionBatch(
-                    request_id=f"{prefix}{i}",
-                    time=datetime.now(UTC),
-                    model="churn",
-                    version=version,
-                    role="live",
-                    columns=("x",),
-                    matrix=np.array([[float(i)]]),
-                    labels=np.array([0]),
-                    probabilities=None,
-                    latency_ms=float(latency),
-                    status="ok",
-                )
-            )
 
 
 def test_a_rollback_pages_the_owner_once_with_the_evidence(
@@ -315,3 +281,8 @@ def test_an_unreachable_route_is_recorded(rolled_back: tuple[Config, Store, Roll
     )
     assert not deliveries[0].ok and deliveries[0].attempts == 2
     assert store.events(kind=ROLLOUT_ALERT_FAILED)[0].payload["route"] == deliveries[0].route
+
+
+@pytest.fixture
+def project(example_project: Path) -> tuple[Config, Store, Tracking]:
+    return two_versions(example_project)
