@@ -24,13 +24,19 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 
+from shipyard.demo.summary import (
+    DemoSummary,
+    is_rollback_page,
+    page_facts,
+    page_summary,
+    print_summary,
+)
 from shipyard.errors import DemoFailed
 
 if TYPE_CHECKING:
@@ -74,47 +80,6 @@ class DemoOptions:
     seed: int = 0
 
 
-@dataclass
-class DemoSummary:
-    """What the demo measured; ``shipyard demo --json`` prints it."""
-
-    workspace: str
-    switch_request: int = 0
-    detection_requests: int | None = None  # requests after the switch when drift was flagged
-    detection_seconds: float | None = None
-    false_alarms_before_switch: int = 0
-    drift_signal: str | None = None
-    cycle: dict[str, Any] | None = None
-    new_champion: str | None = None
-    switch_to_champion_seconds: float | None = None
-    accuracy_old_after_switch: float | None = None
-    accuracy_new_champion: float | None = None
-    bad_candidate: str | None = None
-    bad_rollback_step: str | None = None
-    bad_rollback_reason: str | None = None
-    bad_requests: int = 0
-    bad_share_during_rollout: float | None = None
-    bad_share_of_all: float | None = None
-    page: dict[str, Any] | None = None
-    requests: int = 0
-    failed_requests: int = 0
-    elapsed_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Both acts ended as they should, with no failed request."""
-        return (
-            self.new_champion is not None
-            and self.bad_rollback_step is not None
-            and self.failed_requests == 0
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {**asdict(self), "ok": self.ok}
-
-
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummary:
     """Run both acts in ``options.folder`` (which must not exist yet); return the numbers."""
     from shipyard.demo.pager import PagerStandIn
@@ -132,7 +97,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
         finally:
             server.stop()
     summary.elapsed_seconds = time.monotonic() - started
-    _print_summary(summary, out)
+    print_summary(summary, out)
     (folder / ".shipyard" / "demo-summary.json").write_text(
         json.dumps(summary.to_dict(), indent=2, default=str) + "\n", encoding="utf-8"
     )
@@ -390,8 +355,8 @@ class _Acts:
             self.summary.notes.append(
                 f"act two: the worse candidate was {ended.kind}, not rolled back"
             )
-        page = self.pager.wait_for(lambda body: _is_rollback_page(body, version), timeout=15)
-        self.summary.page = _page_facts(page) if page else None
+        page = self.pager.wait_for(lambda body: is_rollback_page(body, version), timeout=15)
+        self.summary.page = page_facts(page) if page else None
         for event in self._new_events():
             self._narrate(event, stream)
         # the traffic the candidate ever got: its answers while its roll-out lasted
@@ -508,7 +473,7 @@ class _Acts:
     def _pages(self) -> None:
         pages = self.pager.pages
         for body in pages[self.pages_seen :]:
-            self._line(f"  [cyan]pager[/]: {_page_summary(body)}")
+            self._line(f"  [cyan]pager[/]: {page_summary(body)}")
         self.pages_seen = len(pages)
 
     def _cycle_finished(self, event: Event) -> None:
@@ -543,112 +508,12 @@ class _Acts:
         self.out.print(text)
 
 
-# -- output ----------------------------------------------------------------------------
-
-
-def _print_summary(summary: DemoSummary, out: Console) -> None:
-    _title(out, "What happened")
-    table = Table("step", "evidence", show_lines=False)
-    table.add_row("concept switch", f"at request {summary.switch_request:,} (policy 0 → 2)")
-    if summary.detection_requests is not None:
-        table.add_row(
-            "drift detected",
-            f"{summary.drift_signal}: {summary.detection_requests:,} requests "
-            f"({summary.detection_seconds:.1f} s) after the switch",
-        )
-    else:
-        table.add_row("drift detected", "[red]no[/]")
-    if summary.false_alarms_before_switch:
-        table.add_row("false alarms", f"{summary.false_alarms_before_switch} before the switch")
-    if summary.cycle:
-        from shipyard.pipelines.cycles import gate_summary
-
-        for gate in summary.cycle["gates"]:
-            mark = (
-                "✓" if gate["status"] == "passed" else ("✗" if gate["status"] == "failed" else "–")
-            )
-            table.add_row(f"  {mark} {gate['gate']}", gate_summary(gate))
-    if summary.new_champion:
-        table.add_row(
-            "new champion",
-            f"loans/{summary.new_champion}, "
-            f"{summary.switch_to_champion_seconds:.0f} s after the switch",
-        )
-    if summary.accuracy_old_after_switch is not None:
-        new = summary.accuracy_new_champion
-        table.add_row(
-            "live accuracy after the switch",
-            f"old champion {summary.accuracy_old_after_switch:.3f}; "
-            + (f"new champion {new:.3f}" if new is not None else "new champion —"),
-        )
-    if summary.bad_candidate:
-        table.add_row(
-            "worse candidate",
-            f"loans/{summary.bad_candidate} rolled back at {summary.bad_rollback_step or '—'}: "
-            f"{summary.bad_rollback_reason or '—'}",
-        )
-        share = summary.bad_share_during_rollout
-        table.add_row(
-            "its traffic",
-            f"{summary.bad_requests} requests"
-            + (f", {share:.1%} of traffic while its roll-out lasted" if share is not None else "")
-            + (
-                f", {summary.bad_share_of_all:.2%} of all"
-                if summary.bad_share_of_all is not None
-                else ""
-            ),
-        )
-        table.add_row(
-            "owner paged",
-            _page_summary(summary.page) if summary.page else "[red]no page received[/]",
-        )
-    table.add_row("requests", f"{summary.requests:,}, {summary.failed_requests} failed")
-    table.add_row("time", f"{summary.elapsed_seconds:.0f} s")
-    out.print(table)
-    for note in summary.notes:
-        out.print(f"[yellow]note:[/] {note}")
-    where = summary.workspace
-    out.print(
-        "\n[bold green]Demo finished.[/]"
-        if summary.ok
-        else "\n[bold red]Demo did not finish both acts.[/]",
-        f"Explore the workspace: cd {where} && shipyard models lineage loans/"
-        f"{summary.new_champion or 1} ; shipyard models history loans ; shipyard ct status loans ;"
-        " shipyard monitor run loans ; shipyard events",
-    )
-
-
 def _title(out: Console, text: str) -> None:
     out.rule(f"[bold]{text}")
 
 
 def _say(out: Console, text: str) -> None:
     out.print(f"[green]•[/] {text}")
-
-
-def _is_rollback_page(body: Any, version: str) -> bool:
-    """The webhook body of ``version``'s rollback alert (signal ``rollout:<id>``)."""
-    return (
-        isinstance(body, dict)
-        and str(body.get("signal", "")).startswith("rollout:")
-        and str(body.get("version")) == version
-    )
-
-
-def _page_facts(body: Any) -> dict[str, Any]:
-    return {"summary": _page_summary(body), "body": body}
-
-
-def _page_summary(body: Any) -> str:
-    if isinstance(body, dict):
-        for key in ("summary", "text"):
-            if isinstance(body.get(key), str):
-                return body[key]
-        if "page" in body and isinstance(body["page"], dict):
-            return _page_summary(body["page"])
-        if isinstance(body.get("body"), dict):
-            return _page_summary(body["body"])
-    return json.dumps(body, default=str)[:160]
 
 
 def _free_port() -> int:
