@@ -371,3 +371,36 @@ def test_a_failing_training_function_halts_at_retrain(project: Project) -> None:
     assert retrain is not None and retrain["status"] == "failed"
     assert "n_estimators" in retrain["evidence"]["error"]
     assert cycle.gate("scorecard") is None and project.versions() == ["1"]
+
+
+def test_new_data_at_the_source_starts_a_cycle(project: Project) -> None:
+    project.reload(**{"ct.enabled": True, "ct.on_drift": False, "ct.on_new_data": True})
+    loop = project.loop()
+    loop.watch.every = 0.0
+    assert loop.tick() == []  # the first look is the baseline, not news
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    actions = loop.tick()
+    cycle = list_cycles(project.store, "churn")[0]
+    assert actions and cycle.cause.startswith("new_data:") and cycle.state == "running"
+    assert cycle.trigger["rows"] == 3400
+
+
+def test_the_schedule_starts_a_cycle_when_it_fires(project: Project) -> None:
+    project.reload(**{"ct.enabled": True, "ct.on_drift": False, "ct.schedule": "0 3 * * *"})
+    moments = iter(
+        [
+            datetime(2026, 11, 24, 2, 0, tzinfo=UTC),  # the loop starts
+            datetime(2026, 11, 24, 2, 30, tzinfo=UTC),  # before 03:00: nothing
+            datetime(2026, 11, 24, 3, 1, tzinfo=UTC),  # fired
+        ]
+    )
+    clock = {"now": next(moments)}
+    loop = ContinuousTraining(
+        project.config, project.store, project.tracking, now=lambda: clock["now"]
+    )
+    clock["now"] = next(moments)
+    assert loop.pending() is None
+    clock["now"] = next(moments)
+    found = loop.pending()
+    assert found is not None and found.cause == "schedule:0 3 * * *"
+    assert found.details["fired_at"] == "2026-11-24T03:00:00+00:00"
