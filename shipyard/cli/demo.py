@@ -27,7 +27,10 @@ def demo_cmd(
         int, typer.Option(min=200, help="Requests before the approval policy switches.")
     ] = 1500,
     quick: Annotated[
-        bool, typer.Option(help="Shorter steps and windows (what the test runs).")
+        bool,
+        typer.Option(
+            help="Shorter roll-out steps and fewer samples per step (what the test runs)."
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:

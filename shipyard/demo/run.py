@@ -76,7 +76,7 @@ class DemoOptions:
     label_delay: float = 1.0  # seconds from answer to label
     act_one_timeout: float = 120.0
     act_two_timeout: float = 60.0
-    quick: bool = False  # shorter steps and windows (the test's demo)
+    quick: bool = False  # shorter roll-out steps, fewer samples per step (the test's demo)
     seed: int = 0
 
 
