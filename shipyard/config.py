@@ -21,6 +21,8 @@ from shipyard.errors import ConfigError
 __all__ = [
     "CONFIG_FILENAME",
     "WORKSPACE_DIRNAME",
+    "AlertRoute",
+    "BandSettings",
     "CalibrationCriterion",
     "Config",
     "ContinuousTrainingSettings",
@@ -30,6 +32,7 @@ __all__ = [
     "LatencyCriterion",
     "MetricCriterion",
     "ModelSettings",
+    "MonitoringSettings",
     "PromotionSettings",
     "Scorecard",
     "ServingSettings",

@@ -15,7 +15,8 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── NotReproducible        a retrain did not reproduce the recorded version
     ├── EvaluationError        a version cannot be evaluated (no golden set, bad metric …)
     ├── PromotionRefused       a promotion, approval or rollback is not allowed
-    └── SigningError           keys missing, or a signature does not verify
+    ├── SigningError           keys missing, or a signature does not verify
+    └── DemoFailed             `shipyard demo` could not reach a step it needs
 """
 
 from __future__ import annotations

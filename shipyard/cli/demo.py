@@ -39,13 +39,19 @@ def demo_cmd(
     import shutil
 
     from shipyard.demo.run import DemoOptions, run_demo
+    from shipyard.demo.workspace import holds_a_demo
 
     target = folder.resolve()
     if target.exists():
-        if not fresh or not (target / "shipyard.yaml").exists():
+        if not holds_a_demo(target):
             raise ConfigError(
-                f"{target} already exists.",
-                hint="Pass another --folder, or --fresh to replace an earlier demo there.",
+                f"{target} already exists and holds no earlier demo, so it is left alone.",
+                hint="Pass another --folder, or remove that folder yourself.",
+            )
+        if not fresh:
+            raise ConfigError(
+                f"{target} holds an earlier demo.",
+                hint="Pass another --folder, or --fresh to replace the earlier demo.",
             )
         shutil.rmtree(target)
     options = DemoOptions(folder=target, rate=rate, before_switch=before_switch, quick=quick)

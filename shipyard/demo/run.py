@@ -177,14 +177,14 @@ class _Server:
             sys.executable, "-m", "shipyard", "serve", "loans",
             "--workers", str(workers), "--port", str(self.port), "--agent",
         ]  # fmt: skip
-        handle = self.log.open("wb")
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.workspace.root,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        with self.log.open("wb") as handle:  # the child writes to its own copy of the fd
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.workspace.root,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

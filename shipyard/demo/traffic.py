@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import (
@@ -51,7 +50,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from shipyard.demo.agrawal import COLUMNS, FEATURES, TARGET, LiveTraffic
+from shipyard.demo.agrawal import LiveTraffic, _frame
 from shipyard.errors import ConfigError
 
 __all__ = [
@@ -378,17 +377,6 @@ class TrafficStream:
         with self._changed:
             return [self._records[row] for row in sorted(self._records)]
 
-    def accuracy(self, *, last: int = 200, version: str | None = None) -> float | None:
-        """Share right among the newest ``last`` answered requests (of ``version``)."""
-        with self._changed:
-            answered = [
-                self._records[row]
-                for row in sorted(self._records, reverse=True)
-                if self._records[row].ok
-                and (version is None or self._records[row].version == version)
-            ][:last]
-        return sum(bool(r.correct) for r in answered) / len(answered) if answered else None
-
     # -- sending ---------------------------------------------------------------------
 
     def _finished(self) -> int:
@@ -569,9 +557,7 @@ class TrafficStream:
 
     def _labelled_frame(self, rows: list[int]) -> pd.DataFrame:
         requests = [self.traffic[row] for row in rows]
-        values = {name: [r.features[name] for r in requests] for name in FEATURES}
-        values[TARGET] = [r.label for r in requests]
-        return pd.DataFrame({c.name: np.array(values[c.name], dtype=c.dtype) for c in COLUMNS})
+        return _frame(([r.features for r in requests], [r.label for r in requests]))
 
 
 class _Client:

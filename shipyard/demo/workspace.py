@@ -68,10 +68,13 @@ __all__ = [
     "WorkspaceSettings",
     "create_workspace",
     "golden_frame",
+    "holds_a_demo",
 ]
 
 MODEL_NAME = "loans"
 INITIAL_BATCH = "0000-initial.parquet"
+# The first line of the shipyard.yaml the demo writes: what marks a folder as its own.
+_MARK = "# Shipyard project written by `shipyard demo`"
 # The share of rows functions 0 and 2 answer alike is ~0.48; draw with room to spare.
 _AGREEMENT_FLOOR = 0.4
 
@@ -268,6 +271,15 @@ def create_workspace(
     return workspace
 
 
+def holds_a_demo(folder: Path) -> bool:
+    """Whether ``folder`` holds a workspace the demo wrote (so the demo may replace it)."""
+    config_file = folder / "shipyard.yaml"
+    if not config_file.is_file():
+        return False
+    with config_file.open(encoding="utf-8") as handle:
+        return handle.readline().startswith(_MARK)
+
+
 def _next_number(files: list[Path]) -> int:
     numbers = [int(f.name[:4]) for f in files if f.name[:4].isdigit()]
     return max(numbers, default=-1) + 1
@@ -292,7 +304,7 @@ def _shipyard_yaml(s: WorkspaceSettings, *, rows: int, seed: int, pager_url: str
       # every inspect-level wobble.
       min_level: {_y(s.pager_min_level)}"""
     return f"""\
-# Shipyard project written by `shipyard demo`: the loans model on river's Agrawal
+{_MARK}: the loans model on river's Agrawal
 # concept-drift benchmark ({rows} training rows of function {BEFORE}, seed {seed}).
 # Reference for every key: docs/config.md
 project: loans-demo

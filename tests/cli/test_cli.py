@@ -168,6 +168,21 @@ def test_invalid_config_names_key_and_line_without_traceback(
     assert "train.seed" in err and "line 3" in err and "Traceback" not in err
 
 
+def test_demo_replaces_only_an_earlier_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "shipyard.yaml").write_text("project: mine\n")
+    code, _, err = cli(capsys, "demo", "--folder", str(tmp_path))
+    assert code == 2 and "holds no earlier demo" in err
+    assert (tmp_path / "shipyard.yaml").read_text() == "project: mine\n"
+
+    from shipyard.demo.workspace import create_workspace
+
+    earlier = create_workspace(tmp_path / "loans", rows=10, golden_rows=1)
+    code, _, err = cli(capsys, "demo", "--folder", str(earlier.root), "--no-fresh")
+    assert code == 2 and "--fresh" in err and earlier.config_file.exists()
+
+
 def test_entry_point_script_renders_errors(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "shipyard", "models", "list"],

@@ -246,10 +246,3 @@ def test_without_river_the_error_says_which_extra_to_install(
     with pytest.raises(ConfigError) as caught:
         agrawal_frame(1, function=BEFORE, seed=0)
     assert "shipyard-mlops[demo]" in str(caught.value.hint)
-
-
-def test_public_names_exist() -> None:
-    import shipyard.demo
-
-    assert len(set(shipyard.demo.__all__)) == len(shipyard.demo.__all__)
-    assert [name for name in shipyard.demo.__all__ if not hasattr(shipyard.demo, name)] == []
