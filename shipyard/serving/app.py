@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.serving.batcher import BatchSettings, MicroBatcher
-from shipyard.serving.fast_path import Call, Handler, PredictionRoutes, Reply
+from shipyard.serving.fast_path import Call, Handler, PredictionRoutes, Reply, error_body
 from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.loader import Prediction, ServedModel
@@ -112,7 +112,10 @@ def create_app(
 
     async def body_of(request: Request) -> bytes:
         length = request.headers.get("content-length")
-        check_size(int(length) if length and length.isdigit() else None, max_body_bytes)
+        check_size(
+            int(length) if length and length.isascii() and length.isdigit() else None,
+            max_body_bytes,
+        )
         body = await request.body()
         check_size(len(body), max_body_bytes)
         return body
@@ -360,7 +363,6 @@ class RequestIdMiddleware:
             return
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
         request_id = given.decode("latin-1") if given else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -379,5 +381,4 @@ async def _fast_path_only(_request: Request) -> Response:
 async def _error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShipyardError)
     # Every Shipyard error knows its status (RequestError per instance): one handler.
-    text = f"{exc.message} {exc.hint}" if exc.hint else exc.message
-    return _json({"error": text}, exc.http_status)
+    return Response(error_body(exc), status_code=exc.http_status, media_type=JSON)

@@ -29,7 +29,7 @@ from shipyard.serving.protocols.signature import dump_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Call", "Handler", "PredictionRoutes", "Reply"]
+__all__ = ["Call", "Handler", "PredictionRoutes", "Reply", "error_body"]
 
 JSON = "application/json"
 
@@ -117,12 +117,14 @@ class PredictionRoutes:
         version = role = "unknown"
         try:
             length = headers.get("content-length")
-            check_size(int(length) if length and length.isdigit() else None, self.max_body_bytes)
+            check_size(
+                int(length) if length and length.isascii() and length.isdigit() else None,
+                self.max_body_bytes,
+            )
             body = await _read_body(receive, self.max_body_bytes)
             reply = await handler(Call(params, headers, body, request_id))
         except ShipyardError as error:
-            text = f"{error.message} {error.hint}" if error.hint else error.message
-            status, reply = error.http_status, Reply(dump_json({"error": text}), version, role)
+            status, reply = error.http_status, Reply(error_body(error), version, role)
         except _Disconnected:
             return
         except Exception:
@@ -150,6 +152,12 @@ class PredictionRoutes:
             self.metrics.latency.labels(self.model, version, protocol).observe(
                 time.perf_counter() - started
             )
+
+
+def error_body(error: ShipyardError) -> bytes:
+    """The ``{"error": …}`` body of a Shipyard error: its message, then what to do."""
+    text = f"{error.message} {error.hint}" if error.hint else error.message
+    return dump_json({"error": text})
 
 
 class _Disconnected(Exception):

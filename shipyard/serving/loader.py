@@ -70,7 +70,8 @@ class ServedModel:
                     return Prediction(classes[np.argmax(probabilities, axis=1)], probabilities)
                 return Prediction(np.asarray(self.model.predict(inputs)), None)
             except ValueError as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                text = str(exc).strip()
+                reason = text.splitlines()[0] if text else type(exc).__name__
                 raise RequestError(f"the model cannot score these inputs: {reason}") from None
 
     def _frame(self, matrix: np.ndarray) -> Any:

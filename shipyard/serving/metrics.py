@@ -8,7 +8,8 @@ directory and ``GET /metrics`` on any worker reports the sum over all of them.
 The request path only increments counters and observes histograms. State that lives
 elsewhere (log writer counters, shadow queue, loaded models, traffic weights) is copied
 into gauges by :meth:`ServerMetrics.refresh`: on every scrape, and at most once a
-second while requests flow, so each worker's share stays current between scrapes.
+second while requests flow, so each worker's share stays current between scrapes. The
+latest monitor run is read from the store on scrapes only, never on the request path.
 """
 
 from __future__ import annotations
@@ -200,7 +201,6 @@ class ServerMetrics:
         for version, role in self._shown - shown:
             self.traffic.labels(name, version, role).set(0.0)
         self._shown = shown
-        self._monitored()
 
     def _monitored(self) -> None:
         """Copy the latest monitor run into its gauges (best effort: the store may be down)."""
@@ -236,6 +236,7 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The exposition text for ``GET /metrics`` (all workers' when there are several)."""
         self.refresh()
+        self._monitored()  # a database read: here, off the event loop, not in tick()
         if multiprocess_dir() is None:
             return generate_latest(self.registry)
         combined = CollectorRegistry()

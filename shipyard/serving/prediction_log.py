@@ -348,11 +348,7 @@ class PredictionLogWriter:
         for start in range(0, len(records), _SLICE):
             tables.append(self._to_table(records[start : start + _SLICE]))
             clock.sleep(_PAUSE)
-        try:
-            return pa.concat_tables(tables, promote_options="permissive")
-        except Exception as exc:  # slices whose inputs cannot be unified: keep the first
-            self._lose(sum(t.num_rows for t in tables[1:]), exc)
-            return tables[0]
+        return self._concat(tables)
 
     def _to_table(self, records: list[Any]) -> pa.Table:
         try:
@@ -366,13 +362,15 @@ class PredictionLogWriter:
                 good.append(_records_to_table([record], self._schema))
             except Exception as exc:
                 self._lose(_rows(record), exc)
-        if not good:
-            return self._schema.empty_table()
+        return self._concat(good) if good else self._schema.empty_table()
+
+    def _concat(self, tables: list[pa.Table]) -> pa.Table:
+        """One table; when the pieces' inputs cannot be unified, the first (the rest lost)."""
         try:
-            return pa.concat_tables(good, promote_options="permissive")
-        except Exception as exc:  # inputs whose types cannot be unified: keep the first
-            self._lose(sum(t.num_rows for t in good[1:]), exc)
-            return good[0]
+            return pa.concat_tables(tables, promote_options="permissive")
+        except Exception as exc:
+            self._lose(sum(t.num_rows for t in tables[1:]), exc)
+            return tables[0]
 
     def _write_file(self, model: str, day: date, table: pa.Table) -> None:
         directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"

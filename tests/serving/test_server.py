@@ -232,3 +232,47 @@ def test_metrics_count_requests_and_log_records(server: Running, rows: pd.DataFr
     assert value("shipyard_batch_queue_rows") == 0
     assert value('shipyard_traffic_weight{model="churn",role="champion",version="1"}') == 1.0
     assert value('shipyard_model_load_seconds{model="churn",version="1"}') > 0
+
+
+def test_metrics_publish_the_latest_monitor_run_on_scrapes_only(
+    server: Running, rows: pd.DataFrame
+) -> None:
+    run = {
+        "model": "churn",
+        "version": "1",
+        "features": [{"feature": "tenure_months", "method": "psi", "score": 0.3}],
+        "prediction": {"score": 0.1, "bands": {"inspect": 0.2}},
+        "estimated": {"roc_auc": {"value": 0.8}},
+        "performance": {"metrics": {"roc_auc": 0.75, "f1": None}, "coverage": 0.5},
+    }
+    reads: list[str] = []
+
+    def monitor() -> dict[str, object]:
+        reads.append("read")
+        return run
+
+    app = create_app(server.served)
+    app.state.metrics.monitor = monitor
+    body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
+    with serve_in_thread(app) as host_port:
+        assert call(f"http://{host_port}/v1/models/churn:predict", body)[0] == 200
+        assert reads == [], "the request path must not read the control plane"
+        text = call(f"http://{host_port}/metrics")[2].decode()
+        assert reads == ["read"]
+
+        def broken() -> None:
+            raise ConnectionError("database down")
+
+        app.state.metrics.monitor = broken
+        assert call(f"http://{host_port}/metrics")[0] == 200  # a scrape survives the store
+    labels = 'model="churn",version="1"'
+    for sample in (
+        'shipyard_feature_drift_score{feature="tenure_months",method="psi",' + labels + "} 0.3",
+        f"shipyard_prediction_drift_score{{{labels}}} 0.1",
+        f"shipyard_prediction_drift_band{{{labels}}} 0.2",
+        'shipyard_estimated_performance{metric="roc_auc",' + labels + "} 0.8",
+        'shipyard_realized_performance{metric="roc_auc",' + labels + "} 0.75",
+        f"shipyard_label_coverage{{{labels}}} 0.5",
+    ):
+        assert sample in text
+    assert 'metric="f1"' not in text
