@@ -40,11 +40,15 @@ def start_cmd(
         str | None, typer.Option(help="Traffic percentages per step, e.g. 10,50,100.")
     ] = None,
     step_duration: Annotated[
-        str, typer.Option(help="Shortest time per step, e.g. 30s, 10m, 1h.")
-    ] = "10m",
+        str | None,
+        typer.Option(help="Shortest time per step, e.g. 30s, 10m, 1h [delivery.step_seconds]."),
+    ] = None,
     min_requests: Annotated[
-        int, typer.Option(min=0, help="Fewest candidate requests before a step may pass.")
-    ] = 500,
+        int | None,
+        typer.Option(
+            min=0, help="Fewest candidate requests before a step may pass [delivery.min_requests]."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start rolling NAME/VERSION out; servers follow within one polling interval."""
@@ -53,7 +57,8 @@ def start_cmd(
     from shipyard.registry.aliases import CHAMPION, current_alias
 
     state: CliState = ctx.obj
-    client = Tracking(state.config()).client
+    config = state.config()
+    client = Tracking(config).client
     version = get_version(client, parse_ref(ref))
     name, number = version.name, str(version.version)
     rollout = start_rollout(
@@ -63,8 +68,12 @@ def start_cmd(
         champion=current_alias(client, name, CHAMPION),
         strategy=cast(Strategy, strategy),  # start_rollout refuses unknown strategies
         steps=_steps(steps),
-        step_seconds=parse_interval(step_duration, flag="--step-duration"),
-        min_requests=min_requests,
+        step_seconds=(
+            parse_interval(step_duration, flag="--step-duration")
+            if step_duration
+            else config.delivery.step_seconds
+        ),
+        min_requests=min_requests if min_requests is not None else config.delivery.min_requests,
     )
     if as_json:
         print_json(rollout.to_dict())

@@ -152,13 +152,12 @@ def evaluate_guardrails(
     since: datetime,
     settings: DeliverySettings | None = None,
     task: Task | None = None,
-    quality_since: datetime | None = None,
 ) -> GuardrailReport:
     """Compare the candidate with the champion over the step that began at ``since``.
 
     ``task`` is inferred from the logged outputs when not given (floats without class
-    probabilities: a regressor). ``quality_since`` is where the labelled quality window
-    starts: by default when the roll-out began.
+    probabilities: a regressor). Labelled quality looks at everything since the
+    roll-out began.
     """
     limits = settings or DeliverySettings.model_validate({})
     since = as_utc(since)
@@ -182,7 +181,7 @@ def evaluate_guardrails(
             else _na("Only in shadow steps, where both answer the same requests.")
         ),
         "quality": (
-            _quality(window.quality(quality_since or started), limits)
+            _quality(window.quality(started), limits)
             if task == "classification"
             else _na("Labelled quality is checked for classifiers only.")
         ),

@@ -88,31 +88,17 @@ def notify_rollback(
     default to ``monitoring.routes`` (with ``${NAME}`` read from ``environ``). Returns
     one delivery per route, failed ones with their last error.
     """
-    subject = f"model:{rollout.model}/{rollout.candidate}"
-    try:
-        alert = rollback_alert(config, rollout, evidence)
-        if routes is None:
-            routes = routes_from_config(config.monitoring.routes, environ=environ)
-    except Exception as exc:  # e.g. a route reads an unset ${VARIABLE}
-        logger.warning("rollback alert of %s not sent: %s", subject, exc)
-        _record(store, ROLLOUT_ALERT_FAILED, subject, {"rollout": rollout.id, "errors": [str(exc)]})
-        return []
-    deliveries = []
-    for route in routes:
-        delivery = _deliver(route, alert, config, sleep)
-        payload: dict[str, Any] = {
-            "rollout": rollout.id,
-            "route": delivery.route,
-            "dedup_key": alert.dedup_key,
-            "attempts": delivery.attempts,
-        }
-        if delivery.ok:
-            _record(store, ROLLOUT_ALERT_DELIVERED, subject, payload)
-        else:
-            logger.warning("rollback alert of %s failed: %s", subject, delivery.error)
-            _record(store, ROLLOUT_ALERT_FAILED, subject, {**payload, "errors": [delivery.error]})
-        deliveries.append(delivery)
-    return deliveries
+    return _send(
+        config,
+        store,
+        lambda: rollback_alert(config, rollout, evidence),
+        kinds=(ROLLOUT_ALERT_DELIVERED, ROLLOUT_ALERT_FAILED),
+        subject=f"model:{rollout.model}/{rollout.candidate}",
+        facts={"rollout": rollout.id},
+        routes=routes,
+        sleep=sleep,
+        environ=environ,
+    )
 
 
 def rollback_alert(config: Config, rollout: Rollout, evidence: Mapping[str, Any]) -> RollbackAlert:
@@ -183,10 +169,11 @@ def notify_cycle(
     The champion keeps serving; the page carries the gate's evidence (the validation
     failures, or the scorecard with its report) so the owner can decide what to fix.
     """
-    subject = f"model:{model}"
     facts = {"cycle": cycle, **dict(evidence)}
-    try:
-        alert = CycleAlert(
+    return _send(
+        config,
+        store,
+        lambda: CycleAlert(
             Signal(model, version or "-", f"ct:cycle-{cycle}", "pause", None, None, facts),
             level="pause",
             status="opened",
@@ -195,21 +182,51 @@ def notify_cycle(
             time=datetime.now(UTC),
             actions=("continuous training stopped; the champion keeps serving",),
             headline=headline,
-        )
+        ),
+        kinds=("ct.alert_delivered", "ct.alert_failed"),
+        subject=f"model:{model}",
+        facts={"cycle": cycle},
+        routes=routes,
+        sleep=sleep,
+    )
+
+
+def _send(
+    config: Config,
+    store: Store,
+    make_alert: Callable[[], Alert],
+    *,
+    kinds: tuple[str, str],
+    subject: str,
+    facts: dict[str, Any],
+    routes: Sequence[Route] | None,
+    sleep: Callable[[float], None],
+    environ: Mapping[str, str] | None = None,
+) -> list[Delivery]:
+    """Deliver the alert to every route, recording each outcome as ``kinds``; never raises."""
+    delivered, failed = kinds
+    try:
+        alert = make_alert()
         if routes is None:
-            routes = routes_from_config(config.monitoring.routes)
-    except Exception as exc:
-        logger.warning("alert for cycle %s of %s not sent: %s", cycle, model, exc)
-        _record(store, "ct.alert_failed", subject, {"cycle": cycle, "errors": [str(exc)]})
+            routes = routes_from_config(config.monitoring.routes, environ=environ)
+    except Exception as exc:  # e.g. a route reads an unset ${VARIABLE}
+        logger.warning("alert about %s not sent: %s", subject, exc)
+        _record(store, failed, subject, {**facts, "errors": [str(exc)]})
         return []
     deliveries = []
     for route in routes:
         delivery = _deliver(route, alert, config, sleep)
-        payload: dict[str, Any] = {"cycle": cycle, "route": delivery.route}
+        payload: dict[str, Any] = {
+            **facts,
+            "route": delivery.route,
+            "dedup_key": alert.dedup_key,
+            "attempts": delivery.attempts,
+        }
         if delivery.ok:
-            _record(store, "ct.alert_delivered", subject, payload)
+            _record(store, delivered, subject, payload)
         else:
-            _record(store, "ct.alert_failed", subject, {**payload, "errors": [delivery.error]})
+            logger.warning("alert about %s to %s failed: %s", subject, route.name, delivery.error)
+            _record(store, failed, subject, {**payload, "errors": [delivery.error]})
         deliveries.append(delivery)
     return deliveries
 

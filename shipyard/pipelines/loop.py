@@ -99,18 +99,21 @@ class ContinuousTraining:
             return self.follow(cycle)
         if not self.config.ct.enabled:
             return []
-        trigger = self.pending()
+        champion = self._champion()  # one registry look-up per tick, for both steps
+        trigger = self._pending(champion)
         if trigger is None:
             return []
-        cycle = self.run(trigger)
+        cycle = self._run(trigger, champion)
         return [f"{self.model}: cycle {cycle.id} ({trigger.cause}): {cycle.state} {cycle.reason}"]
 
     def pending(self) -> Trigger | None:
         """The trigger waiting to be acted on, if any (drift first, then schedule, data)."""
+        return self._pending(self._champion())
+
+    def _pending(self, champion: str | None) -> Trigger | None:
         ct = self.config.ct
         cycles = list_cycles(self.store, self.model, limit=50)
         spent = spent_keys(cycles)
-        champion = self._champion()
         if ct.on_drift:
             found = drift_trigger(self.store, self.model, champion, spent)
             if found is not None:
@@ -140,8 +143,17 @@ class ContinuousTraining:
 
     def run(self, trigger: Trigger, *, force: bool = False, step: Step | None = None) -> Cycle:
         """Guards, then validate → retrain → scorecard, then start the roll-out."""
+        return self._run(trigger, self._champion(), force=force, step=step)
+
+    def _run(
+        self,
+        trigger: Trigger,
+        champion: str | None,
+        *,
+        force: bool = False,
+        step: Step | None = None,
+    ) -> Cycle:
         say = step or (lambda _text: None)
-        champion = self._champion()
         if not force:
             refused = self._refusals(trigger, champion)
             if refused is not None:
@@ -312,7 +324,8 @@ class ContinuousTraining:
             self.config,
             now=self._now(),
             last_started=started,
-            new_rows=self._new_rows(cycles, champion),
+            # Counting new rows may ask the registry: only when that guard is on.
+            new_rows=self._new_rows(cycles, champion) if self.config.ct.min_new_rows else None,
             loss=self.performance_loss(champion),
             rows_after_trigger=(
                 None

@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 TriggerKind = Literal["drift", "schedule", "new_data", "manual"]
-RETRAIN_REQUESTED = "retrain_requested"
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,8 @@ def drift_trigger(
     store: Store, model: str, champion: str | None, spent: set[str]
 ) -> Trigger | None:
     """The newest ``retrain_requested`` of ``model``'s champion, unless a cycle spent it."""
+    from shipyard.monitoring.alerting import RETRAIN_REQUESTED
+
     subject = f"model:{model}"
     for event in store.events(kind=RETRAIN_REQUESTED, subject=subject, limit=20):
         if event.subject != subject:

@@ -10,29 +10,25 @@ import numpy as np
 import pytest
 
 from shipyard.cli import run
-from shipyard.config import Config, load_config
+from shipyard.config import Config
 from shipyard.delivery import active_rollout, read_traffic, start_rollout
 from shipyard.registry import Tracking
-from shipyard.registry.aliases import move_alias
 from shipyard.store import Store
-from shipyard.training import train
-from tests.delivery.requests_log import log_requests
+from tests.delivery.requests_log import log_requests, two_versions
 
 
 def test_rollout_commands(
     example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(example_project)
-    config = load_config(example_project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
-    train(config, store=store, tracking=tracking)
-    train(config, store=store, tracking=tracking)
-    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
+    monkeypatch.setenv("SHIPYARD_DELIVERY__MIN_REQUESTS", "77")  # the default of --min-requests
+    _, store, _ = two_versions(example_project)
 
     start = ["rollout", "start", "churn/2", "--steps", "10,50,100", "--step-duration", "5m"]
     assert run([*start, "--json"]) == 0
     started = json.loads(capsys.readouterr().out)
     assert started["champion"] == "1" and started["step"] == "canary 10 %"
+    assert started["step_seconds"] == 300 and started["min_requests"] == 77
     assert read_traffic(store, "churn")[1].challengers == {"2": 0.1}
 
     assert run(["rollout", "status", "churn"]) == 0
@@ -68,11 +64,7 @@ def canary(
 ) -> tuple[Config, Store, Tracking]:
     """churn/2 in a canary roll-out against churn/1, from the project's directory."""
     monkeypatch.chdir(example_project)
-    config = load_config(example_project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
-    train(config, store=store, tracking=tracking)
-    train(config, store=store, tracking=tracking)
-    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
+    config, store, tracking = two_versions(example_project)
     start_rollout(store, "churn", "2", champion="1", step_seconds=600, min_requests=50)
     return config, store, tracking
 
