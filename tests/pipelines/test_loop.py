@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -418,3 +419,52 @@ def test_the_schedule_starts_a_cycle_when_it_fires(project: Project) -> None:
     found = loop.pending()
     assert found is not None and found.cause == "schedule:0 3 * * *"
     assert found.details["fired_at"] == "2026-11-24T03:00:00+00:00"
+
+
+def test_production_comparison_fails_a_candidate_worse_on_live_labels(project: Project) -> None:
+    """Live rows as the server logs them, labels as /v1/feedback stores them."""
+    from shipyard.pipelines.gates import production_comparison
+    from shipyard.serving.prediction_log import LabelRecord, PredictionBatch, PredictionLogWriter
+    from shipyard.training import train
+
+    rows = pd.read_csv(project.root / "data" / "valid.csv").head(200)
+    features = rows.drop(columns=["churned"])
+    root = project.config.resolve(project.config.serving.logs)
+    with PredictionLogWriter(root) as writer:
+        for i, (_, row) in enumerate(features.iterrows()):
+            writer.log(
+                PredictionBatch(
+                    request_id=f"r{i}",
+                    time=datetime.now(UTC),
+                    model="churn",
+                    version="1",
+                    role="live",
+                    columns=tuple(features.columns),
+                    matrix=np.array([row.to_numpy(dtype=object)], dtype=object),
+                    labels=np.array([0]),
+                    probabilities=None,
+                    latency_ms=1.0,
+                    status="ok",
+                )
+            )
+    with PredictionLogWriter(root, kind="labels") as writer:
+        for i, truth in enumerate(rows["churned"]):
+            writer.log(LabelRecord(f"r{i}", datetime.now(UTC), "churn", int(truth)))
+    # A candidate that learned shuffled labels: no better than chance on live rows.
+    shuffled = pd.read_csv(project.root / "data" / "train" / "0000-initial.csv")
+    shuffled["churned"] = shuffled["churned"].sample(frac=1.0, random_state=0).to_numpy()
+    bad = project.root / "shuffled.csv"
+    shuffled.to_csv(bad, index=False)
+    settings = project.config.train.model_copy(update={"data": bad})
+    version = train(
+        project.config.model_copy(update={"train": settings}),
+        store=project.store,
+        tracking=project.tracking,
+    ).version
+    project.reload(**{"ct.recent_labelled": 150})
+    found = production_comparison(project.config, project.tracking, "churn", version, "1")
+    assert found["rows"] == 150 and found["metric"] == "roc_auc"
+    assert found["champion"] > 0.75 and found["candidate"] < found["champion"] - 0.1
+    assert found["worse_by"] > 0.1 and found["passed"] is False
+    same = production_comparison(project.config, project.tracking, "churn", "1", "1")
+    assert same["worse_by"] == 0 and same["passed"] is True
