@@ -4,7 +4,8 @@ The training snapshot's digest is on the version (``shipyard.data_digest``); the
 under it is read once, the target dropped, and the :class:`Reference` cached as JSON in
 ``.shipyard/monitoring/<model>/``. Reference predictions (for prediction drift and the
 performance estimate) are the version's own scores on its validation snapshot, or on the
-training data when there is none, cached beside it with the labels.
+training data when there is none, with that snapshot's labels; they are computed afresh
+on every call, not cached.
 """
 
 from __future__ import annotations

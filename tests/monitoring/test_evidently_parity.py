@@ -6,9 +6,6 @@ datasets are recorded below. To record them again, in an environment with
 ``evidently==0.7.23`` and ``pandas<3`` (same NumPy and SciPy as here)::
 
     PYTHONPATH=. python tests/monitoring/test_evidently_parity.py > /tmp/recorded.py
-
-When Evidently is importable, ``test_parity_with_live_evidently`` compares against it
-directly as well.
 """
 
 from __future__ import annotations
