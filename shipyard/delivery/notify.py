@@ -30,10 +30,10 @@ from shipyard.delivery.rollout import Rollout
 from shipyard.monitoring.alerting import (
     Alert,
     Delivery,
-    DeliveryError,
     Route,
     Signal,
     routes_from_config,
+    send_with_retries,
 )
 
 if TYPE_CHECKING:
@@ -235,19 +235,14 @@ def _deliver(
     route: Route, alert: Alert, config: Config, sleep: Callable[[float], None]
 ) -> Delivery:
     """Send with the Alerter's retries: exponential backoff, none after a permanent error."""
-    errors: list[str] = []
-    for attempt in range(config.monitoring.retries + 1):
-        if attempt:
-            sleep(config.monitoring.backoff_seconds * 2 ** (attempt - 1))
-        try:
-            route.send(alert)
-        except Exception as exc:  # any route failure is recorded, never raised
-            errors.append(str(exc) or type(exc).__name__)
-            if isinstance(exc, DeliveryError) and not exc.retryable:
-                break
-        else:
-            return Delivery(route.name, alert, attempt + 1)
-    return Delivery(route.name, alert, len(errors), errors[-1])
+    delivery, _ = send_with_retries(
+        route,
+        alert,
+        attempts=config.monitoring.retries + 1,
+        backoff_seconds=config.monitoring.backoff_seconds,
+        sleep=sleep,
+    )
+    return delivery
 
 
 def _record(store: Store, kind: str, subject: str, payload: dict[str, Any]) -> None:

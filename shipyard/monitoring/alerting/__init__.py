@@ -25,6 +25,7 @@ from shipyard.monitoring.alerting.alerter import (
     AlertOutcome,
     Delivery,
     OpenAlert,
+    send_with_retries,
 )
 from shipyard.monitoring.alerting.payloads import pagerduty_event, slack_message, webhook_body
 from shipyard.monitoring.alerting.routes import (
@@ -74,6 +75,7 @@ __all__ = [
     "level_rank",
     "pagerduty_event",
     "routes_from_config",
+    "send_with_retries",
     "slack_message",
     "webhook_body",
 ]

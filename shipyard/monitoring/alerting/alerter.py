@@ -34,6 +34,7 @@ __all__ = [
     "Alerter",
     "Delivery",
     "OpenAlert",
+    "send_with_retries",
 ]
 
 ALERT_OPENED = "alert.opened"
@@ -269,21 +270,14 @@ class Alerter:
                 changes.deliveries.append(self._deliver_to(route, alert, attempts))
 
     def _deliver_to(self, route: Route, alert: Alert, attempts: int) -> Delivery:
-        errors: list[str] = []
-        for attempt in range(attempts):
-            if attempt:
-                self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                route.send(alert)
-            except Exception as exc:  # any route failure is recorded, never raised
-                errors.append(str(exc) or type(exc).__name__)
-                if isinstance(exc, DeliveryError) and not exc.retryable:
-                    break
-            else:
-                self._record_delivery(ALERT_DELIVERED, route, alert, attempt + 1)
-                return Delivery(route.name, alert, attempt + 1)
-        self._record_delivery(ALERT_DELIVERY_FAILED, route, alert, len(errors), errors)
-        return Delivery(route.name, alert, len(errors), errors[-1])
+        delivery, errors = send_with_retries(
+            route, alert, attempts=attempts, backoff_seconds=self.backoff_seconds, sleep=self._sleep
+        )
+        if delivery.ok:
+            self._record_delivery(ALERT_DELIVERED, route, alert, delivery.attempts)
+        else:
+            self._record_delivery(ALERT_DELIVERY_FAILED, route, alert, len(errors), errors)
+        return delivery
 
     def _record_delivery(
         self,
@@ -325,6 +319,34 @@ class Alerter:
             if len(events) < limit:
                 return None
             limit *= 4
+
+
+def send_with_retries(
+    route: Route,
+    alert: Alert,
+    *,
+    attempts: int,
+    backoff_seconds: float,
+    sleep: Callable[[float], None],
+) -> tuple[Delivery, list[str]]:
+    """Send ``alert`` up to ``attempts`` times, backing off exponentially; never raises.
+
+    A permanent error (a non-retryable :class:`DeliveryError`, e.g. a 400) stops the
+    retries. Returns the delivery and every error seen, oldest first.
+    """
+    errors: list[str] = []
+    for attempt in range(attempts):
+        if attempt:
+            sleep(backoff_seconds * 2 ** (attempt - 1))
+        try:
+            route.send(alert)
+        except Exception as exc:  # any route failure is reported, never raised
+            errors.append(str(exc) or type(exc).__name__)
+            if isinstance(exc, DeliveryError) and not exc.retryable:
+                break
+        else:
+            return Delivery(route.name, alert, attempt + 1), errors
+    return Delivery(route.name, alert, len(errors), errors[-1] if errors else None), errors
 
 
 def _dedup_key(signal: Signal) -> str:
