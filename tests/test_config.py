@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.config import Config, load_config
-from shipyard.config_reference import iter_settings, render_markdown, render_template
+from shipyard.config.reference import iter_settings, render_markdown, render_template
 from shipyard.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

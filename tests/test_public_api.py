@@ -8,7 +8,7 @@ import pytest
 
 PACKAGES = [
     "shipyard.config",
-    "shipyard.config_reference",
+    "shipyard.config.reference",
     "shipyard.data",
     "shipyard.delivery",
     "shipyard.moments",

@@ -42,7 +42,7 @@ def docs(
     ] = None,
 ) -> None:
     """Generate the configuration reference (docs/config.md) from the declarations."""
-    from shipyard.config_reference import render_markdown
+    from shipyard.config.reference import render_markdown
 
     text = render_markdown()
     if output is None:
