@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,12 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
-from shipyard.config import ENV_NESTING, ENV_PREFIX, Config
+from shipyard.config.loading import ENV_NESTING, ENV_PREFIX
+from shipyard.config.root import Config
 
 __all__ = ["Setting", "iter_settings", "render_markdown", "render_template"]
+
+_CONFIG_MODULE = re.compile(r"shipyard\.config\.(?:\w+\.)*")
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,8 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(repr(choice) for choice in get_args(annotation))
     text = getattr(annotation, "__name__", None) or str(annotation)
     text = text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
-    text = text.replace("shipyard.config.", "")
+    # Section classes show by name, whichever module of the package declares them.
+    text = _CONFIG_MODULE.sub("", text)
     return text.replace(" | ", " or ")
 
 

@@ -1,0 +1,79 @@
+"""The resolved configuration of one project: every section, and where the project lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shipyard.config._section import Section
+from shipyard.config.ct import ContinuousTrainingSettings
+from shipyard.config.delivery import DeliverySettings
+from shipyard.config.evaluation import EvaluationSettings
+from shipyard.config.governance import PromotionSettings, SigningSettings
+from shipyard.config.model import ModelSettings
+from shipyard.config.monitoring import MonitoringSettings
+from shipyard.config.serving import ServingSettings
+from shipyard.config.train import TrainSettings
+
+__all__ = ["WORKSPACE_DIRNAME", "Config"]
+
+WORKSPACE_DIRNAME = ".shipyard"
+
+
+class Config(Section):
+    """Resolved Shipyard configuration for one project."""
+
+    project: str = Field("shipyard", description="Project name.")
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the control-plane and MLflow database; "
+            "default sqlite:///<project>/.shipyard/shipyard.db. "
+            "Teams use postgresql+psycopg://user@host/db."
+        ),
+    )
+    artifact_root: Path = Field(
+        Path(".shipyard/artifacts"),
+        description="Where models, dataset snapshots and reports are stored.",
+    )
+    model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[arg-type]
+    train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)  # type: ignore[arg-type]
+    signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]
+    serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
+    ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
+    root: Path = Field(
+        Path("."),
+        exclude=True,
+        description="Project folder: the folder holding shipyard.yaml (set automatically).",
+    )
+
+    @property
+    def workspace(self) -> Path:
+        """The project's ``.shipyard/`` folder."""
+        return self.root / WORKSPACE_DIRNAME
+
+    @property
+    def db_url(self) -> str:
+        """The database URL with the SQLite default applied."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.workspace / 'shipyard.db').as_posix()}"
+
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment training runs are logged to."""
+        return self.train.experiment or self.project
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config made absolute against the project folder."""
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def artifact_path(self) -> Path:
+        """The artifact root as an absolute path."""
+        return self.resolve(self.artifact_root)

@@ -1,0 +1,50 @@
+"""The ``serving`` section: the inference server and its prediction log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shipyard.config._section import Section
+
+__all__ = ["ServingSettings"]
+
+
+class ServingSettings(Section):
+    """The inference server and its prediction log; `shipyard serve` flags override."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port.")
+    workers: int = Field(1, ge=1, description="Server processes sharing the port.")
+    max_batch_size: int = Field(
+        1, ge=1, description="Coalesce concurrent requests up to this many rows (1 = off)."
+    )
+    max_wait_ms: float = Field(
+        0.0,
+        ge=0.0,
+        description="Longest a request waits for company; 0 batches only what queued while "
+        "the model was busy.",
+    )
+    sticky_key: str | None = Field(
+        None,
+        pattern=r"^(header|input):\S+$",
+        description="Routing key that keeps a caller on one version: header:<name> or "
+        "input:<column>. Unset: each request draws at random.",
+    )
+    shadow_queue: int = Field(
+        1000, ge=1, description="Shadow predictions that may wait; beyond this they are dropped."
+    )
+    max_body_mb: float = Field(10.0, gt=0, description="Largest request body (larger: 413).")
+    poll_seconds: float = Field(
+        0.5, gt=0, le=5, description="How often each worker checks for alias and traffic changes."
+    )
+    logs: Path = Field(
+        Path(".shipyard/logs"),
+        description="Root of the prediction and label logs (Parquet, partitioned by model "
+        "and date).",
+    )
+    log_roll_rows: int = Field(10_000, ge=1, description="Rows per prediction-log file at most.")
+    log_roll_seconds: float = Field(
+        5.0, gt=0, description="A log file is written at least this often while traffic flows."
+    )
