@@ -30,6 +30,7 @@ test: $(VENV)/.installed-dev lint typecheck pytest
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check shipyard tests benchmarks examples
 	$(BIN)/ruff format --check shipyard tests benchmarks examples
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

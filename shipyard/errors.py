@@ -16,7 +16,8 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── EvaluationError        a version cannot be evaluated (no golden set, bad metric …)
     ├── PromotionRefused       a promotion, approval or rollback is not allowed
     ├── SigningError           keys missing, or a signature does not verify
-    └── DemoFailed             `shipyard demo` could not reach a step it needs
+    ├── DemoFailed             `shipyard demo` could not reach a step it needs
+    └── RequestError           an inference request the client must fix (4xx)
 """
 
 from __future__ import annotations
@@ -136,3 +137,30 @@ class DemoFailed(ShipyardError):
     code = "demo_failed"
     exit_code = 1
     http_status = 500
+
+
+_REQUEST_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    413: "payload_too_large",
+    415: "unsupported_media",
+}
+
+
+class RequestError(ShipyardError):
+    """An inference request the client must fix; ``message`` names the offending field.
+
+    Its ``status`` is 400 (malformed or invalid body), 404 (unknown model or output), 413
+    (body too large) or 415 (unsupported content type).
+    """
+
+    code = "bad_request"
+    exit_code = 2
+    http_status = 400
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+        # Per instance, so one handler can read ``http_status`` for every ShipyardError.
+        self.http_status = status
+        self.code = _REQUEST_CODES.get(status, "bad_request")

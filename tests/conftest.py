@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shipyard.config import Config, load_config
+from tests.support import project_of
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "churn"
@@ -80,5 +81,5 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Config:
     project = copy_example(tmp_path_factory.mktemp("trained") / "churn")
     config = load_config(project / "shipyard.yaml", environ={})
     os.environ.setdefault("SHIPYARD_USER", "tester")
-    train(config)
+    train(project_of(config))
     return config

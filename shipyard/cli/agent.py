@@ -26,13 +26,12 @@ def agent_cmd(
     """
     import threading
 
-    from shipyard.delivery.agent import Agent
-    from shipyard.registry import Tracking
+    from shipyard.agent import Agent
 
     state: CliState = ctx.obj
     config = state.config()
     every = parse_interval(poll, flag="--poll") if poll else config.delivery.poll_seconds
-    agent = Agent(config, state.store(), Tracking(config), poll=every)
+    agent = Agent(state.project(), poll=every)
     if once:
         actions = agent.tick().actions
         for action in actions:

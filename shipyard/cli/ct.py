@@ -48,11 +48,10 @@ def retrain_cmd(
     `shipyard serve --agent`); follow them with `shipyard ct status NAME`.
     """
     from shipyard.pipelines import ContinuousTraining, manual_trigger
-    from shipyard.registry import Tracking
 
     state: CliState = ctx.obj
-    config = _config_for(state, name)
-    loop = ContinuousTraining(config, state.store(), Tracking(config))
+    _config_for(state, name)  # refuses a model this project does not train
+    loop = ContinuousTraining(state.project())
     with steps(quiet=as_json) as on_step:
         cycle = loop.run(manual_trigger(reason), force=force, step=on_step)
     if as_json:

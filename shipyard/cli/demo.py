@@ -10,6 +10,7 @@ import typer
 
 from shipyard.cli.options import JsonOpt
 from shipyard.cli.output import console, print_json
+from shipyard.cli.state import resolve_principal
 from shipyard.errors import ConfigError
 
 __all__ = ["demo_cmd"]
@@ -54,7 +55,13 @@ def demo_cmd(
                 hint="Pass another --folder, or --fresh to replace the earlier demo.",
             )
         shutil.rmtree(target)
-    options = DemoOptions(folder=target, rate=rate, before_switch=before_switch, quick=quick)
+    options = DemoOptions(
+        folder=target,
+        rate=rate,
+        before_switch=before_switch,
+        quick=quick,
+        principal=resolve_principal(),
+    )
     summary = run_demo(options, console)
     if as_json:
         print_json(summary.to_dict())

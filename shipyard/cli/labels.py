@@ -32,7 +32,7 @@ def ingest_cmd(
 
     from shipyard.data import read_frame
     from shipyard.errors import DataError
-    from shipyard.serving.prediction_log import LabelRecord, PredictionLogWriter
+    from shipyard.logs.writer import LabelRecord, PredictionLogWriter
 
     state: CliState = ctx.obj
     config = state.config()

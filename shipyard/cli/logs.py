@@ -36,7 +36,7 @@ def query_cmd(
     """Query a model's prediction log (or its join with the label log)."""
     from rich.table import Table
 
-    from shipyard.serving.log_query import join_labels, query_log
+    from shipyard.logs.reader import join_labels, query_log
 
     state: CliState = ctx.obj
     config = state.config()

@@ -16,10 +16,9 @@ app = typer.Typer(help="Registered models, versions and lineage.", no_args_is_he
 
 
 def _client(ctx: typer.Context) -> Any:
-    from shipyard.registry import Tracking
 
     state: CliState = ctx.obj
-    return Tracking(state.config()).client
+    return state.project().client
 
 
 @app.command("list")
@@ -170,11 +169,10 @@ def prune_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Archive never-promoted versions older than the N newest (shows first; --yes acts)."""
-    from shipyard.registry import Tracking
     from shipyard.registry.prune import archive, prune_candidates
 
     state: CliState = ctx.obj
-    client = Tracking(state.config()).client
+    client = state.project().client
     store = state.store()
     candidates = prune_candidates(store, client, name, keep=keep)
     archived = archive(store, client, candidates) if yes else 0
@@ -202,11 +200,11 @@ def verify_cmd(
 ) -> None:
     """Check a promoted version's signed model card and its model artifact; exit 1 if not."""
     from shipyard.governance.cards import verify_version
-    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.registry import get_version, parse_ref
 
     state: CliState = ctx.obj
     config = state.config()
-    tracking = Tracking(config)
+    tracking = state.project().tracking
     version = get_version(tracking.client, parse_ref(ref))
     result = verify_version(config, tracking, version)
     label = f"{version.name}/{version.version}"

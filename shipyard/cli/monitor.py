@@ -40,15 +40,11 @@ def run_cmd(
 ) -> None:
     """Score one window of NAME's predictions against its training reference."""
     from shipyard.monitoring.run import run_monitor
-    from shipyard.registry import Tracking
 
     state: CliState = ctx.obj
-    config = state.config()
     with steps(quiet=as_json) as step:
         result = run_monitor(
-            config,
-            state.store(),
-            Tracking(config).client,
+            state.project(),
             name,
             version=version,
             window=window,
@@ -74,18 +70,14 @@ def watch_cmd(
     """Run the monitor on a schedule until interrupted."""
     from shipyard.errors import ShipyardError
     from shipyard.monitoring.run import run_monitor
-    from shipyard.registry import Tracking
 
     state: CliState = ctx.obj
-    config = state.config()
     seconds = parse_interval(every, flag="--every")
     done = 0
     while runs is None or done < runs:
         started = time.monotonic()
         try:
-            result = run_monitor(
-                config, state.store(), Tracking(config).client, name, window=window
-            )
+            result = run_monitor(state.project(), name, window=window)
             _print(result)
         except ShipyardError as error:  # one bad window must not stop the watch
             console.print(f"[yellow]{error.message}[/]")
@@ -117,16 +109,15 @@ def calibrate_cmd(
 
     import yaml
 
+    from shipyard.models.served import load_served_model
     from shipyard.monitoring.calibrate import calibrate_bands
     from shipyard.monitoring.log_window import WindowSpec
     from shipyard.monitoring.references import reference_set
     from shipyard.monitoring.run import champion_or_newest
-    from shipyard.registry import Tracking
-    from shipyard.serving.loader import load_served_model
 
     state: CliState = ctx.obj
     config = state.config()
-    client = Tracking(config).client
+    client = state.project().client
     size = window_size or WindowSpec.parse(config.monitoring.window).count or 5000
     with steps(quiet=as_json) as step:
         version = version or champion_or_newest(client, name)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import CliState
+from shipyard.cli.state import CliState, resolve_principal
 from shipyard.config import CONFIG_FILENAME, WORKSPACE_DIRNAME, load_config
 
 __all__ = ["db_app", "register"]
@@ -30,7 +30,7 @@ def init(
     An existing shipyard.yaml is kept (a cloned project gets its workspace); --force
     replaces it with a fresh template.
     """
-    from shipyard.config_reference import render_template
+    from shipyard.config.reference import render_template
     from shipyard.store import Store
 
     state: CliState = ctx.obj
@@ -48,7 +48,7 @@ def init(
     # The workspace holds databases and artifacts, never meant for git.
     (workspace / ".gitignore").write_text("*\n", encoding="utf-8")
     config = load_config(config_file, overrides=state.overrides)
-    Store(config.db_url).close()
+    Store(config.db_url, actor=resolve_principal().name).close()
     console.print(f"[green]✓[/] Workspace {workspace}")
     console.print(f"[green]✓[/] Database ready at {config.db_url}")
     if config.train.entrypoint is None:
@@ -63,7 +63,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from shipyard.store import Store, current_revision
 
     state: CliState = ctx.obj
-    store = Store(state.config().db_url, migrate=False)
+    store = Store(state.config().db_url, actor=resolve_principal().name, migrate=False)
     before = current_revision(store.engine)
     from shipyard.store import upgrade
 

@@ -24,16 +24,13 @@ def evaluate_cmd(
 ) -> None:
     """Score a version and the champion on the golden set; exit 1 if any criterion fails."""
     from shipyard.evaluation.evaluate import evaluate_version
-    from shipyard.registry import Tracking, parse_ref
+    from shipyard.registry import parse_ref
 
     state: CliState = ctx.obj
-    config = state.config()
     with steps(quiet=as_json) as on_step:
         record = evaluate_version(
-            config,
+            state.project(),
             parse_ref(ref),
-            store=state.store(),
-            tracking=Tracking(config),
             golden=golden,
             on_step=on_step,
         )
@@ -68,16 +65,13 @@ def promote_cmd(
 ) -> None:
     """Move an alias to a version with a passing scorecard (and approval, if required)."""
     from shipyard.governance.promotion import promote
-    from shipyard.registry import Tracking, parse_ref
+    from shipyard.registry import parse_ref
 
     state: CliState = ctx.obj
-    config = state.config()
     result = promote(
-        config,
+        state.project(),
         parse_ref(ref),
         to=to,
-        store=state.store(),
-        tracking=Tracking(config),
         force=force,
         reason=reason,
     )
@@ -105,11 +99,11 @@ def approve_cmd(
 ) -> None:
     """Approve a version for promotion to champion (recorded with your name)."""
     from shipyard.governance.approvals import approve
-    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.registry import get_version, parse_ref
 
     state: CliState = ctx.obj
     config = state.config()
-    tracking = Tracking(config)
+    tracking = state.project().tracking
     version = get_version(tracking.client, parse_ref(ref))
     approval = approve(
         state.store(),
@@ -132,11 +126,10 @@ def rollback_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Move champion back to the previous champion (or --to an earlier one)."""
-    from shipyard.registry import Tracking
     from shipyard.registry.aliases import rollback
 
     state: CliState = ctx.obj
-    move = rollback(state.store(), Tracking(state.config()).client, name, to=to, reason=reason)
+    move = rollback(state.store(), state.project().client, name, to=to, reason=reason)
     if as_json:
         print_json(move.to_dict())
         return

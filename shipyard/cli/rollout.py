@@ -53,12 +53,12 @@ def start_cmd(
 ) -> None:
     """Start rolling NAME/VERSION out; servers follow within one polling interval."""
     from shipyard.delivery.rollout import Strategy, start_rollout
-    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.registry import get_version, parse_ref
     from shipyard.registry.aliases import CHAMPION, current_alias
 
     state: CliState = ctx.obj
     config = state.config()
-    client = Tracking(config).client
+    client = state.project().client
     version = get_version(client, parse_ref(ref))
     name, number = version.name, str(version.version)
     rollout = start_rollout(
@@ -318,20 +318,17 @@ def promote_cmd(
     from shipyard.delivery.rollout import active_rollout, complete_rollout
     from shipyard.errors import NotFoundError
     from shipyard.governance.promotion import promote
-    from shipyard.registry import Tracking
     from shipyard.registry.refs import ModelRef
 
     state: CliState = ctx.obj
-    config, store = state.config(), state.store()
+    store = state.store()
     rollout = active_rollout(store, name)
     if rollout is None:
         raise NotFoundError(f"{name} has no roll-out in progress.", hint="Nothing to promote.")
     promote(
-        config,
+        state.project(),
         ModelRef(name, version=rollout.candidate),
         to="champion",
-        store=store,
-        tracking=Tracking(config),
         force=force,
         reason=reason,
     )

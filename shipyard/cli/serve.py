@@ -84,7 +84,9 @@ def serve_cmd(
     state.overrides.update({k: v for k, v in flags.items() if v is not None})
     config = state.config()
     settings = config.serving
-    spec = ServeSpec.of(config, ref, log_predictions=log_predictions)
+    spec = ServeSpec.of(
+        config, ref, log_predictions=log_predictions, principal=state.project().principal.name
+    )
     address = f"http://{settings.host}:{settings.port}"
     stop_agent = _start_agent(state, config) if agent else None
     try:
@@ -96,7 +98,7 @@ def serve_cmd(
 
 
 def _serve(spec: ServeSpec, ref: str, config: Config, address: str) -> None:
-    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.registry import get_version, parse_ref
     from shipyard.serving.server import build_server, run
 
     settings = config.serving
@@ -109,7 +111,7 @@ def _serve(spec: ServeSpec, ref: str, config: Config, address: str) -> None:
         )
         run(spec, server=server)
     else:
-        version = get_version(Tracking(config).client, parse_ref(ref))  # fail before forking
+        version = get_version(spec.project().client, parse_ref(ref))  # fail before forking
         console.print(
             f"Serving {version.name} with {settings.workers} workers on {address}; "
             "each worker reports when it is ready."
@@ -121,10 +123,9 @@ def _start_agent(state: CliState, config: Config) -> Callable[[], None]:
     """Run the agent on a thread of this process; returns what stops it."""
     import threading
 
-    from shipyard.delivery.agent import Agent
-    from shipyard.registry import Tracking
+    from shipyard.agent import Agent
 
-    agent = Agent(config, state.store(), Tracking(config), poll=config.delivery.poll_seconds)
+    agent = Agent(state.project(), poll=config.delivery.poll_seconds)
     stop = threading.Event()
     thread = threading.Thread(
         target=agent.run,

@@ -29,12 +29,11 @@ def show_cmd(
     from rich.table import Table
 
     from shipyard.delivery import read_traffic
-    from shipyard.registry import Tracking
     from shipyard.registry.aliases import CHAMPION, current_alias
 
     state: CliState = ctx.obj
     generation, settings = read_traffic(state.store(), name)
-    champion = current_alias(Tracking(state.config()).client, name, CHAMPION)
+    champion = current_alias(state.project().client, name, CHAMPION)
     share = 1.0 - sum(settings.challengers.values())
     if as_json:
         print_json(
@@ -75,12 +74,12 @@ def set_cmd(
 ) -> None:
     """Replace NAME's traffic settings (challengers and shadow) and tell its servers."""
     from shipyard.delivery import TrafficSettings, write_traffic
-    from shipyard.registry import Tracking, get_version
+    from shipyard.registry import get_version
     from shipyard.registry.refs import ModelRef
 
     state: CliState = ctx.obj
     challengers = dict(_share(item) for item in challenger or [])
-    client = Tracking(state.config()).client
+    client = state.project().client
     for version in [*challengers, *([shadow] if shadow else [])]:
         get_version(client, ModelRef(name, version=version))  # NotFoundError names it
     settings = TrafficSettings(

@@ -29,15 +29,13 @@ def train_cmd(
     from shipyard.training import parse_overrides, train
 
     state: CliState = ctx.obj
-    config = state.config()
     overrides = parse_overrides(param or [])
     with steps(quiet=as_json) as on_step:
         result = train(
-            config,
+            state.project(),
             params=overrides,
             seed=seed,
             trigger=trigger,
-            store=state.store(),
             on_step=on_step,
         )
     if as_json:
@@ -69,7 +67,7 @@ def reproduce_cmd(
 
     state: CliState = ctx.obj
     with console.status(f"Reproducing {ref}…"):
-        report = reproduce(state.config(), parse_ref(ref), tolerance=tolerance, store=state.store())
+        report = reproduce(state.project(), parse_ref(ref), tolerance=tolerance)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -5,7 +5,6 @@ of a canary step does not inflate false alarms (a one-sided mixture SPRT). A ``L
 the control plane makes sure only one agent acts at a time.
 """
 
-from shipyard.delivery.agent import Agent, TickReport
 from shipyard.delivery.guardrails import GuardrailReport, evaluate_guardrails
 from shipyard.delivery.lease import Lease, LeaseKeeper, LeaseState
 from shipyard.delivery.rollout import (
@@ -24,10 +23,9 @@ from shipyard.delivery.sequential import (
     ProportionStats,
     SequentialTest,
 )
-from shipyard.delivery.traffic import TrafficSettings, read_traffic, write_traffic
+from shipyard.store.traffic import TrafficSettings, read_traffic, write_traffic
 
 __all__ = [
-    "Agent",
     "Decision",
     "GuardrailReport",
     "Lease",
@@ -37,7 +35,6 @@ __all__ = [
     "ProportionStats",
     "Rollout",
     "SequentialTest",
-    "TickReport",
     "TrafficSettings",
     "abort_rollout",
     "active_rollout",

@@ -145,7 +145,7 @@ class StepWindow:
 
     def quality(self, since: datetime) -> Labelled | None:
         """Labelled predictions and wrong ones per side since ``since``; None: no label log."""
-        from shipyard.serving.prediction_log import model_dir
+        from shipyard.logs.writer import model_dir
 
         directory = model_dir(self.root, "labels", self.model)
         if not any(directory.glob("date=*/*.parquet")):
@@ -180,7 +180,7 @@ class StepWindow:
         )
 
     def _query(self, sql: str, since: datetime) -> list[dict[str, Any]]:
-        from shipyard.serving.log_query import query_log
+        from shipyard.logs.reader import query_log
 
         rows: list[dict[str, Any]] = query_log(
             self.root, self.model, since=self._start(since), sql=sql

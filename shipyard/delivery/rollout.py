@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 
-from shipyard.delivery.traffic import TrafficSettings, write_traffic
 from shipyard.errors import ConfigError, NotFoundError
 from shipyard.store import RolloutRow, as_utc
+from shipyard.store.traffic import TrafficSettings, write_traffic
 
 if TYPE_CHECKING:
     from shipyard.store import Store

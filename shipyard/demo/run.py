@@ -38,6 +38,7 @@ from shipyard.demo.summary import (
     print_summary,
 )
 from shipyard.errors import DemoFailed
+from shipyard.project import Principal, Project
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from shipyard.store import Event, Store
 
 __all__ = ["DemoOptions", "DemoSummary", "run_demo"]
+
+DEMO_PRINCIPAL = Principal.service("shipyard-demo")
 
 NARRATED = (
     "retrain_requested",
@@ -78,6 +81,7 @@ class DemoOptions:
     act_two_timeout: float = 60.0
     quick: bool = False  # shorter roll-out steps, fewer samples per step (the test's demo)
     seed: int = 0
+    principal: Principal = DEMO_PRINCIPAL  # who the CLI says runs it
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummary:
@@ -89,11 +93,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     folder = options.folder.resolve()
     summary = DemoSummary(workspace=str(folder))
     with PagerStandIn() as pager:
-        workspace, config = _setup(options, folder, pager.url, out)
-        server = _Server(workspace, config, out)
+        workspace, project = _setup(options, folder, pager.url, out)
+        server = _Server(workspace, project.config, out)
         try:
             server.start()
-            _Acts(options, workspace, config, server.url, pager, summary, out).run()
+            _Acts(options, workspace, project, server.url, pager, summary, out).run()
         finally:
             server.stop()
     summary.elapsed_seconds = time.monotonic() - started
@@ -109,13 +113,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
 
 def _setup(
     options: DemoOptions, folder: Path, pager_url: str, out: Console
-) -> tuple[Workspace, Config]:
+) -> tuple[Workspace, Project]:
     from shipyard.demo.workspace import WorkspaceSettings, create_workspace
     from shipyard.evaluation.evaluate import evaluate_version
     from shipyard.governance.promotion import promote
-    from shipyard.registry import Tracking
     from shipyard.registry.refs import ModelRef
-    from shipyard.store import Store
     from shipyard.training import train
 
     _title(out, "Act one: a model, served, drifts; the loop retrains and ships")
@@ -133,30 +135,23 @@ def _setup(
     )
     workspace = create_workspace(folder, seed=options.seed, pager_url=pager_url, settings=settings)
     _say(out, f"Workspace {folder}: loans on Agrawal policy 0, 4,000 training rows")
-    config = workspace.load_config()
-    store = Store(config.db_url)
-    tracking = Tracking(config)
-    result = train(config, store=store, tracking=tracking, trigger="demo: initial training")
+    project = Project(workspace.load_config(), options.principal)
+    result = train(project, trigger="demo: initial training")
     _say(
         out,
         f"Trained loans/{result.version}: validation accuracy "
         f"{result.metrics.get('accuracy', float('nan')):.3f}",
     )
-    record = evaluate_version(
-        config, ModelRef("loans", version=result.version), store=store, tracking=tracking
-    )
+    record = evaluate_version(project, ModelRef("loans", version=result.version))
     _say(out, f"Scorecard on the golden set: {'passed' if record.passed else 'FAILED'}")
     promote(
-        config,
+        project,
         ModelRef("loans", version=result.version),
         to="champion",
-        store=store,
-        tracking=tracking,
         reason="first model",
     )
     _say(out, f"loans/{result.version} is champion")
-    store.close()
-    return workspace, config
+    return workspace, project
 
 
 class _Server:
@@ -220,24 +215,22 @@ class _Acts:
         self,
         options: DemoOptions,
         workspace: Workspace,
-        config: Config,
+        project: Project,
         url: str,
         pager: Any,
         summary: DemoSummary,
         out: Console,
     ) -> None:
-        from shipyard.registry import Tracking
-        from shipyard.store import Store
-
         self.options = options
         self.workspace = workspace
-        self.config = config
+        self.project = project
+        self.config = project.config
         self.url = url
         self.pager = pager
         self.summary = summary
         self.out = out
-        self.store: Store = Store(config.db_url)
-        self.tracking: Tracking = Tracking(config)
+        self.store: Store = project.store
+        self.tracking: Tracking = project.tracking
         self.last_event = max((e.id for e in self.store.events(limit=1)), default=0)
         self.pages_seen = 0
         self.switch_time: float | None = None
@@ -278,7 +271,7 @@ class _Acts:
         if final.errors:
             self.summary.notes.append("failed requests: " + "; ".join(final.errors))
         self._accuracies(stream)
-        self.store.close()
+        self.project.close()
 
     def _act_one(self, stream: TrafficStream, progress: Progress, task: TaskID) -> None:
         deadline = (
@@ -382,9 +375,7 @@ class _Acts:
             update={"data": folder / "labels-with-a-bug.parquet"}
         )
         result = train(
-            self.config.model_copy(update={"train": settings}),
-            store=self.store,
-            tracking=self.tracking,
+            self.project.with_config(self.config.model_copy(update={"train": settings})),
             trigger="demo: shipped by hand",
         )
         return result.version

@@ -17,7 +17,6 @@ from shipyard.evaluation.calibration import (
     reliability_curve,
 )
 from shipyard.evaluation.latency import LatencyMeasurement
-from shipyard.evaluation.loading import LoadedModel, load_for_evaluation
 from shipyard.evaluation.measure import Measurements, measure
 from shipyard.evaluation.metrics import (
     LOWER_IS_BETTER,
@@ -31,6 +30,7 @@ from shipyard.evaluation.predictions import Predictions, predict
 from shipyard.evaluation.report import write_report
 from shipyard.evaluation.scorecard import CriterionResult, ScorecardResult, compare
 from shipyard.evaluation.slices import FairnessMeasurement, SliceMeasurement
+from shipyard.models.loading import LoadedModel, load_for_evaluation
 
 __all__ = [
     "LOWER_IS_BETTER",

@@ -25,10 +25,11 @@ from shipyard.registry import tags
 from shipyard.registry.aliases import CHAMPION, current_alias
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.views import get_version
-from shipyard.store import EvaluationRow, Store, as_utc
+from shipyard.store import EvaluationRow, EventKind, Store, as_utc
 
 if TYPE_CHECKING:
     from shipyard.data import Snapshot
+    from shipyard.project import Project
     from shipyard.registry.tracking import Tracking
 
 __all__ = [
@@ -128,11 +129,9 @@ def golden_snapshot(config: Config, store: Store, golden: Path | None = None) ->
 
 
 def evaluate_version(
-    config: Config,
+    project: Project,
     ref: ModelRef,
     *,
-    store: Store,
-    tracking: Tracking,
     golden: Path | None = None,
     on_step: StepCallback | None = None,
 ) -> EvaluationRecord:
@@ -140,6 +139,7 @@ def evaluate_version(
     from shipyard.evaluation import compare, load_for_evaluation, measure, write_report
 
     step = on_step or (lambda _text: None)
+    config, store, tracking = project.config, project.store, project.tracking
     scorecard = load_scorecard(config)
     target = config.train.target
     if target is None:
@@ -240,7 +240,7 @@ def _store(
         )
         client.log_artifact(run_id, str(report), folder)
     store.record(
-        "model_version.evaluated",
+        EventKind.MODEL_VERSION_EVALUATED,
         f"model:{record.model}/{record.version}",
         {
             "passed": record.passed,

@@ -21,7 +21,7 @@ from shipyard.evaluation.predictions import predict
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.evaluation.loading import LoadedModel
+    from shipyard.models.loading import LoadedModel
 
 __all__ = ["LatencyMeasurement", "measure_latency", "time_calls"]
 

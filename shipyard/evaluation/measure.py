@@ -28,7 +28,7 @@ from shipyard.evaluation.slices import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.evaluation.loading import LoadedModel
+    from shipyard.models.loading import LoadedModel
 
 __all__ = ["STANDARD_METRICS", "Measurements", "measure"]
 

@@ -12,7 +12,7 @@ from shipyard.errors import EvaluationError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.evaluation.loading import LoadedModel
+    from shipyard.models.loading import LoadedModel
 
 __all__ = ["Predictions", "model_inputs", "predict"]
 

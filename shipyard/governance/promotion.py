@@ -16,9 +16,9 @@ from shipyard.errors import PromotionRefused
 from shipyard.evaluation.evaluate import golden_snapshot, latest_evaluation
 from shipyard.governance.approvals import approvals
 from shipyard.governance.cards import sign_promotion
+from shipyard.project import Project
 from shipyard.registry.aliases import CHALLENGER, CHAMPION, current_alias, move_alias
 from shipyard.registry.refs import ModelRef
-from shipyard.registry.tracking import Tracking
 from shipyard.registry.views import get_version
 from shipyard.store import Store
 
@@ -44,12 +44,10 @@ class PromotionResult:
 
 
 def promote(
-    config: Config,
+    project: Project,
     ref: ModelRef,
     *,
     to: str,
-    store: Store,
-    tracking: Tracking,
     force: bool = False,
     reason: str = "",
 ) -> PromotionResult:
@@ -62,6 +60,7 @@ def promote(
         raise PromotionRefused(
             "--force needs a reason.", hint='Add --reason "why the checks may be overridden".'
         )
+    config, store, tracking = project.config, project.store, project.tracking
     client = tracking.client
     version = get_version(client, ref)
     name, number = version.name, str(version.version)

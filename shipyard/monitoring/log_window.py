@@ -98,7 +98,7 @@ def load_window(
     include_shadow: bool = False,
 ) -> LogWindow:
     """Read ``model``'s predictions in ``spec`` from the log under ``root``, with labels."""
-    from shipyard.serving.log_query import query_log
+    from shipyard.logs.reader import query_log
 
     filters = ["status = 'ok'"]
     if not include_shadow:
@@ -133,7 +133,7 @@ def load_window(
 
 
 def _latest_labels(root: Path, model: str) -> dict[str, tuple[Any, datetime]]:
-    from shipyard.serving.log_query import query_log
+    from shipyard.logs.reader import query_log
 
     sql = (
         "SELECT request_id, arg_max(label, time) AS label, max(time) AS at "

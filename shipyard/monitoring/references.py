@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from shipyard.config import Config
-    from shipyard.serving.loader import ServedModel
+    from shipyard.models.served import ServedModel
 
 __all__ = ["ReferenceSet", "reference_set"]
 
@@ -105,7 +105,7 @@ def _cached_reference(path: Path, frame: pd.DataFrame) -> Reference:
 
 def _scores(model: ServedModel, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
     """The model's probabilities and one score per row (positive class, or the value)."""
-    from shipyard.serving.protocols.signature import assemble
+    from shipyard.models.signature import assemble
 
     prediction = model.predict(assemble([frame[c].to_numpy() for c in frame.columns], model.spec))
     return prediction.probabilities, score_of(prediction.labels, prediction.probabilities)

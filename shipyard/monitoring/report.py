@@ -20,7 +20,7 @@ from shipyard.evaluation.plots import new_figure, to_png
 from shipyard.evaluation.report import STYLE
 
 if TYPE_CHECKING:
-    from shipyard.monitoring.run import MonitorResult
+    from shipyard.monitoring.results import MonitorResult
 
 __all__ = ["write_monitor_report"]
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["KL_BANDS", "PSI_BANDS", "Band", "Bands", "DatasetDrift", "DriftResult", "Kind"]
+__all__ = [
+    "KL_BANDS",
+    "PSI_BANDS",
+    "Band",
+    "Bands",
+    "DatasetDrift",
+    "DriftResult",
+    "Kind",
+    "MonitorResult",
+]
 
 Band = Literal["ok", "inspect", "retrain", "pause"]
 Kind = Literal["numeric", "categorical"]
@@ -139,6 +149,31 @@ class DatasetDrift:
             "columns": [result.to_dict() for result in self.columns],
             "skipped": dict(self.skipped),
         }
+
+
+@dataclass
+class MonitorResult:
+    """Everything one run found, JSON-ready."""
+
+    model: str
+    version: str
+    window: str
+    rows: int
+    created_at: datetime
+    features: list[dict[str, Any]]
+    prediction: dict[str, Any] | None = None
+    performance: dict[str, Any] | None = None
+    estimated: dict[str, Any] | None = None
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    level: str = "ok"
+    report_path: str | None = None
+    alerts: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
 
 
 def _finite(value: Any) -> Any:

@@ -10,34 +10,33 @@ HTML report, and the signals go to the alert routes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-from sqlalchemy import select
 
 from shipyard.errors import DataError
 from shipyard.monitoring.feature_drift import configured_bands, feature_drift
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
-from shipyard.monitoring.results import Bands, DriftResult
-from shipyard.store import MonitorRunRow
+from shipyard.monitoring.results import Bands, DriftResult, MonitorResult
+from shipyard.store import EventKind, MonitorRunRow
+from shipyard.store.monitor_runs import monitor_history, save_monitor_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from shipyard.config import Config
-    from shipyard.serving.loader import ServedModel
+    from shipyard.models.served import ServedModel
+    from shipyard.project import Project
     from shipyard.store import Store
 
 __all__ = [
     "LEVELS",
     "MonitorResult",
     "champion_or_newest",
-    "latest_run",
-    "monitor_history",
     "run_monitor",
 ]
 
@@ -45,35 +44,8 @@ LEVELS = ("ok", "inspect", "retrain", "pause")
 Step = Callable[[str], None]
 
 
-@dataclass
-class MonitorResult:
-    """Everything one run found, JSON-ready."""
-
-    model: str
-    version: str
-    window: str
-    rows: int
-    created_at: datetime
-    features: list[dict[str, Any]]
-    prediction: dict[str, Any] | None = None
-    performance: dict[str, Any] | None = None
-    estimated: dict[str, Any] | None = None
-    signals: list[dict[str, Any]] = field(default_factory=list)
-    level: str = "ok"
-    report_path: str | None = None
-    alerts: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        return data
-
-
 def run_monitor(
-    config: Config,
-    store: Store,
-    client: MlflowClient,
+    project: Project,
     name: str,
     *,
     version: str | None = None,
@@ -83,8 +55,9 @@ def run_monitor(
     step: Step = lambda _text: None,
 ) -> MonitorResult:
     """Monitor ``name`` (its champion unless ``version`` is given) over ``window``."""
-    from shipyard.serving.loader import load_served_model
+    from shipyard.models.served import load_served_model
 
+    config, store, client = project.config, project.store, project.client
     settings = config.monitoring
     spec = WindowSpec.parse(window or settings.window)
     version = version or champion_or_newest(client, name)
@@ -132,39 +105,11 @@ def run_monitor(
         step("Routing alerts")
         result.alerts = _route_alerts(config, store, result)
     store.record(
-        "monitor.ran",
+        EventKind.MONITOR_RAN,
         f"model:{name}/{version}",
         {"window": result.window, "rows": result.rows, "level": result.level},
     )
     return result
-
-
-def monitor_history(
-    store: Store, name: str, limit: int = 48
-) -> list[tuple[datetime, dict[str, float]]]:
-    """Earlier runs, oldest first: per feature, the score as a share of its retrain level."""
-    query = (
-        select(MonitorRunRow)
-        .where(MonitorRunRow.model == name)
-        .order_by(MonitorRunRow.created_at.desc())
-        .limit(limit)
-    )
-    with store.session() as session:
-        rows = list(session.scalars(query))
-    return [(row.created_at, dict(row.result.get("scaled", {}))) for row in reversed(rows)]
-
-
-def latest_run(store: Store, name: str) -> dict[str, Any] | None:
-    """The stored result of ``name``'s most recent monitor run, if any."""
-    query = (
-        select(MonitorRunRow.result)
-        .where(MonitorRunRow.model == name)
-        .order_by(MonitorRunRow.created_at.desc())
-        .limit(1)
-    )
-    with store.session() as session:
-        found = session.scalar(query)
-    return dict(found) if found else None
 
 
 def champion_or_newest(client: MlflowClient, name: str) -> str:
@@ -361,19 +306,19 @@ def _scaled(result: MonitorResult) -> dict[str, float]:
 def _save(store: Store, result: MonitorResult) -> None:
     data = result.to_dict()
     data["scaled"] = _scaled(result)
-    with store.session() as session:
-        session.add(
-            MonitorRunRow(
-                model=result.model,
-                version=result.version,
-                window_spec=result.window,
-                rows=result.rows,
-                level=result.level,
-                result=_json_safe(data),
-                report_path=result.report_path,
-                created_at=result.created_at,
-            )
-        )
+    save_monitor_run(
+        store,
+        MonitorRunRow(
+            model=result.model,
+            version=result.version,
+            window_spec=result.window,
+            rows=result.rows,
+            level=result.level,
+            result=_json_safe(data),
+            report_path=result.report_path,
+            created_at=result.created_at,
+        ),
+    )
 
 
 def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[str, Any]:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.config import Config, Scorecard
+    from shipyard.project import Project
     from shipyard.registry import Tracking
-    from shipyard.store import Store
     from shipyard.training import TrainResult
 
 __all__ = [
@@ -120,27 +120,20 @@ def validate_gate(config: Config, window: TrainingWindow) -> GateResult:
     return GateResult(not failures, evidence)
 
 
-def retrain_gate(
-    config: Config,
-    store: Store,
-    tracking: Tracking,
-    window: TrainingWindow,
-    cause: str,
-) -> TrainResult:
+def retrain_gate(project: Project, window: TrainingWindow, cause: str) -> TrainResult:
     """Run the project's train function on the window, as a tracked run with its cause."""
     from shipyard.training import train
 
+    config = project.config
     settings = config.train.model_copy(
         update={"data": window.train, "validation_data": window.validation}
     )
     windowed = config.model_copy(update={"train": settings})
-    return train(windowed, trigger=cause, store=store, tracking=tracking)
+    return train(project.with_config(windowed), trigger=cause)
 
 
 def scorecard_gate(
-    config: Config,
-    store: Store,
-    tracking: Tracking,
+    project: Project,
     model: str,
     candidate: str,
     champion: str | None,
@@ -149,9 +142,8 @@ def scorecard_gate(
     from shipyard.evaluation.evaluate import evaluate_version
     from shipyard.registry.refs import ModelRef
 
-    record = evaluate_version(
-        config, ModelRef(model, version=candidate), store=store, tracking=tracking
-    )
+    config, tracking = project.config, project.tracking
+    record = evaluate_version(project, ModelRef(model, version=candidate))
     evidence: dict[str, Any] = {
         "golden": {
             "passed": record.passed,

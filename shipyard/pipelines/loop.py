@@ -48,10 +48,8 @@ from shipyard.pipelines.triggers import (
 from shipyard.store import as_utc
 
 if TYPE_CHECKING:
-    from shipyard.config import Config
     from shipyard.delivery.rollout import Rollout
-    from shipyard.registry import Tracking
-    from shipyard.store import Store
+    from shipyard.project import Project
 
 __all__ = ["ContinuousTraining"]
 
@@ -65,16 +63,15 @@ class ContinuousTraining:
 
     def __init__(
         self,
-        config: Config,
-        store: Store,
-        tracking: Tracking,
+        project: Project,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.config = config
-        self.store = store
-        self.tracking = tracking
+        self.project = project
+        self.config = config = project.config
+        self.store = project.store
+        self.tracking = project.tracking
         self.model = config.model.name
         self._now = now
         self._clock = clock
@@ -206,7 +203,7 @@ class ContinuousTraining:
 
         say(f"Gate 2: retraining on {window.rows} rows")
         try:
-            result = retrain_gate(self.config, self.store, self.tracking, window, trigger.cause)
+            result = retrain_gate(self.project, window, trigger.cause)
         except TrainingFailed as error:  # the train function raised: nothing registered
             failed = {"error": error.message, "hint": error.hint, "rows": window.rows}
             record_gate(self.store, cycle.id, "retrain", "failed", failed)
@@ -227,9 +224,7 @@ class ContinuousTraining:
         )
 
         say(f"Gate 3: scoring {self.model}/{result.version} against the champion")
-        scored = scorecard_gate(
-            self.config, self.store, self.tracking, self.model, result.version, champion
-        )
+        scored = scorecard_gate(self.project, self.model, result.version, champion)
         record_gate(
             self.store,
             cycle.id,
@@ -385,7 +380,7 @@ class ContinuousTraining:
 
     def performance_loss(self, champion: str | None) -> PerformanceLoss | None:
         """The champion's fall in its primary metric: labelled if enough, else estimated."""
-        from shipyard.monitoring.run import latest_run
+        from shipyard.store.monitor_runs import latest_run
 
         run = latest_run(self.store, self.model)
         if champion is None or run is None or str(run.get("version")) != champion:

@@ -4,13 +4,13 @@ The ASGI app lives in :mod:`shipyard.serving.app` (imported on demand: it pulls 
 Starlette); this package exports the building blocks.
 """
 
-from shipyard.serving.batcher import BatchSettings, MicroBatcher
-from shipyard.serving.prediction_log import (
+from shipyard.logs.writer import (
     LabelRecord,
     PredictionBatch,
     PredictionLogWriter,
     PredictionRecord,
 )
+from shipyard.serving.batcher import BatchSettings, MicroBatcher
 from shipyard.serving.router import Decision, Route, Router, TrafficPlan
 
 __all__ = [

@@ -28,15 +28,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard import __version__
 from shipyard.errors import NotFoundError, ShipyardError
+from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+from shipyard.models.served import Prediction, ServedModel
+from shipyard.models.signature import dump_json, load_json
 from shipyard.serving.batcher import BatchSettings, MicroBatcher
 from shipyard.serving.fast_path import Call, Handler, PredictionRoutes, Reply, error_body
 from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.hot_swap import Lineup, ModelSlot
-from shipyard.serving.loader import Prediction, ServedModel
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.openapi import openapi_document
-from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.serving.protocols import (
     InputSpec,
     RequestError,
@@ -52,7 +53,6 @@ from shipyard.serving.protocols import (
     model_metadata,
     select_outputs,
 )
-from shipyard.serving.protocols.signature import dump_json, load_json
 from shipyard.serving.router import StickyKey
 from shipyard.serving.shadow import ShadowRunner
 

@@ -14,8 +14,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, State
@@ -23,40 +23,18 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from shipyard.errors import ShipyardError
+from shipyard.models.signature import dump_json
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.protocols import check_size
-from shipyard.serving.protocols.signature import dump_json
+from shipyard.serving.request import Call, Reply
+
+if TYPE_CHECKING:
+    from shipyard.serving.pipeline import PredictionService
+    from shipyard.serving.wire import WireProtocol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Call", "Handler", "PredictionRoutes", "Reply", "error_body"]
-
-JSON = "application/json"
-
-
-@dataclass
-class Call:
-    """One prediction request, as the handlers see it."""
-
-    params: dict[str, str]
-    headers: Headers
-    body: bytes
-    request_id: str
-    role: str = "unknown"
-
-
-@dataclass
-class Reply:
-    """A handler's answer: the body, its type, who answered, and extra headers."""
-
-    body: bytes
-    version: str
-    role: str
-    content_type: str = JSON
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Call], Awaitable[Reply]]
+__all__ = ["PredictionRoutes", "error_body"]
 
 
 class PredictionRoutes:
@@ -65,20 +43,22 @@ class PredictionRoutes:
     def __init__(
         self,
         app: Starlette,
-        routes: Sequence[tuple[str, str, Handler]],
+        service: PredictionService,
+        protocols: Sequence[WireProtocol],
         *,
         metrics: ServerMetrics,
-        model: str,
         max_body_bytes: int,
     ) -> None:
         self.app = app
-        # (pattern, protocol, handler); patterns use {param} like Starlette's.
+        self.service = service
+        # (pattern, protocol); patterns use {param} like Starlette's.
         self._routes = [
-            (re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)), protocol, handler)
-            for path, protocol, handler in routes
+            (re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)), protocol)
+            for protocol in protocols
+            for path in protocol.paths
         ]
         self.metrics = metrics
-        self.model = model
+        self.model = service.name
         self.max_body_bytes = max_body_bytes
 
     @property
@@ -94,10 +74,10 @@ class PredictionRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             path = scope["path"]
-            for pattern, protocol, handler in self._routes:
+            for pattern, protocol in self._routes:
                 match = pattern.fullmatch(path)
                 if match is not None:
-                    await self._serve(scope, receive, send, match.groupdict(), protocol, handler)
+                    await self._serve(scope, receive, send, match.groupdict(), protocol)
                     return
         await self.app(scope, receive, send)
 
@@ -107,8 +87,7 @@ class PredictionRoutes:
         receive: Receive,
         send: Send,
         params: dict[str, str],
-        protocol: str,
-        handler: Handler,
+        protocol: WireProtocol,
     ) -> None:
         started = time.perf_counter()
         self.metrics.tick()
@@ -122,7 +101,7 @@ class PredictionRoutes:
                 self.max_body_bytes,
             )
             body = await _read_body(receive, self.max_body_bytes)
-            reply = await handler(Call(params, headers, body, request_id))
+            reply = await self.service.serve(Call(params, headers, body, request_id), protocol)
         except ShipyardError as error:
             status, reply = error.http_status, Reply(error_body(error), version, role)
         except _Disconnected:
@@ -147,9 +126,10 @@ class PredictionRoutes:
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": reply.body})
-        self.metrics.requests.labels(self.model, version, role, protocol, str(status)).inc()
+        name = protocol.name
+        self.metrics.requests.labels(self.model, version, role, name, str(status)).inc()
         if status == 200:
-            self.metrics.latency.labels(self.model, version, protocol).observe(
+            self.metrics.latency.labels(self.model, version, name).observe(
                 time.perf_counter() - started
             )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shipyard.serving.prediction_log import LabelRecord
-from shipyard.serving.protocols import RequestError
+from shipyard.errors import RequestError
+from shipyard.logs.writer import LabelRecord
 
 __all__ = ["MAX_FEEDBACK_ITEMS", "parse_feedback"]
 

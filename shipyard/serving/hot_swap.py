@@ -23,14 +23,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shipyard.serving.loader import ServedModel
+from shipyard.models.served import ServedModel
 from shipyard.serving.router import Router, TrafficPlan
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from shipyard.delivery import TrafficSettings
     from shipyard.store import Store
+    from shipyard.store.traffic import TrafficSettings
 
 __all__ = ["GenerationWatcher", "Lineup", "ModelSlot"]
 
@@ -99,7 +99,7 @@ class GenerationWatcher:
         interval: float = 0.5,
         loader: Loader | None = None,
     ) -> None:
-        from shipyard.serving.loader import load_served_model
+        from shipyard.models.served import load_served_model
 
         self.slot = slot
         self.store = store
@@ -128,7 +128,7 @@ class GenerationWatcher:
             self._thread.join(timeout=10)
 
     def _deployment(self) -> tuple[int, TrafficSettings] | None:
-        from shipyard.delivery import read_traffic
+        from shipyard.store.traffic import read_traffic
 
         try:
             found = read_traffic(self.store, self.name)

@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 
 if TYPE_CHECKING:
+    from shipyard.logs.writer import PredictionLogWriter
+    from shipyard.models.served import ServedModel
     from shipyard.serving.hot_swap import ModelSlot
-    from shipyard.serving.loader import ServedModel
-    from shipyard.serving.prediction_log import PredictionLogWriter
     from shipyard.serving.shadow import ShadowRunner
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics", "multiprocess_dir"]

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from shipyard import __version__
+from shipyard.models.served import ServedModel
 from shipyard.serving.feedback import MAX_FEEDBACK_ITEMS
-from shipyard.serving.loader import ServedModel
 from shipyard.serving.protocols import InputSpec, datatype_of
 from shipyard.serving.protocols.mlflow_invocations import DATA_KEYS
 from shipyard.serving.protocols.open_inference import DATATYPES, HEADER_LENGTH

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shipyard.config import Config
+from shipyard.project import Principal, Project
 from shipyard.serving.fast_path import PredictionRoutes
 
 __all__ = ["ServeSpec", "Server", "build_server", "run"]
@@ -44,11 +45,24 @@ class ServeSpec:
     config: dict[str, Any]
     root: str
     log_predictions: bool = True
+    principal: str = "shipyard-serve"  # who started the server, as the CLI resolved it
 
     @classmethod
-    def of(cls, config: Config, ref: str, *, log_predictions: bool = True) -> ServeSpec:
+    def of(
+        cls,
+        config: Config,
+        ref: str,
+        *,
+        log_predictions: bool = True,
+        principal: str = "shipyard-serve",
+    ) -> ServeSpec:
         """A spec for ``ref`` under ``config`` (which already holds the CLI's overrides)."""
-        return cls(ref, config.model_dump(mode="json"), str(config.root), log_predictions)
+        root = str(config.root)
+        return cls(ref, config.model_dump(mode="json"), root, log_predictions, principal)
+
+    def project(self) -> Project:
+        """The project this server runs in, acting as the principal who started it."""
+        return Project(self.resolved_config(), Principal(self.principal, "shipyard serve"))
 
     def resolved_config(self) -> Config:
         """The configuration, as the parent process resolved it."""
@@ -69,22 +83,22 @@ class Server:
 
 def build_server(spec: ServeSpec) -> Server:
     """Load the model, start the log writers and the watcher, and build the app."""
-    from shipyard.monitoring.run import latest_run
-    from shipyard.registry import Tracking, get_version, parse_ref
+    from shipyard.logs.writer import PredictionLogWriter
+    from shipyard.models.served import load_served_model
+    from shipyard.registry import get_version, parse_ref
     from shipyard.registry.aliases import CHAMPION, current_alias
     from shipyard.registry.refs import ModelRef
     from shipyard.serving.app import create_app
     from shipyard.serving.batcher import BatchSettings
     from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
-    from shipyard.serving.loader import load_served_model
-    from shipyard.serving.prediction_log import PredictionLogWriter
     from shipyard.serving.router import StickyKey
-    from shipyard.store import Store
+    from shipyard.store.monitor_runs import latest_run
 
     started = time.perf_counter()
-    config = spec.resolved_config()
+    project = spec.project()
+    config = project.config
     settings = config.serving
-    client = Tracking(config).client
+    client = project.client
     parsed = parse_ref(spec.ref)
     following = parsed.version is None and parsed.alias is None
     if following:
@@ -109,7 +123,7 @@ def build_server(spec: ServeSpec) -> Server:
     slot = ModelSlot(served)
     watcher = None
     if following:
-        store = Store(config.db_url)
+        store = project.store
         watcher = GenerationWatcher(
             slot, store=store, client=client, interval=settings.poll_seconds
         )

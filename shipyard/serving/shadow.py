@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from shipyard.serving.loader import Prediction, ServedModel
-from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
+from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+from shipyard.models.served import Prediction, ServedModel
 
 logger = logging.getLogger(__name__)
 

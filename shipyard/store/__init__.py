@@ -1,7 +1,8 @@
 """Control-plane state: tables, migrations, sessions and the event log."""
 
 from shipyard.store.engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
-from shipyard.store.events import Event, as_utc, current_actor
+from shipyard.store.event_kinds import ALL_KINDS, EventKind, kind_of
+from shipyard.store.events import Event, as_utc
 from shipyard.store.store import Store
 from shipyard.store.tables import (
     AliasMoveRow,
@@ -18,6 +19,7 @@ from shipyard.store.tables import (
 )
 
 __all__ = [
+    "ALL_KINDS",
     "HEAD_REVISION",
     "AliasMoveRow",
     "ApprovalRow",
@@ -27,6 +29,7 @@ __all__ = [
     "DeploymentRow",
     "EvaluationRow",
     "Event",
+    "EventKind",
     "EventRow",
     "LeaseRow",
     "MonitorRunRow",
@@ -34,7 +37,7 @@ __all__ = [
     "Store",
     "as_utc",
     "create_store_engine",
-    "current_actor",
     "current_revision",
+    "kind_of",
     "upgrade",
 ]

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Event", "as_utc", "current_actor"]
+__all__ = ["Event", "as_utc"]
 
 
 def as_utc(moment: datetime) -> datetime:
     """``moment`` with its time zone; SQLite hands back naive UTC datetimes."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def current_actor() -> str:
-    """Who is acting: ``SHIPYARD_USER``, else the operating-system user."""
-    explicit = os.environ.get("SHIPYARD_USER")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @dataclass(frozen=True)

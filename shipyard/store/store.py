@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shipyard.store.engine import create_store_engine, unreachable, upgrade
-from shipyard.store.events import Event, current_actor
+from shipyard.store.event_kinds import EventKind, kind_of
+from shipyard.store.events import Event
 from shipyard.store.tables import DatasetRow, DeploymentRow, EventRow
 
 __all__ = ["Store"]
@@ -23,9 +24,9 @@ _KEEP: Any = object()  # bump_generation: leave the traffic settings as they are
 class Store:
     """Control-plane state on SQLite or Postgres; applies migrations on first use."""
 
-    def __init__(self, url: str, *, actor: str | None = None, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, actor: str, migrate: bool = True) -> None:
         self.url = url
-        self.actor = actor or current_actor()
+        self.actor = actor  # who the events written through this store name
         self.engine: Engine = create_store_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
@@ -47,9 +48,10 @@ class Store:
         finally:
             session.close()
 
-    def record(self, kind: str, subject: str, payload: dict[str, Any] | None = None) -> Event:
-        """Append one event and return it."""
-        row = EventRow(actor=self.actor, kind=kind, subject=subject, payload=payload or {})
+    def record(self, kind: EventKind, subject: str, payload: dict[str, Any] | None = None) -> Event:
+        """Append one event and return it; a kind missing from the catalogue is refused."""
+        known = kind_of(kind)  # a typo must not start a new kind silently
+        row = EventRow(actor=self.actor, kind=known.value, subject=subject, payload=payload or {})
         with self.session() as session:
             session.add(row)
             session.flush()

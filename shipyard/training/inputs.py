@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from shipyard.config import Config
 from shipyard.errors import ConfigError
-from shipyard.store import DatasetRow, Store
+from shipyard.store import DatasetRow, EventKind, Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,7 @@ def record_snapshot(store: Store, snap: Snapshot) -> bool:
     )
     if is_new:
         store.record(
-            "dataset.snapshotted",
+            EventKind.DATASET_SNAPSHOTTED,
             f"dataset:{snap.digest}",
             {"source": snap.source, "rows": snap.rows, "columns": len(snap.columns)},
         )
@@ -82,7 +82,7 @@ def prepare_inputs(config: Config, store: Store, *, subject: str) -> TrainingInp
         report = validate(frame, schema)
         if not report.ok:
             store.record(
-                "training.halted",
+                EventKind.TRAINING_HALTED,
                 subject,
                 {
                     "reason": "data validation failed",

@@ -10,13 +10,14 @@ from typing import Any
 
 from shipyard.config import Config
 from shipyard.errors import NotFoundError, NotReproducible
+from shipyard.project import Project
 from shipyard.registry import tags
 from shipyard.registry.environment import capture_environment
 from shipyard.registry.git import git_state
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.tracking import Tracking, mlflow_errors
 from shipyard.registry.views import get_version
-from shipyard.store import Store
+from shipyard.store.event_kinds import EventKind
 from shipyard.training.context import TrainContext
 from shipyard.training.entrypoint import load_entrypoint
 from shipyard.training.runner import DURATION_METRIC, RUN_RECORD, call_train_function
@@ -74,19 +75,16 @@ class ReproduceReport:
 
 
 def reproduce(
-    config: Config,
+    project: Project,
     ref: ModelRef,
     *,
     tolerance: float = 1e-6,
-    store: Store | None = None,
-    tracking: Tracking | None = None,
 ) -> ReproduceReport:
     """Retrain ``ref`` from its recorded params, seed and data snapshot, then compare."""
     from shipyard.data import load_snapshot
-    from shipyard.registry.flavours import load_native
+    from shipyard.models.flavours import load_native
 
-    store = store or Store(config.db_url)
-    tracking = tracking or Tracking(config)
+    config, store, tracking = project.config, project.store, project.tracking
     version = get_version(tracking.client, ref)
     label = f"{version.name}/{version.version}"
     run_id, record = _run_record(tracking, version.run_id, label)
@@ -144,7 +142,7 @@ def reproduce(
         max_abs_difference=max_diff,
         notes=notes,
     )
-    store.record("model_version.reproduced", f"model:{label}", report.to_dict())
+    store.record(EventKind.MODEL_VERSION_REPRODUCED, f"model:{label}", report.to_dict())
     return report
 
 

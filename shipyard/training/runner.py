@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.config import Config
 from shipyard.errors import TrainingFailed
+from shipyard.project import Project
 from shipyard.registry import tags
 from shipyard.registry.environment import capture_environment
 from shipyard.registry.git import git_state
 from shipyard.registry.model_card import ModelCard
-from shipyard.store import Store
+from shipyard.store.event_kinds import EventKind
 from shipyard.training.context import TrainContext, seed_everything
 from shipyard.training.entrypoint import load_entrypoint
 from shipyard.training.inputs import TrainingInputs, prepare_inputs
@@ -67,18 +68,16 @@ def call_train_function(func: Callable[[Any], Any], ctx: TrainContext) -> tuple[
 
 
 def train(
-    config: Config,
+    project: Project,
     *,
     params: Mapping[str, Any] | None = None,
     seed: int | None = None,
     trigger: str = "manual",
-    store: Store | None = None,
-    tracking: Tracking | None = None,
     on_step: StepCallback | None = None,
 ) -> TrainResult:
     """Run the configured training function as a tracked, registered, reproducible run."""
     step = on_step or (lambda _description: None)
-    store = store or Store(config.db_url)
+    config, store = project.config, project.store
     merged = {**config.train.params, **(params or {})}
     run_seed = config.train.seed if seed is None else seed
     name = config.model.name
@@ -88,9 +87,7 @@ def train(
     func = load_entrypoint(config.train.entrypoint, config.root)
 
     step("Connecting to MLflow")
-    from shipyard.registry.tracking import Tracking
-
-    tracking = tracking or Tracking(config)
+    tracking = project.tracking
     import mlflow
 
     experiment_id = tracking.experiment_id()
@@ -122,7 +119,7 @@ def train(
         except Exception as exc:
             mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
             store.record(
-                "run.failed",
+                EventKind.RUN_FAILED,
                 f"run:{run_id}",
                 {"model": name, "error": f"{type(exc).__name__}: {exc}", "trigger": trigger},
             )
@@ -135,7 +132,7 @@ def train(
         mlflow.log_metric(DURATION_METRIC, elapsed)
 
         step("Logging and registering the model")
-        from shipyard.registry.flavours import detect_flavour, log_model, pip_requirements
+        from shipyard.models.flavours import detect_flavour, log_model, pip_requirements
 
         flavour = detect_flavour(model)
         features, _ = ctx.features()
@@ -182,9 +179,9 @@ def train(
         )
 
     subject = f"model:{name}/{version.version}"
-    store.record("run.finished", f"run:{run_id}", {"model": name, "metrics": metrics})
+    store.record(EventKind.RUN_FINISHED, f"run:{run_id}", {"model": name, "metrics": metrics})
     store.record(
-        "model_version.registered",
+        EventKind.MODEL_VERSION_REGISTERED,
         subject,
         {
             "run_id": run_id,

@@ -11,7 +11,7 @@ import pytest
 from shipyard.cli import run
 from shipyard.cli.options import parse_moment
 from shipyard.errors import ConfigError
-from shipyard.serving.prediction_log import LabelRecord, PredictionLogWriter, PredictionRecord
+from shipyard.logs.writer import LabelRecord, PredictionLogWriter, PredictionRecord
 
 
 def write_logs(root: Path) -> None:

@@ -15,6 +15,7 @@ from shipyard.delivery import active_rollout, read_traffic, start_rollout
 from shipyard.registry import Tracking
 from shipyard.store import Store
 from tests.delivery.requests_log import log_requests, two_versions
+from tests.support import project_of
 
 
 def test_rollout_commands(
@@ -103,16 +104,14 @@ def test_status_watch_follows_the_roll_out_until_the_agent_rolls_it_back(
 ) -> None:
     import threading
 
-    from shipyard.delivery.agent import Agent
+    from shipyard.agent import Agent
 
-    config, _, tracking = canary
+    config, _, _tracking = canary
     rng = np.random.default_rng(1)
     log_requests(config, "1", rng.normal(2.0, 0.3, 300), "c")
     log_requests(config, "2", rng.normal(9.0, 0.3, 300), "k")
     stop = threading.Event()
-    agent = threading.Thread(
-        target=Agent(config, Store(config.db_url), tracking, poll=0.1).run, args=(stop,)
-    )
+    agent = threading.Thread(target=Agent(project_of(config), poll=0.1).run, args=(stop,))
     agent.start()
     try:
         # The watch ends by itself once the roll-out is no longer active.
@@ -123,7 +122,7 @@ def test_status_watch_follows_the_roll_out_until_the_agent_rolls_it_back(
     out = capsys.readouterr().out
     assert "churn/2 was rolled back at canary 10 %: latency" in out
     assert "┘churn" not in out  # the last frame ends its line
-    assert active_rollout(Store(config.db_url), "churn") is None
+    assert active_rollout(Store(config.db_url, actor="tester"), "churn") is None
 
 
 def test_status_watch_without_a_roll_out_says_how_the_last_one_ended(

@@ -14,6 +14,7 @@ from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
 from shipyard.store import Store
 from shipyard.training import train
+from tests.support import project_of
 
 
 def test_traffic_commands(
@@ -21,9 +22,9 @@ def test_traffic_commands(
 ) -> None:
     monkeypatch.chdir(example_project)
     config = load_config(example_project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
+    store, tracking = Store(config.db_url, actor="tester"), Tracking(config)
     for _ in range(3):
-        train(config, store=store, tracking=tracking)
+        train(project_of(config))
     move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
     before = store.generation("churn")
 

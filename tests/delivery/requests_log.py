@@ -8,19 +8,20 @@ from pathlib import Path
 import numpy as np
 
 from shipyard.config import Config, load_config
+from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
-from shipyard.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from shipyard.store import Store
 from shipyard.training import train
+from tests.support import project_of
 
 
 def two_versions(project: Path) -> tuple[Config, Store, Tracking]:
     """The churn project trained twice (churn/1 champion, churn/2 the candidate)."""
     config = load_config(project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
-    train(config, store=store, tracking=tracking)
-    train(config, store=store, tracking=tracking)
+    store, tracking = Store(config.db_url, actor="tester"), Tracking(config)
+    train(project_of(config))
+    train(project_of(config))
     move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
     return config, store, tracking
 

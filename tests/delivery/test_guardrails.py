@@ -18,7 +18,7 @@ import pytest
 from shipyard.config import DeliverySettings
 from shipyard.delivery.guardrails import GUARDRAILS, GuardrailReport, evaluate_guardrails
 from shipyard.delivery.rollout import Rollout, Strategy
-from shipyard.serving.prediction_log import LabelRecord, PredictionBatch, PredictionLogWriter
+from shipyard.logs.writer import LabelRecord, PredictionBatch, PredictionLogWriter
 
 SINCE = datetime.now(UTC) - timedelta(minutes=5)
 

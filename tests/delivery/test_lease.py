@@ -33,7 +33,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def stores(url: str) -> Iterator[tuple[Store, Store]]:
     """Two agents' stores on one control-plane database, as two processes would have."""
-    first, second = Store(url), Store(url)
+    first, second = Store(url, actor="tester"), Store(url, actor="tester")
     yield first, second
     first.close()
     second.close()

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from shipyard.agent import Agent
 from shipyard.config import AlertRoute, Config, load_config
 from shipyard.delivery import active_rollout, advance, start_rollout
-from shipyard.delivery.agent import Agent
 from shipyard.delivery.notify import (
     ROLLOUT_ALERT_DELIVERED,
     ROLLOUT_ALERT_FAILED,
@@ -33,6 +33,7 @@ from shipyard.delivery.rollout import Rollout
 from shipyard.registry import Tracking
 from shipyard.store import Store
 from tests.delivery.requests_log import log_requests, two_versions
+from tests.support import project_of
 
 PD_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"  # 32 characters, as PagerDuty requires
 
@@ -129,7 +130,7 @@ def with_routes(config: Config, *routes: AlertRoute, **monitoring: Any) -> Confi
 def test_a_rollback_pages_the_owner_once_with_the_evidence(
     project: tuple[Config, Store, Tracking], stand_ins: list[StandIn]
 ) -> None:
-    config, store, tracking = project
+    config, store, _tracking = project
     pagerduty, webhook = start(stand_ins, "pagerduty"), start(stand_ins, "webhook")
     config = with_routes(config, pagerduty.route(), webhook.route())
     rollout = start_rollout(
@@ -144,7 +145,7 @@ def test_a_rollback_pages_the_owner_once_with_the_evidence(
     rng = np.random.default_rng(0)
     log_requests(config, "1", rng.normal(2.0, 0.3, 400), "c")
     log_requests(config, "2", rng.normal(6.0, 0.5, 150), "k")
-    agent = Agent(config, store, tracking)
+    agent = Agent(project_of(config))
     actions = agent.tick().actions
     assert len(actions) == 1 and "rolled back at canary 10 %" in actions[0]
     assert agent.tick().actions == []  # nothing left to do, and no second page
@@ -181,14 +182,14 @@ def test_a_rollback_pages_the_owner_once_with_the_evidence(
 def test_the_agent_records_a_failing_route_and_carries_on(
     project: tuple[Config, Store, Tracking], stand_ins: list[StandIn]
 ) -> None:
-    config, store, tracking = project
+    config, store, _tracking = project
     down = start(stand_ins, "pagerduty", status=503)
     config = with_routes(config, down.route(), retries=2, backoff_seconds=0.0)
     start_rollout(store, "churn", "2", champion="1", step_seconds=0, min_requests=0)
     rng = np.random.default_rng(1)
     log_requests(config, "1", rng.normal(2.0, 0.3, 300), "c")
     log_requests(config, "2", rng.normal(9.0, 0.3, 300), "k")
-    actions = Agent(config, store, tracking).tick().actions
+    actions = Agent(project_of(config)).tick().actions
     assert "rolled back" in actions[0]
     assert len(actions) == 2 and "rollback alert to" in actions[1] and "503" in actions[1]
     assert active_rollout(store, "churn") is None  # the rollback stands
@@ -204,7 +205,7 @@ def test_the_agent_records_a_failing_route_and_carries_on(
 @pytest.fixture
 def rolled_back(example_project: Path) -> tuple[Config, Store, Rollout]:
     config = load_config(example_project / "shipyard.yaml", environ={})
-    store = Store(f"sqlite:///{example_project}/control.db")
+    store = Store(f"sqlite:///{example_project}/control.db", actor="tester")
     start_rollout(store, "churn", "4", champion="3", step_seconds=0, min_requests=0)
     evidence = {"reason": "errors: candidate 9 % vs limit 2 %", "checks": {}}
     return config, store, advance(store, "churn", verdict="breach", requests=10, evidence=evidence)

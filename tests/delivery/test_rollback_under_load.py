@@ -35,9 +35,9 @@ import pytest
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
+from shipyard.agent import Agent
 from shipyard.config import Config, load_config
 from shipyard.delivery import (
-    Agent,
     abort_rollout,
     active_rollout,
     advance,
@@ -45,15 +45,16 @@ from shipyard.delivery import (
     start_rollout,
 )
 from shipyard.delivery.rollout import get_rollout
+from shipyard.logs.reader import query_log
+from shipyard.models.served import load_served_model
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
-from shipyard.serving.loader import load_served_model
-from shipyard.serving.log_query import query_log
 from shipyard.serving.protocols import decode_v1
 from shipyard.store import Store
 from tests.conftest import copy_example
-from tests.serving.test_loader import register_numeric
+from tests.models.test_served import register_numeric
 from tests.serving.test_workers import free_port
+from tests.support import project_of
 
 NAME = "rollout"
 CHAMPION, HEALTHY, SLOW = "1", "2", "3"
@@ -107,7 +108,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
             pip_requirements=["mlflow"],
         )
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    store, tracking = Store(config.db_url), Tracking(config)
+    store, tracking = Store(config.db_url, actor="tester"), Tracking(config)
     move_alias(store, tracking.client, NAME, "champion", CHAMPION, action="promote")
     # What each version answers to each body, computed the way the server computes it.
     bodies = [
@@ -377,7 +378,7 @@ def test_the_agent_rolls_back_a_slow_canary_under_load(
     )
     candidate_answers(load, SLOW, started)
 
-    agent = Agent(project.config, project.store, project.tracking, poll=POLL)
+    agent = Agent(project_of(project.config), poll=POLL)
     actions: list[str] = []
 
     def rolled_back() -> bool:

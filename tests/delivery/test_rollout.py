@@ -26,8 +26,8 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "sqlite":
-        return Store(f"sqlite:///{tmp_path}/control.db")
-    return Store(request.getfixturevalue("postgres_url"))
+        return Store(f"sqlite:///{tmp_path}/control.db", actor="tester")
+    return Store(request.getfixturevalue("postgres_url"), actor="tester")
 
 
 def at(minutes: float) -> datetime:

@@ -55,7 +55,7 @@ def test_the_shortened_demo_retrains_after_drift_and_rolls_back_a_worse_candidat
     # The workspace is left to explore, with the summary beside it.
     saved = json.loads((folder / ".shipyard" / "demo-summary.json").read_text())
     assert saved["ok"] is True and saved["new_champion"] == "2"
-    store = Store(f"sqlite:///{folder / '.shipyard' / 'shipyard.db'}")
+    store = Store(f"sqlite:///{folder / '.shipyard' / 'shipyard.db'}", actor="tester")
     assert list_cycles(store, "loans")[0].state == "promoted"
     store.close()
     assert "What happened" in printed and "drift detected" in printed

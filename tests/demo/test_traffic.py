@@ -36,8 +36,9 @@ from shipyard.demo import (
     create_workspace,
     traffic_progress,
 )
-from shipyard.serving.log_query import join_labels, query_log
+from shipyard.logs.reader import join_labels, query_log
 from shipyard.training import train
+from tests.support import project_of
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def server(workspace: Workspace) -> Iterator[Server]:
     environ["SHIPYARD_USER"] = "tester"
     config = workspace.load_config(environ=environ)
     os.environ.setdefault("SHIPYARD_USER", "tester")
-    train(config)
+    train(project_of(config))
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "shipyard"),

@@ -33,11 +33,10 @@ from shipyard.demo import (
 )
 from shipyard.errors import ConfigError, DataError
 from shipyard.evaluation.evaluate import evaluate_version, load_scorecard
-from shipyard.registry import Tracking
 from shipyard.registry.refs import ModelRef
-from shipyard.store import Store
 from shipyard.training import TrainResult, train
 from tests.demo.test_agrawal import rule_a, rule_b
+from tests.support import project_of
 
 PAGER = "http://127.0.0.1:9/pages"
 
@@ -55,7 +54,7 @@ def config(workspace: Workspace) -> Config:
 @pytest.fixture(scope="module")
 def trained(config: Config) -> TrainResult:
     os.environ.setdefault("SHIPYARD_USER", "tester")
-    return train(config)
+    return train(project_of(config))
 
 
 def test_config_holds_the_demo_settings(workspace: Workspace, config: Config) -> None:
@@ -133,10 +132,8 @@ def test_train_registers_a_model_that_passes_the_scorecard(
     assert trained.metrics["accuracy"] > 0.93 and trained.metrics["roc_auc"] > 0.9
     assert trained.metrics["training_duration_seconds"] < 2.0
     record = evaluate_version(
-        config,
+        project_of(config),
         ModelRef("loans", version="1"),
-        store=Store(config.db_url),
-        tracking=Tracking(config),
     )
     assert record.passed, record.failing
     primary = next(row for row in record.result["rows"] if row["kind"] == "primary")

@@ -27,6 +27,7 @@ from shipyard.store import Store
 from shipyard.training import train
 from tests.conftest import copy_example
 from tests.registry.test_views import register_with_plain_mlflow
+from tests.support import project_of
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -43,19 +44,19 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
 
 def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
     config = project
-    store = Store(config.db_url)  # actor "tester", who trains
+    store = Store(config.db_url, actor="tester")  # actor "tester", who trains
     reviewer = Store(config.db_url, actor="reviewer")
     tracking = Tracking(config)
     client = tracking.client
-    train(config, store=store, tracking=tracking)
-    train(config, params={"n_estimators": 150}, store=store, tracking=tracking)
+    train(project_of(config))
+    train(project_of(config), params={"n_estimators": 150})
 
     # 1. No scorecard yet: refused, and the message says what to run.
     with pytest.raises(PromotionRefused, match=r"shipyard evaluate churn/1"):
-        promote(config, parse_ref("churn/1"), to="champion", store=store, tracking=tracking)
+        promote(project_of(config), parse_ref("churn/1"), to="champion")
 
     # 2. Evaluate: passes, stored three ways.
-    record = evaluate_version(config, parse_ref("churn/1"), store=store, tracking=tracking)
+    record = evaluate_version(project_of(config), parse_ref("churn/1"))
     assert record.passed, record.failing
     assert record.champion_version is None
     assert Path(record.report_path or "").is_file()
@@ -64,7 +65,7 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
 
     # 3. Approval required, and the trainer may not approve.
     with pytest.raises(PromotionRefused, match="needs an approval"):
-        promote(config, parse_ref("churn/1"), to="champion", store=store, tracking=tracking)
+        promote(project_of(config), parse_ref("churn/1"), to="champion")
     v1 = get_version(client, parse_ref("churn/1"))
     with pytest.raises(PromotionRefused, match="tester trained churn/1"):
         approve(store, client, v1, comment="mine", allow_self_approval=False)
@@ -72,18 +73,18 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
 
     # 4. Keys, then the first champion, signed.
     generate_keys(Path(str(config.signing.private_key)), config.resolve(config.signing.public_key))
-    first = promote(config, parse_ref("churn/1"), to="champion", store=store, tracking=tracking)
+    first = promote(project_of(config), parse_ref("churn/1"), to="champion")
     assert (first.previous, first.forced, first.signed) == (None, False, True)
     assert current_alias(client, "churn", "champion") == "1"
     assert verify_version(config, tracking, v1).ok
     between = datetime.now(UTC)
 
     # 5. Version 2 is scored against the champion and goes challenger → champion.
-    record2 = evaluate_version(config, parse_ref("churn/2"), store=store, tracking=tracking)
+    record2 = evaluate_version(project_of(config), parse_ref("churn/2"))
     assert record2.champion_version == "1"
     assert any("champion" in row["bound"] for row in record2.result["rows"])
     assert record2.passed, record2.failing
-    promote(config, parse_ref("churn/2"), to="challenger", store=store, tracking=tracking)
+    promote(project_of(config), parse_ref("churn/2"), to="challenger")
     approve(
         reviewer,
         client,
@@ -91,7 +92,7 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
         comment="ok",
         allow_self_approval=False,
     )
-    second = promote(config, parse_ref("churn/2"), to="champion", store=store, tracking=tracking)
+    second = promote(project_of(config), parse_ref("churn/2"), to="champion")
     assert second.previous == "1"
     assert current_alias(client, "churn", "challenger") is None
     assert champion_at(store, "churn", between) == "1"
@@ -116,28 +117,22 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
     strict_config = config.model_copy(
         update={"evaluation": config.evaluation.model_copy(update={"scorecard": strict})}
     )
-    failed = evaluate_version(strict_config, parse_ref("churn/1"), store=store, tracking=tracking)
+    failed = evaluate_version(project_of(strict_config), parse_ref("churn/1"))
     assert not failed.passed
     assert any("roc_auc" in name for name in failed.failing)
     with pytest.raises(PromotionRefused, match="scorecard failed"):
-        promote(
-            strict_config, parse_ref("churn/1"), to="challenger", store=store, tracking=tracking
-        )
+        promote(project_of(strict_config), parse_ref("churn/1"), to="challenger")
     with pytest.raises(PromotionRefused, match="needs a reason"):
         promote(
-            strict_config,
+            project_of(strict_config),
             parse_ref("churn/1"),
             to="challenger",
-            store=store,
-            tracking=tracking,
             force=True,
         )
     forced = promote(
-        strict_config,
+        project_of(strict_config),
         parse_ref("churn/1"),
         to="challenger",
-        store=store,
-        tracking=tracking,
         force=True,
         reason="incident 42: hotfix",
     )

@@ -194,7 +194,7 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path}/s.db")
+    store = Store(f"sqlite:///{tmp_path}/s.db", actor="tester")
     yield store
     store.close()
 

@@ -12,16 +12,18 @@ import pytest
 
 from shipyard.cli import run
 from shipyard.config import Config, load_config
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.served import load_served_model
 from shipyard.monitoring.log_window import WindowSpec
-from shipyard.monitoring.run import latest_run, monitor_history, run_monitor
+from shipyard.monitoring.run import run_monitor
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
 from shipyard.serving.app import create_app
-from shipyard.serving.loader import load_served_model
-from shipyard.serving.prediction_log import PredictionLogWriter
 from shipyard.store import Store
+from shipyard.store.monitor_runs import latest_run, monitor_history
 from shipyard.training import train
 from tests.serving.live import call, serve_in_thread
+from tests.support import project_of
 
 SHIFTED = "monthly_charges"
 
@@ -59,8 +61,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     project = copy_example(tmp_path_factory.mktemp("monitor") / "churn")
     config = load_config(project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url), Tracking(config)
-    train(config, store=store, tracking=tracking)
+    store, tracking = Store(config.db_url, actor="tester"), Tracking(config)
+    train(project_of(config))
     move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
     model = load_served_model(tracking.client, "churn", "1")
     root = config.resolve(config.serving.logs)
@@ -81,7 +83,7 @@ def wait_logged(config: Config, prefix: str, count: int, kind: str = "prediction
     """Wait until ``count`` rows whose request id starts with ``prefix`` are on disk."""
     import time
 
-    from shipyard.serving.log_query import query_log
+    from shipyard.logs.reader import query_log
 
     sql = f"SELECT count(*) AS n FROM log WHERE starts_with(request_id, '{prefix}')"
     deadline = time.monotonic() + 10
@@ -140,7 +142,6 @@ def with_pagerduty(config: Config, url: str) -> Config:
 def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     receiver = PagerDuty()
     config = with_pagerduty(served.config, receiver.url)
-    client = Tracking(config).client
     shifted = served.golden.head(500).copy()
     shifted[SHIFTED] = shifted[SHIFTED] * 1.6 + 20
     served.send(shifted, "shift-")
@@ -148,7 +149,7 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     wait_logged(config, "shift-", 500)
     wait_logged(config, "shift-", 250, kind="labels")
 
-    result = run_monitor(config, served.store, client, "churn", window="last:500")
+    result = run_monitor(project_of(config), "churn", window="last:500")
     levels = {f["feature"]: f["level"] for f in result.features}
     assert levels[SHIFTED] in ("retrain", "pause")
     assert {name for name, level in levels.items() if level != "ok"} == {SHIFTED}
@@ -177,14 +178,14 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     assert served.store.events(kind="retrain_requested")[0].subject == "model:churn"
 
     # The same breach again: the alert is open, so nobody is paged twice.
-    run_monitor(config, served.store, client, "churn", window="last:500")
+    run_monitor(project_of(config), "churn", window="last:500")
     assert len(receiver.about(f"feature:{SHIFTED}")) == 1
 
     # Traffic back to normal: the alert resolves, once, with the same dedup key.
     normal = served.golden.iloc[500:1100]
     served.send(normal, "normal-")
     wait_logged(config, "normal-", len(normal))
-    result = run_monitor(config, served.store, client, "churn", window="last:600")
+    result = run_monitor(project_of(config), "churn", window="last:600")
     assert {f["feature"]: f["level"] for f in result.features}[SHIFTED] == "ok"
     events = receiver.about(f"feature:{SHIFTED}")
     assert [e["event_action"] for e in events] == ["trigger", "resolve"]

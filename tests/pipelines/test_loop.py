@@ -19,14 +19,15 @@ import pandas as pd
 import pytest
 import yaml
 
+from shipyard.agent import Agent
 from shipyard.config import Config, load_config
-from shipyard.delivery.agent import Agent
 from shipyard.delivery.rollout import active_rollout, advance
 from shipyard.pipelines import ContinuousTraining, list_cycles, manual_trigger
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import CHAMPION, current_alias
 from shipyard.store import Store
 from tests.conftest import copy_example
+from tests.support import project_of
 
 SCORECARD = {"primary": {"metric": "roc_auc", "min": 0.7, "min_margin": -0.05}}
 
@@ -71,11 +72,11 @@ def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     os.environ.setdefault("SHIPYARD_USER", "tester")
     config = load_config(root / "shipyard.yaml", environ={})
-    store = Store(config.db_url)
-    tracking = Tracking(config)
-    train(config, store=store, tracking=tracking)
-    evaluate_version(config, ModelRef("churn", version="1"), store=store, tracking=tracking)
-    promote(config, ModelRef("churn", version="1"), to="champion", store=store, tracking=tracking)
+    store = Store(config.db_url, actor="tester")
+    Tracking(config)
+    train(project_of(config))
+    evaluate_version(project_of(config), ModelRef("churn", version="1"))
+    promote(project_of(config), ModelRef("churn", version="1"), to="champion")
     store.close()
     return root
 
@@ -92,7 +93,7 @@ class Project:
         self.config = load_config(self.root / "shipyard.yaml", environ={})
 
     def loop(self) -> ContinuousTraining:
-        return ContinuousTraining(self.config, self.store, self.tracking)
+        return ContinuousTraining(project_of(self.config))
 
     def versions(self) -> list[str]:
         found = self.tracking.client.search_model_versions("name='churn'")
@@ -107,7 +108,7 @@ def project(base_project: Path, tmp_path: Path) -> Iterator[Project]:
     root = tmp_path / "churn"
     shutil.copytree(base_project, root)
     config = load_config(root / "shipyard.yaml", environ={})
-    store = Store(config.db_url)
+    store = Store(config.db_url, actor="tester")
     yield Project(root, config, store, Tracking(config))
     store.close()
 
@@ -148,8 +149,8 @@ def test_manual_cycle_passes_every_gate_and_becomes_champion(project: Project) -
     assert cycle.trigger["source_rows"] == 3000 + 400
 
     _finish_rollout(project)
-    Agent(project.config, project.store, project.tracking).tick()  # promotes, follows the cycle
-    Agent(project.config, project.store, project.tracking).tick()
+    Agent(project_of(project.config)).tick()  # promotes, follows the cycle
+    Agent(project_of(project.config)).tick()
     done = list_cycles(project.store, "churn")[0]
     assert done.state == "promoted", done.reason
     assert [g["gate"] for g in done.gates] == [
@@ -220,7 +221,7 @@ def test_breach_at_a_canary_step_rolls_the_cycle_back(project: Project) -> None:
     cycle = project.loop().run(manual_trigger())
     assert cycle.state == "running"
     _finish_rollout(project, breach_at=1)  # shadow passes, the first canary step breaches
-    Agent(project.config, project.store, project.tracking).tick()
+    Agent(project_of(project.config)).tick()
     done = list_cycles(project.store, "churn")[0]
     assert done.state == "rolled_back"
     statuses = {g["gate"]: g["status"] for g in done.gates}
@@ -410,9 +411,7 @@ def test_the_schedule_starts_a_cycle_when_it_fires(project: Project) -> None:
         ]
     )
     clock = {"now": next(moments)}
-    loop = ContinuousTraining(
-        project.config, project.store, project.tracking, now=lambda: clock["now"]
-    )
+    loop = ContinuousTraining(project_of(project.config), now=lambda: clock["now"])
     clock["now"] = next(moments)
     assert loop.pending() is None
     clock["now"] = next(moments)
@@ -423,8 +422,8 @@ def test_the_schedule_starts_a_cycle_when_it_fires(project: Project) -> None:
 
 def test_production_comparison_fails_a_candidate_worse_on_live_labels(project: Project) -> None:
     """Live rows as the server logs them, labels as /v1/feedback stores them."""
+    from shipyard.logs.writer import LabelRecord, PredictionBatch, PredictionLogWriter
     from shipyard.pipelines.gates import production_comparison
-    from shipyard.serving.prediction_log import LabelRecord, PredictionBatch, PredictionLogWriter
     from shipyard.training import train
 
     rows = pd.read_csv(project.root / "data" / "valid.csv").head(200)
@@ -458,8 +457,6 @@ def test_production_comparison_fails_a_candidate_worse_on_live_labels(project: P
     settings = project.config.train.model_copy(update={"data": bad})
     version = train(
         project.config.model_copy(update={"train": settings}),
-        store=project.store,
-        tracking=project.tracking,
     ).version
     project.reload(**{"ct.recent_labelled": 150})
     found = production_comparison(project.config, project.tracking, "churn", version, "1")

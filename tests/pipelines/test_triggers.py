@@ -21,7 +21,7 @@ from shipyard.store import Store
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'ct.db'}")
+    return Store(f"sqlite:///{tmp_path / 'ct.db'}", actor="tester")
 
 
 def test_drift_trigger_takes_the_champions_newest_request(store: Store) -> None:

@@ -8,6 +8,7 @@ import pytest
 from shipyard.config import Config, load_config
 from shipyard.errors import NotFoundError
 from shipyard.registry import Tracking, lineage, list_models, parse_ref, show_version
+from tests.support import project_of
 
 
 def register_with_plain_mlflow(config: Config, name: str) -> None:
@@ -89,7 +90,7 @@ def test_lineage_records_git_commit_dirty_flag_and_dvc(example_project: Path) ->
     with (example_project / "train.py").open("a") as fh:
         fh.write("\n# an uncommitted edit\n")
     config = load_config(example_project / "shipyard.yaml", environ={})
-    train(config)
+    train(project_of(config))
     found = lineage(Tracking(config).client, parse_ref("churn/1"))
     assert found.git == {"commit": commit, "dirty": True}
     assert found.dataset["dvc_md5"] == "0123456789abcdef0123456789abcdef"

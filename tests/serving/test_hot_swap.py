@@ -10,14 +10,15 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard.config import load_config
+from shipyard.models.served import load_served_model
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
 from shipyard.serving.app import create_app
 from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
-from shipyard.serving.loader import load_served_model
 from shipyard.store import Store
 from shipyard.training import train
 from tests.serving.live import call, serve_in_thread
+from tests.support import project_of
 
 
 def wait_for(condition, timeout: float = 10.0) -> float:  # type: ignore[no-untyped-def]
@@ -31,15 +32,15 @@ def wait_for(condition, timeout: float = 10.0) -> float:  # type: ignore[no-unty
 
 def test_swap_and_rollback_under_load(example_project: Path) -> None:
     config = load_config(example_project / "shipyard.yaml", environ={})
-    store = Store(config.db_url)
+    store = Store(config.db_url, actor="tester")
     tracking = Tracking(config)
     client = tracking.client
-    train(config, store=store, tracking=tracking)
-    train(config, params={"n_estimators": 20}, store=store, tracking=tracking)
+    train(project_of(config))
+    train(project_of(config), params={"n_estimators": 20})
     move_alias(store, client, "churn", "champion", "1", action="promote")
 
     slot = ModelSlot(load_served_model(client, "churn", "1"))
-    watcher = GenerationWatcher(slot, store=Store(config.db_url), client=client, interval=0.1)
+    watcher = GenerationWatcher(slot(config.db_url, actor="tester"), client=client, interval=0.1)
     watcher.start()
     rows = pd.read_csv(config.root / "data" / "golden.csv").head(2).drop(columns=["churned"])
     body = json.dumps({"instances": rows.to_dict("records")}).encode()
@@ -87,17 +88,17 @@ def test_swap_and_rollback_under_load(example_project: Path) -> None:
 
 def test_a_broken_version_is_not_swapped_in(example_project: Path) -> None:
     config = load_config(example_project / "shipyard.yaml", environ={})
-    store = Store(config.db_url)
+    store = Store(config.db_url, actor="tester")
     tracking = Tracking(config)
-    train(config, store=store, tracking=tracking)
+    train(project_of(config))
     move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
     slot = ModelSlot(load_served_model(tracking.client, "churn", "1"))
 
     def broken(*_args: object) -> object:
         raise RuntimeError("artifact store unreachable")
 
-    watcher = GenerationWatcher(slot, store=store, client=tracking.client, loader=broken)
-    train(config, store=store, tracking=tracking)
+    watcher = GenerationWatcher(slot, client=tracking.client, loader=broken)
+    train(project_of(config))
     move_alias(store, tracking.client, "churn", "champion", "2", action="promote")
     assert watcher.check() is True
     assert slot.current.version == "1"
@@ -108,12 +109,12 @@ def test_a_broken_version_is_not_swapped_in(example_project: Path) -> None:
 def test_database_outage_keeps_serving(example_project: Path, tmp_path: Path) -> None:
     config = load_config(example_project / "shipyard.yaml", environ={})
     tracking = Tracking(config)
-    store = Store(config.db_url)
-    train(config, store=store, tracking=tracking)
+    Store(config.db_url, actor="tester")
+    train(project_of(config))
     slot = ModelSlot(load_served_model(tracking.client, "churn", "1"))
     outage_db = tmp_path / "control.db"
-    control = Store(f"sqlite:///{outage_db}")
-    watcher = GenerationWatcher(slot, store=control, client=tracking.client, interval=0.05)
+    control = Store(f"sqlite:///{outage_db}", actor="tester")
+    watcher = GenerationWatcher(slot, client=tracking.client, interval=0.05)
     watcher.start()
     try:
         # The control plane disappears: a fresh, empty file replaces the database.

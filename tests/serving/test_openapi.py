@@ -20,11 +20,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from shipyard.config import Config
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.serving.app import create_app
-from shipyard.serving.loader import ServedModel, load_served_model
 from shipyard.serving.openapi import OPENAPI_VERSION, openapi_document
-from shipyard.serving.prediction_log import PredictionLogWriter
 from tests.serving.live import call, serve_in_thread
 
 MAX_BODY_BYTES = 64 * 1024

@@ -18,17 +18,17 @@ from mlflow.models import infer_signature
 
 from shipyard.config import Config, load_config
 from shipyard.delivery import TrafficSettings, write_traffic
+from shipyard.logs.reader import query_log
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
 from shipyard.serving.app import create_app
 from shipyard.serving.hot_swap import GenerationWatcher, Lineup, ModelSlot
-from shipyard.serving.loader import ServedModel, load_served_model
-from shipyard.serving.log_query import query_log
-from shipyard.serving.prediction_log import PredictionLogWriter
 from shipyard.serving.router import Route, Router, StickyKey, TrafficPlan
 from shipyard.store import Store
+from tests.models.test_served import register_numeric
 from tests.serving.live import call, serve_in_thread
-from tests.serving.test_loader import register_numeric
 
 NAME = "router"
 SHADOW_SLEEP = 0.4
@@ -215,11 +215,11 @@ def test_a_pinned_version_is_served_only_when_in_the_lineup(versions: Versions) 
 
 def test_traffic_settings_reach_the_server_through_the_control_plane(versions: Versions) -> None:
     config = versions.config
-    store = Store(config.db_url)
+    store = Store(config.db_url, actor="tester")
     client = Tracking(config).client
     move_alias(store, client, NAME, "champion", "1", action="promote")
     slot = ModelSlot(versions.models["1"])
-    watcher = GenerationWatcher(slot, store=store, client=client, interval=0.05)
+    watcher = GenerationWatcher(slot, client=client, interval=0.05)
     watcher.start()
     try:
         write_traffic(store, NAME, TrafficSettings(challengers={"2": 0.25}, shadow="3"))

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from shipyard.config import Config
+from shipyard.logs.reader import query_log
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.serving.app import create_app
-from shipyard.serving.loader import ServedModel, load_served_model
-from shipyard.serving.log_query import query_log
-from shipyard.serving.prediction_log import PredictionLogWriter
 from tests.serving.live import call, serve_in_thread
 
 
@@ -154,7 +154,7 @@ def test_predictions_are_logged(server: Running, rows: pd.DataFrame) -> None:
 
 
 def test_feedback_joins_labels_to_predictions(server: Running, rows: pd.DataFrame) -> None:
-    from shipyard.serving.log_query import join_labels
+    from shipyard.logs.reader import join_labels
 
     body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
     call(server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "fb-1"})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard.config import Config
-from shipyard.serving.log_query import query_log
+from shipyard.logs.reader import query_log
 from tests.serving.live import call
 
 

@@ -52,7 +52,7 @@ def check_store(url: str) -> None:
         assert [store.bump_generation("churn") for _ in range(3)] == [1, 2, 3]
         assert store.generation("churn") == 3 and store.generation("other") == 0
         # migrating again is a no-op; our version table never touches MLflow's
-        Store(url).close()
+        Store(url, actor="tester").close()
         tables = set(inspect(store.engine).get_table_names())
         assert {
             "shipyard_events",
@@ -75,24 +75,24 @@ def test_store_on_postgres(postgres_url: str) -> None:
 
 
 def test_sqlite_uses_wal_for_many_processes(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'cp.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'cp.db'}", actor="tester")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
 def test_actor_defaults_to_shipyard_user(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'cp.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'cp.db'}", actor="tester")
     assert store.record("k", "s").actor == "tester"
 
 
 def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(DatabaseError) as info:
-        Store("postgresql+psycopg://postgres@127.0.0.1:1/none")
+        Store("postgresql+psycopg://postgres@127.0.0.1:1/none", actor="tester")
     assert "127.0.0.1:1" in info.value.message
     assert "database_url" in (info.value.hint or "")
 
 
 def test_malformed_url_is_a_clear_error() -> None:
     with pytest.raises(DatabaseError, match="not usable"):
-        Store("nosuchdialect://x")
+        Store("nosuchdialect://x", actor="tester")

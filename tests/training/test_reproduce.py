@@ -10,16 +10,17 @@ from shipyard.errors import NotReproducible
 from shipyard.registry import parse_ref
 from shipyard.store import Store
 from shipyard.training import reproduce, train
+from tests.support import project_of
 
 
 def test_reproduce_a_deterministic_version(trained_project: Config) -> None:
-    report = reproduce(trained_project, parse_ref("churn/1"))
+    report = reproduce(project_of(trained_project), parse_ref("churn/1"))
     assert report.reproduced, report.differences
     assert report.predictions_compared == 3000
     assert report.predictions_differing == 0
     assert {m.name for m in report.metrics} == {"roc_auc", "accuracy"}
     assert all(m.within_tolerance for m in report.metrics)
-    events = Store(trained_project.db_url).events(kind="model_version.reproduced")
+    events = Store(trained_project.db_url, actor="tester").events(kind="model_version.reproduced")
     assert events[0].subject == "model:churn/1"
     assert events[0].payload["reproduced"] is True
 
@@ -59,8 +60,8 @@ def test_nondeterministic_training_is_not_reproduced(example_project: Path) -> N
         environ={},
         overrides={"train.entrypoint": "nondet:train"},
     )
-    result = train(config)
-    report = reproduce(config, parse_ref(f"churn/{result.version}"))
+    result = train(project_of(config))
+    report = reproduce(project_of(config), parse_ref(f"churn/{result.version}"))
     assert not report.reproduced
     assert report.predictions_differing > 0
     assert any(line.startswith("predictions:") for line in report.differences)
@@ -73,4 +74,4 @@ def test_reproduce_rejects_a_version_not_trained_by_shipyard(example_project: Pa
     config = load_config(example_project / "shipyard.yaml", environ={})
     register_with_plain_mlflow(config, "plain")
     with pytest.raises(NotReproducible, match="not trained by `shipyard train`"):
-        reproduce(config, parse_ref("plain/1"))
+        reproduce(project_of(config), parse_ref("plain/1"))

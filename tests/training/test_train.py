@@ -11,6 +11,7 @@ from shipyard.errors import EntrypointError, TrainingFailed, ValidationFailed
 from shipyard.registry import Tracking, tags
 from shipyard.store import Store
 from shipyard.training import train
+from tests.support import project_of
 
 
 def test_train_registers_a_traceable_version(trained_project: Config) -> None:
@@ -77,7 +78,7 @@ def test_model_logged_with_explicit_pins(trained_project: Config, tmp_path: Path
 
 
 def test_train_records_events(trained_project: Config) -> None:
-    kinds = [e.kind for e in Store(trained_project.db_url).events(limit=20)]
+    kinds = [e.kind for e in Store(trained_project.db_url, actor="tester").events(limit=20)]
     assert "model_version.registered" in kinds
     assert "run.finished" in kinds
     assert kinds.count("dataset.snapshotted") >= 2  # training and validation data
@@ -95,11 +96,11 @@ def test_validation_failure_halts_before_training(example_project: Path) -> None
         overrides={"train.data": "data/bad_batch.csv"},
     )
     with pytest.raises(ValidationFailed) as info:
-        train(config)
+        train(project_of(config))
     report = info.value.report
     checks = {(f.column, f.check) for f in report.failures}
     assert len(report.failures) >= 4, checks
-    halted = Store(config.db_url).events(kind="training.halted")
+    halted = Store(config.db_url, actor="tester").events(kind="training.halted")
     assert len(halted) == 1
     assert len(halted[0].payload["failures"]) == len(report.failures)
     assert _registered_versions(config) == 0
@@ -118,7 +119,7 @@ def test_failing_training_function_marks_run_failed(example_project: Path) -> No
         overrides={"train.entrypoint": "broken:train"},
     )
     with pytest.raises(TrainingFailed, match="diverged at epoch 3") as info:
-        train(config)
+        train(project_of(config))
     assert "Nothing was registered" in (info.value.hint or "")
     client = Tracking(config).client
     runs = client.search_runs([Tracking(config).experiment_id()])
@@ -127,7 +128,7 @@ def test_failing_training_function_marks_run_failed(example_project: Path) -> No
     assert "diverged at epoch 3" in Path(traceback_file).read_text()
     assert _registered_versions(config) == 0
     assert (
-        Store(config.db_url)
+        Store(config.db_url, actor="tester")
         .events(kind="run.failed")[0]
         .payload["error"]
         .startswith("RuntimeError")
@@ -140,7 +141,7 @@ def test_train_function_returning_no_model_fails(example_project: Path) -> None:
         example_project / "shipyard.yaml", environ={}, overrides={"train.entrypoint": "empty:train"}
     )
     with pytest.raises(TrainingFailed, match="predict"):
-        train(config)
+        train(project_of(config))
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_bad_entrypoint_is_reported_before_any_run(
         example_project / "shipyard.yaml", environ={}, overrides={"train.entrypoint": entrypoint}
     )
     with pytest.raises(EntrypointError, match=message):
-        train(config)
+        train(project_of(config))
 
 
 KINDS = textwrap.dedent("""
@@ -215,7 +216,7 @@ def test_flavour_follows_the_model_library(
             "train": config.train.model_copy(update={"validation_data": None, "data_schema": None})
         }
     )
-    result = train(config)
+    result = train(project_of(config))
     assert result.flavour == flavour
     import mlflow
 
@@ -229,9 +230,9 @@ def test_train_on_postgres(example_project: Path, postgres_url: str) -> None:
     config = load_config(
         example_project / "shipyard.yaml", environ={}, overrides={"database_url": postgres_url}
     )
-    result = train(config)
+    result = train(project_of(config))
     assert result.version == "1"
     client = Tracking(config).client
     assert client.get_model_version("churn", "1").tags[tags.DATA_DIGEST] == result.data_digest
-    kinds = {e.kind for e in Store(postgres_url).events()}
+    kinds = {e.kind for e in Store(postgres_url, actor="tester").events()}
     assert {"model_version.registered", "run.finished", "dataset.snapshotted"} <= kinds

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shipyard.config import Config
-from shipyard.delivery import TrafficSettings, write_traffic
 from shipyard.errors import ConfigError
 from shipyard.monitoring.alerting.routes import DeliveryError, Route, routes_from_config
 from shipyard.monitoring.alerting.signals import Alert, Level, Signal, level_rank, plain
 from shipyard.store import Store
 from shipyard.store.events import Event
+from shipyard.store.traffic import TrafficSettings, write_traffic
 
 __all__ = [
     "ALERT_DELIVERED",

@@ -5,6 +5,7 @@ matrix in the model's column order (no pandas on the hot path), each ``encode_*`
 predictions into response bytes. Every client mistake is a :class:`RequestError`.
 """
 
+from shipyard.models.signature import InputSpec, decode_columns, decode_rows
 from shipyard.serving.protocols.errors import RequestError, check_size
 from shipyard.serving.protocols.kserve_v1 import decode_v1, encode_v1
 from shipyard.serving.protocols.mlflow_invocations import decode_invocations, encode_invocations
@@ -16,7 +17,6 @@ from shipyard.serving.protocols.open_inference import (
     model_metadata,
     select_outputs,
 )
-from shipyard.serving.protocols.signature import InputSpec, decode_columns, decode_rows
 
 __all__ = [
     "InputSpec",

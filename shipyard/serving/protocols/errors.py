@@ -7,24 +7,9 @@ exception-handler table renders it; its ``status`` is 400 (malformed or invalid 
 
 from __future__ import annotations
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import RequestError
 
-_CODES = {400: "bad_request", 404: "not_found", 413: "payload_too_large", 415: "unsupported_media"}
-
-
-class RequestError(ShipyardError):
-    """An inference request the client must fix; ``message`` names the offending field."""
-
-    code = "bad_request"
-    exit_code = 2
-    http_status = 400
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-        # Per instance, so one handler can read ``http_status`` for every ShipyardError.
-        self.http_status = status
-        self.code = _CODES.get(status, "bad_request")
+__all__ = ["RequestError", "check_size"]
 
 
 def check_size(length: int | None, limit: int) -> None:

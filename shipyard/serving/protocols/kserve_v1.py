@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.protocols.errors import RequestError
-from shipyard.serving.protocols.signature import InputSpec, decode_rows, dump_json, load_json
+from shipyard.errors import RequestError
+from shipyard.models.signature import InputSpec, decode_rows, dump_json, load_json
 
 _KEYS = ("instances", "inputs")
 

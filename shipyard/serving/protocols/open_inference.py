@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.protocols.errors import RequestError
-from shipyard.serving.protocols.signature import (
+from shipyard.errors import RequestError
+from shipyard.models.signature import (
     InputSpec,
     assemble,
     check_finite,

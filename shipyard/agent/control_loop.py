@@ -28,10 +28,8 @@ from shipyard.delivery.rollout import Rollout, active_rollouts, advance, complet
 from shipyard.errors import PromotionRefused, ShipyardError
 
 if TYPE_CHECKING:
-    from shipyard.config import Config
     from shipyard.pipelines.loop import ContinuousTraining
-    from shipyard.registry import Tracking
-    from shipyard.store import Store
+    from shipyard.project import Project
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +46,11 @@ class TickReport:
 class Agent:
     """Advances roll-outs from their guardrails; one per control plane at a time."""
 
-    def __init__(
-        self, config: Config, store: Store, tracking: Tracking, *, poll: float = 1.0
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.tracking = tracking
+    def __init__(self, project: Project, *, poll: float = 1.0) -> None:
+        self.project = project
+        self.config = project.config
+        self.store = project.store
+        self.tracking = project.tracking
         self.poll = poll
         self._refused: set[int] = set()  # roll-outs whose promotion refusal is recorded
         self._ct: ContinuousTraining | None = None
@@ -86,7 +83,7 @@ class Agent:
 
         name = self.config.model.name
         try:
-            result = run_monitor(self.config, self.store, self.tracking.client, name, report=False)
+            result = run_monitor(self.project, name, report=False)
         except ShipyardError as error:  # no predictions yet, no champion yet: try next time
             logger.debug("monitor of %s: %s", name, error.message)
             return
@@ -104,7 +101,7 @@ class Agent:
             if self._ct is None:
                 from shipyard.pipelines.loop import ContinuousTraining
 
-                self._ct = ContinuousTraining(self.config, self.store, self.tracking)
+                self._ct = ContinuousTraining(self.project)
             report.actions.extend(self._ct.tick())
         except ShipyardError as error:
             logger.warning("continuous training of %s: %s", self.config.model.name, error.message)
@@ -172,11 +169,9 @@ class Agent:
         label = f"{rollout.model}/{rollout.candidate}"
         try:
             promote(
-                self.config,
+                self.project,
                 ModelRef(rollout.model, version=rollout.candidate),
                 to="champion",
-                store=self.store,
-                tracking=self.tracking,
                 reason=f"roll-out {rollout.id} passed every step",
             )
         except PromotionRefused as refusal:

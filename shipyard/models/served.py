@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shipyard.errors import NotFoundError
-from shipyard.serving.protocols import InputSpec, RequestError
+from shipyard.errors import NotFoundError, RequestError
+from shipyard.models.signature import InputSpec
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -89,7 +89,7 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from shipyard.evaluation.loading import load_for_evaluation
+    from shipyard.models.loading import load_for_evaluation
 
     try:
         source = client.get_model_version(name, version).source or f"models:/{name}/{version}"

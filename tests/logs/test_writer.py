@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from shipyard.errors import ConfigError, DataError
-from shipyard.serving.log_query import join_labels, query_log
-from shipyard.serving.prediction_log import (
+from shipyard.logs.reader import join_labels, query_log
+from shipyard.logs.writer import (
     LABEL_SCHEMA,
     PREDICTION_SCHEMA,
     LabelRecord,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from shipyard.serving.protocols.errors import RequestError
+from shipyard.errors import RequestError
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature

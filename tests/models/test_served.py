@@ -11,10 +11,10 @@ import pytest
 
 from shipyard.config import Config, load_config
 from shipyard.errors import NotFoundError
+from shipyard.models.served import load_served_model
+from shipyard.models.signature import dump_json
 from shipyard.registry import Tracking
-from shipyard.serving.loader import load_served_model
 from shipyard.serving.protocols import decode_v1
-from shipyard.serving.protocols.signature import dump_json
 
 
 def test_text_columns_take_the_frame_path(trained_project: Config) -> None:

@@ -7,23 +7,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shipyard.agent import Agent
 from shipyard.config import Config
 from shipyard.delivery import active_rollout, read_traffic, start_rollout
-from shipyard.delivery.agent import Agent
 from shipyard.registry import Tracking
 from shipyard.store import Store
 from tests.delivery.requests_log import log_requests, two_versions
+from tests.support import project_of
 
 
 def test_a_slow_candidate_is_rolled_back_at_the_first_step(
     project: tuple[Config, Store, Tracking],
 ) -> None:
-    config, store, tracking = project
+    config, store, _tracking = project
     start_rollout(store, "churn", "2", champion="1", step_seconds=0, min_requests=50)
     rng = np.random.default_rng(0)
     log_requests(config, "1", rng.normal(2.0, 0.3, 400), "c")
     log_requests(config, "2", rng.normal(6.0, 0.5, 150), "k")
-    actions = Agent(config, store, tracking).tick().actions
+    actions = Agent(project_of(config)).tick().actions
     assert actions and "rolled back at canary 10 %" in actions[0] and "latency" in actions[0]
     assert active_rollout(store, "churn") is None
     assert read_traffic(store, "churn")[1].empty  # the champion has all traffic back
@@ -39,7 +40,7 @@ def test_a_healthy_candidate_walks_the_steps_then_waits_for_promotion_rules(
         store, "churn", "2", champion="1", steps=(10, 100), step_seconds=0, min_requests=50
     )
     rng = np.random.default_rng(1)
-    agent = Agent(config, store, tracking)
+    agent = Agent(project_of(config))
     log_requests(config, "1", rng.normal(2.0, 0.3, 400), "c")
     log_requests(config, "2", rng.normal(2.0, 0.3, 60), "k")
     assert agent.tick().actions == []  # 60 candidate requests: not enough evidence yet
@@ -88,7 +89,7 @@ def test_two_running_agents_act_once(project: tuple[Config, Store, Tracking]) ->
 
     from shipyard.delivery.lease import Lease
 
-    config, store, tracking = project
+    config, store, _tracking = project
     start_rollout(store, "churn", "2", champion="1", step_seconds=0, min_requests=0)
     rng = np.random.default_rng(3)
     log_requests(config, "1", rng.normal(2.0, 0.3, 200), "c")
@@ -96,8 +97,8 @@ def test_two_running_agents_act_once(project: tuple[Config, Store, Tracking]) ->
     stop = threading.Event()
     agents = [
         threading.Thread(
-            target=Agent(config, Store(config.db_url), tracking, poll=0.05).run,
-            args=(stop, Lease(Store(config.db_url), "agent", ttl=1.0)),
+            target=Agent(project_of(config), poll=0.05).run,
+            args=(stop, Lease(Store(config.db_url, actor="tester"), "agent", ttl=1.0)),
         )
         for _ in range(2)
     ]

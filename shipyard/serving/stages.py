@@ -1,0 +1,251 @@
+"""The steps of the prediction pipeline: one small interface each, and what the server uses.
+
+:class:`~shipyard.serving.pipeline.PredictionService` runs them in order for every
+protocol: authenticate → validate → enrich → route → batch → predict → log (decode and
+encode are the protocol's own, in :mod:`shipyard.serving.wire`). Each interface has one
+method; pass another object with that method to the service to change one step, e.g. in a
+test. :class:`Anonymous` and :class:`AsSent` do nothing: identity and the feature store
+fill them in.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from shipyard.errors import NotFoundError
+from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+from shipyard.models.served import Prediction, ServedModel
+from shipyard.serving.batcher import BatchSettings, MicroBatcher
+from shipyard.serving.router import Decision, StickyKey
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from shipyard.models.signature import InputSpec
+    from shipyard.project import Principal
+    from shipyard.serving.hot_swap import Lineup
+    from shipyard.serving.metrics import ServerMetrics
+    from shipyard.serving.request import Request
+
+__all__ = [
+    "Anonymous",
+    "AsSent",
+    "AuthenticateStep",
+    "BatchStep",
+    "CountedPredict",
+    "EnrichStep",
+    "Inputs",
+    "LiveLog",
+    "LogStep",
+    "MicroBatching",
+    "NoLog",
+    "PredictStep",
+    "RouteStep",
+    "SignatureCheck",
+    "TrafficRouting",
+    "Unbatched",
+    "ValidateStep",
+]
+
+# The request's inputs for a spec: validated, then enriched (the route step may need them).
+Inputs = Callable[["Request", "InputSpec"], "np.ndarray"]
+
+
+class AuthenticateStep(Protocol):
+    """Who asks: a principal, or None for anyone; raise a ShipyardError (401/403) to refuse."""
+
+    def authenticate(self, request: Request) -> Principal | None: ...
+
+
+class Anonymous:
+    """Everyone may predict, unidentified (until the server has identities)."""
+
+    def authenticate(self, request: Request) -> Principal | None:
+        """Nobody in particular."""
+        return None
+
+
+class ValidateStep(Protocol):
+    """The request's inputs for a model reading ``spec``; a RequestError (4xx) if unfit."""
+
+    def validate(self, request: Request, spec: InputSpec) -> np.ndarray: ...
+
+
+class SignatureCheck:
+    """The body, read by its protocol against the model's signature (columns, types, ranges)."""
+
+    def validate(self, request: Request, spec: InputSpec) -> np.ndarray:
+        """The matrix the protocol reads, in ``spec``'s column order."""
+        return request.protocol.read(request, spec)
+
+
+class EnrichStep(Protocol):
+    """The validated inputs with what the client does not send (e.g. looked-up features)."""
+
+    def enrich(self, request: Request, spec: InputSpec, inputs: np.ndarray) -> np.ndarray: ...
+
+
+class AsSent:
+    """The inputs as the client sent them (until the server has a feature store)."""
+
+    def enrich(self, request: Request, spec: InputSpec, inputs: np.ndarray) -> np.ndarray:
+        """``inputs``, unchanged."""
+        return inputs
+
+
+class RouteStep(Protocol):
+    """Which version in ``lineup`` answers, its role, and whether a shadow gets a copy."""
+
+    def route(self, request: Request, lineup: Lineup, inputs: Inputs) -> Decision: ...
+
+
+class TrafficRouting:
+    """A pinned version as asked; else the lineup's router, sticky by a header or column."""
+
+    def __init__(self, sticky: StickyKey | None = None) -> None:
+        self.sticky = sticky
+
+    def route(self, request: Request, lineup: Lineup, inputs: Inputs) -> Decision:
+        """The pinned version (404 if not loaded), or the router's pick for the request's key."""
+        if request.version is not None:
+            if request.version not in lineup.models:
+                raise NotFoundError(
+                    f"Version {request.version} of {lineup.champion.name!r} is not served here.",
+                    hint=f"Served versions: {', '.join(sorted(lineup.models))}.",
+                )
+            return Decision(request.version, lineup.role(request.version), False)
+        key: str | None = None
+        sticky = self.sticky
+        if sticky is not None:
+            if sticky.source == "header":
+                key = request.headers.get(sticky.name)
+            else:
+                spec = lineup.champion.spec
+                if sticky.name in spec.column_set:
+                    key = str(inputs(request, spec)[0, spec.columns.index(sticky.name)])
+        return lineup.router.decide(key)
+
+
+class PredictStep(Protocol):
+    """``model``'s prediction for a matrix (one request's rows, or a batch of requests)."""
+
+    def predict(self, model: ServedModel, inputs: np.ndarray) -> Prediction: ...
+
+
+class CountedPredict:
+    """The model's own ``predict``, with the rows of each call counted for ``/metrics``."""
+
+    def __init__(self, metrics: ServerMetrics | None = None) -> None:
+        self.metrics = metrics
+
+    def predict(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
+        """``model.predict(inputs)``."""
+        if self.metrics is not None:
+            self.metrics.batch_rows.labels(model.name, model.version).observe(len(inputs))
+        return model.predict(inputs)
+
+
+class BatchStep(Protocol):
+    """One request's prediction, maybe computed together with concurrent requests'."""
+
+    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction: ...
+
+
+class Unbatched:
+    """Each request is its own ``predict`` call."""
+
+    def __init__(self, predict: PredictStep) -> None:
+        self.predict = predict
+
+    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
+        """The prediction for ``inputs`` alone."""
+        return self.predict.predict(model, inputs)
+
+
+class MicroBatching:
+    """Concurrent requests for one version share a ``predict`` call (one batcher per model)."""
+
+    def __init__(self, predict: PredictStep, settings: BatchSettings) -> None:
+        self.predict = predict
+        self.settings = settings
+        # A swapped-out model's batcher goes with it.
+        self._batchers: weakref.WeakKeyDictionary[
+            ServedModel, MicroBatcher[Prediction, Prediction]
+        ] = weakref.WeakKeyDictionary()
+
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting for their batch, over every model."""
+        return sum(batcher.queued_rows for batcher in list(self._batchers.values()))
+
+    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
+        """``inputs``' share of the next batched prediction of ``model``."""
+        batcher = self._batchers.get(model)
+        if batcher is None:
+            call = functools.partial(self.predict.predict, model)
+            batcher = self._batchers[model] = MicroBatcher(call, self.settings)
+        return await batcher.submit(inputs)
+
+
+class LogStep(Protocol):
+    """Record one live prediction; ``prediction`` is None when the model failed."""
+
+    def log(
+        self,
+        request: Request,
+        model: ServedModel,
+        inputs: np.ndarray,
+        prediction: Prediction | None,
+        started: float,
+    ) -> None: ...
+
+
+class LiveLog:
+    """Enqueues each live prediction (or failure) on the prediction log; never blocks."""
+
+    def __init__(self, writer: PredictionLogWriter) -> None:
+        self.writer = writer
+
+    def log(
+        self,
+        request: Request,
+        model: ServedModel,
+        inputs: np.ndarray,
+        prediction: Prediction | None,
+        started: float,
+    ) -> None:
+        """One log entry, timed from ``started`` (a ``perf_counter`` reading) to now."""
+        self.writer.log(
+            PredictionBatch(
+                request_id=request.id,
+                time=datetime.now(UTC),
+                model=model.name,
+                version=model.version,
+                role="live",
+                columns=model.spec.columns,
+                matrix=inputs,
+                labels=None if prediction is None else prediction.labels,
+                probabilities=None if prediction is None else prediction.probabilities,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status="error" if prediction is None else "ok",
+            )
+        )
+
+
+class NoLog:
+    """Records nothing (``--no-log-predictions``)."""
+
+    def log(
+        self,
+        request: Request,
+        model: ServedModel,
+        inputs: np.ndarray,
+        prediction: Prediction | None,
+        started: float,
+    ) -> None:
+        """Nothing."""

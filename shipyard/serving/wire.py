@@ -1,0 +1,133 @@
+"""The prediction protocols, as the two ends of the pipeline: decode a call, encode a reply.
+
+Each protocol is one class with the paths it answers (``POST``, ``{param}`` placeholders
+as in Starlette), a ``name`` for the metrics, and three steps: ``decode`` a call into a
+:class:`~shipyard.serving.request.Request`; ``read`` its body against a model's input
+spec (the validate stage calls it, once per spec the request meets); ``encode`` the
+prediction. The wire formats themselves are the pure functions of
+:mod:`shipyard.serving.protocols`. A new protocol is one class here, added to
+:data:`PROTOCOLS`; the pipeline between decode and encode is the same for all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shipyard.serving.protocols import (
+    V2Request,
+    decode_invocations,
+    decode_v1,
+    decode_v2,
+    encode_invocations,
+    encode_v1,
+    encode_v2,
+    select_outputs,
+)
+from shipyard.serving.request import JSON, Call, Reply, Request
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from shipyard.models.served import Prediction, ServedModel
+    from shipyard.models.signature import InputSpec
+
+__all__ = ["PROTOCOLS", "KServeV1", "MlflowInvocations", "OpenInferenceV2", "WireProtocol"]
+
+
+class WireProtocol(Protocol):
+    """One prediction protocol: its routes, and how it decodes, reads and encodes."""
+
+    name: str  # the ``protocol`` label of the request metrics
+    paths: tuple[str, ...]  # the POST routes it answers
+
+    def decode(self, call: Call) -> Request:
+        """The request a call makes: which model (and version) it names, and its body."""
+        ...
+
+    def read(self, request: Request, spec: InputSpec) -> np.ndarray:
+        """The request's inputs as a matrix in ``spec``'s column order (a 4xx if unfit)."""
+        ...
+
+    def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
+        """The reply carrying ``model``'s prediction."""
+        ...
+
+
+class KServeV1:
+    """KServe V1 ``:predict``: ``{"instances": [...]}`` in, ``{"predictions": [...]}`` out."""
+
+    name = "kserve_v1"
+    paths = ("/v1/models/{name}:predict",)
+
+    def decode(self, call: Call) -> Request:
+        """The model named in the path; the body is read later."""
+        return Request(call.request_id, self, call.headers, call.body, call.params["name"])
+
+    def read(self, request: Request, spec: InputSpec) -> np.ndarray:
+        """The instances as a matrix."""
+        return decode_v1(request.body, spec)
+
+    def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
+        """``{"predictions": [...]}``."""
+        return Reply(encode_v1(prediction.labels), model.version, request.role)
+
+
+class OpenInferenceV2:
+    """Open Inference (V2) ``infer``, JSON or binary tensors, on the model or a pinned version."""
+
+    name = "open_inference_v2"
+    paths = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
+
+    def decode(self, call: Call) -> Request:
+        """The model and the pinned version (if any) named in the path."""
+        params = call.params
+        return Request(
+            call.request_id, self, call.headers, call.body, params["name"], params.get("version")
+        )
+
+    def read(self, request: Request, spec: InputSpec) -> np.ndarray:
+        """The input tensors as a matrix; the id and outputs asked for are kept for the reply."""
+        decoded = decode_v2(request.body, request.headers, spec)
+        request.notes = decoded
+        return decoded.matrix
+
+    def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
+        """The outputs asked for (all by default), as JSON or binary tensors."""
+        notes = request.notes
+        decoded = notes if isinstance(notes, V2Request) else None
+        outputs: dict[str, Any] = {"predict": prediction.labels}
+        if prediction.probabilities is not None:
+            outputs["predict_proba"] = prediction.probabilities
+        if decoded is not None:
+            outputs = select_outputs(outputs, decoded.requested_outputs)
+        payload, headers = encode_v2(
+            model.name,
+            model.version,
+            (decoded.id if decoded is not None else None) or request.id,
+            outputs,
+            decoded is not None and decoded.binary_outputs,
+        )
+        content_type = headers.pop("Content-Type", JSON)
+        return Reply(payload, model.version, request.role, content_type, headers)
+
+
+class MlflowInvocations:
+    """MLflow's scoring server ``/invocations``: JSON or CSV in, ``{"predictions": …}`` out."""
+
+    name = "mlflow"
+    paths = ("/invocations",)
+
+    def decode(self, call: Call) -> Request:
+        """No model in the path: the served one answers."""
+        return Request(call.request_id, self, call.headers, call.body)
+
+    def read(self, request: Request, spec: InputSpec) -> np.ndarray:
+        """The body, by its content type, as a matrix."""
+        return decode_invocations(request.body, request.headers.get("content-type"), spec)
+
+    def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
+        """``{"predictions": [...]}``."""
+        return Reply(encode_invocations(prediction.labels), model.version, request.role)
+
+
+PROTOCOLS: tuple[WireProtocol, ...] = (KServeV1(), OpenInferenceV2(), MlflowInvocations())

@@ -1,0 +1,141 @@
+"""The catalogue of event kinds: every kind the event log may hold, with what it means.
+
+    store.record(EventKind.RUN_FINISHED, f"run:{run_id}", {"model": name})
+    kind_of(f"rollout.{state}")          # a kind built from a state, checked
+
+:meth:`Store.record` refuses a kind that is not here, so a typo cannot start a new kind
+silently. The stored text is the member's value (``run.finished``); adding a kind is
+one line below, and ``docs/registry.md`` lists them all (a test keeps it in step).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ALL_KINDS", "EventKind", "kind_of", "kinds_table"]
+
+
+class EventKind(StrEnum):
+    """One kind of state change; its value is the text stored in the event log."""
+
+    meaning: str
+
+    def __new__(cls, value: str, meaning: str = "") -> EventKind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
+
+    DATASET_SNAPSHOTTED = "dataset.snapshotted", "A new dataset snapshot was stored."
+    TRAINING_HALTED = (
+        "training.halted",
+        "Training stopped before it began: the data failed validation.",
+    )
+    RUN_FINISHED = "run.finished", "A training run finished, with its metrics."
+    RUN_FAILED = "run.failed", "The user's train function raised; the run holds the traceback."
+    MODEL_VERSION_REGISTERED = (
+        "model_version.registered",
+        "A training run registered a model version.",
+    )
+    MODEL_VERSION_REPRODUCED = (
+        "model_version.reproduced",
+        "A model version was retrained from its recorded inputs and compared.",
+    )
+    MODEL_VERSION_EVALUATED = (
+        "model_version.evaluated",
+        "A model version was scored against its scorecard.",
+    )
+    MODEL_VERSION_APPROVED = (
+        "model_version.approved",
+        "Someone approved a model version for promotion.",
+    )
+    MODEL_VERSION_ARCHIVED = (
+        "model_version.archived",
+        "A never-promoted model version was tagged archived by pruning.",
+    )
+    ALIAS_PROMOTE = (
+        "alias.promote",
+        "A promotion moved an alias (every check passed), or cleared the challenger.",
+    )
+    ALIAS_OVERRIDE = (
+        "alias.override",
+        "An alias moved despite failing checks (--force, with a reason).",
+    )
+    ALIAS_ROLLBACK = "alias.rollback", "The champion alias moved back to an earlier version."
+    KEYS_CREATED = "keys.created", "A signing key pair was created for the project."
+    TRAFFIC_CHANGED = (
+        "traffic.changed",
+        "A model's traffic settings (challenger shares, shadow) changed.",
+    )
+    SERVING_SWAPPED = "serving.swapped", "A server switched to a new champion version."
+    SERVING_LOAD_FAILED = "serving.load_failed", "A server could not load a model version."
+    MONITOR_RAN = "monitor.ran", "The monitor checked a model version over a window."
+    MONITOR_PAUSED = (
+        "monitor.paused",
+        "A pause-level breach sent the model's traffic to its fallback version.",
+    )
+    ALERT_OPENED = (
+        "alert.opened",
+        "A monitored signal breached a band (or escalated): an alert opened.",
+    )
+    ALERT_RESOLVED = "alert.resolved", "A signal came back within its bands: its alert resolved."
+    ALERT_DELIVERED = "alert.delivered", "An alert reached one of its routes."
+    ALERT_DELIVERY_FAILED = (
+        "alert.delivery_failed",
+        "An alert could not be delivered to a route after its retries.",
+    )
+    RETRAIN_REQUESTED = (
+        "retrain_requested",
+        "A signal reached its retrain band; continuous training may act on it.",
+    )
+    ROLLOUT_STARTED = "rollout.started", "A roll-out of a candidate version began."
+    ROLLOUT_RUNNING = "rollout.running", "A roll-out moved to its next step, or resumed."
+    ROLLOUT_PAUSED = "rollout.paused", "A roll-out was held at its current step."
+    ROLLOUT_PROMOTING = (
+        "rollout.promoting",
+        "Every roll-out step passed; the candidate awaits promotion.",
+    )
+    ROLLOUT_AWAITING_PROMOTION = (
+        "rollout.awaiting_promotion",
+        "The agent could not promote a finished roll-out's candidate; it waits.",
+    )
+    ROLLOUT_PROMOTED = "rollout.promoted", "A roll-out ended with its candidate as champion."
+    ROLLOUT_ROLLED_BACK = (
+        "rollout.rolled_back",
+        "A guardrail breached: the champion took all traffic back.",
+    )
+    ROLLOUT_ABORTED = "rollout.aborted", "A roll-out was aborted by hand."
+    ROLLOUT_ALERT_DELIVERED = (
+        "rollout.alert_delivered",
+        "A roll-out's rollback page reached a route.",
+    )
+    ROLLOUT_ALERT_FAILED = (
+        "rollout.alert_failed",
+        "A roll-out's rollback page could not be delivered to a route.",
+    )
+    CT_CYCLE_STARTED = "ct.cycle_started", "A continuous-training cycle started, with its cause."
+    CT_SKIPPED = "ct.skipped", "A continuous-training trigger was deferred or skipped by a guard."
+    CT_GATE = "ct.gate", "A continuous-training cycle passed or failed one gate."
+    CT_CYCLE_FINISHED = "ct.cycle_finished", "A continuous-training cycle ended, with its outcome."
+    CT_ALERT_DELIVERED = "ct.alert_delivered", "A halted cycle's page reached a route."
+    CT_ALERT_FAILED = "ct.alert_failed", "A halted cycle's page could not be delivered to a route."
+
+
+ALL_KINDS: frozenset[EventKind] = frozenset(EventKind)
+
+
+def kind_of(text: str) -> EventKind:
+    """The catalogued kind spelled ``text``; a clear ``ValueError`` when there is none."""
+    try:
+        return EventKind(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an event kind in shipyard/store/event_kinds.py; "
+            "add it there (with its meaning) before recording it."
+        ) from None
+
+
+def kinds_table() -> str:
+    """The Markdown table of every kind and its meaning, as ``docs/registry.md`` shows it."""
+    rows = [f"| `{kind.value}` | {kind.meaning} |" for kind in EventKind]
+    return "\n".join(["| kind | meaning |", "| --- | --- |", *rows]) + "\n"
