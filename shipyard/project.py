@@ -6,7 +6,7 @@ identified. The CLI builds one per command; the agent, the demo and the server b
 their own. Nothing below the CLI reads who the user is from the environment: it asks
 the project.
 
-    project = Project(load_config("shipyard.yaml"), Principal("alice", "SHIPYARD_USER"))
+    project = Project(load_config("shipyard.yaml"), Principal("alice", "cli"))
     train(project)
 """
 
