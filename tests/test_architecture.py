@@ -121,3 +121,17 @@ def test_create_app_is_composition() -> None:
         if isinstance(node, ast.FunctionDef) and node.name == "create_app"
     )
     assert (create_app.end_lineno or 0) - create_app.lineno + 1 <= 80
+
+
+def test_the_architecture_page_shows_the_checked_layers() -> None:
+    import tomllib
+
+    root = PACKAGE.parent
+    contracts = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = next(
+        c["layers"] for c in contracts["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    )
+    page = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = page.split("<!-- layers:", 1)[1].split("<!-- /layers -->", 1)[0]
+    shown = [line for line in block.split("```")[1].splitlines() if line.strip()]
+    assert shown == layers
