@@ -26,6 +26,7 @@ from shipyard.delivery.guardrails import evaluate_guardrails
 from shipyard.delivery.lease import Lease, LeaseKeeper
 from shipyard.delivery.rollout import Rollout, active_rollouts, advance, complete_rollout
 from shipyard.errors import PromotionRefused, ShipyardError
+from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from shipyard.pipelines.loop import ContinuousTraining
@@ -178,7 +179,7 @@ class Agent:
             if rollout.id not in self._refused:
                 self._refused.add(rollout.id)
                 self.store.record(
-                    "rollout.awaiting_promotion",
+                    EventKind.ROLLOUT_AWAITING_PROMOTION,
                     f"model:{label}",
                     {"rollout": rollout.id, "refused": refusal.message},
                 )

@@ -8,6 +8,7 @@ import typer
 
 from shipyard.cli.output import console
 from shipyard.cli.state import CliState
+from shipyard.store.event_kinds import EventKind
 
 __all__ = ["app"]
 
@@ -29,7 +30,7 @@ def init(
     public = config.resolve(config.signing.public_key)
     fingerprint = generate_keys(private, public, overwrite=force)
     state.store().record(
-        "keys.created",
+        EventKind.KEYS_CREATED,
         f"project:{config.project}",
         {"fingerprint": fingerprint, "public_key": str(public)},
     )

@@ -10,6 +10,7 @@ from shipyard.cli.options import JsonOpt, RefArg, parse_interval
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
+from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -271,7 +272,7 @@ def _last_outcome(store: Store, name: str) -> str:
     """`` The last one, …`` from the newest roll-out of ``name``, or nothing."""
     from shipyard.delivery.rollout import get_rollout
 
-    started = store.events(kind="rollout.started", subject=f"model:{name}/", limit=1)
+    started = store.events(kind=EventKind.ROLLOUT_STARTED, subject=f"model:{name}/", limit=1)
     if not started or "id" not in started[0].payload:
         return ""
     return f" The last one: {_outcome(get_rollout(store, int(started[0].payload['id'])))}."

@@ -35,6 +35,7 @@ from shipyard.monitoring.alerting import (
     routes_from_config,
     send_with_retries,
 )
+from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from shipyard.config import Config
@@ -50,8 +51,8 @@ __all__ = [
     "rollback_alert",
 ]
 
-ROLLOUT_ALERT_DELIVERED = "rollout.alert_delivered"
-ROLLOUT_ALERT_FAILED = "rollout.alert_failed"
+ROLLOUT_ALERT_DELIVERED = EventKind.ROLLOUT_ALERT_DELIVERED
+ROLLOUT_ALERT_FAILED = EventKind.ROLLOUT_ALERT_FAILED
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def notify_cycle(
             actions=("continuous training stopped; the champion keeps serving",),
             headline=headline,
         ),
-        kinds=("ct.alert_delivered", "ct.alert_failed"),
+        kinds=(EventKind.CT_ALERT_DELIVERED, EventKind.CT_ALERT_FAILED),
         subject=f"model:{model}",
         facts={"cycle": cycle},
         routes=routes,
@@ -196,7 +197,7 @@ def _send(
     store: Store,
     make_alert: Callable[[], Alert],
     *,
-    kinds: tuple[str, str],
+    kinds: tuple[EventKind, EventKind],
     subject: str,
     facts: dict[str, Any],
     routes: Sequence[Route] | None,
@@ -245,7 +246,7 @@ def _deliver(
     return delivery
 
 
-def _record(store: Store, kind: str, subject: str, payload: dict[str, Any]) -> None:
+def _record(store: Store, kind: EventKind, subject: str, payload: dict[str, Any]) -> None:
     try:
         store.record(kind, subject, payload)
     except Exception:  # the control plane is down: the log line is all that is left

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 
 from shipyard.errors import ConfigError, NotFoundError
-from shipyard.store import RolloutRow, as_utc
+from shipyard.store import EventKind, RolloutRow, as_utc, kind_of
 from shipyard.store.traffic import TrafficSettings, write_traffic
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def start_rollout(
         session.flush()
         rollout = _rollout(row)
     write_traffic(store, model, traffic_for(strategy, chosen, 0, candidate))
-    store.record("rollout.started", f"model:{model}/{candidate}", rollout.to_dict())
+    store.record(EventKind.ROLLOUT_STARTED, f"model:{model}/{candidate}", rollout.to_dict())
     return rollout
 
 
@@ -362,6 +362,7 @@ def _transition(
     step_index: int | None = None,
     restart_clock: bool = False,
 ) -> Rollout:
+    kind = kind_of(f"rollout.{state}")
     index = rollout.step_index if step_index is None else step_index
     entry = _entry(moment, rollout.state, state, index, reason, evidence)
     with store.session() as session:
@@ -377,7 +378,7 @@ def _transition(
         row.updated_at = moment
         session.flush()
         updated = _rollout(row)
-    store.record(f"rollout.{state}", f"model:{rollout.model}/{rollout.candidate}", entry)
+    store.record(kind, f"model:{rollout.model}/{rollout.candidate}", entry)
     return updated
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 
 from shipyard.errors import NotFoundError
-from shipyard.store import CycleRow, as_utc
+from shipyard.store import CycleRow, EventKind, as_utc
 
 if TYPE_CHECKING:
     from shipyard.store import Store
@@ -89,7 +89,7 @@ def start_cycle(
 ) -> Cycle:
     """Open a running cycle for ``model``."""
     cycle = _insert(store, model, cause, trigger, "running", "", champion)
-    store.record("ct.cycle_started", f"model:{model}", {"cycle": cycle.id, "cause": cause})
+    store.record(EventKind.CT_CYCLE_STARTED, f"model:{model}", {"cycle": cycle.id, "cause": cause})
     return cycle
 
 
@@ -107,7 +107,7 @@ def record_decision(
     """Store a guard's decision not to retrain (now, or for this trigger)."""
     cycle = _insert(store, model, cause, trigger, state, reason, champion, evidence=evidence)
     store.record(
-        "ct.skipped",
+        EventKind.CT_SKIPPED,
         f"model:{model}",
         {"cycle": cycle.id, "cause": cause, "state": state, "reason": reason, **evidence},
     )
@@ -127,7 +127,9 @@ def record_gate(
         session.flush()
         cycle = _cycle(row)
     store.record(
-        "ct.gate", f"model:{cycle.model}", {"cycle": cycle_id, "gate": gate, "status": status}
+        EventKind.CT_GATE,
+        f"model:{cycle.model}",
+        {"cycle": cycle_id, "gate": gate, "status": status},
     )
     return cycle
 
@@ -153,7 +155,7 @@ def finish_cycle(store: Store, cycle_id: int, state: CycleState, reason: str) ->
         session.flush()
         cycle = _cycle(row)
     store.record(
-        "ct.cycle_finished",
+        EventKind.CT_CYCLE_FINISHED,
         f"model:{cycle.model}",
         {"cycle": cycle_id, "state": state, "reason": reason, "candidate": cycle.candidate},
     )

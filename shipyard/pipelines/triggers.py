@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.errors import ConfigError
+from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from shipyard.pipelines.cycles import Cycle
@@ -57,10 +58,8 @@ def drift_trigger(
     store: Store, model: str, champion: str | None, spent: set[str]
 ) -> Trigger | None:
     """The newest ``retrain_requested`` of ``model``'s champion, unless a cycle spent it."""
-    from shipyard.monitoring.alerting import RETRAIN_REQUESTED
-
     subject = f"model:{model}"
-    for event in store.events(kind=RETRAIN_REQUESTED, subject=subject, limit=20):
+    for event in store.events(kind=EventKind.RETRAIN_REQUESTED, subject=subject, limit=20):
         if event.subject != subject:
             continue  # a prefix match: model:loans also finds model:loans2
         version = event.payload.get("version")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from shipyard.errors import PromotionRefused
-from shipyard.store import AliasMoveRow, Store, as_utc
+from shipyard.store import AliasMoveRow, Store, as_utc, kind_of
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -85,6 +85,7 @@ def move_alias(
     forced: bool = False,
 ) -> AliasMove:
     """Point ``alias`` at ``version`` (``None`` removes it) and record the move."""
+    kind = kind_of(f"alias.{action}")  # an unknown action is refused before anything moves
     previous = current_alias(client, name, alias)
     if version is None:
         client.delete_registered_model_alias(name, alias)
@@ -107,7 +108,7 @@ def move_alias(
     # Servers poll this number and swap models when it changes.
     store.bump_generation(name)
     store.record(
-        f"alias.{action}",
+        kind,
         f"model:{name}@{alias}",
         {"from_version": previous, "to_version": version, "reason": reason, "forced": forced},
     )

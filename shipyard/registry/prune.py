@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from shipyard.registry import tags
 from shipyard.registry.aliases import alias_moves
 from shipyard.registry.views import model_versions
-from shipyard.store import Store
+from shipyard.store import EventKind, Store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -55,7 +55,7 @@ def archive(store: Store, client: MlflowClient, candidates: list[PruneCandidate]
     for candidate in candidates:
         client.set_model_version_tag(candidate.model, candidate.version, tags.ARCHIVED, "true")
         store.record(
-            "model_version.archived",
+            EventKind.MODEL_VERSION_ARCHIVED,
             f"model:{candidate.model}/{candidate.version}",
             {"reason": "pruned: never promoted"},
         )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.models.served import ServedModel
 from shipyard.serving.router import Router, TrafficPlan
+from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -178,7 +179,7 @@ class GenerationWatcher:
         self.swaps += 1
         if champion != lineup.champion.version:
             self._record(
-                "serving.swapped",
+                EventKind.SERVING_SWAPPED,
                 champion,
                 {
                     "from_version": lineup.champion.version,
@@ -200,14 +201,14 @@ class GenerationWatcher:
                 models[version] = self.loader(self.client, self.name, version)
             except Exception as exc:  # a bad version must not stop serving
                 errors.append(f"{self.name}/{version}: {exc}")
-                self._record("serving.load_failed", version, {"error": str(exc)})
+                self._record(EventKind.SERVING_LOAD_FAILED, version, {"error": str(exc)})
         if errors:
             self.slot.status["load_error"] = "; ".join(errors)
         else:
             self.slot.status.pop("load_error", None)
         return models
 
-    def _record(self, kind: str, version: str, payload: dict[str, Any]) -> None:
+    def _record(self, kind: EventKind, version: str, payload: dict[str, Any]) -> None:
         # The event is best effort: serving goes on without it.
         with contextlib.suppress(Exception):
             self.store.record(kind, f"model:{self.name}/{version}", payload)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError
+from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from shipyard.store import Store
@@ -92,6 +93,8 @@ def write_traffic(store: Store, model: str, settings: TrafficSettings) -> int:
         model, traffic=None if settings.empty else settings.to_dict()
     )
     store.record(
-        "traffic.changed", f"model:{model}", {**settings.to_dict(), "generation": generation}
+        EventKind.TRAFFIC_CHANGED,
+        f"model:{model}",
+        {**settings.to_dict(), "generation": generation},
     )
     return generation

@@ -247,7 +247,7 @@ def test_drift_trigger_starts_a_cycle_with_its_cause_on_the_run(project: Project
     version = project.tracking.client.get_model_version("churn", cycle.candidate or "")
     assert version.tags["shipyard.trigger"] == "drift:performance:roc_auc"
     # The trigger is spent: once the cycle ends, the same event starts nothing.
-    project.store.record("note", "model:churn", {})
+    project.store.record("monitor.ran", "model:churn", {})
     _finish_rollout(project, breach_at=0)
     loop.tick()
     assert list_cycles(project.store, "churn")[0].state == "rolled_back"
@@ -455,9 +455,7 @@ def test_production_comparison_fails_a_candidate_worse_on_live_labels(project: P
     bad = project.root / "shuffled.csv"
     shuffled.to_csv(bad, index=False)
     settings = project.config.train.model_copy(update={"data": bad})
-    version = train(
-        project.config.model_copy(update={"train": settings}),
-    ).version
+    version = train(project_of(project.config.model_copy(update={"train": settings}))).version
     project.reload(**{"ct.recent_labelled": 150})
     found = production_comparison(project.config, project.tracking, "churn", version, "1")
     assert found["rows"] == 150 and found["metric"] == "roc_auc"

@@ -83,7 +83,7 @@ def test_sqlite_uses_wal_for_many_processes(tmp_path: Path) -> None:
 
 def test_actor_defaults_to_shipyard_user(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'cp.db'}", actor="tester")
-    assert store.record("k", "s").actor == "tester"
+    assert store.record("keys.created", "s").actor == "tester"
 
 
 def test_unreachable_database_is_a_clear_error() -> None:
