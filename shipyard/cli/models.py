@@ -203,10 +203,9 @@ def verify_cmd(
     from shipyard.registry import get_version, parse_ref
 
     state: CliState = ctx.obj
-    config = state.config()
-    tracking = state.project().tracking
-    version = get_version(tracking.client, parse_ref(ref))
-    result = verify_version(config, tracking, version)
+    project = state.project()
+    version = get_version(project.client, parse_ref(ref))
+    result = verify_version(project, version)
     label = f"{version.name}/{version.version}"
     if as_json:
         print_json(

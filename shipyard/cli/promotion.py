@@ -102,16 +102,9 @@ def approve_cmd(
     from shipyard.registry import get_version, parse_ref
 
     state: CliState = ctx.obj
-    config = state.config()
-    tracking = state.project().tracking
-    version = get_version(tracking.client, parse_ref(ref))
-    approval = approve(
-        state.store(),
-        tracking.client,
-        version,
-        comment=comment,
-        allow_self_approval=config.promotion.allow_self_approval,
-    )
+    project = state.project()
+    version = get_version(project.client, parse_ref(ref))
+    approval = approve(project, version, comment=comment)
     if as_json:
         print_json(approval.to_dict())
         return

@@ -10,11 +10,13 @@ from sqlalchemy import select
 
 from shipyard.errors import PromotionRefused
 from shipyard.registry import tags
-from shipyard.store import ApprovalRow, Store, as_utc
+from shipyard.store import ApprovalRow, EventKind, Store, as_utc
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from shipyard.project import Project
 
 __all__ = ["Approval", "approvals", "approve", "trained_by"]
 
@@ -51,14 +53,19 @@ def trained_by(client: MlflowClient, version: ModelVersion) -> str | None:
 
 
 def approve(
-    store: Store,
-    client: MlflowClient,
+    project: Project,
     version: ModelVersion,
     *,
     comment: str,
-    allow_self_approval: bool,
+    allow_self_approval: bool | None = None,
 ) -> Approval:
-    """Record ``store.actor``'s approval of ``version``; refuses self-approval unless allowed."""
+    """Record the principal's approval of ``version``; refuses self-approval unless allowed.
+
+    ``allow_self_approval`` defaults to ``promotion.allow_self_approval``.
+    """
+    store, client = project.store, project.client
+    if allow_self_approval is None:
+        allow_self_approval = project.config.promotion.allow_self_approval
     label = f"{version.name}/{version.version}"
     trainer = trained_by(client, version)
     if not allow_self_approval and trainer is not None and trainer == store.actor:
@@ -78,7 +85,7 @@ def approve(
         session.add(row)
         session.flush()
         approval = _approval(row)
-    store.record("model_version.approved", f"model:{label}", {"comment": comment})
+    store.record(EventKind.MODEL_VERSION_APPROVED, f"model:{label}", {"comment": comment})
     return approval
 
 

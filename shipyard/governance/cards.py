@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from shipyard.governance.signing import Verification
+    from shipyard.project import Project
     from shipyard.registry.tracking import Tracking
 
 __all__ = [
@@ -54,15 +55,14 @@ def _run_json(tracking: Tracking, run_id: str, artifact: str) -> dict[str, Any]:
         return dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def sign_promotion(
-    config: Config, tracking: Tracking, version: ModelVersion, evidence: dict[str, Any]
-) -> bool:
+def sign_promotion(project: Project, version: ModelVersion, evidence: dict[str, Any]) -> bool:
     """Add ``evidence`` to the version's card, sign card + artifact digest, store both.
 
     Returns False (and signs nothing) when the project has no private key yet.
     """
     from shipyard.governance.signing import load_private_key, sign_card
 
+    config, tracking = project.config, project.tracking
     key_path = private_key_path(config)
     if not key_path.is_file() or not version.run_id:
         return False
@@ -75,12 +75,13 @@ def sign_promotion(
     return True
 
 
-def verify_version(config: Config, tracking: Tracking, version: ModelVersion) -> Verification:
+def verify_version(project: Project, version: ModelVersion) -> Verification:
     """Check the version's signed card against the committed public key and its artifact."""
     from mlflow.exceptions import MlflowException
 
     from shipyard.governance.signing import CardSignature, load_public_key, verify_card
 
+    config, tracking = project.config, project.tracking
     label = f"{version.name}/{version.version}"
     if not version.run_id:
         raise SigningError(

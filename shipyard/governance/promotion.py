@@ -100,8 +100,7 @@ def promote(
             )
         evaluation = latest_evaluation(store, name, number)
         signed = sign_promotion(
-            config,
-            tracking,
+            project,
             version,
             {
                 "alias": CHAMPION,

@@ -10,6 +10,7 @@ import pytest
 from shipyard.cli import run
 from shipyard.config import load_config
 from shipyard.training import train
+from tests.support import project_of
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -26,7 +27,7 @@ def test_promotion_commands(
 ) -> None:
     monkeypatch.chdir(example_project)
     monkeypatch.setenv("SHIPYARD_SIGNING__PRIVATE_KEY", str(tmp_path / "keys" / "k.pem"))
-    train(load_config(example_project / "shipyard.yaml"))
+    train(project_of(load_config(example_project / "shipyard.yaml")))
 
     code, out, err = cli(capsys, "evaluate", "churn/1", "--json")
     assert code == 0, err

@@ -45,7 +45,6 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
 def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
     config = project
     store = Store(config.db_url, actor="tester")  # actor "tester", who trains
-    reviewer = Store(config.db_url, actor="reviewer")
     tracking = Tracking(config)
     client = tracking.client
     train(project_of(config))
@@ -68,15 +67,15 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
         promote(project_of(config), parse_ref("churn/1"), to="champion")
     v1 = get_version(client, parse_ref("churn/1"))
     with pytest.raises(PromotionRefused, match="tester trained churn/1"):
-        approve(store, client, v1, comment="mine", allow_self_approval=False)
-    approve(reviewer, client, v1, comment="looks good", allow_self_approval=False)
+        approve(project_of(config), v1, comment="mine", allow_self_approval=False)
+    approve(project_of(config, "reviewer"), v1, comment="looks good", allow_self_approval=False)
 
     # 4. Keys, then the first champion, signed.
     generate_keys(Path(str(config.signing.private_key)), config.resolve(config.signing.public_key))
     first = promote(project_of(config), parse_ref("churn/1"), to="champion")
     assert (first.previous, first.forced, first.signed) == (None, False, True)
     assert current_alias(client, "churn", "champion") == "1"
-    assert verify_version(config, tracking, v1).ok
+    assert verify_version(project_of(config), v1).ok
     between = datetime.now(UTC)
 
     # 5. Version 2 is scored against the champion and goes challenger → champion.
@@ -86,8 +85,7 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
     assert record2.passed, record2.failing
     promote(project_of(config), parse_ref("churn/2"), to="challenger")
     approve(
-        reviewer,
-        client,
+        project_of(config, "reviewer"),
         get_version(client, parse_ref("churn/2")),
         comment="ok",
         allow_self_approval=False,
@@ -169,9 +167,9 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
         if p.is_file() and p.parent.name == "artifacts" and p.name.startswith("model.")
     )
     v2_version = get_version(client, parse_ref("churn/2"))
-    assert verify_version(config, tracking, v2_version).ok
+    assert verify_version(project_of(config), v2_version).ok
     target = next(p for p in model_files if v2_version.source.split("/")[-1] in str(p))
     target.write_bytes(target.read_bytes() + b"tampered")
-    verdict = verify_version(config, tracking, v2_version)
+    verdict = verify_version(project_of(config), v2_version)
     assert not verdict.ok
     assert any("sha256:" in problem for problem in verdict.problems)
