@@ -11,6 +11,7 @@ import typer
 from shipyard.cli.options import JsonOpt, parse_interval
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
+from shipyard.levels import ALERT_LEVELS
 
 if TYPE_CHECKING:
     from shipyard.monitoring.run import MonitorResult
@@ -132,13 +133,13 @@ def calibrate_cmd(
         from rich.table import Table
 
         table = Table(title=f"{name}/{version}: levels for windows of {size} rows")
-        for header in ("feature", "method", "inspect", "retrain", "pause"):
+        for header in ("feature", "method", *ALERT_LEVELS):
             table.add_column(header, justify="left" if header in ("feature", "method") else "right")
         for feature, levels in bands.items():
             table.add_row(
                 feature,
                 str(levels["method"]),
-                *(f"{levels[k]:.4g}" for k in ("inspect", "retrain", "pause")),
+                *(f"{levels[k]:.4g}" for k in ALERT_LEVELS),
             )
         console.print(table)
     if not write:
@@ -192,9 +193,7 @@ def _print(result: MonitorResult) -> None:
     table.add_column("verdict")
     for signal in result.signals:
         bands = signal.get("bands") or {}
-        levels = " / ".join(
-            f"{bands[k]:.3g}" for k in ("inspect", "retrain", "pause") if k in bands
-        )
+        levels = " / ".join(f"{bands[k]:.3g}" for k in ALERT_LEVELS if k in bands)
         score = signal.get("score")
         level = str(signal.get("level") or "ok")
         table.add_row(

@@ -39,7 +39,7 @@ from shipyard.config.loading import (
     load_config,
 )
 from shipyard.config.model import ModelSettings
-from shipyard.config.monitoring import AlertRoute, BandSettings, Level, MonitoringSettings
+from shipyard.config.monitoring import AlertRoute, BandSettings, MonitoringSettings
 from shipyard.config.root import WORKSPACE_DIRNAME, Config
 from shipyard.config.serving import ServingSettings
 from shipyard.config.train import TrainSettings
@@ -58,7 +58,6 @@ __all__ = [
     "EvaluationSettings",
     "FairnessCriterion",
     "LatencyCriterion",
-    "Level",
     "MetricCriterion",
     "ModelSettings",
     "MonitoringSettings",

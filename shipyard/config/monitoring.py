@@ -8,10 +8,9 @@ from typing import Literal
 from pydantic import Field
 
 from shipyard.config._section import Section
+from shipyard.levels import AlertLevel
 
-__all__ = ["AlertRoute", "BandSettings", "Level", "MonitoringSettings"]
-
-Level = Literal["inspect", "retrain", "pause"]
+__all__ = ["AlertRoute", "BandSettings", "MonitoringSettings"]
 
 
 class BandSettings(Section):
@@ -36,7 +35,7 @@ class AlertRoute(Section):
         None,
         description="PagerDuty integration key (or ${ENV_VAR} to read it from the environment).",
     )
-    min_level: Level = Field("inspect", description="Lowest level this route receives.")
+    min_level: AlertLevel = Field("inspect", description="Lowest level this route receives.")
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra HTTP headers, e.g. an Authorization token."
     )

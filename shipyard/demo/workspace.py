@@ -43,7 +43,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -57,6 +57,7 @@ from shipyard.demo.agrawal import (
     agrawal_frame,
 )
 from shipyard.errors import ConfigError, DataError
+from shipyard.levels import AlertLevel
 
 if TYPE_CHECKING:
     from shipyard.config import Config
@@ -112,7 +113,7 @@ class WorkspaceSettings:
     # monitoring
     window: str = "last:600"
     monitor_every_seconds: float = 2.0
-    pager_min_level: Literal["inspect", "retrain", "pause"] = "retrain"
+    pager_min_level: AlertLevel = "retrain"
     # delivery
     delivery_poll_seconds: float = 0.5
     delivery_step_seconds: float = 5.0

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import DataError
+from shipyard.levels import Level
 from shipyard.monitoring.frames import FrameLike, as_frame
 from shipyard.monitoring.reference import ColumnReference, Reference
-from shipyard.monitoring.results import Band, Bands, DatasetDrift, DriftResult, Kind
+from shipyard.monitoring.results import Bands, DatasetDrift, DriftResult, Kind
 from shipyard.monitoring.window import CurrentColumn, read_window
 
 __all__ = ["DriftDetector", "ThresholdDetector", "result", "unscored"]
@@ -170,7 +171,7 @@ def result(
     threshold: float,
     drifted: bool,
     p_value: float | None = None,
-    band: Band | None = None,
+    band: Level | None = None,
     kind: Kind | None = None,
     unseen: tuple[int, int] = (0, 0),
     out_of_range: int = 0,

@@ -19,6 +19,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from shipyard.levels import Level
 from shipyard.monitoring import statistics as st
 from shipyard.monitoring.base import DriftDetector, missing_values, out_of_range, result, unscored
 from shipyard.monitoring.binning import (
@@ -29,7 +30,7 @@ from shipyard.monitoring.binning import (
     sturges_edges,
 )
 from shipyard.monitoring.reference import ColumnReference
-from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Band, Bands, DriftResult
+from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DriftResult
 from shipyard.monitoring.window import CurrentColumn
 
 __all__ = ["Binning", "HistogramDetector", "JensenShannonDetector", "KLDetector", "PSIDetector"]
@@ -57,7 +58,7 @@ class HistogramDetector(DriftDetector):
         self.binning = binning
 
     @abstractmethod
-    def _compare(self, reference: np.ndarray, current: np.ndarray) -> tuple[float, Band | None]:
+    def _compare(self, reference: np.ndarray, current: np.ndarray) -> tuple[float, Level | None]:
         """Score two histograms of counts: ``(score, band)``."""
 
     def _fit_columns(self) -> None:
@@ -163,7 +164,7 @@ class BandedHistogramDetector(HistogramDetector):
     def statistic(reference: np.ndarray, current: np.ndarray) -> float:
         """The score of two histograms of counts."""
 
-    def _compare(self, reference: np.ndarray, current: np.ndarray) -> tuple[float, Band | None]:
+    def _compare(self, reference: np.ndarray, current: np.ndarray) -> tuple[float, Level | None]:
         score = self.statistic(reference, current)
         return score, self.bands.classify(score)
 
@@ -214,5 +215,5 @@ class JensenShannonDetector(HistogramDetector):
         """The distance at which a column counts as drifted."""
         return self._threshold
 
-    def _compare(self, reference: np.ndarray, current: np.ndarray) -> tuple[float, Band | None]:
+    def _compare(self, reference: np.ndarray, current: np.ndarray) -> tuple[float, Level | None]:
         return float(st.jensen_shannon_distance(reference, current)), None

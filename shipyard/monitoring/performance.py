@@ -26,7 +26,8 @@ from shipyard.config import BandSettings, MetricCriterion, Scorecard
 from shipyard.errors import DataError
 from shipyard.evaluation.metrics import Task, compute_metric, resolve_metric
 from shipyard.evaluation.predictions import Predictions
-from shipyard.monitoring.results import Band, Bands
+from shipyard.levels import Level, rank
+from shipyard.monitoring.results import Bands
 
 __all__ = [
     "BandLike",
@@ -150,7 +151,7 @@ class Breach:
     metric: str
     value: float
     kind: Literal["floor", "band"]
-    level: Band
+    level: Level
     limit: float
     baseline: float | None = None
     degradation: float | None = None
@@ -166,7 +167,7 @@ def concept_drift(
     *,
     bands: Mapping[str, BandLike] | None = None,
     baseline: Mapping[str, float] | None = None,
-    floor_level: Band = "retrain",
+    floor_level: Level = "retrain",
 ) -> list[Breach]:
     """Every breach of the labelled ``values``, most severe first.
 
@@ -204,8 +205,7 @@ def concept_drift(
         if level != "ok":
             limit = getattr(as_bands, level)
             breaches.append(Breach(metric, value, "band", level, limit, start, degradation))
-    order = ("pause", "retrain", "inspect", "ok")
-    return sorted(breaches, key=lambda breach: order.index(breach.level))
+    return sorted(breaches, key=lambda breach: rank(breach.level), reverse=True)
 
 
 def _criteria(criteria: Scorecard | Sequence[MetricCriterion]) -> list[MetricCriterion]:

@@ -36,8 +36,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from shipyard.errors import DataError
+from shipyard.levels import Level
 from shipyard.monitoring.reference import Reference
-from shipyard.monitoring.results import Band, Bands
+from shipyard.monitoring.results import Bands
 from shipyard.monitoring.statistics import wasserstein_distance
 
 __all__ = ["PredictionDriftBand", "PredictionDriftResult", "bootstrap_distances"]
@@ -57,7 +58,7 @@ class PredictionDriftResult:
     score: float
     band: float
     bands: Bands
-    level: Band
+    level: Level
     n_reference: int
     n_current: int
     window_size: int

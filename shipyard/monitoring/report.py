@@ -18,6 +18,7 @@ import pandas as pd
 
 from shipyard.evaluation.plots import new_figure, to_png
 from shipyard.evaluation.report import STYLE
+from shipyard.levels import ALERT_LEVELS
 
 if TYPE_CHECKING:
     from shipyard.monitoring.results import MonitorResult
@@ -87,9 +88,7 @@ def _signals(result: MonitorResult) -> str:
     rows = []
     for signal in result.signals:
         bands = signal.get("bands") or {}
-        levels = " / ".join(
-            _number(bands.get(k)) for k in ("inspect", "retrain", "pause") if k in bands
-        )
+        levels = " / ".join(_number(bands.get(k)) for k in ALERT_LEVELS if k in bands)
         level = str(signal.get("level") or "ok")
         rows.append(
             f"<tr><td>{escape(signal['name'])}</td><td>{escape(str(signal.get('method', '')))}"

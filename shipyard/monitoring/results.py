@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from shipyard.levels import Level
+
 __all__ = [
     "KL_BANDS",
     "PSI_BANDS",
@@ -18,7 +20,7 @@ __all__ = [
     "MonitorResult",
 ]
 
-Band = Literal["ok", "inspect", "retrain", "pause"]
+Band = Level  # the name detectors export; shipyard.levels defines it
 Kind = Literal["numeric", "categorical"]
 
 
@@ -34,7 +36,7 @@ class Bands:
         if not 0 <= self.inspect <= self.retrain <= self.pause:
             raise ValueError(f"bands must satisfy 0 ≤ inspect ≤ retrain ≤ pause, got {self}")
 
-    def classify(self, score: float) -> Band:
+    def classify(self, score: float) -> Level:
         """The most severe band whose threshold ``score`` reaches."""
         if score >= self.pause:
             return "pause"
@@ -72,7 +74,7 @@ class DriftResult:
     drifted: bool
     n_reference: int
     n_current: int
-    band: Band | None = None
+    band: Level | None = None
     reference_nan: int = 0
     reference_inf: int = 0
     current_nan: int = 0
@@ -165,7 +167,7 @@ class MonitorResult:
     performance: dict[str, Any] | None = None
     estimated: dict[str, Any] | None = None
     signals: list[dict[str, Any]] = field(default_factory=list)
-    level: str = "ok"
+    level: Level = "ok"
     report_path: str | None = None
     alerts: dict[str, Any] | None = None
 

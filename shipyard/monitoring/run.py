@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from shipyard.errors import DataError
+from shipyard.levels import worst
 from shipyard.monitoring.feature_drift import configured_bands, feature_drift
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
@@ -34,13 +35,11 @@ if TYPE_CHECKING:
     from shipyard.store import Store
 
 __all__ = [
-    "LEVELS",
     "MonitorResult",
     "champion_or_newest",
     "run_monitor",
 ]
 
-LEVELS = ("ok", "inspect", "retrain", "pause")
 Step = Callable[[str], None]
 
 
@@ -90,7 +89,7 @@ def run_monitor(
     step("Scoring predictions and performance")
     _outputs(result, model, reference, current, config)
     result.signals = _signals(result, config)
-    result.level = max((s["level"] for s in result.signals), key=LEVELS.index, default="ok")
+    result.level = worst(s["level"] for s in result.signals)
     if report:
         from shipyard.monitoring.report import write_monitor_report
 

@@ -14,6 +14,7 @@ plane (``alert.opened``, ``alert.resolved``, ``alert.delivered``,
 ``alert.delivery_failed``, ``retrain_requested``, ``monitor.paused``).
 """
 
+from shipyard.levels import ALERT_LEVELS, AlertLevel
 from shipyard.monitoring.alerting.alerter import (
     ALERT_DELIVERED,
     ALERT_DELIVERY_FAILED,
@@ -38,15 +39,16 @@ from shipyard.monitoring.alerting.routes import (
     routes_from_config,
 )
 from shipyard.monitoring.alerting.signals import (
-    LEVELS,
     SEVERITY,
     Alert,
     AlertStatus,
-    Level,
     Severity,
     Signal,
-    level_rank,
 )
+
+# The alert levels under the names alerting has always exported; shipyard.levels owns them.
+Level = AlertLevel
+LEVELS = ALERT_LEVELS
 
 __all__ = [
     "ALERT_DELIVERED",
@@ -72,7 +74,6 @@ __all__ = [
     "Signal",
     "SlackRoute",
     "WebhookRoute",
-    "level_rank",
     "pagerduty_event",
     "routes_from_config",
     "send_with_retries",

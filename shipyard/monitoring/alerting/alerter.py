@@ -17,9 +17,10 @@ from typing import Any
 
 from shipyard.config import Config
 from shipyard.errors import ConfigError
+from shipyard.levels import AlertLevel, rank
 from shipyard.monitoring.alerting.routes import DeliveryError, Route, routes_from_config
-from shipyard.monitoring.alerting.signals import Alert, Level, Signal, level_rank, plain
-from shipyard.store import Store
+from shipyard.monitoring.alerting.signals import Alert, Signal, plain
+from shipyard.store import EventKind, Store
 from shipyard.store.events import Event
 from shipyard.store.traffic import TrafficSettings, write_traffic
 
@@ -37,12 +38,14 @@ __all__ = [
     "send_with_retries",
 ]
 
-ALERT_OPENED = "alert.opened"
-ALERT_RESOLVED = "alert.resolved"
-ALERT_DELIVERED = "alert.delivered"
-ALERT_DELIVERY_FAILED = "alert.delivery_failed"
-RETRAIN_REQUESTED = "retrain_requested"  # subject model:<name>; read by continuous training
-MONITOR_PAUSED = "monitor.paused"  # subject model:<name>
+# The kinds of alerting's events (subject alert:<model>/<signal>, or model:<name> for the
+# retrain request and the pause); the catalogue in shipyard/store/event_kinds.py owns them.
+ALERT_OPENED = EventKind.ALERT_OPENED
+ALERT_RESOLVED = EventKind.ALERT_RESOLVED
+ALERT_DELIVERED = EventKind.ALERT_DELIVERED
+ALERT_DELIVERY_FAILED = EventKind.ALERT_DELIVERY_FAILED
+RETRAIN_REQUESTED = EventKind.RETRAIN_REQUESTED  # read by continuous training
+MONITOR_PAUSED = EventKind.MONITOR_PAUSED
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class OpenAlert:
     """An open alert as the event log tells it."""
 
     subject: str
-    level: Level
+    level: AlertLevel
     dedup_key: str
     since: str  # ISO time the alert first opened
     version: str
@@ -158,7 +161,7 @@ class Alerter:
             if signal.level is None:
                 if current is not None and signal.score is not None:
                     self._resolve(signal, current, changes)
-            elif current is None or level_rank(signal.level) > level_rank(current.level):
+            elif current is None or rank(signal.level) > rank(current.level):
                 self._open(signal, signal.level, current, changes)
         return changes.freeze()
 
@@ -181,7 +184,7 @@ class Alerter:
         )
 
     def _open(
-        self, signal: Signal, level: Level, current: OpenAlert | None, changes: _Changes
+        self, signal: Signal, level: AlertLevel, current: OpenAlert | None, changes: _Changes
     ) -> None:
         now = self._clock()
         previous = current.level if current is not None else None
@@ -199,8 +202,8 @@ class Alerter:
             },
         )
         actions = []
-        if level_rank(level) >= level_rank("retrain") and (
-            previous is None or level_rank(previous) < level_rank("retrain")
+        if rank(level) >= rank("retrain") and (
+            previous is None or rank(previous) < rank("retrain")
         ):
             self._request_retrain(signal, level, dedup_key)
             changes.retrain_requested.append(signal)
@@ -231,7 +234,7 @@ class Alerter:
         changes.resolved.append(alert)
         self._deliver(alert, changes)
 
-    def _request_retrain(self, signal: Signal, level: Level, dedup_key: str) -> None:
+    def _request_retrain(self, signal: Signal, level: AlertLevel, dedup_key: str) -> None:
         self._store.record(
             RETRAIN_REQUESTED,
             f"model:{signal.model}",
@@ -265,7 +268,7 @@ class Alerter:
         # backoff: with PagerDuty down, a run with fifty breaches must not stall for hours.
         down = {delivery.route for delivery in changes.deliveries if not delivery.ok}
         for route in self.routes:
-            if level_rank(alert.level) >= level_rank(route.min_level):
+            if rank(alert.level) >= rank(route.min_level):
                 attempts = 1 if route.name in down else self.retries + 1
                 changes.deliveries.append(self._deliver_to(route, alert, attempts))
 
@@ -281,7 +284,7 @@ class Alerter:
 
     def _record_delivery(
         self,
-        kind: str,
+        kind: EventKind,
         route: Route,
         alert: Alert,
         attempts: int,

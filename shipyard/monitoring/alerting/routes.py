@@ -20,8 +20,9 @@ from typing import Any, ClassVar, Protocol
 
 from shipyard.config import AlertRoute
 from shipyard.errors import ConfigError
+from shipyard.levels import AlertLevel
 from shipyard.monitoring.alerting.payloads import pagerduty_event, slack_message, webhook_body
-from shipyard.monitoring.alerting.signals import Alert, Level
+from shipyard.monitoring.alerting.signals import Alert
 
 __all__ = [
     "DeliveryError",
@@ -49,7 +50,7 @@ class Route(Protocol):
     """Somewhere alerts go. ``name`` appears in events, so it must not hold secrets."""
 
     name: str
-    min_level: Level
+    min_level: AlertLevel
 
     def send(self, alert: Alert) -> None:
         """Deliver ``alert`` or raise (preferably :class:`DeliveryError`)."""
@@ -65,7 +66,7 @@ class HTTPRoute:
         self,
         url: str,
         *,
-        min_level: Level = "inspect",
+        min_level: AlertLevel = "inspect",
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         name: str | None = None,
@@ -126,7 +127,7 @@ class PagerDutyRoute(HTTPRoute):
         url: str,
         routing_key: str,
         *,
-        min_level: Level = "inspect",
+        min_level: AlertLevel = "inspect",
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         name: str | None = None,

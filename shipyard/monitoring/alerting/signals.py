@@ -6,33 +6,28 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from shipyard.config import Level
+from shipyard.levels import ALERT_LEVELS, AlertLevel
 from shipyard.monitoring.results import Bands
 
 __all__ = [
-    "LEVELS",
     "SEVERITY",
     "Alert",
     "AlertStatus",
-    "Level",
     "Severity",
     "Signal",
-    "level_rank",
     "plain",
 ]
 
-LEVELS: tuple[Level, ...] = get_args(Level)  # in rising order: inspect < retrain < pause
 AlertStatus = Literal["opened", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 # PagerDuty's severities; the generic webhook carries the same word.
-SEVERITY: dict[Level, Severity] = {"inspect": "info", "retrain": "warning", "pause": "critical"}
-
-
-def level_rank(level: Level) -> int:
-    """0 for inspect, 1 for retrain, 2 for pause."""
-    return LEVELS.index(level)
+SEVERITY: dict[AlertLevel, Severity] = {
+    "inspect": "info",
+    "retrain": "warning",
+    "pause": "critical",
+}
 
 
 @dataclass(frozen=True)
@@ -47,14 +42,14 @@ class Signal:
     model: str
     version: str
     name: str
-    level: Level | None
+    level: AlertLevel | None
     score: float | None
     bands: Bands | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.level is not None and self.level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS} or None, got {self.level!r}")
+        if self.level is not None and self.level not in ALERT_LEVELS:
+            raise ValueError(f"level must be one of {ALERT_LEVELS} or None, got {self.level!r}")
         if not self.model or not self.name:
             raise ValueError("a signal needs a model and a name")
 
@@ -69,12 +64,12 @@ class Alert:
     """An alert as the routes deliver it: opened (or escalated) or resolved."""
 
     signal: Signal
-    level: Level  # when resolved: the highest level the alert reached
+    level: AlertLevel  # when resolved: the highest level the alert reached
     status: AlertStatus
     owner: str | None
     dedup_key: str
     time: datetime
-    previous_level: Level | None = None  # set when an open alert escalates
+    previous_level: AlertLevel | None = None  # set when an open alert escalates
     actions: tuple[str, ...] = ()  # what Shipyard did about it, e.g. "retrain requested"
 
     @property
