@@ -188,18 +188,19 @@ def measure(
             batch_size=scorecard.latency.batch_size,
             repeats=scorecard.latency.repeats,
         )
+    metadata = loaded.metadata
     return Measurements(
         task=task,
         target=target,
         rows=len(frame),
-        flavour=loaded.flavour,
+        flavour=metadata.flavour,
         primary=scorecard.primary.metric if scorecard.primary else None,
         metrics=score(overall, None),
         slices=slices,
         fairness=fairness,
         latency=latency,
-        load_seconds=loaded.load_seconds,
-        size_mb=loaded.size_bytes / BYTES_PER_MB,
+        load_seconds=metadata.load_seconds,
+        size_mb=metadata.size_bytes / BYTES_PER_MB,
         y_true=y_true,
         predictions=predictions,
         ece_bins=bins,

@@ -56,32 +56,15 @@ def predict(loaded: LoadedModel, X: pd.DataFrame) -> Predictions:
     With probabilities, the label of a row is the class with the highest probability,
     as scikit-learn classifiers decide, so one call gives both.
     """
-    features = model_inputs(loaded, X)
-    model = loaded.model
-    predict_proba = getattr(model, "predict_proba", None)
-    if callable(predict_proba):
-        proba = np.asarray(predict_proba(features), dtype=float)
-        if proba.ndim != 2:
-            raise EvaluationError(
-                f"predict_proba returned an array of shape {proba.shape}, not (rows, classes).",
-                hint="Log a classifier whose predict_proba follows scikit-learn's contract.",
-            )
-        known = getattr(model, "classes_", None)
-        classes = np.asarray(known) if known is not None else np.arange(proba.shape[1])
-        labels = classes[proba.argmax(axis=1)]
-        scores = proba[:, 1] if proba.shape[1] == 2 else proba
-        return Predictions(labels, scores, classes)
-    labels = np.asarray(model.predict(features))
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels.ravel()
-    if labels.ndim != 1:
-        raise EvaluationError(
-            f"The model's predict returned an array of shape {labels.shape}, "
-            "not one value per row.",
-            hint="Log a model whose predict returns one label or value per row.",
-        )
-    known = getattr(model, "classes_", None)
-    return Predictions(labels, None, None if known is None else np.asarray(known))
+    prediction = loaded.predict(model_inputs(loaded, X))
+    classes = loaded.outputs.classes
+    proba = prediction.probabilities
+    if proba is None:
+        return Predictions(prediction.labels, None, classes)
+    if classes is None:
+        classes = np.arange(proba.shape[1])
+    scores = proba[:, 1] if proba.shape[1] == 2 else proba
+    return Predictions(prediction.labels, scores, classes)
 
 
 def model_inputs(loaded: LoadedModel, X: pd.DataFrame) -> pd.DataFrame:

@@ -74,6 +74,10 @@ class Flavour(ABC):
         """Whether a loaded object predicts from data frames and matrices by itself."""
         return True
 
+    def sample_output(self, model: Any, sample: pd.DataFrame) -> Any:
+        """What ``model`` predicts for ``sample``: the output half of its signature."""
+        return model.predict(sample)
+
     def distributions(self, model: Any) -> list[str]:
         """The distributions ``model`` needs at serving time."""
         return list(self.packages)
@@ -162,7 +166,7 @@ def log_model(
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold NaN; the signature is still right.
         warnings.simplefilter("ignore", UserWarning)
-        signature = infer_signature(sample, model.predict(sample))
+        signature = infer_signature(sample, flavour.sample_output(model, sample))
         return flavour.log(
             model,
             name=name,

@@ -75,7 +75,7 @@ class LoadedModel:
 
     @cached_property
     def outputs(self) -> OutputSpec:
-        """Labels from ``classes_`` (when the model has them); probabilities with ``predict_proba``."""
+        """Labels from ``classes_`` if the model has them; probabilities if ``predict_proba``."""
         return OutputSpec(
             classes_of(self.model), callable(getattr(self.model, "predict_proba", None))
         )
@@ -227,7 +227,7 @@ def _input_columns(meta: Any) -> list[str] | None:
 
 
 def _spec(meta: Any) -> InputSpec | None:
-    """The signature as an input spec; ``None`` without one, or for types Shipyard does not decode."""
+    """The signature as an input spec; ``None`` without one or for types the decoder lacks."""
     if meta.signature is None:
         return None
     try:

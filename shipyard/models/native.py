@@ -53,7 +53,7 @@ class _BoostingFlavour(Flavour):
 
     def log(self, model: Any, **fields: Any) -> ModelInfo:
         """Log with the library's MLflow flavour."""
-        return importlib.import_module(f"mlflow.{self.name}").log_model(model, **fields)  # type: ignore[no-any-return]
+        return importlib.import_module(f"mlflow.{self.name}").log_model(model, **fields)
 
     def load(self, uri: str) -> Any:
         """The estimator (or raw booster) as it was trained."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.models.flavours import PYFUNC, Flavour, register_flavour
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow.models.model import ModelInfo
 
 __all__ = ["PyfuncFlavour"]
@@ -23,7 +24,7 @@ class _PredictWrapper:
         self.model = model
 
     # No type hints on the inputs: MLflow would read them as the model's input type.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         return self.model.predict(model_input)
 
 
@@ -49,6 +50,14 @@ class PyfuncFlavour(Flavour):
     def matches(self, model: Any) -> bool:
         """Every model: the flavour of last resort."""
         return True
+
+    def sample_output(self, model: Any, sample: pd.DataFrame) -> Any:
+        """A ``PythonModel`` predicts with a context (none here); other objects without."""
+        from mlflow.pyfunc import PythonModel
+
+        if isinstance(model, PythonModel):
+            return model.predict(None, sample)
+        return model.predict(sample)
 
     def distributions(self, model: Any) -> list[str]:
         """The packages above and the distribution that provides the model's class."""

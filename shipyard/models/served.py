@@ -16,28 +16,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shipyard.errors import NotFoundError, RequestError
-from shipyard.models.signature import InputSpec
+from shipyard.models.flavours import flavour_named
+from shipyard.models.predictor import (
+    Batch,
+    ModelMetadata,
+    OutputSpec,
+    Prediction,
+    classes_of,
+    frame_of,
+)
+from shipyard.models.signature import InputSpec, assemble
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
 __all__ = ["Prediction", "ServedModel", "load_served_model"]
 
-_NATIVE = ("sklearn", "xgboost", "lightgbm")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Labels (or regression values) and, for classifiers, class probabilities."""
-
-    labels: np.ndarray
-    probabilities: np.ndarray | None
 
 
 @dataclass(frozen=True, eq=False)
 class ServedModel:
-    """One loaded model version and how to call it."""
+    """One loaded model version and how to call it: a :class:`Predictor` for the hot path."""
 
     name: str
     version: str
@@ -46,20 +47,40 @@ class ServedModel:
     spec: InputSpec
     needs_frame: bool
     load_seconds: float
+    size_bytes: int = 0
+    uri: str = ""
 
     @property
     def classes(self) -> np.ndarray | None:
         """Class labels for classifiers with ``predict_proba``, else ``None``."""
-        found = getattr(self.model, "classes_", None)
-        return None if found is None else np.asarray(found)
+        return classes_of(self.model)
 
-    def predict(self, matrix: np.ndarray) -> Prediction:
-        """Predict a decoded batch (rows in the spec's column order).
+    @property
+    def metadata(self) -> ModelMetadata:
+        """Name, version, flavour, source and load cost."""
+        return ModelMetadata(
+            self.name, self.version, self.flavour, self.uri, self.load_seconds, self.size_bytes
+        )
+
+    @property
+    def inputs(self) -> InputSpec:
+        """The signature's columns, narrowed by what the model was probed to refuse."""
+        return self.spec
+
+    @property
+    def outputs(self) -> OutputSpec:
+        """Labels from ``classes_``, with probabilities when the model has ``predict_proba``."""
+        classes = self.classes
+        return OutputSpec(classes, classes is not None and hasattr(self.model, "predict_proba"))
+
+    def predict(self, batch: Batch) -> Prediction:
+        """Predict a decoded batch (rows in the spec's column order), or a DataFrame.
 
         A model that refuses the values (scikit-learn raises ``ValueError`` for NaN or
         values beyond float32, for example) is the client's problem: a 400, not a 500.
         """
-        inputs = self._frame(matrix) if self.needs_frame else matrix
+        matrix = batch if isinstance(batch, np.ndarray) else self._matrix(batch)
+        inputs = frame_of(matrix, self.spec) if self.needs_frame else matrix
         with warnings.catch_warnings():
             # Fitted on a DataFrame, called with the same columns as an array: expected.
             warnings.filterwarnings("ignore", message=".*valid feature names.*")
@@ -74,14 +95,12 @@ class ServedModel:
                 reason = text.splitlines()[0] if text else type(exc).__name__
                 raise RequestError(f"the model cannot score these inputs: {reason}") from None
 
-    def _frame(self, matrix: np.ndarray) -> Any:
-        import pandas as pd
-
-        frame = pd.DataFrame(matrix, columns=list(self.spec.columns))
-        for column, dtype in zip(self.spec.columns, self.spec.dtypes, strict=True):
-            if dtype.kind != "O":
-                frame[column] = frame[column].astype(dtype)
-        return frame
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """A DataFrame's input columns, checked and stacked as the decoder would."""
+        missing = [column for column in self.spec.columns if column not in frame.columns]
+        if missing:
+            raise RequestError(f"the input is missing column '{missing[0]}'")
+        return assemble([frame[column].to_numpy() for column in self.spec.columns], self.spec)
 
 
 def load_served_model(client: MlflowClient, name: str, version: str) -> ServedModel:
@@ -89,7 +108,7 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from shipyard.models.loading import load_for_evaluation
+    from shipyard.models.loading import load_model
 
     try:
         source = client.get_model_version(name, version).source or f"models:/{name}/{version}"
@@ -105,8 +124,10 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
             hint="Log the model with a signature (shipyard train always does).",
         )
     spec = InputSpec.from_signature(signature)
-    loaded = load_for_evaluation(source)
-    _single_threaded(loaded.model)
+    loaded = load_model(source, name=name, version=str(version))
+    flavour = flavour_named(loaded.flavour)
+    if flavour is not None:
+        flavour.prepare_for_serving(loaded.model)
     has_text = any(dtype.kind == "O" for dtype in spec.dtypes)
     served = ServedModel(
         name=name,
@@ -114,8 +135,10 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
         flavour=loaded.flavour,
         model=loaded.model,
         spec=spec,
-        needs_frame=has_text or loaded.flavour not in _NATIVE,
+        needs_frame=has_text or flavour is None or not flavour.native,
         load_seconds=loaded.load_seconds,
+        size_bytes=loaded.size_bytes,
+        uri=source,
     )
     return replace(served, spec=_probe(served))
 
@@ -156,16 +179,3 @@ def _probe(served: ServedModel) -> InputSpec:
             allow_nan = tuple(a and spec.dtypes[i].kind != "f" for i, a in enumerate(allow_nan))
         max_abs = _FLOAT32_MAX if refuses(1e39) else None
     return replace(spec, allow_nan=allow_nan, max_abs=max_abs)
-
-
-def _single_threaded(model: Any) -> None:
-    """Serve XGBoost/LightGBM with one thread per predict call.
-
-    A server predicts a few rows at a time: extra threads cost more to start and
-    synchronise than they save, and they compete with the server for the same cores
-    (measured on LightGBM, one row: 1.06 ms of CPU with its default threads, 0.42 ms
-    with one). Predictions are identical.
-    """
-    params = model.get_params() if hasattr(model, "get_params") else {}
-    if "n_jobs" in params and type(model).__module__.split(".")[0] in ("lightgbm", "xgboost"):
-        model.set_params(n_jobs=1)

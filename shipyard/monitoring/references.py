@@ -105,9 +105,7 @@ def _cached_reference(path: Path, frame: pd.DataFrame) -> Reference:
 
 def _scores(model: ServedModel, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
     """The model's probabilities and one score per row (positive class, or the value)."""
-    from shipyard.models.signature import assemble
-
-    prediction = model.predict(assemble([frame[c].to_numpy() for c in frame.columns], model.spec))
+    prediction = model.predict(frame)
     return prediction.probabilities, score_of(prediction.labels, prediction.probabilities)
 
 
