@@ -5,7 +5,8 @@ exception-handling layers and the middleware stack: in a profile at 5,000 req/s 
 took a third of the server's time. What they did is done here once: the request id is
 honoured or made, the body is read within the size limit, a :class:`ShipyardError`
 becomes its ``{"error": …}`` status, anything else a 500 (logged), and each request is
-counted and timed for ``/metrics``.
+counted and timed for ``/metrics``. In between, every protocol's request goes through
+the same :class:`~shipyard.serving.pipeline.PredictionService`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from shipyard.serving.request import Call, Reply
 
 if TYPE_CHECKING:
     from shipyard.serving.pipeline import PredictionService
-    from shipyard.serving.wire import WireProtocol
+    from shipyard.serving.request import WireProtocol
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shipyard.errors import NotFoundError, RequestError
+from shipyard.errors import RequestError
 from shipyard.serving.stages import (
     Anonymous,
     AsSent,
@@ -39,15 +39,15 @@ from shipyard.serving.stages import (
     TrafficRouting,
     Unbatched,
     ValidateStep,
+    check_model,
 )
 
 if TYPE_CHECKING:
     from shipyard.models.served import ServedModel
     from shipyard.models.signature import InputSpec
     from shipyard.serving.hot_swap import ModelSlot
-    from shipyard.serving.request import Call, Reply, Request
+    from shipyard.serving.request import Call, Reply, Request, WireProtocol
     from shipyard.serving.shadow import ShadowRunner
-    from shipyard.serving.wire import WireProtocol
 
 __all__ = ["PredictionService"]
 
@@ -89,10 +89,7 @@ class PredictionService:
         request.principal = self.authenticate.authenticate(request)
         lineup = self.slot.lineup  # read once: the request finishes on this lineup
         if request.model is not None and request.model != self.name:
-            raise NotFoundError(
-                f"Model {request.model!r} is not served here.",
-                hint=f"This server serves {self.name!r}.",
-            )
+            check_model(request.model, self.name)
         decision = self.route.route(request, lineup, self.inputs)
         model = lineup.models[decision.version]
         request.role = decision.role

@@ -4,23 +4,24 @@ A :class:`Call` is the HTTP side of a prediction (path parameters, headers, body
 the fast path read it. A protocol decodes it into a :class:`Request`, which every stage
 after it sees, whatever the protocol: who asks, which model, the inputs once validated
 and enriched, the role of the version that answers. A :class:`Reply` is the encoded
-answer the fast path sends.
+answer the fast path sends. A :class:`WireProtocol` does the decoding and encoding
+(the three built in are in :mod:`shipyard.serving.wire`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from shipyard.models.served import Prediction, ServedModel
     from shipyard.models.signature import InputSpec
     from shipyard.project import Principal
-    from shipyard.serving.wire import WireProtocol
 
-__all__ = ["JSON", "Call", "Reply", "Request"]
+__all__ = ["JSON", "Call", "Reply", "Request", "WireProtocol"]
 
 JSON = "application/json"
 
@@ -61,3 +62,22 @@ class Reply:
     role: str
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class WireProtocol(Protocol):
+    """One prediction protocol: its routes, and how it decodes, reads and encodes."""
+
+    name: str  # the ``protocol`` label of the request metrics
+    paths: tuple[str, ...]  # the POST routes it answers
+
+    def decode(self, call: Call) -> Request:
+        """The request a call makes: which model (and version) it names, and its body."""
+        ...
+
+    def read(self, request: Request, spec: InputSpec) -> np.ndarray:
+        """The request's inputs as a matrix in ``spec``'s column order (a 4xx if unfit)."""
+        ...
+
+    def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
+        """The reply carrying ``model``'s prediction."""
+        ...

@@ -50,6 +50,8 @@ __all__ = [
     "TrafficRouting",
     "Unbatched",
     "ValidateStep",
+    "check_model",
+    "pinned_model",
 ]
 
 # The request's inputs for a spec: validated, then enriched (the route step may need them).
@@ -113,12 +115,8 @@ class TrafficRouting:
     def route(self, request: Request, lineup: Lineup, inputs: Inputs) -> Decision:
         """The pinned version (404 if not loaded), or the router's pick for the request's key."""
         if request.version is not None:
-            if request.version not in lineup.models:
-                raise NotFoundError(
-                    f"Version {request.version} of {lineup.champion.name!r} is not served here.",
-                    hint=f"Served versions: {', '.join(sorted(lineup.models))}.",
-                )
-            return Decision(request.version, lineup.role(request.version), False)
+            version = pinned_model(lineup, request.version).version
+            return Decision(version, lineup.role(version), False)
         key: str | None = None
         sticky = self.sticky
         if sticky is not None:
@@ -129,6 +127,25 @@ class TrafficRouting:
                 if sticky.name in spec.column_set:
                     key = str(inputs(request, spec)[0, spec.columns.index(sticky.name)])
         return lineup.router.decide(key)
+
+
+def check_model(requested: str, served: str) -> None:
+    """A 404 unless ``requested`` is the model this server serves."""
+    if requested != served:
+        raise NotFoundError(
+            f"Model {requested!r} is not served here.", hint=f"This server serves {served!r}."
+        )
+
+
+def pinned_model(lineup: Lineup, version: str) -> ServedModel:
+    """``version`` from ``lineup``, or a 404 naming the versions it has."""
+    model = lineup.models.get(version)
+    if model is None:
+        raise NotFoundError(
+            f"Version {version} of {lineup.champion.name!r} is not served here.",
+            hint=f"Served versions: {', '.join(sorted(lineup.models))}.",
+        )
+    return model
 
 
 class PredictStep(Protocol):

@@ -11,7 +11,7 @@ prediction. The wire formats themselves are the pure functions of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shipyard.serving.protocols import (
     V2Request,
@@ -23,7 +23,7 @@ from shipyard.serving.protocols import (
     encode_v2,
     select_outputs,
 )
-from shipyard.serving.request import JSON, Call, Reply, Request
+from shipyard.serving.request import JSON, Call, Reply, Request, WireProtocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,30 +34,11 @@ if TYPE_CHECKING:
 __all__ = ["PROTOCOLS", "KServeV1", "MlflowInvocations", "OpenInferenceV2", "WireProtocol"]
 
 
-class WireProtocol(Protocol):
-    """One prediction protocol: its routes, and how it decodes, reads and encodes."""
-
-    name: str  # the ``protocol`` label of the request metrics
-    paths: tuple[str, ...]  # the POST routes it answers
-
-    def decode(self, call: Call) -> Request:
-        """The request a call makes: which model (and version) it names, and its body."""
-        ...
-
-    def read(self, request: Request, spec: InputSpec) -> np.ndarray:
-        """The request's inputs as a matrix in ``spec``'s column order (a 4xx if unfit)."""
-        ...
-
-    def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
-        """The reply carrying ``model``'s prediction."""
-        ...
-
-
 class KServeV1:
     """KServe V1 ``:predict``: ``{"instances": [...]}`` in, ``{"predictions": [...]}`` out."""
 
-    name = "kserve_v1"
-    paths = ("/v1/models/{name}:predict",)
+    name: str = "kserve_v1"
+    paths: tuple[str, ...] = ("/v1/models/{name}:predict",)
 
     def decode(self, call: Call) -> Request:
         """The model named in the path; the body is read later."""
@@ -75,8 +56,11 @@ class KServeV1:
 class OpenInferenceV2:
     """Open Inference (V2) ``infer``, JSON or binary tensors, on the model or a pinned version."""
 
-    name = "open_inference_v2"
-    paths = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
+    name: str = "open_inference_v2"
+    paths: tuple[str, ...] = (
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    )
 
     def decode(self, call: Call) -> Request:
         """The model and the pinned version (if any) named in the path."""
@@ -114,8 +98,8 @@ class OpenInferenceV2:
 class MlflowInvocations:
     """MLflow's scoring server ``/invocations``: JSON or CSV in, ``{"predictions": …}`` out."""
 
-    name = "mlflow"
-    paths = ("/invocations",)
+    name: str = "mlflow"
+    paths: tuple[str, ...] = ("/invocations",)
 
     def decode(self, call: Call) -> Request:
         """No model in the path: the served one answers."""

@@ -1,0 +1,48 @@
+"""What the Starlette routes share: the request id on every response, one error handler.
+
+The prediction routes do both themselves, in :mod:`shipyard.serving.fast_path`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shipyard.errors import ShipyardError
+from shipyard.serving.fast_path import error_body
+from shipyard.serving.request import JSON
+
+__all__ = ["RequestIdMiddleware", "error_response"]
+
+
+class RequestIdMiddleware:
+    """Honours ``X-Request-ID`` or makes one, and echoes it on every response (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """A Shipyard error as its status and ``{"error": …}`` body."""
+    assert isinstance(exc, ShipyardError)
+    # Every Shipyard error knows its status (RequestError per instance): one handler.
+    return Response(error_body(exc), status_code=exc.http_status, media_type=JSON)

@@ -1,0 +1,140 @@
+"""The routes that do not predict: health, model metadata and readiness, feedback, metrics.
+
+Plain Starlette routes over the served slot. Predictions are not here: the fast path
+answers them through the pipeline (:mod:`shipyard.serving.pipeline`), and
+:func:`server_routes` only lists their paths, so the route table stays complete for the
+OpenAPI document and its test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard import __version__
+from shipyard.errors import RequestError
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.signature import dump_json, load_json
+from shipyard.serving.feedback import parse_feedback
+from shipyard.serving.hot_swap import Lineup, ModelSlot
+from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
+from shipyard.serving.metrics import ServerMetrics
+from shipyard.serving.openapi import openapi_document
+from shipyard.serving.protocols import check_size, datatype_of, model_metadata
+from shipyard.serving.request import JSON, WireProtocol
+from shipyard.serving.stages import check_model, pinned_model
+
+__all__ = ["server_routes"]
+
+
+def server_routes(
+    slot: ModelSlot,
+    protocols: tuple[WireProtocol, ...],
+    *,
+    labels: PredictionLogWriter | None,
+    metrics: ServerMetrics,
+    max_body_bytes: int,
+) -> list[Route]:
+    """Every route of the server: the prediction paths first, then the others."""
+    answers = _Answers(slot, labels, max_body_bytes)
+    # First, so that e.g. /v1/models/{name} does not claim /v1/models/x:predict.
+    predictions = [
+        Route(path, _fast_path_only, methods=["POST"])
+        for protocol in protocols
+        for path in protocol.paths
+    ]
+    return [
+        *predictions,
+        Route("/", lambda _r: _json({"status": "alive"})),
+        Route("/v1/models", lambda _r: _json({"models": [answers.name]})),
+        Route("/v1/models/{name}", answers.v1_model),
+        Route(
+            "/v2",
+            lambda _r: _json(
+                {"name": "shipyard", "version": __version__, "extensions": ["binary_tensor_data"]}
+            ),
+        ),
+        Route("/v2/health/live", lambda _r: _json({"live": True})),
+        Route("/v2/health/ready", answers.ready),
+        Route("/v2/models/{name}/ready", answers.v2_model_ready),
+        Route("/v2/models/{name}/versions/{version}/ready", answers.v2_model_ready),
+        Route("/v2/models/{name}", answers.v2_metadata),
+        Route("/v2/models/{name}/versions/{version}", answers.v2_metadata),
+        Route("/v1/feedback", answers.feedback, methods=["POST"]),
+        Route("/ping", lambda _r: Response(b"\n", media_type=JSON)),
+        Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
+        Route("/version", lambda _r: Response(__version__.encode(), media_type="text/plain")),
+        Route("/metrics", lambda _r: Response(metrics.render(), media_type=METRICS_TYPE)),
+        Route("/openapi.json", lambda _r: _json(openapi_document(slot.current, max_body_bytes))),
+    ]
+
+
+class _Answers:
+    """The handlers that read the slot or write labels."""
+
+    def __init__(
+        self, slot: ModelSlot, labels: PredictionLogWriter | None, max_body_bytes: int
+    ) -> None:
+        self.slot = slot
+        self.name = slot.current.name
+        self.labels = labels
+        self.max_body_bytes = max_body_bytes
+
+    def lineup(self, request: Request) -> Lineup:
+        lineup = self.slot.lineup  # read once
+        check_model(request.path_params["name"], self.name)
+        return lineup
+
+    async def feedback(self, request: Request) -> Response:
+        if self.labels is None:
+            raise RequestError(
+                "This server does not record feedback: it runs without logs.", status=409
+            )
+        length = request.headers.get("content-length")
+        check_size(
+            int(length) if length and length.isascii() and length.isdigit() else None,
+            self.max_body_bytes,
+        )
+        body = await request.body()
+        check_size(len(body), self.max_body_bytes)
+        records = parse_feedback(load_json(body), self.name)
+        accepted = sum(self.labels.log(record) for record in records)
+        return _json({"accepted": accepted, "dropped": len(records) - accepted})
+
+    async def v2_metadata(self, request: Request) -> Response:
+        lineup = self.lineup(request)
+        version = request.path_params.get("version")
+        model = lineup.champion if version is None else pinned_model(lineup, version)
+        label_type = datatype_of(model.classes.dtype) if model.classes is not None else "FP64"
+        outputs: dict[str, tuple[str, list[int]]] = {"predict": (label_type, [-1])}
+        if model.classes is not None:
+            outputs["predict_proba"] = ("FP64", [-1, len(model.classes)])
+        versions = [model.version] if version else sorted(lineup.models)
+        return _json(model_metadata(self.name, versions, model.spec, outputs))
+
+    async def v2_model_ready(self, request: Request) -> Response:
+        lineup = self.lineup(request)
+        version = request.path_params.get("version")
+        if version is not None:
+            pinned_model(lineup, version)
+        return _json({"name": self.name, "ready": True})
+
+    async def v1_model(self, request: Request) -> Response:
+        self.lineup(request)
+        return _json({"name": self.name, "ready": True})
+
+    def ready(self, _request: Request) -> Response:
+        plan = self.slot.lineup.plan
+        details = {**self.slot.status, "generation": plan.generation, "traffic": plan.to_dict()}
+        return _json({"ready": True, "details": details})
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(dump_json(payload), status_code=status, media_type=JSON)
+
+
+async def _fast_path_only(_request: Request) -> Response:
+    raise RuntimeError("prediction routes are answered by PredictionRoutes")
