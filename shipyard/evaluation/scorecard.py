@@ -2,12 +2,13 @@
 
 :func:`compare` gives one :class:`CriterionResult` row per bound in the scorecard, so a
 failure always names the exact bound that failed. A margin over the champion is its own
-row; it passes, saying so, when there is no champion to beat.
+row; it passes, saying so, when there is no champion to beat. Each kind of bound is a
+criterion registered in :mod:`shipyard.evaluation.criteria` (where another is added);
+the built-in ones follow :func:`compare`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.config import MetricCriterion, Scorecard
 from shipyard.errors import EvaluationError
+from shipyard.evaluation.criteria import (
+    UNITS,
+    Criterion,
+    CriterionResult,
+    bounded,
+    difference,
+    register,
+    registered_criteria,
+)
 from shipyard.evaluation.metrics import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
@@ -24,29 +34,10 @@ if TYPE_CHECKING:
     from shipyard.evaluation.measure import Measurements
     from shipyard.evaluation.slices import FairnessMeasurement
 
-__all__ = ["CriterionResult", "ScorecardResult", "compare"]
+__all__ = ["UNITS", "CriterionResult", "ScorecardResult", "compare"]
 
 # Float noise must not fail "at least as good as the champion" (margin 0).
 TOLERANCE = 1e-12
-UNITS = {"latency": " ms", "load": " s", "size": " MB"}
-
-
-@dataclass(frozen=True)
-class CriterionResult:
-    """One bound of the scorecard checked: the values, the bound as text, and the verdict.
-
-    ``kind`` is one of ``primary``, ``margin``, ``metric``, ``calibration``,
-    ``fairness``, ``latency``, ``load`` or ``size``. ``delta`` is candidate − champion.
-    """
-
-    name: str
-    kind: str
-    candidate: float | None
-    champion: float | None
-    delta: float | None
-    bound: str
-    passed: bool
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,55 +112,15 @@ def format_value(value: float | None, unit: str = "", *, signed: bool = False) -
 def compare(
     scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
 ) -> ScorecardResult:
-    """Check ``candidate`` against every bound of ``scorecard`` and against ``champion``."""
-    rows: list[CriterionResult] = []
-    if scorecard.primary is not None:
-        rows.extend(_metric_rows(scorecard.primary, "primary", candidate, champion))
-    for criterion in scorecard.metrics:
-        rows.extend(_metric_rows(criterion, "metric", candidate, champion))
-    if scorecard.calibration is not None:
-        ceiling = scorecard.calibration.max_ece
-        rows.append(
-            _bounded(
-                "ece",
-                "calibration",
-                candidate.value("ece"),
-                champion.value("ece") if champion else None,
-                ceiling=ceiling,
-                detail=f"{candidate.ece_bins} equal-width bins, top-label",
-            )
-        )
-    for fairness in scorecard.fairness:
-        name = f"{fairness.metric} gap across {fairness.column}"
-        mine = candidate.fairness.get(name)
-        if mine is None:
-            raise EvaluationError(
-                f"The candidate was measured without the criterion {name}.",
-                hint="Measure the candidate with the scorecard it is compared against.",
-            )
-        theirs = champion.fairness.get(name) if champion else None
-        rows.append(
-            _bounded(
-                name,
-                "fairness",
-                mine.gap,
-                theirs.gap if theirs else None,
-                ceiling=fairness.max_gap,
-                detail=_fairness_detail(mine, fairness.min_rows),
-            )
-        )
-    if scorecard.latency is not None:
-        rows.extend(_latency_rows(scorecard, candidate, champion))
-    if scorecard.max_size_mb is not None:
-        rows.append(
-            _bounded(
-                "size",
-                "size",
-                candidate.size_mb,
-                champion.size_mb if champion else None,
-                ceiling=scorecard.max_size_mb,
-            )
-        )
+    """Check ``candidate`` against every bound of ``scorecard`` and against ``champion``.
+
+    Every registered criterion adds its rows, in order.
+    """
+    rows = [
+        row
+        for criterion in registered_criteria()
+        for row in criterion.rows(scorecard, candidate, champion)
+    ]
     return ScorecardResult(
         passed=all(row.passed for row in rows),
         rows=tuple(rows),
@@ -178,44 +129,134 @@ def compare(
     )
 
 
-def _delta(candidate: float | None, champion: float | None) -> float | None:
-    return None if candidate is None or champion is None else candidate - champion
+# --- the built-in criteria, in the order their rows appear ------------------------------
 
 
-def _bounded(
-    name: str,
-    kind: str,
-    candidate: float | None,
-    champion: float | None,
-    *,
-    floor: float | None = None,
-    ceiling: float | None = None,
-    detail: str = "",
-) -> CriterionResult:
-    """A row checking ``floor ≤ candidate ≤ ceiling``; an undefined candidate fails."""
-    unit = UNITS.get(kind, "")
-    parts = []
-    if floor is not None:
-        parts.append(f"≥ {floor:g}{unit}")
-    if ceiling is not None:
-        parts.append(f"≤ {ceiling:g}{unit}")
-    if candidate is not None and math.isnan(candidate):
-        candidate = None
-    if candidate is None:
-        passed = not parts
-        detail = "; ".join(filter(None, [detail, "could not be measured on these rows"]))
-    else:
-        passed = (floor is None or candidate >= floor) and (ceiling is None or candidate <= ceiling)
-    return CriterionResult(
-        name=name,
-        kind=kind,
-        candidate=candidate,
-        champion=champion,
-        delta=_delta(candidate, champion),
-        bound=" and ".join(parts) or "reported only",
-        passed=passed,
-        detail=detail,
-    )
+@register
+class Primary(Criterion):
+    """The primary metric's floor or ceiling, and its margin over the champion."""
+
+    name = "primary"
+
+    def rows(
+        self, scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
+    ) -> list[CriterionResult]:
+        """None without a primary metric."""
+        if scorecard.primary is None:
+            return []
+        return _metric_rows(scorecard.primary, "primary", candidate, champion)
+
+
+@register
+class Metrics(Criterion):
+    """Each further metric, overall or on a slice, with its bounds and margin."""
+
+    name = "metric"
+
+    def rows(
+        self, scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
+    ) -> list[CriterionResult]:
+        """Rows of every ``metrics`` entry, in the scorecard's order."""
+        return [
+            row
+            for criterion in scorecard.metrics
+            for row in _metric_rows(criterion, "metric", candidate, champion)
+        ]
+
+
+@register
+class Calibration(Criterion):
+    """The expected calibration error's ceiling."""
+
+    name = "calibration"
+
+    def rows(
+        self, scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
+    ) -> list[CriterionResult]:
+        """One row when the scorecard bounds calibration."""
+        if scorecard.calibration is None:
+            return []
+        return [
+            bounded(
+                "ece",
+                "calibration",
+                candidate.value("ece"),
+                champion.value("ece") if champion else None,
+                ceiling=scorecard.calibration.max_ece,
+                detail=f"{candidate.ece_bins} equal-width bins, top-label",
+            )
+        ]
+
+
+@register
+class Fairness(Criterion):
+    """Each metric's largest gap between the groups of a column."""
+
+    name = "fairness"
+
+    def rows(
+        self, scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
+    ) -> list[CriterionResult]:
+        """One row per ``fairness`` entry; the candidate must have been measured for it."""
+        rows = []
+        for fairness in scorecard.fairness:
+            name = f"{fairness.metric} gap across {fairness.column}"
+            mine = candidate.fairness.get(name)
+            if mine is None:
+                raise EvaluationError(
+                    f"The candidate was measured without the criterion {name}.",
+                    hint="Measure the candidate with the scorecard it is compared against.",
+                )
+            theirs = champion.fairness.get(name) if champion else None
+            rows.append(
+                bounded(
+                    name,
+                    "fairness",
+                    mine.gap,
+                    theirs.gap if theirs else None,
+                    ceiling=fairness.max_gap,
+                    detail=_fairness_detail(mine, fairness.min_rows),
+                )
+            )
+        return rows
+
+
+@register
+class Latency(Criterion):
+    """Prediction latency quantiles and the load time."""
+
+    name = "latency"
+
+    def rows(
+        self, scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
+    ) -> list[CriterionResult]:
+        """One row per latency bound set, then the load time's."""
+        if scorecard.latency is None:
+            return []
+        return _latency_rows(scorecard, candidate, champion)
+
+
+@register
+class Size(Criterion):
+    """The logged model's size on disk."""
+
+    name = "size"
+
+    def rows(
+        self, scorecard: Scorecard, candidate: Measurements, champion: Measurements | None
+    ) -> list[CriterionResult]:
+        """One row when the scorecard sets ``max_size_mb``."""
+        if scorecard.max_size_mb is None:
+            return []
+        return [
+            bounded(
+                "size",
+                "size",
+                candidate.size_mb,
+                champion.size_mb if champion else None,
+                ceiling=scorecard.max_size_mb,
+            )
+        ]
 
 
 def _metric_rows(
@@ -230,7 +271,7 @@ def _metric_rows(
     theirs = champion.value(criterion.metric, label) if champion else None
     rows = []
     if criterion.min is not None or criterion.max is not None or criterion.min_margin is None:
-        rows.append(_bounded(name, kind, mine, theirs, floor=criterion.min, ceiling=criterion.max))
+        rows.append(bounded(name, kind, mine, theirs, floor=criterion.min, ceiling=criterion.max))
     if criterion.min_margin is not None:
         rows.append(_margin_row(name, criterion, mine, theirs, champion is not None))
     return rows
@@ -249,7 +290,7 @@ def _margin_row(
     sign = ("−" if margin >= 0 else "+") if lower else ("+" if margin >= 0 else "−")
     offset = f" {sign} {abs(margin):g}" if margin else ""
     bound = f"{'≤' if lower else '≥'} champion{offset}"
-    delta = _delta(candidate, champion)
+    delta = difference(candidate, champion)
     if not has_champion:
         passed, detail = True, "no champion"
     elif champion is None:
@@ -310,7 +351,7 @@ def _latency_rows(
         mine = value(candidate.latency) if candidate.latency else None
         theirs = value(champion.latency) if champion and champion.latency else None
         rows.append(
-            _bounded(
+            bounded(
                 title.format(batch=spec.batch_size),
                 "latency",
                 mine,
@@ -321,7 +362,7 @@ def _latency_rows(
         )
     if spec.max_load_seconds is not None:
         rows.append(
-            _bounded(
+            bounded(
                 "load time",
                 "load",
                 candidate.load_seconds,
