@@ -1,21 +1,22 @@
-"""Shared fixtures: a PostgreSQL database per test run, and one trained example project."""
+"""Shared fixtures: a PostgreSQL database per test, the churn example fresh or trained
+(once per session, copied per test), and alert receivers. Helpers live in tests.support."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shipyard.config import Config, load_config
-from tests.support import project_of
+from shipyard.config import Config
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import move_alias
+from shipyard.store import Store
+from tests.support import AlertReceiver, TrainedExamples, copy_example, project_of
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "churn"
 POSTGRES_ADMIN_URL = os.environ.get(
     "SHIPYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -61,12 +62,6 @@ def postgres_url(_postgres_admin: Any) -> Iterator[str]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def copy_example(destination: Path) -> Path:
-    """A fresh copy of the churn example project (without any workspace)."""
-    shutil.copytree(EXAMPLE, destination, ignore=shutil.ignore_patterns(".shipyard"))
-    return destination
-
-
 @pytest.fixture
 def example_project(tmp_path: Path) -> Path:
     """A private copy of the churn example, for tests that change it."""
@@ -74,12 +69,49 @@ def example_project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """The churn example trained once on SQLite (churn/1), shared by read-only tests."""
-    from shipyard.training import train
+def trained_examples(tmp_path_factory: pytest.TempPathFactory) -> TrainedExamples:
+    """The churn example trained once per recipe per session; ``copy`` it per test."""
+    return TrainedExamples(tmp_path_factory.mktemp("trained-examples"))
 
-    project = copy_example(tmp_path_factory.mktemp("trained") / "churn")
-    config = load_config(project / "shipyard.yaml", environ={})
-    os.environ.setdefault("SHIPYARD_USER", "tester")
-    train(project_of(config))
-    return config
+
+@pytest.fixture(scope="session")
+def trained_project(
+    trained_examples: TrainedExamples, tmp_path_factory: pytest.TempPathFactory
+) -> Config:
+    """The churn example trained once (churn/1), shared by the tests that only read it."""
+    return trained_examples.copy(tmp_path_factory.mktemp("trained") / "churn", {})
+
+
+@pytest.fixture
+def trained_copy(trained_examples: TrainedExamples, tmp_path: Path) -> Config:
+    """A private copy of the trained churn example (churn/1), for a test that changes it."""
+    return trained_examples.copy(tmp_path / "churn", {})
+
+
+@pytest.fixture
+def two_versions(
+    trained_examples: TrainedExamples, tmp_path: Path
+) -> Iterator[tuple[Config, Store, Tracking]]:
+    """A private copy trained twice: churn/1 the champion, churn/2 the candidate."""
+    config = trained_examples.copy(tmp_path / "churn", {}, {})
+    project = project_of(config)
+    move_alias(project.store, project.client, "churn", "champion", "1", action="promote")
+    yield config, project.store, project.tracking
+    project.close()
+
+
+@pytest.fixture
+def alert_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AlertReceiver]]:
+    """Start local alert stand-ins (``alert_receiver("slack")``); all stop after the test."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # posts to 127.0.0.1 go straight there
+    started: list[AlertReceiver] = []
+
+    def start(kind: str = "webhook", failures: tuple[int, ...] = ()) -> AlertReceiver:
+        receiver = AlertReceiver(kind, failures=failures)
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.close()

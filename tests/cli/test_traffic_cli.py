@@ -8,23 +8,21 @@ from pathlib import Path
 import pytest
 
 from shipyard.cli import run
-from shipyard.config import load_config
 from shipyard.delivery import read_traffic
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
-from shipyard.store import Store
-from shipyard.training import train
-from tests.support import project_of
+from tests.support import TrainedExamples, project_of
 
 
 def test_traffic_commands(
-    example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    trained_examples: TrainedExamples,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(example_project)
-    config = load_config(example_project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url, actor="tester"), Tracking(config)
-    for _ in range(3):
-        train(project_of(config))
+    config = trained_examples.copy(tmp_path / "churn", {}, {}, {})  # churn/1, /2 and /3
+    monkeypatch.chdir(config.root)
+    store, tracking = project_of(config).store, Tracking(config)
     move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
     before = store.generation("churn")
 

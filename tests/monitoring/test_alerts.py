@@ -1,23 +1,17 @@
 """Alerting end to end: signals in, events and HTTP posts out.
 
-The routes post to real HTTP servers on 127.0.0.1 (stdlib ``http.server`` in a thread).
-They stand in for Slack and PagerDuty, which tests cannot reach: each checks the body
-against the documented format (Slack incoming webhooks with Block Kit; PagerDuty Events
-API v2 ``/v2/enqueue``: 32-character routing key, event_action, summary/source/severity
-on trigger) and answers as the service does (Slack ``200 ok``, PagerDuty ``202`` with
-``{"status": "success"}``, or ``400`` for an invalid event). Retries never wait: the
-``sleep`` seam records the delays instead.
+The routes post to real HTTP servers on 127.0.0.1 standing in for a webhook, Slack and
+PagerDuty, which tests cannot reach (``tests.support.AlertReceiver``): each checks the
+body against the service's documented format and answers as the service does. Retries
+never wait: the ``sleep`` seam records the delays instead.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,155 +34,14 @@ from shipyard.monitoring.alerting import (
     Signal,
 )
 from shipyard.store import Store
+from tests.support import PD_KEY, AlertReceiver
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-PD_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"  # 32 characters, as PagerDuty requires
-
-
-# --- stand-ins for the services ---------------------------------------------------------
-
-
-def _check_slack(body: Any) -> tuple[int, Any]:
-    """Slack's incoming-webhook rules for a message with text and Block Kit blocks."""
-    if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
-        return 400, "no_text"
-    blocks = body.get("blocks", [])
-    if not isinstance(blocks, list) or len(blocks) > 50:
-        return 400, "invalid_blocks"
-    for block in blocks:
-        kind = block.get("type")
-        if kind == "header":
-            text = block["text"]
-            if text["type"] != "plain_text" or len(text["text"]) > 150:
-                return 400, "invalid_blocks"
-        elif kind == "section":
-            if "text" in block and (
-                block["text"]["type"] not in ("mrkdwn", "plain_text")
-                or not 1 <= len(block["text"]["text"]) <= 3000
-            ):
-                return 400, "invalid_blocks"
-            fields = block.get("fields", [])
-            if len(fields) > 10 or any(len(f["text"]) > 2000 for f in fields):
-                return 400, "invalid_blocks"
-        elif kind == "context":
-            if not 1 <= len(block["elements"]) <= 10:
-                return 400, "invalid_blocks"
-        elif kind not in ("divider", "image", "actions", "rich_text"):
-            return 400, "invalid_blocks"
-    return 200, "ok"
-
-
-def _check_pagerduty(body: Any) -> tuple[int, Any]:
-    """PagerDuty Events API v2: what /v2/enqueue validates, and its answers."""
-    errors = []
-    if not isinstance(body, dict):
-        errors.append("Event object is not an object")
-        body = {}
-    if len(str(body.get("routing_key", ""))) != 32:
-        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
-    action = body.get("event_action")
-    if action not in ("trigger", "acknowledge", "resolve"):
-        errors.append("'event_action' is invalid")
-    if len(str(body.get("dedup_key", ""))) > 255:
-        errors.append("'dedup_key' is too long")
-    if action in ("acknowledge", "resolve") and not body.get("dedup_key"):
-        errors.append("'dedup_key' is required")
-    if action == "trigger":
-        payload = body.get("payload") or {}
-        if not payload.get("summary") or len(payload["summary"]) > 1024:
-            errors.append("'payload.summary' is missing or too long")
-        if not payload.get("source"):
-            errors.append("'payload.source' is missing")
-        if payload.get("severity") not in ("critical", "error", "warning", "info"):
-            errors.append("'payload.severity' is invalid")
-    if errors:
-        return 400, {
-            "status": "invalid event",
-            "message": "Event object is invalid",
-            "errors": errors,
-        }
-    return 202, {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
-
-
-def _check_webhook(body: Any) -> tuple[int, Any]:
-    return (200, {"ok": True}) if isinstance(body, dict) else (400, {"error": "not an object"})
-
-
-CHECKS: dict[str, Callable[[Any], tuple[int, Any]]] = {
-    "webhook": _check_webhook,
-    "slack": _check_slack,
-    "pagerduty": _check_pagerduty,
-}
-
-
-@dataclass
-class Service:
-    """A local HTTP server that records each JSON POST and answers like the real service."""
-
-    kind: str
-    failures: list[int] = field(default_factory=list)  # statuses to answer first
-    received: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                service.headers.append(dict(self.headers))
-                if service.failures:
-                    status, answer = service.failures.pop(0), "upstream trouble"
-                else:
-                    body = json.loads(raw)
-                    service.received.append(body)
-                    status, answer = CHECKS[service.kind](body)
-                service.statuses.append(status)
-                data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Service]]:
-    started: list[Service] = []
-
-    def start(kind: str, failures: tuple[int, ...] = ()) -> Service:
-        service = Service(kind, failures=list(failures))
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.close()
+Receivers = Callable[..., AlertReceiver]
 
 
 @pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+def _pd_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PD_KEY", PD_KEY)
 
 
@@ -212,15 +65,15 @@ def config(*routes: dict[str, Any], **monitoring: Any) -> Config:
     )
 
 
-def webhook(service: Service, **extra: Any) -> dict[str, Any]:
+def webhook(service: AlertReceiver, **extra: Any) -> dict[str, Any]:
     return {"kind": "webhook", "url": service.url, **extra}
 
 
-def slack(service: Service, **extra: Any) -> dict[str, Any]:
+def slack(service: AlertReceiver, **extra: Any) -> dict[str, Any]:
     return {"kind": "slack", "url": service.url, **extra}
 
 
-def pagerduty(service: Service, **extra: Any) -> dict[str, Any]:
+def pagerduty(service: AlertReceiver, **extra: Any) -> dict[str, Any]:
     return {"kind": "pagerduty", "url": service.url, "routing_key": "${PD_KEY}", **extra}
 
 
@@ -254,10 +107,10 @@ def events(store: Store, kind: str) -> list[Any]:
 
 
 def test_webhook_body_is_the_documented_object(
-    serve: Callable[..., Service], store: Store, monkeypatch: pytest.MonkeyPatch
+    alert_receiver: Receivers, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOOK_TOKEN", "s3cret")
-    hook = serve("webhook")
+    hook = alert_receiver("webhook")
     alerts = Alerts(config(webhook(hook, headers={"Authorization": "Bearer ${HOOK_TOKEN}"})), store)
     evidence = {"method": "psi", "p": np.float64(0.25), "bins": np.array([1, 2]), "x": np.nan}
 
@@ -290,9 +143,9 @@ def test_webhook_body_is_the_documented_object(
 
 
 def test_slack_message_follows_the_incoming_webhook_format(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
-    channel = serve("slack")
+    channel = alert_receiver("slack")
     alerts = Alerts(config(slack(channel)), store)
 
     outcome = alerts(signal("inspect", score=0.12, name="feature:<!channel>&x"))
@@ -314,9 +167,9 @@ def test_slack_message_follows_the_incoming_webhook_format(
 
 
 def test_pagerduty_trigger_and_resolve_share_the_dedup_key(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
-    pd = serve("pagerduty")
+    pd = alert_receiver("pagerduty")
     alerts = Alerts(config(pagerduty(pd)), store)
 
     alerts(signal("pause", score=0.55))
@@ -342,8 +195,8 @@ def test_pagerduty_trigger_and_resolve_share_the_dedup_key(
 # --- alert life cycle ---------------------------------------------------------------------
 
 
-def test_a_repeated_breach_pages_once(serve: Callable[..., Service], store: Store) -> None:
-    pd, hook = serve("pagerduty"), serve("webhook")
+def test_a_repeated_breach_pages_once(alert_receiver: Receivers, store: Store) -> None:
+    pd, hook = alert_receiver("pagerduty"), alert_receiver("webhook")
     alerts = Alerts(config(pagerduty(pd), webhook(hook)), store)
 
     first = alerts(signal("retrain"))
@@ -357,9 +210,9 @@ def test_a_repeated_breach_pages_once(serve: Callable[..., Service], store: Stor
 
 
 def test_escalation_renotifies_with_the_same_dedup_key(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
-    pd = serve("pagerduty")
+    pd = alert_receiver("pagerduty")
     alerts = Alerts(config(pagerduty(pd)), store)
 
     alerts(signal("inspect", score=0.12))
@@ -375,8 +228,8 @@ def test_escalation_renotifies_with_the_same_dedup_key(
     assert len(events(store, RETRAIN_REQUESTED)) == 1  # on crossing retrain, not again on pause
 
 
-def test_back_within_bands_resolves_once(serve: Callable[..., Service], store: Store) -> None:
-    hook, channel = serve("webhook"), serve("slack")
+def test_back_within_bands_resolves_once(alert_receiver: Receivers, store: Store) -> None:
+    hook, channel = alert_receiver("webhook"), alert_receiver("slack")
     alerts = Alerts(config(webhook(hook), slack(channel)), store)
     first = alerts(signal("inspect", score=0.12)).opened[0]
 
@@ -394,10 +247,8 @@ def test_back_within_bands_resolves_once(serve: Callable[..., Service], store: S
     assert reopened.dedup_key != first.dedup_key
 
 
-def test_a_signal_without_a_score_does_not_resolve(
-    serve: Callable[..., Service], store: Store
-) -> None:
-    hook = serve("webhook")
+def test_a_signal_without_a_score_does_not_resolve(alert_receiver: Receivers, store: Store) -> None:
+    hook = alert_receiver("webhook")
     alerts = Alerts(config(webhook(hook)), store)
     alerts(signal("inspect", score=0.12))
 
@@ -408,9 +259,9 @@ def test_a_signal_without_a_score_does_not_resolve(
 
 
 def test_signals_whose_names_share_a_prefix_are_separate_alerts(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
-    hook = serve("webhook")
+    hook = alert_receiver("webhook")
     alerts = Alerts(config(webhook(hook)), store)
     alerts(signal("inspect", name="feature:age"))
     for _ in range(10):  # more events of the longer name than one page of reads
@@ -425,10 +276,8 @@ def test_signals_whose_names_share_a_prefix_are_separate_alerts(
 # --- delivery -----------------------------------------------------------------------------
 
 
-def test_a_failing_route_is_retried_with_backoff(
-    serve: Callable[..., Service], store: Store
-) -> None:
-    pd = serve("pagerduty", failures=(500, 500))
+def test_a_failing_route_is_retried_with_backoff(alert_receiver: Receivers, store: Store) -> None:
+    pd = alert_receiver("pagerduty", failures=(500, 500))
     alerts = Alerts(config(pagerduty(pd), retries=4, backoff_seconds=0.5), store)
 
     outcome = alerts(signal("retrain"))
@@ -443,12 +292,12 @@ def test_a_failing_route_is_retried_with_backoff(
 
 
 def test_a_route_that_is_down_is_recorded_and_the_others_still_deliver(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    channel = serve("slack")
+    channel = alert_receiver("slack")
     down = {"kind": "webhook", "url": f"http://127.0.0.1:{port}/secret-token/hook"}
     alerts = Alerts(config(down, slack(channel), retries=2, backoff_seconds=0.5), store)
 
@@ -467,8 +316,8 @@ def test_a_route_that_is_down_is_recorded_and_the_others_still_deliver(
     assert alerts.alerter.open_alert("churn", "feature:age") is not None
 
 
-def test_a_rejected_event_is_not_retried(serve: Callable[..., Service], store: Store) -> None:
-    pd = serve("pagerduty")
+def test_a_rejected_event_is_not_retried(alert_receiver: Receivers, store: Store) -> None:
+    pd = alert_receiver("pagerduty")
     route = pagerduty(pd, routing_key=PD_KEY[:-1])  # 31 characters: PagerDuty says 400
     alerts = Alerts(config(route, retries=4), store)
 
@@ -496,9 +345,9 @@ def test_a_route_that_raises_anything_never_stops_process(store: Store) -> None:
 
 
 def test_routes_receive_levels_from_their_min_level(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
-    everything, retrain_up, pause_only = serve("webhook"), serve("webhook"), serve("webhook")
+    everything, retrain_up, pause_only = (alert_receiver("webhook") for _ in range(3))
     routes = [
         webhook(everything),
         webhook(retrain_up, min_level="retrain"),
@@ -513,7 +362,7 @@ def test_routes_receive_levels_from_their_min_level(
     )
     alerts(signal(None, score=0.0, name="feature:b"))
 
-    def seen(service: Service) -> list[tuple[str, str]]:
+    def seen(service: AlertReceiver) -> list[tuple[str, str]]:
         return [(b["signal"], b["status"]) for b in service.received]
 
     assert seen(everything) == [
@@ -553,9 +402,9 @@ def test_a_retrain_breach_requests_a_retrain_with_the_evidence(store: Store) -> 
 
 
 def test_a_pause_routes_all_traffic_to_the_fallback_version(
-    serve: Callable[..., Service], store: Store
+    alert_receiver: Receivers, store: Store
 ) -> None:
-    hook = serve("webhook")
+    hook = alert_receiver("webhook")
     alerts = Alerts(config(webhook(hook), pause_action="fallback", fallback_version="2"), store)
 
     outcome = alerts(signal("pause", score=0.6), signal("pause", name="prediction"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,19 +11,25 @@ import pandas as pd
 import pytest
 
 from shipyard.cli import run
-from shipyard.config import Config, load_config
+from shipyard.config import Config
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import load_served_model
 from shipyard.monitoring.log_window import WindowSpec
 from shipyard.monitoring.run import run_monitor
-from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
 from shipyard.serving.app import create_app
 from shipyard.store import Store
 from shipyard.store.monitor_runs import latest_run, monitor_history
-from shipyard.training import train
-from tests.serving.live import call, serve_in_thread
-from tests.support import project_of
+from tests.support import (
+    PD_KEY,
+    AlertReceiver,
+    AppClient,
+    TrainedExamples,
+    copy_workspace,
+    in_process,
+    project_of,
+    wait_for,
+)
 
 SHIFTED = "monthly_charges"
 
@@ -32,16 +38,14 @@ SHIFTED = "monthly_charges"
 class Served:
     config: Config
     store: Store
-    host_port: str
+    client: AppClient
     golden: pd.DataFrame
 
     def send(self, rows: pd.DataFrame, prefix: str) -> None:
         for i, row in rows.iterrows():
             body = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
-            status, _, payload = call(
-                f"http://{self.host_port}/v1/models/churn:predict",
-                body,
-                {"X-Request-ID": f"{prefix}{i}"},
+            status, _, payload = self.client.call(
+                "/v1/models/churn:predict", body, {"X-Request-ID": f"{prefix}{i}"}
             )
             assert status == 200, payload
 
@@ -49,30 +53,27 @@ class Served:
         feedback = [
             {"request_id": f"{prefix}{i}", "label": int(r.churned)} for i, r in rows.iterrows()
         ]
-        status, _, payload = call(
-            f"http://{self.host_port}/v1/feedback", json.dumps(feedback).encode()
-        )
+        status, _, payload = self.client.call("/v1/feedback", json.dumps(feedback).encode())
         assert status == 200, payload
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from tests.conftest import copy_example
-
-    project = copy_example(tmp_path_factory.mktemp("monitor") / "churn")
-    config = load_config(project / "shipyard.yaml", environ={})
-    store, tracking = Store(config.db_url, actor="tester"), Tracking(config)
-    train(project_of(config))
-    move_alias(store, tracking.client, "churn", "champion", "1", action="promote")
-    model = load_served_model(tracking.client, "churn", "1")
+def served(
+    trained_examples: TrainedExamples, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    config = trained_examples.copy(tmp_path_factory.mktemp("monitor") / "churn", {})
+    project = project_of(config)
+    store, client = project.store, project.client
+    move_alias(store, client, "churn", "champion", "1", action="promote")
+    model = load_served_model(client, "churn", "1")
     root = config.resolve(config.serving.logs)
     log = PredictionLogWriter(root, roll_seconds=0.1)
     labels = PredictionLogWriter(root, kind="labels", roll_seconds=0.1)
     log.start()
     labels.start()
-    golden = pd.read_csv(project / "data" / "golden.csv")
-    with serve_in_thread(create_app(model, log=log, labels=labels)) as host_port:
-        yield Served(config, store, host_port, golden)
+    golden = pd.read_csv(config.root / "data" / "golden.csv")
+    with in_process(create_app(model, log=log, labels=labels)) as app:
+        yield Served(config, store, app, golden)
         # The writers are flushed by each test that reads the log.
         served_log = (log, labels)
     for writer in served_log:
@@ -81,66 +82,34 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def wait_logged(config: Config, prefix: str, count: int, kind: str = "predictions") -> None:
     """Wait until ``count`` rows whose request id starts with ``prefix`` are on disk."""
-    import time
-
     from shipyard.logs.reader import query_log
 
     sql = f"SELECT count(*) AS n FROM log WHERE starts_with(request_id, '{prefix}')"
-    deadline = time.monotonic() + 10
-    while (
-        query_log(config.resolve(config.serving.logs), "churn", kind=kind, sql=sql)["n"][0].as_py()
-        < count
-    ):
-        assert time.monotonic() < deadline, f"{count} {kind} rows {prefix}* never arrived"
-        time.sleep(0.02)
+    root = config.resolve(config.serving.logs)
+    wait_for(
+        lambda: query_log(root, "churn", kind=kind, sql=sql)["n"][0].as_py() >= count,
+        what=f"{count} {kind} rows {prefix}* on disk",
+        every=0.1,
+    )
 
 
-class PagerDuty:
-    """A local stand-in for PagerDuty's Events API v2 (we cannot reach the real one).
-
-    It accepts what ``POST /v2/enqueue`` accepts (routing_key, event_action, dedup_key,
-    and a payload with summary, source and severity on trigger) and answers 202.
-    """
-
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        events = self.events = []  # type: list[dict[str, object]]
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                valid = {"routing_key", "event_action", "dedup_key"} <= set(body) and (
-                    body["event_action"] == "resolve"
-                    or {"summary", "source", "severity"} <= set(body.get("payload", {}))
-                )
-                events.append(body)
-                self.send_response(202 if valid else 400)
-                self.end_headers()
-                self.wfile.write(b'{"status": "success"}')
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/enqueue"
-
-    def about(self, signal: str) -> list[dict[str, object]]:
-        return [e for e in self.events if str(e["dedup_key"]).count(f"/{signal}/")]
+def about(receiver: AlertReceiver, signal: str) -> list[dict[str, object]]:
+    """The events the receiver got about ``signal``."""
+    return [e for e in receiver.received if str(e["dedup_key"]).count(f"/{signal}/")]
 
 
 def with_pagerduty(config: Config, url: str) -> Config:
     from shipyard.config import AlertRoute
 
-    route = AlertRoute(kind="pagerduty", url=url, routing_key="test-key", min_level="retrain")
+    route = AlertRoute(kind="pagerduty", url=url, routing_key=PD_KEY, min_level="retrain")
     monitoring = config.monitoring.model_copy(update={"routes": [route]})
     return config.model_copy(update={"monitoring": monitoring})
 
 
-def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
-    receiver = PagerDuty()
+def test_shifted_traffic_drifts_pages_once_and_resolves(
+    served: Served, alert_receiver: Callable[..., AlertReceiver]
+) -> None:
+    receiver = alert_receiver("pagerduty")
     config = with_pagerduty(served.config, receiver.url)
     shifted = served.golden.head(500).copy()
     shifted[SHIFTED] = shifted[SHIFTED] * 1.6 + 20
@@ -171,7 +140,7 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     stored = latest_run(served.store, "churn")
     assert stored is not None and stored["level"] == result.level
     assert monitor_history(served.store, "churn")[-1][1][SHIFTED] >= 1.0  # ≥ retrain level
-    triggers = receiver.about(f"feature:{SHIFTED}")
+    triggers = about(receiver, f"feature:{SHIFTED}")
     assert [e["event_action"] for e in triggers] == ["trigger"]
     details = triggers[0]["payload"]["custom_details"]  # type: ignore[index]
     assert details["owner"] == "growth-analytics"
@@ -179,7 +148,7 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
 
     # The same breach again: the alert is open, so nobody is paged twice.
     run_monitor(project_of(config), "churn", window="last:500")
-    assert len(receiver.about(f"feature:{SHIFTED}")) == 1
+    assert len(about(receiver, f"feature:{SHIFTED}")) == 1
 
     # Traffic back to normal: the alert resolves, once, with the same dedup key.
     normal = served.golden.iloc[500:1100]
@@ -187,10 +156,10 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(served: Served) -> None:
     wait_logged(config, "normal-", len(normal))
     result = run_monitor(project_of(config), "churn", window="last:600")
     assert {f["feature"]: f["level"] for f in result.features}[SHIFTED] == "ok"
-    events = receiver.about(f"feature:{SHIFTED}")
+    events = about(receiver, f"feature:{SHIFTED}")
     assert [e["event_action"] for e in events] == ["trigger", "resolve"]
     assert events[0]["dedup_key"] == events[1]["dedup_key"]
-    receiver.server.shutdown()
+    assert set(receiver.statuses) == {202}  # PagerDuty accepted every event
 
 
 def test_window_specs() -> None:
@@ -236,12 +205,9 @@ def test_cli_run_and_labels_ingest(
 def test_calibrate_writes_bands_the_monitor_then_uses(
     served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import shutil
-
     import yaml
 
-    project = served.config.root.parent / "calibrated"
-    shutil.copytree(served.config.root, project)
+    project = copy_workspace(served.config.root, served.config.root.parent / "calibrated")
     monkeypatch.chdir(project)
     # Small windows are noisy: calibrated levels for 100 rows sit above the defaults.
     assert run(["monitor", "calibrate", "churn", "--window-size", "100", "--json"]) == 0

@@ -1,12 +1,12 @@
-"""A real server on 127.0.0.1 with real clients: urllib for V1/MLflow, tritonclient for V2."""
+"""The server's routes through an in-process client; tritonclient for V2 over a real socket."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,13 +18,12 @@ from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.serving.app import create_app
-from tests.serving.live import call, serve_in_thread
+from tests.support import AppClient, in_process, serve_in_thread, wait_for
 
 
 @dataclass
 class Running:
-    url: str
-    host_port: str
+    client: AppClient
     served: ServedModel
     log: PredictionLogWriter
     labels: PredictionLogWriter
@@ -40,8 +39,8 @@ def server(trained_project: Config, tmp_path_factory: pytest.TempPathFactory) ->
     log.start()
     labels.start()
     app = create_app(served, log=log, labels=labels, max_body_bytes=64 * 1024)
-    with serve_in_thread(app) as host_port:
-        yield Running(f"http://{host_port}", host_port, served, log, labels, root)
+    with in_process(app) as client:
+        yield Running(client, served, log, labels, root)
     log.close()
     labels.close()
 
@@ -58,11 +57,11 @@ def expected(served: ServedModel, rows: pd.DataFrame) -> list[int]:
 
 
 def test_kserve_v1(server: Running, rows: pd.DataFrame) -> None:
-    assert json.loads(call(server.url + "/")[2]) == {"status": "alive"}
-    assert json.loads(call(server.url + "/v1/models")[2]) == {"models": ["churn"]}
+    assert json.loads(server.client.call("/")[2]) == {"status": "alive"}
+    assert json.loads(server.client.call("/v1/models")[2]) == {"models": ["churn"]}
     body = json.dumps({"instances": rows.to_dict("records")}).encode()
-    status, headers, payload = call(
-        server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "abc-1"}
+    status, headers, payload = server.client.call(
+        "/v1/models/churn:predict", body, {"X-Request-ID": "abc-1"}
     )
     assert status == 200
     assert json.loads(payload)["predictions"] == expected(server.served, rows)
@@ -71,21 +70,29 @@ def test_kserve_v1(server: Running, rows: pd.DataFrame) -> None:
 
 def test_mlflow_invocations(server: Running, rows: pd.DataFrame) -> None:
     split = json.dumps({"dataframe_split": rows.to_dict("split") | {"index": None}}).encode()
-    status, _, payload = call(
-        server.url + "/invocations", split, {"Content-Type": "application/json"}
+    status, _, payload = server.client.call(
+        "/invocations", split, {"Content-Type": "application/json"}
     )
     assert status == 200, payload
     assert json.loads(payload)["predictions"] == expected(server.served, rows)
     csv = rows.to_csv(index=False).encode()
-    status, _, payload = call(server.url + "/invocations", csv, {"Content-Type": "text/csv"})
+    status, _, payload = server.client.call("/invocations", csv, {"Content-Type": "text/csv"})
     assert status == 200 and json.loads(payload)["predictions"] == expected(server.served, rows)
-    assert call(server.url + "/ping")[0] == 200
+    assert server.client.call("/ping")[0] == 200
 
 
 def test_open_inference_with_tritonclient(server: Running, rows: pd.DataFrame) -> None:
     import tritonclient.http as httpclient
 
-    client = httpclient.InferenceServerClient(server.host_port)
+    with serve_in_thread(create_app(server.served)) as url:  # the binary protocol: a socket
+        client = httpclient.InferenceServerClient(url.removeprefix("http://"))
+        infer(client, rows, server.served)
+
+
+def infer(client: Any, rows: pd.DataFrame, served: ServedModel) -> None:
+    """V2 inference with binary tensors answers what the model answers."""
+    import tritonclient.http as httpclient
+
     assert client.is_server_live() and client.is_model_ready("churn")
     inputs = []
     for column in rows.columns:
@@ -102,8 +109,8 @@ def test_open_inference_with_tritonclient(server: Running, rows: pd.DataFrame) -
     result = client.infer("churn", inputs)
     labels = result.as_numpy("predict")
     probabilities = result.as_numpy("predict_proba")
-    assert [int(v) for v in labels] == expected(server.served, rows)
-    np.testing.assert_allclose(probabilities, server.served.model.predict_proba(rows))
+    assert [int(v) for v in labels] == expected(served, rows)
+    np.testing.assert_allclose(probabilities, served.model.predict_proba(rows))
     metadata = client.get_model_metadata("churn")
     assert [i["name"] for i in metadata["inputs"]] == list(rows.columns)
 
@@ -128,7 +135,7 @@ def test_open_inference_with_tritonclient(server: Running, rows: pd.DataFrame) -
 def test_bad_requests_are_4xx_with_a_message(
     server: Running, path: str, body: bytes, headers: dict[str, str], status: int, fragment: str
 ) -> None:
-    got, _, payload = call(server.url + path, body, headers)
+    got, _, payload = server.client.call(path, body, headers)
     assert got == status, payload
     message = json.loads(payload)["error"]
     assert fragment.lower() in message.lower()
@@ -136,16 +143,15 @@ def test_bad_requests_are_4xx_with_a_message(
 
 def test_predictions_are_logged(server: Running, rows: pd.DataFrame) -> None:
     body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
-    call(server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "logged-1"})
-    deadline = time.monotonic() + 10
-    while True:
+    server.client.call("/v1/models/churn:predict", body, {"X-Request-ID": "logged-1"})
+
+    def logged() -> Any:
         server.log.flush()
-        found = query_log(
-            server.log_root, "churn", sql="SELECT * FROM log WHERE request_id = 'logged-1'"
-        )
-        if found.num_rows or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        sql = "SELECT * FROM log WHERE request_id = 'logged-1'"
+        found = query_log(server.log_root, "churn", sql=sql)
+        return found if found.num_rows else None
+
+    found = wait_for(logged, what="request logged-1 in the prediction log", every=0.05)
     assert found.num_rows == 1
     record = found.to_pylist()[0]
     assert record["version"] == "1" and record["role"] == "live" and record["status"] == "ok"
@@ -157,9 +163,9 @@ def test_feedback_joins_labels_to_predictions(server: Running, rows: pd.DataFram
     from shipyard.logs.reader import join_labels
 
     body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
-    call(server.url + "/v1/models/churn:predict", body, {"X-Request-ID": "fb-1"})
-    status, _, payload = call(
-        server.url + "/v1/feedback", json.dumps([{"request_id": "fb-1", "label": 1}]).encode()
+    server.client.call("/v1/models/churn:predict", body, {"X-Request-ID": "fb-1"})
+    status, _, payload = server.client.call(
+        "/v1/feedback", json.dumps([{"request_id": "fb-1", "label": 1}]).encode()
     )
     assert status == 200 and json.loads(payload) == {"accepted": 1, "dropped": 0}
     server.log.flush()
@@ -180,7 +186,7 @@ def test_feedback_joins_labels_to_predictions(server: Running, rows: pd.DataFram
     ],
 )
 def test_bad_feedback_is_400(server: Running, body: bytes, fragment: str) -> None:
-    status, _, payload = call(server.url + "/v1/feedback", body)
+    status, _, payload = server.client.call("/v1/feedback", body)
     assert status == 400 and fragment in json.loads(payload)["error"]
 
 
@@ -194,12 +200,11 @@ def test_batched_results_match_unbatched(trained_project: Config) -> None:
     inputs = golden.drop(columns=["churned"])
     want = [int(v) for v in served.model.predict(inputs)]
     app = create_app(served, batch=BatchSettings(max_batch_size=16, max_wait_ms=5.0))
-    with serve_in_thread(app) as host_port:
-        url = f"http://{host_port}/v1/models/churn:predict"
+    with in_process(app) as client:
 
         def one(i: int) -> int:
             body = json.dumps({"instances": inputs.iloc[[i]].to_dict("records")}).encode()
-            status, _, payload = call(url, body)
+            status, _, payload = client.call("/v1/models/churn:predict", body)
             assert status == 200, payload
             return int(json.loads(payload)["predictions"][0])
 
@@ -210,10 +215,10 @@ def test_batched_results_match_unbatched(trained_project: Config) -> None:
 
 def test_metrics_count_requests_and_log_records(server: Running, rows: pd.DataFrame) -> None:
     body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
-    call(server.url + "/v1/models/churn:predict", body)
-    call(server.url + "/v1/models/churn:predict", b"{bad")
+    server.client.call("/v1/models/churn:predict", body)
+    server.client.call("/v1/models/churn:predict", b"{bad")
     server.log.flush()
-    status, headers, payload = call(server.url + "/metrics")
+    status, headers, payload = server.client.call("/metrics")
     text = payload.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain")
 
@@ -254,17 +259,17 @@ def test_metrics_publish_the_latest_monitor_run_on_scrapes_only(
     app = create_app(server.served)
     app.state.metrics.monitor = monitor
     body = json.dumps({"instances": rows.head(1).to_dict("records")}).encode()
-    with serve_in_thread(app) as host_port:
-        assert call(f"http://{host_port}/v1/models/churn:predict", body)[0] == 200
+    with in_process(app) as client:
+        assert client.call("/v1/models/churn:predict", body)[0] == 200
         assert reads == [], "the request path must not read the control plane"
-        text = call(f"http://{host_port}/metrics")[2].decode()
+        text = client.call("/metrics")[2].decode()
         assert reads == ["read"]
 
         def broken() -> None:
             raise ConnectionError("database down")
 
         app.state.metrics.monitor = broken
-        assert call(f"http://{host_port}/metrics")[0] == 200  # a scrape survives the store
+        assert client.call("/metrics")[0] == 200  # a scrape survives the store
     labels = 'model="churn",version="1"'
     for sample in (
         'shipyard_feature_drift_score{feature="tenure_months",method="psi",' + labels + "} 0.3",

@@ -1,0 +1,170 @@
+"""Real servers on 127.0.0.1, for the tests where the wire matters.
+
+``serve_in_thread`` runs an ASGI app under uvicorn in this process; ``ServeProcess``
+runs ``shipyard serve`` as a user does, in its own processes (workers, signals). Both
+listen on a free port and are ready when the block starts. ``call`` is one HTTP
+request with the standard library. Tests that only need the API use
+:func:`tests.support.in_process` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.support.waiting import PATIENCE, wait_for
+
+__all__ = ["ServeProcess", "call", "free_port", "serve_in_thread", "server_environment"]
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def call(
+    url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request (POST with a body, else GET): status, lower-cased headers, body."""
+    request = urllib.request.Request(
+        url, data=body, headers=dict(headers or {}), method="GET" if body is None else "POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=PATIENCE) as response:
+            return response.status, _lower(response.headers.items()), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, _lower(error.headers.items()), error.read()
+
+
+def _lower(items: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in items}
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free port until the block ends; yields its base URL."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=HOST, port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+
+    def started() -> bool:
+        assert thread.is_alive() or server.started, "uvicorn stopped before it started"
+        return bool(server.started)
+
+    wait_for(started, what="uvicorn to listen")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(PATIENCE)
+
+
+def server_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without the developer's SHIPYARD_* settings, plus ``settings``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    environ |= {"SHIPYARD_USER": "tester", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return environ | settings
+
+
+class ServeProcess:
+    """``shipyard --config FILE serve MODEL`` in its own processes, on a free port.
+
+    The output is read all along (so the server never blocks on a full pipe) and kept in
+    :attr:`output`. Entering waits until ``workers`` workers said they are ready, and
+    fails at once, with the output, if the server exits instead.
+    """
+
+    def __init__(
+        self,
+        config_file: Path,
+        model: str,
+        *,
+        workers: int = 1,
+        args: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.workers = workers
+        self.output: list[str] = []
+        self._ready: set[str] = set()
+        shipyard = str(Path(sys.executable).parent / "shipyard")
+        self.command = [
+            *(shipyard, "--config", str(config_file), "serve", model),
+            *("--port", str(self.port), *args),
+        ]
+        self.environ = dict(environ if environ is not None else server_environment())
+        self.process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def __enter__(self) -> ServeProcess:
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="serve-output", daemon=True)
+        self._reader.start()
+        try:
+            wait_for(self._all_ready, what=f"{self.workers} worker(s) of {' '.join(self.command)}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def text(self) -> str:
+        """Everything the server printed so far."""
+        return "".join(self.output)
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.startswith("worker ") and " ready in " in line:
+                self._ready.add(line.split(":")[0])
+
+    def _all_ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the server exited ({self.process.returncode}):\n{self.text}")
+        return len(self._ready) >= self.workers
+
+    def stop(self) -> int:
+        """SIGTERM, as a supervisor stops it; waits for the exit and the last output."""
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=PATIENCE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._reader is not None:
+            self._reader.join(PATIENCE)
+        return process.returncode
