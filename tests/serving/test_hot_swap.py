@@ -40,7 +40,9 @@ def test_swap_and_rollback_under_load(example_project: Path) -> None:
     move_alias(store, client, "churn", "champion", "1", action="promote")
 
     slot = ModelSlot(load_served_model(client, "churn", "1"))
-    watcher = GenerationWatcher(slot(config.db_url, actor="tester"), client=client, interval=0.1)
+    watcher = GenerationWatcher(
+        slot, store=Store(config.db_url, actor="tester"), client=client, interval=0.1
+    )
     watcher.start()
     rows = pd.read_csv(config.root / "data" / "golden.csv").head(2).drop(columns=["churned"])
     body = json.dumps({"instances": rows.to_dict("records")}).encode()
@@ -97,7 +99,7 @@ def test_a_broken_version_is_not_swapped_in(example_project: Path) -> None:
     def broken(*_args: object) -> object:
         raise RuntimeError("artifact store unreachable")
 
-    watcher = GenerationWatcher(slot, client=tracking.client, loader=broken)
+    watcher = GenerationWatcher(slot, store=store, client=tracking.client, loader=broken)
     train(project_of(config))
     move_alias(store, tracking.client, "churn", "champion", "2", action="promote")
     assert watcher.check() is True
@@ -114,7 +116,7 @@ def test_database_outage_keeps_serving(example_project: Path, tmp_path: Path) ->
     slot = ModelSlot(load_served_model(tracking.client, "churn", "1"))
     outage_db = tmp_path / "control.db"
     control = Store(f"sqlite:///{outage_db}", actor="tester")
-    watcher = GenerationWatcher(slot, client=tracking.client, interval=0.05)
+    watcher = GenerationWatcher(slot, store=control, client=tracking.client, interval=0.05)
     watcher.start()
     try:
         # The control plane disappears: a fresh, empty file replaces the database.

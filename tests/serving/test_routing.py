@@ -219,7 +219,7 @@ def test_traffic_settings_reach_the_server_through_the_control_plane(versions: V
     client = Tracking(config).client
     move_alias(store, client, NAME, "champion", "1", action="promote")
     slot = ModelSlot(versions.models["1"])
-    watcher = GenerationWatcher(slot, client=client, interval=0.05)
+    watcher = GenerationWatcher(slot, store=store, client=client, interval=0.05)
     watcher.start()
     try:
         write_traffic(store, NAME, TrafficSettings(challengers={"2": 0.25}, shadow="3"))
