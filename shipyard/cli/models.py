@@ -9,6 +9,7 @@ import typer
 from shipyard.cli.options import JsonOpt, parse_moment
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
+from shipyard.moments import as_utc
 
 __all__ = ["app"]
 
@@ -122,8 +123,6 @@ def history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Every alias move, override and approval: when, who, from which version to which, why."""
-    from datetime import UTC
-
     from rich.table import Table
 
     from shipyard.governance.history import history
@@ -147,7 +146,7 @@ def history_cmd(
         table.add_column(column)
     for e in entries:
         table.add_row(
-            e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            as_utc(e.at).strftime("%Y-%m-%d %H:%M:%S"),
             e.actor,
             e.action,
             e.alias or "",

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from shipyard.errors import ConfigError, ShipyardError
-from shipyard.store.events import as_utc
+from shipyard.moments import as_utc
 from shipyard.store.tables import LeaseRow
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ class Lease:
 
     def _app_now(self) -> datetime:
         assert self._clock is not None
-        return as_utc(self._clock()).astimezone(UTC)
+        return as_utc(self._clock())
 
     def _now(self, session: Session) -> datetime:
         if self._clock is not None:
@@ -336,8 +336,8 @@ def _database_now(session: Session, dialect: str) -> datetime:
     if dialect == "sqlite":
         # CURRENT_TIMESTAMP on SQLite has whole seconds; this has milliseconds.
         text = session.scalar(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))
-        return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+        return as_utc(datetime.fromisoformat(str(text)))
     found = session.scalar(select(func.now()))
     if not isinstance(found, datetime):
         raise TypeError(f"the database's clock returned {found!r}, not a datetime")
-    return as_utc(found).astimezone(UTC)
+    return as_utc(found)

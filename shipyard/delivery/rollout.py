@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 
 from shipyard.errors import ConfigError, NotFoundError
-from shipyard.store import EventKind, RolloutRow, as_utc, kind_of
+from shipyard.moments import as_utc
+from shipyard.store import EventKind, RolloutRow, kind_of
 from shipyard.store.traffic import TrafficSettings, write_traffic
 
 if TYPE_CHECKING:

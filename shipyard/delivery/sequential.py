@@ -73,6 +73,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from shipyard.errors import ConfigError
+from shipyard.jsonable import Record
 
 __all__ = [
     "Decision",
@@ -205,7 +206,7 @@ class _Evidence:
 
 
 @dataclass(frozen=True)
-class SequentialTest:
+class SequentialTest(Record):
     """Settings of one guardrail's always-valid, one-sided non-inferiority test.
 
     ``margin`` (≥ 0, the metric's units) is how much worse than the champion the
@@ -305,10 +306,6 @@ class SequentialTest:
         fields: ``(count, successes)`` or ``(count, mean, variance)``.
         """
         return self._verdicts(self._evidence(champion, candidate))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as JSON."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SequentialTest:

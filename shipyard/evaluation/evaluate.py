@@ -21,11 +21,12 @@ from sqlalchemy import select
 
 from shipyard.config import Config, Scorecard
 from shipyard.errors import ConfigError, EvaluationError
+from shipyard.moments import as_utc
 from shipyard.registry import tags
 from shipyard.registry.aliases import CHAMPION, current_alias
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.views import get_version
-from shipyard.store import EvaluationRow, EventKind, Store, as_utc
+from shipyard.store import EvaluationRow, EventKind, Store
 
 if TYPE_CHECKING:
     from shipyard.data import Snapshot

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from shipyard.governance.approvals import approvals
+from shipyard.jsonable import Record
 from shipyard.registry.aliases import alias_moves
 from shipyard.store import Store
 
@@ -14,7 +14,7 @@ __all__ = ["HistoryEntry", "history"]
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(Record):
     """One line of history: when, who, what, from which version to which, why."""
 
     at: datetime
@@ -24,18 +24,6 @@ class HistoryEntry:
     from_version: str | None
     to_version: str | None
     reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "action": self.action,
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "reason": self.reason,
-        }
 
 
 def history(store: Store, name: str) -> list[HistoryEntry]:

@@ -8,14 +8,14 @@ the project has a signing key.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from shipyard.config import Config
 from shipyard.errors import PromotionRefused
 from shipyard.evaluation.evaluate import golden_snapshot, latest_evaluation
 from shipyard.governance.approvals import approvals
 from shipyard.governance.cards import sign_promotion
+from shipyard.jsonable import Record
 from shipyard.project import Project
 from shipyard.registry.aliases import CHALLENGER, CHAMPION, current_alias, move_alias
 from shipyard.registry.refs import ModelRef
@@ -26,7 +26,7 @@ __all__ = ["PromotionResult", "promote"]
 
 
 @dataclass(frozen=True)
-class PromotionResult:
+class PromotionResult(Record):
     """What a promotion did."""
 
     model: str
@@ -37,10 +37,6 @@ class PromotionResult:
     overridden: list[str]
     reason: str
     signed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return asdict(self)
 
 
 def promote(

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shipyard.errors import SigningError
+from shipyard.jsonable import Record
 
 __all__ = [
     "CardSignature",
@@ -173,7 +174,7 @@ def canonical_json(value: Any) -> bytes:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CardSignature:
+class CardSignature(Record):
     """A signature over a model card and its artifact digest, as stored beside the card."""
 
     algorithm: str = ALGORITHM
@@ -182,10 +183,6 @@ class CardSignature:
     card_digest: str
     signature: str
     signed_at: str
-
-    def to_dict(self) -> dict[str, str]:
-        """A JSON-friendly dict; :meth:`from_dict` reads it back."""
-        return {item.name: getattr(self, item.name) for item in fields(self)}
 
     @classmethod
     def from_dict(cls, data: Any) -> CardSignature:

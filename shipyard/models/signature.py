@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from shipyard.errors import RequestError
+from shipyard.jsonable import dump_json as dump_json  # the protocols' encoder
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -107,21 +108,6 @@ def load_json(body: bytes | memoryview | str) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise RequestError(f"body is not valid JSON: {exc}") from None
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):  # object or non-contiguous arrays
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", errors="replace")
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
-
-
-def dump_json(obj: Any) -> bytes:
-    """Serialise to JSON bytes; NumPy arrays and scalars go straight through orjson."""
-    return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _show(value: Any) -> str:

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from shipyard.errors import DataError
+from shipyard.jsonable import Record
 from shipyard.levels import Level
 from shipyard.monitoring.reference import Reference
 from shipyard.monitoring.results import Bands
@@ -48,7 +49,7 @@ _CHUNK_ELEMENTS = 1 << 21
 
 
 @dataclass(frozen=True)
-class PredictionDriftResult:
+class PredictionDriftResult(Record):
     """Wasserstein distance of a window's outputs from the reference's, and its level.
 
     ``band`` is the inspect level for a window of ``n_current`` rows; ``dropped`` counts
@@ -64,10 +65,6 @@ class PredictionDriftResult:
     window_size: int
     dropped: int = 0
     method: str = "wasserstein"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {**asdict(self), "bands": asdict(self.bands)}
 
 
 class PredictionDriftBand:

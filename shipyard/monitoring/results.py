@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from shipyard.jsonable import Record
 from shipyard.levels import Level
 
 __all__ = [
@@ -154,7 +155,7 @@ class DatasetDrift:
 
 
 @dataclass
-class MonitorResult:
+class MonitorResult(Record):
     """Everything one run found, JSON-ready."""
 
     model: str
@@ -170,12 +171,6 @@ class MonitorResult:
     level: Level = "ok"
     report_path: str | None = None
     alerts: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        return data
 
 
 def _finite(value: Any) -> Any:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 
 from shipyard.errors import DataError
+from shipyard.jsonable import plain
 from shipyard.levels import worst
 from shipyard.monitoring.feature_drift import configured_bands, feature_drift
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
@@ -313,7 +313,7 @@ def _save(store: Store, result: MonitorResult) -> None:
             window_spec=result.window,
             rows=result.rows,
             level=result.level,
-            result=_json_safe(data),
+            result=plain(data),  # strict JSON for the database: NaN and ±inf as null
             report_path=result.report_path,
             created_at=result.created_at,
         ),
@@ -350,10 +350,3 @@ def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[s
         "paused": bool(outcome.paused),
         "failed_deliveries": [d.route for d in outcome.failed],
     }
-
-
-def _json_safe(value: Any) -> Any:
-    """Strict JSON for the database: NumPy values plain, NaN and ±inf as null."""
-    return orjson.loads(
-        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    )

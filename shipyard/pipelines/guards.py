@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shipyard.store import as_utc
+from shipyard.moments import as_utc
 
 if TYPE_CHECKING:
     from shipyard.config import Config

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.errors import ConfigError
+from shipyard.moments import as_utc
 from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def next_fire(expression: str, after: datetime) -> datetime:
     """The first time strictly after ``after`` that the cron ``expression`` names (UTC)."""
     from cronsim import CronSim, CronSimError
 
-    start = after.astimezone(UTC).replace(tzinfo=None)
+    start = as_utc(after).replace(tzinfo=None)  # CronSim counts in naive UTC
     try:
         fire = next(CronSim(expression, start))
     except CronSimError as error:
@@ -91,7 +92,7 @@ def next_fire(expression: str, after: datetime) -> datetime:
             f"ct.schedule {expression!r} is not a cron expression: {error}",
             hint='Use five fields: minute hour day-of-month month day-of-week, e.g. "0 3 * * 1".',
         ) from error
-    return fire.replace(tzinfo=UTC)
+    return as_utc(fire)
 
 
 def schedule_trigger(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from shipyard.errors import PromotionRefused
-from shipyard.store import AliasMoveRow, Store, as_utc, kind_of
+from shipyard.jsonable import Record
+from shipyard.moments import as_utc
+from shipyard.store import AliasMoveRow, Store, kind_of
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -35,7 +37,7 @@ CHALLENGER = "challenger"
 
 
 @dataclass(frozen=True)
-class AliasMove:
+class AliasMove(Record):
     """One recorded alias move."""
 
     model: str
@@ -47,20 +49,6 @@ class AliasMove:
     reason: str
     actor: str
     at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
-            "model": self.model,
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "action": self.action,
-            "forced": self.forced,
-            "reason": self.reason,
-            "actor": self.actor,
-            "at": as_utc(self.at).isoformat(),
-        }
 
 
 def current_alias(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from shipyard.jsonable import Record
 
 __all__ = ["ModelCard"]
 
 
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(Record):
     """The facts a reviewer needs about one model version, as Markdown and JSON."""
 
     name: str
@@ -25,10 +27,6 @@ class ModelCard:
     metrics: dict[str, float]
     lineage: dict[str, Any]
     inputs: list[dict[str, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return asdict(self)
 
     def to_json(self) -> str:
         """The card as indented JSON."""

@@ -6,11 +6,12 @@ what a version does not record is listed in ``missing`` rather than invented.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import NotFoundError
+from shipyard.jsonable import Record
 from shipyard.registry import tags
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.tracking import mlflow_errors
@@ -38,7 +39,7 @@ def _iso(millis: int | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelSummary(Record):
     """One registered model: its newest version and its aliases."""
 
     name: str
@@ -48,13 +49,9 @@ class ModelSummary:
     description: str
     updated_at: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class VersionDetail:
+class VersionDetail(Record):
     """One model version with its run's params and metrics."""
 
     name: str
@@ -69,13 +66,9 @@ class VersionDetail:
     metrics: dict[str, float]
     registered_by: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Lineage:
+class Lineage(Record):
     """The chain version → run → dataset → git commit → environment → trigger."""
 
     name: str
@@ -86,10 +79,6 @@ class Lineage:
     environment: dict[str, Any]
     trigger: str | None
     missing: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return asdict(self)
 
 
 def list_models(client: MlflowClient) -> list[ModelSummary]:

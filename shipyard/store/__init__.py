@@ -1,8 +1,9 @@
 """Control-plane state: tables, migrations, sessions and the event log."""
 
+from shipyard.moments import as_utc  # kept for older callers; new code imports it from moments
 from shipyard.store.engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
 from shipyard.store.event_kinds import ALL_KINDS, EventKind, kind_of
-from shipyard.store.events import Event, as_utc
+from shipyard.store.events import Event
 from shipyard.store.store import Store
 from shipyard.store.tables import (
     AliasMoveRow,

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-__all__ = ["Event", "as_utc"]
+from shipyard.jsonable import Record
 
-
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` with its time zone; SQLite hands back naive UTC datetimes."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+__all__ = ["Event"]
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(Record):
     """One recorded state change."""
 
     id: int
@@ -24,14 +21,3 @@ class Event:
     kind: str
     subject: str
     payload: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
-            "id": self.id,
-            "at": as_utc(self.at).isoformat(),
-            "actor": self.actor,
-            "kind": self.kind,
-            "subject": self.subject,
-            "payload": self.payload,
-        }

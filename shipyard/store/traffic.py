@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError
+from shipyard.jsonable import Record
 from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ __all__ = ["TrafficSettings", "read_traffic", "write_traffic"]
 
 
 @dataclass(frozen=True)
-class TrafficSettings:
+class TrafficSettings(Record):
     """Challenger versions with their live shares, and an optional shadow version."""
 
     challengers: dict[str, float] = field(default_factory=dict)
@@ -60,14 +61,6 @@ class TrafficSettings:
         if self.shadow is not None and self.shadow_share > 0:
             found.add(self.shadow)
         return found
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON stored in the control plane."""
-        return {
-            "challengers": dict(self.challengers),
-            "shadow": self.shadow,
-            "shadow_share": self.shadow_share,
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TrafficSettings:

@@ -6,12 +6,13 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import Config
 from shipyard.errors import TrainingFailed
+from shipyard.jsonable import Record
 from shipyard.project import Project
 from shipyard.registry import tags
 from shipyard.registry.environment import capture_environment
@@ -36,7 +37,7 @@ StepCallback = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(Record):
     """What one successful ``shipyard train`` produced."""
 
     name: str
@@ -48,10 +49,6 @@ class TrainResult:
     metrics: dict[str, float]
     duration_seconds: float
     validated: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return asdict(self)
 
 
 def call_train_function(func: Callable[[Any], Any], ctx: TrainContext) -> tuple[Any, float]:

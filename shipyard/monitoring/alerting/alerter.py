@@ -17,9 +17,10 @@ from typing import Any
 
 from shipyard.config import Config
 from shipyard.errors import ConfigError
+from shipyard.jsonable import plain
 from shipyard.levels import AlertLevel, rank
 from shipyard.monitoring.alerting.routes import DeliveryError, Route, routes_from_config
-from shipyard.monitoring.alerting.signals import Alert, Signal, plain
+from shipyard.monitoring.alerting.signals import Alert, Signal
 from shipyard.store import EventKind, Store
 from shipyard.store.events import Event
 from shipyard.store.traffic import TrafficSettings, write_traffic

@@ -14,7 +14,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from shipyard.monitoring.alerting.signals import Alert, plain
+from shipyard.jsonable import plain
+from shipyard.monitoring.alerting.signals import Alert
 
 __all__ = ["pagerduty_event", "slack_message", "webhook_body"]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from shipyard.jsonable import plain
 from shipyard.levels import ALERT_LEVELS, AlertLevel
 from shipyard.monitoring.results import Bands
 
@@ -17,7 +18,6 @@ __all__ = [
     "AlertStatus",
     "Severity",
     "Signal",
-    "plain",
 ]
 
 AlertStatus = Literal["opened", "resolved"]
@@ -111,23 +111,6 @@ class Alert:
             "dedup_key": self.dedup_key,
             "time": self.time.isoformat(),
         }
-
-
-def plain(value: Any) -> Any:
-    """``value`` as strict JSON: NumPy scalars unwrapped, NaN and ±inf as ``None``."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(item) for item in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if hasattr(value, "tolist"):  # NumPy scalars and arrays
-        return plain(value.tolist())
-    return str(value)
 
 
 def _number(value: float | None) -> str:
