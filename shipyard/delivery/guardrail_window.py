@@ -17,13 +17,35 @@ from shipyard.delivery.rollout import Rollout
 from shipyard.delivery.sequential import ProportionStats
 from shipyard.store import as_utc
 
-__all__ = ["Labelled", "StepWindow", "side_stats"]
+__all__ = ["Labelled", "SideStats", "StepWindow", "side_stats"]
 
 Task = Literal["classification", "regression"]
 REGRESSION_TOLERANCE = 0.1
 """A regressor's shadow and live predictions disagree beyond this relative difference."""
 
 _DECILES = [round(0.1 * i, 1) for i in range(1, 10)]
+
+
+@dataclass(frozen=True)
+class SideStats:
+    """One side's requests in a step: counts, latency moments and tail, output types.
+
+    ``n`` requests, ``errors`` failed, ``ok`` answered; ``mean``, ``var`` and ``p99`` of
+    the answered ones' latency (ms); ``above_p99`` above the champion's p99 and
+    ``above_limit`` above it times ``1 + p99_margin``; ``with_probabilities`` and
+    ``floats`` count answers with class probabilities and with a float output.
+    """
+
+    n: int = 0
+    errors: int = 0
+    ok: int = 0
+    mean: float = 0.0
+    var: float = 0.0
+    p99: float | None = None
+    above_p99: int = 0
+    above_limit: int = 0
+    with_probabilities: int = 0
+    floats: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,16 +89,20 @@ class StepWindow:
             f"WHERE ({champion}) OR ({candidate})"
         )
 
+    def step_rows(self, since: datetime) -> str:
+        """A SELECT of the step's rows of either side: live, or shadow in a shadow step."""
+        return self.rows(_literal(self._role), since)
+
     def _start(self, since: datetime) -> datetime:
         """Where the champion's rows start: the baseline when it is earlier than ``since``."""
         if self._baseline is not None and self._baseline < since:
             return self._baseline
         return since
 
-    def sides(self, since: datetime, p99_margin: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    def sides(self, since: datetime, p99_margin: float) -> tuple[SideStats, SideStats]:
         """Counts, latency moments and tail counts of both sides, in one query."""
         sql = (
-            f"WITH step AS ({self.rows(_literal(self._role), since)}), "
+            f"WITH step AS ({self.step_rows(since)}), "
             "line AS (SELECT quantile_cont(latency_ms, 0.99) AS p99 FROM step "
             "WHERE side = 'champion' AND status = 'ok') "
             "SELECT side, count(*) AS n, count(*) FILTER (WHERE status <> 'ok') AS errors, "
@@ -92,14 +118,14 @@ class StepWindow:
             "count(*) FILTER (WHERE status = 'ok' AND json_type(output) = 'DOUBLE') AS floats "
             "FROM step, line GROUP BY side"
         )
-        found = {row["side"]: row for row in self._query(sql, since)}
+        found = {row["side"]: row for row in self.query(sql, since)}
         return side_stats(found.get("champion")), side_stats(found.get("candidate"))
 
     def histogram(self, since: datetime, task: Task, *, paired: bool) -> dict[str, dict[Any, int]]:
         """Counts of each side's predicted values per bin (classes, or champion deciles)."""
         if paired:  # the same requests: shadow and live rows that both succeeded
             values = (
-                f"WITH step AS ({self.rows(_literal(self._role), since)}), pairs AS ("
+                f"WITH step AS ({self.step_rows(since)}), pairs AS ("
                 "SELECT c.output AS champion, s.output AS candidate FROM step c "
                 "JOIN step s USING (request_id) WHERE c.side = 'champion' "
                 "AND s.side = 'candidate' AND c.status = 'ok' AND s.status = 'ok'), "
@@ -108,7 +134,7 @@ class StepWindow:
             )
         else:
             values = (
-                f"WITH step AS ({self.rows(_literal(self._role), since)}), "
+                f"WITH step AS ({self.step_rows(since)}), "
                 "answered AS (SELECT side, output FROM step WHERE status = 'ok')"
             )
         if task == "classification":
@@ -123,7 +149,7 @@ class StepWindow:
                 "FROM finite, edges GROUP BY ALL"
             )
         counts: dict[str, dict[Any, int]] = {"champion": {}, "candidate": {}}
-        for row in self._query(sql, since):
+        for row in self.query(sql, since):
             counts[row["side"]][row["bin"]] = int(row["n"])
         return counts
 
@@ -135,12 +161,12 @@ class StepWindow:
             c, s = (f"TRY_CAST({o}.output ->> '$' AS DOUBLE)" for o in ("c", "s"))
             differ = f"abs({s} - {c}) > {REGRESSION_TOLERANCE!r} * greatest(abs({s}), abs({c}))"
         sql = (
-            f"WITH step AS ({self.rows(_literal(self._role), since)}) "
+            f"WITH step AS ({self.step_rows(since)}) "
             f"SELECT count(*) AS pairs, count(*) FILTER (WHERE {differ}) AS differ "
             "FROM step c JOIN step s USING (request_id) WHERE c.side = 'champion' "
             "AND s.side = 'candidate' AND c.status = 'ok' AND s.status = 'ok'"
         )
-        row = self._query(sql, since)[0]
+        row = self.query(sql, since)[0]
         return ProportionStats(int(row["pairs"] or 0), int(row["differ"] or 0))
 
     def quality(self, since: datetime) -> Labelled | None:
@@ -173,13 +199,15 @@ class StepWindow:
             "FROM (VALUES ('champion'), ('candidate')) AS sides(side) "
             "LEFT JOIN judged ON judged.side = sides.side GROUP BY sides.side"
         )
-        rows = self._query(sql, since)
+        rows = self.query(sql, since)
         return Labelled(
             {row["side"]: ProportionStats(int(row["labelled"]), int(row["wrong"])) for row in rows},
             arriving=int(rows[0]["arriving"]),
         )
 
-    def _query(self, sql: str, since: datetime) -> list[dict[str, Any]]:
+    def query(self, sql: str, since: datetime) -> list[dict[str, Any]]:
+        """Rows of ``sql`` over the model's prediction log (the view ``log``) from the
+        window's start: wrap :meth:`step_rows` or :meth:`rows` in it."""
         from shipyard.logs.reader import query_log
 
         rows: list[dict[str, Any]] = query_log(
@@ -188,26 +216,27 @@ class StepWindow:
         return rows
 
 
-def side_stats(row: dict[str, Any] | None) -> dict[str, Any]:
-    """One side's statistics, zeros when it logged nothing."""
+def side_stats(row: dict[str, Any] | None) -> SideStats:
+    """One side's statistics from its row of :meth:`StepWindow.sides`; zeros when it
+    logged nothing."""
     row = row or {}
 
     def number(key: str) -> float | None:
         value = row.get(key)
         return None if value is None else float(value)
 
-    return {
-        "n": int(row.get("n") or 0),
-        "errors": int(row.get("errors") or 0),
-        "ok": int(row.get("ok") or 0),
-        "mean": number("mean") or 0.0,
-        "var": number("var") or 0.0,
-        "p99": number("p99"),
-        "above_p99": int(row.get("above_p99") or 0),
-        "above_limit": int(row.get("above_limit") or 0),
-        "with_probabilities": int(row.get("with_probabilities") or 0),
-        "floats": int(row.get("floats") or 0),
-    }
+    return SideStats(
+        n=int(row.get("n") or 0),
+        errors=int(row.get("errors") or 0),
+        ok=int(row.get("ok") or 0),
+        mean=number("mean") or 0.0,
+        var=number("var") or 0.0,
+        p99=number("p99"),
+        above_p99=int(row.get("above_p99") or 0),
+        above_limit=int(row.get("above_limit") or 0),
+        with_probabilities=int(row.get("with_probabilities") or 0),
+        floats=int(row.get("floats") or 0),
+    )
 
 
 def _same(left: str, right: str) -> str:
