@@ -12,6 +12,8 @@ PACKAGES = [
     "shipyard.data",
     "shipyard.delivery",
     "shipyard.moments",
+    "shipyard.levels",
+    "shipyard.jsonable",
     "shipyard.demo",
     "shipyard.monitoring",
     "shipyard.monitoring.alerting",
