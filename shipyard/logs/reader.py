@@ -13,7 +13,8 @@ import duckdb
 import pyarrow as pa
 
 from shipyard.errors import DataError
-from shipyard.logs.writer import as_utc, log_schema, model_dir
+from shipyard.logs.kinds import log_schema
+from shipyard.logs.writer import as_utc, model_dir
 
 _JOIN_LABELS = """
 SELECT predictions.*, labels.label, labels.label_time

@@ -17,6 +17,9 @@ its queue is lost.
 reads plain columns (``inputs.age`` in DuckDB). Files of different versions may hold
 different fields; readers union them by name. ``output`` and ``label`` are JSON strings
 (``output->>'$'``), with non-finite floats stored as JSON ``null``.
+
+What a ``kind`` of log holds is registered in :mod:`shipyard.logs.kinds`; the two
+built-in kinds, :class:`Predictions` and :class:`Labels`, are defined here.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import secrets
 import threading
 import time as clock
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,6 +47,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shipyard.errors import ConfigError
+from shipyard.logs.kinds import LogKind, log_kind, log_kinds, register
+from shipyard.logs.kinds import log_schema as log_schema
 
 logger = logging.getLogger(__name__)
 
@@ -138,20 +144,48 @@ class LabelRecord:
     label: Any
 
 
-_KINDS: dict[str, tuple[pa.Schema, tuple[type, ...]]] = {
-    "predictions": (PREDICTION_SCHEMA, (PredictionRecord, PredictionBatch)),
-    "labels": (LABEL_SCHEMA, (LabelRecord,)),
-}
+@register
+class Predictions(LogKind):
+    """The prediction log: one row per answered row, live or shadow."""
+
+    name = "predictions"
+    schema = PREDICTION_SCHEMA
+    record_types = (PredictionRecord, PredictionBatch)
+
+    def to_table(self, records: Sequence[Any]) -> pa.Table:
+        """Batches column by column; single records row by row."""
+        if type(records[0]) is PredictionBatch:
+            return _batches_to_table(list(records))
+        return _records_to_table(records)
+
+    def rows(self, record: Any) -> int:
+        """A batch is as many rows as the request had."""
+        return record.rows if type(record) is PredictionBatch else 1
+
+    def layout(self, record: Any) -> Any:
+        """Batches of one column layout and dtype share a file (one ``inputs`` struct)."""
+        if type(record) is PredictionBatch:
+            return (record.columns, record.matrix.dtype.str)
+        return None
 
 
-def log_schema(kind: str) -> pa.Schema:
-    """The Parquet schema of a log ``kind`` ("predictions" or "labels")."""
-    if kind not in _KINDS:
-        raise ConfigError(
-            f"Unknown prediction-log kind {kind!r}.",
-            hint=f"Use one of: {', '.join(sorted(_KINDS))}.",
-        )
-    return _KINDS[kind][0]
+@register
+class Labels(LogKind):
+    """The label log: ground truth joined to predictions by ``request_id``."""
+
+    name = "labels"
+    schema = LABEL_SCHEMA
+    record_types = (LabelRecord,)
+
+    def to_table(self, records: Sequence[Any]) -> pa.Table:
+        """One row per label, the label as JSON."""
+        columns: dict[str, pa.Array] = {
+            "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
+            "time": pa.array([r.time for r in records], LABEL_SCHEMA.field("time").type),
+            "model": pa.array([str(r.model) for r in records], pa.string()),
+            "label": pa.array([to_json(r.label) for r in records]),
+        }
+        return pa.Table.from_pydict(columns, schema=LABEL_SCHEMA)
 
 
 def model_dir(root: Path, kind: str, model: str) -> Path:
@@ -178,8 +212,9 @@ class PredictionLogWriter:
         roll_rows: int = 10_000,
         roll_seconds: float = 5.0,
     ) -> None:
-        self._schema = log_schema(kind)
-        self._record_types = _KINDS[kind][1]
+        self._kind = log_kind(kind)
+        self._record_types = self._kind.record_types
+        self._rows = self._kind.rows
         if max_queue < 1 or roll_rows < 1 or roll_seconds <= 0:
             raise ConfigError(
                 f"Invalid prediction-log limits: max_queue={max_queue}, "
@@ -243,9 +278,9 @@ class PredictionLogWriter:
         mistyped."""
         if type(record) not in self._record_types:
             expected = " or ".join(t.__name__ for t in self._record_types)
-            self._lose(_rows(record), TypeError(f"expected {expected}, got {record!r}"))
+            self._lose(_rows_anywhere(record), TypeError(f"expected {expected}, got {record!r}"))
             return False
-        rows = _rows(record)
+        rows = self._rows(record)
         with self._lock:
             if self._closed or self._queued + rows > self.max_queue:
                 self._dropped += rows
@@ -307,7 +342,7 @@ class PredictionLogWriter:
                 while rows < self.roll_rows and self._queue:
                     record = self._queue.popleft()
                     batch.append(record)
-                    rows += _rows(record)
+                    rows += self._rows(record)
                 with self._lock:
                     self._queued -= rows
                 pending -= rows
@@ -318,9 +353,9 @@ class PredictionLogWriter:
         partitions: dict[tuple[str, date, Any], list[Any]] = {}
         for record in batch:
             try:
-                key = (str(record.model), as_utc(record.time).date(), _layout(record))
+                key = (str(record.model), as_utc(record.time).date(), self._kind.layout(record))
             except Exception as exc:
-                self._lose(_rows(record), exc)
+                self._lose(self._rows(record), exc)
                 continue
             partitions.setdefault(key, []).append(record)
         for (model, day, _), records in partitions.items():
@@ -352,17 +387,17 @@ class PredictionLogWriter:
 
     def _to_table(self, records: list[Any]) -> pa.Table:
         try:
-            return _records_to_table(records, self._schema)
+            return self._kind.to_table(records)
         except Exception:
             pass
         # One bad record must not sink its neighbours: convert one by one, drop the bad.
         good = []
         for record in records:
             try:
-                good.append(_records_to_table([record], self._schema))
+                good.append(self._kind.to_table([record]))
             except Exception as exc:
-                self._lose(_rows(record), exc)
-        return self._concat(good) if good else self._schema.empty_table()
+                self._lose(self._rows(record), exc)
+        return self._concat(good) if good else self._kind.schema.empty_table()
 
     def _concat(self, tables: list[pa.Table]) -> pa.Table:
         """One table; when the pieces' inputs cannot be unified, the first (the rest lost)."""
@@ -391,28 +426,17 @@ class PredictionLogWriter:
             self._last_error = error
 
 
-def _rows(record: Any) -> int:
-    return record.rows if type(record) is PredictionBatch else 1
+def _rows_anywhere(record: Any) -> int:
+    """Rows ``record`` is in the log that takes it (1 when none does)."""
+    for name in log_kinds():
+        kind = log_kind(name)
+        if type(record) in kind.record_types:
+            return kind.rows(record)
+    return 1
 
 
-def _layout(record: Any) -> Any:
-    """Records that can share one file (one ``inputs`` struct type) share a layout."""
-    if type(record) is PredictionBatch:
-        return (record.columns, record.matrix.dtype.str)
-    return None
-
-
-def _records_to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
-    if schema is LABEL_SCHEMA:
-        columns: dict[str, pa.Array] = {
-            "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
-            "time": pa.array([r.time for r in records], schema.field("time").type),
-            "model": pa.array([str(r.model) for r in records], pa.string()),
-            "label": pa.array([to_json(r.label) for r in records]),
-        }
-        return pa.Table.from_pydict(columns, schema=schema)
-    if type(records[0]) is PredictionBatch:
-        return _batches_to_table(records)
+def _records_to_table(records: Sequence[PredictionRecord]) -> pa.Table:
+    """Single predictions row by row (each ``inputs`` a dict)."""
     inputs = pa.array([_plain_inputs(r.inputs) for r in records])
     rows = {
         "request_id": [str(r.request_id) for r in records],
