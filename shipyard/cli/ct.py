@@ -74,7 +74,8 @@ def status_cmd(
     """NAME's last cycles: cause, gate outcomes in order, candidate, result."""
     from rich.table import Column, Table
 
-    from shipyard.pipelines import GATES, list_cycles
+    from shipyard.pipelines import list_cycles
+    from shipyard.pipelines.gates import gate_names
 
     state: CliState = ctx.obj
     cycles = list_cycles(state.store(), name, limit=limit)
@@ -84,17 +85,18 @@ def status_cmd(
     if not cycles:
         console.print(f"{name} has no continuous-training cycles yet.")
         return
+    gates = gate_names()  # the registered gates, then the roll-out's
     table = Table(
         "cycle",
         Column("started", no_wrap=True),
         Column("cause", no_wrap=True),
-        *GATES,
+        *gates,
         "candidate",
         "result",
     )
     for cycle in cycles:
         marks = []
-        for gate in GATES:
+        for gate in gates:
             found = cycle.gate(gate)
             marks.append(MARKS.get(found["status"], "?") if found else "·")
         table.add_row(
@@ -110,7 +112,7 @@ def status_cmd(
 
 
 def _print_cycle(cycle: Cycle, *, header: bool = True) -> None:
-    from shipyard.pipelines.cycles import gate_summary
+    from shipyard.pipelines.gates import gate_summary
 
     if header:
         console.print(

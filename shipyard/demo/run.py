@@ -441,7 +441,7 @@ class _Acts:
             None,
         )
         gate = cycle.gate(str(payload.get("gate"))) if cycle else None
-        from shipyard.pipelines.cycles import gate_summary
+        from shipyard.pipelines.gates import gate_summary
 
         mark = {"passed": "[green]✓[/]", "failed": "[red]✗[/]"}.get(str(payload.get("status")), "–")
         detail = gate_summary(gate) if gate else ""

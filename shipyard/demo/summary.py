@@ -68,7 +68,7 @@ def print_summary(summary: DemoSummary, out: Console) -> None:
     if summary.false_alarms_before_switch:
         table.add_row("false alarms", f"{summary.false_alarms_before_switch} before the switch")
     if summary.cycle:
-        from shipyard.pipelines.cycles import gate_summary
+        from shipyard.pipelines.gates import gate_summary
 
         for gate in summary.cycle["gates"]:
             mark = (

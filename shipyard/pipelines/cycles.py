@@ -30,7 +30,6 @@ __all__ = [
     "GateStatus",
     "active_cycle",
     "finish_cycle",
-    "gate_summary",
     "list_cycles",
     "record_decision",
     "record_gate",
@@ -43,6 +42,7 @@ CycleState = Literal[
 ]
 GateStatus = Literal["passed", "failed", "skipped"]
 GATES = ("validate", "retrain", "scorecard", "shadow", "canary", "promote")
+"""The built-in gates and the roll-out's, in the order a cycle records them."""
 
 
 @dataclass(frozen=True)
@@ -244,65 +244,3 @@ def _cycle(row: CycleRow) -> Cycle:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )
-
-
-def gate_summary(gate: dict[str, Any]) -> str:
-    """One line of a gate's evidence, for people."""
-    evidence = gate.get("evidence") or {}
-    name = gate["gate"]
-    if name == "validate":
-        count = evidence.get("failure_count")
-        rows = evidence.get("window_rows")
-        return evidence.get("note") or f"{rows} rows, {count or 0} failures"
-    if name == "retrain":
-        metrics = evidence.get("metrics") or {}
-        shown = ", ".join(
-            f"{k} {v:.4f}" for k, v in metrics.items() if k != "training_duration_seconds"
-        )
-        return f"version {evidence.get('version')} on {evidence.get('rows')} rows ({shown})"
-    if name == "scorecard":
-        golden = evidence.get("golden") or {}
-        production = evidence.get("production") or {}
-        text = "golden set " + ("passed" if golden.get("passed") else "failed")
-        if golden.get("failing"):
-            text += f" ({', '.join(golden['failing'])})"
-        if "metric" in production:
-            text += (
-                f"; production {production['metric']}: candidate "
-                f"{production['candidate']:.4f} vs champion {production['champion']:.4f} "
-                f"on {production['rows']} labelled rows"
-            )
-        elif production.get("note"):
-            text += f"; {production['note']}"
-        return text
-    if name == "guards":
-        return "; ".join(str(v.get("reason")) for v in evidence.values() if isinstance(v, dict))
-    if name in ("shadow", "canary"):
-        return _step_summary(evidence)
-    if name == "promote" and evidence.get("champion"):
-        return f"version {evidence['champion']} is champion"
-    return str(evidence.get("reason") or evidence.get("champion") or "")
-
-
-def _step_summary(evidence: dict[str, Any]) -> str:
-    """``step 1 passed, 412 requests: quality 6.1 % (champion 52.9 %), …``."""
-    from shipyard.delivery.guardrails import format_value
-
-    found = evidence.get("evidence") or {}
-    checks = found.get("checks") or {}
-    shown = []
-    for check_name in ("quality", "errors", "latency_p99", "disagreement"):
-        check = checks.get(check_name) or {}
-        if check.get("value") is None:
-            continue
-        unit = check.get("unit", "")
-        text = f"{check_name} {format_value(check['value'], unit)}"
-        if check.get("champion") is not None:
-            text += f" (champion {format_value(check['champion'], unit)})"
-        if check.get("excused_by"):
-            text += f", excused by {check['excused_by']}"
-        shown.append(text)
-    head = str(evidence.get("reason") or found.get("reason") or "")
-    if found.get("requests") is not None:
-        head += f", {found['requests']} requests"
-    return head + (": " + "; ".join(shown) if shown else "")

@@ -10,16 +10,37 @@
    later) and on the newest labelled production rows from the prediction log, where
    its primary metric may be at most ``ct.max_regression`` worse than the champion's.
 
-Shadow, canary and promotion are the roll-out's (:mod:`shipyard.pipelines.loop`).
+Each is a :class:`~shipyard.pipelines.gate_registry.Gate` registered in that order
+(another is added there). Shadow, canary and promotion are the roll-out's
+(:mod:`shipyard.pipelines.loop`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, DataError, TrainingFailed
+from shipyard.pipelines.cycles import update_cycle
+from shipyard.pipelines.evidence import (
+    DataUnreadable,
+    GoldenSetVerdict,
+    ProductionComparison,
+    RetrainEvidence,
+    ScorecardEvidence,
+    TrainingFailure,
+    ValidationEvidence,
+)
+from shipyard.pipelines.gate_registry import (
+    CycleRun,
+    Gate,
+    GateResult,
+    TrainingWindow,
+    gate_named,
+    register,
+    registered_gates,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +51,14 @@ if TYPE_CHECKING:
     from shipyard.training import TrainResult
 
 __all__ = [
+    "ROLLOUT_GATES",
     "GateResult",
+    "Retrain",
+    "ScorecardGate",
     "TrainingWindow",
+    "Validate",
+    "gate_names",
+    "gate_summary",
     "primary_metric",
     "production_comparison",
     "retrain_gate",
@@ -43,25 +70,129 @@ __all__ = [
 MIN_PRODUCTION_ROWS = 30
 
 
-@dataclass(frozen=True)
-class GateResult:
-    """A gate's verdict and the evidence recorded with it."""
+@register
+class Validate(Gate):
+    """Read the training window and check it against ``train.schema``."""
 
-    passed: bool
-    evidence: dict[str, Any]
-    skipped: bool = False
+    name = "validate"
+
+    def describe(self, cycle: CycleRun) -> str:
+        """What the person who started the cycle sees."""
+        return "validating the new data"
+
+    def run(self, cycle: CycleRun) -> GateResult:
+        """Unreadable data fails like invalid data; the window is kept for the retrain."""
+        config = cycle.project.config
+        try:
+            window = training_window(config, config.workspace / "ct" / f"cycle-{cycle.cycle.id}")
+        except DataError as error:  # unreadable: as much a failed validation as a bad value
+            evidence = DataUnreadable(error.message, error.hint)
+            return GateResult(False, evidence, reason="the new data cannot be read")
+        cycle.window = window
+        cycle.cycle = update_cycle(
+            cycle.project.store,
+            cycle.cycle.id,
+            trigger={
+                **cycle.cycle.trigger,
+                "source_digest": window.source_digest,
+                "source_rows": window.source_rows,
+            },
+        )
+        return validate_gate(config, window)
+
+    def summary(self, evidence: Mapping[str, Any]) -> str:
+        """``3400 rows, 0 failures``, or the note when the data was not validated."""
+        count = evidence.get("failure_count")
+        rows = evidence.get("window_rows")
+        return str(evidence.get("note") or f"{rows} rows, {count or 0} failures")
 
 
-@dataclass(frozen=True)
-class TrainingWindow:
-    """The data one cycle trains on, written where the run can snapshot it."""
+@register
+class Retrain(Gate):
+    """Run the project's train function on the window, recording the cycle's cause."""
 
-    train: Path
-    validation: Path | None
-    source_digest: str
-    source_rows: int
-    rows: int
-    frames: tuple[pd.DataFrame, pd.DataFrame | None]
+    name = "retrain"
+
+    def describe(self, cycle: CycleRun) -> str:
+        """What the person who started the cycle sees."""
+        return f"retraining on {_window(cycle).rows} rows"
+
+    def run(self, cycle: CycleRun) -> GateResult:
+        """A train function that raises fails the gate; nothing is registered then."""
+        window = _window(cycle)
+        try:
+            result = retrain_gate(cycle.project, window, cycle.trigger.cause)
+        except TrainingFailed as error:  # the train function raised: nothing registered
+            failure = TrainingFailure(error.message, error.hint, window.rows)
+            return GateResult(False, failure, reason="the training function failed")
+        cycle.candidate = result
+        cycle.cycle = update_cycle(cycle.project.store, cycle.cycle.id, candidate=result.version)
+        evidence = RetrainEvidence(
+            result.version, result.run_id, window.rows, result.data_digest, result.metrics
+        )
+        return GateResult(True, evidence)
+
+    def summary(self, evidence: Mapping[str, Any]) -> str:
+        """``version 2 on 3400 rows (roc_auc 0.8123, …)``."""
+        metrics = evidence.get("metrics") or {}
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in metrics.items() if k != "training_duration_seconds"
+        )
+        return f"version {evidence.get('version')} on {evidence.get('rows')} rows ({shown})"
+
+
+@register
+class ScorecardGate(Gate):
+    """Score the candidate against the champion: golden set, then production rows."""
+
+    name = "scorecard"
+
+    def describe(self, cycle: CycleRun) -> str:
+        """What the person who started the cycle sees."""
+        return f"scoring {cycle.model}/{_candidate(cycle).version} against the champion"
+
+    def run(self, cycle: CycleRun) -> GateResult:
+        """The golden set's report travels with the roll-out."""
+        version = _candidate(cycle).version
+        result = scorecard_gate(cycle.project, cycle.model, version, cycle.champion)
+        assert isinstance(result.evidence, ScorecardEvidence)
+        cycle.rollout_context["evaluation_report"] = result.evidence.golden.report
+        return result
+
+    def summary(self, evidence: Mapping[str, Any]) -> str:
+        """``golden set passed; production roc_auc: candidate … vs champion …``."""
+        golden = evidence.get("golden") or {}
+        production = evidence.get("production") or {}
+        text = "golden set " + ("passed" if golden.get("passed") else "failed")
+        if golden.get("failing"):
+            text += f" ({', '.join(golden['failing'])})"
+        if "metric" in production:
+            text += (
+                f"; production {production['metric']}: candidate "
+                f"{production['candidate']:.4f} vs champion {production['champion']:.4f} "
+                f"on {production['rows']} labelled rows"
+            )
+        elif production.get("note"):
+            text += f"; {production['note']}"
+        return text
+
+
+def _window(cycle: CycleRun) -> TrainingWindow:
+    if cycle.window is None:
+        raise ConfigError(
+            f"Cycle {cycle.cycle.id} has no training window to train on.",
+            hint="Keep the validate gate registered before the retrain gate.",
+        )
+    return cycle.window
+
+
+def _candidate(cycle: CycleRun) -> TrainResult:
+    if cycle.candidate is None:
+        raise ConfigError(
+            f"Cycle {cycle.cycle.id} has no candidate to score.",
+            hint="Keep the retrain gate registered before the scorecard gate.",
+        )
+    return cycle.candidate
 
 
 def training_window(config: Config, folder: Path) -> TrainingWindow:
@@ -99,15 +230,10 @@ def validate_gate(config: Config, window: TrainingWindow) -> GateResult:
     """Check the window against ``train.schema``; every failure is evidence."""
     from shipyard.data import load_schema, validate
 
-    evidence: dict[str, Any] = {
-        "source_digest": window.source_digest,
-        "source_rows": window.source_rows,
-        "window_rows": window.rows,
-    }
+    sizes = (window.source_digest, window.source_rows, window.rows)
     if config.train.data_schema is None:
-        return GateResult(
-            True, {**evidence, "note": "no train.schema configured; data not validated"}, True
-        )
+        note = "no train.schema configured; data not validated"
+        return GateResult(True, ValidationEvidence(*sizes, note=note), skipped=True)
     schema = load_schema(config.resolve(config.train.data_schema))
     failures: list[dict[str, Any]] = []
     for name, frame in zip(("train", "validation"), window.frames, strict=True):
@@ -115,9 +241,10 @@ def validate_gate(config: Config, window: TrainingWindow) -> GateResult:
             continue
         report = validate(frame, schema)
         failures += [{**f, "part": name} for f in report.to_dict()["failures"]]
-    evidence["failures"] = failures[:50]
-    evidence["failure_count"] = len(failures)
-    return GateResult(not failures, evidence)
+    evidence = ValidationEvidence(
+        *sizes, failures=tuple(failures[:50]), failure_count=len(failures)
+    )
+    return GateResult(not failures, evidence, reason="the new data failed validation")
 
 
 def retrain_gate(project: Project, window: TrainingWindow, cause: str) -> TrainResult:
@@ -144,35 +271,35 @@ def scorecard_gate(
 
     config, tracking = project.config, project.tracking
     record = evaluate_version(project, ModelRef(model, version=candidate))
-    evidence: dict[str, Any] = {
-        "golden": {
-            "passed": record.passed,
-            "failing": record.failing,
-            "digest": record.golden_digest,
-            "champion": record.champion_version,
-            "report": record.report_path,
-        }
-    }
+    golden = GoldenSetVerdict(
+        passed=record.passed,
+        failing=tuple(record.failing),
+        digest=record.golden_digest,
+        champion=record.champion_version,
+        report=record.report_path,
+    )
     production = production_comparison(config, tracking, model, candidate, champion)
-    evidence["production"] = production
-    passed = record.passed and bool(production.get("passed", True))
-    return GateResult(passed, evidence)
+    passed = record.passed and not production.blocks
+    evidence = ScorecardEvidence(golden, production)
+    return GateResult(passed, evidence, reason="the candidate did not beat the scorecard")
 
 
 def production_comparison(
     config: Config, tracking: Tracking, model: str, candidate: str, champion: str | None
-) -> dict[str, Any]:
+) -> ProductionComparison:
     """Candidate vs champion on the newest ``ct.recent_labelled`` labelled live rows."""
     wanted = config.ct.recent_labelled
     if wanted == 0 or champion is None:
-        return {"note": "not compared (ct.recent_labelled is 0 or there is no champion)"}
+        return ProductionComparison(
+            note="not compared (ct.recent_labelled is 0 or there is no champion)"
+        )
     frame = recent_labelled(config, model, wanted)
     if len(frame) < MIN_PRODUCTION_ROWS:
-        return {
-            "rows": len(frame),
-            "note": f"only {len(frame)} labelled production rows (need {MIN_PRODUCTION_ROWS}); "
+        return ProductionComparison(
+            rows=len(frame),
+            note=f"only {len(frame)} labelled production rows (need {MIN_PRODUCTION_ROWS}); "
             "compared on the golden set only",
-        }
+        )
     from shipyard.evaluation import load_for_evaluation, measure
     from shipyard.evaluation.evaluate import load_scorecard
     from shipyard.evaluation.metrics import LOWER_IS_BETTER
@@ -197,15 +324,15 @@ def production_comparison(
         if lower
         else values["champion"] - values["candidate"]
     )
-    return {
-        "rows": len(frame),
-        "metric": metric,
-        "candidate": values["candidate"],
-        "champion": values["champion"],
-        "worse_by": worse_by,
-        "max_regression": config.ct.max_regression,
-        "passed": bool(worse_by <= config.ct.max_regression),
-    }
+    return ProductionComparison(
+        rows=len(frame),
+        metric=metric,
+        candidate=values["candidate"],
+        champion=values["champion"],
+        worse_by=worse_by,
+        max_regression=config.ct.max_regression,
+        passed=bool(worse_by <= config.ct.max_regression),
+    )
 
 
 def recent_labelled(config: Config, model: str, rows: int) -> pd.DataFrame:
@@ -247,3 +374,67 @@ def primary_metric(config: Config, scorecard: Scorecard | None = None) -> str:
 def _plain(scorecard: Scorecard) -> Scorecard:
     # Production rows are scored for the metric only: no latency loops, no calibration.
     return scorecard.model_copy(update={"latency": None, "calibration": None, "fairness": []})
+
+
+ROLLOUT_GATES = ("shadow", "canary", "promote")
+"""The gates a cycle records as it follows its roll-out, after the registered ones."""
+
+
+def gate_names() -> tuple[str, ...]:
+    """Every gate a cycle may record, in order: the registered ones, then the roll-out's."""
+    return (*(gate.name for gate in registered_gates()), *ROLLOUT_GATES)
+
+
+def gate_summary(gate: dict[str, Any]) -> str:
+    """One line of a gate's evidence, for people: the registered gate's own summary."""
+    evidence = gate.get("evidence") or {}
+    name = gate["gate"]
+    registered = gate_named(name)
+    if registered is not None:
+        return registered.summary(evidence)
+    if name in _SUMMARIES:
+        return _SUMMARIES[name](evidence)
+    return str(evidence.get("reason") or evidence.get("champion") or "")
+
+
+def _guards_summary(evidence: dict[str, Any]) -> str:
+    return "; ".join(str(v.get("reason")) for v in evidence.values() if isinstance(v, dict))
+
+
+def _promote_summary(evidence: dict[str, Any]) -> str:
+    if evidence.get("champion"):
+        return f"version {evidence['champion']} is champion"
+    return str(evidence.get("reason") or evidence.get("champion") or "")
+
+
+def _step_summary(evidence: dict[str, Any]) -> str:
+    """``step 1 passed, 412 requests: quality 6.1 % (champion 52.9 %), …``."""
+    from shipyard.delivery.guardrails import format_value
+
+    found = evidence.get("evidence") or {}
+    checks = found.get("checks") or {}
+    shown = []
+    for check_name in ("quality", "errors", "latency_p99", "disagreement"):
+        check = checks.get(check_name) or {}
+        if check.get("value") is None:
+            continue
+        unit = check.get("unit", "")
+        text = f"{check_name} {format_value(check['value'], unit)}"
+        if check.get("champion") is not None:
+            text += f" (champion {format_value(check['champion'], unit)})"
+        if check.get("excused_by"):
+            text += f", excused by {check['excused_by']}"
+        shown.append(text)
+    head = str(evidence.get("reason") or found.get("reason") or "")
+    if found.get("requests") is not None:
+        head += f", {found['requests']} requests"
+    return head + (": " + "; ".join(shown) if shown else "")
+
+
+# What a cycle records besides its registered gates: the guards' refusal, the roll-out's steps.
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "guards": _guards_summary,
+    "shadow": _step_summary,
+    "canary": _step_summary,
+    "promote": _promote_summary,
+}

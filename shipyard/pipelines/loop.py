@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.errors import ConfigError, DataError, ShipyardError, TrainingFailed
+from shipyard.errors import ConfigError, DataError, ShipyardError
 from shipyard.pipelines.cycles import (
     Cycle,
     active_cycle,
@@ -29,13 +29,9 @@ from shipyard.pipelines.cycles import (
     start_cycle,
     update_cycle,
 )
-from shipyard.pipelines.gates import (
-    primary_metric,
-    retrain_gate,
-    scorecard_gate,
-    training_window,
-    validate_gate,
-)
+from shipyard.pipelines.evidence import PromotionOutcome, StepOutcome
+from shipyard.pipelines.gate_registry import CycleRun, GateStatus, registered_gates
+from shipyard.pipelines.gates import primary_metric  # and registers the built-in gates
 from shipyard.pipelines.guards import MIN_LABELLED, PerformanceLoss, check_guards
 from shipyard.pipelines.triggers import (
     DataWatch,
@@ -172,89 +168,40 @@ class ContinuousTraining:
 
     def _gates(self, cycle: Cycle, trigger: Trigger, champion: str | None, say: Step) -> Cycle:
         ct = self.config.ct
-        say("Gate 1: validating the new data")
-        try:
-            window = training_window(
-                self.config, self.config.workspace / "ct" / f"cycle-{cycle.id}"
-            )
-        except DataError as error:  # unreadable: as much a failed validation as a bad value
-            unreadable: dict[str, Any] = {"error": error.message, "hint": error.hint}
-            record_gate(self.store, cycle.id, "validate", "failed", unreadable)
-            return self._halt(cycle, "validate", "the new data cannot be read", unreadable)
-        update_cycle(
-            self.store,
-            cycle.id,
-            trigger={
-                **cycle.trigger,
-                "source_digest": window.source_digest,
-                "source_rows": window.source_rows,
-            },
-        )
-        checked = validate_gate(self.config, window)
-        record_gate(
-            self.store,
-            cycle.id,
-            "validate",
-            "skipped" if checked.skipped else ("passed" if checked.passed else "failed"),
-            checked.evidence,
-        )
-        if not checked.passed:
-            return self._halt(cycle, "validate", "the new data failed validation", checked.evidence)
-
-        say(f"Gate 2: retraining on {window.rows} rows")
-        try:
-            result = retrain_gate(self.project, window, trigger.cause)
-        except TrainingFailed as error:  # the train function raised: nothing registered
-            failed = {"error": error.message, "hint": error.hint, "rows": window.rows}
-            record_gate(self.store, cycle.id, "retrain", "failed", failed)
-            return self._halt(cycle, "retrain", "the training function failed", failed)
-        update_cycle(self.store, cycle.id, candidate=result.version)
-        record_gate(
-            self.store,
-            cycle.id,
-            "retrain",
-            "passed",
-            {
-                "version": result.version,
-                "run_id": result.run_id,
-                "rows": window.rows,
-                "data_digest": result.data_digest,
-                "metrics": result.metrics,
-            },
-        )
-
-        say(f"Gate 3: scoring {self.model}/{result.version} against the champion")
-        scored = scorecard_gate(self.project, self.model, result.version, champion)
-        record_gate(
-            self.store,
-            cycle.id,
-            "scorecard",
-            "passed" if scored.passed else "failed",
-            scored.evidence,
-        )
-        if not scored.passed:
-            return self._halt(
-                cycle, "scorecard", "the candidate did not beat the scorecard", scored.evidence
+        run = CycleRun(self.project, cycle, trigger, champion)
+        gates = registered_gates()
+        for number, gate in enumerate(gates, start=1):
+            say(f"Gate {number}: {gate.describe(run)}")
+            result = gate.run(run)
+            run.results[gate.name] = result
+            evidence = result.evidence.to_dict()
+            record_gate(self.store, cycle.id, gate.name, result.status, evidence)
+            if not result.passed:
+                return self._halt(cycle, gate.name, result.reason, evidence)
+        if run.candidate is None:
+            raise ConfigError(
+                f"No gate of cycle {cycle.id} trained a candidate to roll out.",
+                hint="Keep the retrain gate registered.",
             )
 
         from shipyard.delivery.rollout import start_rollout
 
-        say("Gates 4–6: shadow, canary steps, promotion (the agent follows the roll-out)")
+        after = len(gates) + 1
+        say(
+            f"Gates {after}–{after + 2}: shadow, canary steps, promotion "
+            "(the agent follows the roll-out)"
+        )
         delivery = self.config.delivery
         rollout = start_rollout(
             self.store,
             self.model,
-            result.version,
+            run.candidate.version,
             champion=champion,
             strategy="shadow-canary",
             steps=(100.0, *ct.canary_steps),
             step_seconds=ct.step_seconds if ct.step_seconds is not None else delivery.step_seconds,
             min_requests=ct.min_requests if ct.min_requests is not None else delivery.min_requests,
-            context={
-                "cycle": cycle.id,
-                "cause": trigger.cause,
-                "evaluation_report": scored.evidence["golden"]["report"],
-            },
+            context={"cycle": cycle.id, "cause": trigger.cause, **run.rollout_context},
         )
         return update_cycle(self.store, cycle.id, rollout_id=rollout.id)
 
@@ -274,7 +221,8 @@ class ContinuousTraining:
         if cycle.gate("shadow") is None and (past_shadow or ended):
             passed = past_shadow and not (ended and rollout.step_index == 0)
             evidence = _step_evidence(rollout, 1 if passed else 0, last=not passed)
-            record_gate(self.store, cycle.id, "shadow", "passed" if passed else "failed", evidence)
+            status: GateStatus = "passed" if passed else "failed"
+            record_gate(self.store, cycle.id, "shadow", status, evidence.to_dict())
             actions.append(
                 f"{self.model}: cycle {cycle.id} shadow {'passed' if passed else 'failed'}"
             )
@@ -285,10 +233,11 @@ class ContinuousTraining:
                 cycle.id,
                 "canary",
                 "passed" if canary_done else "failed",
-                _step_evidence(rollout, rollout.step_index, last=True),
+                _step_evidence(rollout, rollout.step_index, last=True).to_dict(),
             )
         if rollout.state == "promoted":
-            record_gate(self.store, cycle.id, "promote", "passed", {"champion": rollout.candidate})
+            promoted = PromotionOutcome(champion=rollout.candidate)
+            record_gate(self.store, cycle.id, "promote", "passed", promoted.to_dict())
             finish_cycle(
                 self.store, cycle.id, "promoted", f"{self.model}/{rollout.candidate} is champion"
             )
@@ -299,7 +248,7 @@ class ContinuousTraining:
                 cycle.id,
                 "promote",
                 "failed",
-                {"rollout": rollout.state, "reason": rollout.reason},
+                PromotionOutcome(rollout=rollout.state, reason=rollout.reason).to_dict(),
             )
             finish_cycle(
                 self.store, cycle.id, "rolled_back", f"roll-out {rollout.state}: {rollout.reason}"
@@ -437,14 +386,14 @@ class ContinuousTraining:
         )
 
 
-def _step_evidence(rollout: Rollout, index: int, *, last: bool = False) -> dict[str, Any]:
+def _step_evidence(rollout: Rollout, index: int, *, last: bool = False) -> StepOutcome:
     """The history entry that entered step ``index`` (or the last one there)."""
     entries = [e for e in rollout.history if e.get("step_index") == index]
     entry = (entries[-1] if last else entries[0]) if entries else {}
-    return {
-        "rollout": rollout.id,
-        "step": index,
-        "state": rollout.state,
-        "reason": entry.get("reason"),
-        "evidence": entry.get("evidence"),
-    }
+    return StepOutcome(
+        rollout=rollout.id,
+        step=index,
+        state=rollout.state,
+        reason=entry.get("reason"),
+        evidence=entry.get("evidence"),
+    )
