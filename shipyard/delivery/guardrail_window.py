@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from shipyard.delivery.rollout import Rollout
 from shipyard.delivery.sequential import ProportionStats
-from shipyard.store import as_utc
+from shipyard.moments import as_utc
 
 __all__ = ["Labelled", "SideStats", "StepWindow", "side_stats"]
 

@@ -96,7 +96,7 @@ from shipyard.delivery.guardrail_registry import (
 )
 from shipyard.delivery.guardrail_window import REGRESSION_TOLERANCE, SideStats, StepWindow, Task
 from shipyard.delivery.rollout import Rollout, step_kind
-from shipyard.store import as_utc
+from shipyard.moments import as_utc
 
 __all__ = [
     "GUARDRAILS",

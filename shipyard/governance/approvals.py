@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from shipyard.errors import PromotionRefused
+from shipyard.jsonable import Record
+from shipyard.moments import as_utc
 from shipyard.registry import tags
-from shipyard.store import ApprovalRow, EventKind, Store, as_utc
+from shipyard.store import ApprovalRow, EventKind, Store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -22,7 +24,7 @@ __all__ = ["Approval", "approvals", "approve", "trained_by"]
 
 
 @dataclass(frozen=True)
-class Approval:
+class Approval(Record):
     """One recorded approval."""
 
     model: str
@@ -30,16 +32,6 @@ class Approval:
     actor: str
     comment: str
     at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
-            "model": self.model,
-            "version": self.version,
-            "actor": self.actor,
-            "comment": self.comment,
-            "at": self.at.isoformat(),
-        }
 
 
 def trained_by(client: MlflowClient, version: ModelVersion) -> str | None:

@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from shipyard.errors import DataError
 from shipyard.logs.kinds import log_schema
-from shipyard.logs.writer import as_utc, model_dir
+from shipyard.logs.writer import model_dir
+from shipyard.moments import as_utc
 
 _JOIN_LABELS = """
 SELECT predictions.*, labels.label, labels.label_time

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 
 from shipyard.errors import NotFoundError
-from shipyard.store import CycleRow, EventKind, as_utc
+from shipyard.jsonable import Record
+from shipyard.moments import as_utc
+from shipyard.store import CycleRow, EventKind
 
 if TYPE_CHECKING:
     from shipyard.store import Store
@@ -46,7 +48,7 @@ GATES = ("validate", "retrain", "scorecard", "shadow", "canary", "promote")
 
 
 @dataclass(frozen=True)
-class Cycle:
+class Cycle(Record):
     """One cycle as stored."""
 
     id: int
@@ -65,23 +67,6 @@ class Cycle:
     def gate(self, name: str) -> dict[str, Any] | None:
         """The latest outcome of gate ``name``, if it ran."""
         return next((g for g in reversed(self.gates) if g["gate"] == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {
-            "id": self.id,
-            "model": self.model,
-            "cause": self.cause,
-            "trigger": self.trigger,
-            "state": self.state,
-            "reason": self.reason,
-            "candidate": self.candidate,
-            "champion": self.champion,
-            "rollout_id": self.rollout_id,
-            "gates": list(self.gates),
-            "created_at": as_utc(self.created_at).isoformat(),
-            "updated_at": as_utc(self.updated_at).isoformat(),
-        }
 
 
 def start_cycle(

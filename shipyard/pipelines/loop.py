@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.errors import ConfigError, DataError, ShipyardError
+from shipyard.moments import as_utc
 from shipyard.pipelines.cycles import (
     Cycle,
     active_cycle,
@@ -41,7 +42,6 @@ from shipyard.pipelines.triggers import (
     schedule_trigger,
     spent_keys,
 )
-from shipyard.store import as_utc
 
 if TYPE_CHECKING:
     from shipyard.delivery.rollout import Rollout
