@@ -1,6 +1,5 @@
 """Control-plane state: tables, migrations, sessions and the event log."""
 
-from shipyard.moments import as_utc  # kept for older callers; new code imports it from moments
 from shipyard.store.engine import HEAD_REVISION, create_store_engine, current_revision, upgrade
 from shipyard.store.event_kinds import ALL_KINDS, EventKind, kind_of
 from shipyard.store.events import Event
@@ -36,7 +35,6 @@ __all__ = [
     "MonitorRunRow",
     "RolloutRow",
     "Store",
-    "as_utc",
     "create_store_engine",
     "current_revision",
     "kind_of",
