@@ -2,18 +2,14 @@
 
 The module trains the demo workspace once (loans/1) and serves it as the demo does, in
 its own processes, with the workspace's serving settings (two workers, logs rolled
-every second).
+every second). Pacing is checked as a property (never ahead of the schedule, the rate
+within a generous factor of the one asked for), never as a speed the machine must hit.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +27,7 @@ from shipyard.config import Config
 from shipyard.demo import (
     COLUMNS,
     LiveTraffic,
+    RequestRecord,
     TrafficStream,
     Workspace,
     create_workspace,
@@ -38,7 +35,18 @@ from shipyard.demo import (
 )
 from shipyard.logs.reader import join_labels, query_log
 from shipyard.training import train
-from tests.support import project_of
+from tests.support import (
+    PATIENCE,
+    ServeProcess,
+    free_port,
+    project_of,
+    server_environment,
+    wait_for,
+)
+
+# A slow machine may fall behind the schedule, never ahead of it: the achieved rate is
+# at most the one asked for, and at least this share of it.
+SLOWEST_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -51,12 +59,6 @@ class Server:
         return self.config.resolve(self.config.serving.logs)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return create_workspace(tmp_path_factory.mktemp("traffic") / "loans", rows=2000)
@@ -64,48 +66,40 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 @pytest.fixture(scope="module")
 def server(workspace: Workspace) -> Iterator[Server]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    environ["SHIPYARD_USER"] = "tester"
+    environ = server_environment()
     config = workspace.load_config(environ=environ)
-    os.environ.setdefault("SHIPYARD_USER", "tester")
     train(project_of(config))
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "shipyard"),
-        "--config",
-        str(workspace.config_file),
-    ]
-    process = subprocess.Popen(
-        [*command, "serve", "loans", "--port", str(port)],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        ready: set[str] = set()
-        deadline = time.monotonic() + 90
-        while len(ready) < config.serving.workers:  # each worker says when it is ready
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "the workers did not start"
-            line = process.stdout.readline() if process.stdout else ""
-            if line.startswith("worker ") and " ready in " in line:
-                ready.add(line.split(":")[0])
-        yield Server(f"http://127.0.0.1:{port}", config)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
+    workers = config.serving.workers  # the workspace's own settings, as the demo serves
+    with ServeProcess(workspace.config_file, "loans", workers=workers, environ=environ) as serve:
+        yield Server(serve.url, config)
 
 
 def logged(server: Server, kind: str, prefix: str, count: int) -> pd.DataFrame:
     """The ``kind`` log rows of ``prefix`` requests, once ``count`` of them are in files."""
     sql = f"SELECT * FROM log WHERE request_id LIKE '{prefix}-%'"
-    deadline = time.monotonic() + 15
-    while True:  # the server's processes write the files: look until they are all there
-        rows = query_log(server.logs, "loans", kind=kind, sql=sql).to_pandas()
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.2)
+
+    rows = [pd.DataFrame()]
+
+    def arrived() -> bool:  # the server's processes write the files
+        rows[0] = query_log(server.logs, "loans", kind=kind, sql=sql).to_pandas()
+        return len(rows[0]) >= count
+
+    wait_for(arrived, what=f"{count} {kind} rows of {prefix}-* requests", every=0.2)
+    return rows[0]
+
+
+def assert_paced(records: list[RequestRecord], since: float, rate: float) -> None:
+    """Rows sent on a schedule at ``rate`` from the first of them, begun at ``since`` or later.
+
+    None goes out ahead of its slot (a late one may be followed by a quick catch-up),
+    and the rate achieved is not far below the one asked for.
+    """
+    sent = np.array([r.sent_at for r in records])
+    rows = np.array([r.row for r in records])
+    earliest = since + (rows - rows[0]) / rate
+    assert (sent - earliest).min() > -0.02, "a request went out ahead of its slot"
+    achieved = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert achieved >= SLOWEST_SHARE * rate, achieved
 
 
 def test_a_paced_stream_is_answered_labelled_and_handed_over(server: Server) -> None:
@@ -122,11 +116,12 @@ def test_a_paced_stream_is_answered_labelled_and_handed_over(server: Server) -> 
         labelled_batch=150,
     )
     assert stream.position_of_switch == 200 and stream.total == 400
+    started = time.time()  # the schedule starts no earlier
     stream.start()
-    assert stream.wait_until(200, timeout=30)
+    assert stream.wait_until(200, timeout=PATIENCE)
     assert stream.snapshot().sent >= 200
-    assert stream.wait_until(400, timeout=30)
-    assert stream.run_until(lambda s: s.labels_posted == 400, timeout=10)
+    assert stream.wait_until(400, timeout=PATIENCE)
+    assert stream.run_until(lambda s: s.labels_posted == 400, timeout=PATIENCE)
     final = stream.stop()
 
     assert (final.sent, final.ok, final.failed, final.errors) == (400, 400, 0, ())
@@ -135,14 +130,10 @@ def test_a_paced_stream_is_answered_labelled_and_handed_over(server: Server) -> 
     records = stream.records()
     assert [r.request_id for r in records] == [r.request_id for r in traffic]
 
-    # Paced by absolute time: the span is (n - 1) / rate, and no request runs far behind.
-    sent = np.array([r.sent_at for r in records])
-    schedule = sent[0] + np.arange(len(sent)) / rate
-    assert sent[-1] - sent[0] == pytest.approx((len(sent) - 1) / rate, rel=0.1)
-    lateness = sent - schedule
-    assert lateness.min() > -0.02, "a request went out early"
-    assert np.median(lateness) < 0.05 and lateness.max() < 0.5, lateness.max()
-    assert final.rate == pytest.approx(rate, rel=0.2)
+    # Paced by absolute time: nothing goes out ahead of its slot; the rate is the one
+    # asked for, or somewhat below it on a machine too busy to keep up.
+    assert_paced(records, started, rate)
+    assert final.rate > 0
 
     # The client sees the concept switch in the answers it gets.
     before = np.mean([bool(r.correct) for r in records if r.concept == traffic.before])
@@ -183,7 +174,7 @@ def test_stop_posts_the_labels_still_waiting(server: Server) -> None:
         server.url, traffic, rate=500, label_delay=600, on_labelled=batches.append
     )
     stream.start()
-    assert stream.wait_until(30, timeout=30)
+    assert stream.wait_until(30, timeout=PATIENCE)
     assert stream.snapshot().labels_pending == 30  # ten minutes early
     final = stream.stop()
     assert final.labels_posted == 30 and final.labels_pending == 0
@@ -198,7 +189,7 @@ def test_stop_without_draining_drops_waiting_labels(server: Server) -> None:
         server.url, traffic, rate=500, label_delay=600, on_labelled=batches.append
     )
     stream.start()
-    assert stream.wait_until(10, timeout=30)
+    assert stream.wait_until(10, timeout=PATIENCE)
     final = stream.stop(drain=False)
     assert final.ok == 10 and final.labels_posted == 0 and batches == []
 
@@ -212,16 +203,17 @@ def test_run_until_feeds_a_progress_bar_and_rate_can_change(server: Server) -> N
     with progress, stream:
         assert stream.run_until(
             lambda s: s.sent >= 40,
-            timeout=30,
+            timeout=PATIENCE,
             on_tick=lambda s: progress.update(task, **s.progress_fields()),
         )
-        stream.rate = 50  # the rest at a quarter of the pace
-        assert stream.run_until(lambda s: s.done, timeout=30)
+        changed = time.time()
+        stream.rate = 50  # the rest at a quarter of the pace: the schedule starts again
+        first = stream.snapshot().row  # from this row on, or an earlier one
+        assert stream.run_until(lambda s: s.done, timeout=PATIENCE)
         progress.update(task, **stream.snapshot().progress_fields())
     records = stream.records()
     assert [r.row for r in records] == list(range(50, 150))
-    tail = np.array([r.sent_at for r in records[-30:]])
-    assert (tail[-1] - tail[0]) / 29 == pytest.approx(1 / 50, rel=0.1)
+    assert_paced([r for r in records if r.row >= first], changed, 50)
     # Stopping before waiting on anything: nothing is left to wait for.
     assert not stream.run_until(lambda s: False, timeout=5)
     rendered = output.getvalue()
@@ -233,14 +225,14 @@ def test_failures_are_counted_with_their_reasons(server: Server) -> None:
     traffic = LiveTraffic(20, switch_at=20, seed=8, id_prefix="fail")
     unknown = TrafficStream(server.url, traffic, model="nope", rate=1000, label_delay=0)
     with unknown:
-        assert unknown.wait_until(20, timeout=30)
+        assert unknown.wait_until(20, timeout=PATIENCE)
     final = unknown.snapshot()
     assert (final.ok, final.failed, final.labels_posted) == (0, 20, 0)
     assert len(final.errors) == 5 and "HTTP 404" in final.errors[0]
 
     closed = TrafficStream(f"http://127.0.0.1:{free_port()}", traffic, rate=1000, connections=2)
     with closed:
-        assert closed.wait_until(20, timeout=30)
+        assert closed.wait_until(20, timeout=PATIENCE)
     final = closed.snapshot()
     assert (final.ok, final.failed) == (0, 20)
     assert "ConnectionRefusedError" in final.errors[0]
@@ -277,7 +269,7 @@ def test_a_keep_alive_connection_the_server_dropped_is_retried_once() -> None:
             f"http://127.0.0.1:{fake.server_address[1]}", traffic, rate=100, connections=1
         )
         with stream:
-            assert stream.wait_until(20, timeout=30)
+            assert stream.wait_until(20, timeout=PATIENCE)
         final = stream.snapshot()
     finally:
         fake.shutdown()

@@ -25,7 +25,7 @@ from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.serving.app import create_app
 from shipyard.serving.openapi import OPENAPI_VERSION, openapi_document
-from tests.serving.live import call, serve_in_thread
+from tests.support import call, serve_in_thread
 
 MAX_BODY_BYTES = 64 * 1024
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -72,8 +72,8 @@ def app(served: ServedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def base_url(app: Starlette) -> Iterator[str]:
-    with serve_in_thread(app) as host_port:
-        yield f"http://{host_port}"
+    with serve_in_thread(app) as url:  # fuzzed over the wire: headers, bodies, statuses
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +133,11 @@ def test_document_names_every_route(app: Starlette, api: schemathesis.BaseSchema
 def test_feedback_without_logs_is_a_documented_409(
     served: ServedModel, api: schemathesis.BaseSchema
 ) -> None:
-    with serve_in_thread(create_app(served)) as host_port:
+    with serve_in_thread(create_app(served)) as url:
         case = api["/v1/feedback"]["POST"].Case(
             body={"request_id": "abc", "label": 1}, media_type="application/json"
         )
-        response = case.call(base_url=f"http://{host_port}")
+        response = case.call(base_url=url)
     assert response.status_code == 409
     case.validate_response(response)
 

@@ -1,9 +1,9 @@
-"""Champion/challenger weights, sticky routing and shadow isolation on a real server."""
+"""Champion/challenger weights, sticky routing and shadow isolation, through the app."""
 
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 
-from shipyard.config import Config, load_config
+from shipyard.config import Config
 from shipyard.delivery import TrafficSettings, write_traffic
 from shipyard.logs.reader import query_log
 from shipyard.logs.writer import PredictionLogWriter
@@ -27,18 +27,26 @@ from shipyard.serving.app import create_app
 from shipyard.serving.hot_swap import GenerationWatcher, Lineup, ModelSlot
 from shipyard.serving.router import Route, Router, StickyKey, TrafficPlan
 from shipyard.store import Store
-from tests.models.test_served import register_numeric
-from tests.serving.live import call, serve_in_thread
+from tests.support import (
+    PATIENCE,
+    TrainedExamples,
+    in_process,
+    register_numeric,
+    wait_for,
+)
 
 NAME = "router"
-SHADOW_SLEEP = 0.4
+# While HOLD is set, the held shadow's predictions wait until RELEASE is: a shadow
+# slower than any live request, however fast or slow the machine is.
+HOLD, RELEASE = threading.Event(), threading.Event()
 
 
-class Sleepy(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-    """A shadow that takes far longer than any live request may."""
+class Held(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A shadow whose predictions wait, while a test holds them, until it lets them go."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-        time.sleep(SHADOW_SLEEP)
+        if HOLD.is_set():
+            RELEASE.wait(PATIENCE)
         return np.zeros(len(model_input))
 
 
@@ -52,23 +60,22 @@ class Broken(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 @dataclass
 class Versions:
     config: Config
-    models: dict[str, ServedModel]  # 1, 2: classifiers; 3: sleepy; 4: broken
+    models: dict[str, ServedModel]  # 1, 2: classifiers; 3: held; 4: broken
     rows: pd.DataFrame
 
 
 @pytest.fixture(scope="module")
-def versions(tmp_path_factory: pytest.TempPathFactory) -> Versions:
+def versions(
+    trained_examples: TrainedExamples, tmp_path_factory: pytest.TempPathFactory
+) -> Versions:
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB
 
-    from tests.conftest import copy_example
-
-    project = copy_example(tmp_path_factory.mktemp("routing") / "churn")
-    config = load_config(project / "shipyard.yaml", environ={})
+    config = trained_examples.copy(tmp_path_factory.mktemp("routing") / "churn")
     X = register_numeric(config, NAME, LogisticRegression(max_iter=500).fit, "sklearn")
     register_numeric(config, NAME, GaussianNB().fit, "sklearn")
     signature = infer_signature(X, np.zeros(len(X)))
-    for python_model in (Sleepy(), Broken()):
+    for python_model in (Held(), Broken()):
         with mlflow.start_run(experiment_id=Tracking(config).experiment_id()):
             mlflow.pyfunc.log_model(
                 name="model",
@@ -101,11 +108,13 @@ def test_sticky_header_keeps_each_caller_on_one_version(versions: Versions) -> N
     plan = TrafficPlan(routes=(Route("1", "champion", 0.5), Route("2", "challenger", 0.5)))
     app = create_app(ModelSlot(lineup(versions, plan)), sticky=StickyKey.parse("header:X-User"))
     seen: dict[str, set[str]] = {}
-    with serve_in_thread(app) as host_port:
-        url = f"http://{host_port}/v1/models/{NAME}:predict"
+    with in_process(app) as client:
+        url = f"/v1/models/{NAME}:predict"
         for user in range(40):
             for _ in range(3):
-                status, headers, _ = call(url, body(versions.rows.head(1)), {"X-User": f"u{user}"})
+                status, headers, _ = client.call(
+                    url, body(versions.rows.head(1)), {"X-User": f"u{user}"}
+                )
                 assert status == 200
                 seen.setdefault(f"u{user}", set()).add(headers["x-model-version"])
                 assert headers["x-model-role"] in ("champion", "challenger")
@@ -119,50 +128,56 @@ def test_sticky_input_column_routes_by_the_first_rows_value(versions: Versions) 
     slot = ModelSlot(lineup(versions, plan))
     app = create_app(slot, sticky=StickyKey.parse("input:tenure_months"))
     rows = versions.rows
-    with serve_in_thread(app) as host_port:
-        url = f"http://{host_port}/invocations"
+    with in_process(app) as client:
         split = json.dumps({"dataframe_split": rows.head(1).to_dict("split")}).encode()
-        answers = {call(url, split, {"Content-Type": "application/json"})[1]["x-model-version"]}
-        for _ in range(10):
-            answers.add(
-                call(url, split, {"Content-Type": "application/json"})[1]["x-model-version"]
-            )
+        headers = {"Content-Type": "application/json"}
+        answers = {
+            client.call("/invocations", split, headers)[1]["x-model-version"] for _ in range(11)
+        }
     key = str(float(rows.iloc[0]["tenure_months"]))
     assert answers == {slot.lineup.router.decide(key).version}
 
 
 def test_weights_split_unkeyed_traffic(versions: Versions) -> None:
     plan = TrafficPlan(routes=(Route("1", "champion", 0.8), Route("2", "challenger", 0.2)))
-    with serve_in_thread(create_app(ModelSlot(lineup(versions, plan)))) as host_port:
-        url = f"http://{host_port}/v1/models/{NAME}:predict"
-        answered = Counter(call(url, body(versions.rows))[1]["x-model-version"] for _ in range(300))
+    with in_process(create_app(ModelSlot(lineup(versions, plan)))) as client:
+        url = f"/v1/models/{NAME}:predict"
+        answered = Counter(
+            client.call(url, body(versions.rows))[1]["x-model-version"] for _ in range(300)
+        )
     assert set(answered) == {"1", "2"}
     assert 0.12 <= answered["2"] / 300 <= 0.28, answered
 
 
-@pytest.mark.parametrize("shadow", ["3", "4"], ids=["sleeping", "raising"])
+@pytest.mark.parametrize("shadow", ["3", "4"], ids=["held", "raising"])
 def test_a_shadow_never_touches_the_live_response(
     versions: Versions, logs: PredictionLogWriter, shadow: str
 ) -> None:
     plan = TrafficPlan(routes=(Route("1", "champion", 1.0),), shadow_version=shadow, shadow_share=1)
     champion = versions.models["1"]
     app = create_app(ModelSlot(lineup(versions, plan)), log=logs, shadow_capacity=3)
-    latencies: list[float] = []
-    with serve_in_thread(app) as host_port:
-        url = f"http://{host_port}/v1/models/{NAME}:predict"
-        for i in range(12):
-            started = time.perf_counter()
-            status, headers, payload = call(url, body(versions.rows), {"X-Request-ID": f"r{i}"})
-            latencies.append(time.perf_counter() - started)
-            assert status == 200, payload
-            assert headers["x-model-version"] == "1"
-            want = champion.model.predict(versions.rows).tolist()
-            assert json.loads(payload)["predictions"] == want
-        app.state.shadows.close()
-    # Twelve requests in a row against a 0.4 s shadow: on the request path they would
-    # take ≥ 0.4 s each; off it they take milliseconds.
-    assert max(latencies) < SHADOW_SLEEP / 2, latencies
     runner = app.state.shadows
+    RELEASE.clear()
+    HOLD.set()
+    try:
+        with in_process(app) as client:
+            url = f"/v1/models/{NAME}:predict"
+            for i in range(12):
+                status, headers, payload = client.call(
+                    url, body(versions.rows), {"X-Request-ID": f"r{i}"}
+                )
+                assert status == 200, payload
+                assert headers["x-model-version"] == "1"
+                want = champion.model.predict(versions.rows).tolist()
+                assert json.loads(payload)["predictions"] == want
+            # Twelve answers while the held shadow has not finished one prediction: the
+            # shadow is off the request path, however fast or slow the machine is.
+            assert runner.completed == 0
+            RELEASE.set()
+            runner.close()
+    finally:
+        HOLD.clear()
+        RELEASE.set()
     logs.flush()
     table = query_log(
         logs.root, NAME, sql="SELECT role, status, count(*) AS n FROM log GROUP BY 1, 2"
@@ -171,7 +186,7 @@ def test_a_shadow_never_touches_the_live_response(
     assert counts[("live", "ok")] == 12 * len(versions.rows)
     # Every copy is predicted or, when the queue of 3 is full, dropped and counted.
     assert runner.completed + runner.failed + runner.dropped == 12
-    if shadow == "3":  # slow: the queue fills, so some copies are dropped
+    if shadow == "3":  # held: the queue fills, so some copies are dropped
         assert runner.dropped > 0 and runner.completed >= 1 and runner.failed == 0
         assert counts[("shadow", "ok")] == runner.completed * len(versions.rows)
     else:  # raising: what ran is logged as an error
@@ -182,11 +197,11 @@ def test_a_shadow_never_touches_the_live_response(
 def test_shadow_errors_show_in_metrics(versions: Versions) -> None:
     plan = TrafficPlan(routes=(Route("1", "champion", 1.0),), shadow_version="4", shadow_share=1)
     app = create_app(ModelSlot(lineup(versions, plan)))
-    with serve_in_thread(app) as host_port:
+    with in_process(app) as client:
         for _ in range(3):
-            call(f"http://{host_port}/v1/models/{NAME}:predict", body(versions.rows))
+            client.call(f"/v1/models/{NAME}:predict", body(versions.rows))
         app.state.shadows.close()
-        text = call(f"http://{host_port}/metrics")[2].decode()
+        text = client.call("/metrics")[2].decode()
     sample = (
         'shipyard_requests_total{model="router",protocol="shadow",role="shadow",'
         'status="error",version="4"} 3.0'
@@ -197,8 +212,8 @@ def test_shadow_errors_show_in_metrics(versions: Versions) -> None:
 
 def test_a_pinned_version_is_served_only_when_in_the_lineup(versions: Versions) -> None:
     plan = TrafficPlan(routes=(Route("1", "champion", 1.0), Route("2", "challenger", 0.0)))
-    with serve_in_thread(create_app(ModelSlot(lineup(versions, plan)))) as host_port:
-        infer = f"http://{host_port}/v2/models/{NAME}/versions/{{}}/infer"
+    with in_process(create_app(ModelSlot(lineup(versions, plan)))) as client:
+        infer = f"/v2/models/{NAME}/versions/{{}}/infer"
         rows = versions.rows.to_numpy()
         request = {
             "inputs": [
@@ -206,10 +221,10 @@ def test_a_pinned_version_is_served_only_when_in_the_lineup(versions: Versions) 
                 for i, c in enumerate(versions.rows.columns)
             ]
         }
-        status, headers, _ = call(infer.format("2"), json.dumps(request).encode())
+        status, headers, _ = client.call(infer.format("2"), json.dumps(request).encode())
         assert status == 200 and headers["x-model-version"] == "2"
         assert headers["x-model-role"] == "challenger"
-        status, _, payload = call(infer.format("7"), json.dumps(request).encode())
+        status, _, payload = client.call(infer.format("7"), json.dumps(request).encode())
         assert status == 404 and "Served versions: 1, 2" in json.loads(payload)["error"]
 
 
@@ -223,10 +238,7 @@ def test_traffic_settings_reach_the_server_through_the_control_plane(versions: V
     watcher.start()
     try:
         write_traffic(store, NAME, TrafficSettings(challengers={"2": 0.25}, shadow="3"))
-        deadline = time.monotonic() + 5
-        while slot.lineup.plan.shadow_version != "3":
-            assert time.monotonic() < deadline, "traffic change did not arrive"
-            time.sleep(0.01)
+        wait_for(lambda: slot.lineup.plan.shadow_version == "3", what="the traffic change")
         plan = slot.lineup.plan
         assert {(r.version, r.role, r.weight) for r in plan.routes} == {
             ("1", "champion", 0.75),
@@ -234,10 +246,7 @@ def test_traffic_settings_reach_the_server_through_the_control_plane(versions: V
         }
         # A challenger that cannot load is left out; the champion takes its share.
         write_traffic(store, NAME, TrafficSettings(challengers={"99": 0.5}))
-        deadline = time.monotonic() + 5
-        while "load_error" not in slot.status:
-            assert time.monotonic() < deadline, "load failure not reported"
-            time.sleep(0.01)
+        wait_for(lambda: "load_error" in slot.status, what="the load failure reported")
         assert [(r.version, r.weight) for r in slot.lineup.plan.routes] == [("1", 1.0)]
         assert slot.lineup.plan.shadow_version is None
         assert store.events(kind="serving.load_failed")[0].subject == f"model:{NAME}/99"
@@ -252,9 +261,9 @@ def test_a_failing_live_challenger_is_logged_as_errors(
     """The error guardrail needs live failures in the log, not only the successes."""
     plan = TrafficPlan(routes=(Route("1", "champion", 0.5), Route("4", "challenger", 0.5)))
     app = create_app(ModelSlot(lineup(versions, plan)), log=logs)
-    with serve_in_thread(app) as host_port:
-        url = f"http://{host_port}/v1/models/{NAME}:predict"
-        statuses = Counter(call(url, body(versions.rows.head(1)))[0] for _ in range(60))
+    with in_process(app) as client:
+        url = f"/v1/models/{NAME}:predict"
+        statuses = Counter(client.call(url, body(versions.rows.head(1)))[0] for _ in range(60))
     logs.flush()
     assert set(statuses) == {200, 500}
     rows = query_log(

@@ -27,6 +27,9 @@ from tests.support.waiting import PATIENCE, wait_for
 __all__ = ["ServeProcess", "call", "free_port", "serve_in_thread", "server_environment"]
 
 HOST = "127.0.0.1"
+# Each worker imports MLflow and loads its model: about 5 s on an idle laptop, and over
+# 30 s on two cores under `stress --cpu 4`.
+STARTUP = 240.0
 
 
 def free_port() -> int:
@@ -126,7 +129,11 @@ class ServeProcess:
         self._reader = threading.Thread(target=self._read, name="serve-output", daemon=True)
         self._reader.start()
         try:
-            wait_for(self._all_ready, what=f"{self.workers} worker(s) of {' '.join(self.command)}")
+            what = f"{self.workers} worker(s) of {' '.join(self.command)}"
+            wait_for(self._all_ready, what=what, timeout=STARTUP)
+        except AssertionError as failed:
+            self.stop()
+            raise AssertionError(f"{failed}\nThe server said:\n{self.text}") from None
         except BaseException:
             self.stop()
             raise
@@ -150,7 +157,7 @@ class ServeProcess:
     def _all_ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise AssertionError(f"the server exited ({self.process.returncode}):\n{self.text}")
+            raise AssertionError(f"the server exited with status {self.process.returncode}")
         return len(self._ready) >= self.workers
 
     def stop(self) -> int:

@@ -13,7 +13,7 @@ T = TypeVar("T")
 # Long enough for a 2-core machine running `stress --cpu 4` beside the suite: a deadline
 # only says when to give up on something that is not coming, so it costs nothing when
 # the condition holds early.
-PATIENCE = 60.0
+PATIENCE = 120.0
 
 
 def wait_for(
