@@ -129,6 +129,10 @@ class ScorecardEvidence(GateEvidence):
     golden: GoldenSetVerdict
     production: ProductionComparison
 
+    def to_dict(self) -> dict[str, Any]:
+        """Each part as its own JSON."""
+        return {"golden": self.golden.to_dict(), "production": self.production.to_dict()}
+
 
 @dataclass(frozen=True)
 class StepOutcome(GateEvidence):

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from shipyard.jsonable import Record
 from shipyard.pipelines.cycles import GateStatus
 
 if TYPE_CHECKING:
@@ -48,16 +49,13 @@ __all__ = [
 ]
 
 
-class GateEvidence(Mapping[str, Any]):
+class GateEvidence(Record, Mapping[str, Any]):
     """Base of a gate's evidence record: it reads as its JSON form (``evidence["rows"]``).
 
-    Subclasses are frozen dataclasses; :meth:`to_dict` gives every field (evidence
-    nested in it as its own JSON) and is overridden where a field is left out when unset.
+    Subclasses are frozen dataclasses; :meth:`to_dict` is :class:`~shipyard.jsonable.Record`'s
+    (every field, in order), overridden where a field is left out when unset or where
+    evidence nests other evidence.
     """
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form recorded with the gate and sent with a page."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -184,11 +182,3 @@ def registered_gates() -> tuple[Gate, ...]:
 def gate_named(name: str) -> Gate | None:
     """The registered gate ``name``, if there is one."""
     return _GATES.get(name)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, GateEvidence):
-        return value.to_dict()
-    if isinstance(value, tuple):
-        return [_plain(item) for item in value]
-    return value
