@@ -78,10 +78,9 @@ def create_app(
     metrics = ServerMetrics(slot, lambda: [w for w in (log, labels) if w is not None])
     shadows = ShadowRunner(log, capacity=shadow_capacity, observe=metrics.observe_shadow)
     metrics.shadows = shadows
-    predict = CountedPredict(metrics)
-    batching: BatchStep = Unbatched(predict)
+    batching: BatchStep = Unbatched()
     if batch is not None and batch.enabled:
-        batching = micro = MicroBatching(predict, batch)
+        batching = micro = MicroBatching(batch)
         metrics.batch_queue = lambda: micro.queued_rows
     service = PredictionService(
         slot,
@@ -90,6 +89,7 @@ def create_app(
         enrich=enrich,
         route=TrafficRouting(sticky),
         batch=batching,
+        predict=CountedPredict(metrics),
         log=NoLog() if log is None else LiveLog(log),
         shadows=shadows,
     )

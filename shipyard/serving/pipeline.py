@@ -4,9 +4,10 @@
 
 decode → authenticate → validate → enrich → route → batch → predict → log → encode.
 
-Decode and encode are the protocol's (:mod:`shipyard.serving.wire`); the other steps are
-the service's, each a small object passed to its constructor (:mod:`shipyard.serving.
-stages`), so a test or a later capability replaces one step for every protocol at once.
+Decode and encode are the protocol's (:mod:`shipyard.serving.wire`). The other steps
+are the service's, each a small object passed to its constructor
+(:mod:`shipyard.serving.stages`), so a test or a later capability replaces one step for
+every protocol at once.
 
 Validate and enrich produce the inputs *for a model's input spec*, so they run when the
 first spec is known, at most once per spec: before routing when the route is sticky by
@@ -34,6 +35,7 @@ from shipyard.serving.stages import (
     EnrichStep,
     LogStep,
     NoLog,
+    PredictStep,
     RouteStep,
     SignatureCheck,
     TrafficRouting,
@@ -70,17 +72,19 @@ class PredictionService:
         enrich: EnrichStep | None = None,
         route: RouteStep | None = None,
         batch: BatchStep | None = None,
+        predict: PredictStep | None = None,
         log: LogStep | None = None,
         shadows: ShadowRunner | None = None,
     ) -> None:
         self.slot = slot
         self.name = slot.current.name
-        self.authenticate = authenticate or Anonymous()
-        self.validate = validate or SignatureCheck()
-        self.enrich = enrich or AsSent()
-        self.route = route or TrafficRouting()
-        self.batch = batch or Unbatched(CountedPredict())  # batch calls the predict step
-        self.log = log or NoLog()
+        self.authenticate = Anonymous() if authenticate is None else authenticate
+        self.validate = SignatureCheck() if validate is None else validate
+        self.enrich = AsSent() if enrich is None else enrich
+        self.route = TrafficRouting() if route is None else route
+        self.batch = Unbatched() if batch is None else batch
+        self.predict = CountedPredict() if predict is None else predict
+        self.log = NoLog() if log is None else log
         self.shadows = shadows
 
     async def serve(self, call: Call, protocol: WireProtocol) -> Reply:
@@ -96,7 +100,7 @@ class PredictionService:
         inputs = self.inputs(request, model.spec)
         started = time.perf_counter()
         try:
-            prediction = await self.batch.submit(model, inputs)
+            prediction = await self.batch.submit(model, inputs, self.predict)
         except Exception:
             self.log.log(request, model, inputs, None, started)
             raise

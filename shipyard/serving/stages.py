@@ -168,27 +168,27 @@ class CountedPredict:
 
 
 class BatchStep(Protocol):
-    """One request's prediction, maybe computed together with concurrent requests'."""
+    """One request's prediction by ``predict``, maybe in one call with concurrent requests'."""
 
-    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction: ...
+    async def submit(
+        self, model: ServedModel, inputs: np.ndarray, predict: PredictStep
+    ) -> Prediction: ...
 
 
 class Unbatched:
     """Each request is its own ``predict`` call."""
 
-    def __init__(self, predict: PredictStep) -> None:
-        self.predict = predict
-
-    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
+    async def submit(
+        self, model: ServedModel, inputs: np.ndarray, predict: PredictStep
+    ) -> Prediction:
         """The prediction for ``inputs`` alone."""
-        return self.predict.predict(model, inputs)
+        return predict.predict(model, inputs)
 
 
 class MicroBatching:
     """Concurrent requests for one version share a ``predict`` call (one batcher per model)."""
 
-    def __init__(self, predict: PredictStep, settings: BatchSettings) -> None:
-        self.predict = predict
+    def __init__(self, settings: BatchSettings) -> None:
         self.settings = settings
         # A swapped-out model's batcher goes with it.
         self._batchers: weakref.WeakKeyDictionary[
@@ -200,11 +200,13 @@ class MicroBatching:
         """Rows waiting for their batch, over every model."""
         return sum(batcher.queued_rows for batcher in list(self._batchers.values()))
 
-    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
+    async def submit(
+        self, model: ServedModel, inputs: np.ndarray, predict: PredictStep
+    ) -> Prediction:
         """``inputs``' share of the next batched prediction of ``model``."""
         batcher = self._batchers.get(model)
-        if batcher is None:
-            call = functools.partial(self.predict.predict, model)
+        if batcher is None:  # the predict step of the model's first request serves it
+            call = functools.partial(predict.predict, model)
             batcher = self._batchers[model] = MicroBatcher(call, self.settings)
         return await batcher.submit(inputs)
 

@@ -1,7 +1,7 @@
 """One pipeline for every protocol: a step replaced once is replaced for all of them.
 
 The steps are real objects handed to the service's constructor (through ``create_app``
-for the HTTP tests), never patched in. The HTTP tests call the app in process.
+for the HTTP tests, which call the app in process), never patched in.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from shipyard.serving.stages import (
     AsSent,
     CountedPredict,
     Inputs,
+    PredictStep,
     SignatureCheck,
     TrafficRouting,
     Unbatched,
 )
 from shipyard.serving.wire import KServeV1
-from tests.serving.in_process import asgi_call
+from tests.support import in_process
 
 PROTOCOLS = ["kserve_v1", "open_inference_v2", "open_inference_v2_pinned", "mlflow"]
 
@@ -111,18 +112,17 @@ def test_a_replaced_authenticate_guards_every_protocol(
     served: ServedModel, rows: pd.DataFrame, protocol: str
 ) -> None:
     later = PrincipalsSeen([])
-    app = create_app(served, authenticate=TokenCheck(), enrich=later)
     path, body, headers = prediction_request(protocol, rows)
+    with in_process(create_app(served, authenticate=TokenCheck(), enrich=later)) as app:
+        status, answer_headers, payload = app.call(path, body, headers | {"X-Request-ID": "r1"})
+        assert status == 401, payload
+        assert "bearer token" in json.loads(payload)["error"]
+        assert answer_headers["x-request-id"] == "r1"
+        assert "x-model-version" not in answer_headers
+        assert later.seen == [], "a refused request went past authenticate"
 
-    status, answer_headers, payload = asgi_call(app, path, body, headers | {"X-Request-ID": "r1"})
-    assert status == 401, payload
-    assert "bearer token" in json.loads(payload)["error"]
-    assert answer_headers["x-request-id"] == "r1"
-    assert "x-model-version" not in answer_headers
-    assert later.seen == [], "a refused request went past authenticate"
-
-    token = {"Authorization": "Bearer s3cret"}
-    status, answer_headers, payload = asgi_call(app, path, body, headers | token)
+        token = {"Authorization": "Bearer s3cret"}
+        status, answer_headers, payload = app.call(path, body, headers | token)
     assert status == 200, payload
     assert answer_headers["x-model-version"] == "1"
     assert labels_of(protocol, payload) == [int(v) for v in served.model.predict(rows)]
@@ -185,14 +185,16 @@ def test_a_replaced_enrich_adds_a_column_on_every_protocol(
             validate=SentWithout("monthly_charges"),
             enrich=LookUp("monthly_charges", "region", CHARGES),
         )
-        path, body, headers = prediction_request(protocol, sent)
-        status, _, payload = asgi_call(app, path, body, headers | {"X-Request-ID": "e1"})
-        assert status == 200, payload
-        assert labels_of(protocol, payload) == [int(v) for v in served.model.predict(looked_up)]
+        with in_process(app) as client:
+            path, body, headers = prediction_request(protocol, sent)
+            status, _, payload = client.call(path, body, headers | {"X-Request-ID": "e1"})
+            assert status == 200, payload
+            want = [int(v) for v in served.model.predict(looked_up)]
+            assert labels_of(protocol, payload) == want
 
-        path, body, headers = prediction_request(protocol, rows)  # sends the looked-up column
-        status, _, payload = asgi_call(app, path, body, headers)
-        assert status == 400 and "monthly_charges" in json.loads(payload)["error"]
+            path, body, headers = prediction_request(protocol, rows)  # the looked-up column too
+            status, _, payload = client.call(path, body, headers)
+            assert status == 400 and "monthly_charges" in json.loads(payload)["error"]
         log.flush()
     logged = query_log(tmp_path, "churn", sql="SELECT request_id, inputs FROM log ORDER BY 1")
     charges = [record["inputs"]["monthly_charges"] for record in logged.to_pylist()]
@@ -228,9 +230,11 @@ class Steps:
         self.ran.append("route")  # once decided: deciding may need the inputs
         return decision
 
-    async def submit(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
+    async def submit(
+        self, model: ServedModel, inputs: np.ndarray, predict: PredictStep
+    ) -> Prediction:
         self.ran.append("batch")
-        return await Unbatched(self).submit(model, inputs)
+        return await Unbatched().submit(model, inputs, predict)
 
     def predict(self, model: ServedModel, inputs: np.ndarray) -> Prediction:
         self.ran.append("predict")
@@ -259,6 +263,7 @@ def service_of(served: ServedModel, steps: Steps) -> PredictionService:
         enrich=steps,
         route=steps,
         batch=steps,
+        predict=steps,
         log=steps,
     )
 
