@@ -144,6 +144,7 @@ def make_project(folder: Path) -> tuple[Path, Any, Any]:
 def train_models(config_path: Path) -> str:
     """Train and register both models in-process; return the database URL."""
     from shipyard.config import load_config
+    from shipyard.project import Principal, Project
     from shipyard.training import runner
 
     db_url = ""
@@ -151,7 +152,7 @@ def train_models(config_path: Path) -> str:
         config = load_config(
             config_path, overrides={"model.name": name, "train.entrypoint": entrypoint}
         )
-        result = runner.train(config)
+        result = runner.train(Project(config, Principal("benchmark", "benchmarks/serving.py")))
         if result.version != "1":
             raise SystemExit(f"expected {name}/1, got {name}/{result.version}")
         db_url = config.db_url
