@@ -6,7 +6,8 @@ a copy of it: files, artifacts and the SQLite database. MLflow stores absolute p
 (the experiment's artifact location, each run's artifact URI, each model version's
 source) and Shipyard records where the data came from, so a copy is re-pointed: every
 occurrence of the template's folder in the database and in its text files is rewritten
-to the copy's, and the copy is checked to hold no path into the template any more.
+to the copy's, and the copy is checked to hold no path into the template any more. Its
+MLflow runs and logged models get new ids too (see :func:`copy_workspace`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,10 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
 def copy_workspace(source: Path, destination: Path) -> Path:
     """Copy the project at ``source`` (workspace and SQLite database included) to ``destination``.
 
-    Paths into ``source`` are rewritten to ``destination``, so the copy neither reads
-    nor writes the original.
+    The copy neither reads nor writes the original: paths into ``source`` now point into
+    ``destination``, and every MLflow run and logged model has a new id (MLflow caches
+    each one's artifact location by id for the whole process, so two workspaces sharing
+    an id would share their artifacts).
     """
     old, new = str(source.resolve()), str(destination.resolve())
     if old.startswith(new + "/") or new.startswith(old + "/"):
@@ -51,51 +55,77 @@ def copy_workspace(source: Path, destination: Path) -> Path:
     database = source / DATABASE
     skip = {database.name, f"{database.name}-wal", f"{database.name}-shm"}
     shutil.copytree(source, destination, ignore=lambda _dir, names: skip.intersection(names))
+    renames = {old: new}
     if database.exists():
-        _copy_database(database, destination / DATABASE, old, new)
-    _repoint_files(destination, old, new)
+        renames |= _copy_database(database, destination / DATABASE, old, new)
+    _rewrite_files(destination / ".shipyard", renames)
     return destination
 
 
-def _copy_database(source: Path, target: Path, old: str, new: str) -> None:
-    """A consistent copy (the WAL included) with every text value re-pointed."""
+def _fresh_ids(database: sqlite3.Connection) -> dict[str, str]:
+    """A new id for every MLflow run and logged model in ``database``."""
+    tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master")}
+    fresh: dict[str, str] = {}
+    if "runs" in tables:
+        for (run,) in database.execute("SELECT run_uuid FROM runs"):
+            fresh[run] = uuid.uuid4().hex
+    if "logged_models" in tables:
+        for (model,) in database.execute("SELECT model_id FROM logged_models"):
+            fresh[model] = f"m-{uuid.uuid4().hex}"
+    return fresh
+
+
+def _copy_database(source: Path, target: Path, old: str, new: str) -> dict[str, str]:
+    """A consistent copy (the WAL included), re-pointed, with fresh ids; returns the ids."""
     original = sqlite3.connect(source)
     copy = sqlite3.connect(target)
     try:
         original.backup(copy)
+        ids = _fresh_ids(copy)
+        renames = {old: new} | ids
         listed = copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        tables = [row[0] for row in listed]
         left = 0
-        for table in tables:
+        for table in [row[0] for row in listed]:
             for column in [row[1] for row in copy.execute(f'PRAGMA table_info("{table}")')]:
                 holds = f'typeof("{column}") = \'text\' AND instr("{column}", ?) > 0'
-                copy.execute(
-                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) WHERE {holds}',
-                    (old, new, old),
-                )
-                count = f'SELECT count(*) FROM "{table}" WHERE {holds}'
-                left += copy.execute(count, (old,)).fetchone()[0]
+                for before, after in renames.items():
+                    copy.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                        f"WHERE {holds}",
+                        (before, after, before),
+                    )
+                    count = f'SELECT count(*) FROM "{table}" WHERE {holds}'
+                    left += copy.execute(count, (before,)).fetchone()[0]
         copy.commit()
-        assert left == 0, f"{left} values in {target} still point into {old}"
+        assert left == 0, f"{left} values in {target} still hold a path or id of {source}"
+        return ids
     finally:
         copy.close()
         original.close()
 
 
-def _repoint_files(root: Path, old: str, new: str) -> None:
-    """Rewrite ``old`` to ``new`` in text files (MLmodel, model cards, snapshot records)."""
-    needle = old.encode()
-    for path in (root / ".shipyard").rglob("*"):
-        if path == root / DATABASE or not path.is_file():
+def _rewrite_files(folder: Path, renames: Mapping[str, str]) -> None:
+    """Apply ``renames`` to file and folder names and to text files (MLmodel, cards …)."""
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        name = path.name
+        for before, after in renames.items():
+            name = name.replace(before, after)
+        if name != path.name:
+            path.rename(path.with_name(name))
+    needles = [before.encode() for before in renames]
+    for path in folder.rglob("*"):
+        if path.name.startswith(DATABASE.name) or not path.is_file():
             continue
         data = path.read_bytes()
-        if needle not in data:
+        if not any(needle in data for needle in needles):
             continue
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            raise AssertionError(f"{path} is not text but holds the path {old}") from None
-        path.write_text(text.replace(old, new))
+            raise AssertionError(f"{path} is not text but holds a path or id to rewrite") from None
+        for before, after in renames.items():
+            text = text.replace(before, after)
+        path.write_text(text)
 
 
 class TrainedExamples:
