@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.cli import run
-from shipyard.config import load_config
-from shipyard.training import train
-from tests.support import project_of
+from shipyard.config import Config
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -20,14 +18,14 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_promotion_commands(
-    example_project: Path,
+    trained_copy: Config,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    example_project = trained_copy.root  # churn/1, trained by "tester"
     monkeypatch.chdir(example_project)
     monkeypatch.setenv("SHIPYARD_SIGNING__PRIVATE_KEY", str(tmp_path / "keys" / "k.pem"))
-    train(project_of(load_config(example_project / "shipyard.yaml")))
 
     code, out, err = cli(capsys, "evaluate", "churn/1", "--json")
     assert code == 0, err
@@ -50,8 +48,8 @@ def test_promotion_commands(
     code, out, err = cli(capsys, "promote", "churn/1", "--to", "champion", "--json")
     assert code == 0, err
     assert json.loads(out)["signed"] is True
-    code, out, _ = cli(capsys, "models", "verify", "churn/1")
-    assert code == 0 and "verified" in out
+    code, out, err = cli(capsys, "models", "verify", "churn/1")
+    assert code == 0 and "verified" in out, out + err
 
     code, _, err = cli(capsys, "rollback", "churn")
     assert code == 1 and "no previous champion" in err

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shipyard.data import dataset_digest, read_frame
-from tests.data.table_strategies import any_tables, csv_safe_tables
+from tests.support.tables import any_tables, csv_safe_tables
 
 # Recorded once; if the canonical encoding changes on purpose, bump _DIGEST_VERSION too.
 PINNED_DIGEST = "06413e6233c70cf66a4eac07ce103397356f6b227a2c3e84d437ce295be2ae19"

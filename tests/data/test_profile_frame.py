@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from shipyard.data import ColumnProfile, Profile, profile_frame, read_frame
 from shipyard.errors import DataError
-from tests.data.table_strategies import any_tables, csv_safe_tables
+from tests.support.tables import any_tables, csv_safe_tables
 
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

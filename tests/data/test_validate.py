@@ -23,7 +23,7 @@ from shipyard.data import (
     write_schema,
 )
 from shipyard.errors import ValidationFailed
-from tests.data.table_strategies import any_tables, csv_safe_tables
+from tests.support.tables import any_tables, csv_safe_tables
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

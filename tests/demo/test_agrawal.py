@@ -1,8 +1,8 @@
 """The demo's Agrawal data: river parity, the concept switch, the accuracy drop, the files.
 
-Rules A and B below are the Agrawal paper's functions 0 and 2, written out again so the
-switch is checked against an oracle rather than against river itself. The accuracy
-bounds leave ~3 points of slack around the numbers in the module docstring.
+Rules A and B (``tests.support.agrawal``) are the Agrawal paper's functions 0 and 2,
+written out again so the switch is checked against an oracle rather than river itself.
+The accuracy bounds leave ~3 points of slack around the numbers in the module docstring.
 """
 
 from __future__ import annotations
@@ -33,21 +33,7 @@ from shipyard.demo import (
     write_training_data,
 )
 from shipyard.errors import ConfigError
-
-
-def rule_a(frame: pd.DataFrame) -> np.ndarray:
-    """Function 0: approve applicants under 40 or 60 and over."""
-    age = frame["age"].to_numpy()
-    return ((age < 40) | (age >= 60)).astype(int)
-
-
-def rule_b(frame: pd.DataFrame) -> np.ndarray:
-    """Function 2: approve by education level, with allowed levels depending on age band."""
-    age, elevel = frame["age"].to_numpy(), frame["elevel"].to_numpy()
-    young = (age < 40) & np.isin(elevel, [0, 1])
-    middle = (age >= 40) & (age < 60) & np.isin(elevel, [1, 2, 3])
-    old = (age >= 60) & np.isin(elevel, [2, 3, 4])
-    return (young | middle | old).astype(int)
+from tests.support.agrawal import rule_a, rule_b
 
 
 def fit(frame: pd.DataFrame) -> GradientBoostingClassifier:

@@ -35,8 +35,8 @@ from shipyard.errors import ConfigError, DataError
 from shipyard.evaluation.evaluate import evaluate_version, load_scorecard
 from shipyard.registry.refs import ModelRef
 from shipyard.training import TrainResult, train
-from tests.demo.test_agrawal import rule_a, rule_b
 from tests.support import project_of
+from tests.support.agrawal import rule_a, rule_b
 
 PAGER = "http://127.0.0.1:9/pages"
 

@@ -16,7 +16,7 @@ from shipyard.evaluation.criteria import (
     registered_criteria,
     unregister,
 )
-from tests.evaluation.synthetic import binary_frame, card, logistic, measured
+from tests.support.synthetic import binary_frame, card, logistic, measured
 
 CARD = card(primary={"metric": "roc_auc"}, max_size_mb=100)
 BUILT_IN = ("primary", "metric", "calibration", "fairness", "latency", "size")

@@ -18,7 +18,7 @@ from shipyard.evaluation import (
     metric_names,
     predict,
 )
-from tests.evaluation.synthetic import (
+from tests.support.synthetic import (
     FEATURES,
     binary_frame,
     logistic,

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from shipyard.evaluation import compare, write_report
-from tests.evaluation.synthetic import (
+from tests.support.synthetic import (
     binary_frame,
     card,
     logistic,

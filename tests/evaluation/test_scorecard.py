@@ -13,7 +13,7 @@ from rich.console import Console
 from shipyard.config import Scorecard
 from shipyard.errors import EvaluationError
 from shipyard.evaluation import CriterionResult, Measurements, ScorecardResult, compare
-from tests.evaluation.synthetic import binary_frame, card, logistic, measured
+from tests.support.synthetic import binary_frame, card, logistic, measured
 
 WEST = {"column": "region", "value": "west"}
 YOUNG = {"query": "x1 < 0"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ from shipyard.models.served import load_served_model
 from shipyard.models.signature import dump_json
 from shipyard.registry import Tracking
 from shipyard.serving.protocols import decode_v1
+from tests.support import register_numeric
 
 
 def test_text_columns_take_the_frame_path(trained_project: Config) -> None:
@@ -28,27 +28,6 @@ def test_text_columns_take_the_frame_path(trained_project: Config) -> None:
     expected = served.model.predict_proba(inputs)
     np.testing.assert_array_equal(got.probabilities, expected)
     np.testing.assert_array_equal(got.labels, served.model.predict(inputs))
-
-
-def register_numeric(config: Config, name: str, fit: Any, flavour: str) -> pd.DataFrame:
-    """Fit ``fit(X, y)`` on the example's numeric columns and register it with MLflow."""
-    import importlib
-
-    import mlflow
-    from mlflow.models import infer_signature
-
-    frame = pd.read_csv(config.root / "data" / "train.csv")
-    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
-    model = fit(X, frame["churned"])
-    with mlflow.start_run(experiment_id=Tracking(config).experiment_id()):
-        importlib.import_module(f"mlflow.{flavour}").log_model(
-            model,
-            name="model",
-            registered_model_name=name,
-            signature=infer_signature(X, model.predict(X)),
-            pip_requirements=[flavour],
-        )
-    return X
 
 
 def test_numeric_models_take_the_matrix_path(example_project: Path) -> None:

@@ -1,14 +1,14 @@
 """The continuous-training loop on a real project: real training, MLflow, SQLite, Parquet.
 
 One churn project gets its champion once per module; every test works on its own copy
-(database, data folder and workspace), so each test's cycles start from the same state.
+(database, data folder and workspace, re-pointed to the copy by ``copy_workspace``), so
+each test's cycles start from the same state.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +26,7 @@ from shipyard.pipelines import ContinuousTraining, list_cycles, manual_trigger
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import CHAMPION, current_alias
 from shipyard.store import Store
-from tests.conftest import copy_example
-from tests.support import project_of
+from tests.support import AlertReceiver, copy_example, copy_workspace, project_of, wait_for
 
 SCORECARD = {"primary": {"metric": "roc_auc", "min": 0.7, "min_margin": -0.05}}
 
@@ -70,7 +69,6 @@ def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "ct.min_requests": 0,
         },
     )
-    os.environ.setdefault("SHIPYARD_USER", "tester")
     config = load_config(root / "shipyard.yaml", environ={})
     store = Store(config.db_url, actor="tester")
     Tracking(config)
@@ -105,8 +103,7 @@ class Project:
 
 @pytest.fixture
 def project(base_project: Path, tmp_path: Path) -> Iterator[Project]:
-    root = tmp_path / "churn"
-    shutil.copytree(base_project, root)
+    root = copy_workspace(base_project, tmp_path / "churn")
     config = load_config(root / "shipyard.yaml", environ={})
     store = Store(config.db_url, actor="tester")
     yield Project(root, config, store, Tracking(config))
@@ -353,23 +350,19 @@ def test_after_drift_the_retrain_waits_for_rows_from_after_the_trigger(project: 
     assert started.state == "running" and started.id != waiting.id
 
 
-def test_a_halted_cycle_pages_the_owner_with_the_evidence(project: Project) -> None:
-    """The pager is a local stand-in HTTP server: the demo cannot reach PagerDuty."""
-    from shipyard.demo.pager import PagerStandIn
-
-    with PagerStandIn() as pager:
-        project.reload(
-            **{
-                "monitoring.routes": [{"kind": "webhook", "url": pager.url}],
-                "monitoring.retries": 0,
-            }
-        )
-        (project.root / "scorecard.yaml").write_text(
-            yaml.safe_dump({"primary": {"metric": "roc_auc", "min": 0.999}})
-        )
-        project.append("0001-batch.csv", _fresh_rows(project.root))
-        cycle = project.loop().run(manual_trigger())
-        page = pager.wait_for(timeout=10)
+def test_a_halted_cycle_pages_the_owner_with_the_evidence(
+    project: Project, alert_receiver: Callable[..., AlertReceiver]
+) -> None:
+    """The page goes to a local stand-in for the owner's webhook."""
+    hook = alert_receiver("webhook")
+    routes = [{"kind": "webhook", "url": hook.url}]
+    project.reload(**{"monitoring.routes": routes, "monitoring.retries": 0})
+    (project.root / "scorecard.yaml").write_text(
+        yaml.safe_dump({"primary": {"metric": "roc_auc", "min": 0.999}})
+    )
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+    cycle = project.loop().run(manual_trigger())
+    page = wait_for(lambda: hook.received and hook.received[0], what="the page about the cycle")
     assert cycle.state == "halted" and page is not None
     assert page["signal"] == f"ct:cycle-{cycle.id}" and page["version"] == "2"
     assert page["evidence"]["golden"]["passed"] is False

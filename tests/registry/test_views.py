@@ -8,30 +8,7 @@ import pytest
 from shipyard.config import Config, load_config
 from shipyard.errors import NotFoundError
 from shipyard.registry import Tracking, lineage, list_models, parse_ref, show_version
-from tests.support import project_of
-
-
-def register_with_plain_mlflow(config: Config, name: str) -> None:
-    """Log and register a model the way existing MLflow code does, without Shipyard."""
-    import mlflow
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-
-    tracking = Tracking(config)
-    frame = pd.read_csv(config.root / "data" / "train.csv")
-    X = frame[["tenure_months", "monthly_charges", "support_calls"]].astype(float)
-    model = LogisticRegression(max_iter=200).fit(X, frame["churned"])
-    with mlflow.start_run(experiment_id=tracking.experiment_id("plain-mlflow")):
-        mlflow.log_input(mlflow.data.from_pandas(frame, name="customers"), context="training")
-        mlflow.log_param("C", 1.0)
-        mlflow.log_metric("train_accuracy", model.score(X, frame["churned"]))
-        mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=name,
-            input_example=X.head(2),
-            pip_requirements=["scikit-learn"],
-        )
+from tests.support import project_of, register_with_plain_mlflow
 
 
 def test_list_and_show(trained_project: Config) -> None:

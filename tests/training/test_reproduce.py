@@ -69,7 +69,7 @@ def test_nondeterministic_training_is_not_reproduced(example_project: Path) -> N
 
 
 def test_reproduce_rejects_a_version_not_trained_by_shipyard(example_project: Path) -> None:
-    from tests.registry.test_views import register_with_plain_mlflow
+    from tests.support import register_with_plain_mlflow
 
     config = load_config(example_project / "shipyard.yaml", environ={})
     register_with_plain_mlflow(config, "plain")
