@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from sklearn import metrics as skm
 
 from shipyard.errors import EvaluationError
 from shipyard.evaluation import compute_metric, predict
-from tests.evaluation.synthetic import (
+from tests.support.synthetic import (
     binary_frame,
     card,
     logistic,
@@ -181,14 +180,10 @@ def test_bad_golden_sets_are_evaluation_errors() -> None:
         measured(logistic(words), words, card(), "regression")
 
 
-def test_measure_is_fast_beyond_predict() -> None:
+def test_measure_on_a_large_golden_set() -> None:
+    # How long it takes beyond predict is in benchmarks/speed_bounds.py, not here.
     frame = binary_frame(rows=10_000)
     model = logistic(frame)
-    measured(model, frame, SLICED)  # warm imports
-    started = time.perf_counter()
-    predict(model, frame)
-    predicting = time.perf_counter() - started
-    started = time.perf_counter()
     m = measured(model, frame, SLICED)
-    assert time.perf_counter() - started - predicting < 0.5
+    assert len(m.y_true) == 10_000
     assert compute_metric("accuracy", m.y_true, m.predictions) == m.metrics["accuracy"]

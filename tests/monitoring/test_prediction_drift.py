@@ -61,13 +61,11 @@ def test_bootstrap_distances_equal_scipy_on_the_same_resamples(
     np.testing.assert_allclose(distances, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_bootstrap_is_fast_on_a_large_reference() -> None:
-    import time
-
+def test_bootstrap_on_a_large_reference() -> None:
+    # How long it takes is in benchmarks/speed_bounds.py, not here.
     scores = np.random.default_rng(1).beta(2, 5, 100_000)
-    start = time.perf_counter()
-    bootstrap_distances(scores, 5000, n_boot=1000, seed=0)
-    assert time.perf_counter() - start < 5.0
+    distances = bootstrap_distances(scores, 5000, n_boot=1000, seed=0)
+    assert len(distances) == 1000 and np.all(np.isfinite(distances)) and np.all(distances >= 0)
 
 
 # --- the band -----------------------------------------------------------------------------
