@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from shipyard.config import Config
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import move_alias
 from shipyard.store import Store
 from tests.support import AlertReceiver, TrainedExamples, copy_example, project_of
+
+# Property tests judge what is generated, not how fast: no per-example deadline and no
+# "too slow" health check, which a busy machine would trip.
+settings.register_profile("shipyard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shipyard")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SHIPYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

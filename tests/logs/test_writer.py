@@ -7,8 +7,6 @@ import math
 import os
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from shipyard.logs.writer import (
     PredictionRecord,
     prediction_schema,
 )
+from tests.support import wait_for
 
 NOW = datetime(2024, 5, 17, 12, 0, tzinfo=UTC)
 
@@ -53,13 +52,6 @@ def prediction(
         latency_ms=3.5,
         status="ok",
     )
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(0.01)
 
 
 def parquet_files(root: Path) -> list[Path]:
@@ -95,7 +87,7 @@ def test_rolls_a_file_every_roll_rows(tmp_path: Path) -> None:
         for i in range(350):
             writer.log(prediction(str(i)))
         # Three full files are due now; the last 50 wait for the timer or close().
-        wait_for(lambda: writer.written == 300)
+        wait_for(lambda: writer.written == 300, what="300 records written")
         assert writer.queue_depth == 50
     rows = sorted(pq.read_table(path).num_rows for path in parquet_files(tmp_path))
     assert rows == [50, 100, 100, 100]
@@ -107,7 +99,7 @@ def test_rolls_a_file_after_roll_seconds_without_close(tmp_path: Path) -> None:
     try:
         for i in range(5):
             writer.log(prediction(str(i)))
-        wait_for(lambda: writer.written == 5, seconds=5)
+        wait_for(lambda: writer.written == 5, what="5 records written")
         assert len(parquet_files(tmp_path)) == 1
     finally:
         writer.close()
@@ -154,14 +146,14 @@ def test_a_write_error_drops_the_batch_and_the_thread_recovers(tmp_path: Path) -
     try:
         for i in range(10):
             writer.log(prediction(f"lost-{i}"))
-        wait_for(lambda: writer.dropped == 10)
+        wait_for(lambda: writer.dropped == 10, what="10 records dropped")
         assert isinstance(writer.last_error, OSError)
         assert writer.running
 
         blocker.unlink()  # the "disk" is back
         for i in range(10):
             writer.log(prediction(f"kept-{i}"))
-        wait_for(lambda: writer.written == 10)
+        wait_for(lambda: writer.written == 10, what="10 records written")
         assert writer.running
     finally:
         writer.close()
