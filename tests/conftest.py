@@ -74,6 +74,16 @@ def example_project(tmp_path: Path) -> Path:
     return copy_example(tmp_path / "churn")
 
 
+@pytest.fixture
+def initialised_example(trained_examples: TrainedExamples, tmp_path: Path) -> Path:
+    """A private copy of the churn example with its workspace and database created.
+
+    Nothing is trained: for tests that register their own models or train in ways of
+    their own, without each paying for creating MLflow's tables.
+    """
+    return trained_examples.copy(tmp_path / "churn").root
+
+
 @pytest.fixture(scope="session")
 def trained_examples(tmp_path_factory: pytest.TempPathFactory) -> TrainedExamples:
     """The churn example trained once per recipe per session; ``copy`` it per test."""

@@ -135,14 +135,14 @@ def test_human_output_of_views(
     ],
 )
 def test_errors_are_messages_with_exit_codes(
-    example_project: Path,
+    initialised_example: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
     exit_code: int,
     message: str,
 ) -> None:
-    monkeypatch.chdir(example_project)
+    monkeypatch.chdir(initialised_example)
     code, _, err = cli(capsys, *args)
     assert code == exit_code, err
     assert message in err

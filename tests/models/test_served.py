@@ -30,10 +30,10 @@ def test_text_columns_take_the_frame_path(trained_project: Config) -> None:
     np.testing.assert_array_equal(got.labels, served.model.predict(inputs))
 
 
-def test_numeric_models_take_the_matrix_path(example_project: Path) -> None:
+def test_numeric_models_take_the_matrix_path(initialised_example: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    config = load_config(example_project / "shipyard.yaml", environ={})
+    config = load_config(initialised_example / "shipyard.yaml", environ={})
     model = LogisticRegression(max_iter=500)
     X = register_numeric(config, "numeric", model.fit, "sklearn")
     served = load_served_model(Tracking(config).client, "numeric", "1")
@@ -47,10 +47,10 @@ def test_unknown_version(trained_project: Config) -> None:
         load_served_model(Tracking(trained_project).client, "churn", "99")
 
 
-def test_boosters_predict_single_threaded_with_identical_results(example_project: Path) -> None:
+def test_boosters_predict_single_threaded_with_identical_results(initialised_example: Path) -> None:
     import lightgbm
 
-    config = load_config(example_project / "shipyard.yaml", environ={})
+    config = load_config(initialised_example / "shipyard.yaml", environ={})
     model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1)
     X = register_numeric(config, "boosted", model.fit, "lightgbm")
     served = load_served_model(Tracking(config).client, "boosted", "1")
@@ -59,11 +59,11 @@ def test_boosters_predict_single_threaded_with_identical_results(example_project
     np.testing.assert_array_equal(got.probabilities, model.predict_proba(X))
 
 
-def test_the_probe_learns_what_the_model_refuses(example_project: Path) -> None:
+def test_the_probe_learns_what_the_model_refuses(initialised_example: Path) -> None:
     import lightgbm
     from sklearn.linear_model import LogisticRegression
 
-    config = load_config(example_project / "shipyard.yaml", environ={})
+    config = load_config(initialised_example / "shipyard.yaml", environ={})
     booster = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1)
     register_numeric(config, "hist", booster.fit, "lightgbm")
     register_numeric(config, "logistic", LogisticRegression(max_iter=500).fit, "sklearn")

@@ -75,8 +75,8 @@ def test_lineage_records_git_commit_dirty_flag_and_dvc(example_project: Path) ->
     assert found.missing == []
 
 
-def test_plain_mlflow_versions_show_with_what_lineage_they_have(example_project: Path) -> None:
-    config = load_config(example_project / "shipyard.yaml", environ={})
+def test_plain_mlflow_versions_show_with_what_lineage_they_have(initialised_example: Path) -> None:
+    config = load_config(initialised_example / "shipyard.yaml", environ={})
     register_with_plain_mlflow(config, "plain")
     client = Tracking(config).client
     assert [m.name for m in list_models(client)] == ["plain"]

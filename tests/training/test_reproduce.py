@@ -53,10 +53,10 @@ NONDETERMINISTIC = textwrap.dedent("""
 """)
 
 
-def test_nondeterministic_training_is_not_reproduced(example_project: Path) -> None:
-    (example_project / "nondet.py").write_text(NONDETERMINISTIC)
+def test_nondeterministic_training_is_not_reproduced(initialised_example: Path) -> None:
+    (initialised_example / "nondet.py").write_text(NONDETERMINISTIC)
     config = load_config(
-        example_project / "shipyard.yaml",
+        initialised_example / "shipyard.yaml",
         environ={},
         overrides={"train.entrypoint": "nondet:train"},
     )
@@ -68,10 +68,10 @@ def test_nondeterministic_training_is_not_reproduced(example_project: Path) -> N
     assert any(line.startswith("metric roc_auc") for line in report.differences)
 
 
-def test_reproduce_rejects_a_version_not_trained_by_shipyard(example_project: Path) -> None:
+def test_reproduce_rejects_a_version_not_trained_by_shipyard(initialised_example: Path) -> None:
     from tests.support import register_with_plain_mlflow
 
-    config = load_config(example_project / "shipyard.yaml", environ={})
+    config = load_config(initialised_example / "shipyard.yaml", environ={})
     register_with_plain_mlflow(config, "plain")
     with pytest.raises(NotReproducible, match="not trained by `shipyard train`"):
         reproduce(project_of(config), parse_ref("plain/1"))

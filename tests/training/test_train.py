@@ -89,9 +89,9 @@ def _registered_versions(config: Config) -> int:
     return len(client.search_model_versions(f"name = '{config.model.name}'"))
 
 
-def test_validation_failure_halts_before_training(example_project: Path) -> None:
+def test_validation_failure_halts_before_training(initialised_example: Path) -> None:
     config = load_config(
-        example_project / "shipyard.yaml",
+        initialised_example / "shipyard.yaml",
         environ={},
         overrides={"train.data": "data/bad_batch.csv"},
     )
@@ -106,15 +106,15 @@ def test_validation_failure_halts_before_training(example_project: Path) -> None
     assert _registered_versions(config) == 0
 
 
-def test_failing_training_function_marks_run_failed(example_project: Path) -> None:
-    (example_project / "broken.py").write_text(
+def test_failing_training_function_marks_run_failed(initialised_example: Path) -> None:
+    (initialised_example / "broken.py").write_text(
         textwrap.dedent("""
         def train(ctx):
             raise RuntimeError("diverged at epoch 3")
     """)
     )
     config = load_config(
-        example_project / "shipyard.yaml",
+        initialised_example / "shipyard.yaml",
         environ={},
         overrides={"train.entrypoint": "broken:train"},
     )
@@ -135,10 +135,12 @@ def test_failing_training_function_marks_run_failed(example_project: Path) -> No
     )
 
 
-def test_train_function_returning_no_model_fails(example_project: Path) -> None:
-    (example_project / "empty.py").write_text("def train(ctx):\n    return None\n")
+def test_train_function_returning_no_model_fails(initialised_example: Path) -> None:
+    (initialised_example / "empty.py").write_text("def train(ctx):\n    return None\n")
     config = load_config(
-        example_project / "shipyard.yaml", environ={}, overrides={"train.entrypoint": "empty:train"}
+        initialised_example / "shipyard.yaml",
+        environ={},
+        overrides={"train.entrypoint": "empty:train"},
     )
     with pytest.raises(TrainingFailed, match="predict"):
         train(project_of(config))
@@ -153,10 +155,12 @@ def test_train_function_returning_no_model_fails(example_project: Path) -> None:
     ],
 )
 def test_bad_entrypoint_is_reported_before_any_run(
-    example_project: Path, entrypoint: str, message: str
+    initialised_example: Path, entrypoint: str, message: str
 ) -> None:
     config = load_config(
-        example_project / "shipyard.yaml", environ={}, overrides={"train.entrypoint": entrypoint}
+        initialised_example / "shipyard.yaml",
+        environ={},
+        overrides={"train.entrypoint": entrypoint},
     )
     with pytest.raises(EntrypointError, match=message):
         train(project_of(config))
@@ -198,16 +202,18 @@ KINDS = textwrap.dedent("""
     [("kinds:xgb", "xgboost"), ("kinds:lgbm", "lightgbm"), ("kinds:plain", "python_function")],
 )
 def test_flavour_follows_the_model_library(
-    example_project: Path, entrypoint: str, flavour: str
+    initialised_example: Path, entrypoint: str, flavour: str
 ) -> None:
-    (example_project / "kinds.py").write_text(KINDS)
+    (initialised_example / "kinds.py").write_text(KINDS)
     # Models trained on numeric columns only: drop the categoricals from the data.
     import pandas as pd
 
-    frame = pd.read_csv(example_project / "data" / "train.csv")
-    frame.drop(columns=["contract", "region"]).to_csv(example_project / "numeric.csv", index=False)
+    frame = pd.read_csv(initialised_example / "data" / "train.csv")
+    frame.drop(columns=["contract", "region"]).to_csv(
+        initialised_example / "numeric.csv", index=False
+    )
     config = load_config(
-        example_project / "shipyard.yaml",
+        initialised_example / "shipyard.yaml",
         environ={},
         overrides={"train.entrypoint": entrypoint, "train.data": "numeric.csv"},
     )
