@@ -9,6 +9,10 @@
 - :func:`copy_example`, :class:`TrainedExamples`: the churn example, fresh or trained
   once per session and copied per test (fixtures in ``tests/conftest.py``);
 - :func:`register_numeric`, :func:`register_with_plain_mlflow`, :func:`log_requests`.
+
+Data for particular packages' tests is imported from its module: ``tests.support.synthetic``
+(evaluation), ``tests.support.tables`` (hypothesis tables), ``tests.support.agrawal``
+(the demo's concept rules).
 """
 
 from __future__ import annotations
