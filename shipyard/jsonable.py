@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Set
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
@@ -25,7 +25,7 @@ import orjson
 
 from shipyard.moments import as_utc
 
-__all__ = ["Record", "as_dict", "default", "dump_json", "plain", "to_json"]
+__all__ = ["ReadsAsJson", "Record", "as_dict", "default", "dump_json", "plain", "to_json"]
 
 _STRICT = orjson.OPT_SERIALIZE_NUMPY
 _LENIENT = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -85,6 +85,25 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the fields (see :func:`as_dict`)."""
         return as_dict(self)
+
+
+class ReadsAsJson(Mapping[str, Any]):
+    """Mixin for a record that reads as its JSON form: ``record["key"]`` is ``to_dict()["key"]``."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; a subclass or another mixin (:class:`Record`) provides it."""
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
 
 def _json_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

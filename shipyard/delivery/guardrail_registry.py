@@ -17,7 +17,7 @@ a required check still gathering evidence holds it. Adding one::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from shipyard.delivery.guardrail_window import SideStats, StepWindow, Task
 from shipyard.delivery.rollout import Rollout
 from shipyard.delivery.sequential import Decision
+from shipyard.jsonable import ReadsAsJson
 
 if TYPE_CHECKING:
     from shipyard.config import DeliverySettings
@@ -43,7 +44,7 @@ CheckVerdict = Literal["ok", "breach", "gathering", "n/a"]
 
 
 @dataclass(frozen=True)
-class GuardrailCheck(Mapping[str, Any]):
+class GuardrailCheck(ReadsAsJson):
     """One guardrail's verdict at one poll: the candidate's value against the limit.
 
     It reads as its JSON form (``check["verdict"]``), which :meth:`to_dict` gives:
@@ -133,15 +134,6 @@ class GuardrailCheck(Mapping[str, Any]):
         if self.held_for is not None:
             data["held_for"] = self.held_for
         return data
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ roll-out's shadow, canary and promote gates follow. Adding one::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from shipyard.jsonable import Record
+from shipyard.jsonable import ReadsAsJson, Record
 from shipyard.pipelines.cycles import GateStatus
 
 if TYPE_CHECKING:
@@ -49,22 +49,13 @@ __all__ = [
 ]
 
 
-class GateEvidence(Record, Mapping[str, Any]):
+class GateEvidence(Record, ReadsAsJson):
     """Base of a gate's evidence record: it reads as its JSON form (``evidence["rows"]``).
 
     Subclasses are frozen dataclasses; :meth:`to_dict` is :class:`~shipyard.jsonable.Record`'s
     (every field, in order), overridden where a field is left out when unset or where
     evidence nests other evidence.
     """
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
 
 
 @dataclass(frozen=True)
