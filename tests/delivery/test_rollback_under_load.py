@@ -171,6 +171,9 @@ class Load:
         self.server = server
         self.project = project
         self.answers: list[Answer] = []
+        # When each caller sent the request it waits on. A slow answer lands in
+        # ``answers`` late, so only answers sent before the oldest of these are complete.
+        self._waiting: dict[int, float] = {}
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._call, args=(seed,), daemon=True)
@@ -193,13 +196,20 @@ class Load:
         return [a for a in list(self.answers) if not a.valid]
 
     def sent_after(self, moment: float) -> list[Answer]:
-        """The answers to requests sent after ``moment``."""
+        """The answers to requests sent after ``moment``, so far."""
         return [a for a in list(self.answers) if a.sent > moment]
+
+    def complete_after(self, moment: float) -> list[Answer]:
+        """Every answer to a request sent after ``moment`` and before the oldest one
+        still waited on, by the time it was sent: none of those can still arrive."""
+        horizon = min(self._waiting.values(), default=float("inf"))
+        done = [a for a in list(self.answers) if moment < a.sent < horizon]
+        return sorted(done, key=lambda a: a.sent)
 
     def settled(self, moment: float, count: int = SAMPLE) -> list[Answer]:
         """The first ``count`` answers to requests sent after ``moment`` (waits for them)."""
-        wait_for(lambda: len(self.sent_after(moment)) >= count, what=f"{count} answers")
-        return sorted(self.sent_after(moment), key=lambda a: a.sent)[:count]
+        wait_for(lambda: len(self.complete_after(moment)) >= count, what=f"{count} answers")
+        return self.complete_after(moment)[:count]
 
     def _call(self, seed: int) -> None:
         path = f"/v1/models/{NAME}:predict"
@@ -215,6 +225,7 @@ class Load:
                 used = 0
             index = rng.randrange(len(self.project.bodies))
             sent = time.monotonic()
+            self._waiting[seed] = sent
             try:
                 connection.request("POST", path, self.project.bodies[index], headers)
                 response = connection.getresponse()
@@ -236,6 +247,7 @@ class Load:
             if used >= RECONNECT_EVERY or response.will_close:
                 connection.close()
                 connection = None
+        self._waiting.pop(seed, None)
         if connection is not None:
             connection.close()
 
@@ -277,7 +289,7 @@ def assert_settles_on(load: Load, moment: float, version: str, role: str) -> Non
         return (answer.version, answer.role) != (version, role)
 
     def streak_began() -> float | None:
-        after = sorted(load.sent_after(moment), key=lambda a: a.sent)
+        after = load.complete_after(moment)
         last = max((i for i, answer in enumerate(after) if stray(answer)), default=-1)
         streak = after[last + 1 :]
         return streak[0].sent if len(streak) >= SAMPLE else None
