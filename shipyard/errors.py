@@ -17,6 +17,9 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── PromotionRefused       a promotion, approval or rollback is not allowed
     ├── SigningError           keys missing, or a signature does not verify
     ├── DemoFailed             `shipyard demo` could not reach a step it needs
+    ├── Unauthenticated        no token, or one that is malformed, unknown, expired or revoked
+    ├── Forbidden              the token lacks the scope, grant or role an action needs
+    ├── AuditFailed            the audit log does not verify: a row was changed or lost
     └── RequestError           an inference request the client must fix (4xx)
 """
 
@@ -136,6 +139,30 @@ class DemoFailed(ShipyardError):
 
     code = "demo_failed"
     exit_code = 1
+    http_status = 500
+
+
+class Unauthenticated(ShipyardError):
+    """No valid credentials: no token, or a malformed, unknown, expired or revoked one."""
+
+    code = "unauthenticated"
+    exit_code = 6
+    http_status = 401
+
+
+class Forbidden(ShipyardError):
+    """The principal is known but lacks the scope, grant or role the action needs."""
+
+    code = "forbidden"
+    exit_code = 6
+    http_status = 403
+
+
+class AuditFailed(ShipyardError):
+    """The audit log does not verify; the message names the first row that fails."""
+
+    code = "audit_failed"
+    exit_code = 7
     http_status = 500
 
 

@@ -12,11 +12,11 @@ the project.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shipyard.access import Principal, Scope
 from shipyard.config import Config
 from shipyard.store import Store
 
@@ -26,22 +26,6 @@ if TYPE_CHECKING:
     from shipyard.registry.tracking import Tracking
 
 __all__ = ["Principal", "Project"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who acts, and how they were identified (``via``: an environment variable, the OS, …)."""
-
-    name: str
-    via: str
-
-    @classmethod
-    def service(cls, name: str) -> Principal:
-        """A principal for Shipyard's own processes (the agent, the demo)."""
-        return cls(name, "service")
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Project:
@@ -58,7 +42,16 @@ class Project:
     @cached_property
     def store(self) -> Store:
         """The control-plane store; every event it records names the principal."""
-        return Store(self.config.db_url, actor=self.principal.name)
+        who = self.principal
+        return Store(self.config.db_url, actor=who.name, token_id=who.token_id, role=who.role)
+
+    def authorize(self, scope: Scope, model: str | None = None) -> None:
+        """Refuse (``Forbidden``) unless the principal holds ``scope`` (on ``model``).
+
+        Every domain entry point that changes state calls this first: the one check per
+        surface, whoever calls (the CLI, the agent, Python code).
+        """
+        self.principal.require(scope, model)
 
     @cached_property
     def tracking(self) -> Tracking:

@@ -41,6 +41,7 @@ from shipyard.config.loading import (
 from shipyard.config.model import ModelSettings
 from shipyard.config.monitoring import AlertRoute, BandSettings, MonitoringSettings
 from shipyard.config.root import WORKSPACE_DIRNAME, Config
+from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
 from shipyard.config.train import TrainSettings
 
@@ -63,6 +64,7 @@ __all__ = [
     "MonitoringSettings",
     "PromotionSettings",
     "Scorecard",
+    "SecuritySettings",
     "ServingSettings",
     "SigningSettings",
     "SliceSpec",

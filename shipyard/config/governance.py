@@ -19,7 +19,12 @@ class PromotionSettings(Section):
         "none", description="required: promotion to champion needs `shipyard approve` first."
     )
     allow_self_approval: bool = Field(
-        False, description="Whether whoever trained a version may approve it."
+        False,
+        description="Whether whoever trained or registered a version may approve it "
+        "(refused on a shared database, where separation of duties is enforced).",
+    )
+    separate_promoter: bool = Field(
+        False, description="true: whoever approved a version may not promote it."
     )
 
 

@@ -13,6 +13,7 @@ from shipyard.config.evaluation import EvaluationSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.model import ModelSettings
 from shipyard.config.monitoring import MonitoringSettings
+from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
 from shipyard.config.train import TrainSettings
 
@@ -42,6 +43,7 @@ class Config(Section):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)  # type: ignore[arg-type]
     signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]
+    security: SecuritySettings = Field(default_factory=SecuritySettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
@@ -63,6 +65,11 @@ class Config(Section):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.workspace / 'shipyard.db').as_posix()}"
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether the database is shared (anything but a local SQLite file)."""
+        return not self.db_url.startswith("sqlite:")
 
     @property
     def experiment_name(self) -> str:

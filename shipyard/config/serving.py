@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -15,6 +16,21 @@ class ServingSettings(Section):
     """The inference server and its prediction log; `shipyard serve` flags override."""
 
     host: str = Field("127.0.0.1", description="Interface to listen on.")
+    auth: Literal["auto", "required", "off"] = Field(
+        "auto",
+        description="required: predictions need a token with serve:invoke. auto: required "
+        "when the database is shared, off on a local SQLite project. Feedback always needs "
+        "labels:write.",
+    )
+    metrics_auth: Literal["open", "required"] = Field(
+        "open", description="required: /metrics needs a token with models:read."
+    )
+    verify_signatures: Literal["auto", "required", "warn", "off"] = Field(
+        "auto",
+        description="Check a signed version's artifact digest against its card when loading "
+        "it. auto: required once the project has a signing key. required: a mismatch is "
+        "refused and the previous version keeps serving; warn: served, with a warning.",
+    )
     port: int = Field(8080, ge=0, le=65535, description="TCP port.")
     workers: int = Field(1, ge=1, description="Server processes sharing the port.")
     max_batch_size: int = Field(

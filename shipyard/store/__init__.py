@@ -7,6 +7,7 @@ from shipyard.store.store import Store
 from shipyard.store.tables import (
     AliasMoveRow,
     ApprovalRow,
+    AuditHeadRow,
     Base,
     CycleRow,
     DatasetRow,
@@ -16,6 +17,7 @@ from shipyard.store.tables import (
     LeaseRow,
     MonitorRunRow,
     RolloutRow,
+    TokenRow,
 )
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "HEAD_REVISION",
     "AliasMoveRow",
     "ApprovalRow",
+    "AuditHeadRow",
     "Base",
     "CycleRow",
     "DatasetRow",
@@ -35,6 +38,7 @@ __all__ = [
     "MonitorRunRow",
     "RolloutRow",
     "Store",
+    "TokenRow",
     "create_store_engine",
     "current_revision",
     "kind_of",

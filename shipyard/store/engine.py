@@ -13,7 +13,7 @@ from shipyard.errors import DatabaseError
 
 __all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "upgrade"]
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 

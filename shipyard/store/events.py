@@ -21,3 +21,10 @@ class Event(Record):
     kind: str
     subject: str
     payload: dict[str, Any]
+    seq: int = 0  # its leaf's position in the audit log
+    token_id: str | None = None  # the token the actor authenticated with
+    role: str | None = None
+    reason: str = ""
+    request_id: str | None = None
+    before: str | None = None  # digest of the state before the change
+    after: str | None = None  # digest of the state after it

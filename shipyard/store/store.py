@@ -11,10 +11,13 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shipyard.jsonable import plain
+from shipyard.store.audit_leaf import leaf_data
 from shipyard.store.engine import create_store_engine, unreachable, upgrade
 from shipyard.store.event_kinds import EventKind, kind_of
 from shipyard.store.events import Event
-from shipyard.store.tables import DatasetRow, DeploymentRow, EventRow
+from shipyard.store.merkle import CompactRange, leaf_hash
+from shipyard.store.tables import AuditHeadRow, DatasetRow, DeploymentRow, EventRow
 
 __all__ = ["Store"]
 
@@ -24,9 +27,19 @@ _KEEP: Any = object()  # bump_generation: leave the traffic settings as they are
 class Store:
     """Control-plane state on SQLite or Postgres; applies migrations on first use."""
 
-    def __init__(self, url: str, *, actor: str, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        actor: str,
+        token_id: str | None = None,
+        role: str | None = None,
+        migrate: bool = True,
+    ) -> None:
         self.url = url
         self.actor = actor  # who the events written through this store name
+        self.token_id = token_id  # how they authenticated
+        self.role = role
         self.engine: Engine = create_store_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
@@ -48,14 +61,44 @@ class Store:
         finally:
             session.close()
 
-    def record(self, kind: EventKind, subject: str, payload: dict[str, Any] | None = None) -> Event:
-        """Append one event and return it; a kind missing from the catalogue is refused."""
+    def record(
+        self,
+        kind: EventKind,
+        subject: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        reason: str = "",
+        before: str | None = None,
+        after: str | None = None,
+        request_id: str | None = None,
+        session: Session | None = None,
+    ) -> Event:
+        """Append one event, a leaf of the audit log, and return it.
+
+        This is the one audited write path: every state change records an event here,
+        in the same transaction as the rows it changes when ``session`` is given.
+        ``before``/``after`` are digests of the state it changed
+        (``shipyard.store.audit_leaf.row_digest``). A kind missing from the catalogue is
+        refused.
+        """
         known = kind_of(kind)  # a typo must not start a new kind silently
-        row = EventRow(actor=self.actor, kind=known.value, subject=subject, payload=payload or {})
-        with self.session() as session:
-            session.add(row)
-            session.flush()
-            return _event(row)
+        fields: dict[str, Any] = {
+            "at": datetime.now(UTC),
+            "actor": self.actor,
+            "token_id": self.token_id,
+            "role": self.role,
+            "kind": known.value,
+            "subject": subject,
+            "payload": plain(payload or {}),
+            "reason": reason,
+            "request_id": request_id,
+            "before": before,
+            "after": after,
+        }
+        if session is not None:
+            return _append(session, fields)
+        with self.session() as own:
+            return _append(own, fields)
 
     def events(
         self,
@@ -137,6 +180,27 @@ class Store:
         self.engine.dispose()
 
 
+def _append(session: Session, fields: dict[str, Any]) -> Event:
+    """Add the leaf after the head: the head row is updated first, so it is locked
+    (PostgreSQL: a row lock; SQLite: the write lock) until the transaction ends, and
+    concurrent writers take their ``seq`` one after another."""
+    grow = update(AuditHeadRow).where(AuditHeadRow.id == 1).values(size=AuditHeadRow.size + 1)
+    session.execute(grow)
+    head = session.get(AuditHeadRow, 1, populate_existing=True)
+    if head is None:  # the migration writes the head row; a database without it is broken
+        raise RuntimeError("the audit log's head row is missing; run the migrations")
+    tree = CompactRange.from_hashes(head.size - 1, head.frontier)
+    fields["seq"] = head.size
+    hashed = leaf_hash(leaf_data(fields))
+    tree.append(hashed)
+    head.frontier = tree.to_hashes()
+    head.root = tree.root().hex()
+    row = EventRow(**fields, leaf_hash=hashed.hex())
+    session.add(row)
+    session.flush()
+    return _event(row)
+
+
 def _event(row: EventRow) -> Event:
     return Event(
         id=row.id,
@@ -145,4 +209,11 @@ def _event(row: EventRow) -> Event:
         kind=row.kind,
         subject=row.subject,
         payload=dict(row.payload or {}),
+        seq=row.seq,
+        token_id=row.token_id,
+        role=row.role,
+        reason=row.reason,
+        request_id=row.request_id,
+        before=row.before,
+        after=row.after,
     )

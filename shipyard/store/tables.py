@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AliasMoveRow",
     "ApprovalRow",
+    "AuditHeadRow",
     "Base",
     "CycleRow",
     "DatasetRow",
@@ -24,6 +25,7 @@ __all__ = [
     "LeaseRow",
     "MonitorRunRow",
     "RolloutRow",
+    "TokenRow",
 ]
 
 
@@ -36,23 +38,77 @@ class Base(DeclarativeBase):
 
 
 class EventRow(Base):
-    """One state change: who did what to which subject, when."""
+    """One state change, and one leaf of the audit log: who did what to which subject.
+
+    ``seq`` is the leaf's position (1, 2, 3 … with no gaps); ``leaf_hash`` is the RFC 6962
+    leaf hash of the row's canonical bytes (``shipyard.store.audit_leaf``).
+    """
 
     __tablename__ = "shipyard_events"
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
     actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    token_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(40), nullable=True)
     kind: Mapped[str] = mapped_column(String(100), nullable=False)
     subject: Mapped[str] = mapped_column(String(500), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    before: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    after: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    leaf_hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
     __table_args__ = (
         Index("ix_shipyard_events_kind_at", "kind", "at"),
         Index("ix_shipyard_events_subject_at", "subject", "at"),
     )
+
+
+class AuditHeadRow(Base):
+    """The audit log's head (one row): its size, root and compact range.
+
+    Appending a leaf updates this row first, so concurrent writers queue on it and each
+    leaf gets the next ``seq``; the compact range makes each append O(log n).
+    """
+
+    __tablename__ = "shipyard_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    root: Mapped[str] = mapped_column(String(64), nullable=False)
+    frontier: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
+    )
+
+
+class TokenRow(Base):
+    """An API token: stored only as a SHA-256 hash, with its role, scopes and grants."""
+
+    __tablename__ = "shipyard_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the token's public part
+    name: Mapped[str] = mapped_column(String(200), nullable=False)  # the principal it names
+    role: Mapped[str] = mapped_column(String(40), nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    grants: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    replaces: Mapped[str | None] = mapped_column(String(40), nullable=True)  # rotated from
+
+    __table_args__ = (Index("ix_shipyard_tokens_name", "name"),)
 
 
 class DatasetRow(Base):

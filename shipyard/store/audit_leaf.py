@@ -1,0 +1,69 @@
+"""What one audit-log leaf says, as canonical bytes, and digests of the rows it vouches for.
+
+Every state change is an event row, and every event row is a leaf of the audit log's
+Merkle tree (RFC 6962). The leaf's data is the canonical JSON (sorted keys, no spaces,
+times in UTC to the microsecond) of the row's fields, so anyone can recompute it from
+the row, and an edit to any field changes the leaf hash. Rows in other tables that an
+event vouches for (an alias move, an approval, a token) are bound by the SHA-256 digest
+of their own canonical JSON, stored as the event's ``after`` (or ``before``) digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import inspect as sa_inspect
+
+from shipyard.moments import as_utc
+
+__all__ = ["LEAF_FIELDS", "leaf_data", "row_digest", "row_values", "utc_text"]
+
+LEAF_FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "token_id",
+    "role",
+    "kind",
+    "subject",
+    "payload",
+    "reason",
+    "request_id",
+    "before",
+    "after",
+)
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def utc_text(moment: datetime) -> str:
+    """A time as the leaf spells it: ISO 8601 in UTC, to the microsecond."""
+    return as_utc(moment).isoformat(timespec="microseconds")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def leaf_data(fields: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of one leaf: exactly the :data:`LEAF_FIELDS` of ``fields``."""
+    chosen = {name: fields[name] for name in LEAF_FIELDS}
+    return orjson.dumps(chosen, default=_text, option=_OPTIONS)
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """Every column of a mapped row, by column name."""
+    mapper = sa_inspect(type(row))
+    return {column.key: getattr(row, column.key) for column in mapper.column_attrs}
+
+
+def row_digest(values: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a row's columns as canonical JSON."""
+    return hashlib.sha256(orjson.dumps(dict(values), default=_text, option=_OPTIONS)).hexdigest()
