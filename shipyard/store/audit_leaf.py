@@ -36,7 +36,9 @@ LEAF_FIELDS = (
     "before",
     "after",
 )
-_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+# Times go through ``_text`` (UTC, microseconds): orjson's own form would spell a naive
+# time read back from SQLite differently from the aware one that was hashed.
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def utc_text(moment: datetime) -> str:
