@@ -119,6 +119,12 @@ class EventKind(StrEnum):
     CT_CYCLE_FINISHED = "ct.cycle_finished", "A continuous-training cycle ended, with its outcome."
     CT_ALERT_DELIVERED = "ct.alert_delivered", "A halted cycle's page reached a route."
     CT_ALERT_FAILED = "ct.alert_failed", "A halted cycle's page could not be delivered to a route."
+    TOKEN_ISSUED = "token.issued", "An API token was issued (its secret is never recorded)."
+    TOKEN_REVOKED = "token.revoked", "An API token was revoked: it authenticates no more."
+    TOKEN_ROTATED = (
+        "token.rotated",
+        "An API token was replaced by a new one; it stays valid for the overlap window.",
+    )
 
 
 ALL_KINDS: frozenset[EventKind] = frozenset(EventKind)
