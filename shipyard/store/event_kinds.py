@@ -69,6 +69,15 @@ class EventKind(StrEnum):
     )
     SERVING_SWAPPED = "serving.swapped", "A server switched to a new champion version."
     SERVING_LOAD_FAILED = "serving.load_failed", "A server could not load a model version."
+    LABELS_WRITTEN = (
+        "labels.written",
+        "A batch of labels (feedback or ingest) was accepted into the label log, with who sent it.",
+    )
+    LOGS_PRUNED = (
+        "logs.pruned",
+        "Log files or raw PII older than their retention were deleted (what, and how much).",
+    )
+    PII_RAW_READ = "pii.raw_read", "Someone read raw values of PII-tagged columns."
     MONITOR_RAN = "monitor.ran", "The monitor checked a model version over a window."
     MONITOR_PAUSED = (
         "monitor.paused",
