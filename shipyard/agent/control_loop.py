@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shipyard.access import Scope
 from shipyard.delivery.guardrails import evaluate_guardrails
 from shipyard.delivery.lease import Lease, LeaseKeeper
 from shipyard.delivery.rollout import Rollout, active_rollouts, advance, complete_rollout
@@ -48,6 +49,7 @@ class Agent:
     """Advances roll-outs from their guardrails; one per control plane at a time."""
 
     def __init__(self, project: Project, *, poll: float = 1.0) -> None:
+        project.authorize(Scope.AGENT_RUN)  # the agent acts under an operator's token
         self.project = project
         self.config = project.config
         self.store = project.store

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
@@ -77,8 +78,7 @@ def status_cmd(
     from shipyard.pipelines import list_cycles
     from shipyard.pipelines.gates import gate_names
 
-    state: CliState = ctx.obj
-    cycles = list_cycles(state.store(), name, limit=limit)
+    cycles = list_cycles(acting(ctx, Scope.MODELS_READ, name).store, name, limit=limit)
     if as_json:
         print_json([cycle.to_dict() for cycle in cycles])
         return

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
@@ -31,7 +32,7 @@ def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) ->
     config = state.config(require_file=False)
     with console.status(f"Snapshotting {path}…"):
         snap = snapshot(path, config.artifact_path)
-        is_new = record_snapshot(state.store(), snap)
+        is_new = record_snapshot(acting(ctx, Scope.MODELS_TRAIN).store, snap)
     if as_json:
         print_json({**snap.to_dict(), "new": is_new})
         return

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import CliState
 
 __all__ = ["app"]
 
@@ -27,8 +27,7 @@ def events(
     """List recent events, newest first."""
     from rich.table import Table
 
-    state: CliState = ctx.obj
-    found = state.store().events(kind=kind, subject=subject, limit=limit)
+    found = acting(ctx, Scope.AUDIT_READ).store.events(kind=kind, subject=subject, limit=limit)
     if as_json:
         print_json([event.to_dict() for event in found])
         return

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, parse_moment
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import CliState
 from shipyard.moments import as_utc
 
 __all__ = ["app"]
@@ -17,9 +17,7 @@ app = typer.Typer(help="Registered models, versions and lineage.", no_args_is_he
 
 
 def _client(ctx: typer.Context) -> Any:
-
-    state: CliState = ctx.obj
-    return state.project().client
+    return acting(ctx, Scope.MODELS_READ).client
 
 
 @app.command("list")
@@ -128,8 +126,7 @@ def history_cmd(
     from shipyard.governance.history import history
     from shipyard.registry.aliases import champion_at
 
-    state: CliState = ctx.obj
-    store = state.store()
+    store = acting(ctx, Scope.MODELS_READ, name).store
     entries = history(store, name)
     champion = None
     if at is not None:
@@ -170,9 +167,8 @@ def prune_cmd(
     """Archive never-promoted versions older than the N newest (shows first; --yes acts)."""
     from shipyard.registry.prune import archive, prune_candidates
 
-    state: CliState = ctx.obj
-    client = state.project().client
-    store = state.store()
+    project = acting(ctx, Scope.MODELS_DEPLOY, name)
+    client, store = project.client, project.store
     candidates = prune_candidates(store, client, name, keep=keep)
     archived = archive(store, client, candidates) if yes else 0
     if as_json:
@@ -201,8 +197,7 @@ def verify_cmd(
     from shipyard.governance.cards import verify_version
     from shipyard.registry import get_version, parse_ref
 
-    state: CliState = ctx.obj
-    project = state.project()
+    project = acting(ctx, Scope.MODELS_READ, parse_ref(ref).name)
     version = get_version(project.client, parse_ref(ref))
     result = verify_version(project, version)
     label = f"{version.name}/{version.version}"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, parse_interval
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
@@ -116,9 +117,8 @@ def calibrate_cmd(
     from shipyard.monitoring.references import reference_set
     from shipyard.monitoring.run import champion_or_newest
 
-    state: CliState = ctx.obj
-    config = state.config()
-    client = state.project().client
+    project = acting(ctx, Scope.MONITOR_RUN, name)
+    config, client = project.config, project.client
     size = window_size or WindowSpec.parse(config.monitoring.window).count or 5000
     with steps(quiet=as_json) as step:
         version = version or champion_or_newest(client, name)

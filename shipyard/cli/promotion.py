@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, RefArg
 from shipyard.cli.output import console, print_json, steps
 from shipyard.cli.state import CliState
@@ -121,8 +122,8 @@ def rollback_cmd(
     """Move champion back to the previous champion (or --to an earlier one)."""
     from shipyard.registry.aliases import rollback
 
-    state: CliState = ctx.obj
-    move = rollback(state.store(), state.project().client, name, to=to, reason=reason)
+    project = acting(ctx, Scope.MODELS_DEPLOY, name)
+    move = rollback(project.store, project.client, name, to=to, reason=reason)
     if as_json:
         print_json(move.to_dict())
         return

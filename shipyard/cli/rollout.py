@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, RefArg, parse_interval
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 from shipyard.store.event_kinds import EventKind
 
@@ -57,13 +57,12 @@ def start_cmd(
     from shipyard.registry import get_version, parse_ref
     from shipyard.registry.aliases import CHAMPION, current_alias
 
-    state: CliState = ctx.obj
-    config = state.config()
-    client = state.project().client
+    project = acting(ctx, Scope.MODELS_DEPLOY, parse_ref(ref).name)
+    config, client = project.config, project.client
     version = get_version(client, parse_ref(ref))
     name, number = version.name, str(version.version)
     rollout = start_rollout(
-        state.store(),
+        project.store,
         name,
         number,
         champion=current_alias(client, name, CHAMPION),
@@ -101,11 +100,11 @@ def status_cmd(
     """Show NAME's roll-out: step, traffic, guardrails against their limits, time left."""
     from shipyard.delivery.rollout import active_rollout
 
-    state: CliState = ctx.obj
     if watch and as_json:
         raise ConfigError("--watch and --json do not go together.", hint="Choose one.")
     interval = parse_interval(every, flag="--every")
-    config, store = state.config(), state.store()
+    project = acting(ctx, Scope.MODELS_READ, name)
+    config, store = project.config, project.store
     rollout = active_rollout(store, name)
     if rollout is None:
         if as_json:
@@ -283,8 +282,7 @@ def pause_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "") -> None
     """Hold NAME's roll-out at its current step (traffic stays as it is)."""
     from shipyard.delivery.rollout import pause_rollout
 
-    state: CliState = ctx.obj
-    rollout = pause_rollout(state.store(), name, reason)
+    rollout = pause_rollout(acting(ctx, Scope.MODELS_DEPLOY, name).store, name, reason)
     console.print(f"Paused at {rollout.describe_step()}.")
 
 
@@ -293,8 +291,7 @@ def resume_cmd(ctx: typer.Context, name: NameArg) -> None:
     """Carry on with NAME's paused roll-out."""
     from shipyard.delivery.rollout import resume_rollout
 
-    state: CliState = ctx.obj
-    rollout = resume_rollout(state.store(), name)
+    rollout = resume_rollout(acting(ctx, Scope.MODELS_DEPLOY, name).store, name)
     console.print(f"Resumed at {rollout.describe_step()}.")
 
 
@@ -303,8 +300,7 @@ def abort_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "") -> None
     """Stop NAME's roll-out; all traffic goes back to the champion."""
     from shipyard.delivery.rollout import abort_rollout
 
-    state: CliState = ctx.obj
-    rollout = abort_rollout(state.store(), name, reason)
+    rollout = abort_rollout(acting(ctx, Scope.MODELS_DEPLOY, name).store, name, reason)
     console.print(f"Aborted {name}/{rollout.candidate}; the champion has all traffic.")
 
 
@@ -321,13 +317,13 @@ def promote_cmd(
     from shipyard.governance.promotion import promote
     from shipyard.registry.refs import ModelRef
 
-    state: CliState = ctx.obj
-    store = state.store()
+    project = acting(ctx, Scope.MODELS_DEPLOY, name)
+    store = project.store
     rollout = active_rollout(store, name)
     if rollout is None:
         raise NotFoundError(f"{name} has no roll-out in progress.", hint="Nothing to promote.")
     promote(
-        state.project(),
+        project,
         ModelRef(name, version=rollout.candidate),
         to="champion",
         force=force,

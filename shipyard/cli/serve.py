@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.output import console
 from shipyard.cli.state import CliState
 
 if TYPE_CHECKING:
     from shipyard.config import Config
+    from shipyard.registry import parse_ref
     from shipyard.serving.server import ServeSpec
 
 __all__ = ["serve_cmd"]
@@ -84,9 +86,8 @@ def serve_cmd(
     state.overrides.update({k: v for k, v in flags.items() if v is not None})
     config = state.config()
     settings = config.serving
-    spec = ServeSpec.of(
-        config, ref, log_predictions=log_predictions, principal=state.project().principal.name
-    )
+    project = acting(ctx, Scope.SERVE_RUN, parse_ref(ref).name)
+    spec = ServeSpec.of(config, ref, log_predictions=log_predictions, principal=project.principal)
     address = f"http://{settings.host}:{settings.port}"
     stop_agent = _start_agent(state, config) if agent else None
     try:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 
 __all__ = ["app"]
@@ -31,9 +31,9 @@ def show_cmd(
     from shipyard.delivery import read_traffic
     from shipyard.registry.aliases import CHAMPION, current_alias
 
-    state: CliState = ctx.obj
-    generation, settings = read_traffic(state.store(), name)
-    champion = current_alias(state.project().client, name, CHAMPION)
+    project = acting(ctx, Scope.MODELS_READ, name)
+    generation, settings = read_traffic(project.store, name)
+    champion = current_alias(project.client, name, CHAMPION)
     share = 1.0 - sum(settings.challengers.values())
     if as_json:
         print_json(
@@ -77,9 +77,9 @@ def set_cmd(
     from shipyard.registry import get_version
     from shipyard.registry.refs import ModelRef
 
-    state: CliState = ctx.obj
+    project = acting(ctx, Scope.MODELS_DEPLOY, name)
     challengers = dict(_share(item) for item in challenger or [])
-    client = state.project().client
+    client = project.client
     for version in [*challengers, *([shadow] if shadow else [])]:
         get_version(client, ModelRef(name, version=version))  # NotFoundError names it
     settings = TrafficSettings(
@@ -87,7 +87,7 @@ def set_cmd(
         shadow=shadow,
         shadow_share=shadow_share,
     )
-    generation = write_traffic(state.store(), name, settings)
+    generation = write_traffic(project.store, name, settings)
     console.print(f"Traffic of {name} set (generation {generation}).")
 
 
@@ -99,8 +99,9 @@ def clear_cmd(
     """Send all of NAME's traffic to its champion again, with no shadow."""
     from shipyard.delivery import TrafficSettings, write_traffic
 
-    state: CliState = ctx.obj
-    generation = write_traffic(state.store(), name, TrafficSettings())
+    generation = write_traffic(
+        acting(ctx, Scope.MODELS_DEPLOY, name).store, name, TrafficSettings()
+    )
     console.print(f"All traffic of {name} goes to its champion (generation {generation}).")
 
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shipyard.access import Scope
 from shipyard.config import Config, Scorecard
 from shipyard.errors import ConfigError, EvaluationError
 from shipyard.moments import as_utc
@@ -136,7 +137,11 @@ def evaluate_version(
     golden: Path | None = None,
     on_step: StepCallback | None = None,
 ) -> EvaluationRecord:
-    """Score ``ref`` and the current champion on the golden set; store and return the verdict."""
+    """Score ``ref`` and the current champion on the golden set; store and return the verdict.
+
+    Needs the ``models:train`` scope on the model (an evaluation is stored on the version).
+    """
+    project.authorize(Scope.MODELS_TRAIN, ref.name)
     from shipyard.evaluation import compare, load_for_evaluation, measure, write_report
 
     step = on_step or (lambda _text: None)

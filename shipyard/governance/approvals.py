@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from shipyard.access import Scope
 from shipyard.errors import PromotionRefused
+from shipyard.governance.duties import check_approver
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
-from shipyard.registry import tags
 from shipyard.store import ApprovalRow, EventKind, Store
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
     from shipyard.project import Project
 
-__all__ = ["Approval", "approvals", "approve", "trained_by"]
+__all__ = ["Approval", "approvals", "approve"]
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,6 @@ class Approval(Record):
     at: datetime
 
 
-def trained_by(client: MlflowClient, version: ModelVersion) -> str | None:
-    """Who trained ``version``: Shipyard's tag, else the MLflow run's user."""
-    found = (version.tags or {}).get(tags.TRAINED_BY)
-    if found:
-        return found
-    if version.run_id:
-        return client.get_run(version.run_id).data.tags.get("mlflow.user")
-    return None
-
-
 def approve(
     project: Project,
     version: ModelVersion,
@@ -51,21 +41,19 @@ def approve(
     comment: str,
     allow_self_approval: bool | None = None,
 ) -> Approval:
-    """Record the principal's approval of ``version``; refuses self-approval unless allowed.
+    """Record the principal's approval of ``version``.
 
-    ``allow_self_approval`` defaults to ``promotion.allow_self_approval``.
+    Needs the ``models:approve`` scope on the model. Whoever trained or registered the
+    version may not approve it (separation of duties, :mod:`shipyard.governance.duties`);
+    ``allow_self_approval`` (default ``promotion.allow_self_approval``) relaxes that on a
+    laptop project only.
     """
-    store, client = project.store, project.client
+    project.authorize(Scope.MODELS_APPROVE, version.name)
+    store = project.store
     if allow_self_approval is None:
         allow_self_approval = project.config.promotion.allow_self_approval
     label = f"{version.name}/{version.version}"
-    trainer = trained_by(client, version)
-    if not allow_self_approval and trainer is not None and trainer == store.actor:
-        raise PromotionRefused(
-            f"{store.actor} trained {label} and may not approve it.",
-            hint="Ask another person to run `shipyard approve`, or set "
-            "promotion.allow_self_approval: true in shipyard.yaml.",
-        )
+    check_approver(project, version, allow_self=allow_self_approval)
     if not comment.strip():
         raise PromotionRefused(
             "An approval needs a comment.", hint='Pass --comment "why this version may ship".'

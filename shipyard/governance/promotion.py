@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shipyard.access import Scope
 from shipyard.config import Config
 from shipyard.errors import PromotionRefused
 from shipyard.evaluation.evaluate import golden_snapshot, latest_evaluation
 from shipyard.governance.approvals import approvals
 from shipyard.governance.cards import sign_promotion
+from shipyard.governance.duties import check_force, check_promoter
 from shipyard.jsonable import Record
 from shipyard.project import Project
 from shipyard.registry.aliases import CHALLENGER, CHAMPION, current_alias, move_alias
@@ -47,19 +49,24 @@ def promote(
     force: bool = False,
     reason: str = "",
 ) -> PromotionResult:
-    """Point ``to`` (champion or challenger) at ``ref`` if every rule allows it."""
+    """Point ``to`` (champion or challenger) at ``ref`` if every rule allows it.
+
+    Needs ``models:deploy`` on the model; ``force`` needs the ``force`` scope (admin) and
+    a reason, and with ``promotion.separate_promoter`` an approver may not promote.
+    """
     if to not in (CHAMPION, CHALLENGER):
         raise PromotionRefused(
             f"Cannot promote to {to!r}.", hint="Use --to champion or --to challenger."
         )
-    if force and not reason.strip():
-        raise PromotionRefused(
-            "--force needs a reason.", hint='Add --reason "why the checks may be overridden".'
-        )
+    project.authorize(Scope.MODELS_DEPLOY, ref.name)
+    if force:
+        check_force(project, ref.name, reason)
     config, store, tracking = project.config, project.store, project.tracking
     client = tracking.client
     version = get_version(client, ref)
     name, number = version.name, str(version.version)
+    if to == CHAMPION:
+        check_promoter(project, version, [a.actor for a in approvals(store, name, number)])
     label = f"{name}/{number}"
     previous = current_alias(client, name, to)
     if previous == number:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shipyard.access import Scope
 from shipyard.errors import DataError
 from shipyard.jsonable import plain
 from shipyard.levels import worst
@@ -53,7 +54,11 @@ def run_monitor(
     report: bool = True,
     step: Step = lambda _text: None,
 ) -> MonitorResult:
-    """Monitor ``name`` (its champion unless ``version`` is given) over ``window``."""
+    """Monitor ``name`` (its champion unless ``version`` is given) over ``window``.
+
+    Needs the ``monitor:run`` scope on the model (a run is stored, and may alert).
+    """
+    project.authorize(Scope.MONITOR_RUN, name)
     from shipyard.models.served import load_served_model
 
     config, store, client = project.config, project.store, project.client

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from shipyard.access import Scope
 from shipyard.errors import ConfigError, DataError, ShipyardError
 from shipyard.moments import as_utc
 from shipyard.pipelines.cycles import (
@@ -64,6 +65,7 @@ class ContinuousTraining:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        project.authorize(Scope.AGENT_RUN, project.config.model.name)
         self.project = project
         self.config = config = project.config
         self.store = project.store

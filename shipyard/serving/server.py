@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shipyard.access import role_named
 from shipyard.config import Config
 from shipyard.project import Principal, Project
 from shipyard.serving.fast_path import PredictionRoutes
@@ -46,6 +47,8 @@ class ServeSpec:
     root: str
     log_predictions: bool = True
     principal: str = "shipyard-serve"  # who started the server, as the CLI resolved it
+    role: str = "operator"  # their role, and the token they started it with
+    token_id: str | None = None
 
     @classmethod
     def of(
@@ -54,15 +57,29 @@ class ServeSpec:
         ref: str,
         *,
         log_predictions: bool = True,
-        principal: str = "shipyard-serve",
+        principal: Principal | None = None,
     ) -> ServeSpec:
         """A spec for ``ref`` under ``config`` (which already holds the CLI's overrides)."""
         root = str(config.root)
-        return cls(ref, config.model_dump(mode="json"), root, log_predictions, principal)
+        operator = role_named("operator")
+        who = principal or Principal("shipyard-serve", "service", "operator", operator.scopes)
+        return cls(
+            ref,
+            config.model_dump(mode="json"),
+            root,
+            log_predictions,
+            who.name,
+            who.role,
+            who.token_id,
+        )
 
     def project(self) -> Project:
         """The project this server runs in, acting as the principal who started it."""
-        return Project(self.resolved_config(), Principal(self.principal, "shipyard serve"))
+        role = role_named(self.role)
+        who = Principal(
+            self.principal, "shipyard serve", self.role, role.scopes, token_id=self.token_id
+        )
+        return Project(self.resolved_config(), who)
 
     def resolved_config(self) -> Config:
         """The configuration, as the parent process resolved it."""

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.access import Scope
 from shipyard.config import Config
 from shipyard.errors import NotFoundError, NotReproducible
 from shipyard.project import Project
@@ -80,7 +81,11 @@ def reproduce(
     *,
     tolerance: float = 1e-6,
 ) -> ReproduceReport:
-    """Retrain ``ref`` from its recorded params, seed and data snapshot, then compare."""
+    """Retrain ``ref`` from its recorded params, seed and data snapshot, then compare.
+
+    Needs the ``models:train`` scope on the model.
+    """
+    project.authorize(Scope.MODELS_TRAIN, ref.name)
     from shipyard.data import load_snapshot
     from shipyard.models.flavours import load_native
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shipyard.access import Scope
 from shipyard.config import Config
 from shipyard.errors import TrainingFailed
 from shipyard.jsonable import Record
@@ -72,7 +73,11 @@ def train(
     trigger: str = "manual",
     on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Run the configured training function as a tracked, registered, reproducible run."""
+    """Run the configured training function as a tracked, registered, reproducible run.
+
+    Needs the ``models:train`` scope on the configured model.
+    """
+    project.authorize(Scope.MODELS_TRAIN, project.config.model.name)
     step = on_step or (lambda _description: None)
     config, store = project.config, project.store
     merged = {**config.train.params, **(params or {})}

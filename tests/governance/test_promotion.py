@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.config import Config
-from shipyard.errors import PromotionRefused
+from shipyard.errors import Forbidden, PromotionRefused
 from shipyard.evaluation.evaluate import evaluate_version, latest_evaluation
 from shipyard.governance.approvals import approve
 from shipyard.governance.cards import verify_version
@@ -75,7 +75,7 @@ def test_promotion_lifecycle(project: Config, tmp_path: Path) -> None:
     with pytest.raises(PromotionRefused, match="needs an approval"):
         promote(project_of(config), parse_ref("churn/1"), to="champion")
     v1 = get_version(client, parse_ref("churn/1"))
-    with pytest.raises(PromotionRefused, match="tester trained churn/1"):
+    with pytest.raises(Forbidden, match="tester trained churn/1"):
         approve(project_of(config), v1, comment="mine", allow_self_approval=False)
     approve(project_of(config, "reviewer"), v1, comment="looks good", allow_self_approval=False)
 

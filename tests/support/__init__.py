@@ -17,6 +17,7 @@ Data for particular packages' tests is imported from its module: ``tests.support
 
 from __future__ import annotations
 
+from shipyard.access import role_named
 from shipyard.config import Config
 from shipyard.project import Principal, Project
 from tests.support.asgi import AppClient, in_process
@@ -61,6 +62,12 @@ __all__ = [
 TESTER = "tester"  # the principal every test acts as unless it says otherwise
 
 
-def project_of(config: Config, actor: str = TESTER) -> Project:
-    """The project of ``config``, acting as ``actor`` (identified by the test itself)."""
-    return Project(config, Principal(actor, "test"))
+def project_of(config: Config, actor: str = TESTER, *, role: str | None = None) -> Project:
+    """The project of ``config``, acting as ``actor`` (identified by the test itself).
+
+    Without ``role`` the actor is a trusted in-process admin; with one, it holds exactly
+    that role's scopes, as a token of that role would.
+    """
+    if role is None:
+        return Project(config, Principal(actor, "test"))
+    return Project(config, Principal(actor, "test", role, role_named(role).scopes))

@@ -1,0 +1,27 @@
+"""The one check a command makes before it acts: the project, as an authorised principal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from shipyard.access import Scope
+
+if TYPE_CHECKING:
+    from shipyard.cli.state import CliState
+    from shipyard.project import Project
+
+__all__ = ["Scope", "acting"]
+
+
+def acting(ctx: typer.Context, scope: Scope, model: str | None = None) -> Project:
+    """The command's project, once its principal is known to hold ``scope`` (on ``model``).
+
+    Raises ``Unauthenticated`` (no valid token where one is needed) or ``Forbidden``;
+    both exit with code 6 and say what is missing.
+    """
+    state: CliState = ctx.obj
+    project = state.project()
+    project.authorize(scope, model)
+    return project
