@@ -12,7 +12,8 @@ One module per section of ``shipyard.yaml``:
   :mod:`~shipyard.config.evaluation` (the scorecard and its criteria),
   :mod:`~shipyard.config.governance` (promotion and signing),
   :mod:`~shipyard.config.serving`, :mod:`~shipyard.config.monitoring`,
-  :mod:`~shipyard.config.delivery`, :mod:`~shipyard.config.ct`;
+  :mod:`~shipyard.config.delivery`, :mod:`~shipyard.config.ct`,
+  :mod:`~shipyard.config.labels` (label conflicts), :mod:`~shipyard.config.pii` (PII tags);
 - :mod:`~shipyard.config.root`: the :class:`Config` that holds them all;
 - :mod:`~shipyard.config.loading`: :func:`load_config` and the precedence above.
 """
@@ -31,6 +32,7 @@ from shipyard.config.evaluation import (
     SliceSpec,
 )
 from shipyard.config.governance import PromotionSettings, SigningSettings
+from shipyard.config.labels import LabelSettings
 from shipyard.config.loading import (
     CONFIG_FILENAME,
     ENV_NESTING,
@@ -40,6 +42,7 @@ from shipyard.config.loading import (
 )
 from shipyard.config.model import ModelSettings
 from shipyard.config.monitoring import AlertRoute, BandSettings, MonitoringSettings
+from shipyard.config.pii import PiiSettings
 from shipyard.config.root import WORKSPACE_DIRNAME, Config
 from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
@@ -58,10 +61,12 @@ __all__ = [
     "DeliverySettings",
     "EvaluationSettings",
     "FairnessCriterion",
+    "LabelSettings",
     "LatencyCriterion",
     "MetricCriterion",
     "ModelSettings",
     "MonitoringSettings",
+    "PiiSettings",
     "PromotionSettings",
     "Scorecard",
     "SecuritySettings",

@@ -11,8 +11,10 @@ from shipyard.config.ct import ContinuousTrainingSettings
 from shipyard.config.delivery import DeliverySettings
 from shipyard.config.evaluation import EvaluationSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
+from shipyard.config.labels import LabelSettings
 from shipyard.config.model import ModelSettings
 from shipyard.config.monitoring import MonitoringSettings
+from shipyard.config.pii import PiiSettings
 from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
 from shipyard.config.train import TrainSettings
@@ -45,6 +47,8 @@ class Config(Section):
     signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]
     security: SecuritySettings = Field(default_factory=SecuritySettings)  # type: ignore[arg-type]
     serving: ServingSettings = Field(default_factory=ServingSettings)  # type: ignore[arg-type]
+    labels: LabelSettings = Field(default_factory=LabelSettings)  # type: ignore[arg-type]
+    pii: PiiSettings = Field(default_factory=PiiSettings)  # type: ignore[arg-type]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
     ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
