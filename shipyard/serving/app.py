@@ -8,7 +8,9 @@ table. A request is routed (champion or challenger by weight, sticky by key), de
 against that version's signature, predicted (micro-batched when on), logged (the log
 only enqueues) and, when its route says so, copied to the shadow off the request path.
 Every response carries ``X-Request-ID`` (the client's, or a new one), and every
-prediction ``X-Model-Version`` and ``X-Model-Role``.
+prediction ``X-Model-Version`` and ``X-Model-Role``. Who may call which route is the
+app's :class:`~shipyard.serving.auth.ServerAccess` (``serving.auth``): the prediction
+routes ask it in their authenticate step, the others in their route guard.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from starlette.middleware import Middleware
 from shipyard.errors import ShipyardError
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel
+from shipyard.serving.auth import ServerAccess
 from shipyard.serving.batcher import BatchSettings
 from shipyard.serving.fast_path import PredictionRoutes
 from shipyard.serving.hot_swap import ModelSlot
@@ -34,6 +37,7 @@ from shipyard.serving.shadow import ShadowRunner
 from shipyard.serving.stages import (
     AuthenticateStep,
     BatchStep,
+    BearerAuthentication,
     CountedPredict,
     EnrichStep,
     LiveLog,
@@ -60,6 +64,7 @@ def create_app(
     sticky: StickyKey | None = None,
     shadow_capacity: int = 1000,
     on_shutdown: Sequence[Callable[[], None]] = (),
+    access: ServerAccess | None = None,
     authenticate: AuthenticateStep | None = None,
     validate: ValidateStep | None = None,
     enrich: EnrichStep | None = None,
@@ -71,10 +76,16 @@ def create_app(
     every prediction; ``labels`` receives ``POST /v1/feedback``; ``batch`` turns on
     micro-batching; ``sticky`` names the routing key. ``on_shutdown`` runs when the
     server stops, after in-flight requests and queued shadow predictions are done.
-    ``authenticate``, ``validate`` and ``enrich`` replace those pipeline steps (default:
-    anyone, the model's signature, the inputs as sent) for every protocol.
+    ``access`` says which routes need which token (:mod:`shipyard.serving.auth`; default:
+    none, for an app behind authentication of its own; ``shipyard serve`` always passes
+    one). ``authenticate``, ``validate`` and ``enrich`` replace those pipeline steps
+    (default: ``access``'s rule for predictions, the model's signature, the inputs as
+    sent) for every protocol.
     """
     slot = served if isinstance(served, ModelSlot) else ModelSlot(served)
+    access = ServerAccess.open() if access is None else access
+    if authenticate is None and access.predictions:
+        authenticate = BearerAuthentication(access, slot.current.name)
     metrics = ServerMetrics(slot, lambda: [w for w in (log, labels) if w is not None])
     shadows = ShadowRunner(log, capacity=shadow_capacity, observe=metrics.observe_shadow)
     metrics.shadows = shadows
@@ -102,7 +113,12 @@ def create_app(
             step()
 
     routes = server_routes(
-        slot, PROTOCOLS, labels=labels, metrics=metrics, max_body_bytes=max_body_bytes
+        slot,
+        PROTOCOLS,
+        labels=labels,
+        metrics=metrics,
+        max_body_bytes=max_body_bytes,
+        access=access,
     )
     app = Starlette(
         routes=routes,
@@ -113,4 +129,5 @@ def create_app(
     app.state.shadows = shadows
     app.state.metrics = metrics
     app.state.service = service
+    app.state.access = access
     return PredictionRoutes(app, service, PROTOCOLS, metrics=metrics, max_body_bytes=max_body_bytes)

@@ -23,7 +23,7 @@ from starlette.datastructures import Headers, State
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import Forbidden, ShipyardError, Unauthenticated
 from shipyard.models.signature import dump_json
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.protocols import check_size
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PredictionRoutes", "error_body"]
+__all__ = ["PredictionRoutes", "error_body", "error_headers"]
 
 
 class PredictionRoutes:
@@ -104,7 +104,8 @@ class PredictionRoutes:
             body = await _read_body(receive, self.max_body_bytes)
             reply = await self.service.serve(Call(params, headers, body, request_id), protocol)
         except ShipyardError as error:
-            status, reply = error.http_status, Reply(error_body(error), version, role)
+            status = error.http_status
+            reply = Reply(error_body(error), version, role, headers=error_headers(error))
         except _Disconnected:
             return
         except Exception:
@@ -139,6 +140,15 @@ def error_body(error: ShipyardError) -> bytes:
     """The ``{"error": …}`` body of a Shipyard error: its message, then what to do."""
     text = f"{error.message} {error.hint}" if error.hint else error.message
     return dump_json({"error": text})
+
+
+def error_headers(error: ShipyardError) -> dict[str, str]:
+    """The headers a Shipyard error's answer carries: a Bearer challenge on 401 and 403."""
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="shipyard"'}
+    if isinstance(error, Forbidden):
+        return {"WWW-Authenticate": 'Bearer realm="shipyard", error="insufficient_scope"'}
+    return {}
 
 
 class _Disconnected(Exception):

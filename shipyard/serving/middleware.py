@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError
-from shipyard.serving.fast_path import error_body
+from shipyard.serving.fast_path import error_body, error_headers
 from shipyard.serving.request import JSON
 
 __all__ = ["RequestIdMiddleware", "error_response"]
@@ -42,7 +42,9 @@ class RequestIdMiddleware:
 
 
 async def error_response(request: Request, exc: Exception) -> Response:
-    """A Shipyard error as its status and ``{"error": …}`` body."""
+    """A Shipyard error as its status, ``{"error": …}`` body and headers (a 401's challenge)."""
     assert isinstance(exc, ShipyardError)
     # Every Shipyard error knows its status (RequestError per instance): one handler.
-    return Response(error_body(exc), status_code=exc.http_status, media_type=JSON)
+    return Response(
+        error_body(exc), status_code=exc.http_status, media_type=JSON, headers=error_headers(exc)
+    )

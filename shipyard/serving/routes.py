@@ -4,20 +4,30 @@ Plain Starlette routes over the served slot. Predictions are not here: the fast 
 answers them through the pipeline (:mod:`shipyard.serving.pipeline`), and
 :func:`server_routes` only lists their paths, so the route table stays complete for the
 OpenAPI document and its test.
+
+Each route that needs a token is wrapped in a guard that asks the server's
+:class:`~shipyard.serving.auth.ServerAccess` (the table is in :mod:`shipyard.serving.auth`)
+and leaves the principal in ``request.scope["shipyard.principal"]``; health and
+readiness are never wrapped.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard import __version__
+from shipyard.access import Scope
 from shipyard.errors import RequestError
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.signature import dump_json, load_json
+from shipyard.serving.auth import PRINCIPAL_KEY, ServerAccess
 from shipyard.serving.feedback import parse_feedback
 from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -29,6 +39,8 @@ from shipyard.serving.stages import check_model, pinned_model
 
 __all__ = ["server_routes"]
 
+Endpoint = Callable[[Request], Response | Awaitable[Response]]
+
 
 def server_routes(
     slot: ModelSlot,
@@ -37,9 +49,22 @@ def server_routes(
     labels: PredictionLogWriter | None,
     metrics: ServerMetrics,
     max_body_bytes: int,
+    access: ServerAccess | None = None,
 ) -> list[Route]:
-    """Every route of the server: the prediction paths first, then the others."""
+    """Every route of the server: the prediction paths first, then the others.
+
+    ``access`` says which routes need a token (default: none does).
+    """
+    access = ServerAccess.open() if access is None else access
     answers = _Answers(slot, labels, max_body_bytes)
+    name = answers.name
+
+    def guard(endpoint: Endpoint, scope: Scope, needed: bool) -> Endpoint:
+        return _guarded(endpoint, access, scope, name) if needed else endpoint
+
+    def metadata(endpoint: Endpoint) -> Endpoint:
+        return guard(endpoint, Scope.MODELS_READ, access.metadata)
+
     # First, so that e.g. /v1/models/{name} does not claim /v1/models/x:predict.
     predictions = [
         Route(path, _fast_path_only, methods=["POST"])
@@ -49,7 +74,7 @@ def server_routes(
     return [
         *predictions,
         Route("/", lambda _r: _json({"status": "alive"})),
-        Route("/v1/models", lambda _r: _json({"models": [answers.name]})),
+        Route("/v1/models", metadata(lambda _r: _json({"models": [name]}))),
         Route("/v1/models/{name}", answers.v1_model),
         Route(
             "/v2",
@@ -61,15 +86,49 @@ def server_routes(
         Route("/v2/health/ready", answers.ready),
         Route("/v2/models/{name}/ready", answers.v2_model_ready),
         Route("/v2/models/{name}/versions/{version}/ready", answers.v2_model_ready),
-        Route("/v2/models/{name}", answers.v2_metadata),
-        Route("/v2/models/{name}/versions/{version}", answers.v2_metadata),
-        Route("/v1/feedback", answers.feedback, methods=["POST"]),
+        Route("/v2/models/{name}", metadata(answers.v2_metadata)),
+        Route("/v2/models/{name}/versions/{version}", metadata(answers.v2_metadata)),
+        Route(
+            "/v1/feedback",
+            guard(answers.feedback, Scope.LABELS_WRITE, access.feedback),
+            methods=["POST"],
+        ),
         Route("/ping", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/health", lambda _r: Response(b"\n", media_type=JSON)),
         Route("/version", lambda _r: Response(__version__.encode(), media_type="text/plain")),
-        Route("/metrics", lambda _r: Response(metrics.render(), media_type=METRICS_TYPE)),
-        Route("/openapi.json", lambda _r: _json(openapi_document(slot.current, max_body_bytes))),
+        Route(
+            "/metrics",
+            guard(
+                lambda _r: Response(metrics.render(), media_type=METRICS_TYPE),
+                Scope.MODELS_READ,
+                access.metrics,
+            ),
+        ),
+        Route(
+            "/openapi.json",
+            metadata(lambda _r: _json(openapi_document(slot.current, max_body_bytes))),
+        ),
     ]
+
+
+def _guarded(endpoint: Endpoint, access: ServerAccess, scope: Scope, served: str) -> Endpoint:
+    """``endpoint``, answered only for a principal holding ``scope`` on the model.
+
+    The model is the one the path names, else the one served. The principal is left in
+    ``request.scope[PRINCIPAL_KEY]`` for the endpoint (feedback records who sent labels).
+    """
+
+    is_async = inspect.iscoroutinefunction(endpoint)
+
+    async def guarded(request: Request) -> Response:
+        model = request.path_params.get("name", served)
+        principal = access.require(request.headers.get("authorization"), scope, model)
+        request.scope[PRINCIPAL_KEY] = principal
+        if is_async:  # as Starlette does: coroutines awaited, plain functions in a thread
+            return await cast("Callable[[Request], Awaitable[Response]]", endpoint)(request)
+        return await run_in_threadpool(cast("Callable[[Request], Response]", endpoint), request)
+
+    return guarded
 
 
 class _Answers:

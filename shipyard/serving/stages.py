@@ -4,8 +4,9 @@
 protocol: authenticate → validate → enrich → route → batch → predict → log (decode and
 encode are the protocol's own, in :mod:`shipyard.serving.wire`). Each interface has one
 method; pass another object with that method to the service to change one step, e.g. in a
-test. :class:`Anonymous` and :class:`AsSent` do nothing: identity and the feature store
-fill them in.
+test. :class:`Anonymous` lets anyone predict (``serving.auth: off``);
+:class:`BearerAuthentication` needs a token with serve:invoke on the model. :class:`AsSent`
+does nothing: the feature store fills it in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from shipyard.access import Scope
 from shipyard.errors import NotFoundError
 from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.models.served import Prediction, ServedModel
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
     from shipyard.models.signature import InputSpec
     from shipyard.project import Principal
+    from shipyard.serving.auth import ServerAccess
     from shipyard.serving.hot_swap import Lineup
     from shipyard.serving.metrics import ServerMetrics
     from shipyard.serving.request import Request
@@ -37,6 +40,7 @@ __all__ = [
     "AsSent",
     "AuthenticateStep",
     "BatchStep",
+    "BearerAuthentication",
     "CountedPredict",
     "EnrichStep",
     "Inputs",
@@ -65,11 +69,32 @@ class AuthenticateStep(Protocol):
 
 
 class Anonymous:
-    """Everyone may predict, unidentified (until the server has identities)."""
+    """Everyone may predict, unidentified (``serving.auth: off``): costs nothing."""
 
     def authenticate(self, request: Request) -> Principal | None:
         """Nobody in particular."""
         return None
+
+
+class BearerAuthentication:
+    """Predictions need a bearer token whose principal holds serve:invoke on the model.
+
+    The model is the one the path names, else the one served (``/invocations``). A
+    request without a valid token is refused with 401, one whose principal lacks the
+    scope or a grant on the model with 403, before anything else reads its body.
+    """
+
+    def __init__(self, access: ServerAccess, model: str) -> None:
+        self.access = access
+        self.model = model
+
+    def authenticate(self, request: Request) -> Principal:
+        """The principal of the request's ``Authorization: Bearer`` token."""
+        return self.access.require(
+            request.headers.get("authorization"),
+            Scope.SERVE_INVOKE,
+            request.model or self.model,
+        )
 
 
 class ValidateStep(Protocol):
