@@ -106,6 +106,7 @@ def build_server(spec: ServeSpec) -> Server:
     from shipyard.registry.aliases import CHAMPION, current_alias
     from shipyard.registry.refs import ModelRef
     from shipyard.serving.app import create_app
+    from shipyard.serving.auth import BearerTokens, ServerAccess
     from shipyard.serving.batcher import BatchSettings
     from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
     from shipyard.serving.router import StickyKey
@@ -149,6 +150,11 @@ def build_server(spec: ServeSpec) -> Server:
         max_wait_ms=settings.max_wait_ms,
         enabled=settings.max_batch_size > 1,
     )
+    # A revoked token is refused within two polls, like a rollback is served within one.
+    tokens = BearerTokens.of_store(lambda: project.store, ttl=2 * settings.poll_seconds)
+    access = ServerAccess.of_config(config, tokens)
+    if access.predictions or access.metadata or access.metrics:
+        project.store  # noqa: B018 -- opened now, not on the first request
     on_shutdown = [watcher.stop] if watcher is not None else []
     on_shutdown += [writer.close for writer in writers]
     app = create_app(
@@ -160,6 +166,7 @@ def build_server(spec: ServeSpec) -> Server:
         sticky=StickyKey.parse(settings.sticky_key) if settings.sticky_key else None,
         shadow_capacity=settings.shadow_queue,
         on_shutdown=[*on_shutdown, _mark_worker_dead],
+        access=access,
     )
     if watcher is not None:
         app.state.metrics.monitor = _cached(lambda: latest_run(store, served.name), 15.0)
