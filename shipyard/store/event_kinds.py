@@ -69,6 +69,28 @@ class EventKind(StrEnum):
     )
     SERVING_SWAPPED = "serving.swapped", "A server switched to a new champion version."
     SERVING_LOAD_FAILED = "serving.load_failed", "A server could not load a model version."
+    SERVING_UNVERIFIED = (
+        "serving.unverified",
+        "A server loaded a version whose files do not match its signed card "
+        "(serving.verify_signatures: warn).",
+    )
+    REGISTRY_DRIFT = (
+        "registry.drift",
+        "An MLflow alias disagrees with the pointer Shipyard recorded (moved outside "
+        "Shipyard); servers keep the recorded version.",
+    )
+    REGISTRY_DRIFT_RESOLVED = (
+        "registry.drift_resolved",
+        "An MLflow alias agrees with the recorded pointer again.",
+    )
+    REGISTRY_ALERT_DELIVERED = (
+        "registry.alert_delivered",
+        "The agent's page about registry drift reached a route.",
+    )
+    REGISTRY_ALERT_FAILED = (
+        "registry.alert_failed",
+        "The agent's page about registry drift could not be delivered to a route.",
+    )
     LABELS_WRITTEN = (
         "labels.written",
         "A batch of labels (feedback or ingest) was accepted into the label log, with who sent it.",
