@@ -13,7 +13,6 @@ from shipyard.cli.state import CliState
 
 if TYPE_CHECKING:
     from shipyard.config import Config
-    from shipyard.registry import parse_ref
     from shipyard.serving.server import ServeSpec
 
 __all__ = ["serve_cmd"]
@@ -72,6 +71,7 @@ def serve_cmd(
     ] = False,
 ) -> None:
     """Serve a registered model over HTTP until interrupted (Ctrl-C drains and flushes)."""
+    from shipyard.registry import parse_ref
     from shipyard.serving.server import ServeSpec
 
     state: CliState = ctx.obj
