@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,13 +31,25 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+# Tokens that `shipyard init`, `login` and a project's first command save go to a file of
+# the test session's own, never to the developer's ~/.config/shipyard (session fixtures
+# run before the per-test one below, so this is set for them too).
+CREDENTIALS_VARIABLE = "SHIPYARD_SECURITY__CREDENTIALS"
+_SESSION_CREDENTIALS = Path(tempfile.mkdtemp(prefix="shipyard-credentials-")) / "credentials.json"
+os.environ[CREDENTIALS_VARIABLE] = str(_SESSION_CREDENTIALS)
+atexit.register(shutil.rmtree, _SESSION_CREDENTIALS.parent, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No SHIPYARD_* setting of the developer's shell leaks into a test."""
+    """No SHIPYARD_* setting of the developer's shell leaks into a test; the OS user the
+    CLI sees is "tester", and each test has a credentials file of its own."""
     for name in list(os.environ):
         if name.startswith("SHIPYARD_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("SHIPYARD_USER", "tester")
+    monkeypatch.setenv("LOGNAME", "tester")
+    own = _SESSION_CREDENTIALS.parent / uuid.uuid4().hex / "credentials.json"
+    monkeypatch.setenv(CREDENTIALS_VARIABLE, str(own))
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
 
 

@@ -31,6 +31,7 @@ from shipyard.cli import project as project_cmd
 from shipyard.cli import promotion as promotion_cmd
 from shipyard.cli import rollout as rollout_cmd
 from shipyard.cli import serve as serve_cmd
+from shipyard.cli import tokens as tokens_cmd
 from shipyard.cli import traffic as traffic_cmd
 from shipyard.cli import training as training_cmd
 from shipyard.cli.output import print_error
@@ -83,6 +84,7 @@ project_cmd.register(app)
 training_cmd.register(app)
 promotion_cmd.register(app)
 ct_cmd.register(app)
+tokens_cmd.register(app)
 app.command("serve")(serve_cmd.serve_cmd)
 app.command("agent")(agent_cmd.agent_cmd)
 app.command("demo")(demo_cmd.demo_cmd)

@@ -10,7 +10,7 @@ import typer
 
 from shipyard.cli.options import JsonOpt
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import resolve_principal
+from shipyard.cli.state import os_user_principal
 from shipyard.errors import ConfigError
 
 __all__ = ["demo_cmd"]
@@ -60,7 +60,7 @@ def demo_cmd(
         rate=rate,
         before_switch=before_switch,
         quick=quick,
-        principal=resolve_principal(),
+        principal=os_user_principal(),
     )
     summary = run_demo(options, console)
     if as_json:

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from shipyard.cli.output import console, print_json
-from shipyard.cli.state import CliState, resolve_principal
-from shipyard.config import CONFIG_FILENAME, WORKSPACE_DIRNAME, load_config
+from shipyard.cli.state import CliState, issue_own_token, os_user, os_user_principal
+from shipyard.config import CONFIG_FILENAME, WORKSPACE_DIRNAME, Config, load_config
+from shipyard.errors import Unauthenticated
+from shipyard.project import Project
 
 __all__ = ["db_app", "register"]
 
@@ -48,13 +50,54 @@ def init(
     # The workspace holds databases and artifacts, never meant for git.
     (workspace / ".gitignore").write_text("*\n", encoding="utf-8")
     config = load_config(config_file, overrides=state.overrides)
-    Store(config.db_url, actor=resolve_principal().name).close()
+    Store(config.db_url, actor=os_user()).close()
     console.print(f"[green]✓[/] Workspace {workspace}")
     console.print(f"[green]✓[/] Database ready at {config.db_url}")
+    _own_token(config)
     if config.train.entrypoint is None:
         console.print(
             "Next: set train.entrypoint and train.data in shipyard.yaml, then `shipyard train`."
         )
+
+
+def _own_token(config: Config) -> None:
+    """Give the OS user an admin token for a local project (or a database with none yet).
+
+    On a laptop nobody types a token: this one is saved to the credentials file and used
+    from then on. A shared database that already has tokens needs one from an admin.
+    """
+    from shipyard.governance.credentials import credentials_path, saved_token
+    from shipyard.governance.tokens import authenticate, count_tokens
+    from shipyard.store import Store
+
+    path = credentials_path(config)
+    with_tokens = Store(config.db_url, actor=os_user())
+    try:
+        saved = saved_token(path, config.db_url)
+        if saved is not None:
+            try:
+                who = authenticate(with_tokens, saved)
+            except Unauthenticated:
+                pass
+            else:
+                console.print(f"[green]✓[/] Signed in as {who.name} ({who.role}) from {path}")
+                return
+        if config.shared_database and count_tokens(with_tokens) > 0:
+            console.print(
+                "This database is shared: run `shipyard login` with a token from an admin."
+            )
+            return
+    finally:
+        with_tokens.close()
+    project = Project(config, os_user_principal())
+    try:
+        issued = issue_own_token(project)
+    finally:
+        project.close()
+    console.print(
+        f"[green]✓[/] Admin token for {issued.info.name} saved to {path} "
+        "(`shipyard whoami` shows it)"
+    )
 
 
 @db_app.command("upgrade")
@@ -63,7 +106,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from shipyard.store import Store, current_revision
 
     state: CliState = ctx.obj
-    store = Store(state.config().db_url, actor=resolve_principal().name, migrate=False)
+    store = Store(state.config().db_url, actor=os_user(), migrate=False)
     before = current_revision(store.engine)
     from shipyard.store import upgrade
 

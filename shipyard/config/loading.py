@@ -111,7 +111,8 @@ def _key_lines(
 
 
 def _environment(environ: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
-    skip = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}USER"}
+    # Not settings: the config file's path, the CLI's token, and the retired actor name.
+    skip = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}TOKEN", f"{ENV_PREFIX}USER"}
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name in skip:
             continue

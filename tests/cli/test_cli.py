@@ -128,7 +128,8 @@ def test_human_output_of_views(
         (["train", "-p", "novalue"], 2, "not key=value"),
         (["data", "snapshot", "missing.csv"], 4, "missing.csv"),
         (
-            ["--database-url", "postgresql+psycopg://postgres@127.0.0.1:1/x", "events"],
+            # `db current` needs no token; a shared database's other commands need one first
+            ["--database-url", "postgresql+psycopg://postgres@127.0.0.1:1/x", "db", "current"],
             5,
             "127.0.0.1:1",
         ),

@@ -40,9 +40,10 @@ def test_promotion_commands(
     code, _, err = cli(capsys, "approve", "churn/1", "--comment", "mine")
     assert code == 1 and "may not approve" in err
 
-    monkeypatch.setenv("SHIPYARD_USER", "reviewer")
+    code, reviewer, _ = cli(capsys, "tokens", "create", "--name", "reviewer", "--role", "admin")
+    monkeypatch.setenv("SHIPYARD_TOKEN", reviewer.strip())  # another person approves
     assert cli(capsys, "approve", "churn/1", "--comment", "reviewed")[0] == 0
-    monkeypatch.setenv("SHIPYARD_USER", "tester")
+    monkeypatch.delenv("SHIPYARD_TOKEN")
     assert cli(capsys, "keys", "init")[0] == 0
     assert (example_project / "shipyard.pub").is_file()
     code, out, err = cli(capsys, "promote", "churn/1", "--to", "champion", "--json")

@@ -6,7 +6,6 @@ files get their own small workspace.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -53,7 +52,6 @@ def config(workspace: Workspace) -> Config:
 
 @pytest.fixture(scope="module")
 def trained(config: Config) -> TrainResult:
-    os.environ.setdefault("SHIPYARD_USER", "tester")
     return train(project_of(config))
 
 

@@ -83,7 +83,10 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 def server_environment(**settings: str) -> dict[str, str]:
     """This process's environment without the developer's SHIPYARD_* settings, plus ``settings``."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    environ |= {"SHIPYARD_USER": "tester", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    environ |= {"LOGNAME": "tester", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    credentials = os.environ.get("SHIPYARD_SECURITY__CREDENTIALS")  # the test's own file
+    if credentials:
+        environ["SHIPYARD_SECURITY__CREDENTIALS"] = credentials
     return environ | settings
 
 
