@@ -17,7 +17,7 @@ promoted; the promotion itself (with the project's approval rules) is the caller
 :func:`advance` is the one decision the agent makes at every poll: given the guardrail
 verdict for the current step, stay, roll back, move to the next step, or hand over for
 promotion. Every transition is appended to the roll-out's history and recorded as an
-event.
+event, in one transaction with the row and the traffic it writes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy import select
 from shipyard.errors import ConfigError, NotFoundError
 from shipyard.moments import as_utc
 from shipyard.store import EventKind, RolloutRow, kind_of
+from shipyard.store.bound_rows import bound_digest, record_row
 from shipyard.store.traffic import TrafficSettings, write_traffic
 
 if TYPE_CHECKING:
@@ -187,13 +188,16 @@ def start_rollout(
         created_at=moment,
         updated_at=moment,
     )
-    with store.session() as session:
+    with store.session() as session:  # the row, its traffic and their leaves: all or nothing
         session.add(row)
         session.flush()
+        write_traffic(store, model, traffic_for(strategy, chosen, 0, candidate), session=session)
         rollout = _rollout(row)
-    write_traffic(store, model, traffic_for(strategy, chosen, 0, candidate))
-    store.record(EventKind.ROLLOUT_STARTED, f"model:{model}/{candidate}", rollout.to_dict())
-    return rollout
+        record_row(
+            store, session, EventKind.ROLLOUT_STARTED, f"model:{model}/{candidate}",
+            rollout.to_dict(), row,
+        )  # fmt: skip
+        return rollout
 
 
 def active_rollout(store: Store, model: str) -> Rollout | None:
@@ -257,11 +261,15 @@ def advance(
     if rollout.last_step:
         return _transition(store, rollout, "promoting", "every step passed", evidence, moment)
     index = rollout.step_index + 1
-    write_traffic(
-        store, model, traffic_for(rollout.strategy, rollout.steps, index, rollout.candidate)
-    )
     return _transition(
-        store, rollout, "running", f"step {index} passed", evidence, moment, step_index=index
+        store,
+        rollout,
+        "running",
+        f"step {index} passed",
+        evidence,
+        moment,
+        step_index=index,
+        traffic=traffic_for(rollout.strategy, rollout.steps, index, rollout.candidate),
     )
 
 
@@ -348,8 +356,7 @@ def _finish(
     moment: datetime,
 ) -> Rollout:
     # The champion (or, once promoted, the new champion) takes all traffic back.
-    write_traffic(store, rollout.model, TrafficSettings())
-    return _transition(store, rollout, state, reason, evidence, moment)
+    return _transition(store, rollout, state, reason, evidence, moment, traffic=TrafficSettings())
 
 
 def _transition(
@@ -362,14 +369,20 @@ def _transition(
     *,
     step_index: int | None = None,
     restart_clock: bool = False,
+    traffic: TrafficSettings | None = None,
 ) -> Rollout:
+    """Move the roll-out to ``state`` (writing ``traffic`` first, if given): one transaction
+    with the leaves that vouch for both."""
     kind = kind_of(f"rollout.{state}")
     index = rollout.step_index if step_index is None else step_index
     entry = _entry(moment, rollout.state, state, index, reason, evidence)
     with store.session() as session:
-        row = session.get(RolloutRow, rollout.id)
+        if traffic is not None:
+            write_traffic(store, rollout.model, traffic, session=session, reason=reason)
+        row = session.get(RolloutRow, rollout.id, with_for_update=True)
         if row is None:
             raise NotFoundError(f"Roll-out {rollout.id} disappeared.", hint="Start it again.")
+        before = bound_digest(row)
         row.state = state
         row.reason = reason
         row.step_index = index
@@ -377,10 +390,11 @@ def _transition(
             row.step_started_at = moment
         row.history = [*row.history, entry]
         row.updated_at = moment
-        session.flush()
-        updated = _rollout(row)
-    store.record(kind, f"model:{rollout.model}/{rollout.candidate}", entry)
-    return updated
+        record_row(
+            store, session, kind, f"model:{rollout.model}/{rollout.candidate}", entry, row,
+            before=before, reason=reason,
+        )  # fmt: skip
+        return _rollout(row)
 
 
 def _entry(

@@ -6,7 +6,8 @@ roll-out failed) or ``failed`` (an error, not a verdict). A trigger the guards t
 down is stored as a cycle too, ``skipped`` (the trigger is spent) or ``deferred`` (it
 stays pending until the guard allows it), so ``shipyard ct status`` shows every
 decision. Each gate appends ``{gate, status, at, evidence}``; every change is an event
-(``ct.cycle_started``, ``ct.gate``, ``ct.cycle_finished``, ``ct.skipped``).
+(``ct.cycle_started``, ``ct.gate``, ``ct.cycle_updated``, ``ct.cycle_finished``,
+``ct.skipped``), recorded in one transaction with the row it vouches for.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from shipyard.errors import NotFoundError
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
 from shipyard.store import CycleRow, EventKind
+from shipyard.store.bound_rows import bound_digest, record_row
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from shipyard.store import Store
 
 __all__ = [
@@ -73,9 +77,13 @@ def start_cycle(
     store: Store, model: str, cause: str, trigger: dict[str, Any], *, champion: str | None
 ) -> Cycle:
     """Open a running cycle for ``model``."""
-    cycle = _insert(store, model, cause, trigger, "running", "", champion)
-    store.record(EventKind.CT_CYCLE_STARTED, f"model:{model}", {"cycle": cycle.id, "cause": cause})
-    return cycle
+    with store.session() as session:
+        row = _insert(session, model, cause, trigger, "running", "", champion)
+        record_row(
+            store, session, EventKind.CT_CYCLE_STARTED, f"model:{model}",
+            {"cycle": row.id, "cause": cause}, row,
+        )  # fmt: skip
+        return _cycle(row)
 
 
 def record_decision(
@@ -90,13 +98,18 @@ def record_decision(
     champion: str | None,
 ) -> Cycle:
     """Store a guard's decision not to retrain (now, or for this trigger)."""
-    cycle = _insert(store, model, cause, trigger, state, reason, champion, evidence=evidence)
-    store.record(
-        EventKind.CT_SKIPPED,
-        f"model:{model}",
-        {"cycle": cycle.id, "cause": cause, "state": state, "reason": reason, **evidence},
-    )
-    return cycle
+    with store.session() as session:
+        row = _insert(session, model, cause, trigger, state, reason, champion, evidence=evidence)
+        record_row(
+            store,
+            session,
+            EventKind.CT_SKIPPED,
+            f"model:{model}",
+            {"cycle": row.id, "cause": cause, "state": state, "reason": reason, **evidence},
+            row,
+            reason=reason,
+        )
+        return _cycle(row)
 
 
 def record_gate(
@@ -106,45 +119,48 @@ def record_gate(
     moment = datetime.now(UTC)
     entry = {"gate": gate, "status": status, "at": moment.isoformat(), "evidence": evidence}
     with store.session() as session:
-        row = _row(session.get(CycleRow, cycle_id), cycle_id)
+        row, before = _locked(session, cycle_id)
         row.gates = [*row.gates, entry]
         row.updated_at = moment
-        session.flush()
-        cycle = _cycle(row)
-    store.record(
-        EventKind.CT_GATE,
-        f"model:{cycle.model}",
-        {"cycle": cycle_id, "gate": gate, "status": status},
-    )
-    return cycle
+        record_row(
+            store, session, EventKind.CT_GATE, f"model:{row.model}",
+            {"cycle": cycle_id, "gate": gate, "status": status}, row, before=before,
+        )  # fmt: skip
+        return _cycle(row)
 
 
 def update_cycle(store: Store, cycle_id: int, **values: Any) -> Cycle:
     """Set ``candidate``, ``rollout_id`` or ``champion`` on a cycle."""
     with store.session() as session:
-        row = _row(session.get(CycleRow, cycle_id), cycle_id)
+        row, before = _locked(session, cycle_id)
         for name, value in values.items():
             setattr(row, name, value)
         row.updated_at = datetime.now(UTC)
-        session.flush()
+        record_row(
+            store, session, EventKind.CT_CYCLE_UPDATED, f"model:{row.model}",
+            {"cycle": cycle_id, **values}, row, before=before,
+        )  # fmt: skip
         return _cycle(row)
 
 
 def finish_cycle(store: Store, cycle_id: int, state: CycleState, reason: str) -> Cycle:
     """End a cycle with its outcome."""
     with store.session() as session:
-        row = _row(session.get(CycleRow, cycle_id), cycle_id)
+        row, before = _locked(session, cycle_id)
         row.state = state
         row.reason = reason
         row.updated_at = datetime.now(UTC)
-        session.flush()
-        cycle = _cycle(row)
-    store.record(
-        EventKind.CT_CYCLE_FINISHED,
-        f"model:{cycle.model}",
-        {"cycle": cycle_id, "state": state, "reason": reason, "candidate": cycle.candidate},
-    )
-    return cycle
+        record_row(
+            store,
+            session,
+            EventKind.CT_CYCLE_FINISHED,
+            f"model:{row.model}",
+            {"cycle": cycle_id, "state": state, "reason": reason, "candidate": row.candidate},
+            row,
+            before=before,
+            reason=reason,
+        )
+        return _cycle(row)
 
 
 def active_cycle(store: Store, model: str) -> Cycle | None:
@@ -173,7 +189,7 @@ def list_cycles(
 
 
 def _insert(
-    store: Store,
+    session: Session,
     model: str,
     cause: str,
     trigger: dict[str, Any],
@@ -182,7 +198,7 @@ def _insert(
     champion: str | None,
     *,
     evidence: dict[str, Any] | None = None,
-) -> Cycle:
+) -> CycleRow:
     moment = datetime.now(UTC)
     gates = (
         []
@@ -202,10 +218,15 @@ def _insert(
         created_at=moment,
         updated_at=moment,
     )
-    with store.session() as session:
-        session.add(row)
-        session.flush()
-        return _cycle(row)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _locked(session: Session, cycle_id: int) -> tuple[CycleRow, str]:
+    """The cycle's row, locked for this transaction, and the digest of it as it was."""
+    row = _row(session.get(CycleRow, cycle_id, with_for_update=True), cycle_id)
+    return row, bound_digest(row)
 
 
 def _row(row: CycleRow | None, cycle_id: int) -> CycleRow:

@@ -1,7 +1,8 @@
 """Alias moves (champion, challenger): the pointer updates behind promotion and rollback.
 
-Every move sets the MLflow alias, appends a row to ``shipyard_alias_moves`` and records
-an event, so the history answers "which version was champion on date X".
+Every move sets the MLflow alias, then appends a row to ``shipyard_alias_moves`` and
+records the event that vouches for it in one transaction, so the history answers "which
+version was champion on date X" and ``shipyard audit verify`` notices a row changed since.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from shipyard.errors import PromotionRefused
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
 from shipyard.store import AliasMoveRow, Store, kind_of
+from shipyard.store.bound_rows import bound_digest, record_row
+from shipyard.store.traffic import bump_deployment
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -89,18 +92,29 @@ def move_alias(
         reason=reason,
         actor=store.actor,
     )
+    # One transaction: the move, the generation servers poll (they swap models when it
+    # changes) and the leaf vouching for the move commit together. The bump comes first,
+    # so concurrent moves of this model queue before the last move is read.
     with store.session() as session:
+        bump_deployment(session, name)
+        last = session.scalar(
+            select(AliasMoveRow)
+            .where(AliasMoveRow.model == name, AliasMoveRow.alias == alias)
+            .order_by(AliasMoveRow.id.desc())
+            .limit(1)
+        )
         session.add(row)
-        session.flush()
-        move = _move(row)
-    # Servers poll this number and swap models when it changes.
-    store.bump_generation(name)
-    store.record(
-        kind,
-        f"model:{name}@{alias}",
-        {"from_version": previous, "to_version": version, "reason": reason, "forced": forced},
-    )
-    return move
+        record_row(
+            store,
+            session,
+            kind,
+            f"model:{name}@{alias}",
+            {"from_version": previous, "to_version": version, "reason": reason, "forced": forced},
+            row,
+            before=None if last is None else bound_digest(last),
+            reason=reason,
+        )
+        return _move(row)
 
 
 def alias_moves(store: Store, name: str, alias: str | None = None) -> list[AliasMove]:

@@ -63,6 +63,15 @@ class EventKind(StrEnum):
     )
     ALIAS_ROLLBACK = "alias.rollback", "The champion alias moved back to an earlier version."
     KEYS_CREATED = "keys.created", "A signing key pair was created for the project."
+    KEYS_REPLACED = (
+        "keys.replaced",
+        "The project's signing key pair was replaced (`keys init --force`); the old "
+        "public key's fingerprint is the event's before digest.",
+    )
+    AUDIT_CHECKPOINT = (
+        "audit.checkpoint",
+        "A signed checkpoint of the audit log (tree size and root) was written.",
+    )
     TRAFFIC_CHANGED = (
         "traffic.changed",
         "A model's traffic settings (challenger shares, shadow) changed.",
@@ -147,6 +156,10 @@ class EventKind(StrEnum):
     CT_CYCLE_STARTED = "ct.cycle_started", "A continuous-training cycle started, with its cause."
     CT_SKIPPED = "ct.skipped", "A continuous-training trigger was deferred or skipped by a guard."
     CT_GATE = "ct.gate", "A continuous-training cycle passed or failed one gate."
+    CT_CYCLE_UPDATED = (
+        "ct.cycle_updated",
+        "A continuous-training cycle named its candidate, roll-out or champion.",
+    )
     CT_CYCLE_FINISHED = "ct.cycle_finished", "A continuous-training cycle ended, with its outcome."
     CT_ALERT_DELIVERED = "ct.alert_delivered", "A halted cycle's page reached a route."
     CT_ALERT_FAILED = "ct.alert_failed", "A halted cycle's page could not be delivered to a route."

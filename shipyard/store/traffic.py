@@ -10,17 +10,28 @@ within one polling interval.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from shipyard.errors import ConfigError
 from shipyard.jsonable import Record
+from shipyard.store.bound_rows import bound_digest, record_row
 from shipyard.store.event_kinds import EventKind
+from shipyard.store.tables import DeploymentRow
 
 if TYPE_CHECKING:
     from shipyard.store import Store
 
-__all__ = ["TrafficSettings", "read_traffic", "write_traffic"]
+__all__ = ["KEEP", "TrafficSettings", "bump_deployment", "read_traffic", "write_traffic"]
+
+KEEP: Any = object()
+"""``bump_deployment(traffic=KEEP)``: leave the traffic settings as they are."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +91,72 @@ def read_traffic(store: Store, model: str) -> tuple[int, TrafficSettings]:
     return generation, TrafficSettings.from_dict(stored)
 
 
-def write_traffic(store: Store, model: str, settings: TrafficSettings) -> int:
-    """Store ``settings`` for ``model``, bump its generation and record an event."""
-    generation = store.bump_generation(
-        model, traffic=None if settings.empty else settings.to_dict()
+def write_traffic(
+    store: Store,
+    model: str,
+    settings: TrafficSettings,
+    *,
+    session: Session | None = None,
+    reason: str = "",
+) -> int:
+    """Store ``settings`` for ``model``, bump its generation and record an event.
+
+    One transaction (``session``'s, when given): the settings and the leaf that vouches
+    for them commit together or not at all.
+    """
+    with nullcontext(session) if session is not None else store.session() as active:
+        row, before = bump_deployment(
+            active, model, traffic=None if settings.empty else settings.to_dict()
+        )
+        record_row(
+            store,
+            active,
+            EventKind.TRAFFIC_CHANGED,
+            f"model:{model}",
+            {**settings.to_dict(), "generation": row.generation},
+            row,
+            before=before,
+            reason=reason,
+        )
+        return row.generation
+
+
+def bump_deployment(
+    session: Session, model: str, *, traffic: Any = KEEP
+) -> tuple[DeploymentRow, str | None]:
+    """Bump ``model``'s serving generation in ``session`` (and set ``traffic``, a JSON-ready
+    dict or ``None``); returns the row and the digest of its vouched-for state before.
+
+    The bump is the transaction's first write, so concurrent writers queue on it (the
+    row lock on PostgreSQL, the write lock on SQLite) before anything is read.
+    """
+    now = datetime.now(UTC)
+    grow = update(DeploymentRow).where(DeploymentRow.model == model)
+    bumped = session.execute(grow.values(generation=DeploymentRow.generation + 1))
+    before: str | None = None
+    if bumped.rowcount:  # type: ignore[attr-defined]
+        row = session.get(DeploymentRow, model, populate_existing=True)
+        assert row is not None  # the update just found it, and holds its lock
+        before = bound_digest(row)
+    else:
+        session.execute(_first_bump(session, model, now))
+        row = session.get(DeploymentRow, model, populate_existing=True)
+        assert row is not None
+    if traffic is not KEEP:
+        row.traffic = traffic
+    row.updated_at = now
+    session.flush()
+    return row, before
+
+
+def _first_bump(session: Session, model: str, now: datetime) -> Any:
+    """Insert generation 1, or bump the row another writer has just inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(DeploymentRow).values(
+        model=model, generation=1, traffic=None, updated_at=now
     )
-    store.record(
-        EventKind.TRAFFIC_CHANGED,
-        f"model:{model}",
-        {**settings.to_dict(), "generation": generation},
+    return statement.on_conflict_do_update(
+        index_elements=[DeploymentRow.model],
+        set_={"generation": DeploymentRow.generation + 1, "updated_at": now},
     )
-    return generation
