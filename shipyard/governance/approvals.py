@@ -14,6 +14,7 @@ from shipyard.governance.duties import check_approver
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
 from shipyard.store import ApprovalRow, EventKind, Store
+from shipyard.store.bound_rows import record_row
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -61,12 +62,13 @@ def approve(
     row = ApprovalRow(
         model=version.name, version=str(version.version), actor=store.actor, comment=comment
     )
-    with store.session() as session:
+    with store.session() as session:  # the approval and the leaf vouching for it, together
         session.add(row)
-        session.flush()
-        approval = _approval(row)
-    store.record(EventKind.MODEL_VERSION_APPROVED, f"model:{label}", {"comment": comment})
-    return approval
+        record_row(
+            store, session, EventKind.MODEL_VERSION_APPROVED, f"model:{label}",
+            {"comment": comment}, row,
+        )  # fmt: skip
+        return _approval(row)
 
 
 def approvals(store: Store, name: str, version: str | None = None) -> list[Approval]:
