@@ -9,8 +9,10 @@ roll-out that finished its steps is promoted with the project's own rules
 still missing, say) it waits, and the refusal is recorded once. :meth:`Agent.run` ticks
 every ``poll`` seconds while it holds the ``agent`` lease, so two agents never act at
 once. Each tick also runs the configured model's monitor when ``monitoring.every_seconds``
-is due, and ticks continuous training (:mod:`shipyard.pipelines`): follow the running
-cycle, or start one on a pending trigger when ``ct.enabled``.
+is due, ticks continuous training (:mod:`shipyard.pipelines`): follow the running
+cycle, or start one on a pending trigger when ``ct.enabled``, and looks for registry
+drift (:mod:`shipyard.agent.registry_watch`): an alias moved outside Shipyard pages the
+owner.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shipyard.access import Scope
+from shipyard.agent.registry_watch import RegistryWatch
 from shipyard.delivery.guardrails import evaluate_guardrails
 from shipyard.delivery.lease import Lease, LeaseKeeper
 from shipyard.delivery.rollout import Rollout, active_rollouts, advance, complete_rollout
@@ -58,6 +61,7 @@ class Agent:
         self._refused: set[int] = set()  # roll-outs whose promotion refusal is recorded
         self._ct: ContinuousTraining | None = None
         self._next_monitor = 0.0
+        self.registry = RegistryWatch(project)  # pages the owner when an alias drifts
 
     def tick(self) -> TickReport:
         """One pass over every roll-out in progress."""
@@ -71,6 +75,7 @@ class Agent:
             except ShipyardError as error:  # one roll-out's trouble must not stop the rest
                 logger.warning("roll-out of %s/%s: %s", rollout.model, rollout.candidate, error)
                 report.actions.append(f"{rollout.model}/{rollout.candidate}: {error.message}")
+        report.actions.extend(self.registry.tick())
         self._monitor(report)
         self._continuous_training(report)
         return report

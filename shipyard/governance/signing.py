@@ -28,7 +28,9 @@ __all__ = [
     "CardSignature",
     "Verification",
     "artifact_digest",
+    "artifact_files",
     "canonical_json",
+    "changed_files",
     "generate_keys",
     "load_private_key",
     "load_public_key",
@@ -156,6 +158,33 @@ def artifact_digest(folder: Path) -> str:
     except OSError as exc:
         raise SigningError(f"Cannot read {exc.filename}: {exc.strerror}.") from None
     return "sha256:" + digest.hexdigest()
+
+
+def artifact_files(folder: Path) -> dict[str, str]:
+    """``sha256:`` of each file below ``folder`` by relative path: says which file changed."""
+    found: dict[str, str] = {}
+    try:
+        for relative, path in _regular_files(folder):
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+            found[relative] = "sha256:" + digest.hexdigest()
+    except OSError as exc:
+        raise SigningError(f"Cannot read {exc.filename}: {exc.strerror}.") from None
+    return found
+
+
+def changed_files(signed: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
+    """What differs between two :func:`artifact_files` listings, one phrase per file."""
+    changes = [
+        f"{name} changed"
+        for name in sorted(signed)
+        if name in actual and actual[name] != signed[name]
+    ]
+    changes += [f"{name} was removed" for name in sorted(signed.keys() - actual.keys())]
+    changes += [f"{name} was added" for name in sorted(actual.keys() - signed.keys())]
+    return changes
 
 
 def canonical_json(value: Any) -> bytes:

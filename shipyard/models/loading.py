@@ -8,6 +8,7 @@ import tempfile
 import time
 import warnings
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -129,13 +130,23 @@ class LoadedModel:
         return Prediction(labels, None)
 
 
-def load_model(model_uri: str, *, name: str = "", version: str = "") -> LoadedModel:
+def load_model(
+    model_uri: str,
+    *,
+    name: str = "",
+    version: str = "",
+    check: Callable[[Path], None] | None = None,
+) -> LoadedModel:
     """Fetch ``model_uri`` (``models:/…``, ``runs:/…`` or a local folder) and load it.
 
     ``name`` and ``version`` are recorded in its metadata when the caller knows them.
+    ``check`` sees the local folder before anything in it is loaded (unpickling runs
+    code), and refuses it by raising: the signature check of a server.
     """
     local, temporary = _local_copy(model_uri)
     try:
+        if check is not None:
+            check(local)
         loaded = _load_local(local, model_uri, name, version)
     except BaseException:
         if temporary:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from shipyard.errors import NotFoundError, RequestError
+from shipyard.jsonable import Record
 from shipyard.models.flavours import flavour_named
 from shipyard.models.predictor import (
     Batch,
@@ -31,9 +33,28 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-__all__ = ["Prediction", "ServedModel", "load_served_model"]
+__all__ = ["ArtifactCheck", "ArtifactVerdict", "Prediction", "ServedModel", "load_served_model"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class ArtifactVerdict(Record):
+    """What the load-time check of a version's files against its signed card found.
+
+    ``state`` is ``verified`` (the files are the signed ones), ``unsigned`` (no signed
+    card), ``mismatch`` (loaded anyway, as ``serving.verify_signatures: warn`` allows;
+    ``detail`` says what differs) or ``unchecked`` (the check is off).
+    """
+
+    state: Literal["verified", "unsigned", "mismatch", "unchecked"]
+    detail: str = ""
+
+
+class ArtifactCheck(Protocol):
+    """Checks ``name/version``'s local files before they load; raises to refuse them."""
+
+    def __call__(self, name: str, version: str, folder: Path) -> ArtifactVerdict: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +70,7 @@ class ServedModel:
     load_seconds: float
     size_bytes: int = 0
     uri: str = ""
+    verdict: ArtifactVerdict | None = None  # the signature check at load, when one ran
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -103,8 +125,13 @@ class ServedModel:
         return assemble([frame[column].to_numpy() for column in self.spec.columns], self.spec)
 
 
-def load_served_model(client: MlflowClient, name: str, version: str) -> ServedModel:
-    """Load ``name/version`` from the registry, ready for the hot path."""
+def load_served_model(
+    client: MlflowClient, name: str, version: str, *, check: ArtifactCheck | None = None
+) -> ServedModel:
+    """Load ``name/version`` from the registry, ready for the hot path.
+
+    ``check`` sees the downloaded files before they load, and may refuse them.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -124,7 +151,13 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
             hint="Log the model with a signature (shipyard train always does).",
         )
     spec = InputSpec.from_signature(signature)
-    loaded = load_model(source, name=name, version=str(version))
+    verdicts: list[ArtifactVerdict] = []
+
+    def checked(folder: Path) -> None:
+        if check is not None:
+            verdicts.append(check(name, str(version), folder))
+
+    loaded = load_model(source, name=name, version=str(version), check=checked)
     flavour = flavour_named(loaded.flavour)
     if flavour is not None:
         flavour.prepare_for_serving(loaded.model)
@@ -139,6 +172,7 @@ def load_served_model(client: MlflowClient, name: str, version: str) -> ServedMo
         load_seconds=loaded.load_seconds,
         size_bytes=loaded.size_bytes,
         uri=source,
+        verdict=verdicts[0] if verdicts else None,
     )
     return replace(served, spec=_probe(served))
 

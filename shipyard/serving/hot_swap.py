@@ -1,4 +1,4 @@
-"""Hot swap: follow the champion alias and the traffic settings without a restart.
+"""Hot swap: follow the champion pointer and the traffic settings without a restart.
 
 A :class:`Lineup` is what a server answers with: every loaded version it may route to,
 and the :class:`~shipyard.serving.router.Router` that picks one per request. A
@@ -12,6 +12,15 @@ A champion that fails to load is not swapped in: the server keeps its lineup. A
 challenger or shadow that fails to load is left out, its share going to the champion.
 Either is recorded as an event and shown in :attr:`ModelSlot.status` (the readiness
 details), and so is an unreachable database, while the loaded models keep serving.
+
+The champion is the pointer Shipyard recorded (:func:`~shipyard.registry.pointers.
+trusted_version`), never MLflow's alias as such. Every ``drift_interval`` the watcher
+also compares the two: an alias moved outside Shipyard is not served, and once the
+same drift is seen twice in a row (a move in progress sets MLflow's alias a moment
+before its record) it is reported in :attr:`ModelSlot.drift` (readiness details and
+the ``shipyard_registry_drift`` gauge) and recorded as a ``registry.drift`` event.
+A load ``check`` (:class:`~shipyard.models.served.ArtifactCheck`) sees each version's
+files before they load; a version it refuses is a version that failed to load.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from shipyard.models.served import ServedModel
+from shipyard.models.served import ArtifactCheck, ServedModel
+from shipyard.registry.pointers import AliasDrift, model_drift, record_drift, trusted_version
 from shipyard.serving.router import Router, TrafficPlan
 from shipyard.store.event_kinds import EventKind
 
@@ -81,11 +92,28 @@ class ModelSlot:
     def __init__(self, served: ServedModel | Lineup) -> None:
         self.lineup = served if isinstance(served, Lineup) else Lineup.single(served)
         self.status: dict[str, Any] = {}
+        self.drift: tuple[AliasDrift, ...] = ()  # aliases MLflow moved outside Shipyard
 
     @property
     def current(self) -> ServedModel:
         """The champion model."""
         return self.lineup.champion
+
+    def details(self) -> dict[str, Any]:
+        """The readiness details: status, registry drift, versions served unverified."""
+        details = dict(self.status)
+        if self.drift:
+            details["registry_drift"] = [
+                {**drift.to_dict(), "summary": drift.summary} for drift in self.drift
+            ]
+        mismatched = {
+            version: model.verdict.detail
+            for version, model in self.lineup.models.items()
+            if model.verdict is not None and model.verdict.state == "mismatch"
+        }
+        if mismatched:
+            details["artifact_mismatch"] = mismatched
+        return details
 
 
 class GenerationWatcher:
@@ -99,6 +127,8 @@ class GenerationWatcher:
         client: MlflowClient,
         interval: float = 0.5,
         loader: Loader | None = None,
+        check: ArtifactCheck | None = None,
+        drift_interval: float = 5.0,
     ) -> None:
         from shipyard.models.served import load_served_model
 
@@ -106,12 +136,17 @@ class GenerationWatcher:
         self.store = store
         self.client = client
         self.interval = interval
-        self.loader = loader or load_served_model
+        self.loader = loader or partial(load_served_model, check=check)
+        self.drift_interval = drift_interval
         self.name = slot.current.name
         self.swaps = 0
+        self.drift_checks = 0  # registry drift checks done
         # Versions that left the lineup stay loaded a while, so a rollback needs no load.
         self._standby: dict[str, ServedModel] = {}
         self._seen: int | None = None
+        self._drift_seen: frozenset[AliasDrift] = frozenset()  # last check's, unconfirmed
+        self._drift_recorded: tuple[AliasDrift, ...] = ()
+        self._next_drift_check = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shipyard-hot-swap", daemon=True)
 
@@ -120,6 +155,7 @@ class GenerationWatcher:
         deployment = self._deployment()
         if deployment is not None and self._apply(*deployment):
             self._seen = deployment[0]
+        self.check_drift()
         self._thread.start()
 
     def stop(self) -> None:
@@ -141,6 +177,8 @@ class GenerationWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if time.monotonic() >= self._next_drift_check:
+                self.check_drift()
             deployment = self._deployment()
             if deployment is None or deployment[0] == self._seen:
                 continue
@@ -152,12 +190,38 @@ class GenerationWatcher:
         deployment = self._deployment()
         return deployment is not None and self._apply(*deployment)
 
+    def check_drift(self) -> tuple[AliasDrift, ...]:
+        """Compare MLflow's aliases with the recorded pointers; report drift seen twice running.
+
+        A drift is confirmed when the previous check saw it too, so an alias move in
+        progress (MLflow's alias set, its record not yet written) is never reported.
+        Returns the confirmed drift, which is also :attr:`ModelSlot.drift`.
+        """
+        self._next_drift_check = time.monotonic() + self.drift_interval
+        try:
+            found = frozenset(model_drift(self.store, self.client, self.name))
+        except Exception as exc:  # registry or database unreachable: keep what we know
+            self.slot.status["database"] = f"unreachable: {str(exc).splitlines()[0]}"
+            self.drift_checks += 1
+            return self.slot.drift
+        confirmed = tuple(
+            sorted(found & self._drift_seen, key=lambda d: (d.alias, d.mlflow_version or ""))
+        )
+        self._drift_seen = found
+        self.slot.drift = confirmed
+        if confirmed != self._drift_recorded:
+            with contextlib.suppress(Exception):  # best effort, as below: tried again next check
+                record_drift(self.store, self.name, confirmed)
+                self._drift_recorded = confirmed
+        self.drift_checks += 1
+        return confirmed
+
     def _apply(self, generation: int, settings: TrafficSettings) -> bool:
-        from shipyard.registry.aliases import CHAMPION, current_alias
+        from shipyard.registry.aliases import CHAMPION
 
         try:
-            champion = current_alias(self.client, self.name, CHAMPION)
-        except Exception as exc:  # registry unreachable: retry next poll
+            champion = trusted_version(self.store, self.name, CHAMPION)
+        except Exception as exc:  # control plane unreachable: retry next poll
             self.slot.status["database"] = f"unreachable: {str(exc).splitlines()[0]}"
             return False
         lineup = self.slot.lineup

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one server: requests, latency, batch sizes, log health, traffic.
+"""Prometheus metrics of one server: requests, latency, batch sizes, log health, traffic,
+and trust (registry drift, versions served although their files fail verification).
 
 Each app gets its own ``CollectorRegistry`` (tests run several servers in one process).
 With several workers (``PROMETHEUS_MULTIPROC_DIR`` set before the workers start, as
@@ -25,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 if TYPE_CHECKING:
     from shipyard.logs.writer import PredictionLogWriter
     from shipyard.models.served import ServedModel
-    from shipyard.serving.hot_swap import ModelSlot
+    from shipyard.serving.hot_swap import Lineup, ModelSlot
     from shipyard.serving.shadow import ShadowRunner
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics", "multiprocess_dir"]
@@ -161,7 +162,25 @@ class ServerMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.registry_drift = Gauge(
+            "shipyard_registry_drift",
+            "1 while MLflow's alias disagrees with the pointer Shipyard recorded "
+            "(moved outside Shipyard; the recorded version keeps serving)",
+            ["model", "alias"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.artifact_mismatch = Gauge(
+            "shipyard_artifact_mismatch",
+            "1 for a served version whose files do not match its signed card "
+            "(serving.verify_signatures: warn)",
+            ["model", "version"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
         self._shown: set[tuple[str, str]] = set()
+        self._drifted: set[tuple[str, str]] = set()
+        self._mismatched: set[tuple[str, str]] = set()
         self._next_refresh = 0.0
 
     def observe_shadow(self, model: ServedModel, status: str, seconds: float) -> None:
@@ -201,6 +220,22 @@ class ServerMetrics:
         for version, role in self._shown - shown:
             self.traffic.labels(name, version, role).set(0.0)
         self._shown = shown
+        self._integrity(lineup)
+
+    def _integrity(self, lineup: Lineup) -> None:
+        """Registry drift and unverified versions: 1 while they last, then 0."""
+        drifted = {(drift.model, drift.alias) for drift in self.slot.drift}
+        for labels in drifted | self._drifted:
+            self.registry_drift.labels(*labels).set(1.0 if labels in drifted else 0.0)
+        self._drifted = drifted
+        mismatched = {
+            (model.name, version)
+            for version, model in lineup.models.items()
+            if model.verdict is not None and model.verdict.state == "mismatch"
+        }
+        for labels in mismatched | self._mismatched:
+            self.artifact_mismatch.labels(*labels).set(1.0 if labels in mismatched else 0.0)
+        self._mismatched = mismatched
 
     def _monitored(self) -> None:
         """Copy the latest monitor run into its gauges (best effort: the store may be down)."""

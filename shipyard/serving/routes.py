@@ -187,7 +187,7 @@ class _Answers:
 
     def ready(self, _request: Request) -> Response:
         plan = self.slot.lineup.plan
-        details = {**self.slot.status, "generation": plan.generation, "traffic": plan.to_dict()}
+        details = {**self.slot.details(), "generation": plan.generation, "traffic": plan.to_dict()}
         return _json({"ready": True, "details": details})
 
 

@@ -100,11 +100,11 @@ class Server:
 
 def build_server(spec: ServeSpec) -> Server:
     """Load the model, start the log writers and the watcher, and build the app."""
+    from shipyard.governance.integrity import signature_check
     from shipyard.logs.writer import PredictionLogWriter
     from shipyard.models.served import load_served_model
     from shipyard.registry import get_version, parse_ref
-    from shipyard.registry.aliases import CHAMPION, current_alias
-    from shipyard.registry.refs import ModelRef
+    from shipyard.registry.pointers import trusted_ref
     from shipyard.serving.app import create_app
     from shipyard.serving.auth import BearerTokens, ServerAccess
     from shipyard.serving.batcher import BatchSettings
@@ -119,11 +119,11 @@ def build_server(spec: ServeSpec) -> Server:
     client = project.client
     parsed = parse_ref(spec.ref)
     following = parsed.version is None and parsed.alias is None
-    if following:
-        champion = current_alias(client, parsed.name, CHAMPION)
-        parsed = ModelRef(parsed.name, version=champion) if champion else parsed
+    if parsed.version is None:  # aliases resolve through the pointers Shipyard recorded
+        parsed = trusted_ref(project.store, client, parsed)
     version = get_version(client, parsed)
-    served = load_served_model(client, version.name, str(version.version))
+    check = signature_check(project)  # refuses files that do not match their signed card
+    served = load_served_model(client, version.name, str(version.version), check=check)
     writers: list[PredictionLogWriter] = []
     log = labels = None
     if spec.log_predictions:
@@ -143,7 +143,7 @@ def build_server(spec: ServeSpec) -> Server:
     if following:
         store = project.store
         watcher = GenerationWatcher(
-            slot, store=store, client=client, interval=settings.poll_seconds
+            slot, store=store, client=client, interval=settings.poll_seconds, check=check
         )
     batch = BatchSettings(
         max_batch_size=settings.max_batch_size,
