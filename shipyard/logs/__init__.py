@@ -1,9 +1,15 @@
 """The prediction and label logs: per-worker journal, Parquet roll, DuckDB reader.
 
 The writer lives with the server that answers; the reader serves monitoring, guardrails
-and the CLI. Neither imports those users, so they never import each other.
+and the CLI. Neither imports those users, so they never import each other. Labels go
+through a :class:`LabelBook` (conflicts checked on disk, provenance kept); PII-tagged
+inputs are masked by a :class:`PiiPolicy` before any file is written, and pruned per tag
+by :func:`prune_logs`.
 """
 
+from shipyard.logs.label_book import LabelBook, LabelOutcome
+from shipyard.logs.pii import PiiPolicy, read_raw_pii
+from shipyard.logs.prune import PruneReport, prune_logs, record_prune
 from shipyard.logs.reader import join_labels, query_log
 from shipyard.logs.writer import (
     LabelRecord,
@@ -15,12 +21,19 @@ from shipyard.logs.writer import (
 )
 
 __all__ = [
+    "LabelBook",
+    "LabelOutcome",
     "LabelRecord",
+    "PiiPolicy",
     "PredictionBatch",
     "PredictionLogWriter",
     "PredictionRecord",
+    "PruneReport",
     "join_labels",
     "log_schema",
     "model_dir",
+    "prune_logs",
     "query_log",
+    "read_raw_pii",
+    "record_prune",
 ]

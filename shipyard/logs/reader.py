@@ -1,7 +1,11 @@
 """Read the prediction and label logs back with DuckDB.
 
 Both functions scan only the model's own partition (and, with ``since``, only the dates
-from that day on), so a window query stays fast however long the log grows.
+from that day on), so a window query stays fast however long the log grows. A column a
+kind gained later (the label log's ``sender``, say) reads as null in older files.
+
+What they return is the log as written: PII-tagged input columns are already hashed or
+absent (:mod:`shipyard.logs.pii`); raw values are only in the separate raw store.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from shipyard.logs.writer import model_dir
 from shipyard.moments import as_utc
 
 _JOIN_LABELS = """
-SELECT predictions.*, labels.label, labels.label_time
+SELECT predictions.*, labels.label, labels.label_time, labels.label_sender
 FROM predictions
 LEFT JOIN (
-    SELECT request_id, arg_max(label, time) AS label, max(time) AS label_time
+    SELECT
+        request_id,
+        arg_max(label, (time, coalesce(received_at, time))) AS label,
+        max(time) AS label_time,
+        arg_max(sender, (time, coalesce(received_at, time))) AS label_sender
     FROM labels
     GROUP BY request_id
 ) AS labels USING (request_id)
@@ -60,7 +68,9 @@ def query_log(
 def join_labels(root: Path, model: str, since: datetime | None = None) -> pa.Table:
     """``model``'s predictions from ``since`` on, each with its latest label (or null).
 
-    Adds two columns to the prediction log's: ``label`` (JSON) and ``label_time``.
+    Adds three columns to the prediction log's: ``label`` (JSON), ``label_time`` and
+    ``label_sender`` (who sent it). With ``labels.on_conflict: keep_last`` a request may
+    have several labels; the latest (by ``time``, then by when it was received) wins.
     """
     with _connect() as con:
         _create_view(con, "predictions", Path(root), "predictions", model, since)
@@ -98,8 +108,12 @@ def _create_view(
     else:
         source = f"_{name}_empty"
         con.register(source, schema.empty_table())
-    columns = ", ".join(f'"{field.name}"' for field in schema)
     try:
+        present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        columns = ", ".join(
+            f'"{field.name}"' if field.name in present else _null_column(con, name, field)
+            for field in schema
+        )
         con.execute(
             f"CREATE VIEW {name} AS SELECT {columns} FROM {source} WHERE {' AND '.join(filters)}"
         )
@@ -127,6 +141,14 @@ def _execute(
         return relation.to_arrow_table()
     except duckdb.Error as exc:
         raise DataError(f"Querying the {kind} log of {model!r} failed: {exc}", hint=hint) from exc
+
+
+def _null_column(con: duckdb.DuckDBPyConnection, view: str, field: pa.Field) -> str:
+    """A typed null for a column no file has yet (all written before the kind had it)."""
+    like = f"_{view}_{field.name}_type"
+    con.register(like, pa.schema([field]).empty_table())
+    ((_, type_name, *_),) = con.execute(f"DESCRIBE SELECT * FROM {like}").fetchall()
+    return f'NULL::{type_name} AS "{field.name}"'
 
 
 def _literal(text: str) -> str:

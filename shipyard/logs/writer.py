@@ -20,6 +20,12 @@ different fields; readers union them by name. ``output`` and ``label`` are JSON 
 
 What a ``kind`` of log holds is registered in :mod:`shipyard.logs.kinds`; the two
 built-in kinds, :class:`Predictions` and :class:`Labels`, are defined here.
+
+Given a :class:`~shipyard.logs.pii.PiiPolicy`, the writer masks the PII-tagged fields of
+``inputs`` (keyed hash or dropped) before a file is written, and hands the raw values
+to the policy's separate store when it keeps them: no raw tagged value reaches a file
+under the log root. Labels are normally written through
+:class:`~shipyard.logs.label_book.LabelBook`, which checks conflicts first.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
@@ -48,6 +54,9 @@ from shipyard.jsonable import to_json
 from shipyard.logs.kinds import LogKind, log_kind, log_kinds, register
 from shipyard.logs.kinds import log_schema as log_schema
 from shipyard.moments import as_utc
+
+if TYPE_CHECKING:
+    from shipyard.logs.pii import PiiPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +93,19 @@ LABEL_SCHEMA = pa.schema(
         pa.field("time", pa.timestamp("us", tz="UTC")),
         pa.field("model", pa.string()),
         pa.field("label", pa.string(), metadata=_JSON),
+        pa.field("sender", pa.string()),
+        pa.field("token_id", pa.string()),
+        pa.field("received_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-"""Columns of the label log, in file order."""
+"""Columns of the label log, in file order: the label, then who sent it and when.
+
+``sender`` is the principal's name ("anonymous" when the server does not
+authenticate), ``token_id`` the public id of the token it used, ``received_at`` the
+server's clock when the label was accepted (``time`` is when the label applies: the same
+for feedback, maybe earlier for an ingested file). Files written before these columns
+existed read them as null.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +154,21 @@ class PredictionBatch:
 
 @dataclass(frozen=True, slots=True)
 class LabelRecord:
-    """The ground truth for an earlier prediction, joined to it by ``request_id``."""
+    """The ground truth for an earlier prediction, joined to it by ``request_id``.
+
+    ``request_id`` is as the prediction log keeps it (in its sender's namespace, see
+    :func:`shipyard.serving.request.namespaced`). ``sender``, ``token_id`` and
+    ``received_at`` say who sent the label and when the server took it (``time``
+    when not given).
+    """
 
     request_id: str
     time: datetime
     model: str
     label: Any
+    sender: str = "anonymous"
+    token_id: str | None = None
+    received_at: datetime | None = None
 
 
 @register
@@ -178,11 +206,17 @@ class Labels(LogKind):
 
     def to_table(self, records: Sequence[Any]) -> pa.Table:
         """One row per label, the label as JSON."""
+        stamp = LABEL_SCHEMA.field("time").type
         columns: dict[str, pa.Array] = {
             "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
-            "time": pa.array([r.time for r in records], LABEL_SCHEMA.field("time").type),
+            "time": pa.array([r.time for r in records], stamp),
             "model": pa.array([str(r.model) for r in records], pa.string()),
             "label": pa.array([to_json(r.label) for r in records]),
+            "sender": pa.array([str(r.sender) for r in records], pa.string()),
+            "token_id": pa.array([r.token_id for r in records], pa.string()),
+            "received_at": pa.array(
+                [r.time if r.received_at is None else r.received_at for r in records], stamp
+            ),
         }
         return pa.Table.from_pydict(columns, schema=LABEL_SCHEMA)
 
@@ -190,6 +224,45 @@ class Labels(LogKind):
 def model_dir(root: Path, kind: str, model: str) -> Path:
     """The directory holding every file of ``model``'s ``kind`` log under ``root``."""
     return Path(root) / kind / f"model={quote(model, safe='')}"
+
+
+_FILES = itertools.count()  # per process; with the pid, stamp and random part: unique
+
+
+def write_log_file(directory: Path, table: pa.Table, *, private: bool = False) -> Path:
+    """Write ``table`` as a new Parquet file in ``directory``; readers never see half of it.
+
+    ``private`` makes the folders 0700 and the file 0600 (the raw PII store).
+    """
+    if private:
+        make_private_dirs(directory)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"part-{stamp}-{os.getpid()}-{next(_FILES):06d}-{secrets.token_hex(4)}"
+    temporary = directory / f".{name}.parquet.tmp"
+    final = directory / f"{name}.parquet"
+    try:
+        pq.write_table(table, temporary)
+        if private:
+            temporary.chmod(0o600)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, each readable by the owner only."""
+    missing = []
+    for folder in (directory, *directory.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode is narrowed by the umask, never widened
 
 
 class PredictionLogWriter:
@@ -203,7 +276,9 @@ class PredictionLogWriter:
         max_queue: int = 100_000,
         roll_rows: int = 10_000,
         roll_seconds: float = 5.0,
+        pii: PiiPolicy | None = None,
     ) -> None:
+        """``pii`` masks the tagged input columns before any file is written."""
         self._kind = log_kind(kind)
         self._record_types = self._kind.record_types
         self._rows = self._kind.rows
@@ -218,6 +293,7 @@ class PredictionLogWriter:
         self.max_queue = max_queue
         self.roll_rows = roll_rows
         self.roll_seconds = roll_seconds
+        self.pii = pii if pii is not None and pii.tagged else None
         self._queue: deque[Any] = deque()
         self._queued = 0  # rows in the queue (a batch is many rows)
         self._lock = threading.Lock()  # guards the bound check + append, and the counters
@@ -225,7 +301,6 @@ class PredictionLogWriter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._sequence = itertools.count()
         self._written = 0
         self._dropped = 0
         self._last_error: Exception | None = None
@@ -355,6 +430,8 @@ class PredictionLogWriter:
             if table.num_rows == 0:
                 continue
             try:
+                if self.pii is not None:
+                    table = self.pii.apply(table, model, day)
                 self._write_file(model, day, table)
             except Exception as exc:
                 logger.warning("lost %d %s records: %s", table.num_rows, self.kind, exc)
@@ -401,16 +478,7 @@ class PredictionLogWriter:
 
     def _write_file(self, model: str, day: date, table: pa.Table) -> None:
         directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"part-{stamp}-{os.getpid()}-{next(self._sequence):06d}-{secrets.token_hex(4)}"
-        temporary = directory / f".{name}.parquet.tmp"
-        try:
-            pq.write_table(table, temporary)
-            os.replace(temporary, directory / f"{name}.parquet")
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_log_file(directory, table)
 
     def _lose(self, count: int, error: Exception) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from shipyard.models.served import ServedModel
 from shipyard.serving.auth import ServerAccess
 from shipyard.serving.batcher import BatchSettings
 from shipyard.serving.fast_path import PredictionRoutes
+from shipyard.serving.feedback import FeedbackDesk, as_feedback_desk
 from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.middleware import RequestIdMiddleware, error_response
@@ -58,7 +59,7 @@ def create_app(
     served: ServedModel | ModelSlot,
     *,
     log: PredictionLogWriter | None = None,
-    labels: PredictionLogWriter | None = None,
+    labels: PredictionLogWriter | FeedbackDesk | None = None,
     batch: BatchSettings | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     sticky: StickyKey | None = None,
@@ -73,7 +74,8 @@ def create_app(
 
     ``served`` is one model, or a slot whose lineup (champion, challengers, shadow) a
     :class:`~shipyard.serving.hot_swap.GenerationWatcher` keeps current. ``log`` receives
-    every prediction; ``labels`` receives ``POST /v1/feedback``; ``batch`` turns on
+    every prediction; ``labels`` (a :class:`~shipyard.serving.feedback.FeedbackDesk`, or
+    a label-log writer standing for its folder) takes ``POST /v1/feedback``; ``batch`` turns on
     micro-batching; ``sticky`` names the routing key. ``on_shutdown`` runs when the
     server stops, after in-flight requests and queued shadow predictions are done.
     ``access`` says which routes need which token (:mod:`shipyard.serving.auth`; default:
@@ -86,7 +88,12 @@ def create_app(
     access = ServerAccess.open() if access is None else access
     if authenticate is None and access.predictions:
         authenticate = BearerAuthentication(access, slot.current.name)
-    metrics = ServerMetrics(slot, lambda: [w for w in (log, labels) if w is not None])
+    # Labels join predictions in the caller's namespace only when predictions have callers.
+    desk = None if labels is None else as_feedback_desk(labels, slot.current.name)
+    if desk is not None and desk.namespaced is None:
+        desk.namespaced = authenticate is not None
+    writers = [w for w in (log, labels) if isinstance(w, PredictionLogWriter)]
+    metrics = ServerMetrics(slot, lambda: writers)
     shadows = ShadowRunner(log, capacity=shadow_capacity, observe=metrics.observe_shadow)
     metrics.shadows = shadows
     batching: BatchStep = Unbatched()
@@ -115,7 +122,7 @@ def create_app(
     routes = server_routes(
         slot,
         PROTOCOLS,
-        labels=labels,
+        labels=desk,
         metrics=metrics,
         max_body_bytes=max_body_bytes,
         access=access,

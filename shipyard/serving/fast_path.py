@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,7 @@ from shipyard.errors import Forbidden, ShipyardError, Unauthenticated
 from shipyard.models.signature import dump_json
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.protocols import check_size
-from shipyard.serving.request import Call, Reply
+from shipyard.serving.request import Call, Reply, new_request_id, request_id_from
 
 if TYPE_CHECKING:
     from shipyard.serving.pipeline import PredictionService
@@ -93,9 +92,10 @@ class PredictionRoutes:
         started = time.perf_counter()
         self.metrics.tick()
         headers = Headers(scope=scope)
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = ""  # the client's, once checked, or a new one
         version = role = "unknown"
         try:
+            request_id = request_id_from(headers.get("x-request-id"))
             length = headers.get("content-length")
             check_size(
                 int(length) if length and length.isascii() and length.isdigit() else None,
@@ -114,6 +114,7 @@ class PredictionRoutes:
             status, reply = 500, Reply(dump_json({"error": message}), version, role)
         else:
             status, version, role = 200, reply.version, reply.role
+        request_id = request_id or new_request_id()  # the client's was refused: a new one
         response_headers = [
             (b"content-type", reply.content_type.encode("latin-1")),
             (b"content-length", str(len(reply.body)).encode("latin-1")),

@@ -1,20 +1,75 @@
-"""``POST /v1/feedback``: labels that arrive after the prediction, joined later by request id."""
+"""``POST /v1/feedback``: labels that arrive after the prediction, joined later by request id.
+
+Feedback needs ``labels:write`` (the route guard puts the principal in
+``request.scope["shipyard.principal"]``; without one the sender is anonymous). Each label
+is kept with who sent it (principal and token id) and when the server took it.
+
+When the server authenticates predictions, each prediction's request id is logged in its
+caller's namespace (:func:`~shipyard.serving.request.namespaced`), and feedback is read
+in its sender's: a client labels its own predictions, never another's that happens to
+share an ``X-Request-ID``. When predictions are anonymous (``serving.auth: off``), they
+share one namespace, and so do the labels sent for them.
+
+A label for a request that already has one follows ``labels.on_conflict``
+(:mod:`shipyard.logs.label_book`): ``reject`` answers 409 naming the request ids and
+writes nothing. Every accepted batch is one ``labels.written`` event in the audit log,
+recorded as the sender, in the same step as the file (one fails, neither stays).
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.access import Principal, Scope
 from shipyard.errors import RequestError
-from shipyard.logs.writer import LabelRecord
+from shipyard.logs.label_book import LabelBook, LabelOutcome, OnConflict
+from shipyard.logs.writer import LabelRecord, PredictionLogWriter
+from shipyard.models.signature import dump_json, load_json
+from shipyard.serving.protocols import check_size
+from shipyard.serving.request import ANONYMOUS, JSON, MAX_REQUEST_ID_LENGTH
+from shipyard.serving.request import namespaced as in_namespace
 
-__all__ = ["MAX_FEEDBACK_ITEMS", "parse_feedback"]
+if TYPE_CHECKING:
+    from shipyard.project import Project
+    from shipyard.store import Store
+
+__all__ = [
+    "MAX_FEEDBACK_ITEMS",
+    "PRINCIPAL_SCOPE_KEY",
+    "FeedbackDesk",
+    "LabelAudit",
+    "StoreAudit",
+    "as_feedback_desk",
+    "parse_feedback",
+]
 
 MAX_FEEDBACK_ITEMS = 10_000
+PRINCIPAL_SCOPE_KEY = "shipyard.principal"  # where the authenticate stage leaves who asks
+REQUEST_ID_SCOPE_KEY = "shipyard.request_id"  # the request's own id, set by the middleware
+
+# A request id as the client knows it, maybe with the row suffix of a multi-row request.
+_FEEDBACK_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}(?::[0-9]{{1,9}})?")
 
 
-def parse_feedback(payload: Any, model: str) -> list[LabelRecord]:
-    """``{"request_id", "label"}`` or a list of them → label records (400 naming the item)."""
+def parse_feedback(
+    payload: Any,
+    model: str,
+    *,
+    principal: Principal | None = None,
+    namespaced: bool = True,
+    now: datetime | None = None,
+) -> list[LabelRecord]:
+    """``{"request_id", "label"}`` or a list of them → label records (400 naming the item).
+
+    Each record carries who sent it and ``now`` (the server's clock); with ``namespaced``,
+    its request id is taken in ``principal``'s namespace.
+    """
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise RequestError('feedback is empty: send {"request_id": …, "label": …} or a list')
@@ -22,7 +77,9 @@ def parse_feedback(payload: Any, model: str) -> list[LabelRecord]:
         raise RequestError(
             f"feedback has {len(items)} items; send at most {MAX_FEEDBACK_ITEMS} per request"
         )
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    sender = ANONYMOUS if principal is None else principal.name
+    token_id = None if principal is None else principal.token_id
     records = []
     for index, item in enumerate(items):
         where = f"item {index}" if isinstance(payload, list) else "feedback"
@@ -31,6 +88,12 @@ def parse_feedback(payload: Any, model: str) -> list[LabelRecord]:
         request_id = item.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise RequestError(f"{where}: request_id must be a non-empty string")
+        if _FEEDBACK_ID.fullmatch(request_id) is None:
+            raise RequestError(
+                f"{where}: request_id must be the id a prediction was answered with "
+                f"(X-Request-ID: up to {MAX_REQUEST_ID_LENGTH} letters, digits and . _ : -, "
+                "and :<row> for one row of a batch)"
+            )
         if "label" not in item:
             raise RequestError(f"{where}: label is missing")
         unknown = set(item) - {"request_id", "label"}
@@ -39,6 +102,152 @@ def parse_feedback(payload: Any, model: str) -> list[LabelRecord]:
                 f"{where}: unknown fields {sorted(unknown)}; only request_id and label are accepted"
             )
         records.append(
-            LabelRecord(request_id=request_id, time=now, model=model, label=item["label"])
+            LabelRecord(
+                request_id=in_namespace(request_id, principal if namespaced else None),
+                time=now,
+                model=model,
+                label=item["label"],
+                sender=sender,
+                token_id=token_id,
+                received_at=now,
+            )
         )
     return records
+
+
+class LabelAudit(Protocol):
+    """Records an accepted batch of labels in the audit log, as the principal who sent it."""
+
+    def record(
+        self, outcome: LabelOutcome, principal: Principal | None, request_id: str | None
+    ) -> None: ...
+
+
+class StoreAudit:
+    """``labels.written`` events in the project's store, each naming the label's sender.
+
+    The server's own store names whoever started the server; a label's event must name
+    its sender, so each sender gets a store of its own on the same database (a few per
+    server: one per principal that sends labels).
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._stores: dict[tuple[str, str | None, str | None], Store] = {}
+
+    def record(
+        self, outcome: LabelOutcome, principal: Principal | None, request_id: str | None
+    ) -> None:
+        """One ``labels.written`` event for ``outcome``."""
+        from shipyard.store.event_kinds import EventKind
+
+        self.store_for(principal).record(
+            EventKind.LABELS_WRITTEN,
+            f"model:{outcome.model}",
+            outcome.audit_payload(),
+            request_id=request_id,
+        )
+
+    def store_for(self, principal: Principal | None) -> Store:
+        """The store whose events name ``principal`` (anonymous when None)."""
+        from shipyard.store import Store
+
+        key = (
+            ANONYMOUS if principal is None else principal.name,
+            None if principal is None else principal.token_id,
+            None if principal is None else principal.role,
+        )
+        store = self._stores.get(key)
+        if store is None:
+            url = self.project.config.db_url
+            store = self._stores[key] = Store(
+                url, actor=key[0], token_id=key[1], role=key[2], migrate=False
+            )
+        return store
+
+    def close(self) -> None:
+        """Release every sender's pooled connections."""
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
+
+
+class FeedbackDesk:
+    """Takes feedback for one model: parse, authorise, check conflicts, write, audit.
+
+    ``namespaced``: whether request ids are read in the sender's namespace; it must match
+    how predictions are logged, so :func:`~shipyard.serving.app.create_app` sets it (true
+    when predictions are authenticated) unless it is given.
+    """
+
+    def __init__(
+        self,
+        book: LabelBook,
+        model: str,
+        *,
+        on_conflict: OnConflict = "reject",
+        audit: LabelAudit | None = None,
+        namespaced: bool | None = None,
+    ) -> None:
+        self.book = book
+        self.model = model
+        self.on_conflict = on_conflict
+        self.audit = audit
+        self.namespaced = namespaced
+
+    @classmethod
+    def for_project(cls, project: Project, model: str) -> FeedbackDesk:
+        """The desk a server of ``project`` uses: its label log, its rule, its audit log."""
+        config = project.config
+        return cls(
+            LabelBook(config.resolve(config.serving.logs)),
+            model,
+            on_conflict=config.labels.on_conflict,
+            audit=StoreAudit(project),
+        )
+
+    def receive(
+        self, payload: Any, principal: Principal | None, request_id: str | None = None
+    ) -> LabelOutcome:
+        """Write one batch of feedback (403 without ``labels:write``, 409 on a conflict)."""
+        if principal is not None:
+            principal.require(Scope.LABELS_WRITE, self.model)
+        records = parse_feedback(
+            payload, self.model, principal=principal, namespaced=bool(self.namespaced)
+        )
+        audit = self.audit
+
+        def commit(outcome: LabelOutcome) -> None:
+            if audit is not None:
+                audit.record(outcome, principal, request_id)
+
+        return self.book.write(records, on_conflict=self.on_conflict, commit=commit)
+
+    def close(self) -> None:
+        """Release what the audit holds open (its database connections)."""
+        close = getattr(self.audit, "close", None)
+        if close is not None:
+            close()
+
+    async def respond(self, request: Request, max_body_bytes: int) -> Response:
+        """The ``POST /v1/feedback`` handler: the body within the limit, then :meth:`receive`."""
+        length = request.headers.get("content-length")
+        check_size(
+            int(length) if length and length.isascii() and length.isdigit() else None,
+            max_body_bytes,
+        )
+        body = await request.body()
+        check_size(len(body), max_body_bytes)
+        payload = load_json(body)
+        principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY) or request.headers.get("x-request-id")
+        # The lock and the writes block: off the event loop.
+        outcome = await run_in_threadpool(self.receive, payload, principal, request_id)
+        return Response(dump_json(outcome.to_dict()), media_type=JSON)
+
+
+def as_feedback_desk(labels: FeedbackDesk | PredictionLogWriter, model: str) -> FeedbackDesk:
+    """``labels`` as a desk: a label-log writer stands for its log root (reject, no audit)."""
+    if isinstance(labels, FeedbackDesk):
+        return labels
+    return FeedbackDesk(LabelBook(labels.root), model)

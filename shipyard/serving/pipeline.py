@@ -130,4 +130,4 @@ class PredictionService:
                 inputs = self.inputs(request, shadow.spec)
             except RequestError:
                 inputs = np.empty((0, len(shadow.spec.columns)), dtype=object)
-        self.shadows.submit(shadow, inputs, request.id)
+        self.shadows.submit(shadow, inputs, request.log_id)

@@ -6,13 +6,29 @@ after it sees, whatever the protocol: who asks, which model, the inputs once val
 and enriched, the role of the version that answers. A :class:`Reply` is the encoded
 answer the fast path sends. A :class:`WireProtocol` does the decoding and encoding
 (the three built in are in :mod:`shipyard.serving.wire`).
+
+Request ids: the server makes a new one (:func:`new_request_id`, random and
+time-ordered, never a counter that repeats across workers or restarts) unless the
+client sends ``X-Request-ID``, which must be at most 128 characters of
+``[A-Za-z0-9._:-]`` (:func:`request_id_from`, else a 400 naming the header). The logs
+keep each id *in its sender's namespace* (:func:`namespaced`): ``<principal>/<id>`` for
+an authenticated principal, the bare id for anonymous callers. So the same
+``X-Request-ID`` from two clients names two predictions, and a label from one client
+never joins another's prediction.
 """
 
 from __future__ import annotations
 
+import base64
+import os
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+from shipyard.errors import RequestError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,9 +37,73 @@ if TYPE_CHECKING:
     from shipyard.models.signature import InputSpec
     from shipyard.project import Principal
 
-__all__ = ["JSON", "Call", "Reply", "Request", "WireProtocol"]
+__all__ = [
+    "ANONYMOUS",
+    "JSON",
+    "MAX_REQUEST_ID_LENGTH",
+    "REQUEST_ID_HEADER",
+    "Call",
+    "Reply",
+    "Request",
+    "WireProtocol",
+    "namespace_of",
+    "namespaced",
+    "new_request_id",
+    "request_id_from",
+]
 
 JSON = "application/json"
+REQUEST_ID_HEADER = "X-Request-ID"
+MAX_REQUEST_ID_LENGTH = 128
+ANONYMOUS = "anonymous"  # who sent a request when the server does not authenticate
+
+_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+_TO_CROCKFORD = bytes.maketrans(  # base32 in an alphabet whose order is the bits' order
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
+def new_request_id() -> str:
+    """A new request id: 26 characters, ULID-like (48-bit milliseconds, 80 random bits).
+
+    Unique across workers and restarts (no counter), and sorted by time as text.
+    """
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
+    return base64.b32encode(raw)[:26].translate(_TO_CROCKFORD).decode("ascii")
+
+
+def request_id_from(given: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is well formed; a new id when none was sent.
+
+    A 400 naming the header when it is longer than 128 characters or holds anything but
+    letters, digits and ``. _ : -``.
+    """
+    if not given:
+        return new_request_id()
+    if _REQUEST_ID.fullmatch(given) is None:
+        if len(given) > MAX_REQUEST_ID_LENGTH:
+            found = f"it is {len(given)} characters long"
+        else:
+            found = f"it holds {next(c for c in given if not _REQUEST_ID.fullmatch(c))!r}"
+        raise RequestError(
+            f"The {REQUEST_ID_HEADER} header must be 1 to {MAX_REQUEST_ID_LENGTH} characters "
+            f"of letters, digits and . _ : - but {found}; send a plain id like order-1234, "
+            "or none and use the one the server returns."
+        )
+    return given
+
+
+def namespace_of(principal: Principal | None) -> str | None:
+    """The namespace of a sender's request ids: its name, or None for anonymous callers."""
+    if principal is None:
+        return None
+    return quote(principal.name, safe="@._-:")  # no "/": it separates namespace and id
+
+
+def namespaced(request_id: str, principal: Principal | None) -> str:
+    """``request_id`` as the logs keep it: ``<principal>/<id>``, or bare when anonymous."""
+    namespace = namespace_of(principal)
+    return request_id if namespace is None else f"{namespace}/{request_id}"
 
 
 @dataclass(slots=True)
@@ -51,6 +131,11 @@ class Request:
     spec: InputSpec | None = None  # what ``inputs`` were validated against
     inputs: np.ndarray | None = None  # validated and enriched, in ``spec``'s column order
     notes: Any = None  # what the protocol keeps from decoding for its reply
+
+    @property
+    def log_id(self) -> str:
+        """The id the logs keep: :attr:`id` in the principal's namespace (see the module)."""
+        return namespaced(self.id, self.principal)
 
 
 @dataclass(slots=True)

@@ -25,15 +25,14 @@ from starlette.routing import Route
 from shipyard import __version__
 from shipyard.access import Scope
 from shipyard.errors import RequestError
-from shipyard.logs.writer import PredictionLogWriter
-from shipyard.models.signature import dump_json, load_json
+from shipyard.models.signature import dump_json
 from shipyard.serving.auth import PRINCIPAL_KEY, ServerAccess
-from shipyard.serving.feedback import parse_feedback
+from shipyard.serving.feedback import FeedbackDesk
 from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.openapi import openapi_document
-from shipyard.serving.protocols import check_size, datatype_of, model_metadata
+from shipyard.serving.protocols import datatype_of, model_metadata
 from shipyard.serving.request import JSON, WireProtocol
 from shipyard.serving.stages import check_model, pinned_model
 
@@ -46,7 +45,7 @@ def server_routes(
     slot: ModelSlot,
     protocols: tuple[WireProtocol, ...],
     *,
-    labels: PredictionLogWriter | None,
+    labels: FeedbackDesk | None,
     metrics: ServerMetrics,
     max_body_bytes: int,
     access: ServerAccess | None = None,
@@ -134,9 +133,7 @@ def _guarded(endpoint: Endpoint, access: ServerAccess, scope: Scope, served: str
 class _Answers:
     """The handlers that read the slot or write labels."""
 
-    def __init__(
-        self, slot: ModelSlot, labels: PredictionLogWriter | None, max_body_bytes: int
-    ) -> None:
+    def __init__(self, slot: ModelSlot, labels: FeedbackDesk | None, max_body_bytes: int) -> None:
         self.slot = slot
         self.name = slot.current.name
         self.labels = labels
@@ -152,16 +149,7 @@ class _Answers:
             raise RequestError(
                 "This server does not record feedback: it runs without logs.", status=409
             )
-        length = request.headers.get("content-length")
-        check_size(
-            int(length) if length and length.isascii() and length.isdigit() else None,
-            self.max_body_bytes,
-        )
-        body = await request.body()
-        check_size(len(body), self.max_body_bytes)
-        records = parse_feedback(load_json(body), self.name)
-        accepted = sum(self.labels.log(record) for record in records)
-        return _json({"accepted": accepted, "dropped": len(records) - accepted})
+        return await self.labels.respond(request, self.max_body_bytes)
 
     async def v2_metadata(self, request: Request) -> Response:
         lineup = self.lineup(request)

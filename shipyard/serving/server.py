@@ -127,17 +127,17 @@ def build_server(spec: ServeSpec) -> Server:
     writers: list[PredictionLogWriter] = []
     log = labels = None
     if spec.log_predictions:
-        root = config.resolve(settings.logs)
-        log, labels = (
-            PredictionLogWriter(
-                root,
-                kind=kind,
-                roll_rows=settings.log_roll_rows,
-                roll_seconds=settings.log_roll_seconds,
-            )
-            for kind in ("predictions", "labels")
+        from shipyard.logs.pii import PiiPolicy
+        from shipyard.serving.feedback import FeedbackDesk
+
+        log = PredictionLogWriter(
+            config.resolve(settings.logs),
+            roll_rows=settings.log_roll_rows,
+            roll_seconds=settings.log_roll_seconds,
+            pii=PiiPolicy.from_config(config),  # tagged inputs masked before any file
         )
-        writers = [log, labels]
+        labels = FeedbackDesk.for_project(project, served.name)  # checked, audited writes
+        writers = [log]
     slot = ModelSlot(served)
     watcher = None
     if following:
@@ -157,6 +157,7 @@ def build_server(spec: ServeSpec) -> Server:
         project.store  # noqa: B018 -- opened now, not on the first request
     on_shutdown = [watcher.stop] if watcher is not None else []
     on_shutdown += [writer.close for writer in writers]
+    on_shutdown += [labels.close] if labels is not None else []
     app = create_app(
         slot,
         log=log,

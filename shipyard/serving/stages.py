@@ -266,7 +266,7 @@ class LiveLog:
         """One log entry, timed from ``started`` (a ``perf_counter`` reading) to now."""
         self.writer.log(
             PredictionBatch(
-                request_id=request.id,
+                request_id=request.log_id,  # in the caller's namespace
                 time=datetime.now(UTC),
                 model=model.name,
                 version=model.version,

@@ -339,7 +339,7 @@ def test_join_labels_takes_the_latest_label(log_root: Path) -> None:
         labels.log(LabelRecord("d2-1", NOW + timedelta(days=3), "churn", 0))
         labels.log(LabelRecord("d2-0", NOW + timedelta(days=5), "fraud", 7))  # other model
     joined = join_labels(log_root, "churn", since=NOW + timedelta(days=2))
-    assert joined.schema.names == [*PREDICTION_SCHEMA.names, "label", "label_time"]
+    assert joined.schema.names == [*PREDICTION_SCHEMA.names, "label", "label_time", "label_sender"]
     by_id = {row["request_id"]: row for row in joined.to_pylist()}
     assert len(by_id) == 4
     assert json.loads(by_id["d2-0"]["label"]) == 1
