@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shipyard.config._section import Section
 
@@ -64,3 +64,9 @@ class ServingSettings(Section):
     log_roll_seconds: float = Field(
         5.0, gt=0, description="A log file is written at least this often while traffic flows."
     )
+
+    @field_validator("auth", "verify_signatures", mode="before")
+    @classmethod
+    def _off_as_written(cls, value: object) -> object:
+        """YAML reads a bare ``off`` as false (so does ``SHIPYARD_SERVING__AUTH=off``)."""
+        return "off" if value is False else value
