@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_PRUNE_SECONDS = 3600.0  # how often the agent enforces PII retention
+
 __all__ = ["Agent", "TickReport"]
 
 
@@ -61,6 +63,7 @@ class Agent:
         self._refused: set[int] = set()  # roll-outs whose promotion refusal is recorded
         self._ct: ContinuousTraining | None = None
         self._next_monitor = 0.0
+        self._next_prune = 0.0  # PII retention: at the first tick, then hourly
         self.registry = RegistryWatch(project)  # pages the owner when an alias drifts
 
     def tick(self) -> TickReport:
@@ -77,6 +80,7 @@ class Agent:
                 report.actions.append(f"{rollout.model}/{rollout.candidate}: {error.message}")
         report.actions.extend(self.registry.tick())
         self._monitor(report)
+        self._retention(report)
         self._continuous_training(report)
         return report
 
@@ -97,6 +101,27 @@ class Agent:
             return
         if result.level != "ok":
             report.actions.append(f"{name}/{result.version}: monitor level {result.level}")
+
+    def _retention(self, report: TickReport) -> None:
+        """Remove PII past ``pii.retention_days`` (hourly; the logs prune by whole days)."""
+        now = time.monotonic()
+        if not self.config.pii.retention_days or now < self._next_prune:
+            return
+        self._next_prune = now + _PRUNE_SECONDS
+        from shipyard.logs.pii import PiiPolicy
+        from shipyard.logs.prune import prune_logs, record_prune
+
+        try:
+            self.project.authorize(Scope.LOGS_PRUNE)
+            logs = self.config.resolve(self.config.serving.logs)
+            pruned = prune_logs(PiiPolicy.from_config(self.config), logs)
+            record_prune(self.store, pruned)  # audited as the agent, naming what went
+        except (ShipyardError, OSError) as error:  # a full disk must not stop the agent
+            text = error.message if isinstance(error, ShipyardError) else str(error)
+            logger.warning("PII retention: %s", text)
+            report.actions.append(f"PII retention: {text}")
+            return
+        report.actions.extend(f"pruned {item.describe()}" for item in pruned.pruned)
 
     def _continuous_training(self, report: TickReport) -> None:
         """Follow the running cycle, or start one on a pending trigger."""

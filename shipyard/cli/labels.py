@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from shipyard.cli.output import console
+from shipyard.cli.acting import Scope, acting
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState
 
 __all__ = ["app"]
@@ -24,19 +26,41 @@ def ingest_cmd(
     model: Annotated[
         str | None, typer.Option(help="Model the labels belong to [model.name].")
     ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="The principal whose predictions these are, when the server authenticates "
+            "predictions (the log keeps their ids as <namespace>/<id>). Ids that hold a / "
+            "are taken as they are."
+        ),
+    ] = None,
+    on_conflict: Annotated[
+        Literal["reject", "keep_first", "keep_last"] | None,
+        typer.Option(
+            help="A request labelled already: reject, keep_first or keep_last [labels.on_conflict]."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Append labels from FILE to the label log."""
+    """Append labels from FILE to the label log (needs labels:write; audited).
+
+    A request that already has a label follows labels.on_conflict: by default the whole
+    file is refused, naming the request ids.
+    """
     from datetime import UTC, datetime
 
     import pandas as pd
 
     from shipyard.data import read_frame
     from shipyard.errors import DataError
-    from shipyard.logs.writer import LabelRecord, PredictionLogWriter
+    from shipyard.logs.label_book import LabelBook, record_labels
+    from shipyard.logs.writer import LabelRecord
+    from shipyard.serving.request import qualified
 
     state: CliState = ctx.obj
     config = state.config()
     name = model or config.model.name
+    project = acting(ctx, Scope.LABELS_WRITE, name)
     frame = read_frame(file)
     missing = [c for c in ("request_id", "label") if c not in frame.columns]
     if missing:
@@ -47,6 +71,8 @@ def ingest_cmd(
     if frame["request_id"].isna().any():
         row = int(frame["request_id"].isna().to_numpy().argmax())
         raise DataError(f"{file}, row {row}: request_id is empty.", hint="Every label needs one.")
+    if frame.empty:
+        raise DataError(f"{file} has no rows.", hint="Give one row per labelled prediction.")
     now = datetime.now(UTC)
     times = (
         pd.to_datetime(frame["time"], utc=True, errors="coerce")
@@ -58,9 +84,33 @@ def ingest_cmd(
         raise DataError(
             f"{file}, row {row}: time is not an ISO time.", hint="E.g. 2026-11-24T09:30:00Z."
         )
-    writer = PredictionLogWriter(config.resolve(config.serving.logs), kind="labels")
-    with writer:
-        for request_id, label, at in zip(frame["request_id"], frame["label"], times, strict=True):
-            value = label.item() if hasattr(label, "item") else label
-            writer.log(LabelRecord(str(request_id), at.to_pydatetime(), name, value))
-    console.print(f"{writer.written} labels of {name} ingested, {writer.dropped} dropped.")
+    who = project.principal
+    records = []
+    for request_id, label, at in zip(frame["request_id"], frame["label"], times, strict=True):
+        text = str(request_id)
+        records.append(
+            LabelRecord(
+                request_id=text if "/" in text else qualified(text, namespace),
+                time=at.to_pydatetime(),
+                model=name,
+                label=label.item() if hasattr(label, "item") else label,
+                sender=who.name,
+                token_id=who.token_id,
+                received_at=now,
+            )
+        )
+    book = LabelBook(config.resolve(config.serving.logs))
+    outcome = book.write(
+        records,
+        on_conflict=on_conflict or config.labels.on_conflict,
+        commit=lambda done: record_labels(project.store, done),
+    )
+    if as_json:
+        print_json(outcome.to_dict())
+        return
+    line = f"{len(outcome.written)} labels of {name} ingested"
+    if outcome.ignored:
+        line += f", {len(outcome.ignored)} ignored (labelled already: keep_first)"
+    if outcome.replaced:
+        line += f", {len(outcome.replaced)} re-labelled (keep_last; the old labels stay logged)"
+    console.print(line + ".")

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow.parquet as pq
 
@@ -41,12 +41,15 @@ from shipyard.logs.kinds import log_kind
 from shipyard.logs.writer import LabelRecord, model_dir, write_log_file
 from shipyard.moments import as_utc
 
+if TYPE_CHECKING:
+    from shipyard.store import Store
+
 try:  # POSIX
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LabelBook", "LabelOutcome", "OnConflict", "conflict_error"]
+__all__ = ["LabelBook", "LabelOutcome", "OnConflict", "conflict_error", "record_labels"]
 
 OnConflict = Literal["reject", "keep_first", "keep_last"]
 _SHOWN = 5  # request ids named in a message or an audit payload
@@ -208,6 +211,18 @@ class LabelBook:
                 path.unlink(missing_ok=True)
             raise
         return written
+
+
+def record_labels(store: Store, outcome: LabelOutcome, *, request_id: str | None = None) -> None:
+    """The audit event of an accepted batch: ``labels.written`` on ``model:<name>``."""
+    from shipyard.store.event_kinds import EventKind
+
+    store.record(
+        EventKind.LABELS_WRITTEN,
+        f"model:{outcome.model}",
+        outcome.audit_payload(),
+        request_id=request_id,
+    )
 
 
 def conflict_error(request_ids: Sequence[str]) -> RequestError:

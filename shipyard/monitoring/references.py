@@ -51,6 +51,7 @@ def reference_set(
 ) -> ReferenceSet:
     """The reference of ``model`` (its training snapshot unless ``digest`` names another)."""
     from shipyard.data import load_snapshot
+    from shipyard.logs.pii import PiiPolicy
     from shipyard.registry import tags
 
     version = client.get_model_version(model.name, model.version)
@@ -65,8 +66,12 @@ def reference_set(
     target = found.get(tags.TARGET) or config.train.target
     columns = list(model.spec.columns)
     cache = config.workspace / "monitoring" / model.name
-    frame = _inputs(load_snapshot(digest, config.artifact_path).frame(), columns)
-    reference = _cached_reference(cache / f"reference-{digest[:16]}.json", frame)
+    # PII-tagged columns as the prediction log keeps them (hashed or dropped), so drift
+    # compares like with like and the report never shows a raw value.
+    pii = PiiPolicy.from_config(config)
+    frame = pii.mask_frame(_inputs(load_snapshot(digest, config.artifact_path).frame(), columns))
+    masked = f"-pii{pii.fingerprint}" if pii.tagged else ""
+    reference = _cached_reference(cache / f"reference-{digest[:16]}{masked}.json", frame)
     scoring_digest = found.get(tags.VALIDATION_DIGEST) or digest
     scored = load_snapshot(scoring_digest, config.artifact_path).frame()
     labels = scored[target].to_numpy() if target and target in scored.columns else None

@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from shipyard.access import Principal, Scope
 from shipyard.errors import RequestError
-from shipyard.logs.label_book import LabelBook, LabelOutcome, OnConflict
+from shipyard.logs.label_book import LabelBook, LabelOutcome, OnConflict, record_labels
 from shipyard.logs.writer import LabelRecord, PredictionLogWriter
 from shipyard.models.signature import dump_json, load_json
 from shipyard.serving.protocols import check_size
@@ -139,14 +139,7 @@ class StoreAudit:
         self, outcome: LabelOutcome, principal: Principal | None, request_id: str | None
     ) -> None:
         """One ``labels.written`` event for ``outcome``."""
-        from shipyard.store.event_kinds import EventKind
-
-        self.store_for(principal).record(
-            EventKind.LABELS_WRITTEN,
-            f"model:{outcome.model}",
-            outcome.audit_payload(),
-            request_id=request_id,
-        )
+        record_labels(self.store_for(principal), outcome, request_id=request_id)
 
     def store_for(self, principal: Principal | None) -> Store:
         """The store whose events name ``principal`` (anonymous when None)."""

@@ -49,6 +49,7 @@ __all__ = [
     "namespace_of",
     "namespaced",
     "new_request_id",
+    "qualified",
     "request_id_from",
 ]
 
@@ -95,15 +96,19 @@ def request_id_from(given: str | None) -> str:
 
 def namespace_of(principal: Principal | None) -> str | None:
     """The namespace of a sender's request ids: its name, or None for anonymous callers."""
-    if principal is None:
-        return None
-    return quote(principal.name, safe="@._-:")  # no "/": it separates namespace and id
+    return None if principal is None else principal.name
 
 
 def namespaced(request_id: str, principal: Principal | None) -> str:
     """``request_id`` as the logs keep it: ``<principal>/<id>``, or bare when anonymous."""
-    namespace = namespace_of(principal)
-    return request_id if namespace is None else f"{namespace}/{request_id}"
+    return qualified(request_id, namespace_of(principal))
+
+
+def qualified(request_id: str, namespace: str | None) -> str:
+    """``<namespace>/<request_id>`` (the name escaped so it holds no "/"), or the bare id."""
+    if namespace is None:
+        return request_id
+    return f"{quote(namespace, safe='@._-:')}/{request_id}"
 
 
 @dataclass(slots=True)
