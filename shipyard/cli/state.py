@@ -226,7 +226,8 @@ class CliState:
         project.__dict__["store"] = store  # Project.store is a cached property
         if principal.via != "os-user":
             return project
-        issued = ensure_own_token(project, identity.refused_token)
+        local = not config.shared_database  # a shared database's tokens come from an admin
+        issued = ensure_own_token(project, identity.refused_token) if local else None
         if issued is not None:
             path = credentials_path(config)
             err_console.print(

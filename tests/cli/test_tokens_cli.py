@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from shipyard.cli import run
+from shipyard.cli.state import resolve_principal
+from shipyard.config import load_config
 from shipyard.governance.credentials import database_key
 from shipyard.store import Store, TokenRow
 
@@ -207,6 +209,26 @@ def test_a_shared_database_refuses_commands_without_a_token(
     monkeypatch.delenv("SHIPYARD_TOKEN")
     code, out, _ = cli(capsys, "init")  # a second person: tokens exist, so no new admin
     assert code == 0 and "shipyard login" in out and not (tmp_path / "other" / "c.json").exists()
+    monkeypatch.setenv("SHIPYARD_SECURITY__REQUIRE_TOKEN", "never")  # a team's explicit choice
+    code, out, _ = cli(capsys, "whoami", "--json")
+    assert code == 0 and json.loads(out)["via"] == "os-user"
+    assert not (tmp_path / "other" / "c.json").exists()  # no token made on a shared database
+
+
+def test_resolve_principal_reads_only_the_environ_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    folder = _project(tmp_path / "proj", monkeypatch)
+    assert cli(capsys, "init")[0] == 0
+    token = _create(capsys, "--name", "ci", "--role", "viewer")
+    config = load_config(folder / "shipyard.yaml")
+    by_token = resolve_principal(config, {"SHIPYARD_TOKEN": token, "LOGNAME": "bob"})
+    assert (by_token.name, by_token.via, by_token.token_id) == ("ci", "token", token[4:16])
+    saved = resolve_principal(config, {"LOGNAME": "bob"})  # the token init saved
+    assert (saved.name, saved.via) == ("tester", "token")
+    monkeypatch.setenv("SHIPYARD_SECURITY__CREDENTIALS", str(tmp_path / "none.json"))
+    laptop = resolve_principal(load_config(folder / "shipyard.yaml"), {"LOGNAME": "bob"})
+    assert (laptop.name, laptop.via, laptop.role) == ("bob", "os-user", "admin")
 
 
 def test_a_project_from_before_tokens_gets_its_admin_token_on_first_use(
