@@ -127,7 +127,10 @@ def resolve_principal(
 def _needs_token(config: Config) -> Unauthenticated:
     hint = f"Run `shipyard login` or set {TOKEN_VARIABLE}."
     if config.shared_database:
-        return Unauthenticated("This project's database is shared: commands need a token.", hint)
+        first = " (`shipyard init` gives a new shared database its first admin token)"
+        return Unauthenticated(
+            "This project's database is shared: commands need a token.", hint[:-1] + first + "."
+        )
     return Unauthenticated(
         "This project needs a token (security.require_token: always).", hint=hint
     )
