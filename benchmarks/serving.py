@@ -11,13 +11,19 @@ a free 127.0.0.1 port:
   ``/v1/models/NAME:predict``; again with ``--no-log-predictions``; and, when
   ``shipyard serve --help`` lists ``--max-batch-size``, with micro-batching on.
 
+Then, per model, the cost of bearer tokens: the same ``shipyard serve`` twice at once,
+with ``serving.auth: off`` and ``required`` (every request carrying a labeller token),
+measured at c=16 in alternating runs (off, on, on, off, …) so that the machine's drift
+falls on both alike; the ratio of their mean req/s is checked against the 0.97 floor.
+
 Each server gets a short warm-up, then one ``wrk -t1 -cC -dDs`` run per concurrency
 C in (1, 16, 64), every request a single row. Percentiles come from wrk's own latency
 histogram (a Lua ``done`` hook prints p50/p95/p99). The client's CPU share is wrk's
 user+system time over wall time × cores; the server's CPU per request is the CPU time of
 the server's process group over the requests served.
 
-    python benchmarks/serving.py [--duration 10] [--quick]
+    python benchmarks/serving.py [--duration 10] [--quick] [--auth-rounds 4]
+    python benchmarks/serving.py --variants auth --models bc-gbm   # the auth pair only
 
 Needs ``wrk`` (``apt-get install wrk``).
 """
@@ -91,6 +97,7 @@ class Variant:
     label: str
     kind: str  # "mlflow" | "shipyard"
     flags: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # SHIPYARD_* settings of its own
 
 
 @dataclass
@@ -109,6 +116,7 @@ class Result:
     client_cpu_pct: float
     server_cpu_ms: float | None
     server_time_ms: float | None = None  # mean, from the server's own latency histogram
+    round: int | None = None  # the alternating run's number, in the auth comparison
 
 
 # --------------------------------------------------------------------------- project
@@ -157,6 +165,19 @@ def train_models(config_path: Path) -> str:
             raise SystemExit(f"expected {name}/1, got {name}/{result.version}")
         db_url = config.db_url
     return db_url
+
+
+def issue_labeller_token(config_path: Path) -> str:
+    """A labeller token (serve:invoke, labels:write) of the benchmark's project."""
+    from shipyard.config import load_config
+    from shipyard.governance.tokens import issue_token
+    from shipyard.project import Principal, Project
+
+    project = Project(load_config(config_path), Principal("benchmark", "benchmarks/serving.py"))
+    try:
+        return issue_token(project, name="benchmark-client", role="labeller").token
+    finally:
+        project.close()
 
 
 def native_predict_ms(X: Any, y: Any) -> dict[str, float]:
@@ -265,7 +286,7 @@ def start_server(
     """Start one server; return it, the predict URL and the readiness URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**ENV, "MLFLOW_TRACKING_URI": db_url}
+    env = {**ENV, "MLFLOW_TRACKING_URI": db_url, **variant.env}
     if variant.kind == "mlflow":
         command = [
             str(BIN / "mlflow"),
@@ -316,7 +337,7 @@ LUA = """\
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
-
+{headers}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -341,9 +362,18 @@ def histogram_totals(metrics_url: str) -> tuple[float, float]:
     return total, count
 
 
-def check_once(url: str, body: str) -> None:
+def lua_script(body: str, headers: dict[str, str] | None = None) -> str:
+    """The wrk script POSTing ``body`` with ``headers``, reporting wrk's own percentiles."""
+    lines = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+    return LUA.format(body=body, headers=lines)
+
+
+def check_once(url: str, body: str, headers: dict[str, str] | None = None) -> None:
     request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=body.encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -388,6 +418,181 @@ def run_wrk(url: str, lua: Path, connections: int, duration: int, tmp: Path) -> 
     return parsed
 
 
+def measure(
+    server: Server,
+    url: str,
+    lua: Path,
+    connections: int,
+    duration: int,
+    tmp: Path,
+    *,
+    model: str,
+    variant: Variant,
+    metrics_url: str,
+    round_: int | None = None,
+) -> Result:
+    """One wrk run against ``server``, with its CPU and (shipyard) its own request time."""
+    shipyard = variant.kind == "shipyard"
+    before = histogram_totals(metrics_url) if shipyard else None
+    cpu_before = server.cpu_seconds()
+    out = run_wrk(url, lua, connections, duration, tmp)
+    cpu_after = server.cpu_seconds()
+    server_time = None
+    if before is not None:
+        after = histogram_totals(metrics_url)
+        done = after[1] - before[1]
+        server_time = 1000 * (after[0] - before[0]) / done if done else None
+    served = out["requests"]
+    return Result(
+        model=model,
+        variant=variant.key,
+        connections=connections,
+        rps=served / (out["duration_us"] / 1e6),
+        p50_ms=out["p50"] / 1000,
+        p95_ms=out["p95"] / 1000,
+        p99_ms=out["p99"] / 1000,
+        requests=served,
+        errors=out["status"] + out["socket"],
+        client_cpu_pct=100 * out["cpu"] / (out["wall"] * CORES),
+        server_cpu_ms=1000 * (cpu_after - cpu_before) / served if served else None,
+        server_time_ms=server_time,
+        round=round_,
+    )
+
+
+AUTH_FLOOR = 0.97
+AUTH_CONNECTIONS = 16
+
+
+def auth_variants(flags: list[str]) -> tuple[Variant, Variant]:
+    """The same server with ``serving.auth`` off and required."""
+    return (
+        Variant(
+            "auth-off", "shipyard, auth off", "shipyard", flags, {"SHIPYARD_SERVING__AUTH": "off"}
+        ),
+        Variant(
+            "auth-on",
+            "shipyard, auth required",
+            "shipyard",
+            flags,
+            {"SHIPYARD_SERVING__AUTH": "required"},
+        ),
+    )
+
+
+def auth_comparison(
+    model: str,
+    pair: tuple[Variant, Variant],
+    token: str,
+    *,
+    project: Path,
+    db_url: str,
+    logs: Path,
+    tmp: Path,
+    X: Any,
+    rounds: int,
+    duration: int,
+    servers: list[Server],
+    say: Any,
+) -> list[Result]:
+    """Both servers up at once; c=16 runs alternating off, on, on, off, …; every result."""
+    started = {}
+    for variant in pair:
+        server, url, ready_url = start_server(variant, model, project, db_url, logs)
+        servers.append(server)
+        started[variant.key] = (server, url, ready_url)
+    body = payload("shipyard", X)
+    header = {"Authorization": f"Bearer {token}"}
+    scripts = {}
+    for variant in pair:
+        server, url, ready_url = started[variant.key]
+        ready = server.wait_ready(ready_url)
+        say(f"  {model} · {variant.label}: ready in {ready:.1f} s")
+        headers = header if variant.key == "auth-on" else {}
+        lua = tmp / f"{variant.key}.lua"
+        lua.write_text(lua_script(body, headers), encoding="utf-8")
+        scripts[variant.key] = lua
+        check_once(url, body, headers)
+        run_wrk(url, lua, AUTH_CONNECTIONS, WARMUP_SECONDS, tmp)
+    _, on_url, _ = started["auth-on"]
+    try:
+        check_once(on_url, body)
+    except RuntimeError as refused:  # the server with auth on must refuse an anonymous call
+        if "→ 401" not in str(refused):
+            raise
+    else:
+        raise RuntimeError(f"{on_url} answered without a token: is serving.auth required?")
+    results = []
+    for number in range(rounds):
+        order = pair if number % 2 == 0 else pair[::-1]
+        for variant in order:
+            server, url, ready_url = started[variant.key]
+            results.append(
+                measure(
+                    server,
+                    url,
+                    scripts[variant.key],
+                    AUTH_CONNECTIONS,
+                    duration,
+                    tmp,
+                    model=model,
+                    variant=variant,
+                    metrics_url=ready_url.replace("/v2/health/ready", "/metrics"),
+                    round_=number + 1,
+                )
+            )
+    for server, _, _ in started.values():
+        server.stop()
+    return results
+
+
+def auth_stage_us(model: str, calls: int = 200_000) -> float:
+    """Median µs of the authenticate stage on a remembered token, in this process (5 runs)."""
+    import timeit
+
+    from starlette.datastructures import Headers
+
+    from shipyard.access import ROLES, Principal
+    from shipyard.serving.auth import BearerTokens, ServerAccess
+    from shipyard.serving.request import Request
+    from shipyard.serving.stages import BearerAuthentication
+    from shipyard.serving.wire import KServeV1
+
+    labeller = Principal("bench", "token", "labeller", ROLES["labeller"].scopes)
+    access = ServerAccess(BearerTokens(lambda _token: labeller, ttl=3600), predictions=True)
+    stage = BearerAuthentication(access, model)
+    token = "shp_" + "x" * 50  # the shape of a real one; verify is never asked twice
+    headers = Headers(
+        raw=[
+            (b"host", b"127.0.0.1:8080"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"700"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ]
+    )
+    request = Request("r", KServeV1(), headers, b"", model)
+    runs = [timeit.timeit(lambda: stage.authenticate(request), number=calls) for _ in range(5)]
+    return statistics.median(runs) / calls * 1e6
+
+
+def auth_ratio(results: list[Result], model: str) -> tuple[float, list[float]] | None:
+    """Mean req/s with auth required over off, and each round's ratio."""
+
+    def by_round(variant: str) -> dict[int, float]:
+        return {
+            r.round: r.rps
+            for r in results
+            if (r.model, r.variant) == (model, variant) and r.round is not None
+        }
+
+    on, off = by_round("auth-on"), by_round("auth-off")
+    rounds = sorted(set(on) & set(off))
+    if not rounds:
+        return None
+    mean = statistics.mean(on[n] for n in rounds) / statistics.mean(off[n] for n in rounds)
+    return mean, [on[n] / off[n] for n in rounds]
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -409,6 +614,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--batch-wait-ms", type=float, default=2.0, help="--max-wait-ms of the batching variant"
+    )
+    parser.add_argument(
+        "--auth-rounds",
+        type=int,
+        default=4,
+        help="alternating c=16 runs per server in the auth on/off comparison (0: skip it)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp project")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -449,6 +660,8 @@ def main() -> int:
             "skipping the batching variant."
         )
 
+    pair = auth_variants(NO_BATCH_FLAGS if batching else [])
+    compare_auth = args.auth_rounds > 0 and (not args.variants or "auth" in args.variants)
     if args.variants:
         variants = [v for v in variants if v.key in args.variants]
     models = {name: MODELS[name] for name in args.models}
@@ -464,6 +677,7 @@ def main() -> int:
             config_path, X, y = make_project(project)
             os.environ.update({k: ENV[k] for k in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")})
             db_url = train_models(config_path)
+            token = issue_labeller_token(config_path)
         with console.status("Timing in-process predict_proba (2,000 calls per model)"):
             native = native_predict_ms(X, y)
         console.print(
@@ -477,6 +691,7 @@ def main() -> int:
             f"on {CORES} cores (other work on the machine skews every number)"
         )
         total = len(models) * len(variants) * len(concurrencies)
+        total += len(models) * 2 * args.auth_rounds if compare_auth else 0
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -497,7 +712,7 @@ def main() -> int:
                         )
                         body = payload(variant.kind, X)
                         lua = tmp / f"{variant.kind}.lua"
-                        lua.write_text(LUA.format(body=body), encoding="utf-8")
+                        lua.write_text(lua_script(body), encoding="utf-8")
                         check_once(url, body)
                         progress.update(task, description=f"{model} · {variant.label}: warm-up")
                         run_wrk(url, lua, 16, WARMUP_SECONDS, tmp)
@@ -505,39 +720,39 @@ def main() -> int:
                             progress.update(
                                 task, description=f"{model} · {variant.label}: c={connections}"
                             )
-                            metrics_url = ready_url.replace("/v2/health/ready", "/metrics")
-                            shipyard = variant.kind == "shipyard"
-                            before = histogram_totals(metrics_url) if shipyard else None
-                            cpu_before = server.cpu_seconds()
-                            out = run_wrk(url, lua, connections, args.duration, tmp)
-                            cpu_after = server.cpu_seconds()
-                            server_time = None
-                            if before is not None:
-                                after = histogram_totals(metrics_url)
-                                done = after[1] - before[1]
-                                server_time = 1000 * (after[0] - before[0]) / done if done else None
-                            served = out["requests"]
                             results.append(
-                                Result(
+                                measure(
+                                    server,
+                                    url,
+                                    lua,
+                                    connections,
+                                    args.duration,
+                                    tmp,
                                     model=model,
-                                    variant=variant.key,
-                                    connections=connections,
-                                    rps=served / (out["duration_us"] / 1e6),
-                                    p50_ms=out["p50"] / 1000,
-                                    p95_ms=out["p95"] / 1000,
-                                    p99_ms=out["p99"] / 1000,
-                                    requests=served,
-                                    errors=out["status"] + out["socket"],
-                                    client_cpu_pct=100 * out["cpu"] / (out["wall"] * CORES),
-                                    server_cpu_ms=(
-                                        1000 * (cpu_after - cpu_before) / served if served else None
-                                    ),
-                                    server_time_ms=server_time,
+                                    variant=variant,
+                                    metrics_url=ready_url.replace("/v2/health/ready", "/metrics"),
                                 )
                             )
                             progress.advance(task)
                     finally:
                         server.stop()
+                if compare_auth:
+                    progress.update(task, description=f"{model} · auth off vs required")
+                    results += auth_comparison(
+                        model,
+                        pair,
+                        token,
+                        project=project,
+                        db_url=db_url,
+                        logs=logs,
+                        tmp=tmp,
+                        X=X,
+                        rounds=args.auth_rounds,
+                        duration=args.duration,
+                        servers=servers,
+                        say=progress.console.print,
+                    )
+                    progress.advance(task, 2 * args.auth_rounds)
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; stopping servers.[/]")
         return 130
@@ -549,7 +764,7 @@ def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    labels = {v.key: v.label for v in variants}
+    labels = {v.key: v.label for v in [*variants, *pair]}
     table = Table(
         title=f"Serving, single-row requests, wrk -t1, {args.duration} s per run, {CORES} cores"
     )
@@ -561,7 +776,7 @@ def main() -> int:
     for r in results:
         table.add_row(
             r.model,
-            labels[r.variant],
+            labels[r.variant] + ("" if r.round is None else f", run {r.round}"),
             str(r.connections),
             f"{r.rps:,.0f}",
             f"{r.p50_ms:.2f}",
@@ -601,6 +816,36 @@ def main() -> int:
             met = value >= floor
             verdict = "[green]met[/]" if met else f"[red]missed by {_fmt(floor - value, unit)}[/]"
             ratios.add_row(model, label, _fmt(value, unit), "≥ " + _fmt(floor, unit), verdict)
+    for model in models:
+        paired = auth_ratio(results, model)
+        label = f"auth required ÷ off req/s, c={AUTH_CONNECTIONS}, alternating runs"
+        if paired is None:
+            ratios.add_row(model, label, "n/a", f"≥ {AUTH_FLOOR:.0%}", "not measured")
+            continue
+        value, each = paired
+        runs = ", ".join(f"{r * 100:.1f}" for r in each)
+        verdict = "[green]met[/]" if value >= AUTH_FLOOR else "[red]missed[/]"
+        ratios.add_row(
+            model, f"{label} ({runs} %)", f"{value * 100:.1f} %", f"≥ {AUTH_FLOOR:.0%}", verdict
+        )
+        # What the stage itself costs, measured alone: the part of the gap that is auth's.
+        stage = auth_stage_us(model)
+        off_times = [
+            r.server_time_ms
+            for r in results
+            if (r.model, r.variant) == (model, "auth-off") and r.server_time_ms
+        ]
+        if off_times:
+            per_request = statistics.median(off_times) * 1000
+            share = 1 - stage / per_request
+            ratios.add_row(
+                model,
+                f"1 − authenticate stage alone ({stage:.1f} µs) ÷ server time per request "
+                f"({per_request:.0f} µs), auth off",
+                f"{share * 100:.1f} %",
+                f"≥ {AUTH_FLOOR:.0%}",
+                "[green]met[/]" if share >= AUTH_FLOOR else "[red]missed[/]",
+            )
     for model in models:
         c1 = next(
             (r for r in results if (r.model, r.variant, r.connections) == (model, "shipyard", 1)),
