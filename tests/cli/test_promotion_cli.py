@@ -38,7 +38,7 @@ def test_promotion_commands(
     code, _, err = cli(capsys, "promote", "churn/1", "--to", "champion")
     assert code == 1 and "needs an approval" in err and "Traceback" not in err
     code, _, err = cli(capsys, "approve", "churn/1", "--comment", "mine")
-    assert code == 1 and "may not approve" in err
+    assert code == 6 and "may not approve" in err  # separation of duties: Forbidden
 
     code, reviewer, _ = cli(capsys, "tokens", "create", "--name", "reviewer", "--role", "admin")
     monkeypatch.setenv("SHIPYARD_TOKEN", reviewer.strip())  # another person approves
