@@ -27,5 +27,7 @@ def test_connect_acts_as_the_token_in_shipyard_token(initialised_example: Path) 
 
 
 def test_without_a_token_the_os_user_acts_on_a_laptop_project(initialised_example: Path) -> None:
-    project = connect(initialised_example / "shipyard.yaml", environ={**os.environ, "LOGNAME": "lena"})
+    project = connect(
+        initialised_example / "shipyard.yaml", environ={**os.environ, "LOGNAME": "lena"}
+    )
     assert (project.principal.name, project.principal.via) == ("lena", "os-user")
