@@ -121,7 +121,7 @@ def calibrate_cmd(
     config, client = project.config, project.client
     size = window_size or WindowSpec.parse(config.monitoring.window).count or 5000
     with steps(quiet=as_json) as step:
-        version = version or champion_or_newest(client, name)
+        version = version or champion_or_newest(project.store, client, name)
         step(f"Loading {name}/{version} and its reference")
         model = load_served_model(client, name, version)
         reference = reference_set(config, client, model, digest=config.monitoring.reference)

@@ -55,7 +55,8 @@ def start_cmd(
     """Start rolling NAME/VERSION out; servers follow within one polling interval."""
     from shipyard.delivery.rollout import Strategy, start_rollout
     from shipyard.registry import get_version, parse_ref
-    from shipyard.registry.aliases import CHAMPION, current_alias
+    from shipyard.registry.aliases import CHAMPION
+    from shipyard.registry.pointers import trusted_version
 
     project = acting(ctx, Scope.MODELS_DEPLOY, parse_ref(ref).name)
     config, client = project.config, project.client
@@ -65,7 +66,7 @@ def start_cmd(
         project.store,
         name,
         number,
-        champion=current_alias(client, name, CHAMPION),
+        champion=trusted_version(project.store, name, CHAMPION),
         strategy=cast(Strategy, strategy),  # start_rollout refuses unknown strategies
         steps=_steps(steps),
         step_seconds=(

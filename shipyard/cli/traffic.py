@@ -29,11 +29,12 @@ def show_cmd(
     from rich.table import Table
 
     from shipyard.delivery import read_traffic
-    from shipyard.registry.aliases import CHAMPION, current_alias
+    from shipyard.registry.aliases import CHAMPION
+    from shipyard.registry.pointers import trusted_version
 
     project = acting(ctx, Scope.MODELS_READ, name)
     generation, settings = read_traffic(project.store, name)
-    champion = current_alias(project.client, name, CHAMPION)
+    champion = trusted_version(project.store, name, CHAMPION)
     share = 1.0 - sum(settings.challengers.values())
     if as_json:
         print_json(

@@ -24,7 +24,8 @@ from shipyard.config import Config, Scorecard
 from shipyard.errors import ConfigError, EvaluationError
 from shipyard.moments import as_utc
 from shipyard.registry import tags
-from shipyard.registry.aliases import CHAMPION, current_alias
+from shipyard.registry.aliases import CHAMPION
+from shipyard.registry.pointers import trusted_version
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.views import get_version
 from shipyard.store import EvaluationRow, EventKind, Store
@@ -173,7 +174,7 @@ def evaluate_version(
         scorecard=scorecard,
         task=config.model.task,
     )
-    champion_version = current_alias(client, name, CHAMPION)
+    champion_version = trusted_version(store, name, CHAMPION)  # what servers serve
     champion = None
     if champion_version is not None and champion_version != number:
         step(f"Measuring the champion {name}/{champion_version}")

@@ -19,7 +19,8 @@ from shipyard.governance.cards import sign_promotion
 from shipyard.governance.duties import check_force, check_promoter
 from shipyard.jsonable import Record
 from shipyard.project import Project
-from shipyard.registry.aliases import CHALLENGER, CHAMPION, current_alias, move_alias
+from shipyard.registry.aliases import CHALLENGER, CHAMPION, move_alias
+from shipyard.registry.pointers import trusted_version
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.views import get_version
 from shipyard.store import Store
@@ -68,7 +69,7 @@ def promote(
     if to == CHAMPION:
         check_promoter(project, version, [a.actor for a in approvals(store, name, number)])
     label = f"{name}/{number}"
-    previous = current_alias(client, name, to)
+    previous = trusted_version(store, name, to)
     if previous == number:
         raise PromotionRefused(f"{label} is already {to}.", hint="Nothing to do.")
 
@@ -91,7 +92,7 @@ def promote(
     )
     signed = False
     if to == CHAMPION:
-        if current_alias(client, name, CHALLENGER) == number:
+        if trusted_version(store, name, CHALLENGER) == number:
             move_alias(
                 store,
                 client,

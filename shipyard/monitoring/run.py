@@ -64,7 +64,7 @@ def run_monitor(
     config, store, client = project.config, project.store, project.client
     settings = config.monitoring
     spec = WindowSpec.parse(window or settings.window)
-    version = version or champion_or_newest(client, name)
+    version = version or champion_or_newest(store, client, name)
     step(f"Loading {name}/{version} and its reference")
     model = load_served_model(client, name, version)
     reference = reference_set(config, client, model, digest=settings.reference)
@@ -116,12 +116,13 @@ def run_monitor(
     return result
 
 
-def champion_or_newest(client: MlflowClient, name: str) -> str:
-    """The version the champion alias names, else the newest version."""
+def champion_or_newest(store: Store, client: MlflowClient, name: str) -> str:
+    """The champion Shipyard recorded (what servers serve), else the newest version."""
     from shipyard.registry import get_version, parse_ref
-    from shipyard.registry.aliases import CHAMPION, current_alias
+    from shipyard.registry.aliases import CHAMPION
+    from shipyard.registry.pointers import trusted_version
 
-    return current_alias(client, name, CHAMPION) or str(
+    return trusted_version(store, name, CHAMPION) or str(
         get_version(client, parse_ref(name)).version
     )
 

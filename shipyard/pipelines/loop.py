@@ -362,9 +362,10 @@ class ContinuousTraining:
     # -- helpers -----------------------------------------------------------------------
 
     def _champion(self) -> str | None:
-        from shipyard.registry.aliases import CHAMPION, current_alias
+        from shipyard.registry.aliases import CHAMPION
+        from shipyard.registry.pointers import trusted_version
 
-        return current_alias(self.tracking.client, self.model, CHAMPION)
+        return trusted_version(self.store, self.model, CHAMPION)
 
     def _halt(self, cycle: Cycle, gate: str, reason: str, evidence: dict[str, Any]) -> Cycle:
         self._page(cycle, f"continuous training halted at {gate}: {reason}", evidence)
