@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import numpy as np
@@ -54,9 +54,6 @@ from shipyard.jsonable import to_json
 from shipyard.logs.kinds import LogKind, log_kind, log_kinds, register
 from shipyard.logs.kinds import log_schema as log_schema
 from shipyard.moments import as_utc
-
-if TYPE_CHECKING:
-    from shipyard.logs.pii import PiiPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +218,19 @@ class Labels(LogKind):
         return pa.Table.from_pydict(columns, schema=LABEL_SCHEMA)
 
 
+class LogMask(Protocol):
+    """What the writer asks of a PII policy (:class:`~shipyard.logs.pii.PiiPolicy`)."""
+
+    @property
+    def tagged(self) -> bool:
+        """Whether any column is tagged."""
+        ...
+
+    def apply(self, table: pa.Table, model: str, day: date) -> pa.Table:
+        """``table`` as the log may keep it (raw values, if kept, go elsewhere first)."""
+        ...
+
+
 def model_dir(root: Path, kind: str, model: str) -> Path:
     """The directory holding every file of ``model``'s ``kind`` log under ``root``."""
     return Path(root) / kind / f"model={quote(model, safe='')}"
@@ -276,7 +286,7 @@ class PredictionLogWriter:
         max_queue: int = 100_000,
         roll_rows: int = 10_000,
         roll_seconds: float = 5.0,
-        pii: PiiPolicy | None = None,
+        pii: LogMask | None = None,
     ) -> None:
         """``pii`` masks the tagged input columns before any file is written."""
         self._kind = log_kind(kind)

@@ -27,7 +27,7 @@ from shipyard.models.served import ServedModel
 from shipyard.serving.auth import ServerAccess
 from shipyard.serving.batcher import BatchSettings
 from shipyard.serving.fast_path import PredictionRoutes
-from shipyard.serving.feedback import FeedbackDesk, as_feedback_desk
+from shipyard.serving.feedback import FeedbackDesk, feedback_desk
 from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.middleware import RequestIdMiddleware, error_response
@@ -74,10 +74,10 @@ def create_app(
 
     ``served`` is one model, or a slot whose lineup (champion, challengers, shadow) a
     :class:`~shipyard.serving.hot_swap.GenerationWatcher` keeps current. ``log`` receives
-    every prediction; ``labels`` (a :class:`~shipyard.serving.feedback.FeedbackDesk`, or
-    a label-log writer standing for its folder) takes ``POST /v1/feedback``; ``batch`` turns on
-    micro-batching; ``sticky`` names the routing key. ``on_shutdown`` runs when the
-    server stops, after in-flight requests and queued shadow predictions are done.
+    every prediction; ``labels`` (a feedback desk, or a label-log writer for its folder)
+    takes ``POST /v1/feedback``; ``batch`` turns on micro-batching; ``sticky`` names the
+    routing key. ``on_shutdown`` runs when the server stops, after in-flight requests and
+    queued shadow predictions are done.
     ``access`` says which routes need which token (:mod:`shipyard.serving.auth`; default:
     none, for an app behind authentication of its own; ``shipyard serve`` always passes
     one). ``authenticate``, ``validate`` and ``enrich`` replace those pipeline steps
@@ -88,12 +88,8 @@ def create_app(
     access = ServerAccess.open() if access is None else access
     if authenticate is None and access.predictions:
         authenticate = BearerAuthentication(access, slot.current.name)
-    # Labels join predictions in the caller's namespace only when predictions have callers.
-    desk = None if labels is None else as_feedback_desk(labels, slot.current.name)
-    if desk is not None and desk.namespaced is None:
-        desk.namespaced = authenticate is not None
-    writers = [w for w in (log, labels) if isinstance(w, PredictionLogWriter)]
-    metrics = ServerMetrics(slot, lambda: writers)
+    desk = feedback_desk(labels, slot.current.name, namespaced=authenticate is not None)
+    metrics = ServerMetrics(slot, lambda: _writers(log, labels))
     shadows = ShadowRunner(log, capacity=shadow_capacity, observe=metrics.observe_shadow)
     metrics.shadows = shadows
     batching: BatchStep = Unbatched()
@@ -138,3 +134,8 @@ def create_app(
     app.state.service = service
     app.state.access = access
     return PredictionRoutes(app, service, PROTOCOLS, metrics=metrics, max_body_bytes=max_body_bytes)
+
+
+def _writers(*logs: PredictionLogWriter | FeedbackDesk | None) -> list[PredictionLogWriter]:
+    """The log writers among ``logs``, whose queues ``/metrics`` reports."""
+    return [log for log in logs if isinstance(log, PredictionLogWriter)]

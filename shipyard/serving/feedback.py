@@ -45,7 +45,7 @@ __all__ = [
     "FeedbackDesk",
     "LabelAudit",
     "StoreAudit",
-    "as_feedback_desk",
+    "feedback_desk",
     "parse_feedback",
 ]
 
@@ -239,8 +239,20 @@ class FeedbackDesk:
         return Response(dump_json(outcome.to_dict()), media_type=JSON)
 
 
-def as_feedback_desk(labels: FeedbackDesk | PredictionLogWriter, model: str) -> FeedbackDesk:
-    """``labels`` as a desk: a label-log writer stands for its log root (reject, no audit)."""
-    if isinstance(labels, FeedbackDesk):
-        return labels
-    return FeedbackDesk(LabelBook(labels.root), model)
+def feedback_desk(
+    labels: FeedbackDesk | PredictionLogWriter | None, model: str, *, namespaced: bool
+) -> FeedbackDesk | None:
+    """``labels`` as the desk a server uses (None: the server takes no feedback).
+
+    A label-log writer stands for its log root (reject, no audit). ``namespaced`` says
+    whether predictions are logged in their caller's namespace; a desk that was not told
+    otherwise reads feedback ids the same way, so labels join their predictions.
+    """
+    if labels is None:
+        return None
+    if not isinstance(labels, FeedbackDesk):
+        labels = FeedbackDesk(LabelBook(labels.root), model)
+    desk = labels
+    if desk.namespaced is None:
+        desk.namespaced = namespaced
+    return desk
