@@ -17,6 +17,7 @@ import typer
 
 from shipyard import __version__
 from shipyard.cli import agent as agent_cmd
+from shipyard.cli import audit as audit_cmd
 from shipyard.cli import config as config_cmd
 from shipyard.cli import ct as ct_cmd
 from shipyard.cli import data as data_cmd
@@ -92,6 +93,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(events_cmd.app, name="events")
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(logs_cmd.app, name="logs")
 app.add_typer(traffic_cmd.app, name="traffic")

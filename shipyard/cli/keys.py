@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from shipyard.access import Scope
+from shipyard.cli.acting import Scope, acting
 from shipyard.cli.output import console
-from shipyard.cli.state import CliState
 from shipyard.store.event_kinds import EventKind
 
 __all__ = ["app"]
@@ -30,9 +29,7 @@ def init(
     from shipyard.governance.cards import private_key_path
     from shipyard.governance.signing import generate_keys
 
-    state: CliState = ctx.obj
-    project = state.project()
-    project.authorize(Scope.KEYS_ADMIN)
+    project = acting(ctx, Scope.KEYS_ADMIN)
     config = project.config
     private = private_key_path(config)
     public = config.resolve(config.signing.public_key)
