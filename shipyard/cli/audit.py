@@ -103,20 +103,17 @@ def log_cmd(
         print_json([event.to_dict() for event in found])
         return
     table = Table()
-    for name in ("seq", "time (UTC)", "actor", "token", "role", "kind", "subject", "reason"):
-        table.add_column(name, overflow="fold", no_wrap=name in ("seq", "time (UTC)"))
+    table.add_column("seq", justify="right", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("who (role, token)", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("subject", overflow="fold")
+    table.add_column("reason", overflow="fold")
     for event in found:
         when = event.to_dict()["at"][:19].replace("T", " ")
-        table.add_row(
-            str(event.seq),
-            when,
-            event.actor,
-            event.token_id or "",
-            event.role or "",
-            event.kind,
-            event.subject,
-            event.reason,
-        )
+        how = ", ".join(part for part in (event.role, event.token_id) if part)
+        who = f"{event.actor} ({how})" if how else event.actor
+        table.add_row(str(event.seq), when, who, event.kind, event.subject, event.reason)
     console.print(table)
 
 

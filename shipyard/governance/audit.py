@@ -105,8 +105,9 @@ class AuditReport(Record):
         """One line: ``verified: …``, or what failed first."""
         if self.ok:
             return (
-                f"verified: {self.size:,} leaves, root {self.root}, "
-                f"{len(self.checkpoints)} checkpoint{'s' * (len(self.checkpoints) != 1)}"
+                f"verified: {self.size:,} lea{'ves' if self.size != 1 else 'f'}, root "
+                f"{self.root}, {len(self.checkpoints)} checkpoint"
+                + "s" * (len(self.checkpoints) != 1)
             )
         count = len(self.findings) + self.omitted
         first = self.first.message if self.first else "unknown"
