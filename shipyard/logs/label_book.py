@@ -109,9 +109,10 @@ class LabelBook:
     ) -> LabelOutcome:
         """Write one batch for one model; a 409 (``RequestError``) when ``reject`` refuses it.
 
-        A request id twice in the batch is a 400. ``commit`` runs under the lock after the
-        file is written (not when nothing was); if it raises, the file is removed and the
-        error propagates.
+        A request id twice in one batch is a conflict too: ``reject`` refuses the batch,
+        ``keep_first`` keeps its first label, ``keep_last`` its last. ``commit`` runs under
+        the lock after the file is written (not when nothing was); if it raises, the file
+        is removed and the error propagates.
         """
         if on_conflict not in ("reject", "keep_first", "keep_last"):
             raise ValueError(f"on_conflict must be reject, keep_first or keep_last: {on_conflict}")
@@ -120,29 +121,27 @@ class LabelBook:
         model = records[0].model
         if any(record.model != model for record in records):
             raise RequestError("One batch of labels is for one model.")
-        ids = [record.request_id for record in records]
-        twice = _repeated(ids)
-        if twice:
-            raise RequestError(
-                f"Request id{'s' if len(twice) > 1 else ''} {_named(twice)} appear"
-                f"{'' if len(twice) > 1 else 's'} more than once in this batch: "
-                "send one label per request."
-            )
         first = records[0]
+        twice = _repeated([record.request_id for record in records])
+        if twice and on_conflict == "reject":
+            raise conflict_error(twice, where="more than once in this batch")
+        batch = _one_each(records, last=on_conflict == "keep_last")
         with self._locked(model):
             known = self._known(model)
-            already = tuple(rid for rid in ids if rid in known)
+            already = tuple(r.request_id for r in batch if r.request_id in known)
             if already and on_conflict == "reject":
                 raise conflict_error(already)
-            ignored = already if on_conflict == "keep_first" else ()
-            keep = [r for r in records if r.request_id not in set(ignored)]
+            again = tuple(dict.fromkeys((*already, *twice)))  # in the log, or in this batch
+            keep = batch
+            if on_conflict == "keep_first":
+                keep = [r for r in batch if r.request_id not in set(already)]
             files = self._write_files(model, keep)
             outcome = LabelOutcome(
                 model=model,
                 on_conflict=on_conflict,
                 written=tuple(r.request_id for r in keep),
-                ignored=ignored,
-                replaced=already if on_conflict == "keep_last" else (),
+                ignored=again if on_conflict == "keep_first" else (),
+                replaced=again if on_conflict == "keep_last" else (),
                 files=tuple(files),
                 sender=first.sender,
                 token_id=first.token_id,
@@ -225,14 +224,15 @@ def record_labels(store: Store, outcome: LabelOutcome, *, request_id: str | None
     )
 
 
-def conflict_error(request_ids: Sequence[str]) -> RequestError:
-    """The 409 for labels of requests already labelled, naming them."""
+def conflict_error(request_ids: Sequence[str], *, where: str = "already") -> RequestError:
+    """The 409 for labels of requests labelled already (or twice in a batch), naming them."""
     count = len(request_ids)
     return RequestError(
-        f"{count} label{'s' if count > 1 else ''} conflict with labels already recorded, "
-        f"for request id{'s' if count > 1 else ''} {_named(request_ids)}; nothing was "
-        "written. labels.on_conflict is reject: send labels for unlabelled requests only, "
-        "or set it to keep_first or keep_last.",
+        f"{count} label{'s' if count > 1 else ''} conflict: request id"
+        f"{'s' if count > 1 else ''} {_named(request_ids)} "
+        f"{'have' if count > 1 else 'has'} a label {where}; nothing was written. "
+        "labels.on_conflict is reject: send one label per unlabelled request, or set it to "
+        "keep_first or keep_last.",
         status=409,
     )
 
@@ -256,6 +256,16 @@ def _repeated(ids: Sequence[str]) -> list[str]:
             twice.append(rid)
         seen.add(rid)
     return twice
+
+
+def _one_each(records: Sequence[LabelRecord], *, last: bool) -> list[LabelRecord]:
+    """One record per request id: its first (or last) in the batch, in batch order."""
+    chosen: dict[str, LabelRecord] = {}
+    for record in records:
+        if last or record.request_id not in chosen:
+            chosen.pop(record.request_id, None)
+            chosen[record.request_id] = record
+    return list(chosen.values())
 
 
 def _by_day(records: list[LabelRecord]) -> list[tuple[date, list[LabelRecord]]]:

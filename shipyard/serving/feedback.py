@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from shipyard.store import Store
 
 __all__ = [
+    "FEEDBACK_ID_PATTERN",
     "MAX_FEEDBACK_ITEMS",
     "PRINCIPAL_SCOPE_KEY",
     "FeedbackDesk",
@@ -54,7 +55,8 @@ PRINCIPAL_SCOPE_KEY = "shipyard.principal"  # where the authenticate stage leave
 REQUEST_ID_SCOPE_KEY = "shipyard.request_id"  # the request's own id, set by the middleware
 
 # A request id as the client knows it, maybe with the row suffix of a multi-row request.
-_FEEDBACK_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}(?::[0-9]{{1,9}})?")
+FEEDBACK_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}(:[0-9]{{1,9}})?$"
+_FEEDBACK_ID = re.compile(FEEDBACK_ID_PATTERN)
 
 
 def parse_feedback(

@@ -17,10 +17,11 @@ import numpy as np
 
 from shipyard import __version__
 from shipyard.models.served import ServedModel
-from shipyard.serving.feedback import MAX_FEEDBACK_ITEMS
+from shipyard.serving.feedback import FEEDBACK_ID_PATTERN, MAX_FEEDBACK_ITEMS
 from shipyard.serving.protocols import InputSpec, datatype_of
 from shipyard.serving.protocols.mlflow_invocations import DATA_KEYS
 from shipyard.serving.protocols.open_inference import DATATYPES, HEADER_LENGTH
+from shipyard.serving.request import MAX_REQUEST_ID_LENGTH, REQUEST_ID_PATTERN
 
 __all__ = ["OPENAPI_VERSION", "openapi_document"]
 
@@ -47,9 +48,17 @@ _TAGS = {
 }
 # Error status → (component name, when the server answers it).
 _ERRORS = {
-    400: ("BadRequest", "The request is malformed or does not fit the model's inputs."),
+    400: (
+        "BadRequest",
+        "The request is malformed, does not fit the model's inputs, or its X-Request-ID is "
+        "too long or holds characters other than letters, digits and . _ : -.",
+    ),
     404: ("NotFound", "This server does not serve that model name or version."),
-    409: ("FeedbackOff", "This server runs without logs, so it does not record feedback."),
+    409: (
+        "FeedbackConflict",
+        "A request already has a label (labels.on_conflict: reject; the message names the "
+        "request ids), or the server runs without logs and records no feedback.",
+    ),
     413: ("TooLarge", "The body is over the server's limit of {max_body_bytes} bytes."),
     415: ("UnsupportedMediaType", "The content type is neither application/json nor text/csv."),
 }
@@ -125,7 +134,7 @@ def _paths(model: ServedModel) -> dict[str, Any]:
                 "feedback",
                 "Record true labels for earlier predictions.",
                 FEEDBACK,
-                _response("How many labels were queued and dropped.", _json("FeedbackResult")),
+                _response("Labels written, ignored or replaced.", _json("FeedbackResult")),
                 body={
                     JSON: {
                         "schema": _ref("Feedback"),
@@ -190,7 +199,11 @@ def _operation(
     body: Content | None = None,
     errors: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """One operation: its parameters (named in components), body, 200 and error answers."""
+    """One operation: its parameters (named in components), body, 200 and error answers.
+
+    Every operation may answer 400: an X-Request-ID that is too long or holds other
+    characters is refused on every route.
+    """
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
@@ -202,7 +215,7 @@ def _operation(
             "200": ok,
             **{
                 str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
-                for status in errors
+                for status in sorted({400, *errors})
             },
         },
     }
@@ -272,8 +285,10 @@ def _parameters(model: ServedModel) -> dict[str, Any]:
         "request_id": _parameter(
             "X-Request-ID",
             "header",
-            "Echoed on the response and logged; a new one is made when absent.",
-            {"type": "string"},
+            "Echoed on the response and logged (in the caller's namespace when the server "
+            "authenticates); a new one is made when absent. Longer than 128 characters, or "
+            "other characters than letters, digits and . _ : -: a 400.",
+            {"type": "string", "pattern": REQUEST_ID_PATTERN, "maxLength": MAX_REQUEST_ID_LENGTH},
         ),
     }
 
@@ -506,7 +521,12 @@ def _service_schemas() -> dict[str, Schema]:
     text = {"type": "string"}
     item = _object(
         {
-            "request_id": {"type": "string", "minLength": 1},
+            "request_id": {
+                "type": "string",
+                "pattern": FEEDBACK_ID_PATTERN,
+                "description": "The X-Request-ID the prediction was answered with (and "
+                ":<row> for one row of a batch).",
+            },
             "label": {"description": "The true label: any JSON value."},
         },
         additionalProperties=False,
@@ -520,7 +540,15 @@ def _service_schemas() -> dict[str, Schema]:
                 _array(_ref("FeedbackItem"), minItems=1, maxItems=MAX_FEEDBACK_ITEMS),
             ]
         },
-        "FeedbackResult": _object({"accepted": count, "dropped": count}),
+        "FeedbackResult": _object(
+            {
+                "accepted": count,
+                "dropped": count,
+                "ignored": _array(text) | {"description": "labels.on_conflict: keep_first."},
+                "replaced": _array(text) | {"description": "labels.on_conflict: keep_last."},
+            },
+            required=["accepted", "dropped"],
+        ),
         "Alive": _object({"status": {"const": "alive"}}),
         "ModelList": _object({"models": _array(text)}),
         "ModelReady": _object({"name": text, "ready": {"type": "boolean"}}),

@@ -42,6 +42,7 @@ __all__ = [
     "JSON",
     "MAX_REQUEST_ID_LENGTH",
     "REQUEST_ID_HEADER",
+    "REQUEST_ID_PATTERN",
     "Call",
     "Reply",
     "Request",
@@ -58,7 +59,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 MAX_REQUEST_ID_LENGTH = 128
 ANONYMOUS = "anonymous"  # who sent a request when the server does not authenticate
 
-_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+# What a client may send; empty counts as none sent (the server makes one).
+REQUEST_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{0,{MAX_REQUEST_ID_LENGTH}}}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 _TO_CROCKFORD = bytes.maketrans(  # base32 in an alphabet whose order is the bits' order
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 )

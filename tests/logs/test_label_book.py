@@ -94,11 +94,20 @@ def test_keep_last_keeps_both_and_readers_take_the_latest(tmp_path: Path) -> Non
     assert json.loads(row["label"]) == 0 and row["label_sender"] == "bob"
 
 
-def test_a_request_twice_in_one_batch_is_a_400(tmp_path: Path) -> None:
+def test_a_request_twice_in_one_batch_follows_the_same_rule(tmp_path: Path) -> None:
+    book = LabelBook(tmp_path)
     with pytest.raises(RequestError) as raised:
-        LabelBook(tmp_path).write(labels(["a", "b", "a"], 1))
-    assert raised.value.http_status == 400 and "a appears more than once" in raised.value.message
+        book.write([*labels(["a", "b"], 1), *labels(["a"], 0)])
+    assert raised.value.http_status == 409
+    assert "request id a has a label more than once in this batch" in raised.value.message
     assert stored(tmp_path) == []
+    first = book.write([*labels(["a"], 1), *labels(["a"], 0)], on_conflict="keep_first")
+    assert first.written == ("a",) and first.ignored == ("a",)
+    assert [json.loads(str(r["label"])) for r in stored(tmp_path)] == [1]
+    last = book.write([*labels(["b"], 1), *labels(["b"], 0)], on_conflict="keep_last")
+    assert last.written == ("b",) and last.replaced == ("b",)
+    by_id = {r["request_id"]: json.loads(str(r["label"])) for r in stored(tmp_path)}
+    assert by_id == {"a": 1, "b": 0}  # one row for b: the batch's last label
 
 
 def test_provenance_columns_are_in_every_file(tmp_path: Path) -> None:

@@ -42,8 +42,9 @@ FUZZING = {
     "seed": 1,  # the same requests every run
     "generation": {"max-examples": 30},
     "checks": {
-        # 404: a version that is well formed but not loaded; 413: a valid body too large.
-        "positive_data_acceptance": {"expected-statuses": ["2xx", 404, 413]},
+        # 404: a version that is well formed but not loaded; 409: a label for a request
+        # labelled already (labels.on_conflict: reject); 413: a valid body too large.
+        "positive_data_acceptance": {"expected-statuses": ["2xx", 404, 409, 413]},
         "negative_data_rejection": {"expected-statuses": [400, 404, 405, 409, 413, 415]},
     },
     "operations": [
