@@ -144,10 +144,6 @@ class BearerTokens:
             self._answers[key] = answer
         return answer
 
-    def forget(self) -> None:
-        """Drop every remembered answer: the next request of each token is checked again."""
-        self._answers.clear()
-
     def _check(self, authorization: str, now: float) -> _Answer:
         until = now + self.ttl
         try:
