@@ -238,15 +238,21 @@ class _Acts:
     def run(self) -> None:
         from shipyard.demo.agrawal import LiveTraffic
         from shipyard.demo.traffic import TrafficStream, traffic_progress
+        from shipyard.governance.tokens import issue_token
 
         options = self.options
         total = options.before_switch + int(
             options.rate * (options.act_one_timeout + options.act_two_timeout)
         )
         traffic = LiveTraffic(total, switch_at=options.before_switch, seed=options.seed)
+        # The live application sends labels, which needs a labeller's token.
+        app_token = issue_token(
+            self.project, name="loans-app", role="labeller", models=["loans"]
+        ).token
         stream = TrafficStream(
             self.url,
             traffic,
+            token=app_token,
             rate=options.rate,
             label_delay=options.label_delay,
             on_labelled=self.workspace.append_labelled,

@@ -167,6 +167,7 @@ class TrafficStream:
         end_row: int | None = None,
         recent: int = 200,
         timeout: float = 10.0,
+        token: str | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme != "http" or not parsed.hostname:
@@ -192,6 +193,8 @@ class TrafficStream:
             )
         self.traffic = traffic
         self.model = model
+        # The application's own token (a labeller's): sent as Authorization on every call.
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.connections = connections
         self.label_delay = label_delay
         self.label_interval = label_interval
@@ -412,7 +415,11 @@ class TrafficStream:
     def _send(self, client: _Client, path: str, row: int) -> RequestRecord:
         request = self.traffic[row]
         body = json.dumps({"instances": [request.features]}).encode()
-        headers = {"Content-Type": "application/json", "X-Request-ID": request.request_id}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Request-ID": request.request_id,
+            **self._auth,
+        }
         sent_at, started = time.time(), time.perf_counter()
         answer: dict[str, Any] = {"status": 0}
         try:
@@ -516,7 +523,7 @@ class TrafficStream:
             status, _, payload = client.post(
                 f"{self._prefix}/v1/feedback",
                 json.dumps(items).encode(),
-                {"Content-Type": "application/json"},
+                {"Content-Type": "application/json", **self._auth},
             )
         except (OSError, http.client.HTTPException) as exc:
             error = f"feedback: {type(exc).__name__}: {exc}"

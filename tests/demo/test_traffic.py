@@ -33,6 +33,7 @@ from shipyard.demo import (
     create_workspace,
     traffic_progress,
 )
+from shipyard.governance.tokens import issue_token
 from shipyard.logs.reader import join_labels, query_log
 from shipyard.training import train
 from tests.support import (
@@ -53,6 +54,7 @@ SLOWEST_SHARE = 0.2
 class Server:
     url: str
     config: Config
+    token: str  # a labeller's, as the demo's application holds
 
     @property
     def logs(self) -> Path:
@@ -69,9 +71,11 @@ def server(workspace: Workspace) -> Iterator[Server]:
     environ = server_environment()
     config = workspace.load_config(environ=environ)
     train(project_of(config))
+    # The application's token: feedback needs labels:write, as in the demo.
+    token = issue_token(project_of(config), name="loans-app", role="labeller").token
     workers = config.serving.workers  # the workspace's own settings, as the demo serves
     with ServeProcess(workspace.config_file, "loans", workers=workers, environ=environ) as serve:
-        yield Server(serve.url, config)
+        yield Server(serve.url, config, token)
 
 
 def logged(server: Server, kind: str, prefix: str, count: int) -> pd.DataFrame:
@@ -114,6 +118,7 @@ def test_a_paced_stream_is_answered_labelled_and_handed_over(server: Server) -> 
         label_delay=0.5,
         on_labelled=batches.append,
         labelled_batch=150,
+        token=server.token,
     )
     assert stream.position_of_switch == 200 and stream.total == 400
     started = time.time()  # the schedule starts no earlier
@@ -171,7 +176,12 @@ def test_stop_posts_the_labels_still_waiting(server: Server) -> None:
     traffic = LiveTraffic(30, switch_at=30, seed=4, id_prefix="drain")
     batches: list[pd.DataFrame] = []
     stream = TrafficStream(
-        server.url, traffic, rate=500, label_delay=600, on_labelled=batches.append
+        server.url,
+        traffic,
+        rate=500,
+        label_delay=600,
+        on_labelled=batches.append,
+        token=server.token,
     )
     stream.start()
     assert stream.wait_until(30, timeout=PATIENCE)
