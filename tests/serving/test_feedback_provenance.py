@@ -312,12 +312,16 @@ def test_two_principals_with_one_x_request_id_do_not_collide(
 def test_conflicts_are_caught_across_the_workers_of_a_real_server(
     trained_copy: Config, tmp_path: Path, golden: pd.DataFrame
 ) -> None:
+    """``shipyard serve --workers 2``: labels checked on disk by both workers; and the
+    project's pii section masks what the workers log."""
+    config_file = trained_copy.root / "shipyard.yaml"
+    with config_file.open("a", encoding="utf-8") as settings:
+        settings.write("pii:\n  columns: {region: quasi_identifier}\n")
     project = project_of(trained_copy)
     labeller = issue_token(project, name="labeller-bot", role="labeller")
     project.close()
     logs = tmp_path / "logs"
     environ = server_environment(SHIPYARD_SERVING__LOGS=str(logs))
-    config_file = trained_copy.root / "shipyard.yaml"
     truth = [{"request_id": f"w{i}", "label": int(v)} for i, v in enumerate(golden["churned"][:20])]
     body = json.dumps(truth).encode()
     auth = bearer(labeller)
@@ -326,6 +330,12 @@ def test_conflicts_are_caught_across_the_workers_of_a_real_server(
     ) as server:
         status, _, payload = call(f"{server.url}/v1/feedback", body, auth)
         assert status == 200 and json.loads(payload)["accepted"] == 20, payload
+        for i, (_, row) in enumerate(golden.head(20).iterrows()):
+            one = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
+            status, _, _ = call(
+                f"{server.url}/v1/models/churn:predict", one, {"X-Request-ID": f"w{i}"}
+            )
+            assert status == 200
         # Each call is a new connection: the workers take them in turn, and each refuses.
         for _ in range(6):
             status, _, payload = call(f"{server.url}/v1/feedback", body, auth)
@@ -333,6 +343,9 @@ def test_conflicts_are_caught_across_the_workers_of_a_real_server(
         assert server.stop() == 0, server.text
     stored = query_log(logs, "churn", kind="labels").to_pylist()
     assert len(stored) == 20 and {r["sender"] for r in stored} == {"labeller-bot"}
+    logged = b"".join(path.read_bytes() for path in (logs / "predictions").rglob("*.parquet"))
+    assert logged and not any(region.encode() in logged for region in golden["region"].unique())
+    assert all(json.loads(r["label"]) is not None for r in join_labels(logs, "churn").to_pylist())
     project = project_of(trained_copy)
     events = project.store.events(kind=EventKind.LABELS_WRITTEN.value)
     assert len(events) == 1 and events[0].actor == "labeller-bot"
