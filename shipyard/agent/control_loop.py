@@ -12,7 +12,8 @@ once. Each tick also runs the configured model's monitor when ``monitoring.every
 is due, ticks continuous training (:mod:`shipyard.pipelines`): follow the running
 cycle, or start one on a pending trigger when ``ct.enabled``, and looks for registry
 drift (:mod:`shipyard.agent.registry_watch`): an alias moved outside Shipyard pages the
-owner.
+owner. Every ``security.checkpoint_minutes`` it signs a checkpoint of the audit log
+(when the project has a private key).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Agent:
         self._ct: ContinuousTraining | None = None
         self._next_monitor = 0.0
         self._next_prune = 0.0  # PII retention: at the first tick, then hourly
+        self._next_checkpoint = 0.0  # audit checkpoints: looked for once a minute
         self.registry = RegistryWatch(project)  # pages the owner when an alias drifts
 
     def tick(self) -> TickReport:
@@ -81,6 +83,7 @@ class Agent:
         report.actions.extend(self.registry.tick())
         self._monitor(report)
         self._retention(report)
+        self._audit_checkpoint(report)
         self._continuous_training(report)
         return report
 
@@ -122,6 +125,24 @@ class Agent:
             report.actions.append(f"PII retention: {text}")
             return
         report.actions.extend(f"pruned {item.describe()}" for item in pruned.pruned)
+
+    def _audit_checkpoint(self, report: TickReport) -> None:
+        """Sign a checkpoint of the audit log every ``security.checkpoint_minutes``."""
+        now = time.monotonic()
+        if now < self._next_checkpoint:
+            return
+        self._next_checkpoint = now + 60.0
+        from shipyard.governance.audit import checkpoint_due, write_checkpoint
+
+        try:
+            if not checkpoint_due(self.project):  # not yet, or no private key to sign with
+                return
+            saved = write_checkpoint(self.project)
+        except ShipyardError as error:  # a tampered log is refused: say so every time
+            logger.warning("audit checkpoint: %s", error.message)
+            report.actions.append(f"audit checkpoint: {error.message}")
+            return
+        report.actions.append(f"audit checkpoint of {saved.size} leaves: {saved.name}")
 
     def _continuous_training(self, report: TickReport) -> None:
         """Follow the running cycle, or start one on a pending trigger."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,7 @@ from shipyard.governance.audit_verify import (
 from shipyard.governance.checkpoints import (
     Checkpoint,
     checkpoint_files,
+    read_checkpoint,
     save_checkpoint,
     sign_checkpoint,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "Finding",
     "InclusionProof",
     "audit_log",
+    "checkpoint_due",
     "checkpoint_folder",
     "inclusion",
     "verify",
@@ -107,7 +109,8 @@ class AuditReport(Record):
             return (
                 f"verified: {self.size:,} lea{'ves' if self.size != 1 else 'f'}, root "
                 f"{self.root}, {len(self.checkpoints)} checkpoint"
-                + "s" * (len(self.checkpoints) != 1)
+                + "s"
+                * (len(self.checkpoints) != 1)
             )
         count = len(self.findings) + self.omitted
         first = self.first.message if self.first else "unknown"
@@ -130,6 +133,26 @@ class InclusionProof(Record):
 def checkpoint_folder(config: Config) -> Path:
     """Where checkpoints are written: ``security.checkpoints`` under the project root."""
     return config.resolve(config.security.checkpoints)
+
+
+def checkpoint_due(project: Project, now: datetime | None = None) -> bool:
+    """Whether a checkpoint should be written now: the project has a private key, and no
+    checkpoint in the folder is younger than ``security.checkpoint_minutes``."""
+    from shipyard.governance.cards import private_key_path
+
+    config = project.config
+    if not private_key_path(config).is_file():
+        return False
+    latest: datetime | None = None
+    for path in checkpoint_files(checkpoint_folder(config)):
+        try:
+            at = datetime.fromisoformat(read_checkpoint(path).at)
+        except (AuditFailed, ValueError):
+            continue  # verify reports an unreadable file; it vouches for nothing here
+        latest = at if latest is None or at > latest else latest
+    moment = now or datetime.now(UTC)
+    period = timedelta(minutes=config.security.checkpoint_minutes)
+    return latest is None or moment - latest >= period
 
 
 def verify(

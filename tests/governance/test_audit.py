@@ -13,11 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from shipyard.access import Principal, Scope
+from shipyard.access import ROLES, Principal, Scope
 from shipyard.config import Config
 from shipyard.errors import AuditFailed, Forbidden, NotFoundError, SigningError
 from shipyard.governance.audit import (
     audit_log,
+    checkpoint_due,
     checkpoint_folder,
     inclusion,
     verify,
@@ -315,3 +316,33 @@ def test_registry_drift_is_a_finding(config: Config) -> None:
     assert len(drift) == 1 and f"{MODEL}@champion" in drift[0].message
     assert "MLflow points at 3" in drift[0].message
     project.close()
+
+
+def test_a_checkpoint_is_due_every_checkpoint_minutes_and_only_with_a_key(
+    config: Config,
+) -> None:
+    project = project_of(config)
+    assert checkpoint_due(project)  # none yet
+    saved = write_checkpoint(project)
+    written = datetime.fromisoformat(saved.at)
+    assert not checkpoint_due(project, written + timedelta(minutes=59))
+    assert checkpoint_due(project, written + timedelta(minutes=60))  # the default period
+    keyless = project_of(load(config.root, {"signing.private_key": str(config.root / "x.pem")}))
+    assert not checkpoint_due(keyless)
+    project.close()
+    keyless.close()
+
+
+def test_the_agent_signs_checkpoints_as_itself(config: Config) -> None:
+    from shipyard.agent import Agent
+
+    who = Principal("agent", "token", role="operator", scopes=ROLES["operator"].scopes)
+    operator = Project(config, who)
+    agent = Agent(operator)
+    report = agent.tick()
+    (action,) = [a for a in report.actions if a.startswith("audit checkpoint")]
+    (event,) = audit_log(operator.store, kind=EventKind.AUDIT_CHECKPOINT)
+    assert event.actor == "agent" and event.role == "operator"
+    assert event.payload["file"] in action
+    assert not [a for a in agent.tick().actions if a.startswith("audit checkpoint")]
+    operator.close()
