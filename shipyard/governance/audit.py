@@ -42,6 +42,7 @@ from shipyard.governance.audit_verify import (
     Findings,
     Head,
     Progress,
+    batches,
     leaf_of,
     read_head,
     scan_log,
@@ -269,22 +270,23 @@ _VERIFY_HINT = "Run `shipyard audit verify` to see every finding."
 def _stored_leaves(connection: Connection, walk: TreeWalk, head: Head) -> None:
     """Feed the stored leaf hashes of seq 1 … head.size to ``walk``; refuse a broken log."""
     query = "SELECT seq, leaf_hash FROM shipyard_events ORDER BY seq, id"
-    result = connection.execution_options(stream_results=True).exec_driver_sql(query)
     expect = 1
-    for part in result.partitions(20_000):
-        for seq, stored in part:
-            if expect > head.size:
-                return
+    for batch in batches(connection, query):
+        leaves = []
+        for seq, stored in batch[: max(0, head.size - expect + 1)]:
             if seq != expect:
                 raise AuditFailed(
                     f"The log does not run 1, 2, 3 …: seq {seq} follows seq {expect - 1}.",
                     hint=_VERIFY_HINT,
                 )
             try:
-                walk.append(bytes.fromhex(stored))
+                leaves.append(bytes.fromhex(stored))
             except (TypeError, ValueError):
                 raise AuditFailed(f"Leaf seq {seq}'s stored hash is not hex.") from None
             expect += 1
+        walk.extend(leaves)
+        if expect > head.size:
+            break
     if expect <= head.size:
         raise AuditFailed(
             f"The log ends at seq {expect - 1}, but its head counts {head.size} leaves.",

@@ -34,6 +34,7 @@ __all__ = [
     "Head",
     "LogScan",
     "Ref",
+    "batches",
     "leaf_bytes",
     "leaf_of",
     "read_head",
@@ -246,7 +247,7 @@ def scan_log(
     )  # fmt: skip
     watched = _WATCHED
     expect, last_id, done = 1, -1, 0
-    for batch in _batches(connection, f"{_select(connection)} ORDER BY seq, id"):
+    for batch in batches(connection, f"{_select(connection)} ORDER BY seq, id"):
         hashes = []
         for row in batch:
             seq, at, actor, token, role, kind, subject, payload, reason, request, before, after, event_id, stored = row  # noqa: E501  # fmt: skip
@@ -282,7 +283,7 @@ def scan_log(
     return scan
 
 
-def _batches(connection: Connection, query: str) -> Iterator[Sequence[Any]]:
+def batches(connection: Connection, query: str) -> Iterator[Sequence[Any]]:
     """The rows of ``query`` in batches of plain tuples, streamed from the server.
 
     On SQLite the driver's own cursor, in the connection's transaction, skips a result
