@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from shipyard.errors import AuditFailed, SigningError
 from shipyard.governance.audit_tree import TreeWalk, consistency_ranges
@@ -68,6 +68,7 @@ class ConsistencyCheck(Record):
 
 
 def by_size(checkpoint: Checkpoint) -> tuple[int, str]:
+    """Sort key: oldest tree first (by size, then by time)."""
     return (checkpoint.size, checkpoint.at)
 
 
@@ -116,17 +117,18 @@ def check_head(
     connection: Connection, head: Head, walk: TreeWalk, last_seq: int, findings: Findings
 ) -> None:
     """The log against its head row: as many leaves, the same root and compact range."""
-    if walk.size > head.size:
-        extra = connection.exec_driver_sql(
-            f"SELECT seq, id FROM shipyard_events ORDER BY seq, id LIMIT 1 OFFSET {int(head.size)}"
+    if walk.size > head.size or last_seq > head.size:
+        extra = connection.execute(
+            text("SELECT seq, id FROM shipyard_events WHERE seq > :size ORDER BY seq, id LIMIT 1"),
+            {"size": head.size},
         ).first()
         seq, event_id = (extra[0], extra[1]) if extra else (None, None)
+        past = f"the first past the head is seq {seq} (event id {event_id})" if extra else ""
         findings.add(
             Finding(
                 "inserted",
-                f"the log holds {walk.size} leaves but its head counts {head.size}: "
-                f"{walk.size - head.size} row(s) were inserted outside Shipyard, the first "
-                f"past the head is seq {seq} (event id {event_id})",
+                f"the log holds {walk.size} leaves up to seq {last_seq}, but its head counts "
+                f"{head.size}: rows were inserted outside Shipyard" + (f", {past}" if past else ""),
                 seq=seq if isinstance(seq, int) else None,
                 event_id=event_id,
             )

@@ -38,6 +38,7 @@ __all__ = [
     "leaf_bytes",
     "leaf_of",
     "read_head",
+    "rehash",
     "scan_log",
     "snapshot",
 ]

@@ -349,3 +349,13 @@ def test_the_issue_finding_mallory_and_a_deleted_rollback_are_reported(case: Cas
     assert f"seq {history.rollback_seq} to {history.rollback_seq + 2} are missing" in messages
     assert report.first is not None and report.first.problem == "row_edited"
     assert report.first.row == str(history.first_move_id)
+
+
+def test_a_row_moved_past_the_head_is_named_as_a_gap_and_an_insert(case: Case) -> None:
+    size = case.verify().size
+    case.sql("UPDATE shipyard_events SET seq = :past WHERE seq = 4", past=size + 1)
+    report = case.verify()
+    assert report.size == report.head_size  # as many rows as the head counts, yet:
+    assert report.first is not None and report.first.problem == "deleted"
+    inserted = [f for f in report.findings if f.problem == "inserted"]
+    assert inserted and f"first past the head is seq {size + 1}" in inserted[0].message
