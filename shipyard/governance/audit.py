@@ -36,6 +36,7 @@ from shipyard.governance.audit_checks import (
     prove,
 )
 from shipyard.governance.audit_rows import check_rows
+from shipyard.governance.audit_split import Helpers, split_point
 from shipyard.governance.audit_tree import TreeWalk, consistency_ranges, inclusion_ranges
 from shipyard.governance.audit_verify import (
     Finding,
@@ -301,7 +302,9 @@ def _examine(
     progress: Progress | None = None,
     rows: bool = True,
     registry: bool = True,
+    split_at: int | None = None,
 ) -> AuditReport:
+    """The verification itself; ``split_at`` (tests) forces where a worker's share ends."""
     started = time.perf_counter()
     config = project.config
     given = paths is not None
@@ -309,7 +312,8 @@ def _examine(
     findings = Findings()
     loaded = load_checkpoints(files, config, findings)
     trusted = sorted((cp for cp, problem in loaded if problem is None), key=by_size)
-    with snapshot(project.store.engine) as connection:
+    engine = project.store.engine
+    with snapshot(engine) as connection:
         head = read_head(connection)
         pairs = proof_pairs(trusted, head, given=given)
         ranges = [
@@ -319,13 +323,23 @@ def _examine(
             for r in consistency_ranges(old.size, size)
         ]
         walk = TreeWalk(sizes={head.size, *(cp.size for cp in trusted)}, ranges=ranges)
-        scan = scan_log(connection, walk, findings, total=head.size, progress=progress or _quiet)
-        check_head(connection, head, walk, scan.last_seq, findings)
-        checks = check_checkpoints(loaded, walk, scan.last_seq, findings)
-        proofs = [prove(old, new, size, head, walk, findings) for old, new, size in pairs]
-        rows_checked = check_rows(connection, scan, findings) if rows else 0
-    if registry:
-        _drift(project, findings)
+        upto = split_point(engine, head.size) if split_at is None else split_at
+        helpers = Helpers(project, engine, upto=upto, drift=registry and upto > 0)
+        try:
+            shown = progress or _quiet
+            if upto:
+                scan = helpers.scan(connection, walk, findings, total=head.size, progress=shown)
+            else:
+                scan = scan_log(connection, walk, findings, total=head.size, progress=shown)
+            check_head(connection, head, walk, scan.last_seq, findings)
+            checks = check_checkpoints(loaded, walk, scan.last_seq, findings)
+            proofs = [prove(old, new, size, head, walk, findings) for old, new, size in pairs]
+            rows_checked = check_rows(connection, scan, findings) if rows else 0
+            if registry:
+                drifts = helpers.drift() if upto else _drift(project)
+                findings.absorb(drifts, 0)
+        finally:
+            helpers.close()
     return AuditReport(
         ok=not findings,
         size=walk.size,
@@ -346,12 +360,11 @@ def _quiet(_done: int, _total: int) -> None:
     return None
 
 
-def _drift(project: Project, findings: Findings) -> None:
+def _drift(project: Project) -> list[Finding]:
     """MLflow aliases that disagree with the pointers Shipyard recorded."""
     from shipyard.governance.pointers import alias_drift
 
-    for drift in alias_drift(project):
-        findings.add(Finding("drift", f"registry drift: {drift.summary}"))
+    return [Finding("drift", f"registry drift: {d.summary}") for d in alias_drift(project)]
 
 
 def _event(row: EventRow) -> Event:

@@ -33,13 +33,18 @@ __all__ = [
     "Findings",
     "Head",
     "LogScan",
+    "Part",
     "Ref",
+    "Vouched",
     "batches",
     "leaf_bytes",
     "leaf_of",
     "read_head",
     "rehash",
+    "scan_after",
     "scan_log",
+    "scan_part",
+    "seam",
     "snapshot",
 ]
 
@@ -119,6 +124,12 @@ class Findings:
         else:
             self.omitted += 1
 
+    def absorb(self, items: list[Finding], omitted: int) -> None:
+        """Add findings another pass made (and the count it left out)."""
+        for finding in items:
+            self.add(finding)
+        self.omitted += omitted
+
     def __bool__(self) -> bool:
         return bool(self.items) or self.omitted > 0
 
@@ -150,14 +161,39 @@ class Ref:
 
 
 @dataclass
-class LogScan:
-    """What one pass over the events found."""
+class Vouched:
+    """What the leaves read so far vouch for: rows by table and key, and (older leaves,
+    which name no row) what they said."""
 
-    walk: TreeWalk
-    last_seq: int = 0
     refs: dict[tuple[str, Any], Ref] = field(default_factory=dict)
     legacy: dict[str, Counter[Any]] = field(default_factory=dict)
     legacy_traffic: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, later: Vouched) -> None:
+        """Add what leaves after these vouch for (the latest leaf of a row wins)."""
+        self.refs.update(later.refs)
+        for table, said in later.legacy.items():
+            self.legacy.setdefault(table, Counter()).update(said)
+        self.legacy_traffic.update(later.legacy_traffic)
+
+
+@dataclass
+class LogScan(Vouched):
+    """What one pass over the events found."""
+
+    walk: TreeWalk = field(default_factory=TreeWalk)
+    last_seq: int = 0
+
+
+@dataclass
+class Part(Vouched):
+    """One process's share of the pass (the leaves up to a seq), sent back whole."""
+
+    hashes: bytes = b""  # the recomputed leaf hashes, 32 bytes each, in order
+    findings: list[Finding] = field(default_factory=list)
+    omitted: int = 0
+    expect: int = 1  # the seq the next leaf would have to have
+    last_id: int = -1  # the event id of its last row
 
 
 @contextmanager
@@ -242,13 +278,124 @@ def scan_log(
     connection: Connection, walk: TreeWalk, findings: Findings, *, total: int, progress: Progress
 ) -> LogScan:
     """Read every event in ``seq`` order into ``walk``, adding what is wrong to ``findings``."""
-    scan = LogScan(walk)
+    scan = LogScan(walk=walk)
+    done = 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        progress(done, total)
+
+    query = f"{_select(connection)} ORDER BY seq, id"
+    expect, _, _ = _read(batches(connection, query), scan, findings, 1, -1, walk.extend, advance)
+    scan.last_seq = expect - 1
+    return scan
+
+
+def scan_part(url: str, upto: int) -> Part:
+    """The leaves with seq up to ``upto``, read by another process on its own connection.
+
+    Those leaves were written before the head the caller read, and nothing legitimate
+    changes them afterwards, so a later snapshot than the caller's sees the same rows.
+    """
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    part, findings, hashes = Part(), Findings(), bytearray()
+    try:
+        with snapshot(engine) as connection:
+            query = f"{_select(connection)} WHERE seq <= {int(upto)} ORDER BY seq, id"
+            part.expect, part.last_id, _ = _read(
+                batches(connection, query),
+                part,
+                findings,
+                1,
+                -1,
+                lambda leaves: hashes.extend(b"".join(leaves)),
+                lambda _rows: None,
+            )
+    finally:
+        engine.dispose()
+    part.hashes, part.findings, part.omitted = bytes(hashes), findings.items, findings.omitted
+    return part
+
+
+def scan_after(
+    connection: Connection,
+    upto: int,
+    findings: Findings,
+    *,
+    total: int,
+    progress: Progress,
+) -> tuple[LogScan, list[bytes], tuple[int, int] | None]:
+    """The leaves after seq ``upto`` (the caller's snapshot): what they vouch for, their
+    hashes in order, and the (seq, id) of the first, for the seam with the part before."""
+    scan = LogScan()
+    leaves: list[bytes] = []
+    done = 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows  # the other process reads the rows before, as fast: count them alike
+        progress(min(total, done * total // max(1, total - upto)), total)
+
+    query = f"{_select(connection)} WHERE seq > {int(upto)} OR seq IS NULL ORDER BY seq, id"
+    expect, _, first = _read(
+        batches(connection, query), scan, findings, upto + 1, -1, leaves.extend, advance
+    )
+    scan.last_seq = expect - 1
+    return scan, leaves, first
+
+
+def seam(part: Part, upto: int, first: tuple[int, int] | None, findings: Findings) -> None:
+    """What only shows where the two shares meet: leaves missing just before ``upto + 1``
+    (when rows follow), or a first row after it written before the part's last row."""
+    if first is None:
+        return  # nothing after the part: the head's count says whether the tail is gone
+    if part.expect <= upto:
+        gone = f"seq {part.expect}" + (f" to {upto} are" if part.expect < upto else " is")
+        findings.add(
+            Finding(
+                "deleted",
+                f"{gone} missing (the log goes on at seq {first[0]}, event id {first[1]}): "
+                f"{upto - part.expect + 1} row(s) deleted",
+                seq=part.expect,
+                event_id=first[1],
+            )
+        )
+    if isinstance(first[1], int) and first[1] <= part.last_id:
+        seq, event_id = first
+        findings.add(
+            Finding(
+                "reordered",
+                f"seq {part.expect - 1} (event id {part.last_id}) was written after seq {seq} "
+                f"(event id {event_id}): rows were reordered, or one inserted at seq "
+                f"{part.expect - 1}",
+                seq=part.expect - 1,
+                event_id=part.last_id,
+            )
+        )
+
+
+def _read(
+    rows: Iterator[Sequence[Any]],
+    into: Vouched,
+    findings: Findings,
+    expect: int,
+    last_id: int,
+    sink: Callable[[list[bytes]], None],
+    advance: Callable[[int], None],
+) -> tuple[int, int, tuple[int, int] | None]:
+    """The loop every pass runs: recompute each leaf, check its place, note what it vouches
+    for, hand the hashes to ``sink`` a batch at a time. Returns the next expected seq, the
+    last event id, and the first row's (seq, id)."""
     loads, dumps, hash_, options, default = (
         orjson.loads, orjson.dumps, sha256, _LEAF_OPTIONS, _leaf_default,
     )  # fmt: skip
-    watched = _WATCHED
-    expect, last_id, done = 1, -1, 0
-    for batch in batches(connection, f"{_select(connection)} ORDER BY seq, id"):
+    watched, first = _WATCHED, None
+    for batch in rows:
+        if first is None and batch:
+            first = (batch[0][0], batch[0][12])
         hashes = []
         for row in batch:
             seq, at, actor, token, role, kind, subject, payload, reason, request, before, after, event_id, stored = row  # noqa: E501  # fmt: skip
@@ -270,18 +417,16 @@ def scan_log(
                 else:
                     expect += 1
                 if kind in watched or "row" in body:
-                    _vouch(scan, row, body)
+                    _vouch(into, row, body)
                 last_id = event_id
             except (TypeError, ValueError, orjson.JSONDecodeError):
                 # A column no writer could have produced (SQLite keeps any type): edited.
                 hashed = hash_(_LEAF + repr(row).encode()).digest()
                 expect = _anomaly(findings, row, expect, last_id, True)
             hashes.append(hashed)
-        walk.extend(hashes)
-        done += len(batch)
-        progress(done, total)
-    scan.last_seq = expect - 1
-    return scan
+        sink(hashes)
+        advance(len(batch))
+    return expect, last_id, first
 
 
 def batches(connection: Connection, query: str) -> Iterator[Sequence[Any]]:
@@ -360,7 +505,7 @@ def _anomaly(findings: Findings, row: Any, expect: int, last_id: int, edited: bo
     return max(expect, seq + 1)
 
 
-def _vouch(scan: LogScan, row: Any, body: Any) -> None:
+def _vouch(scan: Vouched, row: Any, body: Any) -> None:
     """Remember the row a leaf vouches for, or (for older leaves) what it said."""
     seq, actor, kind, subject, after, event_id = row[0], row[2], row[5], row[6], row[11], row[12]
     if not isinstance(body, dict) or not isinstance(subject, str):

@@ -315,6 +315,10 @@ def test_registry_drift_is_a_finding(config: Config) -> None:
     drift = [f for f in report.findings if f.problem == "drift"]
     assert len(drift) == 1 and f"{MODEL}@champion" in drift[0].message
     assert "MLflow points at 3" in drift[0].message
+    from shipyard.governance.audit import _examine
+
+    split = _examine(project, None, split_at=5)  # the registry asked by a worker process
+    assert [f.message for f in split.findings] == [f.message for f in report.findings]
     project.close()
 
 

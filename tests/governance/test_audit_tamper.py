@@ -220,6 +220,12 @@ def test_two_swapped_rows_are_named(case: Case) -> None:
     assert "edited" not in _problems(report)
     assert report.first is not None and report.first.problem == "reordered"
     assert (report.first.seq, report.first.event_id) == (4, b)  # b now sits before older rows
+    from shipyard.governance.audit import _examine
+
+    for upto in (4, 5):  # split just where the order breaks: the seam must see it too
+        assert _outline(_examine(case.project, None, registry=False, split_at=upto)) == _outline(
+            report
+        )
 
 
 def test_a_swapped_seq_is_named(case: Case) -> None:
@@ -359,3 +365,32 @@ def test_a_row_moved_past_the_head_is_named_as_a_gap_and_an_insert(case: Case) -
     assert report.first is not None and report.first.problem == "deleted"
     inserted = [f for f in report.findings if f.problem == "inserted"]
     assert inserted and f"first past the head is seq {size + 1}" in inserted[0].message
+
+
+def _outline(report: AuditReport) -> tuple[Any, ...]:
+    """What must not depend on how the pass was split: the verdict, the tree, the findings."""
+    found = sorted((f.problem, f.seq or 0) for f in report.findings)
+    first = None if report.first is None else (report.first.problem, report.first.seq)
+    return report.ok, report.size, report.root, found, first, report.rows_checked
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "",
+        "UPDATE shipyard_events SET actor = 'mallory' WHERE seq = 4",
+        "DELETE FROM shipyard_events WHERE seq = 5",
+        "UPDATE shipyard_events SET seq = seq + 1000 WHERE seq = 5",
+        "DELETE FROM shipyard_events WHERE seq >= 18",
+    ],
+    ids=["untouched", "edited", "deleted", "moved-past-the-head", "truncated"],
+)
+def test_a_pass_split_across_two_processes_finds_the_same(case: Case, tamper: str) -> None:
+    from shipyard.governance.audit import _examine
+
+    if tamper:
+        case.sql(tamper)
+    whole = _outline(case.verify())
+    for upto in (4, 5):  # the worker's share ends just before, at, or after the tampering
+        split = _examine(case.project, None, registry=False, split_at=upto)
+        assert _outline(split) == whole, upto
