@@ -1,4 +1,4 @@
-"""``audit verify`` over a million events, against the 10 s target.
+"""``shipyard audit verify`` over a million events, against the 10 s target.
 
     python benchmarks/audit_verify.py                         # 1,000,000 events
     python benchmarks/audit_verify.py --events 200000 --keep /tmp/audit-bench
@@ -7,20 +7,29 @@ Builds a project whose SQLite control-plane database (migrated by Shipyard) hold
 events: each leaf and the head are precomputed exactly as ``Store.record`` writes them
 and inserted with ``executemany``. One event in a thousand is an alias move that
 vouches for a row of ``shipyard_alias_moves``. A signed checkpoint is taken halfway and
-another at the end, so the timed call checks two signatures, two roots and the
-consistency proofs between them and to the head.
+another at the end, so each run checks two signatures, two roots and the consistency
+proofs between them and to the head.
 
-Then it times :func:`shipyard.governance.audit.verify`: one pass recomputing every leaf
-and the tree, the checkpoints and proofs, and every vouched-for row. Registry drift is
-left out (it asks MLflow, which this database does not hold). Exits 1 when the best of
-``--repeat`` runs misses the target. Run it on an idle machine.
+Two timings, best of ``--repeat`` each:
+
+- :func:`shipyard.governance.audit.verify` without the registry: every leaf and the
+  tree recomputed, the checkpoints and proofs, every vouched-for row (from 250,000
+  leaves a worker process reads half of them);
+- the command itself, ``shipyard audit verify --json`` in a fresh process: start-up,
+  the same verification, and the registry-drift check, which imports MLflow (its one
+  finding here, the bench's alias moves unknown to MLflow, is expected).
+
+Exits 1 when either misses the target. Run it on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -155,6 +164,38 @@ def build(project: Any, count: int, console: Console) -> None:
         save_checkpoint(signed, checkpoint_folder(project.config))
 
 
+def _command_runs(project: Any, root: Path, repeat: int) -> list[float]:
+    """Wall seconds of ``shipyard audit verify --json`` per run (after one to warm up:
+    MLflow creates its tables in the database the first time)."""
+    env = {
+        **os.environ,
+        "SHIPYARD_SIGNING__PRIVATE_KEY": str(
+            project.config.resolve(project.config.signing.private_key)
+        ),
+        "SHIPYARD_SECURITY__CREDENTIALS": str(root / "credentials.json"),  # not the user's
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    command = [
+        str(Path(sys.executable).with_name("shipyard")),
+        "--config",
+        str(project.config.root / "shipyard.yaml"),
+        "audit",
+        "verify",
+        "--json",
+    ]
+    runs = []
+    for attempt in range(repeat + 1):
+        clock = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        took = time.perf_counter() - clock
+        found = json.loads(done.stdout)["findings"] if done.stdout.strip() else None
+        if found is None or any(f["problem"] != "drift" for f in found):
+            raise SystemExit(f"shipyard audit verify failed: {done.stderr[-2000:]}")
+        if attempt:
+            runs.append(took)
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build, time, print the table; 1 when the target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -180,23 +221,29 @@ def main(argv: list[str] | None = None) -> int:
         if not report.ok:
             console.print(f"[red]the benchmark log does not verify:[/] {report.summary()}")
             return 1
-        table = Table(title="shipyard audit verify (SQLite, one process)")
-        for name in ("events", "rows checked", "checkpoints", "seconds", "CPU s", "events/s"):
+        commands = _command_runs(project, root, args.repeat)
+        table = Table(title=f"shipyard audit verify, SQLite, {os.cpu_count()} cores")
+        table.add_column("what")
+        for name in ("events", "rows checked", "checkpoints", "seconds", "events/s"):
             table.add_column(name, justify="right")
         table.add_column(f"vs {TARGET_SECONDS:g} s target")
-        verdict = "[green]met[/]" if seconds <= TARGET_SECONDS else "[red]missed[/]"
-        table.add_row(
-            f"{report.size:,}",
-            f"{report.rows_checked:,}",
-            str(len(report.checkpoints)),
-            f"{seconds:.2f}",
-            f"{cpu:.2f}",
-            f"{report.size / seconds:,.0f}",
-            f"{verdict} ({seconds / TARGET_SECONDS:.0%})",
-        )
+        for what, took in (("verify()", seconds), ("CLI, with registry", min(commands))):
+            verdict = "[green]met[/]" if took <= TARGET_SECONDS else "[red]missed[/]"
+            table.add_row(
+                what,
+                f"{report.size:,}",
+                f"{report.rows_checked:,}",
+                str(len(report.checkpoints)),
+                f"{took:.2f}",
+                f"{report.size / took:,.0f}",
+                f"{verdict} ({took / TARGET_SECONDS:.0%})",
+            )
         console.print(table)
-        console.print("every run: " + ", ".join(f"{run[0]:.2f} s" for run in runs))
-        return 0 if seconds <= TARGET_SECONDS else 1
+        console.print(
+            f"verify(): every run {', '.join(f'{r[0]:.2f}' for r in runs)} s, CPU here {cpu:.2f} s"
+        )
+        console.print(f"CLI: every run {', '.join(f'{t:.2f}' for t in commands)} s")
+        return 0 if max(seconds, min(commands)) <= TARGET_SECONDS else 1
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

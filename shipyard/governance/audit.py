@@ -322,15 +322,19 @@ def _examine(
             if old.size <= size
             for r in consistency_ranges(old.size, size)
         ]
-        walk = TreeWalk(sizes={head.size, *(cp.size for cp in trusted)}, ranges=ranges)
+        sizes = sorted({head.size, *(cp.size for cp in trusted)})
         upto = split_point(engine, head.size) if split_at is None else split_at
-        helpers = Helpers(project, engine, upto=upto, drift=registry and upto > 0)
+        helpers = Helpers(
+            project, engine, upto=upto, drift=registry and upto > 0, sizes=sizes, ranges=ranges
+        )
         try:
             shown = progress or _quiet
             if upto:
-                scan = helpers.scan(connection, walk, findings, total=head.size, progress=shown)
+                scan = helpers.scan(connection, findings, total=head.size, progress=shown)
             else:
+                walk = TreeWalk(sizes=sizes, ranges=ranges)
                 scan = scan_log(connection, walk, findings, total=head.size, progress=shown)
+            walk = scan.walk
             check_head(connection, head, walk, scan.last_seq, findings)
             checks = check_checkpoints(loaded, walk, scan.last_seq, findings)
             proofs = [prove(old, new, size, head, walk, findings) for old, new, size in pairs]

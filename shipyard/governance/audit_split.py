@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from shipyard.governance.audit_tree import Range, TreeWalk
 from shipyard.governance.audit_verify import (
     Finding,
     Findings,
@@ -38,7 +39,6 @@ from shipyard.governance.audit_verify import (
 if TYPE_CHECKING:
     from shipyard.access import Principal
     from shipyard.config import Config
-    from shipyard.governance.audit_tree import TreeWalk
     from shipyard.project import Project
 
 __all__ = ["SPLIT_AT", "Helpers", "drift_findings", "split_point"]
@@ -107,8 +107,18 @@ class _Worker:
 class Helpers:
     """The worker processes of one verification: a part of the log, and the registry."""
 
-    def __init__(self, project: Project, engine: Engine, *, upto: int, drift: bool) -> None:
+    def __init__(
+        self,
+        project: Project,
+        engine: Engine,
+        *,
+        upto: int,
+        drift: bool,
+        sizes: list[int],
+        ranges: list[Range],
+    ) -> None:
         self._project, self._url, self._upto = project, _url(engine), upto
+        self._sizes, self._ranges = sizes, ranges
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._part: _Worker | None = None
         self._drift: _Worker | None = None
@@ -118,8 +128,8 @@ class Helpers:
         folder = Path(self._folder.name)
         try:
             if upto:
-                task = json.dumps({"url": self._url, "upto": upto}).encode()
-                self._part = _Worker(folder, "part", task)
+                task = {"url": self._url, "upto": upto, "sizes": sizes, "ranges": ranges}
+                self._part = _Worker(folder, "part", json.dumps(task).encode())
             if drift:
                 given = pickle.dumps((project.config, project.principal))
                 self._drift = _Worker(folder, "drift", given)
@@ -128,24 +138,18 @@ class Helpers:
             self.close()
 
     def scan(
-        self,
-        connection: Connection,
-        walk: TreeWalk,
-        findings: Findings,
-        *,
-        total: int,
-        progress: Progress,
+        self, connection: Connection, findings: Findings, *, total: int, progress: Progress
     ) -> LogScan:
-        """Read the leaves after the worker's part here, then join the two at the seam."""
-        upto = self._upto
+        """Read the leaves after the worker's part here, then join the two at the seam: the
+        tree carries on from the worker's over its part."""
+        upto, sizes, ranges = self._upto, self._sizes, self._ranges
         after = Findings()
         tail, leaves, first = scan_after(connection, upto, after, total=total, progress=progress)
-        part: Part = self._result(self._part, lambda: scan_part(self._url, upto))
+        part: Part = self._result(self._part, lambda: scan_part(self._url, upto, sizes, ranges))
         findings.absorb(part.findings, part.omitted)
         seam(part, upto, first, findings)
         findings.absorb(after.items, after.omitted)
-        hashes = part.hashes
-        walk.extend(hashes[i : i + 32] for i in range(0, len(hashes), 32))
+        walk = TreeWalk.resume(part.tree, sizes=sizes, ranges=ranges)
         walk.extend(leaves)
         joined = LogScan(walk=walk, last_seq=tail.last_seq if first else part.expect - 1)
         joined.take(part)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from hashlib import sha256
+from typing import Any
 
 from shipyard.store.merkle import EMPTY_ROOT
 
@@ -132,6 +133,31 @@ class TreeWalk:
             stack.append(h)
             n += 1
         self.size = n
+
+    def state(self) -> dict[str, Any]:
+        """Everything another walk needs to carry on from here (see :meth:`resume`)."""
+        return {
+            "size": self.size,
+            "stack": list(self._stack),
+            "roots": dict(self.roots),
+            "subtrees": dict(self.subtrees),
+        }
+
+    @classmethod
+    def resume(
+        cls, state: dict[str, Any], *, sizes: Iterable[int] = (), ranges: Iterable[Range] = ()
+    ) -> TreeWalk:
+        """A walk carrying on from another's :meth:`state` (a walk over the leaves before),
+        still looking for what of ``sizes`` and ``ranges`` that one did not reach."""
+        size, found = int(state["size"]), dict(state["subtrees"])
+        walk = cls(
+            sizes=[s for s in sizes if s > size],
+            ranges=[r for r in ranges if r[1] > size and r not in found],
+        )
+        walk.size, walk._stack = size, list(state["stack"])
+        walk.roots.update(state["roots"])
+        walk.subtrees.update(found)
+        return walk
 
     def root(self) -> bytes:
         """The root of the tree over every leaf so far."""

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Row, text
 
-from shipyard.governance.audit_tree import TreeWalk
+from shipyard.governance.audit_tree import Range, TreeWalk
 from shipyard.jsonable import Record
 from shipyard.store.audit_leaf import utc_text
 from shipyard.store.event_kinds import EventKind
@@ -189,7 +189,7 @@ class LogScan(Vouched):
 class Part(Vouched):
     """One process's share of the pass (the leaves up to a seq), sent back whole."""
 
-    hashes: bytes = b""  # the recomputed leaf hashes, 32 bytes each, in order
+    tree: dict[str, Any] = field(default_factory=dict)  # TreeWalk.state() after its leaves
     findings: list[Finding] = field(default_factory=list)
     omitted: int = 0
     expect: int = 1  # the seq the next leaf would have to have
@@ -292,8 +292,9 @@ def scan_log(
     return scan
 
 
-def scan_part(url: str, upto: int) -> Part:
-    """The leaves with seq up to ``upto``, read by another process on its own connection.
+def scan_part(url: str, upto: int, sizes: list[int], ranges: list[Range]) -> Part:
+    """The leaves with seq up to ``upto``, read by another process on its own connection,
+    with the tree over them (its roots at ``sizes`` and of ``ranges`` it reaches).
 
     Those leaves were written before the head the caller read, and nothing legitimate
     changes them afterwards, so a later snapshot than the caller's sees the same rows.
@@ -301,22 +302,20 @@ def scan_part(url: str, upto: int) -> Part:
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
-    part, findings, hashes = Part(), Findings(), bytearray()
+    part, findings = Part(), Findings()
+    walk = TreeWalk(
+        sizes=[s for s in sizes if s <= upto], ranges=[r for r in ranges if r[1] <= upto]
+    )
     try:
         with snapshot(engine) as connection:
             query = f"{_select(connection)} WHERE seq <= {int(upto)} ORDER BY seq, id"
+            rows = batches(connection, query)
             part.expect, part.last_id, _ = _read(
-                batches(connection, query),
-                part,
-                findings,
-                1,
-                -1,
-                lambda leaves: hashes.extend(b"".join(leaves)),
-                lambda _rows: None,
+                rows, part, findings, 1, -1, walk.extend, lambda _rows: None
             )
     finally:
         engine.dispose()
-    part.hashes, part.findings, part.omitted = bytes(hashes), findings.items, findings.omitted
+    part.tree, part.findings, part.omitted = walk.state(), findings.items, findings.omitted
     return part
 
 

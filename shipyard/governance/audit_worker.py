@@ -5,8 +5,9 @@ the path of the file to write its answer to (a pickle, read back only by the pro
 that started it). Its input comes on stdin, so a database password never shows in a
 process list:
 
-- ``part OUT``: stdin is JSON ``{"url": ..., "upto": ...}``; the answer is the
-  :class:`~shipyard.governance.audit_verify.Part` of the leaves up to ``upto``;
+- ``part OUT``: stdin is JSON ``{"url", "upto", "sizes", "ranges"}``; the answer is the
+  :class:`~shipyard.governance.audit_verify.Part` of the leaves up to ``upto``, with
+  the tree over them;
 - ``drift OUT``: stdin is the pickled ``(config, principal)``; the answer is the list of
   registry-drift findings.
 
@@ -34,7 +35,8 @@ def main(argv: list[str]) -> int:
         from shipyard.governance.audit_verify import scan_part
 
         task = json.loads(sys.stdin.read())
-        answer = scan_part(str(task["url"]), int(task["upto"]))
+        ranges = [(int(lo), int(hi)) for lo, hi in task["ranges"]]
+        answer = scan_part(str(task["url"]), int(task["upto"]), list(task["sizes"]), ranges)
     else:
         from shipyard.governance.audit_split import drift_findings
 

@@ -78,6 +78,15 @@ def test_the_streaming_tree_builds_the_same_roots_and_proofs_as_merkle(
     assert proof == consistency_proof(leaves, old, size)
     path = [walk.subtrees[r] for r in inclusion_ranges(index, size)]
     assert path == inclusion_proof(leaves, index, size)
+    # Another process walks the first leaves; this one carries on from its state.
+    first = TreeWalk(
+        sizes=[s for s in (old, size) if s <= cut], ranges=[r for r in wanted if r[1] <= cut]
+    )
+    first.extend(leaves[:cut])
+    rest = TreeWalk.resume(first.state(), sizes=[old, size], ranges=wanted)
+    rest.extend(leaves[cut:])
+    assert rest.roots == walk.roots and rest.root() == walk.root()
+    assert all(rest.subtrees[r] == walk.subtrees[r] for r in wanted)
 
 
 def test_a_walk_that_never_reaches_a_size_leaves_it_out() -> None:
