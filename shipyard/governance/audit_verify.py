@@ -8,6 +8,10 @@ and compared with the stored leaf hash (an *edited* row); ``seq`` must run 1, 2,
 the head's size, and at every checkpoint's, can be compared with what was recorded or
 signed. On the way, each leaf that vouches for a row of another table
 (``payload["row"]``) is remembered for :mod:`shipyard.governance.audit_rows`.
+
+:func:`scan_log` is the pass in one process; :func:`scan_part`, :func:`scan_after` and
+:func:`seam` are the same pass cut in two at a seq, for
+:mod:`shipyard.governance.audit_split`.
 """
 
 from __future__ import annotations
