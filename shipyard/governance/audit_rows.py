@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from shipyard.governance.audit_verify import Finding, Findings, LogScan
+from shipyard.jsonable import to_json
+from shipyard.store.audit_leaf import canonical
 from shipyard.store.bound_rows import BOUND_TABLES, bound_digest
 from shipyard.store.tables import AliasMoveRow, ApprovalRow, Base, DeploymentRow
 
@@ -116,7 +117,7 @@ def _what(row: Base) -> str:
     if isinstance(row, ApprovalRow):
         return f" ({row.model}/{row.version} approved by {row.actor!r})"
     if isinstance(row, DeploymentRow):
-        return f" (traffic {orjson.dumps(row.traffic).decode()})"
+        return f" (traffic {to_json(row.traffic)})"
     return ""
 
 
@@ -142,5 +143,4 @@ def _legacy(row: Base, legacy: Counter[Any], scan: LogScan) -> bool:
 
 
 def _same_json(a: Any, b: Any) -> bool:
-    option = orjson.OPT_SORT_KEYS
-    return bool(orjson.dumps(a, option=option) == orjson.dumps(b, option=option))
+    return canonical(a) == canonical(b)

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, Row, text
 
 from shipyard.governance.audit_tree import Range, TreeWalk
 from shipyard.jsonable import Record
-from shipyard.store.audit_leaf import utc_text
+from shipyard.store.audit_leaf import canonical, utc_text
 from shipyard.store.event_kinds import EventKind
 
 __all__ = [
@@ -64,7 +64,6 @@ _BATCH = 20_000
 _LEAF = b"\x00"
 # The same bytes as shipyard.store.audit_leaf.leaf_data, without its copy of the fields
 # (a test compares the two on every kind of value).
-_LEAF_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 _COLUMNS = (
     "seq", "at", "actor", "token_id", "role", "kind", "subject", "payload", "reason",
     "request_id", "before", "after", "id", "leaf_hash",
@@ -83,17 +82,9 @@ _LEGACY_KINDS = _ALIAS_KINDS | {
 _WATCHED = frozenset({*_LEGACY_KINDS, *(k for k in EventKind if k.startswith("token."))})
 
 
-def _leaf_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return utc_text(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
 def leaf_bytes(fields: dict[str, Any]) -> bytes:
     """The canonical bytes of a leaf whose ``fields`` are exactly the leaf fields."""
-    return orjson.dumps(fields, default=_leaf_default, option=_LEAF_OPTIONS)
+    return canonical(fields)
 
 
 @dataclass(frozen=True)
@@ -392,9 +383,7 @@ def _read(
     """The loop every pass runs: recompute each leaf, check its place, note what it vouches
     for, hand the hashes to ``sink`` a batch at a time. Returns the next expected seq, the
     last event id, and the first row's (seq, id)."""
-    loads, dumps, hash_, options, default = (
-        orjson.loads, orjson.dumps, sha256, _LEAF_OPTIONS, _leaf_default,
-    )  # fmt: skip
+    loads, dumps, hash_ = orjson.loads, canonical, sha256
     watched, first = _WATCHED, None
     for batch in rows:
         if first is None and batch:
@@ -412,7 +401,6 @@ def _read(
                     {"seq": seq, "at": at, "actor": actor, "token_id": token, "role": role,
                      "kind": kind, "subject": subject, "payload": body, "reason": reason,
                      "request_id": request, "before": before, "after": after},
-                    default=default, option=options,
                 )  # fmt: skip
                 hashed = hash_(_LEAF + data).digest()
                 if seq != expect or event_id <= last_id or hashed.hex() != stored:

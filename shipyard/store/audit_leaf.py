@@ -20,7 +20,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from shipyard.moments import as_utc
 
-__all__ = ["LEAF_FIELDS", "leaf_data", "row_digest", "row_values", "utc_text"]
+__all__ = ["LEAF_FIELDS", "canonical", "leaf_data", "row_digest", "row_values", "utc_text"]
 
 LEAF_FIELDS = (
     "seq",
@@ -54,10 +54,18 @@ def _text(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def canonical(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no spaces, times as :func:`utc_text`.
+
+    The one encoder whose output is hashed: it must never change, so it is kept apart
+    from ``shipyard.jsonable`` (the encoder of records and the wire).
+    """
+    return orjson.dumps(value, default=_text, option=_OPTIONS)
+
+
 def leaf_data(fields: Mapping[str, Any]) -> bytes:
     """The canonical bytes of one leaf: exactly the :data:`LEAF_FIELDS` of ``fields``."""
-    chosen = {name: fields[name] for name in LEAF_FIELDS}
-    return orjson.dumps(chosen, default=_text, option=_OPTIONS)
+    return canonical({name: fields[name] for name in LEAF_FIELDS})
 
 
 def row_values(row: Any) -> dict[str, Any]:
@@ -68,4 +76,4 @@ def row_values(row: Any) -> dict[str, Any]:
 
 def row_digest(values: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of a row's columns as canonical JSON."""
-    return hashlib.sha256(orjson.dumps(dict(values), default=_text, option=_OPTIONS)).hexdigest()
+    return hashlib.sha256(canonical(dict(values))).hexdigest()
