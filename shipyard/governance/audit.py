@@ -59,7 +59,7 @@ from shipyard.governance.checkpoints import (
 from shipyard.jsonable import Record
 from shipyard.store import EventKind, EventRow
 from shipyard.store.audit_leaf import utc_text
-from shipyard.store.events import Event
+from shipyard.store.events import Event, event_of
 from shipyard.store.merkle import verify_inclusion
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def audit_log(
     if since is not None:
         query = query.where(EventRow.at >= since)
     with store.session() as session:
-        return [_event(row) for row in session.scalars(query)]
+        return [event_of(row) for row in session.scalars(query)]
 
 
 def inclusion(project: Project, seq: int) -> InclusionProof:
@@ -369,21 +369,3 @@ def _drift(project: Project) -> list[Finding]:
     from shipyard.governance.pointers import alias_drift
 
     return [Finding("drift", f"registry drift: {d.summary}") for d in alias_drift(project)]
-
-
-def _event(row: EventRow) -> Event:
-    return Event(
-        id=row.id,
-        at=row.at,
-        actor=row.actor,
-        kind=row.kind,
-        subject=row.subject,
-        payload=dict(row.payload or {}),
-        seq=row.seq,
-        token_id=row.token_id,
-        role=row.role,
-        reason=row.reason,
-        request_id=row.request_id,
-        before=row.before,
-        after=row.after,
-    )

@@ -15,7 +15,7 @@ from shipyard.jsonable import plain
 from shipyard.store.audit_leaf import leaf_data
 from shipyard.store.engine import create_store_engine, unreachable, upgrade
 from shipyard.store.event_kinds import EventKind, kind_of
-from shipyard.store.events import Event
+from shipyard.store.events import Event, event_of
 from shipyard.store.merkle import CompactRange, leaf_hash
 from shipyard.store.tables import AuditHeadRow, DatasetRow, DeploymentRow, EventRow
 
@@ -114,7 +114,7 @@ class Store:
         if subject is not None:
             query = query.where(EventRow.subject.startswith(subject, autoescape=True))
         with self.session() as session:
-            return [_event(row) for row in session.scalars(query)]
+            return [event_of(row) for row in session.scalars(query)]
 
     def save_dataset(self, row: DatasetRow) -> bool:
         """Remember a dataset snapshot; returns False when the digest was known already."""
@@ -198,22 +198,4 @@ def _append(session: Session, fields: dict[str, Any]) -> Event:
     row = EventRow(**fields, leaf_hash=hashed.hex())
     session.add(row)
     session.flush()
-    return _event(row)
-
-
-def _event(row: EventRow) -> Event:
-    return Event(
-        id=row.id,
-        at=row.at,
-        actor=row.actor,
-        kind=row.kind,
-        subject=row.subject,
-        payload=dict(row.payload or {}),
-        seq=row.seq,
-        token_id=row.token_id,
-        role=row.role,
-        reason=row.reason,
-        request_id=row.request_id,
-        before=row.before,
-        after=row.after,
-    )
+    return event_of(row)
