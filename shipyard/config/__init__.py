@@ -21,6 +21,7 @@ One module per section of ``shipyard.yaml``:
 from __future__ import annotations
 
 from shipyard.config.ct import ContinuousTrainingSettings
+from shipyard.config.data import DataSettings
 from shipyard.config.delivery import DeliverySettings
 from shipyard.config.evaluation import (
     CalibrationCriterion,
@@ -58,6 +59,7 @@ __all__ = [
     "CalibrationCriterion",
     "Config",
     "ContinuousTrainingSettings",
+    "DataSettings",
     "DeliverySettings",
     "EvaluationSettings",
     "FairnessCriterion",

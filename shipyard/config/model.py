@@ -19,6 +19,7 @@ class ModelSettings(Section):
         "", description="What the model is for, in one or two sentences (model card)."
     )
     owner: str = Field("", description="Team or person who answers for the model.")
+    team: str = Field("", description="Team that runs the model (an alert label next to owner).")
     task: Literal["classification", "regression"] = Field(
         "classification",
         description="Learning task: classification or regression (model card, evaluation).",

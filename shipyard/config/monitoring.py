@@ -62,6 +62,14 @@ class MonitoringSettings(Section):
     min_labelled: int = Field(
         50, ge=1, description="Fewest labelled predictions before performance may alert."
     )
+    min_log_coverage: float = Field(
+        0.99,
+        ge=0,
+        le=1,
+        description="Share of a window's answered predictions that must have reached the log "
+        "before a decision (alert action, guardrail, retrain) acts on it; below it the "
+        "decision says the window is incomplete and does not act.",
+    )
     bands: dict[str, BandSettings] | Path = Field(
         default_factory=dict,
         description="Per-feature band overrides (feature name → levels), inline or in a "

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from shipyard.config._section import Section
 from shipyard.config.ct import ContinuousTrainingSettings
+from shipyard.config.data import DataSettings
 from shipyard.config.delivery import DeliverySettings
 from shipyard.config.evaluation import EvaluationSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
@@ -42,6 +43,7 @@ class Config(Section):
     )
     model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[arg-type]
     train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
+    data: DataSettings = Field(default_factory=DataSettings)  # type: ignore[arg-type]
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)  # type: ignore[arg-type]
     signing: SigningSettings = Field(default_factory=SigningSettings)  # type: ignore[arg-type]

@@ -51,7 +51,30 @@ class ServingSettings(Section):
     shadow_queue: int = Field(
         1000, ge=1, description="Shadow predictions that may wait; beyond this they are dropped."
     )
-    max_body_mb: float = Field(10.0, gt=0, description="Largest request body (larger: 413).")
+    max_body_mb: float = Field(
+        10.0,
+        gt=0,
+        description="Largest request body, and largest body after gzip/deflate decompression "
+        "(larger: 413).",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A request whose body has not fully arrived after this long gets 408 and "
+        "its connection is closed.",
+    )
+    require_log: bool = Field(
+        False,
+        description="Readiness turns false while prediction-log writes fail, so a load "
+        "balancer stops sending traffic that could not be logged.",
+    )
+    log_fsync_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often each worker's prediction journal is fsynced: a crash of the "
+        "whole machine loses at most this much (0: fsync every write). A killed worker "
+        "loses nothing either way.",
+    )
     poll_seconds: float = Field(
         0.5, gt=0, le=5, description="How often each worker checks for alias and traffic changes."
     )
