@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from shipyard.project import Project
 
 __all__ = [
-    "authors",
     "check_approver",
     "check_force",
     "check_promoter",
@@ -55,21 +54,16 @@ def trained_by(project: Project, version: ModelVersion) -> str | None:
     return None
 
 
-def authors(project: Project, version: ModelVersion) -> set[str]:
-    """Everyone who trained or registered ``version``."""
-    return {who for who in (trained_by(project, version), registered_by(project, version)) if who}
-
-
 def check_approver(project: Project, version: ModelVersion, *, allow_self: bool) -> None:
     """Refuse an approval by someone who trained or registered ``version``."""
     who = project.principal.name
     label = f"{version.name}/{version.version}"
-    made = authors(project, version)
-    if who not in made:
+    trainer = trained_by(project, version)
+    if who not in {trainer, registered_by(project, version)}:
         return
     if allow_self and not project.config.shared_database:
         return
-    what = "trained" if trained_by(project, version) == who else "registered"
+    what = "trained" if trainer == who else "registered"
     hint = "Ask another person to run `shipyard approve`."
     if not project.config.shared_database:
         hint += " On a one-person laptop project, promotion.allow_self_approval: true allows it."
