@@ -89,7 +89,7 @@ class OpenInferenceV2:
             model.version,
             (decoded.id if decoded is not None else None) or request.id,
             outputs,
-            decoded is not None and decoded.binary_outputs,
+            _binary_outputs(decoded),
         )
         content_type = headers.pop("Content-Type", JSON)
         return Reply(payload, model.version, request.role, content_type, headers)
@@ -112,6 +112,13 @@ class MlflowInvocations:
     def encode(self, request: Request, model: ServedModel, prediction: Prediction) -> Reply:
         """``{"predictions": [...]}``."""
         return Reply(encode_invocations(prediction.labels), model.version, request.role)
+
+
+def _binary_outputs(decoded: V2Request | None) -> bool | frozenset[str]:
+    """Which outputs the answer sends binary: all, none, or the ones named (``binary_data``)."""
+    if decoded is None:
+        return False
+    return decoded.binary_outputs if decoded.binary is None else decoded.binary
 
 
 PROTOCOLS: tuple[WireProtocol, ...] = (KServeV1(), OpenInferenceV2(), MlflowInvocations())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,14 @@ from shipyard.models.signature import (
     check_finite,
     convert_values,
     dump_json,
+    empty_batch,
     load_json,
     parse_text,
+    show_value,
 )
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+_HEADER_KEY = HEADER_LENGTH.lower()
 _NUMERIC = {
     "BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
     "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
@@ -44,8 +47,13 @@ class V2Request:
 
     id: str | None
     matrix: np.ndarray
-    binary_outputs: bool
+    binary_outputs: bool  # whether any output is sent binary
     requested_outputs: tuple[str, ...]
+    binary: frozenset[str] | None = None  # the outputs sent binary; None: all or none
+
+    def sends_binary(self, output: str) -> bool:
+        """Whether ``output`` goes in the binary part of the answer."""
+        return self.binary_outputs if self.binary is None else output in self.binary
 
 
 def datatype_of(dtype: np.dtype[Any]) -> str:
@@ -62,13 +70,10 @@ def decode_v2(body: bytes, headers: Mapping[str, str], spec: InputSpec) -> V2Req
     """Decode a V2 ``/infer`` body (JSON, or JSON + binary tensors) against ``spec``."""
     view = memoryview(body)
     binary = view[len(view) :]
-    length = next((v for k, v in headers.items() if k.lower() == HEADER_LENGTH.lower()), None)
+    length = next((v for k, v in headers.items() if k.lower() == _HEADER_KEY), None)
     if length is not None:
-        if not (length.strip().isascii() and length.strip().isdigit()):
-            raise RequestError(f"{HEADER_LENGTH} must be a byte count, got {length!r}")
-        if int(length) > len(view):
-            raise RequestError(f"{HEADER_LENGTH} is {length} but the body is {len(view)} bytes")
-        view, binary = view[: int(length)], view[int(length) :]
+        split = _header_length(length, len(view))
+        view, binary = view[:split], view[split:]
     payload = load_json(view)
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise RequestError('the body must be a JSON object with an "inputs" array')
@@ -76,8 +81,27 @@ def decode_v2(body: bytes, headers: Mapping[str, str], spec: InputSpec) -> V2Req
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError('"id" must be a string')
     tensors = _read_inputs(payload["inputs"], binary)
-    binary_outputs, requested = _read_outputs(payload)
-    return V2Request(request_id, _to_matrix(tensors, spec), binary_outputs, requested)
+    binary_outputs, requested, binary_names = _read_outputs(payload)
+    matrix = _to_matrix(tensors, spec)
+    return V2Request(request_id, matrix, binary_outputs, requested, binary_names)
+
+
+def _header_length(given: str, body_length: int) -> int:
+    """The JSON part's length from its header: 1 to the body's length, else a 400."""
+    text = given.strip()
+    if not (0 < len(text) <= 20 and text.isascii() and text.isdigit()):
+        raise RequestError(f"{HEADER_LENGTH} must be a byte count, got {_shown(given)}")
+    length = int(text)
+    if not 0 < length <= body_length:
+        raise RequestError(
+            f"{HEADER_LENGTH} is {length} but it must be the length of the JSON part: "
+            f"1 to {body_length} bytes (the body's length)"
+        )
+    return length
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
 def select_outputs(outputs: Mapping[str, Any], requested: Sequence[str]) -> dict[str, Any]:
@@ -93,9 +117,14 @@ def encode_v2(
     model_version: str | None,
     request_id: str | None,
     outputs: Mapping[str, Any],
-    binary: bool,
+    binary: bool | Container[str],
 ) -> tuple[bytes, dict[str, str]]:
-    """Encode outputs (e.g. ``predict``, ``predict_proba``) as a V2 response body + headers."""
+    """Encode outputs (e.g. ``predict``, ``predict_proba``) as a V2 response body + headers.
+
+    ``binary`` says which outputs go in the binary part: all (True), none (False), or
+    the ones named. With any binary output the body is the JSON head, then those
+    tensors' raw bytes; the others keep their ``data`` in the head.
+    """
     response: dict[str, Any] = {"model_name": model_name}
     if model_version is not None:
         response["model_version"] = str(model_version)
@@ -106,7 +135,7 @@ def encode_v2(
         array = _as_output(value)
         datatype = datatype_of(array.dtype)
         tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
-        if binary:
+        if binary is True or (binary is not False and name in binary):
             raw = _tensor_bytes(array, datatype)
             tensor["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
@@ -117,7 +146,7 @@ def encode_v2(
         tensors.append(tensor)
     response["outputs"] = tensors
     head = dump_json(response)
-    if not binary:
+    if not chunks:
         return head, {}
     headers = {HEADER_LENGTH: str(len(head)), "Content-Type": "application/octet-stream"}
     return b"".join([head, *chunks]), headers
@@ -225,28 +254,48 @@ def _from_binary(chunk: memoryview, datatype: str, shape: list[int], name: str) 
     return values
 
 
-def _flatten(data: list[Any]) -> list[Any]:
-    if not any(isinstance(item, list) for item in data):
+def _flatten(data: list[Any], rank: int, name: str) -> list[Any]:
+    """Row-major values of ``data``, flat or nested at most ``rank`` deep (a 400 if deeper).
+
+    A loop, not recursion: a client's nesting depth never reaches Python's stack.
+    """
+    if not any(type(item) is list for item in data):
         return data
     flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item) if isinstance(item, list) else [item])
+    stack = [iter(data)]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif type(item) is list:
+            if len(stack) >= max(rank, 1):
+                raise RequestError(
+                    f"input '{name}': data is nested deeper than its shape's {rank} dimensions"
+                )
+            stack.append(iter(item))
+        else:
+            flat.append(item)
     return flat
+
+
+_END = object()
 
 
 def _from_json(data: Any, datatype: str, shape: list[int], name: str) -> np.ndarray:
     if not isinstance(data, list):
         raise RequestError(f"input '{name}': data must be an array")
-    flat = _flatten(data)
+    flat = _flatten(data, len(shape), name)
     if datatype == "BYTES":
-        allowed: tuple[type, ...] = (str,)
+        allowed: frozenset[type] = frozenset((str,))
     elif datatype == "BOOL":
-        allowed = (bool,)
+        allowed = frozenset((bool,))
     else:
-        allowed = (int, float) if datatype.startswith(("FP", "BF")) else (int,)
-    for position, item in enumerate(flat):
-        if type(item) not in allowed:
-            raise RequestError(f"input '{name}', element {position}: {item!r} is not {datatype}")
+        allowed = frozenset((int, float) if datatype.startswith(("FP", "BF")) else (int,))
+    if not allowed.issuperset(map(type, flat)):
+        position, item = next((p, i) for p, i in enumerate(flat) if type(i) not in allowed)
+        raise RequestError(
+            f"input '{name}', element {position}: {show_value(item)} is not {datatype}"
+        )
     if datatype == "BYTES":
         return np.array(flat, dtype=object)
     try:
@@ -262,20 +311,29 @@ def _to_matrix(tensors: list[_Tensor], spec: InputSpec) -> np.ndarray:
         if len(set(names)) != len(names):
             raise RequestError("an input is sent more than once")
         by_name = {tensor.name: tensor for tensor in tensors}
-        columns = []
-        for index, column in enumerate(spec.columns):
+        ordered = []
+        for column in spec.columns:  # every shape checked before any is used
             tensor = by_name.get(column)
             if tensor is None:
                 raise RequestError(f"missing input for column '{column}'")
             if len(tensor.shape) not in (1, 2) or tensor.shape[1:] not in ((), (1,)):
-                raise RequestError(f"input '{column}' has shape {list(tensor.shape)}; use [n]")
-            if tensor.shape[0] != tensors[0].shape[0]:
                 raise RequestError(
-                    f"input '{column}' has {tensor.shape[0]} rows but input "
-                    f"'{tensors[0].name}' has {tensors[0].shape[0]}"
+                    f"input '{column}' has shape {list(tensor.shape)}; use [n] or [n, 1]"
                 )
-            columns.append(_to_column(tensor.values, index, spec, column))
-        return assemble(columns, spec)
+            ordered.append(tensor)
+        first = ordered[0]
+        for tensor in ordered:
+            if tensor.shape[0] != first.shape[0]:
+                raise RequestError(
+                    f"input '{tensor.name}' has {tensor.shape[0]} rows but input "
+                    f"'{first.name}' has {first.shape[0]}"
+                )
+        matrix = _numeric_columns([tensor.values for tensor in ordered], spec)
+        if matrix is not None:
+            return matrix
+        return assemble(
+            [_to_column(t.values, i, spec, t.name) for i, t in enumerate(ordered)], spec
+        )
     if len(tensors) > 1:
         unknown = next(name for name in names if name not in spec.column_set)
         raise RequestError(
@@ -289,7 +347,32 @@ def _to_matrix(tensors: list[_Tensor], spec: InputSpec) -> np.ndarray:
             f"with columns {', '.join(spec.columns)}"
         )
     table = tensor.values.reshape(tensor.shape)
+    matrix = _numeric_table(table, spec)
+    if matrix is not None:
+        return matrix
     return assemble([_to_column(table[:, i], i, spec, tensor.name) for i in range(width)], spec)
+
+
+def _numeric_columns(columns: list[np.ndarray], spec: InputSpec) -> np.ndarray | None:
+    """One number tensor per column as the checked matrix, or None for the per-column path."""
+    if spec.numeric_plan is None or not all(_plain_number(c.dtype) for c in columns):
+        return None
+    if not len(columns[0]):
+        raise empty_batch()
+    return _numeric_table(np.column_stack(columns), spec)
+
+
+def _numeric_table(table: np.ndarray, spec: InputSpec) -> np.ndarray | None:
+    """A 2-D number tensor as the checked matrix, or None for the per-column path."""
+    plan = spec.numeric_plan
+    if plan is None or not _plain_number(table.dtype) or not len(table):
+        return None
+    return plan.matrix(table.astype(np.float64), spec)
+
+
+def _plain_number(dtype: np.dtype[Any]) -> bool:
+    """Floats and integers float64 holds exactly (not bool, not 64-bit unsigned)."""
+    return dtype.kind in "fi" or (dtype.kind == "u" and dtype.itemsize < 8)
 
 
 def _to_column(values: np.ndarray, index: int, spec: InputSpec, source: str) -> np.ndarray:
@@ -331,12 +414,15 @@ def _decode(item: Any, where: str, row: int) -> str:
         raise RequestError(f"{where}, row {row}: BYTES element is not UTF-8 text") from None
 
 
-def _read_outputs(payload: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
+def _read_outputs(
+    payload: dict[str, Any],
+) -> tuple[bool, tuple[str, ...], frozenset[str] | None]:
+    """Whether any output is binary, the outputs asked for, and which of them are binary."""
     parameters = payload.get("parameters") or {}
     default = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
     outputs = payload.get("outputs")
     if outputs is None:
-        return default, ()
+        return default, (), None
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict)
         and isinstance(o.get("name"), str)
@@ -344,8 +430,12 @@ def _read_outputs(payload: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
         for o in outputs
     ):
         raise RequestError('"outputs" must be an array of {"name", "parameters"} objects')
+    if not outputs:
+        return default, (), None
     flags = [(o.get("parameters") or {}).get("binary_data", default) is True for o in outputs]
-    return (any(flags) if outputs else default), tuple(o["name"] for o in outputs)
+    names = tuple(o["name"] for o in outputs)
+    binary = frozenset(name for name, flag in zip(names, flags, strict=True) if flag)
+    return any(flags), names, binary
 
 
 def _as_output(value: Any) -> np.ndarray:
