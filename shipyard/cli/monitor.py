@@ -159,6 +159,42 @@ def calibrate_cmd(
         _point_config_at(config.root / "shipyard.yaml", path.name, bool(declared))
 
 
+reference_app = typer.Typer(
+    help="The data a version is monitored against, when it is not its training snapshot.",
+    no_args_is_help=True,
+)
+app.add_typer(reference_app, name="reference")
+
+
+@reference_app.command("set")
+def reference_set_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME/VERSION, e.g. churn/3.")],
+    path: Annotated[Path, typer.Argument(help="Reference data: a CSV or Parquet file or folder.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Monitor NAME/VERSION against the data in FILE (snapshotted, audited)."""
+    from shipyard.errors import NotFoundError
+    from shipyard.monitoring.references import set_reference
+    from shipyard.registry import parse_ref
+
+    parsed = parse_ref(ref)
+    if not parsed.version:
+        raise NotFoundError(f"{ref!r} names no version.", hint="Write NAME/VERSION, e.g. churn/3.")
+    state: CliState = ctx.obj
+    with steps(quiet=as_json) as step:
+        step(f"Snapshotting {path} as the reference of {parsed}")
+        change = set_reference(state.project(), parsed.name, parsed.version, path)
+    if as_json:
+        print_json(change.to_dict())
+        return
+    replaced = f" (was {change.previous[:12]})" if change.previous else ""
+    console.print(
+        f"{change.model}/{change.version} is now monitored against snapshot "
+        f"{change.digest[:12]}{replaced}: {change.rows} rows from {change.source}."
+    )
+
+
 def _point_config_at(config_file: Path, bands_file: str, had_inline: bool) -> None:
     """Add ``monitoring: bands: FILE`` to shipyard.yaml when it is safe to do so."""
     import yaml

@@ -6,10 +6,17 @@ under it is read once, the target dropped, and the :class:`Reference` cached as 
 performance estimate) are the version's own scores on its validation snapshot, or on the
 training data when there is none, with that snapshot's labels; they are computed afresh
 on every call, not cached.
+
+A version with no training snapshot (a champion registered by plain MLflow code) is
+monitored against the file its run logged as its training dataset input
+(``mlflow.log_input(..., context="training")``), or against a file named once with
+``shipyard monitor reference set NAME/V FILE`` (:func:`set_reference`), which snapshots
+it, tags the version ``shipyard.reference_digest`` and records an audited event.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,16 +24,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shipyard.errors import NotFoundError
+from shipyard.errors import DataError, NotFoundError
+from shipyard.jsonable import Record
 from shipyard.monitoring.reference import Reference
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities import Run
 
     from shipyard.config import Config
     from shipyard.models.served import ServedModel
+    from shipyard.project import Project
 
-__all__ = ["ReferenceSet", "reference_set"]
+__all__ = ["ReferenceChange", "ReferenceSet", "reference_set", "set_reference"]
+
+_SET_HINT = "Name one with `shipyard monitor reference set {name}/{version} FILE`."
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +52,19 @@ class ReferenceSet:
     probabilities: np.ndarray | None
     labels: np.ndarray | None  # true labels of the rows scored, when known
     classes: np.ndarray | None
+    origin: str = "training snapshot"  # where the reference came from, for people
+
+
+@dataclass(frozen=True)
+class ReferenceChange(Record):
+    """A version's monitoring reference, as ``shipyard monitor reference set`` set it."""
+
+    model: str
+    version: str
+    digest: str
+    source: str
+    rows: int
+    previous: str | None
 
 
 def reference_set(
@@ -55,13 +80,21 @@ def reference_set(
     from shipyard.registry import tags
 
     version = client.get_model_version(model.name, model.version)
-    run_tags = client.get_run(version.run_id).data.tags if version.run_id else {}
-    found = {**run_tags, **(version.tags or {})}
-    digest = digest or found.get(tags.DATA_DIGEST)
+    run = client.get_run(version.run_id) if version.run_id else None
+    found = {**(run.data.tags if run else {}), **(version.tags or {})}
+    origin = "monitoring.reference"
+    if not digest and found.get(tags.REFERENCE_DIGEST):
+        digest, origin = found[tags.REFERENCE_DIGEST], "the version's reference"
+    if not digest and found.get(tags.DATA_DIGEST):
+        digest, origin = found[tags.DATA_DIGEST], "training snapshot"
+    if not digest and run is not None:
+        digest, origin = _from_dataset_input(config, run, model)
     if not digest:
         raise NotFoundError(
-            f"{model.name}/{model.version} has no training snapshot to compare with.",
-            hint="Train with `shipyard train`, or set monitoring.reference to a snapshot digest.",
+            f"{model.name}/{model.version} has no training snapshot to compare with, and its "
+            "run logged no training dataset Shipyard can read.",
+            hint=_SET_HINT.format(name=model.name, version=model.version)
+            + " Or set monitoring.reference to a snapshot digest.",
         )
     target = found.get(tags.TARGET) or config.train.target
     columns = list(model.spec.columns)
@@ -72,7 +105,9 @@ def reference_set(
     frame = pii.mask_frame(_inputs(load_snapshot(digest, config.artifact_path).frame(), columns))
     masked = f"-pii{pii.fingerprint}" if pii.tagged else ""
     reference = _cached_reference(cache / f"reference-{digest[:16]}{masked}.json", frame)
-    scoring_digest = found.get(tags.VALIDATION_DIGEST) or digest
+    # The version's own validation data scores the reference, unless another one was named.
+    own = origin == "training snapshot"
+    scoring_digest = (found.get(tags.VALIDATION_DIGEST) if own else None) or digest
     scored = load_snapshot(scoring_digest, config.artifact_path).frame()
     labels = scored[target].to_numpy() if target and target in scored.columns else None
     probabilities, scores = _scores(model, _inputs(scored, columns))
@@ -84,7 +119,89 @@ def reference_set(
         probabilities=probabilities,
         labels=labels,
         classes=model.classes,
+        origin=f"{origin} {digest[:12]}",
     )
+
+
+def set_reference(project: Project, name: str, version: str, path: Path) -> ReferenceChange:
+    """Monitor ``name/version`` against the data at ``path`` from now on.
+
+    The file is snapshotted (content-addressed), checked to hold the model's inputs, and
+    the version tagged ``shipyard.reference_digest``, with a ``monitor.reference_set``
+    event. Needs the ``monitor:run`` scope on the model.
+    """
+    from shipyard.access import Scope
+    from shipyard.data import snapshot
+    from shipyard.models.served import load_served_model
+    from shipyard.registry import tags
+    from shipyard.registry.refs import ModelRef
+    from shipyard.registry.views import get_version
+    from shipyard.store.event_kinds import EventKind
+
+    project.authorize(Scope.MONITOR_RUN, name)
+    kind = EventKind.MONITOR_REFERENCE_SET
+    config, client = project.config, project.client
+    registered = get_version(client, ModelRef(name, version=version))
+    path = config.resolve(Path(path))
+    if not path.exists():
+        raise DataError(f"No file or folder {path}.", hint="Give the path of the reference data.")
+    taken = snapshot(path, config.artifact_path)
+    model = load_served_model(client, name, str(registered.version))
+    _inputs(taken.frame(), list(model.spec.columns))  # the reference must hold the inputs
+    previous = (registered.tags or {}).get(tags.REFERENCE_DIGEST)
+    client.set_model_version_tag(name, str(registered.version), tags.REFERENCE_DIGEST, taken.digest)
+    change = ReferenceChange(
+        model=name,
+        version=str(registered.version),
+        digest=taken.digest,
+        source=taken.source,
+        rows=taken.rows,
+        previous=previous,
+    )
+    project.store.record(
+        kind,
+        f"model:{name}/{registered.version}",
+        {"digest": taken.digest, "source": taken.source, "rows": taken.rows, "previous": previous},
+    )
+    return change
+
+
+def _from_dataset_input(config: Config, run: Run, model: ServedModel) -> tuple[str | None, str]:
+    """The snapshot of the file the run logged as its training dataset, if it can be read.
+
+    Plain MLflow code records ``mlflow.log_input(from_pandas(df, source=PATH),
+    context="training")``; the source path is snapshotted (content-addressed, so once).
+    A relative path is read from the project folder.
+    """
+    import mlflow.data
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    from shipyard.data import snapshot
+
+    inputs = run.inputs.dataset_inputs if run.inputs else []
+    contexts = {
+        id(item): {t.key: t.value for t in item.tags}.get(MLFLOW_DATASET_CONTEXT) for item in inputs
+    }
+    training = [item for item in inputs if contexts[id(item)] == "training"]
+    candidates = training or (inputs if len(inputs) == 1 else [])
+    for item in candidates:
+        with warnings.catch_warnings():
+            # "The specified dataset source can be interpreted in multiple ways": not actionable.
+            warnings.simplefilter("ignore", UserWarning)
+            source = mlflow.data.get_source(item)
+        uri = getattr(source, "uri", None)
+        if not isinstance(uri, str) or "://" in uri.removeprefix("file://"):
+            continue  # only local files: Shipyard does not fetch remote data here
+        path = config.resolve(Path(uri.removeprefix("file://")))
+        if not path.exists():
+            raise NotFoundError(
+                f"{model.name}/{model.version}'s run logged its training data at {uri}, "
+                f"and there is no file {path}.",
+                hint=_SET_HINT.format(name=model.name, version=model.version),
+            )
+        taken = snapshot(path, config.artifact_path)
+        return taken.digest, f"the run's dataset input {uri}"
+    return None, ""
 
 
 def _inputs(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
