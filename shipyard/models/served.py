@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -33,9 +34,29 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-__all__ = ["ArtifactCheck", "ArtifactVerdict", "Prediction", "ServedModel", "load_served_model"]
+__all__ = [
+    "ArtifactCheck",
+    "ArtifactVerdict",
+    "Prediction",
+    "ServedModel",
+    "load_served_model",
+    "quiet_feature_name_warning",
+]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# scikit-learn (and LightGBM's scikit-learn API) warn on every call with an array when the
+# model was fitted on a DataFrame. The server calls with an array in the fitted column order
+# on purpose, so the warning says nothing.
+_FEATURE_NAMES_WARNING = r"X does not have valid feature names"
+
+
+def quiet_feature_name_warning() -> None:
+    """Ignore scikit-learn's "X does not have valid feature names" warning, process-wide.
+
+    Installed once when a version loads for serving, instead of a ``catch_warnings`` around
+    every predict. Only that message is filtered; every other warning still shows.
+    """
+    warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -103,19 +124,25 @@ class ServedModel:
         """
         matrix = batch if isinstance(batch, np.ndarray) else self._matrix(batch)
         inputs = frame_of(matrix, self.spec) if self.needs_frame else matrix
-        with warnings.catch_warnings():
-            # Fitted on a DataFrame, called with the same columns as an array: expected.
-            warnings.filterwarnings("ignore", message=".*valid feature names.*")
-            classes = self.classes
-            try:
-                if classes is not None and hasattr(self.model, "predict_proba"):
-                    probabilities = np.asarray(self.model.predict_proba(inputs))
-                    return Prediction(classes[np.argmax(probabilities, axis=1)], probabilities)
-                return Prediction(np.asarray(self.model.predict(inputs)), None)
-            except ValueError as exc:
-                text = str(exc).strip()
-                reason = text.splitlines()[0] if text else type(exc).__name__
-                raise RequestError(f"the model cannot score these inputs: {reason}") from None
+        # No catch_warnings here: scikit-learn's feature-name warning is filtered once, at
+        # load (quiet_feature_name_warning); a context per call costs more than predict's
+        # own Python overhead and resets the interpreter's warning caches every time.
+        classes = self._proba_classes
+        try:
+            if classes is not None:
+                probabilities = np.asarray(self.model.predict_proba(inputs))
+                return Prediction(classes[np.argmax(probabilities, axis=1)], probabilities)
+            return Prediction(np.asarray(self.model.predict(inputs)), None)
+        except ValueError as exc:
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise RequestError(f"the model cannot score these inputs: {reason}") from None
+
+    @cached_property
+    def _proba_classes(self) -> np.ndarray | None:
+        """Class labels when the model has ``predict_proba``, else ``None``: looked up once."""
+        classes = self.classes
+        return classes if classes is not None and hasattr(self.model, "predict_proba") else None
 
     def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """A DataFrame's input columns, checked and stacked as the decoder would."""
@@ -158,6 +185,7 @@ def load_served_model(
             verdicts.append(check(name, str(version), folder))
 
     loaded = load_model(source, name=name, version=str(version), check=checked)
+    quiet_feature_name_warning()
     flavour = flavour_named(loaded.flavour)
     if flavour is not None:
         flavour.prepare_for_serving(loaded.model)

@@ -72,3 +72,24 @@ def test_the_probe_learns_what_the_model_refuses(initialised_example: Path) -> N
     assert all(hist.allow_nan)
     logistic = load_served_model(client, "logistic", "1").spec  # refuses NaN, takes 1e39
     assert not any(logistic.allow_nan) and logistic.max_abs is None
+
+
+def test_the_feature_name_warning_is_filtered_once_not_per_call(
+    initialised_example: Path,
+) -> None:
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    config = load_config(initialised_example / "shipyard.yaml", environ={})
+    register_numeric(config, "named", LogisticRegression(max_iter=500).fit, "sklearn")
+    served = load_served_model(Tracking(config).client, "named", "1")
+    rows = np.zeros((1, len(served.spec.columns)))
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")  # the model itself warns: fitted with names
+        served.model.predict_proba(rows)
+    assert any("valid feature names" in str(w.message) for w in raw)
+    with warnings.catch_warnings(record=True) as caught:  # the filters as load left them
+        served.predict(rows)
+        warnings.warn("another warning still shows", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning still shows"]
