@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from shipyard.errors import ShipyardError
@@ -26,11 +27,16 @@ from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel
 from shipyard.serving.auth import ServerAccess
 from shipyard.serving.batcher import BatchSettings
-from shipyard.serving.fast_path import PredictionRoutes
+from shipyard.serving.fast_path import DEFAULT_BODY_TIMEOUT_SECONDS, PredictionRoutes
 from shipyard.serving.feedback import FeedbackDesk, feedback_desk
 from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.metrics import ServerMetrics
-from shipyard.serving.middleware import RequestIdMiddleware, error_response
+from shipyard.serving.middleware import (
+    RequestIdMiddleware,
+    error_response,
+    internal_error_response,
+    route_error_response,
+)
 from shipyard.serving.pipeline import PredictionService
 from shipyard.serving.router import StickyKey
 from shipyard.serving.routes import server_routes
@@ -62,6 +68,7 @@ def create_app(
     labels: PredictionLogWriter | FeedbackDesk | None = None,
     batch: BatchSettings | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     sticky: StickyKey | None = None,
     shadow_capacity: int = 1000,
     on_shutdown: Sequence[Callable[[], None]] = (),
@@ -76,8 +83,10 @@ def create_app(
     :class:`~shipyard.serving.hot_swap.GenerationWatcher` keeps current. ``log`` receives
     every prediction; ``labels`` (a feedback desk, or a label-log writer for its folder)
     takes ``POST /v1/feedback``; ``batch`` turns on micro-batching; ``sticky`` names the
-    routing key. ``on_shutdown`` runs when the server stops, after in-flight requests and
-    queued shadow predictions are done.
+    routing key. ``max_body_bytes`` bounds every body, before and after gzip or deflate
+    decoding (413); ``body_timeout_seconds`` is how long a body may take to arrive after
+    its headers (408, and the connection closes). ``on_shutdown`` runs when the server
+    stops, after in-flight requests and queued shadow predictions are done.
     ``access`` says which routes need which token (:mod:`shipyard.serving.auth`; default:
     none, for an app behind authentication of its own; ``shipyard serve`` always passes
     one). ``authenticate``, ``validate`` and ``enrich`` replace those pipeline steps
@@ -125,15 +134,32 @@ def create_app(
     )
     app = Starlette(
         routes=routes,
-        exception_handlers={ShipyardError: error_response},
-        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            ShipyardError: error_response,
+            HTTPException: route_error_response,  # unknown routes, wrong methods
+            Exception: internal_error_response,
+        },
+        middleware=[
+            Middleware(
+                RequestIdMiddleware,
+                body_timeout_seconds=body_timeout_seconds,
+                max_body_bytes=max_body_bytes,
+            )
+        ],
         lifespan=lifespan,
     )
     app.state.shadows = shadows
     app.state.metrics = metrics
     app.state.service = service
     app.state.access = access
-    return PredictionRoutes(app, service, PROTOCOLS, metrics=metrics, max_body_bytes=max_body_bytes)
+    return PredictionRoutes(
+        app,
+        service,
+        PROTOCOLS,
+        metrics=metrics,
+        max_body_bytes=max_body_bytes,
+        body_timeout_seconds=body_timeout_seconds,
+    )
 
 
 def _writers(*logs: PredictionLogWriter | FeedbackDesk | None) -> list[PredictionLogWriter]:

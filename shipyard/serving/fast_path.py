@@ -3,17 +3,21 @@
 Starlette serves every other route. Prediction requests skip its router, its two
 exception-handling layers and the middleware stack: in a profile at 5,000 req/s those
 took a third of the server's time. What they did is done here once: the request id is
-honoured or made, the body is read within the size limit, a :class:`ShipyardError`
-becomes its ``{"error": …}`` status, anything else a 500 (logged), and each request is
-counted and timed for ``/metrics``. In between, every protocol's request goes through
-the same :class:`~shipyard.serving.pipeline.PredictionService`.
+honoured or made, the body is read within the size limit and the time limit (else a
+408 that closes the connection) and inflated when gzip or deflate encoded (within the
+size limit again: a zip bomb gets 413), a :class:`ShipyardError` becomes its
+``{"error": …}`` status, anything else a 500 (logged), and each request is counted and
+timed for ``/metrics``. In between, every protocol's request goes through the same
+:class:`~shipyard.serving.pipeline.PredictionService`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -22,7 +26,7 @@ from starlette.datastructures import Headers, State
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from shipyard.errors import Forbidden, ShipyardError, Unauthenticated
+from shipyard.errors import Forbidden, RequestError, ShipyardError, Unauthenticated
 from shipyard.models.signature import dump_json
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.protocols import check_size
@@ -34,7 +38,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PredictionRoutes", "error_body", "error_headers"]
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT_SECONDS",
+    "BodyTimeout",
+    "PredictionRoutes",
+    "error_body",
+    "error_headers",
+    "inflate",
+    "length_of",
+]
+
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0  # serving.body_timeout_seconds' default
+_MAX_DIGITS = 20  # a byte count in a header: more digits is no real length
 
 
 class PredictionRoutes:
@@ -48,6 +63,7 @@ class PredictionRoutes:
         *,
         metrics: ServerMetrics,
         max_body_bytes: int,
+        body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     ) -> None:
         self.app = app
         self.service = service
@@ -60,6 +76,7 @@ class PredictionRoutes:
         self.metrics = metrics
         self.model = service.name
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     @property
     def state(self) -> State:
@@ -96,12 +113,11 @@ class PredictionRoutes:
         version = role = "unknown"
         try:
             request_id = request_id_from(headers.get("x-request-id"))
-            length = headers.get("content-length")
-            check_size(
-                int(length) if length and length.isascii() and length.isdigit() else None,
-                self.max_body_bytes,
-            )
-            body = await _read_body(receive, self.max_body_bytes)
+            check_size(length_of(headers.get("content-length")), self.max_body_bytes)
+            body = await _read_body(receive, self.max_body_bytes, self.body_timeout_seconds)
+            encoding = headers.get("content-encoding")
+            if encoding is not None:
+                body = inflate(body, encoding, self.max_body_bytes)
             reply = await self.service.serve(Call(params, headers, body, request_id), protocol)
         except ShipyardError as error:
             status = error.http_status
@@ -144,7 +160,12 @@ def error_body(error: ShipyardError) -> bytes:
 
 
 def error_headers(error: ShipyardError) -> dict[str, str]:
-    """The headers a Shipyard error's answer carries: a Bearer challenge on 401 and 403."""
+    """The headers a Shipyard error's answer carries: a Bearer challenge on 401 and 403.
+
+    A 408 closes the connection: the rest of a body that stopped arriving is not read.
+    """
+    if isinstance(error, BodyTimeout):
+        return {"Connection": "close"}
     if isinstance(error, Unauthenticated):
         return {"WWW-Authenticate": 'Bearer realm="shipyard"'}
     if isinstance(error, Forbidden):
@@ -152,20 +173,97 @@ def error_headers(error: ShipyardError) -> dict[str, str]:
     return {}
 
 
+class BodyTimeout(RequestError):
+    """The body did not fully arrive within ``serving.body_timeout_seconds``: a 408."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the request body did not arrive within {seconds:g} s "
+            "(serving.body_timeout_seconds); send the whole body at once",
+            status=408,
+        )
+
+
 class _Disconnected(Exception):
     """The client went away before sending its whole body."""
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+def length_of(header: str | None) -> int | None:
+    """A byte count from a header such as Content-Length; None when absent or not a count."""
+    if header and len(header) <= _MAX_DIGITS and header.isascii() and header.isdigit():
+        return int(header)
+    return None
+
+
+async def _read_body(receive: Receive, limit: int, seconds: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        check_size(size, limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                check_size(size, limit)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except TimeoutError:
+        raise BodyTimeout(seconds) from None
+
+
+# Content-Encoding → zlib's window bits: gzip's header, or zlib's (HTTP "deflate").
+_WINDOW_BITS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+def inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """``body`` decoded from its Content-Encoding, never inflated beyond ``limit`` bytes.
+
+    gzip (several members too) and deflate (zlib, or raw as some clients send it);
+    ``identity`` is the body as is. 413 past ``limit``, 400 for a corrupt or truncated
+    stream, 415 for another encoding. Inflated piecewise: a zip bomb costs at most
+    ``limit`` + 1 bytes of memory.
+    """
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return body
+    bits = _WINDOW_BITS.get(name)
+    if bits is None:
+        shown = encoding if len(encoding) <= 40 else encoding[:37] + "..."
+        raise RequestError(
+            f"Content-Encoding {shown!r} is not supported: send gzip, deflate or identity",
+            status=415,
+        )
+    try:
+        return _inflate(body, bits, limit)
+    except zlib.error as error:
+        if name != "deflate":
+            raise RequestError(f"the body is not valid {name} data: {error}") from None
+    try:  # raw deflate, without zlib's header
+        return _inflate(body, -zlib.MAX_WBITS, limit)
+    except zlib.error as error:
+        raise RequestError(f"the body is not valid deflate data: {error}") from None
+
+
+def _inflate(body: bytes, bits: int, limit: int) -> bytes:
+    inflated = bytearray()
+    rest = body
+    while rest:
+        stream = zlib.decompressobj(bits)
+        inflated += stream.decompress(rest, limit + 1 - len(inflated))
+        if len(inflated) > limit or stream.unconsumed_tail:
+            raise RequestError(
+                f"the request body inflates to over the limit of {limit} bytes; "
+                "send fewer rows per request",
+                status=413,
+            )
+        if not stream.eof:
+            raise RequestError("the compressed body is truncated: its stream never ends")
+        rest = stream.unused_data
+    return bytes(inflated)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shipyard.errors import RequestError
 from shipyard.serving.protocols import (
     V2Request,
     decode_invocations,
@@ -31,7 +32,38 @@ if TYPE_CHECKING:
     from shipyard.models.served import Prediction, ServedModel
     from shipyard.models.signature import InputSpec
 
-__all__ = ["PROTOCOLS", "KServeV1", "MlflowInvocations", "OpenInferenceV2", "WireProtocol"]
+__all__ = [
+    "PROTOCOLS",
+    "KServeV1",
+    "MlflowInvocations",
+    "OpenInferenceV2",
+    "WireProtocol",
+    "check_content_type",
+]
+
+
+def check_content_type(request: Request, accepted: tuple[str, ...]) -> None:
+    """Refuse a body whose Content-Type the route cannot read (415 naming the header).
+
+    No Content-Type means JSON (tritonclient sends none); parameters such as
+    ``charset`` are ignored, and any ``application/…+json`` type is JSON.
+    """
+    given = request.headers.get("content-type")
+    if not given:
+        return
+    media = given.split(";", 1)[0].strip().lower()
+    if media in accepted or (media.startswith("application/") and media.endswith("+json")):
+        return
+    shown = given if len(given) <= 60 else given[:57] + "..."
+    raise RequestError(
+        f"Content-Type {shown!r} is not accepted on this route: send {' or '.join(accepted)} "
+        "(or no Content-Type, which means JSON)",
+        status=415,
+    )
+
+
+_V1_TYPES = (JSON,)
+_V2_TYPES = (JSON, "application/octet-stream")  # octet-stream: the binary tensor extension
 
 
 class KServeV1:
@@ -41,8 +73,10 @@ class KServeV1:
     paths: tuple[str, ...] = ("/v1/models/{name}:predict",)
 
     def decode(self, call: Call) -> Request:
-        """The model named in the path; the body is read later."""
-        return Request(call.request_id, self, call.headers, call.body, call.params["name"])
+        """The model named in the path; the body is read later (JSON only: else a 415)."""
+        request = Request(call.request_id, self, call.headers, call.body, call.params["name"])
+        check_content_type(request, _V1_TYPES)
+        return request
 
     def read(self, request: Request, spec: InputSpec) -> np.ndarray:
         """The instances as a matrix."""
@@ -63,11 +97,13 @@ class OpenInferenceV2:
     )
 
     def decode(self, call: Call) -> Request:
-        """The model and the pinned version (if any) named in the path."""
+        """The model and the pinned version (if any) named in the path; JSON or binary."""
         params = call.params
-        return Request(
+        request = Request(
             call.request_id, self, call.headers, call.body, params["name"], params.get("version")
         )
+        check_content_type(request, _V2_TYPES)
+        return request
 
     def read(self, request: Request, spec: InputSpec) -> np.ndarray:
         """The input tensors as a matrix; the id and outputs asked for are kept for the reply."""
