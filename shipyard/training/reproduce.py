@@ -174,7 +174,10 @@ def _environment_notes(config: Config, version_tags: dict[str, str]) -> list[str
     notes = []
     recorded_commit = version_tags.get(tags.GIT_COMMIT)
     current = git_state(config.root)
-    if recorded_commit and current and current.commit != recorded_commit:
+    if recorded_commit == tags.NOT_A_GIT_REPOSITORY:
+        if current is not None:
+            notes.append("code: trained outside a git repository; no commit to compare with")
+    elif recorded_commit and current and current.commit != recorded_commit:
         notes.append(
             f"code: trained at commit {recorded_commit[:12]}, now at {current.commit[:12]}"
         )

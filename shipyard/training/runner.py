@@ -108,6 +108,7 @@ def train(
 
     with mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run:
         run_id = run.info.run_id
+        _drop_foreign_git_tags(tracking, run_id, run.data.tags, run_tags)
         mlflow.log_params({**flatten(merged), "seed": str(run_seed)})
         _log_dataset(inputs, config.train.target)
         mlflow.log_text(env.freeze, "environment/requirements.txt")
@@ -245,12 +246,29 @@ def _lineage_tags(
     if inputs.train.dvc is not None:
         found[tags.DVC_MD5] = inputs.train.dvc.md5
         found[tags.DVC_PATH] = inputs.train.dvc.path
-    if git is not None:
+    if git is None:
+        found[tags.GIT_COMMIT] = tags.NOT_A_GIT_REPOSITORY
+    else:
         found[tags.GIT_COMMIT] = git.commit
         found[tags.GIT_DIRTY] = str(git.dirty).lower()
-        # Plain MLflow's own tag, so MLflow's UI shows the commit too.
+        # Plain MLflow's own tags, so MLflow's UI shows the commit too.
         found[tags.MLFLOW_GIT_COMMIT] = git.commit
+        if git.branch:
+            found[tags.MLFLOW_GIT_BRANCH] = git.branch
     return found
+
+
+def _drop_foreign_git_tags(
+    tracking: Tracking, run_id: str, recorded: Mapping[str, str], ours: Mapping[str, str]
+) -> None:
+    """Delete the git tags MLflow took from the running program, not from the project.
+
+    MLflow tags a run with the git state of ``sys.argv[0]``: under ``shipyard train``,
+    the agent or a test runner that is Shipyard's own installation, not the project.
+    """
+    for key in (tags.MLFLOW_GIT_COMMIT, tags.MLFLOW_GIT_BRANCH, tags.MLFLOW_GIT_REPO_URL):
+        if key in recorded and key not in ours:
+            tracking.client.delete_tag(run_id, key)
 
 
 def _log_dataset(inputs: TrainingInputs, target: str | None) -> None:
