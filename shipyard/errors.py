@@ -20,6 +20,7 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── Unauthenticated        no token, or one that is malformed, unknown, expired or revoked
     ├── Forbidden              the token lacks the scope, grant or role an action needs
     ├── AuditFailed            the audit log does not verify: a row was changed or lost
+    ├── PortInUse              the server's address is taken: nothing was started
     └── RequestError           an inference request the client must fix (4xx)
 """
 
@@ -164,6 +165,14 @@ class AuditFailed(ShipyardError):
     code = "audit_failed"
     exit_code = 7
     http_status = 500
+
+
+class PortInUse(ShipyardError):
+    """The server cannot listen: its host and port are taken (or not allowed)."""
+
+    code = "port_in_use"
+    exit_code = 8
+    http_status = 503
 
 
 _REQUEST_CODES = {

@@ -85,39 +85,44 @@ def serve_cmd(
     }
     state.overrides.update({k: v for k, v in flags.items() if v is not None})
     config = state.config()
-    settings = config.serving
     project = acting(ctx, Scope.SERVE_RUN, parse_ref(ref).name)
     spec = ServeSpec.of(config, ref, log_predictions=log_predictions, principal=project.principal)
-    address = f"http://{settings.host}:{settings.port}"
     stop_agent = _start_agent(state, config) if agent else None
     try:
-        _serve(spec, ref, config, address)
+        _serve(spec, ref, config)
     finally:
         if stop_agent is not None:
             stop_agent()
     console.print("Stopped: in-flight requests finished, logs flushed.")
 
 
-def _serve(spec: ServeSpec, ref: str, config: Config, address: str) -> None:
+def _serve(spec: ServeSpec, ref: str, config: Config) -> None:
     from shipyard.registry import get_version, parse_ref
-    from shipyard.serving.server import build_server, run
+    from shipyard.serving.server import bound_port, build_server, listen, run
 
     settings = config.serving
-    if settings.workers == 1:
-        server = build_server(spec)
-        mode = "following its champion and traffic" if server.following else "pinned"
-        console.print(
-            f"Serving {server.name}/{server.version} ({server.flavour}, {mode}) on {address}"
-            f" — ready in {server.load_seconds:.2f} s"
-        )
-        run(spec, server=server)
-    else:
-        version = get_version(spec.project().client, parse_ref(ref))  # fail before forking
-        console.print(
-            f"Serving {version.name} with {settings.workers} workers on {address}; "
-            "each worker reports when it is ready."
-        )
-        run(spec, workers=settings.workers)
+    # The address first: a port in use fails here (exit code 8), before any model loads
+    # and before anything says ready.
+    sock = listen(settings.host, settings.port)
+    address = f"http://{settings.host}:{bound_port(sock)}"
+    try:
+        if settings.workers == 1:
+            server = build_server(spec)
+            mode = "following its champion and traffic" if server.following else "pinned"
+            console.print(
+                f"Serving {server.name}/{server.version} ({server.flavour}, {mode}) on "
+                f"{address} — ready in {server.load_seconds:.2f} s"
+            )
+            run(spec, server=server, sock=sock)
+        else:
+            version = get_version(spec.project().client, parse_ref(ref))  # fail before forking
+            console.print(
+                f"Serving {version.name} with {settings.workers} workers on {address}; "
+                "each worker reports when it is ready."
+            )
+            run(spec, workers=settings.workers, sock=sock)
+    finally:
+        sock.close()
 
 
 def _start_agent(state: CliState, config: Config) -> Callable[[], None]:

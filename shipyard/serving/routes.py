@@ -9,6 +9,12 @@ Each route that needs a token is wrapped in a guard that asks the server's
 :class:`~shipyard.serving.auth.ServerAccess` (the table is in :mod:`shipyard.serving.auth`)
 and leaves the principal in ``request.scope["shipyard.principal"]``; health and
 readiness are never wrapped.
+
+Every readiness route (``/v2/health/ready``, ``/v2/models/{name}[/versions/{v}]/ready``,
+``GET /v1/models/{name}``) answers from one :class:`~shipyard.serving.health.HealthCheck`:
+200 with ``"ready": true`` when the worker should get traffic, 503 with ``"ready": false``
+when not, and ``degraded`` naming what is wrong either way. Liveness (``/v2/health/live``,
+``/``, ``/ping``, ``/health``) is 200 while the process answers at all.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from shipyard.errors import RequestError
 from shipyard.models.signature import dump_json
 from shipyard.serving.auth import PRINCIPAL_KEY, ServerAccess
 from shipyard.serving.feedback import FeedbackDesk
+from shipyard.serving.health import HealthCheck
 from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving.metrics import ServerMetrics
@@ -55,7 +62,7 @@ def server_routes(
     ``access`` says which routes need a token (default: none does).
     """
     access = ServerAccess.open() if access is None else access
-    answers = _Answers(slot, labels, max_body_bytes)
+    answers = _Answers(slot, labels, max_body_bytes, metrics.health)
     name = answers.name
 
     def guard(endpoint: Endpoint, scope: Scope, needed: bool) -> Endpoint:
@@ -133,11 +140,18 @@ def _guarded(endpoint: Endpoint, access: ServerAccess, scope: Scope, served: str
 class _Answers:
     """The handlers that read the slot or write labels."""
 
-    def __init__(self, slot: ModelSlot, labels: FeedbackDesk | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        slot: ModelSlot,
+        labels: FeedbackDesk | None,
+        max_body_bytes: int,
+        health: HealthCheck,
+    ) -> None:
         self.slot = slot
         self.name = slot.current.name
         self.labels = labels
         self.max_body_bytes = max_body_bytes
+        self.health = health
 
     def lineup(self, request: Request) -> Lineup:
         lineup = self.slot.lineup  # read once
@@ -167,16 +181,21 @@ class _Answers:
         version = request.path_params.get("version")
         if version is not None:
             pinned_model(lineup, version)
-        return _json({"name": self.name, "ready": True})
+        return self._model_ready()
 
     async def v1_model(self, request: Request) -> Response:
         self.lineup(request)
-        return _json({"name": self.name, "ready": True})
+        return self._model_ready()
+
+    def _model_ready(self) -> Response:
+        health = self.health()
+        return _json({"name": self.name, **health.to_dict()}, 200 if health.ready else 503)
 
     def ready(self, _request: Request) -> Response:
+        health = self.health()
         plan = self.slot.lineup.plan
         details = {**self.slot.details(), "generation": plan.generation, "traffic": plan.to_dict()}
-        return _json({"ready": True, "details": details})
+        return _json({**health.to_dict(), "details": details}, 200 if health.ready else 503)
 
 
 def _json(payload: Any, status: int = 200) -> Response:

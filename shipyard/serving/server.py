@@ -8,30 +8,43 @@ and httptools). With ``workers > 1`` each worker process builds its own server f
 metrics through files in a temporary directory, and every worker writes its own log
 files (names never collide), so all of it stays correct across workers.
 
+The address is taken first (:func:`listen`): a port in use is reported, with its own
+exit code, before any model is loaded and before anything says "ready". The socket is
+handed to uvicorn, so nothing else can take the port in between.
+
 Shutdown (Ctrl-C or SIGTERM) stops accepting connections, lets in-flight requests and
 queued shadow predictions finish, then flushes the logs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shipyard.access import role_named
 from shipyard.config import Config
+from shipyard.errors import PortInUse
 from shipyard.project import Principal, Project
 from shipyard.serving.fast_path import PredictionRoutes
 
-__all__ = ["ServeSpec", "Server", "build_server", "run"]
+if TYPE_CHECKING:
+    from shipyard.serving.hot_swap import ModelSlot
+    from shipyard.serving.metrics import ScorecardBounds
+    from shipyard.store import Store
+
+__all__ = ["ServeSpec", "Server", "build_server", "listen", "run"]
 
 T = TypeVar("T")
 SPEC_VARIABLE = "SHIPYARD_SERVE_SPEC"
@@ -109,8 +122,8 @@ def build_server(spec: ServeSpec) -> Server:
     from shipyard.serving.auth import BearerTokens, ServerAccess
     from shipyard.serving.batcher import BatchSettings
     from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
+    from shipyard.serving.metrics import Evidence, Teams
     from shipyard.serving.router import StickyKey
-    from shipyard.store.monitor_runs import latest_run
 
     started = time.perf_counter()
     project = spec.project()
@@ -134,6 +147,7 @@ def build_server(spec: ServeSpec) -> Server:
             config.resolve(settings.logs),
             roll_rows=settings.log_roll_rows,
             roll_seconds=settings.log_roll_seconds,
+            fsync_seconds=settings.log_fsync_seconds,  # a machine crash loses at most this
             pii=PiiPolicy.from_config(config),  # tagged inputs masked before any file
         )
         labels = FeedbackDesk.for_project(project, served.name)  # checked, audited writes
@@ -169,8 +183,14 @@ def build_server(spec: ServeSpec) -> Server:
         on_shutdown=[*on_shutdown, _mark_worker_dead],
         access=access,
     )
+    metrics = app.state.metrics
+    metrics.health.require_log = settings.require_log and log is not None
+    metrics.teams = Teams(config.model.owner, config.model.team)
+    monitoring = config.monitoring
+    metrics.evidence = Evidence(monitoring.min_rows, monitoring.min_labelled)
+    metrics.bounds = scorecard_bounds(config)
     if watcher is not None:
-        app.state.metrics.monitor = _cached(lambda: latest_run(store, served.name), 15.0)
+        metrics.monitor = _cached(lambda: latest_runs(store, served.name, slot), 15.0)
     for writer in writers:
         writer.start()
     if watcher is not None:
@@ -190,6 +210,47 @@ def build_server(spec: ServeSpec) -> Server:
     )
 
 
+def scorecard_bounds(config: Config) -> ScorecardBounds:
+    """The configured scorecard's latency bound and metric floors (none without a scorecard)."""
+    from shipyard.errors import ShipyardError
+    from shipyard.evaluation.evaluate import load_scorecard
+    from shipyard.serving.metrics import ScorecardBounds
+
+    try:
+        scorecard = load_scorecard(config)
+    except ShipyardError:
+        return ScorecardBounds()
+    criteria = [*([scorecard.primary] if scorecard.primary else []), *scorecard.metrics]
+    floors = [
+        (criterion.metric, bound, float(value))
+        for criterion in criteria
+        if criterion.slice is None
+        for bound, value in (("min", criterion.min), ("max", criterion.max))
+        if value is not None
+    ]
+    latency = scorecard.latency
+    p99 = latency.max_p99_ms / 1000 if latency and latency.max_p99_ms is not None else None
+    return ScorecardBounds(p99, tuple(dict.fromkeys(floors)))
+
+
+def latest_runs(store: Store, name: str, slot: ModelSlot) -> list[dict[str, Any]]:
+    """The latest stored monitor run of each version ``slot`` has loaded."""
+    from sqlalchemy import func, select
+
+    from shipyard.store.tables import MonitorRunRow
+
+    versions = sorted(slot.lineup.models)
+    newest = (
+        select(MonitorRunRow.version, func.max(MonitorRunRow.id).label("id"))
+        .where(MonitorRunRow.model == name, MonitorRunRow.version.in_(versions))
+        .group_by(MonitorRunRow.version)
+        .subquery()
+    )
+    query = select(MonitorRunRow.result).join(newest, MonitorRunRow.id == newest.c.id)
+    with store.session() as session:
+        return [dict(result) for result in session.scalars(query)]
+
+
 def app_from_environment() -> PredictionRoutes:
     """The uvicorn factory each worker process calls: builds from ``SHIPYARD_SERVE_SPEC``."""
     spec = ServeSpec(**json.loads(os.environ[SPEC_VARIABLE]))
@@ -203,33 +264,77 @@ def app_from_environment() -> PredictionRoutes:
     return server.app
 
 
-def run(spec: ServeSpec, *, workers: int = 1, server: Server | None = None) -> None:
-    """Serve until interrupted: ``server`` in this process, or ``workers`` processes."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, as uvicorn would bind it; :class:`PortInUse` if taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        taken = exc.errno == errno.EADDRINUSE
+        raise PortInUse(
+            f"Cannot listen on {host}:{port}: "
+            + ("the port is in use." if taken else f"{exc.strerror or exc}."),
+            hint="Stop what listens there (`ss -ltnp` shows it), or pick another port with "
+            "--port or serving.port."
+            if taken
+            else "Pick another address with --host/--port (serving.host, serving.port).",
+        ) from None
+    sock.set_inheritable(True)  # the workers serve on it
+    return sock
+
+
+def bound_port(sock: socket.socket) -> int:
+    """The port ``sock`` listens on (the one the system chose, for port 0)."""
+    return int(sock.getsockname()[1])
+
+
+def run(
+    spec: ServeSpec,
+    *,
+    workers: int = 1,
+    server: Server | None = None,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve until interrupted: ``server`` in this process, or ``workers`` processes.
+
+    ``sock`` is the listening socket from :func:`listen` (bound here when not given).
+    """
     import uvicorn
 
     settings = spec.resolved_config().serving
+    sock = sock if sock is not None else listen(settings.host, settings.port)
     options: dict[str, Any] = {
         "host": settings.host,
-        "port": settings.port,
+        "port": bound_port(sock),
         "log_level": "warning",
         "loop": "uvloop",
         "http": "httptools",
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
     }
     if workers == 1:
-        uvicorn.run(server.app if server else build_server(spec).app, **options)
+        app = server.app if server else build_server(spec).app
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a stop
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
         return
+    from uvicorn.supervisors import Multiprocess
+
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[SPEC_VARIABLE] = json.dumps(asdict(spec))
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             "shipyard.serving.server:app_from_environment",
             factory=True,
             workers=workers,
             **options,
         )
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[sock]).run()
     finally:
+        sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 

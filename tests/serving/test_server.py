@@ -233,7 +233,7 @@ def test_metrics_count_requests_and_log_records(server: Running, rows: pd.DataFr
     assert value(requests + 'role="unknown",status="400",version="unknown"}') >= 1
     assert value('shipyard_request_seconds_count{model="churn",protocol="kserve_v1"') >= 1
     assert value('shipyard_batch_rows_count{model="churn",version="1"}') >= 1
-    assert value('shipyard_log_records{kind="predictions",state="written"}') >= 1
+    assert value('shipyard_log_records_total{kind="predictions",state="written"}') >= 1
     assert value("shipyard_batch_queue_rows") == 0
     assert value('shipyard_traffic_weight{model="churn",role="champion",version="1"}') == 1.0
     assert value('shipyard_model_load_seconds{model="churn",version="1"}') > 0
@@ -245,16 +245,21 @@ def test_metrics_publish_the_latest_monitor_run_on_scrapes_only(
     run = {
         "model": "churn",
         "version": "1",
+        "rows": 500,
         "features": [{"feature": "tenure_months", "method": "psi", "score": 0.3}],
         "prediction": {"score": 0.1, "bands": {"inspect": 0.2}},
         "estimated": {"roc_auc": {"value": 0.8}},
-        "performance": {"metrics": {"roc_auc": 0.75, "f1": None}, "coverage": 0.5},
+        "performance": {
+            "metrics": {"roc_auc": 0.75, "f1": None},
+            "coverage": 0.5,
+            "labelled": 250,
+        },
     }
     reads: list[str] = []
 
-    def monitor() -> dict[str, object]:
+    def monitor() -> list[dict[str, object]]:
         reads.append("read")
-        return run
+        return [run]
 
     app = create_app(server.served)
     app.state.metrics.monitor = monitor
