@@ -178,6 +178,7 @@ def build_server(spec: ServeSpec) -> Server:
         labels=labels,
         batch=batch,
         max_body_bytes=int(settings.max_body_mb * 1024 * 1024),
+        body_timeout_seconds=settings.body_timeout_seconds,
         sticky=StickyKey.parse(settings.sticky_key) if settings.sticky_key else None,
         shadow_capacity=settings.shadow_queue,
         on_shutdown=[*on_shutdown, _mark_worker_dead],
