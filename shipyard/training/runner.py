@@ -152,6 +152,7 @@ def train(
             tags=run_tags,
             model_id=info.model_id,
         )
+        _link_logged_model(tracking, info.model_id, version.name, version.version)
         metrics = {**ctx.metrics, DURATION_METRIC: elapsed}
         card = _model_card(
             config,
@@ -220,6 +221,29 @@ def _ensure_registered(tracking: Tracking, name: str) -> str:
     except MlflowException:
         tracking.client.create_registered_model(name)
     return name
+
+
+def _link_logged_model(tracking: Tracking, model_id: str | None, name: str, version: Any) -> None:
+    """Tag the logged model with its registered version, as MLflow's own registration does.
+
+    ``mlflow.register_model`` appends ``{"name", "version"}`` to the logged model's
+    ``mlflow.modelVersions`` tag; the UI links the two through it. ``create_model_version``
+    on a database store does not.
+    """
+    import json
+
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    if not model_id:
+        return
+    client = tracking.client
+    entry = {"name": name, "version": int(version)}
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    linked = json.loads(existing) if existing else []
+    if entry not in linked:
+        client.set_logged_model_tags(
+            model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*linked, entry])}
+        )
 
 
 def _lineage_tags(

@@ -41,6 +41,16 @@ def test_train_registers_a_traceable_version(trained_project: Config) -> None:
     assert {"model_card.md", "model_card.json", "environment", "shipyard"} <= artifacts
 
 
+def test_the_logged_model_links_to_its_registered_version(trained_project: Config) -> None:
+    # MLflow's UI links a logged model to its versions through this tag (MLflow 3).
+    client = Tracking(trained_project).client
+    version = client.get_model_version("churn", "1")
+    model_id = version.source.removeprefix("models:/")
+    logged = client.get_logged_model(model_id)
+    assert logged.source_run_id == version.run_id
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": "churn", "version": 1}]
+
+
 def test_model_card_and_environment_artifacts(trained_project: Config, tmp_path: Path) -> None:
     client = Tracking(trained_project).client
     run_id = client.get_model_version("churn", "1").run_id
