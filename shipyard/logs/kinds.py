@@ -13,19 +13,46 @@ and the reader then take ``kind="traces"`` with no other change::
 Records carry ``model`` and ``time`` (the writer partitions files on them); the schema
 has ``request_id``, ``time`` and ``model`` columns (the reader filters and sorts on
 them). The built-in ``predictions`` and ``labels`` are in :mod:`shipyard.logs.writer`.
+
+Records are dataclasses: the writer journals each as one JSON line (:meth:`LogKind.encode`)
+and reads it back when it rolls the journal into Parquet (:meth:`LogKind.decode`). The
+default codec keeps every field, non-finite floats and ``datetime`` fields included; a
+kind overrides it for speed (the prediction log does, for its batches).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
+import orjson
 import pyarrow as pa
 
 from shipyard.errors import ConfigError
 
-__all__ = ["LogKind", "log_kind", "log_kinds", "log_schema", "register", "unregister"]
+__all__ = [
+    "JOURNAL_OPTIONS",
+    "LogKind",
+    "journal_fallback",
+    "log_kind",
+    "log_kinds",
+    "log_schema",
+    "model_dir",
+    "register",
+    "unregister",
+]
+
+JOURNAL_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+"""orjson options of a journal line: NumPy arrays as lists, one line per record."""
+
+_TYPE = "_type"
+_FLOAT = "$float"  # a non-finite float, which JSON has no literal for
 
 
 class LogKind(ABC):
@@ -46,6 +73,54 @@ class LogKind(ABC):
     def layout(self, record: Any) -> Hashable:
         """Records of one layout may share a file; by default all do."""
         return None
+
+    def encode(self, record: Any) -> bytes:
+        """``record`` as one journal line (JSON ending in a newline), losing nothing."""
+        fields = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+        fields[_TYPE] = type(record).__name__
+        return orjson.dumps(fields, option=JOURNAL_OPTIONS, default=journal_fallback)
+
+    def decode(self, line: bytes) -> Any:
+        """The record :meth:`encode` wrote as ``line``."""
+        fields = orjson.loads(line)
+        types = {t.__name__: t for t in self.record_types}
+        record_type = types[fields.pop(_TYPE)]
+        for field in dataclasses.fields(record_type):
+            value = _restored(fields.get(field.name))
+            if isinstance(value, str) and "datetime" in str(field.type):
+                value = datetime.fromisoformat(value)
+            fields[field.name] = value
+        return record_type(**fields)
+
+
+def journal_fallback(value: Any) -> Any:
+    """What orjson writes for a value it has no rule for (object arrays, odd scalars)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()  # non-finite floats become JSON null: NaN again in a float array
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with arrays as lists and non-finite floats as ``{"$float": "nan"}``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {_FLOAT: repr(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, datetime):
+        return _plain(value.tolist())  # NumPy arrays and scalars
+    return value
+
+
+def _restored(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and _FLOAT in value:
+            return float(value[_FLOAT])
+        return {k: _restored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restored(v) for v in value]
+    return value
 
 
 K = TypeVar("K", bound=type[LogKind])
@@ -83,3 +158,8 @@ def log_kind(name: str) -> LogKind:
 def log_schema(kind: str) -> pa.Schema:
     """The Parquet schema of a log ``kind`` ("predictions", "labels" or one registered)."""
     return log_kind(kind).schema
+
+
+def model_dir(root: Path, kind: str, model: str) -> Path:
+    """The directory holding every file of ``model``'s ``kind`` log under ``root``."""
+    return Path(root) / kind / f"model={quote(model, safe='')}"

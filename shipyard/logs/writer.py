@@ -1,17 +1,30 @@
-"""Record every prediction and label to Parquet without slowing the request path.
+"""Record every prediction and label to Parquet, durably handed off before the answer leaves.
 
-``PredictionLogWriter.log()`` only appends to a bounded in-memory queue; one background
-thread turns the queue into Parquet files, rolling a file every ``roll_rows`` records or
-``roll_seconds`` seconds, whichever comes first. Files are partitioned hive-style::
+``PredictionLogWriter.log()`` appends the record, as one JSON line, to this worker's
+journal (:mod:`shipyard.logs.journal`) with one ``os.write``: once it returns, the record
+is in the page cache and survives the worker being killed. The journal is ``fsync``'ed at
+most every ``fsync_seconds`` (0: on every write), which bounds what a crash of the whole
+machine loses. One background thread rolls the journal into Parquet files every
+``roll_rows`` rows or ``roll_seconds`` seconds, whichever comes first, and recovers the
+journals of workers that died before rolling theirs. Files are partitioned hive-style::
 
-    <root>/<kind>/model=<name>/date=YYYY-MM-DD/part-<utc stamp>-<pid>-<seq>-<random>.parquet
+    <root>/<kind>/model=<name>/date=YYYY-MM-DD/part-<stamp>-<pid>-<random>-<segment>-<group>-<n>.parquet
 
 Many server processes may write into one root at once: names never collide, and each
-file is written under a temporary name then renamed, so readers never see half a file.
+file is written under a temporary name, fsync'ed, then renamed, so readers never see
+half a file. Rolling a journal segment twice writes the same names again, never a row
+twice.
 
-Call ``close()`` (or use the writer as a context manager) on shutdown: it writes what is
-still queued. The thread is a daemon, so a writer never closed cannot hang the exit, but
-its queue is lost.
+A request of many rows is journaled in chunks of ``_CHUNK_ROWS`` rows; nothing is dropped
+for size. When the journal cannot be written (disk full, folder unwritable), records
+wait in memory (at most ``max_queue`` rows) and are retried with backoff for
+``retry_seconds``; what is still not journaled then is lost, counted, and recorded with
+its time and model in :mod:`shipyard.logs.losses`, so each window's coverage is known.
+:attr:`PredictionLogWriter.health` says whether the writer is failing, for readiness.
+
+Call ``close()`` (or use the writer as a context manager) on shutdown: it rolls what is
+journaled and removes the journal. A writer never closed leaves its journal for the next
+writer on the same root to recover.
 
 ``inputs`` is a struct with one typed field per model input, so a window over the log
 reads plain columns (``inputs.age`` in DuckDB). Files of different versions may hold
@@ -24,8 +37,9 @@ built-in kinds, :class:`Predictions` and :class:`Labels`, are defined here.
 Given a :class:`~shipyard.logs.pii.PiiPolicy`, the writer masks the PII-tagged fields of
 ``inputs`` (keyed hash or dropped) before a file is written, and hands the raw values
 to the policy's separate store when it keeps them: no raw tagged value reaches a file
-under the log root. Labels are normally written through
-:class:`~shipyard.logs.label_book.LabelBook`, which checks conflicts first.
+under the log root (the journal holds them until the roll, under the log root's
+``_journal`` folder, which nothing reads but the writer). Labels are normally written
+through :class:`~shipyard.logs.label_book.LabelBook`, which checks conflicts first.
 """
 
 from __future__ import annotations
@@ -37,22 +51,32 @@ import secrets
 import threading
 import time as clock
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shipyard.errors import ConfigError
 from shipyard.jsonable import to_json
-from shipyard.logs.kinds import LogKind, log_kind, log_kinds, register
+from shipyard.logs.journal import Journal, claim_dead_journals, journal_root, segment_lines
+from shipyard.logs.kinds import (
+    JOURNAL_OPTIONS,
+    LogKind,
+    journal_fallback,
+    log_kind,
+    log_kinds,
+    register,
+)
 from shipyard.logs.kinds import log_schema as log_schema
+from shipyard.logs.kinds import model_dir as model_dir
+from shipyard.logs.losses import LossRecord, append_losses
 from shipyard.moments import as_utc
 
 logger = logging.getLogger(__name__)
@@ -60,6 +84,10 @@ logger = logging.getLogger(__name__)
 _JSON = {b"encoding": b"json"}
 _SLICE = 1024  # records converted per stretch of the writer thread
 _PAUSE = 0.0005  # seconds the writer yields between slices
+_CHUNK_ROWS = 8192  # rows per journal line: a large request is journaled in chunks
+_RETRY_FIRST = 0.05  # seconds before the first retry of a journal that refused a write
+_RETRY_MOST = 2.0  # the longest wait between retries (journal or roll)
+_RECOVER_SECONDS = 10.0  # how often a running writer looks for dead workers' journals
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -129,6 +157,10 @@ class PredictionBatch:
     path does no per-row work; the writer thread expands it. The rows of a multi-row
     request get request ids ``<id>:<row>`` and share the request's latency equally.
     ``labels`` and ``probabilities`` are ``None`` when the prediction failed.
+
+    A chunk of a large request (as the journal holds it) says where it starts in the
+    request (``first_row``) and how many rows the whole request has (``request_rows``;
+    0 for a batch that is the whole request).
     """
 
     request_id: str
@@ -142,11 +174,40 @@ class PredictionBatch:
     probabilities: np.ndarray | None
     latency_ms: float
     status: str
+    first_row: int = 0
+    request_rows: int = 0
 
     @property
     def rows(self) -> int:
         """Rows this batch becomes in the log."""
         return len(self.matrix)
+
+    def chunks(self, size: int) -> list[PredictionBatch]:
+        """This request in pieces of at most ``size`` rows (itself if it is that small)."""
+        total = self.rows
+        if total <= size:
+            return [self]
+        whole = self.request_rows or total
+        return [
+            PredictionBatch(
+                request_id=self.request_id,
+                time=self.time,
+                model=self.model,
+                version=self.version,
+                role=self.role,
+                columns=self.columns,
+                matrix=self.matrix[start : start + size],
+                labels=None if self.labels is None else self.labels[start : start + size],
+                probabilities=(
+                    None if self.probabilities is None else self.probabilities[start : start + size]
+                ),
+                latency_ms=self.latency_ms,
+                status=self.status,
+                first_row=self.first_row + start,
+                request_rows=whole,
+            )
+            for start in range(0, total, size)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +253,18 @@ class Predictions(LogKind):
             return (record.columns, record.matrix.dtype.str)
         return None
 
+    def encode(self, record: Any) -> bytes:
+        """A batch as JSON lines of at most ``_CHUNK_ROWS`` rows, arrays as they are."""
+        if type(record) is PredictionBatch:
+            return b"".join(_encode_batch(chunk) for chunk in record.chunks(_CHUNK_ROWS))
+        return super().encode(record)
+
+    def decode(self, line: bytes) -> Any:
+        """The batch (or record) of one journal line."""
+        if line.startswith(_BATCH_LINE):
+            return _decode_batch(orjson.loads(line))
+        return super().decode(line)
+
 
 @register
 class Labels(LogKind):
@@ -231,36 +304,53 @@ class LogMask(Protocol):
         ...
 
 
-def model_dir(root: Path, kind: str, model: str) -> Path:
-    """The directory holding every file of ``model``'s ``kind`` log under ``root``."""
-    return Path(root) / kind / f"model={quote(model, safe='')}"
-
-
 _FILES = itertools.count()  # per process; with the pid, stamp and random part: unique
 
 
-def write_log_file(directory: Path, table: pa.Table, *, private: bool = False) -> Path:
-    """Write ``table`` as a new Parquet file in ``directory``; readers never see half of it.
+def write_log_file(
+    directory: Path,
+    table: pa.Table,
+    *,
+    private: bool = False,
+    name: str | None = None,
+    durable: bool = False,
+) -> Path:
+    """Write ``table`` as a Parquet file in ``directory``; readers never see half of it.
 
-    ``private`` makes the folders 0700 and the file 0600 (the raw PII store).
+    ``private`` makes the folders 0700 and the file 0600 (the raw PII store). ``name``
+    (without ``.parquet``) replaces a file of that name, for an idempotent roll; by default
+    the name is new. ``durable`` fsyncs the file and its folder before returning.
     """
     if private:
         make_private_dirs(directory)
     else:
         directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    name = f"part-{stamp}-{os.getpid()}-{next(_FILES):06d}-{secrets.token_hex(4)}"
-    temporary = directory / f".{name}.parquet.tmp"
+    if name is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"part-{stamp}-{os.getpid()}-{next(_FILES):06d}-{secrets.token_hex(4)}"
+    temporary = directory / f".{name}.{secrets.token_hex(4)}.parquet.tmp"
     final = directory / f"{name}.parquet"
     try:
         pq.write_table(table, temporary)
         if private:
             temporary.chmod(0o600)
+        if durable:
+            _fsync_path(temporary)
         os.replace(temporary, final)
+        if durable:
+            _fsync_path(directory)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return final
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def make_private_dirs(directory: Path) -> None:
@@ -275,8 +365,45 @@ def make_private_dirs(directory: Path) -> None:
         folder.chmod(0o700)  # mkdir's mode is narrowed by the umask, never widened
 
 
+@dataclass(frozen=True, slots=True)
+class LogHealth:
+    """Whether a writer can log right now, for readiness and ``/metrics``.
+
+    ``failing`` while records cannot be journaled, are waiting in memory for the journal,
+    or rolls to Parquet keep failing; ``reason`` says what failed last (no secrets).
+    """
+
+    failing: bool
+    reason: str | None
+    failing_since: datetime | None
+    lost_rows: int
+    pending_rows: int
+    retrying_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "failing": self.failing,
+            "reason": self.reason,
+            "failing_since": None if self.failing_since is None else self.failing_since.isoformat(),
+            "lost_rows": self.lost_rows,
+            "pending_rows": self.pending_rows,
+            "retrying_rows": self.retrying_rows,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A record the journal refused, waiting for a retry."""
+
+    since: float  # monotonic
+    data: bytes
+    rows: int
+    loss: LossRecord | None
+
+
 class PredictionLogWriter:
-    """Append records to a Parquet log from a background thread; ``log()`` never blocks."""
+    """Journal each record before ``log()`` returns; a thread rolls the journal into Parquet."""
 
     def __init__(
         self,
@@ -286,53 +413,84 @@ class PredictionLogWriter:
         max_queue: int = 100_000,
         roll_rows: int = 10_000,
         roll_seconds: float = 5.0,
+        fsync_seconds: float = 1.0,
+        retry_seconds: float = 30.0,
         pii: LogMask | None = None,
+        fsync: Callable[[int], None] = os.fsync,
+        journal: Path | None = None,
     ) -> None:
-        """``pii`` masks the tagged input columns before any file is written."""
+        """``pii`` masks the tagged input columns before any file is written.
+
+        ``max_queue`` bounds the rows held in memory while the journal cannot be written,
+        ``retry_seconds`` how long they are retried before they count as lost.
+        ``fsync`` is the call that syncs the journal (a seam for tests); ``journal`` the
+        folder of the workers' journals (default ``<root>/<kind>/_journal``).
+        """
         self._kind = log_kind(kind)
         self._record_types = self._kind.record_types
         self._rows = self._kind.rows
-        if max_queue < 1 or roll_rows < 1 or roll_seconds <= 0:
+        if max_queue < 1 or roll_rows < 1 or roll_seconds <= 0 or fsync_seconds < 0:
             raise ConfigError(
-                f"Invalid prediction-log limits: max_queue={max_queue}, "
-                f"roll_rows={roll_rows}, roll_seconds={roll_seconds}.",
-                hint="max_queue and roll_rows must be at least 1, roll_seconds above 0.",
+                f"Invalid prediction-log limits: max_queue={max_queue}, roll_rows={roll_rows}, "
+                f"roll_seconds={roll_seconds}, fsync_seconds={fsync_seconds}.",
+                hint="max_queue and roll_rows must be at least 1, roll_seconds above 0, "
+                "fsync_seconds 0 or more.",
             )
         self.root = Path(root)
         self.kind = kind
         self.max_queue = max_queue
         self.roll_rows = roll_rows
         self.roll_seconds = roll_seconds
+        self.fsync_seconds = fsync_seconds
+        self.retry_seconds = retry_seconds
         self.pii = pii if pii is not None and pii.tagged else None
-        self._queue: deque[Any] = deque()
-        self._queued = 0  # rows in the queue (a batch is many rows)
-        self._lock = threading.Lock()  # guards the bound check + append, and the counters
-        self._write_lock = threading.Lock()  # one drainer at a time: thread or flush()
+        self._fsync = fsync
+        self._journals = journal if journal is not None else journal_root(self.root, kind)
+        self._journal: Journal | None = None
+        self._lock = threading.Lock()  # the journal's fd, the held records, the counters
+        self._write_lock = threading.Lock()  # one roller at a time: thread, flush() or close()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._pending = 0  # rows journaled, not yet rolled
+        self._dirty = False  # journaled since the last fsync
+        self._held: deque[_Held] = deque()
+        self._held_rows = 0
+        self._retry_delay = _RETRY_FIRST
+        self._next_retry = 0.0
+        self._roll_after = 0.0  # monotonic: no roll before (after a failed one)
+        self._journal_error: str | None = None
+        self._roll_error: str | None = None
+        self._failing_since: datetime | None = None
+        self._unsaved: dict[tuple[str, str, datetime, str], int] = {}
         self._written = 0
+        self._recovered = 0
         self._dropped = 0
         self._last_error: Exception | None = None
 
     @property
     def written(self) -> int:
-        """Records written to Parquet so far."""
+        """Rows written to Parquet so far (recovered rows of dead workers included)."""
         return self._written
 
     @property
+    def recovered(self) -> int:
+        """Rows this writer rolled from the journals of dead workers."""
+        return self._recovered
+
+    @property
     def dropped(self) -> int:
-        """Records lost: queue full, writer closed, unconvertible, or a failed write."""
+        """Rows lost: writer closed, unreadable, or not journaled within ``retry_seconds``."""
         return self._dropped
 
     @property
     def queue_depth(self) -> int:
-        """Records waiting to be written."""
-        return self._queued
+        """Rows waiting for Parquet: journaled, or held for a retry of the journal."""
+        return self._pending + self._held_rows
 
     @property
     def last_error(self) -> Exception | None:
-        """The most recent error that lost records, or None."""
+        """The most recent error that lost rows or failed a write, or None."""
         return self._last_error
 
     @property
@@ -340,8 +498,27 @@ class PredictionLogWriter:
         """Whether the background thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def failing(self) -> bool:
+        """Whether records cannot be journaled, wait for a retry, or cannot be rolled now."""
+        return bool(self._held) or self._journal_error is not None or self._roll_error is not None
+
+    @property
+    def health(self) -> LogHealth:
+        """The writer's state for readiness: failing or not, why, and what is lost."""
+        reason = self._journal_error or self._roll_error
+        failing = self.failing
+        return LogHealth(
+            failing=failing,
+            reason=reason if failing else None,
+            failing_since=self._failing_since if failing else None,
+            lost_rows=self._dropped,
+            pending_rows=self._pending,
+            retrying_rows=self._held_rows,
+        )
+
     def start(self) -> None:
-        """Start the background thread (once)."""
+        """Start the background thread (once); it first recovers dead workers' journals."""
         if self._closed:
             raise RuntimeError("This PredictionLogWriter is closed; create a new one.")
         if self._thread is None:
@@ -351,29 +528,68 @@ class PredictionLogWriter:
             self._thread.start()
 
     def log(self, record: Any) -> bool:
-        """Queue one record or batch; False (and counted as dropped) when full, closed or
-        mistyped."""
+        """Journal one record or batch before returning; False (counted lost) if it cannot be.
+
+        True means journaled, or held for a retry while the journal cannot be written.
+        """
         if type(record) not in self._record_types:
             expected = " or ".join(t.__name__ for t in self._record_types)
             self._lose(_rows_anywhere(record), TypeError(f"expected {expected}, got {record!r}"))
             return False
         rows = self._rows(record)
+        try:
+            data = self._kind.encode(record)
+        except Exception as exc:
+            self._lose(rows, exc, _loss_of(record, rows))
+            return False
         with self._lock:
-            if self._closed or self._queued + rows > self.max_queue:
-                self._dropped += rows
+            if self._closed:
+                closed = RuntimeError("the prediction log writer is closed")
+                self._lose(rows, closed, _loss_of(record, rows), locked=True)
                 return False
-            self._queue.append(record)
-            self._queued += rows
-        if self._queued >= self.roll_rows and not self._wake.is_set():
-            self._wake.set()
+            if not self._held:
+                try:
+                    journal = self._journal or self._open_journal()
+                    journal.append(data, rows)
+                except OSError as exc:
+                    self._journal_failed(exc)
+                else:
+                    self._pending += rows
+                    self._dirty = True
+                    if self.fsync_seconds == 0:
+                        self._sync_locked(journal)
+                    if self._journal_error is not None:
+                        self._journal_error = None
+                        self._settle()
+                    if self._pending >= self.roll_rows and not self._wake.is_set():
+                        self._wake.set()
+                    return True
+            if self._held_rows + rows > self.max_queue:
+                full = OSError(
+                    f"the journal cannot be written and {self._held_rows} rows already wait"
+                )
+                self._lose(rows, full, _loss_of(record, rows), locked=True)
+                return False
+            self._held.append(_Held(clock.monotonic(), data, rows, _loss_of(record, rows)))
+            self._held_rows += rows
+        self._wake.set()
         return True
 
     def flush(self) -> None:
-        """Write everything queued now; returns once it is on disk (or counted as dropped)."""
-        self._drain(everything=True)
+        """Roll everything journaled so far into Parquet; returns once it is on disk.
+
+        What cannot be rolled now (the disk is full) stays in the journal for later.
+        """
+        self._retry_held()
+        self._roll()
+        self._save_losses()
 
     def close(self) -> None:
-        """Flush, then stop the thread. Safe to call twice."""
+        """Roll what is journaled, stop the thread and remove the journal. Safe to call twice.
+
+        Held records get one last try at the journal; what still cannot be journaled is
+        lost. A journal that cannot be rolled now stays for the next writer to recover.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -381,7 +597,17 @@ class PredictionLogWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        self._drain(everything=True)
+        self._retry_held(final=True)
+        self._roll()
+        self._save_losses()
+        with self._write_lock, self._lock:
+            journal, self._journal = self._journal, None
+            if journal is not None:
+                journal.seal()
+                if journal.sealed():
+                    journal.release()
+                else:
+                    journal.remove()
 
     def __enter__(self) -> PredictionLogWriter:
         self.start()
@@ -395,59 +621,230 @@ class PredictionLogWriter:
     ) -> None:
         self.close()
 
+    # --- the background thread -----------------------------------------------------------
+
     def _run(self) -> None:
-        next_roll = clock.monotonic() + self.roll_seconds
+        self._guarded(self._recover)
+        now = clock.monotonic()
+        next_roll = now + self.roll_seconds
+        next_recovery = now + _RECOVER_SECONDS
         while not self._closed:
-            self._wake.wait(max(0.0, next_roll - clock.monotonic()))
+            deadlines = [next_roll, next_recovery]
+            if self._held:
+                deadlines.append(self._next_retry)
+            if self._dirty and self.fsync_seconds > 0:
+                deadlines.append(self._last_sync + self.fsync_seconds)
+
+            self._wake.wait(max(0.0, min(deadlines) - clock.monotonic()))
             self._wake.clear()
-            try:
-                if clock.monotonic() >= next_roll:
-                    next_roll = clock.monotonic() + self.roll_seconds
-                    self._drain(everything=True)
-                else:
-                    self._drain(everything=False)
-            except Exception as exc:  # the thread must outlive any bug in one batch
-                logger.exception("prediction log writer failed")
-                self._last_error = exc
+            if self._closed:
+                break
+            now = clock.monotonic()
+            if self._held and now >= self._next_retry:
+                self._guarded(self._retry_held)
+            if self._sync_due(now):
+                self._guarded(self._sync)
+            if now >= next_roll or self._pending >= self.roll_rows:
+                if now >= next_roll:
+                    next_roll = now + self.roll_seconds
+                if now >= self._roll_after:
+                    self._guarded(self._roll)
+            if now >= next_recovery:
+                next_recovery = now + _RECOVER_SECONDS
+                self._guarded(self._recover)
+            if self._unsaved:
+                self._guarded(self._save_losses)
 
-    def _drain(self, *, everything: bool) -> None:
-        # Only records queued before the call: under steady load a flush must still end.
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # the thread must outlive any bug in one step
+            logger.exception("prediction log writer failed")
+            self._last_error = exc
+
+    _last_sync = 0.0  # monotonic time of the last fsync
+
+    def _sync_due(self, now: float) -> bool:
+        interval = self.fsync_seconds
+        return self._dirty and interval > 0 and now >= self._last_sync + interval
+
+    def _open_journal(self) -> Journal:
+        self._journal = Journal.create(self._journals)
+        return self._journal
+
+    def _sync(self) -> None:
+        """fsync the open segment, outside the lock (a dup'ed fd survives a seal)."""
+        with self._lock:
+            journal = self._journal
+            fd = None if journal is None or journal.fd is None else os.dup(journal.fd)
+            self._dirty = False
+            self._last_sync = clock.monotonic()
+        if fd is None:
+            return
+        try:
+            self._fsync(fd)
+        except OSError as exc:
+            self._journal_failed(exc, "journal fsync failed")
+        finally:
+            os.close(fd)
+
+    def _sync_locked(self, journal: Journal) -> None:
+        try:
+            journal.sync(self._fsync)
+        except OSError as exc:
+            self._journal_failed(exc, "journal fsync failed")
+        self._dirty = False
+
+    def _journal_failed(self, exc: OSError, what: str = "journal write failed") -> None:
+        self._journal_error = f"{what}: {exc}"
+        self._last_error = exc
+        if self._failing_since is None:
+            self._failing_since = datetime.now(UTC)
+
+    def _settle(self) -> None:
+        if self._journal_error is None and self._roll_error is None and not self._held:
+            self._failing_since = None
+
+    def _retry_held(self, *, final: bool = False) -> None:
+        """Journal the held records, oldest first; lose those past ``retry_seconds``."""
+        expired: list[_Held] = []
+        with self._lock:
+            error: OSError | None = None
+            while self._held:
+                held = self._held[0]
+                try:
+                    journal = self._journal or self._open_journal()
+                    journal.append(held.data, held.rows)
+                except OSError as exc:
+                    self._journal_failed(exc)
+                    error = exc
+                    break
+                self._held.popleft()
+                self._held_rows -= held.rows
+                self._pending += held.rows
+                self._dirty = True
+            now = clock.monotonic()
+            while self._held and (final or now - self._held[0].since >= self.retry_seconds):
+                held = self._held.popleft()
+                self._held_rows -= held.rows
+                expired.append(held)
+            if error is None:
+                self._journal_error = None
+                self._retry_delay = _RETRY_FIRST
+            elif self._held:
+                self._next_retry = now + self._retry_delay
+                self._retry_delay = min(self._retry_delay * 2, _RETRY_MOST)
+            for held in expired:
+                cause = error or OSError("the journal could not be written in time")
+                self._lose(held.rows, cause, held.loss, locked=True)
+            self._settle()
+        if expired:
+            logger.warning(
+                "lost %d %s rows: not journaled within %g s",
+                sum(h.rows for h in expired),
+                self.kind,
+                self.retry_seconds,
+            )
+
+    def _roll(self) -> None:
+        """Seal the open segment and turn every sealed one into Parquet files."""
         with self._write_lock:
-            pending = self._queued
-            while pending > 0 and (everything or pending >= self.roll_rows):
-                batch, rows = [], 0
-                while rows < self.roll_rows and self._queue:
-                    record = self._queue.popleft()
-                    batch.append(record)
-                    rows += self._rows(record)
+            with self._lock:
+                journal = self._journal
+                if journal is None:
+                    return
+                journal.seal()
+                sealed = journal.sealed()
+            for segment, rows in sealed:
+                try:
+                    self._roll_segment(segment, journal.name)
+                except OSError as exc:
+                    self._roll_failed(exc)
+                    return
                 with self._lock:
-                    self._queued -= rows
-                pending -= rows
-                self._write(batch)
+                    journal.rolled(segment)
+                    self._pending -= rows
+            if self._roll_error is not None:
+                with self._lock:
+                    self._roll_error = None
+                    self._settle()
 
-    def _write(self, batch: list[Any]) -> None:
-        # One file per model, day and input layout: a file's ``inputs`` has one struct type.
+    def _roll_failed(self, exc: OSError) -> None:
+        logger.warning("cannot roll the %s journal now (kept, retried): %s", self.kind, exc)
+        with self._lock:
+            self._roll_error = f"roll to Parquet failed: {exc}"
+            self._last_error = exc
+            if self._failing_since is None:
+                self._failing_since = datetime.now(UTC)
+        self._roll_after = clock.monotonic() + _RETRY_MOST
+
+    def _recover(self) -> None:
+        """Roll the journals of writers that died (their lock is free) and delete them."""
+        with self._write_lock:
+            for dead in claim_dead_journals(self._journals):
+                try:
+                    for segment in dead.segments():
+                        self._recovered += self._roll_segment(segment, dead.name)
+                        segment.unlink(missing_ok=True)
+                except OSError as exc:
+                    dead.release()
+                    self._roll_failed(exc)
+                    return
+                logger.info("recovered the %s journal %s", self.kind, dead.name)
+                dead.remove()
+
+    def _roll_segment(self, segment: Path, journal: str) -> int:
+        """Write ``segment``'s records as Parquet files named after it; the rows written."""
+        prefix = f"part-{journal}-{segment.stem.removeprefix('seg-')}"
+        group: list[Any] = []
+        rows = groups = written = 0
+        for line in segment_lines(segment):
+            try:
+                record = self._kind.decode(line)
+            except Exception as exc:
+                self._lose(1, exc)
+                continue
+            group.append(record)
+            rows += self._rows(record)
+            if rows >= self.roll_rows:
+                written += self._write(group, f"{prefix}-{groups:04d}")
+                group, rows, groups = [], 0, groups + 1
+        if group:
+            written += self._write(group, f"{prefix}-{groups:04d}")
+        return written
+
+    def _write(self, batch: list[Any], name: str) -> int:
+        """One file per model, day and input layout (a file's ``inputs`` has one struct type).
+
+        OSError propagates: the segment stays in the journal and is rolled again later.
+        """
         partitions: dict[tuple[str, date, Any], list[Any]] = {}
         for record in batch:
             try:
                 key = (str(record.model), as_utc(record.time).date(), self._kind.layout(record))
             except Exception as exc:
-                self._lose(self._rows(record), exc)
+                self._lose(self._rows(record), exc, _loss_of(record, self._rows(record)))
                 continue
             partitions.setdefault(key, []).append(record)
-        for (model, day, _), records in partitions.items():
+        written = 0
+        for number, ((model, day, _), records) in enumerate(partitions.items()):
             table = self._to_table_in_slices(records)
             if table.num_rows == 0:
                 continue
             try:
                 if self.pii is not None:
                     table = self.pii.apply(table, model, day)
-                self._write_file(model, day, table)
+            except OSError:
+                raise
             except Exception as exc:
                 logger.warning("lost %d %s records: %s", table.num_rows, self.kind, exc)
-                self._lose(table.num_rows, exc)
-            else:
-                self._written += table.num_rows
+                self._lose(table.num_rows, exc, _loss_of(records[0], table.num_rows))
+                continue
+            directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"
+            write_log_file(directory, table, name=f"{name}-{number:02d}", durable=True)
+            self._written += table.num_rows
+            written += table.num_rows
+        return written
 
     def _to_table_in_slices(self, records: list[Any]) -> pa.Table:
         """Convert a few hundred records at a time, letting the server run in between.
@@ -462,7 +859,7 @@ class PredictionLogWriter:
         for start in range(0, len(records), _SLICE):
             tables.append(self._to_table(records[start : start + _SLICE]))
             clock.sleep(_PAUSE)
-        return self._concat(tables)
+        return self._concat(tables, records[0])
 
     def _to_table(self, records: list[Any]) -> pa.Table:
         try:
@@ -475,25 +872,68 @@ class PredictionLogWriter:
             try:
                 good.append(self._kind.to_table([record]))
             except Exception as exc:
-                self._lose(self._rows(record), exc)
-        return self._concat(good) if good else self._kind.schema.empty_table()
+                rows = self._rows(record)
+                self._lose(rows, exc, _loss_of(record, rows))
+        return self._concat(good, records[0]) if good else self._kind.schema.empty_table()
 
-    def _concat(self, tables: list[pa.Table]) -> pa.Table:
+    def _concat(self, tables: list[pa.Table], example: Any) -> pa.Table:
         """One table; when the pieces' inputs cannot be unified, the first (the rest lost)."""
         try:
             return pa.concat_tables(tables, promote_options="permissive")
         except Exception as exc:
-            self._lose(sum(t.num_rows for t in tables[1:]), exc)
+            rows = sum(t.num_rows for t in tables[1:])
+            self._lose(rows, exc, _loss_of(example, rows))
             return tables[0]
 
-    def _write_file(self, model: str, day: date, table: pa.Table) -> None:
-        directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"
-        write_log_file(directory, table)
+    # --- losses ------------------------------------------------------------------------------
 
-    def _lose(self, count: int, error: Exception) -> None:
+    def _lose(
+        self, count: int, error: Exception, loss: LossRecord | None = None, *, locked: bool = False
+    ) -> None:
+        if locked:
+            self._count_loss(count, error, loss)
+        else:
+            with self._lock:
+                self._count_loss(count, error, loss)
+
+    def _count_loss(self, count: int, error: Exception, loss: LossRecord | None) -> None:
+        self._dropped += count
+        self._last_error = error
+        if loss is not None:
+            reason = f"{type(error).__name__}: {error}"[:200]
+            key = (loss.model, loss.version, loss.time.replace(microsecond=0), reason)
+            self._unsaved[key] = self._unsaved.get(key, 0) + count
+
+    def _save_losses(self) -> None:
+        """Append the losses not yet on disk to their models' sidecars (kept if it fails)."""
         with self._lock:
-            self._dropped += count
-            self._last_error = error
+            unsaved, self._unsaved = self._unsaved, {}
+        if not unsaved:
+            return
+        losses = [
+            LossRecord(time=time, model=model, version=version, rows=rows, reason=reason)
+            for (model, version, time, reason), rows in unsaved.items()
+        ]
+        try:
+            append_losses(self.root, self.kind, losses)
+        except OSError:
+            with self._lock:
+                for key, rows in unsaved.items():
+                    self._unsaved[key] = self._unsaved.get(key, 0) + rows
+
+
+def _loss_of(record: Any, rows: int) -> LossRecord | None:
+    """What a lost ``record`` was, for its window's coverage (None if it cannot say)."""
+    try:
+        return LossRecord(
+            time=as_utc(record.time),
+            model=str(record.model),
+            version=str(getattr(record, "version", "")),
+            rows=rows,
+            reason="",
+        )
+    except Exception:
+        return None
 
 
 def _rows_anywhere(record: Any) -> int:
@@ -503,6 +943,79 @@ def _rows_anywhere(record: Any) -> int:
         if type(record) in kind.record_types:
             return kind.rows(record)
     return 1
+
+
+_BATCH_LINE = b'{"_type":"PredictionBatch"'
+
+
+def _encode_batch(batch: PredictionBatch) -> bytes:
+    """One journal line: orjson writes C-contiguous NumPy arrays without a Python loop."""
+    labels = batch.labels
+    return orjson.dumps(
+        {
+            "_type": "PredictionBatch",
+            "request_id": batch.request_id,
+            "time": batch.time,
+            "model": batch.model,
+            "version": batch.version,
+            "role": batch.role,
+            "columns": batch.columns,
+            "dtype": batch.matrix.dtype.str,
+            "matrix": batch.matrix,
+            "labels": labels,
+            "labels_dtype": None if labels is None else np.asarray(labels).dtype.str,
+            "probabilities": batch.probabilities,
+            "latency_ms": batch.latency_ms,
+            "status": batch.status,
+            "first_row": batch.first_row,
+            "request_rows": batch.request_rows,
+        },
+        option=JOURNAL_OPTIONS,
+        default=journal_fallback,
+    )
+
+
+def _decode_batch(fields: dict[str, Any]) -> PredictionBatch:
+    columns = tuple(fields["columns"])
+    labels = fields["labels"]
+    probabilities = fields["probabilities"]
+    return PredictionBatch(
+        request_id=fields["request_id"],
+        time=datetime.fromisoformat(fields["time"]),
+        model=fields["model"],
+        version=fields["version"],
+        role=fields["role"],
+        columns=columns,
+        matrix=_matrix(fields["matrix"], np.dtype(fields["dtype"]), len(columns)),
+        labels=None if labels is None else _array(labels, np.dtype(fields["labels_dtype"])),
+        probabilities=None if probabilities is None else np.asarray(probabilities, np.float64),
+        latency_ms=fields["latency_ms"],
+        status=fields["status"],
+        first_row=fields.get("first_row", 0),
+        request_rows=fields.get("request_rows", 0),
+    )
+
+
+def _matrix(rows: list[Any], dtype: np.dtype[Any], width: int) -> np.ndarray:
+    """The matrix back from its JSON rows (JSON null is NaN in a float matrix)."""
+    if not rows:
+        return np.empty((0, width), dtype)
+    if dtype.kind != "O":
+        return np.asarray(rows, dtype=dtype).reshape(len(rows), width)
+    matrix = np.empty((len(rows), width), dtype=object)
+    for i, row in enumerate(rows):  # cells may be lists: never let NumPy add a dimension
+        for j, value in enumerate(row):
+            matrix[i, j] = value
+    return matrix
+
+
+def _array(values: list[Any], dtype: np.dtype[Any]) -> np.ndarray:
+    if dtype.kind == "O":
+        array = np.empty(len(values), dtype=object)
+        for i, value in enumerate(values):
+            array[i] = value
+        return array
+    return np.asarray(values, dtype=dtype)
 
 
 def _records_to_table(records: Sequence[PredictionRecord]) -> pa.Table:
@@ -538,10 +1051,11 @@ def _batches_to_table(batches: list[PredictionBatch]) -> pa.Table:
     outputs: list[str] = []
     probabilities: list[Any] = []
     for batch, size in zip(batches, sizes, strict=True):
-        if size == 1:
+        if (batch.request_rows or size) == 1:
             request_ids.append(str(batch.request_id))
         else:
-            request_ids.extend(f"{batch.request_id}:{i}" for i in range(size))
+            first = batch.first_row
+            request_ids.extend(f"{batch.request_id}:{first + i}" for i in range(size))
         if batch.labels is None:
             outputs.extend(["null"] * size)
         else:
@@ -568,7 +1082,8 @@ def _batches_to_table(batches: list[PredictionBatch]) -> pa.Table:
         "output": pa.array(outputs, pa.string()),
         "probabilities": pa.array(probabilities, pa.list_(pa.float64())),
         "latency_ms": repeated(
-            [float(b.latency_ms) / max(b.rows, 1) for b in batches], pa.float64()
+            [float(b.latency_ms) / max(b.request_rows or b.rows, 1) for b in batches],
+            pa.float64(),
         ),
         "status": repeated([str(b.status) for b in batches], pa.string()),
     }

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shipyard.errors import ConfigError, DataError
+from shipyard.logs.losses import log_coverage, read_losses
 from shipyard.logs.reader import join_labels, query_log
 from shipyard.logs.writer import (
     LABEL_SCHEMA,
@@ -83,14 +84,13 @@ def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
 
 
 def test_rolls_a_file_every_roll_rows(tmp_path: Path) -> None:
-    with PredictionLogWriter(tmp_path, roll_rows=100, roll_seconds=60) as writer:
+    with PredictionLogWriter(tmp_path, roll_rows=100, roll_seconds=3600) as writer:
         for i in range(350):
             writer.log(prediction(str(i)))
-        # Three full files are due now; the last 50 wait for the timer or close().
-        wait_for(lambda: writer.written == 300, what="300 records written")
-        assert writer.queue_depth == 50
+        # roll_rows journaled rows wake the roll: no timer, no close needed.
+        wait_for(lambda: writer.written >= 100, what="a roll of 100 rows")
     rows = sorted(pq.read_table(path).num_rows for path in parquet_files(tmp_path))
-    assert rows == [50, 100, 100, 100]
+    assert sum(rows) == 350 and max(rows) <= 100
 
 
 def test_rolls_a_file_after_roll_seconds_without_close(tmp_path: Path) -> None:
@@ -105,17 +105,15 @@ def test_rolls_a_file_after_roll_seconds_without_close(tmp_path: Path) -> None:
         writer.close()
 
 
-def test_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
+def test_no_record_is_dropped_for_room_even_without_the_thread(tmp_path: Path) -> None:
     writer = PredictionLogWriter(tmp_path, max_queue=100)  # thread never started
-    accepted = [writer.log(prediction(str(i))) for i in range(150)]
-    assert accepted.count(True) == 100
-    assert accepted.count(False) == 50
-    assert (writer.dropped, writer.queue_depth) == (50, 100)
-    # With no consumer at all, every call still returned: log() never waits for room.
-    assert not any(writer.log(prediction("more")) for _ in range(10_000))
-    assert writer.dropped == 10_050
+    # max_queue bounds only what waits in memory for a failing journal: the journal
+    # takes everything, and log() never waits for room.
+    assert all(writer.log(prediction(str(i))) for i in range(10_150))
+    assert (writer.dropped, writer.queue_depth) == (0, 10_150)
     writer.close()
-    assert writer.written == 100
+    assert writer.written == 10_150
+    assert query_log(tmp_path, "churn").num_rows == 10_150
 
 
 def test_flush_writes_everything_queued_before_it_returns(tmp_path: Path) -> None:
@@ -138,27 +136,41 @@ def test_close_is_idempotent_and_later_records_are_dropped(tmp_path: Path) -> No
     assert (writer.written, writer.dropped) == (1, 1)
 
 
-def test_a_write_error_drops_the_batch_and_the_thread_recovers(tmp_path: Path) -> None:
+def test_an_unwritable_folder_is_retried_then_lost_counted_and_recorded(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the log's parent directory should be")
-    writer = PredictionLogWriter(blocker / "logs", roll_rows=10, roll_seconds=60)
+    root = blocker / "logs"
+    writer = PredictionLogWriter(root, roll_rows=10, roll_seconds=60, retry_seconds=0.2)
     writer.start()
     try:
         for i in range(10):
-            writer.log(prediction(f"lost-{i}"))
-        wait_for(lambda: writer.dropped == 10, what="10 records dropped")
+            assert writer.log(prediction(f"lost-{i}"))  # held for a retry, not lost yet
+        assert writer.failing
+        wait_for(lambda: writer.dropped == 10, what="10 records lost after their retries")
         assert isinstance(writer.last_error, OSError)
+        health = writer.health
+        assert health.failing and health.lost_rows == 10
+        assert health.reason is not None and "journal" in health.reason
         assert writer.running
 
         blocker.unlink()  # the "disk" is back
         for i in range(10):
             writer.log(prediction(f"kept-{i}"))
         wait_for(lambda: writer.written == 10, what="10 records written")
-        assert writer.running
+        assert not writer.failing and writer.health.reason is None
+        # The loss is on disk with its time and model, for the window's coverage.
+        wait_for(lambda: read_losses(root, "churn"), what="the loss recorded beside the log")
     finally:
         writer.close()
-    ids = query_log(blocker / "logs", "churn").column("request_id").to_pylist()
+    ids = query_log(root, "churn").column("request_id").to_pylist()
     assert sorted(ids) == sorted(f"kept-{i}" for i in range(10))
+    (loss,) = read_losses(root, "churn")
+    assert (loss.time, loss.model, loss.version, loss.rows) == (NOW, "churn", "1", 10)
+    assert "Not a directory" in loss.reason or "File exists" in loss.reason
+    day = (NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    coverage = log_coverage(root, "churn", 10, since=day[0], until=day[1])
+    assert (coverage.logged, coverage.lost, coverage.ratio) == (10, 10, 0.5)
+    assert not coverage.enough(0.99)
 
 
 def test_one_bad_record_does_not_sink_its_batch(tmp_path: Path) -> None:

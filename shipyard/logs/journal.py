@@ -1,0 +1,223 @@
+"""A worker's prediction journal: records appended with one ``write`` before the answer leaves.
+
+Each :class:`~shipyard.logs.writer.PredictionLogWriter` owns one journal folder::
+
+    <root>/<kind>/_journal/<stamp>-<pid>-<random>/
+        lock                  flock'ed by the owner for as long as it lives
+        seg-000001.ndjson     one JSON line per record, appended with os.write
+        seg-000002.ndjson     ...
+
+A record reaches the page cache in the ``write`` call, so a killed worker loses nothing
+it answered; ``fsync`` (every ``serving.log_fsync_seconds``) bounds what a crash of the
+whole machine loses. The writer's roll seals the open segment, turns sealed segments
+into Parquet files and deletes them.
+
+Who may roll a journal: its owner, or, once the owner is dead, whoever takes its
+``lock`` (the kernel releases a dead process's ``flock``, even after ``kill -9``, and a
+pid reused since cannot hold it). A folder is created under a hidden name and renamed
+once locked, so nobody can take the lock of a journal that is still being born. Rolling
+is idempotent: a segment's Parquet files have names derived from the journal, the
+segment and the group, so rolling a segment again (the roller died between writing its
+files and deleting it) replaces the same files instead of adding rows twice.
+
+A line without its final newline was cut short by a failed or interrupted ``write``:
+its request never got an answer from the journal, so it is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Journal", "claim_dead_journals", "journal_root", "segment_lines"]
+
+_SEGMENT = "seg-{:06d}.ndjson"
+_READ_BYTES = 1 << 20
+
+
+def journal_root(root: Path, kind: str) -> Path:
+    """The folder holding every worker's journal of ``kind`` under the log ``root``."""
+    return Path(root) / kind / "_journal"
+
+
+class Journal:
+    """One worker's journal folder: append lines, seal segments, list sealed ones.
+
+    Not thread-safe: the writer calls :meth:`append` and :meth:`seal` under its lock.
+    """
+
+    def __init__(self, folder: Path, lock_fd: int) -> None:
+        self.folder = folder
+        self.name = folder.name
+        self._lock_fd = lock_fd
+        self._fd: int | None = None
+        self._sequence = 0
+        self._open_rows = 0  # rows in the open segment
+        self._sealed: list[tuple[Path, int]] = []  # (segment, rows), oldest first
+
+    @classmethod
+    def create(cls, parent: Path) -> Journal:
+        """A new, locked journal folder under ``parent`` (created if missing)."""
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # raw inputs: owner only
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+        hidden = parent / f".{name}"
+        hidden.mkdir(mode=0o700)
+        lock_fd = os.open(hidden / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            final = parent / name
+            os.rename(hidden, final)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(final, lock_fd)
+
+    @property
+    def fd(self) -> int | None:
+        """The open segment's file descriptor (None before the first append after a seal)."""
+        return self._fd
+
+    def append(self, data: bytes, rows: int) -> None:
+        """Write ``data`` (whole lines) to the open segment; OSError if it did not all land.
+
+        After a failure the segment is closed, so a later line never follows a cut one.
+        """
+        fd = self._fd
+        if fd is None:
+            self._sequence += 1
+            path = self.folder / _SEGMENT.format(self._sequence)
+            fd = self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._open_rows = 0
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:  # pragma: no cover - a regular file writes or raises
+                    raise OSError(errno.EIO, "journal write wrote nothing")
+                view = view[written:]
+        except OSError:
+            self._close_segment()
+            raise
+        self._open_rows += rows
+
+    def sync(self, fsync: object = os.fsync) -> None:
+        """``fsync`` the open segment (``fsync`` is the call to use: a seam for tests)."""
+        if self._fd is not None:
+            fsync(self._fd)  # type: ignore[operator]
+
+    def seal(self) -> None:
+        """Close the open segment: later lines go to a new one, this one may be rolled."""
+        self._close_segment()
+
+    def sealed(self) -> list[tuple[Path, int]]:
+        """Sealed segments not yet rolled, oldest first, with the rows each holds."""
+        return list(self._sealed)
+
+    def rolled(self, segment: Path) -> None:
+        """Forget ``segment``: its rows are in Parquet files; delete it."""
+        self._sealed = [(path, rows) for path, rows in self._sealed if path != segment]
+        segment.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """Delete the (rolled) folder and release the lock."""
+        self._close_segment()
+        for path, _ in self._sealed:
+            path.unlink(missing_ok=True)
+        _remove_folder(self.folder, self._lock_fd)
+
+    def release(self) -> None:
+        """Close everything and give the lock up, leaving the segments for a recoverer."""
+        self._close_segment()
+        os.close(self._lock_fd)
+
+    def _close_segment(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        self._sealed.append((self.folder / _SEGMENT.format(self._sequence), self._open_rows))
+        self._open_rows = 0
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class DeadJournal:
+    """A journal whose owner died: its segments, and the lock this process now holds."""
+
+    def __init__(self, folder: Path, lock_fd: int) -> None:
+        self.folder = folder
+        self.name = folder.name
+        self._lock_fd = lock_fd
+
+    def segments(self) -> list[Path]:
+        """Its segments, oldest first."""
+        try:
+            return sorted(self.folder.glob("seg-*.ndjson"))
+        except OSError:
+            return []
+
+    def remove(self) -> None:
+        """Delete the (rolled) folder and release the lock."""
+        _remove_folder(self.folder, self._lock_fd)
+
+    def release(self) -> None:
+        """Give the lock back without removing anything (the roll failed; try later)."""
+        os.close(self._lock_fd)
+
+
+def claim_dead_journals(parent: Path) -> Iterator[DeadJournal]:
+    """Each journal under ``parent`` whose owner is gone, locked by this process in turn.
+
+    The caller rolls each and calls its ``remove()`` (or ``release()``) before the next.
+    """
+    if fcntl is None:  # pragma: no cover - Windows: no way to know the owner died
+        return
+    try:
+        folders = sorted(p for p in parent.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            lock_fd = os.open(folder / "lock", os.O_RDWR)  # never O_CREAT: see the docstring
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its owner (or another recoverer) holds it
+            os.close(lock_fd)
+            continue
+        if not (folder / "lock").exists():  # removed by a recoverer before we locked
+            os.close(lock_fd)
+            continue
+        yield DeadJournal(folder, lock_fd)
+
+
+def segment_lines(segment: Path) -> Iterator[bytes]:
+    """The complete lines of ``segment``, in order (a cut last line is skipped)."""
+    with segment.open("rb", buffering=_READ_BYTES) as file:
+        for line in file:
+            if line.endswith(b"\n") and len(line) > 1:
+                yield line[:-1]
+
+
+def _remove_folder(folder: Path, lock_fd: int) -> None:
+    try:
+        for path in folder.glob("seg-*.ndjson"):
+            path.unlink(missing_ok=True)
+        (folder / "lock").unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass  # a stray file: the folder stays, empty of segments, harmless
+    finally:
+        os.close(lock_fd)
