@@ -9,7 +9,6 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.output import console
-from shipyard.store.event_kinds import EventKind
 
 __all__ = ["app"]
 
@@ -28,6 +27,7 @@ def init(
     """
     from shipyard.governance.cards import private_key_path
     from shipyard.governance.signing import generate_keys
+    from shipyard.store.event_kinds import EventKind
 
     project = acting(ctx, Scope.KEYS_ADMIN)
     config = project.config

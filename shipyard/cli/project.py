@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.output import console, print_json
 from shipyard.cli.state import CliState, issue_own_token, os_user, os_user_principal
-from shipyard.config import CONFIG_FILENAME, WORKSPACE_DIRNAME, Config, load_config
 from shipyard.errors import Unauthenticated
-from shipyard.project import Project
+
+if TYPE_CHECKING:
+    from shipyard.config import Config
 
 __all__ = ["db_app", "register"]
 
@@ -32,6 +33,7 @@ def init(
     An existing shipyard.yaml is kept (a cloned project gets its workspace); --force
     replaces it with a fresh template.
     """
+    from shipyard.config import CONFIG_FILENAME, WORKSPACE_DIRNAME, load_config
     from shipyard.config.reference import render_template
     from shipyard.store import Store
 
@@ -68,6 +70,7 @@ def _own_token(config: Config) -> None:
     """
     from shipyard.governance.credentials import credentials_path, saved_token
     from shipyard.governance.tokens import authenticate, count_tokens
+    from shipyard.project import Project
     from shipyard.store import Store
 
     path = credentials_path(config)

@@ -123,7 +123,9 @@ def rollback_cmd(
     from shipyard.registry.aliases import rollback
 
     project = acting(ctx, Scope.MODELS_DEPLOY, name)
-    move = rollback(project.store, project.client, name, to=to, reason=reason)
+    # No MLflow client: the alias moves in MLflow's table, in the transaction that records
+    # it, and the command never pays for importing MLflow.
+    move = rollback(project.store, None, name, to=to, reason=reason)
     if as_json:
         print_json(move.to_dict())
         return

@@ -10,7 +10,6 @@ from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, RefArg, parse_interval
 from shipyard.cli.output import console, print_json
 from shipyard.errors import ConfigError
-from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -271,6 +270,7 @@ def _outcome(rollout: Rollout) -> str:
 def _last_outcome(store: Store, name: str) -> str:
     """`` The last one, …`` from the newest roll-out of ``name``, or nothing."""
     from shipyard.delivery.rollout import get_rollout
+    from shipyard.store.event_kinds import EventKind
 
     started = store.events(kind=EventKind.ROLLOUT_STARTED, subject=f"model:{name}/", limit=1)
     if not started or "id" not in started[0].payload:

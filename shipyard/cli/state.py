@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.config import Config, load_config
+from shipyard.access import Principal
 from shipyard.errors import Unauthenticated
-from shipyard.project import Principal, Project
 
 if TYPE_CHECKING:
+    from shipyard.config import Config
     from shipyard.governance.tokens import IssuedToken
+    from shipyard.project import Project
     from shipyard.store import Store
 
 __all__ = [
@@ -181,14 +182,24 @@ class CliState:
     def config(self, *, require_file: bool = True) -> Config:
         """The resolved configuration (defaults < file < environment < flags)."""
         if self._config is None:
+            from shipyard.config import load_config
+
             self._config = load_config(
                 self.config_path, overrides=self.overrides, require_file=require_file
             )
         return self._config
 
-    def project(self) -> Project:
-        """The project of the resolved configuration, acting as this command's principal."""
+    def project(self, *, existing_database: bool = False) -> Project:
+        """The project of the resolved configuration, acting as this command's principal.
+
+        With ``existing_database``, a SQLite file that does not exist is an error (a
+        mistyped path) rather than a new, empty database.
+        """
         if self._project is None:
+            if existing_database:
+                from shipyard.store.engine import require_existing
+
+                require_existing(self.config().db_url)
             self._project = self._resolve()
         return self._project
 
@@ -199,6 +210,7 @@ class CliState:
     def _resolve(self) -> Project:
         from shipyard.cli.output import err_console
         from shipyard.governance.credentials import credentials_path
+        from shipyard.project import Project
         from shipyard.store import Store
 
         config = self.config()

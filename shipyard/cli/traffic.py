@@ -28,9 +28,9 @@ def show_cmd(
     """Show the traffic split servers of NAME follow."""
     from rich.table import Table
 
-    from shipyard.delivery import read_traffic
     from shipyard.registry.aliases import CHAMPION
     from shipyard.registry.pointers import trusted_version
+    from shipyard.store.traffic import read_traffic  # not via shipyard.delivery: no SciPy
 
     project = acting(ctx, Scope.MODELS_READ, name)
     generation, settings = read_traffic(project.store, name)

@@ -3,6 +3,10 @@
 Every move sets the MLflow alias, then appends a row to ``shipyard_alias_moves`` and
 records the event that vouches for it in one transaction, so the history answers "which
 version was champion on date X" and ``shipyard audit verify`` notices a row changed since.
+
+Without an MLflow client (``client=None``) the alias is set in MLflow's own table in the
+same transaction as the row and its event (:mod:`shipyard.registry.mlflow_tables`), so
+``shipyard rollback`` never imports MLflow.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import select
 from shipyard.errors import PromotionRefused
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
+from shipyard.registry import mlflow_tables
 from shipyard.store import AliasMoveRow, Store, kind_of
 from shipyard.store.bound_rows import bound_digest, record_row
 from shipyard.store.traffic import bump_deployment
@@ -66,7 +71,7 @@ def current_alias(client: MlflowClient, name: str, alias: str) -> str | None:
 
 def move_alias(
     store: Store,
-    client: MlflowClient,
+    client: MlflowClient | None,
     name: str,
     alias: str,
     version: str | None,
@@ -75,28 +80,40 @@ def move_alias(
     reason: str = "",
     forced: bool = False,
 ) -> AliasMove:
-    """Point ``alias`` at ``version`` (``None`` removes it) and record the move."""
+    """Point ``alias`` at ``version`` (``None`` removes it) and record the move.
+
+    With ``client=None`` MLflow's alias is written in SQL, in the same transaction as the
+    record (the store's database is MLflow's tracking database).
+    """
     kind = kind_of(f"alias.{action}")  # an unknown action is refused before anything moves
-    previous = current_alias(client, name, alias)
-    if version is None:
-        client.delete_registered_model_alias(name, alias)
-    else:
-        client.set_registered_model_alias(name, alias, version)
-    row = AliasMoveRow(
-        model=name,
-        alias=alias,
-        from_version=previous,
-        to_version=version,
-        action=action,
-        forced=forced,
-        reason=reason,
-        actor=store.actor,
-    )
+    previous: str | None = None
+    if client is not None:
+        previous = current_alias(client, name, alias)
+        if version is None:
+            client.delete_registered_model_alias(name, alias)
+        else:
+            client.set_registered_model_alias(name, alias, version)
     # One transaction: the move, the generation servers poll (they swap models when it
     # changes) and the leaf vouching for the move commit together. The bump comes first,
     # so concurrent moves of this model queue before the last move is read.
     with store.session() as session:
         bump_deployment(session, name)
+        if client is None:
+            previous = mlflow_tables.get_alias(session, name, alias)
+            if version is None:
+                mlflow_tables.delete_alias(session, name, alias)
+            else:
+                mlflow_tables.set_alias(session, name, alias, version)
+        row = AliasMoveRow(
+            model=name,
+            alias=alias,
+            from_version=previous,
+            to_version=version,
+            action=action,
+            forced=forced,
+            reason=reason,
+            actor=store.actor,
+        )
         last = session.scalar(
             select(AliasMoveRow)
             .where(AliasMoveRow.model == name, AliasMoveRow.alias == alias)
@@ -162,16 +179,23 @@ def rollback_targets(moves: list[AliasMove]) -> list[str]:
 
 def rollback(
     store: Store,
-    client: MlflowClient,
+    client: MlflowClient | None,
     name: str,
     *,
     to: str | None = None,
     reason: str = "",
 ) -> AliasMove:
-    """Move ``champion`` back to the previous champion, or to the earlier champion ``to``."""
+    """Move ``champion`` back to the previous champion, or to the earlier champion ``to``.
+
+    With ``client=None`` MLflow is not imported: its alias is read and moved in SQL.
+    """
     moves = alias_moves(store, name, CHAMPION)
     stack = rollback_targets(moves)
-    current = current_alias(client, name, CHAMPION)
+    if client is None:
+        with store.session() as session:
+            current = mlflow_tables.get_alias(session, name, CHAMPION)
+    else:
+        current = current_alias(client, name, CHAMPION)
     if to is None:
         if len(stack) < 2:
             raise PromotionRefused(

@@ -7,24 +7,42 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from shipyard.errors import DatabaseError
 
-__all__ = ["HEAD_REVISION", "create_store_engine", "current_revision", "upgrade"]
+__all__ = [
+    "CONNECT_TIMEOUT_SECONDS",
+    "HEAD_REVISION",
+    "create_store_engine",
+    "current_revision",
+    "require_existing",
+    "upgrade",
+]
 
 HEAD_REVISION = "0009"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a database server may take to accept a connection before the command says so.
+# A URL's own ``?connect_timeout=`` wins.
+CONNECT_TIMEOUT_SECONDS = 3
+_CONNECT_TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode and a busy timeout for many processes."""
+    """An engine for ``url``; SQLite gets WAL mode and a busy timeout for many processes.
+
+    Server databases get a connect timeout, so an unreachable one fails in seconds.
+    """
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database:
+        backend = parsed.get_backend_name()
+        if backend == "sqlite" and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if backend in _CONNECT_TIMEOUT_BACKENDS and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise DatabaseError(
             f"Database URL {url!r} is not usable: {exc}.",
@@ -34,6 +52,28 @@ def create_store_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def require_existing(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist (a mistyped path), instead of creating it.
+
+    Commands that only read or move what exists call this first: an empty new database
+    would answer "nothing registered yet" about a project that has plenty.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # create_store_engine says what is wrong with it
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database or "")
+    if path.is_file():
+        return
+    raise DatabaseError(
+        f"No Shipyard database at {path}: the file does not exist.",
+        hint="Run `shipyard init` in the project folder to create it, or check the path: "
+        "database_url in shipyard.yaml, SHIPYARD_DATABASE_URL, --database-url or --config.",
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,7 +94,13 @@ def _alembic_config(connection: Any) -> Any:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply control-plane migrations up to ``revision``."""
+    """Apply control-plane migrations up to ``revision``.
+
+    A database already at the head is recognised with one query, without importing
+    Alembic (which every command would otherwise pay for).
+    """
+    if revision == "head" and _at_head(engine):
+        return
     from alembic import command
 
     try:
@@ -62,6 +108,28 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             command.upgrade(_alembic_config(connection), revision)
     except OperationalError as exc:
         raise unreachable(engine, exc) from None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the control-plane tables are at :data:`HEAD_REVISION` (one cheap query)."""
+    try:
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT version_num FROM shipyard_alembic_version"
+            ).all()
+    except OperationalError as exc:
+        if "shipyard_alembic_version" in str(exc.orig):
+            return False  # a fresh database: no table yet
+        raise unreachable(engine, exc) from None
+    except DBAPIError:
+        return False  # no such table (PostgreSQL says so as ProgrammingError)
+    return [row[0] for row in found] == [_newest_script()]
+
+
+def _newest_script() -> str:
+    """The revision of the newest migration script (scripts are named ``NNNN_what.py``)."""
+    names = (path.name.split("_", 1)[0] for path in (_MIGRATIONS / "versions").glob("*_*.py"))
+    return max((name for name in names if name.isdigit()), default=HEAD_REVISION)
 
 
 def current_revision(engine: Engine) -> str | None:
