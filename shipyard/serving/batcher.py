@@ -1,9 +1,17 @@
 """Micro-batching: concurrent requests for one model version share one ``predict`` call.
 
-A single consumer task takes queued requests in arrival order and flushes a batch once it
-holds ``max_batch_size`` rows or its oldest request has waited ``max_wait_ms``. Matrices
-are concatenated, the model runs, and the result is split back into one slice per
-request. An oversized request runs alone.
+A single consumer task takes queued requests in arrival order. Matrices are concatenated,
+the model runs, and the result is split back into one slice per request. An oversized
+request runs alone.
+
+Batching is adaptive: a request waits for company only while company is known to be
+coming. The batcher expects as many requests as the previous batch answered (clients
+that just got their answer send their next request); a batch flushes as soon as that
+many are queued, when it holds ``max_batch_size`` rows, or when its oldest request has
+waited ``max_wait_ms``, whichever comes first. A lone client (the previous batch had one
+request) therefore never waits, and at high concurrency batches still fill: requests
+that arrive while the model runs are queued and taken together. Each flush is recorded
+as a :class:`BatchDecision` (``last_decisions``).
 
 By default the model runs on the event loop's own thread, like an unbatched request.
 Handing it to a thread costs more than it saves for CPU-bound models that hold the GIL:
@@ -17,18 +25,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar, overload
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 
 from shipyard.errors import ConfigError
 
-__all__ = ["BatchSettings", "MicroBatcher", "split_rows"]
+__all__ = ["BatchDecision", "BatchSettings", "MicroBatcher", "split_rows"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -87,10 +93,32 @@ def _concatenate(matrices: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(matrices, axis=0, dtype=dtype)
 
 
+FlushReason = Literal["alone", "expected", "full", "deadline", "closing"]
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    """Why one batch was flushed when it was.
+
+    ``reason``: ``alone`` (one request, and no company expected: it did not wait),
+    ``expected`` (every request the batcher expected had arrived), ``full``
+    (``max_batch_size`` rows queued), ``deadline`` (the oldest request waited
+    ``max_wait_ms``) or ``closing`` (the batcher is draining). ``held`` says whether any of
+    its requests was kept waiting for company; ``expected`` is how many requests the
+    batcher was expecting when it decided.
+    """
+
+    requests: int
+    rows: int
+    expected: int
+    reason: FlushReason
+    held: bool
+
+
 class _Request(NamedTuple):
     matrix: np.ndarray
     future: asyncio.Future[Any]
-    arrived: float  # time.perf_counter() at submit
+    arrived: float  # the event loop's time() at submit
 
 
 class MicroBatcher(Generic[T, R]):
@@ -129,9 +157,14 @@ class MicroBatcher(Generic[T, R]):
         self._batches = 0
         self._rows = 0
         self._sizes: collections.deque[int] = collections.deque(maxlen=256)
+        self._decisions: collections.deque[BatchDecision] = collections.deque(maxlen=256)
         self._pending: collections.deque[_Request] = collections.deque()
         self._queued_rows = 0
-        self._wakeup = asyncio.Event()  # binds to a loop on first use, not here
+        self._expected = 1  # requests the next batch waits for: the last batch's count
+        self._waiter: asyncio.Future[None] | None = None  # set while the consumer sleeps
+        self._timer: asyncio.TimerHandle | None = None  # the oldest request's deadline
+        self._due = False  # that deadline has passed
+        self._held = False  # a request of the coming batch was kept waiting for company
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -148,9 +181,14 @@ class MicroBatcher(Generic[T, R]):
         if self._consumer is None:
             self._consumer = loop.create_task(self._consume(), name="shipyard-batcher")
         future: asyncio.Future[R] = loop.create_future()
-        self._pending.append(_Request(matrix, future, time.perf_counter()))
+        self._pending.append(_Request(matrix, future, loop.time()))
         self._queued_rows += len(matrix)
-        self._wakeup.set()
+        if self._waiter is not None:  # the consumer sleeps: wake it only if a batch is ready
+            if self._flush_reason() is not None:
+                self._wake()
+            else:
+                self._held = True
+                self._arm_deadline(loop)
         # Cancelling the caller cancels this future; the consumer then skips the request.
         return await future
 
@@ -158,7 +196,7 @@ class MicroBatcher(Generic[T, R]):
         """Finish every queued request, then stop the consumer."""
         self._closing = True
         if self._consumer is not None:
-            self._wakeup.set()
+            self._wake()
             await self._consumer
 
     @property
@@ -181,6 +219,16 @@ class MicroBatcher(Generic[T, R]):
         """Rows per ``predict`` call, most recent last (the last 256 calls)."""
         return self._sizes
 
+    @property
+    def last_decisions(self) -> collections.deque[BatchDecision]:
+        """Why each batch flushed when it did, most recent last (the last 256 batches)."""
+        return self._decisions
+
+    @property
+    def expected(self) -> int:
+        """How many requests the next batch waits for (the last batch's count)."""
+        return self._expected
+
     async def _call(self, matrix: np.ndarray) -> T:
         if self.executor is None:
             return self.predict(matrix)
@@ -192,8 +240,42 @@ class MicroBatcher(Generic[T, R]):
         self._rows += rows
         self._sizes.append(rows)
 
+    def _flush_reason(self) -> FlushReason | None:
+        """Why the queued requests should run now, or ``None`` to keep waiting for company."""
+        if self._closing:
+            return "closing"
+        if self._queued_rows >= self.settings.max_batch_size:
+            return "full"
+        queued = len(self._pending)
+        if queued >= self._expected:
+            return "alone" if queued == 1 and not self._held else "expected"
+        return "deadline" if self._due else None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _arm_deadline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the consumer when the oldest queued request has waited ``max_wait_ms``."""
+        if self._timer is None and self._pending:
+            when = self._pending[0].arrived + self.settings.max_wait_ms / 1000
+            self._timer = loop.call_at(when, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        self._due = True
+        self._wake()
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until submit, the deadline or close wakes the consumer."""
+        self._waiter = loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
     async def _consume(self) -> None:
-        max_wait = self.settings.max_wait_ms / 1000
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 while self._pending and self._pending[0].future.done():
@@ -201,20 +283,30 @@ class MicroBatcher(Generic[T, R]):
                 if not self._pending:
                     if self._closing:
                         return
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+                    await self._sleep(loop)
                     continue
-                remaining = self._pending[0].arrived + max_wait - time.perf_counter()
-                full = self._queued_rows >= self.settings.max_batch_size
-                if full or remaining <= 0 or self._closing:
-                    if batch := self._take_batch():
-                        await self._run(batch)
+                reason = self._flush_reason()
+                if reason is None:  # company is expected: wait for it, or the deadline
+                    self._held = True
+                    self._arm_deadline(loop)
+                    await self._sleep(loop)
                     continue
-                # Sleep until the oldest request's deadline, or until a new arrival may fill it.
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                expected, held = self._expected, self._held
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                self._due = self._held = False
+                if batch := self._take_batch():
+                    self._expected = len(batch)
+                    self._decisions.append(
+                        BatchDecision(
+                            len(batch), sum(len(r.matrix) for r in batch), expected, reason, held
+                        )
+                    )
+                    await self._run(batch)
         finally:  # pending requests remain only if the consumer itself was cancelled
+            if self._timer is not None:
+                self._timer.cancel()
             while self._pending:
                 self._pending.popleft().future.cancel()
 

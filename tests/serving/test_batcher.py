@@ -1,4 +1,4 @@
-"""The micro-batcher: coalescing, latency bound, failure isolation, draining."""
+"""The micro-batcher: adaptive coalescing, latency bound, failure isolation, draining."""
 
 from __future__ import annotations
 
@@ -109,21 +109,67 @@ def test_concurrent_single_rows_are_coalesced() -> None:
     assert list(batcher.last_batch_sizes) == model.sizes
 
 
-def test_a_lone_request_is_flushed_after_max_wait() -> None:
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    model = RecordingModel(scores)
+    # A deadline far beyond the test's own timeout: only the adaptive decision can pass.
+    batcher = MicroBatcher(model, BatchSettings(max_batch_size=64, max_wait_ms=60_000))
+
+    async def main() -> list[np.ndarray]:
+        results = [await batcher.submit(np.full((1, 2), float(i))) for i in range(5)]
+        await batcher.close()
+        return results
+
+    results = run(main)
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result, scores(np.full((1, 2), float(i))))
+    assert model.sizes == [1] * 5
+    assert [(d.reason, d.held, d.expected) for d in batcher.last_decisions] == [
+        ("alone", False, 1)
+    ] * 5
+
+
+def test_closed_loop_clients_are_coalesced_without_waiting_out_the_deadline() -> None:
+    model = RecordingModel(scores)
+    batcher = MicroBatcher(model, BatchSettings(max_batch_size=64, max_wait_ms=60_000))
+
+    async def client(number: int) -> list[np.ndarray]:
+        rows = [np.full((1, 3), float(number * 100 + i)) for i in range(20)]
+        return [await batcher.submit(row) for row in rows]
+
+    async def main() -> list[list[np.ndarray]]:
+        answers = await asyncio.gather(*(client(n) for n in range(16)))
+        await batcher.close()
+        return answers
+
+    answers = run(main)
+    for number, results in enumerate(answers):
+        for i, result in enumerate(results):
+            np.testing.assert_array_equal(result, scores(np.full((1, 3), float(number * 100 + i))))
+    assert model.sizes == [16] * 20
+    decisions = list(batcher.last_decisions)
+    assert {d.reason for d in decisions} == {"expected"}
+    # After the first batch, each batch's early arrivals were held until the 16th came.
+    assert all(d.held and d.expected == 16 for d in decisions[1:])
+
+
+def test_a_held_request_is_flushed_after_max_wait() -> None:
     model = RecordingModel(scores)
     batcher = MicroBatcher(model, BatchSettings(max_batch_size=64, max_wait_ms=20))
 
     async def main() -> tuple[float, np.ndarray]:
+        await asyncio.gather(*(batcher.submit(np.ones((1, 2))) for _ in range(8)))
         submitted = time.perf_counter()
-        result = await batcher.submit(np.ones((1, 2)))
+        result = await batcher.submit(np.ones((1, 2)))  # 8 were expected; 1 came
         await batcher.close()
-        return submitted, result
+        return model.started[-1] - submitted, result
 
-    submitted, result = run(main)
+    waited, result = run(main)
     np.testing.assert_array_equal(result, scores(np.ones((1, 2))))
-    waited = model.started[0] - submitted
-    # Not before max_wait; the upper bound only says it did not wait for company.
-    assert 0.019 <= waited < 10
+    assert model.sizes == [8, 1]
+    last = batcher.last_decisions[-1]
+    assert (last.reason, last.held, last.expected) == ("deadline", True, 8)
+    assert batcher.expected == 1  # the next lone request will not wait
+    assert waited >= 0.019  # not before max_wait
 
 
 def test_an_oversized_request_runs_alone_and_whole() -> None:
