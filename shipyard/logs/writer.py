@@ -589,6 +589,7 @@ class PredictionLogWriter:
 
         Held records get one last try at the journal; what still cannot be journaled is
         lost. A journal that cannot be rolled now stays for the next writer to recover.
+        Journals of dead workers found now are recovered first.
         """
         with self._lock:
             if self._closed:
@@ -598,6 +599,8 @@ class PredictionLogWriter:
         if self._thread is not None:
             self._thread.join()
         self._retry_held(final=True)
+        if self._thread is not None:
+            self._guarded(self._recover)
         self._roll()
         self._save_losses()
         with self._write_lock, self._lock:
@@ -804,11 +807,12 @@ class PredictionLogWriter:
             except Exception as exc:
                 self._lose(1, exc)
                 continue
-            group.append(record)
-            rows += self._rows(record)
-            if rows >= self.roll_rows:
+            size = self._rows(record)
+            if group and rows + size > self.roll_rows:  # files of at most roll_rows rows
                 written += self._write(group, f"{prefix}-{groups:04d}")
                 group, rows, groups = [], 0, groups + 1
+            group.append(record)
+            rows += size
         if group:
             written += self._write(group, f"{prefix}-{groups:04d}")
         return written
