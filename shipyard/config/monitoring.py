@@ -2,26 +2,76 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from shipyard.config._section import Section
 from shipyard.levels import AlertLevel
 
-__all__ = ["AlertRoute", "BandSettings", "MonitoringSettings"]
+__all__ = ["DRIFT_METHODS", "P_VALUE_METHODS", "AlertRoute", "BandSettings", "MonitoringSettings"]
+
+# The drift methods a feature's bands may name (shipyard.monitoring.methods.DETECTORS).
+DRIFT_METHODS = ("auto", "psi", "kl", "jensenshannon", "wasserstein", "ks", "chisquare", "z")
+# Statistical tests whose levels are p-values: the smaller, the stronger the evidence.
+P_VALUE_METHODS = ("ks", "chisquare", "z")
+# The largest Jensen–Shannon distance with natural logarithms.
+_JS_MAX = math.sqrt(math.log(2))
 
 
 class BandSettings(Section):
-    """Inspect / retrain / pause levels of one signal (a score at or above a level breaches it)."""
+    """Inspect / retrain / pause levels of one signal.
+
+    For a distance (psi, kl, jensenshannon, wasserstein) a score at or above a level
+    breaches it: inspect ≤ retrain ≤ pause. For a test (ks, chisquare, z) the levels are
+    p-values in (0, 1) and a p-value at or below a level breaches it: inspect ≥ retrain ≥
+    pause, e.g. 0.05 / 0.01 / 0.001.
+    """
 
     inspect: float = Field(ge=0, description="Level that asks a person to look.")
     retrain: float = Field(ge=0, description="Level that requests a retrain.")
     pause: float = Field(ge=0, description="Level that triggers the pause action.")
     method: str | None = Field(
-        None, description="Drift method for this feature (psi, kl, js, wasserstein, ks, …)."
+        None,
+        description="Drift method for this feature: psi, kl, jensenshannon, wasserstein "
+        "(levels are distances), or ks, chisquare, z (levels are p-values).",
     )
+
+    @model_validator(mode="after")
+    def _levels_on_the_methods_scale(self) -> Self:
+        levels = (self.inspect, self.retrain, self.pause)
+        if self.method is not None and self.method not in DRIFT_METHODS:
+            raise ValueError(
+                f"method {self.method!r} is not a drift method; use one of "
+                f"{', '.join(DRIFT_METHODS)}"
+            )
+        if self.method in P_VALUE_METHODS:
+            if not all(0 < level < 1 for level in levels):
+                raise ValueError(
+                    f"{self.method} levels are p-values: inspect, retrain and pause must lie "
+                    f"between 0 and 1 (got {self._shown()})"
+                )
+            if not self.inspect >= self.retrain >= self.pause:
+                raise ValueError(
+                    f"{self.method} levels are p-values, where smaller is more severe: "
+                    f"inspect ≥ retrain ≥ pause, e.g. 0.05 / 0.01 / 0.001 (got {self._shown()})"
+                )
+            return self
+        if not self.inspect <= self.retrain <= self.pause:
+            raise ValueError(
+                f"levels must rise with severity: inspect ≤ retrain ≤ pause (got {self._shown()})"
+            )
+        if self.method == "jensenshannon" and self.inspect > _JS_MAX:
+            raise ValueError(
+                f"a Jensen–Shannon distance is at most {_JS_MAX:.4f}; inspect {self.inspect:g} "
+                "could never be reached"
+            )
+        return self
+
+    def _shown(self) -> str:
+        return f"inspect {self.inspect:g}, retrain {self.retrain:g}, pause {self.pause:g}"
 
 
 class AlertRoute(Section):
@@ -91,3 +141,18 @@ class MonitoringSettings(Section):
     backoff_seconds: float = Field(
         1.0, ge=0, description="First retry delay; doubles on each further retry."
     )
+
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _each_feature_on_its_methods_scale(cls, value: object) -> object:
+        """Name the feature and the level at fault (a union's own error names neither)."""
+        if not isinstance(value, dict):
+            return value
+        for feature, levels in value.items():
+            try:
+                BandSettings.model_validate(levels)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in (feature, *error["loc"]))
+                raise ValueError(f"{where}: {error['msg'].removeprefix('Value error, ')}") from None
+        return value

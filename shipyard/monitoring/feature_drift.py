@@ -5,6 +5,11 @@ inspect / retrain / pause levels 0.10 / 0.25 / 0.40, a continuous one with KL di
 against 0.05 / 0.15 / 0.30. ``monitoring.bands`` overrides the levels, and the method,
 per feature (``shipyard monitor calibrate`` writes such overrides). Features sharing a
 method and levels are scored by one detector, in one vectorised pass.
+
+The levels of a statistical test (``ks``, ``chisquare``, ``z``) are p-values, checked at
+config load to lie in (0, 1) with inspect ≥ retrain ≥ pause: a window breaches a level
+when its p-value is at or below it. The statistic itself (a chi² of 49, say) is never
+held to them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import yaml
 from pydantic import ValidationError
 
 from shipyard.config import BandSettings, Config
+from shipyard.config.monitoring import P_VALUE_METHODS
 from shipyard.errors import ConfigError
+from shipyard.levels import Level
 from shipyard.monitoring.methods import detector
 from shipyard.monitoring.reference import Reference
 from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DriftResult
@@ -44,27 +51,52 @@ def feature_drift(
     Results come in reference column order.
     """
     overrides = overrides or {}
-    groups: dict[tuple[str, Bands | None], list[str]] = {}
+    groups: dict[tuple[str, Bands | None, float | None], list[str]] = {}
+    tested: dict[str, BandSettings] = {}  # features whose levels are p-values
     for feature in reference.columns:
         if feature not in window.columns:
             continue
         override = overrides.get(feature)
         method = (override.method if override else None) or default_method(reference, feature)
         bands = None
-        if override is not None:
+        if override is not None and method in P_VALUE_METHODS:
+            tested[feature] = override
+        elif override is not None:
             bands = Bands(override.inspect, override.retrain, override.pause)
         elif method in _BANDED:
             bands = PSI_BANDS if method == "psi" else KL_BANDS
-        groups.setdefault((method, bands), []).append(feature)
+        # A test's "drifted" flag agrees with its inspect level.
+        threshold = tested[feature].inspect if feature in tested else None
+        groups.setdefault((method, bands, threshold), []).append(feature)
     results: dict[str, tuple[DriftResult, Bands | None]] = {}
-    for (method, bands), features in groups.items():
+    for (method, bands, threshold), features in groups.items():
         settings: dict[str, Any] = {"columns": features}
         if method in _BANDED and bands is not None:
             settings["bands"] = bands
+        if threshold is not None:
+            settings["threshold"] = threshold
         drift = detector(method, **settings).fit(reference).score(window[features])
         for result in drift.columns:
-            results[result.feature] = (_banded(result, bands), bands)
+            if result.feature in tested:
+                results[result.feature] = (_tested(result, tested[result.feature]), None)
+            else:
+                results[result.feature] = (_banded(result, bands), bands)
     return [results[f] for f in reference.columns if f in results]
+
+
+def _tested(result: DriftResult, levels: BandSettings) -> DriftResult:
+    """A statistical test's level from its p-value: at or below a level breaches it."""
+    if result.p_value is None:
+        return result
+    p = result.p_value
+    band: Level = "ok"
+    if p <= levels.pause:
+        band = "pause"
+    elif p <= levels.retrain:
+        band = "retrain"
+    elif p <= levels.inspect:
+        band = "inspect"
+    return replace(result, band=band)
 
 
 def _banded(result: DriftResult, bands: Bands | None) -> DriftResult:
@@ -89,10 +121,20 @@ def configured_bands(config: Config) -> dict[str, BandSettings]:
             hint="Run `shipyard monitor calibrate NAME --write`, or set the bands inline.",
         )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    try:
-        return {str(k): BandSettings.model_validate(v) for k, v in dict(data).items()}
-    except (ValidationError, TypeError, ValueError) as exc:
+    if not isinstance(data, dict):
         raise ConfigError(
-            f"{path} does not hold feature bands: {str(exc).splitlines()[0]}",
+            f"{path} does not hold feature bands: it is a {type(data).__name__}.",
             hint="Each feature maps to {inspect, retrain, pause[, method]}.",
-        ) from None
+        )
+    bands = {}
+    for feature, levels in data.items():
+        try:
+            bands[str(feature)] = BandSettings.model_validate(levels)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in (feature, *error["loc"]))
+            raise ConfigError(
+                f"{path}: {where}: {error['msg'].removeprefix('Value error, ')}.",
+                hint="Each feature maps to {inspect, retrain, pause[, method]}.",
+            ) from None
+    return bands
