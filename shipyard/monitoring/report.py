@@ -23,7 +23,7 @@ from shipyard.levels import ALERT_LEVELS
 if TYPE_CHECKING:
     from shipyard.monitoring.results import MonitorResult
 
-__all__ = ["write_monitor_report"]
+__all__ = ["category_shares", "write_monitor_report"]
 
 _COLOURS = {"ok": "#15803d", "inspect": "#b45309", "retrain": "#c2410c", "pause": "#b91c1c"}
 _EXTRA_STYLE = """
@@ -41,9 +41,15 @@ def write_monitor_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     history: Sequence[tuple[datetime, dict[str, float]]],
+    *,
+    min_rows: int | None = None,
 ) -> Path:
-    """Write the HTML report of ``result`` to ``path`` and return ``path``."""
-    body = [_header(result), _signals(result), _performance(result)]
+    """Write the HTML report of ``result`` to ``path`` and return ``path``.
+
+    ``min_rows`` (``monitoring.min_rows``) lets the header say why a window too small to
+    judge shows every feature ok.
+    """
+    body = [_header(result, min_rows), _signals(result), _performance(result)]
     heatmap = _heatmap(history)
     body.append("<h2>Feature drift over time</h2>")
     body.append(
@@ -73,9 +79,24 @@ def write_monitor_report(
     return path
 
 
-def _header(result: MonitorResult) -> str:
-    drifted = [f["feature"] for f in result.features if f["level"] not in ("ok", None)]
-    what = f"{len(drifted)} of {len(result.features)} features outside their bands"
+def _header(result: MonitorResult, min_rows: int | None) -> str:
+    """The verdict, and a summary that agrees with the signals table below it."""
+    features = [s for s in result.signals if str(s.get("name", "")).startswith("feature:")]
+    outside = [s for s in features if s.get("level") not in ("ok", "unknown", None)]
+    held_back = (min_rows is not None and result.rows < min_rows) or (
+        # The monitor withholds feature scores from a window below monitoring.min_rows.
+        bool(features)
+        and all(s.get("score") is None for s in features)
+        and any(f.get("score") is not None for f in result.features)
+    )
+    if held_back:
+        needed = f" of the {min_rows} needed" if min_rows is not None else ""
+        what = (
+            f"not enough rows to judge feature drift ({result.rows}{needed}): "
+            f"{len(features)} features not scored"
+        )
+    else:
+        what = f"{len(outside)} of {len(features)} features outside their bands"
     return (
         f'<header class="{escape(result.level)}"><h1>{escape(result.model)}/'
         f"{escape(result.version)}, {escape(result.window)} ({result.rows} predictions)</h1>"
@@ -142,18 +163,49 @@ def _distribution(name: str, reference: pd.Series, current: pd.Series) -> str:
         axes.hist(ref[np.isfinite(ref)], bins=edges, density=True, alpha=0.5, label="reference")
         axes.hist(cur[np.isfinite(cur)], bins=edges, density=True, alpha=0.5, label="current")
     else:
-        ref_share = reference.astype(str).value_counts(normalize=True)
-        cur_share = current.astype(str).value_counts(normalize=True)
-        categories = list(ref_share.index[:_TOP])
-        categories += [c for c in cur_share.index[:_TOP] if c not in categories][:_TOP]
+        categories, ref_shares, cur_shares = category_shares(reference, current)
         positions = np.arange(len(categories))
-        axes.bar(positions - 0.2, [ref_share.get(c, 0) for c in categories], 0.4, label="reference")
-        axes.bar(positions + 0.2, [cur_share.get(c, 0) for c in categories], 0.4, label="current")
+        axes.bar(positions - 0.2, ref_shares, 0.4, label="reference")
+        axes.bar(positions + 0.2, cur_shares, 0.4, label="current")
         axes.set_xticks(positions, categories, rotation=45, ha="right", fontsize=8)
         axes.set_ylabel("share")
     axes.set_title(name)
     axes.legend(fontsize=8)
     return to_png(figure)
+
+
+def category_shares(
+    reference: pd.Series, current: pd.Series, top: int = _TOP
+) -> tuple[list[str], list[float], list[float]]:
+    """One category axis for both sides: labels, and each side's share of every label.
+
+    Values are labelled by what they are, not by their dtype: the training data's integer
+    code ``1`` and the prediction log's ``1.0`` are one category, ``"1"``. The reference's
+    ``top`` most common come first, then the current window's own, at most ``top`` more.
+    """
+    ref_share = reference.map(_category).value_counts(normalize=True)
+    cur_share = current.map(_category).value_counts(normalize=True)
+    categories = [str(c) for c in ref_share.index[:top]]
+    categories += [str(c) for c in cur_share.index[:top] if c not in categories][:top]
+    return (
+        categories,
+        [float(ref_share.get(c, 0.0)) for c in categories],
+        [float(cur_share.get(c, 0.0)) for c in categories],
+    )
+
+
+def _category(value: Any) -> str:
+    """A value's label on the category axis: whole numbers without a trailing ``.0``."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return "missing"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value)
 
 
 def _heatmap(history: Sequence[tuple[datetime, dict[str, float]]]) -> str | None:
