@@ -70,6 +70,11 @@ candidate's), ``champion``, ``limit``, ``verdict`` (``ok``, ``breach``, ``gather
 ``n/a``), ``samples``, ``required``, ``reason`` and, for the sequential tests, ``test``
 (the :class:`~shipyard.delivery.sequential.Decision`).
 
+A step whose prediction log is known to have lost rows (see
+:mod:`shipyard.logs.losses`) says so in its report (``log_coverage``); below
+``min_log_coverage`` (``monitoring.min_log_coverage``) its verdict is ``continue``,
+whatever the checks say: neither a breach nor a pass rests on an incomplete window.
+
 Each guardrail above is a class registered in
 :mod:`~shipyard.delivery.guardrail_registry`, where another one is added. The logs are
 read with DuckDB, one query per guardrail family over both sides: counts and latency
@@ -96,6 +101,7 @@ from shipyard.delivery.guardrail_registry import (
 )
 from shipyard.delivery.guardrail_window import REGRESSION_TOLERANCE, SideStats, StepWindow, Task
 from shipyard.delivery.rollout import Rollout, step_kind
+from shipyard.logs.losses import LogCoverage, log_coverage
 from shipyard.moments import as_utc
 
 __all__ = [
@@ -124,6 +130,7 @@ class GuardrailReport:
     # Set when the champion answers nothing in the step (the candidate has all live
     # traffic): its side is then what it answered from this moment on.
     champion_since: datetime | None = None
+    coverage: LogCoverage | None = None  # of the step's window in the prediction log
 
     def evidence(self) -> dict[str, Any]:
         """JSON-ready evidence for the roll-out history and alerts."""
@@ -131,6 +138,8 @@ class GuardrailReport:
         evidence: dict[str, Any] = {"reason": self.reason, "checks": checks}
         if self.champion_since is not None:
             evidence["champion_since"] = self.champion_since.isoformat()
+        if self.coverage is not None and not self.coverage.complete:
+            evidence["log_coverage"] = self.coverage.to_dict()
         return evidence
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,12 +154,15 @@ def evaluate_guardrails(
     since: datetime,
     settings: DeliverySettings | None = None,
     task: Task | None = None,
+    min_log_coverage: float = 0.99,
 ) -> GuardrailReport:
     """Compare the candidate with the champion over the step that began at ``since``.
 
     Every registered guardrail runs, in order. ``task`` is inferred from the logged
     outputs when not given (floats without class probabilities: a regressor).
-    Labelled quality looks at everything since the roll-out began.
+    Labelled quality looks at everything since the roll-out began. Below
+    ``min_log_coverage`` of the step's answered rows in the log, the verdict is
+    ``continue``.
     """
     limits = settings or DeliverySettings.model_validate({})
     since = as_utc(since)
@@ -176,7 +188,32 @@ def evaluate_guardrails(
     guardrails = registered_guardrails()
     checks = {guardrail.name: guardrail.check(step) for guardrail in guardrails}
     _weigh_by_labels(checks, [g.name for g in guardrails if g.proxy])
-    return _report(checks, candidate.n, limits.min_samples, baseline)
+    report = _report(checks, candidate.n, limits.min_samples, baseline)
+    coverage = log_coverage(
+        root,
+        rollout.model,
+        champion.n + candidate.n,
+        since=baseline if baseline is not None and baseline < since else since,
+        versions=[v for v in (rollout.champion, rollout.candidate) if v is not None],
+        roles=("live", "shadow") if shadow else ("live",),
+    )
+    return _with_coverage(report, coverage, min_log_coverage)
+
+
+def _with_coverage(
+    report: GuardrailReport, coverage: LogCoverage, minimum: float
+) -> GuardrailReport:
+    """The report with its window's log coverage; held at ``continue`` below ``minimum``."""
+    if coverage.complete:
+        return replace(report, coverage=coverage)
+    if coverage.enough(minimum):
+        reason = f"{report.reason} (note: {coverage.describe()})"
+        return replace(report, reason=reason, coverage=coverage)
+    reason = (
+        f"the step's window is incomplete, so no verdict acts on it: {coverage.describe()}, "
+        f"below monitoring.min_log_coverage {minimum:.1%} (the checks said: {report.reason})"
+    )
+    return replace(report, verdict="continue", reason=reason, coverage=coverage)
 
 
 def _infer_task(champion: SideStats, candidate: SideStats) -> Task:

@@ -8,11 +8,13 @@ by :func:`prune_logs`.
 """
 
 from shipyard.logs.label_book import LabelBook, LabelOutcome
+from shipyard.logs.losses import LogCoverage, LossRecord, log_coverage, read_losses
 from shipyard.logs.pii import PiiPolicy, read_raw_pii
 from shipyard.logs.prune import PruneReport, prune_logs, record_prune
-from shipyard.logs.reader import join_labels, query_log
+from shipyard.logs.reader import join_labels, joined_coverage, query_log
 from shipyard.logs.writer import (
     LabelRecord,
+    LogHealth,
     PredictionBatch,
     PredictionLogWriter,
     PredictionRecord,
@@ -24,16 +26,22 @@ __all__ = [
     "LabelBook",
     "LabelOutcome",
     "LabelRecord",
+    "LogCoverage",
+    "LogHealth",
+    "LossRecord",
     "PiiPolicy",
     "PredictionBatch",
     "PredictionLogWriter",
     "PredictionRecord",
     "PruneReport",
     "join_labels",
+    "joined_coverage",
+    "log_coverage",
     "log_schema",
     "model_dir",
     "prune_logs",
     "query_log",
+    "read_losses",
     "read_raw_pii",
     "record_prune",
 ]

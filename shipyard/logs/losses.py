@@ -14,7 +14,7 @@ interleave their lines.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ class LossRecord:
     version: str
     rows: int
     reason: str
+    role: str = "live"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -48,6 +49,7 @@ class LossRecord:
             "version": self.version,
             "rows": self.rows,
             "reason": self.reason,
+            "role": self.role,
         }
 
 
@@ -131,6 +133,7 @@ def read_losses(
                 version=str(entry.get("version", "")),
                 rows=int(entry["rows"]),
                 reason=str(entry.get("reason", "")),
+                role=str(entry.get("role", "live")),
             )
         except (ValueError, KeyError, TypeError):
             continue  # a cut line (its writer died mid-write): nothing to count
@@ -146,9 +149,17 @@ def log_coverage(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    version: str | None = None,
+    versions: Collection[str] | None = None,
+    roles: Collection[str] | None = None,
 ) -> LogCoverage:
-    """Coverage of a window that read ``logged`` rows of ``model`` (of ``version`` if given)."""
+    """Coverage of a window that read ``logged`` rows of ``model`` with ``since <= time < until``.
+
+    Only losses of the given ``versions`` and ``roles`` count (all when None).
+    """
     losses = read_losses(root, model, since=since, until=until)
-    lost = sum(loss.rows for loss in losses if version is None or loss.version == version)
+    lost = sum(
+        loss.rows
+        for loss in losses
+        if (versions is None or loss.version in versions) and (roles is None or loss.role in roles)
+    )
     return LogCoverage(logged=int(logged), lost=lost)

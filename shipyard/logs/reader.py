@@ -14,12 +14,15 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from shipyard.errors import DataError
-from shipyard.logs.kinds import log_schema
-from shipyard.logs.writer import model_dir
+from shipyard.logs.kinds import log_schema, model_dir
+from shipyard.logs.losses import LogCoverage, log_coverage
 from shipyard.moments import as_utc
+
+_COVERAGE = b"shipyard.log_coverage"
 
 _JOIN_LABELS = """
 SELECT predictions.*, labels.label, labels.label_time, labels.label_sender
@@ -71,12 +74,28 @@ def join_labels(root: Path, model: str, since: datetime | None = None) -> pa.Tab
     Adds three columns to the prediction log's: ``label`` (JSON), ``label_time`` and
     ``label_sender`` (who sent it). With ``labels.on_conflict: keep_last`` a request may
     have several labels; the latest (by ``time``, then by when it was received) wins.
+
+    The table's schema metadata holds the window's log coverage (predictions lost to a
+    full disk, say, have no row to join): read it with :func:`joined_coverage`.
     """
     with _connect() as con:
         _create_view(con, "predictions", Path(root), "predictions", model, since)
         # Labels arrive after their predictions but may lag by days: read them all.
         _create_view(con, "labels", Path(root), "labels", model, None)
-        return _execute(con, _JOIN_LABELS, "predictions", model)
+        table = _execute(con, _JOIN_LABELS, "predictions", model)
+    coverage = log_coverage(root, model, table.num_rows, since=since)
+    metadata = dict(table.schema.metadata or {})
+    metadata[_COVERAGE] = orjson.dumps(coverage.to_dict())
+    return table.replace_schema_metadata(metadata)
+
+
+def joined_coverage(table: pa.Table) -> LogCoverage | None:
+    """The log coverage of a :func:`join_labels` table (None for another table)."""
+    raw = (table.schema.metadata or {}).get(_COVERAGE)
+    if raw is None:
+        return None
+    found = orjson.loads(raw)
+    return LogCoverage(logged=int(found["logged"]), lost=int(found["lost"]))
 
 
 def _connect() -> duckdb.DuckDBPyConnection:

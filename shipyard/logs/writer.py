@@ -462,7 +462,7 @@ class PredictionLogWriter:
         self._journal_error: str | None = None
         self._roll_error: str | None = None
         self._failing_since: datetime | None = None
-        self._unsaved: dict[tuple[str, str, datetime, str], int] = {}
+        self._unsaved: dict[tuple[str, str, str, datetime, str], int] = {}
         self._written = 0
         self._recovered = 0
         self._dropped = 0
@@ -905,7 +905,7 @@ class PredictionLogWriter:
         self._last_error = error
         if loss is not None:
             reason = f"{type(error).__name__}: {error}"[:200]
-            key = (loss.model, loss.version, loss.time.replace(microsecond=0), reason)
+            key = (loss.model, loss.version, loss.role, loss.time.replace(microsecond=0), reason)
             self._unsaved[key] = self._unsaved.get(key, 0) + count
 
     def _save_losses(self) -> None:
@@ -915,8 +915,8 @@ class PredictionLogWriter:
         if not unsaved:
             return
         losses = [
-            LossRecord(time=time, model=model, version=version, rows=rows, reason=reason)
-            for (model, version, time, reason), rows in unsaved.items()
+            LossRecord(time, model, version, rows, reason, role)
+            for (model, version, role, time, reason), rows in unsaved.items()
         ]
         try:
             append_losses(self.root, self.kind, losses)
@@ -935,6 +935,7 @@ def _loss_of(record: Any, rows: int) -> LossRecord | None:
             version=str(getattr(record, "version", "")),
             rows=rows,
             reason="",
+            role=str(getattr(record, "role", "live")),
         )
     except Exception:
         return None

@@ -4,12 +4,17 @@ A window is ``last:N`` (the newest N predictions), ``since:6h`` (a duration back
 now, or an ISO time), or ``range:START/END`` (ISO times). Only live predictions that
 succeeded count, unless shadow traffic is asked for; one version, or all of them.
 DuckDB reads only the dates the window needs, and the inputs arrive as typed columns.
+
+Every window carries its log coverage (:class:`~shipyard.logs.losses.LogCoverage`): the
+rows it read against the rows the writers recorded as lost in the same span of time
+(of the same version and roles). A decision on a window below
+``monitoring.min_log_coverage`` says the window is incomplete and does not act.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +24,10 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.errors import ConfigError
-from shipyard.moments import parse_moment
+from shipyard.logs.losses import LogCoverage, log_coverage
+from shipyard.moments import as_utc, parse_moment
 
-__all__ = ["LogWindow", "WindowSpec", "load_window"]
+__all__ = ["LogWindow", "WindowSpec", "load_window", "window_coverage"]
 
 _HINT = "Write last:5000, since:6h, since:2026-11-24T09:00:00+00:00 or range:START/END."
 
@@ -77,6 +83,7 @@ class LogWindow:
     versions: np.ndarray
     labels: list[Any]  # None where no label arrived
     label_times: pd.Series
+    coverage: LogCoverage | None = None  # None: not known (a window built by hand)
 
     @property
     def rows(self) -> int:
@@ -117,6 +124,16 @@ def load_window(
     labels = _latest_labels(root, model)
     request_ids = np.asarray(table.column("request_id").to_pylist(), dtype=object)
     found = [labels.get(rid) for rid in request_ids]
+    times = table.column("time").to_pylist()
+    coverage = window_coverage(
+        root,
+        model,
+        spec,
+        len(request_ids),
+        oldest=times[0] if times else None,
+        version=version,
+        roles=("live", "shadow") if include_shadow else ("live",),
+    )
     return LogWindow(
         spec=spec,
         inputs=_inputs(table),
@@ -129,6 +146,38 @@ def load_window(
         label_times=pd.Series(
             [None if hit is None else hit[1] for hit in found], dtype="datetime64[us, UTC]"
         ),
+        coverage=coverage,
+    )
+
+
+def window_coverage(
+    root: Path,
+    model: str,
+    spec: WindowSpec,
+    logged: int,
+    *,
+    oldest: datetime | None,
+    version: str | None = None,
+    roles: tuple[str, ...] = ("live",),
+) -> LogCoverage:
+    """The coverage of a window that read ``logged`` rows, the oldest at ``oldest``.
+
+    A ``last:N`` window spans from its oldest row to now: a row lost after the newest
+    logged one would have been in it.
+    """
+    since = spec.start
+    if since is None and oldest is not None:
+        since = as_utc(oldest)
+    if since is None:  # an empty last:N window: the last day's losses say how empty
+        since = datetime.now(UTC) - timedelta(days=1)
+    return log_coverage(
+        root,
+        model,
+        logged,
+        since=since,
+        until=spec.end,
+        versions=None if version is None else (version,),
+        roles=roles,
     )
 
 

@@ -171,6 +171,8 @@ class MonitorResult(Record):
     level: Level = "ok"
     report_path: str | None = None
     alerts: dict[str, Any] | None = None
+    # logged, lost, ratio, minimum, enough: below the minimum the run does not act
+    log_coverage: dict[str, Any] | None = None
 
 
 def _finite(value: Any) -> Any:

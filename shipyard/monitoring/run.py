@@ -5,6 +5,10 @@ the model's outputs against its reference predictions, and, where labels have ar
 the realised metrics (with the label-free estimate beside them). Every signal gets a
 level (ok, inspect, retrain, pause); the run is stored in the control plane with its
 HTML report, and the signals go to the alert routes.
+
+A window whose log lost rows says so (``log_coverage``). Below
+``monitoring.min_log_coverage`` the run is stored with every signal at ``unknown``
+and routes no alert: neither an action nor a resolution rests on an incomplete window.
 """
 
 from __future__ import annotations
@@ -91,10 +95,22 @@ def run_monitor(
         created_at=datetime.now(UTC),
         features=[_feature(item, bands) for item, bands in drift],
     )
+    if current.coverage is not None:
+        minimum = settings.min_log_coverage
+        result.log_coverage = {
+            **current.coverage.to_dict(),
+            "minimum": minimum,
+            "enough": current.coverage.enough(minimum),
+        }
     step("Scoring predictions and performance")
     _outputs(result, model, reference, current, config)
     result.signals = _signals(result, config)
     result.level = worst(s["level"] for s in result.signals)
+    complete = _complete_enough(result)
+    if not complete:
+        result.level = "unknown"
+        if current.coverage is not None:
+            step(f"The window is incomplete, so nothing acts on it: {current.coverage.describe()}")
     if report:
         from shipyard.monitoring.report import write_monitor_report
 
@@ -105,15 +121,32 @@ def run_monitor(
         write_monitor_report(path, result, reference.frame, current.inputs, history)
         result.report_path = str(path)
     _save(store, result)
-    if alerts:
+    if alerts and not complete:
+        coverage = result.log_coverage or {}
+        result.alerts = {
+            "held": f"the window's log coverage {coverage.get('ratio', 0):.1%} is below "
+            f"monitoring.min_log_coverage {coverage.get('minimum', 1):.1%}: no alert is "
+            "opened or resolved on it",
+        }
+    elif alerts:
         step("Routing alerts")
         result.alerts = _route_alerts(config, store, result)
-    store.record(
-        EventKind.MONITOR_RAN,
-        f"model:{name}/{version}",
-        {"window": result.window, "rows": result.rows, "level": result.level},
-    )
+    ran: dict[str, Any] = {"window": result.window, "rows": result.rows, "level": result.level}
+    if result.log_coverage is not None and result.log_coverage["lost"]:
+        ran["log_coverage"] = result.log_coverage
+    store.record(EventKind.MONITOR_RAN, f"model:{name}/{version}", ran)
     return result
+
+
+def _complete_enough(result: MonitorResult) -> bool:
+    """Whether the window's log coverage lets the run act (unknown coverage: it does)."""
+    coverage = result.log_coverage
+    if coverage is None or coverage["enough"]:
+        return True
+    for signal in result.signals:  # the numbers stay in the report; nothing acts on them
+        signal["level"] = "unknown"
+        signal["held"] = "incomplete log"
+    return False
 
 
 def champion_or_newest(store: Store, client: MlflowClient, name: str) -> str:
@@ -343,6 +376,7 @@ def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[s
                 "rows": result.rows,
                 "method": signal.get("method"),
                 "report": result.report_path,
+                "log_coverage": result.log_coverage,
             },
         )
         for signal in result.signals
@@ -354,5 +388,6 @@ def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[s
         "resolved": [a.signal.name for a in outcome.resolved],
         "retrain_requested": bool(outcome.retrain_requested),
         "paused": bool(outcome.paused),
+        "held": [s.name for s in outcome.held],
         "failed_deliveries": [d.route for d in outcome.failed],
     }

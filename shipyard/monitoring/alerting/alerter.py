@@ -36,6 +36,7 @@ __all__ = [
     "Alerter",
     "Delivery",
     "OpenAlert",
+    "incomplete_window",
     "send_with_retries",
 ]
 
@@ -85,6 +86,7 @@ class AlertOutcome:
     deliveries: tuple[Delivery, ...] = ()
     retrain_requested: tuple[Signal, ...] = ()
     paused: tuple[Signal, ...] = ()
+    held: tuple[Signal, ...] = ()  # on a window whose log is incomplete: nothing done
 
     @property
     def failed(self) -> tuple[Delivery, ...]:
@@ -100,6 +102,7 @@ class _Changes:
     deliveries: list[Delivery] = field(default_factory=list)
     retrain_requested: list[Signal] = field(default_factory=list)
     paused: list[Signal] = field(default_factory=list)
+    held: list[Signal] = field(default_factory=list)
 
     def freeze(self) -> AlertOutcome:
         return AlertOutcome(**{name: tuple(items) for name, items in vars(self).items()})
@@ -120,6 +123,10 @@ class Alerter:
     delivery is retried with exponential backoff (once a route has failed, it gets a
     single attempt for the rest of the call); a failing route is recorded as
     ``alert.delivery_failed`` and never raises out of :meth:`process`.
+
+    A signal measured on a window whose prediction log is incomplete (its evidence's
+    ``log_coverage`` is not ``enough``, see ``monitoring.min_log_coverage``) is held:
+    no alert opens, escalates or resolves on it, and nothing acts.
     """
 
     def __init__(
@@ -158,6 +165,9 @@ class Alerter:
         """Open, escalate or resolve each signal's alert, deliver it and act; routes never raise."""
         changes = _Changes()
         for signal in signals:
+            if incomplete_window(signal):
+                changes.held.append(signal)
+                continue
             current = self.open_alert(signal.model, signal.name)
             if signal.level is None:
                 if current is not None and signal.score is not None:
@@ -323,6 +333,12 @@ class Alerter:
             if len(events) < limit:
                 return None
             limit *= 4
+
+
+def incomplete_window(signal: Signal) -> bool:
+    """Whether ``signal`` was measured on a window below ``monitoring.min_log_coverage``."""
+    coverage = signal.evidence.get("log_coverage")
+    return isinstance(coverage, Mapping) and coverage.get("enough") is False
 
 
 def send_with_retries(
