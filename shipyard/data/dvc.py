@@ -10,10 +10,16 @@ PATH`` leaves next to the data, e.g.::
       path: train.csv
 
 For a folder the ``md5`` ends in ``.dir``.
+
+A pointer goes stale when the data changes after ``dvc add`` without another ``dvc add``:
+:func:`stale_md5` compares a file's md5 with the pointer's (DVC 3 hashes the bytes; DVC 2
+hashed text files with CRLF line ends turned into LF, so either matches). Folders are not
+checked: their ``.dir`` hash covers DVC's own listing, which Shipyard does not rebuild.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +28,27 @@ import yaml
 
 from shipyard.errors import DataError
 
-__all__ = ["DvcRef", "dvc_file_for", "read_dvc_ref"]
+__all__ = ["DvcRef", "dvc_file_for", "file_md5", "read_dvc_ref", "stale_md5"]
 
 _MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
 
 
 @dataclass(frozen=True)
 class DvcRef:
-    """The DVC version of a dataset: the ``md5`` and ``path`` of its entry in ``outs``."""
+    """The DVC version of a dataset: the ``md5`` and ``path`` of its entry in ``outs``.
+
+    ``pointer_md5`` is set only for a stale pointer: ``md5`` is then the file's own md5
+    and ``pointer_md5`` what the ``.dvc`` file still says.
+    """
 
     md5: str
     path: str
+    pointer_md5: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the data changed after ``dvc add`` (the pointer names other data)."""
+        return self.pointer_md5 is not None
 
     @property
     def is_directory(self) -> bool:
@@ -70,6 +86,33 @@ def read_dvc_ref(data_path: Path) -> DvcRef | None:
     if not isinstance(path, str) or not path:
         raise _malformed(dvc_file, "its entry has no 'path'")
     return DvcRef(md5=md5, path=path)
+
+
+def file_md5(path: Path) -> tuple[str, str]:
+    """The md5 of the file's bytes, and of its bytes with CRLF line ends as LF (DVC 2)."""
+    plain, text = hashlib.md5(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
+    carry = b""
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            plain.update(chunk)
+            chunk = carry + chunk
+            # A CR at the end of a chunk may start a CRLF split across two reads.
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            text.update((chunk[:-1] if carry else chunk).replace(b"\r\n", b"\n"))
+    text.update(carry)
+    return plain.hexdigest(), text.hexdigest()
+
+
+def stale_md5(data_path: Path, ref: DvcRef) -> str | None:
+    """The file's own md5 when it no longer matches the pointer's; ``None`` when it does.
+
+    Also ``None`` for a folder, or when the data is missing (reading it reports that).
+    """
+    data_path = Path(data_path)
+    if ref.is_directory or not data_path.is_file():
+        return None
+    plain, text = file_md5(data_path)
+    return None if ref.md5 in (plain, text) else plain
 
 
 def _malformed(dvc_file: Path, reason: str) -> DataError:

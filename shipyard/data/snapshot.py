@@ -8,11 +8,16 @@
 
 Every file is written to a temporary name in the same folder and moved into place with
 :func:`os.replace`, so a crash never leaves a half-written file behind.
+
+A DVC pointer next to the data is recorded with the snapshot. When it is stale (the file
+changed after ``dvc add``) the snapshot says so and records the file's own md5; with
+``dvc="strict"`` (``data.dvc``) it is refused instead.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -20,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 
 from shipyard.data.digest import dataset_digest
-from shipyard.data.dvc import DvcRef, read_dvc_ref
+from shipyard.data.dvc import DvcRef, dvc_file_for, read_dvc_ref, stale_md5
 from shipyard.data.frames import DataFormat, data_files, read_frame
 from shipyard.data.profile import Profile
 from shipyard.data.profiling import profile_frame
@@ -35,6 +40,8 @@ from shipyard.errors import DataError, NotFoundError
 __all__ = ["MIN_PREFIX", "Snapshot", "load_snapshot", "snapshot"]
 
 MIN_PREFIX = 8
+DvcPolicy = Literal["warn", "strict"]
+_log = logging.getLogger(__name__)
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -96,19 +103,21 @@ class Snapshot:
             "columns": list(self.columns),
             "format": self.format,
             "created_at": self.created_at,
-            "dvc": None if self.dvc is None else {"md5": self.dvc.md5, "path": self.dvc.path},
+            "dvc": None if self.dvc is None else _dvc_record(self.dvc),
         }
 
 
-def snapshot(path: Path, artifact_root: Path) -> Snapshot:
+def snapshot(path: Path, artifact_root: Path, *, dvc: DvcPolicy = "warn") -> Snapshot:
     """Read the data at ``path``, store it under its digest once, and describe it.
 
     Snapshotting the same content again does not rewrite the data or the profile; the
-    returned record is the stored one when source and DVC version are unchanged.
+    returned record is the stored one when source and DVC version are unchanged. A stale
+    DVC pointer is logged as a warning and recorded (``dvc.pointer_md5``), or raises
+    :class:`DataError` under ``dvc="strict"``.
     """
     path = Path(path)
     fmt, _ = data_files(path)
-    dvc = read_dvc_ref(path)
+    pointer = _checked_dvc_ref(path, dvc)
     frame = read_frame(path)
     digest = dataset_digest(frame)
     directory = Path(artifact_root) / "datasets" / digest
@@ -120,7 +129,7 @@ def snapshot(path: Path, artifact_root: Path) -> Snapshot:
         columns=[str(name) for name in frame.columns],
         format=fmt,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        dvc=dvc,
+        dvc=pointer,
         directory=directory,
     )
     if not taken.data_path.exists():
@@ -185,7 +194,7 @@ def _read_record(record_path: Path, directory: Path) -> Snapshot:
             columns=[str(name) for name in data["columns"]],
             format=data["format"],
             created_at=str(data["created_at"]),
-            dvc=None if dvc is None else DvcRef(md5=str(dvc["md5"]), path=str(dvc["path"])),
+            dvc=None if dvc is None else _dvc_of(dvc),
             directory=directory,
         )
     except (ValueError, KeyError, TypeError) as exc:
@@ -193,6 +202,44 @@ def _read_record(record_path: Path, directory: Path) -> Snapshot:
             f"{record_path} is not a valid snapshot record: {exc!r}",
             hint="Delete the file and take the snapshot again with `shipyard data snapshot PATH`.",
         ) from exc
+
+
+def _checked_dvc_ref(path: Path, policy: DvcPolicy) -> DvcRef | None:
+    """The pointer next to ``path``; when stale, the file's md5 with the pointer's beside it."""
+    ref = read_dvc_ref(path)
+    if ref is None:
+        return None
+    actual = stale_md5(path, ref)
+    if actual is None:
+        return ref
+    message = (
+        f"The DVC pointer {dvc_file_for(path)} is stale: it names md5 {ref.md5}, but {path} "
+        f"has md5 {actual} (the data changed after `dvc add`)."
+    )
+    hint = (
+        f"Run `dvc add {path}` and commit the .dvc file to record this data, or "
+        "`dvc checkout` to restore the version the pointer names."
+    )
+    if policy == "strict":
+        raise DataError(message, hint=hint + " (data.dvc is strict.)")
+    _log.warning("%s %s The snapshot records the file's own md5.", message, hint)
+    return DvcRef(md5=actual, path=ref.path, pointer_md5=ref.md5)
+
+
+def _dvc_record(ref: DvcRef) -> dict[str, Any]:
+    found: dict[str, Any] = {"md5": ref.md5, "path": ref.path}
+    if ref.pointer_md5 is not None:
+        found["pointer_md5"] = ref.pointer_md5
+    return found
+
+
+def _dvc_of(data: dict[str, Any]) -> DvcRef:
+    pointer = data.get("pointer_md5")
+    return DvcRef(
+        md5=str(data["md5"]),
+        path=str(data["path"]),
+        pointer_md5=None if pointer is None else str(pointer),
+    )
 
 
 def _write_parquet(frame: pd.DataFrame, target: Path) -> None:

@@ -8,6 +8,7 @@ __all__ = [
     "DATA_SOURCE",
     "DVC_MD5",
     "DVC_PATH",
+    "DVC_POINTER_MD5",
     "ENTRYPOINT",
     "ENV_DIGEST",
     "GIT_COMMIT",
@@ -37,6 +38,8 @@ VALIDATION_DIGEST = "shipyard.validation_digest"
 REFERENCE_DIGEST = "shipyard.reference_digest"
 DVC_MD5 = "shipyard.dvc_md5"
 DVC_PATH = "shipyard.dvc_path"
+# Set only when the .dvc pointer was stale: what it said (DVC_MD5 is then the file's own md5).
+DVC_POINTER_MD5 = "shipyard.dvc_pointer_md5"
 ENV_DIGEST = "shipyard.env_digest"
 GIT_COMMIT = "shipyard.git_commit"
 GIT_DIRTY = "shipyard.git_dirty"

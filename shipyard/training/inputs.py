@@ -44,11 +44,14 @@ def record_snapshot(store: Store, snap: Snapshot) -> bool:
         )
     )
     if is_new:
-        store.record(
-            EventKind.DATASET_SNAPSHOTTED,
-            f"dataset:{snap.digest}",
-            {"source": snap.source, "rows": snap.rows, "columns": len(snap.columns)},
-        )
+        payload: dict[str, object] = {
+            "source": snap.source,
+            "rows": snap.rows,
+            "columns": len(snap.columns),
+        }
+        if snap.dvc is not None and snap.dvc.stale:
+            payload["dvc_stale"] = {"pointer_md5": snap.dvc.pointer_md5, "file_md5": snap.dvc.md5}
+        store.record(EventKind.DATASET_SNAPSHOTTED, f"dataset:{snap.digest}", payload)
     return is_new
 
 
@@ -62,13 +65,15 @@ def prepare_inputs(config: Config, store: Store, *, subject: str) -> TrainingInp
             hint="Set train.data in shipyard.yaml to a CSV or Parquet file or folder.",
         )
     root = config.artifact_path
-    train_snap = snapshot(config.resolve(config.train.data), root)
+    train_snap = snapshot(config.resolve(config.train.data), root, dvc=config.data.dvc)
     record_snapshot(store, train_snap)
     # Train on the stored copy so a reproduction later sees exactly the same frame.
     train_frame = train_snap.frame()
     valid_snap, valid_frame = None, None
     if config.train.validation_data is not None:
-        valid_snap = snapshot(config.resolve(config.train.validation_data), root)
+        valid_snap = snapshot(
+            config.resolve(config.train.validation_data), root, dvc=config.data.dvc
+        )
         record_snapshot(store, valid_snap)
         valid_frame = valid_snap.frame()
 

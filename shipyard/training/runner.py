@@ -270,6 +270,8 @@ def _lineage_tags(
     if inputs.train.dvc is not None:
         found[tags.DVC_MD5] = inputs.train.dvc.md5
         found[tags.DVC_PATH] = inputs.train.dvc.path
+        if inputs.train.dvc.pointer_md5 is not None:  # stale: the file's md5 is recorded
+            found[tags.DVC_POINTER_MD5] = inputs.train.dvc.pointer_md5
     if git is None:
         found[tags.GIT_COMMIT] = tags.NOT_A_GIT_REPOSITORY
     else:
@@ -339,6 +341,8 @@ def _model_card(
     }
     if inputs.train.dvc is not None:
         data["dvc"] = {"md5": inputs.train.dvc.md5, "path": inputs.train.dvc.path}
+        if inputs.train.dvc.pointer_md5 is not None:
+            data["dvc"]["stale_pointer_md5"] = inputs.train.dvc.pointer_md5
     if inputs.validation is not None:
         data["validation_digest"] = inputs.validation.digest
     signature = info.signature.inputs.to_dict() if info.signature is not None else []
