@@ -59,8 +59,22 @@ _ERRORS = {
         "A request already has a label (labels.on_conflict: reject; the message names the "
         "request ids), or the server runs without logs and records no feedback.",
     ),
-    413: ("TooLarge", "The body is over the server's limit of {max_body_bytes} bytes."),
-    415: ("UnsupportedMediaType", "The content type is neither application/json nor text/csv."),
+    408: (
+        "RequestTimeout",
+        "The body did not fully arrive within serving.body_timeout_seconds of the request's "
+        "headers; the connection is closed.",
+    ),
+    413: (
+        "TooLarge",
+        "The body is over the server's limit of {max_body_bytes} bytes, or inflates (gzip, "
+        "deflate) beyond it.",
+    ),
+    415: (
+        "UnsupportedMediaType",
+        "The route cannot read the body's Content-Type (V1: application/json; V2: "
+        "application/json or application/octet-stream; /invocations: application/json or "
+        "text/csv) or its Content-Encoding (gzip, deflate and identity are read).",
+    ),
 }
 _TEXT: Content = {"text/plain": {"schema": {"type": "string"}}}
 _BINARY_STRING: Schema = {"type": "string", "format": "binary"}
@@ -76,8 +90,13 @@ def openapi_document(model: ServedModel, max_body_bytes: int) -> dict[str, Any]:
             "description": (
                 f"Serves model {model.name!r} (version {model.version}, {model.flavour}) "
                 "over KServe V1, the Open Inference Protocol V2 and MLflow's /invocations. "
-                f"Bodies over {max_body_bytes} bytes are refused with 413. Every response "
-                "carries X-Request-ID; every prediction X-Model-Version and X-Model-Role."
+                f"Bodies over {max_body_bytes} bytes (also once inflated: prediction bodies "
+                "may be sent with Content-Encoding gzip or deflate) are refused with 413. No "
+                "Content-Type on a V1 or V2 prediction means JSON. Every response carries "
+                "X-Request-ID; every prediction X-Model-Version and X-Model-Role. Unknown "
+                'routes answer 404 and wrong methods 405, as JSON: {"error": ...}, or MLflow\'s '
+                '{"error_code": ..., "message": ...} on /invocations, /ping, /health and '
+                "/version."
             ),
         },
         "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
@@ -114,7 +133,14 @@ def _paths(model: ServedModel) -> dict[str, Any]:
             )
         },
         "/v1/models/{name}:predict": {
-            "post": _predict("v1_predict", "Predict rows.", V1, _v1_body(spec), ["name"])
+            "post": _predict(
+                "v1_predict",
+                "Predict rows.",
+                V1,
+                _v1_body(spec),
+                ["name"],
+                errors=(400, 404, 408, 413, 415),
+            )
         },
         "/v2": {"get": _get("v2_server", "Server metadata.", V2, _json("ServerMetadata"))},
         "/v2/health/live": {"get": _get("v2_live", "Liveness.", V2, _json("ServerLive"))},
@@ -126,7 +152,7 @@ def _paths(model: ServedModel) -> dict[str, Any]:
                 "Predict a DataFrame, as MLflow's scoring server does.",
                 MLFLOW,
                 _invocations_body(spec),
-                errors=(400, 413, 415),
+                errors=(400, 408, 413, 415),
             )
         },
         "/v1/feedback": {
@@ -141,7 +167,7 @@ def _paths(model: ServedModel) -> dict[str, Any]:
                         "example": {"request_id": "3f2c9a", "label": 1},
                     }
                 },
-                errors=(400, 409, 413),
+                errors=(400, 408, 409, 413),
             )
         },
         "/ping": {"get": _get("ping", health, MLFLOW, {JSON: {}})},
@@ -184,7 +210,7 @@ def _v2_model_paths(model: ServedModel) -> dict[str, Any]:
                 answer,
                 [*parameters, "header_length"],
                 _infer_body(model.spec),
-                (400, 404, 413),
+                (400, 404, 408, 413, 415),
             )
         }
     return paths
@@ -240,7 +266,7 @@ def _predict(
     tag: str,
     body: Content,
     parameters: Sequence[str] = (),
-    errors: Sequence[int] = (400, 404, 413),
+    errors: Sequence[int] = (400, 404, 408, 413, 415),
 ) -> dict[str, Any]:
     """A prediction answered with ``{"predictions": [...]}``."""
     ok = _prediction("The predictions, one per row.", _json("Predictions"))
@@ -279,8 +305,8 @@ def _parameters(model: ServedModel) -> dict[str, Any]:
             HEADER_LENGTH,
             "header",
             "Binary tensor extension: the JSON part is this many bytes at the start of the "
-            "body; the raw tensors follow, in input order.",
-            {"type": "integer", "minimum": 0},
+            "body (1 to the body's length: else a 400); the raw tensors follow, in input order.",
+            {"type": "integer", "minimum": 1},
         ),
         "request_id": _parameter(
             "X-Request-ID",
