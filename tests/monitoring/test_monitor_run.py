@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from shipyard.cli import run
 from shipyard.config import Config
-from shipyard.logs.writer import PredictionLogWriter
+from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.models.served import load_served_model
 from shipyard.monitoring.log_window import WindowSpec
 from shipyard.monitoring.run import run_monitor
@@ -230,3 +232,56 @@ def test_calibrate_writes_bands_the_monitor_then_uses(
     assert run(["monitor", "run", "churn", "--window", "last:100", "--json", "--no-alerts"]) == 0
     used = {f["feature"]: f["bands"] for f in json.loads(capsys.readouterr().out)["features"]}
     assert used["tenure_months"]["inspect"] == levels["tenure_months"]["inspect"]
+
+
+def test_a_window_with_lost_rows_says_so_and_refuses_to_act(
+    served: Served, alert_receiver: Callable[..., AlertReceiver], tmp_path: Path
+) -> None:
+    receiver = alert_receiver("pagerduty")
+    config = with_pagerduty(served.config, receiver.url)
+    root = config.resolve(config.serving.logs)
+    shifted = served.golden.iloc[1600:1900].copy()
+    shifted[SHIFTED] = shifted[SHIFTED] * 1.6 + 20  # would page and request a retrain
+    served.send(shifted, "lossy-")
+    wait_logged(config, "lossy-", len(shifted))
+    # A second worker whose journal folder is unwritable: its 30 answers are lost, and
+    # recorded beside the log with their time, model and version.
+    blocker = tmp_path / "journal"
+    blocker.write_text("a file where the journal folder should be")
+    worker = PredictionLogWriter(root, journal=blocker, retry_seconds=0.05)
+    worker.start()
+    rows = shifted.drop(columns=["churned"]).head(30)
+    for i in range(len(rows)):
+        worker.log(
+            PredictionBatch(
+                request_id=f"lost-{i}",
+                time=datetime.now(UTC),
+                model="churn",
+                version="1",
+                role="live",
+                columns=tuple(rows.columns),
+                matrix=rows.iloc[[i]].to_numpy(dtype=object),
+                labels=np.array([0]),
+                probabilities=None,
+                latency_ms=1.0,
+                status="ok",
+            )
+        )
+    wait_for(lambda: worker.dropped == 30, what="30 rows lost after their retries")
+    worker.close()
+    losses = root / "predictions" / "model=churn" / "losses.ndjson"
+    retrains = len(served.store.events(kind="retrain_requested"))
+    try:
+        result = run_monitor(project_of(config), "churn", window="last:300")
+    finally:
+        losses.unlink()  # the other tests' windows are whole
+    coverage = result.log_coverage or {}
+    assert (coverage["logged"], coverage["lost"], coverage["enough"]) == (300, 30, False)
+    assert coverage["ratio"] == pytest.approx(300 / 330) and coverage["minimum"] == 0.99
+    assert result.level == "unknown"
+    assert {s["level"] for s in result.signals} == {"unknown"}
+    assert "below monitoring.min_log_coverage" in (result.alerts or {})["held"]
+    assert receiver.received == []  # nobody paged on an incomplete window
+    assert len(served.store.events(kind="retrain_requested")) == retrains
+    stored = latest_run(served.store, "churn")
+    assert stored is not None and stored["level"] == "unknown"
