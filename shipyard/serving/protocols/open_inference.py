@@ -66,8 +66,15 @@ def datatype_of(dtype: np.dtype[Any]) -> str:
         raise TypeError(f"no Open Inference datatype for {dtype}") from None
 
 
-def decode_v2(body: bytes, headers: Mapping[str, str], spec: InputSpec) -> V2Request:
-    """Decode a V2 ``/infer`` body (JSON, or JSON + binary tensors) against ``spec``."""
+def decode_v2(
+    body: bytes, headers: Mapping[str, str], spec: InputSpec, *, fast: bool = True
+) -> V2Request:
+    """Decode a V2 ``/infer`` body (JSON, or JSON + binary tensors) against ``spec``.
+
+    Number tensors for an all-numeric spec are checked as one matrix (``fast``); anything
+    else, or anything those checks doubt, column by column, naming the input and column
+    of a bad value. Both give the same matrix.
+    """
     view = memoryview(body)
     binary = view[len(view) :]
     length = next((v for k, v in headers.items() if k.lower() == _HEADER_KEY), None)
@@ -82,7 +89,7 @@ def decode_v2(body: bytes, headers: Mapping[str, str], spec: InputSpec) -> V2Req
         raise RequestError('"id" must be a string')
     tensors = _read_inputs(payload["inputs"], binary)
     binary_outputs, requested, binary_names = _read_outputs(payload)
-    matrix = _to_matrix(tensors, spec)
+    matrix = _to_matrix(tensors, spec, fast)
     return V2Request(request_id, matrix, binary_outputs, requested, binary_names)
 
 
@@ -304,7 +311,7 @@ def _from_json(data: Any, datatype: str, shape: list[int], name: str) -> np.ndar
         raise RequestError(f"input '{name}': a value is out of range for {datatype}") from None
 
 
-def _to_matrix(tensors: list[_Tensor], spec: InputSpec) -> np.ndarray:
+def _to_matrix(tensors: list[_Tensor], spec: InputSpec, fast: bool = True) -> np.ndarray:
     width = len(spec.columns)
     names = [tensor.name for tensor in tensors]
     if all(name in spec.column_set for name in names):
@@ -328,7 +335,7 @@ def _to_matrix(tensors: list[_Tensor], spec: InputSpec) -> np.ndarray:
                     f"input '{tensor.name}' has {tensor.shape[0]} rows but input "
                     f"'{first.name}' has {first.shape[0]}"
                 )
-        matrix = _numeric_columns([tensor.values for tensor in ordered], spec)
+        matrix = _numeric_columns([tensor.values for tensor in ordered], spec) if fast else None
         if matrix is not None:
             return matrix
         return assemble(
@@ -347,7 +354,7 @@ def _to_matrix(tensors: list[_Tensor], spec: InputSpec) -> np.ndarray:
             f"with columns {', '.join(spec.columns)}"
         )
     table = tensor.values.reshape(tensor.shape)
-    matrix = _numeric_table(table, spec)
+    matrix = _numeric_table(table, spec) if fast else None
     if matrix is not None:
         return matrix
     return assemble([_to_column(table[:, i], i, spec, tensor.name) for i in range(width)], spec)
