@@ -183,7 +183,10 @@ def lineage(client: MlflowClient, ref: ModelRef) -> Lineage:
         missing.append("dataset")
     commit = merged.get(tags.GIT_COMMIT) or merged.get(tags.MLFLOW_GIT_COMMIT)
     git: dict[str, Any] = {}
-    if commit:
+    if commit == tags.NOT_A_GIT_REPOSITORY:
+        git = {"commit": None, "note": "not a git repository"}
+        missing.append("git commit")
+    elif commit:
         git = {"commit": commit, "dirty": _flag(merged.get(tags.GIT_DIRTY))}
     else:
         missing.append("git commit")

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 MAX_FEEDBACK_ITEMS = 10_000
+MAX_LABEL_DEPTH = 32
 PRINCIPAL_SCOPE_KEY = "shipyard.principal"  # where the authenticate stage leaves who asks
 REQUEST_ID_SCOPE_KEY = "shipyard.request_id"  # the request's own id, set by the middleware
 
@@ -98,6 +99,11 @@ def parse_feedback(
             )
         if "label" not in item:
             raise RequestError(f"{where}: label is missing")
+        if _deeper_than(item["label"], MAX_LABEL_DEPTH):
+            raise RequestError(
+                f"{where}: label is nested deeper than {MAX_LABEL_DEPTH} levels; send the "
+                "label the model predicts (a value, or a short list or object of values)"
+            )
         unknown = set(item) - {"request_id", "label"}
         if unknown:
             raise RequestError(
@@ -115,6 +121,23 @@ def parse_feedback(
             )
         )
     return records
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists or objects more than ``limit`` levels (a loop, so a
+    client's nesting never reaches Python's stack)."""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        inner: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(item.values())
+            elif isinstance(item, list):
+                inner.extend(item)
+        if not inner:
+            return False
+        level = inner
+    return True
 
 
 class LabelAudit(Protocol):

@@ -46,13 +46,19 @@ def check_content_type(request: Request, accepted: tuple[str, ...]) -> None:
     """Refuse a body whose Content-Type the route cannot read (415 naming the header).
 
     No Content-Type means JSON (tritonclient sends none); parameters such as
-    ``charset`` are ignored, and any ``application/…+json`` type is JSON.
+    ``charset`` are ignored, and any ``application/…+json`` type is JSON. So is
+    ``application/x-www-form-urlencoded``: ``curl -d`` and Python's urllib send it by
+    default, and a body that is not JSON still gets a 400 saying so.
     """
     given = request.headers.get("content-type")
     if not given:
         return
     media = given.split(";", 1)[0].strip().lower()
-    if media in accepted or (media.startswith("application/") and media.endswith("+json")):
+    if (
+        media in accepted
+        or media == _FORM
+        or (media.startswith("application/") and media.endswith("+json"))
+    ):
         return
     shown = given if len(given) <= 60 else given[:57] + "..."
     raise RequestError(
@@ -62,6 +68,7 @@ def check_content_type(request: Request, accepted: tuple[str, ...]) -> None:
     )
 
 
+_FORM = "application/x-www-form-urlencoded"
 _V1_TYPES = (JSON,)
 _V2_TYPES = (JSON, "application/octet-stream")  # octet-stream: the binary tensor extension
 

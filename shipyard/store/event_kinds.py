@@ -114,6 +114,10 @@ class EventKind(StrEnum):
         "monitor.paused",
         "A pause-level breach sent the model's traffic to its fallback version.",
     )
+    MONITOR_REFERENCE_SET = (
+        "monitor.reference_set",
+        "A version's monitoring reference was set to a data snapshot.",
+    )
     ALERT_OPENED = (
         "alert.opened",
         "A monitored signal breached a band (or escalated): an alert opened.",
