@@ -77,7 +77,9 @@ def decode_v2(
     """
     view = memoryview(body)
     binary = view[len(view) :]
-    length = next((v for k, v in headers.items() if k.lower() == _HEADER_KEY), None)
+    length = headers.get(_HEADER_KEY)
+    if length is None and not hasattr(headers, "raw"):  # Starlette's Headers ignore case
+        length = next((v for k, v in headers.items() if k.lower() == _HEADER_KEY), None)
     if length is not None:
         split = _header_length(length, len(view))
         view, binary = view[:split], view[split:]
@@ -266,8 +268,6 @@ def _flatten(data: list[Any], rank: int, name: str) -> list[Any]:
 
     A loop, not recursion: a client's nesting depth never reaches Python's stack.
     """
-    if not any(type(item) is list for item in data):
-        return data
     flat: list[Any] = []
     stack = [iter(data)]
     while stack:
@@ -286,19 +286,23 @@ def _flatten(data: list[Any], rank: int, name: str) -> list[Any]:
 
 
 _END = object()
+_INTEGERS = frozenset((int,))
+_ALLOWED = {  # the JSON value types each datatype takes (bool is not an int here)
+    "BYTES": frozenset((str,)),
+    "BOOL": frozenset((bool,)),
+    **{name: frozenset((int, float)) for name in ("FP16", "FP32", "FP64", "BF16")},
+}
 
 
 def _from_json(data: Any, datatype: str, shape: list[int], name: str) -> np.ndarray:
     if not isinstance(data, list):
         raise RequestError(f"input '{name}': data must be an array")
-    flat = _flatten(data, len(shape), name)
-    if datatype == "BYTES":
-        allowed: frozenset[type] = frozenset((str,))
-    elif datatype == "BOOL":
-        allowed = frozenset((bool,))
-    else:
-        allowed = frozenset((int, float) if datatype.startswith(("FP", "BF")) else (int,))
-    if not allowed.issuperset(map(type, flat)):
+    flat, kinds = data, set(map(type, data))
+    if list in kinds:
+        flat = _flatten(data, len(shape), name)
+        kinds = set(map(type, flat))
+    allowed = _ALLOWED.get(datatype, _INTEGERS)
+    if not kinds <= allowed:
         position, item = next((p, i) for p, i in enumerate(flat) if type(i) not in allowed)
         raise RequestError(
             f"input '{name}', element {position}: {show_value(item)} is not {datatype}"
