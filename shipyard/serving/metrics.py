@@ -184,6 +184,7 @@ class ServerMetrics:
         )
         if multiprocess_dir() is None:
             ProcessCollector(registry=registry)
+        self._drifted: set[tuple[str, str]] = set()  # every alias drift seen
         self._copied: dict[tuple[str, ...], int] = {}  # counts already added to counters
         self._next_refresh = 0.0
 
@@ -247,8 +248,10 @@ class ServerMetrics:
             "Shipyard recorded (the recorded version keeps serving)",
             ["model", "alias"],
         )
-        for found in self.slot.drift:
-            drift.add_metric([found.model, found.alias], 1.0)
+        drifted = {(found.model, found.alias) for found in self.slot.drift}
+        self._drifted |= drifted  # an ended drift reads 0, so a dashboard sees it end
+        for labels in sorted(self._drifted):
+            drift.add_metric(list(labels), 1.0 if labels in drifted else 0.0)
         mismatch = _family(
             "artifact_mismatch",
             "1 for a served version whose files do not "

@@ -6,15 +6,20 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 from shipyard.config import Config
 from shipyard.logs.reader import query_log
 from tests.support import ServeProcess, call, server_environment
 
 
-def metric(text: str, prefix: str) -> float:
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
     return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
     )
 
 
@@ -32,14 +37,26 @@ def test_two_workers_share_metrics_and_flush_logs_on_sigterm(
         body = json.dumps({"instances": rows.drop(columns=["churned"]).to_dict("records")})
         for i in range(sent):
             status, _, payload = call(
-                f"{server.url}/v1/models/churn:predict", body.encode(), {"X-Request-ID": f"w{i}"}
+                f"{server.url}/v1/models/churn:predict",
+                body.encode(),
+                {"X-Request-ID": f"w{i}", "Content-Type": "application/json"},
             )
             assert status == 200, payload
         # Each scrape is answered by one worker, but counts every worker's requests.
         for _ in range(4):
             text = call(f"{server.url}/metrics")[2].decode()
-            served = metric(text, 'shipyard_requests_total{model="churn",protocol="kserve_v1"')
+            served = metric(text, "shipyard_requests_total", model="churn", protocol="kserve_v1")
             assert served == sent, text
+        # Process metrics of each live worker (labelled by pid), and their health.
+        memory = [
+            line for line in text.splitlines() if line.startswith("process_resident_memory_bytes{")
+        ]
+        assert len({line.split('pid="')[1].split('"')[0] for line in memory}) == 2, text
+        assert "# TYPE process_cpu_seconds_total counter" in text
+        assert metric(text, "shipyard_degraded", reason="prediction_log") == 0.0
+        assert 'reason="database"' in text
+        # The example's model.owner is on every series a rule reads.
+        assert metric(text, "shipyard_requests_total", owner="growth-analytics") == sent
         assert server.stop() == 0, server.text  # SIGTERM, as a supervisor stops it
     assert "logs flushed" in server.text
     table = query_log(
