@@ -1,52 +1,214 @@
 """The ``shipyard`` command line: one module per command group, each thin.
 
-Heavy libraries (MLflow, pandas) are imported inside the commands that need them, so
-``shipyard --help`` stays fast.
+Commands load lazily: ``shipyard --help`` lists them from :data:`COMMANDS` (name, where
+it lives, its one-line summary) without importing a single command module, and
+``shipyard models list`` imports and builds only ``shipyard.cli.models``. Heavy
+libraries (MLflow, pandas, SQLAlchemy, the configuration models) are imported inside the
+commands that need them; the quick commands (``models list``, ``events``, ``traffic
+show``, ``rollout status``, ``rollback``) never import MLflow
+(``tests/cli/test_fast_commands.py``).
+
+Help is Click's plain text, not Rich markup: help lines name settings in square brackets
+(``[serving.host]``), which Rich would take for style tags and drop, and plain help needs
+no Rich at start-up.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from shipyard import __version__
-from shipyard.cli import agent as agent_cmd
-from shipyard.cli import audit as audit_cmd
-from shipyard.cli import config as config_cmd
-from shipyard.cli import ct as ct_cmd
-from shipyard.cli import data as data_cmd
-from shipyard.cli import demo as demo_cmd
-from shipyard.cli import events as events_cmd
-from shipyard.cli import keys as keys_cmd
-from shipyard.cli import labels as labels_cmd
-from shipyard.cli import logs as logs_cmd
-from shipyard.cli import models as models_cmd
-from shipyard.cli import monitor as monitor_cmd
-from shipyard.cli import project as project_cmd
-from shipyard.cli import promotion as promotion_cmd
-from shipyard.cli import rollout as rollout_cmd
-from shipyard.cli import serve as serve_cmd
-from shipyard.cli import tokens as tokens_cmd
-from shipyard.cli import traffic as traffic_cmd
-from shipyard.cli import training as training_cmd
-from shipyard.cli.output import print_error
-from shipyard.cli.state import CliState
-from shipyard.errors import ShipyardError
 
-__all__ = ["app", "main", "run"]
+__all__ = ["COMMANDS", "CommandEntry", "app", "main", "run"]
+
+
+@dataclass(frozen=True)
+class CommandEntry:
+    """A top-level command: the module attribute that implements it, and its summary.
+
+    ``attribute`` is a ``typer.Typer`` (a command group) or a function (one command).
+    ``summary`` is what ``shipyard --help`` lists; a test holds it equal to the first
+    line of the command's own help.
+    """
+
+    module: str
+    attribute: str
+    summary: str
+
+    def load(self, name: str) -> Any:
+        """The Click command, imported and built now."""
+        target = getattr(importlib.import_module(f"shipyard.cli.{self.module}"), self.attribute)
+        if isinstance(target, typer.Typer):
+            _plain_help(target)
+            return typer.main.get_group(target)  # a group even with one command
+        single = typer.Typer(add_completion=False, rich_markup_mode=None)
+        single.command(name)(target)
+        return typer.main.get_command(single)
+
+
+COMMANDS: dict[str, CommandEntry] = {
+    "init": CommandEntry(
+        "project",
+        "init",
+        "Write a commented shipyard.yaml and a .shipyard/ workspace, and create the database.",
+    ),
+    "train": CommandEntry(
+        "training",
+        "train_cmd",
+        "Snapshot → validate → train → log → register → model card, as one reproducible run.",
+    ),
+    "reproduce": CommandEntry(
+        "training",
+        "reproduce_cmd",
+        "Retrain a version from its recorded params, seed and data; compare; exit 1 if it differs.",
+    ),
+    "evaluate": CommandEntry(
+        "promotion",
+        "evaluate_cmd",
+        "Score a version and the champion on the golden set; exit 1 if any criterion fails.",
+    ),
+    "promote": CommandEntry(
+        "promotion",
+        "promote_cmd",
+        "Move an alias to a version with a passing scorecard (and approval, if required).",
+    ),
+    "approve": CommandEntry(
+        "promotion",
+        "approve_cmd",
+        "Approve a version for promotion to champion (recorded with your name).",
+    ),
+    "rollback": CommandEntry(
+        "promotion",
+        "rollback_cmd",
+        "Move champion back to the previous champion (or --to an earlier one).",
+    ),
+    "retrain": CommandEntry(
+        "ct",
+        "retrain_cmd",
+        "Retrain NAME now: validate → retrain → scorecard, then a shadow-canary roll-out.",
+    ),
+    "login": CommandEntry(
+        "tokens",
+        "login",
+        "Check a token against this project and save it to your credentials file.",
+    ),
+    "logout": CommandEntry(
+        "tokens", "logout", "Forget the token saved for this project's database."
+    ),
+    "whoami": CommandEntry(
+        "tokens",
+        "whoami",
+        "Show who acts for this project: name, role, how they authenticated, scopes, expiry.",
+    ),
+    "serve": CommandEntry(
+        "serve",
+        "serve_cmd",
+        "Serve a registered model over HTTP until interrupted (Ctrl-C drains and flushes).",
+    ),
+    "agent": CommandEntry(
+        "agent",
+        "agent_cmd",
+        "Advance roll-outs, run scheduled monitors and continuous training until interrupted.",
+    ),
+    "demo": CommandEntry(
+        "demo",
+        "demo_cmd",
+        "Train, serve (2 workers + agent), stream traffic, switch the concept, and watch the "
+        "loop retrain, gate, shadow, canary and promote; then roll back a worse candidate.",
+    ),
+    "db": CommandEntry("project", "db_app", "Control-plane database: migrations."),
+    "ct": CommandEntry("ct", "app", "Continuous training: the last cycles and their gates."),
+    "tokens": CommandEntry(
+        "tokens", "app", "API tokens: create, list, revoke and rotate (needs the admin role)."
+    ),
+    "config": CommandEntry(
+        "config", "app", "Show the resolved configuration; generate its documentation."
+    ),
+    "data": CommandEntry("data", "app", "Dataset snapshots, schemas and validation."),
+    "models": CommandEntry("models", "app", "Registered models, versions and lineage."),
+    "events": CommandEntry("events", "app", "The event log: who changed what, when."),
+    "audit": CommandEntry(
+        "audit", "app", "The tamper-evident audit log: verify, checkpoint, log, proof."
+    ),
+    "keys": CommandEntry("keys", "app", "Signing keys for model cards."),
+    "logs": CommandEntry("logs", "app", "Prediction and label logs."),
+    "traffic": CommandEntry(
+        "traffic",
+        "app",
+        "Traffic between champion, challengers and shadow (servers follow within 0.5 s).",
+    ),
+    "monitor": CommandEntry(
+        "monitor", "app", "Drift and performance monitoring, threshold bands, alerts."
+    ),
+    "labels": CommandEntry("labels", "app", "Delayed labels, joined to predictions by request id."),
+    "rollout": CommandEntry(
+        "rollout",
+        "app",
+        "Roll-outs: shadow, canary and blue/green steps, paused, aborted or promoted.",
+    ),
+}
+
+
+class _LoadedOnUse(Mapping[str, Any]):
+    """The root's commands by name, each imported and built the first time it is asked for."""
+
+    def __init__(self, entries: Mapping[str, CommandEntry]) -> None:
+        self._entries = entries
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = self._entries[name].load(name)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class LazyGroup(TyperGroup):
+    """The root command: lists :data:`COMMANDS` from their summaries, builds one on use."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LoadedOnUse(COMMANDS)  # type: ignore[assignment]
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        """Every command's name, in the order of :data:`COMMANDS`."""
+        return list(COMMANDS)
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        """The command list of ``--help``, from the summaries: nothing is imported."""
+        from typer._click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, make_default_short_help(entry.summary, limit))
+            for name, entry in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="shipyard",
+    cls=LazyGroup,
     help="Keep a trained model healthy in production: runs, registry, lineage, reproduction.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -75,41 +237,34 @@ def root(
     ] = False,
 ) -> None:
     """Shipyard: reproducible training runs, a registry with lineage, and more."""
+    from shipyard.cli.state import CliState
+
     ctx.obj = CliState(
         config_path=config,
         overrides={"database_url": database_url, "artifact_root": artifact_root},
     )
 
 
-project_cmd.register(app)
-training_cmd.register(app)
-promotion_cmd.register(app)
-ct_cmd.register(app)
-tokens_cmd.register(app)
-app.command("serve")(serve_cmd.serve_cmd)
-app.command("agent")(agent_cmd.agent_cmd)
-app.command("demo")(demo_cmd.demo_cmd)
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(data_cmd.app, name="data")
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(events_cmd.app, name="events")
-app.add_typer(audit_cmd.app, name="audit")
-app.add_typer(keys_cmd.app, name="keys")
-app.add_typer(logs_cmd.app, name="logs")
-app.add_typer(traffic_cmd.app, name="traffic")
-app.add_typer(monitor_cmd.app, name="monitor")
-app.add_typer(labels_cmd.app, name="labels")
-app.add_typer(rollout_cmd.app, name="rollout")
+def _plain_help(group: typer.Typer) -> None:
+    """Plain help for ``group`` and every group under it (see the module docstring)."""
+    group.rich_markup_mode = None
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _plain_help(sub.typer_instance)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code; errors print, never tracebacks."""
+    from shipyard.errors import ShipyardError
+
     # MLflow logs database set-up at INFO; the CLI shows its own progress instead.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         app(args=list(argv) if argv is not None else None, standalone_mode=True)
     except ShipyardError as error:
+        from shipyard.cli.output import print_error
+
         print_error(error)
         return error.exit_code
     except SystemExit as exit_:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli.acting import Scope, acting
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.errors import AuditFailed
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ def checkpoint_cmd(
     if as_json:
         print_json(saved.to_dict())
         return
-    console.print(f"[green]✓[/] checkpoint of {saved.size:,} leaves, root {saved.root}")
-    console.print(f"  {saved.path}")
+    console.print(f"[green]✓[/] checkpoint of {saved.size:,} leaves, root {esc(saved.root)}")
+    console.print(f"  {esc(saved.path)}")
     console.print("  Copy it off this host: whoever can write the database must not reach it.")
 
 
@@ -114,7 +114,7 @@ def log_cmd(
         how = ", ".join(part for part in (event.role, event.token_id) if part)
         who = f"{event.actor} ({how})" if how else event.actor
         table.add_row(str(event.seq), when, who, event.kind, event.subject, event.reason)
-    console.print(table)
+    console.print(table, markup=False)  # every cell is data
 
 
 @app.command("proof")
@@ -130,13 +130,16 @@ def proof_cmd(
     if as_json:
         print_json(proof.to_dict())
         return
-    console.print(f"leaf       seq {proof.seq} (event id {proof.event_id}), index {proof.index}")
-    console.print(f"leaf hash  {proof.leaf_hash}")
+    console.print(
+        f"leaf       seq {esc(proof.seq)} (event id {esc(proof.event_id)}), "
+        f"index {esc(proof.index)}"
+    )
+    console.print(f"leaf hash  {esc(proof.leaf_hash)}")
     console.print(f"tree size  {proof.tree_size:,}")
-    console.print(f"root       {proof.root}")
+    console.print(f"root       {esc(proof.root)}")
     console.print("path (from the leaf up):")
     for node in proof.path:
-        console.print(f"  {node}")
+        console.print(f"  {esc(node)}")
     console.print("[green]✓[/] the path leads from the leaf to the root (RFC 6962)")
 
 
@@ -173,17 +176,17 @@ def _print_report(report: AuditReport) -> None:
 
     for check in report.checkpoints:
         mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
-        console.print(f"{mark} {check.name}: {check.size:,} leaves at {check.at}")
+        console.print(f"{mark} {esc(check.name)}: {check.size:,} leaves at {esc(check.at)}")
     for proof in report.proofs:
         mark = "[green]✓[/]" if proof.ok else "[red]✗[/]"
         console.print(
-            f"{mark} consistency {proof.old_size:,} → {proof.new_size:,} ({proof.new}): "
-            f"{len(proof.proof)} hashes"
+            f"{mark} consistency {proof.old_size:,} → {proof.new_size:,} ({esc(proof.new)}): "
+            f"{esc(len(proof.proof))} hashes"
         )
     if report.ok:
-        console.print(f"[green]✓[/] {report.summary()}")
+        console.print(f"[green]✓[/] {esc(report.summary())}")
         return
-    console.print(f"[red]✗[/] {report.summary()}")
+    console.print(f"[red]✗[/] {esc(report.summary())}")
     for finding in report.findings:
         console.print(
             f"  - {escape(f'[{finding.problem}]')} {escape(finding.message)}", soft_wrap=True

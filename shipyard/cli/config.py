@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.cli.state import CliState
 
 __all__ = ["app"]
@@ -32,7 +32,9 @@ def show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
         return
     import yaml
 
-    console.print(yaml.safe_dump(resolved, sort_keys=False).rstrip())
+    # Plain text, not Rich: YAML holds brackets ([], ^[a-z]+$) that are not markup, and a
+    # long value must stay on its line for the file to parse.
+    typer.echo(yaml.safe_dump(resolved, sort_keys=False, width=float("inf")), nl=False)
 
 
 @app.command("docs")
@@ -49,4 +51,4 @@ def docs(
         typer.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8")
-    console.print(f"Wrote {output}")
+    console.print(f"Wrote {esc(output)}")

@@ -8,7 +8,7 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt
-from shipyard.cli.output import console, print_json, steps
+from shipyard.cli.output import console, esc, print_json, steps
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from shipyard.config import Config
     from shipyard.pipelines import Cycle
 
-__all__ = ["app", "register"]
+__all__ = ["app", "retrain_cmd"]
 
 app = typer.Typer(
     help="Continuous training: the last cycles and their gates.", no_args_is_help=True
@@ -60,7 +60,9 @@ def retrain_cmd(
     else:
         _print_cycle(cycle)
         if cycle.state == "running":
-            console.print(f"The agent takes it from here: `shipyard ct status {name}` follows it.")
+            console.print(
+                f"The agent takes it from here: `shipyard ct status {esc(name)}` follows it."
+            )
     if cycle.state in ("halted", "failed"):
         raise typer.Exit(1)
 
@@ -83,7 +85,7 @@ def status_cmd(
         print_json([cycle.to_dict() for cycle in cycles])
         return
     if not cycles:
-        console.print(f"{name} has no continuous-training cycles yet.")
+        console.print(f"{esc(name)} has no continuous-training cycles yet.")
         return
     gates = gate_names()  # the registered gates, then the roll-out's
     table = Table(
@@ -102,10 +104,10 @@ def status_cmd(
         table.add_row(
             str(cycle.id),
             cycle.created_at.strftime("%m-%d %H:%M:%S"),
-            cycle.cause,
+            esc(cycle.cause),
             *marks,
-            cycle.candidate or "—",
-            STATES.get(cycle.state, cycle.state),
+            esc(cycle.candidate or "—"),
+            STATES.get(cycle.state, esc(cycle.state)),
         )
     console.print(table)
     _print_cycle(cycles[0], header=False)
@@ -116,12 +118,15 @@ def _print_cycle(cycle: Cycle, *, header: bool = True) -> None:
 
     if header:
         console.print(
-            f"Cycle {cycle.id} of {cycle.model} ({cycle.cause}): {STATES.get(cycle.state)}"
+            f"Cycle {esc(cycle.id)} of {esc(cycle.model)} ({esc(cycle.cause)}): "
+            f"{STATES.get(cycle.state, esc(cycle.state))}"
         )
     if cycle.reason:
-        console.print(f"  {cycle.reason}")
+        console.print(f"  {esc(cycle.reason)}")
     for gate in cycle.gates:
-        console.print(f"  {MARKS.get(gate['status'], '?')} {gate['gate']}: {gate_summary(gate)}")
+        console.print(
+            f"  {MARKS.get(gate['status'], '?')} {esc(gate['gate'])}: {esc(gate_summary(gate))}"
+        )
 
 
 def _config_for(state: CliState, name: str) -> Config:
@@ -132,9 +137,3 @@ def _config_for(state: CliState, name: str) -> Config:
             hint=f"Run from {name}'s project folder, or pass --config its shipyard.yaml.",
         )
     return config
-
-
-def register(root: typer.Typer) -> None:
-    """Attach ``retrain`` and the ``ct`` group to the root app."""
-    root.command("retrain")(retrain_cmd)
-    root.add_typer(app, name="ct")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli.acting import Scope, acting
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 
@@ -38,11 +38,11 @@ def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) ->
         return
     verb = "Stored" if is_new else "Already stored"
     console.print(
-        f"[green]✓[/] {verb} snapshot [bold]{snap.digest[:12]}[/] "
-        f"({snap.rows:,} rows × {len(snap.columns)} columns) at {snap.data_path.parent}"
+        f"[green]✓[/] {esc(verb)} snapshot [bold]{esc(snap.digest[:12])}[/] "
+        f"({snap.rows:,} rows × {esc(len(snap.columns))} columns) at {esc(snap.data_path.parent)}"
     )
     if snap.dvc is not None:
-        console.print(f"  DVC: md5 {snap.dvc.md5} ({snap.dvc.path})")
+        console.print(f"  DVC: md5 {esc(snap.dvc.md5)} ({esc(snap.dvc.path)})")
 
 
 @schema_app.command("infer")
@@ -58,6 +58,7 @@ def schema_infer(
         float, typer.Option(min=0.0, help="Widen numeric ranges by this share of their span.")
     ] = 0.0,
     force: Annotated[bool, typer.Option(help="Overwrite an existing schema file.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a pandera schema (YAML) inferred from PATH, meant to be committed to git."""
     from shipyard.data import infer_schema, read_frame, write_schema
@@ -67,8 +68,11 @@ def schema_infer(
     frame = read_frame(path)
     schema = infer_schema(frame, null_tolerance=null_tolerance, range_margin=range_margin)
     write_schema(schema, output)
+    if as_json:
+        print_json({"schema": str(output), "columns": [str(c) for c in frame.columns]})
+        return
     console.print(
-        f"[green]✓[/] Wrote schema for {len(frame.columns)} columns to {output}. "
+        f"[green]✓[/] Wrote schema for {esc(len(frame.columns))} columns to {esc(output)}. "
         "Review it, then commit it."
     )
 
@@ -99,9 +103,9 @@ def validate_cmd(
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        console.print(f"[green]✓[/] {path} satisfies {schema} ({report.rows:,} rows).")
+        console.print(f"[green]✓[/] {esc(path)} satisfies {esc(schema)} ({report.rows:,} rows).")
     else:
-        console.print(report.render())
-        console.print(f"[red]✗[/] {len(report.failures)} checks failed for {path}.")
+        console.print(report.render(), markup=False)  # checks such as ^[a-z]+$, as written
+        console.print(f"[red]✗[/] {esc(len(report.failures))} checks failed for {esc(path)}.")
     if not report.ok:
         raise typer.Exit(1)

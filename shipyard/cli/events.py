@@ -39,4 +39,4 @@ def events(
     for event in found:
         when = event.to_dict()["at"][:19].replace("T", " ")
         table.add_row(when, event.actor, event.kind, event.subject)
-    console.print(table)
+    console.print(table, markup=False)  # every cell is data

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from shipyard.cli.acting import Scope, acting
-from shipyard.cli.output import console
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, esc, print_json
 
 __all__ = ["app"]
 
@@ -19,6 +20,7 @@ app = typer.Typer(help="Signing keys for model cards.", no_args_is_help=True)
 def init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option(help="Replace an existing key pair.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create an Ed25519 key pair: private key outside the repo, public key to commit.
 
@@ -44,9 +46,19 @@ def init(
         before=_hex(old) if replaced else None,
         after=_hex(fingerprint),
     )
-    console.print(f"[green]✓[/] private key {private} (keep it secret, outside the repo)")
-    console.print(f"[green]✓[/] public key  {public} (commit it)")
-    console.print(f"fingerprint {fingerprint}")
+    if as_json:
+        print_json(
+            {
+                "private_key": str(private),
+                "public_key": str(public),
+                "fingerprint": fingerprint,
+                "replaced": old if replaced else None,
+            }
+        )
+        return
+    console.print(f"[green]✓[/] private key {esc(private)} (keep it secret, outside the repo)")
+    console.print(f"[green]✓[/] public key  {esc(public)} (commit it)")
+    console.print(f"fingerprint {esc(fingerprint)}")
 
 
 def _fingerprint(public: Path) -> str | None:

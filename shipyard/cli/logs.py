@@ -12,7 +12,7 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, parse_moment
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 
@@ -109,7 +109,7 @@ def prune_cmd(
         return
     verb = "Would remove" if dry_run else "Removed"
     for item in report.pruned:
-        console.print(f"{verb} {item.describe()}")
+        console.print(f"{esc(verb)} {esc(item.describe())}")
 
 
 def _raw_pii(ctx: typer.Context, name: str, start: datetime | None) -> pa.Table:
@@ -138,4 +138,4 @@ def _show(table: pa.Table, limit: int, as_json: bool) -> None:
     view = Table(*table.column_names, title=f"{table.num_rows} rows", title_justify="left")
     for row in rows[:limit]:
         view.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(view)
+    console.print(view, markup=False)  # every cell is data

@@ -8,7 +8,7 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, parse_moment
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.moments import as_utc
 
 __all__ = ["app"]
@@ -40,7 +40,7 @@ def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for m in models:
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
         table.add_row(m.name, m.latest_version or "—", str(m.versions), aliases, m.updated_at or "")
-    console.print(table)
+    console.print(table, markup=False)  # every cell is data
 
 
 @app.command("show")
@@ -59,10 +59,10 @@ def show_cmd(
         print_json(detail.to_dict())
         return
     console.print(
-        f"[bold]{detail.name}/{detail.version}[/]  {detail.status}  "
-        f"registered by {detail.registered_by}  {detail.created_at or ''}"
+        f"[bold]{esc(detail.name)}/{esc(detail.version)}[/]  {esc(detail.status)}  "
+        f"registered by {esc(detail.registered_by)}  {esc(detail.created_at or '')}"
     )
-    console.print(f"run {detail.run_id or '—'}   source {detail.source}")
+    console.print(f"run {esc(detail.run_id or '—')}   source {esc(detail.source)}")
     if detail.aliases:
         console.print("aliases: " + ", ".join(detail.aliases))
     for title, values in (
@@ -74,7 +74,7 @@ def show_cmd(
             table = Table(title, "value", title_justify="left")
             for key, value in sorted(values.items()):
                 table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-            console.print(table)
+            console.print(table, markup=False)
 
 
 @app.command("lineage")
@@ -92,24 +92,26 @@ def lineage_cmd(
     if as_json:
         print_json(found.to_dict())
         return
-    tree = Tree(f"[bold]model version[/] {found.name}/{found.version}")
-    run = tree.add(f"[bold]run[/] {found.run.get('id') or '—'} {found.run.get('status', '')}")
+    tree = Tree(f"[bold]model version[/] {esc(found.name)}/{esc(found.version)}")
+    run = tree.add(
+        f"[bold]run[/] {esc(found.run.get('id') or '—')} {esc(found.run.get('status', ''))}"
+    )
     ds = found.dataset
-    data = run.add(f"[bold]dataset[/] {ds.get('source') or '—'}")
+    data = run.add(f"[bold]dataset[/] {esc(ds.get('source') or '—')}")
     if ds.get("digest"):
-        data.add(f"digest {ds['digest']}")
+        data.add(f"digest {esc(ds['digest'])}")
     if ds.get("mlflow_digest") and not ds.get("digest"):
-        data.add(f"MLflow digest {ds['mlflow_digest']}")
+        data.add(f"MLflow digest {esc(ds['mlflow_digest'])}")
     if ds.get("dvc_md5"):
-        data.add(f"DVC md5 {ds['dvc_md5']} ({ds.get('dvc_path')})")
+        data.add(f"DVC md5 {esc(ds['dvc_md5'])} ({esc(ds.get('dvc_path'))})")
     git = found.git
     dirty = " (dirty work tree)" if git.get("dirty") else ""
-    run.add(f"[bold]git commit[/] {git.get('commit', '—')}{dirty}")
-    run.add(f"[bold]environment[/] {found.environment.get('digest', '—')}")
-    run.add(f"[bold]trigger[/] {found.trigger or '—'}")
+    run.add(f"[bold]git commit[/] {esc(git.get('commit', '—'))}{dirty}")
+    run.add(f"[bold]environment[/] {esc(found.environment.get('digest', '—'))}")
+    run.add(f"[bold]trigger[/] {esc(found.trigger or '—')}")
     console.print(tree)
     if found.missing:
-        console.print("[yellow]not recorded:[/] " + ", ".join(found.missing))
+        console.print("[yellow]not recorded:[/] " + esc(", ".join(found.missing)))
 
 
 @app.command("history")
@@ -153,9 +155,9 @@ def history_cmd(
             e.to_version or "—",
             e.reason,
         )
-    console.print(table if entries else f"No history for {name} yet.")
+    console.print(table if entries else f"No history for {esc(name)} yet.", markup=False)
     if at is not None:
-        console.print(f"champion at {at}: {champion or 'none'}")
+        console.print(f"champion at {esc(at)}: {esc(champion or 'none')}")
 
 
 @app.command("prune")
@@ -177,15 +179,15 @@ def prune_cmd(
         print_json({"candidates": [c.version for c in candidates], "archived": archived})
         return
     if not candidates:
-        console.print(f"Nothing to prune for {name}.")
+        console.print(f"Nothing to prune for {esc(name)}.")
         return
     listed = ", ".join(c.version for c in candidates)
     if yes:
-        console.print(f"[green]✓[/] archived {name} versions {listed}")
+        console.print(f"[green]✓[/] archived {esc(name)} versions {esc(listed)}")
     else:
         console.print(
-            f"Would archive {name} versions {listed} (never promoted, older than the "
-            f"{keep} newest). Run again with --yes to archive them."
+            f"Would archive {esc(name)} versions {esc(listed)} (never promoted, older than the "
+            f"{esc(keep)} newest). Run again with --yes to archive them."
         )
 
 
@@ -213,10 +215,10 @@ def verify_cmd(
             }
         )
     elif result.ok:
-        console.print(f"[green]✓[/] {label}: signature and model artifact verified")
+        console.print(f"[green]✓[/] {esc(label)}: signature and model artifact verified")
     else:
-        console.print(f"[red]✗[/] {label} failed verification:")
+        console.print(f"[red]✗[/] {esc(label)} failed verification:")
         for problem in result.problems:
-            console.print(f"  - {problem}")
+            console.print(f"  - {esc(problem)}")
     if not result.ok:
         raise typer.Exit(1)

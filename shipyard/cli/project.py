@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli.output import console, print_json
+from shipyard.cli.options import JsonOpt
+from shipyard.cli.output import console, esc, print_json
 from shipyard.cli.state import CliState, issue_own_token, os_user, os_user_principal
 from shipyard.errors import Unauthenticated
 
 if TYPE_CHECKING:
     from shipyard.config import Config
 
-__all__ = ["db_app", "register"]
+__all__ = ["db_app", "init"]
 
 db_app = typer.Typer(help="Control-plane database: migrations.", no_args_is_help=True)
 
@@ -27,46 +29,65 @@ def init(
     force: Annotated[
         bool, typer.Option(help="Replace an existing shipyard.yaml with the template.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a commented shipyard.yaml and a .shipyard/ workspace, and create the database.
 
     An existing shipyard.yaml is kept (a cloned project gets its workspace); --force
     replaces it with a fresh template.
     """
+    from sqlalchemy.engine import make_url
+
     from shipyard.config import CONFIG_FILENAME, WORKSPACE_DIRNAME, load_config
     from shipyard.config.reference import render_template
     from shipyard.store import Store
 
+    say: Callable[[str], None] = _silent if as_json else console.print
     state: CliState = ctx.obj
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / CONFIG_FILENAME
-    if config_file.exists() and not force:
-        console.print(f"[green]✓[/] Kept existing {config_file} (--force rewrites the template)")
+    kept = config_file.exists() and not force
+    if kept:
+        say(f"[green]✓[/] Kept existing {esc(config_file)} (--force rewrites the template)")
     else:
         project = name or folder.name
         config_file.write_text(render_template(project, model or project), encoding="utf-8")
-        console.print(f"[green]✓[/] Wrote {config_file}")
+        say(f"[green]✓[/] Wrote {esc(config_file)}")
     workspace = folder / WORKSPACE_DIRNAME
     workspace.mkdir(exist_ok=True)
     # The workspace holds databases and artifacts, never meant for git.
     (workspace / ".gitignore").write_text("*\n", encoding="utf-8")
     config = load_config(config_file, overrides=state.overrides)
     Store(config.db_url, actor=os_user()).close()
-    console.print(f"[green]✓[/] Workspace {workspace}")
-    console.print(f"[green]✓[/] Database ready at {config.db_url}")
-    _own_token(config)
-    if config.train.entrypoint is None:
-        console.print(
-            "Next: set train.entrypoint and train.data in shipyard.yaml, then `shipyard train`."
+    database = make_url(config.db_url).render_as_string(hide_password=True)
+    say(f"[green]✓[/] Workspace {esc(workspace)}")
+    say(f"[green]✓[/] Database ready at {esc(database)}")
+    token = _own_token(config, say)
+    if as_json:
+        print_json(
+            {
+                "config": str(config_file),
+                "config_kept": kept,
+                "workspace": str(workspace),
+                "database_url": database,
+                "token": token,
+            }
         )
+    elif config.train.entrypoint is None:
+        say("Next: set train.entrypoint and train.data in shipyard.yaml, then `shipyard train`.")
 
 
-def _own_token(config: Config) -> None:
+def _silent(_text: str) -> None:
+    """What ``init --json`` says while it works: nothing (the JSON says it at the end)."""
+
+
+def _own_token(config: Config, say: Callable[[str], None]) -> str:
     """Give the OS user an admin token for a local project (or a database with none yet).
 
     On a laptop nobody types a token: this one is saved to the credentials file and used
     from then on. A shared database that already has tokens needs one from an admin.
+    Returns what happened: ``signed-in``, ``needs-login`` or ``issued``.
     """
     from shipyard.governance.credentials import credentials_path, saved_token
     from shipyard.governance.tokens import authenticate, count_tokens
@@ -83,13 +104,11 @@ def _own_token(config: Config) -> None:
             except Unauthenticated:
                 pass
             else:
-                console.print(f"[green]✓[/] Signed in as {who.name} ({who.role}) from {path}")
-                return
+                say(f"[green]✓[/] Signed in as {esc(who.name)} ({esc(who.role)}) from {esc(path)}")
+                return "signed-in"
         if config.shared_database and count_tokens(with_tokens) > 0:
-            console.print(
-                "This database is shared: run `shipyard login` with a token from an admin."
-            )
-            return
+            say("This database is shared: run `shipyard login` with a token from an admin.")
+            return "needs-login"
     finally:
         with_tokens.close()
     project = Project(config, os_user_principal())
@@ -97,14 +116,15 @@ def _own_token(config: Config) -> None:
         issued = issue_own_token(project)
     finally:
         project.close()
-    console.print(
-        f"[green]✓[/] Admin token for {issued.info.name} saved to {path} "
+    say(
+        f"[green]✓[/] Admin token for {esc(issued.info.name)} saved to {esc(path)} "
         "(`shipyard whoami` shows it)"
     )
+    return "issued"
 
 
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
+def db_upgrade(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Apply control-plane migrations (also done automatically on first use)."""
     from shipyard.store import Store, current_revision
 
@@ -115,7 +135,10 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     upgrade(store.engine)
     after = current_revision(store.engine)
-    console.print(f"Database at revision {after} (was {before or 'empty'}).")
+    if as_json:
+        print_json({"revision": after, "was": before})
+        return
+    console.print(f"Database at revision {esc(after)} (was {esc(before or 'empty')}).")
 
 
 @db_app.command("current")
@@ -130,10 +153,4 @@ def db_current(
     if as_json:
         print_json({"revision": revision, "head": HEAD_REVISION})
         return
-    console.print(f"revision {revision or 'none'} (head {HEAD_REVISION})")
-
-
-def register(app: typer.Typer) -> None:
-    """Attach these commands to the root app."""
-    app.command("init")(init)
-    app.add_typer(db_app, name="db")
+    console.print(f"revision {esc(revision or 'none')} (head {HEAD_REVISION})")

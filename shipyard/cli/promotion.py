@@ -9,10 +9,10 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, RefArg
-from shipyard.cli.output import console, print_json, steps
+from shipyard.cli.output import console, esc, print_json, steps
 from shipyard.cli.state import CliState
 
-__all__ = ["register"]
+__all__ = ["approve_cmd", "evaluate_cmd", "promote_cmd", "rollback_cmd"]
 
 
 def evaluate_cmd(
@@ -40,7 +40,7 @@ def evaluate_cmd(
     else:
         from shipyard.evaluation import ScorecardResult
 
-        console.print(ScorecardResult.from_dict(record.result).render())
+        console.print(ScorecardResult.from_dict(record.result).render(), markup=False)
         against = (
             f"champion {record.model}/{record.champion_version}"
             if record.champion_version
@@ -48,10 +48,10 @@ def evaluate_cmd(
         )
         verdict = "[green]PASSED[/]" if record.passed else "[red]FAILED[/]"
         console.print(
-            f"{record.model}/{record.version} {verdict} on golden set "
-            f"{record.golden_digest[:12]} (vs {against})"
+            f"{esc(record.model)}/{esc(record.version)} {verdict} on golden set "
+            f"{esc(record.golden_digest[:12])} (vs {esc(against)})"
         )
-        console.print(f"report: {record.report_path}")
+        console.print(f"report: {esc(record.report_path)}")
     if not record.passed:
         raise typer.Exit(1)
 
@@ -80,9 +80,11 @@ def promote_cmd(
         print_json(result.to_dict())
         return
     was = f" (was {result.previous})" if result.previous else ""
-    console.print(f"[green]✓[/] {result.model}@{result.alias} → {result.version}{was}")
+    console.print(
+        f"[green]✓[/] {esc(result.model)}@{esc(result.alias)} → {esc(result.version)}{esc(was)}"
+    )
     if result.forced:
-        console.print("[yellow]override recorded:[/] " + "; ".join(result.overridden))
+        console.print("[yellow]override recorded:[/] " + esc("; ".join(result.overridden)))
     if result.alias == "champion":
         console.print(
             "model card signed"
@@ -109,7 +111,9 @@ def approve_cmd(
     if as_json:
         print_json(approval.to_dict())
         return
-    console.print(f"[green]✓[/] {approval.actor} approved {approval.model}/{approval.version}")
+    console.print(
+        f"[green]✓[/] {esc(approval.actor)} approved {esc(approval.model)}/{esc(approval.version)}"
+    )
 
 
 def rollback_cmd(
@@ -129,12 +133,6 @@ def rollback_cmd(
     if as_json:
         print_json(move.to_dict())
         return
-    console.print(f"[green]✓[/] {name}@champion → {move.to_version} (was {move.from_version})")
-
-
-def register(app: typer.Typer) -> None:
-    """Attach these commands to the root app."""
-    app.command("evaluate")(evaluate_cmd)
-    app.command("promote")(promote_cmd)
-    app.command("approve")(approve_cmd)
-    app.command("rollback")(rollback_cmd)
+    console.print(
+        f"[green]✓[/] {esc(name)}@champion → {esc(move.to_version)} (was {esc(move.from_version)})"
+    )

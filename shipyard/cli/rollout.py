@@ -8,7 +8,7 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, RefArg, parse_interval
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -79,8 +79,8 @@ def start_cmd(
         print_json(rollout.to_dict())
         return
     console.print(
-        f"[green]✓[/] {name}/{number}: {rollout.strategy} roll-out started at "
-        f"{rollout.describe_step()} (champion {rollout.champion or 'none'})."
+        f"[green]✓[/] {esc(name)}/{esc(number)}: {esc(rollout.strategy)} roll-out started at "
+        f"{esc(rollout.describe_step())} (champion {esc(rollout.champion or 'none')})."
     )
 
 
@@ -111,7 +111,7 @@ def status_cmd(
             print_json(None)
         else:
             last = _last_outcome(store, name)
-            console.print(f"{name} has no roll-out in progress.{last}", soft_wrap=True)
+            console.print(f"{esc(name)} has no roll-out in progress.{esc(last)}", soft_wrap=True)
         return
     if as_json:
         report = _guardrails(config, rollout)
@@ -166,8 +166,9 @@ def _view(config: Config, store: Store, rollout: Rollout) -> Group:
     elif rollout.state == "promoting":
         step += ", every step passed: waiting to be promoted"
     header = (
-        f"[bold]{rollout.model}/{rollout.candidate}[/] against champion {rollout.champion}: "
-        f"{rollout.state.replace('_', ' ')}\n{step}\nTraffic: {_traffic(rollout)}"
+        f"[bold]{esc(rollout.model)}/{esc(rollout.candidate)}[/] against champion "
+        f"{esc(rollout.champion)}: {rollout.state.replace('_', ' ')}\n{esc(step)}\n"
+        f"Traffic: {esc(_traffic(rollout))}"
     )
     parts: list[Any] = [header]
     if report is not None:
@@ -176,7 +177,7 @@ def _view(config: Config, store: Store, rollout: Rollout) -> Group:
                 f"The champion answers nothing in this step: its side is what it answered "
                 f"since {report.champion_since.isoformat()[:19]}."
             )
-        parts.append(_checks_view(report.checks, f"Guardrails: {report.reason}"))
+        parts.append(_checks_view(report.checks, f"Guardrails: {esc(report.reason)}"))
     elif rollout.history and rollout.history[-1].get("evidence", {}).get("checks"):
         last = rollout.history[-1]
         parts.append(
@@ -189,9 +190,9 @@ def _view(config: Config, store: Store, rollout: Rollout) -> Group:
         table.add_row(
             entry["at"][:19],
             str(entry["from"]),
-            entry["to"],
+            esc(entry["to"]),
             str(entry["step_index"] + 1),
-            entry["reason"],
+            esc(entry["reason"]),
         )
     parts.append(table)
     return Group(*parts)
@@ -230,7 +231,7 @@ def _checks_view(checks: dict[str, Any], title: str) -> Group:
         verdict = str(check.get("verdict", ""))
         colour = colours.get(verdict)
         table.add_row(
-            name,
+            esc(name),
             format_value(check.get("value"), unit),
             format_value(check.get("champion"), unit),
             format_value(check.get("limit"), unit),
@@ -279,30 +280,43 @@ def _last_outcome(store: Store, name: str) -> str:
 
 
 @app.command("pause")
-def pause_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "") -> None:
+def pause_cmd(
+    ctx: typer.Context, name: NameArg, reason: ReasonOpt = "", as_json: JsonOpt = False
+) -> None:
     """Hold NAME's roll-out at its current step (traffic stays as it is)."""
     from shipyard.delivery.rollout import pause_rollout
 
     rollout = pause_rollout(acting(ctx, Scope.MODELS_DEPLOY, name).store, name, reason)
-    console.print(f"Paused at {rollout.describe_step()}.")
+    if as_json:
+        print_json(rollout.to_dict())
+        return
+    console.print(f"Paused at {esc(rollout.describe_step())}.")
 
 
 @app.command("resume")
-def resume_cmd(ctx: typer.Context, name: NameArg) -> None:
+def resume_cmd(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Carry on with NAME's paused roll-out."""
     from shipyard.delivery.rollout import resume_rollout
 
     rollout = resume_rollout(acting(ctx, Scope.MODELS_DEPLOY, name).store, name)
-    console.print(f"Resumed at {rollout.describe_step()}.")
+    if as_json:
+        print_json(rollout.to_dict())
+        return
+    console.print(f"Resumed at {esc(rollout.describe_step())}.")
 
 
 @app.command("abort")
-def abort_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "") -> None:
+def abort_cmd(
+    ctx: typer.Context, name: NameArg, reason: ReasonOpt = "", as_json: JsonOpt = False
+) -> None:
     """Stop NAME's roll-out; all traffic goes back to the champion."""
     from shipyard.delivery.rollout import abort_rollout
 
     rollout = abort_rollout(acting(ctx, Scope.MODELS_DEPLOY, name).store, name, reason)
-    console.print(f"Aborted {name}/{rollout.candidate}; the champion has all traffic.")
+    if as_json:
+        print_json(rollout.to_dict())
+        return
+    console.print(f"Aborted {esc(name)}/{esc(rollout.candidate)}; the champion has all traffic.")
 
 
 @app.command("promote")
@@ -311,6 +325,7 @@ def promote_cmd(
     name: NameArg,
     force: Annotated[bool, typer.Option(help="Override failed checks (needs --reason).")] = False,
     reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Skip the remaining steps: make the candidate champion (approval rules apply)."""
     from shipyard.delivery.rollout import active_rollout, complete_rollout
@@ -323,15 +338,20 @@ def promote_cmd(
     rollout = active_rollout(store, name)
     if rollout is None:
         raise NotFoundError(f"{name} has no roll-out in progress.", hint="Nothing to promote.")
-    promote(
+    result = promote(
         project,
         ModelRef(name, version=rollout.candidate),
         to="champion",
         force=force,
         reason=reason,
     )
-    complete_rollout(store, name)
-    console.print(f"[green]✓[/] {name}@champion → {rollout.candidate}; roll-out complete.")
+    completed = complete_rollout(store, name)
+    if as_json:
+        print_json({"promotion": result.to_dict(), "rollout": completed.to_dict()})
+        return
+    console.print(
+        f"[green]✓[/] {esc(name)}@champion → {esc(rollout.candidate)}; roll-out complete."
+    )
 
 
 def _steps(text: str | None) -> tuple[float, ...] | None:

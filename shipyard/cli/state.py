@@ -208,7 +208,7 @@ class CliState:
         return self.project().store
 
     def _resolve(self) -> Project:
-        from shipyard.cli.output import err_console
+        from shipyard.cli.output import err_console, esc
         from shipyard.governance.credentials import credentials_path
         from shipyard.project import Project
         from shipyard.store import Store
@@ -246,14 +246,15 @@ class CliState:
         if issued is not None:
             path = credentials_path(config)
             err_console.print(
-                f"[green]✓[/] Created an admin token for {principal.name} (id {issued.id}) and "
-                f"saved it to {path}; Shipyard uses it from now on.",
+                f"[green]✓[/] Created an admin token for {esc(principal.name)} "
+                f"(id {esc(issued.id)}) and "
+                f"saved it to {esc(path)}; Shipyard uses it from now on.",
                 soft_wrap=True,
             )
         elif identity.refused is not None:
             err_console.print(
                 f"[yellow]![/] The token saved for this project was refused: "
-                f"{identity.refused.message} Acting as the OS user {principal.name}; "
+                f"{esc(identity.refused.message)} Acting as the OS user {esc(principal.name)}; "
                 "`shipyard logout` forgets the saved token.",
                 soft_wrap=True,
             )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli.options import JsonOpt
-from shipyard.cli.output import console, err_console, print_json
+from shipyard.cli.output import console, err_console, esc, print_json
 from shipyard.cli.state import CliState, os_user
 from shipyard.errors import ConfigError
 from shipyard.moments import parse_duration
@@ -17,7 +17,7 @@ from shipyard.moments import parse_duration
 if TYPE_CHECKING:
     from shipyard.governance.tokens import IssuedToken, TokenInfo
 
-__all__ = ["app", "register"]
+__all__ = ["app", "login", "logout", "whoami"]
 
 app = typer.Typer(
     help="API tokens: create, list, revoke and rotate (needs the admin role).",
@@ -41,15 +41,17 @@ def _show_once(issued: IssuedToken, as_json: bool, verb: str = "Created") -> Non
         print_json({"token": issued.token, **_listing(info)})
     elif sys.stdout.isatty():
         console.print(
-            f"{verb} token [bold]{info.id}[/] for {info.name} (role {info.role}), "
-            f"expires {_when(info.expires_at)}:"
+            f"{esc(verb)} token [bold]{esc(info.id)}[/] for {esc(info.name)} "
+            f"(role {esc(info.role)}), "
+            f"expires {esc(_when(info.expires_at))}:"
         )
         console.print(issued.token, markup=False, highlight=False, soft_wrap=True)
     else:
         print(issued.token, flush=True)
     err_console.print(
-        f"[yellow]![/] {verb} token {info.id} for {info.name} (role {info.role}, expires "
-        f"{_when(info.expires_at)}). Store it now: it will not be shown again.",
+        f"[yellow]![/] {esc(verb)} token {esc(info.id)} for {esc(info.name)} "
+        f"(role {esc(info.role)}, expires "
+        f"{esc(_when(info.expires_at))}). Store it now: it will not be shown again.",
         soft_wrap=True,
     )
 
@@ -123,18 +125,27 @@ def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             _day(info.last_used_at) if info.last_used_at else "never",
             info.status() + (f", replaces {info.replaces}" if info.replaces else ""),
         )
-    console.print(table)
+    console.print(table, markup=False)  # every cell is data
 
 
 @app.command("revoke")
-def revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="Token id.")]) -> None:
+def revoke(
+    ctx: typer.Context,
+    token_id: Annotated[str, typer.Argument(help="Token id.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Revoke a token: it is refused from now on."""
     from shipyard.governance.tokens import revoke_token
 
     state: CliState = ctx.obj
     info = revoke_token(state.project(), token_id)
     assert info.revoked_at is not None
-    console.print(f"Token {info.id} ({info.name}) revoked at {_when(info.revoked_at)}.")
+    if as_json:
+        print_json(_listing(info))
+        return
+    console.print(
+        f"Token {esc(info.id)} ({esc(info.name)}) revoked at {esc(_when(info.revoked_at))}."
+    )
 
 
 @app.command("rotate")
@@ -158,7 +169,7 @@ def rotate(
         expires=_lifetime(expires),
     )
     _show_once(issued, as_json, verb="Rotated; new")
-    err_console.print(f"Token {token_id} stays valid for {overlap}, then expires.")
+    err_console.print(f"Token {esc(token_id)} stays valid for {esc(overlap)}, then expires.")
 
 
 def login(
@@ -166,6 +177,7 @@ def login(
     token_stdin: Annotated[
         bool, typer.Option("--token-stdin", help="Read the token from standard input.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check a token against this project and save it to your credentials file."""
     from shipyard.governance.credentials import credentials_path, save_token
@@ -188,23 +200,39 @@ def login(
     path = credentials_path(config)
     assert principal.token_id is not None
     save_token(path, config.db_url, token, token_id=principal.token_id, name=principal.name)
+    if as_json:
+        print_json(
+            {
+                "name": principal.name,
+                "role": principal.role,
+                "token_id": principal.token_id,
+                "credentials": str(path),
+            }
+        )
+        return
     console.print(
-        f"[green]✓[/] Logged in as {principal.name} (role {principal.role}, token "
-        f"{principal.token_id}); saved to {path}"
+        f"[green]✓[/] Logged in as {esc(principal.name)} (role {esc(principal.role)}, token "
+        f"{esc(principal.token_id)}); saved to {esc(path)}"
     )
 
 
-def logout(ctx: typer.Context) -> None:
+def logout(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Forget the token saved for this project's database."""
     from shipyard.governance.credentials import credentials_path, database_key, forget_token
 
     state: CliState = ctx.obj
     config = state.config()
     path = credentials_path(config)
-    if forget_token(path, config.db_url):
-        console.print(f"Forgot the token for {database_key(config.db_url)} in {path}.")
+    forgot = forget_token(path, config.db_url)
+    if as_json:
+        print_json(
+            {"forgot": forgot, "database": database_key(config.db_url), "credentials": str(path)}
+        )
+        return
+    if forgot:
+        console.print(f"Forgot the token for {esc(database_key(config.db_url))} in {esc(path)}.")
     else:
-        console.print(f"No token was saved for {database_key(config.db_url)} in {path}.")
+        console.print(f"No token was saved for {esc(database_key(config.db_url))} in {esc(path)}.")
 
 
 def whoami(ctx: typer.Context, as_json: JsonOpt = False) -> None:
@@ -232,14 +260,14 @@ def whoami(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(record)
         return
-    console.print(f"[bold]{who.name}[/] (role {who.role})")
+    console.print(f"[bold]{esc(who.name)}[/] (role {esc(who.role)})")
     if who.token_id is None:
-        console.print(f"via     {who.via}: no token (a local project lets the OS user act)")
+        console.print(f"via     {esc(who.via)}: no token (a local project lets the OS user act)")
     else:
-        console.print(f"via     token {who.token_id}")
-        console.print(f"expires {_when(expires_at) if expires_at else 'unknown'}")
-    console.print(f"scopes  {', '.join(scopes)}", soft_wrap=True)
-    console.print(f"grants  {', '.join(grants)}", soft_wrap=True)
+        console.print(f"via     token {esc(who.token_id)}")
+        console.print(f"expires {esc(_when(expires_at) if expires_at else 'unknown')}")
+    console.print(f"scopes  {esc(', '.join(scopes))}", soft_wrap=True)
+    console.print(f"grants  {esc(', '.join(grants))}", soft_wrap=True)
 
 
 def _listing(info: TokenInfo) -> dict[str, object]:
@@ -265,11 +293,3 @@ def _when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def register(root: typer.Typer) -> None:
-    """Attach ``tokens`` and the ``login``/``logout``/``whoami`` commands to the root app."""
-    root.add_typer(app, name="tokens")
-    root.command("login")(login)
-    root.command("logout")(logout)
-    root.command("whoami")(whoami)

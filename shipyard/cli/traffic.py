@@ -8,7 +8,7 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt
-from shipyard.cli.output import console, print_json
+from shipyard.cli.output import console, esc, print_json
 from shipyard.errors import ConfigError
 
 __all__ = ["app"]
@@ -46,13 +46,13 @@ def show_cmd(
             }
         )
         return
-    view = Table("version", "role", "traffic", title=f"{name} — generation {generation}")
+    view = Table("version", "role", "traffic", title=f"{esc(name)} — generation {generation}")
     view.add_row(champion or "(no champion)", "champion", f"{share:.0%}")
     for version, weight in sorted(settings.challengers.items()):
         view.add_row(version, "challenger", f"{weight:.0%}")
     if settings.shadow is not None:
         view.add_row(settings.shadow, "shadow", f"copy of {settings.shadow_share:.0%}")
-    console.print(view)
+    console.print(view, markup=False)  # every cell is data
 
 
 @app.command("set")
@@ -72,11 +72,12 @@ def set_cmd(
     shadow_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of requests copied to the shadow.")
     ] = 1.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Replace NAME's traffic settings (challengers and shadow) and tell its servers."""
-    from shipyard.delivery import TrafficSettings, write_traffic
     from shipyard.registry import get_version
     from shipyard.registry.refs import ModelRef
+    from shipyard.store.traffic import TrafficSettings, write_traffic
 
     project = acting(ctx, Scope.MODELS_DEPLOY, name)
     challengers = dict(_share(item) for item in challenger or [])
@@ -89,21 +90,29 @@ def set_cmd(
         shadow_share=shadow_share,
     )
     generation = write_traffic(project.store, name, settings)
-    console.print(f"Traffic of {name} set (generation {generation}).")
+    if as_json:
+        print_json({"model": name, "generation": generation, **settings.to_dict()})
+        return
+    console.print(f"Traffic of {esc(name)} set (generation {esc(generation)}).")
 
 
 @app.command("clear")
 def clear_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Send all of NAME's traffic to its champion again, with no shadow."""
-    from shipyard.delivery import TrafficSettings, write_traffic
+    from shipyard.store.traffic import TrafficSettings, write_traffic
 
-    generation = write_traffic(
-        acting(ctx, Scope.MODELS_DEPLOY, name).store, name, TrafficSettings()
+    settings = TrafficSettings()
+    generation = write_traffic(acting(ctx, Scope.MODELS_DEPLOY, name).store, name, settings)
+    if as_json:
+        print_json({"model": name, "generation": generation, **settings.to_dict()})
+        return
+    console.print(
+        f"All traffic of {esc(name)} goes to its champion (generation {esc(generation)})."
     )
-    console.print(f"All traffic of {name} goes to its champion (generation {generation}).")
 
 
 def _share(item: str) -> tuple[str, float]:

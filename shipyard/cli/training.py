@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli.output import console, print_json, steps
+from shipyard.cli.output import console, esc, print_json, steps
 from shipyard.cli.state import CliState
 
 if TYPE_CHECKING:
     from shipyard.training import ReproduceReport
 
-__all__ = ["register"]
+__all__ = ["reproduce_cmd", "train_cmd"]
 
 
 def train_cmd(
@@ -42,15 +42,15 @@ def train_cmd(
         print_json(result.to_dict())
         return
     console.print(
-        f"[green]✓[/] Registered [bold]{result.name}/{result.version}[/] "
-        f"({result.flavour}) from run {result.run_id}"
+        f"[green]✓[/] Registered [bold]{esc(result.name)}/{esc(result.version)}[/] "
+        f"({esc(result.flavour)}) from run {esc(result.run_id)}"
     )
     console.print(
-        f"  data {result.data_digest[:12]}"
+        f"  data {esc(result.data_digest[:12])}"
         + ("" if result.validated else " (not validated: no train.schema set)")
     )
     for name, value in sorted(result.metrics.items()):
-        console.print(f"  {name} = {value:.6g}")
+        console.print(f"  {esc(name)} = {value:.6g}")
 
 
 def reproduce_cmd(
@@ -82,28 +82,22 @@ def _print_report(report: ReproduceReport) -> None:
     table = Table("metric", "recorded", "reproduced", "match")
     for m in report.metrics:
         table.add_row(
-            m.name,
+            esc(m.name),
             f"{m.recorded:.6g}",
             "—" if m.reproduced is None else f"{m.reproduced:.6g}",
             "[green]yes[/]" if m.within_tolerance else "[red]no[/]",
         )
     console.print(table)
     console.print(
-        f"predictions: {report.predictions_compared - report.predictions_differing} of "
-        f"{report.predictions_compared} identical"
+        f"predictions: {esc(report.predictions_compared - report.predictions_differing)} of "
+        f"{esc(report.predictions_compared)} identical"
     )
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {esc(note)}")
     label = f"{report.name}/{report.version}"
     if report.reproduced:
-        console.print(f"[green]✓ Reproduced[/] {label}")
+        console.print(f"[green]✓ Reproduced[/] {esc(label)}")
     else:
-        console.print(f"[red]✗ Not reproduced[/] {label}:")
+        console.print(f"[red]✗ Not reproduced[/] {esc(label)}:")
         for line in report.differences:
-            console.print(f"  - {line}")
-
-
-def register(app: typer.Typer) -> None:
-    """Attach these commands to the root app."""
-    app.command("train")(train_cmd)
-    app.command("reproduce")(reproduce_cmd)
+            console.print(f"  - {esc(line)}")

@@ -20,12 +20,15 @@ from shipyard.store import Store
 from tests.support import project_of
 from tests.support.servers import free_port
 
+# What the quick commands must not pay for: MLflow above all, and the numeric stack.
+HEAVY = ("alembic", "mlflow", "numpy", "pandas", "pyarrow", "scipy", "sklearn")
 # Runs the CLI in a fresh interpreter and reports which heavy libraries it imported.
 _WRAPPER = (
     "import json, sys\n"
+    f"HEAVY = {HEAVY!r}\n"
     "from shipyard.cli import run\n"
     "code = run(sys.argv[1:])\n"
-    "heavy = sorted(m for m in ('mlflow', 'pandas', 'sklearn', 'alembic') if m in sys.modules)\n"
+    "heavy = sorted(m for m in HEAVY if m in sys.modules)\n"
     "sys.stderr.write('\\nIMPORTED ' + json.dumps(heavy) + '\\n')\n"
     "sys.exit(code)\n"
 )

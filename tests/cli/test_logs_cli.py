@@ -37,10 +37,13 @@ def write_logs(root: Path) -> None:
 
 
 def test_logs_query(
-    example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    initialised_example: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(example_project)
-    write_logs(example_project / ".shipyard" / "logs")
+    # A read command needs the project's database (a missing one is an error, not a new one).
+    monkeypatch.chdir(initialised_example)
+    write_logs(initialised_example / ".shipyard" / "logs")
     assert run(["logs", "query", "churn", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6
     assert run(["logs", "query", "churn", "--since", "150m", "--json"]) == 0
