@@ -8,8 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+from shipyard.monitoring.references import set_reference
 from shipyard.monitoring.report import category_shares, write_monitor_report
 from shipyard.monitoring.results import MonitorResult
+from shipyard.monitoring.run import run_monitor
+from tests.support import NUMERIC, TrainedExamples, project_of, register_numeric
 
 FEATURES = ["a", "b", "c", "d", "e"]
 
@@ -116,3 +120,40 @@ def test_strings_and_booleans_keep_their_labels() -> None:
     assert categories == ["pro", "basic", "team"] and cur_shares == [0.5, 0.0, 0.5]
     booleans = category_shares(pd.Series([True, True, False]), pd.Series([1.0]))[0]
     assert booleans == ["True", "False", "1"]
+
+
+def test_a_two_prediction_window_end_to_end(
+    trained_examples: TrainedExamples, tmp_path: Path
+) -> None:
+    # The run: 2 logged predictions, raw drift scores far past pause for every
+    # feature, the table ok. The header must agree with the table.
+    from sklearn.linear_model import LogisticRegression
+
+    config = trained_examples.copy(tmp_path / "churn")
+    register_numeric(config, "small", lambda X, y: LogisticRegression().fit(X, y), "sklearn")
+    project = project_of(config)
+    set_reference(project, "small", "1", Path("data/train.csv"))
+    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
+        for i in range(2):
+            writer.log(
+                PredictionBatch(
+                    request_id=f"tiny-{i}",
+                    time=datetime.now(UTC),
+                    model="small",
+                    version="1",
+                    role="live",
+                    columns=tuple(NUMERIC),
+                    matrix=np.array([[1000.0 + i, 9999.0, 50.0]]),
+                    labels=np.array([1]),
+                    probabilities=np.array([[0.1, 0.9]]),
+                    latency_ms=1.0,
+                    status="ok",
+                )
+            )
+
+    result = run_monitor(project, "small", version="1", window="last:2", alerts=False)
+
+    assert result.rows == 2 and result.rows < config.monitoring.min_rows
+    assert {f["level"] for f in result.features} != {"ok"}  # the raw scores breach
+    header = header_of(Path(result.report_path or ""))
+    assert "not enough rows" in header and "outside their bands" not in header
