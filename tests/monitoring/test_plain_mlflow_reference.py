@@ -35,13 +35,14 @@ def project_root(trained_examples: TrainedExamples, tmp_path: Path) -> Config:
 def register_plain(config: Config, name: str, source: str | None) -> None:
     """Fit and register ``name`` the way plain MLflow code does, logging its training input."""
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from sklearn.linear_model import LogisticRegression
 
     frame = pd.read_csv(config.root / "data" / "train.csv")
     X = frame[NUMERIC].astype(float)
     model = LogisticRegression(max_iter=200).fit(X, frame["churned"])
     with mlflow.start_run(experiment_id=Tracking(config).experiment_id("plain-mlflow")):
-        dataset = mlflow.data.from_pandas(frame, source=source, name="customers")
+        dataset = from_pandas(frame, source=source, name="customers")
         mlflow.log_input(dataset, context="training")
         mlflow.sklearn.log_model(
             model,

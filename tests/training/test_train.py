@@ -45,7 +45,7 @@ def test_the_logged_model_links_to_its_registered_version(trained_project: Confi
     # MLflow's UI links a logged model to its versions through this tag (MLflow 3).
     client = Tracking(trained_project).client
     version = client.get_model_version("churn", "1")
-    model_id = version.source.removeprefix("models:/")
+    model_id = (version.source or "").removeprefix("models:/")
     logged = client.get_logged_model(model_id)
     assert logged.source_run_id == version.run_id
     assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": "churn", "version": 1}]
