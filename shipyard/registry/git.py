@@ -29,9 +29,16 @@ def _git(folder: Path, *args: str) -> str | None:
 
 
 def git_state(folder: Path) -> GitState | None:
-    """The commit checked out in ``folder``, or ``None`` outside a repository."""
+    """The commit checked out in ``folder``, or ``None`` when git does not version it.
+
+    ``None`` outside a repository, and also for a folder inside one that tracks none of
+    its files (ignored or never added, like ``shipyard demo``'s ``.demo/`` inside a
+    Shipyard checkout): that repository's commit says nothing about the project.
+    """
     commit = _git(folder, "rev-parse", "HEAD")
     if not commit:
+        return None
+    if not _git(folder, "ls-files", "--", "."):
         return None
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
     branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")

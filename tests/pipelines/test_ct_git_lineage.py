@@ -91,3 +91,20 @@ def test_run_as_python_m_shipyard_from_its_checkout_keeps_the_projects_state(
     assert tags.MLFLOW_GIT_COMMIT not in found and tags.MLFLOW_GIT_BRANCH not in found
     if shipyard_checkout is not None:
         assert shipyard_checkout.commit not in found.values()
+
+
+def test_a_project_in_an_ignored_folder_of_another_checkout_is_not_versioned(
+    trained_examples: TrainedExamples, tmp_path: Path
+) -> None:
+    # `shipyard demo` puts its project in .demo/, which Shipyard's own checkout ignores.
+    outer = tmp_path / "checkout"
+    outer.mkdir()
+    (outer / ".gitignore").write_text(".demo/\n")
+    _git(outer, "init", "-q")
+    _git(outer, "add", ".gitignore")
+    _git(outer, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "o")
+    config = trained_examples.copy(outer / ".demo" / "churn")
+    assert _git(config.root, "rev-parse", "HEAD")  # git itself would answer the outer commit
+
+    assert git_state(config.root) is None
+    assert retrain(config)[tags.GIT_COMMIT] == tags.NOT_A_GIT_REPOSITORY
