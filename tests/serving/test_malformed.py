@@ -189,6 +189,8 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
         413,
         "limit",
     ),
+    ("1 MB body on v1", "POST", V1, b" " * 1_000_000, JSON_TYPE, 413, "limit"),
+    ("1 MB body on feedback", "POST", "/v1/feedback", b" " * 1_000_000, JSON_TYPE, 413, "limit"),
     ("corrupt gzip", "POST", V1, b"\x1f\x8bnot gzip", {"Content-Encoding": "gzip"}, 400, "gzip"),
     (
         "truncated gzip",
