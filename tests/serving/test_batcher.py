@@ -60,7 +60,7 @@ def random_requests(seed: int, kind: str, count: int = 200) -> list[np.ndarray]:
         if kind == "float":
             requests.append(rng.normal(size=(rows, 3)))
         else:
-            words = rng.choice(["a", "bb", "ccc", None, 7], size=(rows, 2))
+            words = rng.choice(np.array(["a", "bb", "ccc", None, 7], dtype=object), size=(rows, 2))
             requests.append(np.asarray(words, dtype=object))
     return requests
 
