@@ -4,8 +4,13 @@ Each :class:`~shipyard.logs.writer.PredictionLogWriter` owns one journal folder:
 
     <root>/<kind>/_journal/<stamp>-<pid>-<random>/
         lock                  flock'ed by the owner for as long as it lives
-        seg-000001.ndjson     one JSON line per record, appended with os.write
-        seg-000002.ndjson     ...
+        seg-000001.journal    one frame per record, appended with os.write
+        seg-000002.journal    ...
+
+A frame is ``<magic byte> <header length> <payload length>`` (little-endian, 9 bytes),
+then a JSON header and a raw payload: the prediction log puts a request's input matrix
+and probabilities there as the bytes NumPy holds them, so neither the request path nor
+the roll formats or parses a float (:meth:`~shipyard.logs.kinds.LogKind.encode`).
 
 A record reaches the page cache in the ``write`` call, so a killed worker loses nothing
 it answered; ``fsync`` (every ``serving.log_fsync_seconds``) bounds what a crash of the
@@ -20,8 +25,9 @@ is idempotent: a segment's Parquet files have names derived from the journal, th
 segment and the group, so rolling a segment again (the roller died between writing its
 files and deleting it) replaces the same files instead of adding rows twice.
 
-A line without its final newline was cut short by a failed or interrupted ``write``:
-its request never got an answer from the journal, so it is skipped.
+A frame cut short (by a failed ``write``, or a kill in the middle of one) ends its
+segment: its ``log()`` never returned, so its request was never answered from it, and a
+writer closes a segment after a failed write so that nothing follows a cut frame.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import contextlib
 import errno
 import os
 import secrets
+import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,10 +46,17 @@ try:  # POSIX
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Journal", "claim_dead_journals", "journal_root", "segment_lines"]
+__all__ = ["Journal", "claim_dead_journals", "frame", "journal_root", "segment_frames"]
 
-_SEGMENT = "seg-{:06d}.ndjson"
-_READ_BYTES = 1 << 20
+_SEGMENT = "seg-{:06d}.journal"
+_SEGMENTS = "seg-*.journal"
+_FRAME = struct.Struct("<BII")  # magic, header length, payload length
+_MAGIC = 0xA7
+
+
+def frame(header: bytes, payload: bytes = b"") -> bytes:
+    """One journal frame: a JSON ``header`` and a raw ``payload``."""
+    return _FRAME.pack(_MAGIC, len(header), len(payload)) + header + payload
 
 
 def journal_root(root: Path, kind: str) -> Path:
@@ -90,9 +104,9 @@ class Journal:
         return self._fd
 
     def append(self, data: bytes, rows: int) -> None:
-        """Write ``data`` (whole lines) to the open segment; OSError if it did not all land.
+        """Write ``data`` (whole frames) to the open segment; OSError if it did not all land.
 
-        After a failure the segment is closed, so a later line never follows a cut one.
+        After a failure the segment is closed, so a later frame never follows a cut one.
         """
         fd = self._fd
         if fd is None:
@@ -163,7 +177,7 @@ class DeadJournal:
     def segments(self) -> list[Path]:
         """Its segments, oldest first."""
         try:
-            return sorted(self.folder.glob("seg-*.ndjson"))
+            return sorted(self.folder.glob(_SEGMENTS))
         except OSError:
             return []
 
@@ -203,17 +217,23 @@ def claim_dead_journals(parent: Path) -> Iterator[DeadJournal]:
         yield DeadJournal(folder, lock_fd)
 
 
-def segment_lines(segment: Path) -> Iterator[bytes]:
-    """The complete lines of ``segment``, in order (a cut last line is skipped)."""
-    with segment.open("rb", buffering=_READ_BYTES) as file:
-        for line in file:
-            if line.endswith(b"\n") and len(line) > 1:
-                yield line[:-1]
+def segment_frames(segment: Path) -> Iterator[tuple[bytes, memoryview]]:
+    """The whole frames of ``segment`` in order, as (header, payload); a cut one ends it."""
+    data = memoryview(segment.read_bytes())
+    at, end, size = 0, len(data), _FRAME.size
+    while at + size <= end:
+        magic, header_length, payload_length = _FRAME.unpack_from(data, at)
+        header_end = at + size + header_length
+        payload_end = header_end + payload_length
+        if magic != _MAGIC or payload_end > end:
+            return
+        yield bytes(data[at + size : header_end]), data[header_end:payload_end]
+        at = payload_end
 
 
 def _remove_folder(folder: Path, lock_fd: int) -> None:
     try:
-        for path in folder.glob("seg-*.ndjson"):
+        for path in folder.glob(_SEGMENTS):
             path.unlink(missing_ok=True)
         (folder / "lock").unlink(missing_ok=True)
         folder.rmdir()

@@ -14,10 +14,11 @@ Records carry ``model`` and ``time`` (the writer partitions files on them); the 
 has ``request_id``, ``time`` and ``model`` columns (the reader filters and sorts on
 them). The built-in ``predictions`` and ``labels`` are in :mod:`shipyard.logs.writer`.
 
-Records are dataclasses: the writer journals each as one JSON line (:meth:`LogKind.encode`)
-and reads it back when it rolls the journal into Parquet (:meth:`LogKind.decode`). The
-default codec keeps every field, non-finite floats and ``datetime`` fields included; a
-kind overrides it for speed (the prediction log does, for its batches).
+Records are dataclasses: the writer journals each as one frame (:meth:`LogKind.encode`,
+see :func:`shipyard.logs.journal.frame`) and reads it back when it rolls the journal into
+Parquet (:meth:`LogKind.decode`). The default codec is a JSON header with every field,
+non-finite floats and ``datetime`` fields included; a kind overrides it for speed (the
+prediction log does: its batches' arrays travel as raw bytes).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import orjson
 import pyarrow as pa
 
 from shipyard.errors import ConfigError
+from shipyard.logs.journal import frame
 
 __all__ = [
     "JOURNAL_OPTIONS",
@@ -48,8 +50,8 @@ __all__ = [
     "unregister",
 ]
 
-JOURNAL_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-"""orjson options of a journal line: NumPy arrays as lists, one line per record."""
+JOURNAL_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+"""orjson options of a journal frame's header: NumPy arrays as lists."""
 
 _TYPE = "_type"
 _FLOAT = "$float"  # a non-finite float, which JSON has no literal for
@@ -75,14 +77,14 @@ class LogKind(ABC):
         return None
 
     def encode(self, record: Any) -> bytes:
-        """``record`` as one journal line (JSON ending in a newline), losing nothing."""
+        """``record`` as journal frames (one, here: a JSON header), losing nothing."""
         fields = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
         fields[_TYPE] = type(record).__name__
-        return orjson.dumps(fields, option=JOURNAL_OPTIONS, default=journal_fallback)
+        return frame(orjson.dumps(fields, option=JOURNAL_OPTIONS, default=journal_fallback))
 
-    def decode(self, line: bytes) -> Any:
-        """The record :meth:`encode` wrote as ``line``."""
-        fields = orjson.loads(line)
+    def decode(self, header: bytes, payload: memoryview) -> Any:
+        """The record :meth:`encode` wrote as one frame's ``header`` and ``payload``."""
+        fields = orjson.loads(header)
         types = {t.__name__: t for t in self.record_types}
         record_type = types[fields.pop(_TYPE)]
         for field in dataclasses.fields(record_type):

@@ -65,7 +65,13 @@ import pyarrow.parquet as pq
 
 from shipyard.errors import ConfigError
 from shipyard.jsonable import to_json
-from shipyard.logs.journal import Journal, claim_dead_journals, journal_root, segment_lines
+from shipyard.logs.journal import (
+    Journal,
+    claim_dead_journals,
+    frame,
+    journal_root,
+    segment_frames,
+)
 from shipyard.logs.kinds import (
     JOURNAL_OPTIONS,
     LogKind,
@@ -254,16 +260,18 @@ class Predictions(LogKind):
         return None
 
     def encode(self, record: Any) -> bytes:
-        """A batch as JSON lines of at most ``_CHUNK_ROWS`` rows, arrays as they are."""
+        """A batch as frames of at most ``_CHUNK_ROWS`` rows, its arrays as raw bytes."""
         if type(record) is PredictionBatch:
+            if record.rows <= _CHUNK_ROWS:
+                return _encode_batch(record)
             return b"".join(_encode_batch(chunk) for chunk in record.chunks(_CHUNK_ROWS))
         return super().encode(record)
 
-    def decode(self, line: bytes) -> Any:
-        """The batch (or record) of one journal line."""
-        if line.startswith(_BATCH_LINE):
-            return _decode_batch(orjson.loads(line))
-        return super().decode(line)
+    def decode(self, header: bytes, payload: memoryview) -> Any:
+        """The batch (or record) of one journal frame."""
+        if header.startswith(_BATCH_HEADER):
+            return _decode_batch(header, payload)
+        return super().decode(header, payload)
 
 
 @register
@@ -801,9 +809,9 @@ class PredictionLogWriter:
         prefix = f"part-{journal}-{segment.stem.removeprefix('seg-')}"
         group: list[Any] = []
         rows = groups = written = 0
-        for line in segment_lines(segment):
+        for header, payload in segment_frames(segment):
             try:
-                record = self._kind.decode(line)
+                record = self._kind.decode(header, payload)
             except Exception as exc:
                 self._lose(1, exc)
                 continue
@@ -950,40 +958,62 @@ def _rows_anywhere(record: Any) -> int:
     return 1
 
 
-_BATCH_LINE = b'{"_type":"PredictionBatch"'
+_BATCH_HEADER = b'{"_type":"PredictionBatch"'
 
 
 def _encode_batch(batch: PredictionBatch) -> bytes:
-    """One journal line: orjson writes C-contiguous NumPy arrays without a Python loop."""
+    """One journal frame: the batch's fields as JSON, its arrays as the bytes NumPy holds.
+
+    An object matrix (text inputs) goes in the header as JSON instead.
+    """
+    matrix = batch.matrix
     labels = batch.labels
-    return orjson.dumps(
-        {
-            "_type": "PredictionBatch",
-            "request_id": batch.request_id,
-            "time": batch.time,
-            "model": batch.model,
-            "version": batch.version,
-            "role": batch.role,
-            "columns": batch.columns,
-            "dtype": batch.matrix.dtype.str,
-            "matrix": batch.matrix,
-            "labels": labels,
-            "labels_dtype": None if labels is None else np.asarray(labels).dtype.str,
-            "probabilities": batch.probabilities,
-            "latency_ms": batch.latency_ms,
-            "status": batch.status,
-            "first_row": batch.first_row,
-            "request_rows": batch.request_rows,
-        },
-        option=JOURNAL_OPTIONS,
-        default=journal_fallback,
-    )
+    fields: dict[str, Any] = {
+        "_type": "PredictionBatch",
+        "request_id": batch.request_id,
+        "time": batch.time,
+        "model": batch.model,
+        "version": batch.version,
+        "role": batch.role,
+        "columns": batch.columns,
+        "dtype": matrix.dtype.str,
+        "rows": len(matrix),
+        "labels": labels,
+        "labels_dtype": None if labels is None else np.asarray(labels).dtype.str,
+        "latency_ms": batch.latency_ms,
+        "status": batch.status,
+        "first_row": batch.first_row,
+        "request_rows": batch.request_rows,
+    }
+    payload = []
+    if matrix.dtype.kind == "O":
+        fields["matrix"] = matrix
+    else:
+        payload.append(matrix.tobytes())
+    if batch.probabilities is not None:
+        probabilities = np.asarray(batch.probabilities, dtype=np.float64)
+        fields["probabilities"] = probabilities.shape
+        payload.append(probabilities.tobytes())
+    header = orjson.dumps(fields, option=JOURNAL_OPTIONS, default=journal_fallback)
+    return frame(header, b"".join(payload))
 
 
-def _decode_batch(fields: dict[str, Any]) -> PredictionBatch:
+def _decode_batch(header: bytes, payload: memoryview) -> PredictionBatch:
+    fields = orjson.loads(header)
     columns = tuple(fields["columns"])
+    rows, width = fields["rows"], len(columns)
+    dtype = np.dtype(fields["dtype"])
+    used = 0
+    if "matrix" in fields:
+        matrix = _matrix(fields["matrix"], dtype, width)
+    else:
+        used = rows * width * dtype.itemsize
+        matrix = np.frombuffer(payload[:used], dtype).reshape(rows, width)
+    shape = fields.get("probabilities")
+    probabilities = None
+    if shape is not None:
+        probabilities = np.frombuffer(payload[used:], np.float64).reshape(shape)
     labels = fields["labels"]
-    probabilities = fields["probabilities"]
     return PredictionBatch(
         request_id=fields["request_id"],
         time=datetime.fromisoformat(fields["time"]),
@@ -991,9 +1021,9 @@ def _decode_batch(fields: dict[str, Any]) -> PredictionBatch:
         version=fields["version"],
         role=fields["role"],
         columns=columns,
-        matrix=_matrix(fields["matrix"], np.dtype(fields["dtype"]), len(columns)),
+        matrix=matrix,
         labels=None if labels is None else _array(labels, np.dtype(fields["labels_dtype"])),
-        probabilities=None if probabilities is None else np.asarray(probabilities, np.float64),
+        probabilities=probabilities,
         latency_ms=fields["latency_ms"],
         status=fields["status"],
         first_row=fields.get("first_row", 0),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from shipyard.logs.journal import journal_root
+from shipyard.logs.journal import frame, journal_root, segment_frames
 from shipyard.logs.reader import query_log
 from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from tests.support import wait_for
@@ -78,9 +78,10 @@ def journals(root: Path) -> list[Path]:
 def test_a_killed_writers_journal_is_recovered_exactly_once(tmp_path: Path) -> None:
     killed_writer(tmp_path, 500)
     (dead,) = journals(tmp_path)
-    segment = sorted(dead.glob("seg-*.ndjson"))[-1]
+    segment = sorted(dead.glob("seg-*.journal"))[-1]
+    cut = frame(b'{"_type":"PredictionBatch","request_id":"cut"}', b"x" * 100)[:-10]
     with segment.open("ab") as file:  # a write the kill cut short: never answered
-        file.write(b'{"_type":"PredictionBatch","request_id":"cut')
+        file.write(cut)
     saved = tmp_path.parent / f"{tmp_path.name}-journal-copy"
     shutil.copytree(dead, saved)
 
@@ -121,8 +122,8 @@ def test_a_request_of_255747_rows_is_logged_whole_in_chunks(tmp_path: Path) -> N
     writer = PredictionLogWriter(tmp_path, roll_rows=100_000, roll_seconds=3600)
     assert writer.log(batch("big", matrix))
     (journal,) = journals(tmp_path)
-    lines = sum(path.read_bytes().count(b"\n") for path in journal.glob("seg-*.ndjson"))
-    assert lines == 32  # 8,192 rows a line
+    frames = [f for path in journal.glob("seg-*") for f in segment_frames(path)]
+    assert len(frames) == 32  # 8,192 rows a frame
     writer.close()
     assert (writer.written, writer.dropped) == (rows, 0)
     table = query_log(
