@@ -3,9 +3,10 @@
 :class:`RequestIdMiddleware` honours or makes the request id and echoes it on every
 response, refuses a malformed ``Content-Length``, and bounds the body every route reads:
 at most ``max_body_bytes`` (else 413) within ``body_timeout_seconds`` (else 408, and
-the connection is closed). The error handlers answer in each protocol's shape: MLflow's
-``{"error_code", "message"}`` on its routes, ``{"error": …}`` everywhere else, for a
-Shipyard error, an unknown route (404), a wrong method (405) or a bug (500).
+the connection is closed), inflated from gzip or deflate within the same size limit.
+The error handlers answer in each protocol's shape: MLflow's ``{"error_code",
+"message"}`` on its routes, ``{"error": …}`` everywhere else, for a Shipyard error, an
+unknown route (404), a wrong method (405) or a bug (500).
 
 The prediction routes do all of this themselves, in :mod:`shipyard.serving.fast_path`.
 """
@@ -27,6 +28,7 @@ from shipyard.serving.fast_path import (
     BodyTimeout,
     error_body,
     error_headers,
+    inflate,
     length_of,
 )
 from shipyard.serving.protocols import check_size
@@ -94,7 +96,33 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, self._bounded(receive), send_with_id)
+        bounded = self._bounded(receive)
+        encoding = _header(scope, b"content-encoding")
+        if encoding is not None and encoding.strip().lower() not in (b"", b"identity"):
+            bounded = self._inflated(bounded, encoding.decode("latin-1"))
+        await self.app(scope, bounded, send_with_id)
+
+    def _inflated(self, receive: Receive, encoding: str) -> Receive:
+        """``receive``, giving the whole body at once, inflated from ``encoding`` (bounded)."""
+        inflated = False
+
+        async def receive_inflated() -> Message:
+            nonlocal inflated
+            if inflated:
+                return await receive()
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            inflated = True
+            body = inflate(b"".join(chunks), encoding, self.max_body_bytes)
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return receive_inflated
 
     def _bounded(self, receive: Receive) -> Receive:
         """``receive``, refusing a body that is too large or too slow (until it is whole)."""

@@ -191,6 +191,16 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
     ),
     ("1 MB body on v1", "POST", V1, b" " * 1_000_000, JSON_TYPE, 413, "limit"),
     ("1 MB body on feedback", "POST", "/v1/feedback", b" " * 1_000_000, JSON_TYPE, 413, "limit"),
+    (
+        "zip bomb on feedback",
+        "POST",
+        "/v1/feedback",
+        _zip_bomb(),
+        JSON_TYPE | {"Content-Encoding": "gzip"},
+        413,
+        "limit",
+    ),
+    ("brotli on feedback", "POST", "/v1/feedback", b"{}", {"Content-Encoding": "br"}, 415, "br"),
     ("corrupt gzip", "POST", V1, b"\x1f\x8bnot gzip", {"Content-Encoding": "gzip"}, 400, "gzip"),
     (
         "truncated gzip",
@@ -350,6 +360,15 @@ def test_compressed_bodies_are_read(
     assert status == 200, answer
     plain = _send(base_url, "POST", path, raw, JSON_TYPE)[2]
     assert _predictions(answer) == _predictions(plain)
+
+
+def test_compressed_feedback_is_read(base_url: str) -> None:
+    for compress, encoding in ((gzip.compress, "gzip"), (zlib.compress, "deflate")):
+        body = compress(_json({"request_id": f"compressed-{encoding}", "label": 1}))
+        headers = JSON_TYPE | {"Content-Encoding": encoding}
+        status, _, answer = _send(base_url, "POST", "/v1/feedback", body, headers)
+        assert status == 200, answer
+        assert json.loads(answer)["accepted"] + json.loads(answer)["dropped"] == 1
 
 
 def _predictions(answer: bytes) -> Any:
