@@ -73,7 +73,9 @@ _ERRORS = {
         "UnsupportedMediaType",
         "The route cannot read the body's Content-Type (V1: application/json; V2: "
         "application/json or application/octet-stream; /invocations: application/json or "
-        "text/csv) or its Content-Encoding (gzip, deflate and identity are read).",
+        "text/csv; on V1 and V2 no Content-Type, or application/x-www-form-urlencoded as "
+        "curl -d sends, means JSON) or its Content-Encoding (gzip, deflate and identity are "
+        "read).",
     ),
 }
 _TEXT: Content = {"text/plain": {"schema": {"type": "string"}}}
@@ -90,7 +92,7 @@ def openapi_document(model: ServedModel, max_body_bytes: int) -> dict[str, Any]:
             "description": (
                 f"Serves model {model.name!r} (version {model.version}, {model.flavour}) "
                 "over KServe V1, the Open Inference Protocol V2 and MLflow's /invocations. "
-                f"Bodies over {max_body_bytes} bytes (also once inflated: prediction bodies "
+                f"Bodies over {max_body_bytes} bytes (also once inflated: bodies "
                 "may be sent with Content-Encoding gzip or deflate) are refused with 413. No "
                 "Content-Type on a V1 or V2 prediction means JSON. Every response carries "
                 "X-Request-ID; every prediction X-Model-Version and X-Model-Role. Unknown "
@@ -167,7 +169,7 @@ def _paths(model: ServedModel) -> dict[str, Any]:
                         "example": {"request_id": "3f2c9a", "label": 1},
                     }
                 },
-                errors=(400, 408, 409, 413),
+                errors=(400, 408, 409, 413, 415),
             )
         },
         "/ping": {"get": _get("ping", health, MLFLOW, {JSON: {}})},
