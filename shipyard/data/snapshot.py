@@ -37,7 +37,7 @@ from shipyard.data.profile import Profile
 from shipyard.data.profiling import profile_frame
 from shipyard.errors import DataError, NotFoundError
 
-__all__ = ["MIN_PREFIX", "Snapshot", "load_snapshot", "snapshot"]
+__all__ = ["MIN_PREFIX", "DvcPolicy", "Snapshot", "checked_dvc_ref", "load_snapshot", "snapshot"]
 
 MIN_PREFIX = 8
 DvcPolicy = Literal["warn", "strict"]
@@ -117,7 +117,7 @@ def snapshot(path: Path, artifact_root: Path, *, dvc: DvcPolicy = "warn") -> Sna
     """
     path = Path(path)
     fmt, _ = data_files(path)
-    pointer = _checked_dvc_ref(path, dvc)
+    pointer = checked_dvc_ref(path, dvc)
     frame = read_frame(path)
     digest = dataset_digest(frame)
     directory = Path(artifact_root) / "datasets" / digest
@@ -204,8 +204,12 @@ def _read_record(record_path: Path, directory: Path) -> Snapshot:
         ) from exc
 
 
-def _checked_dvc_ref(path: Path, policy: DvcPolicy) -> DvcRef | None:
-    """The pointer next to ``path``; when stale, the file's md5 with the pointer's beside it."""
+def checked_dvc_ref(path: Path, policy: DvcPolicy = "warn") -> DvcRef | None:
+    """The DVC pointer next to ``path``, checked against the data.
+
+    When stale it is logged and returned with the file's own md5 (the pointer's in
+    ``pointer_md5``), or, under ``policy="strict"``, refused with :class:`DataError`.
+    """
     ref = read_dvc_ref(path)
     if ref is None:
         return None

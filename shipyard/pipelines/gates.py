@@ -196,8 +196,13 @@ def _candidate(cycle: CycleRun) -> TrainResult:
 
 
 def training_window(config: Config, folder: Path) -> TrainingWindow:
-    """Read ``train.data``; with ``ct.window_rows``, write its newest rows to ``folder``."""
+    """Read ``train.data``; with ``ct.window_rows``, write its newest rows to ``folder``.
+
+    A stale DVC pointer on ``train.data`` is logged, or refused under ``data.dvc: strict``
+    (the validate gate then fails with the reason).
+    """
     from shipyard.data import dataset_digest, read_frame
+    from shipyard.data.snapshot import checked_dvc_ref
 
     if config.train.data is None:
         raise ConfigError(
@@ -205,9 +210,13 @@ def training_window(config: Config, folder: Path) -> TrainingWindow:
             hint="Set train.data to the file or folder new labelled data lands in.",
         )
     source = config.resolve(config.train.data)
+    size = config.ct.window_rows
+    if size is not None or config.data.dvc == "strict":
+        # The run then trains on a window copy with no pointer, or must refuse now: the
+        # pointer is checked here (the whole file is snapshotted, and checked, otherwise).
+        checked_dvc_ref(source, config.data.dvc)
     frame = read_frame(source)
     digest = dataset_digest(frame)
-    size = config.ct.window_rows
     validation_path = (
         config.resolve(config.train.validation_data) if config.train.validation_data else None
     )

@@ -123,3 +123,22 @@ def test_training_inputs_follow_data_dvc(trained_examples: TrainedExamples, tmp_
     strict = load(root, {"data.dvc": "strict"})
     with pytest.raises(DataError, match="stale"):
         prepare_inputs(strict, project_of(strict).store, subject="model:churn")
+
+
+def test_continuous_training_checks_the_pointer_of_its_window(
+    trained_examples: TrainedExamples, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shipyard.pipelines.gates import training_window
+
+    root = trained_examples.copy(tmp_path / "churn").root
+    pointer(root / "data" / "train.csv", md5_of(b"what dvc add saw"))
+
+    # A window of the newest rows is trained from a copy with no pointer: checked here.
+    windowed = load(root, {"ct.window_rows": 500})
+    with caplog.at_level(logging.WARNING, logger="shipyard.data.snapshot"):
+        training_window(windowed, tmp_path / "window")
+    assert "train.csv.dvc is stale" in caplog.text
+
+    strict = load(root, {"data.dvc": "strict"})
+    with pytest.raises(DataError, match="stale"):
+        training_window(strict, tmp_path / "window")
