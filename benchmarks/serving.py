@@ -51,7 +51,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # benchmarks/peers: the peer servers' venvs and apps
+from peers.report import comparison, markdown, peer_table, target_table
+
 BIN = Path(sys.executable).parent
+PEER_MODEL = "bc-gbm"  # the model every peer serves too
+PEER_BATCH = 64  # max batch size of every batching server, Shipyard's included
 CORES = os.cpu_count() or 1
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ENV = {
@@ -91,13 +97,31 @@ WARMUP_SECONDS = 2
 
 @dataclass
 class Variant:
-    """One way of serving a model."""
+    """One way of serving a model: a server and the route and body it is measured with."""
 
     key: str
     label: str
-    kind: str  # "mlflow" | "shipyard"
+    kind: str  # "mlflow" | "shipyard" | "peer"
     flags: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # SHIPYARD_* settings of its own
+    server: str = ""  # variants naming the same server share one process (default: key)
+    path: str = ""  # the predict route; "{model}" is replaced (default: the kind's own)
+    body: str = ""  # the request body (default: payload(kind, X))
+    batched: bool = False
+
+    def route(self, model: str) -> str:
+        """The predict route for ``model``."""
+        if self.path:
+            return self.path.replace("{model}", model)
+        return "/invocations" if self.kind == "mlflow" else f"/v1/models/{model}:predict"
+
+
+def group_variants(variants: list[Variant]) -> list[list[Variant]]:
+    """Variants by server process, in first-seen order."""
+    groups: dict[str, list[Variant]] = {}
+    for variant in variants:
+        groups.setdefault(variant.server or variant.key, []).append(variant)
+    return list(groups.values())
 
 
 @dataclass
@@ -149,14 +173,15 @@ def make_project(folder: Path) -> tuple[Path, Any, Any]:
     return config, bunch.frame.drop(columns=["target"]), bunch.frame["target"]
 
 
-def train_models(config_path: Path) -> str:
-    """Train and register both models in-process; return the database URL."""
+def train_models(config_path: Path, names: list[str]) -> str:
+    """Train and register the named models in-process; return the database URL."""
     from shipyard.config import load_config
     from shipyard.project import Principal, Project
     from shipyard.training import runner
 
     db_url = ""
-    for name, (entrypoint, _label) in MODELS.items():
+    for name in names:
+        entrypoint = MODELS[name][0]
         config = load_config(
             config_path, overrides={"model.name": name, "train.entrypoint": entrypoint}
         )
@@ -180,15 +205,17 @@ def issue_labeller_token(config_path: Path) -> str:
         project.close()
 
 
-def native_predict_ms(X: Any, y: Any) -> dict[str, float]:
+def native_predict_ms(X: Any, y: Any, names: list[str]) -> dict[str, float]:
     """Median in-process predict_proba time for one 1×30 NumPy row (same models, seed 42)."""
-    import lightgbm
     from sklearn.ensemble import GradientBoostingClassifier
 
-    fitted = {
-        "bc-gbm": GradientBoostingClassifier(random_state=42).fit(X, y),
-        "bc-lgbm": lightgbm.LGBMClassifier(random_state=42, verbose=-1).fit(X, y),
-    }
+    fitted: dict[str, Any] = {}
+    if "bc-gbm" in names:
+        fitted["bc-gbm"] = GradientBoostingClassifier(random_state=42).fit(X, y)
+    if "bc-lgbm" in names:
+        import lightgbm
+
+        fitted["bc-lgbm"] = lightgbm.LGBMClassifier(random_state=42, verbose=-1).fit(X, y)
     row = X.to_numpy()[:1]
     out = {}
     with warnings.catch_warnings():
@@ -283,7 +310,7 @@ class Server:
 def start_server(
     variant: Variant, model: str, project: Path, db_url: str, logs: Path
 ) -> tuple[Server, str, str]:
-    """Start one server; return it, the predict URL and the readiness URL."""
+    """Start one server; return it, its base URL and its readiness URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**ENV, "MLFLOW_TRACKING_URI": db_url, **variant.env}
@@ -301,13 +328,94 @@ def start_server(
             "-h",
             "127.0.0.1",
         ]
-        urls = (f"{base}/invocations", f"{base}/ping")
+        ready = f"{base}/ping"
     else:
         command = [str(BIN / "shipyard"), "serve", f"{model}/1", "--port", str(port)]
         command += variant.flags
-        urls = (f"{base}/v1/models/{model}:predict", f"{base}/v2/health/ready")
+        ready = f"{base}/v2/health/ready"
     server = Server(command, project, env, logs / f"{model}-{variant.key}.log")
-    return server, *urls
+    return server, base, ready
+
+
+def export_estimator(db_url: str, name: str, path: Path) -> Path:
+    """Write ``name``/1's estimator (the object Shipyard serves) as a joblib file for peers."""
+    import joblib
+    import mlflow
+
+    mlflow.set_tracking_uri(db_url)
+    mlflow.set_registry_uri(db_url)
+    joblib.dump(mlflow.sklearn.load_model(f"models:/{name}/1"), path)
+    return path
+
+
+def run_peer(
+    key: str,
+    pythons: dict[str, Path],
+    failures: dict[str, str],
+    labels: dict[str, str],
+    *,
+    model: str,
+    model_file: Path,
+    row: list[float],
+    tmp: Path,
+    logs: Path,
+    batch_wait_ms: float,
+    servers: list[Server],
+    say: Any,
+    measure_all: Any,
+) -> None:
+    """Start peer server ``key``, measure each of its endpoints, stop it.
+
+    A peer that was not installed, does not start or fails a request is recorded in
+    ``failures`` (shown in the table), never raised and never silently dropped.
+    """
+    venv_name, label = peers.SERVERS[key]
+    labels[key] = label
+    if key in failures:
+        return
+    python = pythons[venv_name]
+    port = free_port()
+    spec = peers.launch(
+        key,
+        python,
+        model_file=model_file,
+        model_name=model,
+        port=port,
+        free_port=free_port,
+        workdir=tmp / "peers",
+        row=row,
+        batch=PEER_BATCH,
+        batch_wait_ms=batch_wait_ms,
+    )
+    env = {**ENV, **spec.env, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("VIRTUAL_ENV", None)
+    server = Server(spec.command, spec.cwd, env, logs / f"peer-{key}.log")
+    servers.append(server)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            ready = server.wait_ready(base + spec.ready_path)
+        except RuntimeError as exc:
+            failures[key] = "did not start: " + " ".join(str(exc).split())[-200:]
+            return
+        say(f"  {model} · {label}: ready in {ready:.1f} s")
+        for endpoint in spec.endpoints:
+            labels[endpoint.key] = endpoint.label
+            variant = Variant(
+                endpoint.key,
+                endpoint.label,
+                "peer",
+                server=key,
+                path=endpoint.path,
+                body=endpoint.body,
+                batched=endpoint.batched,
+            )
+            try:
+                measure_all(server, model, variant, base + endpoint.path, "")
+            except RuntimeError as exc:
+                failures[endpoint.key] = "failed: " + " ".join(str(exc).split())[:200]
+    finally:
+        server.stop()
 
 
 def batching_available() -> bool:
@@ -331,6 +439,15 @@ def payload(kind: str, X: Any) -> str:
     else:
         body = {"instances": [row]}
     return json.dumps(body, separators=(",", ":"))
+
+
+def request_body(variant: Variant, row: list[float], X: Any) -> str:
+    """The body a variant is measured with: the floor's own bytes for Shipyard V1
+    (``{"instances": [[...]]}``), one [1, 30] FP64 tensor for V2, ``dataframe_split`` for
+    MLflow."""
+    if variant.kind == "shipyard":
+        return peers.v2_body(row) if "/infer" in variant.route("m") else peers.v1_body(row)
+    return payload(variant.kind, X)
 
 
 LUA = """\
@@ -498,9 +615,9 @@ def auth_comparison(
     """Both servers up at once; c=16 runs alternating off, on, on, off, …; every result."""
     started = {}
     for variant in pair:
-        server, url, ready_url = start_server(variant, model, project, db_url, logs)
+        server, base, ready_url = start_server(variant, model, project, db_url, logs)
         servers.append(server)
-        started[variant.key] = (server, url, ready_url)
+        started[variant.key] = (server, base + variant.route(model), ready_url)
     body = payload("shipyard", X)
     header = {"Authorization": f"Bearer {token}"}
     scripts = {}
@@ -605,7 +722,15 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--quick", action="store_true", help="concurrency 16 only")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s runs, 1 s warm-ups, no auth comparison"
+    )
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        choices=[*peers.CHOICES, "mlflow"],
+        help="peer servers to compare with (default: all; none: give the flag alone)",
+    )
     parser.add_argument(
         "--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS), help="models to run"
     )
@@ -623,6 +748,9 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp project")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--markdown", type=Path, help="also write the peer comparison to this Markdown file"
+    )
     args = parser.parse_args()
 
     from rich.console import Console
@@ -639,31 +767,49 @@ def main() -> int:
         )
         return 2
 
-    concurrencies = [16] if args.quick else [1, 16, 64]
+    if args.quick:
+        args.duration = min(args.duration, 3)
+        args.auth_rounds = 0
+    concurrencies = [1, 16, 64]
     batching = batching_available()
+    off = NO_BATCH_FLAGS if batching else []
     variants = [
-        Variant("mlflow", "mlflow", "mlflow"),
-        Variant("shipyard", "shipyard", "shipyard", NO_BATCH_FLAGS if batching else []),
+        Variant("mlflow", "mlflow models serve", "mlflow"),
+        Variant("shipyard", "Shipyard V1", "shipyard", off),
+        Variant(
+            "shipyard-v2",
+            "Shipyard V2 JSON",
+            "shipyard",
+            off,
+            server="shipyard",
+            path="/v2/models/{model}/infer",
+        ),
         Variant(
             "shipyard-nolog",
-            "shipyard, logging off",
+            "Shipyard V1, logging off",
             "shipyard",
-            ["--no-log-predictions", *(NO_BATCH_FLAGS if batching else [])],
+            ["--no-log-predictions", *off],
         ),
     ]
     if batching:
-        flags = ["--max-batch-size", "64", "--max-wait-ms", f"{args.batch_wait_ms:g}"]
-        variants.append(Variant("shipyard-batch", "shipyard, batching on", "shipyard", flags))
+        flags = ["--max-batch-size", str(PEER_BATCH), "--max-wait-ms", f"{args.batch_wait_ms:g}"]
+        variants.append(
+            Variant("shipyard-batch", "Shipyard V1, batching on", "shipyard", flags, batched=True)
+        )
     else:
         console.print(
             "[yellow]note:[/] `shipyard serve` has no --max-batch-size/--max-wait-ms yet; "
             "skipping the batching variant."
         )
 
-    pair = auth_variants(NO_BATCH_FLAGS if batching else [])
+    pair = auth_variants(off)
     compare_auth = args.auth_rounds > 0 and (not args.variants or "auth" in args.variants)
     if args.variants:
         variants = [v for v in variants if v.key in args.variants]
+    chosen = [*peers.CHOICES, "mlflow"] if args.peers is None else args.peers
+    if "mlflow" not in chosen:
+        variants = [v for v in variants if v.kind != "mlflow"]
+    peer_servers = [key for name in chosen if name != "mlflow" for key in peers.CHOICES[name]]
     models = {name: MODELS[name] for name in args.models}
     tmp = Path(tempfile.mkdtemp(prefix="shipyard-serving-bench-"))
     project = tmp / "project"
@@ -671,26 +817,49 @@ def main() -> int:
     logs = tmp / "server-logs"
     logs.mkdir()
     results: list[Result] = []
+    failures: dict[str, str] = {}  # peer server key -> why it has no numbers
+    peer_labels: dict[str, str] = {}
     servers: list[Server] = []
     try:
-        with console.status("Training and registering bc-gbm and bc-lgbm"):
+        with console.status(f"Training and registering {' and '.join(models)}"):
             config_path, X, y = make_project(project)
             os.environ.update({k: ENV[k] for k in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")})
-            db_url = train_models(config_path)
+            db_url = train_models(config_path, list(models))
             token = issue_labeller_token(config_path)
+            model_file = tmp / f"{PEER_MODEL}.joblib"
+            if PEER_MODEL in models:
+                export_estimator(db_url, PEER_MODEL, model_file)
         with console.status("Timing in-process predict_proba (2,000 calls per model)"):
-            native = native_predict_ms(X, y)
+            native = native_predict_ms(X, y, list(models))
         console.print(
             "In-process predict_proba, 1×30 NumPy row, median of 2,000: "
             + ", ".join(f"{name} {ms:.3f} ms" for name, ms in native.items())
         )
+        row = [float(value) for value in X.iloc[0]]
+        pythons = {}
+        if PEER_MODEL in models:
+            import sklearn
+
+            for key in peer_servers:
+                venv = peers.VENVS[peers.SERVERS[key][0]]
+                if venv.name in pythons or key in failures:
+                    continue
+                try:
+                    pythons[venv.name] = peers.ensure_venv(venv, sklearn.__version__, console.print)
+                except peers.PeerUnavailable as exc:
+                    for other in peer_servers:
+                        if peers.SERVERS[other][0] == venv.name:
+                            failures[other] = str(exc)
 
         load = os.getloadavg()
         console.print(
             f"Load average before the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
             f"on {CORES} cores (other work on the machine skews every number)"
         )
+        groups = group_variants(variants)
         total = len(models) * len(variants) * len(concurrencies)
+        if PEER_MODEL in models:
+            total += sum(peers.ENDPOINTS.get(k, 1) for k in peer_servers) * len(concurrencies)
         total += len(models) * 2 * args.auth_rounds if compare_auth else 0
         with Progress(
             TextColumn("{task.description}"),
@@ -700,40 +869,80 @@ def main() -> int:
             console=console,
         ) as progress:
             task = progress.add_task("starting", total=total)
+            say = progress.console.print
+
+            def measure_all(
+                server: Server, model: str, variant: Variant, url: str, metrics_url: str
+            ) -> None:
+                lua = tmp / f"{variant.key}.lua"
+                lua.write_text(lua_script(variant.body), encoding="utf-8")
+                check_once(url, variant.body)
+                progress.update(task, description=f"{model} · {variant.label}: warm-up")
+                run_wrk(url, lua, 16, 1 if args.quick else WARMUP_SECONDS, tmp)
+                for connections in concurrencies:
+                    progress.update(task, description=f"{model} · {variant.label}: c={connections}")
+                    results.append(
+                        measure(
+                            server,
+                            url,
+                            lua,
+                            connections,
+                            args.duration,
+                            tmp,
+                            model=model,
+                            variant=variant,
+                            metrics_url=metrics_url,
+                        )
+                    )
+                    progress.advance(task)
+
             for model in models:
-                for variant in variants:
-                    progress.update(task, description=f"{model} · {variant.label}: starting")
-                    server, url, ready_url = start_server(variant, model, project, db_url, logs)
+                if model == PEER_MODEL:
+                    for key in peer_servers:
+                        progress.update(task, description=f"{model} · {key}: starting")
+                        run_peer(
+                            key,
+                            pythons,
+                            failures,
+                            peer_labels,
+                            model=model,
+                            model_file=model_file,
+                            row=row,
+                            tmp=tmp,
+                            logs=logs,
+                            batch_wait_ms=args.batch_wait_ms,
+                            servers=servers,
+                            say=say,
+                            measure_all=measure_all,
+                        )
+                        if key in failures:
+                            progress.advance(task, peers.ENDPOINTS.get(key, 1) * len(concurrencies))
+                for group in groups:
+                    first = group[0]
+                    progress.update(task, description=f"{model} · {first.label}: starting")
+                    server, base, ready_url = start_server(first, model, project, db_url, logs)
                     servers.append(server)
                     try:
-                        ready = server.wait_ready(ready_url)
-                        progress.console.print(
-                            f"  {model} · {variant.label}: ready in {ready:.1f} s"
-                        )
-                        body = payload(variant.kind, X)
-                        lua = tmp / f"{variant.kind}.lua"
-                        lua.write_text(lua_script(body), encoding="utf-8")
-                        check_once(url, body)
-                        progress.update(task, description=f"{model} · {variant.label}: warm-up")
-                        run_wrk(url, lua, 16, WARMUP_SECONDS, tmp)
-                        for connections in concurrencies:
-                            progress.update(
-                                task, description=f"{model} · {variant.label}: c={connections}"
-                            )
-                            results.append(
-                                measure(
-                                    server,
-                                    url,
-                                    lua,
-                                    connections,
-                                    args.duration,
-                                    tmp,
-                                    model=model,
-                                    variant=variant,
-                                    metrics_url=ready_url.replace("/v2/health/ready", "/metrics"),
-                                )
-                            )
-                            progress.advance(task)
+                        try:
+                            ready = server.wait_ready(ready_url)
+                        except RuntimeError as exc:  # shown in the table, not lost
+                            reason = " ".join(str(exc).split())
+                            for variant in group:
+                                failures[variant.key] = f"did not start: …{reason[-300:]}"
+                            say(f"[red]{model} · {first.label}: did not start[/]")
+                            progress.advance(task, len(group) * len(concurrencies))
+                            continue
+                        say(f"  {model} · {first.server or first.key}: ready in {ready:.1f} s")
+                        for variant in group:
+                            body = variant.body or request_body(variant, row, X)
+                            variant = dataclasses.replace(variant, body=body)
+                            metrics = ready_url.replace("/v2/health/ready", "/metrics")
+                            url = base + variant.route(model)
+                            try:
+                                measure_all(server, model, variant, url, metrics)
+                            except RuntimeError as exc:  # shown in the table, not lost
+                                failures[variant.key] = "failed: " + " ".join(str(exc).split())
+                                say(f"[red]{model} · {variant.label}: {failures[variant.key]}[/]")
                     finally:
                         server.stop()
                 if compare_auth:
@@ -750,7 +959,7 @@ def main() -> int:
                         rounds=args.auth_rounds,
                         duration=args.duration,
                         servers=servers,
-                        say=progress.console.print,
+                        say=say,
                     )
                     progress.advance(task, 2 * args.auth_rounds)
     except KeyboardInterrupt:
@@ -764,7 +973,7 @@ def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    labels = {v.key: v.label for v in [*variants, *pair]}
+    labels = {v.key: v.label for v in [*variants, *pair]} | peer_labels
     table = Table(
         title=f"Serving, single-row requests, wrk -t1, {args.duration} s per run, {CORES} cores"
     )
@@ -806,7 +1015,7 @@ def main() -> int:
         checks = [
             ("shipyard ÷ mlflow req/s, c=16", ("shipyard", 16), ("mlflow", 16), 10.0, "×"),
             ("batching on ÷ off req/s, c=64", ("shipyard-batch", 64), ("shipyard", 64), 3.0, "×"),
-            ("logging on ÷ off req/s, c=16", ("shipyard", 16), ("shipyard-nolog", 16), 0.95, "%"),
+            ("logging on ÷ off req/s, c=16", ("shipyard", 16), ("shipyard-nolog", 16), 0.97, "%"),
         ]
         for label, top, bottom, floor, unit in checks:
             value = ratio(rps(model, *top), rps(model, *bottom))
@@ -881,6 +1090,12 @@ def main() -> int:
             verdict,
         )
     console.print(ratios)
+    if PEER_MODEL in models:
+        console.print(peer_table(results, failures, labels, PEER_MODEL))
+        console.print(target_table(results, PEER_MODEL))
+        if args.markdown:
+            rows = comparison(results, failures, labels, PEER_MODEL)
+            args.markdown.write_text(markdown(rows), encoding="utf-8")
     if args.json:
         args.json.write_text(
             json.dumps(
