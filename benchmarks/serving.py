@@ -434,6 +434,7 @@ def batching_available() -> bool:
 
 def payload(kind: str, X: Any) -> str:
     row = {column: float(value) for column, value in X.iloc[0].items()}
+    body: dict[str, Any]
     if kind == "mlflow":
         body = {"dataframe_split": {"columns": list(row), "data": [list(row.values())]}}
     else:
@@ -529,7 +530,9 @@ def run_wrk(url: str, lua: Path, connections: int, duration: int, tmp: Path) -> 
     line = next((ln for ln in text.splitlines() if ln.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
-    parsed = {k: int(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
+    parsed: dict[str, float] = {
+        k: int(v) for k, v in (pair.split("=") for pair in line.split()[1:])
+    }
     parsed["cpu"] = usage.ru_utime + usage.ru_stime
     parsed["wall"] = wall
     return parsed
@@ -1110,14 +1113,16 @@ def main() -> int:
             encoding="utf-8",
         )
     for model, ms in native.items():
-        key = (model, "shipyard", 1)
-        c1 = rps(*key)
-        p50 = next((r.p50_ms for r in results if (r.model, r.variant, r.connections) == key), None)
-        if c1 and p50 is not None:
+        where = (model, "shipyard", 1)
+        per_second = rps(*where)
+        p50 = next(
+            (r.p50_ms for r in results if (r.model, r.variant, r.connections) == where), None
+        )
+        if per_second and p50 is not None:
             console.print(
                 f"{model}: in-process predict_proba {ms:.3f} ms; shipyard at c=1 "
-                f"{1000 / c1:.2f} ms per request (p50 {p50:.2f} ms), "
-                f"{1000 / c1 / ms:.1f}× the bare predict."
+                f"{1000 / per_second:.2f} ms per request (p50 {p50:.2f} ms), "
+                f"{1000 / per_second / ms:.1f}× the bare predict."
             )
     return 0
 

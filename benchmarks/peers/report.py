@@ -57,6 +57,7 @@ def comparison(
     header = ["server"]
     header += [f"c={c} {what}" for c in CONCURRENCIES for what in ("req/s", "p99 ms")]
     header += [f"÷ floor c={c}" for c in CONCURRENCIES]
+    header.append("CPU ms/req c=16")
     rows = [header]
     for key in _rows(results, failures, model):
         if key in failures and not any((key, c) in runs for c in CONCURRENCIES):
@@ -69,6 +70,8 @@ def comparison(
         for c in CONCURRENCIES:
             run, floor = runs.get((key, c)), runs.get((FLOOR, c))
             cells.append("—" if run is None or floor is None else f"{run.rps / floor.rps:.2f}")
+        cpu = getattr(runs.get((key, 16)), "server_cpu_ms", None)
+        cells.append("—" if cpu is None else f"{cpu:.2f}")
         rows.append(cells)
     return rows
 
@@ -106,6 +109,11 @@ def targets(results: list[Any], model: str) -> list[tuple[str, float | None, str
         run = runs.get((key, c))
         return None if run is None else float(run.p99_ms)
 
+    def cpu(key: str, c: int) -> float | None:
+        """Server CPU ms per request: steadier than req/s when other work shares the cores."""
+        value = getattr(runs.get((key, c)), "server_cpu_ms", None)
+        return None if value is None else float(value)
+
     def ratio(top: float | None, bottom: float | None) -> float | None:
         return None if top is None or not bottom else top / bottom
 
@@ -137,6 +145,24 @@ def targets(results: list[Any], model: str) -> list[tuple[str, float | None, str
                 True,
             )
         )
+    # The same, by CPU per request (the floor's over Shipyard's: higher is better).
+    for key, name, bound in (("shipyard", "V1", 0.90), ("shipyard-v2", "V2 JSON", 0.85)):
+        checks.append(
+            (
+                f"Shipyard {name} ÷ floor, by server CPU per request c=16",
+                ratio(cpu(FLOOR, 16), cpu(key, 16)),
+                bound,
+                True,
+            )
+        )
+    checks.append(
+        (
+            "logging on ÷ off, by server CPU per request c=16",
+            ratio(cpu("shipyard-nolog", 16), cpu("shipyard", 16)),
+            0.97,
+            True,
+        )
+    )
     checks.append(
         (
             "logging on ÷ off, p99 c=1",
