@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -52,8 +53,9 @@ def test_lineage_records_git_commit_dirty_flag_and_dvc(example_project: Path) ->
         "GIT_COMMITTER_EMAIL": "t@x",
         "PATH": "/usr/bin:/bin",
     }
+    md5 = hashlib.md5((example_project / "data" / "train.csv").read_bytes()).hexdigest()
     (example_project / "data" / "train.csv.dvc").write_text(
-        "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: 1\n  path: train.csv\n"
+        f"outs:\n- md5: {md5}\n  size: 1\n  path: train.csv\n"
     )
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
         subprocess.run(["git", *args], cwd=example_project, check=True, env=env)
@@ -70,7 +72,7 @@ def test_lineage_records_git_commit_dirty_flag_and_dvc(example_project: Path) ->
     train(project_of(config))
     found = lineage(Tracking(config).client, parse_ref("churn/1"))
     assert found.git == {"commit": commit, "dirty": True}
-    assert found.dataset["dvc_md5"] == "0123456789abcdef0123456789abcdef"
+    assert found.dataset["dvc_md5"] == md5
     assert found.dataset["dvc_path"] == "train.csv"
     assert found.missing == []
 
