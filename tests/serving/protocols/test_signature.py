@@ -230,12 +230,16 @@ def test_fast_and_per_column_tensor_decoding_agree(data: st.DataObject) -> None:
             st.lists(_TENSOR_TYPES[datatype], min_size=rows * width, max_size=rows * width)
         )
         inputs = [{"name": "x", "datatype": datatype, "shape": [rows, width], "data": values}]
-    else:  # one [n] tensor per column
+    else:  # one [n] or [n, 1] tensor per column; often all FP64/INT64, as tritonclient sends
+        usual = data.draw(st.booleans())
+        datatypes = ["FP64", "INT64"] if usual else sorted(_TENSOR_TYPES)
         inputs = []
         for column in spec.columns:
-            datatype = data.draw(st.sampled_from(sorted(_TENSOR_TYPES)))
-            values = data.draw(st.lists(_TENSOR_TYPES[datatype], min_size=rows, max_size=rows))
-            inputs.append({"name": column, "datatype": datatype, "shape": [rows], "data": values})
+            datatype = data.draw(st.sampled_from(datatypes))
+            cells = _TENSOR_TYPES[datatype] if data.draw(st.integers(0, 4)) else _CELLS
+            values = data.draw(st.lists(cells, min_size=rows, max_size=rows))
+            shape = data.draw(st.sampled_from([[rows], [rows, 1], [rows + 1], [True] * rows]))
+            inputs.append({"name": column, "datatype": datatype, "shape": shape, "data": values})
     body = json.dumps({"inputs": inputs}).encode()
 
     def matrix(*args: Any, **kwargs: Any) -> np.ndarray:
