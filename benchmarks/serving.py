@@ -363,8 +363,11 @@ def run_peer(
     servers: list[Server],
     say: Any,
     measure_all: Any,
+    again: bool = False,
 ) -> None:
     """Start peer server ``key``, measure each of its endpoints, stop it.
+
+    ``again`` measures it a second time under keys ending in ``-again``.
 
     A peer that was not installed, does not start or fails a request is recorded in
     ``failures`` (shown in the table), never raised and never silently dropped.
@@ -400,10 +403,12 @@ def run_peer(
             return
         say(f"  {model} · {label}: ready in {ready:.1f} s")
         for endpoint in spec.endpoints:
-            labels[endpoint.key] = endpoint.label
+            variant_key = endpoint.key + ("-again" if again else "")
+            variant_label = endpoint.label + (", again at the end" if again else "")
+            labels[variant_key] = variant_label
             variant = Variant(
-                endpoint.key,
-                endpoint.label,
+                variant_key,
+                variant_label,
                 "peer",
                 server=key,
                 path=endpoint.path,
@@ -413,7 +418,7 @@ def run_peer(
             try:
                 measure_all(server, model, variant, base + endpoint.path, "")
             except RuntimeError as exc:
-                failures[endpoint.key] = "failed: " + " ".join(str(exc).split())[:200]
+                failures[variant_key] = "failed: " + " ".join(str(exc).split())[:200]
     finally:
         server.stop()
 
@@ -863,6 +868,7 @@ def main() -> int:
         total = len(models) * len(variants) * len(concurrencies)
         if PEER_MODEL in models:
             total += sum(peers.ENDPOINTS.get(k, 1) for k in peer_servers) * len(concurrencies)
+            total += len(concurrencies) if "floor" in peer_servers else 0
         total += len(models) * 2 * args.auth_rounds if compare_auth else 0
         with Progress(
             TextColumn("{task.description}"),
@@ -899,55 +905,70 @@ def main() -> int:
                     )
                     progress.advance(task)
 
+            def peer(key: str, model: str, again: bool = False) -> None:
+                progress.update(task, description=f"{model} · {key}: starting")
+                run_peer(
+                    key,
+                    pythons,
+                    failures,
+                    peer_labels,
+                    model=model,
+                    model_file=model_file,
+                    row=row,
+                    tmp=tmp,
+                    logs=logs,
+                    batch_wait_ms=args.batch_wait_ms,
+                    servers=servers,
+                    say=say,
+                    measure_all=measure_all,
+                    again=again,
+                )
+                if key in failures:
+                    progress.advance(task, peers.ENDPOINTS.get(key, 1) * len(concurrencies))
+
+            def shipyard_or_mlflow(group: list[Variant], model: str) -> None:
+                first = group[0]
+                progress.update(task, description=f"{model} · {first.label}: starting")
+                server, base, ready_url = start_server(first, model, project, db_url, logs)
+                servers.append(server)
+                try:
+                    try:
+                        ready = server.wait_ready(ready_url)
+                    except RuntimeError as exc:  # shown in the table, not lost
+                        reason = " ".join(str(exc).split())
+                        for variant in group:
+                            failures[variant.key] = f"did not start: …{reason[-300:]}"
+                        say(f"[red]{model} · {first.label}: did not start[/]")
+                        progress.advance(task, len(group) * len(concurrencies))
+                        return
+                    say(f"  {model} · {first.server or first.key}: ready in {ready:.1f} s")
+                    for variant in group:
+                        body = variant.body or request_body(variant, row, X)
+                        variant = dataclasses.replace(variant, body=body)
+                        metrics = ready_url.replace("/v2/health/ready", "/metrics")
+                        url = base + variant.route(model)
+                        try:
+                            measure_all(server, model, variant, url, metrics)
+                        except RuntimeError as exc:  # shown in the table, not lost
+                            failures[variant.key] = "failed: " + " ".join(str(exc).split())
+                            say(f"[red]{model} · {variant.label}: {failures[variant.key]}[/]")
+                finally:
+                    server.stop()
+
             for model in models:
+                # The floor first and again last, Shipyard right after it: the machine's
+                # drift over the run falls on the floor's two measurements alike.
+                with_floor = model == PEER_MODEL and "floor" in peer_servers
+                if with_floor:
+                    peer("floor", model)
+                for group in groups:
+                    shipyard_or_mlflow(group, model)
                 if model == PEER_MODEL:
                     for key in peer_servers:
-                        progress.update(task, description=f"{model} · {key}: starting")
-                        run_peer(
-                            key,
-                            pythons,
-                            failures,
-                            peer_labels,
-                            model=model,
-                            model_file=model_file,
-                            row=row,
-                            tmp=tmp,
-                            logs=logs,
-                            batch_wait_ms=args.batch_wait_ms,
-                            servers=servers,
-                            say=say,
-                            measure_all=measure_all,
-                        )
-                        if key in failures:
-                            progress.advance(task, peers.ENDPOINTS.get(key, 1) * len(concurrencies))
-                for group in groups:
-                    first = group[0]
-                    progress.update(task, description=f"{model} · {first.label}: starting")
-                    server, base, ready_url = start_server(first, model, project, db_url, logs)
-                    servers.append(server)
-                    try:
-                        try:
-                            ready = server.wait_ready(ready_url)
-                        except RuntimeError as exc:  # shown in the table, not lost
-                            reason = " ".join(str(exc).split())
-                            for variant in group:
-                                failures[variant.key] = f"did not start: …{reason[-300:]}"
-                            say(f"[red]{model} · {first.label}: did not start[/]")
-                            progress.advance(task, len(group) * len(concurrencies))
-                            continue
-                        say(f"  {model} · {first.server or first.key}: ready in {ready:.1f} s")
-                        for variant in group:
-                            body = variant.body or request_body(variant, row, X)
-                            variant = dataclasses.replace(variant, body=body)
-                            metrics = ready_url.replace("/v2/health/ready", "/metrics")
-                            url = base + variant.route(model)
-                            try:
-                                measure_all(server, model, variant, url, metrics)
-                            except RuntimeError as exc:  # shown in the table, not lost
-                                failures[variant.key] = "failed: " + " ".join(str(exc).split())
-                                say(f"[red]{model} · {variant.label}: {failures[variant.key]}[/]")
-                    finally:
-                        server.stop()
+                        if key != "floor":
+                            peer(key, model)
+                if with_floor:
+                    peer("floor", model, again=True)
                 if compare_auth:
                     progress.update(task, description=f"{model} · auth off vs required")
                     results += auth_comparison(

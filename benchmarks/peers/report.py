@@ -31,6 +31,7 @@ ORDER = (
     "bentoml",
     "bentoml-batch",
     "mlflow",
+    "floor-again",
 )
 
 
@@ -40,6 +41,23 @@ def _index(results: Iterable[Any], model: str) -> dict[tuple[str, int], Any]:
         for r in results
         if r.model == model and getattr(r, "round", None) is None
     }
+
+
+def floor_rps(runs: dict[tuple[str, int], Any], c: int) -> float | None:
+    """The floor's req/s at ``c``: the mean of its first and last measurement, when both
+    ran (the floor is measured first and again last)."""
+    found = [float(runs[(key, c)].rps) for key in (FLOOR, FLOOR + "-again") if (key, c) in runs]
+    return sum(found) / len(found) if found else None
+
+
+def floor_cpu(runs: dict[tuple[str, int], Any], c: int) -> float | None:
+    """The floor's server CPU ms per request at ``c``, averaged the same way."""
+    found = [
+        float(runs[(key, c)].server_cpu_ms)
+        for key in (FLOOR, FLOOR + "-again")
+        if (key, c) in runs and runs[(key, c)].server_cpu_ms is not None
+    ]
+    return sum(found) / len(found) if found else None
 
 
 def _rows(results: Iterable[Any], failures: dict[str, str], model: str) -> list[str]:
@@ -68,8 +86,8 @@ def comparison(
             run = runs.get((key, c))
             cells += ["—", "—"] if run is None else [f"{run.rps:,.0f}", f"{run.p99_ms:.2f}"]
         for c in CONCURRENCIES:
-            run, floor = runs.get((key, c)), runs.get((FLOOR, c))
-            cells.append("—" if run is None or floor is None else f"{run.rps / floor.rps:.2f}")
+            run, floor = runs.get((key, c)), floor_rps(runs, c)
+            cells.append("—" if run is None or not floor else f"{run.rps / floor:.2f}")
         cpu = getattr(runs.get((key, 16)), "server_cpu_ms", None)
         cells.append("—" if cpu is None else f"{cpu:.2f}")
         rows.append(cells)
@@ -79,7 +97,7 @@ def comparison(
 def peer_table(
     results: list[Any], failures: dict[str, str], labels: dict[str, str], model: str
 ) -> Table:
-    """The comparison as a Rich table."""
+    """The comparison as a Rich table (÷ floor: over the mean of the floor's two runs)."""
     rows = comparison(results, failures, labels, model)
     table = Table(title=f"{model}: every server, single-row requests, one process each")
     for index, header in enumerate(rows[0]):
@@ -122,7 +140,7 @@ def targets(results: list[Any], model: str) -> list[tuple[str, float | None, str
         checks.append(
             (
                 f"Shipyard V1 ÷ floor, req/s c={c}",
-                ratio(rps("shipyard", c), rps(FLOOR, c)),
+                ratio(rps("shipyard", c), floor_rps(runs, c)),
                 0.90,
                 True,
             )
@@ -131,7 +149,7 @@ def targets(results: list[Any], model: str) -> list[tuple[str, float | None, str
         checks.append(
             (
                 f"Shipyard V2 JSON ÷ floor, req/s c={c}",
-                ratio(rps("shipyard-v2", c), rps(FLOOR, c)),
+                ratio(rps("shipyard-v2", c), floor_rps(runs, c)),
                 0.85,
                 True,
             )
@@ -150,7 +168,7 @@ def targets(results: list[Any], model: str) -> list[tuple[str, float | None, str
         checks.append(
             (
                 f"Shipyard {name} ÷ floor, by server CPU per request c=16",
-                ratio(cpu(FLOOR, 16), cpu(key, 16)),
+                ratio(floor_cpu(runs, 16), cpu(key, 16)),
                 bound,
                 True,
             )
