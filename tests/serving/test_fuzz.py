@@ -82,6 +82,9 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 schema = schemathesis.pytest.from_fixture("fuzzed")
 
 
+# Every operation runs as a subtest of this one test: about 5 minutes on two busy cores,
+# so the suite's 300 s per-test timeout would cut it short.
+@pytest.mark.timeout(3600)
 @schema.parametrize()
 def test_no_input_breaks_the_server(case: schemathesis.Case) -> None:
     response = case.call_and_validate()
