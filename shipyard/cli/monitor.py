@@ -10,7 +10,7 @@ import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt, parse_interval
-from shipyard.cli.output import console, print_json, steps
+from shipyard.cli.output import console, esc, print_json, steps
 from shipyard.cli.state import CliState
 from shipyard.levels import ALERT_LEVELS
 
@@ -82,7 +82,7 @@ def watch_cmd(
             result = run_monitor(state.project(), name, window=window)
             _print(result)
         except ShipyardError as error:  # one bad window must not stop the watch
-            console.print(f"[yellow]{error.message}[/]")
+            console.print(f"[yellow]{esc(error.message)}[/]")
         done += 1
         if runs is None or done < runs:
             time.sleep(max(0.0, seconds - (time.monotonic() - started)))
@@ -132,7 +132,7 @@ def calibrate_cmd(
     else:
         from rich.table import Table
 
-        table = Table(title=f"{name}/{version}: levels for windows of {size} rows")
+        table = Table(title=f"{esc(name)}/{esc(version)}: levels for windows of {size} rows")
         for header in ("feature", "method", *ALERT_LEVELS):
             table.add_column(header, justify="left" if header in ("feature", "method") else "right")
         for feature, levels in bands.items():
@@ -141,7 +141,7 @@ def calibrate_cmd(
                 str(levels["method"]),
                 *(f"{levels[k]:.4g}" for k in ALERT_LEVELS),
             )
-        console.print(table)
+        console.print(table, markup=False)  # every cell is data
     if not write:
         return
     declared = config.monitoring.bands
@@ -154,7 +154,7 @@ def calibrate_cmd(
         f"{false_alarm_rate:g}. Review before committing.\n"
     )
     path.write_text(header + yaml.safe_dump(bands, sort_keys=False), encoding="utf-8")
-    console.print(f"Wrote {path}.")
+    console.print(f"Wrote {esc(path)}.")
     if isinstance(declared, dict):
         _point_config_at(config.root / "shipyard.yaml", path.name, bool(declared))
 
@@ -190,8 +190,9 @@ def reference_set_cmd(
         return
     replaced = f" (was {change.previous[:12]})" if change.previous else ""
     console.print(
-        f"{change.model}/{change.version} is now monitored against snapshot "
-        f"{change.digest[:12]}{replaced}: {change.rows} rows from {change.source}."
+        f"{esc(change.model)}/{esc(change.version)} is now monitored against snapshot "
+        f"{esc(change.digest[:12])}{esc(replaced)}: {esc(change.rows)} rows from "
+        f"{esc(change.source)}."
     )
 
 
@@ -204,12 +205,12 @@ def _point_config_at(config_file: Path, bands_file: str, had_inline: bool) -> No
     if "monitoring" not in data:
         addition = f"\nmonitoring:\n  bands: {bands_file}\n"
         config_file.write_text(text.rstrip("\n") + "\n" + addition, encoding="utf-8")
-        console.print(f"Set monitoring.bands: {bands_file} in {config_file.name}.")
+        console.print(f"Set monitoring.bands: {esc(bands_file)} in {esc(config_file.name)}.")
         return
     what = "replace the inline monitoring.bands with" if had_inline else "add"
     console.print(
-        f"[yellow]{config_file.name} has a monitoring section: {what} "
-        f"`bands: {bands_file}` under it to use these levels.[/]"
+        f"[yellow]{esc(config_file.name)} has a monitoring section: {esc(what)} "
+        f"`bands: {esc(bands_file)}` under it to use these levels.[/]"
     )
 
 
@@ -218,8 +219,8 @@ def _print(result: MonitorResult) -> None:
 
     colour = _COLOURS.get(result.level, "white")
     console.print(
-        f"[bold]{result.model}/{result.version}[/], {result.window} "
-        f"({result.rows} predictions): [bold {colour}]{result.level.upper()}[/]"
+        f"[bold]{esc(result.model)}/{esc(result.version)}[/], {esc(result.window)} "
+        f"({esc(result.rows)} predictions): [bold {colour}]{esc(result.level.upper())}[/]"
     )
     table = Table()
     table.add_column("signal", no_wrap=True)
@@ -233,7 +234,7 @@ def _print(result: MonitorResult) -> None:
         score = signal.get("score")
         level = str(signal.get("level") or "ok")
         table.add_row(
-            signal["name"],
+            esc(signal["name"]),
             str(signal.get("method") or ""),
             "—" if score is None else f"{score:.4g}",
             levels,
@@ -241,4 +242,4 @@ def _print(result: MonitorResult) -> None:
         )
     console.print(table)
     if result.report_path:
-        console.print(f"Report: {result.report_path}")
+        console.print(f"Report: {esc(result.report_path)}")
