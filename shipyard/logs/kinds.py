@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -81,6 +81,21 @@ class LogKind(ABC):
         fields = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
         fields[_TYPE] = type(record).__name__
         return frame(orjson.dumps(fields, option=JOURNAL_OPTIONS, default=journal_fallback))
+
+    def decode_frames(
+        self, frames: Iterable[tuple[bytes, memoryview]], max_rows: int
+    ) -> Iterator[Any]:
+        """The records of a segment's frames, in order; an Exception for an unreadable one.
+
+        A kind may yield one record for many frames (anything :meth:`to_table`,
+        :meth:`rows` and :meth:`layout` take, with ``model`` and ``time``) of at most
+        ``max_rows`` rows, unless one frame alone has more.
+        """
+        for header, payload in frames:
+            try:
+                yield self.decode(header, payload)
+            except Exception as exc:
+                yield exc
 
     def decode(self, header: bytes, payload: memoryview) -> Any:
         """The record :meth:`encode` wrote as one frame's ``header`` and ``payload``."""

@@ -190,3 +190,26 @@ def test_a_journal_error_is_retried_and_nothing_is_lost_when_it_clears(tmp_path:
         writer.close()
     assert (writer.written, writer.dropped) == (5, 0)
     assert os.path.isdir(blocker)
+
+
+def test_a_roll_of_mixed_requests_keeps_every_field(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path) as writer:
+        writer.log(batch("a", np.array([[1.0, 2.0]])))
+        failed = batch("b", np.array([[3.0, np.nan]]))
+        writer.log(PredictionBatch(**{**_fields(failed), "labels": None, "probabilities": None}))
+        writer.log(batch("c", np.array([[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]])))
+        text = np.array([["x", 1], ["y", None]], dtype=object)
+        writer.log(PredictionBatch(**{**_fields(batch("t", text)), "columns": ("name", "n")}))
+    rows = {r["request_id"]: r for r in query_log(tmp_path, "churn").to_pylist()}
+    assert set(rows) == {"a", "b", "c:0", "c:1", "c:2", "t:0", "t:1"}
+    assert rows["a"]["probabilities"] == [0.25, 0.75] and rows["a"]["output"] == "0"
+    assert rows["b"]["probabilities"] is None and rows["b"]["output"] == "null"
+    assert {k: rows["c:2"]["inputs"][k] for k in ("c0", "c1")} == {"c0": 9.0, "c1": 10.0}
+    assert rows["c:2"]["output"] == "0"
+    assert rows["c:1"]["output"] == "1" and rows["c:1"]["latency_ms"] == 1.0  # 3 ms / 3 rows
+    assert {k: rows["t:1"]["inputs"][k] for k in ("name", "n")} == {"name": "y", "n": None}
+    assert all(row["time"] == NOW for row in rows.values())
+
+
+def _fields(record: PredictionBatch) -> dict[str, object]:
+    return {name: getattr(record, name) for name in PredictionBatch.__dataclass_fields__}
