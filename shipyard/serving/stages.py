@@ -250,7 +250,12 @@ class LogStep(Protocol):
 
 
 class LiveLog:
-    """Enqueues each live prediction (or failure) on the prediction log; never blocks."""
+    """Journals each live prediction (or failure) before the answer leaves.
+
+    One ``write`` to the worker's journal (:mod:`shipyard.logs.journal`), no disk flush:
+    a killed worker loses nothing it answered, and the Parquet roll happens off the
+    request path.
+    """
 
     def __init__(self, writer: PredictionLogWriter) -> None:
         self.writer = writer
