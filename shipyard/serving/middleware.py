@@ -179,10 +179,14 @@ async def route_error_response(request: Request, exc: Exception) -> Response:
 
 async def internal_error_response(request: Request, exc: Exception) -> Response:
     """A bug as a 500 in the route's error shape; the traceback goes to the server log only."""
-    request_id = request.scope.get("shipyard.request_id", "")
+    # Starlette answers a bug outside the middleware: the request id is set here.
+    request_id = request.scope.get("shipyard.request_id") or new_request_id()
     message = f"internal error; the server log has the details (request {request_id})"
     return Response(
-        _error_payload(request.url.path, 500, message), status_code=500, media_type=JSON
+        _error_payload(request.url.path, 500, message),
+        status_code=500,
+        media_type=JSON,
+        headers={"X-Request-ID": request_id},
     )
 
 

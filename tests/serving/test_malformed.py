@@ -22,13 +22,19 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from shipyard.config import Config
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.serving.app import create_app
-from tests.support import PATIENCE, serve_in_thread, wait_for
+from shipyard.serving.middleware import RequestIdMiddleware, internal_error_response
+from tests.support import PATIENCE, in_process, serve_in_thread, wait_for
 
 MAX_BODY_BYTES = 64 * 1024
 ROW = {
@@ -463,3 +469,23 @@ def test_a_body_that_never_arrives_gets_408_and_a_closed_connection(
     assert status_line.split()[1] == b"408", bytes(received)
     assert b"connection: close" in rest.lower()
     assert b"body_timeout_seconds" in rest.split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_bug_is_a_json_500_without_its_details() -> None:
+    # The server's own handlers around a route that fails: what a bug looks like to a client.
+    def broken(_request: Request) -> Response:
+        raise RuntimeError("secret detail")
+
+    app = Starlette(
+        routes=[Route("/v1/broken", broken), Route("/invocations", broken)],
+        exception_handlers={Exception: internal_error_response},
+        middleware=[Middleware(RequestIdMiddleware)],
+    )
+    with in_process(app) as client:
+        status, headers, payload = client.call("/v1/broken", headers={"X-Request-ID": "bug-1"})
+        mlflow = json.loads(client.call("/invocations")[2])
+    assert status == 500 and headers["x-request-id"] == "bug-1"
+    assert json.loads(payload) == {
+        "error": "internal error; the server log has the details (request bug-1)"
+    }
+    assert mlflow["error_code"] == "INTERNAL_ERROR" and "secret" not in mlflow["message"]
