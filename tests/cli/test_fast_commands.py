@@ -153,3 +153,24 @@ def test_unreachable_database_fails_at_once_with_the_masked_url(initialised_exam
     assert "Check that the server is running" in err
     assert "retried" not in err  # MLflow's engine retry loop never ran
     assert _imported(err) == []
+
+
+def test_the_sql_alias_path_on_postgresql(postgres_url: str) -> None:
+    """The same statements on PostgreSQL, checked by MLflow's client on that database."""
+    store = Store(postgres_url, actor="tester")
+    client = MlflowClient(postgres_url, postgres_url)
+    try:
+        client.create_registered_model("pg-model")
+        for _ in range(2):
+            client.create_model_version("pg-model", source="/tmp/no-artifacts", run_id=None)
+        move_alias(store, None, "pg-model", "champion", "1", action="promote")
+        move_alias(store, None, "pg-model", "champion", "2", action="promote")
+        assert str(client.get_model_version_by_alias("pg-model", "champion").version) == "2"
+        move = rollback(store, None, "pg-model", reason="on postgres")
+        assert (move.from_version, move.to_version) == ("2", "1")
+        assert str(client.get_model_version_by_alias("pg-model", "champion").version) == "1"
+        with store.session() as session:
+            fast = mlflow_tables.list_models(session)
+        assert [m.to_dict() for m in fast] == [m.to_dict() for m in list_models(client)]
+    finally:
+        store.close()
