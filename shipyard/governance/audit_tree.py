@@ -11,72 +11,28 @@ an RFC 6962 inclusion or consistency proof is the root of a range of leaves
   compact range's last subtrees when the tree has exactly ``n`` leaves.
 
 :func:`consistency_ranges` and :func:`inclusion_ranges` name the ranges a proof needs
-(the same walk as :func:`shipyard.store.merkle.consistency_proof` and
-``inclusion_proof``, which the tests compare them with); :class:`TreeWalk` captures
+(from :mod:`shipyard.store.merkle`, where ``consistency_proof`` and ``inclusion_proof``
+take the roots of the same ranges from the leaves at hand); :class:`TreeWalk` captures
 their roots, and the root at any wanted size, in the one pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from hashlib import sha256
 from typing import Any
 
-from shipyard.store.merkle import EMPTY_ROOT
+from shipyard.store.merkle import (
+    EMPTY_ROOT,
+    Range,
+    consistency_ranges,
+    fold_subtrees,
+    inclusion_ranges,
+    node_hash,
+)
 
+# Range and the two range walks live in shipyard.store.merkle, next to the proofs they
+# describe; they are named here too for the audit modules that import them from here.
 __all__ = ["Range", "TreeWalk", "consistency_ranges", "inclusion_ranges"]
-
-Range = tuple[int, int]
-"""Leaves ``[lo, hi)``, counted from 0."""
-
-_NODE = b"\x01"
-
-
-def _split(n: int) -> int:
-    """The largest power of two smaller than ``n`` (``n`` ≥ 2)."""
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def consistency_ranges(old_size: int, new_size: int) -> list[Range]:
-    """The ranges whose roots make the consistency proof from ``old_size`` to ``new_size``,
-    in proof order (RFC 6962 §2.1.2 SUBPROOF)."""
-    if not 0 <= old_size <= new_size:
-        raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
-    if old_size in (0, new_size):
-        return []
-    ranges: list[Range] = []
-    lo, hi, m, known_to_verifier = 0, new_size, old_size, True
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:
-            ranges.append((lo + k, hi))
-            hi = lo + k
-        else:
-            ranges.append((lo, lo + k))
-            lo, m, known_to_verifier = lo + k, m - k, False
-    if not known_to_verifier:
-        ranges.append((lo, hi))
-    ranges.reverse()
-    return ranges
-
-
-def inclusion_ranges(index: int, size: int) -> list[Range]:
-    """The ranges whose roots make the audit path of leaf ``index`` in the tree of
-    ``size`` leaves, from the leaf up (RFC 6962 §2.1.1 PATH)."""
-    if not 0 <= index < size:
-        raise ValueError(f"leaf index {index} is outside the tree of size {size}")
-    ranges: list[Range] = []
-    lo, hi = 0, size
-    while hi - lo > 1:
-        mid = lo + _split(hi - lo)
-        if index < mid:
-            ranges.append((mid, hi))
-            hi = mid
-        else:
-            ranges.append((lo, mid))
-            lo = mid
-    ranges.reverse()
-    return ranges
 
 
 class TreeWalk:
@@ -111,14 +67,14 @@ class TreeWalk:
             return
         stack, h, n = self._stack, leaf, self.size
         while n & 1:  # each trailing 1 bit is a subtree of the new leaf's height: merge
-            h = sha256(_NODE + stack.pop() + h).digest()
+            h = node_hash(stack.pop(), h)
             n >>= 1
         stack.append(h)
         self.size += 1
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         """Add leaf hashes in order: :meth:`append` for a batch, without a call per leaf."""
-        stack, node, hash_ = self._stack, _NODE, sha256
+        stack, node = self._stack, node_hash
         n, stop = self.size, self._next
         for leaf in leaves:
             if n + 1 == stop:
@@ -128,7 +84,7 @@ class TreeWalk:
                 continue
             h, m = leaf, n
             while m & 1:
-                h = hash_(node + stack.pop() + h).digest()
+                h = node(stack.pop(), h)
                 m >>= 1
             stack.append(h)
             n += 1
@@ -175,7 +131,7 @@ class TreeWalk:
         if (count - 1, count) in wanted:
             self.subtrees[(count - 1, count)] = h
         while n & 1:
-            h = sha256(_NODE + stack.pop() + h).digest()
+            h = node_hash(stack.pop(), h)
             n >>= 1
             width <<= 1
             if (count - width, count) in wanted:
@@ -200,8 +156,4 @@ class TreeWalk:
             start += width
         if first is None:
             raise ValueError(f"[{lo}, {self.size}) is not a right edge of the tree")
-        hashes = self._stack[first:]
-        r = hashes[-1]
-        for left in reversed(hashes[:-1]):
-            r = sha256(_NODE + left + r).digest()
-        return r
+        return fold_subtrees(self._stack[first:])

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import sha256
 from typing import Any
 
 import orjson
@@ -31,6 +30,7 @@ from shipyard.governance.audit_tree import Range, TreeWalk
 from shipyard.jsonable import Record
 from shipyard.store.audit_leaf import canonical, utc_text
 from shipyard.store.event_kinds import EventKind
+from shipyard.store.merkle import EMPTY_ROOT, leaf_hash
 
 __all__ = [
     "Finding",
@@ -61,7 +61,6 @@ Progress = Callable[[int, int], None]
 """Called as ``progress(rows_read, rows_expected)`` while the log is read."""
 
 _BATCH = 20_000
-_LEAF = b"\x00"
 # The same bytes as shipyard.store.audit_leaf.leaf_data, without its copy of the fields
 # (a test compares the two on every kind of value).
 _COLUMNS = (
@@ -212,8 +211,6 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 def read_head(connection: Connection) -> Head:
     """The head row (size 0 and the empty root when the row is missing)."""
-    from shipyard.store.merkle import EMPTY_ROOT
-
     found = connection.exec_driver_sql(
         "SELECT size, root, frontier FROM shipyard_audit_head WHERE id = 1"
     ).first()
@@ -254,7 +251,7 @@ def rehash(row: Any) -> bytes:
         "kind": kind, "subject": subject, "payload": body, "reason": reason,
         "request_id": request, "before": before, "after": after,
     }  # fmt: skip
-    return sha256(_LEAF + leaf_bytes(fields)).digest()
+    return leaf_hash(leaf_bytes(fields))
 
 
 def leaf_of(connection: Connection, seq: int) -> tuple[Row[Any] | None, bytes]:
@@ -383,7 +380,7 @@ def _read(
     """The loop every pass runs: recompute each leaf, check its place, note what it vouches
     for, hand the hashes to ``sink`` a batch at a time. Returns the next expected seq, the
     last event id, and the first row's (seq, id)."""
-    loads, dumps, hash_ = orjson.loads, canonical, sha256
+    loads, dumps, leaf = orjson.loads, canonical, leaf_hash
     watched, first = _WATCHED, None
     for batch in rows:
         if first is None and batch:
@@ -402,7 +399,7 @@ def _read(
                      "kind": kind, "subject": subject, "payload": body, "reason": reason,
                      "request_id": request, "before": before, "after": after},
                 )  # fmt: skip
-                hashed = hash_(_LEAF + data).digest()
+                hashed = leaf(data)
                 if seq != expect or event_id <= last_id or hashed.hex() != stored:
                     expect = _anomaly(findings, row, expect, last_id, hashed.hex() != stored)
                 else:
@@ -412,7 +409,7 @@ def _read(
                 last_id = event_id
             except (TypeError, ValueError, orjson.JSONDecodeError):
                 # A column no writer could have produced (SQLite keeps any type): edited.
-                hashed = hash_(_LEAF + repr(row).encode()).digest()
+                hashed = leaf(repr(row).encode())
                 expect = _anomaly(findings, row, expect, last_id, True)
             hashes.append(hashed)
         sink(hashes)

@@ -28,12 +28,17 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "CompactRange",
+    "Range",
     "consistency_proof",
+    "consistency_ranges",
+    "fold_subtrees",
     "inclusion_proof",
+    "inclusion_ranges",
     "leaf_hash",
     "node_hash",
     "root",
     "roots_at",
+    "split_point",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -58,7 +63,20 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return sha256(_NODE + left + right).digest()
 
 
-def _split(n: int) -> int:
+def fold_subtrees(subtree_roots: Sequence[bytes]) -> bytes:
+    """The root over adjacent perfect subtrees, largest (leftmost) first: the right edge
+    of a tree, as a compact range holds it. Needs at least one root."""
+    r = subtree_roots[-1]
+    for left in reversed(subtree_roots[:-1]):
+        r = node_hash(left, r)
+    return r
+
+
+Range = tuple[int, int]
+"""Leaves ``[lo, hi)``, counted from 0: every node of a proof is the root of one."""
+
+
+def split_point(n: int) -> int:
     """The largest power of two smaller than ``n`` (``n`` ≥ 2): where MTH splits."""
     return 1 << ((n - 1).bit_length() - 1)
 
@@ -96,6 +114,60 @@ def _tree_size(leaf_hashes: Sequence[bytes], size: int | None) -> int:
     return size
 
 
+def inclusion_ranges(index: int, size: int) -> list[Range]:
+    """The leaf ranges whose roots make the audit path (RFC 6962 §2.1.1 PATH) of leaf
+    ``index`` in the tree of ``size`` leaves, from the leaf up."""
+    if not 0 <= index < size:
+        raise ValueError(
+            f"leaf index {index} is outside the tree of size {size}; "
+            f"an index runs from 0 to size - 1"
+        )
+    # Walk down from the whole tree towards the leaf; each step's other half is a sibling.
+    ranges: list[Range] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        mid = lo + split_point(hi - lo)
+        if index < mid:
+            ranges.append((mid, hi))
+            hi = mid
+        else:
+            ranges.append((lo, mid))
+            lo = mid
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(old_size: int, new_size: int) -> list[Range]:
+    """The leaf ranges whose roots make the consistency proof (RFC 6962 §2.1.2 PROOF) from
+    the tree of ``old_size`` leaves to the tree of ``new_size`` leaves, in proof order.
+
+    None when ``old_size`` is 0 or equals ``new_size``: nothing is left to prove.
+    """
+    if not 0 <= old_size <= new_size:
+        raise ValueError(
+            f"old size {old_size} is not between 0 and the new size {new_size}; "
+            f"a log only grows, so the old tree must be the smaller one"
+        )
+    if old_size in (0, new_size):
+        return []
+    # SUBPROOF(m, D[lo:hi], b), unrolled: each step takes the half the old tree does not
+    # reach (or, once past the old tree's first split, the half it fully covers).
+    ranges: list[Range] = []
+    lo, hi, m, known_to_verifier = 0, new_size, old_size, True
+    while m != hi - lo:
+        k = split_point(hi - lo)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m, known_to_verifier = lo + k, m - k, False
+    if not known_to_verifier:
+        ranges.append((lo, hi))
+    ranges.reverse()
+    return ranges
+
+
 def inclusion_proof(
     leaf_hashes: Sequence[bytes], index: int, size: int | None = None
 ) -> list[bytes]:
@@ -105,23 +177,7 @@ def inclusion_proof(
     tree. The path lists sibling subtree roots from the leaf up to the root.
     """
     n = _tree_size(leaf_hashes, size)
-    if not 0 <= index < n:
-        raise ValueError(
-            f"leaf index {index} is outside the tree of size {n}; an index runs from 0 to size - 1"
-        )
-    # Walk down from the whole tree towards the leaf; each step's other half is a sibling.
-    siblings: list[bytes] = []
-    lo, hi = 0, n
-    while hi - lo > 1:
-        mid = lo + _split(hi - lo)
-        if index < mid:
-            siblings.append(root(leaf_hashes[mid:hi]))
-            hi = mid
-        else:
-            siblings.append(root(leaf_hashes[lo:mid]))
-            lo = mid
-    siblings.reverse()
-    return siblings
+    return [root(leaf_hashes[lo:hi]) for lo, hi in inclusion_ranges(index, n)]
 
 
 def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
@@ -132,29 +188,7 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int
     prove.
     """
     n = _tree_size(leaf_hashes, new_size)
-    if not 0 <= old_size <= n:
-        raise ValueError(
-            f"old size {old_size} is not between 0 and the new size {n}; "
-            f"a log only grows, so the old tree must be the smaller one"
-        )
-    if old_size in (0, n):
-        return []
-    # SUBPROOF(m, D[lo:hi], b), unrolled: each step appends the half the old tree does not
-    # reach (or, once past the old tree's first split, the half it fully covers).
-    proof: list[bytes] = []
-    lo, hi, m, known_to_verifier = 0, n, old_size, True
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:
-            proof.append(root(leaf_hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            proof.append(root(leaf_hashes[lo : lo + k]))
-            lo, m, known_to_verifier = lo + k, m - k, False
-    if not known_to_verifier:
-        proof.append(root(leaf_hashes[lo:hi]))
-    proof.reverse()
-    return proof
+    return [root(leaf_hashes[lo:hi]) for lo, hi in consistency_ranges(old_size, n)]
 
 
 def _is_hash(value: object) -> TypeGuard[bytes]:
@@ -266,13 +300,7 @@ class CompactRange:
 
     def root(self) -> bytes:
         """The root of the tree over every leaf appended so far (``root()`` of them)."""
-        if not self._hashes:
-            return EMPTY_ROOT
-        hashes = self._hashes
-        r = hashes[-1]
-        for left in reversed(hashes[:-1]):
-            r = node_hash(left, r)
-        return r
+        return fold_subtrees(self._hashes) if self._hashes else EMPTY_ROOT
 
     def to_hashes(self) -> list[str]:
         """The subtree roots as lowercase hex strings, largest subtree first."""

@@ -24,7 +24,7 @@ from shipyard.governance.audit import (
     verify,
     write_checkpoint,
 )
-from shipyard.governance.audit_tree import TreeWalk, consistency_ranges, inclusion_ranges
+from shipyard.governance.audit_tree import TreeWalk
 from shipyard.governance.audit_verify import Finding, Findings, leaf_bytes
 from shipyard.governance.signing import generate_keys, load_public_key
 from shipyard.project import Project
@@ -33,7 +33,9 @@ from shipyard.store.audit_leaf import LEAF_FIELDS, leaf_data, row_values
 from shipyard.store.bound_rows import BOUND_TABLES, bound_digest
 from shipyard.store.merkle import (
     consistency_proof,
+    consistency_ranges,
     inclusion_proof,
+    inclusion_ranges,
     leaf_hash,
     root,
     verify_inclusion,

@@ -14,11 +14,15 @@ from shipyard.store.merkle import (
     EMPTY_ROOT,
     CompactRange,
     consistency_proof,
+    consistency_ranges,
+    fold_subtrees,
     inclusion_proof,
+    inclusion_ranges,
     leaf_hash,
     node_hash,
     root,
     roots_at,
+    split_point,
     verify_consistency,
     verify_inclusion,
 )
@@ -269,6 +273,19 @@ def test_root_matches_the_recursive_definition_on_larger_trees(size: int) -> Non
     assert root(leaves) == mth(leaves)
 
 
+def test_the_split_point_is_the_largest_power_of_two_below_n() -> None:
+    assert [split_point(n) for n in range(2, 11)] == [1, 2, 2, 4, 4, 4, 4, 8, 8]
+    assert split_point(2**40 + 1) == 2**40 and split_point(2**40) == 2**39
+
+
+def test_folding_subtrees_gives_the_root_of_the_leaves_they_cover() -> None:
+    # A tree of 7 leaves is the perfect subtrees [0, 4), [4, 6), [6, 7).
+    parts = [root(LEAF_HASHES[0:4]), root(LEAF_HASHES[4:6]), LEAF_HASHES[6]]
+    assert fold_subtrees(parts) == root(LEAF_HASHES[:7]) == bytes.fromhex(ROOT_HASHES[7])
+    assert fold_subtrees(parts[1:]) == root(LEAF_HASHES[4:7])
+    assert fold_subtrees([LEAF_HASHES[3]]) == LEAF_HASHES[3]
+
+
 # --- Compact ranges ----------------------------------------------------------------------
 
 
@@ -429,6 +446,21 @@ def test_a_one_leaf_tree_needs_an_empty_proof_and_real_hashes() -> None:
         assert not verify_inclusion(SOME_HASH, index, size, [], EMPTY_ROOT)
 
 
+def test_inclusion_ranges_name_the_subtrees_of_the_path_from_the_leaf_up() -> None:
+    assert inclusion_ranges(0, 7) == [(1, 2), (2, 4), (4, 7)]
+    assert inclusion_ranges(6, 7) == [(4, 6), (0, 4)]
+    assert inclusion_ranges(0, 1) == []
+    with pytest.raises(ValueError, match="leaf index 7 is outside the tree of size 7"):
+        inclusion_ranges(7, 7)
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 13, 64])
+def test_an_inclusion_proof_is_the_roots_of_its_ranges(size: int) -> None:
+    d = hashes_of(size)
+    for m in range(size):
+        assert inclusion_proof(d, m) == [root(d[lo:hi]) for lo, hi in inclusion_ranges(m, size)]
+
+
 def test_inclusion_proof_rejects_a_leaf_outside_the_tree() -> None:
     with pytest.raises(ValueError, match="leaf index 8 is outside the tree of size 8"):
         inclusion_proof(LEAF_HASHES, 8)
@@ -529,6 +561,24 @@ def test_consistency_between_trivial_sizes() -> None:
     assert not verify_consistency(-1, 1, a, a, [])
     # Hashes of the wrong size never verify.
     assert not verify_consistency(1, 1, b"", b"", [])
+
+
+def test_consistency_ranges_follow_subproof() -> None:
+    # RFC 6962 §2.1.2: PROOF(3, D[7]) = MTH(D[2:3]), MTH(D[3:4]), MTH(D[0:2]), MTH(D[4:7]).
+    assert consistency_ranges(3, 7) == [(2, 3), (3, 4), (0, 2), (4, 7)]
+    # An old tree that is a perfect left subtree is known to the verifier: not repeated.
+    assert consistency_ranges(4, 7) == [(4, 7)]
+    assert consistency_ranges(0, 7) == consistency_ranges(7, 7) == []
+    with pytest.raises(ValueError, match="old size 8 is not between 0 and the new size 7"):
+        consistency_ranges(8, 7)
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 13, 64])
+def test_a_consistency_proof_is_the_roots_of_its_ranges(size: int) -> None:
+    d = hashes_of(size)
+    for m in range(size + 1):
+        expected = [root(d[lo:hi]) for lo, hi in consistency_ranges(m, size)]
+        assert consistency_proof(d, m, size) == expected
 
 
 def test_consistency_proof_rejects_sizes_that_name_no_pair_of_trees() -> None:
