@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,31 @@ def test_the_sql_alias_path_on_postgresql(postgres_url: str) -> None:
         assert [m.to_dict() for m in fast] == [m.to_dict() for m in list_models(client)]
     finally:
         store.close()
+
+
+def test_a_database_server_that_never_answers_times_out(initialised_example: Path) -> None:
+    """A port that accepts connections and then says nothing (a hung server, a dropped
+    route): the connect timeout ends the wait, instead of the OS's two minutes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"postgresql+psycopg://alice:s3cret@127.0.0.1:{listener.getsockname()[1]}/shipyard"
+    token = {"SHIPYARD_TOKEN": "shp_0123456789ab_not-a-real-secret"}
+    try:
+        code, out, err = _shipyard(initialised_example, "--database-url", url, "events", env=token)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert code == 5, err
+    assert "timeout expired" in err and "s3cret" not in err + out
