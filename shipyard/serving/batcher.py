@@ -80,6 +80,18 @@ def split_rows(result: Any, sizes: list[int]) -> list[Any]:
     raise TypeError(f"Cannot split a {type(result).__name__} by rows; pass split= to MicroBatcher.")
 
 
+def _rows_of(result: Any) -> int | None:
+    """How many rows an ndarray result (or a dataclass's first array field) has."""
+    if isinstance(result, np.ndarray):
+        return result.shape[0] if result.ndim else None
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        for field in dataclasses.fields(result):
+            value = getattr(result, field.name)
+            if isinstance(value, np.ndarray) and value.ndim:
+                return int(value.shape[0])
+    return None
+
+
 def _concatenate(matrices: list[np.ndarray]) -> np.ndarray:
     """Stack request matrices; mixed dtypes promote when numeric, else become object."""
     if len(matrices) == 1:
@@ -153,6 +165,8 @@ class MicroBatcher(Generic[T, R]):
         self.predict = predict
         self.settings = settings
         self.split: Callable[[T, list[int]], list[R]] = split or split_rows
+        # split_rows of a one-request batch gives the result back unchanged: skip it.
+        self._split_one = split is None
         self.executor = executor
         self._batches = 0
         self._rows = 0
@@ -177,7 +191,7 @@ class MicroBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         if not self.settings.enabled:
             self._count(len(matrix))
-            return self.split(await self._call(matrix), [len(matrix)])[0]
+            return self._parts(await self._call(matrix), [len(matrix)])[0]
         if self._consumer is None:
             self._consumer = loop.create_task(self._consume(), name="shipyard-batcher")
         future: asyncio.Future[R] = loop.create_future()
@@ -234,6 +248,12 @@ class MicroBatcher(Generic[T, R]):
             return self.predict(matrix)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.predict, matrix)
+
+    def _parts(self, result: T, sizes: list[int]) -> list[R]:
+        """Each request's share of ``result``; a lone request's is the result itself."""
+        if self._split_one and len(sizes) == 1 and _rows_of(result) == sizes[0]:
+            return [result]  # type: ignore[list-item]  # R is T when split is split_rows
+        return self.split(result, sizes)
 
     def _count(self, rows: int) -> None:
         self._batches += 1
@@ -335,7 +355,7 @@ class MicroBatcher(Generic[T, R]):
         try:
             matrix = _concatenate([request.matrix for request in batch])
             result = await self._call(matrix)
-            parts = self.split(result, sizes)
+            parts = self._parts(result, sizes)
             if len(parts) != len(batch):
                 raise ValueError(f"split returned {len(parts)} parts for {len(batch)} requests.")
         except asyncio.CancelledError:

@@ -313,3 +313,26 @@ def test_one_bad_request_does_not_fail_its_batch() -> None:
     assert isinstance(bad, ValueError)
     # The batch of 4 rows failed; each request was then tried alone.
     assert model.sizes == [4, 1, 1, 2]
+
+
+def test_a_lone_request_gets_the_model_result_itself_not_a_split_copy() -> None:
+    answers: list[Prediction] = []
+
+    def predict(matrix: np.ndarray) -> Prediction:
+        answers.append(Prediction(matrix[:, 0].copy(), matrix * 0.5))
+        return answers[-1]
+
+    batcher = MicroBatcher(predict, BatchSettings(max_batch_size=64, max_wait_ms=60_000))
+    unbatched = MicroBatcher(predict, BatchSettings(enabled=False))
+
+    async def main() -> list[Prediction]:
+        results = [await batcher.submit(np.ones((2, 3))), await unbatched.submit(np.ones((1, 3)))]
+        together = await asyncio.gather(*(batcher.submit(np.full((1, 3), i)) for i in range(3)))
+        await batcher.close()
+        return [*results, *together]
+
+    lone, alone_unbatched, *together = run(main)
+    assert lone is answers[0] and alone_unbatched is answers[1]
+    # Requests that shared a batch get their own rows of it.
+    assert [t.labels.tolist() for t in together] == [[0.0], [1.0], [2.0]]
+    assert all(t is not answers[2] for t in together)
