@@ -165,7 +165,14 @@ def launch(
         )
     if key == "kserve":
         return Launch(
-            [str(python), str(HERE / "kserve_app.py")],
+            [
+                str(python),
+                str(HERE / "kserve_app.py"),
+                "--enable_latency_logging",
+                "false",
+                "--configure_logging",
+                "false",
+            ],
             env,
             HERE,
             f"/v1/models/{model_name}",

@@ -19,7 +19,8 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names")
 BATCH = int(os.environ.get("SHIPYARD_BENCH_BATCH", "64"))
 
 
-@bentoml.service(workers=1)
+# No access log line per request: Shipyard and the other servers write none either.
+@bentoml.service(workers=1, logging={"access": {"enabled": False}})
 class GBM:
     """The benchmark's estimator."""
 

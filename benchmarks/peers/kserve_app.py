@@ -2,12 +2,15 @@
 
 V1 ``/v1/models/bc-gbm:predict`` takes ``{"instances": [[...]]}``; V2
 ``/v2/models/bc-gbm/infer`` takes one FP64 tensor of shape [n, 30]. Both answer
-``predict_proba``. One uvicorn worker, no gRPC. Configured by environment:
+``predict_proba``. One uvicorn worker, no gRPC, no per-request log lines (started with
+``--enable_latency_logging false --configure_logging false``; the root logger at WARNING
+keeps uvicorn's access log quiet, as Shipyard's is). Configured by environment:
 SHIPYARD_BENCH_MODEL (joblib file), SHIPYARD_BENCH_PORT. Runs in its own venv.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from typing import Any
@@ -48,6 +51,7 @@ class GBM(Model):
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
     model = GBM("bc-gbm", os.environ["SHIPYARD_BENCH_MODEL"])
     ModelServer(
         http_port=int(os.environ["SHIPYARD_BENCH_PORT"]),
