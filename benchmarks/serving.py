@@ -767,7 +767,7 @@ def main() -> int:
 
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 150))  # piped: keep the table on one line
+        console = Console(width=max(console.width, 220))  # piped: keep the table on one line
     if shutil.which("wrk") is None:
         console.print(
             "[red]error:[/] wrk is not installed; install it with `apt-get install wrk` "
