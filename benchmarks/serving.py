@@ -53,7 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # benchmarks/peers: the peer servers' venvs and apps
-from peers.report import comparison, markdown, peer_table, target_table
+from peers.report import comparison, markdown, peer_table, target_table, targets_markdown
 
 BIN = Path(sys.executable).parent
 PEER_MODEL = "bc-gbm"  # the model every peer serves too
@@ -1119,7 +1119,8 @@ def main() -> int:
         console.print(target_table(results, PEER_MODEL))
         if args.markdown:
             rows = comparison(results, failures, labels, PEER_MODEL)
-            args.markdown.write_text(markdown(rows), encoding="utf-8")
+            text = markdown(rows) + "\n" + targets_markdown(results, PEER_MODEL)
+            args.markdown.write_text(text, encoding="utf-8")
     if args.json:
         args.json.write_text(
             json.dumps(

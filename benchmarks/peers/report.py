@@ -225,3 +225,13 @@ def target_table(results: list[Any], model: str) -> Table:
         verdict = "not measured" if met is None else "[green]met[/]" if met else "[red]missed[/]"
         table.add_row(what, "n/a" if value is None else f"{value:.2f}", bound, verdict)
     return table
+
+
+def targets_markdown(results: list[Any], model: str) -> str:
+    """The targets as a Markdown table."""
+    lines = ["| target | measured | bound | verdict |", "|---|---:|---:|---|"]
+    for what, value, bound, met in targets(results, model):
+        verdict = "not measured" if met is None else "met" if met else "**missed**"
+        shown = "n/a" if value is None else f"{value:.2f}"
+        lines.append(f"| {what} | {shown} | {bound} | {verdict} |")
+    return "\n".join(lines) + "\n"
