@@ -21,6 +21,7 @@ import inspect
 import json
 import timeit
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import orjson
@@ -116,20 +117,20 @@ def main() -> None:
     print(f"{'orjson + np.asarray (floor)':<28} {floor:8.1f} {1.0:8.2f}")
     for name, (body, headers, protocol) in cases.items():
         if protocol == "v1":
-            decode: Callable[..., object] = lambda fast=True, b=body: _v1(b, spec, fast)  # noqa: E731
+            decode: Callable[..., np.ndarray] = partial(_v1, body, spec)
         else:
-            decode = lambda fast=True, b=body, h=headers: _v2(b, h, spec, fast)  # noqa: E731
+            decode = partial(_v2, body, headers, spec)
         reference = np.asarray(decode())
         assert reference.shape == (options.rows, options.columns), name
         took = _best(decode, options.repeat)
         line = f"{name:<28} {took:8.1f} {took / floor:8.2f}"
         if has_fast:
-            slow = _best(lambda d=decode: d(fast=False), options.repeat)
+            slow = _best(partial(decode, fast=False), options.repeat)
             line += f" {slow:14.1f} {slow / took:8.1f}×"
         print(line)
 
 
-def _v1(body: bytes, spec: InputSpec, fast: bool) -> np.ndarray:
+def _v1(body: bytes, spec: InputSpec, fast: bool = True) -> np.ndarray:
     if fast:
         return decode_v1(body, spec)
     from shipyard.models.signature import decode_rows, load_json
@@ -138,7 +139,7 @@ def _v1(body: bytes, spec: InputSpec, fast: bool) -> np.ndarray:
     return decode_rows(payload["instances"], spec, fast=False)  # type: ignore[call-arg,unused-ignore]
 
 
-def _v2(body: bytes, headers: dict[str, str], spec: InputSpec, fast: bool) -> np.ndarray:
+def _v2(body: bytes, headers: dict[str, str], spec: InputSpec, fast: bool = True) -> np.ndarray:
     if fast:
         return decode_v2(body, headers, spec).matrix
     return decode_v2(body, headers, spec, fast=False).matrix  # type: ignore[call-arg,unused-ignore]
