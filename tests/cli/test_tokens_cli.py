@@ -16,6 +16,7 @@ from shipyard.cli.state import resolve_principal
 from shipyard.config import load_config
 from shipyard.governance.credentials import database_key
 from shipyard.store import Store, TokenRow
+from tests.support import token_id
 
 Capture = pytest.CaptureFixture[str]
 
@@ -43,6 +44,13 @@ def _project(folder: Path, monkeypatch: pytest.MonkeyPatch, database_url: str = 
     lines = ["project: tokens"] + ([f"database_url: {database_url}"] if database_url else [])
     (folder / "shipyard.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     monkeypatch.chdir(folder)
+    return folder
+
+
+def _initialised(folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> Path:
+    """A new project at ``folder``, the working directory, after ``shipyard init``."""
+    _project(folder, monkeypatch)
+    assert cli(capsys, "init")[0] == 0
     return folder
 
 
@@ -85,11 +93,11 @@ def test_create_prints_the_token_once_and_list_never_shows_it(
     assert out == token + "\n" and token.startswith("shp_")  # alone on stdout: a pipe
     assert "will not be shown again" in err and token not in err
     code, listed, _ = cli(capsys, "tokens", "list")
-    assert code == 0 and token[4:16] in listed and "trainer" in listed and "churn*" in listed
+    assert code == 0 and token_id(token) in listed and "trainer" in listed and "churn*" in listed
     code, as_json, _ = cli(capsys, "tokens", "list", "--json")
     rows = {row["id"]: row for row in json.loads(as_json)}
-    assert rows[token[4:16]]["grants"] == ["model:churn*:EDIT"]
-    assert rows[token[4:16]]["status"] == "active"
+    assert rows[token_id(token)]["grants"] == ["model:churn*:EDIT"]
+    assert rows[token_id(token)]["status"] == "active"
     assert all("hash" not in row and "token" not in row for row in rows.values())
     assert token not in listed + as_json
     database = (folder / ".shipyard").glob("shipyard.db*")
@@ -99,8 +107,7 @@ def test_create_prints_the_token_once_and_list_never_shows_it(
 def test_create_refuses_a_scope_outside_the_role(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    _initialised(tmp_path / "proj", monkeypatch, capsys)
     code, out, err = cli(
         capsys, "tokens", "create", "--name", "x", "--role", "viewer", "--scope", "models:train"
     )
@@ -115,8 +122,7 @@ def test_create_refuses_a_scope_outside_the_role(
 def test_login_checks_the_token_and_writes_a_private_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    _initialised(tmp_path / "proj", monkeypatch, capsys)
     token = _create(capsys, "--name", "ana", "--role", "approver")
     own = tmp_path / "home" / ".config" / "shipyard" / "credentials.json"
     monkeypatch.setenv("SHIPYARD_SECURITY__CREDENTIALS", str(own))
@@ -129,7 +135,7 @@ def test_login_checks_the_token_and_writes_a_private_file(
     code, out, _ = cli(capsys, "whoami", "--json")
     who = json.loads(out)
     assert (who["name"], who["role"], who["via"]) == ("ana", "approver", "token")
-    assert who["token_id"] == token[4:16] and who["expires_at"]
+    assert who["token_id"] == token_id(token) and who["expires_at"]
     assert "models:approve" in who["scopes"] and "models:deploy" not in who["scopes"]
     code, out, _ = cli(capsys, "logout")
     assert code == 0 and "Forgot the token" in out and _saved() == {}
@@ -139,17 +145,16 @@ def test_login_checks_the_token_and_writes_a_private_file(
 def test_revoke_and_rotate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    _initialised(tmp_path / "proj", monkeypatch, capsys)
     first = _create(capsys, "--name", "bot", "--role", "viewer")
-    code, out, err = cli(capsys, "tokens", "rotate", first[4:16], "--overlap", "1h")
+    code, out, err = cli(capsys, "tokens", "rotate", token_id(first), "--overlap", "1h")
     assert code == 0, err
     second = out.strip()
     assert second.startswith("shp_") and second != first and "valid for 1h" in err
     monkeypatch.setenv("SHIPYARD_TOKEN", first)  # inside the overlap: still valid
-    assert json.loads(cli(capsys, "whoami", "--json")[1])["token_id"] == first[4:16]
+    assert json.loads(cli(capsys, "whoami", "--json")[1])["token_id"] == token_id(first)
     monkeypatch.delenv("SHIPYARD_TOKEN")
-    code, out, _ = cli(capsys, "tokens", "revoke", first[4:16])
+    code, out, _ = cli(capsys, "tokens", "revoke", token_id(first))
     assert code == 0 and "revoked" in out
     monkeypatch.setenv("SHIPYARD_TOKEN", first)
     code, _, err = cli(capsys, "whoami")
@@ -166,8 +171,7 @@ def test_revoke_and_rotate(
 def test_shipyard_user_does_not_change_who_acts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    _initialised(tmp_path / "proj", monkeypatch, capsys)
     monkeypatch.setenv("SHIPYARD_USER", "alice")
     code, out, err = cli(capsys, "whoami", "--json")
     assert code == 0 and json.loads(out)["name"] == "tester"
@@ -218,12 +222,11 @@ def test_a_shared_database_refuses_commands_without_a_token(
 def test_resolve_principal_reads_only_the_environ_it_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    folder = _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    folder = _initialised(tmp_path / "proj", monkeypatch, capsys)
     token = _create(capsys, "--name", "ci", "--role", "viewer")
     config = load_config(folder / "shipyard.yaml")
     by_token = resolve_principal(config, {"SHIPYARD_TOKEN": token, "LOGNAME": "bob"})
-    assert (by_token.name, by_token.via, by_token.token_id) == ("ci", "token", token[4:16])
+    assert (by_token.name, by_token.via, by_token.token_id) == ("ci", "token", token_id(token))
     saved = resolve_principal(config, {"LOGNAME": "bob"})  # the token init saved
     assert (saved.name, saved.via) == ("tester", "token")
     monkeypatch.setenv("SHIPYARD_SECURITY__CREDENTIALS", str(tmp_path / "none.json"))
@@ -249,8 +252,7 @@ def test_a_project_from_before_tokens_gets_its_admin_token_on_first_use(
 def test_an_expired_laptop_token_is_renewed_but_a_revoked_one_is_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    folder = _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    folder = _initialised(tmp_path / "proj", monkeypatch, capsys)
     (first,) = _saved().values()
     store = Store(f"sqlite:///{folder}/.shipyard/shipyard.db", actor="test")
     with store.session() as session:
@@ -274,8 +276,7 @@ def test_an_expired_laptop_token_is_renewed_but_a_revoked_one_is_not(
 def test_a_bad_explicit_token_is_refused_even_on_a_laptop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    _initialised(tmp_path / "proj", monkeypatch, capsys)
     monkeypatch.setenv("SHIPYARD_TOKEN", "not-a-token")
     code, _, err = cli(capsys, "whoami")
     assert code == 6 and "malformed" in err and "not-a-token" not in err
@@ -295,8 +296,7 @@ def test_require_token_always_holds_on_a_laptop(
 def test_a_credentials_file_others_can_read_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    _project(tmp_path / "proj", monkeypatch)
-    assert cli(capsys, "init")[0] == 0
+    _initialised(tmp_path / "proj", monkeypatch, capsys)
     _credentials().chmod(0o644)
     code, _, err = cli(capsys, "whoami")
     assert code == 2 and "may be read by other users" in err and "chmod 600" in err

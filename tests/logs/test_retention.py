@@ -19,14 +19,13 @@ from shipyard.access import Principal, role_named
 from shipyard.agent.control_loop import Agent
 from shipyard.cli import run
 from shipyard.config import Config, load_config
-from shipyard.governance.tokens import issue_token
 from shipyard.logs.pii import PiiPolicy, read_raw_pii
 from shipyard.logs.prune import prune_logs, record_prune
 from shipyard.logs.reader import query_log
 from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.project import Project
 from shipyard.store.event_kinds import EventKind
-from tests.support import project_of
+from tests.support import project_of, token_for, token_id
 
 Capture = pytest.CaptureFixture[str]
 NOW = datetime.now(UTC)
@@ -73,6 +72,14 @@ def inputs_by_id(logs: Path) -> dict[str, set[str]]:
         for request_id in table.column("request_id").to_pylist():
             found[request_id] = fields
     return found
+
+
+def cli_project(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The example project at ``folder`` with pii and logged days, as the CLI run there sees it."""
+    config = with_pii(folder)
+    write_days(config)
+    monkeypatch.chdir(folder)
+    return project_of(config)
 
 
 def test_prune_removes_each_tag_past_its_retention(initialised_example: Path) -> None:
@@ -135,19 +142,16 @@ def test_untagged_days_and_files_without_tagged_columns_stay(tmp_path: Path) -> 
 def test_shipyard_logs_prune_needs_logs_prune_and_is_audited(
     initialised_example: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    config = with_pii(initialised_example)
-    write_days(config)
-    monkeypatch.chdir(initialised_example)
-    project = project_of(config)
-    viewer = issue_token(project, name="vic", role="viewer").token
-    operator = issue_token(project, name="ops", role="operator")
+    project = cli_project(initialised_example, monkeypatch)
+    viewer = token_for(project, "viewer", name="vic")
+    operator = token_for(project, "operator", name="ops")
 
     monkeypatch.setenv("SHIPYARD_TOKEN", viewer)
     assert run(["logs", "prune"]) == 6
     assert "logs:prune" in capsys.readouterr().err
     assert project.store.events(kind=EventKind.LOGS_PRUNED.value) == []
 
-    monkeypatch.setenv("SHIPYARD_TOKEN", operator.token)
+    monkeypatch.setenv("SHIPYARD_TOKEN", operator)
     assert run(["logs", "prune", "--dry-run"]) == 0
     assert "Would remove raw pii values of churn" in capsys.readouterr().out
     assert project.store.events(kind=EventKind.LOGS_PRUNED.value) == []
@@ -155,7 +159,7 @@ def test_shipyard_logs_prune_needs_logs_prune_and_is_audited(
     printed = json.loads(capsys.readouterr().out)
     assert printed["rows"] > 0 and not printed["dry_run"]
     (event,) = project.store.events(kind=EventKind.LOGS_PRUNED.value)
-    assert event.actor == "ops" and event.token_id == operator.id
+    assert event.actor == "ops" and event.token_id == token_id(operator)
     assert event.payload == printed
     assert run(["logs", "prune"]) == 0
     assert "Nothing is past its retention" in capsys.readouterr().out
@@ -165,12 +169,9 @@ def test_shipyard_logs_prune_needs_logs_prune_and_is_audited(
 def test_logs_query_never_shows_raw_values_and_raw_pii_needs_pii_read(
     initialised_example: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    config = with_pii(initialised_example)
-    write_days(config)
-    monkeypatch.chdir(initialised_example)
-    project = project_of(config)
-    operator = issue_token(project, name="ops", role="operator").token
-    admin = issue_token(project, name="dpo", role="admin")
+    project = cli_project(initialised_example, monkeypatch)
+    operator = token_for(project, "operator", name="ops")
+    admin = token_for(project, "admin", name="dpo")
 
     monkeypatch.setenv("SHIPYARD_TOKEN", operator)
     assert run(["logs", "query", "churn", "--json"]) == 0
@@ -180,7 +181,7 @@ def test_logs_query_never_shows_raw_values_and_raw_pii_needs_pii_read(
     assert "pii:read" in capsys.readouterr().err
     assert project.store.events(kind=EventKind.PII_RAW_READ.value) == []
 
-    monkeypatch.setenv("SHIPYARD_TOKEN", admin.token)
+    monkeypatch.setenv("SHIPYARD_TOKEN", admin)
     assert run(["logs", "query", "churn", "--raw-pii", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {row["email"] for row in rows} == {"ada@example.com"}

@@ -22,7 +22,7 @@ import pytest
 from shipyard.access import Principal, Scope
 from shipyard.config import Config
 from shipyard.errors import Unauthenticated
-from shipyard.governance.tokens import authenticate, issue_token, revoke_token
+from shipyard.governance.tokens import authenticate, revoke_token
 from shipyard.logs.reader import query_log
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel, load_served_model
@@ -39,6 +39,8 @@ from tests.support import (
     in_process,
     project_of,
     server_environment,
+    token_for,
+    token_id,
     wait_for,
 )
 
@@ -94,22 +96,16 @@ def served(project: Project) -> ServedModel:
 
 @pytest.fixture(scope="module")
 def tokens(project: Project) -> Tokens:
-    def issued(name: str, role: str, models: list[str] | None = None) -> str:
-        return issue_token(project, name=name, role=role, models=models).token
-
-    revoked = issue_token(project, name="gone", role="labeller")
-    revoke_token(project, revoked.id)
+    revoked = token_for(project, "labeller", name="gone")
+    revoke_token(project, token_id(revoked))
     long_ago = datetime.now(UTC) - timedelta(days=30)
-    expired = issue_token(
-        project, name="old", role="labeller", expires=timedelta(days=1), now=long_ago
-    )
     return Tokens(
-        labeller=issued("labeller-bot", "labeller"),
-        viewer=issued("viewer", "viewer"),
-        churn_only=issued("churn-team", "labeller", ["churn*"]),
-        fraud_only=issued("fraud-team", "labeller", ["fraud*"]),
-        expired=expired.token,
-        revoked=revoked.token,
+        labeller=token_for(project, "labeller", name="labeller-bot"),
+        viewer=token_for(project, "viewer"),
+        churn_only=token_for(project, "labeller", name="churn-team", models=["churn*"]),
+        fraud_only=token_for(project, "labeller", name="fraud-team", models=["fraud*"]),
+        expired=token_for(project, "labeller", name="old", expires=timedelta(days=1), now=long_ago),
+        revoked=revoked,
     )
 
 
@@ -387,16 +383,16 @@ def test_feedback_needs_labels_write_even_with_auth_off(
 def test_a_revoked_token_is_refused_once_its_answer_is_stale(
     project: Project, served: ServedModel, rows: pd.DataFrame
 ) -> None:
-    issued = issue_token(project, name="soon-gone", role="labeller")
+    issued = token_for(project, "labeller", name="soon-gone")
     body, _ = bodies(rows)["kserve_v1"]
     path = "/v1/models/churn:predict"
     with in_process(create_app(served, access=access_of(project, ttl=0.5))) as client:
-        status, _, payload = client.call(path, body, bearer(issued.token))
+        status, _, payload = client.call(path, body, bearer(issued))
         assert status == 200, payload
-        revoke_token(project, issued.id)
+        revoke_token(project, token_id(issued))
 
         def refused_now() -> Answer | None:
-            answer = client.call(path, body, bearer(issued.token))
+            answer = client.call(path, body, bearer(issued))
             return answer if answer[0] != 200 else None
 
         answer = wait_for(refused_now, what="the revoked token to be refused")
@@ -424,17 +420,17 @@ def counting(verify: Callable[[str], Principal], calls: list[str]) -> Callable[[
 
 def test_each_answer_is_believed_for_the_ttl_and_no_longer(project: Project) -> None:
     """Verified once per ``ttl``: the hot path is a hash and a dict lookup; revocation waits."""
-    issued = issue_token(project, name="cached", role="labeller")
+    issued = token_for(project, "labeller", name="cached")
     calls: list[str] = []
     clock = Clock()
     bearer_tokens = BearerTokens(
         counting(lambda token: authenticate(project.store, token), calls), ttl=1.0, clock=clock
     )
-    header = f"Bearer {issued.token}"
+    header = f"Bearer {issued}"
     for _ in range(50):
         assert bearer_tokens.principal(header, Scope.SERVE_INVOKE).name == "cached"
     assert len(calls) == 1
-    revoke_token(project, issued.id)
+    revoke_token(project, token_id(issued))
     clock.now += 0.999
     assert bearer_tokens.principal(header, Scope.SERVE_INVOKE).name == "cached"  # still believed
     clock.now += 0.001
@@ -502,7 +498,7 @@ def test_anonymous_feedback_no_longer_relabels_predictions(
     a token with labels:write.
     """
     project = project_of(trained_copy)
-    labeller = issue_token(project, name="labeller-bot", role="labeller").token
+    labeller = token_for(project, "labeller", name="labeller-bot")
     project.close()
     logs = tmp_path / "logs"
     environ = server_environment(

@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 
 from shipyard.config import Config, LabelSettings
-from shipyard.governance.tokens import IssuedToken, issue_token
 from shipyard.logs.reader import join_labels, query_log
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel, load_served_model
@@ -39,6 +38,8 @@ from tests.support import (
     in_process,
     project_of,
     server_environment,
+    token_for,
+    token_id,
 )
 
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -46,9 +47,9 @@ ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 @dataclass(frozen=True)
 class Tokens:
-    alice: IssuedToken  # labellers: serve:invoke and labels:write
-    bob: IssuedToken
-    mallory: IssuedToken
+    alice: str  # labellers (serve:invoke and labels:write): their tokens' secrets
+    bob: str
+    mallory: str
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def served(project: Project) -> ServedModel:
 @pytest.fixture(scope="module")
 def tokens(project: Project) -> Tokens:
     return Tokens(
-        *(issue_token(project, name=name, role="labeller") for name in ("alice", "bob", "mallory"))
+        *(token_for(project, "labeller", name=name) for name in ("alice", "bob", "mallory"))
     )
 
 
@@ -84,14 +85,12 @@ class Server:
     root: Path
     project: Project  # with serving.logs and labels.on_conflict as this server has them
 
-    def predict(self, row: pd.Series, request_id: str | None, token: IssuedToken | None) -> Any:
+    def predict(self, row: pd.Series, request_id: str | None, token: str | None) -> Any:
         body = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
         headers = {} if request_id is None else {"X-Request-ID": request_id}
         return self.client.call("/v1/models/churn:predict", body, headers | bearer(token))
 
-    def feedback(
-        self, items: list[dict[str, Any]], token: IssuedToken | None, **headers: str
-    ) -> Any:
+    def feedback(self, items: list[dict[str, Any]], token: str | None, **headers: str) -> Any:
         return self.client.call("/v1/feedback", json.dumps(items).encode(), headers | bearer(token))
 
     def labels(self) -> list[dict[str, Any]]:
@@ -102,8 +101,8 @@ class Server:
         return {r["request_id"]: r for r in join_labels(self.root, "churn").to_pylist()}
 
 
-def bearer(token: IssuedToken | None) -> dict[str, str]:
-    return {} if token is None else {"Authorization": f"Bearer {token.token}"}
+def bearer(token: str | None) -> dict[str, str]:
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -151,7 +150,9 @@ def test_relabelling_400_predictions_is_refused_and_the_monitor_sees_the_truth(
     for request_id, (_, row) in zip(ids, rows.iterrows(), strict=True):
         status, _, payload = server.predict(row, request_id, None)
         assert status == 200, payload
-    truth = [{"request_id": i, "label": int(v)} for i, v in zip(ids, rows["churned"], strict=True)]
+    truth: list[dict[str, Any]] = [
+        {"request_id": i, "label": int(v)} for i, v in zip(ids, rows["churned"], strict=True)
+    ]
     status, _, payload = server.feedback(truth, tokens.alice)
     assert status == 200 and json.loads(payload) == {"accepted": 400, "dropped": 0}
     server.log.flush()
@@ -222,7 +223,7 @@ def test_each_label_records_who_sent_it_and_when_and_is_audited(
     )
     assert status == 200 and headers["x-request-id"] == "fb-audit-1"
     (row,) = server.labels()
-    assert row["sender"] == "alice" and row["token_id"] == tokens.alice.id
+    assert row["sender"] == "alice" and row["token_id"] == token_id(tokens.alice)
     assert sent <= row["received_at"] <= datetime.now(UTC)
     (event,) = [
         e
@@ -230,10 +231,10 @@ def test_each_label_records_who_sent_it_and_when_and_is_audited(
         if e.request_id == "fb-audit-1"
     ]
     assert event.subject == "model:churn" and event.actor == "alice"
-    assert event.token_id == tokens.alice.id and event.role == "labeller"
+    assert event.token_id == token_id(tokens.alice) and event.role == "labeller"
     assert event.payload["count"] == 1 and event.payload["request_ids"] == ["who-1"]
     assert len(event.payload["request_ids_sha256"]) == 64
-    assert tokens.alice.token not in json.dumps(event.payload)
+    assert tokens.alice not in json.dumps(event.payload)
 
 
 # --------------------------------------------------------------------------- request ids
@@ -318,7 +319,7 @@ def test_conflicts_are_caught_across_the_workers_of_a_real_server(
     with config_file.open("a", encoding="utf-8") as settings:
         settings.write("pii:\n  columns: {region: quasi_identifier}\n")
     project = project_of(trained_copy)
-    labeller = issue_token(project, name="labeller-bot", role="labeller")
+    labeller = token_for(project, "labeller", name="labeller-bot")
     project.close()
     logs = tmp_path / "logs"
     environ = server_environment(SHIPYARD_SERVING__LOGS=str(logs))

@@ -8,7 +8,8 @@
 - :class:`AlertReceiver`: a local stand-in for a webhook, Slack or PagerDuty;
 - :func:`copy_example`, :class:`TrainedExamples`: the churn example, fresh or trained
   once per session and copied per test (fixtures in ``tests/conftest.py``);
-- :func:`register_numeric`, :func:`register_with_plain_mlflow`, :func:`log_requests`.
+- :func:`register_numeric`, :func:`register_with_plain_mlflow`, :func:`log_requests`;
+- :func:`token_for`, :func:`token_id`: real bearer tokens, and the id inside one.
 
 Data for particular packages' tests is imported from its module: ``tests.support.synthetic``
 (evaluation), ``tests.support.tables`` (hypothesis tables), ``tests.support.agrawal``
@@ -32,6 +33,7 @@ from tests.support.servers import (
     serve_in_thread,
     server_environment,
 )
+from tests.support.tokens import token_for, token_id
 from tests.support.waiting import PATIENCE, wait_for
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
     "register_with_plain_mlflow",
     "serve_in_thread",
     "server_environment",
+    "token_for",
+    "token_id",
     "wait_for",
 ]
 
