@@ -118,7 +118,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_SLICE = 1024  # records converted per stretch of the writer thread
+_SLICE = 1024  # rows converted per stretch of the writer thread
 _PAUSE = 0.0005  # seconds the writer yields between slices
 _CHUNK_ROWS = 8192  # rows per journal line: a large request is journaled in chunks
 _RETRY_FIRST = 0.05  # seconds before the first retry of a journal that refused a write
@@ -765,17 +765,26 @@ class PredictionLogWriter:
         return written
 
     def _to_table_in_slices(self, records: list[Any]) -> pa.Table:
-        """Convert a few hundred records at a time, letting the server run in between.
+        """Convert about ``_SLICE`` rows at a time, letting the server run in between.
 
         Converting holds the GIL; in one long stretch it stalls the event loop again and
         again (each time the loop waits for I/O, it must wait out the switch interval to
-        get the GIL back). Slices with a pause between keep each stall short.
+        get the GIL back). Slices with a pause between keep each stall short. (A record
+        may be a run of many requests: slices count rows.)
         """
-        if len(records) <= _SLICE:
+        slices: list[list[Any]] = [[]]
+        rows = 0
+        for record in records:
+            if rows >= _SLICE:
+                slices.append([])
+                rows = 0
+            slices[-1].append(record)
+            rows += self._rows(record)
+        if len(slices) == 1:
             return self._to_table(records)
         tables = []
-        for start in range(0, len(records), _SLICE):
-            tables.append(self._to_table(records[start : start + _SLICE]))
+        for piece in slices:
+            tables.append(self._to_table(piece))
             clock.sleep(_PAUSE)
         return self._concat(tables, records[0])
 
