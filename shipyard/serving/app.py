@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from shipyard.errors import ShipyardError
 from shipyard.logs.writer import PredictionLogWriter
@@ -117,13 +119,6 @@ def create_app(
         shadows=shadows,
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        shadows.close()
-        for step in on_shutdown:
-            step()
-
     routes = server_routes(
         slot,
         PROTOCOLS,
@@ -132,22 +127,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         access=access,
     )
-    app = Starlette(
-        routes=routes,
-        exception_handlers={
-            ShipyardError: error_response,
-            HTTPException: route_error_response,  # unknown routes, wrong methods
-            Exception: internal_error_response,
-        },
-        middleware=[
-            Middleware(
-                RequestIdMiddleware,
-                body_timeout_seconds=body_timeout_seconds,
-                max_body_bytes=max_body_bytes,
-            )
-        ],
-        lifespan=lifespan,
-    )
+    app = _starlette(routes, shadows, on_shutdown, body_timeout_seconds, max_body_bytes)
     app.state.shadows = shadows
     app.state.metrics = metrics
     app.state.service = service
@@ -160,6 +140,50 @@ def create_app(
         max_body_bytes=max_body_bytes,
         body_timeout_seconds=body_timeout_seconds,
     )
+
+
+def _starlette(
+    routes: Sequence[BaseRoute],
+    shadows: ShadowRunner,
+    on_shutdown: Sequence[Callable[[], None]],
+    body_timeout_seconds: float,
+    max_body_bytes: int,
+) -> Starlette:
+    """The Starlette app for every route but the fast prediction path."""
+    return Starlette(
+        routes=routes,
+        exception_handlers=_EXCEPTION_HANDLERS,
+        middleware=[
+            Middleware(
+                RequestIdMiddleware,
+                body_timeout_seconds=body_timeout_seconds,
+                max_body_bytes=max_body_bytes,
+            )
+        ],
+        lifespan=_lifespan(shadows, on_shutdown),
+    )
+
+
+_EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ShipyardError: error_response,
+    HTTPException: route_error_response,  # unknown routes, wrong methods
+    Exception: internal_error_response,
+}
+
+
+def _lifespan(
+    shadows: ShadowRunner, on_shutdown: Sequence[Callable[[], None]]
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """On shutdown, after in-flight requests: drain the shadows, then ``on_shutdown``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        shadows.close()
+        for step in on_shutdown:
+            step()
+
+    return lifespan
 
 
 def _writers(*logs: PredictionLogWriter | FeedbackDesk | None) -> list[PredictionLogWriter]:
