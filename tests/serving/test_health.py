@@ -121,7 +121,7 @@ def test_failing_log_writes_take_a_server_out_of_rotation_with_require_log(
         assert predict(url, body) == 200  # answered; its record cannot be written
         wait_for(lambda: get(f"{url}/v2/health/ready")[0] == 503, what="readiness to turn")
         _, ready = get(f"{url}/v2/health/ready")
-        assert ready["ready"] is False and "predictions" in ready["degraded"]["prediction_log"]  # type: ignore[index,operator]
+        assert ready["ready"] is False and "predictions" in ready["degraded"]["prediction_log"]  # type: ignore[index]
         assert get(f"{url}/v2/models/churn/ready")[0] == 503
         assert get(f"{url}/v1/models/churn") == (
             503,
