@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, text
 
 from shipyard.errors import AuditFailed, SigningError
-from shipyard.governance.audit_tree import TreeWalk, consistency_ranges
+from shipyard.governance.audit_tree import TreeWalk
 from shipyard.governance.audit_verify import Finding, Findings, Head
 from shipyard.governance.checkpoints import Checkpoint, read_checkpoint, signature_problem
 from shipyard.jsonable import Record
-from shipyard.store.merkle import verify_consistency
+from shipyard.store.merkle import consistency_ranges, verify_consistency
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
