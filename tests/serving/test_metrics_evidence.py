@@ -171,3 +171,33 @@ def test_scorecard_bounds_come_from_the_configured_scorecard(trained_project: Co
     bounds = scorecard_bounds(config)
     assert bounds.latency_p99_seconds == pytest.approx(0.025)
     assert bounds.floors == (("roc_auc", "min", 0.8), ("log_loss", "max", 0.5))
+
+
+def test_the_server_reads_the_latest_run_of_each_loaded_version(
+    trained_copy: Config, served: ServedModel
+) -> None:
+    from datetime import UTC, datetime
+
+    from shipyard.serving.server import latest_runs
+    from shipyard.store.monitor_runs import save_monitor_run
+    from shipyard.store.tables import MonitorRunRow
+    from tests.support import project_of
+
+    store = project_of(trained_copy).store
+    for version, rows in (("1", 10), ("1", 20), ("2", 30), ("3", 40), ("2", 50)):
+        result = run(version, rows, 0)
+        save_monitor_run(
+            store,
+            MonitorRunRow(
+                model="churn",
+                version=version,
+                window_spec="last:5000",
+                rows=rows,
+                level="ok",
+                result=result,
+                created_at=datetime.now(UTC),
+            ),
+        )
+    slot = two_versions(served, challenger_weight=0.5)  # versions 1 and 2 loaded, not 3
+    found = sorted((r["version"], r["rows"]) for r in latest_runs(store, "churn", slot))
+    assert found == [("1", 20), ("2", 50)]
