@@ -285,3 +285,34 @@ def test_a_window_with_lost_rows_says_so_and_refuses_to_act(
     assert len(served.store.events(kind="retrain_requested")) == retrains
     stored = latest_run(served.store, "churn")
     assert stored is not None and stored["level"] == "unknown"
+
+
+def test_the_alerter_holds_a_signal_from_an_incomplete_window(
+    served: Served, alert_receiver: Callable[..., AlertReceiver]
+) -> None:
+    from shipyard.monitoring.alerting import Alerter, Signal
+
+    receiver = alert_receiver("pagerduty")
+    config = with_pagerduty(served.config, receiver.url)
+    incomplete = {"logged": 90, "lost": 10, "ratio": 0.9, "minimum": 0.99, "enough": False}
+    signal = Signal(
+        model="churn",
+        version="1",
+        name="feature:held_by_coverage",
+        level="pause",
+        score=9.0,
+        evidence={"window": "last:100", "log_coverage": incomplete},
+    )
+    retrains = len(served.store.events(kind="retrain_requested"))
+    outcome = Alerter(config, served.store).process([signal])
+    assert outcome.held == (signal,)
+    assert (outcome.opened, outcome.retrain_requested, outcome.paused) == ((), (), ())
+    assert receiver.received == []
+    assert len(served.store.events(kind="retrain_requested")) == retrains
+    # The same signal on a complete window acts: the hold is the coverage, nothing else.
+    complete = {**incomplete, "lost": 0, "ratio": 1.0, "enough": True}
+    evidence = {"window": "last:100", "log_coverage": complete}
+    acted = Alerter(config, served.store).process(
+        [Signal("churn", "1", "feature:held_by_coverage", "inspect", 9.0, evidence=evidence)]
+    )
+    assert acted.held == () and len(acted.opened) == 1
