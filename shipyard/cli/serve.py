@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli.acting import Scope, acting
-from shipyard.cli.output import console
+from shipyard.cli.output import console, esc
 from shipyard.cli.state import CliState
 
 if TYPE_CHECKING:
@@ -110,14 +110,14 @@ def _serve(spec: ServeSpec, ref: str, config: Config) -> None:
             server = build_server(spec)
             mode = "following its champion and traffic" if server.following else "pinned"
             console.print(
-                f"Serving {server.name}/{server.version} ({server.flavour}, {mode}) on "
-                f"{address} — ready in {server.load_seconds:.2f} s"
+                f"Serving {esc(server.name)}/{esc(server.version)} ({esc(server.flavour)}, "
+                f"{mode}) on {esc(address)} — ready in {server.load_seconds:.2f} s"
             )
             run(spec, server=server, sock=sock)
         else:
             version = get_version(spec.project().client, parse_ref(ref))  # fail before forking
             console.print(
-                f"Serving {version.name} with {settings.workers} workers on {address}; "
+                f"Serving {esc(version.name)} with {settings.workers} workers on {esc(address)}; "
                 "each worker reports when it is ready."
             )
             run(spec, workers=settings.workers, sock=sock)
@@ -136,7 +136,7 @@ def _start_agent(state: CliState, config: Config) -> Callable[[], None]:
     thread = threading.Thread(
         target=agent.run,
         args=(stop,),
-        kwargs={"on_action": lambda action: console.print(f"[dim]agent:[/] {action}")},
+        kwargs={"on_action": lambda action: console.print(f"[dim]agent:[/] {esc(action)}")},
         name="shipyard-agent",
         daemon=True,
     )

@@ -20,10 +20,12 @@ when not, and ``degraded`` naming what is wrong either way. Liveness (``/v2/heal
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -63,6 +65,12 @@ def server_routes(
     """
     access = ServerAccess.open() if access is None else access
     answers = _Answers(slot, labels, max_body_bytes, metrics.health)
+    # GET on a prediction path that /v1/models/{name} also matches: 405, not "unknown model".
+    answers.prediction_paths = [
+        re.compile(re.sub(r"\{\w+\}", "[^/]+", path))
+        for protocol in protocols
+        for path in protocol.paths
+    ]
     name = answers.name
 
     def guard(endpoint: Endpoint, scope: Scope, needed: bool) -> Endpoint:
@@ -152,6 +160,7 @@ class _Answers:
         self.labels = labels
         self.max_body_bytes = max_body_bytes
         self.health = health
+        self.prediction_paths: list[re.Pattern[str]] = []
 
     def lineup(self, request: Request) -> Lineup:
         lineup = self.slot.lineup  # read once
@@ -184,6 +193,8 @@ class _Answers:
         return self._model_ready()
 
     async def v1_model(self, request: Request) -> Response:
+        if any(path.fullmatch(request.url.path) for path in self.prediction_paths):
+            raise HTTPException(405, headers={"Allow": "POST"})
         self.lineup(request)
         return self._model_ready()
 

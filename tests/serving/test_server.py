@@ -286,3 +286,9 @@ def test_metrics_publish_the_latest_monitor_run_on_scrapes_only(
     ):
         assert sample in text
     assert 'metric="f1"' not in text
+
+
+def test_get_on_a_prediction_path_is_405_not_an_unknown_model(server: Running) -> None:
+    status, headers, payload = server.client.call("/v1/models/churn:predict")
+    assert status == 405 and headers["allow"] == "POST", payload
+    assert "does not take GET" in json.loads(payload)["error"]
