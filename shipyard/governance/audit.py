@@ -37,7 +37,7 @@ from shipyard.governance.audit_checks import (
 )
 from shipyard.governance.audit_rows import check_rows
 from shipyard.governance.audit_split import Helpers, split_point
-from shipyard.governance.audit_tree import TreeWalk, consistency_ranges, inclusion_ranges
+from shipyard.governance.audit_tree import TreeWalk
 from shipyard.governance.audit_verify import (
     Finding,
     Findings,
@@ -60,7 +60,7 @@ from shipyard.jsonable import Record
 from shipyard.store import EventKind, EventRow
 from shipyard.store.audit_leaf import utc_text
 from shipyard.store.events import Event, event_of
-from shipyard.store.merkle import verify_inclusion
+from shipyard.store.merkle import consistency_ranges, inclusion_ranges, verify_inclusion
 
 if TYPE_CHECKING:
     from shipyard.config import Config

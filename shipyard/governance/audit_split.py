@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from shipyard.governance.audit_tree import Range, TreeWalk
+from shipyard.governance.audit_tree import TreeWalk
 from shipyard.governance.audit_verify import (
     Finding,
     Findings,
@@ -35,6 +35,7 @@ from shipyard.governance.audit_verify import (
     scan_part,
     seam,
 )
+from shipyard.store.merkle import Range
 
 if TYPE_CHECKING:
     from shipyard.access import Principal

@@ -24,15 +24,11 @@ from typing import Any
 from shipyard.store.merkle import (
     EMPTY_ROOT,
     Range,
-    consistency_ranges,
     fold_subtrees,
-    inclusion_ranges,
     node_hash,
 )
 
-# Range and the two range walks live in shipyard.store.merkle, next to the proofs they
-# describe; they are named here too for the audit modules that import them from here.
-__all__ = ["Range", "TreeWalk", "consistency_ranges", "inclusion_ranges"]
+__all__ = ["TreeWalk"]
 
 
 class TreeWalk:

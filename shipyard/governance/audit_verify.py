@@ -26,11 +26,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Row, text
 
-from shipyard.governance.audit_tree import Range, TreeWalk
+from shipyard.governance.audit_tree import TreeWalk
 from shipyard.jsonable import Record
 from shipyard.store.audit_leaf import canonical, utc_text
 from shipyard.store.event_kinds import EventKind
-from shipyard.store.merkle import EMPTY_ROOT, leaf_hash
+from shipyard.store.merkle import EMPTY_ROOT, Range, leaf_hash
 
 __all__ = [
     "Finding",
