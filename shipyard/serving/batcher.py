@@ -195,8 +195,17 @@ class MicroBatcher(Generic[T, R]):
         if self._consumer is None:
             self._consumer = loop.create_task(self._consume(), name="shipyard-batcher")
         future: asyncio.Future[R] = loop.create_future()
-        self._pending.append(_Request(matrix, future, loop.time()))
+        request = _Request(matrix, future, loop.time())
+        lone = (
+            self.executor is None
+            and self._waiter is not None  # the consumer is idle...
+            and not self._pending  # ...nothing is queued...
+            and self._expected <= 1  # ...and no company is expected
+        )
+        self._pending.append(request)
         self._queued_rows += len(matrix)
+        if lone:
+            return await self._alone(request)
         if self._waiter is not None:  # the consumer sleeps: wake it only if a batch is ready
             if self._flush_reason() is not None:
                 self._wake()
@@ -205,6 +214,28 @@ class MicroBatcher(Generic[T, R]):
                 self._arm_deadline(loop)
         # Cancelling the caller cancels this future; the consumer then skips the request.
         return await future
+
+    async def _alone(self, request: _Request) -> R:
+        """Run a lone request here, without the consumer's two hand-offs.
+
+        Requests already on their way through the event loop get one turn to join first:
+        if any did, they woke the consumer, and this request waits for that batch.
+        """
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            request.future.cancel()  # the consumer skips it
+            raise
+        if self._closing or len(self._pending) != 1 or self._pending[0] is not request:
+            return await request.future  # company came: the consumer batches it
+        self._pending.popleft()
+        rows = len(request.matrix)
+        self._queued_rows -= rows
+        self._decisions.append(BatchDecision(1, rows, self._expected, "alone", False))
+        self._expected = 1
+        self._count(rows)
+        result: T = self.predict(request.matrix)
+        return self._parts(result, [rows])[0]
 
     async def close(self) -> None:
         """Finish every queued request, then stop the consumer."""

@@ -336,3 +336,27 @@ def test_a_lone_request_gets_the_model_result_itself_not_a_split_copy() -> None:
     # Requests that shared a batch get their own rows of it.
     assert [t.labels.tolist() for t in together] == [[0.0], [1.0], [2.0]]
     assert all(t is not answers[2] for t in together)
+
+
+def test_requests_arriving_while_a_lone_one_yields_are_batched_with_it() -> None:
+    model = RecordingModel(scores)
+    batcher = MicroBatcher(model, BatchSettings(max_batch_size=64, max_wait_ms=60_000))
+
+    async def main() -> list[np.ndarray]:
+        first = await batcher.submit(np.zeros((1, 2)))  # starts the consumer; alone
+        second = await batcher.submit(np.ones((1, 2)))  # alone again: run by its caller
+        # Three at once: the first looks alone, yields once, and finds the others queued.
+        rest = await asyncio.gather(*(batcher.submit(np.full((1, 2), i)) for i in range(3)))
+        await batcher.close()
+        return [first, second, *rest]
+
+    results = run(main)
+    expected = [np.zeros((1, 2)), np.ones((1, 2)), *(np.full((1, 2), i) for i in range(3))]
+    for result, matrix in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(result, scores(matrix))
+    assert model.sizes == [1, 1, 3]
+    assert [(d.reason, d.requests) for d in batcher.last_decisions] == [
+        ("alone", 1),
+        ("alone", 1),
+        ("expected", 3),
+    ]
