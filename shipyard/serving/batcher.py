@@ -10,8 +10,10 @@ that just got their answer send their next request); a batch flushes as soon as 
 many are queued, when it holds ``max_batch_size`` rows, or when its oldest request has
 waited ``max_wait_ms``, whichever comes first. A lone client (the previous batch had one
 request) therefore never waits, and at high concurrency batches still fill: requests
-that arrive while the model runs are queued and taken together. Each flush is recorded
-as a :class:`BatchDecision` (``last_decisions``).
+that arrive while the model runs are queued and taken together. A lone request (the
+consumer idle, nothing queued, no company expected) gives requests already on their way
+one event-loop turn to join, then runs in its caller; if any joined, the consumer
+batches them all. Each flush is recorded as a :class:`BatchDecision` (``last_decisions``).
 
 By default the model runs on the event loop's own thread, like an unbatched request.
 Handing it to a thread costs more than it saves for CPU-bound models that hold the GIL:
