@@ -207,7 +207,12 @@ def _guardrails(config: Config, rollout: Rollout) -> GuardrailReport | None:
     root = config.resolve(config.serving.logs)
     task = config.model.task if rollout.model == config.model.name else None
     return evaluate_guardrails(
-        root, rollout, since=rollout.step_started_at, settings=config.delivery, task=task
+        root,
+        rollout,
+        since=rollout.step_started_at,
+        settings=config.delivery,
+        task=task,
+        min_log_coverage=config.monitoring.min_log_coverage,
     )
 
 
