@@ -118,7 +118,9 @@ def run_monitor(
         stamp = result.created_at.strftime("%Y%m%dT%H%M%S")
         path = config.workspace / "reports" / "monitor" / name / f"{version}-{stamp}.html"
         history = [*monitor_history(store, name), (result.created_at, _scaled(result))]
-        write_monitor_report(path, result, reference.frame, current.inputs, history)
+        write_monitor_report(
+            path, result, reference.frame, current.inputs, history, min_rows=settings.min_rows
+        )
         result.report_path = str(path)
     _save(store, result)
     if alerts and not complete:
