@@ -17,14 +17,15 @@ import asyncio
 import logging
 import re
 import time
+import types
 import zlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Generator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, State
 from starlette.routing import BaseRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from shipyard.errors import Forbidden, RequestError, ShipyardError, Unauthenticated
 from shipyard.models.signature import dump_json
@@ -146,11 +147,9 @@ class PredictionRoutes:
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": reply.body})
         name = protocol.name
-        self.metrics.requests.labels(self.model, version, role, name, str(status)).inc()
+        self.metrics.count_request(self.model, version, role, name, status)
         if status == 200:
-            self.metrics.latency.labels(self.model, version, name).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.time_request(self.model, version, name, time.perf_counter() - started)
 
 
 def error_body(error: ShipyardError) -> bytes:
@@ -196,22 +195,77 @@ def length_of(header: str | None) -> int | None:
 
 
 async def _read_body(receive: Receive, limit: int, seconds: float) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+    """The whole body within ``limit`` bytes; a 408 when it takes over ``seconds`` to arrive.
+
+    The timer (a handle scheduled and cancelled: a cost on every request) is armed only
+    once a receive has to wait. The server usually has a small body already, and then
+    the first receive returns without suspending: the body is complete and untimed.
+    """
+    waiting = receive()
+    step = getattr(waiting, "send", None)  # a coroutine's: run it up to where it would wait
+    if step is None:
+        chunks, pending = [], waiting
+    else:
+        try:
+            suspended_on = step(None)
+        except StopIteration as done:
+            message = done.value
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body: bytes = message.get("body", b"")
+                check_size(len(body), limit)
+                return body
+            chunks, pending = [_chunk(message, 0, limit)], None
+        else:
+            chunks, pending = (
+                [],
+                _resumed(cast("Coroutine[Any, Any, Message]", waiting), suspended_on),
+            )
+    size = len(chunks[0]) if chunks else 0
     try:
         async with asyncio.timeout(seconds):
             while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _Disconnected
-                chunk = message.get("body", b"")
+                message = await (receive() if pending is None else pending)
+                pending = None
+                chunk = _chunk(message, size, limit)
                 size += len(chunk)
-                check_size(size, limit)
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except TimeoutError:
         raise BodyTimeout(seconds) from None
+
+
+def _chunk(message: Message, size: int, limit: int) -> bytes:
+    """A body message's bytes, after ``size`` bytes read: 413 past ``limit``."""
+    if message["type"] == "http.disconnect":
+        raise _Disconnected
+    chunk: bytes = message.get("body", b"")
+    check_size(size + len(chunk), limit)
+    return chunk
+
+
+@types.coroutine
+def _resumed(
+    coroutine: Coroutine[Any, Any, Message], suspended_on: Any
+) -> Generator[Any, Any, Message]:
+    """The rest of ``coroutine``, which suspended on ``suspended_on``, as an awaitable.
+
+    What ``await`` does for a coroutine, from its first suspension on: the task waits on
+    what it waits on, and sends (or throws: a timeout's cancellation) into it.
+    """
+    while True:
+        try:
+            sent = yield suspended_on
+        except BaseException as error:
+            try:
+                suspended_on = coroutine.throw(error)
+            except StopIteration as done:
+                return cast("Message", done.value)
+        else:
+            try:
+                suspended_on = coroutine.send(sent)
+            except StopIteration as done:
+                return cast("Message", done.value)
 
 
 # Content-Encoding → zlib's window bits: gzip's header, or zlib's (HTTP "deflate").

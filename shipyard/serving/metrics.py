@@ -187,6 +187,30 @@ class ServerMetrics:
         self._drifted: set[tuple[str, str]] = set()  # every alias drift seen
         self._copied: dict[tuple[str, ...], int] = {}  # counts already added to counters
         self._next_refresh = 0.0
+        # The request series' children per label values: labels() (a lock and checks) costs
+        # more than the increment. prometheus_client keeps a child per label set until
+        # remove()/clear(); nothing here removes request series. Whatever does must clear
+        # these two dicts with it, else a cached child would count into a dropped series.
+        self._counted: dict[tuple[str, ...], Any] = {}
+        self._timed: dict[tuple[str, ...], Any] = {}
+
+    def count_request(
+        self, model: str, version: str, role: str, protocol: str, status: int
+    ) -> None:
+        """Count one prediction request answered with ``status``."""
+        key = (model, version, role, protocol, str(status))
+        child = self._counted.get(key)
+        if child is None:
+            child = self._counted[key] = self.requests.labels(*key)
+        child.inc()
+
+    def time_request(self, model: str, version: str, protocol: str, seconds: float) -> None:
+        """Observe the server-side time of one answered (200) prediction request."""
+        key = (model, version, protocol)
+        child = self._timed.get(key)
+        if child is None:
+            child = self._timed[key] = self.latency.labels(*key)
+        child.observe(seconds)
 
     def observe_shadow(self, model: ServedModel, status: str, seconds: float) -> None:
         """Count one shadow prediction (called from the shadow thread)."""
