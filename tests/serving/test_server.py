@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from starlette.types import Message
 
 from shipyard.config import Config
 from shipyard.logs.reader import query_log
@@ -18,6 +22,7 @@ from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import ServedModel, load_served_model
 from shipyard.registry import Tracking
 from shipyard.serving.app import create_app
+from shipyard.serving.request import new_request_id
 from tests.support import AppClient, in_process, serve_in_thread, wait_for
 
 
@@ -292,3 +297,71 @@ def test_get_on_a_prediction_path_is_405_not_an_unknown_model(server: Running) -
     status, headers, payload = server.client.call("/v1/models/churn:predict")
     assert status == 405 and headers["allow"] == "POST", payload
     assert "does not take GET" in json.loads(payload)["error"]
+
+
+ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # Crockford base32: no I, L, O, U
+
+
+def test_server_made_request_ids_are_ulid_like_unique_and_time_ordered() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert all(ULID.fullmatch(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)  # the time prefix, then a counter within a millisecond
+
+
+def test_a_forked_worker_draws_its_own_request_id_bits() -> None:
+    before = new_request_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id to the parent, then out
+        try:
+            os.write(write, new_request_id().encode("ascii"))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read().decode("ascii")
+    os.waitpid(pid, 0)
+    after = new_request_id()
+    # Characters 10-15 are bits 50-79: random bits drawn once per process.
+    assert before[10:16] == after[10:16]
+    assert ULID.fullmatch(child) and child[10:16] != after[10:16]
+
+
+def test_a_body_that_arrives_late_and_in_pieces_is_read_whole(
+    server: Running, rows: pd.DataFrame
+) -> None:
+    """The first receive has to wait (the timed path), and the body comes in two messages."""
+    app = create_app(server.served, body_timeout_seconds=30)
+    body = json.dumps({"instances": rows.to_dict("records")}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/models/churn:predict",
+        "raw_path": b"/v1/models/churn:predict",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "server": ("test", 80),
+        "client": ("test", 1),
+    }
+    sent: list[Message] = []
+
+    async def exchange() -> None:
+        arriving: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # empty: receive waits
+        loop = asyncio.get_running_loop()
+        for piece, more in ((body[:7], True), (body[7:], False)):
+            loop.call_soon(
+                arriving.put_nowait, {"type": "http.request", "body": piece, "more_body": more}
+            )
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await app(scope, arriving.get, send)
+
+    asyncio.run(exchange())
+    assert sent[0]["status"] == 200, sent
+    assert json.loads(sent[1]["body"])["predictions"] == expected(server.served, rows)
