@@ -19,9 +19,9 @@ never joins another's prediction.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,32 +64,35 @@ REQUEST_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{0,{MAX_REQUEST_ID_LENGTH}}}$"
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # base32 whose order is the bits' order
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # every 10 bits as 2 characters
-_COUNTER_BITS = 40
-_COUNTER_MASK = (1 << _COUNTER_BITS) - 1
-
-
-def _crockford(value: int, pairs: int) -> str:
-    """``value``'s low ``10 * pairs`` bits as Crockford base32, most significant first."""
-    return "".join(_PAIRS[(value >> (10 * i)) & 0x3FF] for i in range(pairs - 1, -1, -1))
+_RANDOM_BYTES = 10  # 80 random bits per id
+_POOL_BYTES = _RANDOM_BYTES * 400  # one os.urandom call per 400 ids
 
 
 class _IdSource:
-    """This process's random id bits and counter, drawn anew in every process and fork.
+    """Random bytes read from the OS in bulk, and the current millisecond's id prefix.
 
-    An id is 130 bits, 26 characters: 48-bit milliseconds, 40 bits random per process,
-    a 40-bit counter starting at a random value, 2 zero bits. The first 80 bits (16
-    characters) change only with the millisecond, so they are kept as text.
+    An id is 130 bits, 26 characters: 48-bit milliseconds, 80 random bits, 2 zero bits
+    (base32 of the 16 bytes, as ULIDs are). Its first 9 characters (the milliseconds'
+    top 45 bits) are kept as text while the millisecond lasts. A fork starts afresh:
+    the parent's unused bytes would give the child the parent's next ids.
     """
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
         self.reseed()
 
     def reseed(self) -> None:
-        start = int.from_bytes(os.urandom(10), "big")
-        self.random = start >> _COUNTER_BITS
-        self.counter = itertools.count(start & _COUNTER_MASK)
-        self.head = (-1, "")  # (milliseconds, the id's first 16 characters); one tuple for threads
-        self.low = (self.random & 0xFF) << (_COUNTER_BITS + 2)  # what the tail takes of random
+        self.pool = b""
+        self.taken = 0
+        self.head = (-1, "")  # (milliseconds, the id's first 9 characters): one tuple, for threads
+
+    def random_bits(self) -> int:
+        with self.lock:
+            start = self.taken
+            if start + _RANDOM_BYTES > len(self.pool):
+                self.pool, start = os.urandom(_POOL_BYTES), 0
+            self.taken = start + _RANDOM_BYTES
+            return int.from_bytes(self.pool[start : start + _RANDOM_BYTES], "big")
 
 
 _IDS = _IdSource()
@@ -97,23 +100,25 @@ os.register_at_fork(after_in_child=_IDS.reseed)
 
 
 def new_request_id() -> str:
-    """A new request id: 26 characters, ULID-like (48-bit milliseconds, then 80 bits).
+    """A new request id: 26 characters, ULID-like (48-bit milliseconds, 80 random bits).
 
-    The 80 bits are 40 random bits drawn once per process (again after a fork) and a
-    counter starting at a random 40-bit value: unique across workers and restarts, no
-    syscall per id, and sorted by time as text (Crockford base32 keeps the bits' order).
+    Unique across workers and restarts (no counter), and sorted by time as text
+    (Crockford base32 keeps the bits' order). The random bits come from ``os.urandom``,
+    read 400 ids at a time.
     """
     ids = _IDS
     ms = time.time_ns() // 1_000_000
     last, head = ids.head
     if ms != last:
-        head = _crockford((ms << 32) | (ids.random >> 8), 8)
+        top = ms >> 3
+        head = _CROCKFORD[top >> 40] + "".join(_PAIRS[(top >> s) & 0x3FF] for s in (30, 20, 10, 0))
         ids.head = (ms, head)
-    tail = ids.low | ((next(ids.counter) & _COUNTER_MASK) << 2)
-    pairs = _PAIRS
+    tail = ((ms & 7) << 82) | (ids.random_bits() << 2)  # 85 bits: 17 characters
+    p = _PAIRS
     return (
-        f"{head}{pairs[tail >> 40]}{pairs[(tail >> 30) & 0x3FF]}{pairs[(tail >> 20) & 0x3FF]}"
-        f"{pairs[(tail >> 10) & 0x3FF]}{pairs[tail & 0x3FF]}"
+        f"{head}{_CROCKFORD[tail >> 80]}{p[(tail >> 70) & 0x3FF]}{p[(tail >> 60) & 0x3FF]}"
+        f"{p[(tail >> 50) & 0x3FF]}{p[(tail >> 40) & 0x3FF]}{p[(tail >> 30) & 0x3FF]}"
+        f"{p[(tail >> 20) & 0x3FF]}{p[(tail >> 10) & 0x3FF]}{p[tail & 0x3FF]}"
     )
 
 
