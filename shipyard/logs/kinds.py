@@ -42,6 +42,7 @@ __all__ = [
     "JOURNAL_OPTIONS",
     "LogKind",
     "journal_fallback",
+    "journal_header",
     "log_kind",
     "log_kinds",
     "log_schema",
@@ -80,7 +81,7 @@ class LogKind(ABC):
         """``record`` as journal frames (one, here: a JSON header), losing nothing."""
         fields = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
         fields[_TYPE] = type(record).__name__
-        return frame(orjson.dumps(fields, option=JOURNAL_OPTIONS, default=journal_fallback))
+        return frame(journal_header(fields))
 
     def decode_frames(
         self, frames: Iterable[tuple[bytes, memoryview]], max_rows: int
@@ -108,6 +109,17 @@ class LogKind(ABC):
                 value = datetime.fromisoformat(value)
             fields[field.name] = value
         return record_type(**fields)
+
+
+def journal_header(value: Any, *, naive_utc: bool = False) -> bytes:
+    """The JSON of a journal frame's header: NumPy arrays as lists, the rest through
+    :func:`journal_fallback`; ``naive_utc`` writes naive datetimes as UTC.
+
+    The journal's own encoder, beside :mod:`shipyard.jsonable`'s: frames are read back
+    only by the roll, so they keep what strict JSON would lose (see :func:`_plain`).
+    """
+    option = JOURNAL_OPTIONS | orjson.OPT_NAIVE_UTC if naive_utc else JOURNAL_OPTIONS
+    return orjson.dumps(value, option=option, default=journal_fallback)
 
 
 def journal_fallback(value: Any) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from shipyard.jsonable import dump_json
 from shipyard.logs.kinds import model_dir
 from shipyard.moments import as_utc
 
@@ -95,7 +96,7 @@ def append_losses(root: Path, kind: str, losses: Iterable[LossRecord]) -> None:
     """Add ``losses`` to each model's sidecar (OSError if the folder cannot take them)."""
     by_model: dict[str, list[bytes]] = {}
     for loss in losses:
-        line = orjson.dumps(loss.to_dict(), option=orjson.OPT_APPEND_NEWLINE)
+        line = dump_json(loss.to_dict()) + b"\n"
         by_model.setdefault(loss.model, []).append(line)
     for model, lines in by_model.items():
         directory = model_dir(root, kind, model)

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from shipyard.jsonable import to_json
 from shipyard.logs.journal import frame
-from shipyard.logs.kinds import JOURNAL_OPTIONS, journal_fallback
+from shipyard.logs.kinds import journal_header
 from shipyard.logs.records import (
     PREDICTION_SCHEMA,
     PredictionBatch,
@@ -42,7 +42,6 @@ __all__ = [
 _RUN_REQUESTS = 1024  # requests per run at most: one conversion slice of the roll
 
 BATCH_HEADER = b'{"_type":"PredictionBatch"'
-_BATCH_OPTIONS = JOURNAL_OPTIONS | orjson.OPT_NAIVE_UTC
 # A batch frame's header is its layout (JSON, the same for every request of one model
 # version, role and input layout: encoded once) and, after a newline, the request (a JSON
 # list, these positions). The payload is the matrix's bytes, then the probabilities'.
@@ -57,7 +56,7 @@ def _layout_of(batch: PredictionBatch) -> bytes:
     if found is not None and found[0] is batch.columns:
         return found[1]
     dtype = batch.matrix.dtype.str
-    layout = orjson.dumps(
+    layout = journal_header(
         {
             "_type": "PredictionBatch",
             "model": batch.model,
@@ -65,8 +64,7 @@ def _layout_of(batch: PredictionBatch) -> bytes:
             "role": batch.role,
             "columns": batch.columns,
             "dtype": dtype,
-        },
-        default=journal_fallback,
+        }
     )
     if len(_LAYOUTS) >= 256:
         _LAYOUTS.clear()
@@ -101,7 +99,7 @@ def encode_batch(batch: PredictionBatch) -> bytes:
         shape,
         matrix if text else None,
     ]
-    dumped = orjson.dumps(request, option=_BATCH_OPTIONS, default=journal_fallback)
+    dumped = journal_header(request, naive_utc=True)
     return frame(_layout_of(batch) + b"\n" + dumped, payload)
 
 

@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 
 from shipyard.errors import DataError
+from shipyard.jsonable import dump_json
 from shipyard.logs.kinds import log_schema, model_dir
 from shipyard.logs.losses import LogCoverage, log_coverage
 from shipyard.moments import as_utc
@@ -85,7 +86,7 @@ def join_labels(root: Path, model: str, since: datetime | None = None) -> pa.Tab
         table = _execute(con, _JOIN_LABELS, "predictions", model)
     coverage = log_coverage(root, model, table.num_rows, since=since)
     metadata = dict(table.schema.metadata or {})
-    metadata[_COVERAGE] = orjson.dumps(coverage.to_dict())
+    metadata[_COVERAGE] = dump_json(coverage.to_dict())
     return table.replace_schema_metadata(metadata)
 
 
