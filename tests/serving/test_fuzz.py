@@ -23,6 +23,7 @@ from shipyard.serving.app import create_app
 from tests.support import serve_in_thread
 
 MAX_BODY_BYTES = 64 * 1024
+UVICORN_REFUSAL = b"Invalid HTTP request received."
 EXAMPLES = 200  # per operation, valid and invalid
 # A V2 tensor's shape against its data, a dataframe_split's column order against its
 # rows, columnar inputs as long as each other, CSV text: rules JSON Schema cannot state.
@@ -87,5 +88,11 @@ schema = schemathesis.pytest.from_fixture("fuzzed")
 @pytest.mark.timeout(3600)
 @schema.parametrize()
 def test_no_input_breaks_the_server(case: schemathesis.Case) -> None:
-    response = case.call_and_validate()
+    response = case.call()
     assert response.status_code < 500, response.text[:300]
+    if response.status_code == 400 and response.content == UVICORN_REFUSAL:
+        # uvicorn's HTTP parser refused bytes that are not valid HTTP (a generated header
+        # sent with an empty value, such as `Content-Length:`) before the app was called:
+        # the plain-text 400 is uvicorn's own answer, which no app can shape.
+        return
+    case.validate_response(response)
