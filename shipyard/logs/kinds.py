@@ -39,7 +39,6 @@ from shipyard.errors import ConfigError
 from shipyard.logs.journal import frame
 
 __all__ = [
-    "JOURNAL_OPTIONS",
     "LogKind",
     "journal_fallback",
     "journal_header",
@@ -51,8 +50,7 @@ __all__ = [
     "unregister",
 ]
 
-JOURNAL_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-"""orjson options of a journal frame's header: NumPy arrays as lists."""
+_JOURNAL_OPTIONS = orjson.OPT_SERIALIZE_NUMPY  # a frame header writes NumPy arrays as lists
 
 _TYPE = "_type"
 _FLOAT = "$float"  # a non-finite float, which JSON has no literal for
@@ -118,7 +116,7 @@ def journal_header(value: Any, *, naive_utc: bool = False) -> bytes:
     The journal's own encoder, beside :mod:`shipyard.jsonable`'s: frames are read back
     only by the roll, so they keep what strict JSON would lose (see :func:`_plain`).
     """
-    option = JOURNAL_OPTIONS | orjson.OPT_NAIVE_UTC if naive_utc else JOURNAL_OPTIONS
+    option = _JOURNAL_OPTIONS | orjson.OPT_NAIVE_UTC if naive_utc else _JOURNAL_OPTIONS
     return orjson.dumps(value, option=option, default=journal_fallback)
 
 
