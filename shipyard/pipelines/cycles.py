@@ -36,6 +36,7 @@ __all__ = [
     "GateStatus",
     "active_cycle",
     "finish_cycle",
+    "get_cycle",
     "list_cycles",
     "record_decision",
     "record_gate",
@@ -113,13 +114,26 @@ def record_decision(
 
 
 def record_gate(
-    store: Store, cycle_id: int, gate: str, status: GateStatus, evidence: dict[str, Any]
+    store: Store,
+    cycle_id: int,
+    gate: str,
+    status: GateStatus,
+    evidence: dict[str, Any],
+    *,
+    once: bool = False,
 ) -> Cycle:
-    """Append gate ``gate``'s outcome to the cycle."""
+    """Append gate ``gate``'s outcome to the cycle.
+
+    With ``once``, a gate the cycle already recorded is left as it is: the agent and an
+    orchestrator's step may both follow one roll-out, and the row lock makes the first
+    writer the only one.
+    """
     moment = datetime.now(UTC)
     entry = {"gate": gate, "status": status, "at": moment.isoformat(), "evidence": evidence}
     with store.session() as session:
         row, before = _locked(session, cycle_id)
+        if once and any(g["gate"] == gate for g in row.gates or ()):
+            return _cycle(row)
         row.gates = [*row.gates, entry]
         row.updated_at = moment
         record_row(
@@ -143,10 +157,14 @@ def update_cycle(store: Store, cycle_id: int, **values: Any) -> Cycle:
         return _cycle(row)
 
 
-def finish_cycle(store: Store, cycle_id: int, state: CycleState, reason: str) -> Cycle:
-    """End a cycle with its outcome."""
+def finish_cycle(
+    store: Store, cycle_id: int, state: CycleState, reason: str, *, if_running: bool = False
+) -> Cycle:
+    """End a cycle with its outcome (with ``if_running``, only one that has not ended)."""
     with store.session() as session:
         row, before = _locked(session, cycle_id)
+        if if_running and row.state != "running":
+            return _cycle(row)
         row.state = state
         row.reason = reason
         row.updated_at = datetime.now(UTC)
@@ -161,6 +179,12 @@ def finish_cycle(store: Store, cycle_id: int, state: CycleState, reason: str) ->
             reason=reason,
         )
         return _cycle(row)
+
+
+def get_cycle(store: Store, cycle_id: int) -> Cycle:
+    """Cycle ``cycle_id`` as stored; :class:`~shipyard.errors.NotFoundError` if there is none."""
+    with store.session() as session:
+        return _cycle(_row(session.get(CycleRow, cycle_id), cycle_id))
 
 
 def active_cycle(store: Store, model: str) -> Cycle | None:

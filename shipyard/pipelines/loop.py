@@ -8,6 +8,11 @@ failure halts the cycle and pages the owner. A candidate that passes is rolled o
 ``shadow-canary`` (a shadow step, then ``ct.canary_steps``); while that runs, each tick
 follows the roll-out and records the shadow, canary and promote gates as it passes
 them or rolls back. ``shipyard retrain NAME`` runs the same cycle by hand.
+
+The cycle is split into the same functions an orchestrator runs one process at a time
+(:mod:`shipyard.pipelines.steps`): :meth:`ContinuousTraining.begin` (guards, then the
+cycle), :meth:`~ContinuousTraining.run_gate` for each registered gate,
+:meth:`~ContinuousTraining.start_rollout`, and :meth:`~ContinuousTraining.follow`.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from shipyard.pipelines.cycles import (
     update_cycle,
 )
 from shipyard.pipelines.evidence import PromotionOutcome, StepOutcome
-from shipyard.pipelines.gate_registry import CycleRun, GateStatus, registered_gates
+from shipyard.pipelines.gate_registry import CycleRun, Gate, GateStatus, registered_gates
 from shipyard.pipelines.gates import primary_metric  # and registers the built-in gates
 from shipyard.pipelines.guards import MIN_LABELLED, PerformanceLoss, check_guards
 from shipyard.pipelines.triggers import (
@@ -149,6 +154,22 @@ class ContinuousTraining:
         step: Step | None = None,
     ) -> Cycle:
         say = step or (lambda _text: None)
+        cycle = self._begin(trigger, champion, force=force)
+        if cycle.state != "running":
+            return cycle  # a guard's refusal, recorded
+        try:
+            return self._gates(cycle, trigger, champion, say)
+        except ShipyardError as error:
+            return self.fail(cycle, error)
+
+    def begin(self, trigger: Trigger, *, force: bool = False) -> Cycle:
+        """Guards, then open the cycle: running, or the guards' ``skipped`` / ``deferred``.
+
+        The first step of a cycle; ``shipyard ct start`` runs it alone for an orchestrator.
+        """
+        return self._begin(trigger, self._champion(), force=force)
+
+    def _begin(self, trigger: Trigger, champion: str | None, *, force: bool) -> Cycle:
         if not force:
             refused = self._refusals(trigger, champion)
             if refused is not None:
@@ -159,27 +180,33 @@ class ContinuousTraining:
                 f"{self.model} already has a cycle running: {running.id} ({running.cause}).",
                 hint=f"Follow it with `shipyard ct status {self.model}`.",
             )
-        cycle = start_cycle(
+        return start_cycle(
             self.store, self.model, trigger.cause, trigger.to_dict(), champion=champion
         )
-        try:
-            return self._gates(cycle, trigger, champion, say)
-        except ShipyardError as error:
-            self._page(cycle, f"continuous training failed: {error.message}", {})
-            return finish_cycle(self.store, cycle.id, "failed", error.message)
 
     def _gates(self, cycle: Cycle, trigger: Trigger, champion: str | None, say: Step) -> Cycle:
-        ct = self.config.ct
         run = CycleRun(self.project, cycle, trigger, champion)
-        gates = registered_gates()
-        for number, gate in enumerate(gates, start=1):
+        for number, gate in enumerate(registered_gates(), start=1):
             say(f"Gate {number}: {gate.describe(run)}")
-            result = gate.run(run)
-            run.results[gate.name] = result
-            evidence = result.evidence.to_dict()
-            record_gate(self.store, cycle.id, gate.name, result.status, evidence)
-            if not result.passed:
-                return self._halt(cycle, gate.name, result.reason, evidence)
+            halted = self.run_gate(run, gate)
+            if halted is not None:
+                return halted
+        return self.start_rollout(run, say)
+
+    def run_gate(self, run: CycleRun, gate: Gate) -> Cycle | None:
+        """Run one registered gate and record it; the halted cycle if it failed."""
+        result = gate.run(run)
+        run.results[gate.name] = result
+        evidence = result.evidence.to_dict()
+        record_gate(self.store, run.cycle.id, gate.name, result.status, evidence)
+        if not result.passed:
+            return self._halt(run.cycle, gate.name, result.reason, evidence)
+        return None
+
+    def start_rollout(self, run: CycleRun, say: Step | None = None) -> Cycle:
+        """After the registered gates: roll the candidate out ``shadow-canary``."""
+        ct = self.config.ct
+        cycle = run.cycle
         if run.candidate is None:
             raise ConfigError(
                 f"No gate of cycle {cycle.id} trained a candidate to roll out.",
@@ -188,8 +215,8 @@ class ContinuousTraining:
 
         from shipyard.delivery.rollout import start_rollout
 
-        after = len(gates) + 1
-        say(
+        after = len(registered_gates()) + 1
+        (say or (lambda _text: None))(
             f"Gates {after}–{after + 2}: shadow, canary steps, promotion "
             "(the agent follows the roll-out)"
         )
@@ -198,14 +225,19 @@ class ContinuousTraining:
             self.store,
             self.model,
             run.candidate.version,
-            champion=champion,
+            champion=run.champion,
             strategy="shadow-canary",
             steps=(100.0, *ct.canary_steps),
             step_seconds=ct.step_seconds if ct.step_seconds is not None else delivery.step_seconds,
             min_requests=ct.min_requests if ct.min_requests is not None else delivery.min_requests,
-            context={"cycle": cycle.id, "cause": trigger.cause, **run.rollout_context},
+            context={"cycle": cycle.id, "cause": run.trigger.cause, **run.rollout_context},
         )
         return update_cycle(self.store, cycle.id, rollout_id=rollout.id)
+
+    def fail(self, cycle: Cycle, error: ShipyardError) -> Cycle:
+        """End ``cycle`` as ``failed`` by an error (not a verdict), and page the owner."""
+        self._page(cycle, f"continuous training failed: {error.message}", {})
+        return finish_cycle(self.store, cycle.id, "failed", error.message)
 
     def follow(self, cycle: Cycle) -> list[str]:
         """Record the roll-out's progress as the shadow, canary and promote gates."""
@@ -213,7 +245,13 @@ class ContinuousTraining:
 
         if cycle.rollout_id is None:
             if self._now() - as_utc(cycle.updated_at) > STALE:
-                finish_cycle(self.store, cycle.id, "failed", "interrupted before its roll-out")
+                finish_cycle(
+                    self.store,
+                    cycle.id,
+                    "failed",
+                    "interrupted before its roll-out",
+                    if_running=True,
+                )
                 return [f"{self.model}: cycle {cycle.id} was interrupted"]
             return []
         rollout = get_rollout(self.store, cycle.rollout_id)
@@ -224,7 +262,7 @@ class ContinuousTraining:
             passed = past_shadow and not (ended and rollout.step_index == 0)
             evidence = _step_evidence(rollout, 1 if passed else 0, last=not passed)
             status: GateStatus = "passed" if passed else "failed"
-            record_gate(self.store, cycle.id, "shadow", status, evidence.to_dict())
+            record_gate(self.store, cycle.id, "shadow", status, evidence.to_dict(), once=True)
             actions.append(
                 f"{self.model}: cycle {cycle.id} shadow {'passed' if passed else 'failed'}"
             )
@@ -236,12 +274,17 @@ class ContinuousTraining:
                 "canary",
                 "passed" if canary_done else "failed",
                 _step_evidence(rollout, rollout.step_index, last=True).to_dict(),
+                once=True,
             )
         if rollout.state == "promoted":
             promoted = PromotionOutcome(champion=rollout.candidate)
-            record_gate(self.store, cycle.id, "promote", "passed", promoted.to_dict())
+            record_gate(self.store, cycle.id, "promote", "passed", promoted.to_dict(), once=True)
             finish_cycle(
-                self.store, cycle.id, "promoted", f"{self.model}/{rollout.candidate} is champion"
+                self.store,
+                cycle.id,
+                "promoted",
+                f"{self.model}/{rollout.candidate} is champion",
+                if_running=True,
             )
             actions.append(f"{self.model}: cycle {cycle.id} promoted {rollout.candidate}")
         elif ended:
@@ -251,9 +294,14 @@ class ContinuousTraining:
                 "promote",
                 "failed",
                 PromotionOutcome(rollout=rollout.state, reason=rollout.reason).to_dict(),
+                once=True,
             )
             finish_cycle(
-                self.store, cycle.id, "rolled_back", f"roll-out {rollout.state}: {rollout.reason}"
+                self.store,
+                cycle.id,
+                "rolled_back",
+                f"roll-out {rollout.state}: {rollout.reason}",
+                if_running=True,
             )
             actions.append(f"{self.model}: cycle {cycle.id} rolled back: {rollout.reason}")
         return actions
@@ -360,6 +408,10 @@ class ContinuousTraining:
         return self._reference[champion]
 
     # -- helpers -----------------------------------------------------------------------
+
+    def champion(self) -> str | None:
+        """The trusted champion version of the model, if any."""
+        return self._champion()
 
     def _champion(self) -> str | None:
         from shipyard.registry.aliases import CHAMPION
