@@ -120,11 +120,19 @@ COMMANDS: dict[str, CommandEntry] = {
         "agent_cmd",
         "Advance roll-outs, run scheduled monitors and continuous training until interrupted.",
     ),
+    "deploy": CommandEntry(
+        "deploy", "app", "Deploy a model off one machine: Kubernetes, KServe and KEDA manifests."
+    ),
     "demo": CommandEntry(
         "demo",
         "demo_cmd",
         "Train, serve (2 workers + agent), stream traffic, switch the concept, and watch the "
         "loop retrain, gate, shadow, canary and promote; then roll back a worse candidate.",
+    ),
+    "build": CommandEntry(
+        "build",
+        "build_cmd",
+        "Write a container build context: Dockerfile, pinned requirements, CI with a scan.",
     ),
     "db": CommandEntry("project", "db_app", "Control-plane database: migrations."),
     "ct": CommandEntry("ct", "app", "Continuous training: the last cycles and their gates."),
