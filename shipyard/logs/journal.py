@@ -2,7 +2,7 @@
 
 Each :class:`~shipyard.logs.writer.PredictionLogWriter` owns one journal folder::
 
-    <root>/<kind>/_journal/<stamp>-<pid>-<random>/
+    <root>/<kind>/_journal/<stamp>-<host>-<pid>-<random>/
         lock                  flock'ed by the owner for as long as it lives
         seg-000001.journal    one frame per record, appended with os.write
         seg-000002.journal    ...
@@ -11,6 +11,11 @@ A frame is ``<magic byte> <header length> <payload length>`` (little-endian, 9 b
 then a JSON header and a raw payload: the prediction log puts a request's input matrix
 and probabilities there as the bytes NumPy holds them, so neither the request path nor
 the roll formats or parses a float (:meth:`~shipyard.logs.kinds.LogKind.encode`).
+
+When the log root is a bucket, the journals stay on the host's own disk (under the
+project's ``.shipyard/journal/<kind>/``): a journal is appended on every request, which
+no object store can do. The name carries the host (:func:`~shipyard.logs.root.host_id`),
+and the Parquet files rolled from it carry the name, so hosts never collide.
 
 A record reaches the page cache in the ``write`` call, so a killed worker loses nothing
 it answered; ``fsync`` (every ``serving.log_fsync_seconds``) bounds what a crash of the
@@ -40,6 +45,8 @@ import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+from shipyard.logs.root import host_id
 
 try:  # POSIX
     import fcntl
@@ -84,7 +91,7 @@ class Journal:
         """A new, locked journal folder under ``parent`` (created if missing)."""
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # raw inputs: owner only
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+        name = f"{stamp}-{host_id()}-{os.getpid()}-{secrets.token_hex(4)}"
         hidden = parent / f".{name}"
         hidden.mkdir(mode=0o700)
         lock_fd = os.open(hidden / "lock", os.O_RDWR | os.O_CREAT, 0o600)

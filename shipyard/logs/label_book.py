@@ -19,27 +19,40 @@ in every label file it has seen (per file, so pruned files drop out) and, under 
 lock, reads only files that are new since its last look. Writes are synchronous (labels
 are few next to predictions), so nothing is pending outside the lock. The lock is
 ``flock`` on ``<root>/labels/model=<name>/.lock``: it holds across processes on one
-host and on network file systems that honour ``flock``; an object store needs one
-writer.
+host and on network file systems that honour ``flock``.
+
+In a bucket (``root`` a remote :class:`~shipyard.storage.location.Location`) each file
+is one PUT and the check reads every host's files, but the lock is a ``flock`` in
+``lock_folder`` on this host's disk: it orders the writers of one host only. Two hosts
+taking labels for the *same* request at the same instant can both pass the check (then
+readers take the latest label, as with ``keep_last``); send a model's labels through
+one host, or ``shipyard labels ingest`` on one, where ``reject`` must hold strictly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
+from datetime import UTC, date, datetime
+from io import BytesIO
+from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 import pyarrow.parquet as pq
 
-from shipyard.errors import DataError, RequestError
+from shipyard.errors import ConfigError, DataError, RequestError, StorageError
 from shipyard.logs.kinds import log_kind
-from shipyard.logs.writer import LabelRecord, model_dir, write_log_file
+from shipyard.logs.root import fresh_listing, host_id, log_root, model_location
+from shipyard.logs.writer import LabelRecord, model_dir, parquet_bytes, write_log_file
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 if TYPE_CHECKING:
     from shipyard.store import Store
@@ -64,7 +77,7 @@ class LabelOutcome:
     written: tuple[str, ...]
     ignored: tuple[str, ...] = ()
     replaced: tuple[str, ...] = ()
-    files: tuple[Path, ...] = ()
+    files: tuple[PurePath, ...] = ()
     sender: str = "anonymous"
     token_id: str | None = None
 
@@ -95,10 +108,19 @@ class LabelOutcome:
 class LabelBook:
     """Conflict-checked, synchronous writes to the label log under ``root``."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | Location, *, lock_folder: Path | None = None) -> None:
+        """``lock_folder`` (on this host's disk) holds the locks when ``root`` is a bucket."""
+        self.location = log_root(root)
+        self.root: Path | Location = root if isinstance(root, Location) else Path(root)
+        if not self.location.is_local and lock_folder is None:
+            raise ConfigError(
+                f"The label log in {self.location.url} needs a local folder for its lock.",
+                hint="Pass lock_folder=<a folder on this host's disk> (the server uses "
+                "<workspace>/locks).",
+            )
+        self.lock_folder = lock_folder
         self._lock = threading.Lock()
-        self._seen: dict[str, dict[Path, frozenset[str]]] = {}  # model → file → ids
+        self._seen: dict[str, dict[str, frozenset[str]]] = {}  # model → file → ids
 
     def write(
         self,
@@ -142,7 +164,7 @@ class LabelBook:
                 written=tuple(r.request_id for r in keep),
                 ignored=again if on_conflict == "keep_first" else (),
                 replaced=again if on_conflict == "keep_last" else (),
-                files=tuple(files),
+                files=tuple(PurePosixPath(path) for path in files),
                 sender=first.sender,
                 token_id=first.token_id,
             )
@@ -150,8 +172,7 @@ class LabelBook:
                 if commit is not None and outcome.written:
                     commit(outcome)
             except BaseException:
-                for path in files:
-                    path.unlink(missing_ok=True)
+                self._remove(files)
                 raise
             seen = self._seen[model]
             for path, record_ids in zip(files, _ids_per_file(keep), strict=True):
@@ -165,9 +186,15 @@ class LabelBook:
 
     @contextmanager
     def _locked(self, model: str) -> Iterator[None]:
-        directory = model_dir(self.root, "labels", model)
+        if self.location.is_local:
+            directory = model_dir(self.location.local_path(), "labels", model)
+            lock = directory / ".lock"
+        else:
+            assert self.lock_folder is not None
+            directory = self.lock_folder
+            lock = directory / f"labels-{quote(model, safe='')}.lock"
         directory.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(directory / ".lock", "a+b") as handle:
+        with self._lock, open(lock, "a+b") as handle:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -179,13 +206,17 @@ class LabelBook:
     def _known(self, model: str) -> set[str]:
         """Request ids labelled on disk: files already indexed, plus any new ones read now."""
         seen = self._seen.setdefault(model, {})
-        directory = model_dir(self.root, "labels", model)
-        present = set(directory.glob("date=*/*.parquet"))
+        folder = model_location(self.location, "labels", model)
+        fresh_listing(folder)
+        present = set(folder.glob("date=*/*.parquet"))
         for gone in set(seen) - present:  # pruned
             del seen[gone]
         for path in sorted(present - set(seen)):
             try:
-                column = pq.read_table(path, columns=["request_id"]).column(0)
+                source = path if folder.is_local else BytesIO(folder.fs.cat_file(path))
+                column = pq.read_table(source, columns=["request_id"]).column(0)
+            except FileNotFoundError:
+                continue  # pruned while we listed
             except (OSError, KeyError, ValueError) as exc:
                 raise DataError(
                     f"Cannot read the label file {path}: {exc}",
@@ -197,19 +228,34 @@ class LabelBook:
             known.update(ids)
         return known
 
-    def _write_files(self, model: str, records: list[LabelRecord]) -> list[Path]:
-        """One file per day the labels apply to (the log's date partition)."""
+    def _write_files(self, model: str, records: list[LabelRecord]) -> list[str]:
+        """One file per day the labels apply to (the log's date partition); their paths."""
         kind = log_kind("labels")
-        written: list[Path] = []
+        written: list[str] = []
         try:
             for day, group in _by_day(records):
-                folder = model_dir(self.root, "labels", model) / f"date={day.isoformat()}"
-                written.append(write_log_file(folder, kind.to_table(group)))
+                table = kind.to_table(group)
+                if self.location.is_local:
+                    local = model_dir(self.location.local_path(), "labels", model)
+                    written.append(str(write_log_file(local / f"date={day}", table)))
+                else:
+                    folder = model_location(self.location, "labels", model)
+                    name = f"date={day}/{_file_name()}.parquet"
+                    written.append(folder.write_bytes(name, parquet_bytes(table)))
         except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
+            self._remove(written)
             raise
         return written
+
+    def _remove(self, paths: Sequence[str]) -> None:
+        """Delete files this book wrote (their batch was refused after all)."""
+        for path in paths:
+            if self.location.is_local:
+                Path(path).unlink(missing_ok=True)
+            else:
+                # A file no audit event names: readers would take it as a late label.
+                with contextlib.suppress(OSError, StorageError):
+                    self.location.fs.rm(path)
 
 
 def record_labels(store: Store, outcome: LabelOutcome, *, request_id: str | None = None) -> None:
@@ -273,6 +319,12 @@ def _by_day(records: list[LabelRecord]) -> list[tuple[date, list[LabelRecord]]]:
     for record in records:
         days.setdefault(as_utc(record.time).date(), []).append(record)
     return sorted(days.items())
+
+
+def _file_name() -> str:
+    """A new label file's name: it carries the host, so hosts never collide in a bucket."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"part-{stamp}-{host_id()}-{os.getpid()}-{secrets.token_hex(6)}"
 
 
 def _ids_per_file(records: list[LabelRecord]) -> list[frozenset[str]]:

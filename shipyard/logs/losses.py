@@ -8,11 +8,16 @@ lost in the same window: a window's **coverage** is logged rows ÷ (logged + los
 decision on a window below ``monitoring.min_log_coverage`` says so and does not act.
 
 Appends are one ``write`` of whole lines with ``O_APPEND``, so workers sharing a root never
-interleave their lines.
+interleave their lines. An object in a bucket cannot be appended to: there, each save of
+a writer is one new object ``<root>/<kind>/model=<m>/losses/<host>-<pid>-<random>-<n>.ndjson``,
+so writers on several hosts never touch each other's, and a reader sums them all (a
+window's coverage counts the losses of every host).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -24,11 +29,15 @@ import orjson
 
 from shipyard.jsonable import dump_json
 from shipyard.logs.kinds import model_dir
+from shipyard.logs.root import fresh_listing, log_root, model_location
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 __all__ = ["LogCoverage", "LossRecord", "append_losses", "log_coverage", "read_losses"]
 
 LOSSES_FILE = "losses.ndjson"
+LOSSES_FOLDER = "losses"  # in a bucket: one object per save
+_SAVES = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +101,25 @@ class LogCoverage:
         return {"logged": self.logged, "lost": self.lost, "ratio": self.ratio}
 
 
-def append_losses(root: Path, kind: str, losses: Iterable[LossRecord]) -> None:
-    """Add ``losses`` to each model's sidecar (OSError if the folder cannot take them)."""
+def append_losses(
+    root: Path | Location, kind: str, losses: Iterable[LossRecord], *, writer: str = "writer"
+) -> None:
+    """Add ``losses`` to each model's sidecar (OSError if the folder cannot take them).
+
+    In a bucket, each model's losses become one new object named after ``writer`` (its
+    host, pid and a random part) and a counter; a StorageError if the bucket refuses it.
+    """
     by_model: dict[str, list[bytes]] = {}
     for loss in losses:
         line = dump_json(loss.to_dict()) + b"\n"
         by_model.setdefault(loss.model, []).append(line)
+    where = log_root(root)
     for model, lines in by_model.items():
-        directory = model_dir(root, kind, model)
+        if not where.is_local:
+            name = f"{LOSSES_FOLDER}/{writer}-{next(_SAVES):06d}.ndjson"
+            model_location(where, kind, model).write_bytes(name, b"".join(lines))
+            continue
+        directory = model_dir(where.local_path(), kind, model)
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / LOSSES_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -109,7 +129,7 @@ def append_losses(root: Path, kind: str, losses: Iterable[LossRecord]) -> None:
 
 
 def read_losses(
-    root: Path,
+    root: Path | Location,
     model: str,
     *,
     kind: str = "predictions",
@@ -117,11 +137,7 @@ def read_losses(
     until: datetime | None = None,
 ) -> list[LossRecord]:
     """``model``'s recorded losses with ``since <= time < until``, oldest first."""
-    path = model_dir(root, kind, model) / LOSSES_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
+    raw = _raw_losses(model_location(root, kind, model))
     start = None if since is None else as_utc(since)
     end = None if until is None else as_utc(until)
     found = []
@@ -143,8 +159,25 @@ def read_losses(
     return sorted(found, key=lambda loss: loss.time)
 
 
+def _raw_losses(folder: Location) -> bytes:
+    """Every loss line of one model's log: the local sidecar and the per-save objects."""
+    parts: list[bytes] = []
+    if folder.is_local:
+        with contextlib.suppress(FileNotFoundError):
+            parts.append((folder.local_path() / LOSSES_FILE).read_bytes())
+        return b"\n".join(parts)
+    fresh_listing(folder)
+    for path in folder.glob(f"{LOSSES_FOLDER}/*.ndjson"):
+        try:
+            name = path.rsplit("/", 1)[-1]
+            parts.append(folder.read_bytes(f"{LOSSES_FOLDER}/{name}"))
+        except FileNotFoundError:
+            continue  # pruned while we listed
+    return b"\n".join(parts)
+
+
 def log_coverage(
-    root: Path,
+    root: Path | Location,
     model: str,
     logged: int,
     *,

@@ -4,6 +4,11 @@ Both functions scan only the model's own partition (and, with ``since``, only th
 from that day on), so a window query stays fast however long the log grows. A column a
 kind gained later (the label log's ``sender``, say) reads as null in older files.
 
+The root is a local folder (a ``Path``) or a bucket prefix (a
+:class:`~shipyard.storage.location.Location`): DuckDB reads a bucket's objects through
+the fsspec file system registered on its connection, every host's files alike (no
+httpfs extension needed).
+
 What they return is the log as written: PII-tagged input columns are already hashed or
 absent (:mod:`shipyard.logs.pii`); raw values are only in the separate raw store.
 """
@@ -21,7 +26,9 @@ from shipyard.errors import DataError
 from shipyard.jsonable import dump_json
 from shipyard.logs.kinds import log_schema, model_dir
 from shipyard.logs.losses import LogCoverage, log_coverage
+from shipyard.logs.root import fresh_listing, model_location
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 _COVERAGE = b"shipyard.log_coverage"
 
@@ -42,7 +49,7 @@ ORDER BY predictions.time, predictions.request_id
 
 
 def query_log(
-    root: Path,
+    root: Path | Location,
     model: str,
     *,
     kind: str = "predictions",
@@ -56,7 +63,7 @@ def query_log(
     empty table with the log's columns.
     """
     with _connect() as con:
-        _create_view(con, "log", Path(root), kind, model, since)
+        _create_view(con, "log", root, kind, model, since)
         if sql is None:
             return _execute(con, "SELECT * FROM log ORDER BY time, request_id", kind, model)
         columns = ", ".join(f"{field.name} {field.type}" for field in log_schema(kind))
@@ -69,7 +76,7 @@ def query_log(
         )
 
 
-def join_labels(root: Path, model: str, since: datetime | None = None) -> pa.Table:
+def join_labels(root: Path | Location, model: str, since: datetime | None = None) -> pa.Table:
     """``model``'s predictions from ``since`` on, each with its latest label (or null).
 
     Adds three columns to the prediction log's: ``label`` (JSON), ``label_time`` and
@@ -80,9 +87,9 @@ def join_labels(root: Path, model: str, since: datetime | None = None) -> pa.Tab
     full disk, say, have no row to join): read it with :func:`joined_coverage`.
     """
     with _connect() as con:
-        _create_view(con, "predictions", Path(root), "predictions", model, since)
+        _create_view(con, "predictions", root, "predictions", model, since)
         # Labels arrive after their predictions but may lag by days: read them all.
-        _create_view(con, "labels", Path(root), "labels", model, None)
+        _create_view(con, "labels", root, "labels", model, None)
         table = _execute(con, _JOIN_LABELS, "predictions", model)
     coverage = log_coverage(root, model, table.num_rows, since=since)
     metadata = dict(table.schema.metadata or {})
@@ -105,24 +112,49 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def log_source(
+    con: duckdb.DuckDBPyConnection, root: Path | Location, kind: str, model: str
+) -> str | None:
+    """The ``read_parquet(...)`` expression over ``model``'s ``kind`` log on ``con``, with
+    its ``date`` partition column; None while the log has no file.
+
+    For a bucket, the file system is registered on ``con`` and its listing read afresh
+    (other hosts add files all the time).
+    """
+    if isinstance(root, Location) and not root.is_local:
+        folder = model_location(root, kind, model)
+        fresh_listing(folder)
+        if not folder.glob("date=*/*.parquet"):
+            return None
+        pattern = folder.duckdb_source(con, "date=*/*.parquet")
+    else:
+        local = root.local_path() if isinstance(root, Location) else Path(root)
+        directory = model_dir(local, kind, model)
+        if not any(directory.glob("date=*/*.parquet")):
+            return None
+        pattern = str(directory / "date=*" / "*.parquet")
+    return (
+        f"read_parquet({_literal(pattern)}, "
+        "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
+    )
+
+
 def _create_view(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    root: Path,
+    root: Path | Location,
     kind: str,
     model: str,
     since: datetime | None,
 ) -> None:
     schema = log_schema(kind)
-    directory = model_dir(root, kind, model)
+    directory = model_location(root, kind, model)
     filters = [f"model = {_literal(model)}"]
     if since is not None:
         filters.append(f"time >= {_literal(as_utc(since).isoformat())}::TIMESTAMPTZ")
-    if any(directory.glob("date=*/*.parquet")):
-        source = (
-            f"read_parquet({_literal(str(directory / 'date=*' / '*.parquet'))}, "
-            "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
-        )
+    found = log_source(con, root, kind, model)
+    if found is not None:
+        source = found
         if since is not None:  # prunes whole date directories before reading a file
             filters.append(f"date >= DATE {_literal(as_utc(since).date().isoformat())}")
     else:

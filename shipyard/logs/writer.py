@@ -8,12 +8,16 @@ machine loses. One background thread rolls the journal into Parquet files every
 ``roll_rows`` rows or ``roll_seconds`` seconds, whichever comes first, and recovers the
 journals of workers that died before rolling theirs. Files are partitioned hive-style::
 
-    <root>/<kind>/model=<name>/date=YYYY-MM-DD/part-<stamp>-<pid>-<random>-<segment>-<group>-<n>.parquet
+    <root>/<kind>/model=<name>/date=YYYY-MM-DD/part-<stamp>-<host>-<pid>-<random>-<segment>-<group>-<n>.parquet
 
-Many server processes may write into one root at once: names never collide, and each
-file is written under a temporary name, fsync'ed, then renamed, so readers never see
-half a file. Rolling a journal segment twice writes the same names again, never a row
-twice.
+Many server processes, on one host or several, may write into one root at once: names
+never collide (they carry the host, the pid and a random part), and readers never see
+half a file: locally each file is written under a temporary name, fsync'ed, then
+renamed; in a bucket (``root`` a remote :class:`~shipyard.storage.location.Location`)
+each file is one PUT, which an object store makes visible whole or not at all. The
+journal never goes to a bucket: with a remote root, ``journal`` names a folder on this
+host's disk (the server uses ``<workspace>/journal/<kind>``). Rolling a journal segment
+twice writes the same names again, never a row twice.
 
 A request of many rows is journaled in chunks of ``_CHUNK_ROWS`` rows; nothing is dropped
 for size. When the journal cannot be written (disk full, folder unwritable), records
@@ -61,7 +65,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, StorageError
 from shipyard.jsonable import to_json
 from shipyard.logs.journal import (
     Journal,
@@ -96,7 +100,9 @@ from shipyard.logs.records import (
     PredictionRecord,
     prediction_schema,
 )
+from shipyard.logs.root import host_id, log_root, model_location
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 __all__ = [
     "LABEL_SCHEMA",
@@ -112,6 +118,7 @@ __all__ = [
     "log_schema",
     "make_private_dirs",
     "model_dir",
+    "parquet_bytes",
     "prediction_schema",
     "write_log_file",
 ]
@@ -262,6 +269,13 @@ def write_log_file(
     return final
 
 
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as the bytes of one Parquet file, for a single PUT to a bucket."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -324,7 +338,7 @@ class PredictionLogWriter:
 
     def __init__(
         self,
-        root: Path,
+        root: Path | Location,
         *,
         kind: str = "predictions",
         max_queue: int = 100_000,
@@ -341,7 +355,8 @@ class PredictionLogWriter:
         ``max_queue`` bounds the rows held in memory while the journal cannot be written,
         ``retry_seconds`` how long they are retried before they count as lost.
         ``fsync`` is the call that syncs the journal (a seam for tests); ``journal`` the
-        folder of the workers' journals (default ``<root>/<kind>/_journal``).
+        folder of the workers' journals (default ``<root>/<kind>/_journal``; required, on
+        this host's disk, when ``root`` is a bucket).
         """
         self._kind = log_kind(kind)
         self._record_types = self._kind.record_types
@@ -353,7 +368,15 @@ class PredictionLogWriter:
                 hint="max_queue and roll_rows must be at least 1, roll_seconds above 0, "
                 "fsync_seconds 0 or more.",
             )
-        self.root = Path(root)
+        self.location = log_root(root)
+        # A local root stays the Path it always was; a bucket is its Location.
+        self.root: Path | Location = root if isinstance(root, Location) else Path(root)
+        if not self.location.is_local and journal is None:
+            raise ConfigError(
+                f"The {kind} log in {self.location.url} needs a local journal folder.",
+                hint="Pass journal=<a folder on this host's disk>; the server uses "
+                "<workspace>/journal/<kind>.",
+            )
         self.kind = kind
         self.max_queue = max_queue
         self.roll_rows = roll_rows
@@ -362,7 +385,9 @@ class PredictionLogWriter:
         self.retry_seconds = retry_seconds
         self.pii = pii if pii is not None and pii.tagged else None
         self._fsync = fsync
-        self._journals = journal if journal is not None else journal_root(self.root, kind)
+        self._journals = (
+            journal if journal is not None else journal_root(self.location.local_path(), kind)
+        )
         self._journal: Journal | None = None
         self._lock = threading.Lock()  # the journal's fd, the held records, the counters
         self._write_lock = threading.Lock()  # one roller at a time: thread, flush() or close()
@@ -385,6 +410,7 @@ class PredictionLogWriter:
         self._recovered = 0
         self._dropped = 0
         self._last_error: Exception | None = None
+        self._writer_id = f"{host_id()}-{os.getpid()}-{secrets.token_hex(4)}"
 
     @property
     def written(self) -> int:
@@ -677,7 +703,7 @@ class PredictionLogWriter:
             for segment, rows in sealed:
                 try:
                     self._roll_segment(segment, journal.name)
-                except OSError as exc:
+                except (OSError, StorageError) as exc:
                     self._roll_failed(exc)
                     return
                 with self._lock:
@@ -688,7 +714,7 @@ class PredictionLogWriter:
                     self._roll_error = None
                     self._settle()
 
-    def _roll_failed(self, exc: OSError) -> None:
+    def _roll_failed(self, exc: OSError | StorageError) -> None:
         logger.warning("cannot roll the %s journal now (kept, retried): %s", self.kind, exc)
         with self._lock:
             self._roll_error = f"roll to Parquet failed: {exc}"
@@ -705,7 +731,7 @@ class PredictionLogWriter:
                     for segment in dead.segments():
                         self._recovered += self._roll_segment(segment, dead.name)
                         segment.unlink(missing_ok=True)
-                except OSError as exc:
+                except (OSError, StorageError) as exc:
                     dead.release()
                     self._roll_failed(exc)
                     return
@@ -758,8 +784,13 @@ class PredictionLogWriter:
                 logger.warning("lost %d %s records: %s", table.num_rows, self.kind, exc)
                 self._lose(table.num_rows, exc, _loss_of(records[0], table.num_rows))
                 continue
-            directory = model_dir(self.root, self.kind, model) / f"date={day.isoformat()}"
-            write_log_file(directory, table, name=f"{name}-{number:02d}", durable=True)
+            file = f"{name}-{number:02d}"
+            if self.location.is_local:
+                directory = model_dir(self.location.local_path(), self.kind, model)
+                write_log_file(directory / f"date={day}", table, name=file, durable=True)
+            else:
+                folder = model_location(self.location, self.kind, model)
+                folder.write_bytes(f"date={day}/{file}.parquet", parquet_bytes(table))
             self._written += table.num_rows
             written += table.num_rows
         return written
@@ -842,8 +873,8 @@ class PredictionLogWriter:
             for (model, version, role, time, reason), rows in unsaved.items()
         ]
         try:
-            append_losses(self.root, self.kind, losses)
-        except OSError:
+            append_losses(self.location, self.kind, losses, writer=self._writer_id)
+        except (OSError, StorageError):
             with self._lock:
                 for key, rows in unsaved.items():
                     self._unsaved[key] = self._unsaved.get(key, 0) + rows

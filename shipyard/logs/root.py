@@ -1,0 +1,55 @@
+"""Where a log lives: a local folder or a bucket prefix, as one :class:`Location`.
+
+Every writer and reader of the logs takes its root as a ``Path`` (a local folder, as
+before) or a :class:`~shipyard.storage.location.Location` (``serving.logs`` or
+``<artifact_root>/logs`` in a bucket). The layout is the same in both::
+
+    <root>/<kind>/model=<name>/date=YYYY-MM-DD/part-<journal>-<segment>-<group>-<n>.parquet
+    <root>/<kind>/model=<name>/losses.ndjson             (local: one file, appended)
+    <root>/<kind>/model=<name>/losses/<writer>-<n>.ndjson (bucket: one object per save)
+
+``<journal>`` is ``<UTC stamp>-<host>-<pid>-<random>`` (:func:`host_id` is the host's
+name, sanitised), so servers on several hosts write into one bucket without two of
+them ever choosing the same name. The journals themselves stay on each host's disk.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+from shipyard.storage.location import Location
+
+__all__ = ["LogRoot", "fresh_listing", "host_id", "log_root", "model_location"]
+
+LogRoot = Path | Location  # what the log functions take as their root
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
+
+
+def log_root(root: Path | str | Location) -> Location:
+    """``root`` as a :class:`Location` (a local path becomes a local one)."""
+    if isinstance(root, Location):
+        return root
+    return Location(Path(root).absolute().as_posix())
+
+
+def model_location(root: Path | Location, kind: str, model: str) -> Location:
+    """The folder (or prefix) holding every file of ``model``'s ``kind`` log under ``root``."""
+    return log_root(root).child(kind, f"model={quote(model, safe='')}")
+
+
+@cache
+def host_id() -> str:
+    """This host's name for file names: letters, digits and dots, at most 40 characters."""
+    name = _UNSAFE.sub(".", socket.gethostname()).strip(".")[:40]
+    return name or "host"
+
+
+def fresh_listing(where: Location) -> None:
+    """Forget what the bucket's file system cached about ``where``: other hosts write there."""
+    if not where.is_local:
+        where.fs.invalidate_cache()

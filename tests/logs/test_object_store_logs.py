@@ -1,0 +1,182 @@
+"""Prediction and label logs in a bucket: written by several hosts, read by DuckDB.
+
+S3 is moto's standalone server on 127.0.0.1, a stand-in for AWS speaking the S3 REST API
+to the real boto3/s3fs/pyarrow clients (:mod:`tests.support.s3`). Two writers with their
+own journal folders stand for two hosts: the journals stay on "their" disks, the Parquet
+files land in one bucket prefix, and every reader sees the rows of both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shipyard.config.storage import StorageSettings
+from shipyard.errors import ConfigError, RequestError
+from shipyard.logs import LabelBook, join_labels, log_coverage, query_log
+from shipyard.logs.losses import LossRecord, append_losses
+from shipyard.logs.root import host_id
+from shipyard.logs.writer import LabelRecord, PredictionBatch, PredictionLogWriter
+from shipyard.monitoring.log_window import WindowSpec, load_window
+from shipyard.storage.location import Location, location
+from tests.support.s3 import S3Server, moto_server
+
+MODEL = "churn"
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[S3Server]:
+    """One moto S3 server for this module; each test makes its own bucket."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def logs(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Location:
+    """A fresh bucket's ``logs`` prefix, with this test's environment pointed at the server."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    settings = StorageSettings(endpoint_url=s3_server.endpoint_url)
+    bucket = s3_server.bucket("logs")
+    return location(f"{bucket}/logs", base=tmp_path, settings=settings)
+
+
+def batch(request_id: str, version: str = "1", x: float = 1.0) -> PredictionBatch:
+    return PredictionBatch(
+        request_id=request_id,
+        time=datetime.now(UTC),
+        model=MODEL,
+        version=version,
+        role="live",
+        columns=("x",),
+        matrix=np.array([[x]]),
+        labels=np.array([int(x) % 2]),
+        probabilities=None,
+        latency_ms=1.0,
+        status="ok",
+    )
+
+
+def host_writer(logs: Location, disk: Path) -> PredictionLogWriter:
+    """A writer as one host's server makes it: the journal on its disk, files in the bucket."""
+    return PredictionLogWriter(logs, journal=disk / "journal" / "predictions", roll_rows=50)
+
+
+def test_two_hosts_write_one_dataset_and_every_reader_sees_both(
+    logs: Location, tmp_path: Path, s3_server: S3Server
+) -> None:
+    with host_writer(logs, tmp_path / "a") as a, host_writer(logs, tmp_path / "b") as b:
+        for i in range(120):
+            a.log(batch(f"a{i}", "1", float(i)))
+            b.log(batch(f"b{i}", "2", float(i)))
+        a.flush()
+        b.flush()
+        # The journals stay on each host's disk, never in the bucket.
+        assert any((tmp_path / "a" / "journal" / "predictions").iterdir())
+
+    keys = s3_server.keys(logs.url)
+    parquet = [k for k in keys if k.endswith(".parquet")]
+    assert all(f"/predictions/model={MODEL}/date=" in k for k in parquet), keys
+    assert not [k for k in keys if "_journal" in k or ".journal" in k], keys
+    names = [k.rsplit("/", 1)[1] for k in parquet]
+    assert len(names) == len(set(names)) >= 6  # 120 rows each, files of at most 50
+    assert all(host_id() in name for name in names)  # who wrote a file is in its name
+
+    table = query_log(logs, MODEL)
+    assert table.num_rows == 240
+    assert sorted(set(table.column("version").to_pylist())) == ["1", "2"]
+    counted = query_log(logs, MODEL, sql="SELECT version, count(*) AS n FROM log GROUP BY 1")
+    assert dict(zip(*counted.to_pydict().values(), strict=True)) == {"1": 120, "2": 120}
+    since = query_log(logs, MODEL, since=datetime.now(UTC) + timedelta(days=1))
+    assert since.num_rows == 0
+
+    window = load_window(logs, MODEL, WindowSpec.parse("last:200"))
+    assert window.rows == 200 and set(window.versions) == {"1", "2"}
+    assert window.coverage is not None and window.coverage.complete
+
+
+def test_a_later_file_from_another_host_is_seen_by_the_next_read(
+    logs: Location, tmp_path: Path
+) -> None:
+    """The bucket's listing is read afresh: a reader in a long-lived process (the agent)
+    sees what another host rolled after its previous read."""
+    with host_writer(logs, tmp_path / "a") as a:
+        a.log(batch("first"))
+    assert query_log(logs, MODEL).num_rows == 1
+    with host_writer(logs, tmp_path / "b") as b:
+        b.log(batch("second"))
+    assert query_log(logs, MODEL).column("request_id").to_pylist() == ["first", "second"]
+
+
+def test_losses_of_every_host_count_in_a_window_coverage(logs: Location, tmp_path: Path) -> None:
+    with host_writer(logs, tmp_path / "a") as a:
+        for i in range(90):
+            a.log(batch(f"r{i}"))
+    now = datetime.now(UTC)  # within the window, which runs from its oldest row to now
+    # Each host saves its losses as objects of its own (a bucket cannot append).
+    append_losses(logs, "predictions", [LossRecord(now, MODEL, "1", 6, "disk full")], writer="a")
+    append_losses(logs, "predictions", [LossRecord(now, MODEL, "1", 4, "disk full")], writer="b")
+    coverage = log_coverage(logs, MODEL, 90, since=now - timedelta(minutes=1))
+    assert (coverage.logged, coverage.lost) == (90, 10)
+    window = load_window(logs, MODEL, WindowSpec.parse("last:90"))
+    assert window.coverage is not None and window.coverage.lost == 10
+
+
+def test_labels_in_a_bucket_are_checked_against_every_host_and_joined(
+    logs: Location, tmp_path: Path
+) -> None:
+    with host_writer(logs, tmp_path / "a") as writer:
+        for i in range(5):
+            writer.log(batch(f"r{i}"))
+    now = datetime.now(UTC)
+    host_a = LabelBook(logs, lock_folder=tmp_path / "a" / "locks")
+    host_b = LabelBook(logs, lock_folder=tmp_path / "b" / "locks")
+    written = host_a.write([LabelRecord(f"r{i}", now, MODEL, 1) for i in range(3)])
+    assert written.written == ("r0", "r1", "r2")
+    assert all(host_id() in path.name for path in written.files)
+    # Host B reads host A's label files from the bucket before it writes.
+    with pytest.raises(RequestError, match="r1"):
+        host_b.write([LabelRecord("r1", now, MODEL, 0)])
+    host_b.write([LabelRecord("r3", now, MODEL, 0)])
+    assert host_a.labelled(MODEL) == {"r0", "r1", "r2", "r3"}
+
+    joined = join_labels(logs, MODEL)
+    labels = dict(zip(joined["request_id"].to_pylist(), joined["label"].to_pylist(), strict=True))
+    assert labels == {"r0": "1", "r1": "1", "r2": "1", "r3": "0", "r4": None}
+
+
+def test_a_bucket_log_needs_local_journal_and_lock_folders(logs: Location) -> None:
+    with pytest.raises(ConfigError, match="journal"):
+        PredictionLogWriter(logs)
+    with pytest.raises(ConfigError, match="lock"):
+        LabelBook(logs)
+
+
+def test_an_unreachable_bucket_keeps_the_journal_and_says_so_until_it_is_back(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Rows answered while the bucket is missing wait in the journal, health says why,
+    and they reach the bucket once it exists: nothing answered is lost."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    settings = StorageSettings(endpoint_url=s3_server.endpoint_url)
+    bucket = "missing-" + tmp_path.name.lower().replace("_", "-")[-20:]
+    logs = location(f"s3://{bucket}/logs", base=tmp_path, settings=settings)
+    writer = host_writer(logs, tmp_path)
+    try:
+        for i in range(10):
+            assert writer.log(batch(f"r{i}"))
+        writer.flush()
+        health = writer.health
+        assert health.failing and health.pending_rows == 10 and health.lost_rows == 0
+        assert health.reason is not None and bucket in health.reason
+        s3_server.client().create_bucket(Bucket=bucket)
+        writer.flush()
+        assert not writer.failing and writer.health.pending_rows == 0
+    finally:
+        writer.close()
+    assert query_log(logs, MODEL).num_rows == 10
