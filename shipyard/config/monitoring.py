@@ -103,6 +103,13 @@ class MonitoringSettings(Section):
         None, description="Reference snapshot digest; default: the version's training snapshot."
     )
     include_shadow: bool = Field(False, description="Count shadow predictions in the window.")
+    engine: Literal["duckdb", "chunked", "spark"] = Field(
+        "duckdb",
+        description="How feature drift is computed: duckdb scores the window in one pass; "
+        "chunked merges per-chunk summaries (reference bin counts, KS cell counts, value "
+        "maps), bounded by chunk size; spark runs the same summary step on a local Spark "
+        "session (needs the spark extra and Java 17). All three give the same verdicts.",
+    )
     min_rows: int = Field(
         200,
         ge=1,

@@ -1,0 +1,461 @@
+"""Drift scores from a merged :class:`~shipyard.monitoring.chunks.WindowSummary`.
+
+:func:`score_summary` gives, for any built-in detector, the :class:`DatasetDrift` that
+``detector.score`` gives on the whole window: the same tests on the same counts. KS
+reads its statistic off the cell counts around the reference's values (the two
+empirical CDFs differ most at one of those points) and its p-value from the same
+SciPy routine ``ks_2samp`` uses; Wasserstein integrates the two CDFs over the value
+maps. :func:`engine_feature_drift` is ``feature_drift`` with a choice of engine, for
+``shipyard monitor run``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from scipy import stats as sps
+
+from shipyard.config.monitoring import P_VALUE_METHODS
+from shipyard.errors import ConfigError, DataError
+from shipyard.monitoring import statistics as st
+from shipyard.monitoring.base import DriftDetector, missing_values, result, unscored
+from shipyard.monitoring.binning import align_values, reference_histogram, sturges_edges
+from shipyard.monitoring.chunks import (
+    ColumnSummary,
+    SummaryPlan,
+    WindowSummary,
+    bin_counts,
+    bins_key,
+    cell_counts,
+    summarize_batches,
+)
+from shipyard.monitoring.detectors import (
+    ChiSquareDetector,
+    KSDetector,
+    WassersteinDetector,
+    ZTestDetector,
+    chi_square_result,
+    z_test_result,
+)
+from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test
+from shipyard.monitoring.feature_drift import default_method, feature_drift
+from shipyard.monitoring.frames import INTEGER_CARDINALITY_LIMIT, EvidentlyKind
+from shipyard.monitoring.histogram_detectors import HistogramDetector
+from shipyard.monitoring.methods import detector as make_detector
+from shipyard.monitoring.reference import ColumnReference, Reference
+from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DatasetDrift, DriftResult, Kind
+from shipyard.monitoring.window import CurrentColumn
+
+if TYPE_CHECKING:
+    from shipyard.config import BandSettings
+
+__all__ = ["ENGINES", "FeatureDriftPlan", "engine_feature_drift", "ks_from_cells", "score_summary"]
+
+ENGINES = ("duckdb", "chunked", "spark")
+_FEW_DISTINCT = 5  # evidently_auto: "numeric with more than 5 distinct values"
+_KS_EXACT_MAX = 10_000  # scipy.stats.ks_2samp: mode "auto" is exact up to this size
+_DEFAULT_CHUNK_ROWS = 1 << 20
+
+
+def score_summary(detector: DriftDetector, summary: WindowSummary) -> DatasetDrift:
+    """Score a merged window summary with a fitted ``detector``: equal to ``detector.score``."""
+    if not hasattr(detector, "reference_"):
+        raise RuntimeError(f"{type(detector).__name__} is not fitted: call fit(reference) first.")
+    missing = [name for name in detector.columns_ if name not in summary.columns]
+    if missing:
+        raise DataError(
+            f"The window summary has no column {', '.join(map(repr, missing))}.",
+            hint="Summarise the window under SummaryPlan.for_detectors([this detector]).",
+        )
+    results: list[DriftResult] = []
+    skipped: dict[str, str] = {}
+    for name in detector.columns_:
+        reference, column = detector.reference_[name], summary[name]
+        if isinstance(detector, AutoDriftDetector):
+            scored = _auto(reference, column)
+            if isinstance(scored, str):
+                skipped[name] = scored
+                continue
+            results.append(scored)
+            continue
+        note = missing_values(reference, _counted(column))
+        if note:
+            results.append(
+                unscored(detector.method, reference, _counted(column), detector.threshold, note)
+            )
+        else:
+            results.append(_score_column(detector, reference, column))
+    return DatasetDrift(detector.method, tuple(results), detector.drift_share, skipped)
+
+
+def _score_column(
+    detector: DriftDetector, reference: ColumnReference, column: ColumnSummary
+) -> DriftResult:
+    if isinstance(detector, HistogramDetector):
+        return _histogram(detector, reference, column)
+    if isinstance(detector, KSDetector):
+        return _ks(reference, column, detector.threshold)
+    if isinstance(detector, WassersteinDetector):
+        return _wasserstein(reference, column, detector.threshold)
+    if isinstance(detector, ChiSquareDetector):
+        return chi_square_result(reference, _weighted(column), detector.threshold)
+    if isinstance(detector, ZTestDetector):
+        return z_test_result(reference, _weighted(column), detector.threshold)
+    raise ConfigError(
+        f"The chunked engine cannot score {type(detector).__name__} (method {detector.method!r}).",
+        hint="Use a built-in method, or monitoring.engine: duckdb.",
+    )
+
+
+def _histogram(
+    detector: HistogramDetector, reference: ColumnReference, column: ColumnSummary
+) -> DriftResult:
+    if reference.discrete:
+        return detector._score_column(reference, _weighted(column))
+    if detector.binning == "quantile":
+        edges = detector.edges_[reference.name]
+        current_counts = _need(column.bins.get(bins_key(edges)), column, "quantile bin counts")
+        reference_counts = detector.reference_histograms_[reference.name]
+    else:  # Sturges' rule over both sides' range and size, as HistogramDetector._interior
+        values, counts = _value_map(column)
+        low = min(float(reference.values[0]), float(values[0]))
+        high = max(float(reference.values[-1]), float(values[-1]))
+        interior = sturges_edges(reference.n + column.n, low, high)[1:-1]
+        current_counts = bin_counts(interior, values, counts)
+        reference_counts = reference_histogram(reference.values, reference.cumulative, interior)
+    score, band = detector._compare(reference_counts, current_counts)
+    return result(
+        detector.method,
+        reference,
+        _counted(column),
+        score=score,
+        threshold=detector.threshold,
+        drifted=score >= detector.threshold,
+        band=band,
+        kind="numeric",
+        out_of_range=column.below + column.above,
+    )
+
+
+def ks_from_cells(reference: ColumnReference, cells: np.ndarray) -> tuple[float, float]:
+    """Two-sided KS ``(statistic, p_value)`` from the current counts in the reference's cells.
+
+    Between two reference values the reference CDF is flat and the current one rises,
+    so ``F_ref − F_cur`` is largest at a reference value and smallest just before the
+    next one: the candidates below are exactly the extremes ``ks_2samp`` finds over the
+    pooled sample, computed with the same divisions, and the p-value comes from the
+    same routines (exact up to 10,000 values a side, else Smirnov's asymptotic).
+    """
+    n1 = int(reference.counts.sum(dtype=np.int64))
+    n2 = int(cells.sum())
+    reference_cdf = np.cumsum(reference.counts, dtype=np.int64) / n1
+    running = np.cumsum(cells)
+    at_points = reference_cdf - running[1::2] / n2
+    before_next = (reference_cdf - running[2::2] / n2)[cells[2::2] > 0]
+    below = [0.0 - running[0] / n2] if cells[0] > 0 else []
+    differences = np.concatenate((at_points, before_next, below))
+    smallest = float(np.clip(-differences.min(), 0, 1))
+    largest = float(differences.max())
+    return _ks_p_value(n1, n2, smallest if smallest > largest else largest)
+
+
+def _ks_p_value(n1: int, n2: int, d: float) -> tuple[float, float]:
+    """``(D, p)`` as ``scipy.stats.ks_2samp`` (mode ``auto``) returns them for D = ``d``.
+
+    The exact routine also snaps D to its lattice of multiples of 1/lcm(n1, n2).
+    """
+    prob = -np.inf
+    if max(n1, n2) <= _KS_EXACT_MAX:
+        # SciPy's own exact routine, so the p-value is ks_2samp's to the last bit.
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+
+        success, exact_d, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+        d = float(exact_d)  # ks_2samp keeps the snapped D even when it falls back
+        if not success:
+            prob = -np.inf
+    if prob == -np.inf:
+        m, n = sorted([float(n1), float(n2)], reverse=True)
+        prob = sps.kstwo.sf(d, np.round(m * n / (m + n)))
+    return d, float(np.clip(prob, 0, 1))
+
+
+def _ks(reference: ColumnReference, column: ColumnSummary, threshold: float) -> DriftResult:
+    cells = _need(column.cells, column, "KS cell counts")
+    statistic, p_value = ks_from_cells(reference, cells)
+    return result(
+        "ks",
+        reference,
+        _counted(column),
+        score=statistic,
+        p_value=p_value,
+        threshold=threshold,
+        drifted=p_value <= threshold,
+        kind="numeric",
+        out_of_range=column.below + column.above,
+    )
+
+
+def weighted_wasserstein(
+    u_values: np.ndarray, u_counts: np.ndarray, v_values: np.ndarray, v_counts: np.ndarray
+) -> float:
+    """∫|F_u − F_v| between two sorted weighted samples (distinct values and counts)."""
+    support = np.union1d(u_values, v_values)
+    u_cumulative = np.concatenate(([0], np.cumsum(u_counts, dtype=np.int64)))
+    v_cumulative = np.concatenate(([0], np.cumsum(v_counts, dtype=np.int64)))
+    u_cdf = u_cumulative[np.searchsorted(u_values, support[:-1], side="right")] / u_cumulative[-1]
+    v_cdf = v_cumulative[np.searchsorted(v_values, support[:-1], side="right")] / v_cumulative[-1]
+    return float(np.sum(np.abs(u_cdf - v_cdf) * np.diff(support)))
+
+
+def _wasserstein(
+    reference: ColumnReference, column: ColumnSummary, threshold: float
+) -> DriftResult:
+    values, counts = _value_map(column)
+    distance = weighted_wasserstein(reference.values, reference.counts, values, counts)
+    score = distance / max(float(reference.std or 0.0), 0.001)
+    return result(
+        "wasserstein",
+        reference,
+        _counted(column),
+        score=score,
+        threshold=threshold,
+        drifted=score >= threshold,
+        kind="numeric",
+        out_of_range=column.below + column.above,
+    )
+
+
+def _auto(reference: ColumnReference, column: ColumnSummary) -> DriftResult | str:
+    """``AutoDriftDetector``'s column test on a summary, or why the column is skipped."""
+    kind = _evidently_kind(column)
+    reason = _untestable(kind, reference)
+    if reason:
+        return reason
+    tested_as: Kind = "numeric" if kind == "numerical" else "categorical"
+    current = _weighted(column)
+    test, threshold = choose_test(kind, reference.n, _distinct(reference, current))
+    note = missing_values(reference, current)
+    if note:
+        return unscored(test, reference, current, threshold, note)
+    if test == "ks":
+        values, counts = _value_map(column)
+        cells = cell_counts(reference.values, values, counts)
+        return _ks(reference, replace(column, cells=cells), threshold)
+    if test == "wasserstein":
+        return _wasserstein(reference, column, threshold)
+    if test == "chisquare":
+        return chi_square_result(reference, current, threshold, tested_as)
+    if test == "z":
+        return z_test_result(reference, current, threshold, tested_as)
+    aligned = align_values(reference.values, reference.counts, *current.distinct)
+    score = float(st.jensen_shannon_distance(aligned.reference, aligned.current))
+    return result(
+        "jensenshannon",
+        reference,
+        current,
+        score=score,
+        threshold=threshold,
+        drifted=score >= threshold,
+        kind=tested_as,
+        unseen=(aligned.unseen, aligned.unseen_rows),
+    )
+
+
+def _evidently_kind(column: ColumnSummary) -> EvidentlyKind:
+    """``frames.evidently_kind`` of the concatenated window, from the summary's traits."""
+    dtype = pd.api.types.pandas_dtype(column.dtype)
+    if isinstance(dtype, pd.CategoricalDtype) or ptypes.is_bool_dtype(dtype):
+        return "categorical"
+    if ptypes.is_float_dtype(dtype):
+        return "numerical"
+    if ptypes.is_integer_dtype(dtype):
+        values, _ = _value_map(column)
+        return "categorical" if len(values) <= INTEGER_CARDINALITY_LIMIT else "numerical"
+    if ptypes.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if isinstance(dtype, pd.StringDtype) or ptypes.is_object_dtype(dtype):
+        if column.present == 0:
+            return "unknown"
+        strings = column.first_str and column.last_str
+        if isinstance(dtype, pd.StringDtype):
+            strings = True
+        if strings:
+            distinct = 0 if column.values is None else len(column.values)
+            return "text" if distinct > column.present * 0.5 else "categorical"
+        if column.all_bool:
+            return "categorical"
+    return "unknown"
+
+
+def _untestable(kind: EvidentlyKind, reference: ColumnReference) -> str | None:
+    """``evidently_auto``'s reasons to skip a column (kept in step with it)."""
+    if kind == "text":
+        return (
+            "text column (over half its values distinct): Evidently's text test is not reproduced"
+        )
+    if kind in ("datetime", "unknown"):
+        return f"{kind} column: Evidently does not test it for drift"
+    if kind == "numerical" and reference.representation != "numeric":
+        return "the reference holds categories but the current window holds numbers"
+    return None
+
+
+def _distinct(reference: ColumnReference, current: CurrentColumn) -> int:
+    if reference.distinct > _FEW_DISTINCT:
+        return reference.distinct
+    values, counts = current.distinct
+    if len(values) > _FEW_DISTINCT:
+        return len(values)
+    return len(align_values(reference.values, reference.counts, values, counts).keys)
+
+
+def _value_map(column: ColumnSummary) -> tuple[np.ndarray, np.ndarray]:
+    values = _need(column.values, column, "the value map")
+    assert column.counts is not None
+    return values, column.counts
+
+
+def _need(part: np.ndarray | None, column: ColumnSummary, what: str) -> np.ndarray:
+    if part is None:
+        raise DataError(
+            f"The window summary of column {column.name!r} lacks {what}.",
+            hint="Summarise the window under SummaryPlan.for_detectors() of the detectors "
+            "that score it.",
+        )
+    return part
+
+
+def _weighted(column: ColumnSummary) -> CurrentColumn:
+    """The column as a ``CurrentColumn`` of distinct values and counts (value map)."""
+    values, counts = _value_map(column)
+    return CurrentColumn(
+        column.name,
+        column.representation,
+        values,
+        counts,
+        nan_count=column.nan_count,
+        posinf_count=column.posinf_count,
+        neginf_count=column.neginf_count,
+    )
+
+
+def _counted(column: ColumnSummary) -> CurrentColumn:
+    """A ``CurrentColumn`` carrying only the counts a result reports (n, NaN, ±inf).
+
+    Its one value stands for all ``n``: used only where a result reads the counts.
+    """
+    return CurrentColumn(
+        column.name,
+        column.representation,
+        np.zeros(1),
+        np.array([column.n], dtype=np.int64),
+        nan_count=column.nan_count,
+        posinf_count=column.posinf_count,
+        neginf_count=column.neginf_count,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureDriftPlan:
+    """``feature_drift``'s detectors for a window's columns, fitted once, and their plan.
+
+    Group features by method and levels exactly as ``feature_drift`` does; summarise
+    the window under :attr:`plan`, then :meth:`score` it.
+    """
+
+    groups: Sequence[tuple[DriftDetector, Bands | None]]
+    plan: SummaryPlan
+    order: Sequence[str]
+    tested: Mapping[str, BandSettings]
+
+    @classmethod
+    def build(
+        cls,
+        reference: Reference,
+        columns: Iterable[str],
+        overrides: Mapping[str, BandSettings] | None = None,
+    ) -> FeatureDriftPlan:
+        """The detectors ``feature_drift`` would use on a window with ``columns``."""
+        overrides = overrides or {}
+        present = set(columns)
+        groups: dict[tuple[str, Bands | None, float | None], list[str]] = {}
+        tested: dict[str, BandSettings] = {}
+        for feature in reference.columns:
+            if feature not in present:
+                continue
+            override = overrides.get(feature)
+            method = (override.method if override else None) or default_method(reference, feature)
+            bands = None
+            if override is not None and method in P_VALUE_METHODS:
+                tested[feature] = override
+            elif override is not None:
+                bands = Bands(override.inspect, override.retrain, override.pause)
+            elif method in ("psi", "kl"):
+                bands = PSI_BANDS if method == "psi" else KL_BANDS
+            threshold = tested[feature].inspect if feature in tested else None
+            groups.setdefault((method, bands, threshold), []).append(feature)
+        fitted: list[tuple[DriftDetector, Bands | None]] = []
+        for (method, bands, threshold), features in groups.items():
+            settings: dict[str, Any] = {"columns": features}
+            if method in ("psi", "kl") and bands is not None:
+                settings["bands"] = bands
+            if threshold is not None:
+                settings["threshold"] = threshold
+            fitted.append((make_detector(method, **settings).fit(reference), bands))
+        plan = SummaryPlan.for_detectors(detector for detector, _ in fitted)
+        order = [feature for feature in reference.columns if feature in present]
+        return cls(fitted, plan, order, tested)
+
+    def score(self, summary: WindowSummary) -> list[tuple[DriftResult, Bands | None]]:
+        """``feature_drift``'s results, in reference column order, from a summary."""
+        from shipyard.monitoring.feature_drift import _banded, _tested
+
+        results: dict[str, tuple[DriftResult, Bands | None]] = {}
+        for detector, bands in self.groups:
+            for item in score_summary(detector, summary).columns:
+                if item.feature in self.tested:
+                    results[item.feature] = (_tested(item, self.tested[item.feature]), None)
+                else:
+                    results[item.feature] = (_banded(item, bands), bands)
+        return [results[feature] for feature in self.order if feature in results]
+
+
+def engine_feature_drift(
+    engine: str,
+    reference: Reference,
+    window: pd.DataFrame,
+    overrides: Mapping[str, BandSettings] | None = None,
+    *,
+    chunk_rows: int = _DEFAULT_CHUNK_ROWS,
+) -> list[tuple[DriftResult, Bands | None]]:
+    """``feature_drift`` on ``monitoring.engine``: ``duckdb`` (one pass), ``chunked``, ``spark``.
+
+    The chunked engine summarises ``chunk_rows`` rows at a time; the Spark engine runs
+    the same summary step on a local Spark session. All three give the same results.
+    """
+    if engine == "duckdb":
+        return feature_drift(reference, window, overrides)
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"monitoring.engine {engine!r} is not an engine.",
+            hint=f"Use one of: {', '.join(ENGINES)}.",
+        )
+    plan = FeatureDriftPlan.build(reference, [str(c) for c in window.columns], overrides)
+    if engine == "chunked":
+        summary = summarize_batches(plan.plan, _slices(window, chunk_rows))
+    else:
+        from shipyard.monitoring.spark_engine import local_session, summarize_pandas
+
+        summary = summarize_pandas(plan.plan, window, local_session())
+    return plan.score(summary)
+
+
+def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, max(len(frame), 1), rows):
+        yield frame.iloc[start : start + rows]

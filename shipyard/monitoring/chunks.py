@@ -1,0 +1,621 @@
+"""Mergeable per-chunk summaries of a window, so drift scales past one pass over one frame.
+
+A window is summarised a chunk at a time (a Parquet row group, a log file, a Spark
+partition); summaries :func:`merge` in any order and grouping, and
+:func:`~shipyard.monitoring.chunk_scores.score_summary` turns the merged summary into
+the same :class:`~shipyard.monitoring.results.DatasetDrift` that ``detector.score`` gives
+on the whole window. Stored summaries (:meth:`WindowSummary.to_json`,
+:class:`SummaryStore`) let a long window be recomputed without rereading raw rows.
+
+    plan = SummaryPlan.for_detectors([detector])          # what each column must keep
+    summary = summarize_batches(plan, parquet_batches)    # merge of per-chunk summaries
+    drift = score_summary(detector, summary)              # == detector.score(whole window)
+
+What a column keeps depends on the methods that test it, chosen so that every score
+equals the single pass (exactly for counts and tests, to rounding for sums):
+
+==========================================  ===============================================
+method (column)                             per-chunk summary
+==========================================  ===============================================
+psi, kl, jensenshannon (continuous,         counts in the reference's quantile bins
+``binning="quantile"``)
+ks                                          counts in the 2k+1 cells around the reference's
+                                            k distinct values (below, at, between each):
+                                            the KS statistic is attained at those points,
+                                            so D and its p-value are exact
+wasserstein, ``binning="evidently"``,       the exact map of current values to counts
+chisquare, z, auto, and every discrete or   (sorted runs for numbers, first-seen order
+categorical column                          for categories)
+==========================================  ===============================================
+
+The value map is the one summary whose size grows with the window: for continuous
+data it holds every distinct value. Wasserstein's integral needs the current order
+statistics between each pair of reference points (where the two CDFs cross), which
+counts and sums cannot give exactly; a discrete column's unseen values each get a
+bin, so each must be counted. Every column also keeps its NaN, ±inf and
+out-of-reference-range counts, and what Evidently's column typing needs (``auto``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from shipyard.errors import ConfigError, DataError
+from shipyard.monitoring.base import DriftDetector
+from shipyard.monitoring.detectors import (
+    ChiSquareDetector,
+    KSDetector,
+    WassersteinDetector,
+    ZTestDetector,
+)
+from shipyard.monitoring.evidently_auto import AutoDriftDetector
+from shipyard.monitoring.frames import FrameLike, as_frame, numeric_values
+from shipyard.monitoring.histogram_detectors import HistogramDetector
+from shipyard.monitoring.reference import ColumnReference, Representation, category_counts
+
+__all__ = [
+    "ColumnPlan",
+    "ColumnSummary",
+    "SummaryPlan",
+    "SummaryStore",
+    "WindowSummary",
+    "as_plan",
+    "merge_summaries",
+    "summarize",
+    "summarize_batches",
+    "summarize_stored",
+]
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnPlan:
+    """What one column's chunk summaries keep, fixed by the reference and the methods.
+
+    ``edges`` maps a bin-set key to interior quantile edges (histogram methods);
+    ``cells`` are the reference's distinct values when KS needs cell counts; ``values``
+    asks for the exact value map.
+    """
+
+    name: str
+    representation: Representation
+    low: float | None = None
+    high: float | None = None
+    edges: Mapping[str, np.ndarray] = field(default_factory=dict)
+    cells: np.ndarray | None = None
+    values: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description (array contents as digests), for the plan's digest."""
+        return {
+            "name": self.name,
+            "representation": self.representation,
+            "low": self.low,
+            "high": self.high,
+            "edges": sorted(self.edges),
+            "cells": None if self.cells is None else _digest(self.cells),
+            "values": self.values,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class SummaryPlan:
+    """Per column, what a chunk summary keeps; summaries merge only under the same plan."""
+
+    columns: Mapping[str, ColumnPlan]
+
+    @classmethod
+    def for_detectors(cls, detectors: Iterable[DriftDetector]) -> SummaryPlan:
+        """The plan that lets :func:`score_summary` score every one of ``detectors``.
+
+        All detectors must be fitted on one reference (a column's reference values
+        decide its bins and cells).
+        """
+        columns: dict[str, ColumnPlan] = {}
+        seen: dict[str, str] = {}
+        for detector in detectors:
+            if not hasattr(detector, "reference_"):
+                raise ConfigError(
+                    f"{type(detector).__name__} is not fitted.",
+                    hint="Call fit(reference) before planning chunk summaries.",
+                )
+            for name in detector.columns_:
+                reference = detector.reference_[name]
+                fingerprint = _digest(reference.counts) + str(_values_digest(reference))
+                if seen.setdefault(name, fingerprint) != fingerprint:
+                    raise ConfigError(
+                        f"Detectors disagree on the reference of column {name!r}.",
+                        hint="Fit every detector of one summary plan on the same reference.",
+                    )
+                plan = columns.get(name) or _base_plan(reference)
+                columns[name] = _extend(plan, detector, reference)
+        return cls(columns)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the plan: a summary made under another plan cannot be merged in."""
+        text = json.dumps([plan.describe() for plan in self.columns.values()], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _base_plan(reference: ColumnReference) -> ColumnPlan:
+    if reference.representation == "categorical":
+        return ColumnPlan(reference.name, "categorical", values=True)
+    return ColumnPlan(
+        reference.name,
+        "numeric",
+        low=float(reference.values[0]) if reference.distinct else None,
+        high=float(reference.values[-1]) if reference.distinct else None,
+    )
+
+
+def _extend(plan: ColumnPlan, detector: DriftDetector, reference: ColumnReference) -> ColumnPlan:
+    """Add what ``detector`` needs for ``reference``'s column to ``plan``."""
+    if isinstance(detector, KSDetector):  # numeric columns only, discrete or not
+        return replace(plan, cells=reference.values)
+    if reference.representation == "categorical" or reference.discrete:
+        return replace(plan, values=True)
+    if isinstance(detector, HistogramDetector):
+        if detector.binning != "quantile":
+            return replace(plan, values=True)  # Sturges' bins depend on the whole window
+        edges = detector.edges_[reference.name]
+        return replace(plan, edges={**plan.edges, bins_key(edges): edges})
+    if isinstance(detector, WassersteinDetector | ChiSquareDetector | ZTestDetector):
+        return replace(plan, values=True)
+    if isinstance(detector, AutoDriftDetector):
+        return replace(plan, values=True)
+    raise ConfigError(
+        f"The chunked engine cannot summarise for {type(detector).__name__} "
+        f"(method {detector.method!r}).",
+        hint="Use a built-in method (psi, kl, jensenshannon, wasserstein, ks, chisquare, z, "
+        "auto), or monitoring.engine: duckdb.",
+    )
+
+
+def bins_key(edges: np.ndarray) -> str:
+    """The key of a set of interior edges: bin count and a digest of the edges."""
+    return f"{len(edges) + 1}:{_digest(edges)}"
+
+
+def as_plan(fitted: SummaryPlan | DriftDetector | Iterable[DriftDetector]) -> SummaryPlan:
+    """A plan from a plan, a fitted detector or several fitted detectors."""
+    if isinstance(fitted, SummaryPlan):
+        return fitted
+    if isinstance(fitted, DriftDetector):
+        return SummaryPlan.for_detectors([fitted])
+    return SummaryPlan.for_detectors(fitted)
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnSummary:
+    """One column of one or more chunks, in the form its :class:`ColumnPlan` asked for.
+
+    ``n`` counts finite, non-null values; ``below``/``above`` the numeric ones outside
+    the reference's [min, max]. ``bins`` holds counts per bin set, ``cells`` the KS cell
+    counts, ``values``/``counts`` the value map. ``dtype`` is the pandas dtype the
+    concatenated chunks would have; ``first_str``, ``last_str`` (first and last non-null
+    value is a string; ``None`` when there is none) and ``all_bool`` are what
+    Evidently's column typing reads from an ``object`` column.
+    """
+
+    name: str
+    representation: Representation
+    dtype: str
+    n: int = 0
+    present: int = 0
+    nan_count: int = 0
+    posinf_count: int = 0
+    neginf_count: int = 0
+    below: int = 0
+    above: int = 0
+    bins: Mapping[str, np.ndarray] = field(default_factory=dict)
+    cells: np.ndarray | None = None
+    values: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    first_str: bool | None = None
+    last_str: bool | None = None
+    all_bool: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (arrays as base64 little-endian bytes)."""
+        values: Any = None
+        if self.values is not None:
+            values = _encode(self.values) if self.representation == "numeric" else list(self.values)
+        return {
+            "name": self.name,
+            "representation": self.representation,
+            "dtype": self.dtype,
+            "n": self.n,
+            "present": self.present,
+            "nan_count": self.nan_count,
+            "posinf_count": self.posinf_count,
+            "neginf_count": self.neginf_count,
+            "below": self.below,
+            "above": self.above,
+            "bins": {key: _encode(counts) for key, counts in self.bins.items()},
+            "cells": None if self.cells is None else _encode(self.cells),
+            "values": values,
+            "counts": None if self.counts is None else _encode(self.counts),
+            "first_str": self.first_str,
+            "last_str": self.last_str,
+            "all_bool": self.all_bool,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnSummary:
+        """Rebuild a column summary from :meth:`to_dict` output."""
+        representation = data["representation"]
+        values: np.ndarray | None = None
+        if data.get("values") is not None:
+            if representation == "numeric":
+                values = _decode(data["values"]).astype(np.float64)
+            else:
+                values = np.array([*data["values"], None], dtype=object)[:-1]
+        return cls(
+            name=str(data["name"]),
+            representation=representation,
+            dtype=str(data["dtype"]),
+            n=int(data["n"]),
+            present=int(data["present"]),
+            nan_count=int(data["nan_count"]),
+            posinf_count=int(data["posinf_count"]),
+            neginf_count=int(data["neginf_count"]),
+            below=int(data["below"]),
+            above=int(data["above"]),
+            bins={key: _decode(value) for key, value in data["bins"].items()},
+            cells=None if data.get("cells") is None else _decode(data["cells"]),
+            values=values,
+            counts=None if data.get("counts") is None else _decode(data["counts"]),
+            first_str=data.get("first_str"),
+            last_str=data.get("last_str"),
+            all_bool=bool(data.get("all_bool", True)),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSummary:
+    """The merged summary of a window's chunks: its row count and one summary per column."""
+
+    plan: str
+    rows: int
+    columns: Mapping[str, ColumnSummary]
+
+    def __getitem__(self, name: str) -> ColumnSummary:
+        return self.columns[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "format_version": _FORMAT_VERSION,
+            "plan": self.plan,
+            "rows": self.rows,
+            "columns": [column.to_dict() for column in self.columns.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowSummary:
+        """Rebuild a window summary from :meth:`to_dict` output."""
+        version = data.get("format_version")
+        if version != _FORMAT_VERSION:
+            raise DataError(
+                f"Window summary format {version} is not supported (expected {_FORMAT_VERSION}).",
+                hint="Summarise the window again from its log.",
+            )
+        columns = [ColumnSummary.from_dict(item) for item in data["columns"]]
+        return cls(str(data["plan"]), int(data["rows"]), {c.name: c for c in columns})
+
+    def to_json(self) -> str:
+        """Strict JSON text; :meth:`from_json` loads it back."""
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> WindowSummary:
+        """Parse :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+
+def summarize(plan: SummaryPlan, chunk: FrameLike) -> WindowSummary:
+    """Summarise one chunk of the window (a DataFrame or a dict of arrays) under ``plan``."""
+    frame = as_frame(chunk)
+    missing = [name for name in plan.columns if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"The current data has no column {', '.join(map(repr, missing))}.",
+            hint="Summarise the same columns the detectors were fitted on.",
+        )
+    columns = {
+        name: _summarize_column(column, frame[name]) for name, column in plan.columns.items()
+    }
+    return WindowSummary(plan.digest, len(frame), columns)
+
+
+def empty_summary(plan: SummaryPlan) -> WindowSummary:
+    """The summary of a window without rows (the identity of :func:`merge_summaries`)."""
+    frame = pd.DataFrame(
+        {name: pd.Series([], dtype=_empty_dtype(p)) for name, p in plan.columns.items()}
+    )
+    return summarize(plan, frame)
+
+
+def _empty_dtype(plan: ColumnPlan) -> str:
+    return "float64" if plan.representation == "numeric" else "object"
+
+
+def summarize_batches(
+    fitted: SummaryPlan | DriftDetector | Iterable[DriftDetector],
+    batches: Iterable[FrameLike],
+) -> WindowSummary:
+    """Summarise ``batches`` one at a time and merge them: memory of one batch plus summaries."""
+    plan = as_plan(fitted)
+    total = empty_summary(plan)
+    for batch in batches:
+        total = merge_summaries(total, summarize(plan, batch))
+    return total
+
+
+def merge_summaries(first: WindowSummary, *others: WindowSummary) -> WindowSummary:
+    """Merge summaries of disjoint chunks: the summary of their concatenation.
+
+    Counts add up; value maps merge (numbers stay sorted, categories keep first-seen
+    order, taking the arguments as the window's order). Only summaries made under one
+    plan merge.
+    """
+    return reduce(_merge_two, others, first)
+
+
+def _merge_two(a: WindowSummary, b: WindowSummary) -> WindowSummary:
+    if a.plan != b.plan:
+        raise DataError(
+            f"Cannot merge window summaries made under different plans ({a.plan} and {b.plan}).",
+            hint="Summaries merge only for the same reference and methods; summarise again.",
+        )
+    columns = {name: _merge_columns(column, b.columns[name]) for name, column in a.columns.items()}
+    return WindowSummary(a.plan, a.rows + b.rows, columns)
+
+
+def _merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
+    values, counts = a.values, a.counts
+    if a.values is not None and b.values is not None:
+        assert a.counts is not None and b.counts is not None
+        if a.representation == "numeric":
+            values, counts = _merge_numeric(a.values, a.counts, b.values, b.counts)
+        else:
+            values, counts = _merge_categories(a.values, a.counts, b.values, b.counts)
+    return ColumnSummary(
+        name=a.name,
+        representation=a.representation,
+        dtype=_concatenated_dtype(a, b),
+        n=a.n + b.n,
+        present=a.present + b.present,
+        nan_count=a.nan_count + b.nan_count,
+        posinf_count=a.posinf_count + b.posinf_count,
+        neginf_count=a.neginf_count + b.neginf_count,
+        below=a.below + b.below,
+        above=a.above + b.above,
+        bins={key: counts_ + b.bins[key] for key, counts_ in a.bins.items()},
+        cells=None if a.cells is None or b.cells is None else a.cells + b.cells,
+        values=values,
+        counts=counts,
+        first_str=a.first_str if a.present else b.first_str,
+        last_str=b.last_str if b.present else a.last_str,
+        all_bool=a.all_bool and b.all_bool,
+    )
+
+
+def _concatenated_dtype(a: ColumnSummary, b: ColumnSummary) -> str:
+    """The dtype ``pd.concat`` gives the two columns; an empty side does not count."""
+    if a.dtype == b.dtype:
+        return a.dtype
+    if a.n + a.present + a.nan_count == 0:
+        return b.dtype
+    if b.n + b.present + b.nan_count == 0:
+        return a.dtype
+    typed = [pd.Series([], dtype=pd.api.types.pandas_dtype(d)) for d in (a.dtype, b.dtype)]
+    return str(pd.concat(typed).dtype)
+
+
+def _merge_numeric(
+    a_values: np.ndarray, a_counts: np.ndarray, b_values: np.ndarray, b_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    values = np.concatenate((a_values, b_values))
+    counts = np.concatenate((a_counts, b_counts)).astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    values, counts = values[order], counts[order]
+    if len(values) == 0:
+        return values, counts
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    return values[starts], np.add.reduceat(counts, starts)
+
+
+def _merge_categories(
+    a_values: np.ndarray, a_counts: np.ndarray, b_values: np.ndarray, b_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    merged: dict[Any, int] = dict(zip(a_values.tolist(), a_counts.tolist(), strict=True))
+    for key, count in zip(b_values.tolist(), b_counts.tolist(), strict=True):
+        merged[key] = merged.get(key, 0) + count
+    keys = np.array([*merged, None], dtype=object)[:-1]
+    return keys, np.fromiter(merged.values(), dtype=np.int64, count=len(merged))
+
+
+def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
+    first_str, last_str, all_bool = _object_traits(series)
+    if plan.representation == "categorical":
+        keys, key_counts = category_counts(series)
+        nans = int(series.isna().sum())
+        return ColumnSummary(
+            name=plan.name,
+            representation="categorical",
+            dtype=str(series.dtype),
+            n=int(key_counts.sum()),
+            present=len(series) - nans,
+            nan_count=nans,
+            values=keys,
+            counts=key_counts,
+            first_str=first_str,
+            last_str=last_str,
+            all_bool=all_bool,
+        )
+    raw = numeric_values(series, plan.name)
+    finite_mask = np.isfinite(raw)
+    finite = raw[finite_mask]
+    nans = int(np.count_nonzero(np.isnan(raw)))
+    posinf = int(np.count_nonzero(raw == np.inf))
+    values: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    if plan.values:
+        values, distinct_counts = np.unique(finite, return_counts=True)
+        counts = distinct_counts.astype(np.int64)
+    return ColumnSummary(
+        name=plan.name,
+        representation="numeric",
+        dtype=str(series.dtype),
+        n=len(finite),
+        present=len(raw) - nans,
+        nan_count=nans,
+        posinf_count=posinf,
+        neginf_count=len(raw) - len(finite) - nans - posinf,
+        below=0 if plan.low is None else int(np.count_nonzero(finite < plan.low)),
+        above=0 if plan.high is None else int(np.count_nonzero(finite > plan.high)),
+        bins={key: bin_counts(edges, finite) for key, edges in plan.edges.items()},
+        cells=None if plan.cells is None else cell_counts(plan.cells, finite),
+        values=values,
+        counts=counts,
+        first_str=first_str,
+        last_str=last_str,
+        all_bool=all_bool,
+    )
+
+
+def bin_counts(
+    edges: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts in the bins cut by interior ``edges`` (``edges[i-1] ≤ v < edges[i]``, outer open)."""
+    index = np.searchsorted(edges, values, side="right")
+    return _count(index, len(edges) + 1, weights)
+
+
+def cell_counts(
+    points: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts in the ``2k+1`` cells around ``k`` sorted points: below, at, between, …, above.
+
+    Cell ``2i+1`` holds values equal to ``points[i]``, cell ``2i`` those strictly
+    between ``points[i-1]`` and ``points[i]``.
+    """
+    left = np.searchsorted(points, values, side="left")
+    at = np.zeros(len(values), dtype=bool)
+    if len(points):
+        at = points[np.minimum(left, len(points) - 1)] == values
+    return _count(2 * left + at, 2 * len(points) + 1, weights)
+
+
+def _count(index: np.ndarray, size: int, weights: np.ndarray | None) -> np.ndarray:
+    if weights is None:
+        return np.bincount(index, minlength=size).astype(np.int64)
+    counts = np.zeros(size, dtype=np.int64)
+    np.add.at(counts, index, weights)
+    return counts
+
+
+def _object_traits(series: pd.Series) -> tuple[bool | None, bool | None, bool]:
+    """First/last non-null value is a string, and all are booleans (``object`` columns only)."""
+    if not ptypes.is_object_dtype(series.dtype):
+        return None, None, False
+    present = series.dropna()
+    if len(present) == 0:
+        return None, None, True
+    return (
+        isinstance(present.iloc[0], str),
+        isinstance(present.iloc[-1], str),
+        ptypes.infer_dtype(present, skipna=True) == "boolean",
+    )
+
+
+class SummaryStore:
+    """Window summaries stored as JSON files under a directory, one per chunk key.
+
+    A chunk that never changes (a rolled Parquet log file, a closed hour) is summarised
+    once; a later window over it merges the stored summaries instead of rereading rows.
+    Files are named by the plan's digest and the key, so a new reference or method
+    never picks up a summary made for another.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def path(self, plan: SummaryPlan, key: str) -> Path:
+        """Where the summary of chunk ``key`` under ``plan`` is stored."""
+        safe = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return self.directory / plan.digest / f"{safe}.json"
+
+    def get(self, plan: SummaryPlan, key: str) -> WindowSummary | None:
+        """The stored summary of chunk ``key``, or ``None``."""
+        path = self.path(plan, key)
+        if not path.is_file():
+            return None
+        return WindowSummary.from_json(path.read_bytes())
+
+    def put(self, plan: SummaryPlan, key: str, summary: WindowSummary) -> Path:
+        """Store ``summary`` for chunk ``key`` (atomically: a reader never sees half a file)."""
+        path = self.path(plan, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(summary.to_json())
+        os.replace(temporary, path)
+        return path
+
+
+def summarize_stored(
+    fitted: SummaryPlan | DriftDetector | Iterable[DriftDetector],
+    chunks: Sequence[tuple[str, Callable[[], FrameLike]]],
+    store: SummaryStore,
+) -> WindowSummary:
+    """Summary of a window made of keyed chunks: stored summaries where they exist.
+
+    ``chunks`` pairs each chunk's key with a function that reads its rows; it is called
+    only for chunks without a stored summary, whose summary is then stored.
+    """
+    plan = as_plan(fitted)
+    total = empty_summary(plan)
+    for key, read in chunks:
+        summary = store.get(plan, key)
+        if summary is None:
+            summary = summarize(plan, read())
+            store.put(plan, key, summary)
+        total = merge_summaries(total, summary)
+    return total
+
+
+def _values_digest(reference: ColumnReference) -> str:
+    if reference.representation == "numeric":
+        return _digest(reference.values)
+    return hashlib.sha256(json.dumps(list(reference.values)).encode()).hexdigest()[:16]
+
+
+def _digest(array: np.ndarray) -> str:
+    little = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+    return hashlib.sha256(little.tobytes()).hexdigest()[:16]
+
+
+def _encode(array: np.ndarray) -> dict[str, str]:
+    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    return {"dtype": little.dtype.str, "base64": base64.b64encode(little.tobytes()).decode()}
+
+
+def _decode(data: Mapping[str, str]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(data["base64"]), dtype=np.dtype(data["dtype"])).copy()
