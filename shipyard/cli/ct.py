@@ -1,14 +1,20 @@
-"""``shipyard retrain NAME`` and ``shipyard ct status NAME``: continuous training by hand."""
+"""``shipyard retrain NAME``, ``shipyard ct status NAME``, and a cycle step by step.
+
+``shipyard ct start NAME --cause JSON`` and ``shipyard ct step CYCLE GATE`` are what an
+orchestrator runs, one process per gate (``shipyard pipeline export`` writes the
+pipeline): see docs/orchestrators.md.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt
-from shipyard.cli.output import console, esc, print_json, steps
+from shipyard.cli.output import console, err_console, esc, print_json, steps
 from shipyard.cli.state import CliState
 from shipyard.errors import ConfigError
 
@@ -16,10 +22,15 @@ if TYPE_CHECKING:
     from shipyard.config import Config
     from shipyard.pipelines import Cycle
 
-__all__ = ["app", "retrain_cmd"]
+__all__ = ["app", "retrain_cmd", "start_cmd", "status_cmd", "step_cmd"]
 
 app = typer.Typer(
     help="Continuous training: the last cycles and their gates.", no_args_is_help=True
+)
+CAUSE_HELP = (
+    "The trigger as JSON: the one a cycle stores (kind, key, cause, …), or "
+    '{"kind": "manual", "reason": …}, {"kind": "drift"} (the pending retrain_requested), '
+    '{"kind": "schedule", "fired_at": …}, {"kind": "new_data"}.'
 )
 NameArg = Annotated[str, typer.Argument(help="Model name.")]
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]"}
@@ -64,6 +75,91 @@ def retrain_cmd(
                 f"The agent takes it from here: `shipyard ct status {esc(name)}` follows it."
             )
     if cycle.state in ("halted", "failed"):
+        raise typer.Exit(1)
+
+
+@app.command("start")
+def start_cmd(
+    ctx: typer.Context,
+    name: NameArg,
+    cause: Annotated[str, typer.Option(help=CAUSE_HELP)] = '{"kind": "manual"}',
+    force: Annotated[
+        bool, typer.Option(help="Ignore the cooldown, new-data and performance-loss guards.")
+    ] = False,
+    id_file: Annotated[
+        Path | None,
+        typer.Option(help="Also write the cycle id to this file (an orchestrator's output)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open a cycle of NAME for a trigger, after the guards: the first step of a pipeline.
+
+    Records the cycle and its cause exactly as the agent does, and prints its id. A
+    trigger the guards turn down is recorded as skipped or deferred, and exits 1 so the
+    orchestrator stops. Then run `shipyard ct step CYCLE validate`, and on through promote.
+    """
+    from shipyard.pipelines import ContinuousTraining
+    from shipyard.pipelines.steps import parse_cause, start
+
+    state: CliState = ctx.obj
+    _config_for(state, name)
+    loop = ContinuousTraining(state.project())
+    cycle = start(loop, parse_cause(cause, loop), force=force)
+    if cycle.state == "running" and id_file is not None:
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(str(cycle.id))
+    if as_json:
+        print_json(cycle.to_dict())
+    else:
+        _print_cycle(cycle)
+        if cycle.state == "running":
+            console.print(f"Next: `shipyard ct step {cycle.id} validate`.")
+    if cycle.state != "running":
+        raise typer.Exit(1)
+
+
+@app.command("step")
+def step_cmd(
+    ctx: typer.Context,
+    cycle_id: Annotated[int, typer.Argument(metavar="CYCLE", help="The cycle's id.")],
+    gate: Annotated[
+        str,
+        typer.Argument(
+            help="validate, retrain, scorecard (or another registered gate), "
+            "shadow, canary or promote."
+        ),
+    ],
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds a roll-out gate waits for the agent to move the roll-out."
+        ),
+    ] = 6 * 3600.0,
+    poll: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between looks at the roll-out.")
+    ] = 5.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one gate of CYCLE (or wait for the roll-out to pass it) and record it.
+
+    Exits 0 when the gate passed (or was skipped), 1 when it failed, halting the cycle,
+    or when a roll-out gate was not reached within --timeout. A gate already recorded
+    is reported again, not re-run, so a retried step is safe.
+    """
+    from shipyard.pipelines import ContinuousTraining
+    from shipyard.pipelines.steps import run_step
+
+    state: CliState = ctx.obj
+    loop = ContinuousTraining(state.project())
+    with steps(quiet=as_json) as on_step:
+        on_step(f"cycle {cycle_id}: {gate}")
+        report = run_step(loop, cycle_id, gate, timeout=timeout, poll=poll)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        mark = MARKS.get(report.status, "[red]✗[/]")
+        (console if report.ok else err_console).print(f"{mark} {esc(report.message)}")
+    if not report.ok:
         raise typer.Exit(1)
 
 
