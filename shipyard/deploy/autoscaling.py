@@ -4,7 +4,8 @@ The request-rate signals are Shipyard's own ``/metrics`` series (``shipyard/serv
 metrics.py``):
 
 - ``shipyard_requests_total{model, version, role, protocol, status}``: every answered
-  prediction request, per worker; its rate is the load a replica carries;
+  prediction request, per worker; its rate without ``role="shadow"`` (shadow copies run
+  off the request path) is the load a replica carries;
 - ``shipyard_batch_queue_rows``: rows waiting for the micro-batcher's next predict call;
   a queue that stays long means the replicas cannot keep up.
 
@@ -83,7 +84,10 @@ def keda_query(spec: KubernetesSpec) -> str:
     where = f'namespace="{spec.namespace}"'
     if spec.keda_metric == "queue":
         return f'sum({QUEUE_SERIES}{{{where}, pod=~"{spec.name}-.*"}})'
-    return f'sum(rate({REQUEST_SERIES}{{{where}, model="{spec.model}"}}[{RATE_WINDOW}]))'
+    return (
+        f'sum(rate({REQUEST_SERIES}{{{where}, model="{spec.model}", role!="shadow"}}'
+        f"[{RATE_WINDOW}]))"
+    )
 
 
 def keda_target(spec: KubernetesSpec) -> str:
@@ -141,7 +145,8 @@ def adapter_rules(spec: KubernetesSpec) -> dict[str, Any]:
                 },
                 "name": {"matches": f"^{REQUEST_SERIES}$", "as": PODS_METRIC},
                 "metricsQuery": (
-                    f"sum(rate(<<.Series>>{{<<.LabelMatchers>>}}[{RATE_WINDOW}])) by (<<.GroupBy>>)"
+                    f'sum(rate(<<.Series>>{{<<.LabelMatchers>>,role!="shadow"}}[{RATE_WINDOW}])) '
+                    "by (<<.GroupBy>>)"
                 ),
             }
         ]
