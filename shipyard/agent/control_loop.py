@@ -113,10 +113,11 @@ class Agent:
         self._next_prune = now + _PRUNE_SECONDS
         from shipyard.logs.pii import PiiPolicy
         from shipyard.logs.prune import prune_logs, record_prune
+        from shipyard.logs.root import project_log_root
 
         try:
             self.project.authorize(Scope.LOGS_PRUNE)
-            logs = self.config.resolve(self.config.serving.logs)
+            logs = project_log_root(self.config)
             pruned = prune_logs(PiiPolicy.from_config(self.config), logs)
             record_prune(self.store, pruned)  # audited as the agent, naming what went
         except (ShipyardError, OSError) as error:  # a full disk must not stop the agent
@@ -182,7 +183,9 @@ class Agent:
         lease.release()
 
     def _guard(self, rollout: Rollout, report: TickReport) -> None:
-        root = self.config.resolve(self.config.serving.logs)
+        from shipyard.logs.root import project_log_root
+
+        root = project_log_root(self.config)
         model = self.config.model
         guard = evaluate_guardrails(
             root,

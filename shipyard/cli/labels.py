@@ -54,6 +54,7 @@ def ingest_cmd(
     from shipyard.data import read_frame
     from shipyard.errors import DataError
     from shipyard.logs.label_book import LabelBook, record_labels
+    from shipyard.logs.root import lock_folder, project_log_root
     from shipyard.logs.writer import LabelRecord
     from shipyard.serving.request import qualified
 
@@ -99,7 +100,7 @@ def ingest_cmd(
                 received_at=now,
             )
         )
-    book = LabelBook(config.resolve(config.serving.logs))
+    book = LabelBook(project_log_root(config), lock_folder=lock_folder(config))
     outcome = book.write(
         records,
         on_conflict=on_conflict or config.labels.on_conflict,

@@ -53,10 +53,11 @@ def query_cmd(
 ) -> None:
     """Query a model's prediction log (or its join with the label log)."""
     from shipyard.logs.reader import join_labels, query_log
+    from shipyard.logs.root import project_log_root
 
     state: CliState = ctx.obj
     config = state.config()
-    root = config.resolve(config.serving.logs)
+    root = project_log_root(config)
     start = parse_moment(since) if since else None
     if labels and sql:
         raise ConfigError(
@@ -91,12 +92,11 @@ def prune_cmd(
     """
     from shipyard.logs.pii import PiiPolicy
     from shipyard.logs.prune import prune_logs, record_prune
+    from shipyard.logs.root import project_log_root
 
     project = acting(ctx, Scope.LOGS_PRUNE)
     config = project.config
-    report = prune_logs(
-        PiiPolicy.from_config(config), config.resolve(config.serving.logs), dry_run=dry_run
-    )
+    report = prune_logs(PiiPolicy.from_config(config), project_log_root(config), dry_run=dry_run)
     record_prune(project.store, report)
     if as_json:
         print_json(report.to_dict())

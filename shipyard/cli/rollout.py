@@ -201,10 +201,11 @@ def _view(config: Config, store: Store, rollout: Rollout) -> Group:
 def _guardrails(config: Config, rollout: Rollout) -> GuardrailReport | None:
     """The current step's guardrails (running or paused roll-outs), with config limits."""
     from shipyard.delivery.guardrails import evaluate_guardrails
+    from shipyard.logs.root import project_log_root
 
     if rollout.state not in ("running", "paused"):
         return None
-    root = config.resolve(config.serving.logs)
+    root = project_log_root(config)
     task = config.model.task if rollout.model == config.model.name else None
     return evaluate_guardrails(
         root,

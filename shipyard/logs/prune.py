@@ -25,8 +25,10 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shipyard.errors import ConfigError
 from shipyard.logs.pii import PII_TAGS, PiiPolicy
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 if TYPE_CHECKING:
     from shipyard.store import Store
@@ -82,12 +84,20 @@ class PruneReport:
 
 def prune_logs(
     policy: PiiPolicy,
-    log_root: Path,
+    log_root: Path | Location,
     *,
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> PruneReport:
     """Remove each tag's values older than its retention from the raw store and the log."""
+    if isinstance(log_root, Location):
+        if not log_root.is_local and policy.retention_days:
+            raise ConfigError(
+                f"Pruning PII from a log in a bucket ({log_root.url}) is not supported yet.",
+                hint="Expire old days with the bucket's lifecycle rules on the "
+                "<prefix>/predictions/ prefix, or keep serving.logs on a local folder.",
+            )
+        log_root = log_root.local_path() if log_root.is_local else Path()
     today = as_utc(now or datetime.now(UTC))
     cutoffs = {
         tag: (today - timedelta(days=days)).date()

@@ -55,15 +55,20 @@ def query_log(
     kind: str = "predictions",
     since: datetime | None = None,
     sql: str | None = None,
+    labels_since: datetime | None = None,
 ) -> pa.Table:
     """``model``'s log rows from ``since`` on, or the result of ``sql`` over them.
 
     ``sql`` sees the rows as a view named ``log``, for example
     ``SELECT version, count(*) FROM log GROUP BY 1``. Without files, the result is an
-    empty table with the log's columns.
+    empty table with the log's columns. With ``labels_since``, ``sql`` also sees the
+    model's label log from that moment on as a view named ``labels`` (the same source
+    wherever the log lives, a bucket included).
     """
     with _connect() as con:
         _create_view(con, "log", root, kind, model, since)
+        if labels_since is not None:
+            _create_view(con, "labels", root, "labels", model, labels_since)
         if sql is None:
             return _execute(con, "SELECT * FROM log ORDER BY time, request_id", kind, model)
         columns = ", ".join(f"{field.name} {field.type}" for field in log_schema(kind))

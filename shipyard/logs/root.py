@@ -21,13 +21,47 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
+from shipyard.config import Config
+from shipyard.storage import log_location
 from shipyard.storage.location import Location
 
-__all__ = ["LogRoot", "fresh_listing", "host_id", "log_root", "model_location"]
+__all__ = [
+    "LogRoot",
+    "fresh_listing",
+    "host_id",
+    "journal_folder",
+    "lock_folder",
+    "log_root",
+    "model_location",
+    "project_log_root",
+]
 
 LogRoot = Path | Location  # what the log functions take as their root
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
+
+
+def project_log_root(config: Config) -> Path | Location:
+    """The project's log root: a ``Path`` for a local folder, a ``Location`` for a bucket.
+
+    ``serving.logs`` when set, else ``<artifact_root>/logs`` when the artifacts are in a
+    bucket, else ``.shipyard/logs`` (:func:`shipyard.storage.log_location`).
+    """
+    where = log_location(config)
+    return where.local_path() if where.is_local else where
+
+
+def journal_folder(config: Config, kind: str) -> Path | None:
+    """Where this host's journals of ``kind`` go: None (beside a local log), else under
+    the workspace (``.shipyard/journal/<kind>``), since a bucket cannot be appended to."""
+    if isinstance(project_log_root(config), Path):
+        return None
+    return config.workspace / "journal" / kind
+
+
+def lock_folder(config: Config) -> Path:
+    """This host's folder for the label log's locks when the log is in a bucket."""
+    return config.workspace / "locks"
 
 
 def log_root(root: Path | str | Location) -> Location:

@@ -413,6 +413,11 @@ class PredictionLogWriter:
         self._writer_id = f"{host_id()}-{os.getpid()}-{secrets.token_hex(4)}"
 
     @property
+    def journals(self) -> Path:
+        """The folder of this writer's journals (on this host's disk)."""
+        return self._journals
+
+    @property
     def written(self) -> int:
         """Rows written to Parquet so far (recovered rows of dead workers included)."""
         return self._written

@@ -26,6 +26,7 @@ import pyarrow as pa
 from shipyard.errors import ConfigError
 from shipyard.logs.losses import LogCoverage, log_coverage
 from shipyard.moments import as_utc, parse_moment
+from shipyard.storage.location import Location
 
 __all__ = ["LogWindow", "WindowSpec", "load_window", "window_coverage"]
 
@@ -97,7 +98,7 @@ class LogWindow:
 
 
 def load_window(
-    root: Path,
+    root: Path | Location,
     model: str,
     spec: WindowSpec,
     *,
@@ -151,7 +152,7 @@ def load_window(
 
 
 def window_coverage(
-    root: Path,
+    root: Path | Location,
     model: str,
     spec: WindowSpec,
     logged: int,
@@ -181,7 +182,7 @@ def window_coverage(
     )
 
 
-def _latest_labels(root: Path, model: str) -> dict[str, tuple[Any, datetime]]:
+def _latest_labels(root: Path | Location, model: str) -> dict[str, tuple[Any, datetime]]:
     from shipyard.logs.reader import query_log
 
     sql = (

@@ -24,6 +24,7 @@ from shipyard.access import Scope
 from shipyard.errors import DataError
 from shipyard.jsonable import plain
 from shipyard.levels import worst
+from shipyard.logs.root import project_log_root
 from shipyard.monitoring.feature_drift import configured_bands, feature_drift
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
@@ -74,7 +75,7 @@ def run_monitor(
     reference = reference_set(config, client, model, digest=settings.reference)
     step(f"Reading the window ({spec.describe()}) from the prediction log")
     current = load_window(
-        config.resolve(config.serving.logs),
+        project_log_root(config),
         name,
         spec,
         version=version,

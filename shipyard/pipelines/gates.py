@@ -348,10 +348,11 @@ def recent_labelled(config: Config, model: str, rows: int) -> pd.DataFrame:
     """The newest ``rows`` live predictions that have a label, as inputs plus target."""
     import numpy as np
 
+    from shipyard.logs.root import project_log_root
     from shipyard.monitoring.log_window import WindowSpec, load_window
 
-    root = config.resolve(config.serving.logs)
-    if not root.exists():
+    root = project_log_root(config)
+    if isinstance(root, Path) and not root.exists():
         import pandas as pd
 
         return pd.DataFrame()

@@ -216,9 +216,11 @@ class FeedbackDesk:
     @classmethod
     def for_project(cls, project: Project, model: str) -> FeedbackDesk:
         """The desk a server of ``project`` uses: its label log, its rule, its audit log."""
+        from shipyard.logs.root import lock_folder, project_log_root
+
         config = project.config
         return cls(
-            LabelBook(config.resolve(config.serving.logs)),
+            LabelBook(project_log_root(config), lock_folder=lock_folder(config)),
             model,
             on_conflict=config.labels.on_conflict,
             audit=StoreAudit(project),
@@ -276,7 +278,8 @@ def feedback_desk(
     if labels is None:
         return None
     if not isinstance(labels, FeedbackDesk):
-        labels = FeedbackDesk(LabelBook(labels.root), model)
+        # Beside a bucket log, the writer's journal folder is this host's own disk.
+        labels = FeedbackDesk(LabelBook(labels.root, lock_folder=labels.journals), model)
     desk = labels
     if desk.namespaced is None:
         desk.namespaced = namespaced

@@ -141,10 +141,12 @@ def build_server(spec: ServeSpec) -> Server:
     log = labels = None
     if spec.log_predictions:
         from shipyard.logs.pii import PiiPolicy
+        from shipyard.logs.root import journal_folder, project_log_root
         from shipyard.serving.feedback import FeedbackDesk
 
         log = PredictionLogWriter(
-            config.resolve(settings.logs),
+            project_log_root(config),
+            journal=journal_folder(config, "predictions"),
             roll_rows=settings.log_roll_rows,
             roll_seconds=settings.log_roll_seconds,
             fsync_seconds=settings.log_fsync_seconds,  # a machine crash loses at most this
