@@ -1,0 +1,505 @@
+"""A container build context for one model version: ``shipyard build NAME/VERSION``.
+
+:func:`build_context` writes a folder any image builder takes as it is::
+
+    Dockerfile            slim Python base, non-root user, HEALTHCHECK on readiness,
+                          ENTRYPOINT ["shipyard", "serve"]
+    .dockerignore         .shipyard/, .env, credentials, keys, .git never enter a layer
+    requirements.txt      pinned from the version's recorded training environment
+    wheels/               a wheel of the running Shipyard (it is not on PyPI)
+    app/shipyard.yaml     the project's configuration without its database URL or secrets
+    app/model/            only with ``bake``: the model's files, served without a registry
+    ci/build-image.yml    GitHub Actions: build, scan with Trivy (HIGH/CRITICAL fail), push
+    build.json            what was pinned from where, and how the image serves
+
+Nothing secret is written: the database URL comes from the environment at run time
+(a Kubernetes Secret), tokens and the signing key stay where they are, and before the
+context is handed back every file is searched for the database password.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+
+from shipyard.deploy.bake import VERSION_FILE
+from shipyard.deploy.dockerfile import DOCKERIGNORE, ImagePlan, ci_workflow, dockerfile
+from shipyard.deploy.pins import Pins, parse_freeze, pin_requirements
+from shipyard.errors import ConfigError, NotFoundError, ShipyardError
+from shipyard.jsonable import Record
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+    from shipyard.project import Project
+
+__all__ = ["DISTRIBUTION", "BuildContext", "build_context", "sanitised_config"]
+
+DISTRIBUTION = "shipyard-mlops"  # Shipyard's distribution name
+ENVIRONMENT_FILE = "environment/requirements.txt"  # what `shipyard train` records
+ENVIRONMENT_JSON = "environment/environment.json"
+
+
+# Settings that hold a secret, or a path on the building machine, and never reach an image.
+_DROPPED = (
+    ("database_url",),
+    ("signing", "private_key"),
+    ("security", "credentials"),
+    ("monitoring", "routes"),  # alert routes carry webhook URLs, routing keys, headers
+)
+_SECRET_WORDS = ("password", "secret", "token", "credential", "passphrase", "routing_key")
+_STORAGE_EXTRAS = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+
+
+@dataclass(frozen=True)
+class BuildContext(Record):
+    """A written build context: where, for which version, and what the image will run."""
+
+    path: str
+    name: str
+    version: str
+    mode: Literal["registry", "bake"]
+    base_image: str
+    serve: list[str]  # the container's command line
+    wheel: str
+    requirements: int
+    not_recorded: list[str]  # pinned from this machine: the run did not record them
+    extras: list[str]
+    files: list[str]
+
+
+def build_context(
+    project: Project,
+    ref: str,
+    out: Path,
+    *,
+    bake: bool = False,
+    follow: bool = False,
+    wheel: Path | None = None,
+    extras: Iterable[str] = (),
+) -> BuildContext:
+    """Write the build context for ``ref`` (``NAME/VERSION`` or ``NAME@ALIAS``) into ``out``.
+
+    ``bake`` copies the model's files in; otherwise the container loads the version from
+    the registry at start. ``follow`` makes a registry-mode container serve ``NAME``
+    (its champion and traffic settings) instead of the pinned version. ``wheel`` is a
+    prebuilt Shipyard wheel; without one, a wheel is built from the installed source.
+    """
+    from shipyard.registry import get_version, parse_ref
+    from shipyard.registry.pointers import trusted_ref
+
+    if bake and follow:
+        raise ConfigError(
+            "--bake and --follow do not go together: a baked image holds one version.",
+            hint="Drop --follow to bake this version, or drop --bake to follow the champion.",
+        )
+    _check_out(out)
+    parsed = parse_ref(ref)
+    client = project.client
+    if parsed.version is None:
+        parsed = trusted_ref(project.store, client, parsed)
+    found = get_version(client, parsed)
+    name, number = found.name, str(found.version)
+    recorded, python = _recorded_environment(project, found)
+    wanted = _extras(project, extras)
+    with tempfile.TemporaryDirectory(prefix="shipyard-build-") as scratch:
+        model = _download_model(found, Path(scratch) / "model")
+        model_pins = parse_freeze(_read(model / "requirements.txt"))
+        roots = [*_requirement_lines(model / "requirements.txt")]
+        roots.append(f"{DISTRIBUTION}[{','.join(wanted)}]" if wanted else DISTRIBUTION)
+        pins = pin_requirements(roots, recorded, model=model_pins, skip=[DISTRIBUTION])
+        if bake:
+            _verify_files(project, name, number, model)
+        staging = Path(tempfile.mkdtemp(prefix=".shipyard-build-", dir=out.parent))
+        try:
+            plan = _write(project, found, staging, out, model, pins, python, bake, follow, wheel)
+            _refuse_secrets(project, staging)
+            if out.exists():
+                out.rmdir()  # checked empty above
+            staging.rename(out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
+    return BuildContext(
+        path=str(out),
+        name=name,
+        version=number,
+        mode="bake" if bake else "registry",
+        base_image=plan.base_image,
+        serve=["shipyard", "serve", plan.serve_ref],
+        wheel=plan.wheel,
+        requirements=len(pins.pins),
+        not_recorded=list(pins.not_recorded),
+        extras=wanted,
+        files=files,
+    )
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(
+            f"--out {out} already exists and is not an empty folder.",
+            hint="Pass a new or empty folder: a context is written whole, never merged "
+            "into what is there.",
+        )
+    if not out.parent.is_dir():
+        raise ConfigError(
+            f"--out {out}: its parent folder {out.parent} does not exist.",
+            hint="Create the parent folder first, or pass another --out.",
+        )
+
+
+def _recorded_environment(project: Project, found: ModelVersion) -> tuple[dict[str, str], str]:
+    """The run's recorded ``pip freeze`` ({name: version}) and its Python ``X.Y``."""
+    from mlflow.exceptions import MlflowException
+
+    label = f"{found.name}/{found.version}"
+    hint = (
+        "`shipyard train` records the environment of every run; retrain the version "
+        "(`shipyard train`, or `shipyard retrain NAME`) and build the new one."
+    )
+    if not found.run_id:
+        raise NotFoundError(
+            f"{label} has no recorded environment: it was not registered from a run.", hint
+        )
+    with tempfile.TemporaryDirectory(prefix="shipyard-env-") as folder:
+        try:
+            path = project.client.download_artifacts(found.run_id, ENVIRONMENT_FILE, folder)
+        except (MlflowException, OSError):
+            raise NotFoundError(
+                f"{label} has no recorded environment: its run {found.run_id} has no "
+                f"{ENVIRONMENT_FILE}.",
+                hint,
+            ) from None
+        frozen = parse_freeze(Path(path).read_text(encoding="utf-8"))
+        try:
+            described = project.client.download_artifacts(found.run_id, ENVIRONMENT_JSON, folder)
+            python = str(json.loads(Path(described).read_text(encoding="utf-8"))["python"])
+        except (MlflowException, OSError, KeyError, ValueError):
+            python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not frozen:
+        raise NotFoundError(f"{label}'s recorded environment lists no packages.", hint)
+    major_minor = ".".join(python.split(".")[:2])
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if major_minor != here:
+        raise ConfigError(
+            f"{label} was trained on Python {major_minor}; `shipyard build` runs on {here}, "
+            "and reads the dependency graph from this interpreter.",
+            hint=f"Run `shipyard build` from a Python {major_minor} environment.",
+        )
+    return frozen, major_minor
+
+
+def _extras(project: Project, asked: Iterable[str]) -> list[str]:
+    """Shipyard's extras the image needs: the database driver, the bucket's client, asked."""
+    config = project.config
+    wanted = list(dict.fromkeys(asked))
+    if config.db_url.startswith("postgresql"):
+        wanted.append("postgres")
+    scheme = urlparse(str(config.artifact_root)).scheme
+    if scheme in _STORAGE_EXTRAS:
+        wanted.append(_STORAGE_EXTRAS[scheme])
+    known = set(metadata.metadata(DISTRIBUTION).get_all("Provides-Extra") or [])
+    unknown = [extra for extra in wanted if extra not in known]
+    if unknown:
+        raise ConfigError(
+            f"--extra {unknown[0]}: Shipyard has no such extra.",
+            hint=f"Choose from: {', '.join(sorted(known))}.",
+        )
+    return sorted(dict.fromkeys(wanted))
+
+
+def _download_model(found: ModelVersion, folder: Path) -> Path:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    source = found.source or f"models:/{found.name}/{found.version}"
+    folder.mkdir(parents=True)
+    try:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(folder)))
+    except (MlflowException, OSError) as exc:
+        text = getattr(exc, "message", None) or str(exc)
+        raise NotFoundError(
+            f"Cannot fetch the files of {found.name}/{found.version} from {source}: "
+            f"{text.strip().splitlines()[0]}",
+            hint="Check that the artifact store is reachable from here "
+            "(`shipyard models show NAME/VERSION` prints the source).",
+        ) from None
+    if not (path / "MLmodel").is_file():
+        raise NotFoundError(
+            f"{found.name}/{found.version}'s source {source} is not an MLflow model (no MLmodel).",
+            hint="Build a version registered by `shipyard train`.",
+        )
+    return path
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _requirement_lines(path: Path) -> Iterator[str]:
+    for raw in _read(path).splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            yield line
+
+
+def _verify_files(project: Project, name: str, version: str, folder: Path) -> None:
+    """The server's own load-time check, run on the files before they are baked in."""
+    from shipyard.governance.integrity import signature_check
+
+    check = signature_check(project)
+    if check is not None:
+        check(name, version, folder)  # raises when refused, as a server would
+
+
+def _write(
+    project: Project,
+    found: ModelVersion,
+    root: Path,
+    out: Path,
+    model: Path,
+    pins: Pins,
+    python: str,
+    bake: bool,
+    follow: bool,
+    wheel: Path | None,
+) -> ImagePlan:
+    from shipyard import __version__
+
+    name, number = found.name, str(found.version)
+    app = root / "app"
+    app.mkdir()
+    config_text, copied = sanitised_config(project)
+    (app / "shipyard.yaml").write_text(config_text, encoding="utf-8")
+    for relative in copied:
+        target = app / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(project.config.root / relative, target)
+    if bake:
+        shutil.copytree(model, app / "model")
+        (app / VERSION_FILE).write_text(
+            json.dumps(_version_record(found), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    wheels = root / "wheels"
+    wheels.mkdir()
+    wheel_name = _wheel(wheels, wheel)
+    plan = ImagePlan(
+        name=name,
+        version=number,
+        base_image=f"python:{python}-slim",
+        wheel=wheel_name,
+        serve_ref=name if follow else f"{name}/{number}",
+        bake=bake,
+        shipyard_version=__version__,
+    )
+    header = [
+        f"{name}/{number}: pinned by `shipyard build` from run {found.run_id}'s recorded",
+        "environment (environment/requirements.txt) and the model's requirements.txt.",
+        "Shipyard itself installs from wheels/.",
+    ]
+    (root / "requirements.txt").write_text(pins.text(header), encoding="utf-8")
+    (root / "Dockerfile").write_text(dockerfile(plan), encoding="utf-8")
+    (root / ".dockerignore").write_text(DOCKERIGNORE, encoding="utf-8")
+    (root / "ci").mkdir()
+    (root / "ci" / "build-image.yml").write_text(
+        ci_workflow(plan, _context_in_repo(out)), encoding="utf-8"
+    )
+    record = {
+        "model": {"name": name, "version": number, "run_id": found.run_id},
+        "mode": "bake" if bake else "registry",
+        "base_image": plan.base_image,
+        "serve": ["shipyard", "serve", plan.serve_ref],
+        "wheel": wheel_name,
+        "pins": [pin.to_dict() for pin in pins.pins],
+        "not_recorded": list(pins.not_recorded),
+    }
+    (root / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return plan
+
+
+def _version_record(found: ModelVersion) -> dict[str, Any]:
+    tags = {
+        key: value
+        for key, value in (found.tags or {}).items()
+        if not any(word in key.lower() for word in _SECRET_WORDS)
+    }
+    return {
+        "name": found.name,
+        "version": str(found.version),
+        "description": found.description or "",
+        "tags": tags,
+        "run_id": found.run_id,
+    }
+
+
+def sanitised_config(project: Project) -> tuple[str, list[str]]:
+    """The project's ``shipyard.yaml`` for an image, and the project files it needs.
+
+    The database URL, alert routes (their URLs and keys are secrets), the private key's
+    and the credentials file's paths are dropped, and so is any setting whose name says
+    it is a secret. The public key and the scorecard are listed to copy along, so the
+    image verifies signed versions and reports the scorecard's bounds as a laptop does.
+    """
+    config = project.config
+    file = config.root / "shipyard.yaml"
+    data: dict[str, Any] = {}
+    if file.is_file():
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = loaded if isinstance(loaded, dict) else {}
+    for path in _DROPPED:
+        _drop(data, path)
+    data = _without_secrets(data)
+    header = (
+        "# Written by `shipyard build` from the project's shipyard.yaml, without secrets.\n"
+        "# The database URL comes from SHIPYARD_DATABASE_URL (a Secret) at run time.\n"
+    )
+    text = header + (yaml.safe_dump(data, sort_keys=False) if data else "")
+    copied = []
+    for setting in (config.signing.public_key, config.evaluation.scorecard):
+        if not isinstance(setting, Path):  # unset, or a scorecard written inline
+            continue
+        candidate = config.resolve(setting)
+        try:
+            relative = candidate.relative_to(config.root.resolve())
+        except ValueError:
+            continue
+        if candidate.is_file():
+            copied.append(str(relative))
+    return text, copied
+
+
+def _drop(data: dict[str, Any], path: tuple[str, ...]) -> None:
+    node: Any = data
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _without_secrets(item)
+            for key, item in value.items()
+            if not any(word in str(key).lower() for word in _SECRET_WORDS)
+            and not _has_userinfo(item)
+        }
+    if isinstance(value, list):
+        return [_without_secrets(item) for item in value if not _has_userinfo(item)]
+    return value
+
+
+def _has_userinfo(value: Any) -> bool:
+    """A URL with a password in it (``scheme://user:password@host``)."""
+    return isinstance(value, str) and "://" in value and urlparse(value).password is not None
+
+
+def _wheel(folder: Path, given: Path | None) -> str:
+    """Shipyard's wheel in ``folder``: ``given``, or built from the installed source."""
+    if given is not None:
+        if not given.is_file() or given.suffix != ".whl":
+            raise ConfigError(
+                f"--wheel {given} is not a wheel file.",
+                hint="Pass a .whl built with `pip wheel --no-deps /path/to/shipyard`.",
+            )
+        shutil.copy2(given, folder / given.name)
+        return given.name
+    source = _source_tree()
+    with tempfile.TemporaryDirectory(prefix="shipyard-wheel-") as scratch:
+        # A copy of the sources, so the build leaves no build/ or egg-info in the checkout.
+        tree = Path(scratch) / "src"
+        tree.mkdir()
+        for item in source.iterdir():
+            if item.name in ("pyproject.toml", "README.md") or item.name.startswith("LICENSE"):
+                shutil.copy2(item, tree / item.name)
+        shutil.copytree(
+            source / "shipyard",
+            tree / "shipyard",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".env", "*.pem"),
+        )
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet"]
+        command += ["--wheel-dir", str(folder), str(tree)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ConfigError(
+                f"Could not build a wheel of Shipyard from {source}: {last[0]}",
+                hint="Build one yourself (`pip wheel --no-deps <shipyard source>`) and pass "
+                "it with --wheel.",
+            )
+    built = sorted(folder.glob("*.whl"))
+    if len(built) != 1:
+        raise ConfigError(f"Building Shipyard's wheel gave {len(built)} wheels, not 1.")
+    return built[0].name
+
+
+def _source_tree() -> Path:
+    """The source folder the running Shipyard is imported from (a checkout, ``pip install -e``)."""
+    import shipyard
+
+    root = Path(shipyard.__file__).resolve().parent.parent
+    project = root / "pyproject.toml"
+    if not project.is_file() or f'name = "{DISTRIBUTION}"' not in project.read_text("utf-8"):
+        raise ConfigError(
+            f"Shipyard runs from {root}, which is not its source folder.",
+            hint="Shipyard is not on PyPI: build its wheel (`pip wheel --no-deps <shipyard "
+            "source>`) and pass it with --wheel.",
+        )
+    return root
+
+
+def _context_in_repo(out: Path) -> str:
+    """Where the context sits in its git repository, for the workflow's paths ("." if none)."""
+    target = out.resolve()
+    for candidate in target.parents:
+        if (candidate / ".git").exists():
+            return target.relative_to(candidate).as_posix()
+    return "."
+
+
+def _refuse_secrets(project: Project, folder: Path) -> None:
+    """Fail if any file in ``folder`` holds the database password or the signing key."""
+    needles = list(_secrets(project))
+    if not needles:
+        return
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for label, needle in needles:
+                if needle in data:
+                    raise ShipyardError(
+                        f"Refused to write the build context: {path.relative_to(folder)} "
+                        f"holds the {label}.",
+                        hint="Remove the secret from that file; secrets reach a container "
+                        "from the environment (a Kubernetes Secret), never from its image.",
+                    )
+
+
+def _secrets(project: Project) -> Iterator[tuple[str, bytes]]:
+    password = urlparse(project.config.db_url).password
+    if password:
+        yield "database password", password.encode()
+    from shipyard.governance.cards import private_key_path
+
+    try:
+        key = private_key_path(project.config)
+        if key.is_file():
+            body = key.read_bytes().strip().splitlines()
+            inner = b"".join(line for line in body if not line.startswith(b"-----"))
+            if inner:
+                yield "private signing key", inner
+    except (OSError, ShipyardError):
+        return
