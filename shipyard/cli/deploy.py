@@ -70,8 +70,20 @@ def k8s_cmd(
     memory_request: Annotated[str, typer.Option(help="Memory request per serving pod.")] = "1Gi",
     memory_limit: Annotated[str, typer.Option(help="Memory limit per serving pod.")] = "2Gi",
     agent: Annotated[
-        bool, typer.Option(help="Also deploy the agent (one replica, strategy Recreate).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Also deploy the agent (one replica, strategy Recreate); default: yes, "
+            "unless --baked."
+        ),
+    ] = None,
+    baked: Annotated[
+        bool,
+        typer.Option(
+            "--baked",
+            help="The image was built with `shipyard build --bake`: it serves the pinned "
+            "NAME/VERSION from its own workspace (no ConfigMap, Secret or agent).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write Kubernetes, KServe and KEDA manifests that serve NAME; secrets are referenced."""
@@ -115,7 +127,8 @@ def k8s_cmd(
         cpu_limit=cpu_limit,
         memory_request=memory_request,
         memory_limit=memory_limit,
-        agent=agent,
+        agent=not baked if agent is None else agent,
+        baked=baked,
     )
     _check_output(emit)
     _require_model(ctx, model_ref.name, model_ref.version)

@@ -77,18 +77,16 @@ def _autoscaling(spec: KubernetesSpec) -> dict[str, Any]:
     }
 
 
-def _pod(spec: KubernetesSpec, config_map: str) -> dict[str, Any]:
+def _pod(spec: KubernetesSpec) -> dict[str, Any]:
     return {
         "securityContext": pod_security(),
         "terminationGracePeriodSeconds": 45,
         "automountServiceAccountToken": False,
-        "volumes": volumes(config_map),
+        "volumes": volumes(spec),
     }
 
 
-def inference_service(
-    spec: KubernetesSpec, config_map: str, extra_secrets: dict[str, str]
-) -> dict[str, Any]:
+def inference_service(spec: KubernetesSpec, extra_secrets: dict[str, str]) -> dict[str, Any]:
     """An InferenceService whose predictor is Shipyard's container running ``shipyard serve``."""
     container = serving_container(
         spec,
@@ -103,16 +101,14 @@ def inference_service(
         "spec": {
             "predictor": {
                 **_autoscaling(spec),
-                **_pod(spec, config_map),
+                **_pod(spec),
                 "containers": [container],
             }
         },
     }
 
 
-def serving_runtime(
-    spec: KubernetesSpec, config_map: str, extra_secrets: dict[str, str]
-) -> dict[str, Any]:
+def serving_runtime(spec: KubernetesSpec, extra_secrets: dict[str, str]) -> dict[str, Any]:
     """A namespaced ServingRuntime that serves the ``shipyard`` model format over V2."""
     container = serving_container(spec, name=_CONTAINER, extra_secrets=extra_secrets)
     return {
@@ -127,7 +123,7 @@ def serving_runtime(
             "protocolVersions": ["v2"],
             "multiModel": False,
             "containers": [container],
-            "volumes": volumes(config_map),
+            "volumes": volumes(spec),
         },
     }
 

@@ -39,8 +39,11 @@ MODES: tuple[Mode, ...] = ("kserve", "plain", "all")
 AUTOSCALERS: tuple[Autoscale, ...] = ("cpu", "rps", "keda")
 KEDA_METRICS: tuple[KedaMetric, ...] = ("rps", "queue")
 
-PROJECT_DIR = "/srv/shipyard"  # the pod's project folder: shipyard.yaml and .shipyard/
+# The image's project folder (`shipyard build` puts shipyard.yaml, the scorecard and the
+# public key there, and a baked model with its workspace), and the workspace in it.
+PROJECT_DIR = "/srv/shipyard"
 CONFIG_FILE = f"{PROJECT_DIR}/shipyard.yaml"
+WORKSPACE_DIR = f"{PROJECT_DIR}/.shipyard"
 # The Secret's keys, and the environment variables the CLI reads them from.
 SECRET_KEYS = {"database-url": "SHIPYARD_DATABASE_URL", "token": "SHIPYARD_TOKEN"}
 UID = 10001  # a non-root user; the image's own user need not match (files are world-readable)
@@ -95,6 +98,7 @@ class KubernetesSpec:
     memory_request: str = "1Gi"
     memory_limit: str = "2Gi"
     agent: bool = True
+    baked: bool = False
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +116,13 @@ class KubernetesSpec:
                 f"--image {self.image!r} is not an image reference.",
                 hint="Pass the image `shipyard build` made, e.g. "
                 "registry.example.com/churn-serving:1.",
+            )
+        if self.baked and ("/" not in self.ref or self.agent):
+            raise ConfigError(
+                f"A baked image serves one pinned version from its own workspace: "
+                f"{self.ref!r} needs NAME/VERSION, and there is no agent without the shared "
+                "control plane.",
+                hint="Pass the NAME/VERSION that `shipyard build --bake` baked, and --no-agent.",
             )
         _choice("--mode", self.mode, MODES)
         _choice("--autoscale", self.autoscale, AUTOSCALERS)
@@ -153,6 +164,11 @@ class KubernetesSpec:
                     f"{flag} {value!r} is not a Kubernetes quantity.",
                     hint="Write CPU as 500m or 2, memory as 512Mi or 2Gi.",
                 )
+
+    @property
+    def config_map(self) -> str:
+        """The ConfigMap that holds shipyard.yaml."""
+        return f"{self.name}-config"
 
     @property
     def selector(self) -> dict[str, str]:
@@ -200,23 +216,30 @@ def secret_env(spec: KubernetesSpec, extra: dict[str, str] | None = None) -> lis
 
 
 def base_env(spec: KubernetesSpec, extra_secrets: dict[str, str] | None) -> list[dict[str, Any]]:
-    """What every Shipyard container is told: its config file, a writable HOME, the Secret."""
+    """What every Shipyard container is told: its config file, a writable HOME, the Secret.
+
+    A baked image needs no Secret: it serves from its own workspace.
+    """
     return [
         {"name": "SHIPYARD_CONFIG", "value": CONFIG_FILE},
         {"name": "HOME", "value": "/tmp"},  # the credentials file and caches go to tmpfs
         {"name": "PYTHONUNBUFFERED", "value": "1"},
-        *secret_env(spec, extra_secrets),
+        *([] if spec.baked else secret_env(spec, extra_secrets)),
     ]
 
 
-def container_security() -> dict[str, Any]:
-    """Non-root, no privilege escalation, no capabilities, a read-only root filesystem."""
+def container_security(spec: KubernetesSpec) -> dict[str, Any]:
+    """Non-root, no privilege escalation, no capabilities, a read-only root filesystem.
+
+    A baked image keeps its SQLite workspace in the image, which the server writes to:
+    its root filesystem stays writable (still non-root, nothing else is granted).
+    """
     return {
         "runAsNonRoot": True,
         "runAsUser": UID,
         "runAsGroup": UID,
         "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
+        "readOnlyRootFilesystem": not spec.baked,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
@@ -233,26 +256,33 @@ def pod_security() -> dict[str, Any]:
     }
 
 
-def volumes(config_map: str) -> list[dict[str, Any]]:
-    """The project folder (writable), /tmp (writable) and the ConfigMap with shipyard.yaml."""
+def volumes(spec: KubernetesSpec) -> list[dict[str, Any]]:
+    """/tmp (writable); from the registry also the workspace (writable) and the ConfigMap."""
+    tmp = {"name": "tmp", "emptyDir": {}}
+    if spec.baked:
+        return [tmp]
     return [
-        {"name": "project", "emptyDir": {}},
-        {"name": "tmp", "emptyDir": {}},
-        {"name": "config", "configMap": {"name": config_map}},
+        {"name": "workspace", "emptyDir": {}},
+        tmp,
+        {"name": "config", "configMap": {"name": spec.config_map}},
     ]
 
 
-def volume_mounts() -> list[dict[str, Any]]:
-    """shipyard.yaml as one read-only file inside the writable project folder."""
+def volume_mounts(spec: KubernetesSpec) -> list[dict[str, Any]]:
+    """The image's project folder stays as built (its scorecard, its public key); the
+    workspace ``.shipyard/`` beside it is writable, and shipyard.yaml is the ConfigMap's."""
+    tmp = {"name": "tmp", "mountPath": "/tmp"}
+    if spec.baked:
+        return [tmp]
     return [
-        {"name": "project", "mountPath": PROJECT_DIR},
+        {"name": "workspace", "mountPath": WORKSPACE_DIR},
         {
             "name": "config",
             "mountPath": CONFIG_FILE,
             "subPath": "shipyard.yaml",
             "readOnly": True,
         },
-        {"name": "tmp", "mountPath": "/tmp"},
+        tmp,
     ]
 
 
@@ -321,8 +351,8 @@ def serving_container(
         # Let the endpoints controller take the pod out of rotation before SIGTERM; the
         # server then drains in-flight requests and flushes its logs.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
-        "securityContext": container_security(),
-        "volumeMounts": volume_mounts(),
+        "securityContext": container_security(spec),
+        "volumeMounts": volume_mounts(spec),
     }
 
 

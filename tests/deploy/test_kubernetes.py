@@ -258,6 +258,43 @@ def test_agent_is_one_replica_recreated(tmp_path: Path) -> None:
     assert serving["spec"]["selector"]["matchLabels"] != agent["spec"]["selector"]["matchLabels"]
 
 
+def test_a_baked_image_brings_its_own_workspace(tmp_path: Path) -> None:
+    """``--baked``: the image serves the version baked in; no ConfigMap, Secret or agent,
+    and its root filesystem stays writable for the workspace in the image."""
+    folder, documents = _emit(tmp_path, ref="churn/1", baked=True, agent=False)
+    for _, document in documents:
+        validate_manifest(document)
+    assert {d["kind"] for _, d in documents} == {
+        "InferenceService",
+        "ServingRuntime",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+    }
+    assert not (folder / "config").exists() and not (folder / "agent").exists()
+    (container,) = next(yaml_documents(folder / "plain/deployment.yaml"))["spec"]["template"][
+        "spec"
+    ]["containers"]
+    assert container["args"][:2] == ["serve", "churn/1"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert not any("valueFrom" in e for e in container["env"])
+    assert "workspace baked into it" in (folder / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="NAME/VERSION"):
+        KubernetesSpec(model="churn", image=IMAGE, baked=True, agent=False)
+
+
+def test_readme_says_what_to_create_and_where_roll_outs_live(tmp_path: Path) -> None:
+    folder, _ = _emit(tmp_path, namespace="ml")
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block[0] == "kubectl -n ml create secret generic shipyard \\"
+    assert all(line.endswith(" \\") for line in block[:-1]) and not block[-1].endswith("\\")
+    assert len(block) == 2 + 1 + 3  # the two keys, the command, three alert-route secrets
+    assert "Canary, shadow and sticky routing stay inside Shipyard's router" in text
+    assert "Nothing was applied to a cluster" in text
+
+
 def test_no_secret_value_in_any_generated_file(tmp_path: Path) -> None:
     folder, documents = _emit(tmp_path)
     text = "\n".join(p.read_text(encoding="utf-8") for p in folder.rglob("*") if p.is_file())
