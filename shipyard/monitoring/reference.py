@@ -33,7 +33,7 @@ from pandas.api import types as ptypes
 from shipyard.errors import DataError
 from shipyard.monitoring.frames import FrameLike, as_frame, json_key, numeric_values
 
-__all__ = ["ColumnReference", "Reference", "Representation"]
+__all__ = ["ColumnReference", "Reference", "Representation", "sorted_counts"]
 
 Representation = Literal["numeric", "categorical"]
 
@@ -231,14 +231,22 @@ def is_numeric_column(series: pd.Series) -> bool:
 def _summarise(name: str, series: pd.Series, max_points: int | None) -> ColumnReference:
     if is_numeric_column(series):
         raw = numeric_values(series, name)
-        finite = raw[np.isfinite(raw)]
-        nan_count = int(np.isnan(raw).sum())
-        posinf = int(np.count_nonzero(raw == np.inf))
-        values, counts = np.unique(finite, return_counts=True)
+        is_finite = np.isfinite(raw)
+        if is_finite.all():  # the common case: no NaN, no ±inf, nothing to count or drop
+            finite, nan_count, posinf = raw, 0, 0
+        else:
+            finite = raw[is_finite]
+            nan_count = int(np.count_nonzero(np.isnan(raw)))
+            posinf = int(np.count_nonzero(raw == np.inf))
+        del is_finite
+        # In the data's order, as Evidently's np.std sums it.
+        std = float(np.std(finite)) if len(finite) else None
+        ordered = np.sort(finite)
+        values, counts = sorted_counts(ordered)
         sketched = max_points is not None and len(values) > max_points
         if sketched:
             assert max_points is not None
-            values, counts = _sketch(np.sort(finite), max_points)
+            values, counts = _sketch(ordered, max_points)
         return ColumnReference(
             name=name,
             representation="numeric",
@@ -248,7 +256,7 @@ def _summarise(name: str, series: pd.Series, max_points: int | None) -> ColumnRe
             nan_count=nan_count,
             posinf_count=posinf,
             neginf_count=len(raw) - len(finite) - nan_count - posinf,
-            std=float(np.std(finite)) if len(finite) else None,
+            std=std,
             sketched=sketched,
         )
     keys, counts = category_counts(series)
@@ -260,6 +268,28 @@ def _summarise(name: str, series: pd.Series, max_points: int | None) -> ColumnRe
         counts=counts,
         nan_count=int(series.isna().sum()),
     )
+
+
+def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and their counts (``np.unique`` without its sort).
+
+    When every value is distinct, as in most continuous columns, the values are the
+    array itself and the counts are ones (``int8``): no gather, no second array of
+    ``int64`` positions.
+    """
+    if len(ordered) == 0:
+        return ordered, np.zeros(0, dtype=np.int8)
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    if starts.all():
+        return ordered, np.ones(len(ordered), dtype=np.int8)
+    positions = np.flatnonzero(starts)
+    del starts
+    counts = np.empty(len(positions), dtype=np.int64)
+    np.subtract(positions[1:], positions[:-1], out=counts[:-1])
+    counts[-1] = len(ordered) - positions[-1]
+    return ordered[positions], counts
 
 
 def category_counts(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:

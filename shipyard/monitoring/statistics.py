@@ -139,23 +139,33 @@ def wasserstein_distance(
     u = np.asarray(reference_values, dtype=np.float64)
     v = np.asarray(current_sorted, dtype=np.float64)
     weights = np.ones(len(u), np.int64) if reference_counts is None else reference_counts
-    u_cumulative = np.cumsum(weights, dtype=np.int64)
+    # u_share[k]: the reference's CDF after its first k points (u_share[0] = 0), so the
+    # CDF at a merged point is one gather, with no branch for "no point seen yet".
+    u_mass = np.zeros(len(u) + 1, np.int64)
+    np.cumsum(weights, dtype=np.int64, out=u_mass[1:])
+    u_share = u_mass / u_mass[-1]
+    del u_mass
     # Both sides are sorted, so a stable sort of the two runs is a linear merge. Along
     # the merged support, integer running counts give both CDFs exactly; at tied values
     # the step to the next point is 0, so the order within a tie does not matter.
-    support = np.concatenate((u, v))
-    order = np.argsort(support, kind="stable")
-    support = support[order]
-    u_seen = np.cumsum(order < len(u))  # reference points at or before each merged point
-    del order
+    both = np.concatenate((u, v))
+    order = np.argsort(both, kind="stable")
     total = 0.0
-    # The integrand a slice at a time: a few arrays of the slice's size, not of the samples'.
-    for start in range(0, len(support) - 1, _SLICE):
-        stop = min(start + _SLICE, len(support) - 1)
-        seen = u_seen[start:stop]
-        u_cdf = np.where(seen > 0, u_cumulative[seen - 1], 0) / u_cumulative[-1]
-        v_cdf = (np.arange(start + 1, stop + 1) - seen) / len(v)
-        total += float(np.sum(np.abs(u_cdf - v_cdf) * np.diff(support[start : stop + 1])))
+    seen_before = 0  # reference points before the slice
+    # The integrand a slice at a time: a few arrays of the slice's size, not of the
+    # samples', and each still in cache when the next step reads it.
+    for start in range(0, len(both) - 1, _SLICE):
+        stop = min(start + _SLICE, len(both) - 1)
+        merged = order[start : stop + 1]
+        seen = np.cumsum(merged[:-1] < len(u), dtype=np.int64)  # reference points so far
+        seen += seen_before
+        seen_before = int(seen[-1])
+        v_cdf = np.arange(start + 1, stop + 1) - seen
+        gap = u_share[seen]
+        gap -= v_cdf / len(v)
+        np.abs(gap, out=gap)
+        gap *= np.diff(both[merged])
+        total += float(np.sum(gap))
     return total
 
 
