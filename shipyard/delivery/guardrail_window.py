@@ -16,6 +16,7 @@ from typing import Any, Literal
 from shipyard.delivery.rollout import Rollout
 from shipyard.delivery.sequential import ProportionStats
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 __all__ = ["Labelled", "SideStats", "StepWindow", "side_stats"]
 
@@ -61,7 +62,7 @@ class StepWindow:
     """SQL over one roll-out's prediction log: which rows are whose."""
 
     def __init__(
-        self, root: Path, rollout: Rollout, role: str, baseline: datetime | None = None
+        self, root: Path | Location, rollout: Rollout, role: str, baseline: datetime | None = None
     ) -> None:
         self.root = root
         self.model = rollout.model
@@ -171,47 +172,45 @@ class StepWindow:
 
     def quality(self, since: datetime) -> Labelled | None:
         """Labelled predictions and wrong ones per side since ``since``; None: no label log."""
-        from shipyard.logs.writer import model_dir
+        import duckdb
 
-        directory = model_dir(self.root, "labels", self.model)
-        if not any(directory.glob("date=*/*.parquet")):
-            return None
-        # The label log is read beside the prediction log's `log` view, with the same
-        # hive layout; labels arrive after their predictions, so only days since `since`.
-        start = as_utc(since)
-        labels = (
-            f"read_parquet({_literal(str(directory / 'date=*' / '*.parquet'))}, "
-            "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
-        )
-        # Both sides over the same time; the candidate's shadow answers count too.
+        from shipyard.logs.reader import log_source
+
+        with duckdb.connect() as con:
+            if log_source(con, self.root, "labels", self.model) is None:
+                return None
+        # The label log is the reader's `labels` view beside the prediction log's `log`,
+        # wherever the logs live (a bucket included); labels arrive after their
+        # predictions, so only those since `since`.
         answered = self.rows("'live', 'shadow'", since, baseline=False)
         sql = (
             f"WITH answered AS ({answered}), "
-            "labels AS (SELECT request_id, arg_max(label, time) AS label "
-            f"FROM {labels} WHERE model = {_literal(self.model)} "
-            f"AND date >= DATE {_literal(start.date().isoformat())} "
-            f"AND time >= {_literal(start.isoformat())}::TIMESTAMPTZ GROUP BY request_id), "
-            "judged AS (SELECT side, output, label FROM answered JOIN labels USING (request_id) "
+            "latest AS (SELECT request_id, arg_max(label, time) AS label "
+            f"FROM labels WHERE model = {_literal(self.model)} GROUP BY request_id), "
+            "judged AS (SELECT side, output, label FROM answered JOIN latest USING (request_id) "
             "WHERE status = 'ok' AND label IS NOT NULL AND label <> 'null') "
             "SELECT sides.side, count(judged.side) AS labelled, "
             f"count(judged.side) FILTER (WHERE NOT {_same('output', 'label')}) AS wrong, "
-            "(SELECT count(*) FROM labels) AS arriving "
+            "(SELECT count(*) FROM latest) AS arriving "
             "FROM (VALUES ('champion'), ('candidate')) AS sides(side) "
             "LEFT JOIN judged ON judged.side = sides.side GROUP BY sides.side"
         )
-        rows = self.query(sql, since)
+        rows = self.query(sql, since, labels_since=as_utc(since))
         return Labelled(
             {row["side"]: ProportionStats(int(row["labelled"]), int(row["wrong"])) for row in rows},
             arriving=int(rows[0]["arriving"]),
         )
 
-    def query(self, sql: str, since: datetime) -> list[dict[str, Any]]:
+    def query(
+        self, sql: str, since: datetime, *, labels_since: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Rows of ``sql`` over the model's prediction log (the view ``log``) from the
-        window's start: wrap :meth:`step_rows` or :meth:`rows` in it."""
+        window's start: wrap :meth:`step_rows` or :meth:`rows` in it. With
+        ``labels_since``, ``sql`` also sees the label log from then on (the view ``labels``)."""
         from shipyard.logs.reader import query_log
 
         rows: list[dict[str, Any]] = query_log(
-            self.root, self.model, since=self._start(since), sql=sql
+            self.root, self.model, since=self._start(since), sql=sql, labels_since=labels_since
         ).to_pylist()
         return rows
 

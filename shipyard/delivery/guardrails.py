@@ -103,6 +103,7 @@ from shipyard.delivery.guardrail_window import REGRESSION_TOLERANCE, SideStats, 
 from shipyard.delivery.rollout import Rollout, step_kind
 from shipyard.logs.losses import LogCoverage, log_coverage
 from shipyard.moments import as_utc
+from shipyard.storage.location import Location
 
 __all__ = [
     "GUARDRAILS",
@@ -148,7 +149,7 @@ class GuardrailReport:
 
 
 def evaluate_guardrails(
-    root: Path,
+    root: Path | Location,
     rollout: Rollout,
     *,
     since: datetime,
