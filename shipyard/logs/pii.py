@@ -47,6 +47,7 @@ from shipyard.access import Principal, Scope
 from shipyard.config.pii import PII_TAGS
 from shipyard.errors import ConfigError, DataError
 from shipyard.jsonable import to_json
+from shipyard.logs.root import project_log_root
 from shipyard.logs.writer import make_private_dirs, model_dir, write_log_file
 from shipyard.moments import as_utc
 
@@ -90,8 +91,12 @@ class PiiPolicy:
         exceptions: dict[str, str] = {str(t): str(m) for t, m in settings.tag_policy.items()}
         masking = {tag: exceptions.get(tag, settings.policy) for tag in PII_TAGS}
         raw_store = config.resolve(settings.raw_store)
-        logs = config.resolve(config.serving.logs)
-        if settings.retain_raw and (raw_store == logs or logs in raw_store.parents):
+        logs = project_log_root(config)  # a bucket never holds the raw store: it is a folder
+        if (
+            settings.retain_raw
+            and isinstance(logs, Path)
+            and (raw_store == logs or logs in raw_store.parents)
+        ):
             raise ConfigError(
                 f"pii.raw_store ({raw_store}) is inside the prediction logs ({logs}).",
                 hint="Keep raw PII in a folder of its own, e.g. .shipyard/pii.",

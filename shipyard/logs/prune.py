@@ -14,6 +14,7 @@ day goes once all of it is older than the retention. For each tag with a retenti
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -25,8 +26,8 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipyard.errors import ConfigError
 from shipyard.logs.pii import PII_TAGS, PiiPolicy
+from shipyard.logs.root import fresh_listing
 from shipyard.moments import as_utc
 from shipyard.storage.location import Location
 
@@ -90,14 +91,6 @@ def prune_logs(
     dry_run: bool = False,
 ) -> PruneReport:
     """Remove each tag's values older than its retention from the raw store and the log."""
-    if isinstance(log_root, Location):
-        if not log_root.is_local and policy.retention_days:
-            raise ConfigError(
-                f"Pruning PII from a log in a bucket ({log_root.url}) is not supported yet.",
-                hint="Expire old days with the bucket's lifecycle rules on the "
-                "<prefix>/predictions/ prefix, or keep serving.logs on a local folder.",
-            )
-        log_root = log_root.local_path() if log_root.is_local else Path()
     today = as_utc(now or datetime.now(UTC))
     cutoffs = {
         tag: (today - timedelta(days=days)).date()
@@ -108,7 +101,7 @@ def prune_logs(
     if policy.raw_store is not None:
         for tag, cutoff in cutoffs.items():
             pruned += _prune_raw(Path(policy.raw_store) / tag, tag, cutoff, dry_run)
-    pruned += _prune_log(Path(log_root) / "predictions", policy, cutoffs, dry_run)
+    pruned += _prune_log(_log_files(log_root), policy, cutoffs, dry_run)
     return PruneReport({t: c.isoformat() for t, c in cutoffs.items()}, pruned, dry_run)
 
 
@@ -136,46 +129,94 @@ def _prune_raw(root: Path, tag: str, cutoff: date, dry_run: bool) -> list[Pruned
     return pruned
 
 
+@dataclass(frozen=True)
+class _LogFile:
+    """One Parquet file of the prediction log, local or in a bucket."""
+
+    model: str
+    day: date
+    path: str
+    where: Location | None  # None: a local file
+
+    def open(self) -> pq.ParquetFile:
+        if self.where is None:
+            return pq.ParquetFile(self.path)
+        return pq.ParquetFile(io.BytesIO(self.where.fs.cat_file(self.path)))
+
+    def rewrite_without(self, columns: set[str]) -> None:
+        if self.where is None:
+            _rewrite_without(Path(self.path), columns)
+            return
+        with self.open() as parquet:
+            table = _without(parquet.read(), columns)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        name = self.path.split("://", 1)[-1].removeprefix(self.where.url.split("://", 1)[-1])
+        self.where.write_bytes(name, sink.getvalue().to_pybytes())  # one PUT replaces it
+
+
+def _log_files(log_root: Path | Location) -> list[_LogFile]:
+    """Every day-partitioned file of the prediction log, per model and day, sorted."""
+    files: list[_LogFile] = []
+    if isinstance(log_root, Location) and not log_root.is_local:
+        fresh_listing(log_root)
+        for path in log_root.glob("predictions/model=*/date=*/*.parquet"):
+            *_, model_part, day_part, _name = path.split("/")
+            try:
+                day = date.fromisoformat(day_part.removeprefix("date="))
+            except ValueError:
+                continue  # not a day partition: not ours to prune
+            model = unquote(model_part.removeprefix("model="))
+            files.append(_LogFile(model, day, path, log_root))
+        return files
+    root = log_root.local_path() if isinstance(log_root, Location) else Path(log_root)
+    for model_dir in sorted((root / "predictions").glob("model=*")):
+        model = unquote(model_dir.name.removeprefix("model="))
+        for day, folder in _days(model_dir):
+            for file in sorted(folder.glob("*.parquet")):
+                files.append(_LogFile(model, day, str(file), None))
+    return files
+
+
 def _prune_log(
-    root: Path, policy: PiiPolicy, cutoffs: dict[str, date], dry_run: bool
+    files: list[_LogFile], policy: PiiPolicy, cutoffs: dict[str, date], dry_run: bool
 ) -> list[Pruned]:
     """Rewrite old log files without the columns whose tag's retention has passed."""
     if not cutoffs:
         return []
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for model_dir in sorted(root.glob("model=*")):
-        model = unquote(model_dir.name.removeprefix("model="))
-        for day, folder in _days(model_dir):
-            expired = {tag for tag, cutoff in cutoffs.items() if day < cutoff}
-            if not expired:
-                continue
-            for path in sorted(folder.glob("*.parquet")):
-                schema = pq.read_schema(path)
-                if "inputs" not in schema.names:
-                    continue
-                inputs = schema.field("inputs").type
-                if not pa.types.is_struct(inputs):
-                    continue
-                drop = {
-                    inputs.field(i).name
-                    for i in range(inputs.num_fields)
-                    if policy.tag_of(inputs.field(i).name) in expired
-                }
-                if not drop:
-                    continue
-                rows = pq.ParquetFile(path).metadata.num_rows
-                if not dry_run:
-                    _rewrite_without(path, drop)
-                for column in drop:
-                    tag = str(policy.tag_of(column))
-                    entry = found.setdefault(
-                        (tag, model), {"days": set(), "files": set(), "rows": 0, "columns": set()}
-                    )
-                    entry["days"].add(day.isoformat())
-                    if path not in entry["files"]:
-                        entry["files"].add(path)
-                        entry["rows"] += rows
-                    entry["columns"].add(column)
+    for file in files:
+        model, day, path = file.model, file.day, file.path
+        expired = {tag for tag, cutoff in cutoffs.items() if day < cutoff}
+        if not expired:
+            continue
+        with file.open() as parquet:
+            schema = parquet.schema_arrow
+            rows = parquet.metadata.num_rows
+        if "inputs" not in schema.names:
+            continue
+        inputs = schema.field("inputs").type
+        if not pa.types.is_struct(inputs):
+            continue
+        drop = {
+            inputs.field(i).name
+            for i in range(inputs.num_fields)
+            if policy.tag_of(inputs.field(i).name) in expired
+        }
+        if not drop:
+            continue
+        if not dry_run:
+            file.rewrite_without(drop)
+        for column in drop:
+            tag = str(policy.tag_of(column))
+            entry = found.setdefault(
+                (tag, model), {"days": set(), "files": set(), "rows": 0, "columns": set()}
+            )
+            entry["days"].add(day.isoformat())
+            if path not in entry["files"]:
+                entry["files"].add(path)
+                entry["rows"] += rows
+            entry["columns"].add(column)
     return [
         Pruned(
             "log",
@@ -192,7 +233,18 @@ def _prune_log(
 
 def _rewrite_without(path: Path, columns: set[str]) -> None:
     """Replace ``path`` with a copy whose ``inputs`` lacks ``columns`` (atomically)."""
-    table = pq.read_table(path)
+    table = _without(pq.read_table(path), columns)
+    temporary = path.with_name(f".{path.name}.prune.tmp")
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _without(table: pa.Table, columns: set[str]) -> pa.Table:
+    """``table`` whose ``inputs`` struct lacks ``columns``."""
     inputs = table.column("inputs").combine_chunks()
     keep = [
         (inputs.type.field(i).name, values)
@@ -205,14 +257,7 @@ def _rewrite_without(path: Path, columns: set[str]) -> None:
     else:
         struct = pa.array([{}] * table.num_rows, pa.struct([]))
     index = table.column_names.index("inputs")
-    table = table.set_column(index, pa.field("inputs", struct.type), struct)
-    temporary = path.with_name(f".{path.name}.prune.tmp")
-    try:
-        pq.write_table(table, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    return table.set_column(index, pa.field("inputs", struct.type), struct)
 
 
 def _days(model_dir: Path) -> list[tuple[date, Path]]:

@@ -180,3 +180,46 @@ def test_an_unreachable_bucket_keeps_the_journal_and_says_so_until_it_is_back(
     finally:
         writer.close()
     assert query_log(logs, MODEL).num_rows == 10
+
+
+def test_pii_retention_prunes_a_bucket_log_in_place(
+    logs: Location, tmp_path: Path, s3_server: S3Server
+) -> None:
+    """Files of days past the tag's retention are rewritten in the bucket (one PUT each)
+    without the tagged column; newer days and other columns stay."""
+    from shipyard.logs.pii import PiiPolicy
+    from shipyard.logs.prune import prune_logs
+
+    policy = PiiPolicy(
+        columns={"email": "pii"}, masking={"pii": "hash"}, retention_days={"pii": 30}
+    )
+    now = datetime.now(UTC)
+    rows = (("new", now), ("old", now - timedelta(days=40)))
+    with host_writer(logs, tmp_path) as writer:
+        for request_id, at in rows:
+            writer.log(
+                PredictionBatch(
+                    request_id,
+                    at,
+                    MODEL,
+                    "1",
+                    "live",
+                    ("email", "age"),
+                    np.array([["a-hash", 31]], dtype=object),
+                    np.array([1]),
+                    None,
+                    1.0,
+                    "ok",
+                )
+            )
+    dry = prune_logs(policy, logs, dry_run=True)
+    assert [(p.model, p.columns, p.rows) for p in dry.pruned] == [(MODEL, ["email"], 1)]
+    report = prune_logs(policy, logs)
+    assert [(p.where, p.days, p.files) for p in report.pruned] == [
+        ("log", [(now - timedelta(days=40)).date().isoformat()], 1)
+    ]
+    table = query_log(logs, MODEL, sql="SELECT request_id, inputs FROM log ORDER BY 1")
+    by_id = dict(zip(table["request_id"].to_pylist(), table["inputs"].to_pylist(), strict=True))
+    assert by_id["old"]["email"] is None and by_id["old"]["age"] == 31
+    assert by_id["new"]["email"] == "a-hash"
+    assert prune_logs(policy, logs).pruned == []  # nothing left to prune
