@@ -159,6 +159,11 @@ COMMANDS: dict[str, CommandEntry] = {
         "monitor", "app", "Drift and performance monitoring, threshold bands, alerts."
     ),
     "labels": CommandEntry("labels", "app", "Delayed labels, joined to predictions by request id."),
+    "pipeline": CommandEntry(
+        "pipeline",
+        "app",
+        "Export the continuous-training cycle to Kubeflow Pipelines, Argo Workflows or Airflow.",
+    ),
     "rollout": CommandEntry(
         "rollout",
         "app",

@@ -45,6 +45,7 @@ __all__ = [
     "Recorded",
     "StepReport",
     "parse_cause",
+    "parse_cause_text",
     "resume",
     "run_step",
     "start",
@@ -94,6 +95,21 @@ def parse_cause(text: str, loop: ContinuousTraining) -> Trigger:
     ``{"kind": "schedule", "fired_at": …}`` (``expression`` defaults to ``ct.schedule``)
     or ``{"kind": "new_data"}`` (the digest of ``train.data`` now).
     """
+    data = parse_cause_text(text)
+    kind = data["kind"]
+    if "key" in data or "cause" in data:
+        return _stored_form(data)
+    if kind == "manual":
+        return manual_trigger(_text_field(data, "reason", ""))
+    if kind == "drift":
+        return _pending_drift(loop)
+    if kind == "schedule":
+        return _schedule(data, loop)
+    return _new_data(loop)
+
+
+def parse_cause_text(text: str) -> dict[str, Any]:
+    """``--cause`` as a JSON object with a known ``kind``, or a ConfigError naming the field."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -107,21 +123,14 @@ def parse_cause(text: str, loop: ContinuousTraining) -> Trigger:
             hint=f"Pass e.g. --cause '{CAUSE_EXAMPLE}'.",
         )
     kinds = get_args(TriggerKind)
-    kind = data.get("kind")
-    if kind not in kinds:
+    if data.get("kind") not in kinds:
         raise ConfigError(
-            f"--cause field 'kind' is {kind!r}; it must be one of {', '.join(kinds)}.",
+            f"--cause field 'kind' is {data.get('kind')!r}; it must be one of {', '.join(kinds)}.",
             hint=f"Pass e.g. --cause '{CAUSE_EXAMPLE}'.",
         )
     if "key" in data or "cause" in data:
-        return _stored_form(data)
-    if kind == "manual":
-        return manual_trigger(_text_field(data, "reason", ""))
-    if kind == "drift":
-        return _pending_drift(loop)
-    if kind == "schedule":
-        return _schedule(data, loop)
-    return _new_data(loop)
+        _stored_form(data)
+    return data
 
 
 def start(loop: ContinuousTraining, trigger: Trigger, *, force: bool = False) -> Cycle:
