@@ -327,3 +327,32 @@ def test_data_that_changed_after_validation_fails_the_retrain_step(
     assert code == 4 and f"train.data changed after cycle {cycle_id} validated it" in err
     failed = get_cycle(project.store, cycle_id)
     assert failed.state == "failed" and failed.candidate is None
+
+
+def test_the_exported_steps_run_in_order_as_the_orchestrator_runs_them(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands `shipyard pipeline export` puts in each step, filled in and run."""
+    code, out, err = _shipyard(
+        capsys, "pipeline", "export", "churn", "--to", "argo", "--image", "img:1", "--json"
+    )
+    assert code == 0, err
+    steps = json.loads(out)["steps"]
+    id_file = project.root / "out" / "cycle-id"
+    filled = {"{cause}": '{"kind": "manual", "reason": "exported"}', "{id_file}": str(id_file)}
+    project.append("0001-batch.csv")
+    for step in steps:
+        if step["name"] == "shadow":  # the agent's part: the roll-out passes every step
+            _advance(project, 4)
+            _agent_promotes(project)
+        if id_file.exists():
+            filled["{cycle}"] = id_file.read_text()
+        command = [filled.get(part, part) for part in step["command"]]
+        assert command[0] == "shipyard"
+        code, out, err = _shipyard(capsys, *command[1:])
+        assert code == 0, f"{step['name']}: {out}{err}"
+    done = get_cycle(project.store, int(id_file.read_text()))
+    assert done.state == "promoted" and done.cause == "manual"
+    assert done.trigger["reason"] == "exported"
+    assert [g["gate"] for g in done.gates] == [s["name"] for s in steps[1:]]
+    assert current_alias(project.tracking.client, "churn", CHAMPION) == done.candidate
