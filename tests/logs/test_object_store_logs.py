@@ -8,6 +8,7 @@ files land in one bucket prefix, and every reader sees the rows of both.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,3 +224,35 @@ def test_pii_retention_prunes_a_bucket_log_in_place(
     assert by_id["old"]["email"] is None and by_id["old"]["age"] == 31
     assert by_id["new"]["email"] == "a-hash"
     assert prune_logs(policy, logs).pruned == []  # nothing left to prune
+
+
+def test_the_logs_command_reads_a_bucket_named_by_serving_logs(
+    initialised_example: Path,
+    logs: Location,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``serving.logs: s3://…`` in shipyard.yaml: ``shipyard logs query`` reads the bucket."""
+    import yaml
+
+    from shipyard.cli import run
+    from shipyard.config import load_config
+    from shipyard.logs.root import journal_folder, project_log_root
+
+    settings = initialised_example / "shipyard.yaml"
+    document = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    document["serving"] = {"logs": logs.url}
+    document["storage"] = {"endpoint_url": logs.settings.endpoint_url}
+    settings.write_text(yaml.safe_dump(document), encoding="utf-8")
+    config = load_config(settings, environ={})
+    root = project_log_root(config)
+    assert root == logs
+    assert journal_folder(config, "predictions") == config.workspace / "journal" / "predictions"
+    with host_writer(logs, tmp_path) as writer:
+        for i in range(3):
+            writer.log(batch(f"r{i}"))
+    monkeypatch.chdir(initialised_example)
+    assert run(["logs", "query", "churn", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [row["request_id"] for row in shown] == ["r0", "r1", "r2"]
