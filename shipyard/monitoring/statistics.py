@@ -13,8 +13,10 @@ import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special
-from scipy import stats as sps
+
+# SciPy is imported where it is first used: ``scipy.stats`` alone adds ~50 MiB and
+# ~0.3 s to every import that reaches drift statistics, and only KS needs it here
+# (the chi-square and normal tails are ``scipy.special``'s, as in ``scipy.stats``).
 
 __all__ = [
     "chi_square",
@@ -58,6 +60,8 @@ def psi(reference: ArrayLike, current: ArrayLike) -> np.ndarray:
 
 def kl_divergence(reference: ArrayLike, current: ArrayLike) -> np.ndarray:
     """KL(reference ‖ current) in nats, empty bins filled (``scipy.stats.entropy`` semantics)."""
+    from scipy import special
+
     ref = _shares(fill_empty_bins(_shares(reference)))
     cur = _shares(fill_empty_bins(_shares(current)))
     return np.asarray(np.sum(special.rel_entr(ref, cur), axis=-1))
@@ -68,6 +72,8 @@ def jensen_shannon_distance(reference: ArrayLike, current: ArrayLike) -> np.ndar
 
     Empty bins are left empty, as in Evidently's ``jensenshannon`` stattest.
     """
+    from scipy import special
+
     ref, cur = _shares(reference), _shares(current)
     middle = (ref + cur) / 2.0
     divergence = special.rel_entr(ref, middle) + special.rel_entr(cur, middle)
@@ -87,7 +93,13 @@ def chi_square(reference: ArrayLike, current: ArrayLike) -> tuple[np.ndarray, np
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(cur == expected, 0.0, (cur - expected) ** 2 / expected)
     statistic = terms.sum(axis=-1)
-    return np.asarray(statistic), np.asarray(sps.chi2.sf(statistic, ref.shape[-1] - 1))
+    # scipy.stats.chi2.sf is special.chdtrc underneath (NaN without a degree of freedom).
+    from scipy import special
+
+    freedom = ref.shape[-1] - 1
+    if freedom < 1:
+        return np.asarray(statistic), np.full(np.shape(statistic), np.nan)
+    return np.asarray(statistic), np.asarray(special.chdtrc(freedom, statistic))
 
 
 def two_proportion_z(
@@ -109,7 +121,9 @@ def two_proportion_z(
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return np.asarray(z), np.asarray(2.0 * sps.norm.sf(np.abs(z)))
+    from scipy import special  # scipy.stats.norm.sf(x) is special.ndtr(-x)
+
+    return np.asarray(z), np.asarray(2.0 * special.ndtr(-np.abs(z)))
 
 
 def ks_two_sample(reference: ArrayLike, current: ArrayLike) -> tuple[float, float]:
@@ -118,6 +132,8 @@ def ks_two_sample(reference: ArrayLike, current: ArrayLike) -> tuple[float, floa
     SciPy computes the exact p-value when both samples have at most 10,000 values and
     falls back to the asymptotic one when that fails, as it does inside Evidently.
     """
+    from scipy import stats as sps
+
     with warnings.catch_warnings():
         # The fallback is documented above; a warning on every window would be noise.
         warnings.filterwarnings("ignore", "ks_2samp: Exact calculation", RuntimeWarning)

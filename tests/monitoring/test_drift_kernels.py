@@ -16,7 +16,7 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from scipy import stats
 
-from shipyard.monitoring import Reference, wasserstein_distance
+from shipyard.monitoring import Reference, chi_square, two_proportion_z, wasserstein_distance
 from shipyard.monitoring.reference import sorted_counts
 
 # A few values, many repeats, signed zeros and extremes: ties are the hard case.
@@ -72,3 +72,17 @@ def test_reference_counts_drop_nan_and_inf_and_keep_ties() -> None:
     clean = Reference.from_frame(pd.DataFrame({"x": finite}))["x"]
     assert clean.values.tolist() == column.values.tolist()
     assert (clean.nan_count, clean.posinf_count, clean.neginf_count) == (0, 0, 0)
+
+
+def test_tails_equal_scipy_stats() -> None:
+    # chi_square and two_proportion_z take their tails from scipy.special, which is
+    # what scipy.stats.chi2.sf and norm.sf compute underneath.
+    rng = np.random.default_rng(3)
+    reference = rng.integers(1, 500, (200, 6))
+    current = rng.integers(0, 500, (200, 6))
+    statistic, p_value = chi_square(reference, current)
+    np.testing.assert_array_equal(p_value, stats.chi2.sf(statistic, 5))
+    _, single = chi_square([[5]], [[7]])
+    assert np.isnan(single).all()  # no degree of freedom, as scipy.stats says
+    z, p = two_proportion_z(rng.integers(0, 50, 300), 100, rng.integers(0, 50, 300), 120)
+    np.testing.assert_array_equal(p, 2.0 * stats.norm.sf(np.abs(z)))
