@@ -213,13 +213,61 @@ def weighted_wasserstein(
     return float(np.sum(np.abs(u_cdf - v_cdf) * np.diff(support)))
 
 
+def wasserstein_from_cells(
+    reference: ColumnReference, cells: np.ndarray, sums: np.ndarray
+) -> tuple[float, float]:
+    """∫|F_ref − F_cur| from cell counts and sums: ``(estimate, largest error)``.
+
+    Between two reference values F_ref is flat, so over a cell where F_cur stays on
+    one side of it the integral is exact from the cell's count and summed distances.
+    Where F_cur crosses F_ref inside a cell, the crossing point is an order statistic
+    the summary no longer has: the integral lies between |∫(F_cur − F_ref)| and the
+    cell's width times the larger gap, and the estimate is the middle of that range.
+    """
+    n = int(reference.counts.sum(dtype=np.int64))
+    m = int(cells.sum())
+    points = reference.values
+    inner = cells[0::2]  # open cells: below, between each pair of points, above
+    through = np.cumsum(cells)
+    before = np.concatenate(([0], through[1::2]))  # current values before each open cell
+    f_ref = np.cumsum(reference.counts, dtype=np.int64)[:-1] / n  # interior cells' F_ref
+    width = np.diff(points)
+    # Interior cell j (1 … k−1): ∫F_cur = (before·width + Σ(upper − x)) / m.
+    start = before[1:-1] / m
+    end = (before[1:-1] + inner[1:-1]) / m
+    signed = (before[1:-1] * width + sums[1:-1]) / m - f_ref * width
+    above = start >= f_ref
+    below = end <= f_ref
+    crossing = ~(above | below)
+    low = np.abs(signed)
+    high = np.where(
+        crossing,
+        np.minimum(
+            width * np.maximum(end - f_ref, f_ref - start),
+            np.minimum(signed + 2 * (f_ref - start) * width, -signed + 2 * (end - f_ref) * width),
+        ),
+        low,
+    )
+    high = np.maximum(high, low)
+    outer = (sums[0] + sums[-1]) / m  # below the first point F_ref = 0, above the last 1
+    estimate = outer + float(np.sum((low + high) / 2))
+    return estimate, float(np.sum((high - low) / 2))
+
+
 def _wasserstein(
     reference: ColumnReference, column: ColumnSummary, threshold: float
 ) -> DriftResult:
-    values, counts = _value_map(column)
-    distance = weighted_wasserstein(reference.values, reference.counts, values, counts)
-    score = distance / max(float(reference.std or 0.0), 0.001)
-    return result(
+    scale = max(float(reference.std or 0.0), 0.001)
+    error = 0.0
+    if column.values is not None:
+        values, counts = _value_map(column)
+        distance = weighted_wasserstein(reference.values, reference.counts, values, counts)
+    else:
+        cells = _need(column.cells, column, "Wasserstein cell counts")
+        sums = _need(column.sums, column, "Wasserstein cell sums")
+        distance, error = wasserstein_from_cells(reference, cells, sums)
+    score = distance / scale
+    scored = result(
         "wasserstein",
         reference,
         _counted(column),
@@ -228,6 +276,14 @@ def _wasserstein(
         drifted=score >= threshold,
         kind="numeric",
         out_of_range=column.below + column.above,
+    )
+    if column.values is not None:
+        return scored
+    return replace(
+        scored,
+        approximate=True,
+        note=f"from cell sums (over {column.value_limit} distinct values in the window): "
+        f"within ±{error / scale:.2g} of the exact score",
     )
 
 
@@ -238,17 +294,19 @@ def _auto(reference: ColumnReference, column: ColumnSummary) -> DriftResult | st
     if reason:
         return reason
     tested_as: Kind = "numeric" if kind == "numerical" else "categorical"
-    current = _weighted(column)
-    test, threshold = choose_test(kind, reference.n, _distinct(reference, current))
-    note = missing_values(reference, current)
+    test, threshold = choose_test(kind, reference.n, _distinct(reference, column))
+    counted = _counted(column)
+    note = missing_values(reference, counted)
     if note:
-        return unscored(test, reference, current, threshold, note)
+        return unscored(test, reference, counted, threshold, note)
     if test == "ks":
-        values, counts = _value_map(column)
-        cells = cell_counts(reference.values, values, counts)
-        return _ks(reference, replace(column, cells=cells), threshold)
+        if column.cells is None:
+            values, counts = _value_map(column)
+            column = replace(column, cells=cell_counts(reference.values, values, counts))
+        return _ks(reference, column, threshold)
     if test == "wasserstein":
         return _wasserstein(reference, column, threshold)
+    current = _weighted(column)
     if test == "chisquare":
         return chi_square_result(reference, current, threshold, tested_as)
     if test == "z":
@@ -275,8 +333,9 @@ def _evidently_kind(column: ColumnSummary) -> EvidentlyKind:
     if ptypes.is_float_dtype(dtype):
         return "numerical"
     if ptypes.is_integer_dtype(dtype):
-        values, _ = _value_map(column)
-        return "categorical" if len(values) <= INTEGER_CARDINALITY_LIMIT else "numerical"
+        if column.values is None:  # dropped past the plan's limit: far more than 10 values
+            return "numerical"
+        return "categorical" if len(column.values) <= INTEGER_CARDINALITY_LIMIT else "numerical"
     if ptypes.is_datetime64_any_dtype(dtype):
         return "datetime"
     if isinstance(dtype, pd.StringDtype) or ptypes.is_object_dtype(dtype):
@@ -306,10 +365,10 @@ def _untestable(kind: EvidentlyKind, reference: ColumnReference) -> str | None:
     return None
 
 
-def _distinct(reference: ColumnReference, current: CurrentColumn) -> int:
+def _distinct(reference: ColumnReference, column: ColumnSummary) -> int:
     if reference.distinct > _FEW_DISTINCT:
         return reference.distinct
-    values, counts = current.distinct
+    values, counts = _value_map(column)
     if len(values) > _FEW_DISTINCT:
         return len(values)
     return len(align_values(reference.values, reference.counts, values, counts).keys)

@@ -81,14 +81,20 @@ __all__ = [
 
 _FORMAT_VERSION = 1
 
+# A continuous column's value map is kept up to this many distinct values (16 bytes
+# each) when cell counts and sums can stand in for it.
+VALUE_LIMIT = 1 << 18
+
 
 @dataclass(frozen=True, eq=False)
 class ColumnPlan:
     """What one column's chunk summaries keep, fixed by the reference and the methods.
 
     ``edges`` maps a bin-set key to interior quantile edges (histogram methods);
-    ``cells`` are the reference's distinct values when KS needs cell counts; ``values``
-    asks for the exact value map.
+    ``cells`` are the reference's distinct values when KS or Wasserstein need cell
+    counts; ``sums`` adds each open cell's summed distances to its boundary
+    (Wasserstein). ``values`` asks for the value map; unless ``exact_values``, a map
+    past ``value_limit`` distinct values is dropped and the cells serve instead.
     """
 
     name: str
@@ -97,7 +103,10 @@ class ColumnPlan:
     high: float | None = None
     edges: Mapping[str, np.ndarray] = field(default_factory=dict)
     cells: np.ndarray | None = None
+    sums: bool = False
     values: bool = False
+    exact_values: bool = False
+    value_limit: int = 0
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (array contents as digests), for the plan's digest."""
@@ -108,7 +117,10 @@ class ColumnPlan:
             "high": self.high,
             "edges": sorted(self.edges),
             "cells": None if self.cells is None else _digest(self.cells),
+            "sums": self.sums,
             "values": self.values,
+            "exact_values": self.exact_values,
+            "value_limit": self.value_limit,
         }
 
 
@@ -119,11 +131,15 @@ class SummaryPlan:
     columns: Mapping[str, ColumnPlan]
 
     @classmethod
-    def for_detectors(cls, detectors: Iterable[DriftDetector]) -> SummaryPlan:
+    def for_detectors(
+        cls, detectors: Iterable[DriftDetector], *, value_limit: int = VALUE_LIMIT
+    ) -> SummaryPlan:
         """The plan that lets :func:`score_summary` score every one of ``detectors``.
 
         All detectors must be fitted on one reference (a column's reference values
-        decide its bins and cells).
+        decide its bins and cells). A continuous column tested only by Wasserstein,
+        KS or ``auto`` keeps its exact value map up to ``value_limit`` distinct values,
+        then cell counts and sums alone (Wasserstein is then bounded, not exact).
         """
         columns: dict[str, ColumnPlan] = {}
         seen: dict[str, str] = {}
@@ -141,7 +157,7 @@ class SummaryPlan:
                         f"Detectors disagree on the reference of column {name!r}.",
                         hint="Fit every detector of one summary plan on the same reference.",
                     )
-                plan = columns.get(name) or _base_plan(reference)
+                plan = columns.get(name) or _base_plan(reference, value_limit)
                 columns[name] = _extend(plan, detector, reference)
         return cls(columns)
 
@@ -152,32 +168,34 @@ class SummaryPlan:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _base_plan(reference: ColumnReference) -> ColumnPlan:
+def _base_plan(reference: ColumnReference, value_limit: int) -> ColumnPlan:
     if reference.representation == "categorical":
-        return ColumnPlan(reference.name, "categorical", values=True)
+        return ColumnPlan(reference.name, "categorical", values=True, exact_values=True)
     return ColumnPlan(
         reference.name,
         "numeric",
         low=float(reference.values[0]) if reference.distinct else None,
         high=float(reference.values[-1]) if reference.distinct else None,
+        value_limit=value_limit,
     )
 
 
 def _extend(plan: ColumnPlan, detector: DriftDetector, reference: ColumnReference) -> ColumnPlan:
     """Add what ``detector`` needs for ``reference``'s column to ``plan``."""
+    exact = replace(plan, values=True, exact_values=True)
     if isinstance(detector, KSDetector):  # numeric columns only, discrete or not
         return replace(plan, cells=reference.values)
     if reference.representation == "categorical" or reference.discrete:
-        return replace(plan, values=True)
+        return exact  # every value unseen in the reference gets its own bin
     if isinstance(detector, HistogramDetector):
         if detector.binning != "quantile":
-            return replace(plan, values=True)  # Sturges' bins depend on the whole window
+            return exact  # Sturges' bins depend on the whole window
         edges = detector.edges_[reference.name]
         return replace(plan, edges={**plan.edges, bins_key(edges): edges})
-    if isinstance(detector, WassersteinDetector | ChiSquareDetector | ZTestDetector):
-        return replace(plan, values=True)
-    if isinstance(detector, AutoDriftDetector):
-        return replace(plan, values=True)
+    if isinstance(detector, ChiSquareDetector | ZTestDetector):
+        return exact
+    if isinstance(detector, WassersteinDetector | AutoDriftDetector):
+        return replace(plan, values=True, cells=reference.values, sums=True)
     raise ConfigError(
         f"The chunked engine cannot summarise for {type(detector).__name__} "
         f"(method {detector.method!r}).",
@@ -205,8 +223,11 @@ class ColumnSummary:
     """One column of one or more chunks, in the form its :class:`ColumnPlan` asked for.
 
     ``n`` counts finite, non-null values; ``below``/``above`` the numeric ones outside
-    the reference's [min, max]. ``bins`` holds counts per bin set, ``cells`` the KS cell
-    counts, ``values``/``counts`` the value map. ``dtype`` is the pandas dtype the
+    the reference's [min, max]. ``bins`` holds counts per bin set, ``cells`` the counts in
+    the cells around the reference's values, ``sums`` per open cell the summed distances
+    of its values to the cell's upper end (the top cell: to the last reference value),
+    ``values``/``counts`` the value map (``None`` once dropped past the plan's limit).
+    ``dtype`` is the pandas dtype the
     concatenated chunks would have; ``first_str``, ``last_str`` (first and last non-null
     value is a string; ``None`` when there is none) and ``all_bool`` are what
     Evidently's column typing reads from an ``object`` column.
@@ -224,11 +245,13 @@ class ColumnSummary:
     above: int = 0
     bins: Mapping[str, np.ndarray] = field(default_factory=dict)
     cells: np.ndarray | None = None
+    sums: np.ndarray | None = None
     values: np.ndarray | None = None
     counts: np.ndarray | None = None
     first_str: bool | None = None
     last_str: bool | None = None
     all_bool: bool = True
+    value_limit: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (arrays as base64 little-endian bytes)."""
@@ -248,11 +271,13 @@ class ColumnSummary:
             "above": self.above,
             "bins": {key: _encode(counts) for key, counts in self.bins.items()},
             "cells": None if self.cells is None else _encode(self.cells),
+            "sums": None if self.sums is None else _encode(self.sums),
             "values": values,
             "counts": None if self.counts is None else _encode(self.counts),
             "first_str": self.first_str,
             "last_str": self.last_str,
             "all_bool": self.all_bool,
+            "value_limit": self.value_limit,
         }
 
     @classmethod
@@ -278,11 +303,13 @@ class ColumnSummary:
             above=int(data["above"]),
             bins={key: _decode(value) for key, value in data["bins"].items()},
             cells=None if data.get("cells") is None else _decode(data["cells"]),
+            sums=None if data.get("sums") is None else _decode(data["sums"]),
             values=values,
             counts=None if data.get("counts") is None else _decode(data["counts"]),
             first_str=data.get("first_str"),
             last_str=data.get("last_str"),
             all_bool=bool(data.get("all_bool", True)),
+            value_limit=int(data.get("value_limit", 0)),
         )
 
 
@@ -388,13 +415,15 @@ def _merge_two(a: WindowSummary, b: WindowSummary) -> WindowSummary:
 
 
 def _merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
-    values, counts = a.values, a.counts
+    values = counts = None
     if a.values is not None and b.values is not None:
         assert a.counts is not None and b.counts is not None
         if a.representation == "numeric":
             values, counts = _merge_numeric(a.values, a.counts, b.values, b.counts)
         else:
             values, counts = _merge_categories(a.values, a.counts, b.values, b.counts)
+        if a.value_limit and len(values) > a.value_limit:
+            values = counts = None  # the cells and sums stand in from here on
     return ColumnSummary(
         name=a.name,
         representation=a.representation,
@@ -408,8 +437,10 @@ def _merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
         above=a.above + b.above,
         bins={key: counts_ + b.bins[key] for key, counts_ in a.bins.items()},
         cells=None if a.cells is None or b.cells is None else a.cells + b.cells,
+        sums=None if a.sums is None or b.sums is None else a.sums + b.sums,
         values=values,
         counts=counts,
+        value_limit=a.value_limit,
         first_str=a.first_str if a.present else b.first_str,
         last_str=b.last_str if b.present else a.last_str,
         all_bool=a.all_bool and b.all_bool,
@@ -476,9 +507,12 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
     posinf = int(np.count_nonzero(raw == np.inf))
     values: np.ndarray | None = None
     counts: np.ndarray | None = None
+    limit = 0 if plan.exact_values else plan.value_limit
     if plan.values:
         values, distinct_counts = np.unique(finite, return_counts=True)
         counts = distinct_counts.astype(np.int64)
+        if limit and len(values) > limit:
+            values = counts = None
     return ColumnSummary(
         name=plan.name,
         representation="numeric",
@@ -492,11 +526,13 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
         above=0 if plan.high is None else int(np.count_nonzero(finite > plan.high)),
         bins={key: bin_counts(edges, finite) for key, edges in plan.edges.items()},
         cells=None if plan.cells is None else cell_counts(plan.cells, finite),
+        sums=None if plan.cells is None or not plan.sums else cell_sums(plan.cells, finite),
         values=values,
         counts=counts,
         first_str=first_str,
         last_str=last_str,
         all_bool=all_bool,
+        value_limit=limit,
     )
 
 
@@ -521,6 +557,25 @@ def cell_counts(
     if len(points):
         at = points[np.minimum(left, len(points) - 1)] == values
     return _count(2 * left + at, 2 * len(points) + 1, weights)
+
+
+def cell_sums(
+    points: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Per open cell (``k+1`` of them), the summed distances of its values to its upper end.
+
+    Open cell ``j`` lies between ``points[j-1]`` and ``points[j]``; the top cell (above
+    the last point) sums distances down to the last point instead. Distances, not raw
+    values, so a sum keeps its precision however far the values lie from zero.
+    """
+    if len(points) == 0:
+        return np.zeros(1)
+    left = np.searchsorted(points, values, side="left")
+    inside = np.minimum(left, len(points) - 1)
+    open_ = (left == len(points)) | (points[inside] != values)
+    distances = np.where(left < len(points), points[inside] - values, values - points[-1])
+    weighted = distances if weights is None else distances * weights
+    return np.bincount(left[open_], weights=weighted[open_], minlength=len(points) + 1)
 
 
 def _count(index: np.ndarray, size: int, weights: np.ndarray | None) -> np.ndarray:

@@ -294,3 +294,66 @@ def test_the_engine_setting_defaults_to_duckdb_and_names_the_choices() -> None:
     reference_frame, current = frames(1, 100, 50, 0.0)
     with pytest.raises(ConfigError, match="not an engine"):
         engine_feature_drift("dask", Reference.from_frame(reference_frame), current)
+
+
+@settings(max_examples=25)
+@given(
+    seed=hs.integers(0, 2**32 - 1),
+    reference_rows=hs.integers(30, 3000),
+    current_rows=hs.integers(1, 4000),
+    shift=hs.floats(0, 1.5),
+    scale=hs.sampled_from([1e-3, 1.0, 1e4]),
+    cuts=hs.lists(hs.integers(0, 4000), max_size=5),
+)
+def test_past_the_value_limit_wasserstein_is_bounded_around_the_exact_score(
+    seed: int,
+    reference_rows: int,
+    current_rows: int,
+    shift: float,
+    scale: float,
+    cuts: list[int],
+) -> None:
+    """Cell counts and sums replace the value map: the exact score lies within the bound."""
+    rng = np.random.default_rng(seed)
+    reference = pd.DataFrame({"x": (rng.normal(0, 1, reference_rows) * scale).round(2)})
+    current = pd.DataFrame({"x": (rng.normal(shift, 1.2, current_rows) * scale).round(2)})
+    fitted = detector("wasserstein").fit(reference)
+    if reference["x"].nunique() <= 20:
+        return  # a discrete column keeps its exact value map whatever the limit
+    plan = SummaryPlan.for_detectors([fitted], value_limit=10)
+    bounds = [0, *sorted({c for c in cuts if c < current_rows}), current_rows]
+    parts = [summarize(plan, current.iloc[a:b]) for a, b in itertools.pairwise(bounds)]
+    summary = WindowSummary.from_json(merge_summaries(*parts).to_json())
+    exact = fitted.score(current)["x"]
+    got = score_summary(fitted, summary)["x"]
+    assert summary["x"].values is None or current["x"].nunique() <= 10
+    if summary["x"].values is not None:
+        assert got.score == pytest.approx(exact.score, rel=1e-9)
+        return
+    assert got.approximate and got.note and "within ±" in got.note
+    bound = float(got.note.rsplit("±", 1)[1].split()[0])
+    assert abs(got.score - exact.score) <= bound * 1.01 + 1e-9 * max(1.0, exact.score)
+    if abs(exact.score - fitted.threshold) > bound * 1.01 + 1e-9:
+        assert got.drifted == exact.drifted
+    assert (got.n_current, got.out_of_range, got.current_nan) == (
+        exact.n_current,
+        exact.out_of_range,
+        exact.current_nan,
+    )
+
+
+def test_auto_past_the_value_limit_keeps_its_tests_and_bounds_wasserstein() -> None:
+    reference, current = frames(21, 3000, 20_000, 0.8)
+    fitted = detector("auto").fit(reference)
+    plan = SummaryPlan.for_detectors([fitted], value_limit=50)
+    summary = summarize_batches(plan, [current.iloc[i : i + 5000] for i in range(0, 20_000, 5000)])
+    assert summary["continuous"].values is None  # dropped: cells and sums stand in
+    single, chunked_ = fitted.score(current), score_summary(fitted, summary)
+    assert chunked_.skipped == single.skipped
+    for want, got in zip(single.columns, chunked_.columns, strict=True):
+        assert (got.feature, got.method, got.drifted) == (want.feature, want.method, want.drifted)
+        if got.approximate:
+            assert want.method == "wasserstein"
+            assert got.score == pytest.approx(want.score, rel=1e-3)
+        else:
+            assert got.score == pytest.approx(want.score, rel=1e-9)
