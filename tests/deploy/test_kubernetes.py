@@ -9,10 +9,13 @@ unknown fields (a negative test proves it does), core kinds against the schemas 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pandas as pd
 import pytest
 import yaml
 
@@ -20,16 +23,27 @@ from shipyard.cli import run
 from shipyard.config import Config, load_config
 from shipyard.deploy.autoscaling import PODS_METRIC, QUEUE_SERIES, REQUEST_SERIES
 from shipyard.deploy.kubernetes import portable_settings, render, write_manifests
-from shipyard.deploy.workload import KubernetesSpec
+from shipyard.deploy.workload import PROJECT_DIR, KubernetesSpec
 from shipyard.errors import ConfigError
 from shipyard.monitoring.alerting.routes import routes_from_config
-from tests.support import EXAMPLE, TrainedExamples, in_process, project_of, token_for
+from tests.support import (
+    EXAMPLE,
+    TrainedExamples,
+    call,
+    free_port,
+    in_process,
+    project_of,
+    server_environment,
+    token_for,
+    wait_for,
+)
 from tests.support.k8s_schemas import (
     KUBERNETES_VERSION,
     crd_schema,
     validate_manifest,
     yaml_documents,
 )
+from tests.support.servers import HOST
 
 DB_PASSWORD = "hunter2-Zq9-not-a-real-one"
 ROUTING_KEY = "R0uT1nGkEy5ecret0000000000000000"
@@ -351,6 +365,92 @@ def test_a_password_elsewhere_in_the_config_is_refused() -> None:
 def test_bad_settings_are_named(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         KubernetesSpec(**{"model": "churn", "image": IMAGE, **change})
+
+
+def _pod_environment(
+    container: dict[str, Any], secret: dict[str, str], project: Path, home: Path
+) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: plain values, and each
+    ``secretKeyRef`` read from ``secret``; the image's folders stand at ``project``/``home``."""
+    environ = server_environment()
+    for entry in container["env"]:
+        if "valueFrom" in entry:
+            environ[entry["name"]] = secret[entry["valueFrom"]["secretKeyRef"]["key"]]
+        else:
+            value = entry["value"].replace(PROJECT_DIR, str(project))
+            environ[entry["name"]] = str(home) if value == "/tmp" else value
+    return environ
+
+
+def test_the_pod_command_serves_as_the_manifest_says(
+    trained_examples: TrainedExamples, tmp_path: Path
+) -> None:
+    """Run the Deployment's container command with its environment, its ConfigMap's
+    shipyard.yaml and its Secret's values, as the kubelet would (the image's project
+    folder and /tmp stand in tmp_path, the host is 127.0.0.1 instead of every
+    interface): the probes pass, it predicts, /metrics has the series the autoscalers
+    read, and it writes only into the workspace the manifest makes writable."""
+    config = trained_examples.copy(tmp_path / "churn", {})
+    secret = {
+        "database-url": config.db_url,
+        "token": token_for(project_of(config), "operator", name="k8s"),
+    }
+    port = free_port()
+    spec = KubernetesSpec(model="churn", image=IMAGE, port=port, mode="plain")
+    settings = yaml.safe_load((config.root / "shipyard.yaml").read_text(encoding="utf-8"))
+    folder = tmp_path / "manifests"
+    write_manifests(render(spec, settings), folder)
+    config_map = next(yaml_documents(folder / "config/configmap.yaml"))
+    pod_spec = next(yaml_documents(folder / "plain/deployment.yaml"))["spec"]["template"]["spec"]
+    (container,) = pod_spec["containers"]
+
+    project = tmp_path / "srv-shipyard"  # the image's project folder: `shipyard build` copies
+    project.mkdir()  # the scorecard there; the ConfigMap's shipyard.yaml is mounted over it
+    (project / "scorecard.yaml").write_bytes((config.root / "scorecard.yaml").read_bytes())
+    (project / "shipyard.yaml").write_text(config_map["data"]["shipyard.yaml"], encoding="utf-8")
+    home = tmp_path / "tmp"
+    home.mkdir()
+    before = {p for p in project.rglob("*")}
+    writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+    assert sorted(writable) == ["/srv/shipyard/.shipyard", "/tmp"]
+
+    args = [a if a != "0.0.0.0" else HOST for a in container["args"]]
+    command = [str(Path(sys.executable).parent / container["command"][0]), *args]
+    url = f"http://{HOST}:{port}"
+    process = subprocess.Popen(
+        command,
+        cwd=container["workingDir"].replace(PROJECT_DIR, str(project)),
+        env=_pod_environment(container, secret, project, home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def probe(path: str) -> int:
+        if process.poll() is not None:
+            raise AssertionError(f"the pod's command exited:\n{process.stdout.read()}")  # type: ignore[union-attr]
+        try:
+            return call(url + path)[0]
+        except OSError:
+            return 0  # not listening yet: the port refuses until the model is loaded
+
+    try:
+        for name in ("startupProbe", "livenessProbe", "readinessProbe"):
+            path = container[name]["httpGet"]["path"]
+            wait_for(lambda p=path: probe(p) == 200, what=f"{name} {path}", timeout=240)
+        rows = pd.read_csv(config.root / "data" / "golden.csv").head(2).drop(columns=["churned"])
+        body = json.dumps({"instances": rows.to_dict("records")}).encode()
+        status, _, answer = call(f"{url}/v1/models/churn:predict", body)
+        assert status == 200, answer
+        assert len(json.loads(answer)["predictions"]) == 2
+        metrics = call(url + "/metrics")[2].decode()
+        assert f"{REQUEST_SERIES}{{" in metrics and 'model="churn"' in metrics
+        assert QUEUE_SERIES in metrics
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    created = {p for p in project.rglob("*")} - before
+    assert created and all(p.is_relative_to(project / ".shipyard") for p in created)
 
 
 def test_cli_writes_validated_manifests_without_the_token(
