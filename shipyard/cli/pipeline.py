@@ -63,7 +63,6 @@ def export_cmd(
     """
     from shipyard.pipelines.export import (
         DEFAULT_CAUSE,
-        DEFAULT_SECRETS,
         TARGETS,
         export_pipeline,
         pipeline_spec,
@@ -96,7 +95,7 @@ def export_cmd(
         gates=gate_names(),
         rollout_gates=ROLLOUT_GATES,
         cause=cause or DEFAULT_CAUSE,
-        secrets=_secrets(secret) if secret else DEFAULT_SECRETS,
+        secrets=_secrets(secret) if secret else _default_secrets(),
         timeout=timeout,
         namespace=namespace,
     )
@@ -125,6 +124,17 @@ def export_cmd(
         steps = " → ".join(step.name for step in spec.steps)
         console.print(f"Wrote {esc(out)} ({esc(to)}): {esc(steps)}")
         console.print(_next(to, out, spec.name))
+
+
+def _default_secrets() -> tuple[SecretRef, ...]:
+    """The Secret `shipyard deploy k8s` documents: the same name and keys."""
+    from shipyard.cli.state import TOKEN_VARIABLE
+    from shipyard.pipelines.export import SecretRef
+
+    return (
+        SecretRef("SHIPYARD_DATABASE_URL", "shipyard", "database-url"),
+        SecretRef(TOKEN_VARIABLE, "shipyard", "token"),
+    )
 
 
 def _shown(part: object) -> str:

@@ -139,7 +139,7 @@ def test_a_missing_extra_names_what_to_install(
         if name == extra or name.startswith(f"{extra}."):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, extra, None)  # as if it were not installed
-    spec = pipeline_spec("churn", IMAGE, gates=("validate",), rollout_gates=())
+    spec = pipeline_spec("churn", IMAGE, gates=("validate",), rollout_gates=(), secrets=())
     with pytest.raises(ConfigError) as raised:
         export_pipeline(spec, target)  # type: ignore[arg-type]
     assert f"pip install 'shipyard[{target}]'" in str(raised.value)

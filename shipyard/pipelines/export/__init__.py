@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from shipyard.pipelines.export.spec import (
     DEFAULT_CAUSE,
-    DEFAULT_SECRETS,
     TARGETS,
     Param,
     PipelineSpec,
@@ -21,7 +20,6 @@ from shipyard.pipelines.export.spec import (
 
 __all__ = [
     "DEFAULT_CAUSE",
-    "DEFAULT_SECRETS",
     "TARGETS",
     "Param",
     "PipelineSpec",

@@ -18,7 +18,6 @@ from shipyard.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CAUSE",
-    "DEFAULT_SECRETS",
     "TARGETS",
     "Param",
     "PipelineSpec",
@@ -53,13 +52,6 @@ class SecretRef:
     key: str
 
 
-# The Secret `shipyard deploy k8s` documents: the same name and keys (shipyard/deploy/workload.py).
-DEFAULT_SECRETS = (
-    SecretRef("SHIPYARD_DATABASE_URL", "shipyard", "database-url"),
-    SecretRef("SHIPYARD_TOKEN", "shipyard", "token"),
-)
-
-
 @dataclass(frozen=True)
 class PipelineStep:
     """One step: its name, the ``shipyard`` arguments it runs, and what it does."""
@@ -80,8 +72,8 @@ class PipelineSpec:
     model: str
     image: str
     steps: tuple[PipelineStep, ...]
+    secrets: tuple[SecretRef, ...]
     cause: str = DEFAULT_CAUSE
-    secrets: tuple[SecretRef, ...] = DEFAULT_SECRETS
     namespace: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -103,15 +95,16 @@ def pipeline_spec(
     *,
     gates: tuple[str, ...],
     rollout_gates: tuple[str, ...],
+    secrets: tuple[SecretRef, ...],
     cause: str = DEFAULT_CAUSE,
-    secrets: tuple[SecretRef, ...] = DEFAULT_SECRETS,
     timeout: float | None = None,
     namespace: str | None = None,
 ) -> PipelineSpec:
     """The steps of ``model``'s cycle: start, then every gate in ``gates`` in order.
 
     ``rollout_gates`` (shadow, canary, promote) wait for the roll-out, each up to
-    ``timeout`` seconds (the CLI's default when None).
+    ``timeout`` seconds (the CLI's default when None). ``secrets`` are the environment
+    variables every step reads from Secrets: the database URL and the token it acts with.
     """
     if not image or any(c.isspace() for c in image):
         raise ConfigError(
@@ -141,4 +134,4 @@ def pipeline_spec(
             else f"run the {gate} gate and record it; a failure halts the cycle"
         )
         steps.append(PipelineStep(gate, args, what))
-    return PipelineSpec(model, image, tuple(steps), cause, secrets, namespace)
+    return PipelineSpec(model, image, tuple(steps), secrets, cause, namespace)
