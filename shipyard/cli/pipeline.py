@@ -41,9 +41,9 @@ def export_cmd(
     secret: Annotated[
         list[str] | None,
         typer.Option(
-            help="ENV=SECRET/KEY: an environment variable read from a Kubernetes Secret "
-            "(repeatable; default SHIPYARD_DATABASE_URL=shipyard/database-url and "
-            "SHIPYARD_TOKEN=shipyard/token)."
+            help="ENV=SECRET/KEY: one more environment variable read from a Kubernetes "
+            "Secret, or another Secret for SHIPYARD_DATABASE_URL (default shipyard/database-url) "
+            "or SHIPYARD_TOKEN (default shipyard/token). Repeatable."
         ),
     ] = None,
     namespace: Annotated[
@@ -95,7 +95,7 @@ def export_cmd(
         gates=gate_names(),
         rollout_gates=ROLLOUT_GATES,
         cause=cause or DEFAULT_CAUSE,
-        secrets=_secrets(secret) if secret else _default_secrets(),
+        secrets=_secrets(secret or []),
         timeout=timeout,
         namespace=namespace,
     )
@@ -144,19 +144,20 @@ def _shown(part: object) -> str:
 
 
 def _secrets(values: list[str]) -> tuple[SecretRef, ...]:
+    """The default references, each replaced by a ``--secret`` for the same variable."""
     from shipyard.pipelines.export import SecretRef
 
-    found = []
+    found = {ref.env: ref for ref in _default_secrets()}
     for value in values:
         env, _, rest = value.partition("=")
         secret, _, key = rest.partition("/")
         if not env or not secret or not key:
             raise ConfigError(
                 f"--secret {value!r} is not ENV=SECRET/KEY.",
-                hint="Pass e.g. --secret SHIPYARD_DATABASE_URL=shipyard/database-url.",
+                hint="Pass e.g. --secret AWS_ACCESS_KEY_ID=shipyard-storage/AWS_ACCESS_KEY_ID.",
             )
-        found.append(SecretRef(env, secret, key))
-    return tuple(found)
+        found[env] = SecretRef(env, secret, key)
+    return tuple(found.values())
 
 
 def _next(to: str, out: Path, name: str) -> str:

@@ -94,3 +94,22 @@ def test_hera_reads_the_workflow_back(exported: dict[str, Any]) -> None:
 
     again = Workflow.from_dict(exported)
     assert again.to_dict() == exported
+
+
+def test_more_secrets_are_added_and_a_default_one_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(copy_example(tmp_path / "churn"))
+    out = tmp_path / "workflow.yaml"
+    argv = ["pipeline", "export", "churn", "--to", "argo", "--image", IMAGE, "--out", str(out)]
+    more = ["--secret", "AWS_ACCESS_KEY_ID=shipyard-storage/AWS_ACCESS_KEY_ID"]
+    other = ["--secret", "SHIPYARD_TOKEN=ct-pipeline/token"]
+    assert run([*argv, *more, *other]) == 0
+    workflow = yaml.safe_load(out.read_text())
+    start = next(t for t in workflow["spec"]["templates"] if t["name"] == "start")
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in start["container"]["env"]}
+    assert refs == {
+        "SHIPYARD_DATABASE_URL": {"name": "shipyard", "key": "database-url"},
+        "SHIPYARD_TOKEN": {"name": "ct-pipeline", "key": "token"},
+        "AWS_ACCESS_KEY_ID": {"name": "shipyard-storage", "key": "AWS_ACCESS_KEY_ID"},
+    }
