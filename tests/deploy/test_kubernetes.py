@@ -452,6 +452,29 @@ def test_the_pod_command_serves_as_the_manifest_says(
     created = {p for p in project.rglob("*")} - before
     assert created and all(p.is_relative_to(project / ".shipyard") for p in created)
 
+    # The agent's Deployment: its command starts, authenticated by the same Secret.
+    agent_spec = next(yaml_documents(folder / "agent/deployment.yaml"))["spec"]["template"]
+    (agent,) = agent_spec["spec"]["containers"]
+    log = tmp_path / "agent.log"
+    with log.open("w") as out:
+        started = subprocess.Popen(
+            [str(Path(sys.executable).parent / agent["command"][0]), *agent["args"]],
+            cwd=agent["workingDir"].replace(PROJECT_DIR, str(project)),
+            env=_pod_environment(agent, secret, project, home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                lambda: "Agent running" in log.read_text() or started.poll() is not None,
+                what="the agent to start",
+                timeout=240,
+            )
+            assert started.poll() is None, log.read_text()
+        finally:
+            started.terminate()
+            started.wait(timeout=60)
+
 
 def test_cli_writes_validated_manifests_without_the_token(
     trained_examples: TrainedExamples,
