@@ -222,7 +222,8 @@ def wasserstein_from_cells(
     one side of it the integral is exact from the cell's count and summed distances.
     Where F_cur crosses F_ref inside a cell, the crossing point is an order statistic
     the summary no longer has: the integral lies between |∫(F_cur − F_ref)| and the
-    cell's width times the larger gap, and the estimate is the middle of that range.
+    cell's width times the larger gap, and the estimate is the middle of that range
+    (unless the cell holds one value, whose place its sum gives).
     """
     n = int(reference.counts.sum(dtype=np.int64))
     m = int(cells.sum())
@@ -249,6 +250,12 @@ def wasserstein_from_cells(
         low,
     )
     high = np.maximum(high, low)
+    # A crossing cell holding one value knows where it is (its distance is the sum):
+    # the integral is then exact.
+    single = crossing & (inner[1:-1] == 1)
+    exact = (f_ref - start) * (width - sums[1:-1]) + (end - f_ref) * sums[1:-1]
+    low = np.where(single, exact, low)
+    high = np.where(single, exact, high)
     outer = (sums[0] + sums[-1]) / m  # below the first point F_ref = 0, above the last 1
     estimate = outer + float(np.sum((low + high) / 2))
     return estimate, float(np.sum((high - low) / 2))

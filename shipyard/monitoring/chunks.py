@@ -83,7 +83,7 @@ _FORMAT_VERSION = 1
 
 # A continuous column's value map is kept up to this many distinct values (16 bytes
 # each) when cell counts and sums can stand in for it.
-VALUE_LIMIT = 1 << 18
+VALUE_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -508,6 +508,10 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
     values: np.ndarray | None = None
     counts: np.ndarray | None = None
     limit = 0 if plan.exact_values else plan.value_limit
+    if plan.cells is not None or plan.values:
+        # Searching sorted values walks the reference's points in order: ~10x faster
+        # than random probes into a large reference, and counts ignore order anyway.
+        finite = np.sort(finite)
     if plan.values:
         values, distinct_counts = np.unique(finite, return_counts=True)
         counts = distinct_counts.astype(np.int64)
