@@ -88,8 +88,10 @@ def k8s_cmd(
 ) -> None:
     """Write Kubernetes, KServe and KEDA manifests that serve NAME; secrets are referenced."""
     from shipyard import __version__
+    from shipyard.cli.state import TOKEN_VARIABLE
+    from shipyard.config.loading import ENV_PREFIX
     from shipyard.deploy.kubernetes import render, write_manifests
-    from shipyard.deploy.workload import KubernetesSpec
+    from shipyard.deploy.workload import DATABASE_KEY, TOKEN_KEY, KubernetesSpec
     from shipyard.registry import parse_ref
 
     if image is None:
@@ -110,6 +112,8 @@ def k8s_cmd(
         model=model_ref.name,
         ref=str(model_ref),
         image=image,
+        # The variables the CLI reads the database URL and the token from, in the pod too.
+        secret_variables={DATABASE_KEY: f"{ENV_PREFIX}DATABASE_URL", TOKEN_KEY: TOKEN_VARIABLE},
         namespace=namespace,
         mode=mode,  # type: ignore[arg-type]  # KubernetesSpec checks it
         min_replicas=min_replicas,

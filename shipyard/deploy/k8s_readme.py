@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from shipyard.deploy.autoscaling import PODS_METRIC, keda_query
-from shipyard.deploy.workload import SECRET_KEYS, KubernetesSpec
+from shipyard.deploy.workload import KubernetesSpec
 
 __all__ = ["readme"]
 
@@ -61,7 +61,7 @@ def readme(spec: KubernetesSpec, keys: Mapping[str, str], notes: Sequence[str]) 
 def _secret(spec: KubernetesSpec, keys: Mapping[str, str]) -> list[str]:
     if spec.baked:
         return []
-    extra = list(keys.items())[len(SECRET_KEYS) :]
+    extra = [(key, var) for key, var in keys.items() if key not in spec.secret_variables]
     commands = [
         f"kubectl -n {spec.namespace} create secret generic {spec.secret_name}",
         "  --from-literal=database-url='postgresql+psycopg://USER:PASSWORD@HOST:5432/DB'",

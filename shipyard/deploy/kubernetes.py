@@ -39,8 +39,9 @@ from shipyard.deploy.autoscaling import (
 from shipyard.deploy.k8s_readme import readme
 from shipyard.deploy.kserve import inference_service, runtime_inference_service, serving_runtime
 from shipyard.deploy.workload import (
+    DATABASE_KEY,
     PROJECT_DIR,
-    SECRET_KEYS,
+    TOKEN_KEY,
     KubernetesSpec,
     base_env,
     container_security,
@@ -279,8 +280,8 @@ def agent_deployment(spec: KubernetesSpec, digest: str, extra: dict[str, str]) -
 def secret_example(spec: KubernetesSpec, extra: dict[str, str]) -> dict[str, Any]:
     """A Secret TEMPLATE with placeholders only; fill it in (or create it with kubectl)."""
     data = {
-        "database-url": "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE",
-        "token": "REPLACE-WITH: shipyard tokens create --name k8s --role operator",
+        DATABASE_KEY: "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE",
+        TOKEN_KEY: "REPLACE-WITH: shipyard tokens create --name k8s --role operator",
     }
     data.update({key: f"REPLACE-WITH: the value of {var}" for key, var in extra.items()})
     return {
@@ -380,7 +381,7 @@ def render(
             [adapter_rules(spec)],
             f"prometheus-adapter rule serving {PODS_METRIC} (adapter config, not an object)",
         )
-    keys = {} if spec.baked else {**SECRET_KEYS, **extra}
+    keys = {} if spec.baked else {**spec.secret_variables, **extra}
     files.append(ManifestFile("README.md", readme(spec, keys, notes)))
     return KubernetesManifests(tuple(files), keys, tuple(notes))
 

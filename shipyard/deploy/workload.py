@@ -20,10 +20,11 @@ from shipyard.errors import ConfigError
 
 __all__ = [
     "AUTOSCALERS",
+    "DATABASE_KEY",
     "KEDA_METRICS",
     "MODES",
     "PROJECT_DIR",
-    "SECRET_KEYS",
+    "TOKEN_KEY",
     "Autoscale",
     "KedaMetric",
     "KubernetesSpec",
@@ -44,8 +45,11 @@ KEDA_METRICS: tuple[KedaMetric, ...] = ("rps", "queue")
 PROJECT_DIR = "/srv/shipyard"
 CONFIG_FILE = f"{PROJECT_DIR}/shipyard.yaml"
 WORKSPACE_DIR = f"{PROJECT_DIR}/.shipyard"
-# The Secret's keys, and the environment variables the CLI reads them from.
-SECRET_KEYS = {"database-url": "SHIPYARD_DATABASE_URL", "token": "SHIPYARD_TOKEN"}
+# The Secret's keys for the database URL and the API token. Which environment variables
+# carry them is the CLI's to say (``KubernetesSpec.secret_variables``): nothing below the
+# CLI names the variable a token is read from.
+DATABASE_KEY = "database-url"
+TOKEN_KEY = "token"
 UID = 10001  # a non-root user; the image's own user need not match (files are world-readable)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -71,13 +75,16 @@ def dns_name(text: str, *, what: str, limit: int = 50) -> str:
 class KubernetesSpec:
     """How to deploy one model: image, namespace, replicas, autoscaling and resources.
 
-    ``ref`` is what ``shipyard serve`` is given in the pod: the model's NAME (the pod
+    ``secret_variables`` maps :data:`DATABASE_KEY` and :data:`TOKEN_KEY` to the
+    environment variables the CLI reads them from. ``ref`` is what ``shipyard serve`` is
+    given in the pod: the model's NAME (the pod
     follows its champion and traffic settings, so promotions and rollbacks need no new
     manifest) or a pinned NAME/VERSION.
     """
 
     model: str
     image: str
+    secret_variables: dict[str, str]  # Secret key -> the variable the CLI reads it from
     ref: str = ""
     name: str = ""
     namespace: str = "default"
@@ -117,6 +124,9 @@ class KubernetesSpec:
                 hint="Pass the image `shipyard build` made, e.g. "
                 "registry.example.com/churn-serving:1.",
             )
+        missing = {DATABASE_KEY, TOKEN_KEY} - set(self.secret_variables)
+        if missing:
+            raise ConfigError(f"secret_variables lacks {', '.join(sorted(missing))}.")
         if self.baked and ("/" not in self.ref or self.agent):
             raise ConfigError(
                 f"A baked image serves one pinned version from its own workspace: "
@@ -205,7 +215,7 @@ def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def secret_env(spec: KubernetesSpec, extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Environment variables read from the Secret by reference (never a value)."""
-    keys = {**SECRET_KEYS, **(extra or {})}
+    keys = {**spec.secret_variables, **(extra or {})}
     return [
         {
             "name": variable,

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from shipyard.cli import run
+from shipyard.cli.state import TOKEN_VARIABLE
 from shipyard.config import Config, load_config
 from shipyard.deploy.autoscaling import PODS_METRIC, QUEUE_SERIES, REQUEST_SERIES
 from shipyard.deploy.kubernetes import portable_settings, render, write_manifests
@@ -50,6 +51,8 @@ ROUTING_KEY = "R0uT1nGkEy5ecret0000000000000000"
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/XyZsEcReTwEbHoOk"
 BEARER = "Bearer sEcReT-header-value-1234"
 IMAGE = "registry.example.com/churn-serving:1"
+# What the CLI passes: the variables it reads the database URL and the token from.
+VARIABLES = {"database-url": "SHIPYARD_DATABASE_URL", "token": TOKEN_VARIABLE}
 
 
 def _settings(**extra: Any) -> dict[str, Any]:
@@ -80,7 +83,9 @@ def _documents(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 def _emit(tmp_path: Path, **spec: Any) -> tuple[Path, list[tuple[Path, dict[str, Any]]]]:
     folder = tmp_path / "manifests"
-    manifests = render(KubernetesSpec(model="churn", image=IMAGE, **spec), _settings())
+    manifests = render(
+        KubernetesSpec(model="churn", image=IMAGE, secret_variables=VARIABLES, **spec), _settings()
+    )
     write_manifests(manifests, folder)
     return folder, _documents(folder)
 
@@ -295,7 +300,9 @@ def test_a_baked_image_brings_its_own_workspace(tmp_path: Path) -> None:
     assert not any("valueFrom" in e for e in container["env"])
     assert "workspace baked into it" in (folder / "README.md").read_text(encoding="utf-8")
     with pytest.raises(ConfigError, match="NAME/VERSION"):
-        KubernetesSpec(model="churn", image=IMAGE, baked=True, agent=False)
+        KubernetesSpec(
+            model="churn", image=IMAGE, secret_variables=VARIABLES, baked=True, agent=False
+        )
 
 
 def test_readme_says_what_to_create_and_where_roll_outs_live(tmp_path: Path) -> None:
@@ -364,7 +371,9 @@ def test_a_password_elsewhere_in_the_config_is_refused() -> None:
 )
 def test_bad_settings_are_named(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        KubernetesSpec(**{"model": "churn", "image": IMAGE, **change})
+        KubernetesSpec(
+            **{"model": "churn", "image": IMAGE, "secret_variables": VARIABLES, **change}
+        )
 
 
 def _pod_environment(
@@ -396,7 +405,9 @@ def test_the_pod_command_serves_as_the_manifest_says(
         "token": token_for(project_of(config), "operator", name="k8s"),
     }
     port = free_port()
-    spec = KubernetesSpec(model="churn", image=IMAGE, port=port, mode="plain")
+    spec = KubernetesSpec(
+        model="churn", image=IMAGE, secret_variables=VARIABLES, port=port, mode="plain"
+    )
     settings = yaml.safe_load((config.root / "shipyard.yaml").read_text(encoding="utf-8"))
     folder = tmp_path / "manifests"
     write_manifests(render(spec, settings), folder)
