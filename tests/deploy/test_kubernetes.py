@@ -31,9 +31,12 @@ from tests.support import (
     EXAMPLE,
     TrainedExamples,
     call,
+    copy_example,
     free_port,
     in_process,
+    load,
     project_of,
+    register_numeric,
     server_environment,
     token_for,
     wait_for,
@@ -539,3 +542,38 @@ def test_cli_writes_validated_manifests_without_the_token(
     assert token not in text and token[4:] not in text
     assert ROUTING_KEY not in text
     assert str(config.db_url) not in text
+
+
+def test_cli_on_a_shared_database_writes_neither_its_password_nor_a_token(
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A team's project: shipyard.yaml names PostgreSQL with a password (the test server
+    trusts local connections, so any password is accepted) and commands need a token."""
+    from sklearn.linear_model import LogisticRegression
+
+    root = copy_example(tmp_path / "churn")
+    url = postgres_url.replace("://postgres@", f"://postgres:{DB_PASSWORD}@")
+    assert DB_PASSWORD in url
+    text = (root / "shipyard.yaml").read_text(encoding="utf-8")
+    (root / "shipyard.yaml").write_text(f"database_url: {url}\n{text}", encoding="utf-8")
+    monkeypatch.chdir(root)
+    assert run(["init"]) == 0  # the shared database's first admin token, saved for us
+    admin = token_for(project_of(load(root)), "admin", name="deployer")
+    register_numeric(load(root), "churn", lambda X, y: LogisticRegression().fit(X, y), "sklearn")
+    monkeypatch.setenv("SHIPYARD_TOKEN", admin)
+    capsys.readouterr()
+
+    out = tmp_path / "k8s"
+    assert run(["deploy", "k8s", "churn", "--emit", str(out), "--image", IMAGE]) == 0
+    printed = capsys.readouterr()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    for document in (d for p in files if p.suffix == ".yaml" for d in yaml_documents(p)):
+        if "kind" in document:
+            validate_manifest(document)
+    everything = "\n".join([printed.out, printed.err, *(p.read_text() for p in files)])
+    assert DB_PASSWORD not in everything and url not in everything
+    assert admin not in everything and admin[4:20] not in everything
+    assert "shared database" not in everything  # no note: the database is shared already
