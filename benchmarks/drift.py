@@ -234,6 +234,26 @@ def _rss_mib(field: str = "VmRSS", pid: int | str = "self") -> float:
     return 0.0
 
 
+def _tree_rss_mib(root: int) -> float:
+    """RSS of a process and all its descendants now, in MiB (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _rss_mib("VmRSS", pid)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
 class _Side:
     """What a side process records: phase (for the parent's progress bar), times, RSS."""
 
@@ -289,8 +309,25 @@ def read_frame(path: Path, reader: str) -> Any:
     return frame
 
 
-def run_shipyard_side(data: Path, out: Path, reader: str, keep_reference: bool) -> None:
-    """Read reference, fit, (release the reference frame), read current, score; dump JSON."""
+ENGINES = ("single", "chunked", "spark")
+
+
+def run_shipyard_side(
+    data: Path,
+    out: Path,
+    reader: str,
+    keep_reference: bool,
+    engine: str = "single",
+    batch_rows: int = _CHUNK_ROWS,
+    spark_cores: int = 1,
+) -> None:
+    """Read reference, fit, (release the reference frame), read current, score; dump JSON.
+
+    ``engine`` decides how the current window is scored: ``single`` reads it (with
+    ``reader``) and calls ``detector.score``; ``chunked`` summarises its Parquet file
+    ``batch_rows`` rows at a time and scores the merged summary; ``spark`` summarises it
+    on a local Spark session (``local[spark_cores]``) and scores the merged summary.
+    """
     side = _Side(out)
 
     def load() -> Any:
@@ -312,16 +349,44 @@ def run_shipyard_side(data: Path, out: Path, reader: str, keep_reference: bool) 
         # The fitted detector keeps what scoring needs (as it would once stored); the
         # training frame is not needed to score a window.
         del reference
-    current = side.timed("read current", lambda: read(data / "current.parquet"))
-    drift = side.timed("score", lambda: detector.score(current))
+    current_path = data / "current.parquet"
+    if engine == "single":
+        current = side.timed("read current", lambda: read(current_path))
+        drift = side.timed("score", lambda: detector.score(current))
+    elif engine == "chunked":
+        from shipyard.monitoring.chunk_scores import score_summary
+        from shipyard.monitoring.chunks import summarize_batches
+
+        def chunked() -> Any:
+            parquet = pq.ParquetFile(current_path)
+            batches = (
+                batch.to_pandas()
+                for batch in parquet.iter_batches(batch_size=batch_rows, use_threads=False)
+            )
+            return score_summary(detector, summarize_batches(detector, batches))
+
+        drift = side.timed("score", chunked)
+    else:
+        from shipyard.monitoring.chunk_scores import score_summary
+        from shipyard.monitoring.spark_engine import local_session, summarize_parquet
+
+        session = side.timed("spark start", lambda: local_session(spark_cores))
+        drift = side.timed(
+            "score",
+            lambda: score_summary(
+                detector, summarize_parquet(detector, [str(current_path)], spark=session)
+            ),
+        )
     columns = {r.feature: [r.method, r.drift_score, r.drifted] for r in drift.columns}
     side.dump(
         tool="Shipyard",
+        engine=engine,
         versions={"pandas": pd.__version__, "numpy": np.__version__, **_scipy_version()},
         columns=columns,
         skipped=drift.skipped,
         share=drift.share,
         drifted=drift.drifted,
+        approximate=[r.feature for r in drift.columns if r.approximate],
     )
 
 
@@ -386,6 +451,7 @@ class SideResult:
 
     data: dict[str, Any]
     process_s: float
+    tree_peak_mib: float = 0.0
 
     @property
     def peak_mib(self) -> float:
@@ -405,6 +471,7 @@ def run_side(
     """Run a side process, showing its phase and RSS as it goes."""
     task = progress.add_task(label, total=None)
     log = out.with_suffix(".log")
+    tree_peak = 0.0  # sampled every 0.1 s: the side and its children (Spark's JVM, workers)
     start = time.perf_counter()
     with log.open("w") as stderr:
         process = subprocess.Popen(command, stdout=stderr, stderr=stderr, env=env)
@@ -415,6 +482,7 @@ def run_side(
             phase_file = Path(f"{out}.phase")
             phase = phase_file.read_text() if phase_file.exists() else "starting"
             rss = _rss_mib("VmRSS", process.pid)
+            tree_peak = max(tree_peak, _tree_rss_mib(process.pid))
             progress.update(task, description=f"{label}: {phase}, RSS {rss:,.0f} MiB")
             time.sleep(0.1)
     elapsed = time.perf_counter() - start
@@ -424,7 +492,7 @@ def run_side(
         console.print(f"[red]{label} failed (exit {process.returncode}); its log:[/red]")
         console.print(log.read_text()[-4000:], markup=False, highlight=False)
         return None
-    side = SideResult(json.loads(out.read_text()), elapsed)
+    side = SideResult(json.loads(out.read_text()), elapsed, tree_peak)
     desc = f"{label}: {elapsed:.1f} s, peak {side.peak_mib:,.0f} MiB"
     progress.update(task, total=1, completed=1, description=desc)
     return side
@@ -434,6 +502,10 @@ def side_command(python: Path | str, side: str, data: Path, args: argparse.Names
     """The command running one side on the Parquet files in ``data``."""
     command = [str(python), __file__, "--side", side, "--data", str(data)]
     command += ["--out", str(data / f"{side}.json"), "--reader", args.reader]
+    if side == "shipyard":
+        engine = getattr(args, "side_engine", None) or args.engine
+        command += ["--engine", engine, "--batch-rows", str(args.batch_rows)]
+        command += ["--spark-cores", str(args.spark_cores)]
     return [*command, "--keep-reference"] if args.keep_reference else command
 
 
@@ -858,6 +930,118 @@ def scaling(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verdicts(side: SideResult, single: SideResult | None) -> tuple[str, float | None]:
+    """Whether ``side``'s methods and verdicts equal the one-pass side's, and the largest
+    relative score difference."""
+    if single is None:
+        return "—", None
+    ours, theirs = side.data, single.data
+    differ = [
+        name
+        for name in sorted(set(ours["columns"]) | set(theirs["columns"]))
+        if name not in ours["columns"]
+        or name not in theirs["columns"]
+        or ours["columns"][name][0] != theirs["columns"][name][0]
+        or ours["columns"][name][2] != theirs["columns"][name][2]
+    ]
+    if ours["drifted"] != theirs["drifted"]:
+        differ.append("dataset drift")
+    shared = set(ours["columns"]) & set(theirs["columns"])
+    largest = max(
+        (_relative(ours["columns"][n][1], theirs["columns"][n][1]) for n in shared), default=0.0
+    )
+    return ("same" if not differ else f"[red]differ: {', '.join(differ)}[/red]"), largest
+
+
+def engine_scaling(args: argparse.Namespace) -> int:
+    """Chunked (and Spark) drift on growing windows: time per row·column, peak memory, verdicts.
+
+    One reference of ``--rows`` rows; for each ``--window-rows`` size a fresh current
+    window is written, scored by the chunked engine, by Spark (up to
+    ``--spark-max-rows``) and by the one-pass ``detector.score`` on a column-at-a-time
+    reader (up to ``--single-max-rows``, for the verdicts); the files are deleted after
+    each size. The reference is read a column at a time (``--reader stream``).
+    """
+    args.reader = "stream"
+    columns = args.numeric + args.categorical
+    windows = [int(size) for size in str(args.window_rows).split(",") if size.strip()]
+    table = Table(
+        title=f"Drift engines, auto mode: {args.rows:,}-row reference, {args.numeric} numeric + "
+        f"{args.categorical} categorical columns, chunks of {args.batch_rows:,} rows"
+    )
+    headings = ("window rows", "engine", "score s", "ns / row·column", "peak RSS MiB")
+    for heading in (*headings, "with children MiB", "verdicts vs one pass", "max rel. diff"):
+        table.add_column(heading, justify="right")
+    table.add_column("load avg", justify="right")
+    records: list[dict[str, Any]] = []
+    for window in windows:
+        console.print(f"[bold]{window:,}-row window × {columns} columns[/bold]")
+        engines = ["chunked"]
+        if args.spark_max_rows and window <= args.spark_max_rows:
+            engines.append("spark")
+        if window <= args.single_max_rows:
+            engines.append("single")
+        with _workdir(None) as directory:
+            write_data(directory, args.rows, window, args.numeric, args.categorical, args.seed)
+            console.print(f"data on disk: {_du_mib(directory):,.0f} MiB")
+            sides: dict[str, SideResult] = {}
+            with _progress() as progress:
+                for engine in engines:
+                    side_args = argparse.Namespace(**vars(args), side_engine=engine)
+                    out = directory / f"shipyard-{engine}.json"
+                    command = side_command(sys.executable, "shipyard", directory, side_args)
+                    command[command.index("--out") + 1] = str(out)
+                    side = run_side(f"Shipyard {engine}", command, out, progress, _project_env())
+                    if side is None:
+                        return 1
+                    sides[engine] = side
+        single = sides.get("single")
+        for engine, side in sides.items():
+            score_s = float(side.data["seconds"]["score"])
+            verdicts, largest = _verdicts(side, single) if engine != "single" else ("—", None)
+            load = os.getloadavg()[0]
+            table.add_row(
+                f"{window:,}",
+                engine,
+                f"{score_s:.2f}",
+                f"{score_s / (window * columns) * 1e9:.1f}",
+                f"{side.peak_mib:,.0f}",
+                f"{side.tree_peak_mib:,.0f}",
+                verdicts,
+                "" if largest is None else f"{largest:.1e}",
+                f"{load:.2f}",
+            )
+            records.append(
+                {
+                    "window_rows": window,
+                    "reference_rows": args.rows,
+                    "columns": columns,
+                    "engine": engine,
+                    "seconds": side.data["seconds"],
+                    "ns_per_row_column": score_s / (window * columns) * 1e9,
+                    "peak_mib": side.peak_mib,
+                    "tree_peak_mib": side.tree_peak_mib,
+                    "rss_mib": side.data["rss_mib"],
+                    "verdicts_vs_single": verdicts,
+                    "max_relative_score_difference": largest,
+                    "approximate_columns": side.data.get("approximate", []),
+                    "columns_result": side.data["columns"],
+                    "drifted": side.data["drifted"],
+                    "share": side.data["share"],
+                    "load_average_1min": load,
+                }
+            )
+        console.print(table)
+    if args.json:
+        arguments = {k: str(v) for k, v in vars(args).items()}
+        args.json.write_text(json.dumps({"arguments": arguments, "cases": records}, indent=2))
+    return 0
+
+
+def _du_mib(directory: Path) -> float:
+    return sum(path.stat().st_size for path in directory.glob("*.parquet")) / 2**20
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the comparison, the scaling table, or one side."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -884,6 +1068,40 @@ def main(argv: list[str] | None = None) -> int:
         help="how the sides read Parquet: pd.read_parquet; PyArrow freeing as it converts; or "
         "stream (Shipyard a column at a time, Evidently with pandas)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="single",
+        help="how Shipyard scores the current window: one pass (detector.score), chunked "
+        "summaries merged (shipyard.monitoring.chunks), or the same summaries on local Spark",
+    )
+    parser.add_argument(
+        "--batch-rows", type=int, default=_CHUNK_ROWS, help="rows per chunk (chunked engine)"
+    )
+    parser.add_argument("--spark-cores", type=int, default=1, help="local[N] for --engine spark")
+    parser.add_argument(
+        "--engine-scaling",
+        action="store_true",
+        help="chunked (and spark) engine: --rows reference rows, current windows of "
+        "--window-rows rows, peak memory, ns per row·column, verdicts against one pass",
+    )
+    parser.add_argument(
+        "--window-rows",
+        default="1000000,10000000,100000000",
+        help="current-window sizes of --engine-scaling, comma-separated",
+    )
+    parser.add_argument(
+        "--single-max-rows",
+        type=int,
+        default=10_000_000,
+        help="--engine-scaling runs the one-pass side for verdicts up to this many rows",
+    )
+    parser.add_argument(
+        "--spark-max-rows",
+        type=int,
+        default=10_000_000,
+        help="--engine-scaling runs the spark side up to this many rows (0: never)",
+    )
     parser.add_argument("--data-dir", type=Path, help="write (and keep) the Parquet files here")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     parser.add_argument("--side", choices=("shipyard", "evidently"), help=argparse.SUPPRESS)
@@ -891,11 +1109,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.side == "shipyard":
-        run_shipyard_side(args.data, args.out, args.reader, args.keep_reference)
+        run_shipyard_side(
+            args.data,
+            args.out,
+            args.reader,
+            args.keep_reference,
+            args.engine,
+            args.batch_rows,
+            args.spark_cores,
+        )
         return 0
     if args.side == "evidently":
         run_evidently_side(args.data, args.out, args.reader)
         return 0
+    if args.engine_scaling:
+        return engine_scaling(args)
     return scaling(args) if args.scaling else compare_tools(args)
 
 
