@@ -10,6 +10,7 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── DataError              data missing, unreadable or unusable
     │   └── ValidationFailed   data does not satisfy its schema
     ├── DatabaseError          control-plane / tracking database unreachable
+    ├── StorageError           a bucket or folder cannot be reached, read or written
     ├── NotFoundError          unknown model, version, alias, run or snapshot
     ├── TrainingFailed         the user's training function raised
     ├── NotReproducible        a retrain did not reproduce the recorded version
@@ -83,6 +84,18 @@ class DatabaseError(ShipyardError):
     """The control-plane or tracking database cannot be reached or migrated."""
 
     code = "database_error"
+    exit_code = 5
+    http_status = 503
+
+
+class StorageError(ShipyardError):
+    """A bucket or folder holding the project's files cannot be reached, read or written.
+
+    The message names the bucket (or folder) and the hint what to check: the endpoint,
+    the credentials in the environment or profile, or the permission that was denied.
+    """
+
+    code = "storage_error"
     exit_code = 5
     http_status = 503
 

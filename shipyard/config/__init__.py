@@ -13,7 +13,8 @@ One module per section of ``shipyard.yaml``:
   :mod:`~shipyard.config.governance` (promotion and signing),
   :mod:`~shipyard.config.serving`, :mod:`~shipyard.config.monitoring`,
   :mod:`~shipyard.config.delivery`, :mod:`~shipyard.config.ct`,
-  :mod:`~shipyard.config.labels` (label conflicts), :mod:`~shipyard.config.pii` (PII tags);
+  :mod:`~shipyard.config.labels` (label conflicts), :mod:`~shipyard.config.pii` (PII tags),
+  :mod:`~shipyard.config.storage` (reaching a bucket);
 - :mod:`~shipyard.config.root`: the :class:`Config` that holds them all;
 - :mod:`~shipyard.config.loading`: :func:`load_config` and the precedence above.
 """
@@ -47,6 +48,7 @@ from shipyard.config.pii import PiiSettings
 from shipyard.config.root import WORKSPACE_DIRNAME, Config
 from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
+from shipyard.config.storage import StorageSettings
 from shipyard.config.train import TrainSettings
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "ServingSettings",
     "SigningSettings",
     "SliceSpec",
+    "StorageSettings",
     "TrainSettings",
     "find_config_file",
     "load_config",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shipyard.config._section import Section
 from shipyard.config.ct import ContinuousTrainingSettings
@@ -18,7 +18,9 @@ from shipyard.config.monitoring import MonitoringSettings
 from shipyard.config.pii import PiiSettings
 from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
+from shipyard.config.storage import StorageSettings
 from shipyard.config.train import TrainSettings
+from shipyard.errors import ConfigError
 
 __all__ = ["WORKSPACE_DIRNAME", "Config"]
 
@@ -37,10 +39,14 @@ class Config(Section):
             "Teams use postgresql+psycopg://user@host/db."
         ),
     )
-    artifact_root: Path = Field(
-        Path(".shipyard/artifacts"),
-        description="Where models, dataset snapshots and reports are stored.",
+    artifact_root: str = Field(
+        ".shipyard/artifacts",
+        description="Where models, dataset snapshots, reports and audit checkpoints are "
+        "stored: a folder (relative to the project) or a bucket URL, s3://bucket/prefix "
+        "(gs:// and az:// with the gcs / azure extras). Credentials come from the "
+        "environment or profile, never this file.",
     )
+    storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[arg-type]
     train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
     data: DataSettings = Field(default_factory=DataSettings)  # type: ignore[arg-type]
@@ -59,6 +65,12 @@ class Config(Section):
         exclude=True,
         description="Project folder: the folder holding shipyard.yaml (set automatically).",
     )
+
+    @field_validator("artifact_root", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: object) -> object:
+        """A ``Path`` given in code (or by a CLI flag) is kept as its text."""
+        return str(value) if isinstance(value, PurePath) else value
 
     @property
     def workspace(self) -> Path:
@@ -82,11 +94,21 @@ class Config(Section):
         """The MLflow experiment training runs are logged to."""
         return self.train.experiment or self.project
 
-    def resolve(self, path: Path) -> Path:
-        """A path from the config made absolute against the project folder."""
+    def resolve(self, path: Path | str) -> Path:
+        """A local path from the config made absolute against the project folder.
+
+        A bucket URL is a :class:`ConfigError`: read it through
+        ``shipyard.storage.artifact_location`` / ``log_location`` instead.
+        """
+        if isinstance(path, str) and "://" in path:
+            raise ConfigError(
+                f"{path} is a bucket URL, and this step needs a local folder.",
+                hint="Use a local path for this setting, or a command that reads buckets.",
+            )
+        path = Path(path)
         return path if path.is_absolute() else (self.root / path).resolve()
 
     @property
     def artifact_path(self) -> Path:
-        """The artifact root as an absolute path."""
+        """The artifact root as an absolute local path (a ConfigError for a bucket URL)."""
         return self.resolve(self.artifact_root)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePath
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -78,15 +78,22 @@ class ServingSettings(Section):
     poll_seconds: float = Field(
         0.5, gt=0, le=5, description="How often each worker checks for alias and traffic changes."
     )
-    logs: Path = Field(
-        Path(".shipyard/logs"),
+    logs: str = Field(
+        ".shipyard/logs",
         description="Root of the prediction and label logs (Parquet, partitioned by model "
-        "and date).",
+        "and date): a folder, or a bucket URL (s3://bucket/prefix). Unset while "
+        "artifact_root is a bucket URL: <artifact_root>/logs.",
     )
     log_roll_rows: int = Field(10_000, ge=1, description="Rows per prediction-log file at most.")
     log_roll_seconds: float = Field(
         5.0, gt=0, description="A log file is written at least this often while traffic flows."
     )
+
+    @field_validator("logs", mode="before")
+    @classmethod
+    def _logs_path_as_text(cls, value: object) -> object:
+        """A ``Path`` given in code is kept as its text."""
+        return str(value) if isinstance(value, PurePath) else value
 
     @field_validator("auth", "verify_signatures", mode="before")
     @classmethod
