@@ -15,15 +15,16 @@ frozen dataclasses. ``detector("auto")`` builds one by method name;
 ``load_detector(d.to_dict())`` restores a fitted one.
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from shipyard.monitoring.base import DriftDetector, ThresholdDetector
-from shipyard.monitoring.calibrate import calibrate_bands
 from shipyard.monitoring.detectors import (
     ChiSquareDetector,
     KSDetector,
     WassersteinDetector,
     ZTestDetector,
 )
-from shipyard.monitoring.estimation import CBPE, Estimate
 from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test
 from shipyard.monitoring.frames import EvidentlyKind, FrameLike, evidently_kind
 from shipyard.monitoring.histogram_detectors import (
@@ -34,13 +35,6 @@ from shipyard.monitoring.histogram_detectors import (
     PSIDetector,
 )
 from shipyard.monitoring.methods import DETECTORS, Method, detector, load_detector
-from shipyard.monitoring.performance import (
-    Breach,
-    concept_drift,
-    label_coverage,
-    label_lag,
-    labelled_performance,
-)
 from shipyard.monitoring.prediction_drift import PredictionDriftBand, PredictionDriftResult
 from shipyard.monitoring.reference import ColumnReference, Reference
 from shipyard.monitoring.results import (
@@ -63,6 +57,41 @@ from shipyard.monitoring.statistics import (
     wasserstein_distance,
     wasserstein_distance_norm,
 )
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.calibrate import calibrate_bands
+    from shipyard.monitoring.estimation import CBPE, Estimate
+    from shipyard.monitoring.performance import (
+        Breach,
+        concept_drift,
+        label_coverage,
+        label_lag,
+        labelled_performance,
+    )
+
+# Performance estimation, labelled performance and band calibration bring scikit-learn,
+# scipy.stats and the configuration (~75 MiB, ~1 s): loaded on first use, so that
+# drift detection (and a process that only scores drift) does not pay for them.
+_LAZY = {
+    "calibrate_bands": "calibrate",
+    "CBPE": "estimation",
+    "Estimate": "estimation",
+    "Breach": "performance",
+    "concept_drift": "performance",
+    "label_coverage": "performance",
+    "label_lag": "performance",
+    "labelled_performance": "performance",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CBPE",
