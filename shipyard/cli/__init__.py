@@ -243,7 +243,10 @@ def root(
         str | None, typer.Option(help="Override database_url for this command.")
     ] = None,
     artifact_root: Annotated[
-        Path | None, typer.Option(help="Override artifact_root for this command.")
+        str | None,
+        typer.Option(
+            help="Override artifact_root (a folder or s3://bucket/prefix) for this command."
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
