@@ -15,8 +15,9 @@ or empty folder. The layout, so that ``kubectl apply -f`` takes one folder at a 
 Secrets are referenced, never written: the pods read ``SHIPYARD_DATABASE_URL`` and
 ``SHIPYARD_TOKEN`` (and any alert-route secrets) from a Secret with ``secretKeyRef``;
 ``shipyard.yaml`` in the ConfigMap loses its ``database_url``, and literal alert-route
-keys, header values and Slack webhook URLs become ``${VARIABLE}`` references that the
-Secret fills. A URL with a password anywhere else in the file is refused.
+keys, header values and webhook URLs (PagerDuty's events endpoint aside) become
+``${VARIABLE}`` references that the Secret fills. A URL with a password anywhere else
+in the file is refused.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def portable_settings(
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """``shipyard.yaml``'s settings made safe for a ConfigMap.
 
-    Returns the settings without ``database_url`` and with alert-route secrets replaced
+    Returns the settings without ``database_url`` and with alert-route secrets (routing
+    keys, header values, webhook and Slack URLs) replaced
     by ``${VARIABLE}`` references, the Secret keys those references read (key ->
     variable), and notes for the user. Raises ConfigError for a URL with a password in
     any other setting: it would land in the ConfigMap.
@@ -125,7 +127,9 @@ def portable_settings(
             continue
         for name in ("routing_key", "url"):
             value = route.get(name)
-            secret = name == "routing_key" or route.get("kind") == "slack" or _has_secret(value)
+            # Webhook and Slack URLs often carry their token in the path: only PagerDuty's
+            # events endpoint (the key travels in routing_key) is left as written.
+            secret = name == "routing_key" or route.get("kind") != "pagerduty" or _has_secret(value)
             if isinstance(value, str) and secret and not _REFERENCE.match(value):
                 route[name] = _to_secret(extra, f"alert-route-{index}-{name}", index, name)
         headers = route.get("headers") or {}

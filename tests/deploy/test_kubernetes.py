@@ -314,7 +314,7 @@ def test_readme_says_what_to_create_and_where_roll_outs_live(tmp_path: Path) -> 
     block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
     assert block[0] == "kubectl -n ml create secret generic shipyard \\"
     assert all(line.endswith(" \\") for line in block[:-1]) and not block[-1].endswith("\\")
-    assert len(block) == 2 + 1 + 3  # the two keys, the command, three alert-route secrets
+    assert len(block) == 1 + 2 + 5  # the command, the two keys, five alert-route secrets
     assert "Canary, shadow and sticky routing stay inside Shipyard's router" in text
     assert "Nothing was applied to a cluster" in text
 
@@ -346,6 +346,8 @@ def test_configmap_config_loads_in_the_pod_and_routes_read_the_secret(tmp_path: 
         "ALERT_ROUTE_0_ROUTING_KEY": ROUTING_KEY,
         "ALERT_ROUTE_1_URL": SLACK_URL,
         "ALERT_ROUTE_2_AUTHORIZATION": BEARER,
+        "ALERT_ROUTE_2_URL": "https://hooks.example.com/a",
+        "ALERT_ROUTE_3_URL": "https://hooks.example.com/b",
     }
     config = load_config(pod / "shipyard.yaml", environ=environ)
     assert config.db_url == environ["SHIPYARD_DATABASE_URL"]
