@@ -356,3 +356,35 @@ def test_the_exported_steps_run_in_order_as_the_orchestrator_runs_them(
     assert done.trigger["reason"] == "exported"
     assert [g["gate"] for g in done.gates] == [s["name"] for s in steps[1:]]
     assert current_alias(project.tracking.client, "churn", CHAMPION) == done.candidate
+
+
+@pytest.mark.slow
+def test_each_step_is_its_own_shipyard_process(project: Project) -> None:
+    """Nothing is shared in memory: each gate is a fresh `shipyard` process, as in a pod."""
+    import os
+    import subprocess
+    import sys
+
+    shipyard = str(Path(sys.executable).parent / "shipyard")
+    project.append("0001-batch.csv")
+    id_file = project.root / "out" / "cycle-id"
+    start = ["ct", "start", "churn", "--cause", '{"kind": "manual"}', "--id-file", str(id_file)]
+    commands = [start]
+    commands += [["ct", "step", "{cycle}", gate] for gate in ("validate", "retrain", "scorecard")]
+    for command in commands:
+        argv = [id_file.read_text() if part == "{cycle}" else part for part in command]
+        done = subprocess.run(
+            [shipyard, *argv],
+            cwd=project.root,
+            env={k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    cycle = get_cycle(project.store, int(id_file.read_text()))
+    assert [g["gate"] for g in cycle.gates] == ["validate", "retrain", "scorecard"]
+    assert cycle.state == "running" and cycle.rollout_id is not None
+    rollout = active_rollout(project.store, "churn")
+    assert rollout is not None and rollout.candidate == cycle.candidate
+    assert rollout.history[0]["evidence"]["cycle"] == cycle.id
