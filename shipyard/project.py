@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from shipyard.access import Principal, Scope
 from shipyard.config import Config
+from shipyard.storage import Location, artifact_location, log_location
 from shipyard.store import Store
 
 if TYPE_CHECKING:
@@ -67,8 +68,18 @@ class Project:
 
     @property
     def artifact_root(self) -> Path:
-        """Where the project's files live (models, snapshots, logs, reports)."""
+        """The local artifact folder (a ConfigError when ``artifact_root`` is a bucket)."""
         return self.config.artifact_path
+
+    @property
+    def artifact_location(self) -> Location:
+        """Where the project's files live: models, snapshots, reports, checkpoints."""
+        return artifact_location(self.config)
+
+    @property
+    def log_location(self) -> Location:
+        """Where the prediction and label logs live."""
+        return log_location(self.config)
 
     def with_config(self, config: Config) -> Project:
         """The same project (store, tracking, principal) with another configuration."""

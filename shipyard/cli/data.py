@@ -26,12 +26,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) -> None:
     """Record a content digest, a stored copy and a profile of PATH."""
     from shipyard.data import snapshot
+    from shipyard.storage import artifact_location
     from shipyard.training.inputs import record_snapshot
 
     state: CliState = ctx.obj
     config = state.config(require_file=False)
     with console.status(f"Snapshotting {path}…"):
-        snap = snapshot(path, config.artifact_path)
+        snap = snapshot(path, artifact_location(config))
         is_new = record_snapshot(acting(ctx, Scope.MODELS_TRAIN).store, snap)
     if as_json:
         print_json({**snap.to_dict(), "new": is_new})
@@ -39,7 +40,7 @@ def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) ->
     verb = "Stored" if is_new else "Already stored"
     console.print(
         f"[green]✓[/] {esc(verb)} snapshot [bold]{esc(snap.digest[:12])}[/] "
-        f"({snap.rows:,} rows × {esc(len(snap.columns))} columns) at {esc(snap.data_path.parent)}"
+        f"({snap.rows:,} rows × {esc(len(snap.columns))} columns) at {esc(snap.location.url)}"
     )
     if snap.dvc is not None:
         console.print(f"  DVC: md5 {esc(snap.dvc.md5)} ({esc(snap.dvc.path)})")

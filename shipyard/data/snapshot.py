@@ -6,8 +6,9 @@
                                     profile.json    its profile, written once
                                     snapshot.json   where it came from and when
 
-Every file is written to a temporary name in the same folder and moved into place with
-:func:`os.replace`, so a crash never leaves a half-written file behind.
+``artifact_root`` is a local folder or a bucket (a :class:`~shipyard.storage.Location`).
+Every file is written whole: locally to a temporary name moved into place with
+:func:`os.replace`, in a bucket with one PUT, so a crash never leaves half a file behind.
 
 A DVC pointer next to the data is recorded with the snapshot. When it is stale (the file
 changed after ``dvc add``) the snapshot says so and records the file's own md5; with
@@ -16,12 +17,11 @@ changed after ``dvc add``) the snapshot says so and records the file's own md5; 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from shipyard.data.frames import DataFormat, data_files, read_frame
 from shipyard.data.profile import Profile
 from shipyard.data.profiling import profile_frame
 from shipyard.errors import DataError, NotFoundError
+from shipyard.storage import Location
 
 __all__ = ["MIN_PREFIX", "DvcPolicy", "Snapshot", "checked_dvc_ref", "load_snapshot", "snapshot"]
 
@@ -56,42 +57,68 @@ class Snapshot:
     format: DataFormat
     created_at: str
     dvc: DvcRef | None
-    directory: Path
+    location: Location
+
+    @property
+    def directory(self) -> Path:
+        """The snapshot's local folder (a ConfigError when it is in a bucket)."""
+        return self.location.local_path()
+
+    @property
+    def data_url(self) -> str:
+        """Where the stored Parquet copy is: an absolute local path or a bucket URL."""
+        return self.location.path("data.parquet")
+
+    @property
+    def stored_uri(self) -> str:
+        """The stored Parquet copy as a URI (``file://`` locally)."""
+        return Path(self.data_url).as_uri() if self.location.is_local else self.data_url
 
     @property
     def data_path(self) -> Path:
-        """The stored Parquet copy of the data."""
+        """The stored Parquet copy of the data, on a local artifact root."""
         return self.directory / "data.parquet"
 
     @property
     def profile_path(self) -> Path:
-        """The stored profile of the data."""
+        """The stored profile of the data, on a local artifact root."""
         return self.directory / "profile.json"
 
     @property
     def record_path(self) -> Path:
-        """The ``snapshot.json`` this snapshot was written to."""
+        """The ``snapshot.json`` this snapshot was written to, on a local artifact root."""
         return self.directory / "snapshot.json"
 
     def frame(self) -> pd.DataFrame:
         """The stored data; :func:`dataset_digest` of it equals :attr:`digest`."""
-        if not self.data_path.is_file():
+        if not self.location.exists("data.parquet"):
             raise DataError(
-                f"The data of snapshot {self.digest[:12]} is missing: {self.data_path}.",
+                f"The data of snapshot {self.digest[:12]} is missing: {self.data_url}.",
                 hint="Re-create it with `shipyard data snapshot PATH` from the original data.",
             )
-        return read_frame(self.data_path)
+        if self.location.is_local:
+            return read_frame(self.data_path)
+        data = self.location.read_bytes("data.parquet")
+        return pd.read_parquet(io.BytesIO(data), engine="pyarrow").reset_index(drop=True)
 
     def profile(self) -> Profile:
         """The stored profile of the data."""
-        return Profile.load(self.profile_path)
+        if self.location.is_local:
+            return Profile.load(self.profile_path)
+        try:
+            return Profile.from_json(self.location.read_text("profile.json"))
+        except FileNotFoundError:
+            raise DataError(
+                f"No profile at {self.location.path('profile.json')}.",
+                hint="Profiles are written by `shipyard data snapshot PATH`.",
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping, including the stored files' paths."""
+        """A JSON-ready mapping, including the stored files' paths (or URLs)."""
         return {
             **self._record(),
-            "data_path": str(self.data_path),
-            "profile_path": str(self.profile_path),
+            "data_path": self.data_url,
+            "profile_path": self.location.path("profile.json"),
         }
 
     def _record(self) -> dict[str, Any]:
@@ -107,7 +134,7 @@ class Snapshot:
         }
 
 
-def snapshot(path: Path, artifact_root: Path, *, dvc: DvcPolicy = "warn") -> Snapshot:
+def snapshot(path: Path, artifact_root: Path | Location, *, dvc: DvcPolicy = "warn") -> Snapshot:
     """Read the data at ``path``, store it under its digest once, and describe it.
 
     Snapshotting the same content again does not rewrite the data or the profile; the
@@ -120,8 +147,7 @@ def snapshot(path: Path, artifact_root: Path, *, dvc: DvcPolicy = "warn") -> Sna
     pointer = checked_dvc_ref(path, dvc)
     frame = read_frame(path)
     digest = dataset_digest(frame)
-    directory = Path(artifact_root) / "datasets" / digest
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _root(artifact_root).child("datasets", digest)
     taken = Snapshot(
         digest=digest,
         source=os.path.abspath(path),
@@ -130,29 +156,27 @@ def snapshot(path: Path, artifact_root: Path, *, dvc: DvcPolicy = "warn") -> Sna
         format=fmt,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         dvc=pointer,
-        directory=directory,
+        location=directory,
     )
-    if not taken.data_path.exists():
-        _write_atomically(taken.data_path, lambda tmp: _write_parquet(frame, tmp))
-    if not taken.profile_path.exists():
-        profile = profile_frame(frame).to_json()
-        _write_atomically(taken.profile_path, lambda tmp: tmp.write_text(profile, "utf-8"))
-    if taken.record_path.exists():
+    if not directory.exists("data.parquet"):
+        directory.write_bytes("data.parquet", _parquet_bytes(frame))
+    if not directory.exists("profile.json"):
+        directory.write_text("profile.json", profile_frame(frame).to_json())
+    if directory.exists("snapshot.json"):
         try:
-            stored = _read_record(taken.record_path, directory)
+            stored = _read_record(directory)
         except DataError:
             pass  # a damaged record: replaced below
         else:
             if (stored.source, stored.dvc) == (taken.source, taken.dvc):
                 return stored
-    record = json.dumps(taken._record(), indent=2)
-    _write_atomically(taken.record_path, lambda tmp: tmp.write_text(record, "utf-8"))
+    directory.write_text("snapshot.json", json.dumps(taken._record(), indent=2))
     return taken
 
 
-def load_snapshot(digest: str, artifact_root: Path) -> Snapshot:
+def load_snapshot(digest: str, artifact_root: Path | Location) -> Snapshot:
     """The snapshot stored under ``digest``, or under the one digest starting with it."""
-    datasets = Path(artifact_root) / "datasets"
+    datasets = _root(artifact_root).child("datasets")
     wanted = digest.strip().lower()
     hint = "Take one first with `shipyard data snapshot PATH`; it prints the digest."
     if len(wanted) < MIN_PREFIX or not _HEX.fullmatch(wanted):
@@ -160,30 +184,31 @@ def load_snapshot(digest: str, artifact_root: Path) -> Snapshot:
             f"{digest!r} is not a snapshot digest or a prefix of at least {MIN_PREFIX} hex digits.",
             hint=hint,
         )
-    if (datasets / wanted / "snapshot.json").is_file():
-        return _read_record(datasets / wanted / "snapshot.json", datasets / wanted)
-    matches = (
-        sorted(
-            child
-            for child in datasets.iterdir()
-            if child.name.startswith(wanted) and (child / "snapshot.json").is_file()
-        )
-        if datasets.is_dir()
-        else []
+    if datasets.exists(f"{wanted}/snapshot.json"):
+        return _read_record(datasets.child(wanted))
+    matches = sorted(
+        found.rsplit("/", 2)[-2] for found in datasets.glob(f"{wanted}*/snapshot.json")
     )
     if not matches:
-        raise NotFoundError(f"No snapshot {digest!r} under {datasets}.", hint=hint)
+        raise NotFoundError(f"No snapshot {digest!r} under {datasets.url}.", hint=hint)
     if len(matches) > 1:
         raise NotFoundError(
             f"The prefix {digest!r} matches {len(matches)} snapshots.",
             hint="Give more digits of the digest.",
         )
-    return _read_record(matches[0] / "snapshot.json", matches[0])
+    return _read_record(datasets.child(matches[0]))
 
 
-def _read_record(record_path: Path, directory: Path) -> Snapshot:
+def _root(artifact_root: Path | Location) -> Location:
+    if isinstance(artifact_root, Location):
+        return artifact_root
+    return Location(Path(artifact_root).resolve().as_posix())
+
+
+def _read_record(directory: Location) -> Snapshot:
+    record_path = directory.path("snapshot.json")
     try:
-        data = json.loads(record_path.read_text(encoding="utf-8"))
+        data = json.loads(directory.read_text("snapshot.json"))
         dvc = data["dvc"]
         if data["format"] not in ("csv", "parquet"):
             raise ValueError(f"unknown format {data['format']!r}")
@@ -195,7 +220,7 @@ def _read_record(record_path: Path, directory: Path) -> Snapshot:
             format=data["format"],
             created_at=str(data["created_at"]),
             dvc=None if dvc is None else _dvc_of(dvc),
-            directory=directory,
+            location=directory,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(
@@ -246,25 +271,13 @@ def _dvc_of(data: dict[str, Any]) -> DvcRef:
     )
 
 
-def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
     try:
-        frame.to_parquet(target, engine="pyarrow", index=False)
+        frame.to_parquet(buffer, engine="pyarrow", index=False)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise DataError(
             f"Cannot store the data as Parquet: {exc}",
             hint="A column probably mixes types (numbers and text); make each column one type.",
         ) from exc
-
-
-def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
-    """Write ``target`` via a temporary file in its folder, flushed, then renamed over it."""
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with tmp.open("rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return buffer.getvalue()

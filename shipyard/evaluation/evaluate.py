@@ -118,6 +118,7 @@ def load_scorecard(config: Config) -> Scorecard:
 def golden_snapshot(config: Config, store: Store, golden: Path | None = None) -> Snapshot:
     """Snapshot the golden set (``golden`` or evaluation.golden): frozen and digested."""
     from shipyard.data import snapshot
+    from shipyard.storage import artifact_location
     from shipyard.training.inputs import record_snapshot
 
     path = golden or config.evaluation.golden
@@ -126,7 +127,7 @@ def golden_snapshot(config: Config, store: Store, golden: Path | None = None) ->
             "No golden set given.",
             hint="Pass --golden PATH or set evaluation.golden in shipyard.yaml.",
         )
-    snap = snapshot(config.resolve(path), config.artifact_path)
+    snap = snapshot(config.resolve(path), artifact_location(config))
     record_snapshot(store, snap)
     return snap
 

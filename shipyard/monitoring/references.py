@@ -27,6 +27,7 @@ import pandas as pd
 from shipyard.errors import DataError, NotFoundError
 from shipyard.jsonable import Record
 from shipyard.monitoring.reference import Reference
+from shipyard.storage import artifact_location
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -102,13 +103,14 @@ def reference_set(
     # PII-tagged columns as the prediction log keeps them (hashed or dropped), so drift
     # compares like with like and the report never shows a raw value.
     pii = PiiPolicy.from_config(config)
-    frame = pii.mask_frame(_inputs(load_snapshot(digest, config.artifact_path).frame(), columns))
+    artifacts = artifact_location(config)
+    frame = pii.mask_frame(_inputs(load_snapshot(digest, artifacts).frame(), columns))
     masked = f"-pii{pii.fingerprint}" if pii.tagged else ""
     reference = _cached_reference(cache / f"reference-{digest[:16]}{masked}.json", frame)
     # The version's own validation data scores the reference, unless another one was named.
     own = origin == "training snapshot"
     scoring_digest = (found.get(tags.VALIDATION_DIGEST) if own else None) or digest
-    scored = load_snapshot(scoring_digest, config.artifact_path).frame()
+    scored = load_snapshot(scoring_digest, artifacts).frame()
     labels = scored[target].to_numpy() if target and target in scored.columns else None
     probabilities, scores = _scores(model, _inputs(scored, columns))
     return ReferenceSet(
@@ -145,7 +147,7 @@ def set_reference(project: Project, name: str, version: str, path: Path) -> Refe
     path = config.resolve(Path(path))
     if not path.exists():
         raise DataError(f"No file or folder {path}.", hint="Give the path of the reference data.")
-    taken = snapshot(path, config.artifact_path)
+    taken = snapshot(path, artifact_location(config))
     model = load_served_model(client, name, str(registered.version))
     _inputs(taken.frame(), list(model.spec.columns))  # the reference must hold the inputs
     previous = (registered.tags or {}).get(tags.REFERENCE_DIGEST)
@@ -199,7 +201,7 @@ def _from_dataset_input(config: Config, run: Run, model: ServedModel) -> tuple[s
                 f"and there is no file {path}.",
                 hint=_SET_HINT.format(name=model.name, version=model.version),
             )
-        taken = snapshot(path, config.artifact_path)
+        taken = snapshot(path, artifact_location(config))
         return taken.digest, f"the run's dataset input {uri}"
     return None, ""
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.config import Config
 from shipyard.errors import DatabaseError, NotFoundError, ShipyardError
+from shipyard.storage import artifact_location
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -57,7 +59,15 @@ class Tracking:
 
         self.config = config
         self.uri = config.db_url
-        self.artifact_location = (config.artifact_path / "mlflow").as_uri()
+        root = artifact_location(config)
+        # A bucket root goes through MLflow's own S3/GCS/Azure artifact repository; it
+        # reads its endpoint (MinIO, a test server) from the environment only.
+        if root.is_local:
+            self.artifact_location = (Path(root.url) / "mlflow").as_uri()
+        else:
+            self.artifact_location = root.path("mlflow")
+            if config.storage.endpoint_url and root.scheme in ("s3", "s3a"):
+                os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", config.storage.endpoint_url)
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
         try:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shipyard.config import Config
 from shipyard.errors import ConfigError
+from shipyard.storage import artifact_location
 from shipyard.store import DatasetRow, EventKind, Store
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def record_snapshot(store: Store, snap: Snapshot) -> bool:
             format=snap.format,
             rows=snap.rows,
             columns=len(snap.columns),
-            stored_uri=snap.data_path.as_uri(),
+            stored_uri=snap.stored_uri,
             dvc_md5=snap.dvc.md5 if snap.dvc else None,
             dvc_path=snap.dvc.path if snap.dvc else None,
         )
@@ -64,7 +65,7 @@ def prepare_inputs(config: Config, store: Store, *, subject: str) -> TrainingInp
             "No training data configured.",
             hint="Set train.data in shipyard.yaml to a CSV or Parquet file or folder.",
         )
-    root = config.artifact_path
+    root = artifact_location(config)
     train_snap = snapshot(config.resolve(config.train.data), root, dvc=config.data.dvc)
     record_snapshot(store, train_snap)
     # Train on the stored copy so a reproduction later sees exactly the same frame.

@@ -90,22 +90,23 @@ def reproduce(
     from shipyard.models.flavours import load_native
 
     config, store, tracking = project.config, project.store, project.tracking
+    artifacts = project.artifact_location
     version = get_version(tracking.client, ref)
     label = f"{version.name}/{version.version}"
     run_id, record = _run_record(tracking, version.run_id, label)
     try:
-        snap = load_snapshot(record["data_digest"], config.artifact_path)
+        snap = load_snapshot(record["data_digest"], artifacts)
     except NotFoundError:
         raise NotReproducible(
             f"{label} was trained on snapshot {record['data_digest'][:12]}…, which is not in "
-            f"{config.artifact_path}.",
+            f"{artifacts.url}.",
             hint="Point artifact_root at the store the version was trained with.",
         ) from None
     notes = _environment_notes(config, dict(version.tags or {}))
     frame = snap.frame()
     validation = None
     if record.get("validation_digest"):
-        validation = load_snapshot(record["validation_digest"], config.artifact_path).frame()
+        validation = load_snapshot(record["validation_digest"], artifacts).frame()
     ctx = TrainContext(
         train=frame,
         validation=validation,
