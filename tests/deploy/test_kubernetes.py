@@ -138,6 +138,58 @@ def test_every_generated_manifest_validates_strictly(
     assert (folder / "README.md").is_file()
 
 
+@pytest.mark.parametrize("autoscale", ["cpu", "keda"])
+def test_references_between_objects_resolve(tmp_path: Path, autoscale: str) -> None:
+    """What schemas cannot see: selectors match labels, autoscalers target the Deployment,
+    and every ConfigMap and Secret key a pod reads is one the files define."""
+    _, documents = _emit(tmp_path, autoscale=autoscale)
+    named = {(d["kind"], d["metadata"]["name"]): d for _, d in documents}
+    config_maps = {name for kind, name in named if kind == "ConfigMap"}
+    (secret,) = [d for _, d in documents if d["kind"] == "Secret"]
+    pods = []
+    for _, document in documents:
+        if document["kind"] == "Deployment":
+            template = document["spec"]["template"]
+            labels = template["metadata"]["labels"]
+            assert document["spec"]["selector"]["matchLabels"].items() <= labels.items()
+            pods.append(template["spec"])
+        elif (
+            document["kind"] == "InferenceService" and "containers" in document["spec"]["predictor"]
+        ):
+            pods.append(document["spec"]["predictor"])
+        elif document["kind"] == "ServingRuntime":
+            pods.append(document["spec"])
+    assert len(pods) == 4  # serving, agent, InferenceService, ServingRuntime
+    for pod in pods:
+        for volume in pod["volumes"]:
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps
+        for container in pod["containers"]:
+            mounts = {m["name"] for m in container["volumeMounts"]}
+            assert mounts <= {v["name"] for v in pod["volumes"]}
+            for entry in container["env"]:
+                if "valueFrom" in entry:
+                    ref = entry["valueFrom"]["secretKeyRef"]
+                    assert ref["name"] == secret["metadata"]["name"]
+                    assert ref["key"] in secret["stringData"]
+    service = named[("Service", "churn")]
+    serving = named[("Deployment", "churn")]
+    assert (
+        service["spec"]["selector"].items()
+        <= serving["spec"]["template"]["metadata"]["labels"].items()
+    )
+    port = serving["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]
+    assert service["spec"]["ports"][0]["targetPort"] == port
+    scaler = named.get(("HorizontalPodAutoscaler", "churn")) or named[("ScaledObject", "churn")]
+    assert scaler["spec"]["scaleTargetRef"]["name"] == "churn"
+    assert scaler["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    agent = named[("Deployment", "churn-agent")]
+    assert not (
+        service["spec"]["selector"].items()
+        <= agent["spec"]["template"]["metadata"]["labels"].items()
+    )  # the Service never sends predictions to the agent
+
+
 def test_modes_write_only_what_they_name(tmp_path: Path) -> None:
     plain, _ = _emit(tmp_path / "a", mode="plain", agent=False)
     assert {p.parent.name for p in plain.rglob("*.yaml")} == {"config", "plain", "examples"}
