@@ -29,6 +29,7 @@ from shipyard.pipelines.gate_registry import (
     CycleRun,
     GateEvidence,
     GateResult,
+    TrainingWindow,
     gate_named,
     registered_gates,
 )
@@ -345,7 +346,7 @@ def resume(loop: ContinuousTraining, cycle: Cycle, gate: str) -> CycleRun:
     return run
 
 
-def _window_again(loop: ContinuousTraining, cycle: Cycle) -> Any:
+def _window_again(loop: ContinuousTraining, cycle: Cycle) -> TrainingWindow:
     config = loop.config
     window = training_window(config, config.workspace / "ct" / f"cycle-{cycle.id}")
     wanted = cycle.trigger.get("source_digest")
