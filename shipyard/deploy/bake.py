@@ -18,11 +18,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from shipyard.deploy.dockerfile import VERSION_FILE
 from shipyard.errors import ConfigError, ShipyardError
 
-__all__ = ["VERSION_FILE", "main", "register_baked"]
+__all__ = ["main", "register_baked"]
 
-VERSION_FILE = "model-version.json"  # written next to the model folder by `shipyard build`
 PRINCIPAL = "shipyard-image-build"
 
 

@@ -20,6 +20,7 @@ context is handed back every file is searched for the database password.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +34,13 @@ from urllib.parse import urlparse
 
 import yaml
 
-from shipyard.deploy.bake import VERSION_FILE
-from shipyard.deploy.dockerfile import DOCKERIGNORE, ImagePlan, ci_workflow, dockerfile
+from shipyard.deploy.dockerfile import (
+    DOCKERIGNORE,
+    VERSION_FILE,
+    ImagePlan,
+    ci_workflow,
+    dockerfile,
+)
 from shipyard.deploy.pins import Pins, parse_freeze, pin_requirements
 from shipyard.errors import ConfigError, NotFoundError, ShipyardError
 from shipyard.jsonable import Record
@@ -59,6 +65,7 @@ _DROPPED = (
     ("monitoring", "routes"),  # alert routes carry webhook URLs, routing keys, headers
 )
 _SECRET_WORDS = ("password", "secret", "token", "credential", "passphrase", "routing_key")
+_SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can hold
 _STORAGE_EXTRAS = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
 
@@ -290,8 +297,9 @@ def _write(
         shutil.copy2(project.config.root / relative, target)
     if bake:
         shutil.copytree(model, app / "model")
+        described = _version_record(found) | {"model_id": _drop_model_id(app / "model" / "MLmodel")}
         (app / VERSION_FILE).write_text(
-            json.dumps(_version_record(found), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            json.dumps(described, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
     wheels = root / "wheels"
     wheels.mkdir()
@@ -328,6 +336,18 @@ def _write(
     }
     (root / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return plan
+
+
+def _drop_model_id(mlmodel: Path) -> str | None:
+    """Remove the MLmodel's ``model_id`` and return it.
+
+    It names a logged model in the registry the version came from; the image's own
+    workspace has no such record, and MLflow would look it up on every load.
+    """
+    data = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
+    model_id = data.pop("model_id", None)
+    mlmodel.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(model_id) if model_id else None
 
 
 def _version_record(found: ModelVersion) -> dict[str, Any]:
@@ -432,7 +452,10 @@ def _wheel(folder: Path, given: Path | None) -> str:
         )
         command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet"]
         command += ["--wheel-dir", str(folder), str(tree)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        # A fixed timestamp makes the wheel byte-identical for identical sources, so a
+        # rebuilt context keeps the builder's cached install layer.
+        environ = {**os.environ, "SOURCE_DATE_EPOCH": _SOURCE_DATE_EPOCH}
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=environ)
         if done.returncode != 0:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ConfigError(

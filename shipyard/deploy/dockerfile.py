@@ -19,6 +19,7 @@ __all__ = [
     "PORT",
     "UID",
     "VENV",
+    "VERSION_FILE",
     "ImagePlan",
     "ci_workflow",
     "dockerfile",
@@ -29,6 +30,7 @@ APP = "/srv/shipyard"  # the project folder in the image: shipyard.yaml, and the
 BUILD = "/tmp/build"  # requirements and the Shipyard wheel while they install
 PORT = 8080
 UID = 10001  # numeric, so Kubernetes' runAsNonRoot can check it
+VERSION_FILE = "model-version.json"  # a baked version's name, number and tags, by model/
 
 # Readiness, not liveness: a container is healthy once its model is loaded and it would
 # take traffic (docs/kubernetes-probes.md). Slim images have no curl: Python's urllib.

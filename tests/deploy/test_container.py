@@ -105,6 +105,7 @@ class DockerfileRun:
 
     def build(self) -> None:
         """Perform every instruction up to the container's start."""
+        self.root.mkdir(parents=True, exist_ok=True)
         for keyword, rest in self.instructions():
             getattr(self, f"_{keyword.lower()}")(rest)
 
@@ -224,7 +225,12 @@ def images(churn: Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     done: dict[str, Image] = {}
     try:
         for mode in ("bake", "registry"):
-            built = build_context(project, "churn/1", folder / f"ctx-{mode}", bake=mode == "bake")
+            # The second build takes the first one's wheel (--wheel): others edit the sources
+            # of this checkout meanwhile, and a wheel built later could differ.
+            wheel = None if mode == "bake" else _wheel_of(done["bake"].built)
+            built = build_context(
+                project, "churn/1", folder / f"ctx-{mode}", bake=mode == "bake", wheel=wheel
+            )
             reuse = None
             if mode == "registry":
                 first = done["bake"].built
@@ -233,12 +239,17 @@ def images(churn: Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
                     for name in ("requirements.txt", f"wheels/{built.wheel}")
                 )
                 reuse = done["bake"].run.venv if same else None
+                assert same, "the registry build's requirements or wheel differ from the bake's"
             image = DockerfileRun(Path(built.path), folder / f"root-{mode}", reuse_venv=reuse)
             image.build()
             done[mode] = Image(built, image, churn)
     finally:
         project.close()
     return done
+
+
+def _wheel_of(built: BuildContext) -> Path:
+    return Path(built.path) / "wheels" / built.wheel
 
 
 def _digest(path: Path) -> str:
