@@ -127,12 +127,16 @@ class KubernetesSpec:
         missing = {DATABASE_KEY, TOKEN_KEY} - set(self.secret_variables)
         if missing:
             raise ConfigError(f"secret_variables lacks {', '.join(sorted(missing))}.")
-        if self.baked and ("/" not in self.ref or self.agent):
+        if self.baked and "/" not in self.ref:
             raise ConfigError(
-                f"A baked image serves one pinned version from its own workspace: "
-                f"{self.ref!r} needs NAME/VERSION, and there is no agent without the shared "
-                "control plane.",
-                hint="Pass the NAME/VERSION that `shipyard build --bake` baked, and --no-agent.",
+                f"A baked image serves the one version baked into it: {self.ref!r} needs "
+                "a version.",
+                hint="Pass the NAME/VERSION that `shipyard build --bake` baked, e.g. churn/3.",
+            )
+        if self.baked and self.agent:
+            raise ConfigError(
+                "A baked image has no shared control plane for an agent to act on.",
+                hint="Drop --agent with --baked; deploy a registry image to run the agent.",
             )
         _choice("--mode", self.mode, MODES)
         _choice("--autoscale", self.autoscale, AUTOSCALERS)
@@ -210,7 +214,10 @@ class KubernetesSpec:
 
 def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}.")
+        raise ConfigError(
+            f"{flag} {value!r} is not one of {', '.join(allowed)}.",
+            hint=f"Pass {flag} {allowed[0]}, or see `shipyard deploy k8s --help`.",
+        )
 
 
 def secret_env(spec: KubernetesSpec, extra: dict[str, str] | None = None) -> list[dict[str, Any]]:

@@ -354,7 +354,7 @@ def test_a_baked_image_brings_its_own_workspace(tmp_path: Path) -> None:
     assert container["securityContext"]["runAsNonRoot"] is True
     assert not any("valueFrom" in e for e in container["env"])
     assert "workspace baked into it" in (folder / "README.md").read_text(encoding="utf-8")
-    with pytest.raises(ConfigError, match="NAME/VERSION"):
+    with pytest.raises(ConfigError, match="needs a version"):
         KubernetesSpec(
             model="churn", image=IMAGE, secret_variables=VARIABLES, baked=True, agent=False
         )
@@ -424,6 +424,7 @@ def test_a_password_elsewhere_in_the_config_is_refused() -> None:
         ({"namespace": "ML_Serving"}, "--namespace"),
         ({"image": "has space:1"}, "--image"),
         ({"cpu_request": "lots"}, "--cpu-request"),
+        ({"ref": "churn/1", "baked": True}, "no shared control plane"),
     ],
 )
 def test_bad_settings_are_named(change: dict[str, Any], message: str) -> None:
