@@ -153,7 +153,12 @@ def step_cmd(
     loop = ContinuousTraining(state.project())
     with steps(quiet=as_json) as on_step:
         on_step(f"cycle {cycle_id}: {gate}")
-        report = run_step(loop, cycle_id, gate, timeout=timeout, poll=poll)
+
+        def waiting(where: str) -> None:  # a line in the orchestrator's log as it moves
+            err_console.print(esc(where))
+            on_step(f"cycle {cycle_id}: {gate}: {where}")
+
+        report = run_step(loop, cycle_id, gate, timeout=timeout, poll=poll, on_wait=waiting)
     if as_json:
         print_json(report.to_dict())
     else:

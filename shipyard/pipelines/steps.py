@@ -241,13 +241,14 @@ def run_step(
     poll: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_wait: Callable[[str], None] | None = None,
 ) -> StepReport:
     """Run gate ``gate`` of cycle ``cycle_id``, or wait for the roll-out to pass it.
 
     A registered gate runs once its predecessors passed; after the last one the roll-out
-    starts. A roll-out gate waits up to ``timeout`` seconds for the agent. An error (not
-    a verdict) ends the cycle ``failed`` and pages the owner, as in the agent, then is
-    raised for the caller to report.
+    starts. A roll-out gate waits up to ``timeout`` seconds for the agent, telling
+    ``on_wait`` each time the roll-out moves. An error (not a verdict) ends the cycle
+    ``failed`` and pages the owner, as in the agent, then is raised for the caller.
     """
     cycle = get_cycle(loop.store, cycle_id)
     if cycle.model != loop.model:
@@ -267,7 +268,7 @@ def run_step(
     registered = [g.name for g in registered_gates()]
     if gate in registered:
         return _run_registered(loop, cycle, gate, registered)
-    return _follow(loop, cycle, gate, registered, timeout, poll, sleep, clock)
+    return _follow(loop, cycle, gate, registered, timeout, poll, sleep, clock, on_wait)
 
 
 def _report(cycle: Cycle, gate: str, recorded: dict[str, Any]) -> StepReport:
@@ -390,6 +391,7 @@ def _follow(
     poll: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    on_wait: Callable[[str], None] | None,
 ) -> StepReport:
     if cycle.state == "running" and cycle.rollout_id is None:
         missing = next((name for name in registered if cycle.gate(name) is None), None)
@@ -400,10 +402,16 @@ def _follow(
                 f"the order {' → '.join(gate_names())}.",
             )
     deadline = clock() + timeout
+    seen = ""
     while True:
         if cycle.state == "running":
             loop.follow(cycle)  # records whatever the roll-out has passed, once
             cycle = get_cycle(loop.store, cycle.id)
+            if on_wait is not None and cycle.rollout_id is not None:
+                where = _rollout_line(loop, cycle.rollout_id)
+                if where != seen:
+                    on_wait(where)
+                    seen = where
         recorded = cycle.gate(gate)
         if recorded is not None:
             return _report(cycle, gate, recorded)
@@ -418,3 +426,16 @@ def _follow(
             return StepReport(gate, "timed_out", message, cycle)
         sleep(poll)
         cycle = get_cycle(loop.store, cycle.id)
+
+
+def _rollout_line(loop: ContinuousTraining, rollout_id: int) -> str:
+    """``roll-out 4: step 2/4 (10 % canary), running``: where the roll-out stands."""
+    from shipyard.delivery.rollout import get_rollout
+
+    rollout = get_rollout(loop.store, rollout_id)
+    kind = "shadow" if rollout.step_index == 0 and rollout.strategy == "shadow-canary" else ""
+    kind = kind or "canary"
+    return (
+        f"roll-out {rollout.id}: step {rollout.step_index + 1}/{len(rollout.steps)} "
+        f"({rollout.step:g} % {kind}), {rollout.state}"
+    )

@@ -184,6 +184,7 @@ def test_the_steps_in_order_promote_and_record_the_agents_cause(
         capsys, "ct", "step", str(cycle_id), "canary", "--timeout", "0", "--poll", "0.05"
     )
     assert code == 1 and "did not pass its canary gate within 0 s" in err
+    assert "step 2/4 (10 % canary), running" in err  # where the roll-out stood, for the log
     stale = get_cycle(project.store, cycle_id)  # what a concurrent follower holds
 
     _advance(project, 3)
