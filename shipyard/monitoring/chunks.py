@@ -43,9 +43,9 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import reduce
+from functools import cached_property, reduce
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ _FORMAT_VERSION = 1
 
 # A continuous column's value map is kept up to this many distinct values (16 bytes
 # each) when cell counts and sums can stand in for it.
-VALUE_LIMIT = 1 << 20
+VALUE_LIMIT = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,7 +161,7 @@ class SummaryPlan:
                 columns[name] = _extend(plan, detector, reference)
         return cls(columns)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """SHA-256 over the plan: a summary made under another plan cannot be merged in."""
         text = json.dumps([plan.describe() for plan in self.columns.values()], sort_keys=True)
@@ -355,8 +355,24 @@ class WindowSummary:
         return cls.from_dict(json.loads(text))
 
 
-def summarize(plan: SummaryPlan, chunk: FrameLike) -> WindowSummary:
-    """Summarise one chunk of the window (a DataFrame or a dict of arrays) under ``plan``."""
+def summarize(
+    plan: SummaryPlan, chunk: FrameLike, *, dropped: Collection[str] = ()
+) -> WindowSummary:
+    """Summarise one chunk of the window (a DataFrame or a dict of arrays) under ``plan``.
+
+    ``dropped`` names columns whose merged value map is already past the plan's limit
+    (see :func:`dropped_values`): their chunk summaries skip the map, which merging
+    would drop anyway.
+    """
+    frame = _frame(plan, chunk)
+    columns = {
+        name: _summarize_column(column, frame[name], name in dropped)
+        for name, column in plan.columns.items()
+    }
+    return WindowSummary(plan.digest, len(frame), columns)
+
+
+def _frame(plan: SummaryPlan, chunk: FrameLike) -> pd.DataFrame:
     frame = as_frame(chunk)
     missing = [name for name in plan.columns if name not in frame.columns]
     if missing:
@@ -364,10 +380,16 @@ def summarize(plan: SummaryPlan, chunk: FrameLike) -> WindowSummary:
             f"The current data has no column {', '.join(map(repr, missing))}.",
             hint="Summarise the same columns the detectors were fitted on.",
         )
-    columns = {
-        name: _summarize_column(column, frame[name]) for name, column in plan.columns.items()
-    }
-    return WindowSummary(plan.digest, len(frame), columns)
+    return frame
+
+
+def dropped_values(plan: SummaryPlan, summary: WindowSummary) -> frozenset[str]:
+    """Columns of ``summary`` whose value map was dropped past the plan's limit."""
+    return frozenset(
+        name
+        for name, column in summary.columns.items()
+        if column.values is None and plan.columns[name].values
+    )
 
 
 def empty_summary(plan: SummaryPlan) -> WindowSummary:
@@ -386,11 +408,22 @@ def summarize_batches(
     fitted: SummaryPlan | DriftDetector | Iterable[DriftDetector],
     batches: Iterable[FrameLike],
 ) -> WindowSummary:
-    """Summarise ``batches`` one at a time and merge them: memory of one batch plus summaries."""
+    """Summarise ``batches`` one at a time and merge them: memory of one batch plus summaries.
+
+    Each column of a batch is summarised and merged before the next, so only one
+    column's chunk summary exists beside the running total.
+    """
     plan = as_plan(fitted)
     total = empty_summary(plan)
     for batch in batches:
-        total = merge_summaries(total, summarize(plan, batch))
+        frame = _frame(plan, batch)
+        dropped = dropped_values(plan, total)
+        columns = dict(total.columns)
+        for name, part in plan.columns.items():
+            chunk = _summarize_column(part, frame[name], name in dropped)
+            columns[name] = _merge_columns(columns[name], chunk)
+            del chunk
+        total = WindowSummary(total.plan, total.rows + len(frame), columns)
     return total
 
 
@@ -436,7 +469,7 @@ def _merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
         below=a.below + b.below,
         above=a.above + b.above,
         bins={key: counts_ + b.bins[key] for key, counts_ in a.bins.items()},
-        cells=None if a.cells is None or b.cells is None else a.cells + b.cells,
+        cells=None if a.cells is None or b.cells is None else _add(a.cells, b.cells, a.n + b.n),
         sums=None if a.sums is None or b.sums is None else a.sums + b.sums,
         values=values,
         counts=counts,
@@ -482,7 +515,7 @@ def _merge_categories(
     return keys, np.fromiter(merged.values(), dtype=np.int64, count=len(merged))
 
 
-def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
+def _summarize_column(plan: ColumnPlan, series: pd.Series, dropped: bool) -> ColumnSummary:
     first_str, last_str, all_bool = _object_traits(series)
     if plan.representation == "categorical":
         keys, key_counts = category_counts(series)
@@ -508,11 +541,15 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
     values: np.ndarray | None = None
     counts: np.ndarray | None = None
     limit = 0 if plan.exact_values else plan.value_limit
-    if plan.cells is not None or plan.values:
+    keep_values = plan.values and not (dropped and limit)
+    if plan.cells is not None or keep_values:
         # Searching sorted values walks the reference's points in order: ~10x faster
         # than random probes into a large reference, and counts ignore order anyway.
         finite = np.sort(finite)
-    if plan.values:
+    cells = sums = None
+    if plan.cells is not None:
+        cells, sums = _cells(plan.cells, finite, plan.sums)
+    if keep_values:
         values, distinct_counts = np.unique(finite, return_counts=True)
         counts = distinct_counts.astype(np.int64)
         if limit and len(values) > limit:
@@ -529,8 +566,8 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series) -> ColumnSummary:
         below=0 if plan.low is None else int(np.count_nonzero(finite < plan.low)),
         above=0 if plan.high is None else int(np.count_nonzero(finite > plan.high)),
         bins={key: bin_counts(edges, finite) for key, edges in plan.edges.items()},
-        cells=None if plan.cells is None else cell_counts(plan.cells, finite),
-        sums=None if plan.cells is None or not plan.sums else cell_sums(plan.cells, finite),
+        cells=cells,
+        sums=sums,
         values=values,
         counts=counts,
         first_str=first_str,
@@ -580,6 +617,35 @@ def cell_sums(
     distances = np.where(left < len(points), points[inside] - values, values - points[-1])
     weighted = distances if weights is None else distances * weights
     return np.bincount(left[open_], weights=weighted[open_], minlength=len(points) + 1)
+
+
+def _cells(
+    points: np.ndarray, values: np.ndarray, sums: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`cell_counts` and, if asked, :func:`cell_sums` from one search."""
+    if len(points) == 0:
+        return cell_counts(points, values), (np.zeros(1) if sums else None)
+    left = np.searchsorted(points, values, side="left")
+    inside = np.minimum(left, len(points) - 1)
+    at = points[inside] == values
+    counts = _narrow(np.bincount(2 * left + at, minlength=2 * len(points) + 1), len(values))
+    if not sums:
+        return counts, None
+    open_ = ~at
+    left, inside, values = left[open_], inside[open_], values[open_]
+    distances = np.where(left < len(points), points[inside] - values, values - points[-1])
+    return counts, np.bincount(left, weights=distances, minlength=len(points) + 1)
+
+
+def _narrow(counts: np.ndarray, total: int) -> np.ndarray:
+    """Counts as ``int32`` while their total fits (half the memory of a large reference's cells)."""
+    return counts.astype(np.int32 if total < np.iinfo(np.int32).max else np.int64)
+
+
+def _add(a: np.ndarray, b: np.ndarray, total: int) -> np.ndarray:
+    """``a + b`` for counts adding up to ``total``, widened before ``int32`` could overflow."""
+    dtype = np.int32 if total < np.iinfo(np.int32).max else np.int64
+    return np.add(a, b, dtype=dtype)
 
 
 def _count(index: np.ndarray, size: int, weights: np.ndarray | None) -> np.ndarray:

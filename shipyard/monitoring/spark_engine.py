@@ -31,6 +31,7 @@ from shipyard.monitoring.chunks import (
     SummaryPlan,
     WindowSummary,
     as_plan,
+    dropped_values,
     empty_summary,
     merge_summaries,
     summarize,
@@ -98,7 +99,8 @@ def summarize_spark(
     def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         total = empty_summary(plan)
         for batch in batches:
-            total = merge_summaries(total, summarize(plan, batch))
+            chunk = summarize(plan, batch, dropped=dropped_values(plan, total))
+            total = merge_summaries(total, chunk)
         yield pd.DataFrame({"summary": [total.to_json().encode()]})
 
     with _pandas_3_accepted():
