@@ -320,6 +320,7 @@ def run_shipyard_side(
     engine: str = "single",
     batch_rows: int = _CHUNK_ROWS,
     spark_cores: int = 1,
+    flow: str = "held",
 ) -> None:
     """Read reference, fit, (release the reference frame), read current, score; dump JSON.
 
@@ -327,6 +328,9 @@ def run_shipyard_side(
     ``reader``) and calls ``detector.score``; ``chunked`` summarises its Parquet file
     ``batch_rows`` rows at a time and scores the merged summary; ``spark`` summarises it
     on a local Spark session (``local[spark_cores]``) and scores the merged summary.
+    ``flow="stored"`` saves the fitted reference (``Reference.save``) and drops the
+    detector before the current window is read, then loads it to score (timed as
+    ``store`` and ``load``, counted in the compute time).
     """
     side = _Side(out)
 
@@ -347,13 +351,32 @@ def run_shipyard_side(
     detector = side.timed("fit", lambda: auto_detector().fit(reference))
     if not keep_reference:
         # The fitted detector keeps what scoring needs (as it would once stored); the
-        # training frame is not needed to score a window.
+        # training frame is not needed to score a window. Arrow's allocator keeps the
+        # freed frame's memory until asked to hand it back, as read_frame does.
         del reference
+        pa.default_memory_pool().release_unused()
+    stored = out.with_name("reference.npz")
+    if flow == "stored":
+        # As in production: the reference is processed at training time and stored; the
+        # monitoring job reads its window and loads the stored reference to score it.
+        from shipyard.monitoring import Reference
+
+        side.timed("store", lambda: detector.reference_.save(stored))
+        del detector
+        detector = None
     current_path = data / "current.parquet"
+
+    def reload() -> None:
+        nonlocal detector
+        if detector is None:
+            detector = side.timed("load", lambda: auto_detector().fit(Reference.load(stored)))
+
     if engine == "single":
         current = side.timed("read current", lambda: read(current_path))
+        reload()
         drift = side.timed("score", lambda: detector.score(current))
     elif engine == "chunked":
+        reload()
         from shipyard.monitoring.chunk_scores import score_summary
         from shipyard.monitoring.chunks import summarize_batches
 
@@ -367,6 +390,7 @@ def run_shipyard_side(
 
         drift = side.timed("score", chunked)
     else:
+        reload()
         from shipyard.monitoring.chunk_scores import score_summary
         from shipyard.monitoring.spark_engine import local_session, summarize_parquet
 
@@ -462,7 +486,8 @@ class SideResult:
     def compute_s(self) -> float:
         """The library's own work: fit + score, or the report run + reading its results."""
         seconds = self.data["seconds"]
-        return sum(seconds.get(key, 0.0) for key in ("fit", "score", "run", "results"))
+        keys = ("fit", "store", "load", "score", "run", "results")
+        return sum(seconds.get(key, 0.0) for key in keys)
 
 
 def run_side(
@@ -505,7 +530,7 @@ def side_command(python: Path | str, side: str, data: Path, args: argparse.Names
     if side == "shipyard":
         engine = getattr(args, "side_engine", None) or args.engine
         command += ["--engine", engine, "--batch-rows", str(args.batch_rows)]
-        command += ["--spark-cores", str(args.spark_cores)]
+        command += ["--spark-cores", str(args.spark_cores), "--reference-flow", args.reference_flow]
     return [*command, "--keep-reference"] if args.keep_reference else command
 
 
@@ -708,6 +733,7 @@ def comparison_table(shipyard: SideResult, evidently: SideResult | None, title: 
     ratio_row("compute s (fit+score | run+results)", lambda side: side.compute_s, True)
     row("  Shipyard fit", seconds("fit"), ".2f")
     row("  Shipyard score", seconds("score"), ".2f")
+    row("  Shipyard store + load reference", _store_load_seconds, ".2f")
     row("  Evidently Report.run", seconds("run"), ".2f")
     row("  Evidently snapshot.dict()", seconds("results"), ".2f")
     row("read both Parquet files s", _read_seconds, ".2f")
@@ -715,6 +741,13 @@ def comparison_table(shipyard: SideResult, evidently: SideResult | None, title: 
     ratio_row("peak RSS MiB (VmHWM)", lambda side: side.peak_mib, False)
     row("  RSS after imports MiB", lambda side: side.data["rss_mib"]["after import"], ",.0f")
     return table
+
+
+def _store_load_seconds(side: SideResult) -> float | None:
+    seconds = side.data["seconds"]
+    if "store" not in seconds:
+        return None
+    return float(seconds["store"] + seconds.get("load", 0.0))
 
 
 def _read_seconds(side: SideResult) -> float:
@@ -1080,6 +1113,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--spark-cores", type=int, default=1, help="local[N] for --engine spark")
     parser.add_argument(
+        "--reference-flow",
+        choices=("held", "stored"),
+        default="held",
+        help="held: Shipyard keeps the fitted detector while it reads the current window; "
+        "stored: it saves the fitted reference, reads the window, loads it and scores "
+        "(production's shape: fitted at training time, loaded by the monitoring job)",
+    )
+    parser.add_argument(
         "--engine-scaling",
         action="store_true",
         help="chunked (and spark) engine: --rows reference rows, current windows of "
@@ -1117,6 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
             args.engine,
             args.batch_rows,
             args.spark_cores,
+            args.reference_flow,
         )
         return 0
     if args.side == "evidently":
