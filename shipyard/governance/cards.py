@@ -167,6 +167,11 @@ def verify_version(
         )
     signed = signed_card(project.tracking, version)
     if signed is None:
+        from shipyard.registry.tracking import run_files_problem
+
+        elsewhere = run_files_problem(project.tracking, version.run_id, label)
+        if elsewhere is not None:
+            raise elsewhere
         raise SigningError(
             f"{label} has no signed model card.",
             hint="Cards are signed when a version is promoted to champion with a key from "

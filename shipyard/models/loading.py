@@ -184,12 +184,26 @@ def _local_copy(model_uri: str) -> tuple[Path, bool]:
         path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(folder))
     except (MlflowException, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
+        _raise_if_elsewhere(model_uri)
         text = getattr(exc, "message", None) or str(exc)
         raise EvaluationError(
             f"Cannot fetch the model {model_uri}: {text.strip().splitlines()[0]}",
             hint="Check the model URI; `shipyard models show REF` prints a version's source.",
         ) from None
+    if not (Path(path) / "MLmodel").is_file():
+        # MLflow "downloads" nothing from a local folder that is not on this host.
+        shutil.rmtree(folder, ignore_errors=True)
+        _raise_if_elsewhere(model_uri)
     return Path(path), True
+
+
+def _raise_if_elsewhere(model_uri: str) -> None:
+    """Raise the StorageError for a version whose files are on another host, if so."""
+    from shipyard.registry.tracking import model_files_problem
+
+    elsewhere = model_files_problem(model_uri)
+    if elsewhere is not None:
+        raise elsewhere
 
 
 def _load_local(local: Path, model_uri: str, name: str, version: str) -> LoadedModel:

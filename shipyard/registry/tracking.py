@@ -6,20 +6,29 @@ stay fast: ``import mlflow`` costs about a second.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from shipyard.config import Config
-from shipyard.errors import DatabaseError, NotFoundError, ShipyardError
+from shipyard.errors import DatabaseError, NotFoundError, ShipyardError, StorageError
 from shipyard.storage import artifact_location
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["Tracking", "mlflow_errors"]
+__all__ = [
+    "Tracking",
+    "mlflow_errors",
+    "model_files_problem",
+    "run_files_problem",
+    "unreadable_files",
+]
 
 # Telemetry off before mlflow is first imported: nothing may leave the machine.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -94,3 +103,51 @@ class Tracking:
         if existing is not None:
             return str(existing.experiment_id)
         return str(self.client.create_experiment(name, artifact_location=self.artifact_location))
+
+
+def unreadable_files(label: str, uri: str | None) -> StorageError | None:
+    """The error for files recorded at ``uri`` that this host cannot read, if they are so.
+
+    A second workspace on the same database, without the first one's local artifact
+    folder, sees versions whose files are on another machine: say that, not "no such
+    artifact". Only a local ``file:`` location that does not exist here qualifies.
+    """
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        return None
+    local = Path(url2pathname(parsed.path))
+    if local.exists():
+        return None
+    return StorageError(
+        f"{label}'s files are at {uri}, which this project cannot read: that folder is not "
+        "on this host (it was written by a workspace on another machine or folder).",
+        hint="Point artifact_root at storage every host can read, such as "
+        "s3://bucket/prefix (see docs/scale-out.md), and train or register the version "
+        "there; or run this command where the files are.",
+    )
+
+
+def run_files_problem(tracking: Tracking, run_id: str, label: str) -> StorageError | None:
+    """:func:`unreadable_files` for the artifacts of run ``run_id``."""
+    with contextlib.suppress(Exception):  # an unknown run is reported by the caller
+        return unreadable_files(label, tracking.client.get_run(run_id).info.artifact_uri)
+    return None
+
+
+def model_files_problem(model_uri: str) -> StorageError | None:
+    """:func:`unreadable_files` for a ``models:/NAME/VERSION`` (or alias) URI's files."""
+    import mlflow
+
+    if not model_uri.startswith("models:/"):
+        return unreadable_files(model_uri, model_uri)
+    ref = model_uri.removeprefix("models:/")
+    name, _, rest = ref.partition("/")
+    name, at, alias = name.partition("@")
+    with contextlib.suppress(Exception):
+        client = mlflow.MlflowClient()
+        version = client.get_model_version_by_alias(name, alias).version if at else rest
+        uri = client.get_model_version_download_uri(name, version)
+        return unreadable_files(f"{name}/{version}", uri)
+    return None

@@ -16,7 +16,7 @@ from shipyard.registry import tags
 from shipyard.registry.environment import capture_environment
 from shipyard.registry.git import git_state
 from shipyard.registry.refs import ModelRef
-from shipyard.registry.tracking import Tracking, mlflow_errors
+from shipyard.registry.tracking import Tracking, mlflow_errors, run_files_problem
 from shipyard.registry.views import get_version
 from shipyard.store.event_kinds import EventKind
 from shipyard.training.context import TrainContext
@@ -163,6 +163,9 @@ def _run_record(tracking: Tracking, run_id: str | None, label: str) -> tuple[str
         try:
             path = tracking.client.download_artifacts(run_id, RUN_RECORD, folder)
         except (MlflowException, OSError):
+            elsewhere = run_files_problem(tracking, run_id, label)
+            if elsewhere is not None:
+                raise elsewhere from None
             raise NotReproducible(
                 f"{label} was not trained by `shipyard train`: its run records no entrypoint, "
                 "seed or data snapshot.",
