@@ -31,16 +31,10 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return made
 
 
-def _needs(target: str) -> None:
-    if target == "kfp":
-        pytest.importorskip("kfp.kubernetes", reason="kfp-kubernetes is in the kfp extra")
-
-
 @pytest.mark.parametrize("target", TARGETS)
 def test_no_secret_value_reaches_the_exported_pipeline(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
-    _needs(target)
     config = load_config(root / "shipyard.yaml", environ={})
     store = Store(config.db_url, actor="tester")
     token = token_for(project_of(config), "admin")

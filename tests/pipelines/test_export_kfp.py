@@ -15,8 +15,6 @@ import yaml
 from shipyard.cli import run
 from tests.support import copy_example
 
-pytest.importorskip("kfp.kubernetes", reason="kfp-kubernetes is in the kfp extra")
-
 IMAGE = "registry.example.com/churn:3"
 GATES = ["validate", "retrain", "scorecard", "shadow", "canary", "promote"]
 CAUSE = '{"kind": "schedule", "fired_at": "2026-12-01T03:00:00Z"}'
