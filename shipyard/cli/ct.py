@@ -121,7 +121,7 @@ def start_cmd(
 @app.command("step")
 def step_cmd(
     ctx: typer.Context,
-    cycle_id: Annotated[int, typer.Argument(metavar="CYCLE", help="The cycle's id.")],
+    cycle_id: Annotated[int, typer.Argument(metavar="cycle", help="The cycle's id.")],
     gate: Annotated[
         str,
         typer.Argument(
