@@ -1,6 +1,6 @@
 """The Spark engine equals the DuckDB path on the same data.
 
-One real local Spark session (``local[1]``, UI off, quiet logs) for the module: Spark
+One real local Spark session (``local[1]``, UI off, quiet logs) for the test session: Spark
 reads the window's Parquet files, each partition summarises its Arrow batches with the
 chunked engine's code, and the merged summary is scored. DuckDB reads the same files
 into one frame that the detectors score in one pass. Skipped only when Java is missing
@@ -41,7 +41,7 @@ CASES = [(method, {}) for method in DETECTORS] + [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     from shipyard.monitoring.spark_engine import local_session
 
