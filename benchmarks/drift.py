@@ -1,11 +1,17 @@
 """Shipyard's auto-mode drift against Evidently 0.7's ``DataDriftPreset``, same data, one run.
 
     python benchmarks/drift.py                      # 1M rows, 20 numeric + 5 categorical
+    python benchmarks/drift.py --reader stream      # Shipyard reads a column at a time
+    python benchmarks/drift.py --reference-flow stored   # fitted reference saved, reloaded
     python benchmarks/drift.py --rows 100000 --numeric 80 --categorical 20
     python benchmarks/drift.py --scaling            # Shipyard: 100k → 10M rows, 10 → 500 columns
+    python benchmarks/drift.py --engine-scaling --numeric 8 --categorical 2
+                                                    # chunked engine: 1M → 100M-row windows
+    python benchmarks/drift.py --engine-scaling --rows 100000 --window-rows 1000000 \
+        --spark-max-rows 1000000                    # … and Spark (local mode)
 
 The synthetic reference and current data are written once to Parquet in a temporary
-directory, a row group (2**20 rows) at a time, so generating 10M rows never holds a
+directory, a row group (2**20 rows) at a time, so generating 100M rows never holds a
 whole frame; values stay float64. Every fourth numeric column and every other
 categorical column shifts. Each side then runs in a process of its own that reads the
 same Parquet files the same way (``--reader``), and reports its own peak RSS
@@ -17,11 +23,22 @@ same Parquet files the same way (``--reader``), and reports its own peak RSS
   frames and computes ``Report([DataDriftPreset()], include_tests=True)``.
 - Shipyard runs with this interpreter: it reads the reference, ``fit``s
   ``AutoDriftDetector``, lets the reference frame go (``--keep-reference`` holds it),
-  reads the current window and ``score``s it.
+  reads the current window and ``score``s it. With ``--reference-flow stored`` it
+  saves the fitted reference (``Reference.save``) and drops the detector before reading
+  the window, then loads it to score, as a monitoring job does with the reference
+  stored at training time; saving and loading count in its compute time.
 
 Per-column methods and verdicts must be identical and scores equal to 1e-6 relative
 (exit status 1 otherwise); wall time and peak memory are compared with the floors:
 Shipyard ≥ 30× faster, ≤ 1/4 of the memory.
+
+``--engine chunked|spark`` scores the window from mergeable per-chunk summaries
+(``shipyard.monitoring.chunks``), read ``--batch-rows`` rows at a time or on a local
+Spark session. ``--engine-scaling`` writes windows of ``--window-rows`` rows against
+one reference, runs the chunked engine (and Spark, and the one-pass scorer where they
+fit), and reports ns per row·column of the window, peak RSS (with child processes:
+Spark's JVM and workers) and whether the verdicts equal the one pass; each window's
+files are deleted after it.
 """
 
 from __future__ import annotations
