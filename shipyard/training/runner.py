@@ -311,7 +311,7 @@ def _log_dataset(inputs: TrainingInputs, target: str | None) -> None:
             warnings.simplefilter("ignore", UserWarning)
             dataset = from_pandas(
                 frame,
-                source=str(snap.data_path),
+                source=snap.data_url,
                 name=context,
                 # MLflow keeps at most 36 characters; the full digest is a tag.
                 digest=snap.digest[:32],

@@ -156,6 +156,8 @@ class ServeProcess:
             self.output.append(line)
             if line.startswith("worker ") and " ready in " in line:
                 self._ready.add(line.split(":")[0])
+            elif line.startswith("Serving ") and " ready in " in line:  # one worker
+                self._ready.add("main")
 
     def _all_ready(self) -> bool:
         assert self.process is not None
