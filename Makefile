@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Airflow pins many packages, so it never shares Shipyard's venv: the suite imports the
+# exported DAG with Airflow's DagBag in a venv of its own (tests/pipelines/test_export_airflow.py).
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW := apache-airflow==3.3.2 apache-airflow-providers-cncf-kubernetes
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
@@ -19,6 +23,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(VENV)/.installed $@
 
+$(AIRFLOW_VENV)/.installed:
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet $(AIRFLOW)
+	touch $@
+
 demo: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/shipyard demo
 
@@ -35,11 +44,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+pytest: $(VENV)/.installed-dev $(AIRFLOW_VENV)/.installed
+	SHIPYARD_AIRFLOW_PYTHON="$(abspath $(AIRFLOW_VENV))/bin/python" $(BIN)/python -m pytest
 
 docs: $(VENV)/.installed
 	$(BIN)/shipyard config docs -o docs/config.md
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
