@@ -54,7 +54,6 @@ def ingest_cmd(
     from shipyard.data import read_frame
     from shipyard.errors import DataError
     from shipyard.logs.label_book import LabelBook, record_labels
-    from shipyard.logs.root import lock_folder, project_log_root
     from shipyard.logs.writer import LabelRecord
     from shipyard.serving.request import qualified
 
@@ -100,7 +99,7 @@ def ingest_cmd(
                 received_at=now,
             )
         )
-    book = LabelBook(project_log_root(config), lock_folder=lock_folder(config))
+    book = LabelBook.for_config(config, project.store)
     outcome = book.write(
         records,
         on_conflict=on_conflict or config.labels.on_conflict,

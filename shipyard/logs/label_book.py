@@ -22,11 +22,12 @@ are few next to predictions), so nothing is pending outside the lock. The lock i
 host and on network file systems that honour ``flock``.
 
 In a bucket (``root`` a remote :class:`~shipyard.storage.location.Location`) each file
-is one PUT and the check reads every host's files, but the lock is a ``flock`` in
-``lock_folder`` on this host's disk: it orders the writers of one host only. Two hosts
-taking labels for the *same* request at the same instant can both pass the check (then
-readers take the latest label, as with ``keep_last``); send a model's labels through
-one host, or ``shipyard labels ingest`` on one, where ``reject`` must hold strictly.
+is one PUT and the check reads every host's files. The ``flock`` is then in
+``lock_folder`` on this host's disk and orders this host's writers; hosts are ordered
+by ``shared_lock``, a lock every host can take: :func:`database_lock` holds a
+PostgreSQL advisory lock per model in the shared control-plane database for as long as
+the check, the PUT and the audit event take. (Without one, two hosts taking labels for
+the *same* request at the same instant could both pass the check.)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from io import BytesIO
@@ -49,12 +50,20 @@ import pyarrow.parquet as pq
 
 from shipyard.errors import ConfigError, DataError, RequestError, StorageError
 from shipyard.logs.kinds import log_kind
-from shipyard.logs.root import fresh_listing, host_id, log_root, model_location
+from shipyard.logs.root import (
+    fresh_listing,
+    host_id,
+    lock_folder,
+    log_root,
+    model_location,
+    project_log_root,
+)
 from shipyard.logs.writer import LabelRecord, model_dir, parquet_bytes, write_log_file
 from shipyard.moments import as_utc
 from shipyard.storage.location import Location
 
 if TYPE_CHECKING:
+    from shipyard.config import Config
     from shipyard.store import Store
 
 try:  # POSIX
@@ -62,7 +71,15 @@ try:  # POSIX
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LabelBook", "LabelOutcome", "OnConflict", "conflict_error", "record_labels"]
+__all__ = [
+    "LabelBook",
+    "LabelOutcome",
+    "OnConflict",
+    "SharedLock",
+    "conflict_error",
+    "database_lock",
+    "record_labels",
+]
 
 OnConflict = Literal["reject", "keep_first", "keep_last"]
 _SHOWN = 5  # request ids named in a message or an audit payload
@@ -108,8 +125,15 @@ class LabelOutcome:
 class LabelBook:
     """Conflict-checked, synchronous writes to the label log under ``root``."""
 
-    def __init__(self, root: Path | Location, *, lock_folder: Path | None = None) -> None:
-        """``lock_folder`` (on this host's disk) holds the locks when ``root`` is a bucket."""
+    def __init__(
+        self,
+        root: Path | Location,
+        *,
+        lock_folder: Path | None = None,
+        shared_lock: SharedLock | None = None,
+    ) -> None:
+        """``lock_folder`` (on this host's disk) holds the locks when ``root`` is a bucket;
+        ``shared_lock`` orders the writers of every host (see :func:`database_lock`)."""
         self.location = log_root(root)
         self.root: Path | Location = root if isinstance(root, Location) else Path(root)
         if not self.location.is_local and lock_folder is None:
@@ -119,8 +143,18 @@ class LabelBook:
                 "<workspace>/locks).",
             )
         self.lock_folder = lock_folder
+        self.shared_lock = shared_lock
         self._lock = threading.Lock()
         self._seen: dict[str, dict[str, frozenset[str]]] = {}  # model → file → ids
+
+    @classmethod
+    def for_config(cls, config: Config, store: Store) -> LabelBook:
+        """The project's label book: its log root, and in a bucket, this host's lock
+        folder (``.shipyard/locks``) and the database lock that orders every host."""
+        root = project_log_root(config)
+        if isinstance(root, Path):
+            return cls(root)
+        return cls(root, lock_folder=lock_folder(config), shared_lock=database_lock(store))
 
     def write(
         self,
@@ -198,7 +232,11 @@ class LabelBook:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
-                yield
+                if self.shared_lock is None:
+                    yield
+                else:
+                    with self.shared_lock(model):
+                        yield
             finally:
                 if fcntl is not None:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
@@ -256,6 +294,37 @@ class LabelBook:
                 # A file no audit event names: readers would take it as a late label.
                 with contextlib.suppress(OSError, StorageError):
                     self.location.fs.rm(path)
+
+
+SharedLock = Callable[[str], AbstractContextManager[None]]  # model -> a held lock
+
+
+def database_lock(store: Store) -> SharedLock | None:
+    """A lock per model that holds across hosts: a PostgreSQL advisory lock in the shared
+    control-plane database. None for another database (SQLite lives on one host, where
+    the ``flock`` is enough).
+
+    The lock is held on a connection of its own, from the check of a batch to its audit
+    event; if the holder dies, PostgreSQL ends its session and frees the lock.
+    """
+    from sqlalchemy import text
+
+    engine = store.engine
+    if engine.dialect.name != "postgresql":
+        return None
+
+    @contextmanager
+    def locked(model: str) -> Iterator[None]:
+        digest = hashlib.sha256(f"shipyard.labels:{model}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+    return locked
 
 
 def record_labels(store: Store, outcome: LabelOutcome, *, request_id: str | None = None) -> None:

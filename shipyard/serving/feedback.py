@@ -216,11 +216,9 @@ class FeedbackDesk:
     @classmethod
     def for_project(cls, project: Project, model: str) -> FeedbackDesk:
         """The desk a server of ``project`` uses: its label log, its rule, its audit log."""
-        from shipyard.logs.root import lock_folder, project_log_root
-
         config = project.config
         return cls(
-            LabelBook(project_log_root(config), lock_folder=lock_folder(config)),
+            LabelBook.for_config(config, project.store),
             model,
             on_conflict=config.labels.on_conflict,
             audit=StoreAudit(project),

@@ -256,3 +256,55 @@ def test_the_logs_command_reads_a_bucket_named_by_serving_logs(
     assert run(["logs", "query", "churn", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [row["request_id"] for row in shown] == ["r0", "r1", "r2"]
+
+
+@pytest.mark.postgres
+def test_hosts_racing_to_label_one_request_in_a_bucket_accept_exactly_one(
+    logs: Location, tmp_path: Path, postgres_url: str
+) -> None:
+    """Four hosts (their own lock folders) share one PostgreSQL: its advisory lock orders
+    their checks, so with ``reject`` one label is written and every other is a 409."""
+    import threading
+
+    from shipyard.logs.label_book import database_lock
+    from shipyard.store import Store
+
+    stores = [Store(postgres_url, actor="tester") for _ in range(4)]
+    try:
+        books = [
+            LabelBook(logs, lock_folder=tmp_path / f"host{i}", shared_lock=database_lock(store))
+            for i, store in enumerate(stores)
+        ]
+        start = threading.Barrier(len(books))
+        outcomes: list[str] = []
+
+        def label(book: LabelBook, value: int) -> None:
+            start.wait()
+            try:
+                book.write([LabelRecord("r0", datetime.now(UTC), MODEL, value)])
+                outcomes.append("written")
+            except RequestError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=label, args=(book, i)) for i, book in enumerate(books)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert sorted(outcomes) == ["refused", "refused", "refused", "written"]
+        assert query_log(logs, MODEL, kind="labels").num_rows == 1
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_database_lock_is_postgresql_s_alone(tmp_path: Path) -> None:
+    """SQLite lives on one host: the label book's flock is enough there."""
+    from shipyard.logs.label_book import database_lock
+    from shipyard.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'cp.db'}", actor="tester")
+    try:
+        assert database_lock(store) is None
+    finally:
+        store.close()
