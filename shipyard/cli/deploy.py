@@ -39,6 +39,10 @@ def k8s_cmd(
         typer.Option(help="Image `shipyard build` made, e.g. registry.example.com/churn:1."),
     ] = None,
     namespace: Annotated[str, typer.Option(help="Kubernetes namespace.")] = "default",
+    name: Annotated[
+        str | None,
+        typer.Option(help="Name of the objects (default: the model's name as a DNS label)."),
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="kserve, plain (Deployment + Service + autoscaler) or all.")
     ] = "all",
@@ -115,6 +119,7 @@ def k8s_cmd(
         # The variables the CLI reads the database URL and the token from, in the pod too.
         secret_variables={DATABASE_KEY: f"{ENV_PREFIX}DATABASE_URL", TOKEN_KEY: TOKEN_VARIABLE},
         namespace=namespace,
+        name=name or "",
         mode=mode,  # type: ignore[arg-type]  # KubernetesSpec checks it
         min_replicas=min_replicas,
         max_replicas=max_replicas,

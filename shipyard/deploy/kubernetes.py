@@ -255,7 +255,8 @@ def agent_deployment(spec: KubernetesSpec, digest: str, extra: dict[str, str]) -
         "env": base_env(spec, extra),
         "envFrom": storage_env_from(spec),
         "resources": {
-            "requests": {"cpu": "250m", "memory": "512Mi"},
+            # The agent mostly waits; when it retrains it needs what a server would.
+            "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
             "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
         },
         "securityContext": container_security(spec),

@@ -53,7 +53,30 @@ TOKEN_KEY = "token"
 UID = 10001  # a non-root user; the image's own user need not match (files are world-readable)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_UNITS = {
+    "": 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+}
+
+
+def quantity(text: str, *, flag: str) -> float:
+    """A Kubernetes quantity (``500m``, ``2``, ``512Mi``) as a number, or a ConfigError."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ConfigError(
+            f"{flag} {text!r} is not a Kubernetes quantity.",
+            hint="Write CPU as 500m or 2, memory as 512Mi or 2Gi.",
+        )
+    return float(match[1]) * _UNITS[match[2] or ""]
 
 
 def dns_name(text: str, *, what: str, limit: int = 50) -> str:
@@ -66,7 +89,7 @@ def dns_name(text: str, *, what: str, limit: int = 50) -> str:
     if not name or not _DNS_LABEL.match(name):
         raise ConfigError(
             f"{what} {text!r} cannot be made a Kubernetes name.",
-            hint="Names need letters or digits; pass --name with a DNS label such as churn-api.",
+            hint="Names need letters or digits: pass --name with a DNS label such as churn-api.",
         )
     return name
 
@@ -167,16 +190,16 @@ class KubernetesSpec:
                 f"port {self.port} / workers {self.workers} are out of range.",
                 hint="serving.port is 1-65535 in a pod, serving.workers at least 1.",
             )
-        for flag, value in (
-            ("--cpu-request", self.cpu_request),
-            ("--cpu-limit", self.cpu_limit),
-            ("--memory-request", self.memory_request),
-            ("--memory-limit", self.memory_limit),
+        for what, request, limit in (
+            ("cpu", self.cpu_request, self.cpu_limit),
+            ("memory", self.memory_request, self.memory_limit),
         ):
-            if not _QUANTITY.match(value):
+            asked = quantity(request, flag=f"--{what}-request")
+            if asked > quantity(limit, flag=f"--{what}-limit") or asked <= 0:
                 raise ConfigError(
-                    f"{flag} {value!r} is not a Kubernetes quantity.",
-                    hint="Write CPU as 500m or 2, memory as 512Mi or 2Gi.",
+                    f"--{what}-request {request} must be above 0 and at most --{what}-limit "
+                    f"{limit}: Kubernetes refuses a pod that requests more than its limit.",
+                    hint=f"Raise --{what}-limit or lower --{what}-request.",
                 )
 
     @property

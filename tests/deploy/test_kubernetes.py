@@ -424,10 +424,22 @@ def test_a_password_elsewhere_in_the_config_is_refused() -> None:
         ({"namespace": "ML_Serving"}, "--namespace"),
         ({"image": "has space:1"}, "--image"),
         ({"cpu_request": "lots"}, "--cpu-request"),
+        ({"cpu_request": "3", "cpu_limit": "2500m"}, "at most --cpu-limit"),
+        ({"memory_request": "3Gi", "memory_limit": "2048Mi"}, "at most --memory-limit"),
+        ({"model": "__"}, "--name"),
         ({"ref": "churn/1", "baked": True}, "no shared control plane"),
     ],
 )
 def test_bad_settings_are_named(change: dict[str, Any], message: str) -> None:
+    KubernetesSpec(  # the limits may equal the requests
+        model="churn",
+        image=IMAGE,
+        secret_variables=VARIABLES,
+        cpu_request="2",
+        cpu_limit="2000m",
+        memory_request="1Gi",
+        memory_limit="1024Mi",
+    )
     with pytest.raises(ConfigError, match=message):
         KubernetesSpec(
             **{"model": "churn", "image": IMAGE, "secret_variables": VARIABLES, **change}
@@ -632,3 +644,23 @@ def test_cli_on_a_shared_database_writes_neither_its_password_nor_a_token(
     assert DB_PASSWORD not in everything and url not in everything
     assert admin not in everything and admin[4:20] not in everything
     assert "shared database" not in everything  # no note: the database is shared already
+
+
+def test_name_sets_every_object_name_and_the_model_stays_the_registrys(tmp_path: Path) -> None:
+    _, documents = _emit(tmp_path, name="churn-api", autoscale="keda")
+    names = {d["metadata"]["name"] for _, d in documents}
+    assert names == {
+        "churn-api",
+        "churn-api-config",
+        "churn-api-agent",
+        "churn-api-runtime",
+        "shipyard",
+    }
+    serving = next(
+        d
+        for _, d in documents
+        if d["metadata"]["name"] == "churn-api" and d["kind"] == "Deployment"
+    )
+    assert serving["spec"]["template"]["spec"]["containers"][0]["args"][1] == "churn"
+    scaled = next(d for _, d in documents if d["kind"] == "ScaledObject")
+    assert 'model="churn"' in scaled["spec"]["triggers"][0]["metadata"]["query"]
