@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from shipyard.config import Config
-from shipyard.errors import DatabaseError, NotFoundError, ShipyardError, StorageError
-from shipyard.storage import artifact_location
+from shipyard.config import Config, StorageSettings
+from shipyard.errors import ConfigError, DatabaseError, NotFoundError, ShipyardError, StorageError
+from shipyard.storage import Location, artifact_location
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -136,18 +136,43 @@ def run_files_problem(tracking: Tracking, run_id: str, label: str) -> StorageErr
     return None
 
 
-def model_files_problem(model_uri: str) -> StorageError | None:
-    """:func:`unreadable_files` for a ``models:/NAME/VERSION`` (or alias) URI's files."""
+def model_files_problem(
+    model_uri: str,
+    settings: StorageSettings | None = None,
+    client: MlflowClient | None = None,
+) -> StorageError | None:
+    """Why a ``models:/NAME/VERSION`` (or ``@alias``) URI's files cannot be read, if so.
+
+    A local folder that is not on this host, or a bucket that does not answer (one
+    bounded request, so a server learns it in seconds rather than after MLflow's
+    boto3 retries) gives the :class:`StorageError` to report; anything else is left to
+    the loader to report. ``client`` defaults to MLflow's global one (what
+    ``models:/`` URIs resolve against).
+    """
     import mlflow
 
     if not model_uri.startswith("models:/"):
         return unreadable_files(model_uri, model_uri)
-    ref = model_uri.removeprefix("models:/")
-    name, _, rest = ref.partition("/")
+    name, _, rest = model_uri.removeprefix("models:/").partition("/")
     name, at, alias = name.partition("@")
-    with contextlib.suppress(Exception):
-        client = mlflow.MlflowClient()
+    try:
+        client = client or mlflow.MlflowClient()
         version = client.get_model_version_by_alias(name, alias).version if at else rest
         uri = client.get_model_version_download_uri(name, version)
-        return unreadable_files(f"{name}/{version}", uri)
+    except Exception:  # an unknown version or an unreachable database: the caller says so
+        return None
+    label = f"{name}/{version}"
+    if "://" not in uri or uri.startswith("file:"):
+        return unreadable_files(label, uri)
+    if uri.split("://", 1)[0] not in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"):
+        return None
+    if settings is None:
+        # What Tracking hands MLflow's S3 repository (storage.endpoint_url).
+        settings = StorageSettings(endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None)  # type: ignore[call-arg]
+    try:
+        Location(uri.rstrip("/"), settings).exists("MLmodel")
+    except StorageError as exc:
+        return StorageError(f"Cannot load {label}: {exc.message}", hint=exc.hint)
+    except ConfigError:
+        return None  # the scheme's extra is not installed: MLflow's own error says more
     return None

@@ -2,8 +2,8 @@
 
 Readiness answers one question for a load balancer: should this worker get traffic?
 A worker that is serving its model is ready, even while something around it is wrong
-(the database is unreachable, a challenger failed to load, an alias moved outside
-Shipyard): it keeps answering with what it has, and says what is wrong under
+(the database or the bucket is unreachable, a challenger failed to load, an alias
+moved outside Shipyard): it keeps answering with what it has, and says what is wrong under
 ``degraded``. The one exception is the prediction log with ``serving.require_log``:
 then a worker whose log writes fail is taken out of rotation, because every
 prediction it answered would go unrecorded.
@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["REASONS", "Health", "HealthCheck"]
 
 # Every reason a server can be degraded for; the gauge reports each as 0 or 1.
-REASONS = ("database", "prediction_log", "model_load", "registry_drift", "artifact_mismatch")
+REASONS = (
+    "database",
+    "prediction_log",
+    "model_load",
+    "registry_drift",
+    "artifact_mismatch",
+    "storage",
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class HealthCheck:
             degraded["database"] = status["database"]
         if "load_error" in status:
             degraded["model_load"] = status["load_error"]
+        if "storage" in status:  # the bucket does not answer: serving what is loaded
+            degraded["storage"] = status["storage"]
         details = self.slot.details()
         if "registry_drift" in details:
             degraded["registry_drift"] = details["registry_drift"]

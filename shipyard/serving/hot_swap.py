@@ -33,6 +33,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from shipyard.config import StorageSettings
+from shipyard.errors import StorageError
 from shipyard.models.served import ArtifactCheck, ServedModel
 from shipyard.registry.pointers import AliasDrift, model_drift, record_drift, trusted_version
 from shipyard.serving.router import Router, TrafficPlan
@@ -129,6 +131,7 @@ class GenerationWatcher:
         loader: Loader | None = None,
         check: ArtifactCheck | None = None,
         drift_interval: float = 5.0,
+        storage: StorageSettings | None = None,
     ) -> None:
         from shipyard.models.served import load_served_model
 
@@ -138,6 +141,7 @@ class GenerationWatcher:
         self.interval = interval
         self.loader = loader or partial(load_served_model, check=check)
         self.drift_interval = drift_interval
+        self.storage = storage
         self.name = slot.current.name
         self.swaps = 0
         self.drift_checks = 0  # registry drift checks done
@@ -254,22 +258,37 @@ class GenerationWatcher:
 
     def _load(self, versions: set[str], lineup: Lineup) -> dict[str, ServedModel]:
         # Called once per generation: a version that fails is tried again on the next.
+        from shipyard.registry.tracking import model_files_problem
+
         models: dict[str, ServedModel] = {}
         errors: list[str] = []
+        storage: list[str] = []
         for version in sorted(versions):
             known = lineup.models.get(version) or self._standby.pop(version, None)
             if known is not None:
                 models[version] = known
                 continue
             try:
+                # One bounded look at the bucket first: an unreachable one is reported in
+                # seconds, not after MLflow's boto3 client has retried for minutes.
+                uri = f"models:/{self.name}/{version}"
+                problem = model_files_problem(uri, self.storage, self.client)
+                if problem is not None:
+                    raise problem
                 models[version] = self.loader(self.client, self.name, version)
             except Exception as exc:  # a bad version must not stop serving
                 errors.append(f"{self.name}/{version}: {exc}")
+                if isinstance(exc, StorageError):
+                    storage.append(f"{self.name}/{version}: {exc.message}")
                 self._record(EventKind.SERVING_LOAD_FAILED, version, {"error": str(exc)})
         if errors:
             self.slot.status["load_error"] = "; ".join(errors)
         else:
             self.slot.status.pop("load_error", None)
+        if storage:
+            self.slot.status["storage"] = "; ".join(storage)
+        else:
+            self.slot.status.pop("storage", None)
         return models
 
     def _record(self, kind: EventKind, version: str, payload: dict[str, Any]) -> None:
