@@ -126,3 +126,36 @@ def test_monitoring_engine_spark_gives_feature_drifts_results(spark, data) -> No
         DatasetDrift("features", tuple(r for r, _ in want), 0.5),
         DatasetDrift("features", tuple(r for r, _ in got), 0.5),
     )
+
+
+def test_spark_summarises_the_prediction_logs_shape_with_its_filters(spark, data, tmp_path) -> None:
+    """Log files hold the features in an ``inputs`` struct beside status and role."""
+    from shipyard.monitoring.spark_engine import summarize_spark
+
+    reference, _ = data
+    features = table(9, 1200, 0.8)
+    rng = np.random.default_rng(9)
+    logged = pa.table(
+        {
+            "status": pa.array(rng.choice(["ok", "error"], 1200, p=[0.9, 0.1])),
+            "role": pa.array(rng.choice(["live", "shadow"], 1200, p=[0.8, 0.2])),
+            "inputs": pa.StructArray.from_arrays(
+                [column.combine_chunks() for column in features.columns], features.column_names
+            ),
+        }
+    )
+    pq.write_table(logged, tmp_path / "log.parquet", row_group_size=300)
+    fitted = detector("auto").fit(reference)
+    rows = spark.read.parquet(str(tmp_path / "log.parquet"))
+    window = rows.where("status = 'ok' AND role = 'live'").select("inputs.*")
+    summary = summarize_spark(fitted, window)
+    single = (
+        duckdb.connect()
+        .execute(
+            f"SELECT unnest(inputs) FROM read_parquet('{(tmp_path / 'log.parquet').as_posix()}') "
+            "WHERE status = 'ok' AND role = 'live'"
+        )
+        .df()
+    )
+    assert summary.rows == len(single) > 0
+    assert_same(fitted.score(single), score_summary(fitted, summary))
