@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shipyard.data import Snapshot
     from shipyard.project import Project
     from shipyard.registry.tracking import Tracking
+    from shipyard.storage import Location
 
 __all__ = [
     "EvaluationRecord",
@@ -115,6 +116,18 @@ def load_scorecard(config: Config) -> Scorecard:
         ) from None
 
 
+def reports_location(config: Config) -> Location:
+    """Where evaluation reports go: ``evaluation.reports``, or ``<artifact_root>/reports``
+    when that is a bucket and the setting was left alone."""
+    from shipyard.storage import artifact_location, location
+
+    if "reports" not in config.evaluation.model_fields_set:
+        artifacts = artifact_location(config)
+        if not artifacts.is_local:
+            return artifacts.child("reports")
+    return location(config.evaluation.reports, base=config.root, settings=config.storage)
+
+
 def golden_snapshot(config: Config, store: Store, golden: Path | None = None) -> Snapshot:
     """Snapshot the golden set (``golden`` or evaluation.golden): frozen and digested."""
     from shipyard.data import snapshot
@@ -144,7 +157,8 @@ def evaluate_version(
     Needs the ``models:train`` scope on the model (an evaluation is stored on the version).
     """
     project.authorize(Scope.MODELS_TRAIN, ref.name)
-    from shipyard.evaluation import compare, load_for_evaluation, measure, write_report
+    from shipyard.evaluation import compare, load_for_evaluation, measure
+    from shipyard.evaluation.report import render_report
 
     step = on_step or (lambda _text: None)
     config, store, tracking = project.config, project.store, project.tracking
@@ -192,15 +206,14 @@ def evaluate_version(
     result = compare(scorecard, candidate, champion)
 
     step("Writing the report")
-    reports = config.resolve(config.evaluation.reports)
-    reports.mkdir(parents=True, exist_ok=True)
-    report = write_report(
-        reports / f"{name}-v{number}-{snap.digest[:12]}.html",
+    html = render_report(
         title=f"{name}/{number} on golden set {snap.digest[:12]}",
         result=result,
         candidate=candidate,
         champion=champion,
     )
+    report_name = f"{name}-v{number}-{snap.digest[:12]}.html"
+    report = reports_location(config).write_text(report_name, html)
     summary = result.to_dict()
     record = EvaluationRecord(
         model=name,
@@ -213,12 +226,16 @@ def evaluate_version(
         actor=store.actor,
         created_at=datetime.now(UTC),
     )
-    _store(record, store, tracking, version.run_id, report)
+    _store(record, store, tracking, version.run_id, (report_name, html))
     return record
 
 
 def _store(
-    record: EvaluationRecord, store: Store, tracking: Tracking, run_id: str | None, report: Path
+    record: EvaluationRecord,
+    store: Store,
+    tracking: Tracking,
+    run_id: str | None,
+    report: tuple[str, str],
 ) -> None:
     with store.session() as session:
         session.add(
@@ -246,7 +263,7 @@ def _store(
         client.log_text(
             run_id, json.dumps(record.to_dict(), indent=2, default=str), f"{folder}/scorecard.json"
         )
-        client.log_artifact(run_id, str(report), folder)
+        client.log_text(run_id, report[1], f"{folder}/{report[0]}")
     store.record(
         EventKind.MODEL_VERSION_EVALUATED,
         f"model:{record.model}/{record.version}",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from shipyard.evaluation.measure import Measurements
     from shipyard.evaluation.scorecard import ScorecardResult
 
-__all__ = ["write_report"]
+__all__ = ["render_report", "write_report"]
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937;
@@ -50,6 +50,20 @@ def write_report(
     champion: Measurements | None,
 ) -> Path:
     """Write the HTML report of ``result`` to ``path`` and return ``path``."""
+    html = render_report(title=title, result=result, candidate=candidate, champion=champion)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def render_report(
+    *,
+    title: str,
+    result: ScorecardResult,
+    candidate: Measurements,
+    champion: Measurements | None,
+) -> str:
+    """The self-contained HTML report of ``result`` (to store anywhere: a folder, a bucket)."""
     body = [
         _header(title, result, candidate, champion),
         _criteria(result),
@@ -99,9 +113,7 @@ def write_report(
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
+    return html
 
 
 def _header(

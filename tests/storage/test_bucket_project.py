@@ -15,6 +15,7 @@ import pytest
 
 from shipyard.config import StorageSettings
 from shipyard.data import load_snapshot
+from shipyard.evaluation.evaluate import evaluate_version
 from shipyard.models.loading import load_model
 from shipyard.models.served import load_served_model
 from shipyard.registry import ModelRef
@@ -65,6 +66,15 @@ def test_a_version_trained_on_one_host_loads_on_another_from_the_bucket(
     assert len(snap.frame()) == snap.rows
     report = reproduce(second, ModelRef("churn", version="1"))
     assert report.reproduced, report.differences
+    evaluation = evaluate_version(second, ModelRef("churn", version="1"))
+    assert evaluation.report_path is not None
+    assert evaluation.report_path.startswith(f"{bucket}/team/reports/churn-v1-")
+    html = artifact_location(second.config).read_text(
+        evaluation.report_path.removeprefix(f"{bucket}/team/")
+    )
+    assert html.startswith("<!doctype html>")
+    assert not (second_root / ".shipyard" / "artifacts").exists()
+    assert not (second_root / ".shipyard" / "reports").exists()
     second.close()
 
 
