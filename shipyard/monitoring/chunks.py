@@ -73,6 +73,7 @@ __all__ = [
     "SummaryStore",
     "WindowSummary",
     "as_plan",
+    "merge_columns",
     "merge_summaries",
     "summarize",
     "summarize_batches",
@@ -421,7 +422,7 @@ def summarize_batches(
         columns = dict(total.columns)
         for name, part in plan.columns.items():
             chunk = _summarize_column(part, frame[name], name in dropped)
-            columns[name] = _merge_columns(columns[name], chunk)
+            columns[name] = merge_columns(columns[name], chunk)
             del chunk
         total = WindowSummary(total.plan, total.rows + len(frame), columns)
     return total
@@ -443,11 +444,12 @@ def _merge_two(a: WindowSummary, b: WindowSummary) -> WindowSummary:
             f"Cannot merge window summaries made under different plans ({a.plan} and {b.plan}).",
             hint="Summaries merge only for the same reference and methods; summarise again.",
         )
-    columns = {name: _merge_columns(column, b.columns[name]) for name, column in a.columns.items()}
+    columns = {name: merge_columns(column, b.columns[name]) for name, column in a.columns.items()}
     return WindowSummary(a.plan, a.rows + b.rows, columns)
 
 
-def _merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
+def merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
+    """Merge one column's summaries of disjoint chunks (``a`` before ``b`` in the window)."""
     values = counts = None
     if a.values is not None and b.values is not None:
         assert a.counts is not None and b.counts is not None

@@ -1,10 +1,10 @@
 """The chunk-summary step on Apache Spark, for windows larger than one machine holds.
 
-Each Spark partition runs :func:`~shipyard.monitoring.chunks.summarize` on its Arrow
-batches (``mapInPandas``) and merges them into one summary; the partition summaries
-then merge in a tree on the executors (``treeReduce``), and only the window's summary
-reaches the driver. The numbers are the chunked engine's, computed by the same code,
-so the scores equal the DuckDB path's on the same rows.
+Each Spark partition runs :func:`~shipyard.monitoring.chunks.summarize_batches` on its
+Arrow batches (``mapInPandas``); the partitions' summaries merge column by column on
+the executors (``reduceByKey``), and only the window's summary reaches the driver. The
+numbers are the chunked engine's, computed by the same code, so the scores equal the
+DuckDB path's on the same rows.
 
     spark = local_session()                               # or your cluster's session
     summary = summarize_parquet(detector, ["s3a://bucket/logs/*.parquet"], spark)
@@ -17,8 +17,10 @@ is imported only inside these functions.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,13 +30,13 @@ import pandas as pd
 from shipyard.errors import ConfigError
 from shipyard.monitoring.base import DriftDetector
 from shipyard.monitoring.chunks import (
+    ColumnSummary,
     SummaryPlan,
     WindowSummary,
     as_plan,
-    dropped_values,
     empty_summary,
-    merge_summaries,
-    summarize,
+    merge_columns,
+    summarize_batches,
 )
 
 if TYPE_CHECKING:
@@ -53,8 +55,14 @@ def _pyspark() -> Any:
     return pyspark
 
 
-def local_session(cores: int = 1, *, app: str = "shipyard-drift") -> SparkSession:
+def local_session(
+    cores: int = 1, *, app: str = "shipyard-drift", memory: str = "2g"
+) -> SparkSession:
     """A local-mode Spark session (``local[cores]``) with the UI off and quiet logs.
+
+    ``memory`` is the JVM heap (``spark.driver.memory``, which in local mode is also the
+    executors'): a continuous column over a large reference carries about 16 bytes of
+    cell counts and sums per reference value through it.
 
     Python workers run this interpreter, so they import the same Shipyard. An active
     session is reused (``getOrCreate``).
@@ -73,7 +81,7 @@ def local_session(cores: int = 1, *, app: str = "shipyard-drift") -> SparkSessio
         .config("spark.pyspark.python", sys.executable)
         .config("spark.pyspark.driver.python", sys.executable)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "1g")
+        .config("spark.driver.memory", memory)
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -97,18 +105,38 @@ def summarize_spark(
         )
 
     def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        total = empty_summary(plan)
-        for batch in batches:
-            chunk = summarize(plan, batch, dropped=dropped_values(plan, total))
-            total = merge_summaries(total, chunk)
-        yield pd.DataFrame({"summary": [total.to_json().encode()]})
+        # One row per column (and one for the row count), so no Arrow batch or JVM row
+        # holds more than one column's summary.
+        total = summarize_batches(plan, batches)
+        yield pd.DataFrame({"column": [None], "summary": [_pack(total.rows)]})
+        for name, column in total.columns.items():
+            yield pd.DataFrame({"column": [name], "summary": [_pack(column)]})
 
     with _pandas_3_accepted():
-        summaries = frame.select(*names).mapInPandas(partition, schema="summary binary")
-        parts = summaries.rdd.map(lambda row: WindowSummary.from_json(bytes(row[0])))
-        if parts.getNumPartitions() == 0:
-            return empty_summary(plan)
-        return parts.treeReduce(merge_summaries, depth=2)
+        rows = frame.select(*names).mapInPandas(partition, schema="column string, summary binary")
+        pairs = rows.rdd.map(lambda row: (row[0], _unpack(row[1])))
+        merged = dict(pairs.reduceByKey(_merge_part).collect())  # merged per column on executors
+    if not merged:  # a window without partitions
+        return empty_summary(plan)
+    columns = {name: merged[name] for name in names}
+    return WindowSummary(plan.digest, int(merged[None]), columns)
+
+
+def _merge_part(a: ColumnSummary | int, b: ColumnSummary | int) -> ColumnSummary | int:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    assert isinstance(a, ColumnSummary) and isinstance(b, ColumnSummary)
+    return merge_columns(a, b)
+
+
+def _pack(part: ColumnSummary | int) -> bytes:
+    """A partition's column summary on the wire between Python workers (never stored)."""
+    return zlib.compress(pickle.dumps(part, protocol=5), 1)
+
+
+def _unpack(data: bytes | bytearray) -> ColumnSummary | int:
+    part: ColumnSummary | int = pickle.loads(zlib.decompress(data))
+    return part
 
 
 def summarize_parquet(
