@@ -9,6 +9,9 @@ The signature is Ed25519 (the project's signing key) over the canonical JSON of
 ``{"size", "root", "at", "project"}``. Whoever can write the database cannot forge one
 without the private key, so a history rewritten after the checkpoint was taken no longer
 hashes to its root. Copy the folder somewhere the database's writers cannot reach.
+
+The folder is local or in a bucket: every function takes a :class:`~pathlib.Path` or a
+:class:`~shipyard.storage.Location` (a file's own location, for :func:`read_checkpoint`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from shipyard.errors import AuditFailed
 from shipyard.governance.signing import ALGORITHM, canonical_json, public_key_fingerprint
 from shipyard.jsonable import Record
+from shipyard.storage import Location
 
 __all__ = [
     "Checkpoint",
@@ -56,7 +60,9 @@ class Checkpoint(Record):
     @property
     def name(self) -> str:
         """The file name, or a description when it was never saved."""
-        return Path(self.path).name if self.path else f"the checkpoint at size {self.size}"
+        if not self.path:
+            return f"the checkpoint at size {self.size}"
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
 
     def signed_bytes(self) -> bytes:
         """The canonical JSON the signature covers."""
@@ -88,20 +94,25 @@ def sign_checkpoint(
     )
 
 
-def save_checkpoint(checkpoint: Checkpoint, folder: Path) -> Checkpoint:
+def save_checkpoint(checkpoint: Checkpoint, folder: Path | Location) -> Checkpoint:
     """Write ``checkpoint`` into ``folder`` (created if missing); never overwrites a file."""
     stamp = checkpoint.at.replace("-", "").replace(":", "").replace("+0000", "Z")
-    path = folder / f"checkpoint-{checkpoint.size}-{stamp}.json"
+    name = f"checkpoint-{checkpoint.size}-{stamp}.json"
     text = json.dumps(checkpoint.file_json(), indent=2, sort_keys=True) + "\n"
+    if isinstance(folder, Location):
+        if folder.is_local:
+            folder = folder.local_path()
+        else:
+            if folder.exists(name):
+                raise _exists(name, folder.url)
+            return Checkpoint(**{**checkpoint.file_json(), "path": folder.write_text(name, text)})
+    path = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as out:
             out.write(text)
     except FileExistsError:
-        raise AuditFailed(
-            f"A checkpoint named {path.name} already exists in {folder}.",
-            hint="Checkpoints are never overwritten; write another in a moment.",
-        ) from None
+        raise _exists(name, str(folder)) from None
     except OSError as exc:
         raise AuditFailed(
             f"Cannot write the checkpoint to {folder}: {exc.strerror}.",
@@ -110,29 +121,38 @@ def save_checkpoint(checkpoint: Checkpoint, folder: Path) -> Checkpoint:
     return Checkpoint(**{**checkpoint.file_json(), "path": str(path)})
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
+def _exists(name: str, folder: str) -> AuditFailed:
+    return AuditFailed(
+        f"A checkpoint named {name} already exists in {folder}.",
+        hint="Checkpoints are never overwritten; write another in a moment.",
+    )
+
+
+def read_checkpoint(path: Path | Location) -> Checkpoint:
     """The checkpoint in ``path``; ``AuditFailed`` naming the file when it is not one."""
+    where = path.url if isinstance(path, Location) else str(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes("") if isinstance(path, Location) else path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except OSError as exc:
-        raise AuditFailed(f"Cannot read checkpoint {path}: {exc.strerror}.") from None
+        raise AuditFailed(f"Cannot read checkpoint {where}: {exc.strerror or exc}.") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise AuditFailed(f"Checkpoint {path} is not JSON: the file is damaged.") from None
+        raise AuditFailed(f"Checkpoint {where} is not JSON: the file is damaged.") from None
     fields = {"size": int, "root": str, "at": str, "project": str, "key": str, "signature": str}
     if not isinstance(data, dict) or any(
         not isinstance(data.get(name), kind) or isinstance(data.get(name), bool)
         for name, kind in fields.items()
     ):
         raise AuditFailed(
-            f"Checkpoint {path} lacks one of {', '.join(fields)} (or one has the wrong type).",
+            f"Checkpoint {where} lacks one of {', '.join(fields)} (or one has the wrong type).",
             hint="The file is damaged or is not a Shipyard checkpoint.",
         )
     if data["size"] < 0:
-        raise AuditFailed(f"Checkpoint {path} claims a negative size, {data['size']}.")
+        raise AuditFailed(f"Checkpoint {where} claims a negative size, {data['size']}.")
     return Checkpoint(
         **{name: data[name] for name in fields},
         algorithm=str(data.get("algorithm", ALGORITHM)),
-        path=str(path),
+        path=where,
     )
 
 
@@ -155,13 +175,20 @@ def signature_problem(
     return None
 
 
-def checkpoint_files(folder: Path) -> list[Path]:
-    """Every checkpoint file in ``folder``, oldest first (none when it does not exist)."""
+def checkpoint_files(folder: Path | Location) -> list[Any]:
+    """Every checkpoint file in ``folder``, oldest first (none when it does not exist).
+
+    ``Path`` items for a local folder given as a ``Path``; each file's own
+    :class:`Location` for a folder given as a ``Location``.
+    """
+    if isinstance(folder, Location):
+        found = [Location(url, folder.settings) for url in folder.glob(_GLOB)]
+        return sorted(found, key=lambda item: _order(item.url.rsplit("/", 1)[-1]))
     if not folder.is_dir():
         return []
-    return sorted(folder.glob(_GLOB), key=_order)
+    return sorted(folder.glob(_GLOB), key=lambda item: _order(item.name))
 
 
-def _order(path: Path) -> tuple[int, str]:
-    size, _, stamp = path.stem.removeprefix("checkpoint-").partition("-")
+def _order(name: str) -> tuple[int, str]:
+    size, _, stamp = name.removesuffix(".json").removeprefix("checkpoint-").partition("-")
     return (int(size) if size.isdigit() else -1, stamp)
