@@ -31,11 +31,12 @@ class StorageSettings(Section):
         None, description="Bucket region; unset: AWS_DEFAULT_REGION or the profile's region."
     )
     timeout_seconds: float = Field(
-        5.0,
+        4.0,
         gt=0,
         le=120,
-        description="Connect and read timeout of one storage request; a failing request is "
-        "not retried, so an unreachable bucket is reported within about this long.",
+        description="Longest one small storage request may take (connect, read, and the "
+        "whole request); a failing request is not retried, so an unreachable or silent "
+        "bucket is reported within about this long.",
     )
 
     @model_validator(mode="before")

@@ -213,12 +213,12 @@ class Location:
 
         Connect and read timeouts do not cover every hang (a PUT waiting for
         ``100-continue`` from an endpoint that accepted and went silent), so a request
-        of known size also gets a deadline: twice the timeout, plus time for the bytes
-        at a slow 256 KiB/s.
+        of known size also gets a deadline: the timeout, plus time for the bytes at a
+        slow 256 KiB/s.
         """
         fs = self.fs
         if getattr(fs, "async_impl", False):
-            kwargs["timeout"] = 2 * self.settings.timeout_seconds + size / 262_144
+            kwargs["timeout"] = self.settings.timeout_seconds + size / 262_144
         return getattr(fs, method)(*args, **kwargs)
 
 
