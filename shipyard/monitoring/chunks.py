@@ -1,7 +1,7 @@
 """Mergeable per-chunk summaries of a window, so drift scales past one pass over one frame.
 
 A window is summarised a chunk at a time (a Parquet row group, a log file, a Spark
-partition); summaries :func:`merge` in any order and grouping, and
+partition); summaries :func:`merge_summaries` in any order and grouping, and
 :func:`~shipyard.monitoring.chunk_scores.score_summary` turns the merged summary into
 the same :class:`~shipyard.monitoring.results.DatasetDrift` that ``detector.score`` gives
 on the whole window. Stored summaries (:meth:`WindowSummary.to_json`,
@@ -23,16 +23,19 @@ ks                                          counts in the 2k+1 cells around the 
                                             k distinct values (below, at, between each):
                                             the KS statistic is attained at those points,
                                             so D and its p-value are exact
-wasserstein, ``binning="evidently"``,       the exact map of current values to counts
-chisquare, z, auto, and every discrete or   (sorted runs for numbers, first-seen order
-categorical column                          for categories)
+chisquare, z, ``binning="evidently"``,      the exact map of current values to counts
+and every discrete or categorical column    (sorted runs for numbers, first-seen order
+                                            for categories)
+wasserstein, auto (continuous column)       the value map up to ``value_limit`` distinct
+                                            values, and cell counts with per-cell sums
 ==========================================  ===============================================
 
-The value map is the one summary whose size grows with the window: for continuous
-data it holds every distinct value. Wasserstein's integral needs the current order
-statistics between each pair of reference points (where the two CDFs cross), which
-counts and sums cannot give exactly; a discrete column's unseen values each get a
-bin, so each must be counted. Every column also keeps its NaN, ±inf and
+A discrete column's unseen values each get a bin, so each must be counted: its value
+map is kept whatever its size. Wasserstein's integral needs the current order
+statistics where the two CDFs cross between two reference points; past the limit, the
+cells give it exactly everywhere else and bound it there (the result says so, see
+:func:`~shipyard.monitoring.chunk_scores.wasserstein_from_cells`), in memory that
+depends on the reference, not the window. Every column also keeps its NaN, ±inf and
 out-of-reference-range counts, and what Evidently's column typing needs (``auto``).
 """
 
