@@ -27,7 +27,6 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
@@ -41,7 +40,13 @@ from shipyard.deploy.dockerfile import (
     ci_workflow,
     dockerfile,
 )
-from shipyard.deploy.pins import Pins, parse_freeze, pin_requirements
+from shipyard.deploy.pins import (
+    Pins,
+    applicable,
+    parse_freeze,
+    pin_requirements,
+    wheel_metadata,
+)
 from shipyard.errors import ConfigError, NotFoundError, ShipyardError
 from shipyard.jsonable import Record
 
@@ -119,18 +124,24 @@ def build_context(
     found = get_version(client, parsed)
     name, number = found.name, str(found.version)
     recorded, python = _recorded_environment(project, found)
-    wanted = _extras(project, extras)
     with tempfile.TemporaryDirectory(prefix="shipyard-build-") as scratch:
         model = _download_model(found, Path(scratch) / "model")
-        model_pins = parse_freeze(_read(model / "requirements.txt"))
+        wheel_file = _wheel(Path(scratch) / "wheels", wheel)
+        # Shipyard's requirements as the wheel declares them: the installed metadata of a
+        # development install can lag behind its pyproject.toml.
+        requires, provided = wheel_metadata(wheel_file)
+        wanted = _extras(project, extras, provided)
         roots = [*_requirement_lines(model / "requirements.txt")]
-        roots.append(f"{DISTRIBUTION}[{','.join(wanted)}]" if wanted else DISTRIBUTION)
+        roots += applicable(requires, wanted, wheel_file.name)
+        model_pins = parse_freeze(_read(model / "requirements.txt"))
         pins = pin_requirements(roots, recorded, model=model_pins, skip=[DISTRIBUTION])
         if bake:
             _verify_files(project, name, number, model)
         staging = Path(tempfile.mkdtemp(prefix=".shipyard-build-", dir=out.parent))
         try:
-            plan = _write(project, found, staging, out, model, pins, python, bake, follow, wheel)
+            plan = _write(
+                project, found, staging, out, model, pins, python, bake, follow, wheel_file
+            )
             _refuse_secrets(project, staging)
             if out.exists():
                 out.rmdir()  # checked empty above
@@ -209,7 +220,7 @@ def _recorded_environment(project: Project, found: ModelVersion) -> tuple[dict[s
     return frozen, major_minor
 
 
-def _extras(project: Project, asked: Iterable[str]) -> list[str]:
+def _extras(project: Project, asked: Iterable[str], known: Iterable[str]) -> list[str]:
     """Shipyard's extras the image needs: the database driver, the bucket's client, asked."""
     config = project.config
     wanted = list(dict.fromkeys(asked))
@@ -218,7 +229,7 @@ def _extras(project: Project, asked: Iterable[str]) -> list[str]:
     scheme = urlparse(str(config.artifact_root)).scheme
     if scheme in _STORAGE_EXTRAS:
         wanted.append(_STORAGE_EXTRAS[scheme])
-    known = set(metadata.metadata(DISTRIBUTION).get_all("Provides-Extra") or [])
+    known = set(known)
     unknown = [extra for extra in wanted if extra not in known]
     if unknown:
         raise ConfigError(
@@ -282,7 +293,7 @@ def _write(
     python: str,
     bake: bool,
     follow: bool,
-    wheel: Path | None,
+    wheel: Path,
 ) -> ImagePlan:
     from shipyard import __version__
 
@@ -303,7 +314,8 @@ def _write(
         )
     wheels = root / "wheels"
     wheels.mkdir()
-    wheel_name = _wheel(wheels, wheel)
+    shutil.copy2(wheel, wheels / wheel.name)
+    wheel_name = wheel.name
     plan = ImagePlan(
         name=name,
         version=number,
@@ -427,16 +439,16 @@ def _has_userinfo(value: Any) -> bool:
     return isinstance(value, str) and "://" in value and urlparse(value).password is not None
 
 
-def _wheel(folder: Path, given: Path | None) -> str:
-    """Shipyard's wheel in ``folder``: ``given``, or built from the installed source."""
+def _wheel(folder: Path, given: Path | None) -> Path:
+    """Shipyard's wheel: ``given``, or built from the running source into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
     if given is not None:
         if not given.is_file() or given.suffix != ".whl":
             raise ConfigError(
                 f"--wheel {given} is not a wheel file.",
                 hint="Pass a .whl built with `pip wheel --no-deps /path/to/shipyard`.",
             )
-        shutil.copy2(given, folder / given.name)
-        return given.name
+        return given
     source = _source_tree()
     with tempfile.TemporaryDirectory(prefix="shipyard-wheel-") as scratch:
         # A copy of the sources, so the build leaves no build/ or egg-info in the checkout.
@@ -466,7 +478,7 @@ def _wheel(folder: Path, given: Path | None) -> str:
     built = sorted(folder.glob("*.whl"))
     if len(built) != 1:
         raise ConfigError(f"Building Shipyard's wheel gave {len(built)} wheels, not 1.")
-    return built[0].name
+    return built[0]
 
 
 def _source_tree() -> Path:

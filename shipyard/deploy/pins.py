@@ -12,11 +12,14 @@ metadata, and pins every distribution it reaches to the version the run recorded
 
 from __future__ import annotations
 
+import zipfile
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.parser import Parser
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import Literal
 
 from packaging.markers import default_environment
@@ -26,7 +29,7 @@ from packaging.utils import canonicalize_name
 from shipyard.errors import ConfigError
 from shipyard.jsonable import Record
 
-__all__ = ["Pin", "Pins", "parse_freeze", "pin_requirements"]
+__all__ = ["Pin", "Pins", "applicable", "parse_freeze", "pin_requirements", "wheel_metadata"]
 
 Source = Literal["model", "recorded", "installed"]
 
@@ -95,6 +98,30 @@ def _wanted(requirement: Requirement, extras: Iterable[str]) -> bool:
         return True
     base = _environment()
     return any(requirement.marker.evaluate({**base, "extra": extra}) for extra in ("", *extras))
+
+
+def wheel_metadata(wheel: Path) -> tuple[list[str], list[str]]:
+    """A wheel's declared requirements (``Requires-Dist``) and extras (``Provides-Extra``)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        if len(names) != 1:
+            raise ConfigError(
+                f"{wheel.name} is not a wheel: it has {len(names)} .dist-info/METADATA files.",
+                hint="Pass a wheel built with `pip wheel --no-deps`.",
+            )
+        message = Parser().parsestr(archive.read(names[0]).decode("utf-8"))
+    return message.get_all("Requires-Dist") or [], message.get_all("Provides-Extra") or []
+
+
+def applicable(requires: Iterable[str], extras: Iterable[str], origin: str) -> list[str]:
+    """The requirements in ``requires`` that apply here with ``extras``, markers dropped."""
+    wanted = list(extras)
+    chosen = []
+    for text in requires:
+        requirement = _requirement(text, origin)
+        if _wanted(requirement, wanted):
+            chosen.append(_without_marker(requirement))
+    return chosen
 
 
 def pin_requirements(

@@ -545,3 +545,34 @@ def test_cli_json(churn: Config, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert answer["serve"] == ["shipyard", "serve", "churn/1"]
     assert "Dockerfile" in answer["files"] and "ci/build-image.yml" in answer["files"]
     assert os.access(out / "Dockerfile", os.R_OK)
+
+
+# --- pinning -----------------------------------------------------------------------------
+
+
+def test_pins_follow_extras_and_prefer_the_model_then_the_record() -> None:
+    from importlib import metadata
+
+    from shipyard.deploy.pins import pin_requirements
+
+    installed = {name: metadata.version(name) for name in ("uvicorn", "uvloop", "h11", "click")}
+    recorded = {"uvicorn": "0.0.1-recorded", "uvloop": installed["uvloop"], "h11": "9.9"}
+    pins = pin_requirements(
+        ["uvicorn[standard]"], recorded, model={"uvicorn": installed["uvicorn"]}
+    )
+    by_name = {pin.name.lower(): pin for pin in pins.pins}
+    assert by_name["uvicorn"].version == installed["uvicorn"]  # the model's pin wins
+    assert by_name["uvicorn"].source == "model"
+    assert by_name["uvloop"].source == "recorded"  # reached only through the [standard] extra
+    assert by_name["h11"].version == "9.9" and by_name["h11"].source == "recorded"
+    assert by_name["click"].source == "installed" and "click" in pins.not_recorded
+    assert "pytest" not in by_name
+
+
+def test_a_pin_that_breaks_a_requirement_is_refused_naming_both() -> None:
+    from shipyard.deploy.pins import pin_requirements
+
+    with pytest.raises(ConfigError) as refused:
+        pin_requirements(["starlette>=0.37"], {"starlette": "0.1.0"})
+    assert "requires starlette>=0.37" in refused.value.message
+    assert "starlette==0.1.0" in refused.value.message
