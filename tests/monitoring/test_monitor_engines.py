@@ -1,0 +1,104 @@
+"""``monitoring.engine`` on a real prediction log: chunked and Spark equal DuckDB's one pass.
+
+The trained churn example serves shifted traffic in process; its prediction log is read
+back as ``shipyard monitor run`` reads it, and the features are scored by each engine
+against the version's training reference.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from shipyard.config import Config
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.served import load_served_model
+from shipyard.monitoring.chunk_scores import engine_feature_drift
+from shipyard.monitoring.feature_drift import configured_bands, feature_drift
+from shipyard.monitoring.log_window import WindowSpec, load_window
+from shipyard.monitoring.reference import Reference
+from shipyard.monitoring.references import reference_set
+from shipyard.registry.aliases import move_alias
+from shipyard.serving.app import create_app
+from tests.support import TrainedExamples, in_process, project_of, wait_for
+
+SHIFTED = "monthly_charges"
+ROWS = 400
+
+
+@dataclass
+class Logged:
+    config: Config
+    reference: Reference
+    window: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def logged(
+    trained_examples: TrainedExamples, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Logged]:
+    """The churn champion's log after 400 shifted requests, and its training reference."""
+    config = trained_examples.copy(tmp_path_factory.mktemp("engines") / "churn", {})
+    project = project_of(config)
+    move_alias(project.store, project.client, "churn", "champion", "1", action="promote")
+    model = load_served_model(project.client, "churn", "1")
+    root = config.resolve(config.serving.logs)
+    log = PredictionLogWriter(root, roll_seconds=0.1)
+    log.start()
+    rows = pd.read_csv(config.root / "data" / "golden.csv").head(ROWS).copy()
+    rows[SHIFTED] = rows[SHIFTED] * 1.6 + 20
+    try:
+        with in_process(create_app(model, log=log)) as app:
+            for i, row in rows.iterrows():
+                body = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
+                status, _, payload = app.call(
+                    "/v1/models/churn:predict", body, {"X-Request-ID": f"engine-{i}"}
+                )
+                assert status == 200, payload
+    finally:
+        log.close()
+    spec = WindowSpec.parse(f"last:{ROWS}")
+    wait_for(
+        lambda: load_window(root, "churn", spec, version="1").rows == ROWS,
+        what=f"{ROWS} predictions in the log",
+        every=0.1,
+    )
+    window = load_window(root, "churn", spec, version="1")
+    reference = reference_set(config, project.client, model).reference
+    yield Logged(config, reference, window.inputs)
+
+
+def engines() -> list[str]:
+    return ["chunked", "spark"] if shutil.which("java") else ["chunked"]
+
+
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+@pytest.mark.parametrize("engine", engines())
+def test_each_engine_scores_the_log_window_as_duckdb_does(logged: Logged, engine: str) -> None:
+    bands = configured_bands(logged.config)
+    want = feature_drift(logged.reference, logged.window, bands)
+    got = engine_feature_drift(engine, logged.reference, logged.window, bands, chunk_rows=64)
+    assert [r.feature for r, _ in got] == [r.feature for r, _ in want]
+    for (ours, our_bands), (theirs, their_bands) in zip(got, want, strict=True):
+        assert (ours.method, ours.band, ours.drifted, our_bands) == (
+            theirs.method,
+            theirs.band,
+            theirs.drifted,
+            their_bands,
+        )
+        assert (ours.n_current, ours.current_nan, ours.unseen_rows) == (
+            theirs.n_current,
+            theirs.current_nan,
+            theirs.unseen_rows,
+        )
+        if theirs.score is None:
+            assert ours.score is None
+        else:
+            assert ours.score == pytest.approx(theirs.score, rel=1e-9, abs=1e-12)
+    shifted = {r.feature: r.band for r, _ in got}[SHIFTED]
+    assert shifted in ("inspect", "retrain", "pause")
