@@ -18,7 +18,9 @@ def build_cmd(
     ctx: typer.Context,
     ref: Annotated[
         str,
-        typer.Argument(help="NAME/VERSION (or NAME@ALIAS, resolved to its version now)."),
+        typer.Argument(
+            help="NAME/VERSION, NAME@ALIAS or NAME (its champion), resolved to a version now."
+        ),
     ],
     out: Annotated[
         Path | None,

@@ -534,6 +534,23 @@ def test_bake_with_follow_is_refused(churn: Config, tmp_path: Path) -> None:
         project.close()
 
 
+def test_follow_serves_the_name_and_an_unknown_extra_is_named(
+    churn: Config, tmp_path: Path
+) -> None:
+    project = project_of(churn)
+    try:
+        built = build_context(project, "churn", tmp_path / "f", follow=True)
+        with pytest.raises(ConfigError, match="--extra sparkle: Shipyard has no such extra"):
+            build_context(project, "churn/1", tmp_path / "x", extras=["sparkle"])
+    finally:
+        project.close()
+    # A bare NAME is its recorded champion; with none promoted yet, its newest version.
+    assert built.version == "1" and built.serve == ["shipyard", "serve", "churn"]
+    assert (Path(built.path) / "Dockerfile").read_text().rstrip().endswith('CMD ["churn"]')
+    assert not (tmp_path / "x").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
+
+
 def test_cli_json(churn: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config_file = str(churn.root / "shipyard.yaml")
     out = tmp_path / "ctx"
