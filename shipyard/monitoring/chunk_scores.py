@@ -33,6 +33,7 @@ from shipyard.monitoring.chunks import (
     bin_counts,
     bins_key,
     cell_counts,
+    fingerprint,
     summarize_batches,
 )
 from shipyard.monitoring.detectors import (
@@ -72,6 +73,17 @@ def score_summary(detector: DriftDetector, summary: WindowSummary) -> DatasetDri
         raise DataError(
             f"The window summary has no column {', '.join(map(repr, missing))}.",
             hint="Summarise the window under SummaryPlan.for_detectors([this detector]).",
+        )
+    stale = [
+        name
+        for name in detector.columns_
+        if summary[name].reference != fingerprint(detector.reference_[name])
+    ]
+    if stale:
+        raise DataError(
+            f"The window summary of {', '.join(map(repr, stale))} was made against another "
+            "reference than this detector's.",
+            hint="Summarise the window under SummaryPlan.for_detectors() of this detector.",
         )
     results: list[DriftResult] = []
     skipped: dict[str, str] = {}

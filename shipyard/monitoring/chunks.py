@@ -103,6 +103,7 @@ class ColumnPlan:
 
     name: str
     representation: Representation
+    reference: str = ""
     low: float | None = None
     high: float | None = None
     edges: Mapping[str, np.ndarray] = field(default_factory=dict)
@@ -117,6 +118,7 @@ class ColumnPlan:
         return {
             "name": self.name,
             "representation": self.representation,
+            "reference": self.reference,
             "low": self.low,
             "high": self.high,
             "edges": sorted(self.edges),
@@ -155,8 +157,7 @@ class SummaryPlan:
                 )
             for name in detector.columns_:
                 reference = detector.reference_[name]
-                fingerprint = _digest(reference.counts) + str(_values_digest(reference))
-                if seen.setdefault(name, fingerprint) != fingerprint:
+                if seen.setdefault(name, fingerprint(reference)) != fingerprint(reference):
                     raise ConfigError(
                         f"Detectors disagree on the reference of column {name!r}.",
                         hint="Fit every detector of one summary plan on the same reference.",
@@ -174,10 +175,17 @@ class SummaryPlan:
 
 def _base_plan(reference: ColumnReference, value_limit: int) -> ColumnPlan:
     if reference.representation == "categorical":
-        return ColumnPlan(reference.name, "categorical", values=True, exact_values=True)
+        return ColumnPlan(
+            reference.name,
+            "categorical",
+            reference=fingerprint(reference),
+            values=True,
+            exact_values=True,
+        )
     return ColumnPlan(
         reference.name,
         "numeric",
+        reference=fingerprint(reference),
         low=float(reference.values[0]) if reference.distinct else None,
         high=float(reference.values[-1]) if reference.distinct else None,
         value_limit=value_limit,
@@ -240,6 +248,7 @@ class ColumnSummary:
     name: str
     representation: Representation
     dtype: str
+    reference: str = ""
     n: int = 0
     present: int = 0
     nan_count: int = 0
@@ -266,6 +275,7 @@ class ColumnSummary:
             "name": self.name,
             "representation": self.representation,
             "dtype": self.dtype,
+            "reference": self.reference,
             "n": self.n,
             "present": self.present,
             "nan_count": self.nan_count,
@@ -298,6 +308,7 @@ class ColumnSummary:
             name=str(data["name"]),
             representation=representation,
             dtype=str(data["dtype"]),
+            reference=str(data.get("reference", "")),
             n=int(data["n"]),
             present=int(data["present"]),
             nan_count=int(data["nan_count"]),
@@ -355,8 +366,14 @@ class WindowSummary:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> WindowSummary:
-        """Parse :meth:`to_json` output."""
-        return cls.from_dict(json.loads(text))
+        """Parse :meth:`to_json` output; anything else is a :class:`DataError` saying so."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(
+                f"Not a stored window summary: {type(exc).__name__}: {exc}",
+                hint="Delete the file and summarise its chunk again from the log.",
+            ) from None
 
 
 def summarize(
@@ -466,6 +483,7 @@ def merge_columns(a: ColumnSummary, b: ColumnSummary) -> ColumnSummary:
         name=a.name,
         representation=a.representation,
         dtype=_concatenated_dtype(a, b),
+        reference=a.reference,
         n=a.n + b.n,
         present=a.present + b.present,
         nan_count=a.nan_count + b.nan_count,
@@ -529,6 +547,7 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series, dropped: bool) -> Col
             name=plan.name,
             representation="categorical",
             dtype=str(series.dtype),
+            reference=plan.reference,
             n=int(key_counts.sum()),
             present=len(series) - nans,
             nan_count=nans,
@@ -563,6 +582,7 @@ def _summarize_column(plan: ColumnPlan, series: pd.Series, dropped: bool) -> Col
         name=plan.name,
         representation="numeric",
         dtype=str(series.dtype),
+        reference=plan.reference,
         n=len(finite),
         present=len(raw) - nans,
         nan_count=nans,
@@ -729,6 +749,11 @@ def summarize_stored(
             store.put(plan, key, summary)
         total = merge_summaries(total, summary)
     return total
+
+
+def fingerprint(reference: ColumnReference) -> str:
+    """A digest of a reference column's values and counts: summaries name the one they fit."""
+    return _digest(reference.counts) + _values_digest(reference)
 
 
 def _values_digest(reference: ColumnReference) -> str:

@@ -357,3 +357,22 @@ def test_auto_past_the_value_limit_keeps_its_tests_and_bounds_wasserstein() -> N
             assert got.score == pytest.approx(want.score, rel=1e-3)
         else:
             assert got.score == pytest.approx(want.score, rel=1e-9)
+
+
+def test_a_summary_made_against_another_reference_is_refused() -> None:
+    reference, current = frames(1, 400, 100, 0.0)
+    other, _ = frames(2, 400, 10, 0.0)
+    summary = summarize_batches(detector("ks").fit(other), [current])
+    with pytest.raises(DataError, match="against another reference"):
+        score_summary(detector("ks").fit(reference), summary)
+
+
+def test_a_damaged_stored_summary_is_a_clear_error(tmp_path) -> None:
+    reference, current = frames(1, 400, 100, 0.0)
+    fitted = detector("psi").fit(reference)
+    store = SummaryStore(tmp_path)
+    plan = SummaryPlan.for_detectors([fitted])
+    path = store.put(plan, "hour-0", summarize(plan, current))
+    path.write_text(path.read_text()[:100])
+    with pytest.raises(DataError, match="Not a stored window summary"):
+        store.get(plan, "hour-0")
