@@ -105,20 +105,21 @@ class Tracking:
         return str(self.client.create_experiment(name, artifact_location=self.artifact_location))
 
 
-def unreadable_files(label: str, uri: str | None) -> StorageError | None:
+def unreadable_files(label: str, uri: str | None, root: str | None = None) -> StorageError | None:
     """The error for files recorded at ``uri`` that this host cannot read, if they are so.
 
     A second workspace on the same database, without the first one's local artifact
     folder, sees versions whose files are on another machine: say that, not "no such
-    artifact". Only a local ``file:`` location that does not exist here qualifies.
+    artifact". Only a local ``file:`` location qualifies, and only when ``root`` (the
+    experiment's artifact folder holding ``uri``; ``uri`` itself when not given) is not
+    here: a run that logged nothing has no folder of its own, on any host.
     """
     if not uri:
         return None
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):
         return None
-    local = Path(url2pathname(parsed.path))
-    if local.exists():
+    if Path(url2pathname(urlparse(root or uri).path)).exists():
         return None
     return StorageError(
         f"{label}'s files are at {uri}, which this project cannot read: that folder is not "
@@ -132,8 +133,14 @@ def unreadable_files(label: str, uri: str | None) -> StorageError | None:
 def run_files_problem(tracking: Tracking, run_id: str, label: str) -> StorageError | None:
     """:func:`unreadable_files` for the artifacts of run ``run_id``."""
     with contextlib.suppress(Exception):  # an unknown run is reported by the caller
-        return unreadable_files(label, tracking.client.get_run(run_id).info.artifact_uri)
+        return _run_problem(tracking.client, run_id, label)
     return None
+
+
+def _run_problem(client: MlflowClient, run_id: str, label: str) -> StorageError | None:
+    info = client.get_run(run_id).info
+    root = client.get_experiment(info.experiment_id).artifact_location
+    return unreadable_files(label, info.artifact_uri, root)
 
 
 def model_files_problem(
@@ -159,11 +166,17 @@ def model_files_problem(
         client = client or mlflow.MlflowClient()
         version = client.get_model_version_by_alias(name, alias).version if at else rest
         uri = client.get_model_version_download_uri(name, version)
+        run_id = client.get_model_version(name, version).run_id
+        root = (
+            client.get_experiment(client.get_run(run_id).info.experiment_id).artifact_location
+            if run_id
+            else None
+        )
     except Exception:  # an unknown version or an unreachable database: the caller says so
         return None
     label = f"{name}/{version}"
     if "://" not in uri or uri.startswith("file:"):
-        return unreadable_files(label, uri)
+        return unreadable_files(label, uri, root)
     if uri.split("://", 1)[0] not in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"):
         return None
     if settings is None:
