@@ -26,14 +26,12 @@ from shipyard.errors import ConfigError, DataError
 from shipyard.monitoring import statistics as st
 from shipyard.monitoring.base import DriftDetector, missing_values, result, unscored
 from shipyard.monitoring.binning import align_values, reference_histogram, sturges_edges
+from shipyard.monitoring.chunk_plan import SummaryPlan, bins_key, fingerprint
 from shipyard.monitoring.chunks import (
     ColumnSummary,
-    SummaryPlan,
     WindowSummary,
     bin_counts,
-    bins_key,
     cell_counts,
-    fingerprint,
     summarize_batches,
 )
 from shipyard.monitoring.detectors import (

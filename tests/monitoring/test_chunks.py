@@ -38,15 +38,14 @@ from shipyard.monitoring.chunk_scores import (
     ks_from_cells,
     score_summary,
 )
+from shipyard.monitoring.chunk_store import SummaryStore, summarize_stored
 from shipyard.monitoring.chunks import (
     SummaryPlan,
-    SummaryStore,
     WindowSummary,
     empty_summary,
     merge_summaries,
     summarize,
     summarize_batches,
-    summarize_stored,
 )
 from shipyard.monitoring.feature_drift import feature_drift
 
