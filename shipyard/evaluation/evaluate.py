@@ -121,7 +121,8 @@ def reports_location(config: Config) -> Location:
     when that is a bucket and the setting was left alone."""
     from shipyard.storage import artifact_location, location
 
-    if "reports" not in config.evaluation.model_fields_set:
+    settings = config.evaluation
+    if "reports" not in settings.model_fields_set or settings.reports == Path(".shipyard/reports"):
         artifacts = artifact_location(config)
         if not artifacts.is_local:
             return artifacts.child("reports")

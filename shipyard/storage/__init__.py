@@ -26,8 +26,10 @@ def log_location(config: Config) -> Location:
 
     ``serving.logs`` when it is set; otherwise ``<artifact_root>/logs`` when the artifact
     root is a bucket (so every host writes into one dataset), else ``.shipyard/logs``.
+    The default value counts as unset, so a configuration dumped and validated again
+    (a server's workers) still sends its logs to the bucket.
     """
-    if "logs" not in config.serving.model_fields_set:
+    if "logs" not in config.serving.model_fields_set or config.serving.logs == _DEFAULT_LOGS:
         artifacts = artifact_location(config)
         if not artifacts.is_local:
             return artifacts.child("logs")

@@ -242,6 +242,9 @@ def test_config_places_artifacts_and_logs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="bucket URL"):
         _ = remote.artifact_path
 
+    dumped = Config.model_validate({**remote.model_dump(mode="json"), "root": tmp_path})
+    assert log_location(dumped).url == "s3://team-bucket/churn/logs"  # default is "unset"
+
     split = Config(  # type: ignore[call-arg]
         root=tmp_path, artifact_root="s3://team-bucket/churn", serving={"logs": "s3://logs-b/x"}
     )
