@@ -102,12 +102,13 @@ class SummaryPlan:
                 )
             for name in detector.columns_:
                 reference = detector.reference_[name]
-                if seen.setdefault(name, fingerprint(reference)) != fingerprint(reference):
+                digest = fingerprint(reference)
+                if seen.setdefault(name, digest) != digest:
                     raise ConfigError(
                         f"Detectors disagree on the reference of column {name!r}.",
                         hint="Fit every detector of one summary plan on the same reference.",
                     )
-                plan = columns.get(name) or _base_plan(reference, value_limit)
+                plan = columns.get(name) or _base_plan(reference, value_limit, digest)
                 columns[name] = _extend(plan, detector, reference)
         return cls(columns)
 
@@ -118,19 +119,19 @@ class SummaryPlan:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _base_plan(reference: ColumnReference, value_limit: int) -> ColumnPlan:
+def _base_plan(reference: ColumnReference, value_limit: int, digest: str) -> ColumnPlan:
     if reference.representation == "categorical":
         return ColumnPlan(
             reference.name,
             "categorical",
-            reference=fingerprint(reference),
+            reference=digest,
             values=True,
             exact_values=True,
         )
     return ColumnPlan(
         reference.name,
         "numeric",
-        reference=fingerprint(reference),
+        reference=digest,
         low=float(reference.values[0]) if reference.distinct else None,
         high=float(reference.values[-1]) if reference.distinct else None,
         value_limit=value_limit,
