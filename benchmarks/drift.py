@@ -278,6 +278,7 @@ class _Side:
         self.out = out
         self.started = time.perf_counter()
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}  # user + system time of this process
         self.rss: dict[str, float] = {}
 
     def phase(self, name: str) -> None:
@@ -285,9 +286,10 @@ class _Side:
 
     def timed(self, name: str, work: Callable[[], Any]) -> Any:
         self.phase(name)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         value = work()
         self.seconds[name] = time.perf_counter() - start
+        self.cpu_seconds[name] = time.process_time() - cpu
         self.rss[f"after {name}"] = _rss_mib()
         return value
 
@@ -296,7 +298,12 @@ class _Side:
         # VmHWM of this process's own address space: wait4's ru_maxrss would also count
         # the parent's RSS at the time of the fork (Linux carries it over the exec).
         self.rss["peak"] = _rss_mib("VmHWM")
-        data = {"seconds": self.seconds, "rss_mib": self.rss, **fields}
+        data = {
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "rss_mib": self.rss,
+            **fields,
+        }
         self.out.write_text(json.dumps(data, allow_nan=True))
 
 
@@ -486,6 +493,10 @@ def _scipy_version() -> dict[str, str]:
     return {"scipy": scipy.__version__}
 
 
+# The phases that are the library's own work (reading the Parquet files is not).
+_COMPUTE = ("fit", "store", "load", "score", "run", "results")
+
+
 @dataclass
 class SideResult:
     """A finished side: its JSON dump and the wall time of the whole process."""
@@ -503,8 +514,13 @@ class SideResult:
     def compute_s(self) -> float:
         """The library's own work: fit + score, or the report run + reading its results."""
         seconds = self.data["seconds"]
-        keys = ("fit", "store", "load", "score", "run", "results")
-        return sum(seconds.get(key, 0.0) for key in keys)
+        return sum(seconds.get(key, 0.0) for key in _COMPUTE)
+
+    @property
+    def compute_cpu_s(self) -> float:
+        """The same phases in CPU time (user + system): steadier on a shared machine."""
+        seconds = self.data.get("cpu_seconds", {})
+        return sum(seconds.get(key, 0.0) for key in _COMPUTE)
 
 
 def run_side(
@@ -748,6 +764,7 @@ def comparison_table(shipyard: SideResult, evidently: SideResult | None, title: 
         return lambda side: side.data["seconds"].get(key)
 
     ratio_row("compute s (fit+score | run+results)", lambda side: side.compute_s, True)
+    ratio_row("  the same in CPU s (user + system)", lambda side: side.compute_cpu_s, True)
     row("  Shipyard fit", seconds("fit"), ".2f")
     row("  Shipyard score", seconds("score"), ".2f")
     row("  Shipyard store + load reference", _store_load_seconds, ".2f")
@@ -904,10 +921,20 @@ def _write_json(
     record = {
         "arguments": {k: str(v) for k, v in vars(args).items()},
         "load_average": os.getloadavg(),
-        "shipyard": {**shipyard.data, "peak_mib": shipyard.peak_mib},
+        "shipyard": {
+            **shipyard.data,
+            "peak_mib": shipyard.peak_mib,
+            "compute_s": shipyard.compute_s,
+            "compute_cpu_s": shipyard.compute_cpu_s,
+        },
         "evidently": None
         if evidently is None
-        else {**evidently.data, "peak_mib": evidently.peak_mib},
+        else {
+            **evidently.data,
+            "peak_mib": evidently.peak_mib,
+            "compute_s": evidently.compute_s,
+            "compute_cpu_s": evidently.compute_cpu_s,
+        },
         "parity": None if parity is None else parity.__dict__,
     }
     path.write_text(json.dumps(record, indent=2, default=str))
