@@ -20,9 +20,7 @@ context is handed back every file is searched for the database password.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -47,7 +45,9 @@ from shipyard.deploy.pins import (
     pin_requirements,
     wheel_metadata,
 )
-from shipyard.errors import ConfigError, NotFoundError, ShipyardError
+from shipyard.deploy.redaction import SECRET_WORDS, refuse_secrets, sanitised_config
+from shipyard.deploy.wheel import DISTRIBUTION, shipyard_wheel
+from shipyard.errors import ConfigError, NotFoundError
 from shipyard.jsonable import Record
 
 if TYPE_CHECKING:
@@ -55,22 +55,12 @@ if TYPE_CHECKING:
 
     from shipyard.project import Project
 
-__all__ = ["DISTRIBUTION", "BuildContext", "build_context", "sanitised_config"]
+__all__ = ["BuildContext", "build_context"]
 
-DISTRIBUTION = "shipyard-mlops"  # Shipyard's distribution name
 ENVIRONMENT_FILE = "environment/requirements.txt"  # what `shipyard train` records
 ENVIRONMENT_JSON = "environment/environment.json"
 
 
-# Settings that hold a secret, or a path on the building machine, and never reach an image.
-_DROPPED = (
-    ("database_url",),
-    ("signing", "private_key"),
-    ("security", "credentials"),
-    ("monitoring", "routes"),  # alert routes carry webhook URLs, routing keys, headers
-)
-_SECRET_WORDS = ("password", "secret", "token", "credential", "passphrase", "routing_key")
-_SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can hold
 _STORAGE_EXTRAS = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
 
@@ -126,7 +116,7 @@ def build_context(
     recorded, python = _recorded_environment(project, found)
     with tempfile.TemporaryDirectory(prefix="shipyard-build-") as scratch:
         model = _download_model(found, Path(scratch) / "model")
-        wheel_file = _wheel(Path(scratch) / "wheels", wheel)
+        wheel_file = shipyard_wheel(Path(scratch) / "wheels", wheel)
         # Shipyard's requirements as the wheel declares them: the installed metadata of a
         # development install can lag behind its pyproject.toml.
         requires, provided = wheel_metadata(wheel_file)
@@ -142,7 +132,7 @@ def build_context(
             plan = _write(
                 project, found, staging, out, model, pins, python, bake, follow, wheel_file
             )
-            _refuse_secrets(project, staging)
+            refuse_secrets(project, staging)
             if out.exists():
                 out.rmdir()  # checked empty above
             staging.rename(out)
@@ -366,7 +356,7 @@ def _version_record(found: ModelVersion) -> dict[str, Any]:
     tags = {
         key: value
         for key, value in (found.tags or {}).items()
-        if not any(word in key.lower() for word in _SECRET_WORDS)
+        if not any(word in key.lower() for word in SECRET_WORDS)
     }
     return {
         "name": found.name,
@@ -377,125 +367,6 @@ def _version_record(found: ModelVersion) -> dict[str, Any]:
     }
 
 
-def sanitised_config(project: Project) -> tuple[str, list[str]]:
-    """The project's ``shipyard.yaml`` for an image, and the project files it needs.
-
-    The database URL, alert routes (their URLs and keys are secrets), the private key's
-    and the credentials file's paths are dropped, and so is any setting whose name says
-    it is a secret. The public key and the scorecard are listed to copy along, so the
-    image verifies signed versions and reports the scorecard's bounds as a laptop does.
-    """
-    config = project.config
-    file = config.root / "shipyard.yaml"
-    data: dict[str, Any] = {}
-    if file.is_file():
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-        data = loaded if isinstance(loaded, dict) else {}
-    for path in _DROPPED:
-        _drop(data, path)
-    data = _without_secrets(data)
-    header = (
-        "# Written by `shipyard build` from the project's shipyard.yaml, without secrets.\n"
-        "# The database URL comes from SHIPYARD_DATABASE_URL (a Secret) at run time.\n"
-    )
-    text = header + (yaml.safe_dump(data, sort_keys=False) if data else "")
-    copied = []
-    for setting in (config.signing.public_key, config.evaluation.scorecard):
-        if not isinstance(setting, Path):  # unset, or a scorecard written inline
-            continue
-        candidate = config.resolve(setting)
-        try:
-            relative = candidate.relative_to(config.root.resolve())
-        except ValueError:
-            continue
-        if candidate.is_file():
-            copied.append(str(relative))
-    return text, copied
-
-
-def _drop(data: dict[str, Any], path: tuple[str, ...]) -> None:
-    node: Any = data
-    for key in path[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(path[-1], None)
-
-
-def _without_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: _without_secrets(item)
-            for key, item in value.items()
-            if not any(word in str(key).lower() for word in _SECRET_WORDS)
-            and not _has_userinfo(item)
-        }
-    if isinstance(value, list):
-        return [_without_secrets(item) for item in value if not _has_userinfo(item)]
-    return value
-
-
-def _has_userinfo(value: Any) -> bool:
-    """A URL with a password in it (``scheme://user:password@host``)."""
-    return isinstance(value, str) and "://" in value and urlparse(value).password is not None
-
-
-def _wheel(folder: Path, given: Path | None) -> Path:
-    """Shipyard's wheel: ``given``, or built from the running source into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if given is not None:
-        if not given.is_file() or given.suffix != ".whl":
-            raise ConfigError(
-                f"--wheel {given} is not a wheel file.",
-                hint="Pass a .whl built with `pip wheel --no-deps /path/to/shipyard`.",
-            )
-        return given
-    source = _source_tree()
-    with tempfile.TemporaryDirectory(prefix="shipyard-wheel-") as scratch:
-        # A copy of the sources, so the build leaves no build/ or egg-info in the checkout.
-        tree = Path(scratch) / "src"
-        tree.mkdir()
-        for item in source.iterdir():
-            if item.name in ("pyproject.toml", "README.md") or item.name.startswith("LICENSE"):
-                shutil.copy2(item, tree / item.name)
-        shutil.copytree(
-            source / "shipyard",
-            tree / "shipyard",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".env", "*.pem"),
-        )
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet"]
-        command += ["--wheel-dir", str(folder), str(tree)]
-        # A fixed timestamp makes the wheel byte-identical for identical sources, so a
-        # rebuilt context keeps the builder's cached install layer.
-        environ = {**os.environ, "SOURCE_DATE_EPOCH": _SOURCE_DATE_EPOCH}
-        done = subprocess.run(command, capture_output=True, text=True, check=False, env=environ)
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ConfigError(
-                f"Could not build a wheel of Shipyard from {source}: {last[0]}",
-                hint="Build one yourself (`pip wheel --no-deps <shipyard source>`) and pass "
-                "it with --wheel.",
-            )
-    built = sorted(folder.glob("*.whl"))
-    if len(built) != 1:
-        raise ConfigError(f"Building Shipyard's wheel gave {len(built)} wheels, not 1.")
-    return built[0]
-
-
-def _source_tree() -> Path:
-    """The source folder the running Shipyard is imported from (a checkout, ``pip install -e``)."""
-    import shipyard
-
-    root = Path(shipyard.__file__).resolve().parent.parent
-    project = root / "pyproject.toml"
-    if not project.is_file() or f'name = "{DISTRIBUTION}"' not in project.read_text("utf-8"):
-        raise ConfigError(
-            f"Shipyard runs from {root}, which is not its source folder.",
-            hint="Shipyard is not on PyPI: build its wheel (`pip wheel --no-deps <shipyard "
-            "source>`) and pass it with --wheel.",
-        )
-    return root
-
-
 def _context_in_repo(out: Path) -> str:
     """Where the context sits in its git repository, for the workflow's paths ("." if none)."""
     target = out.resolve()
@@ -503,38 +374,3 @@ def _context_in_repo(out: Path) -> str:
         if (candidate / ".git").exists():
             return target.relative_to(candidate).as_posix()
     return "."
-
-
-def _refuse_secrets(project: Project, folder: Path) -> None:
-    """Fail if any file in ``folder`` holds the database password or the signing key."""
-    needles = list(_secrets(project))
-    if not needles:
-        return
-    for path in folder.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            for label, needle in needles:
-                if needle in data:
-                    raise ShipyardError(
-                        f"Refused to write the build context: {path.relative_to(folder)} "
-                        f"holds the {label}.",
-                        hint="Remove the secret from that file; secrets reach a container "
-                        "from the environment (a Kubernetes Secret), never from its image.",
-                    )
-
-
-def _secrets(project: Project) -> Iterator[tuple[str, bytes]]:
-    password = urlparse(project.config.db_url).password
-    if password:
-        yield "database password", password.encode()
-    from shipyard.governance.cards import private_key_path
-
-    try:
-        key = private_key_path(project.config)
-        if key.is_file():
-            body = key.read_bytes().strip().splitlines()
-            inner = b"".join(line for line in body if not line.startswith(b"-----"))
-            if inner:
-                yield "private signing key", inner
-    except (OSError, ShipyardError):
-        return
