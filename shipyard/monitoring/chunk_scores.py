@@ -232,8 +232,10 @@ def wasserstein_from_cells(
     one side of it the integral is exact from the cell's count and summed distances.
     Where F_cur crosses F_ref inside a cell, the crossing point is an order statistic
     the summary no longer has: the integral lies between |∫(F_cur − F_ref)| and the
-    cell's width times the larger gap, and the estimate is the middle of that range
-    (unless the cell holds one value, whose place its sum gives).
+    cell's width times the larger gap (the error returned is the sum of each cell's
+    distance to the far end of its range). The estimate spreads the cell's values
+    evenly around their mean (known from the sum), clipped to that range; a cell
+    holding one value is then exact.
     """
     n = int(reference.counts.sum(dtype=np.int64))
     m = int(cells.sum())
@@ -260,15 +262,55 @@ def wasserstein_from_cells(
         low,
     )
     high = np.maximum(high, low)
-    # A crossing cell holding one value knows where it is (its distance is the sum):
-    # the integral is then exact.
+    # A crossing cell holding one value knows where it is (its distance is the sum).
     single = crossing & (inner[1:-1] == 1)
     exact = (f_ref - start) * (width - sums[1:-1]) + (end - f_ref) * sums[1:-1]
     low = np.where(single, exact, low)
     high = np.where(single, exact, high)
+    middle = low.copy()
+    spread = np.flatnonzero(crossing & ~single)
+    if len(spread):
+        modelled = _evenly_spread(
+            points[spread],
+            points[spread + 1],
+            inner[1:-1][spread],
+            sums[1:-1][spread],
+            before[1:-1][spread],
+            f_ref[spread],
+            m,
+        )
+        middle[spread] = np.clip(modelled, low[spread], high[spread])
     outer = (sums[0] + sums[-1]) / m  # below the first point F_ref = 0, above the last 1
-    estimate = outer + float(np.sum((low + high) / 2))
-    return estimate, float(np.sum((high - low) / 2))
+    error = np.maximum(middle - low, high - middle)
+    return outer + float(np.sum(middle)), float(np.sum(error))
+
+
+def _evenly_spread(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    counts: np.ndarray,
+    distances: np.ndarray,
+    before: np.ndarray,
+    f_ref: np.ndarray,
+    m: int,
+) -> np.ndarray:
+    """∫|F_cur − F_ref| over each cell, its values evenly spaced around their mean.
+
+    The spacing is as wide as the cell allows around the mean, ``R − Σ(R − x)/c``.
+    """
+    counts = counts.astype(np.int64)
+    mean = upper - distances / counts
+    step = 2 * np.minimum(mean - lower, upper - mean) / counts
+    first = mean - (counts - 1) / 2 * step
+    last = mean + (counts - 1) / 2 * step
+    # Level before the first value, then after each value (spaced ``step`` apart, the
+    # last one running to the upper end).
+    total = np.abs(before / m - f_ref) * (first - lower)
+    cell = np.repeat(np.arange(len(counts)), counts)
+    index = np.arange(len(cell)) - np.repeat(np.cumsum(counts) - counts, counts)
+    level = np.abs((before[cell] + index + 1) / m - f_ref[cell])
+    span = np.where(index == counts[cell] - 1, (upper - last)[cell], step[cell])
+    return total + np.bincount(cell, weights=level * span, minlength=len(counts))
 
 
 def _wasserstein(
