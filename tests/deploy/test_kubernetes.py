@@ -84,13 +84,22 @@ def _documents(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     return [(p, d) for p in sorted(folder.rglob("*.yaml")) for d in yaml_documents(p)]
 
 
-def _emit(tmp_path: Path, **spec: Any) -> tuple[Path, list[tuple[Path, dict[str, Any]]]]:
+Emitted = tuple[Path, list[tuple[Path, dict[str, Any]]]]
+
+
+def _emit(tmp_path: Path, **spec: Any) -> Emitted:
     folder = tmp_path / "manifests"
     manifests = render(
         KubernetesSpec(model="churn", image=IMAGE, secret_variables=VARIABLES, **spec), _settings()
     )
     write_manifests(manifests, folder)
     return folder, _documents(folder)
+
+
+@pytest.fixture(scope="module")
+def emitted(tmp_path_factory: pytest.TempPathFactory) -> Emitted:
+    """The manifests of the default spec, rendered once for the tests that only read them."""
+    return _emit(tmp_path_factory.mktemp("default-manifests"))
 
 
 @pytest.mark.parametrize(
@@ -232,10 +241,21 @@ def test_strict_mode_rejects_unknown_fields(tmp_path: Path) -> None:
         validate_manifest(deployment)
 
 
-def test_kubernetes_validate_covers_the_version_the_tests_pin() -> None:
+def test_kubernetes_validate_covers_the_version_the_tests_pin(emitted: Emitted) -> None:
+    """... and the support module's validator (built once per kind) agrees with the
+    package's own ``validate``: both accept a generated Deployment, both reject a typo."""
     import kubernetes_validate
 
     assert kubernetes_validate.utils.latest_version() == KUBERNETES_VERSION
+    deployment = next(d for _, d in emitted[1] if d["kind"] == "Deployment")
+    assert kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True) == "1.37"
+    assert validate_manifest(deployment) == "kubernetes-validate 1.37 (strict)"
+    typo = json.loads(json.dumps(deployment))
+    typo["spec"]["replicaz"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError, match="replicaz"):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSION, strict=True)
+    with pytest.raises(jsonschema.ValidationError, match="replicaz"):
+        validate_manifest(typo)
 
 
 def test_kserve_declares_standard_mode_v2_probes_and_a_warm_replica(tmp_path: Path) -> None:
@@ -270,14 +290,14 @@ def test_kserve_declares_standard_mode_v2_probes_and_a_warm_replica(tmp_path: Pa
 
 
 def test_probes_and_scrape_path_answer_on_a_real_server(
-    trained_project: Config, tmp_path: Path
+    trained_project: Config, emitted: Emitted
 ) -> None:
     """Every path a probe or the scrape annotation names answers 200 from the server."""
     from shipyard.models.served import load_served_model
     from shipyard.registry import Tracking
     from shipyard.serving.app import create_app
 
-    folder, _ = _emit(tmp_path)
+    folder, _ = emitted
     deployment = next(yaml_documents(folder / "plain/deployment.yaml"))
     template = deployment["spec"]["template"]
     (container,) = template["spec"]["containers"]
@@ -321,8 +341,8 @@ def test_autoscaling_uses_the_servers_metric_names(tmp_path: Path) -> None:
     assert not (folder / "plain/hpa.yaml").exists()  # KEDA owns the HPA
 
 
-def test_agent_is_one_replica_recreated(tmp_path: Path) -> None:
-    folder, _ = _emit(tmp_path)
+def test_agent_is_one_replica_recreated(emitted: Emitted) -> None:
+    folder, _ = emitted
     agent = next(yaml_documents(folder / "agent/deployment.yaml"))
     assert agent["spec"]["replicas"] == 1
     assert agent["spec"]["strategy"] == {"type": "Recreate"}
@@ -371,8 +391,8 @@ def test_readme_says_what_to_create_and_where_roll_outs_live(tmp_path: Path) -> 
     assert "Nothing was applied to a cluster" in text
 
 
-def test_no_secret_value_in_any_generated_file(tmp_path: Path) -> None:
-    folder, documents = _emit(tmp_path)
+def test_no_secret_value_in_any_generated_file(emitted: Emitted) -> None:
+    folder, documents = emitted
     text = "\n".join(p.read_text(encoding="utf-8") for p in folder.rglob("*") if p.is_file())
     for secret in (DB_PASSWORD, ROUTING_KEY, SLACK_URL, "XyZsEcReTwEbHoOk", BEARER, "db.internal"):
         assert secret not in text, secret
@@ -384,10 +404,12 @@ def test_no_secret_value_in_any_generated_file(tmp_path: Path) -> None:
     assert all("value" not in env[name] for name in env if name.startswith(("SHIPYARD_D", "ALERT")))
 
 
-def test_configmap_config_loads_in_the_pod_and_routes_read_the_secret(tmp_path: Path) -> None:
+def test_configmap_config_loads_in_the_pod_and_routes_read_the_secret(
+    emitted: Emitted, tmp_path: Path
+) -> None:
     """The ConfigMap's shipyard.yaml is a valid configuration once the Secret's variables
     are set, and the alert routes get their keys from those variables."""
-    folder, _ = _emit(tmp_path)
+    folder, _ = emitted
     text = next(yaml_documents(folder / "config/configmap.yaml"))["data"]["shipyard.yaml"]
     assert "database_url" not in yaml.safe_load(text)
     pod = tmp_path / "pod"

@@ -8,6 +8,11 @@
   server's field validation (``kubectl apply --validate=strict``) would reject it.
 - Core kinds (Deployment, Service, HorizontalPodAutoscaler, ConfigMap, Secret) are
   checked with the schemas the ``kubernetes-validate`` package ships, in its strict mode.
+
+Both are loaded once per test session: the KServe CRD alone is 2 MB of YAML (read with
+libyaml's loader where PyYAML has it), and ``kubernetes_validate.validate`` re-reads its
+1.8 MB ``_definitions.json`` on every call, so the same validation is done here with a
+validator built once per kind.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,28 +63,29 @@ _PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 def strict(schema: Any) -> Any:
     """A copy of an OpenAPI v3 ``schema`` that rejects unknown fields (see the module doc)."""
-    schema = copy.deepcopy(schema)
-    _tighten(schema)
-    return schema
+    return _tightened(schema)
 
 
-def _tighten(node: Any) -> None:
+def _tightened(node: Any) -> Any:
+    """``node`` rebuilt, with ``additionalProperties: false`` where the module doc says."""
     if isinstance(node, list):
-        for item in node:
-            _tighten(item)
-        return
+        return [_tightened(item) for item in node]
     if not isinstance(node, dict):
-        return
+        return node
+    # enum values are data, never schemas: copied as they are
+    tight = {k: copy.deepcopy(v) if k == "enum" else _tightened(v) for k, v in node.items()}
     if "properties" in node and not node.get(_PRESERVE) and "additionalProperties" not in node:
-        node["additionalProperties"] = False
-    for key, value in node.items():
-        if key != "enum":  # enum values are data, never schemas
-            _tighten(value)
+        tight["additionalProperties"] = False
+    return tight
+
+
+# libyaml parses the 2 MB InferenceService CRD several times faster than pure Python.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
 def _crd_versions(path: str) -> dict[str, Any]:
-    document = yaml.safe_load((SCHEMA_ROOT / path).read_text(encoding="utf-8"))
+    document = yaml.load((SCHEMA_ROOT / path).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     return {v["name"]: v["schema"]["openAPIV3Schema"] for v in document["spec"]["versions"]}
 
 
@@ -105,16 +112,46 @@ def validate_manifest(document: dict[str, Any]) -> str:
         schema = crd_schema(document["apiVersion"], document["kind"])
         jsonschema.Draft7Validator(schema).validate(document)
         return f"pinned CRD {CRD_FILES[(group, document['kind'])]} (strict)"
-    import kubernetes_validate
-
+    version, validator = _core_validator(document["apiVersion"], document["kind"])
     try:
-        version = kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as error:
+        validator.validate(document)
+    except jsonschema.ValidationError as error:
         raise jsonschema.ValidationError(
             f"{document['kind']} {document['metadata'].get('name')}: {error.message} "
             f"at {'/'.join(str(p) for p in error.absolute_path)}"
         ) from error
     return f"kubernetes-validate {version} (strict)"
+
+
+@functools.cache
+def _core_validator(api_version: str, kind: str) -> tuple[str, jsonschema.protocols.Validator]:
+    """What ``kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)``
+    checks ``kind`` with (the same files, the same draft), built once: its version and
+    validator. An unknown kind raises the package's ``SchemaNotFoundError``, as it does."""
+    import referencing
+    from kubernetes_validate import utils
+
+    version = [
+        v
+        for v in utils.all_versions()
+        if utils.major_minor(v) <= utils.major_minor(KUBERNETES_VERSION)
+    ][-1]
+    # rbac.authorization.k8s.io/v1 -> rbac-v1, as the package names its files
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    try:
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{api}.json", KUBERNETES_VERSION)
+    except FileNotFoundError as error:
+        raise utils.SchemaNotFoundError(
+            version=utils.major_minor(KUBERNETES_VERSION), kind=kind, api_version=api_version
+        ) from error
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", KUBERNETES_VERSION)
+    registry: referencing.Registry[Any] = (
+        referencing.Resource.from_contents(schema) @ referencing.Registry()
+    )
+    registry = referencing.Resource.from_contents(definitions) @ registry
+    validator = jsonschema.validators.Draft202012Validator(schema, registry=registry)
+    return utils.major_minor(version), validator
 
 
 def yaml_documents(path: Path) -> Iterator[dict[str, Any]]:
