@@ -18,19 +18,24 @@ import pytest
 
 from shipyard.cli import run
 from tests.support import copy_example
+from tests.support.environment import clean_environment
 
 IMAGE = "registry.example.com/churn:3"
 GATES = ["validate", "retrain", "scorecard", "shadow", "canary", "promote"]
 XCOM = "{{ ti.xcom_pull(task_ids='start') }}"
 
 
-@pytest.fixture
-def dag_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(copy_example(tmp_path / "churn"))
-    out = tmp_path / "dags" / "shipyard_churn.py"
-    cause = '{"kind": "drift"}'
-    argv = ["pipeline", "export", "churn", "--to", "airflow", "--image", IMAGE, "--out", str(out)]
-    assert run([*argv, "--cause", cause]) == 0
+@pytest.fixture(scope="module")
+def dag_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The DAG file exported once; the tests below only read it."""
+    tmp_path = tmp_path_factory.mktemp("airflow")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        clean_environment(monkeypatch, tmp_path)
+        monkeypatch.chdir(copy_example(tmp_path / "churn"))
+        out = tmp_path / "dags" / "shipyard_churn.py"
+        cause = '{"kind": "drift"}'
+        argv = ["pipeline", "export", "churn", "--to", "airflow", "--image", IMAGE]
+        assert run([*argv, "--out", str(out), "--cause", cause]) == 0
     return out
 
 

@@ -10,17 +10,22 @@ import yaml
 
 from shipyard.cli import run
 from tests.support import copy_example
+from tests.support.environment import clean_environment
 
 IMAGE = "registry.example.com/churn:3"
 GATES = ["validate", "retrain", "scorecard", "shadow", "canary", "promote"]
 
 
-@pytest.fixture
-def exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.chdir(copy_example(tmp_path / "churn"))
-    out = tmp_path / "out" / "workflow.yaml"
-    argv = ["pipeline", "export", "churn", "--to", "argo", "--image", IMAGE, "--out", str(out)]
-    assert run([*argv, "--timeout", "7200", "--namespace", "ml"]) == 0
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The workflow exported once; the tests below only read it."""
+    tmp_path = tmp_path_factory.mktemp("argo")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        clean_environment(monkeypatch, tmp_path)
+        monkeypatch.chdir(copy_example(tmp_path / "churn"))
+        out = tmp_path / "out" / "workflow.yaml"
+        argv = ["pipeline", "export", "churn", "--to", "argo", "--image", IMAGE, "--out", str(out)]
+        assert run([*argv, "--timeout", "7200", "--namespace", "ml"]) == 0
     workflow: dict[str, Any] = yaml.safe_load(out.read_text())
     return workflow
 

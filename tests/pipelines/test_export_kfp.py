@@ -6,7 +6,6 @@ kfp-kubernetes writes for the Secret references.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,18 +13,23 @@ import yaml
 
 from shipyard.cli import run
 from tests.support import copy_example
+from tests.support.environment import clean_environment
 
 IMAGE = "registry.example.com/churn:3"
 GATES = ["validate", "retrain", "scorecard", "shadow", "canary", "promote"]
 CAUSE = '{"kind": "schedule", "fired_at": "2026-12-01T03:00:00Z"}'
 
 
-@pytest.fixture
-def compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    monkeypatch.chdir(copy_example(tmp_path / "churn"))
-    out = tmp_path / "pipeline.yaml"
-    argv = ["pipeline", "export", "churn", "--to", "kfp", "--image", IMAGE, "--out", str(out)]
-    assert run([*argv, "--cause", CAUSE, "--timeout", "600"]) == 0
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The pipeline compiled once; the tests below only read it."""
+    tmp_path = tmp_path_factory.mktemp("kfp")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        clean_environment(monkeypatch, tmp_path)
+        monkeypatch.chdir(copy_example(tmp_path / "churn"))
+        out = tmp_path / "pipeline.yaml"
+        argv = ["pipeline", "export", "churn", "--to", "kfp", "--image", IMAGE, "--out", str(out)]
+        assert run([*argv, "--cause", CAUSE, "--timeout", "600"]) == 0
     return list(yaml.safe_load_all(out.read_text()))
 
 
@@ -112,7 +116,7 @@ def test_the_secrets_are_references_in_the_platform_spec(compiled: list[dict[str
         assert "env" not in container["container"]  # no literal value anywhere
 
 
-def test_kfp_loads_the_compiled_pipeline(tmp_path: Path, compiled: list[dict[str, Any]]) -> None:
+def test_kfp_loads_the_compiled_pipeline(compiled: list[dict[str, Any]]) -> None:
     from kfp import components
 
     loaded = components.load_component_from_text(yaml.safe_dump_all(compiled))
