@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shipyard.config._section import Section
 
@@ -29,12 +29,19 @@ class SecuritySettings(Section):
         description="The credentials file `shipyard login` writes (mode 0600); default "
         "~/.config/shipyard/credentials.json.",
     )
-    checkpoints: Path = Field(
-        Path(".shipyard/audit"),
-        description="Folder the signed audit checkpoints are written to, outside the "
-        "database. Keep a copy where the database's writers cannot reach (another host, "
-        "a write-once bucket).",
+    checkpoints: str = Field(
+        ".shipyard/audit",
+        description="Folder or bucket URL the signed audit checkpoints are written to, "
+        "outside the database; unset while artifact_root is a bucket: <artifact_root>/audit. "
+        "Keep a copy where the database's writers cannot reach (another host, a write-once "
+        "bucket).",
     )
     checkpoint_minutes: float = Field(
         60.0, gt=0, description="How often the agent writes a signed audit checkpoint."
     )
+
+    @field_validator("checkpoints", mode="before")
+    @classmethod
+    def _checkpoints_path_as_text(cls, value: object) -> object:
+        """A ``Path`` given in code is kept as its text."""
+        return str(value) if isinstance(value, PurePath) else value

@@ -57,6 +57,7 @@ from shipyard.governance.checkpoints import (
     sign_checkpoint,
 )
 from shipyard.jsonable import Record
+from shipyard.storage import Location, artifact_location, location
 from shipyard.store import EventKind, EventRow
 from shipyard.store.audit_leaf import utc_text
 from shipyard.store.events import Event, event_of
@@ -132,9 +133,19 @@ class InclusionProof(Record):
     path: tuple[str, ...]
 
 
-def checkpoint_folder(config: Config) -> Path:
-    """Where checkpoints are written: ``security.checkpoints`` under the project root."""
-    return config.resolve(config.security.checkpoints)
+_DEFAULT_CHECKPOINTS = ".shipyard/audit"
+
+
+def checkpoint_folder(config: Config) -> Location:
+    """Where checkpoints are written: ``security.checkpoints`` (a folder under the project
+    root, or a bucket URL); left at its default while ``artifact_root`` is a bucket,
+    ``<artifact_root>/audit``, so every host writes and verifies the same checkpoints."""
+    checkpoints = config.security.checkpoints
+    if "checkpoints" not in config.security.model_fields_set or checkpoints == _DEFAULT_CHECKPOINTS:
+        artifacts = artifact_location(config)
+        if not artifacts.is_local:
+            return artifacts.child("audit")
+    return location(checkpoints, base=config.root, settings=config.storage)
 
 
 def checkpoint_due(project: Project, now: datetime | None = None) -> bool:

@@ -24,6 +24,7 @@ from shipyard.governance.audit_tree import TreeWalk
 from shipyard.governance.audit_verify import Finding, Findings, Head
 from shipyard.governance.checkpoints import Checkpoint, read_checkpoint, signature_problem
 from shipyard.jsonable import Record
+from shipyard.storage import Location
 from shipyard.store.merkle import consistency_ranges, verify_consistency
 
 if TYPE_CHECKING:
@@ -89,9 +90,10 @@ def load_checkpoints(
     loaded: list[tuple[Checkpoint, str | None]] = []
     for path in files:
         try:
-            checkpoint = read_checkpoint(Path(path))
+            checkpoint = read_checkpoint(path if isinstance(path, Location) else Path(path))
         except AuditFailed as error:
-            findings.add(Finding("checkpoint", error.message, checkpoint=Path(path).name))
+            name = str(getattr(path, "url", path)).rsplit("/", 1)[-1]
+            findings.add(Finding("checkpoint", error.message, checkpoint=name))
             continue
         problem = (
             why_not if public is None else signature_problem(checkpoint, public, config.project)

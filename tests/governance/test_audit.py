@@ -168,7 +168,7 @@ def test_a_failed_transaction_keeps_neither_the_row_nor_its_leaf(tmp_path: Path)
 def test_writing_a_checkpoint_signs_the_head_into_the_folder(project: Project) -> None:
     project.store.record(EventKind.RUN_FINISHED, "run:1", {"model": "churn"})
     saved = write_checkpoint(project)
-    folder = checkpoint_folder(project.config)
+    folder = checkpoint_folder(project.config).local_path()
     assert folder == project.config.root / ".shipyard" / "audit"
     path = Path(saved.path or "")
     assert path.parent == folder
