@@ -60,6 +60,10 @@ from shipyard.monitoring.statistics import (
 
 if TYPE_CHECKING:
     from shipyard.monitoring.calibrate import calibrate_bands
+    from shipyard.monitoring.chunk_plan import SummaryPlan
+    from shipyard.monitoring.chunk_scores import score_summary
+    from shipyard.monitoring.chunk_store import SummaryStore
+    from shipyard.monitoring.chunks import WindowSummary, merge_summaries, summarize_batches
     from shipyard.monitoring.estimation import CBPE, Estimate
     from shipyard.monitoring.performance import (
         Breach,
@@ -73,6 +77,12 @@ if TYPE_CHECKING:
 # scipy.stats and the configuration (~75 MiB, ~1 s): loaded on first use, so that
 # drift detection (and a process that only scores drift) does not pay for them.
 _LAZY = {
+    "SummaryPlan": "chunk_plan",
+    "score_summary": "chunk_scores",
+    "SummaryStore": "chunk_store",
+    "WindowSummary": "chunks",
+    "merge_summaries": "chunks",
+    "summarize_batches": "chunks",
     "calibrate_bands": "calibrate",
     "CBPE": "estimation",
     "Estimate": "estimation",
@@ -121,8 +131,11 @@ __all__ = [
     "PredictionDriftBand",
     "PredictionDriftResult",
     "Reference",
+    "SummaryPlan",
+    "SummaryStore",
     "ThresholdDetector",
     "WassersteinDetector",
+    "WindowSummary",
     "ZTestDetector",
     "calibrate_bands",
     "chi_square",
@@ -138,7 +151,10 @@ __all__ = [
     "label_lag",
     "labelled_performance",
     "load_detector",
+    "merge_summaries",
     "psi",
+    "score_summary",
+    "summarize_batches",
     "two_proportion_z",
     "wasserstein_distance",
     "wasserstein_distance_norm",
