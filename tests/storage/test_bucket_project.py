@@ -124,3 +124,23 @@ def test_a_server_that_loses_the_bucket_keeps_serving_and_says_degraded(
     finally:
         watcher.stop()
         project.close()
+
+
+def test_the_endpoint_in_shipyard_yaml_is_enough(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 is moto's standalone server on 127.0.0.1, a stand-in for AWS speaking the S3 REST
+    API to the real boto3/s3fs/pyarrow clients. Only storage.endpoint_url names it: s3fs
+    gets it from the settings and MLflow's S3 repository from MLFLOW_S3_ENDPOINT_URL."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name)
+    bucket = s3.bucket("yaml")
+    project = project_of(in_bucket(copy_example(tmp_path / "p"), s3, bucket))  # type: ignore[arg-type]
+    result = train(project)
+    keys = s3.keys(bucket)
+    assert f"team/datasets/{result.data_digest}/data.parquet" in keys
+    assert any(k.startswith("team/mlflow/") and k.endswith("/MLmodel") for k in keys)
+    model = load_model(f"models:/churn/{result.version}")
+    golden = pd.read_csv(project.config.root / "data" / "golden.csv").drop(columns=["churned"])
+    assert len(model.model.predict(golden.head(3))) == 3
+    project.close()
