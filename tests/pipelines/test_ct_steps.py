@@ -116,6 +116,23 @@ def project(
         yield made
 
 
+@pytest.fixture(scope="module")
+def untouched_project(
+    base_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
+    """One copy of the base project for the tests that only see a command refused: each
+    asserts that nothing was started in it, so they can share it."""
+    yield from _copy(base_project, tmp_path_factory.mktemp("ct-refused") / "churn")
+
+
+@pytest.fixture
+def refusing_project(untouched_project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The shared copy, the working directory of the refused CLI step."""
+    assert list_cycles(untouched_project.store, "churn") == []  # an earlier test left none
+    monkeypatch.chdir(untouched_project.root)
+    return untouched_project
+
+
 def _shipyard(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = run(list(argv))
@@ -273,11 +290,11 @@ def test_steps_out_of_order_or_unknown_are_refused_with_what_to_run(
     ],
 )
 def test_a_bad_cause_is_refused_naming_the_field(
-    project: Project, capsys: pytest.CaptureFixture[str], cause: str, said: str
+    refusing_project: Project, capsys: pytest.CaptureFixture[str], cause: str, said: str
 ) -> None:
     code, _, err = _shipyard(capsys, "ct", "start", "churn", "--cause", cause)
     assert code == 2 and said in err
-    assert list_cycles(project.store, "churn") == []
+    assert list_cycles(refusing_project.store, "churn") == []
 
 
 def test_the_guards_refuse_the_first_step_as_the_agent_would(
