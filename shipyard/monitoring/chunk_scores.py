@@ -5,34 +5,30 @@
 reads its statistic off the cell counts around the reference's values (the two
 empirical CDFs differ most at one of those points) and its p-value from the same
 SciPy routine ``ks_2samp`` uses; Wasserstein integrates the two CDFs over the value
-maps. :func:`engine_feature_drift` is ``feature_drift`` with a choice of engine, for
-``shipyard monitor run``.
+maps, or, past the plan's value limit, over the cells (bounded, and marked
+approximate). :mod:`shipyard.monitoring.engines` puts this behind ``monitoring.engine``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from scipy import stats as sps
 
-from shipyard.config.monitoring import P_VALUE_METHODS
 from shipyard.errors import ConfigError, DataError
 from shipyard.monitoring import statistics as st
 from shipyard.monitoring.base import DriftDetector, missing_values, result, unscored
 from shipyard.monitoring.binning import align_values, reference_histogram, sturges_edges
-from shipyard.monitoring.chunk_plan import SummaryPlan, bins_key, fingerprint
+from shipyard.monitoring.chunk_plan import bins_key, fingerprint
 from shipyard.monitoring.chunks import (
     ColumnSummary,
     WindowSummary,
     bin_counts,
     cell_counts,
-    summarize_batches,
 )
 from shipyard.monitoring.detectors import (
     ChiSquareDetector,
@@ -43,23 +39,16 @@ from shipyard.monitoring.detectors import (
     z_test_result,
 )
 from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test
-from shipyard.monitoring.feature_drift import default_method, feature_drift
 from shipyard.monitoring.frames import INTEGER_CARDINALITY_LIMIT, EvidentlyKind
 from shipyard.monitoring.histogram_detectors import HistogramDetector
-from shipyard.monitoring.methods import detector as make_detector
-from shipyard.monitoring.reference import ColumnReference, Reference
-from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DatasetDrift, DriftResult, Kind
+from shipyard.monitoring.reference import ColumnReference
+from shipyard.monitoring.results import DatasetDrift, DriftResult, Kind
 from shipyard.monitoring.window import CurrentColumn
 
-if TYPE_CHECKING:
-    from shipyard.config import BandSettings
+__all__ = ["ks_from_cells", "score_summary", "wasserstein_from_cells", "weighted_wasserstein"]
 
-__all__ = ["ENGINES", "FeatureDriftPlan", "engine_feature_drift", "ks_from_cells", "score_summary"]
-
-ENGINES = ("duckdb", "chunked", "spark")
 _FEW_DISTINCT = 5  # evidently_auto: "numeric with more than 5 distinct values"
 _KS_EXACT_MAX = 10_000  # scipy.stats.ks_2samp: mode "auto" is exact up to this size
-_DEFAULT_CHUNK_ROWS = 1 << 20
 
 
 def score_summary(detector: DriftDetector, summary: WindowSummary) -> DatasetDrift:
@@ -477,103 +466,3 @@ def _counted(column: ColumnSummary) -> CurrentColumn:
         posinf_count=column.posinf_count,
         neginf_count=column.neginf_count,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class FeatureDriftPlan:
-    """``feature_drift``'s detectors for a window's columns, fitted once, and their plan.
-
-    Group features by method and levels exactly as ``feature_drift`` does; summarise
-    the window under :attr:`plan`, then :meth:`score` it.
-    """
-
-    groups: Sequence[tuple[DriftDetector, Bands | None]]
-    plan: SummaryPlan
-    order: Sequence[str]
-    tested: Mapping[str, BandSettings]
-
-    @classmethod
-    def build(
-        cls,
-        reference: Reference,
-        columns: Iterable[str],
-        overrides: Mapping[str, BandSettings] | None = None,
-    ) -> FeatureDriftPlan:
-        """The detectors ``feature_drift`` would use on a window with ``columns``."""
-        overrides = overrides or {}
-        present = set(columns)
-        groups: dict[tuple[str, Bands | None, float | None], list[str]] = {}
-        tested: dict[str, BandSettings] = {}
-        for feature in reference.columns:
-            if feature not in present:
-                continue
-            override = overrides.get(feature)
-            method = (override.method if override else None) or default_method(reference, feature)
-            bands = None
-            if override is not None and method in P_VALUE_METHODS:
-                tested[feature] = override
-            elif override is not None:
-                bands = Bands(override.inspect, override.retrain, override.pause)
-            elif method in ("psi", "kl"):
-                bands = PSI_BANDS if method == "psi" else KL_BANDS
-            threshold = tested[feature].inspect if feature in tested else None
-            groups.setdefault((method, bands, threshold), []).append(feature)
-        fitted: list[tuple[DriftDetector, Bands | None]] = []
-        for (method, bands, threshold), features in groups.items():
-            settings: dict[str, Any] = {"columns": features}
-            if method in ("psi", "kl") and bands is not None:
-                settings["bands"] = bands
-            if threshold is not None:
-                settings["threshold"] = threshold
-            fitted.append((make_detector(method, **settings).fit(reference), bands))
-        plan = SummaryPlan.for_detectors(detector for detector, _ in fitted)
-        order = [feature for feature in reference.columns if feature in present]
-        return cls(fitted, plan, order, tested)
-
-    def score(self, summary: WindowSummary) -> list[tuple[DriftResult, Bands | None]]:
-        """``feature_drift``'s results, in reference column order, from a summary."""
-        from shipyard.monitoring.feature_drift import _banded, _tested
-
-        results: dict[str, tuple[DriftResult, Bands | None]] = {}
-        for detector, bands in self.groups:
-            for item in score_summary(detector, summary).columns:
-                if item.feature in self.tested:
-                    results[item.feature] = (_tested(item, self.tested[item.feature]), None)
-                else:
-                    results[item.feature] = (_banded(item, bands), bands)
-        return [results[feature] for feature in self.order if feature in results]
-
-
-def engine_feature_drift(
-    engine: str,
-    reference: Reference,
-    window: pd.DataFrame,
-    overrides: Mapping[str, BandSettings] | None = None,
-    *,
-    chunk_rows: int = _DEFAULT_CHUNK_ROWS,
-) -> list[tuple[DriftResult, Bands | None]]:
-    """``feature_drift`` on ``monitoring.engine``: ``duckdb`` (one pass), ``chunked``, ``spark``.
-
-    The chunked engine summarises ``chunk_rows`` rows at a time; the Spark engine runs
-    the same summary step on a local Spark session. All three give the same results.
-    """
-    if engine == "duckdb":
-        return feature_drift(reference, window, overrides)
-    if engine not in ENGINES:
-        raise ConfigError(
-            f"monitoring.engine {engine!r} is not an engine.",
-            hint=f"Use one of: {', '.join(ENGINES)}.",
-        )
-    plan = FeatureDriftPlan.build(reference, [str(c) for c in window.columns], overrides)
-    if engine == "chunked":
-        summary = summarize_batches(plan.plan, _slices(window, chunk_rows))
-    else:
-        from shipyard.monitoring.spark_engine import local_session, summarize_pandas
-
-        summary = summarize_pandas(plan.plan, window, local_session())
-    return plan.score(summary)
-
-
-def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
-    for start in range(0, max(len(frame), 1), rows):
-        yield frame.iloc[start : start + rows]

@@ -32,12 +32,7 @@ from shipyard.monitoring import (
     Reference,
     detector,
 )
-from shipyard.monitoring.chunk_scores import (
-    FeatureDriftPlan,
-    engine_feature_drift,
-    ks_from_cells,
-    score_summary,
-)
+from shipyard.monitoring.chunk_scores import ks_from_cells, score_summary
 from shipyard.monitoring.chunk_store import SummaryStore, summarize_stored
 from shipyard.monitoring.chunks import (
     SummaryPlan,
@@ -47,6 +42,7 @@ from shipyard.monitoring.chunks import (
     summarize,
     summarize_batches,
 )
+from shipyard.monitoring.engines import FeatureDriftPlan, engine_feature_drift
 from shipyard.monitoring.feature_drift import feature_drift
 
 # Every method, and the histogram methods in both binnings.

@@ -18,7 +18,7 @@ import pytest
 from shipyard.config import Config
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import load_served_model
-from shipyard.monitoring.chunk_scores import engine_feature_drift
+from shipyard.monitoring.engines import engine_feature_drift
 from shipyard.monitoring.feature_drift import configured_bands, feature_drift
 from shipyard.monitoring.log_window import WindowSpec, load_window
 from shipyard.monitoring.reference import Reference

@@ -24,8 +24,9 @@ import pytest
 
 from shipyard.config import BandSettings
 from shipyard.monitoring import DETECTORS, DatasetDrift, DriftResult, Reference, detector
-from shipyard.monitoring.chunk_scores import engine_feature_drift, score_summary
+from shipyard.monitoring.chunk_scores import score_summary
 from shipyard.monitoring.chunks import SummaryPlan
+from shipyard.monitoring.engines import engine_feature_drift
 from shipyard.monitoring.feature_drift import feature_drift
 
 pytestmark = [
