@@ -78,7 +78,10 @@ class ServeSpec:
         who = principal or Principal("shipyard-serve", "service", "operator", operator.scopes)
         return cls(
             ref,
-            config.model_dump(mode="json"),
+            # Only what was set: the workers' configuration then knows, as the parent's
+            # did, which settings were left to their defaults (serving.logs follows a
+            # bucket artifact_root only when it was not set).
+            config.model_dump(mode="json", exclude_unset=True),
             root,
             log_predictions,
             who.name,
@@ -267,6 +270,9 @@ def app_from_environment() -> PredictionRoutes:
     return server.app
 
 
+_BACKLOG = 2048  # uvicorn's default backlog
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port``, as uvicorn would bind it; :class:`PortInUse` if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -285,6 +291,9 @@ def listen(host: str, port: int) -> socket.socket:
             if taken
             else "Pick another address with --host/--port (serving.host, serving.port).",
         ) from None
+    # Listening from now on: a connection made once the server says it is ready waits in
+    # the backlog until uvicorn accepts it, instead of being refused in between.
+    sock.listen(_BACKLOG)
     sock.set_inheritable(True)  # the workers serve on it
     return sock
 
