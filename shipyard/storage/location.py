@@ -230,6 +230,13 @@ def location(where: str | Path, *, base: Path, settings: StorageSettings) -> Loc
     :class:`ConfigError` naming what to install.
     """
     text = str(where)
+    scheme_only = text.split(":/", 1)[0].lower() if ":/" in text else ""
+    if "://" not in text and scheme_only in _REMOTE:
+        raise ConfigError(
+            f"{text} looks like a bucket URL with one slash after '{scheme_only}:'.",
+            hint=f"Write {scheme_only}://{text.split(':/', 1)[1].lstrip('/')} (a Path "
+            "turns '//' into '/').",
+        )
     if "://" not in text:
         path = Path(text).expanduser()
         absolute = path if path.is_absolute() else (base / path)

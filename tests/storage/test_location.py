@@ -223,6 +223,9 @@ def test_unsupported_schemes_name_what_to_install(tmp_path: Path) -> None:
         except ImportError:
             with pytest.raises(ConfigError, match=rf"shipyard\[{extra}\]"):
                 location(url, base=tmp_path, settings=settings)
+    with pytest.raises(ConfigError, match="one slash") as err:
+        location("s3:/team-bucket/x", base=tmp_path, settings=settings)
+    assert "s3://team-bucket/x" in str(err.value)
     with pytest.raises(ConfigError, match="names no bucket"):
         location("s3:///x", base=tmp_path, settings=settings)
     assert location(f"file://{tmp_path}/x", base=Path("/"), settings=settings).url == (
