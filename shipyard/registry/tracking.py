@@ -140,7 +140,29 @@ def run_files_problem(tracking: Tracking, run_id: str, label: str) -> StorageErr
 def _run_problem(client: MlflowClient, run_id: str, label: str) -> StorageError | None:
     info = client.get_run(run_id).info
     root = client.get_experiment(info.experiment_id).artifact_location
-    return unreadable_files(label, info.artifact_uri, root)
+    return _files_problem(label, info.artifact_uri, root, None, "")
+
+
+def _files_problem(
+    label: str, uri: str, root: str | None, settings: StorageSettings | None, probe: str
+) -> StorageError | None:
+    """A local folder not on this host, or a bucket that does not answer one bounded
+    request (for ``probe`` under ``uri``), as the StorageError to report."""
+    if "://" not in uri or uri.startswith("file:"):
+        return unreadable_files(label, uri, root)
+    if uri.split("://", 1)[0] not in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"):
+        return None
+    if settings is None:
+        # What Tracking hands MLflow's S3 repository (storage.endpoint_url).
+        endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+        settings = StorageSettings(endpoint_url=endpoint)  # type: ignore[call-arg]
+    try:
+        Location(uri.rstrip("/"), settings).exists(probe)
+    except StorageError as exc:
+        return StorageError(f"Cannot read {label}'s files: {exc.message}", hint=exc.hint)
+    except ConfigError:
+        return None  # the scheme's extra is not installed: MLflow's own error says more
+    return None
 
 
 def model_files_problem(
@@ -174,18 +196,4 @@ def model_files_problem(
         )
     except Exception:  # an unknown version or an unreachable database: the caller says so
         return None
-    label = f"{name}/{version}"
-    if "://" not in uri or uri.startswith("file:"):
-        return unreadable_files(label, uri, root)
-    if uri.split("://", 1)[0] not in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"):
-        return None
-    if settings is None:
-        # What Tracking hands MLflow's S3 repository (storage.endpoint_url).
-        settings = StorageSettings(endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None)  # type: ignore[call-arg]
-    try:
-        Location(uri.rstrip("/"), settings).exists("MLmodel")
-    except StorageError as exc:
-        return StorageError(f"Cannot load {label}: {exc.message}", hint=exc.hint)
-    except ConfigError:
-        return None  # the scheme's extra is not installed: MLflow's own error says more
-    return None
+    return _files_problem(f"{name}/{version}", uri, root, settings, "MLmodel")
