@@ -28,6 +28,8 @@ _DROPPED = (
     ("security", "credentials"),
     ("monitoring", "routes"),  # alert routes carry webhook URLs, routing keys, headers
 )
+# Settings whose names mention a secret but hold none: they say how secrets are used.
+_ABOUT_SECRETS = frozenset({"require_token", "token_days"})
 SECRET_WORDS = ("password", "secret", "token", "credential", "passphrase", "routing_key")
 
 
@@ -80,12 +82,17 @@ def _without_secrets(value: Any) -> Any:
         return {
             key: _without_secrets(item)
             for key, item in value.items()
-            if not any(word in str(key).lower() for word in SECRET_WORDS)
-            and not _has_userinfo(item)
+            if not _secret_name(str(key)) and not _has_userinfo(item)
         }
     if isinstance(value, list):
         return [_without_secrets(item) for item in value if not _has_userinfo(item)]
     return value
+
+
+def _secret_name(key: str) -> bool:
+    """A setting named like a credential (``api_token``, ``password``), not one about them."""
+    name = key.lower()
+    return name not in _ABOUT_SECRETS and any(word in name for word in SECRET_WORDS)
 
 
 def _has_userinfo(value: Any) -> bool:
@@ -94,7 +101,7 @@ def _has_userinfo(value: Any) -> bool:
 
 
 def refuse_secrets(project: Project, folder: Path) -> None:
-    """Fail if any file in ``folder`` holds the database password or the signing key."""
+    """Fail if any file in ``folder`` holds one of the project's secrets (:func:`_secrets`)."""
     needles = list(_secrets(project))
     if not needles:
         return
@@ -112,17 +119,23 @@ def refuse_secrets(project: Project, folder: Path) -> None:
 
 
 def _secrets(project: Project) -> Iterator[tuple[str, bytes]]:
-    password = urlparse(project.config.db_url).password
+    """The secrets a context is searched for: the database password, the signing key, and
+    the PII hashing key (a container reads it from a mounted Secret, never from a layer)."""
+    config = project.config
+    password = urlparse(config.db_url).password
     if password:
         yield "database password", password.encode()
     from shipyard.governance.cards import private_key_path
 
-    try:
-        key = private_key_path(project.config)
-        if key.is_file():
-            body = key.read_bytes().strip().splitlines()
-            inner = b"".join(line for line in body if not line.startswith(b"-----"))
-            if inner:
-                yield "private signing key", inner
-    except (OSError, ShipyardError):
-        return
+    for label, path in (
+        ("private signing key", private_key_path(config)),
+        ("PII hashing key", config.resolve(config.pii.secret)),
+    ):
+        try:
+            lines = path.read_bytes().splitlines() if path.is_file() else []
+        except OSError:
+            continue
+        for line in lines:  # PEM body lines, or the hex key: each long enough to be unique
+            line = line.strip()
+            if len(line) >= 16 and not line.startswith(b"-----"):
+                yield label, line

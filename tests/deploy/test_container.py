@@ -48,7 +48,7 @@ from shipyard.cli import run
 from shipyard.config import Config
 from shipyard.deploy.container import BuildContext, build_context
 from shipyard.deploy.dockerfile import APP, BUILD, VENV
-from shipyard.errors import ConfigError, NotFoundError
+from shipyard.errors import ConfigError, NotFoundError, ShipyardError
 from shipyard.governance.signing import generate_keys
 from tests.support import (
     TrainedExamples,
@@ -436,7 +436,11 @@ def test_no_secret_reaches_the_context(trained_examples: TrainedExamples, tmp_pa
             {"kind": "slack", "url": WEBHOOK},
         ]
     }
+    settings["security"] = {"require_token": "always", "token_days": 30}  # about secrets: kept
     (config.root / "shipyard.yaml").write_text(yaml.safe_dump(settings))
+    pii_key = config.resolve(config.pii.secret)
+    pii_key.parent.mkdir(parents=True, exist_ok=True)
+    pii_key.write_text(os.urandom(32).hex() + "\n")
     # The project runs on its SQLite file (as --database-url would say); the file's URL,
     # with its password, stands for a team's PostgreSQL.
     project = project_of(load(config.root, {"database_url": real_url}))
@@ -448,6 +452,8 @@ def test_no_secret_reaches_the_context(trained_examples: TrainedExamples, tmp_pa
     needles = {
         "database password": PASSWORD,
         "token": token,
+        "token's secret part": token[16:48],  # shp_ + 12-character id + 32-character secret
+        "PII hashing key": pii_key.read_text().strip(),
         "routing key": ROUTING_KEY,
         "webhook": WEBHOOK,
     }
@@ -461,7 +467,31 @@ def test_no_secret_reaches_the_context(trained_examples: TrainedExamples, tmp_pa
     image_settings = yaml.safe_load((Path(built.path) / "app" / "shipyard.yaml").read_text())
     assert "database_url" not in image_settings
     assert image_settings["model"]["name"] == "churn"
+    assert image_settings["security"] == {"require_token": "always", "token_days": 30}
+    assert "routes" not in image_settings.get("monitoring", {})
     assert (Path(built.path) / "app" / "shipyard.pub").is_file()
+
+
+def test_a_secret_in_a_copied_file_fails_the_build_and_leaves_nothing(
+    trained_examples: TrainedExamples, tmp_path: Path
+) -> None:
+    config = trained_examples.copy(tmp_path / "churn", {})
+    key = os.urandom(32).hex()
+    pii_key = config.resolve(config.pii.secret)
+    pii_key.parent.mkdir(parents=True, exist_ok=True)
+    pii_key.write_text(key + "\n")
+    scorecard = config.root / "scorecard.yaml"  # copied into the image for /metrics bounds
+    scorecard.write_text(scorecard.read_text() + f"# pasted by mistake: {key}\n")
+    project = project_of(config)
+    try:
+        with pytest.raises(ShipyardError) as refused:
+            build_context(project, "churn/1", tmp_path / "ctx")
+    finally:
+        project.close()
+    assert "app/scorecard.yaml holds the PII hashing key" in refused.value.message
+    assert key not in str(refused.value)
+    assert not (tmp_path / "ctx").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["churn"]  # no staging folder left
 
 
 def _grep(folder: Path, needles: Mapping[str, str]) -> list[str]:
