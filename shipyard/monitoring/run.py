@@ -13,9 +13,11 @@ and routes no alert: neither an action nor a resolution rests on an incomplete w
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,16 +115,9 @@ def run_monitor(
         if current.coverage is not None:
             step(f"The window is incomplete, so nothing acts on it: {current.coverage.describe()}")
     if report:
-        from shipyard.monitoring.report import write_monitor_report
-
         step("Writing the report")
-        stamp = result.created_at.strftime("%Y%m%dT%H%M%S")
-        path = config.workspace / "reports" / "monitor" / name / f"{version}-{stamp}.html"
         history = [*monitor_history(store, name), (result.created_at, _scaled(result))]
-        write_monitor_report(
-            path, result, reference.frame, current.inputs, history, min_rows=settings.min_rows
-        )
-        result.report_path = str(path)
+        result.report_path = _write_report(config, result, reference, current, history)
     _save(store, result)
     if alerts and not complete:
         coverage = result.log_coverage or {}
@@ -342,6 +337,43 @@ def _scaled(result: MonitorResult) -> dict[str, float]:
         retrain = (feature.get("bands") or {}).get("retrain")
         scaled[feature["feature"]] = float(score) / retrain if retrain else float(score)
     return scaled
+
+
+def _write_report(
+    config: Config,
+    result: MonitorResult,
+    reference: ReferenceSet,
+    current: LogWindow,
+    history: list[tuple[datetime, dict[str, float]]],
+) -> str:
+    """Write the HTML report where the project's reports go; its path or URL.
+
+    ``evaluation.reports`` (``.shipyard/reports``), or ``<artifact_root>/reports`` in a
+    bucket, so a monitor run on any host leaves its report where every host can read it.
+    """
+    from shipyard.evaluation.evaluate import reports_location
+    from shipyard.monitoring.report import write_monitor_report
+
+    stamp = result.created_at.strftime("%Y%m%dT%H%M%S")
+    name = f"monitor/{result.model}/{result.version}-{stamp}.html"
+    where = reports_location(config)
+    minimum = config.monitoring.min_rows
+    if where.is_local:
+        path = where.local_path() / name
+        write_monitor_report(
+            path, result, reference.frame, current.inputs, history, min_rows=minimum
+        )
+        return str(path)
+    with tempfile.TemporaryDirectory(prefix="shipyard-report-") as folder:
+        local = write_monitor_report(
+            Path(folder) / "report.html",
+            result,
+            reference.frame,
+            current.inputs,
+            history,
+            min_rows=minimum,
+        )
+        return where.write_bytes(name, local.read_bytes())
 
 
 def _save(store: Store, result: MonitorResult) -> None:

@@ -162,7 +162,12 @@ def build_server(spec: ServeSpec) -> Server:
     if following:
         store = project.store
         watcher = GenerationWatcher(
-            slot, store=store, client=client, interval=settings.poll_seconds, check=check
+            slot,
+            store=store,
+            client=client,
+            interval=settings.poll_seconds,
+            check=check,
+            storage=config.storage,  # a bucket that does not answer is told in seconds
         )
     batch = BatchSettings(
         max_batch_size=settings.max_batch_size,
