@@ -577,6 +577,21 @@ def test_follow_serves_the_name_and_an_unknown_extra_is_named(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
+def test_a_bucket_artifact_root_installs_its_extra(
+    churn: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = str(churn.root / "shipyard.yaml")
+    out = tmp_path / "ctx"
+    args = ["--config", config_file, "--artifact-root", "s3://models/churn"]
+    code = run([*args, "build", "churn/1", "--out", str(out), "--extra", "postgres", "--json"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert json.loads(printed.out)["extras"] == ["postgres", "s3"]
+    pins = _pins(out)
+    for name in ("boto3", "s3fs", "fsspec", "psycopg", "psycopg-binary"):
+        assert name in pins, name
+
+
 def test_cli_json(churn: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config_file = str(churn.root / "shipyard.yaml")
     out = tmp_path / "ctx"
