@@ -165,13 +165,15 @@ def verify_version(
             f"{label} has no run, so no signed card.",
             hint="Only promoted versions trained by Shipyard carry one.",
         )
+    from shipyard.registry.tracking import run_files_problem
+
+    # Files on another host, or a bucket that does not answer, are said as such (and
+    # before MLflow's own client retries against an unreachable bucket).
+    elsewhere = run_files_problem(project.tracking, version.run_id, label)
+    if elsewhere is not None:
+        raise elsewhere
     signed = signed_card(project.tracking, version)
     if signed is None:
-        from shipyard.registry.tracking import run_files_problem
-
-        elsewhere = run_files_problem(project.tracking, version.run_id, label)
-        if elsewhere is not None:
-            raise elsewhere
         raise SigningError(
             f"{label} has no signed model card.",
             hint="Cards are signed when a version is promoted to champion with a key from "

@@ -179,6 +179,8 @@ def _local_copy(model_uri: str) -> tuple[Path, bool]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    if parsed.scheme == "models":
+        _raise_if_elsewhere(model_uri)  # before MLflow's client retries an unreachable bucket
     folder = Path(tempfile.mkdtemp(prefix="shipyard-evaluate-"))
     try:
         path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(folder))

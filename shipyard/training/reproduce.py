@@ -159,13 +159,13 @@ def _run_record(tracking: Tracking, run_id: str | None, label: str) -> tuple[str
         )
     from mlflow.exceptions import MlflowException
 
+    elsewhere = run_files_problem(tracking, run_id, label)
+    if elsewhere is not None:
+        raise elsewhere
     with tempfile.TemporaryDirectory() as folder:
         try:
             path = tracking.client.download_artifacts(run_id, RUN_RECORD, folder)
         except (MlflowException, OSError):
-            elsewhere = run_files_problem(tracking, run_id, label)
-            if elsewhere is not None:
-                raise elsewhere from None
             raise NotReproducible(
                 f"{label} was not trained by `shipyard train`: its run records no entrypoint, "
                 "seed or data snapshot.",

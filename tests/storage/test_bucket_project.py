@@ -15,7 +15,9 @@ import pytest
 
 from shipyard.config import StorageSettings
 from shipyard.data import load_snapshot
+from shipyard.errors import StorageError
 from shipyard.evaluation.evaluate import evaluate_version
+from shipyard.governance.cards import verify_version
 from shipyard.models.loading import load_model
 from shipyard.models.served import load_served_model
 from shipyard.registry import ModelRef
@@ -121,6 +123,14 @@ def test_a_server_that_loses_the_bucket_keeps_serving_and_says_degraded(
             headers = {"Content-Type": "application/json"}
             assert call(f"{url}/v1/models/churn:predict", body, headers)[0] == 200
             assert slot.lineup.plan.routes[0].version == "1"
+        # Commands say the same, at once: not "no signed card" or MLflow's retries.
+        gone = f"Cannot reach bucket '{bucket.removeprefix('s3://')}'"
+        with pytest.raises(StorageError, match=gone):
+            load_model("models:/churn/2")
+        with pytest.raises(StorageError, match=gone):
+            verify_version(project, client.get_model_version("churn", "2"))
+        with pytest.raises(StorageError, match=gone):
+            reproduce(project, ModelRef("churn", version="2"))
     finally:
         watcher.stop()
         project.close()
