@@ -532,9 +532,14 @@ def _count(index: np.ndarray, size: int, weights: np.ndarray | None) -> np.ndarr
 
 
 def _object_traits(series: pd.Series) -> tuple[bool | None, bool | None, bool]:
-    """First/last non-null value is a string, and all are booleans (``object`` columns only)."""
+    """First/last non-null value is a string, and all are booleans.
+
+    Strings are looked at in ``object`` columns only (Evidently types the others by
+    dtype). "All booleans" must survive a merge with an empty or a boolean chunk, so it
+    holds for those and fails for any other non-empty column.
+    """
     if not ptypes.is_object_dtype(series.dtype):
-        return None, None, False
+        return None, None, bool(ptypes.is_bool_dtype(series.dtype) or series.count() == 0)
     present = series.dropna()
     if len(present) == 0:
         return None, None, True

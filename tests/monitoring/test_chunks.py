@@ -371,3 +371,30 @@ def test_a_damaged_stored_summary_is_a_clear_error(tmp_path) -> None:
     path.write_text(path.read_text()[:100])
     with pytest.raises(DataError, match="Not a stored window summary"):
         store.get(plan, "hour-0")
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [300, 650], [0, 899]])
+def test_auto_types_every_kind_of_column_as_the_single_pass_does(cuts: list[int]) -> None:
+    """Nullable, categorical, object and unsigned columns: same test, same skip reasons."""
+    rng = np.random.default_rng(4)
+
+    def frame(rows: int, shift: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "nullable": pd.array(rng.integers(0, 30 + shift, rows), dtype="Int64"),
+                "category": pd.Categorical(rng.choice(["a", "b", "c"], rows)),
+                "boolean": pd.array(rng.random(rows) < 0.3, dtype="boolean"),
+                "object_bools": np.array(rng.random(rows) < 0.5, dtype=object),
+                "object_mixed": np.array([1.5, True] * (rows // 2), dtype=object),
+                "text": np.array([f"t{i}" for i in rng.integers(0, rows * 3, rows)], dtype=object),
+                "few": rng.integers(0, 3 + shift // 10, rows),
+                "unsigned": rng.integers(0, 200, rows).astype(np.uint8),
+            }
+        )
+
+    reference, current = frame(1500, 0), frame(900, 10)
+    current.loc[5, "nullable"] = pd.NA
+    fitted = detector("auto").fit(reference)
+    single = fitted.score(current)
+    assert set(single.skipped) == {"object_mixed", "text"}
+    assert_same(single, score_summary(fitted, chunked(fitted, current, cuts, list(range(7)))))
