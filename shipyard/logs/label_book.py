@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from shipyard.errors import ConfigError, DataError, RequestError, StorageError
 from shipyard.logs.kinds import log_kind
 from shipyard.logs.root import (
-    fresh_listing,
+    day_files,
     host_id,
     lock_folder,
     log_root,
@@ -245,8 +245,10 @@ class LabelBook:
         """Request ids labelled on disk: files already indexed, plus any new ones read now."""
         seen = self._seen.setdefault(model, {})
         folder = model_location(self.location, "labels", model)
-        fresh_listing(folder)
-        present = set(folder.glob("date=*/*.parquet"))
+        if folder.is_local:
+            present = set(folder.glob("date=*/*.parquet"))
+        else:
+            present = set(day_files(folder))
         for gone in set(seen) - present:  # pruned
             del seen[gone]
         for path in sorted(present - set(seen)):

@@ -26,7 +26,7 @@ from shipyard.errors import DataError
 from shipyard.jsonable import dump_json
 from shipyard.logs.kinds import log_schema, model_dir
 from shipyard.logs.losses import LogCoverage, log_coverage
-from shipyard.logs.root import fresh_listing, model_location
+from shipyard.logs.root import day_files, model_location
 from shipyard.moments import as_utc
 from shipyard.storage.location import Location
 
@@ -118,26 +118,39 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def log_source(
-    con: duckdb.DuckDBPyConnection, root: Path | Location, kind: str, model: str
+    con: duckdb.DuckDBPyConnection,
+    root: Path | Location,
+    kind: str,
+    model: str,
+    *,
+    since: datetime | None = None,
 ) -> str | None:
     """The ``read_parquet(...)`` expression over ``model``'s ``kind`` log on ``con``, with
-    its ``date`` partition column; None while the log has no file.
+    its ``date`` partition column; None while the log has no file (from ``since``'s day).
 
     For a bucket, the file system is registered on ``con`` and its listing read afresh
-    (other hosts add files all the time).
+    (other hosts add files all the time); with ``since``, only the files of the days from
+    then on are named, so DuckDB never fetches the footers of older days' objects.
     """
     if isinstance(root, Location) and not root.is_local:
         folder = model_location(root, kind, model)
-        fresh_listing(folder)
-        if not folder.glob("date=*/*.parquet"):
+        files = day_files(folder)
+        if since is not None:
+            first = f"date={as_utc(since).date().isoformat()}"
+            files = [path for path in files if path.rsplit("/", 2)[-2] >= first]
+        if not files:
             return None
-        pattern = folder.duckdb_source(con, "date=*/*.parquet")
-    else:
-        local = root.local_path() if isinstance(root, Location) else Path(root)
-        directory = model_dir(local, kind, model)
-        if not any(directory.glob("date=*/*.parquet")):
-            return None
-        pattern = str(directory / "date=*" / "*.parquet")
+        folder.duckdb_source(con, "")  # registers the bucket's file system on con
+        listed = ", ".join(_literal(path) for path in files)
+        return (
+            f"read_parquet([{listed}], "
+            "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
+        )
+    local = root.local_path() if isinstance(root, Location) else Path(root)
+    directory = model_dir(local, kind, model)
+    if not any(directory.glob("date=*/*.parquet")):
+        return None
+    pattern = str(directory / "date=*" / "*.parquet")
     return (
         f"read_parquet({_literal(pattern)}, "
         "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
@@ -157,7 +170,7 @@ def _create_view(
     filters = [f"model = {_literal(model)}"]
     if since is not None:
         filters.append(f"time >= {_literal(as_utc(since).isoformat())}::TIMESTAMPTZ")
-    found = log_source(con, root, kind, model)
+    found = log_source(con, root, kind, model, since=since)
     if found is not None:
         source = found
         if since is not None:  # prunes whole date directories before reading a file

@@ -27,6 +27,7 @@ from shipyard.storage.location import Location
 
 __all__ = [
     "LogRoot",
+    "day_files",
     "fresh_listing",
     "host_id",
     "journal_folder",
@@ -81,6 +82,23 @@ def host_id() -> str:
     """This host's name for file names: letters, digits and dots, at most 40 characters."""
     name = _UNSAFE.sub(".", socket.gethostname()).strip(".")[:40]
     return name or "host"
+
+
+def day_files(where: Location) -> list[str]:
+    """Full URLs of the Parquet files in ``where``'s ``date=*/`` partitions, sorted.
+
+    One recursive listing of the prefix (a bucket lists it in pages of 1,000 keys),
+    read afresh, rather than one request per day folder as a glob would.
+    """
+    fresh_listing(where)
+    prefix = where.path().split("://", 1)[-1].rstrip("/") + "/"
+    found = []
+    for key in where.fs.find(where.path()):
+        name = key.split("://", 1)[-1].removeprefix(prefix)
+        day, _, file = name.partition("/")
+        if day.startswith("date=") and file.endswith(".parquet") and "/" not in file:
+            found.append(f"{where.scheme}://{prefix}{name}")
+    return sorted(found)
 
 
 def fresh_listing(where: Location) -> None:

@@ -308,3 +308,20 @@ def test_the_database_lock_is_postgresql_s_alone(tmp_path: Path) -> None:
         assert database_lock(store) is None
     finally:
         store.close()
+
+
+def test_a_window_reads_only_its_days_objects(logs: Location, tmp_path: Path) -> None:
+    """A window from ``since`` names only the objects of its days: an unreadable object of
+    an older day breaks a full read, never the window's."""
+    from shipyard.errors import DataError
+    from shipyard.logs.root import model_location
+
+    with host_writer(logs, tmp_path) as writer:
+        writer.log(batch("today"))
+    old = (datetime.now(UTC) - timedelta(days=3)).date()
+    folder = model_location(logs, "predictions", MODEL)
+    folder.write_bytes(f"date={old}/part-broken.parquet", b"not parquet")
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert query_log(logs, MODEL, since=since).column("request_id").to_pylist() == ["today"]
+    with pytest.raises(DataError, match="log"):
+        query_log(logs, MODEL)
