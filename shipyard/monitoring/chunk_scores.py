@@ -17,7 +17,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
-from scipy import stats as sps
 
 from shipyard.errors import ConfigError, DataError
 from shipyard.monitoring import statistics as st
@@ -180,7 +179,9 @@ def _ks_p_value(n1: int, n2: int, d: float) -> tuple[float, float]:
             prob = -np.inf
     if prob == -np.inf:
         m, n = sorted([float(n1), float(n2)], reverse=True)
-        prob = sps.kstwo.sf(d, np.round(m * n / (m + n)))
+        from scipy.stats import kstwo  # on first use: scipy.stats costs ~50 MiB at import
+
+        prob = kstwo.sf(d, np.round(m * n / (m + n)))
     return d, float(np.clip(prob, 0, 1))
 
 
