@@ -75,6 +75,7 @@ def test_a_bucket_that_cannot_be_used_is_one_clear_line(
 def test_credentials_in_the_storage_section_are_refused(
     example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The key is named with where credentials belong; its value is never echoed."""
     config = example_project / "shipyard.yaml"
     config.write_text(config.read_text() + "storage:\n  secret_access_key: not-for-this-file-123\n")
     monkeypatch.chdir(example_project)
