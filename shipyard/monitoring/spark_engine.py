@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["local_session", "summarize_pandas", "summarize_parquet", "summarize_spark"]
 
+_BATCH_ROWS = 1 << 18  # rows summarised at a time in a partition
 _HINT = "Install the extra: pip install 'shipyard[spark]' (Spark also needs Java 17)."
 
 
@@ -107,7 +108,7 @@ def summarize_spark(
     def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # One row per column (and one for the row count), so no Arrow batch or JVM row
         # holds more than one column's summary.
-        total = summarize_batches(plan, batches)
+        total = summarize_batches(plan, _regrouped(batches, _BATCH_ROWS))
         yield pd.DataFrame({"column": [None], "summary": [_pack(total.rows)]})
         for name, column in total.columns.items():
             yield pd.DataFrame({"column": [name], "summary": [_pack(column)]})
@@ -120,6 +121,24 @@ def summarize_spark(
         return empty_summary(plan)
     columns = {name: merged[name] for name in names}
     return WindowSummary(plan.digest, int(merged[None]), columns)
+
+
+def _regrouped(batches: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Arrow's batches (10,000 rows by default) joined into frames of about ``rows`` rows.
+
+    Each summary step costs the size of the reference's cells whatever the batch size,
+    so small batches would pay it hundreds of times per partition.
+    """
+    pending: list[pd.DataFrame] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += len(batch)
+        if size >= rows:
+            yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+            pending, size = [], 0
+    if pending:
+        yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
 
 
 def _merge_part(a: ColumnSummary | int, b: ColumnSummary | int) -> ColumnSummary | int:
