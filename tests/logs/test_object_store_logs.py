@@ -325,3 +325,17 @@ def test_a_window_reads_only_its_days_objects(logs: Location, tmp_path: Path) ->
     assert query_log(logs, MODEL, since=since).column("request_id").to_pylist() == ["today"]
     with pytest.raises(DataError, match="log"):
         query_log(logs, MODEL)
+
+
+def test_a_writer_saves_what_it_lost_to_the_bucket(logs: Location, tmp_path: Path) -> None:
+    """Rows that never reached the journal (its folder cannot be made here) count against
+    their window's coverage, saved by the writer itself as an object of its own."""
+    blocked = tmp_path / "journal"
+    blocked.write_text("a file where the journal folder should be")
+    sent = batch("lost")
+    writer = PredictionLogWriter(logs, journal=blocked, retry_seconds=0.0)
+    writer.log(sent)  # held in memory for a retry that cannot succeed
+    writer.close()
+    assert writer.dropped == 1
+    coverage = log_coverage(logs, MODEL, 0, since=sent.time - timedelta(minutes=1))
+    assert (coverage.logged, coverage.lost) == (0, 1)
