@@ -280,6 +280,7 @@ class _Side:
         self.seconds: dict[str, float] = {}
         self.cpu_seconds: dict[str, float] = {}  # user + system time of this process
         self.rss: dict[str, float] = {}
+        self.peak_so_far: dict[str, float] = {}
 
     def phase(self, name: str) -> None:
         Path(f"{self.out}.phase").write_text(name)
@@ -291,6 +292,7 @@ class _Side:
         self.seconds[name] = time.perf_counter() - start
         self.cpu_seconds[name] = time.process_time() - cpu
         self.rss[f"after {name}"] = _rss_mib()
+        self.peak_so_far[name] = _rss_mib("VmHWM")  # which phase set the peak
         return value
 
     def dump(self, **fields: Any) -> None:
@@ -302,6 +304,7 @@ class _Side:
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
             "rss_mib": self.rss,
+            "peak_so_far_mib": self.peak_so_far,
             **fields,
         }
         self.out.write_text(json.dumps(data, allow_nan=True))
