@@ -251,7 +251,12 @@ def test_two_hosts_share_one_control_plane_and_one_bucket(
         for host in (a, b):
             project = project_of(host.config)
             result = run_monitor(project, MODEL, version="1", window="last:1000", alerts=False)
-            assert result.rows >= 2 * ROWS_PER_HOST, result
+            seen = query_log(
+                logs,
+                MODEL,
+                sql="SELECT version, role, status, count(*) AS n FROM log GROUP BY ALL",
+            )
+            assert result.rows >= 2 * ROWS_PER_HOST, seen.to_pylist()
             assert str(result.report_path).startswith(f"{bucket}/artifacts/reports/monitor/")
             labelled = recent_labelled(host.config, MODEL, 2 * ROWS_PER_HOST)
             assert len(labelled) == 2 * ROWS_PER_HOST, labelled
