@@ -27,7 +27,8 @@ from shipyard.errors import DataError
 from shipyard.jsonable import plain
 from shipyard.levels import worst
 from shipyard.logs.root import project_log_root
-from shipyard.monitoring.feature_drift import configured_bands, feature_drift
+from shipyard.monitoring.engines import engine_feature_drift
+from shipyard.monitoring.feature_drift import configured_bands
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
 from shipyard.monitoring.results import Bands, DriftResult, MonitorResult
@@ -89,7 +90,9 @@ def run_monitor(
             hint="Serve the model (`shipyard serve`) and send traffic, or widen --window.",
         )
     step(f"Scoring {len(reference.reference.columns)} features on {current.rows} predictions")
-    drift = feature_drift(reference.reference, current.inputs, configured_bands(config))
+    drift = engine_feature_drift(
+        settings.engine, reference.reference, current.inputs, configured_bands(config)
+    )
     result = MonitorResult(
         model=name,
         version=version,

@@ -102,3 +102,34 @@ def test_each_engine_scores_the_log_window_as_duckdb_does(logged: Logged, engine
             assert ours.score == pytest.approx(theirs.score, rel=1e-9, abs=1e-12)
     shifted = {r.feature: r.band for r, _ in got}[SHIFTED]
     assert shifted in ("inspect", "retrain", "pause")
+
+
+def with_engine(config: Config, engine: str) -> Config:
+    monitoring = config.monitoring.model_copy(update={"engine": engine})
+    return config.model_copy(update={"monitoring": monitoring})
+
+
+def test_monitor_run_reports_the_same_features_on_the_chunked_engine(logged: Logged) -> None:
+    from shipyard.monitoring.run import run_monitor
+
+    runs = {
+        engine: run_monitor(
+            project_of(with_engine(logged.config, engine)),
+            "churn",
+            version="1",
+            window=f"last:{ROWS}",
+            alerts=False,
+            report=False,
+        )
+        for engine in ("duckdb", "chunked")
+    }
+    duckdb_run, chunked_run = runs["duckdb"], runs["chunked"]
+    assert chunked_run.rows == duckdb_run.rows == ROWS
+    assert chunked_run.level == duckdb_run.level
+    for ours, theirs in zip(chunked_run.features, duckdb_run.features, strict=True):
+        for key in ("score", "p_value"):
+            want, got = theirs.pop(key), ours.pop(key)
+            assert got == (want if want is None else pytest.approx(want, rel=1e-9, abs=1e-12))
+        assert ours == theirs
+    levels = {f["feature"]: f["level"] for f in chunked_run.features}
+    assert levels[SHIFTED] in ("inspect", "retrain", "pause")
