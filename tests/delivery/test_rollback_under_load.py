@@ -310,14 +310,15 @@ def assert_no_failures(load: Load, server: Server, since: float) -> None:
     """No caller saw a failure, and both workers answered during the test."""
     failures = load.failures()
     assert failures == [], (failures[:5], "".join(server.process.output[-40:]))
-    # Log files are named part-<stamp>-<pid>-…: a file per worker that served.
+    # Log files are named part-<stamp>-<host>-<pid>-…: a file per worker that served.
     wait_for(lambda: len(log_writers(server.logs, since)) == 2, what="a log file from each worker")
 
 
 def log_writers(logs: Path, since: float) -> set[str]:
-    """Pids of the workers that wrote prediction-log files after ``since`` (wall clock)."""
+    """Pids of the workers that wrote prediction-log files after ``since`` (wall clock):
+    files are named part-<stamp>-<host>-<pid>-…."""
     files = (logs / "predictions").rglob("*.parquet")
-    return {f.name.split("-")[2] for f in files if f.stat().st_mtime >= since}
+    return {f.name.split("-")[3] for f in files if f.stat().st_mtime >= since}
 
 
 def history(project: Project, rollout_id: int) -> list[tuple[str | None, str, str]]:

@@ -64,5 +64,5 @@ def test_two_workers_share_metrics_and_flush_logs_on_sigterm(
     )
     assert table.to_pylist() == [{"n": sent * 3, "r": sent * 3}]
     # Files are named part-<stamp>-<pid>-…: both workers served, so both wrote.
-    writers = {f.name.split("-")[2] for f in (logs / "predictions").rglob("*.parquet")}
+    writers = {f.name.split("-")[3] for f in (logs / "predictions").rglob("*.parquet")}
     assert len(writers) == 2, writers
