@@ -163,13 +163,7 @@ def load_served_model(
     from mlflow.exceptions import MlflowException
 
     from shipyard.models.loading import load_model
-    from shipyard.registry.tracking import model_files_problem
 
-    # One bounded look at the files first: a bucket that does not answer is a StorageError
-    # naming it within storage.timeout_seconds, not minutes of MLflow's boto3 retries.
-    problem = model_files_problem(f"models:/{name}/{version}", client=client)
-    if problem is not None:
-        raise problem
     try:
         source = client.get_model_version(name, version).source or f"models:/{name}/{version}"
         signature = mlflow.models.get_model_info(source).signature
