@@ -151,6 +151,19 @@ def two_servers(
         yield servers[0], servers[1]
 
 
+def describe(servers: list[ServeProcess], logs: Location) -> str:
+    """What each server says about itself and what the log holds, for a failure."""
+    parts = []
+    for server in servers:
+        _, _, ready = call(f"{server.url}/v2/health/ready")
+        parts.append(f"{server.url} ready: {ready.decode()[:2000]}\n{server.text[-3000:]}")
+    held = query_log(
+        logs, MODEL, sql="SELECT version, role, status, count(*) AS n FROM log GROUP BY ALL"
+    )
+    parts.append(f"the log holds: {held.to_pylist()}")
+    return "\n".join(parts)
+
+
 def send_traffic(server: ServeProcess, rows: list[dict[str, Any]], token: str, prefix: str) -> None:
     """One single-row prediction per row, with request ids ``<prefix><i>``."""
     for i, row in enumerate(rows):
@@ -251,12 +264,7 @@ def test_two_hosts_share_one_control_plane_and_one_bucket(
         for host in (a, b):
             project = project_of(host.config)
             result = run_monitor(project, MODEL, version="1", window="last:1000", alerts=False)
-            seen = query_log(
-                logs,
-                MODEL,
-                sql="SELECT version, role, status, count(*) AS n FROM log GROUP BY ALL",
-            )
-            assert result.rows >= 2 * ROWS_PER_HOST, seen.to_pylist()
+            assert result.rows >= 2 * ROWS_PER_HOST, describe(servers, logs)
             assert str(result.report_path).startswith(f"{bucket}/artifacts/reports/monitor/")
             labelled = recent_labelled(host.config, MODEL, 2 * ROWS_PER_HOST)
             assert len(labelled) == 2 * ROWS_PER_HOST, labelled
@@ -283,7 +291,10 @@ def test_two_hosts_share_one_control_plane_and_one_bucket(
             )
             return set(found.column("host").to_pylist()) >= {"sa", "sb"}
 
-        wait_for(shadow_on_both, what="shadow answers of churn/3 from both hosts", every=0.5)
+        try:
+            wait_for(shadow_on_both, what="shadow answers of churn/3 from both hosts", every=0.5)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}\n{describe(servers, logs)}") from None
         for server in servers:
             # One worker: uvicorn shuts down gracefully, then re-raises the SIGTERM it took.
             assert server.stop() in (0, -signal.SIGTERM), server.text
