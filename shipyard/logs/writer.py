@@ -152,8 +152,11 @@ class Predictions(LogKind):
                 batches.append(record)
             else:
                 groups.append(record)
-        if batches:
-            groups.append(requests_of(batches))
+        if batches:  # one group per model, version and role: a group carries one of each
+            runs: dict[tuple[str, str, str], list[PredictionBatch]] = {}
+            for batch in batches:
+                runs.setdefault((batch.model, batch.version, batch.role), []).append(batch)
+            groups.extend(requests_of(run) for run in runs.values())
         tables = [requests_to_table(group) for group in groups]
         if len(tables) == 1:
             return tables[0]

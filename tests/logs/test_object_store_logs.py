@@ -339,3 +339,36 @@ def test_a_writer_saves_what_it_lost_to_the_bucket(logs: Location, tmp_path: Pat
     assert writer.dropped == 1
     coverage = log_coverage(logs, MODEL, 0, since=sent.time - timedelta(minutes=1))
     assert (coverage.logged, coverage.lost) == (0, 1)
+
+
+def test_each_row_keeps_its_own_version_when_versions_alternate(tmp_path: Path) -> None:
+    """Requests of two versions (and roles) with text inputs, journaled in one segment as
+    they come during a swap, each keep their own version and role in the file."""
+    written: dict[str, tuple[str, str]] = {}
+    with PredictionLogWriter(tmp_path / "logs", roll_rows=1000) as writer:
+        for i in range(40):
+            version, role = ("1", "live") if i % 3 else ("2", "shadow" if i % 2 else "live")
+            writer.log(
+                PredictionBatch(
+                    f"r{i}",
+                    datetime.now(UTC),
+                    MODEL,
+                    version,
+                    role,
+                    ("region", "age"),
+                    np.array([["west", i]], dtype=object),
+                    np.array([i % 2]),
+                    None,
+                    1.0,
+                    "ok",
+                )
+            )
+            written[f"r{i}"] = (version, role)
+    table = query_log(tmp_path / "logs", MODEL)
+    logged = zip(
+        table["request_id"].to_pylist(),
+        table["version"].to_pylist(),
+        table["role"].to_pylist(),
+        strict=True,
+    )
+    assert {rid: (version, role) for rid, version, role in logged} == written
