@@ -7,7 +7,6 @@ each test's cycles start from the same state.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,57 +25,14 @@ from shipyard.pipelines import ContinuousTraining, list_cycles, manual_trigger
 from shipyard.registry import Tracking
 from shipyard.registry.aliases import CHAMPION, current_alias
 from shipyard.store import Store
-from tests.support import AlertReceiver, copy_example, copy_workspace, project_of, wait_for
-
-SCORECARD = {"primary": {"metric": "roc_auc", "min": 0.7, "min_margin": -0.05}}
-
-
-def _write_config(root: Path, **changes: Any) -> None:
-    path = root / "shipyard.yaml"
-    data = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(data))
+from tests.support import AlertReceiver, copy_workspace, project_of, wait_for
+from tests.support.ct import build_ct_project, write_config
 
 
 @pytest.fixture(scope="module")
 def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The churn example with a data folder, a light scorecard and a champion (churn/1)."""
-    from shipyard.evaluation.evaluate import evaluate_version
-    from shipyard.governance.promotion import promote
-    from shipyard.registry.refs import ModelRef
-    from shipyard.training import train
-
-    root = copy_example(tmp_path_factory.mktemp("ct") / "churn")
-    folder = root / "data" / "train"
-    folder.mkdir()
-    shutil.move(root / "data" / "train.csv", folder / "0000-initial.csv")
-    (root / "scorecard.yaml").write_text(yaml.safe_dump(SCORECARD))
-    _write_config(
-        root,
-        **{
-            "train.data": "data/train",
-            "train.params.n_estimators": 30,
-            "promotion.approval": "none",
-            "ct.cooldown_seconds": 0,
-            "ct.min_performance_loss": None,
-            "ct.recent_labelled": 0,
-            "ct.step_seconds": 0,
-            "ct.min_requests": 0,
-        },
-    )
-    config = load_config(root / "shipyard.yaml", environ={})
-    store = Store(config.db_url, actor="tester")
-    Tracking(config)
-    train(project_of(config))
-    evaluate_version(project_of(config), ModelRef("churn", version="1"))
-    promote(project_of(config), ModelRef("churn", version="1"), to="champion")
-    store.close()
-    return root
+    return build_ct_project(tmp_path_factory.mktemp("ct") / "churn")
 
 
 @dataclass
@@ -87,7 +43,7 @@ class Project:
     tracking: Tracking
 
     def reload(self, **changes: Any) -> None:
-        _write_config(self.root, **changes)
+        write_config(self.root, **changes)
         self.config = load_config(self.root / "shipyard.yaml", environ={})
 
     def loop(self) -> ContinuousTraining:
