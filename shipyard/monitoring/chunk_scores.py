@@ -37,7 +37,7 @@ from shipyard.monitoring.detectors import (
     chi_square_result,
     z_test_result,
 )
-from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test
+from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test, untestable_reason
 from shipyard.monitoring.frames import INTEGER_CARDINALITY_LIMIT, EvidentlyKind
 from shipyard.monitoring.histogram_detectors import HistogramDetector
 from shipyard.monitoring.reference import ColumnReference
@@ -339,7 +339,7 @@ def _wasserstein(
 def _auto(reference: ColumnReference, column: ColumnSummary) -> DriftResult | str:
     """``AutoDriftDetector``'s column test on a summary, or why the column is skipped."""
     kind = _evidently_kind(column)
-    reason = _untestable(kind, reference)
+    reason = untestable_reason(kind, reference)
     if reason:
         return reason
     tested_as: Kind = "numeric" if kind == "numerical" else "categorical"
@@ -399,19 +399,6 @@ def _evidently_kind(column: ColumnSummary) -> EvidentlyKind:
         if column.all_bool:
             return "categorical"
     return "unknown"
-
-
-def _untestable(kind: EvidentlyKind, reference: ColumnReference) -> str | None:
-    """``evidently_auto``'s reasons to skip a column (kept in step with it)."""
-    if kind == "text":
-        return (
-            "text column (over half its values distinct): Evidently's text test is not reproduced"
-        )
-    if kind in ("datetime", "unknown"):
-        return f"{kind} column: Evidently does not test it for drift"
-    if kind == "numerical" and reference.representation != "numeric":
-        return "the reference holds categories but the current window holds numbers"
-    return None
 
 
 def _distinct(reference: ColumnReference, column: ColumnSummary) -> int:

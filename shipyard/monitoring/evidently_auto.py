@@ -48,7 +48,7 @@ from shipyard.monitoring.reference import ColumnReference
 from shipyard.monitoring.results import DriftResult, Kind
 from shipyard.monitoring.window import CurrentColumn
 
-__all__ = ["SMALL_REFERENCE_ROWS", "AutoDriftDetector", "choose_test"]
+__all__ = ["SMALL_REFERENCE_ROWS", "AutoDriftDetector", "choose_test", "untestable_reason"]
 
 SMALL_REFERENCE_ROWS = 1000
 _FEW_DISTINCT = 5
@@ -87,7 +87,7 @@ class AutoDriftDetector(DriftDetector):
             name = current.name
             reference = self.reference_[name]
             kind = evidently_kind(frame[name])
-            reason = _untestable(kind, reference)
+            reason = untestable_reason(kind, reference)
             if reason:
                 skipped[name] = reason
                 continue
@@ -104,7 +104,8 @@ class AutoDriftDetector(DriftDetector):
         raise NotImplementedError  # the test depends on the current column's dtype: see _score
 
 
-def _untestable(kind: EvidentlyKind, reference: ColumnReference) -> str | None:
+def untestable_reason(kind: EvidentlyKind, reference: ColumnReference) -> str | None:
+    """Why Evidently's auto mode skips a column of ``kind``; None when it tests it."""
     if kind == "text":
         return (
             "text column (over half its values distinct): Evidently's text test is not reproduced"
