@@ -10,7 +10,7 @@ DuckDB path's on the same rows.
     summary = summarize_parquet(detector, ["s3a://bucket/logs/*.parquet"], spark)
     drift = score_summary(detector, summary)
 
-``pyspark`` is an optional extra (``pip install 'shipyard[spark]'``, plus Java 17); it
+``pyspark`` is an optional extra (``pip install 'shipyard-mlops[spark]'``, plus Java 17); it
 is imported only inside these functions.
 """
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["local_session", "summarize_pandas", "summarize_parquet", "summarize_spark"]
 
 _BATCH_ROWS = 1 << 18  # rows summarised at a time in a partition
-_HINT = "Install the extra: pip install 'shipyard[spark]' (Spark also needs Java 17)."
+_HINT = "Install the extra: pip install 'shipyard-mlops[spark]' (Spark also needs Java 17)."
 
 
 def _pyspark() -> Any:

@@ -248,9 +248,9 @@ def location(where: str | Path, *, base: Path, settings: StorageSettings) -> Loc
     if scheme not in _REMOTE:
         raise ConfigError(
             f"{text}: storage scheme '{scheme}://' is not supported.",
-            hint="Use a local path, s3://bucket/prefix (pip install 'shipyard[s3]'), "
-            "gs://bucket/prefix (pip install 'shipyard[gcs]') or az://container/prefix "
-            "(pip install 'shipyard[azure]').",
+            hint="Use a local path, s3://bucket/prefix (pip install 'shipyard-mlops[s3]'), "
+            "gs://bucket/prefix (pip install 'shipyard-mlops[gcs]') or az://container/prefix "
+            "(pip install 'shipyard-mlops[azure]').",
         )
     bucket = rest.split("/", 1)[0]
     if not bucket:
@@ -314,7 +314,7 @@ def _filesystem(
     except ImportError:
         raise ConfigError(
             f"{scheme}:// storage needs the '{extra}' extra, which is not installed.",
-            hint=f"pip install 'shipyard[{extra}]'",
+            hint=f"pip install 'shipyard-mlops[{extra}]'",
         ) from None
 
 

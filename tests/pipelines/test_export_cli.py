@@ -134,4 +134,4 @@ def test_a_missing_extra_names_what_to_install(
     spec = pipeline_spec("churn", IMAGE, gates=("validate",), rollout_gates=(), secrets=())
     with pytest.raises(ConfigError) as raised:
         export_pipeline(spec, target)  # type: ignore[arg-type]
-    assert f"pip install 'shipyard[{target}]'" in str(raised.value)
+    assert f"pip install 'shipyard-mlops[{target}]'" in str(raised.value)

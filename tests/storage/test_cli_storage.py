@@ -48,7 +48,7 @@ def test_data_snapshot_goes_to_the_bucket(
     ("root", "code", "words"),
     [
         ("s3://no-such-bucket-cli/p", 5, ["Bucket 'no-such-bucket-cli' does not exist"]),
-        ("hdfs://cluster/p", 2, ["'hdfs://' is not supported", "shipyard[s3]"]),
+        ("hdfs://cluster/p", 2, ["'hdfs://' is not supported", "shipyard-mlops[s3]"]),
     ],
 )
 def test_a_bucket_that_cannot_be_used_is_one_clear_line(

@@ -215,13 +215,13 @@ def test_unsupported_schemes_name_what_to_install(tmp_path: Path) -> None:
     settings = StorageSettings()
     with pytest.raises(ConfigError, match="'hdfs://' is not supported") as err:
         location("hdfs://cluster/x", base=tmp_path, settings=settings)
-    assert "shipyard[s3]" in str(err.value)
+    assert "shipyard-mlops[s3]" in str(err.value)
     pytest.importorskip("s3fs")
     for url, extra, module in (("gs://b/x", "gcs", "gcsfs"), ("az://c/x", "azure", "adlfs")):
         try:
             __import__(module)
         except ImportError:
-            with pytest.raises(ConfigError, match=rf"shipyard\[{extra}\]"):
+            with pytest.raises(ConfigError, match=rf"shipyard-mlops\[{extra}\]"):
                 location(url, base=tmp_path, settings=settings)
     with pytest.raises(ConfigError, match="one slash") as err:
         location("s3:/team-bucket/x", base=tmp_path, settings=settings)

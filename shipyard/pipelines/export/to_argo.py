@@ -15,7 +15,7 @@ from shipyard.pipelines.export.spec import Param, PipelineSpec
 
 __all__ = ["to_argo"]
 
-EXTRA = "pip install 'shipyard[argo]'"
+EXTRA = "pip install 'shipyard-mlops[argo]'"
 ID_FILE = "/tmp/shipyard-cycle-id"
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["to_kfp"]
 
-EXTRA = "pip install 'shipyard[kfp]'"
+EXTRA = "pip install 'shipyard-mlops[kfp]'"
 
 
 def to_kfp(spec: PipelineSpec) -> str:
