@@ -68,6 +68,10 @@ SLOW_SECONDS = 0.05
 CALLERS = 8
 RECONNECT_EVERY = 50  # requests per keep-alive connection, so both workers get callers
 SAMPLE = 150  # answers looked at to say "every response comes from …"
+# A streak only counts from this long after a pointer moves: on a fast machine one worker
+# alone can answer SAMPLE requests before the other's next poll (every POLL seconds), so
+# a streak that begins sooner may not yet speak for both workers.
+SETTLE = 5 * POLL
 
 
 class Slow(PythonModel):
@@ -281,15 +285,16 @@ def candidate_answers(load: Load, candidate: str, moment: float, count: int = 20
 def assert_settles_on(load: Load, moment: float, version: str, role: str) -> None:
     """After ``moment`` every worker comes to answer as ``version`` in ``role``, and stays.
 
-    Waits for ``SAMPLE`` such answers in a row (however long the workers take to see
-    the change), then for as many again: none of them may stray.
+    Waits for ``SAMPLE`` such answers in a row, sent from ``SETTLE`` after ``moment`` on
+    (however long the workers take to see the change), then for as many again: none of
+    them may stray.
     """
 
     def stray(answer: Answer) -> bool:
         return (answer.version, answer.role) != (version, role)
 
     def streak_began() -> float | None:
-        after = load.complete_after(moment)
+        after = load.complete_after(moment + SETTLE)
         last = max((i for i, answer in enumerate(after) if stray(answer)), default=-1)
         streak = after[last + 1 :]
         return streak[0].sent if len(streak) >= SAMPLE else None
