@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,8 +19,24 @@ app = typer.Typer(
 
 
 @app.command("show")
-def show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Print the configuration after defaults, file, environment and flags."""
+def show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    show_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--show-secrets",
+            help="Print passwords in URLs, alert-route keys, header values and Slack webhook "
+            "paths as they are (hidden as *** by default).",
+        ),
+    ] = False,
+) -> None:
+    """Print the configuration after defaults, file, environment and flags.
+
+    Secrets are shown as ``***`` unless ``--show-secrets`` is given: a password in any URL,
+    alert routes' ``routing_key`` and header values, and a Slack webhook's path.
+    ``${ENV_VAR}`` references are shown as written: they are not the secret.
+    """
     state: CliState = ctx.obj
     config = state.config(require_file=False)
     resolved = {
@@ -27,6 +44,8 @@ def show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = 
         "database_url": config.db_url,
         "root": str(config.root),
     }
+    if not show_secrets:
+        resolved = _hidden(resolved)
     if as_json:
         print_json(resolved)
         return
@@ -52,3 +71,34 @@ def docs(
         return
     output.write_text(text, encoding="utf-8")
     console.print(f"Wrote {esc(output)}")
+
+
+HIDDEN = "***"
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]+@")
+_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def _hidden(value: Any) -> Any:
+    """``value`` (a resolved configuration) with its secrets replaced by ``***``."""
+    if isinstance(value, dict):
+        shown = {key: _hidden(item) for key, item in value.items()}
+        if "routing_key" in shown and "kind" in shown:  # an alert route
+            shown["routing_key"] = _secret(shown["routing_key"])
+            shown["headers"] = {key: _secret(item) for key, item in shown["headers"].items()}
+            if shown["kind"] == "slack" and isinstance(shown.get("url"), str):
+                scheme, _, rest = shown["url"].partition("://")
+                host = rest.split("/", 1)[0]
+                shown["url"] = f"{scheme}://{host}/{HIDDEN}" if rest != host else shown["url"]
+        return shown
+    if isinstance(value, list):
+        return [_hidden(item) for item in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda found: f"{found['head']}{HIDDEN}@", value)
+    return value
+
+
+def _secret(value: Any) -> Any:
+    """A secret's place-holder, unless it is empty or an ``${ENV_VAR}`` reference."""
+    if not isinstance(value, str) or not value or _REFERENCE.match(value):
+        return value
+    return HIDDEN
