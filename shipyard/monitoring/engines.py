@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from shipyard.config.monitoring import P_VALUE_METHODS
 from shipyard.errors import ConfigError
 from shipyard.monitoring.base import DriftDetector
 from shipyard.monitoring.chunk_plan import SummaryPlan
 from shipyard.monitoring.chunk_scores import score_summary
 from shipyard.monitoring.chunks import WindowSummary, summarize_batches
-from shipyard.monitoring.feature_drift import default_method, feature_drift
-from shipyard.monitoring.methods import detector as make_detector
+from shipyard.monitoring.feature_drift import (
+    drift_groups,
+    feature_drift,
+    group_detector,
+    levelled,
+)
 from shipyard.monitoring.reference import Reference
-from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DriftResult
+from shipyard.monitoring.results import Bands, DriftResult
 
 if TYPE_CHECKING:
     from shipyard.config import BandSettings
@@ -54,47 +57,22 @@ class FeatureDriftPlan:
         overrides: Mapping[str, BandSettings] | None = None,
     ) -> FeatureDriftPlan:
         """The detectors ``feature_drift`` would use on a window with ``columns``."""
-        overrides = overrides or {}
         present = set(columns)
-        groups: dict[tuple[str, Bands | None, float | None], list[str]] = {}
-        tested: dict[str, BandSettings] = {}
-        for feature in reference.columns:
-            if feature not in present:
-                continue
-            override = overrides.get(feature)
-            method = (override.method if override else None) or default_method(reference, feature)
-            bands = None
-            if override is not None and method in P_VALUE_METHODS:
-                tested[feature] = override
-            elif override is not None:
-                bands = Bands(override.inspect, override.retrain, override.pause)
-            elif method in ("psi", "kl"):
-                bands = PSI_BANDS if method == "psi" else KL_BANDS
-            threshold = tested[feature].inspect if feature in tested else None
-            groups.setdefault((method, bands, threshold), []).append(feature)
-        fitted: list[tuple[DriftDetector, Bands | None]] = []
-        for (method, bands, threshold), features in groups.items():
-            settings: dict[str, Any] = {"columns": features}
-            if method in ("psi", "kl") and bands is not None:
-                settings["bands"] = bands
-            if threshold is not None:
-                settings["threshold"] = threshold
-            fitted.append((make_detector(method, **settings).fit(reference), bands))
+        groups, tested = drift_groups(reference, present, overrides)
+        fitted = [
+            (group_detector(method, bands, threshold, features).fit(reference), bands)
+            for (method, bands, threshold), features in groups.items()
+        ]
         plan = SummaryPlan.for_detectors(detector for detector, _ in fitted)
         order = [feature for feature in reference.columns if feature in present]
         return cls(fitted, plan, order, tested)
 
     def score(self, summary: WindowSummary) -> list[tuple[DriftResult, Bands | None]]:
         """``feature_drift``'s results, in reference column order, from a summary."""
-        from shipyard.monitoring.feature_drift import _banded, _tested
-
         results: dict[str, tuple[DriftResult, Bands | None]] = {}
         for detector, bands in self.groups:
             for item in score_summary(detector, summary).columns:
-                if item.feature in self.tested:
-                    results[item.feature] = (_tested(item, self.tested[item.feature]), None)
-                else:
-                    results[item.feature] = (_banded(item, bands), bands)
+                results[item.feature] = levelled(item, self.tested, bands)
         return [results[feature] for feature in self.order if feature in results]
 
 

@@ -14,7 +14,7 @@ held to them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,19 @@ from shipyard.config import BandSettings, Config
 from shipyard.config.monitoring import P_VALUE_METHODS
 from shipyard.errors import ConfigError
 from shipyard.levels import Level
+from shipyard.monitoring.base import DriftDetector
 from shipyard.monitoring.methods import detector
 from shipyard.monitoring.reference import Reference
 from shipyard.monitoring.results import KL_BANDS, PSI_BANDS, Bands, DriftResult
 
-__all__ = ["configured_bands", "default_method", "feature_drift"]
+__all__ = [
+    "configured_bands",
+    "default_method",
+    "drift_groups",
+    "feature_drift",
+    "group_detector",
+    "levelled",
+]
 
 _BANDED = ("psi", "kl")  # methods whose detectors take inspect/retrain/pause levels
 
@@ -50,11 +58,32 @@ def feature_drift(
 
     Results come in reference column order.
     """
+    groups, tested = drift_groups(reference, window.columns, overrides)
+    results: dict[str, tuple[DriftResult, Bands | None]] = {}
+    for (method, bands, threshold), features in groups.items():
+        drift = group_detector(method, bands, threshold, features).fit(reference)
+        for item in drift.score(window[features]).columns:
+            results[item.feature] = levelled(item, tested, bands)
+    return [results[f] for f in reference.columns if f in results]
+
+
+GroupKey = tuple[str, Bands | None, float | None]
+"""A detector's method, its levels (banded methods) and its threshold (tested ones)."""
+
+
+def drift_groups(
+    reference: Reference,
+    columns: Iterable[str],
+    overrides: Mapping[str, BandSettings] | None = None,
+) -> tuple[dict[GroupKey, list[str]], dict[str, BandSettings]]:
+    """The reference features present in ``columns``, grouped by method and levels (one
+    detector per group), and the features whose levels are p-values."""
     overrides = overrides or {}
-    groups: dict[tuple[str, Bands | None, float | None], list[str]] = {}
+    present = set(columns)
+    groups: dict[GroupKey, list[str]] = {}
     tested: dict[str, BandSettings] = {}  # features whose levels are p-values
     for feature in reference.columns:
-        if feature not in window.columns:
+        if feature not in present:
             continue
         override = overrides.get(feature)
         method = (override.method if override else None) or default_method(reference, feature)
@@ -68,20 +97,28 @@ def feature_drift(
         # A test's "drifted" flag agrees with its inspect level.
         threshold = tested[feature].inspect if feature in tested else None
         groups.setdefault((method, bands, threshold), []).append(feature)
-    results: dict[str, tuple[DriftResult, Bands | None]] = {}
-    for (method, bands, threshold), features in groups.items():
-        settings: dict[str, Any] = {"columns": features}
-        if method in _BANDED and bands is not None:
-            settings["bands"] = bands
-        if threshold is not None:
-            settings["threshold"] = threshold
-        drift = detector(method, **settings).fit(reference).score(window[features])
-        for result in drift.columns:
-            if result.feature in tested:
-                results[result.feature] = (_tested(result, tested[result.feature]), None)
-            else:
-                results[result.feature] = (_banded(result, bands), bands)
-    return [results[f] for f in reference.columns if f in results]
+    return groups, tested
+
+
+def group_detector(
+    method: str, bands: Bands | None, threshold: float | None, features: list[str]
+) -> DriftDetector:
+    """The (unfitted) detector scoring one group of :func:`drift_groups`."""
+    settings: dict[str, Any] = {"columns": features}
+    if method in _BANDED and bands is not None:
+        settings["bands"] = bands
+    if threshold is not None:
+        settings["threshold"] = threshold
+    return detector(method, **settings)
+
+
+def levelled(
+    result: DriftResult, tested: Mapping[str, BandSettings], bands: Bands | None
+) -> tuple[DriftResult, Bands | None]:
+    """A group's result with the level it was held to: a p-value's, or its bands'."""
+    if result.feature in tested:
+        return _tested(result, tested[result.feature]), None
+    return _banded(result, bands), bands
 
 
 def _tested(result: DriftResult, levels: BandSettings) -> DriftResult:
