@@ -19,7 +19,6 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from shipyard.errors import ConfigError, DataError
-from shipyard.monitoring import statistics as st
 from shipyard.monitoring.base import DriftDetector, missing_values, result, unscored
 from shipyard.monitoring.binning import align_values, reference_histogram, sturges_edges
 from shipyard.monitoring.chunk_plan import bins_key, fingerprint
@@ -37,7 +36,12 @@ from shipyard.monitoring.detectors import (
     chi_square_result,
     z_test_result,
 )
-from shipyard.monitoring.evidently_auto import AutoDriftDetector, choose_test, untestable_reason
+from shipyard.monitoring.evidently_auto import (
+    AutoDriftDetector,
+    choose_test,
+    jensen_shannon_result,
+    untestable_reason,
+)
 from shipyard.monitoring.frames import INTEGER_CARDINALITY_LIMIT, EvidentlyKind
 from shipyard.monitoring.histogram_detectors import HistogramDetector
 from shipyard.monitoring.reference import ColumnReference
@@ -360,18 +364,7 @@ def _auto(reference: ColumnReference, column: ColumnSummary) -> DriftResult | st
         return chi_square_result(reference, current, threshold, tested_as)
     if test == "z":
         return z_test_result(reference, current, threshold, tested_as)
-    aligned = align_values(reference.values, reference.counts, *current.distinct)
-    score = float(st.jensen_shannon_distance(aligned.reference, aligned.current))
-    return result(
-        "jensenshannon",
-        reference,
-        current,
-        score=score,
-        threshold=threshold,
-        drifted=score >= threshold,
-        kind=tested_as,
-        unseen=(aligned.unseen, aligned.unseen_rows),
-    )
+    return jensen_shannon_result(reference, current, threshold, tested_as)
 
 
 def _evidently_kind(column: ColumnSummary) -> EvidentlyKind:

@@ -48,7 +48,13 @@ from shipyard.monitoring.reference import ColumnReference
 from shipyard.monitoring.results import DriftResult, Kind
 from shipyard.monitoring.window import CurrentColumn
 
-__all__ = ["SMALL_REFERENCE_ROWS", "AutoDriftDetector", "choose_test", "untestable_reason"]
+__all__ = [
+    "SMALL_REFERENCE_ROWS",
+    "AutoDriftDetector",
+    "choose_test",
+    "jensen_shannon_result",
+    "untestable_reason",
+]
 
 SMALL_REFERENCE_ROWS = 1000
 _FEW_DISTINCT = 5
@@ -138,7 +144,13 @@ def _run(
         return chi_square_result(reference, current, threshold, kind)
     if test == "z":
         return z_test_result(reference, current, threshold, kind)
-    # Jensen–Shannon distance on value shares, empty bins left empty (jensenshannon.py).
+    return jensen_shannon_result(reference, current, threshold, kind)
+
+
+def jensen_shannon_result(
+    reference: ColumnReference, current: CurrentColumn, threshold: float, kind: Kind
+) -> DriftResult:
+    """Jensen–Shannon distance on value shares, empty bins left empty (jensenshannon.py)."""
     counts = align_values(reference.values, reference.counts, *current.distinct)
     score = float(st.jensen_shannon_distance(counts.reference, counts.current))
     return result(
