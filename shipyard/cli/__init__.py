@@ -169,6 +169,29 @@ COMMANDS: dict[str, CommandEntry] = {
         "app",
         "Roll-outs: shadow, canary and blue/green steps, paused, aborted or promoted.",
     ),
+    "ui": CommandEntry(
+        "ui",
+        "ui_cmd",
+        "The web dashboard: fleet, models, versions, audit; roll back or pause from it.",
+    ),
+    "grafana": CommandEntry(
+        "grafana", "app", "Grafana dashboards generated from the web dashboard's panels."
+    ),
+    "maturity": CommandEntry(
+        "operations",
+        "maturity_cmd",
+        "Place the project at MLOps maturity level 0, 1 or 2, with evidence and ROI metrics.",
+    ),
+    "runbook": CommandEntry(
+        "operations",
+        "runbook_cmd",
+        "Write the on-call runbook for a model from the configuration.",
+    ),
+    "incident": CommandEntry(
+        "operations",
+        "incident_cmd",
+        "Write a postmortem draft from an incident's events: alert, decisions, MTTD, MTTR.",
+    ),
 }
 
 

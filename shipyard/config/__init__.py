@@ -21,6 +21,7 @@ One module per section of ``shipyard.yaml``:
 
 from __future__ import annotations
 
+from shipyard.config.cost import CostSettings
 from shipyard.config.ct import ContinuousTrainingSettings
 from shipyard.config.data import DataSettings
 from shipyard.config.delivery import DeliverySettings
@@ -34,6 +35,7 @@ from shipyard.config.evaluation import (
     SliceSpec,
 )
 from shipyard.config.governance import PromotionSettings, SigningSettings
+from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
 from shipyard.config.loading import (
     CONFIG_FILENAME,
@@ -50,6 +52,7 @@ from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
 from shipyard.config.storage import StorageSettings
 from shipyard.config.train import TrainSettings
+from shipyard.config.ui import UiSettings
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -61,10 +64,12 @@ __all__ = [
     "CalibrationCriterion",
     "Config",
     "ContinuousTrainingSettings",
+    "CostSettings",
     "DataSettings",
     "DeliverySettings",
     "EvaluationSettings",
     "FairnessCriterion",
+    "KpiSettings",
     "LabelSettings",
     "LatencyCriterion",
     "MetricCriterion",
@@ -79,6 +84,7 @@ __all__ = [
     "SliceSpec",
     "StorageSettings",
     "TrainSettings",
+    "UiSettings",
     "find_config_file",
     "load_config",
 ]

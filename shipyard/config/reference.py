@@ -107,7 +107,7 @@ def render_template(project: str, model_name: str) -> str:
     for s in iter_settings():
         head, _, leaf = s.key.rpartition(".")
         if head != section:
-            out.append(f"\n{head}:")
+            out.append(f"\n{head}:" if head else "")  # a top-level key after a section
             section = head
         indent = "  " if head else ""
         out.append(f"{indent}# {s.help}")

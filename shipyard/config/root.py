@@ -7,11 +7,13 @@ from pathlib import Path, PurePath
 from pydantic import Field, field_validator
 
 from shipyard.config._section import Section
+from shipyard.config.cost import CostSettings
 from shipyard.config.ct import ContinuousTrainingSettings
 from shipyard.config.data import DataSettings
 from shipyard.config.delivery import DeliverySettings
 from shipyard.config.evaluation import EvaluationSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
+from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
 from shipyard.config.model import ModelSettings
 from shipyard.config.monitoring import MonitoringSettings
@@ -20,6 +22,7 @@ from shipyard.config.security import SecuritySettings
 from shipyard.config.serving import ServingSettings
 from shipyard.config.storage import StorageSettings
 from shipyard.config.train import TrainSettings
+from shipyard.config.ui import UiSettings
 from shipyard.errors import ConfigError
 
 __all__ = ["WORKSPACE_DIRNAME", "Config"]
@@ -60,6 +63,12 @@ class Config(Section):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
     ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
+    cost: CostSettings = Field(default_factory=CostSettings)  # type: ignore[arg-type]
+    kpis: list[KpiSettings] = Field(
+        default_factory=list,
+        description="Business KPIs: SQL over the team's own tables, shown beside model quality.",
+    )
+    ui: UiSettings = Field(default_factory=UiSettings)  # type: ignore[arg-type]
     root: Path = Field(
         Path("."),
         exclude=True,
