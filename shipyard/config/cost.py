@@ -31,3 +31,10 @@ class CostSettings(Section):
     gpus_per_training: int = Field(
         0, ge=0, description="GPUs a training run holds (priced by its wall-clock time)."
     )
+    flush_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="How often each serving worker writes its usage (requests, CPU and GPU "
+        "seconds, cost per model, version and role) to the store for the dashboard.",
+    )

@@ -1,5 +1,6 @@
 """Prometheus metrics of one server: requests, latency, batch sizes, log health, traffic,
-trust (registry drift, versions served unverified), health, and the latest monitor runs.
+trust (registry drift, versions served unverified), health, compute cost, and the latest
+monitor runs.
 
 Two kinds of series, kept apart because they behave differently across workers:
 
@@ -24,6 +25,12 @@ one process's in a single-process server; each live worker's, with a ``pid`` lab
 with several (its custom collectors do not run in multiprocess mode, so they are read
 per worker pid here).
 
+Compute cost (``shipyard_cpu_seconds_total`` and ``shipyard_compute_cost_total``, by
+model, version and role) is this worker's CPU time (and GPU wall time × GPUs, where
+priced) shared among the routes that answered in each interval
+(:class:`~shipyard.serving.usage.CostMeter`). :meth:`ServerMetrics.account` takes it:
+the usage recorder's thread does every second, and every scrape does, never a request.
+
 The request path only increments counters and observes histograms; :meth:`tick` copies
 the rest into the instruments at most once a second, and every scrape does too.
 """
@@ -43,6 +50,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.process_collector import ProcessCollector
 
 from shipyard.serving.health import REASONS, HealthCheck
+from shipyard.serving.usage import CostMeter, Usage, UsageRecorder
 
 if TYPE_CHECKING:
     from shipyard.logs.writer import PredictionLogWriter
@@ -147,7 +155,8 @@ class ServerMetrics:
         )
         self.log_records = Counter(
             "shipyard_log_records",
-            "Prediction/label log rows by state: written (to Parquet) or dropped (lost)",
+            "Prediction/label log rows (and usage rows) by state: written (to Parquet, or "
+            "the store) or dropped (lost)",
             ["kind", "state"],
             registry=registry,
         )
@@ -182,6 +191,22 @@ class ServerMetrics:
             multiprocess_mode="livemax",
             registry=registry,
         )
+        self.cpu_seconds = Counter(
+            "shipyard_cpu_seconds",
+            "Server CPU seconds, shared among model, version and role by predictions answered "
+            "(an interval without any goes to the champion)",
+            ["model", "version", "role"],
+            registry=registry,
+        )
+        self.compute_cost = Counter(
+            "shipyard_compute_cost",
+            "Compute cost in cost.currency: CPU seconds x cost.cpu_hour / 3600, plus GPU "
+            "wall seconds x cost.gpus_per_server x cost.gpu_hour / 3600 where priced",
+            ["model", "version", "role"],
+            registry=registry,
+        )
+        self.meter = CostMeter()
+        self.usage: UsageRecorder | None = None  # stores usage rows (``shipyard serve``)
         if multiprocess_dir() is None:
             ProcessCollector(registry=registry)
         self._drifted: set[tuple[str, str]] = set()  # every alias drift seen
@@ -203,6 +228,8 @@ class ServerMetrics:
         if child is None:
             child = self._counted[key] = self.requests.labels(*key)
         child.inc()
+        if status == 200:
+            self.meter.answered(model, version, role)
 
     def time_request(self, model: str, version: str, protocol: str, seconds: float) -> None:
         """Observe the server-side time of one answered (200) prediction request."""
@@ -216,6 +243,19 @@ class ServerMetrics:
         """Count one shadow prediction (called from the shadow thread)."""
         self.requests.labels(model.name, model.version, "shadow", "shadow", status).inc()
         self.shadow_seconds.labels(model.name, model.version).observe(seconds)
+        self.meter.answered(model.name, model.version, "shadow")
+
+    def account(self) -> list[Usage]:
+        """Take the compute time since the last call into the cost counters; what was taken.
+
+        Called off the request path (the usage recorder's thread, each scrape).
+        """
+        champion = self.slot.lineup.champion
+        taken = self.meter.take((champion.name, champion.version))
+        for usage in taken:
+            self.cpu_seconds.labels(*usage.key).inc(usage.cpu_seconds)
+            self.compute_cost.labels(*usage.key).inc(usage.cost)
+        return taken
 
     def tick(self) -> None:
         """Refresh the instruments if a second has passed; cheap enough for every request."""
@@ -232,6 +272,9 @@ class ServerMetrics:
                     (writer.kind, state), self.log_records.labels(writer.kind, state), total
                 )
             self.log_queue.labels(writer.kind).set(writer.queue_depth)
+        if self.usage is not None:  # usage rows stored or lost, as log rows are
+            for state, total in (("written", self.usage.written), ("dropped", self.usage.dropped)):
+                self._count(("usage", state), self.log_records.labels("usage", state), total)
         self.batch_queued.set(self.batch_queue())
         if self.shadows is not None:
             self.shadow_queue.set(self.shadows.queue_depth)
@@ -407,6 +450,7 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The exposition text for ``GET /metrics`` (all workers' when there are several)."""
         self.refresh()
+        self.account()
         out = CollectorRegistry(auto_describe=False)
         out.register(self)
         return generate_latest(out)

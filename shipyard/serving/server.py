@@ -40,8 +40,11 @@ from shipyard.project import Principal, Project
 from shipyard.serving.fast_path import PredictionRoutes
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from shipyard.serving.hot_swap import ModelSlot
-    from shipyard.serving.metrics import ScorecardBounds
+    from shipyard.serving.metrics import ScorecardBounds, ServerMetrics
+    from shipyard.serving.usage import UsageRecorder
     from shipyard.store import Store
 
 __all__ = ["ServeSpec", "Server", "build_server", "listen", "run"]
@@ -182,6 +185,8 @@ def build_server(spec: ServeSpec) -> Server:
     on_shutdown = [watcher.stop] if watcher is not None else []
     on_shutdown += [writer.close for writer in writers]
     on_shutdown += [labels.close] if labels is not None else []
+    usage: list[UsageRecorder] = []  # started below, once the metrics exist
+    on_shutdown += [lambda: _close_all(usage)]
     app = create_app(
         slot,
         log=log,
@@ -200,10 +205,12 @@ def build_server(spec: ServeSpec) -> Server:
     monitoring = config.monitoring
     metrics.evidence = Evidence(monitoring.min_rows, monitoring.min_labelled)
     metrics.bounds = scorecard_bounds(config)
+    usage.append(usage_recorder(project, metrics))
     if watcher is not None:
         metrics.monitor = _cached(lambda: latest_runs(store, served.name, slot), 15.0)
     for writer in writers:
         writer.start()
+    usage[0].start()
     if watcher is not None:
         watcher.start()  # applies the current traffic settings before the first request
     # What start-up loaded (MLflow, the model) lives as long as the server: keep it out of
@@ -219,6 +226,43 @@ def build_server(spec: ServeSpec) -> Server:
         following=following,
         load_seconds=time.perf_counter() - started,
     )
+
+
+def usage_recorder(project: Project, metrics: ServerMetrics) -> UsageRecorder:
+    """Price ``metrics``' compute with the ``cost`` section; a recorder storing its usage."""
+    from shipyard.serving.usage import Prices, Usage, UsageRecorder
+    from shipyard.store.usage import UsageRecord, write_usage
+
+    cost = project.config.cost
+    prices = Prices(cost.cpu_hour, cost.gpu_hour, cost.gpus_per_server, cost.currency)
+    metrics.meter.prices = prices
+    host = socket.gethostname()
+
+    def write(at: datetime, usages: list[Usage]) -> None:
+        pid = os.getpid()
+        records = [
+            UsageRecord(
+                at,
+                host,
+                pid,
+                u.model,
+                u.version,
+                u.role,
+                u.requests,
+                u.cpu_seconds,
+                u.gpu_seconds,
+                u.cost,
+                prices.currency,
+            )
+            for u in usages
+        ]
+        write_usage(project.store, records)
+
+    recorder = UsageRecorder(
+        metrics.account, metrics.meter, write, flush_seconds=cost.flush_seconds
+    )
+    metrics.usage = recorder
+    return recorder
 
 
 def scorecard_bounds(config: Config) -> ScorecardBounds:
@@ -366,6 +410,12 @@ def _cached(read: Callable[[], T], seconds: float) -> Callable[[], T]:
         return last[0][1]
 
     return cached
+
+
+def _close_all(recorders: list[UsageRecorder]) -> None:
+    """Close each usage recorder: it stores its last interval."""
+    for recorder in recorders:
+        recorder.close()
 
 
 def _mark_worker_dead() -> None:

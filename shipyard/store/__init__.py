@@ -18,6 +18,7 @@ from shipyard.store.tables import (
     MonitorRunRow,
     RolloutRow,
     TokenRow,
+    UsageRow,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "RolloutRow",
     "Store",
     "TokenRow",
+    "UsageRow",
     "create_store_engine",
     "current_revision",
     "kind_of",

@@ -26,6 +26,7 @@ __all__ = [
     "MonitorRunRow",
     "RolloutRow",
     "TokenRow",
+    "UsageRow",
 ]
 
 
@@ -291,3 +292,29 @@ class CycleRow(Base):
     )
 
     __table_args__ = (Index("ix_shipyard_ct_cycles_model_state", "model", "state"),)
+
+
+class UsageRow(Base):
+    """One server worker's compute over one interval for one (model, version, role).
+
+    Written by each worker's usage recorder every ``cost.flush_seconds``: how many
+    predictions it answered for the route arm, its share of the worker's CPU (and GPU)
+    seconds, and what that cost in ``currency``.
+    """
+
+    __tablename__ = "shipyard_usage"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    host: Mapped[str] = mapped_column(String(200), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(20), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    requests: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    cpu_seconds: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    cost: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+
+    __table_args__ = (Index("ix_shipyard_usage_model_at", "model", "at"),)

@@ -1,0 +1,158 @@
+"""Stored compute usage: what each serving worker spent per interval, model, version and role.
+
+Each worker's usage recorder writes its rows (:func:`write_usage`) every
+``cost.flush_seconds``; the dashboard's cost figures read them (:func:`read_usage`,
+:func:`usage_totals`). Rows are never updated: a worker that answered nothing in an
+interval writes its champion's row with ``requests`` 0, so idle time is priced too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from shipyard.jsonable import Record
+from shipyard.moments import as_utc
+from shipyard.store.tables import UsageRow
+
+if TYPE_CHECKING:
+    from shipyard.store.store import Store
+
+__all__ = ["UsageRecord", "UsageTotal", "read_usage", "usage_totals", "write_usage"]
+
+
+@dataclass(frozen=True)
+class UsageRecord(Record):
+    """One stored interval of one worker for one (model, version, role)."""
+
+    at: datetime
+    host: str
+    pid: int
+    model: str
+    version: str
+    role: str
+    requests: int
+    cpu_seconds: float
+    gpu_seconds: float
+    cost: float
+    currency: str
+
+    def row(self) -> UsageRow:
+        """The table row holding this record."""
+        return UsageRow(
+            at=as_utc(self.at),
+            host=self.host,
+            pid=self.pid,
+            model=self.model,
+            version=self.version,
+            role=self.role,
+            requests=self.requests,
+            cpu_seconds=self.cpu_seconds,
+            gpu_seconds=self.gpu_seconds,
+            cost=self.cost,
+            currency=self.currency,
+        )
+
+
+@dataclass(frozen=True)
+class UsageTotal(Record):
+    """Sums over a range for one (version, role) in one currency."""
+
+    version: str
+    role: str
+    currency: str
+    requests: int
+    cpu_seconds: float
+    gpu_seconds: float
+    cost: float
+
+
+def write_usage(store: Store, records: Sequence[UsageRecord]) -> int:
+    """Append ``records`` in one transaction; how many were written."""
+    if not records:
+        return 0
+    with store.session() as session:
+        session.add_all([record.row() for record in records])
+    return len(records)
+
+
+def read_usage(
+    store: Store,
+    model: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[UsageRecord]:
+    """``model``'s usage rows with ``since <= at < until``, oldest first."""
+    since, until = _utc(since), _utc(until)
+    query = select(UsageRow).where(UsageRow.model == model).order_by(UsageRow.at, UsageRow.id)
+    if since is not None:
+        query = query.where(UsageRow.at >= since)
+    if until is not None:
+        query = query.where(UsageRow.at < until)
+    with store.session() as session:
+        return [_record(row) for row in session.scalars(query)]
+
+
+def usage_totals(
+    store: Store,
+    model: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[UsageTotal]:
+    """Per (version, role, currency): requests, CPU and GPU seconds and cost, summed in SQL."""
+    since, until = _utc(since), _utc(until)
+    keys = (UsageRow.version, UsageRow.role, UsageRow.currency)
+    query = (
+        select(
+            *keys,
+            func.sum(UsageRow.requests),
+            func.sum(UsageRow.cpu_seconds),
+            func.sum(UsageRow.gpu_seconds),
+            func.sum(UsageRow.cost),
+        )
+        .where(UsageRow.model == model)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    if since is not None:
+        query = query.where(UsageRow.at >= since)
+    if until is not None:
+        query = query.where(UsageRow.at < until)
+    with store.session() as session:
+        found = session.execute(query).all()
+    return [
+        UsageTotal(
+            version,
+            role,
+            currency,
+            int(requests or 0),
+            float(cpu or 0),
+            float(gpu or 0),
+            float(cost or 0),
+        )
+        for version, role, currency, requests, cpu, gpu, cost in found
+    ]
+
+
+def _record(row: UsageRow) -> UsageRecord:
+    return UsageRecord(
+        at=as_utc(row.at),
+        host=row.host,
+        pid=row.pid,
+        model=row.model,
+        version=row.version,
+        role=row.role,
+        requests=row.requests,
+        cpu_seconds=row.cpu_seconds,
+        gpu_seconds=row.gpu_seconds,
+        cost=row.cost,
+        currency=row.currency,
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)
