@@ -1,0 +1,352 @@
+"""A real served and monitored project, and ``shipyard ui`` on it, for the browser tests.
+
+:func:`dashboard_project` builds what a team would have after a day's work, through the
+same paths a user takes, and serves the dashboard on it:
+
+1. the churn example trained three times (churn/1, /2, /3), each scored on the golden
+   set and approved by ``ana`` (approver); ``dora`` (deployer) promotes churn/1, then
+   churn/3, and rolls churn/3 back;
+2. ``shipyard serve churn`` as a real process; a caller with a labeller token sends
+   live requests, then labels for them (``POST /v1/feedback``); a monitor run;
+3. ``dora`` promotes churn/2 and sets traffic: churn/3 as a 20 % challenger and churn/1
+   in shadow; the server hot-swaps; requests with one feature shifted, their labels;
+   a second monitor run finds the drift and opens an alert (delivered to a webhook
+   stand-in);
+4. a business KPI (a CSV of outcomes per request id, read with DuckDB);
+5. ``shipyard ui`` as a real process on a free port, with a viewer token and a
+   deployer token for the tests to log in with.
+
+It takes a while (three trainings, a server, two monitor runs), so tests build it once
+per module or session. Champion is churn/2 at the end; a rollback goes to churn/1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from shipyard.config import Config
+from shipyard.project import Project
+from tests.support import project_of
+from tests.support.projects import TrainedExamples, load
+from tests.support.receivers import AlertReceiver
+from tests.support.servers import ServeProcess, call, free_port, server_environment
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
+
+__all__ = ["MODEL", "Dashboard", "UiProcess", "dashboard_project"]
+
+MODEL = "churn"
+SHIFTED = "monthly_charges"  # the feature whose drift the second monitor run finds
+KPI = "Customers retained"
+APPROVER, DEPLOYER, VIEWER, CALLER = "ana", "dora", "vic", "shop-frontend"
+LIGHT_SCORECARD = {"primary": {"metric": "roc_auc", "min": 0.7, "min_margin": -0.05}}
+BEFORE, AFTER = 300, 500  # requests before and after the promotion of churn/2
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The built project, its servers, and the tokens the tests log in with."""
+
+    config: Config
+    url: str  # the dashboard's base URL
+    serving_url: str
+    viewer: str  # token secrets: the viewer's and the deployer's
+    deployer: str
+    deployer_name: str
+    champion: str  # churn's champion when built
+    previous: str  # where a rollback moves it
+    predictions: int  # live predictions logged
+    ui_output: list[str] = field(default_factory=list, compare=False)
+
+
+class UiProcess:
+    """``shipyard --config FILE ui --port N`` in its own process, ready when /healthz is."""
+
+    def __init__(self, config_file: Path, environ: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        shipyard = str(Path(sys.executable).parent / "shipyard")
+        self.command = [shipyard, "--config", str(config_file), "ui", "--port", str(self.port)]
+        self.environ = environ if environ is not None else server_environment()
+        self.output: list[str] = []
+        self.process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def __enter__(self) -> UiProcess:
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="ui-output", daemon=True)
+        self._reader.start()
+        try:
+            wait_for(self._healthy, what=f"{' '.join(self.command)} to answer /healthz")
+        except BaseException as failed:
+            self.stop()
+            raise AssertionError(f"{failed}\nThe dashboard said:\n{self.text}") from None
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def text(self) -> str:
+        """Everything the dashboard printed so far."""
+        return "".join(self.output)
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the dashboard exited with status {self.process.returncode}")
+        try:
+            return call(f"{self.url}/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self) -> int:
+        """SIGTERM, as Ctrl-C in a supervisor; waits for the exit."""
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._reader is not None:
+            self._reader.join(60)
+        return process.returncode
+
+
+@contextmanager
+def dashboard_project(trained_examples: TrainedExamples, folder: Path) -> Iterator[Dashboard]:
+    """Build the project in ``folder`` and serve it and its dashboard until the block ends."""
+    with ExitStack() as stack:
+        receiver = AlertReceiver("webhook")
+        stack.callback(receiver.close)
+        config = _prepared(trained_examples, folder, receiver.url)
+        _history(config)
+        project = project_of(config)
+        viewer = token_for(project, "viewer", name=VIEWER)
+        deployer = token_for(project, "deployer", name=DEPLOYER)
+        caller = token_for(project, "labeller", name=CALLER)
+        project.close()
+
+        serving = stack.enter_context(ServeProcess(config.root / "shipyard.yaml", MODEL))
+        golden = pd.read_csv(config.root / "data" / "golden.csv")
+        before = golden.head(BEFORE)
+        _send(serving.url, caller, before, "a", expect="1")
+        _label(serving.url, caller, before, "a")
+        _wait_logged(config, BEFORE)
+        _monitor(config, window=f"last:{BEFORE}")
+
+        _promote_and_split(config)
+        _wait_served(serving.url, caller, golden.head(1), {"2", "3"})
+        after = golden.iloc[BEFORE : BEFORE + AFTER].copy()
+        after[SHIFTED] = after[SHIFTED] * 1.5 + 15
+        _send(serving.url, caller, after, "b")
+        _label(serving.url, caller, after, "b")
+        total = _wait_logged(config, BEFORE + AFTER)
+        _monitor(config, window="last:300")
+        wait_for(lambda: receiver.received, what="the drift alert at the webhook stand-in")
+        _write_outcomes(config, golden)
+
+        ui = stack.enter_context(UiProcess(config.root / "shipyard.yaml"))
+        yield Dashboard(
+            config=config,
+            url=ui.url,
+            serving_url=serving.url,
+            viewer=viewer,
+            deployer=deployer,
+            deployer_name=DEPLOYER,
+            champion="2",
+            previous="1",
+            predictions=total,
+            ui_output=ui.output,
+        )
+
+
+def _prepared(trained_examples: TrainedExamples, folder: Path, webhook: str) -> Config:
+    """churn/1–3 trained, with a light scorecard, fast log rolls, an alert route and a KPI."""
+    config = trained_examples.copy(folder / MODEL, {}, {}, {})
+    root = config.root
+    (root / "scorecard.yaml").write_text(yaml.safe_dump(LIGHT_SCORECARD))
+    path = root / "shipyard.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("serving", {})["log_roll_seconds"] = 0.2
+    data.setdefault("cost", {})["flush_seconds"] = 1.0  # usage rows while the test runs
+    data.setdefault("monitoring", {})["routes"] = [
+        {"kind": "webhook", "url": webhook, "min_level": "inspect"}
+    ]
+    data["kpis"] = [
+        {
+            "name": KPI,
+            "sql": "SELECT request_id, value FROM read_csv('outcomes.csv')",
+            "join": "request_id",
+            "bucket": "1m",
+        }
+    ]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(root)
+
+
+def _acting(config: Config, name: str, role: str) -> Project:
+    """The project acting as ``name``, who holds exactly ``role``'s scopes (as a token would)."""
+    return project_of(config, name, role=role)
+
+
+def _history(config: Config) -> None:
+    """Scored and approved versions; churn/1 promoted, churn/3 promoted and rolled back."""
+    from shipyard.evaluation.evaluate import evaluate_version
+    from shipyard.governance.approvals import approve
+    from shipyard.governance.promotion import promote
+    from shipyard.registry import get_version
+    from shipyard.registry.refs import ModelRef
+
+    admin = project_of(config)
+    approver = _acting(config, APPROVER, "approver")
+    deployer = _acting(config, DEPLOYER, "deployer")
+    try:
+        for version in ("1", "2", "3"):
+            ref = ModelRef(MODEL, version=version)
+            evaluate_version(admin, ref)
+            approve(approver, get_version(admin.client, ref), comment="scorecard passes")
+        promote(deployer, ModelRef(MODEL, version="1"), to="champion", reason="first release")
+        promote(deployer, ModelRef(MODEL, version="3"), to="champion", reason="new features")
+        _rollback(deployer, reason="complaints from the retention team")
+    finally:
+        for project in (admin, approver, deployer):
+            project.close()
+
+
+def _rollback(project: Project, *, reason: str) -> None:
+    """What ``shipyard rollback churn --reason`` does, as ``project``'s principal."""
+    from shipyard.access import Scope
+    from shipyard.registry.aliases import rollback
+
+    project.authorize(Scope.MODELS_DEPLOY, MODEL)
+    rollback(project.store, None, MODEL, reason=reason)
+
+
+def _promote_and_split(config: Config) -> None:
+    """``dora`` promotes churn/2, then sets churn/3 to a 20 % challenger and churn/1 to shadow."""
+    from shipyard.access import Scope
+    from shipyard.governance.promotion import promote
+    from shipyard.registry.refs import ModelRef
+    from shipyard.store.traffic import TrafficSettings, write_traffic
+
+    deployer = _acting(config, DEPLOYER, "deployer")
+    try:
+        promote(deployer, ModelRef(MODEL, version="2"), to="champion", reason="retrained")
+        deployer.authorize(Scope.MODELS_DEPLOY, MODEL)  # as `shipyard traffic set` does
+        write_traffic(deployer.store, MODEL, TrafficSettings(challengers={"3": 0.2}, shadow="1"))
+    finally:
+        deployer.close()
+
+
+def _headers(token: str, request_id: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    return headers
+
+
+def _send(url: str, token: str, rows: pd.DataFrame, prefix: str, expect: str | None = None) -> None:
+    """One prediction request per row, with request ids ``prefix`` + the row's index."""
+    for index, row in rows.iterrows():
+        body = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
+        status, headers, payload = call(
+            f"{url}/v1/models/{MODEL}:predict", body, _headers(token, f"{prefix}{index}")
+        )
+        assert status == 200, payload
+        if expect is not None:
+            assert headers["x-model-version"] == expect, headers
+
+
+def _label(url: str, token: str, rows: pd.DataFrame, prefix: str) -> None:
+    """The true outcome of every row, as the caller sends it later."""
+    truth = [{"request_id": f"{prefix}{i}", "label": int(r.churned)} for i, r in rows.iterrows()]
+    status, _, payload = call(f"{url}/v1/feedback", json.dumps(truth).encode(), _headers(token))
+    assert status == 200 and json.loads(payload)["accepted"] == len(truth), payload
+
+
+def _wait_served(url: str, token: str, row: pd.DataFrame, versions: set[str]) -> None:
+    """Wait until the server answers with each of ``versions`` (it polls the control plane)."""
+    seen: set[str] = set()
+    body = json.dumps({"instances": [row.drop(columns="churned").iloc[0].to_dict()]}).encode()
+
+    def answered() -> bool:
+        status, headers, payload = call(f"{url}/v1/models/{MODEL}:predict", body, _headers(token))
+        assert status == 200, payload
+        seen.add(headers["x-model-version"])
+        return versions <= seen
+
+    wait_for(answered, what=f"the server to answer with versions {sorted(versions)}")
+
+
+def _wait_logged(config: Config, count: int) -> int:
+    """Wait until ``count`` live predictions and their labels are on disk; the live rows."""
+    from shipyard.logs.reader import query_log
+    from shipyard.logs.root import project_log_root
+
+    root = project_log_root(config)
+    live = "SELECT count(*) AS n FROM log WHERE role <> 'shadow'"
+
+    def logged(kind: str, sql: str) -> int:
+        return int(query_log(root, MODEL, kind=kind, sql=sql)["n"][0].as_py() or 0)
+
+    wait_for(lambda: logged("predictions", live) >= count, what=f"{count} live predictions")
+    labels = "SELECT count(*) AS n FROM log"
+    wait_for(lambda: logged("labels", labels) >= count, what=f"{count} labels on disk")
+    return logged("predictions", live)
+
+
+def _monitor(config: Config, *, window: str) -> None:
+    """``shipyard monitor run churn --window WINDOW``, as the project's operator."""
+    from shipyard.monitoring.run import run_monitor
+
+    operator = _acting(config, "ops-bot", "operator")
+    try:
+        run_monitor(operator, MODEL, window=window)
+    finally:
+        operator.close()
+
+
+def _write_outcomes(config: Config, golden: pd.DataFrame) -> None:
+    """The KPI's table: whether each answered customer stayed (1) or left (0)."""
+    from shipyard.logs.reader import query_log
+    from shipyard.logs.root import project_log_root
+
+    logged = query_log(
+        project_log_root(config),
+        MODEL,
+        sql="SELECT DISTINCT request_id FROM log WHERE role <> 'shadow'",
+    )
+    stayed = {f"{p}{i}": 1 - int(v) for p in "ab" for i, v in golden["churned"].items()}
+    rows = []
+    for request_id in logged.column("request_id").to_pylist():
+        own = str(request_id).rsplit("/", 1)[-1]  # the caller's id, after its token's name
+        if own in stayed:
+            rows.append({"request_id": request_id, "value": stayed[own]})
+    assert rows, "no logged request matched the outcomes"
+    pd.DataFrame(rows).to_csv(config.root / "outcomes.csv", index=False)
