@@ -15,6 +15,7 @@ from shipyard.cli.state import CliState
 from shipyard.levels import ALERT_LEVELS
 
 if TYPE_CHECKING:
+    from shipyard.monitoring.kpis import KpiResult
     from shipyard.monitoring.run import MonitorResult
 
 __all__ = ["app"]
@@ -159,6 +160,37 @@ def calibrate_cmd(
         _point_config_at(config.root / "shipyard.yaml", path.name, bool(declared))
 
 
+@app.command("kpis")
+def kpis_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    since: Annotated[
+        str, typer.Option(help="From this time on: 2026-11-24, or a duration back (24h, 7d).")
+    ] = "24h",
+    until: Annotated[str | None, typer.Option(help="Up to this time (default: now).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show NAME's business KPIs per time bucket and arm, beside its realised quality."""
+    from shipyard.cli.options import parse_moment
+    from shipyard.monitoring.kpis import evaluate_kpis
+
+    state: CliState = ctx.obj
+    start = parse_moment(since)
+    stop = parse_moment(until, flag="--until") if until else None
+    results = evaluate_kpis(state.project(), name, start, stop)
+    if as_json:
+        print_json([result.to_dict() for result in results])
+    elif not results:
+        console.print(
+            f"No KPI is declared for {esc(name)}: add one under `kpis:` in shipyard.yaml "
+            "(see docs/kpis.md)."
+        )
+    for result in [] if as_json else results:
+        _print_kpi(result)
+    if any(result.error for result in results):
+        raise typer.Exit(1)  # every KPI was shown; a failed one still fails the command
+
+
 reference_app = typer.Typer(
     help="The data a version is monitored against, when it is not its training snapshot.",
     no_args_is_help=True,
@@ -243,3 +275,44 @@ def _print(result: MonitorResult) -> None:
     console.print(table)
     if result.report_path:
         console.print(f"Report: {esc(result.report_path)}")
+
+
+def _print_kpi(result: KpiResult) -> None:
+    from rich.table import Table
+
+    if result.error:
+        console.print(f"[red]{esc(result.error)}[/]")
+        return
+    r = "—" if result.correlation is None else f"{result.correlation:+.2f}"
+    console.print(
+        f"[bold]{esc(result.name)}[/] ({esc(result.join)} join, {esc(result.bucket)} buckets, "
+        f"{esc(result.matched)} of {esc(result.rows)} rows matched): r = {esc(r)} with "
+        f"{esc(result.quality_metric or 'quality')} over {esc(result.n)} buckets"
+    )
+    arms = sorted(result.per_arm)
+    table = Table()
+    table.add_column("bucket (UTC)", no_wrap=True)
+    table.add_column(result.name, justify="right")
+    table.add_column("n", justify="right")
+    table.add_column(result.quality_metric or "quality", justify="right")
+    for arm in arms:
+        versions = ",".join(result.arm_versions.get(arm, []))
+        table.add_column(f"{arm} ({versions})" if versions else arm, justify="right")
+    quality = {point.time: point.value for point in result.quality}
+    by_arm = {arm: {p.time: p.value for p in result.per_arm[arm]} for arm in arms}
+    times = sorted({p.time for p in result.points} | set(quality))
+    counts = {point.time: point.n for point in result.points}
+    for moment in times:
+        value = next((p.value for p in result.points if p.time == moment), None)
+        table.add_row(
+            moment.strftime("%Y-%m-%d %H:%M"),
+            _number(value),
+            str(counts.get(moment, 0)),
+            _number(quality.get(moment)),
+            *(_number(by_arm[arm].get(moment)) for arm in arms),
+        )
+    console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.chunk_store import SummaryStore
     from shipyard.monitoring.chunks import WindowSummary, merge_summaries, summarize_batches
     from shipyard.monitoring.estimation import CBPE, Estimate
+    from shipyard.monitoring.kpis import Correlation, KpiPoint, KpiResult, evaluate_kpis
     from shipyard.monitoring.performance import (
         Breach,
         concept_drift,
@@ -86,6 +87,10 @@ _LAZY = {
     "calibrate_bands": "calibrate",
     "CBPE": "estimation",
     "Estimate": "estimation",
+    "Correlation": "kpis",
+    "KpiPoint": "kpis",
+    "KpiResult": "kpis",
+    "evaluate_kpis": "kpis",
     "Breach": "performance",
     "concept_drift": "performance",
     "label_coverage": "performance",
@@ -115,6 +120,7 @@ __all__ = [
     "Breach",
     "ChiSquareDetector",
     "ColumnReference",
+    "Correlation",
     "DatasetDrift",
     "DriftDetector",
     "DriftResult",
@@ -126,6 +132,8 @@ __all__ = [
     "KLDetector",
     "KSDetector",
     "Kind",
+    "KpiPoint",
+    "KpiResult",
     "Method",
     "PSIDetector",
     "PredictionDriftBand",
@@ -142,6 +150,7 @@ __all__ = [
     "choose_test",
     "concept_drift",
     "detector",
+    "evaluate_kpis",
     "evidently_kind",
     "fill_empty_bins",
     "jensen_shannon_distance",
