@@ -64,6 +64,14 @@ if TYPE_CHECKING:
     from shipyard.monitoring.chunk_scores import score_summary
     from shipyard.monitoring.chunk_store import SummaryStore
     from shipyard.monitoring.chunks import WindowSummary, merge_summaries, summarize_batches
+    from shipyard.monitoring.cost import (
+        CostSummary,
+        ServingCost,
+        TrainingCosts,
+        cost_summary,
+        serving_cost,
+        training_cost,
+    )
     from shipyard.monitoring.estimation import CBPE, Estimate
     from shipyard.monitoring.kpis import Correlation, KpiPoint, KpiResult, evaluate_kpis
     from shipyard.monitoring.performance import (
@@ -85,6 +93,12 @@ _LAZY = {
     "merge_summaries": "chunks",
     "summarize_batches": "chunks",
     "calibrate_bands": "calibrate",
+    "CostSummary": "cost",
+    "ServingCost": "cost",
+    "TrainingCosts": "cost",
+    "cost_summary": "cost",
+    "serving_cost": "cost",
+    "training_cost": "cost",
     "CBPE": "estimation",
     "Estimate": "estimation",
     "Correlation": "kpis",
@@ -121,6 +135,7 @@ __all__ = [
     "ChiSquareDetector",
     "ColumnReference",
     "Correlation",
+    "CostSummary",
     "DatasetDrift",
     "DriftDetector",
     "DriftResult",
@@ -139,9 +154,11 @@ __all__ = [
     "PredictionDriftBand",
     "PredictionDriftResult",
     "Reference",
+    "ServingCost",
     "SummaryPlan",
     "SummaryStore",
     "ThresholdDetector",
+    "TrainingCosts",
     "WassersteinDetector",
     "WindowSummary",
     "ZTestDetector",
@@ -149,6 +166,7 @@ __all__ = [
     "chi_square",
     "choose_test",
     "concept_drift",
+    "cost_summary",
     "detector",
     "evaluate_kpis",
     "evidently_kind",
@@ -163,7 +181,9 @@ __all__ = [
     "merge_summaries",
     "psi",
     "score_summary",
+    "serving_cost",
     "summarize_batches",
+    "training_cost",
     "two_proportion_z",
     "wasserstein_distance",
     "wasserstein_distance_norm",

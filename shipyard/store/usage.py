@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, cast, func, select
 
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
@@ -22,7 +22,15 @@ from shipyard.store.tables import UsageRow
 if TYPE_CHECKING:
     from shipyard.store.store import Store
 
-__all__ = ["UsageRecord", "UsageTotal", "read_usage", "usage_totals", "write_usage"]
+__all__ = [
+    "UsageBucket",
+    "UsageRecord",
+    "UsageTotal",
+    "read_usage",
+    "usage_buckets",
+    "usage_totals",
+    "write_usage",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,20 @@ class UsageRecord(Record):
 class UsageTotal(Record):
     """Sums over a range for one (version, role) in one currency."""
 
+    version: str
+    role: str
+    currency: str
+    requests: int
+    cpu_seconds: float
+    gpu_seconds: float
+    cost: float
+
+
+@dataclass(frozen=True)
+class UsageBucket(Record):
+    """Sums over one time bucket (``start`` ≤ at < start + bucket) for one (version, role)."""
+
+    start: datetime
     version: str
     role: str
     currency: str
@@ -135,6 +157,55 @@ def usage_totals(
             float(cost or 0),
         )
         for version, role, currency, requests, cpu, gpu, cost in found
+    ]
+
+
+def usage_buckets(
+    store: Store,
+    model: str,
+    since: datetime,
+    until: datetime,
+    bucket_seconds: int,
+) -> list[UsageBucket]:
+    """Per time bucket (aligned to the epoch), version, role and currency: sums, in SQL.
+
+    Oldest bucket first. The database groups the rows, so a month of 15-second rows
+    from several workers comes back as a few hundred sums.
+    """
+    since, until = as_utc(since), as_utc(until)
+    step = max(1, int(bucket_seconds))
+    if store.engine.dialect.name == "sqlite":  # text times: strftime('%s') reads them as UTC
+        index: Any = cast(func.strftime("%s", UsageRow.at), Integer) // step
+    else:
+        index = cast(func.floor(func.extract("epoch", UsageRow.at) / step), BigInteger)
+    bucket = index.label("bucket")
+    keys = (bucket, UsageRow.version, UsageRow.role, UsageRow.currency)
+    query = (
+        select(
+            *keys,
+            func.sum(UsageRow.requests),
+            func.sum(UsageRow.cpu_seconds),
+            func.sum(UsageRow.gpu_seconds),
+            func.sum(UsageRow.cost),
+        )
+        .where(UsageRow.model == model, UsageRow.at >= since, UsageRow.at < until)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    with store.session() as session:
+        found = session.execute(query).all()
+    return [
+        UsageBucket(
+            datetime.fromtimestamp(int(number) * step, UTC),
+            version,
+            role,
+            currency,
+            int(requests or 0),
+            float(cpu or 0),
+            float(gpu or 0),
+            float(cost or 0),
+        )
+        for number, version, role, currency, requests, cpu, gpu, cost in found
     ]
 
 

@@ -21,6 +21,7 @@ from shipyard.registry.git import git_state
 from shipyard.registry.model_card import ModelCard
 from shipyard.store.event_kinds import EventKind
 from shipyard.training.context import TrainContext, seed_everything
+from shipyard.training.cost import COST_METRIC, CPU_METRIC, TrainingCost, TrainingMeter
 from shipyard.training.entrypoint import load_entrypoint
 from shipyard.training.inputs import TrainingInputs, prepare_inputs
 from shipyard.training.params import flatten
@@ -50,6 +51,7 @@ class TrainResult(Record):
     metrics: dict[str, float]
     duration_seconds: float
     validated: bool
+    cost: TrainingCost | None = None  # the run's compute and its price (``cost`` section)
 
 
 def call_train_function(func: Callable[[Any], Any], ctx: TrainContext) -> tuple[Any, float]:
@@ -75,9 +77,14 @@ def train(
 ) -> TrainResult:
     """Run the configured training function as a tracked, registered, reproducible run.
 
-    Needs the ``models:train`` scope on the configured model.
+    Needs the ``models:train`` scope on the configured model. The run's compute (CPU
+    seconds of this process and its children, wall and GPU time) is priced with the
+    ``cost`` section, logged as the run's ``shipyard.cpu_seconds`` and ``shipyard.cost``
+    metrics and carried by the ``run.finished`` and ``model_version.registered`` events
+    as ``cost``.
     """
     project.authorize(Scope.MODELS_TRAIN, project.config.model.name)
+    meter = TrainingMeter.start()
     step = on_step or (lambda _description: None)
     config, store = project.config, project.store
     merged = {**config.train.params, **(params or {})}
@@ -121,10 +128,16 @@ def train(
             model, elapsed = call_train_function(func, ctx)
         except Exception as exc:
             mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
+            failed = _log_cost(meter.stop(config.cost))  # a failed run cost money too
             store.record(
                 EventKind.RUN_FAILED,
                 f"run:{run_id}",
-                {"model": name, "error": f"{type(exc).__name__}: {exc}", "trigger": trigger},
+                {
+                    "model": name,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "trigger": trigger,
+                    "cost": failed.to_dict(),
+                },
             )
             raise TrainingFailed(
                 f"The training function {config.train.entrypoint} raised "
@@ -181,9 +194,14 @@ def train(
             },
             RUN_RECORD,
         )
+        cost = _log_cost(meter.stop(config.cost))
 
     subject = f"model:{name}/{version.version}"
-    store.record(EventKind.RUN_FINISHED, f"run:{run_id}", {"model": name, "metrics": metrics})
+    store.record(
+        EventKind.RUN_FINISHED,
+        f"run:{run_id}",
+        {"model": name, "metrics": metrics, "cost": cost.to_dict()},
+    )
     store.record(
         EventKind.MODEL_VERSION_REGISTERED,
         subject,
@@ -192,6 +210,7 @@ def train(
             "data_digest": inputs.train.digest,
             "trigger": trigger,
             "flavour": flavour.name,
+            "cost": cost.to_dict(),
         },
     )
     return TrainResult(
@@ -204,7 +223,16 @@ def train(
         metrics=metrics,
         duration_seconds=elapsed,
         validated=inputs.validated,
+        cost=cost,
     )
+
+
+def _log_cost(cost: TrainingCost) -> TrainingCost:
+    """Log ``cost`` on the active run as ``shipyard.cpu_seconds`` and ``shipyard.cost``."""
+    import mlflow
+
+    mlflow.log_metrics({CPU_METRIC: cost.cpu_seconds, COST_METRIC: cost.amount})
+    return cost
 
 
 def _log_metric(name: str, value: float, step: int | None) -> None:
