@@ -69,6 +69,12 @@ def serve_cmd(
             "continuous training.",
         ),
     ] = False,
+    ui: Annotated[
+        bool,
+        typer.Option(
+            "--ui", help="Also serve the web dashboard on ui.host:ui.port and print its URL."
+        ),
+    ] = False,
 ) -> None:
     """Serve a registered model over HTTP until interrupted (Ctrl-C drains and flushes)."""
     from shipyard.registry import parse_ref
@@ -88,9 +94,12 @@ def serve_cmd(
     project = acting(ctx, Scope.SERVE_RUN, parse_ref(ref).name)
     spec = ServeSpec.of(config, ref, log_predictions=log_predictions, principal=project.principal)
     stop_agent = _start_agent(state, config) if agent else None
+    stop_ui = _start_ui(state, config) if ui else None
     try:
         _serve(spec, ref, config)
     finally:
+        if stop_ui is not None:
+            stop_ui()
         if stop_agent is not None:
             stop_agent()
     console.print("Stopped: in-flight requests finished, logs flushed.")
@@ -123,6 +132,15 @@ def _serve(spec: ServeSpec, ref: str, config: Config) -> None:
             run(spec, workers=settings.workers, sock=sock)
     finally:
         sock.close()
+
+
+def _start_ui(state: CliState, config: Config) -> Callable[[], None]:
+    """Serve the dashboard on a thread of this process; returns what stops it."""
+    from shipyard.cli.ui import start_dashboard
+
+    url, stop = start_dashboard(state, config)
+    console.print(f"Dashboard on {esc(url)}")
+    return stop
 
 
 def _start_agent(state: CliState, config: Config) -> Callable[[], None]:
