@@ -104,3 +104,10 @@ def test_every_setting_has_help_text() -> None:
 def test_docs_page_is_generated_from_the_declarations() -> None:
     page = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
     assert page == render_markdown(), "run `make docs` to regenerate docs/config.md"
+
+
+def test_two_kpis_cannot_share_a_name() -> None:
+    kpi = {"name": "conversion", "sql": "SELECT 1"}
+    with pytest.raises(ValueError, match="two KPIs are named 'conversion'"):
+        Config(kpis=[kpi, kpi])
+    assert len(Config(kpis=[kpi, {**kpi, "name": "losses"}]).kpis) == 2

@@ -75,6 +75,17 @@ class Config(Section):
         description="Project folder: the folder holding shipyard.yaml (set automatically).",
     )
 
+    @field_validator("kpis")
+    @classmethod
+    def _unique_kpi_names(cls, kpis: list[KpiSettings]) -> list[KpiSettings]:
+        """Panels and ``monitor kpis`` key results by name, so two KPIs cannot share one."""
+        seen: set[str] = set()
+        for kpi in kpis:
+            if kpi.name in seen:
+                raise ValueError(f"two KPIs are named {kpi.name!r}; give each a unique name")
+            seen.add(kpi.name)
+        return kpis
+
     @field_validator("artifact_root", mode="before")
     @classmethod
     def _path_as_text(cls, value: object) -> object:

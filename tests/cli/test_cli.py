@@ -53,7 +53,7 @@ def test_db_upgrade_and_current(
     monkeypatch.chdir(example_project)
     assert cli(capsys, "db", "upgrade")[0] == 0
     code, out, _ = cli(capsys, "db", "current", "--json")
-    assert code == 0 and json.loads(out) == {"revision": "0009", "head": "0009"}
+    assert code == 0 and json.loads(out) == {"revision": "0010", "head": "0010"}
 
 
 def test_data_commands(
