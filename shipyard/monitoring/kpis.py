@@ -23,11 +23,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from shipyard.access import Scope
 from shipyard.jsonable import Record
@@ -36,18 +34,15 @@ from shipyard.logs.root import project_log_root
 from shipyard.moments import as_utc, parse_duration
 from shipyard.monitoring.kpi_quality import bucket_quality, pearson, quality_metric
 from shipyard.monitoring.kpi_sources import KPI_TABLE, KpiQueryError, read_kpi
+from shipyard.monitoring.kpi_window import KpiWindow, arms_view, bounds, bucket_of, has_view
 
 if TYPE_CHECKING:
     from shipyard.config import Config, KpiSettings
     from shipyard.project import Project
-    from shipyard.storage.location import Location
 
 __all__ = ["Correlation", "KpiPoint", "KpiResult", "evaluate_kpis"]
 
 logger = logging.getLogger(__name__)
-
-_NAMESPACE = "^[^/]*/"  # "<principal>/" before an authenticated sender's request id
-_ROW = ":[0-9]+$"  # ":<row>" after the id of one row of a multi-row request
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ def evaluate_kpis(
     from shipyard.registry.aliases import CHAMPION, alias_moves
 
     moves = [(move.at, move.to_version) for move in alias_moves(project.store, model, CHAMPION)]
-    window = _Window(model, since, until, moves)
+    window = KpiWindow(model, since, until, moves)
     return [_evaluate(config, kpi, window) for kpi in kpis]
 
 
@@ -139,15 +134,7 @@ def _check_model(project: Project, model: str) -> None:
     )
 
 
-@dataclass(frozen=True)
-class _Window:
-    model: str
-    since: datetime | None
-    until: datetime | None
-    moves: list[tuple[datetime, str | None]]
-
-
-def _evaluate(config: Config, kpi: KpiSettings, window: _Window) -> KpiResult:
+def _evaluate(config: Config, kpi: KpiSettings, window: KpiWindow) -> KpiResult:
     empty = KpiResult(kpi.name, window.model, kpi.join, kpi.bucket, kpi.higher_is_better)
     try:
         with duckdb.connect() as con:
@@ -160,7 +147,7 @@ def _evaluate(config: Config, kpi: KpiSettings, window: _Window) -> KpiResult:
 
 
 def _failed(
-    empty: KpiResult, config: Config, kpi: KpiSettings, window: _Window, error: str
+    empty: KpiResult, config: Config, kpi: KpiSettings, window: KpiWindow, error: str
 ) -> KpiResult:
     """The error, with the model's quality still beside it when that can be read."""
     try:
@@ -185,18 +172,18 @@ def _with(result: KpiResult, **changes: object) -> KpiResult:
 
 
 def _joined(
-    con: duckdb.DuckDBPyConnection, config: Config, kpi: KpiSettings, window: _Window
+    con: duckdb.DuckDBPyConnection, config: Config, kpi: KpiSettings, window: KpiWindow
 ) -> KpiResult:
     metric, quality, per_arm_quality, versions = _quality(con, config, kpi, window)
     rows = read_kpi(con, kpi, config.root)
     seconds = int(parse_duration(kpi.bucket, flag="bucket").total_seconds())
-    has_predictions = _has_view(con, "arms")
+    has_predictions = has_view(con, "arms")
     if kpi.join == "request_id":
         if not has_predictions:
             points, per_arm, matched = [], {}, 0
         else:
             grouped = con.execute(
-                f"SELECT {_bucket('p.time', seconds)} AS bucket, p.arm, "
+                f"SELECT {bucket_of('p.time', seconds)} AS bucket, p.arm, "
                 "avg(coalesce(k.value, b.value)), count(coalesce(k.value, b.value)) "
                 f"FROM arms p LEFT JOIN ({_per_request()}) k ON k.request_id = p.request_id "
                 f"LEFT JOIN ({_per_request()}) b ON k.request_id IS NULL "
@@ -209,10 +196,10 @@ def _joined(
             per_arm = {arm: _points(grouped, arm=arm) for arm in sorted({g[1] for g in grouped})}
             matched = sum(int(g[3]) for g in grouped)
     else:
-        bounds = _bounds("time", window, dates=False)
+        inside = bounds("time", window, dates=False)
         grouped = con.execute(
-            f"SELECT {_bucket('time', seconds)} AS bucket, NULL, avg(value), count(value) "
-            f"FROM {KPI_TABLE} WHERE {bounds} GROUP BY ALL ORDER BY 1"
+            f"SELECT {bucket_of('time', seconds)} AS bucket, NULL, avg(value), count(value) "
+            f"FROM {KPI_TABLE} WHERE {inside} GROUP BY ALL ORDER BY 1"
         ).fetchall()
         points, per_arm = _points(grouped, arm=None), {}
         matched = sum(int(g[3]) for g in grouped)
@@ -241,13 +228,13 @@ def _joined(
 
 
 def _quality(
-    con: duckdb.DuckDBPyConnection, config: Config, kpi: KpiSettings, window: _Window
+    con: duckdb.DuckDBPyConnection, config: Config, kpi: KpiSettings, window: KpiWindow
 ) -> tuple[str, list[KpiPoint], dict[str, list[KpiPoint]], dict[str, list[str]]]:
     """Create the ``arms`` view of the window's predictions; quality per bucket and arm."""
     con.execute("SET TimeZone = 'UTC'")
     metric = quality_metric(config)
     root = project_log_root(config)
-    if not _arms_view(con, root, window):
+    if not arms_view(con, root, window):
         return metric, [], {}, {}
     versions: dict[str, list[str]] = {}
     for arm, version in con.execute(
@@ -259,7 +246,7 @@ def _quality(
         return metric, [], {}, versions
     seconds = int(parse_duration(kpi.bucket, flag="bucket").total_seconds())
     rows = con.execute(
-        f"SELECT {_bucket('p.time', seconds)}, p.arm, p.output, p.probabilities, l.label "
+        f"SELECT {bucket_of('p.time', seconds)}, p.arm, p.output, p.probabilities, l.label "
         "FROM arms p JOIN (SELECT request_id, arg_max(label, time) AS label "
         f"FROM {labels} WHERE model = $model GROUP BY request_id) l USING (request_id) "
         "WHERE p.status = 'ok'",
@@ -276,62 +263,9 @@ def _quality(
     return used, quality, per_arm, versions
 
 
-def _arms_view(con: duckdb.DuckDBPyConnection, root: Path | Location, window: _Window) -> bool:
-    """The window's predictions with their arm, as the view ``arms``; False without a log."""
-    source = log_source(con, root, "predictions", window.model, since=window.since)
-    if source is None:
-        return False
-    stints = []  # (version, from, to): who was champion when
-    for i, (at, version) in enumerate(window.moves):
-        stop = window.moves[i + 1][0] if i + 1 < len(window.moves) else None
-        if version is not None:
-            stints.append({"version": version, "start": at, "stop": stop})
-    stamp = pa.timestamp("us", tz="UTC")
-    schema = pa.schema([("version", pa.string()), ("start", stamp), ("stop", stamp)])
-    con.register("champion_stints", pa.Table.from_pylist(stints, schema=schema))
-    otherwise = "'challenger'" if window.moves else "'live'"
-    con.execute(
-        "CREATE TEMP VIEW arms AS SELECT p.request_id, "
-        # The id as its sender wrote it: the log prefixes "<principal>/" when the server
-        # authenticates, and a multi-row request's rows end in ":<row>".
-        f"regexp_replace(regexp_replace(p.request_id, {_literal(_NAMESPACE)}, ''), "
-        f"{_literal(_ROW)}, '') AS bare_id, p.time, p.version, p.status, p.output, "
-        "p.probabilities, CASE WHEN p.role = 'shadow' THEN 'shadow' "
-        f"WHEN c.version IS NOT NULL THEN 'champion' ELSE {otherwise} END AS arm "
-        f"FROM (SELECT * FROM {source} WHERE model = {_literal(window.model)} "
-        f"AND {_bounds('time', window, dates=True)}) p "
-        "LEFT JOIN champion_stints c ON p.role <> 'shadow' AND p.version = c.version "
-        "AND p.time >= c.start AND (c.stop IS NULL OR p.time < c.stop)"
-    )
-    return True
-
-
 def _per_request() -> str:
     """The KPI's value per request: a request with several rows counts once, averaged."""
     return f"SELECT request_id, avg(value) AS value FROM {KPI_TABLE} GROUP BY request_id"
-
-
-def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = $name", {"name": name}
-    ).fetchone()
-    return bool(found and found[0])
-
-
-def _bounds(column: str, window: _Window, *, dates: bool) -> str:
-    parts = ["TRUE"]
-    if window.since is not None:
-        since = as_utc(window.since)
-        parts.append(f"{column} >= {_literal(since.isoformat())}::TIMESTAMPTZ")
-        if dates:  # prunes whole date directories of the log before reading a file
-            parts.append(f"date >= DATE {_literal(since.date().isoformat())}")
-    if window.until is not None:
-        parts.append(f"{column} < {_literal(as_utc(window.until).isoformat())}::TIMESTAMPTZ")
-    return " AND ".join(parts)
-
-
-def _bucket(column: str, seconds: int) -> str:
-    return f"to_timestamp(floor(epoch({column}) / {seconds}) * {seconds})"
 
 
 def _points(grouped: list[tuple[object, ...]], *, arm: str | None) -> list[KpiPoint]:
@@ -359,7 +293,3 @@ def _correlate(kpi: list[KpiPoint], quality: list[KpiPoint]) -> Correlation:
     ]
     r = pearson([a for a, _ in pairs], [b for _, b in pairs])
     return Correlation(r, len(pairs))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
