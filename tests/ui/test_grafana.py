@@ -45,6 +45,7 @@ from tests.support import (
     call,
     project_of,
     server_environment,
+    token_for,
     wait_for,
 )
 from tests.support.promql import legend_labels, read_query
@@ -567,9 +568,11 @@ def exported(
     churn/1 the champion, churn/2 a 30 % challenger, churn/3 the shadow; requests sent
     and labelled, and a monitor run of the champion stored, so the monitor gauges exist.
     """
+    from shipyard.access import Scope
     from shipyard.logs.reader import query_log
     from shipyard.monitoring.run import run_monitor
     from shipyard.registry.aliases import move_alias
+    from shipyard.store.traffic import TrafficSettings, write_traffic
 
     evidence = {"monitoring": {"min_rows": MIN_ROWS, "min_labelled": MIN_LABELLED}}
     root = tmp_path_factory.mktemp("grafana") / "churn"
@@ -578,8 +581,11 @@ def exported(
     project = project_of(config)
     try:
         move_alias(project.store, project.client, "churn", "champion", "1", action="promote")
-        traffic = ["traffic", "set", "churn", "--challenger", "2=30%", "--shadow", "3"]
-        assert run(["--config", str(config_file), *traffic]) == 0
+        # As `shipyard traffic set churn --challenger 2=30% --shadow 3` does.
+        project.authorize(Scope.MODELS_DEPLOY, "churn")
+        settings = TrafficSettings(challengers={"2": 0.3}, shadow="3", shadow_share=1.0)
+        write_traffic(project.store, "churn", settings)
+        labeller = {"Authorization": f"Bearer {token_for(project, 'labeller')}"}
         environ = server_environment(
             SHIPYARD_MONITORING__MIN_ROWS=str(MIN_ROWS),
             SHIPYARD_MONITORING__MIN_LABELLED=str(MIN_LABELLED),
@@ -603,7 +609,9 @@ def exported(
             feedback = [
                 {"request_id": f"g-{i}", "label": int(r.churned)} for i, r in golden.iterrows()
             ]
-            status, _, answer = call(f"{server.url}/v1/feedback", json.dumps(feedback).encode())
+            status, _, answer = call(
+                f"{server.url}/v1/feedback", json.dumps(feedback).encode(), labeller
+            )
             assert status == 200, answer
             result = run_monitor(project, "churn", version="1", window=f"last:{SENT}", alerts=False)
             assert result.rows >= MIN_ROWS, result.rows
@@ -618,7 +626,9 @@ def exported(
                 # The monitor gauges are read from the store, at most every 15 s.
                 return found if "shipyard_realized_performance" in found else None
 
-            found = wait_for(scraped, what="the monitor gauges on /metrics", every=0.5)
+            found: dict[str, set[str]] = wait_for(
+                scraped, what="the monitor gauges on /metrics", every=0.5
+            )
             roles = {
                 s.labels["role"]
                 for family in text_string_to_metric_families(
@@ -645,12 +655,12 @@ def alert_labels(exported: dict[str, set[str]]) -> set[str]:
     return labels
 
 
-def test_every_query_names_series_and_labels_that_metrics_exports(
-    dashboards: dict[str, dict[str, Any]], exported: dict[str, set[str]]
-) -> None:
+def unexported(queries: list[tuple[str, str, set[str]]], series: dict[str, set[str]]) -> list[str]:
+    """What each query names that ``series`` (name → labels) lacks: a series, a label in a
+    matcher, a ``by``/``on`` label missing on one of its series, a label its legend names
+    that the result does not keep."""
     wrong: list[str] = []
-    series = {**exported, "ALERTS": alert_labels(exported)}
-    for where, expr, named in every_query(dashboards):
+    for where, expr, named in queries:
         query = read_query(expr)
         assert query.selectors, f"{where}: no series in {expr!r}"
         for selector in query.selectors:
@@ -665,9 +675,35 @@ def test_every_query_names_series_and_labels_that_metrics_exports(
         for keyword, labels in query.grouping:
             if labels - common:
                 wrong.append(f"{where}: {keyword} {sorted(labels - common)} not on every series")
-        result = query.by() if query.by() is not None else common
-        if named - set(result or ()):
-            wrong.append(f"{where}: the legend names {sorted(named - set(result or ()))}")
+        kept = query.by()
+        result = set(kept) if kept is not None else common
+        if named - result:
+            wrong.append(f"{where}: the legend names {sorted(named - result)}, not kept")
+    return wrong
+
+
+def test_the_check_finds_what_metrics_lacks() -> None:
+    series = {"shipyard_requests_total": {"model", "version", "role", "status"}}
+    queries = [
+        ("fine", 'sum by (version) (rate(shipyard_requests_total{model=~"$model"}[1m]))', set()),
+        ("series", "rate(shipyard_request_total[1m])", set()),
+        ("matcher", 'shipyard_requests_total{arm="shadow"}', set()),
+        ("by", "sum by (arm) (shipyard_requests_total)", set()),
+        ("legend", "sum by (version) (shipyard_requests_total)", {"role"}),
+    ]
+    assert unexported(queries, series) == [
+        "series: /metrics exports no shipyard_request_total",
+        "matcher: shipyard_requests_total has no label ['arm']",
+        "by: by ['arm'] not on every series",
+        "legend: the legend names ['role'], not kept",
+    ]
+
+
+def test_every_query_names_series_and_labels_that_metrics_exports(
+    dashboards: dict[str, dict[str, Any]], exported: dict[str, set[str]]
+) -> None:
+    series = {**exported, "ALERTS": alert_labels(exported)}
+    wrong = unexported(every_query(dashboards), series)
     metric, label = MODEL_QUERY.removeprefix("label_values(").removesuffix(")").split(", ")
     if label not in exported.get(metric, set()):
         wrong.append(f"the model variable: {metric} has no label {label}")
