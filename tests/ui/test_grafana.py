@@ -9,13 +9,15 @@
   labels that ``GET /metrics`` of a real ``shipyard serve`` exports, with a challenger
   and a shadow taking traffic and a stored monitor run (so the arm labels and the monitor
   gauges exist); ``promtool check rules`` parses every query.
-- deploy/grafana/ holds the export of the default configuration, up to date.
+- deploy/grafana/ holds the export of the default configuration, and docs/grafana.md the
+  panel table, both up to date.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -53,6 +55,7 @@ from tests.support.promql import legend_labels, read_query
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "grafana"
 ALERT_RULES = ROOT / "deploy" / "prometheus" / "alerts.yaml"
+DOCS = ROOT / "docs" / "grafana.md"
 
 # ---------------------------------------------------------------- the schema -----------
 
@@ -501,6 +504,35 @@ def test_the_committed_example_is_up_to_date(dashboards: dict[str, dict[str, Any
             f"{path} is stale: run `shipyard grafana export --out deploy/grafana` outside a "
             "project (the default configuration) and commit it"
         )
+
+
+def panel_table(dashboards: dict[str, dict[str, Any]]) -> str:
+    """The panel table of docs/grafana.md, from the exported dashboards."""
+    lines = [
+        "| dashboard | row | panel | Grafana panel | unit | shows | series |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for page, dashboard in dashboards.items():
+        row = ""
+        for panel in dashboard["panels"]:
+            if panel["type"] == "row":
+                row = panel["title"]
+                continue
+            exprs = " ".join(t["expr"] for t in panel.get("targets", []))
+            names = sorted(set(re.findall(r"\bshipyard_[a-z_]+", exprs)))
+            series = ", ".join(f"`{n}`" for n in names) or "the web UI (KPIs from your tables)"
+            unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+            shown = f"`{unit}`" if unit else "—"
+            lines.append(
+                f"| {page} | {row} | {panel['title']} | {panel['type']} | {shown} "
+                f"| {panel['description']} | {series} |"
+            )
+    return "\n".join(lines)
+
+
+def test_the_docs_panel_table_is_up_to_date(dashboards: dict[str, dict[str, Any]]) -> None:
+    table = panel_table(dashboards)
+    assert table in DOCS.read_text(), f"docs/grafana.md: replace the panel table with\n{table}"
 
 
 # ---------------------------------------------------------------- PromQL ---------------
