@@ -126,6 +126,7 @@ async def fleet(request: Request) -> Response:
         [row.to_dict() for row in rows],
         rows=rows,
         ranges=RANGES,
+        default_range=dashboard.config.ui.default_range,
         query=dict(request.query_params),
     )
 
@@ -150,6 +151,7 @@ async def model(request: Request) -> Response:
         view.to_dict(),
         view=view,
         charts=charts,
+        default_range=dashboard.config.ui.default_range,
         rollout_state=rollout.state if rollout is not None else None,
         ranges=RANGES,
         query=dict(request.query_params),

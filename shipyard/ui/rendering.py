@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
     from shipyard.config import Config
     from shipyard.project import Project
+    from shipyard.ui.views import Chart
 
-__all__ = ["Dashboard", "dashboard_of", "script_json", "templates"]
+__all__ = ["Dashboard", "chart_data", "dashboard_of", "script_json", "templates"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -46,6 +47,20 @@ def script_json(value: Any) -> Markup:
         text = text.replace(raw, escaped)
     # Safe: every character that could end the tag is escaped above.
     return Markup(text)
+
+
+def chart_data(chart: Chart) -> dict[str, Any]:
+    """What ``static/dashboard.js`` needs to draw ``chart`` (the panel without its PromQL)."""
+    data = chart.to_dict()
+    panel = chart.panel
+    data["panel"] = {
+        "id": panel.id,
+        "title": panel.title,
+        "kind": panel.kind,
+        "unit": panel.unit,
+        "by_arm": panel.by_arm,
+    }
+    return data
 
 
 @dataclass
@@ -80,5 +95,6 @@ def templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["script_json"] = script_json
+    env.filters["chart_data"] = chart_data
     env.filters.update(formatting.FILTERS)
     return env

@@ -1,0 +1,186 @@
+"""The dashboard's pages on a real project: fleet, model (charts in the panel list's order,
+their data embedded), version, audit (search, paging), maturity; 404 pages that say what
+exists, 400 pages with the accepted forms, JSON for scripts, never a traceback."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from shipyard.config import Config
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import move_alias
+from shipyard.store import Store
+from shipyard.ui import panels_for
+from shipyard.ui.app import dashboard_app
+from shipyard.ui.auth import COOKIE
+from tests.support import project_of
+from tests.support.asgi import AppClient, in_process
+from tests.support.logs import log_requests
+from tests.support.tokens import token_for
+
+HTML = {"accept": "text/html"}
+CHART = re.compile(
+    r'<figure class="chart" id="chart-(?P<id>[a-z_]+)" data-panel="(?P=id)" '
+    r'data-points="(?P<points>\d+)"'
+)
+DATA = re.compile(r'<script type="application/json" class="chart-data">(.*?)</script>', re.S)
+
+
+@pytest.fixture
+def project(two_versions: tuple[Config, Store, Tracking]) -> Config:
+    """churn/1 then churn/2 champion, 40 requests logged for each version."""
+    config, store, tracking = two_versions
+    log_requests(config, "1", np.linspace(2.0, 9.0, 40), "a")
+    move_alias(store, tracking.client, "churn", "champion", "2", action="promote", reason="better")
+    log_requests(config, "2", np.linspace(1.0, 5.0, 40), "b")
+    return config
+
+
+@pytest.fixture
+def viewer(project: Config) -> str:
+    admin = project_of(project)
+    try:
+        return token_for(admin, "viewer", name="vera")
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def client(project: Config, viewer: str) -> Iterator[AppClient]:
+    with in_process(dashboard_app(project)) as app:
+        app.http.cookies.set(COOKIE, viewer)
+        yield app
+
+
+def _page(client: AppClient, path: str, status: int = 200) -> str:
+    got, headers, body = client.call(path, headers=HTML)
+    text = body.decode()
+    assert got == status, text
+    assert headers["content-type"].startswith("text/html")
+    assert "Traceback" not in text
+    return text
+
+
+def test_the_fleet_lists_each_model_with_its_champion(client: AppClient) -> None:
+    page = _page(client, "/")
+    assert 'data-model="churn"' in page
+    assert '<a href="/models/churn/versions/2">2</a>' in page
+    assert '<option value="24h" selected>' in page  # ui.default_range
+    assert 'class="active">Fleet' in page and "vera" in page
+
+
+def test_the_model_page_draws_every_panel_in_the_lists_order(client: AppClient) -> None:
+    page = _page(client, "/models/churn?range=6h")
+    charts = CHART.findall(page)
+    assert [panel for panel, _ in charts] == [p.id for p in panels_for("model")]
+    points = dict(charts)
+    assert int(points["throughput"]) > 0 and int(points["latency"]) > 0
+    embedded = [json.loads(text) for text in DATA.findall(page)]
+    assert [chart["panel"]["id"] for chart in embedded] == list(points)
+    for chart, (_, count) in zip(embedded, charts, strict=True):
+        values = sum(len(s["y"]) for s in chart["series"])
+        if chart["heatmap"]:
+            values += sum(len(row) for row in chart["heatmap"]["z"])
+        assert values == int(count), chart["panel"]["id"]
+        assert "targets" not in chart["panel"]  # no PromQL shipped to the browser
+    throughput = embedded[0]
+    assert {s["arm"] for s in throughput["series"]} >= {"champion"}
+    assert any(a["kind"] == "alias.promote" for a in throughput["annotations"])
+    assert '<option value="6h" selected>' in page
+    assert 'id="champion" href="/models/churn/versions/2"' in page
+    assert 'id="rollback-form"' in page and 'id="needs-deployer"' in page
+    assert "/static/plotly.min.js" in page and "/static/dashboard.js" in page
+
+
+def test_the_model_page_takes_since_and_until(client: AppClient) -> None:
+    page = _page(client, "/models/churn?since=2026-01-01T00:00:00Z&until=2026-01-02")
+    assert "from 2026-01-01 00:00:00 UTC to 2026-01-02 00:00:00 UTC" in page
+    assert dict(CHART.findall(page))["throughput"] == "0"  # nothing logged back then
+
+
+def test_an_unknown_model_or_version_is_a_404_saying_what_exists(client: AppClient) -> None:
+    page = html.unescape(_page(client, "/models/fraud", 404))
+    assert "No model named 'fraud'" in page and "churn" in page
+    page = html.unescape(_page(client, "/models/churn/versions/9", 404))
+    assert "9" in page and "1, 2" in page
+    page = _page(client, "/nowhere", 404)
+    assert "There is no page /nowhere" in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["range=soon", "range=6x", "since=yesterday", "since=2026-02-01&until=2026-01-01", "range=0h"],
+)
+def test_a_malformed_range_is_a_400_listing_the_accepted_forms(
+    client: AppClient, query: str
+) -> None:
+    page = _page(client, f"/models/churn?{query}", 400)
+    assert "Accepted: range=15m, 6h or 7d" in page and 'data-status="400"' in page
+    status, _, body = client.call(f"/?{query}", headers={"accept": "application/json"})
+    assert status == 400 and json.loads(body)["code"] == "bad_request"
+
+
+def test_the_version_page_shows_lineage_scorecard_card_and_serving(client: AppClient) -> None:
+    page = _page(client, "/models/churn/versions/2")
+    for section in ("lineage", "scorecard", "card", "serving"):
+        assert f'id="{section}"' in page
+    assert "alias.promote" in page or "promote" in page
+
+
+def test_the_audit_log_is_searched_and_paged(client: AppClient) -> None:
+    page = _page(client, "/audit")
+    assert 'id="verify"' in page and 'id="audit-events"' in page
+    total = int(re.search(r"(\d+) matching events", page).group(1))  # type: ignore[union-attr]
+    assert total >= 3
+    page = _page(client, "/audit?q=better")
+    assert "1 matching events" in page and "alias.promote" in page
+    page = _page(client, "/audit?limit=1")
+    assert 'id="next-page" href="/audit?q=&amp;kind=&amp;limit=1&amp;offset=1"' in page
+    assert 'id="previous-page"' not in page
+    page = _page(client, "/audit?limit=1&offset=1")
+    assert 'id="previous-page"' in page
+    for bad in ("limit=0", "limit=many", "offset=-1", "limit=100000"):
+        assert "must be" in _page(client, f"/audit?{bad}", 400)
+
+
+def test_the_maturity_page_shows_the_level_and_roi(client: AppClient) -> None:
+    page = _page(client, "/maturity")
+    assert re.search(r'id="maturity-level">[012]<', page)
+    assert 'id="characteristics"' in page and 'id="roi-metrics"' in page
+
+
+def test_scripts_get_each_page_as_json(client: AppClient, viewer: str) -> None:
+    header = {"authorization": f"Bearer {viewer}"}
+    status, _, body = client.call("/models/churn?range=6h", headers=header)
+    view = json.loads(body)
+    assert status == 200 and view["model"] == "churn" and view["champion"] == "2"
+    status, _, body = client.call("/models/churn/versions/1", headers=header)
+    assert status == 200 and json.loads(body)["version"] == "1"
+    status, _, body = client.call("/audit?kind=alias.promote", headers=header)
+    assert status == 200 and {e["kind"] for e in json.loads(body)["events"]} == {"alias.promote"}
+    status, _, body = client.call("/models/nope", headers=header)
+    assert status == 404 and json.loads(body)["code"] == "not_found"
+
+
+def test_an_unreachable_database_is_a_503_page_not_a_traceback(
+    project: Config, viewer: str
+) -> None:
+    unreachable = project.model_copy(
+        update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+    )
+    with in_process(dashboard_app(unreachable)) as client:
+        client.http.cookies.set(COOKIE, viewer)
+        status, _, body = client.call("/", headers=HTML)
+        text = body.decode()
+        assert status == 503, text
+        assert "Traceback" not in text and 'id="error-message"' in text
+        assert "database" in text
+        assert viewer not in text
+        status, _, body = client.call("/", headers={"authorization": f"Bearer {viewer}"})
+        assert status == 503 and json.loads(body)["code"] == "database_error"
