@@ -122,6 +122,7 @@ def assess_maturity(project: Project) -> MaturityReport:
             "rollout.aborted",
             "alert.opened",
             "alert.delivered",
+            "pipeline.exported",  # not catalogued yet: counted if an exporter ever records it
         ),
     )
     with project.store.session() as session:
@@ -380,6 +381,7 @@ def rollback(found: Findings) -> Characteristic:
 def orchestrated(found: Findings) -> Characteristic:
     """The pipeline runs unattended: by the agent, and exported to an orchestrator."""
     agent = "agent" in found.leases
+    recorded = found.history.events_of("pipeline.exported")
     evidence = [
         Evidence(
             "table",
@@ -399,10 +401,12 @@ def orchestrated(found: Findings) -> Characteristic:
             tuple(str(p.path) for p in found.exported),
         ),
     ]
+    if recorded:
+        evidence.append(Evidence("event", f"{len(recorded)} pipeline exports", _ids(recorded)))
     return _judged(
         "orchestrated",
         "The pipeline is exported to an orchestrator",
-        (agent or bool(found.history.cycles), bool(found.exported)),
+        (agent or bool(found.history.cycles), bool(found.exported or recorded)),
         evidence,
         (
             "run the agent (`shipyard agent`) so the loop runs unattended",
