@@ -52,27 +52,12 @@ _TITLES: dict[Page, str] = {"fleet": "Shipyard fleet", "model": "Shipyard model"
 
 # Grafana's own currency units (packages/grafana-data valueFormats, "Currency"); any other
 # ISO 4217 code is written after the number.
-_CURRENCIES = frozenset(
-    [
-        "USD",
-        "GBP",
-        "EUR",
-        "JPY",
-        "RUB",
-        "UAH",
-        "BRL",
-        "DKK",
-        "ISK",
-        "NOK",
-        "SEK",
-        "CZK",
-        "CHF",
-        "PLN",
-        "ZAR",
-        "INR",
-        "KRW",
-    ]
-)
+# fmt: off
+_CURRENCIES = frozenset((
+    "USD", "GBP", "EUR", "JPY", "RUB", "UAH", "BRL", "DKK", "ISK",
+    "NOK", "SEK", "CZK", "CHF", "PLN", "ZAR", "INR", "KRW",
+))
+# fmt: on
 
 # Series the monitor exports from its latest run: panels reading only these form the
 # "Drift and quality" row; the rest read the live request counters.
