@@ -33,7 +33,7 @@ ERROR_RATE_ATTENTION = 0.01
 LABEL_LAG_ATTENTION = 7 * 86400.0
 """A median label lag above this (a week) needs attention: quality is flying blind."""
 
-_LEVEL_WEIGHT = {"pause": 80.0, "retrain": 50.0, "inspect": 10.0}
+_LEVEL_WEIGHT = {"pause": 80.0, "retrain": 30.0, "inspect": 5.0}
 
 
 def fleet_rows(project: Project, window: TimeRange) -> list[FleetRow]:
@@ -170,10 +170,10 @@ def attention_of(
         score += _LEVEL_WEIGHT[level]
         reasons.append(f"monitor level {level}")
     if error_rate is not None and error_rate > ERROR_RATE_ATTENTION:
-        score += 40.0 + min(error_rate * 100, 20.0)
+        score += 45.0 + min(error_rate * 100, 20.0)
         reasons.append(f"error rate {error_rate:.1%}")
     for breach in breaches:
-        score += 30.0
+        score += 10.0
         metric = breach.get("metric") or breach.get("name", "performance")
         value, limit = _short(breach.get("value")), _short(breach.get("limit"))
         if breach.get("kind") == "band":
@@ -181,7 +181,7 @@ def attention_of(
         else:
             reasons.append(f"realised {metric} {value} beyond the scorecard's bound {limit}")
     if label_lag is not None and label_lag > LABEL_LAG_ATTENTION:
-        score += 5.0
+        score += 3.0
         reasons.append(f"labels lag {label_lag / 86400:.1f} days")
     if level == "unknown":
         score += 1.0

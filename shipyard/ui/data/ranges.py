@@ -72,6 +72,11 @@ def parse_range(
         label = f"{start.isoformat()} – {end.isoformat()}"
     else:
         span = _duration(text or default)
+        if span > MAX_RANGE:
+            raise RangeError(
+                f"range={text or default!r} is more than {MAX_RANGE.days} days. "
+                f"Accepted: {ACCEPTED}."
+            )
         start = end - span
         label = text or default
     if start >= end:
