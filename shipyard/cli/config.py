@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from shipyard.cli.output import console, esc, print_json
 from shipyard.cli.state import CliState
+from shipyard.config.secrets import hidden
 
 __all__ = ["app"]
 
@@ -45,7 +45,7 @@ def show(
         "root": str(config.root),
     }
     if not show_secrets:
-        resolved = _hidden(resolved)
+        resolved = hidden(resolved)
     if as_json:
         print_json(resolved)
         return
@@ -71,34 +71,3 @@ def docs(
         return
     output.write_text(text, encoding="utf-8")
     console.print(f"Wrote {esc(output)}")
-
-
-HIDDEN = "***"
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]+@")
-_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
-
-
-def _hidden(value: Any) -> Any:
-    """``value`` (a resolved configuration) with its secrets replaced by ``***``."""
-    if isinstance(value, dict):
-        shown = {key: _hidden(item) for key, item in value.items()}
-        if "routing_key" in shown and "kind" in shown:  # an alert route
-            shown["routing_key"] = _secret(shown["routing_key"])
-            shown["headers"] = {key: _secret(item) for key, item in shown["headers"].items()}
-            if shown["kind"] == "slack" and isinstance(shown.get("url"), str):
-                scheme, _, rest = shown["url"].partition("://")
-                host = rest.split("/", 1)[0]
-                shown["url"] = f"{scheme}://{host}/{HIDDEN}" if rest != host else shown["url"]
-        return shown
-    if isinstance(value, list):
-        return [_hidden(item) for item in value]
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda found: f"{found['head']}{HIDDEN}@", value)
-    return value
-
-
-def _secret(value: Any) -> Any:
-    """A secret's place-holder, unless it is empty or an ``${ENV_VAR}`` reference."""
-    if not isinstance(value, str) or not value or _REFERENCE.match(value):
-        return value
-    return HIDDEN
