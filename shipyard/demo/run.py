@@ -101,6 +101,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
         finally:
             server.stop()
     summary.elapsed_seconds = time.monotonic() - started
+    ui = project.config.ui
+    summary.dashboard_url = f"http://{ui.host}:{ui.port}/models/loans"
     print_summary(summary, out)
     (folder / ".shipyard" / "demo-summary.json").write_text(
         json.dumps(summary.to_dict(), indent=2, default=str) + "\n", encoding="utf-8"

@@ -37,6 +37,7 @@ class DemoSummary:
     requests: int = 0
     failed_requests: int = 0
     elapsed_seconds: float = 0.0
+    dashboard_url: str | None = None  # where `shipyard ui` in the workspace shows the story
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +124,12 @@ def print_summary(summary: DemoSummary, out: Console) -> None:
         f"{summary.new_champion or 1} ; shipyard models history loans ; shipyard ct status loans ;"
         " shipyard monitor run loans ; shipyard events",
     )
+    if summary.dashboard_url:
+        out.print(
+            "See the whole story (drift, retrain, roll-outs, the rollback, the page) on the "
+            f"dashboard: cd {where} && shipyard ui, then open {summary.dashboard_url}",
+            soft_wrap=True,
+        )
 
 
 def is_rollback_page(body: Any, version: str) -> bool:
