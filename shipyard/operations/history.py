@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
+from shipyard.errors import NotFoundError
 from shipyard.moments import as_utc
 from shipyard.store import CycleRow, DatasetRow, EventRow, MonitorRunRow, RolloutRow
 from shipyard.store.events import Event, event_of
 
 if TYPE_CHECKING:
+    from shipyard.project import Project
     from shipyard.store import Store
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "RolloutRecord",
     "load_history",
     "model_of",
+    "require_model",
 ]
 
 CHAMPION_SUBJECT = "@champion"
@@ -212,3 +215,18 @@ def _rollout(row: RolloutRow) -> RolloutRecord:
         started=as_utc(row.created_at),
         history=tuple(row.history or ()),
     )
+
+
+def require_model(project: Project, model: str) -> None:
+    """Refuse (``NotFoundError``, naming the models there are) a model the project never had."""
+    query = select(EventRow.subject).where(EventRow.kind == "model_version.registered")
+    with project.store.session() as session:
+        known = {
+            subject.removeprefix("model:").split("/", 1)[0] for subject in session.scalars(query)
+        }
+    known.add(project.config.model.name)
+    if model not in known:
+        raise NotFoundError(
+            f"There is no model {model!r} in this project.",
+            hint=f"Models: {', '.join(sorted(known))}.",
+        )

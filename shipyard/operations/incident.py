@@ -21,7 +21,7 @@ from shipyard.access import Scope
 from shipyard.errors import ConfigError
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
-from shipyard.operations.history import load_history
+from shipyard.operations.history import load_history, require_model
 from shipyard.operations.timings import Incident, incidents
 from shipyard.store.events import Event
 
@@ -97,6 +97,7 @@ def incident_report(
     """
     project.authorize(Scope.MODELS_READ, model)
     project.authorize(Scope.AUDIT_READ)
+    require_model(project, model)
     start, end = as_utc(since), as_utc(until or datetime.now(UTC))
     if end <= start:
         raise ConfigError(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.access import Scope
 from shipyard.config.monitoring import AlertRoute
 from shipyard.monitoring.results import KL_BANDS, PSI_BANDS
+from shipyard.operations.history import require_model
 from shipyard.registry.pointers import trusted_version
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def write_runbook(project: Project, model: str, *, rules: Path | None = None) ->
     ``deploy/prometheus/alerts.yaml``, else the one shipped in Shipyard's checkout).
     """
     project.authorize(Scope.MODELS_READ, model)
+    require_model(project, model)
     config = project.config
     champion = trusted_version(project.store, model, "champion")
     found = rules or find_rules(Path(config.root))

@@ -36,10 +36,12 @@ from tests.support import project_of
 from tests.support.ct import write_config
 from tests.support.projects import load
 
-__all__ = ["LEVEL_2", "SECRET_KEY", "SECRET_WEBHOOK", "Built", "build_history", "monitor_run"]
+__all__ = ["LEVEL_2", "SECRETS", "Built", "build_history", "monitor_run"]
 
 SECRET_KEY = "R0UTING-KEY-0123456789abcdef"
 SECRET_WEBHOOK = "https://hooks.slack.com/services/T000/B000/S3CRETS3CRET"
+SECRETS = ("R0UTING-KEY", "S3CRETS3CRET", "T000/B000", "Bearer-h3ader", "pa55word")
+"""Pieces of the routes' secrets: none may appear in a runbook, a draft or a CLI answer."""
 LEVEL_2 = {
     "ct.enabled": True,
     "ct.schedule": "1d",
@@ -47,6 +49,12 @@ LEVEL_2 = {
     "monitoring.routes": [
         {"kind": "pagerduty", "url": "http://127.0.0.1:9/v2/enqueue", "routing_key": SECRET_KEY},
         {"kind": "slack", "url": SECRET_WEBHOOK, "min_level": "retrain"},
+        {
+            "kind": "webhook",
+            "url": "http://ops:pa55word@127.0.0.1:9/hook",
+            "headers": {"Authorization": "Bearer-h3ader"},
+            "min_level": "pause",
+        },
     ],
     "model.team": "growth",
 }
