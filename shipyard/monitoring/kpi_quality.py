@@ -1,8 +1,8 @@
 """Model quality per time bucket, for reading a business KPI against: the realised metric.
 
-    metric = quality_metric(config)                        # the scorecard's primary
-    points = bucket_quality(rows, metric, task)           # [(bucket, value, n)]
-    r, n = pearson(kpi_values, quality_values)
+    metric = quality_metric(config)                         # the scorecard's primary
+    used, overall, per_arm = bucket_quality(table, metric, "classification")
+    r = pearson(kpi_values, quality_values)
 
 Quality is the model's primary metric (the scorecard's ``primary``, else accuracy for a
 classifier and RMSE for a regressor) on the predictions of the bucket whose labels have
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from shipyard.errors import ShipyardError
 
@@ -28,10 +30,10 @@ if TYPE_CHECKING:
     from shipyard.config import Config
     from shipyard.evaluation.metrics import Task
 
-__all__ = ["QualityRow", "bucket_quality", "pearson", "quality_metric"]
+__all__ = ["BucketValues", "bucket_quality", "pearson", "quality_metric"]
 
-QualityRow = tuple[datetime, str, str | None, list[float] | None, str | None]
-"""One labelled prediction: bucket, arm, output (JSON), probabilities, label (JSON)."""
+BucketValues = dict[datetime, tuple[float, int]]
+"""A value per bucket start, with the number of rows behind it."""
 
 
 def quality_metric(config: Config) -> str:
@@ -48,43 +50,99 @@ def quality_metric(config: Config) -> str:
 
 
 def bucket_quality(
-    rows: Sequence[QualityRow], metric: str, task: Task
-) -> tuple[str, dict[datetime, tuple[float, int]]]:
-    """The metric used and its value per bucket: ``{bucket: (value, labelled rows)}``."""
+    table: pa.Table, metric: str, task: Task
+) -> tuple[str, BucketValues, dict[str, BucketValues]]:
+    """The metric used, its value per bucket over the live arms, and per arm.
+
+    ``table`` holds one labelled prediction a row: ``bucket`` (a timestamp), ``arm``,
+    ``output`` and ``label`` (JSON text, or doubles for a regressor) and
+    ``probabilities`` (a list of doubles, or null).
+    """
     from shipyard.evaluation.metrics import resolve_metric
 
-    if not rows:
-        return metric, {}
-    decoded = [
-        (bucket, _load(output), probs, _load(label)) for bucket, _, output, probs, label in rows
-    ]
-    decoded = [row for row in decoded if row[1] is not None and row[3] is not None]
-    needs_scores = resolve_metric(metric, task).needs_probabilities
-    if needs_scores and any(row[2] is None for row in decoded):
-        metric = "accuracy"  # honest fallback: the log has no probabilities to rank by
-    classes = _classes(decoded) if task == "classification" else None
-    groups: dict[datetime, list[tuple[Any, Any, Any]]] = {}
-    for bucket, output, probs, label in decoded:
-        groups.setdefault(bucket, []).append((output, probs, label))
-    found: dict[datetime, tuple[float, int]] = {}
-    for bucket, members in sorted(groups.items()):
-        value = _metric(members, metric, task, classes)
-        if value is not None:
-            found[bucket] = (value, len(members))
-    return metric, found
+    if table.num_rows == 0:
+        return metric, {}, {}
+    (predicted, predicted_known), (truth, truth_known) = (
+        _values(table["output"]),
+        _values(table["label"]),
+    )
+    known = predicted_known & truth_known
+    scores = _probabilities(table["probabilities"])
+    if resolve_metric(metric, task).needs_probabilities and scores is None:
+        metric = "accuracy"  # the log has no probabilities to rank by
+    classes = _classes(predicted[known], truth[known]) if task == "classification" else None
+    if classes is not None and scores is not None and scores.shape[1] != len(classes):
+        scores = None  # the probabilities are over classes this window does not show
+    if scores is not None and scores.shape[1] == 2:
+        scores = scores[:, 1]
+    buckets = table["bucket"].to_numpy()
+    arms = table["arm"].to_numpy(zero_copy_only=False).astype(object)
+
+    def per_bucket(mask: np.ndarray) -> BucketValues:
+        rows = np.nonzero(mask & known)[0]
+        found: BucketValues = {}
+        for start in np.unique(buckets[rows]):
+            chosen = rows[buckets[rows] == start]
+            value = _metric(
+                truth[chosen],
+                predicted[chosen],
+                None if scores is None else scores[chosen],
+                metric,
+                task,
+                classes,
+            )
+            if value is not None:
+                found[_moment(start)] = (value, len(chosen))
+        return found
+
+    live = arms != "shadow"
+    overall = per_bucket(live)
+    names = sorted(set(arms.tolist()))
+    only = [name for name in names if name != "shadow"]
+    per_arm = {  # one live arm (no split) is the overall series: computed once
+        str(arm): overall if only == [arm] else per_bucket(arms == arm) for arm in names
+    }
+    return metric, overall, per_arm
+
+
+def _values(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded JSON values and where they are known; each distinct text is decoded once."""
+    if pa.types.is_floating(column.type):  # a regressor's, cast by the query
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        return values, ~np.isnan(values)
+    distinct = pc.unique(column).to_pylist()
+    decoded = np.asarray([_load(text) for text in distinct] + [None], dtype=object)
+    valid = np.asarray([value is not None for value in decoded], dtype=bool)
+    index = pc.fill_null(pc.index_in(column, pa.array(distinct, column.type)), len(distinct))
+    positions = index.to_numpy(zero_copy_only=False)
+    return decoded[positions], valid[positions]
+
+
+def _probabilities(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The probability matrix, when every row has one of the same width."""
+    if column.null_count:
+        return None
+    lengths = pc.unique(pc.list_value_length(column)).to_pylist()
+    if len(lengths) != 1 or not lengths[0]:
+        return None
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.float64)
+    return flat.reshape(-1, int(lengths[0]))
 
 
 def _metric(
-    members: list[tuple[Any, Any, Any]], metric: str, task: Task, classes: np.ndarray | None
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    scores: np.ndarray | None,
+    metric: str,
+    task: Task,
+    classes: np.ndarray | None,
 ) -> float | None:
     from shipyard.monitoring.performance import labelled_performance
 
-    truth = np.asarray([label for _, _, label in members])
-    predicted = np.asarray([output for output, _, _ in members])
-    scores: np.ndarray | None = None
-    if classes is not None and all(p is not None and len(p) == len(classes) for _, p, _ in members):
-        matrix = np.asarray([p for _, p, _ in members], dtype=np.float64)
-        scores = matrix[:, 1] if len(classes) == 2 else matrix
+    if task == "regression":
+        truth, predicted = truth.astype(np.float64), predicted.astype(np.float64)
+    elif classes is not None and classes.dtype != object:
+        truth, predicted = truth.astype(classes.dtype), predicted.astype(classes.dtype)
     try:
         values = labelled_performance(truth, predicted, scores, [metric], task, classes=classes)
     except ShipyardError:
@@ -93,9 +151,9 @@ def _metric(
     return float(value) if math.isfinite(value) else None
 
 
-def _classes(rows: list[tuple[datetime, Any, Any, Any]]) -> np.ndarray | None:
+def _classes(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
     """The classes a probability vector is ordered by: sorted, as scikit-learn orders them."""
-    seen = {output for _, output, _, _ in rows} | {label for _, _, _, label in rows}
+    seen = set(predicted.tolist()) | set(truth.tolist())
     try:
         return np.asarray(sorted(seen))
     except TypeError:  # labels of mixed types: no order to trust
@@ -110,6 +168,12 @@ def _load(text: str | None) -> Any:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, str | int | float | bool) else None
+
+
+def _moment(start: Any) -> datetime:
+    """A bucket start from NumPy (datetime64 in UTC) as an aware UTC datetime."""
+    micros = int(np.datetime64(start, "us").astype("int64"))
+    return datetime.fromtimestamp(micros / 1e6, tz=UTC)
 
 
 def pearson(left: Sequence[float], right: Sequence[float]) -> float | None:

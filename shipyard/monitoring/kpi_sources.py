@@ -32,7 +32,8 @@ from shipyard.config import KpiSettings
 __all__ = ["KPI_TABLE", "KpiQueryError", "read_kpi"]
 
 KPI_TABLE = "kpi_values"
-"""The table :func:`read_kpi` leaves on the connection: ``request_id`` or ``time``, ``value``."""
+"""The table :func:`read_kpi` leaves on the connection: ``request_id`` or ``time`` (one row
+each), ``value`` (the mean of the query's values for it) and ``rows`` (how many)."""
 
 
 class KpiQueryError(Exception):
@@ -42,9 +43,11 @@ class KpiQueryError(Exception):
 def read_kpi(con: duckdb.DuckDBPyConnection, kpi: KpiSettings, folder: Path) -> int:
     """Run ``kpi``'s query and leave its rows on ``con`` as :data:`KPI_TABLE`; their count.
 
-    The table has two columns: the join key (``request_id`` as text, or ``time`` as a UTC
-    timestamp) and ``value`` (a double). Raises :class:`KpiQueryError`.
+    The table (see :data:`KPI_TABLE`) replaces the previous KPI's; the count is of the
+    query's rows with a key. Raises
+    :class:`KpiQueryError`.
     """
+    con.execute(f"DROP TABLE IF EXISTS {KPI_TABLE}")
     if kpi.source is None:
         _check_select(kpi)
         # A cursor of its own: an interrupt that lands just after the query finished can
@@ -60,9 +63,12 @@ def read_kpi(con: duckdb.DuckDBPyConnection, kpi: KpiSettings, folder: Path) -> 
         raw = _read_postgres(kpi)
         _check_columns(kpi, raw.column_names)
         con.register("kpi_raw", raw)
-        _run(lambda: con.execute(_normalise(kpi)), kpi, "DuckDB")
-    row = con.execute(f"SELECT count(*) FROM {KPI_TABLE}").fetchone()
-    return int(row[0]) if row else 0
+        try:
+            _run(lambda: con.execute(_normalise(kpi)), kpi, "DuckDB")
+        finally:
+            con.unregister("kpi_raw")
+    row = con.execute(f"SELECT sum(rows) FROM {KPI_TABLE}").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def _from_duckdb(cursor: duckdb.DuckDBPyConnection, kpi: KpiSettings) -> None:
@@ -107,14 +113,15 @@ def _check_columns(kpi: KpiSettings, columns: list[str]) -> None:
 
 
 def _normalise(kpi: KpiSettings) -> str:
+    """One row per key: a request's (or a moment's) values averaged, with their count."""
     key = (
         "CAST(request_id AS VARCHAR) AS request_id"
         if kpi.join == "request_id"
         else "CAST(time AS TIMESTAMPTZ) AS time"
     )
     return (
-        f"CREATE TABLE {KPI_TABLE} AS SELECT {key}, CAST(value AS DOUBLE) AS value "
-        f"FROM kpi_raw WHERE {kpi.join} IS NOT NULL"
+        f"CREATE TABLE {KPI_TABLE} AS SELECT {key}, avg(CAST(value AS DOUBLE)) AS value, "
+        f"count(*) AS rows FROM kpi_raw WHERE {kpi.join} IS NOT NULL GROUP BY 1"
     )
 
 

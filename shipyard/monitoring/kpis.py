@@ -21,7 +21,7 @@ an exception.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,9 +32,9 @@ from shipyard.jsonable import Record
 from shipyard.logs.reader import log_source
 from shipyard.logs.root import project_log_root
 from shipyard.moments import as_utc, parse_duration
-from shipyard.monitoring.kpi_quality import bucket_quality, pearson, quality_metric
+from shipyard.monitoring.kpi_quality import BucketValues, bucket_quality, pearson, quality_metric
 from shipyard.monitoring.kpi_sources import KPI_TABLE, KpiQueryError, read_kpi
-from shipyard.monitoring.kpi_window import KpiWindow, arms_view, bounds, bucket_of, has_view
+from shipyard.monitoring.kpi_window import KpiWindow, arms_view, bounds, bucket_of
 
 if TYPE_CHECKING:
     from shipyard.config import Config, KpiSettings
@@ -43,6 +43,21 @@ if TYPE_CHECKING:
 __all__ = ["Correlation", "KpiPoint", "KpiResult", "evaluate_kpis"]
 
 logger = logging.getLogger(__name__)
+
+# Each live prediction with its KPI value (a request's rows averaged): matched by the
+# request id as logged, else by the id as its sender wrote it (see kpi_window.arms_view).
+_MATCHED = """
+SELECT p.time, p.arm, k.value FROM arms p JOIN {table} k USING (request_id)
+WHERE p.arm <> 'shadow'
+UNION ALL
+SELECT p.time, p.arm, b.value
+FROM (
+    SELECT * FROM arms
+    WHERE arm <> 'shadow' AND (contains(request_id, '/') OR contains(request_id, ':'))
+) p
+JOIN {table} b ON b.request_id = p.bare_id
+ANTI JOIN {table} k ON k.request_id = p.request_id
+"""
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,9 @@ def evaluate_kpis(
     from shipyard.registry.aliases import CHAMPION, alias_moves
 
     moves = [(move.at, move.to_version) for move in alias_moves(project.store, model, CHAMPION)]
-    window = KpiWindow(model, since, until, moves)
-    return [_evaluate(config, kpi, window) for kpi in kpis]
+    with duckdb.connect() as con:
+        beside = _Quality(con, config, KpiWindow(model, since, until, moves))
+        return [_evaluate(beside, kpi) for kpi in kpis]
 
 
 def _check_model(project: Project, model: str) -> None:
@@ -134,63 +150,91 @@ def _check_model(project: Project, model: str) -> None:
     )
 
 
-def _evaluate(config: Config, kpi: KpiSettings, window: KpiWindow) -> KpiResult:
-    empty = KpiResult(kpi.name, window.model, kpi.join, kpi.bucket, kpi.higher_is_better)
-    try:
-        with duckdb.connect() as con:
-            return _joined(con, config, kpi, window)
-    except KpiQueryError as exc:
-        return _failed(empty, config, kpi, window, str(exc))
-    except Exception as exc:  # a KPI panel shows its error; it never takes the page down
-        logger.warning("KPI %r of %s failed", kpi.name, window.model, exc_info=True)
-        return _failed(empty, config, kpi, window, f"KPI {kpi.name!r} failed: {exc}")
+class _Quality:
+    """The window's predictions (the view ``arms``) and their quality, per bucket size.
+
+    Every KPI of one call shares them: the log is read once, and quality is computed once
+    per bucket size.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config, window: KpiWindow):
+        self.con, self.config, self.window = con, config, window
+        con.execute("SET TimeZone = 'UTC'")
+        self.root = project_log_root(config)
+        self.logged = arms_view(con, self.root, window)
+        self.versions: dict[str, list[str]] = {}
+        if self.logged:
+            for arm, version in con.execute(
+                "SELECT DISTINCT arm, version FROM arms ORDER BY arm, version"
+            ).fetchall():
+                self.versions.setdefault(arm, []).append(version)
+        self.metric = quality_metric(config)
+        self._found: dict[int, tuple[str, list[KpiPoint], dict[str, list[KpiPoint]]]] = {}
+
+    def per_bucket(self, seconds: int) -> tuple[str, list[KpiPoint], dict[str, list[KpiPoint]]]:
+        """The metric used, quality per bucket over the live arms, and per arm."""
+        if seconds not in self._found:
+            self._found[seconds] = self._compute(seconds)
+        return self._found[seconds]
+
+    def _compute(self, seconds: int) -> tuple[str, list[KpiPoint], dict[str, list[KpiPoint]]]:
+        labels = log_source(self.con, self.root, "labels", self.window.model)
+        if not self.logged or labels is None:
+            return self.metric, [], {}
+        task = self.config.model.task
+        cast = "TRY_CAST({} AS DOUBLE)" if task == "regression" else "{}"
+        table = self.con.sql(
+            f"SELECT {bucket_of('p.time', seconds)} AS bucket, p.arm, "
+            f"{cast.format('p.output')} AS output, p.probabilities, "
+            f"{cast.format('l.label')} AS label "
+            "FROM arms p JOIN (SELECT request_id, arg_max(label, time) AS label "
+            f"FROM {labels} WHERE model = $model GROUP BY request_id) l USING (request_id) "
+            "WHERE p.status = 'ok'",
+            params={"model": self.window.model},
+        ).to_arrow_table()
+        used, overall, per_arm = bucket_quality(table, self.metric, task)
+        return used, _as_points(overall), {arm: _as_points(v) for arm, v in per_arm.items()}
 
 
-def _failed(
-    empty: KpiResult, config: Config, kpi: KpiSettings, window: KpiWindow, error: str
-) -> KpiResult:
-    """The error, with the model's quality still beside it when that can be read."""
+def _as_points(values: BucketValues) -> list[KpiPoint]:
+    return [KpiPoint(start, value, n) for start, (value, n) in sorted(values.items())]
+
+
+def _evaluate(beside: _Quality, kpi: KpiSettings) -> KpiResult:
+    window = beside.window
+    result = KpiResult(kpi.name, window.model, kpi.join, kpi.bucket, kpi.higher_is_better)
+    seconds = int(parse_duration(kpi.bucket, flag="bucket").total_seconds())
     try:
-        with duckdb.connect() as con:
-            metric, quality, per_arm_quality, versions = _quality(con, config, kpi, window)
-    except Exception:
-        return _with(empty, error=error)
-    return _with(
-        empty,
-        error=error,
+        metric, quality, per_arm_quality = beside.per_bucket(seconds)
+    except Exception:  # the KPI is still shown without quality beside it
+        logger.warning("Quality of %s could not be read", window.model, exc_info=True)
+        metric, quality, per_arm_quality = beside.metric, [], {}
+    result = replace(
+        result,
+        arm_versions=beside.versions,
         quality_metric=metric,
         quality=quality,
         per_arm_quality=per_arm_quality,
-        arm_versions=versions,
     )
+    try:
+        return _joined(beside, kpi, seconds, result)
+    except KpiQueryError as exc:
+        return replace(result, error=str(exc))
+    except Exception as exc:  # a KPI panel shows its error; it never takes the page down
+        logger.warning("KPI %r of %s failed", kpi.name, window.model, exc_info=True)
+        return replace(result, error=f"KPI {kpi.name!r} failed: {exc}")
 
 
-def _with(result: KpiResult, **changes: object) -> KpiResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)  # type: ignore[arg-type]
-
-
-def _joined(
-    con: duckdb.DuckDBPyConnection, config: Config, kpi: KpiSettings, window: KpiWindow
-) -> KpiResult:
-    metric, quality, per_arm_quality, versions = _quality(con, config, kpi, window)
-    rows = read_kpi(con, kpi, config.root)
-    seconds = int(parse_duration(kpi.bucket, flag="bucket").total_seconds())
-    has_predictions = has_view(con, "arms")
+def _joined(beside: _Quality, kpi: KpiSettings, seconds: int, result: KpiResult) -> KpiResult:
+    con, window = beside.con, beside.window
+    rows = read_kpi(con, kpi, beside.config.root)
     if kpi.join == "request_id":
-        if not has_predictions:
+        if not beside.logged:
             points, per_arm, matched = [], {}, 0
         else:
             grouped = con.execute(
-                f"SELECT {bucket_of('p.time', seconds)} AS bucket, p.arm, "
-                "avg(coalesce(k.value, b.value)), count(coalesce(k.value, b.value)) "
-                f"FROM arms p LEFT JOIN ({_per_request()}) k ON k.request_id = p.request_id "
-                f"LEFT JOIN ({_per_request()}) b ON k.request_id IS NULL "
-                "AND p.bare_id <> p.request_id AND b.request_id = p.bare_id "
-                "WHERE p.arm <> 'shadow' "
-                "AND (k.request_id IS NOT NULL OR b.request_id IS NOT NULL) "
-                "GROUP BY ALL ORDER BY 1, 2"
+                f"SELECT {bucket_of('time', seconds)} AS bucket, arm, avg(value), count(value) "
+                f"FROM ({_MATCHED.format(table=KPI_TABLE)}) GROUP BY ALL ORDER BY 1, 2"
             ).fetchall()
             points = _points(grouped, arm=None)
             per_arm = {arm: _points(grouped, arm=arm) for arm in sorted({g[1] for g in grouped})}
@@ -198,74 +242,27 @@ def _joined(
     else:
         inside = bounds("time", window, dates=False)
         grouped = con.execute(
-            f"SELECT {bucket_of('time', seconds)} AS bucket, NULL, avg(value), count(value) "
+            f"SELECT {bucket_of('time', seconds)} AS bucket, NULL, "
+            "sum(value * rows) / sum(rows) FILTER (WHERE value IS NOT NULL), "
+            "sum(rows) FILTER (WHERE value IS NOT NULL) "
             f"FROM {KPI_TABLE} WHERE {inside} GROUP BY ALL ORDER BY 1"
         ).fetchall()
         points, per_arm = _points(grouped, arm=None), {}
         matched = sum(int(g[3]) for g in grouped)
-    correlation = _correlate(points, quality)
-    per_arm_correlation = {
-        arm: _correlate(series, per_arm_quality.get(arm, [])) for arm, series in per_arm.items()
-    }
-    return KpiResult(
-        name=kpi.name,
-        model=window.model,
-        join=kpi.join,
-        bucket=kpi.bucket,
-        higher_is_better=kpi.higher_is_better,
+    correlation = _correlate(points, result.quality)
+    return replace(
+        result,
         points=points,
         per_arm=per_arm,
-        arm_versions=versions,
-        quality_metric=metric,
-        quality=quality,
-        per_arm_quality=per_arm_quality,
         correlation=correlation.r,
         n=correlation.n,
-        per_arm_correlation=per_arm_correlation,
+        per_arm_correlation={
+            arm: _correlate(series, result.per_arm_quality.get(arm, []))
+            for arm, series in per_arm.items()
+        },
         rows=rows,
         matched=matched,
     )
-
-
-def _quality(
-    con: duckdb.DuckDBPyConnection, config: Config, kpi: KpiSettings, window: KpiWindow
-) -> tuple[str, list[KpiPoint], dict[str, list[KpiPoint]], dict[str, list[str]]]:
-    """Create the ``arms`` view of the window's predictions; quality per bucket and arm."""
-    con.execute("SET TimeZone = 'UTC'")
-    metric = quality_metric(config)
-    root = project_log_root(config)
-    if not arms_view(con, root, window):
-        return metric, [], {}, {}
-    versions: dict[str, list[str]] = {}
-    for arm, version in con.execute(
-        "SELECT DISTINCT arm, version FROM arms ORDER BY arm, version"
-    ).fetchall():
-        versions.setdefault(arm, []).append(version)
-    labels = log_source(con, root, "labels", window.model)
-    if labels is None:
-        return metric, [], {}, versions
-    seconds = int(parse_duration(kpi.bucket, flag="bucket").total_seconds())
-    rows = con.execute(
-        f"SELECT {bucket_of('p.time', seconds)}, p.arm, p.output, p.probabilities, l.label "
-        "FROM arms p JOIN (SELECT request_id, arg_max(label, time) AS label "
-        f"FROM {labels} WHERE model = $model GROUP BY request_id) l USING (request_id) "
-        "WHERE p.status = 'ok'",
-        {"model": window.model},
-    ).fetchall()
-    task = config.model.task
-    live = [row for row in rows if row[1] != "shadow"]
-    used, overall = bucket_quality(live, metric, task)
-    per_arm: dict[str, list[KpiPoint]] = {}
-    for arm in sorted({row[1] for row in rows}):
-        _, values = bucket_quality([row for row in rows if row[1] == arm], metric, task)
-        per_arm[arm] = [KpiPoint(as_utc(b), v, n) for b, (v, n) in values.items()]
-    quality = [KpiPoint(as_utc(b), v, n) for b, (v, n) in overall.items()]
-    return used, quality, per_arm, versions
-
-
-def _per_request() -> str:
-    """The KPI's value per request: a request with several rows counts once, averaged."""
-    return f"SELECT request_id, avg(value) AS value FROM {KPI_TABLE} GROUP BY request_id"
 
 
 def _points(grouped: list[tuple[object, ...]], *, arm: str | None) -> list[KpiPoint]:
