@@ -42,9 +42,8 @@ def build(folder: Path, rows: int, seed: int = 0) -> Project:
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".shipyard"))
     rng = np.random.default_rng(seed)
     seconds = np.sort(rng.uniform(0, 86_400, rows))
-    times = pa.array(
-        [START + timedelta(seconds=float(s)) for s in seconds], pa.timestamp("us", tz="UTC")
-    )
+    stamp = pa.timestamp("us", tz="UTC")
+    times = pa.array([START + timedelta(seconds=float(s)) for s in seconds], stamp)
     ids = [f"r{i}" for i in range(rows)]
     versions = np.where(rng.random(rows) < 0.9, "1", "2")
     predicted = rng.integers(0, 2, rows)
@@ -109,7 +108,6 @@ def build(folder: Path, rows: int, seed: int = 0) -> Project:
         ),
     ]
     project = Project(config.model_copy(update={"kpis": kpis}), Principal("bench", "cli"))
-    project.store.record  # opens (and migrates) the control-plane database
     return project
 
 
