@@ -167,8 +167,90 @@ def test_the_version_view_shows_lineage_card_and_serving(
     # churn/2 was trained before churn/1 became champion, and by no CT cycle: no parent.
     assert second.lineage["parent"] is None
     assert second.serving == [] and second.scorecard is None
+    from shipyard.evaluation.evaluate import evaluate_version
+    from shipyard.registry import parse_ref
+
+    champion = evaluate_version(project, parse_ref("churn/1"))
+    candidate = evaluate_version(project, parse_ref("churn/2"))
+    second = version_view(project, "churn", "2")
+    assert second.scorecard is not None and second.champion_scorecard is not None
+    assert second.scorecard["passed"] == candidate.passed
+    assert second.scorecard["champion_version"] == "1"
+    assert second.champion_scorecard["version"] == "1"
+    assert second.champion_scorecard["passed"] == champion.passed
     if second.training_cost is not None:  # recorded by training once it measures its cost
         assert second.training_cost["cpu_seconds"] > 0
     with pytest.raises(NotFoundError) as caught:
         version_view(project, "churn", "7")
     assert "Versions of churn: 1, 2" in str(caught.value)
+
+
+def test_roll_outs_show_each_steps_evidence_and_cycles_each_gate(fleet: dict[str, Any]) -> None:
+    from shipyard.delivery.rollout import advance, start_rollout
+    from shipyard.pipelines.cycles import record_gate, start_cycle
+
+    project = fleet["project"]
+    store = project.store
+    cycle = start_cycle(store, "calm", "monitor:feature:age", {"level": "retrain"}, champion="1")
+    record_gate(store, cycle.id, "scorecard", "passed", {"roc_auc": 0.81})
+    start_rollout(store, "calm", "2", champion="1", steps=(0.1, 1.0), step_seconds=60.0,
+                  min_requests=10)  # fmt: skip
+    mid = model_view(project, "calm", parse_range("3h", None, None, "24h"))
+    assert mid.rollout_active and mid.rollouts[0]["state"] == "running"
+    advance(store, "calm", verdict="breach", requests=40,
+            evidence={"reason": "p99 latency above the champion's", "p99_ms": 180.0})  # fmt: skip
+    view = model_view(project, "calm", parse_range("3h", None, None, "24h"))
+    assert not view.rollout_active
+    rollout = view.rollouts[0]
+    assert (rollout["candidate"], rollout["state"]) == ("2", "rolled_back")
+    last = rollout["history"][-1]
+    assert last["to"] == "rolled_back" and last["step"] == 1
+    assert last["evidence"]["p99_ms"] == 180.0 and last["evidence"]["requests"] == 40
+    gates = view.cycles[0]["gates"]
+    assert [(g["gate"], g["status"], g["evidence"]) for g in gates] == [
+        ("scorecard", "passed", {"roc_auc": 0.81})
+    ]
+    kinds = [a.kind for a in view.charts[0].annotations]
+    assert "rollout.started" in kinds and "rollout.rolled_back" in kinds
+    rolled = next(a for a in view.charts[0].annotations if a.kind == "rollout.rolled_back")
+    assert rolled.arm == "challenger" and "p99 latency" in rolled.text
+
+
+def test_the_pages_read_postgresql_alike(tmp_path: Path, postgres_url: str) -> None:
+    project = bare_project(tmp_path / "pg", "m00", extra=f"database_url: {postgres_url}\n")
+    since = NOW - timedelta(hours=1)
+    rows = synthetic_rows(2000, since, NOW, versions=("1",), error_rate=0.3, seed=11)
+    write_prediction_log(project.config, "m00", rows)
+    write_prediction_log(project.config, "m01", synthetic_rows(500, since, NOW, seed=12))
+    save_run(project, monitor_result("m01", "1", NOW - timedelta(minutes=5), level="pause"))
+    save_run(project, monitor_result("m01", "1", NOW - timedelta(minutes=1), level="retrain"))
+    project.store.record(EventKind.ALERT_OPENED, "alert:m01/prediction", {"level": "retrain"})
+    window = parse_range(None, since.isoformat(), NOW.isoformat(), "24h")
+    found = fleet_rows(project, window)
+    assert [(r.model, r.open_alerts, r.drift_level) for r in found] == [
+        ("m01", 1, "retrain"),
+        ("m00", 0, "unknown"),
+    ]
+    assert found[1].error_rate == pytest.approx(float((rows.status == "error").mean()))
+    assert audit_view(project, "M01").total == 1
+    view = model_view(project, "m01", parse_range("2h", None, None, "24h"))
+    assert [a["signal"] for a in view.alerts] == ["prediction"]
+
+
+def test_the_audit_view_shows_the_latest_signed_checkpoint(tmp_path: Path) -> None:
+    from shipyard.governance.audit import write_checkpoint
+    from shipyard.governance.signing import generate_keys
+
+    private, public = tmp_path / "keys" / "audit.pem", tmp_path / "p" / "audit.pub"
+    generate_keys(private, public)
+    signing = f"signing:\n  private_key: {private}\n  public_key: {public}\n"
+    project = bare_project(tmp_path / "p", "m00", extra=signing)
+    project.store.record(EventKind.ALERT_OPENED, "alert:m00/prediction", {"level": "inspect"})
+    first = write_checkpoint(project)
+    project.store.record(EventKind.ALERT_RESOLVED, "alert:m00/prediction", {"level": "inspect"})
+    second = write_checkpoint(project)
+    view = audit_view(project)
+    assert view.checkpoint is not None
+    assert (view.checkpoint["size"], view.checkpoint["root"]) == (second.size, second.root)
+    assert view.checkpoint["size"] > first.size
+    assert view.verified["ok"] is True and view.verified["checkpoints"] == 2
