@@ -136,5 +136,9 @@ def ui_cmd(
         webbrowser.open(url)
     try:
         uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled: the dashboard stopped as asked
     finally:
         sock.close()
+    if not as_json:
+        console.print("Dashboard stopped.")

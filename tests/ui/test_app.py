@@ -184,3 +184,40 @@ def test_an_unreachable_database_is_a_503_page_not_a_traceback(
         assert viewer not in text
         status, _, body = client.call("/", headers={"authorization": f"Bearer {viewer}"})
         assert status == 503 and json.loads(body)["code"] == "database_error"
+
+
+def test_shipyard_ui_prints_its_url_and_serves_the_local_viewer(trained_copy: Config) -> None:
+    """``shipyard ui --port 0 --json`` as a real process: its URL, then pages for the OS
+    user to read without a token (a local project on 127.0.0.1), refused for other hosts."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support.servers import call, server_environment
+    from tests.support.waiting import wait_for
+
+    shipyard = str(Path(sys.executable).parent / "shipyard")
+    config_file = str(trained_copy.root / "shipyard.yaml")
+    process = subprocess.Popen(
+        [shipyard, "--config", config_file, "ui", "--port", "0", "--json"],
+        env=server_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed = "".join(iter(process.stdout.readline, "}\n")) + "}"
+        answer = json.loads(printed)
+        url = answer["url"]
+        assert answer["local_viewer"] is True and url.startswith("http://127.0.0.1:")
+        wait_for(lambda: call(f"{url}healthz")[0] == 200, what="shipyard ui to answer")
+        status, _, body = call(url, headers=HTML)
+        assert status == 200 and b'data-model="churn"' in body and b"(viewer)" in body
+        assert call(url, headers={**HTML, "host": "evil.example"})[0] == 400
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err

@@ -4,10 +4,15 @@
 // Nothing is fetched: the data is in the page, plotly.min.js is served by the dashboard.
 "use strict";
 (function () {
-  var ARM_COLOURS = { champion: "#1f77b4", challenger: "#ff7f0e", shadow: "#7f7f7f" };
+  // Arms as colours; a second version in the same arm gets a shade of its arm's colour.
+  var ARM_COLOURS = {
+    champion: ["#1f77b4", "#0b3d66", "#6baed6", "#08519c"],
+    challenger: ["#ff7f0e", "#a64b00", "#fdae6b", "#d94801"],
+    shadow: ["#7f7f7f", "#404040", "#bdbdbd", "#969696"]
+  };
   var OTHER_COLOURS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
   var EVENT_COLOURS = { alert: "#d62728", rollback: "#d62728", promote: "#2ca02c" };
-  var UNIT_FORMATS = { percentunit: ".1%", s: ".3s", reqps: ".3s", currencyUSD: "$.4f" };
+  var UNIT_FORMATS = { percentunit: ".1%", s: ".3~g", reqps: ".3~g", currencyUSD: "$.4~g" };
 
   function eventColour(kind) {
     for (var key in EVENT_COLOURS) {
@@ -24,9 +29,19 @@
       }];
     }
     var other = 0;
+    var versions = {};  // arm -> the series' base names seen, in order
     return (chart.series || []).map(function (series) {
-      var colour = series.arm && ARM_COLOURS[series.arm];
-      if (!colour) { colour = OTHER_COLOURS[other % OTHER_COLOURS.length]; other += 1; }
+      var colour;
+      var shades = series.arm && ARM_COLOURS[series.arm];
+      if (shades) {
+        var seen = versions[series.arm] || (versions[series.arm] = []);
+        var base = series.name.split(" ")[0];
+        if (seen.indexOf(base) === -1) seen.push(base);
+        colour = shades[seen.indexOf(base) % shades.length];
+      } else {
+        colour = OTHER_COLOURS[other % OTHER_COLOURS.length];
+        other += 1;
+      }
       return {
         type: "scatter", mode: series.x.length > 1 ? "lines" : "markers",
         name: series.name, x: series.x, y: series.y, connectgaps: false,
@@ -66,7 +81,8 @@
     var layout = {
       height: 280, margin: { l: 60, r: 20, t: 24, b: 40 }, showlegend: true,
       legend: { orientation: "h", y: -0.2 }, xaxis: { type: "date" },
-      yaxis: { tickformat: UNIT_FORMATS[chart.panel.unit] || "" }, hovermode: "closest"
+      yaxis: { tickformat: UNIT_FORMATS[chart.panel.unit] || "", rangemode: "tozero" },
+      hovermode: "closest"
     };
     if (chart.heatmap) { layout.yaxis = { automargin: true }; }
     annotate(chart, layout);
