@@ -41,10 +41,15 @@ def percent(value: Any, digits: int = 1) -> str:
 
 
 def money(value: Any, currency: str = "$") -> str:
-    """An amount with 4 significant digits (costs per prediction are small)."""
+    """An amount with 4 significant digits and no exponent: costs per prediction are small
+    (``$0.00009097``), and at least cents (``$12.50``)."""
     if _missing(value):
         return MISSING
-    return f"{currency}{float(value):.4g}"
+    amount = float(value)
+    if amount == 0:
+        return f"{currency}0.00"
+    digits = max(2, 3 - math.floor(math.log10(abs(amount))))
+    return f"{currency}{amount:,.{digits}f}"
 
 
 def duration(seconds: Any) -> str:

@@ -80,7 +80,7 @@
     }
     var layout = {
       height: 280, margin: { l: 60, r: 20, t: 24, b: 40 }, showlegend: true,
-      legend: { orientation: "h", y: -0.2 }, xaxis: { type: "date" },
+      legend: { orientation: "h", y: -0.2, font: { size: 10 } }, xaxis: { type: "date" },
       yaxis: { tickformat: UNIT_FORMATS[chart.panel.unit] || "", rangemode: "tozero" },
       hovermode: "closest"
     };
