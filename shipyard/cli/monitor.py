@@ -285,11 +285,11 @@ def _print_kpi(result: KpiResult) -> None:
         return
     r = "—" if result.correlation is None else f"{result.correlation:+.2f}"
     console.print(
-        f"[bold]{esc(result.name)}[/] ({esc(result.join)} join, {esc(result.bucket)} buckets, "
-        f"{esc(result.matched)} of {esc(result.rows)} rows matched): r = {esc(r)} with "
+        f"[bold]{esc(result.name)}[/] ({esc(result.join)} join, {esc(result.bucket)} buckets; "
+        f"{esc(result.rows)} rows, {esc(result.matched)} matched in the window): r = {esc(r)} with "
         f"{esc(result.quality_metric or 'quality')} over {esc(result.n)} buckets"
     )
-    arms = sorted(result.per_arm)
+    arms = sorted(result.per_arm) if len(result.per_arm) > 1 else []  # one arm: the KPI itself
     table = Table()
     table.add_column("bucket (UTC)", no_wrap=True)
     table.add_column(result.name, justify="right")

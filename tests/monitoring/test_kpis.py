@@ -439,3 +439,13 @@ def shipyard(root: Path, *args: str) -> tuple[int, str, str]:
         timeout=300,
     )
     return done.returncode, done.stdout, done.stderr
+
+
+def test_the_docs_declarations_are_valid_kpis() -> None:
+    import yaml
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "kpis.md").read_text(encoding="utf-8")
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
+    declared = [KpiSettings(**kpi) for kpi in yaml.safe_load(block)["kpis"]]
+    assert [k.join for k in declared] == ["request_id", "time"]
+    assert declared[1].source is not None and not declared[1].higher_is_better
