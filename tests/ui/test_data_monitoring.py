@@ -151,3 +151,14 @@ def test_panels_without_data_say_so_instead_of_failing(tmp_path: Path) -> None:
     assert "No monitor run" in (notes["feature_drift"] or "")
     assert "No KPI" in (notes["kpi"] or "")
     assert all(y == 0 for s in view.charts[0].series for y in s.y)
+
+
+def test_an_unreadable_log_shows_on_the_log_charts_and_the_rest_renders(project: Project) -> None:
+    folder = project.config.workspace / "logs" / "predictions" / f"model={MODEL}"
+    day = next(folder.glob("date=*"))
+    (day / "part-stray.parquet").write_bytes(b"not parquet at all")
+    view = model_view(project, MODEL, parse_range("6h", None, None, "24h"))
+    failed = {c.panel.id: c.error for c in view.charts if c.error}
+    assert set(failed) == {"throughput", "latency", "errors", "kpi"}
+    assert "move it out of the log directory" in (failed["throughput"] or "")
+    assert next(c for c in view.charts if c.panel.id == "performance").points > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 from sqlalchemy.exc import SQLAlchemyError
 
 from shipyard.errors import ShipyardError
@@ -123,6 +124,8 @@ def kpi_charts(ctx: ChartContext) -> list[Chart]:
         results = evaluate_kpis(ctx.project, ctx.model, ctx.window.since, ctx.window.until)
     except ShipyardError as exc:
         return [Chart(panel, error=f"Business KPIs: {exc.message}")]
+    except duckdb.Error as exc:  # e.g. an unreadable log file: the log charts say which
+        return [Chart(panel, error=f"Business KPIs: the prediction log cannot be read: {exc}")]
     if not results:
         return [
             Chart(

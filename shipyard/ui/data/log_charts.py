@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from shipyard.errors import ShipyardError
 from shipyard.ui.data.context import ChartContext
 from shipyard.ui.data.log_stats import QUANTILES
 from shipyard.ui.panels import panel_named
@@ -28,8 +29,19 @@ def _plain(values: np.ndarray) -> list[float | None]:
     return [None if math.isnan(v) else float(v) for v in values.tolist()]
 
 
+def _unreadable(ctx: ChartContext, panel_id: str) -> Chart | None:
+    """The panel with the log's read error on it, or None when the log reads."""
+    try:
+        _ = ctx.log
+    except ShipyardError as exc:
+        return Chart(panel_named(panel_id), annotations=ctx.annotations, error=str(exc))
+    return None
+
+
 def throughput_chart(ctx: ChartContext) -> Chart:
     """Answered predictions per second, per bucket, by version and arm."""
+    if (failed := _unreadable(ctx, "throughput")) is not None:
+        return failed
     stats = ctx.log
     seconds = np.array([ctx.grid.seconds(i) for i in range(ctx.grid.count)])
     counts = _grouped(ctx, stats.ok.astype(np.float64), 0.0)
@@ -48,6 +60,8 @@ def throughput_chart(ctx: ChartContext) -> Chart:
 
 def latency_chart(ctx: ChartContext) -> Chart:
     """p50 / p95 / p99 of answered requests' server time (ms), per bucket, by version and arm."""
+    if (failed := _unreadable(ctx, "latency")) is not None:
+        return failed
     x = ctx.grid.labels()
     series = []
     for k, q in enumerate(QUANTILES):
@@ -62,6 +76,8 @@ def latency_chart(ctx: ChartContext) -> Chart:
 
 def errors_chart(ctx: ChartContext) -> Chart:
     """Share of predictions answered with an error, per bucket, by version and arm."""
+    if (failed := _unreadable(ctx, "errors")) is not None:
+        return failed
     stats = ctx.log
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(stats.requests > 0, 1.0 - stats.ok / stats.requests, np.nan)

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from sqlalchemy import func, select
 
-from shipyard.errors import NotFoundError
+from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.logs.root import log_root, project_log_root
 from shipyard.moments import as_utc
 from shipyard.registry import mlflow_tables
@@ -88,7 +88,10 @@ def model_view(project: Project, model: str, window: TimeRange) -> ModelView:
             charts.append(SERIES[panel.id](ctx))
     rollouts, cycles = _rollouts_and_cycles(project, model)
     versions = control.registered_versions(ctx.store, model)
-    logged = {v for v in ctx.log.version if v != "?"}
+    try:
+        logged = {v for v in ctx.log.version if v != "?"}
+    except ShipyardError:  # the log charts show the error
+        logged = set()
     return ModelView(
         model=model,
         since=window.since,
