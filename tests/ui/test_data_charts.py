@@ -175,3 +175,35 @@ def test_traffic_shares_step_at_each_change(promoted: dict[str, Any]) -> None:
     assert shares["1 challenger"][-1] == pytest.approx(0.2)
     assert chart.series[0].x[0] == ctx.window.since.isoformat()
     assert chart.series[0].x[-1] == ctx.window.until.isoformat()
+
+
+def test_arms_follow_every_champion_move_in_range(tmp_path: Any) -> None:
+    """Promotions, a rollback and a move before the range, each row's arm by its own time."""
+    from shipyard.logs.root import project_log_root
+    from shipyard.ui.data.log_stats import bucket_stats
+    from tests.support.dashboard_data import bare_project
+
+    project = bare_project(tmp_path / "arms", "m")
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    window = parse_range(None, (now - timedelta(hours=4)).isoformat(), now.isoformat(), "24h")
+    rows = synthetic_rows(
+        30000, window.since, now, versions=("1", "2", "3"), shadow="3", error_rate=0.0, seed=9
+    )
+    write_prediction_log(project.config, "m", rows)
+    moves: list[tuple[datetime, str | None]] = [
+        (now - timedelta(days=2), "1"),  # before the range: champion at its start
+        (now - timedelta(hours=3), "2"),
+        (now - timedelta(hours=2), "3"),
+        (now - timedelta(hours=1), "2"),  # a rollback
+    ]
+    grid = grid_for(window)
+    stats = bucket_stats(project_log_root(project.config), "m", grid, moves)
+    expected = _expected(rows, moves, window)
+    counted: dict[tuple[str, str], int] = {}
+    for version, arm, n in zip(stats.version, stats.arm, stats.requests, strict=True):
+        counted[(version, arm)] = counted.get((version, arm), 0) + int(n)
+    assert counted == {
+        group: sum(cell["n"] for cell in buckets.values()) for group, buckets in expected.items()
+    }
+    assert counted[("3", "champion")] > 0 and counted[("3", "challenger")] > 0
+    assert ("1", "champion") in counted and ("3", "shadow") in counted
