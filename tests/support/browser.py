@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, ViewportSize
 
 __all__ = ["CHROMIUM", "VIEWPORT", "PageWatch", "chromium_or_skip", "launch"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Screenshots of the docs are made at this size, so they are the same on every machine.
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 FLAGS = (
     "--headless",
     "--no-sandbox",  # a container's root user has no user namespaces for the sandbox
@@ -95,7 +95,7 @@ class PageWatch:
     """
 
     page: Page
-    console: list[str] = field(default_factory=list)
+    console: list[tuple[str, str]] = field(default_factory=list)  # (text, url)
     errors: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
@@ -110,17 +110,28 @@ class PageWatch:
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type in ("error", "assert"):
-            self.console.append(f"{message.text} ({message.location.get('url', '')})")
+            self.console.append((message.text, message.location.get("url", "")))
 
     def _request_failed(self, request: Request) -> None:
         self.failed.append(f"{request.method} {request.url}: {request.failure}")
 
     def _response(self, response: Response) -> None:
+        if response.status >= 400 and not self._expected(response.status, response.url):
+            self.failed.append(f"{response.request.method} {response.url}: {response.status}")
+
+    def _expected(self, status: int, url: str) -> bool:
         from urllib.parse import urlsplit
 
-        path = urlsplit(response.url).path
-        if response.status >= 400 and (response.status, path) not in self.expected:
-            self.failed.append(f"{response.request.method} {response.url}: {response.status}")
+        return (status, urlsplit(url).path) in self.expected
+
+    def _console_problem(self, text: str, url: str) -> bool:
+        # Chromium also logs every error status it loads to the console; an expected one
+        # is not a problem there either.
+        return not any(
+            text.startswith("Failed to load resource") and f"status of {status} " in text
+            for status, _ in self.expected
+            if self._expected(status, url)
+        )
 
     def expect(self, status: int, path: str) -> None:
         """Answering ``path`` with ``status`` is what the test wants, not a problem."""
@@ -129,7 +140,11 @@ class PageWatch:
     def problems(self) -> list[str]:
         """Everything that went wrong, one line each (empty: the page was clean)."""
         return (
-            [f"console: {line}" for line in self.console]
+            [
+                f"console: {text} ({url})"
+                for text, url in self.console
+                if self._console_problem(text, url)
+            ]
             + [f"page error: {line}" for line in self.errors]
             + [f"request: {line}" for line in self.failed]
         )
