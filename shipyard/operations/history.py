@@ -158,7 +158,14 @@ def load_history(
                 EventRow.subject.startswith("dataset:"),
             )
         )
-    runs = select(MonitorRunRow).order_by(MonitorRunRow.created_at, MonitorRunRow.id)
+    # Only the columns a run's level and time need: a stored result can be large.
+    runs = select(
+        MonitorRunRow.model,
+        MonitorRunRow.version,
+        MonitorRunRow.level,
+        MonitorRunRow.created_at,
+        MonitorRunRow.id,
+    ).order_by(MonitorRunRow.created_at, MonitorRunRow.id)
     cycles = select(CycleRow).order_by(CycleRow.id)
     rollouts = select(RolloutRow).order_by(RolloutRow.id)
     if model is not None:
@@ -172,8 +179,8 @@ def load_history(
         history = History(
             events=tuple(_utc(event) for event in events),
             monitor_runs=tuple(
-                MonitorRunRecord(r.model, r.version, r.level, as_utc(r.created_at), r.id)
-                for r in session.scalars(runs)
+                MonitorRunRecord(name, version, level, as_utc(at), run_id)
+                for name, version, level, at, run_id in session.execute(runs)
             ),
             cycles=tuple(_cycle(row) for row in session.scalars(cycles)),
             rollouts=tuple(_rollout(row) for row in session.scalars(rollouts)),

@@ -16,8 +16,9 @@ measured:
   a champion promotion or a roll-out that ended without one; it failed when a roll-out
   was rolled back or aborted, or the champion was rolled back by hand;
 - **mttd** and **mttr** (mean, s): see :mod:`shipyard.operations.timings`;
-- **retraining_cost** (sum, in the configured currency): the ``cost`` a training run
-  recorded (``{cpu_seconds, amount, currency}``); runs without one are counted as unknown;
+- **retraining_cost** (sum, in the configured currency): the ``cost`` each training run
+  recorded (``{cpu_seconds, amount, currency}``), failed runs included; runs without one
+  are counted as unknown;
 - **retrain_ship_rate** (ratio): continuous-training cycles promoted ÷ cycles finished.
 """
 
@@ -91,6 +92,7 @@ class RoiReport(Record):
 _KINDS = (
     "dataset.snapshotted",
     "run.finished",
+    "run.failed",
     "model_version.registered",
     "alias.promote",
     "alias.override",
@@ -338,8 +340,8 @@ def _duration(payload: dict[str, Any]) -> float:
 def _cost_metric(window: _Window, history: History, currency: str) -> RoiMetric:
     """The summed ``cost`` of training runs; those without one are reported as unknown."""
     costs: dict[str, tuple[datetime, dict[str, Any] | None]] = {}
-    for event in history.events_of("run.finished", "model_version.registered"):
-        run = event.subject.removeprefix("run:") if event.kind == "run.finished" else None
+    for event in history.events_of("run.finished", "run.failed", "model_version.registered"):
+        run = event.subject.removeprefix("run:") if event.kind.startswith("run.") else None
         run = run or str(event.payload.get("run_id"))
         cost = event.payload.get("cost")
         if isinstance(cost, dict) and isinstance(cost.get("amount"), int | float):
@@ -361,6 +363,7 @@ def _cost_metric(window: _Window, history: History, currency: str) -> RoiMetric:
         samples,
         unit,
         _sum,
-        "the cost training runs recorded (CPU-seconds × cost.cpu_hour)",
+        "the cost training runs recorded, failed ones included (CPU and GPU time priced "
+        "with the cost section)",
         unknown=missing,
     )

@@ -11,13 +11,13 @@ and verify the audit log. Regenerate it when the configuration changes; do not e
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.access import Scope
 from shipyard.config.monitoring import AlertRoute
+from shipyard.config.secrets import hidden
 from shipyard.monitoring.results import KL_BANDS, PSI_BANDS
 from shipyard.operations.history import require_model
 from shipyard.registry.pointers import trusted_version
@@ -25,12 +25,9 @@ from shipyard.registry.pointers import trusted_version
 if TYPE_CHECKING:
     from shipyard.project import Project
 
-__all__ = ["HIDDEN", "find_rules", "shown_route", "write_runbook"]
+__all__ = ["find_rules", "shown_route", "write_runbook"]
 
-HIDDEN = "***"
 RULES = Path("deploy") / "prometheus" / "alerts.yaml"
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]+@")
-_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 _LEVELS = (
     ("inspect", "an alert asks a person to look; nothing else happens"),
@@ -72,19 +69,9 @@ def write_runbook(project: Project, model: str, *, rules: Path | None = None) ->
 
 
 def shown_route(route: AlertRoute) -> dict[str, Any]:
-    """An alert route as the runbook prints it, its secrets replaced by ``***``."""
-    url = _URL_PASSWORD.sub(lambda found: f"{found['head']}{HIDDEN}@", route.url)
-    if route.kind == "slack":
-        scheme, _, rest = url.partition("://")
-        host = rest.split("/", 1)[0]
-        url = f"{scheme}://{host}/{HIDDEN}" if rest != host else url
-    return {
-        "kind": route.kind,
-        "url": url,
-        "routing_key": _secret(route.routing_key),
-        "min_level": route.min_level,
-        "headers": {key: _secret(value) for key, value in route.headers.items()},
-    }
+    """An alert route as the runbook prints it, its secrets hidden as ``config show`` does."""
+    shown: dict[str, Any] = hidden(route.model_dump(mode="json"))
+    return shown
 
 
 def find_rules(root: Path) -> Path | None:
@@ -93,12 +80,6 @@ def find_rules(root: Path) -> Path | None:
         if (base / RULES).is_file():
             return base / RULES
     return None
-
-
-def _secret(value: str | None) -> str | None:
-    if not value or _REFERENCE.match(value):
-        return value
-    return HIDDEN
 
 
 def _md(value: object) -> str:
