@@ -229,7 +229,7 @@ class ServerMetrics:
             child = self._counted[key] = self.requests.labels(*key)
         child.inc()
         if status == 200:
-            self.meter.answered(model, version, role)
+            self.meter.answered(key)  # its share of the compute cost
 
     def time_request(self, model: str, version: str, protocol: str, seconds: float) -> None:
         """Observe the server-side time of one answered (200) prediction request."""
@@ -243,7 +243,7 @@ class ServerMetrics:
         """Count one shadow prediction (called from the shadow thread)."""
         self.requests.labels(model.name, model.version, "shadow", "shadow", status).inc()
         self.shadow_seconds.labels(model.name, model.version).observe(seconds)
-        self.meter.answered(model.name, model.version, "shadow")
+        self.meter.answered((model.name, model.version, "shadow"))
 
     def account(self) -> list[Usage]:
         """Take the compute time since the last call into the cost counters; what was taken.

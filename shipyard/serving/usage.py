@@ -1,7 +1,7 @@
 """What serving costs: this worker's CPU (and GPU) time, priced and shared among the models.
 
     meter = CostMeter(Prices(cpu_hour=0.04))
-    meter.answered("churn", "3", "champion")        # the request path: one dict update
+    meter.answered(("churn", "3", "champion"))      # the request path: one dict update
     for usage in meter.take(champion=("churn", "3")):   # off it, every second or so
         ...  # Usage(model, version, role, requests, cpu_seconds, gpu_seconds, cost)
 
@@ -87,15 +87,19 @@ class CostMeter:
     prices: Prices = field(default_factory=Prices)
     _cpu: float = field(default_factory=time.process_time)
     _wall: float = field(default_factory=time.monotonic)
-    _tally: dict[Key, int] = field(default_factory=dict)  # answered, since start
-    _taken: dict[Key, int] = field(default_factory=dict)  # the tally at the last take
+    _tally: dict[tuple[str, ...], int] = field(default_factory=dict)  # answered, since start
+    _taken: dict[tuple[str, ...], int] = field(default_factory=dict)  # the tally last taken
     _pending: dict[Key, Usage] = field(default_factory=dict)  # taken, not yet drained
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answered(self, model: str, version: str, role: str) -> None:
-        """Count one answered prediction (one writer per key: the loop, or the shadow thread)."""
-        key = (model, version, role)
-        self._tally[key] = self._tally.get(key, 0) + 1
+    def answered(self, key: tuple[str, ...]) -> None:
+        """Count one answered prediction for ``key``: (model, version, role, anything more).
+
+        The request path passes the key it already built for its request counter, so
+        this is one dict update. One writer per key: the event loop, or the shadow thread.
+        """
+        tally = self._tally
+        tally[key] = tally.get(key, 0) + 1
 
     def take(self, champion: tuple[str, str]) -> list[Usage]:
         """The time since the last call, priced and shared by predictions answered since.
@@ -108,8 +112,12 @@ class CostMeter:
             wall_seconds = max(0.0, wall - self._wall)
             self._cpu, self._wall = cpu, wall
             tally = self._tally.copy()  # one C call: safe against the writers
-            counts = {k: n - self._taken.get(k, 0) for k, n in tally.items()}
-            counts = {k: n for k, n in counts.items() if n > 0}
+            counts: dict[Key, int] = {}
+            for key, n in tally.items():
+                added = n - self._taken.get(key, 0)
+                if added > 0:
+                    short = (key[0], key[1], key[2])
+                    counts[short] = counts.get(short, 0) + added
             self._taken = tally
         gpu_seconds = wall_seconds * self.prices.gpus if self.prices.gpu_priced else 0.0
         total = sum(counts.values())

@@ -152,9 +152,9 @@ def test_an_idle_interval_goes_to_the_champion_and_gpus_are_priced_by_wall_time(
     assert idle.gpu_seconds > first[0].gpu_seconds >= 0
     assert math.isclose(idle.cost, idle.gpu_seconds * 7.2 / 3600, rel_tol=1e-12)
     assert meter.drain() == []  # drained once
-    meter.answered("churn", "3", "champion")
-    meter.answered("churn", "4", "challenger")
-    meter.answered("churn", "4", "challenger")
+    meter.answered(("churn", "3", "champion"))
+    meter.answered(("churn", "4", "challenger", "kserve_v1", "200"))
+    meter.answered(("churn", "4", "challenger", "v2", "200"))  # one arm over two protocols
     shares = {u.key: u for u in meter.take(("churn", "3"))}
     assert {k: u.requests for k, u in shares.items()} == {
         ("churn", "3", "champion"): 1,
