@@ -292,12 +292,12 @@ def _print_kpi(result: KpiResult) -> None:
     arms = sorted(result.per_arm) if len(result.per_arm) > 1 else []  # one arm: the KPI itself
     table = Table()
     table.add_column("bucket (UTC)", no_wrap=True)
-    table.add_column(result.name, justify="right")
+    table.add_column(esc(result.name), justify="right")
     table.add_column("n", justify="right")
-    table.add_column(result.quality_metric or "quality", justify="right")
+    table.add_column(esc(result.quality_metric or "quality"), justify="right")
     for arm in arms:
         versions = ",".join(result.arm_versions.get(arm, []))
-        table.add_column(f"{arm} ({versions})" if versions else arm, justify="right")
+        table.add_column(esc(f"{arm} ({versions})" if versions else arm), justify="right")
     quality = {point.time: point.value for point in result.quality}
     by_arm = {arm: {p.time: p.value for p in result.per_arm[arm]} for arm in arms}
     times = sorted({p.time for p in result.points} | set(quality))

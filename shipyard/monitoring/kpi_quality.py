@@ -68,11 +68,11 @@ def bucket_quality(
     )
     known = predicted_known & truth_known
     scores = _probabilities(table["probabilities"])
-    if resolve_metric(metric, task).needs_probabilities and scores is None:
-        metric = "accuracy"  # the log has no probabilities to rank by
     classes = _classes(predicted[known], truth[known]) if task == "classification" else None
-    if classes is not None and scores is not None and scores.shape[1] != len(classes):
-        scores = None  # the probabilities are over classes this window does not show
+    if scores is not None and (classes is None or scores.shape[1] != len(classes)):
+        scores = None  # probabilities over classes this window does not show: no order to trust
+    if resolve_metric(metric, task).needs_probabilities and scores is None:
+        metric = "accuracy"  # no probabilities to rank by; the result names the metric used
     if scores is not None and scores.shape[1] == 2:
         scores = scores[:, 1]
     buckets = table["bucket"].to_numpy()

@@ -449,3 +449,40 @@ def test_the_docs_declarations_are_valid_kpis() -> None:
     declared = [KpiSettings(**kpi) for kpi in yaml.safe_load(block)["kpis"]]
     assert [k.join for k in declared] == ["request_id", "time"]
     assert declared[1].source is not None and not declared[1].higher_is_better
+
+
+def quality_rows(outputs: list[Any], labels: list[Any], probabilities: Any = None) -> pa.Table:
+    n = len(outputs)
+    as_json = pa.types.is_floating(pa.array(outputs).type) is False
+    return pa.table(
+        {
+            "bucket": [START + timedelta(hours=i % 2) for i in range(n)],
+            "arm": ["champion"] * n,
+            "output": [json.dumps(o) for o in outputs] if as_json else outputs,
+            "probabilities": pa.array(probabilities or [None] * n, pa.list_(pa.float64())),
+            "label": [json.dumps(v) for v in labels] if as_json else labels,
+        }
+    )
+
+
+def test_quality_of_a_regressor_is_its_rmse_per_bucket() -> None:
+    from shipyard.monitoring.kpi_quality import bucket_quality
+
+    outputs = [1.0, 10.0, 2.0, 10.0]
+    labels = [2.0, 10.0, 4.0, 13.0]  # bucket 8:00 errs by 1 and 2, bucket 9:00 by 0 and 3
+    metric, overall, per_arm = bucket_quality(quality_rows(outputs, labels), "rmse", "regression")
+    assert metric == "rmse"
+    assert [v for v, _ in overall.values()] == pytest.approx([np.sqrt(2.5), np.sqrt(4.5)])
+    assert per_arm["champion"] == overall
+
+
+def test_probabilities_over_unseen_classes_fall_back_to_accuracy() -> None:
+    from shipyard.monitoring.kpi_quality import bucket_quality
+
+    outputs, labels = ["a", "b", "a", "a"], ["a", "b", "b", "a"]
+    three = [[0.7, 0.2, 0.1]] * 4  # the model knows a third class this window never shows
+    metric, overall, _ = bucket_quality(
+        quality_rows(outputs, labels, three), "roc_auc", "classification"
+    )
+    assert metric == "accuracy"
+    assert [v for v, _ in overall.values()] == pytest.approx([0.5, 1.0])  # rows 0, 2 | 1, 3
