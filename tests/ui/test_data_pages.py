@@ -149,6 +149,9 @@ def test_the_audit_view_searches_and_verifies(fleet: dict[str, Any]) -> None:
     assert audit_view(project, "100%_off").total == 0  # LIKE wildcards are searched as text
     viewer = project_of(project.config, "vic", role="viewer")
     assert audit_view(viewer, "resolved", verify=False).total == 1
+    project.store.record(EventKind.ALERT_RESOLVED, "alert:alerting/feature:age", {})
+    grown = audit_view(project)  # the log grew: verified again, not the minute-old result
+    assert grown.verified["ok"] is True and grown.verified["size"] == 5
 
 
 def test_the_version_view_shows_lineage_card_and_serving(

@@ -3,6 +3,8 @@ verify status and the latest signed checkpoint."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
@@ -16,7 +18,7 @@ from shipyard.ui.views import AuditView
 if TYPE_CHECKING:
     from shipyard.project import Project
 
-__all__ = ["MAX_LIMIT", "audit_view"]
+__all__ = ["MAX_LIMIT", "VERIFY_SECONDS", "audit_view"]
 
 MAX_LIMIT = 500
 """The most events one audit page lists."""
@@ -78,7 +80,31 @@ def audit_view(
     )
 
 
+VERIFY_SECONDS = 60.0
+"""How long one verification of an unchanged log is shown before the page checks again."""
+
+_VERIFIED: dict[str, tuple[float, int, dict[str, Any]]] = {}  # db url → (when, size, result)
+
+
 def _verified(project: Project) -> dict[str, Any]:
+    """The log's verify status: verified afresh when the log grew or a minute has passed
+    (a million leaves take seconds to check; a page should not redo it on every view)."""
+    from shipyard.store.tables import AuditHeadRow
+
+    with project.store.session() as session:
+        size = session.scalar(select(AuditHeadRow.size).where(AuditHeadRow.id == 1)) or 0
+    key = project.config.db_url
+    found = _VERIFIED.get(key)
+    now = time.monotonic()
+    if found is not None and found[1] == size and now - found[0] < VERIFY_SECONDS:
+        return found[2]
+    result = _verify(project)
+    result["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    _VERIFIED[key] = (now, size, result)
+    return result
+
+
+def _verify(project: Project) -> dict[str, Any]:
     from shipyard.governance.audit import verify
 
     try:
