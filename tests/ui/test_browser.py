@@ -35,6 +35,11 @@ pytestmark = pytest.mark.slow
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 # What plotly leaves in the SVG for a drawn trace: a line or markers, a bar, a heatmap image.
 MARKS = "path.js-line, path.point, g.trace.bars path, g.hm image"
+# True once plotly has drawn an SVG into every chart of the page (none: at once).
+DRAWN = (
+    "() => [...document.querySelectorAll('.chart[data-panel]')]"
+    ".every(chart => chart.querySelector('svg.main-svg'))"
+)
 # Long enough for a page of a busy 2-core machine; only a limit, never a pace.
 WAIT_MS = 120_000
 
@@ -48,9 +53,13 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     fresh.close()
 
 
-def visit(page: Page, url: str) -> None:
-    """Open ``url`` and wait until its network has settled (scripts ran, charts drew)."""
+def visit(page: Page, url: str, *, secrets: tuple[str, ...] = ()) -> None:
+    """Open ``url``, wait until its network has settled and every chart is drawn, and
+    check that none of ``secrets`` (token secrets) is anywhere in the page."""
     page.goto(url, wait_until="networkidle")
+    page.wait_for_function(DRAWN)
+    html = page.content()
+    assert not [secret for secret in secrets if secret in html], f"a token is in {url}"
 
 
 def log_in(page: Page, dashboard: Dashboard, token: str, then: str = "/") -> None:
@@ -105,21 +114,17 @@ def test_the_watch_reports_what_goes_wrong(browser: Browser) -> None:
         page.close()
 
 
-def test_pages_without_a_token_are_refused(browser: Browser, dashboard: Dashboard) -> None:
-    context = browser.new_context(viewport=VIEWPORT)
+def test_pages_without_a_token_are_refused(context: BrowserContext, dashboard: Dashboard) -> None:
     page = context.new_page()
-    try:
-        for path in ("/", f"/models/{MODEL}", f"/models/{MODEL}/versions/2", "/audit"):
-            visit(page, dashboard.url + path)
-            assert "/login" in page.url, (path, page.url)
-            assert page.locator("#login-form").is_visible()
-        # A wrong token is refused on the form, and is never shown back.
-        page.fill("#token", "shp_not-a-real-token")
-        page.click("#login-form [type=submit]")
-        page.wait_for_selector("#login-error")
-        assert "/login" in page.url and "shp_not-a-real-token" not in page.content()
-    finally:
-        context.close()
+    for path in ("/", f"/models/{MODEL}", f"/models/{MODEL}/versions/2", "/audit", "/maturity"):
+        visit(page, dashboard.url + path)
+        assert "/login" in page.url, (path, page.url)
+        assert page.locator("#login-form").is_visible()
+    # A wrong token is refused on the form, and is never shown back.
+    page.fill("#token", "shp_not-a-real-token")
+    page.click("#login-form [type=submit]")
+    page.wait_for_selector("#login-error")
+    assert "/login" in page.url and "shp_not-a-real-token" not in page.content()
     # A script without a token gets 401 JSON; a form post with none changes nothing.
     status, headers, body = call(
         f"{dashboard.url}/models/{MODEL}", headers={"Accept": "application/json"}
@@ -133,10 +138,11 @@ def test_pages_without_a_token_are_refused(browser: Browser, dashboard: Dashboar
 def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: Dashboard) -> None:
     page = context.new_page()
     watch = PageWatch(page)
+    secrets = (dashboard.viewer, dashboard.deployer)
     log_in(page, dashboard, dashboard.viewer)
 
     # Fleet: churn with its champion, challenger share, shadow and the open alerts.
-    visit(page, dashboard.url + "/")
+    visit(page, dashboard.url + "/", secrets=secrets)
     row = page.locator(f"tr.fleet-row[data-model={MODEL}]")
     assert row.count() == 1
     text = row.inner_text()
@@ -145,7 +151,7 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     screenshot(page, "fleet")
 
     # Model: one chart per panel, each with points that plotly drew.
-    visit(page, dashboard.url + dashboard.model_page)
+    visit(page, dashboard.url + dashboard.model_page, secrets=secrets)
     charts = drawn_charts(page)
     expected = {panel.id for panel in panels_for("model")}
     assert set(charts) == expected, charts
@@ -159,7 +165,7 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     screenshot(page, "drift")
 
     # Version: lineage, its scorecard beside the champion's, the card, serving history.
-    visit(page, f"{dashboard.url}/models/{MODEL}/versions/{dashboard.champion}")
+    visit(page, f"{dashboard.url}/models/{MODEL}/versions/{dashboard.champion}", secrets=secrets)
     assert page.locator("#lineage").count() == 1
     assert "roc_auc" in page.inner_text("#scorecard")
     card = page.inner_text("#card").lower()
@@ -167,20 +173,20 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     screenshot(page, "version")
 
     # Audit: the rollback by the deployer, and the log verifies.
-    visit(page, f"{dashboard.url}/audit")
+    visit(page, f"{dashboard.url}/audit", secrets=secrets)
     audit_text = page.inner_text("body")
     assert "alias.rollback" in audit_text and dashboard.deployer_name in audit_text
     assert page.locator("#audit-events tbody tr").count() >= 10
     assert "ok" in (page.get_attribute("#verify", "class") or "").split()
     assert "no checkpoint" not in page.inner_text("#checkpoint").lower()
     screenshot(page, "audit")
-    visit(page, f"{dashboard.url}/audit?q=alias.rollback")
+    visit(page, f"{dashboard.url}/audit?q=alias.rollback", secrets=secrets)
     found = page.locator("#audit-events tbody tr")
     assert found.count() >= 1
     assert all("alias.rollback" in found.nth(i).inner_text() for i in range(found.count()))
 
     # Maturity: the project placed at a level, characteristic by characteristic.
-    visit(page, f"{dashboard.url}/maturity")
+    visit(page, f"{dashboard.url}/maturity", secrets=secrets)
     assert page.inner_text("#maturity-level").strip() in ("0", "1", "2")
     assert page.locator("#characteristics tbody tr").count() >= 5
 
@@ -237,3 +243,5 @@ def test_a_deployer_rolls_back_from_the_model_page(
     visit(page, f"{dashboard.url}/audit?q={dashboard.deployer_name}")
     assert reason in page.inner_text("body")
     watch.assert_clean(dashboard.url)
+    said = "".join(dashboard.ui_output)
+    assert dashboard.deployer not in said and dashboard.viewer not in said
