@@ -161,13 +161,22 @@ class _Quality:
         self.con, self.config, self.window = con, config, window
         con.execute("SET TimeZone = 'UTC'")
         self.root = project_log_root(config)
-        self.logged = arms_view(con, self.root, window)
         self.versions: dict[str, list[str]] = {}
-        if self.logged:
-            for arm, version in con.execute(
-                "SELECT DISTINCT arm, version FROM arms ORDER BY arm, version"
-            ).fetchall():
-                self.versions.setdefault(arm, []).append(version)
+        self.problem: str | None = None
+        try:
+            self.logged = arms_view(con, self.root, window)
+            if self.logged:
+                for arm, version in con.execute(
+                    "SELECT DISTINCT arm, version FROM arms ORDER BY arm, version"
+                ).fetchall():
+                    self.versions.setdefault(arm, []).append(version)
+        except duckdb.Error as exc:  # e.g. a file in the log folder that is not Parquet
+            self.logged = False
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            self.problem = (
+                f"the prediction log of {window.model!r} cannot be read ({first}); move "
+                f"files Shipyard did not write out of its folder under {self.root}."
+            )
         self.metric = quality_metric(config)
         self._found: dict[int, tuple[str, list[KpiPoint], dict[str, list[KpiPoint]]]] = {}
 
@@ -203,6 +212,8 @@ def _as_points(values: BucketValues) -> list[KpiPoint]:
 def _evaluate(beside: _Quality, kpi: KpiSettings) -> KpiResult:
     window = beside.window
     result = KpiResult(kpi.name, window.model, kpi.join, kpi.bucket, kpi.higher_is_better)
+    if beside.problem is not None:
+        return replace(result, error=f"KPI {kpi.name!r}: {beside.problem}")
     seconds = int(parse_duration(kpi.bucket, flag="bucket").total_seconds())
     try:
         metric, quality, per_arm_quality = beside.per_bucket(seconds)

@@ -486,3 +486,16 @@ def test_probabilities_over_unseen_classes_fall_back_to_accuracy() -> None:
     )
     assert metric == "accuracy"
     assert [v for v, _ in overall.values()] == pytest.approx([0.5, 1.0])  # rows 0, 2 | 1, 3
+
+
+def test_an_unreadable_prediction_log_is_an_error_on_each_kpi(config: Config) -> None:
+    rows = hourly(seed=10, per_hour=2)
+    write_log(config, rows)
+    pacsv.write_csv(pa.table({"request_id": ["r0-0"], "value": [1.0]}), config.root / "kpi.csv")
+    day = next((project_log_root(config) / "predictions" / "model=churn").glob("date=*"))
+    (day / "part-stray.parquet").write_bytes(b"not parquet at all")
+    project = with_kpis(config, {"name": "k", "sql": "SELECT * FROM read_csv('kpi.csv')"})
+    (result,) = evaluate_kpis(project, "churn")
+    assert result.error is not None
+    assert "KPI 'k'" in result.error and "cannot be read" in result.error
+    assert "move files" in result.error
