@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shipyard.config import Config, KpiSettings
@@ -499,3 +501,24 @@ def test_an_unreadable_prediction_log_is_an_error_on_each_kpi(config: Config) ->
     assert result.error is not None
     assert "KPI 'k'" in result.error and "cannot be read" in result.error
     assert "move files" in result.error
+
+
+@settings(max_examples=60)
+@given(
+    xs=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=40, unique=True),
+    slope=st.floats(0.01, 100) | st.floats(-100, -0.01),
+    noise_seed=st.integers(0, 2**32 - 1),
+)
+def test_pearson_is_the_sign_of_a_line_and_stays_within_one(
+    xs: list[float], slope: float, noise_seed: int
+) -> None:
+    from shipyard.monitoring.kpi_quality import pearson
+
+    line = [slope * x + 3.0 for x in xs]
+    r = pearson(xs, line)
+    assume(r is not None)  # a spread too small for float arithmetic is "flat"
+    assert r == pytest.approx(np.sign(slope), abs=1e-6)
+    noisy = np.asarray(xs) + np.random.default_rng(noise_seed).normal(size=len(xs))
+    found = pearson(xs, list(noisy))
+    assert found is None or -1.0 - 1e-9 <= found <= 1.0 + 1e-9
+    assert pearson(xs[:2], line[:2]) is None and pearson(xs, [1.0] * len(xs)) is None
