@@ -146,7 +146,7 @@ def _short(value: float | None, unit: str) -> str:
         for size, suffix in ((86400, "d"), (3600, "h"), (60, "m")):
             if value >= size:
                 return f"{value / size:.1f}{suffix}"
-        return f"{value:.0f}s"
+        return f"{value:.1f}s" if value < 10 else f"{value:.0f}s"
     if unit == "ratio":
         return f"{value:.0%}"
-    return f"{value:.3g}" + ("" if unit.startswith("promotions") else f" {unit}")
+    return f"{value:.3g} {unit.removeprefix('promotions ')}"

@@ -172,6 +172,12 @@ def _detail(event: Event) -> str:
         parts = [f"cycle {p.get('cycle')}"]
         parts += [str(p[key]) for key in ("cause", "gate", "status", "state") if p.get(key)]
         text = ", ".join(parts)
+    elif kind == "traffic.changed":
+        shares = p.get("challengers") or {}
+        parts = [f"challenger {version} at {share:.0%}" for version, share in shares.items()]
+        if p.get("shadow"):
+            parts.append(f"shadow {p['shadow']} on {p.get('shadow_share', 1.0):.0%}")
+        text = ", ".join(parts) or "all traffic to the champion"
     elif kind in ("monitor.paused", "retrain_requested"):
         text = f"{p.get('signal')} at {p.get('level') or 'pause'}"
     else:

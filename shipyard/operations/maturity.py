@@ -215,7 +215,7 @@ def retraining(found: Findings) -> Characteristic:
     evidence = [
         Evidence(
             "config",
-            f"ct.enabled: {ct.enabled}; triggers: {', '.join(triggers) or 'none'}",
+            f"ct.enabled: {str(ct.enabled).lower()}; triggers: {', '.join(triggers) or 'none'}",
             ("ct.enabled", *(f"ct.{name}" for name in triggers)),
         ),
         Evidence(
@@ -301,7 +301,7 @@ def drift_monitoring(found: Findings) -> Characteristic:
         ),
         Evidence(
             "config",
-            f"monitoring.every_seconds: {monitoring.every_seconds}; "
+            f"monitoring.every_seconds: {monitoring.every_seconds or 'null'}; "
             f"{len(monitoring.routes)} alert routes",
             ("monitoring.every_seconds", "monitoring.routes"),
         ),

@@ -109,9 +109,9 @@ def _owner(config: Any, model: str) -> list[str]:
             )
     lines += [
         "",
-        "Escalation: the route that pages first is the on-call; if nobody acknowledges "
-        f"within 15 minutes, the owner ({_md(config.model.owner or 'model.owner')}), then the "
-        f"team ({_md(config.model.team or 'model.team')}).",
+        "Escalation: the routes above page the on-call; if nobody answers, the owner "
+        f"({_md(config.model.owner or 'model.owner')}), then the team "
+        f"({_md(config.model.team or 'model.team')}).",
         "",
     ]
     if monitoring.pause_action == "fallback":
