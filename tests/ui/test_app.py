@@ -70,7 +70,7 @@ def _page(client: AppClient, path: str, status: int = 200) -> str:
 def test_the_fleet_lists_each_model_with_its_champion(client: AppClient) -> None:
     page = _page(client, "/")
     assert 'data-model="churn"' in page
-    assert '<a href="/models/churn/versions/2">2</a>' in page
+    assert '<a class="champion" href="/models/churn/versions/2">2</a>' in page
     assert '<option value="24h" selected>' in page  # ui.default_range
     assert 'class="active">Fleet' in page and "vera" in page
 
