@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -30,7 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from shipyard.access import Scope
-from shipyard.errors import RequestError, ShipyardError, Unauthenticated
+from shipyard.errors import Forbidden, RequestError, ShipyardError, Unauthenticated
 from shipyard.jsonable import to_json
 from shipyard.ui.auth import COOKIE, CSRF_FIELD, Visitor, wants_json
 from shipyard.ui.panels import panels_for
@@ -227,8 +227,21 @@ def _maturity(dashboard: Dashboard) -> dict[str, Any]:
     }
 
 
+def _same_site(request: Request) -> None:
+    """Refuse (403) a form a browser sent from another site (its ``Origin`` says so)."""
+    origin = request.headers.get("origin")
+    if not origin or (origin == "null" and request.headers.get("authorization")):
+        return  # not a browser's cross-site form, or a script with its own credential
+    if urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise Forbidden(
+            "This form was sent from another site.",
+            hint="Open the dashboard itself and submit the form there.",
+        )
+
+
 async def _form(request: Request) -> dict[str, str]:
-    """The fields of a URL-encoded (or JSON) form body, at most 64 KiB."""
+    """The fields of a URL-encoded (or JSON) form body, at most 64 KiB, sent from this site."""
+    _same_site(request)
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise RequestError("The form is too large (64 KiB at most).", 413)

@@ -66,6 +66,7 @@ def test_a_deployer_rolls_back_and_the_event_names_the_token(
     response = client.http.post(
         "/models/churn/rollback",
         data={"csrf": csrf, "reason": "p99 doubled <b>at 09:00</b>", "to": ""},
+        headers={"origin": "http://testserver"},  # what a browser sends from the page
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -101,6 +102,13 @@ def test_a_form_without_the_sessions_csrf_value_is_refused(
     for sent in ({}, {"csrf": "0" * 64}, {"csrf": csrf[:-1] + ("0" if csrf[-1] != "0" else "1")}):
         response = client.http.post("/models/churn/rollback", data={**sent, "reason": "x"})
         assert response.status_code == 403 and "Reload the page" in response.text
+    # A form another site's page sent is refused even with the right value.
+    response = client.http.post(
+        "/models/churn/rollback",
+        data={"csrf": csrf, "reason": "x"},
+        headers={"origin": "https://evil.example"},
+    )
+    assert response.status_code == 403 and "another site" in response.text
     # Another session's value does not carry over either.
     other = _logged_in_csrf(client, _token(config, "deployer", "dan"))
     assert other != csrf
