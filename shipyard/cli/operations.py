@@ -87,8 +87,7 @@ def incident_cmd(
     start = parse_moment(since, flag="--since")
     end = parse_moment(until, flag="--until") if until else None
     report = incident_report(project, name, start, end)
-    facts = {key: value for key, value in report.to_dict().items() if key != "timeline"}
-    _emit(report.to_markdown(), out, as_json, facts | {"timeline": len(report.timeline)})
+    _emit(report.to_markdown(), out, as_json, report.to_dict())
 
 
 def _emit(text: str, out: Path | None, as_json: bool, facts: dict[str, object]) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "CHARACTERISTICS",
     "Characteristic",
     "Evidence",
+    "Findings",
     "MaturityReport",
     "assess_maturity",
     "judge_maturity",

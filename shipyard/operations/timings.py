@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Literal
 
 from shipyard.jsonable import Record
-from shipyard.levels import rank
+from shipyard.levels import is_alert_level
 from shipyard.operations.history import History, MonitorRunRecord, is_champion_move
 from shipyard.store.events import Event
 
@@ -79,7 +79,7 @@ def _drift(history: History, model: str) -> list[Incident]:
         if run.level == "ok":
             healthy = True
             continue
-        if not healthy or rank(run.level) < rank("inspect"):  # type: ignore[arg-type]
+        if not healthy or not is_alert_level(run.level):
             continue
         healthy = False
         end = next((later for later in runs[index + 1 :] if later.level == "ok"), None)

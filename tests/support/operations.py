@@ -62,7 +62,7 @@ LEVEL_2 = {
 
 @dataclass(frozen=True)
 class Built:
-    """The project after its history, and the moments the test checks against."""
+    """The project after its history: its configuration and an admin's project handle."""
 
     config: Config
     project: Project
