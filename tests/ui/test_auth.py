@@ -185,3 +185,5 @@ def test_every_answer_forbids_framing_and_inline_scripts(client: AppClient) -> N
     assert headers["x-frame-options"] == "DENY"
     assert "script-src 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
+    # Not no-referrer: a browser would then send "Origin: null" on the dashboard's own forms.
+    assert headers["referrer-policy"] == "same-origin"
