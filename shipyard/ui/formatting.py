@@ -13,7 +13,7 @@ from typing import Any
 
 from shipyard.moments import as_utc
 
-__all__ = ["FILTERS", "duration", "money", "number", "percent", "when"]
+__all__ = ["FILTERS", "duration", "measure", "money", "number", "percent", "when"]
 
 MISSING = "—"
 
@@ -78,6 +78,21 @@ def when(value: Any) -> str:
     return str(value)
 
 
+def measure(value: Any, unit: str = "") -> str:
+    """A value in its unit: seconds as a duration, a ratio as a percentage, an ISO 4217
+    currency as money, anything else as a number followed by its unit."""
+    if _missing(value):
+        return MISSING
+    if unit == "s":
+        return duration(value)
+    if unit == "ratio":
+        return percent(value)
+    if len(unit) == 3 and unit.isalpha() and unit.isupper():
+        return f"{money(value, '')} {unit}"
+    shown = number(value)
+    return f"{shown} {unit}" if unit else shown
+
+
 def label(key: Any) -> str:
     """A record's key as a column heading: ``label_lag_seconds`` → ``label lag seconds``."""
     return str(key).replace("_", " ")
@@ -108,6 +123,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "percent": percent,
     "money": money,
     "duration": duration,
+    "measure": measure,
     "when": when,
     "label": label,
     "kind_of": kind_of,

@@ -224,12 +224,16 @@ def test_shipyard_ui_prints_its_url_and_serves_the_local_viewer(trained_copy: Co
 
 
 def test_numbers_read_without_exponents_and_missing_values_as_a_dash() -> None:
-    from shipyard.ui.formatting import duration, money, number, percent, when
+    from shipyard.ui.formatting import duration, measure, money, number, percent, when
 
     assert money(9.097e-05) == "$0.00009097" and money(12.5) == "$12.50"
     assert money(1234.5) == "$1,234.50" and money(0) == "$0.00"
     assert number(12345.6) == "12,346" and number(3) == "3" and number(0.25) == "0.25"
     assert percent(0.1234) == "12.3 %" and duration(90) == "1.5 min"
     assert when("2026-12-01T09:30:00+00:00") == "2026-12-01 09:30:00 UTC"
-    for show in (money, number, percent, duration, when):
+    assert measure(7.22e-05, "USD") == "0.00007220 USD" and measure(0.25, "ratio") == "25.0 %"
+    assert (
+        measure(90, "s") == "1.5 min" and measure(3, "promotions per 7d") == "3 promotions per 7d"
+    )
+    for show in (money, number, percent, duration, when, measure):
         assert show(None) == "—" and show(float("nan")) == "—"
