@@ -11,7 +11,7 @@ and the computations over it are pure functions a test can feed with known timin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from shipyard.errors import NotFoundError
 from shipyard.moments import as_utc
 from shipyard.store import CycleRow, DatasetRow, EventRow, MonitorRunRow, RolloutRow
-from shipyard.store.events import Event, event_of
+from shipyard.store.events import Event
 
 if TYPE_CHECKING:
     from shipyard.project import Project
@@ -144,7 +144,9 @@ def load_history(
     ``kinds`` limits the events read (the monitor's ``monitor.ran`` events are many and
     the stored runs say the same, so callers usually leave them out).
     """
-    query = select(EventRow).order_by(EventRow.seq)
+    # Columns, not ORM rows: a long history has hundreds of thousands of events, and
+    # building mapped objects for them costs more than reading them.
+    query = select(*_EVENT_COLUMNS).order_by(EventRow.seq)
     if kinds is not None:
         query = query.where(EventRow.kind.in_(sorted(set(kinds))))
     if model is not None:
@@ -173,11 +175,11 @@ def load_history(
         cycles = cycles.where(CycleRow.model == model)
         rollouts = rollouts.where(RolloutRow.model == model)
     with store.session() as session:
-        events = [event_of(row) for row in session.scalars(query)]
+        events = [_event(row) for row in session.execute(query)]
         if model is not None:  # runs and snapshots carry the model in their payload
             events = [e for e in events if model_of(e) in (model, None)]
         history = History(
-            events=tuple(_utc(event) for event in events),
+            events=tuple(events),
             monitor_runs=tuple(
                 MonitorRunRecord(name, version, level, as_utc(at), run_id)
                 for name, version, level, at, run_id in session.execute(runs)
@@ -192,8 +194,27 @@ def load_history(
     return history
 
 
-def _utc(event: Event) -> Event:
-    return replace(event, at=as_utc(event.at))
+_EVENT_COLUMNS = (
+    EventRow.id,
+    EventRow.at,
+    EventRow.actor,
+    EventRow.kind,
+    EventRow.subject,
+    EventRow.payload,
+    EventRow.seq,
+    EventRow.token_id,
+    EventRow.role,
+    EventRow.reason,
+)
+
+
+def _event(row: Any) -> Event:
+    """The event of a row of :data:`_EVENT_COLUMNS`, its time in UTC."""
+    event_id, at, actor, kind, subject, payload, seq, token_id, role, reason = row
+    return Event(
+        event_id, as_utc(at), actor, kind, subject, dict(payload or {}), seq, token_id, role,
+        reason or "",
+    )  # fmt: skip
 
 
 def _cycle(row: CycleRow) -> CycleRecord:

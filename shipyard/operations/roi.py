@@ -277,15 +277,15 @@ def _change_samples(history: History) -> list[Sample]:
     A change is a champion promotion (failed when a later rollback moved the champion
     away from that version) or a roll-out that was rolled back or aborted.
     """
-    rollbacks = [e for e in history.events_of("alias.rollback") if is_champion_move(e)]
+    last_undone: dict[tuple[str, Any], datetime] = {}  # (model, version) → its latest rollback
+    for event in history.events_of("alias.rollback"):
+        if is_champion_move(event):
+            key = (_model(event), event.payload.get("from_version"))
+            last_undone[key] = max(event.at, last_undone.get(key, event.at))
     samples: list[Sample] = []
     for promotion in _promotions(history):
-        name, version = _model(promotion), promotion.payload["to_version"]
-        undone = any(
-            _model(r) == name and r.payload.get("from_version") == version and r.at > promotion.at
-            for r in rollbacks
-        )
-        samples.append((promotion.at, 1.0 if undone else 0.0))
+        undone = last_undone.get((_model(promotion), promotion.payload["to_version"]))
+        samples.append((promotion.at, 1.0 if undone and undone > promotion.at else 0.0))
     samples += [(e.at, 1.0) for e in history.events_of("rollout.rolled_back", "rollout.aborted")]
     return sorted(samples)
 
@@ -303,7 +303,9 @@ def _iteration_samples(history: History) -> list[Sample]:
         e.subject.removeprefix("run:"): _duration(e.payload)
         for e in history.events_of("run.finished")
     }
-    swaps = history.events_of("serving.swapped")
+    swaps: dict[str, list[Event]] = {}
+    for swapped in history.events_of("serving.swapped"):
+        swaps.setdefault(swapped.subject, []).append(swapped)
     first_use: dict[str, str] = {}
     for label, event in registered.items():
         digest = event.payload.get("data_digest")
@@ -325,7 +327,7 @@ def _iteration_samples(history: History) -> list[Sample]:
             and digest in history.datasets
         ):
             began = min(began, history.datasets[digest])
-        swap = next((s for s in swaps if s.subject == f"model:{label}" and s.at >= move.at), None)
+        swap = next((s for s in swaps.get(f"model:{label}", []) if s.at >= move.at), None)
         served = move.at if swap is None else swap.at
         samples.append((served, max(0.0, (served - began).total_seconds())))
     return samples

@@ -16,6 +16,7 @@ Two kinds of incident are read from the history:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -71,8 +72,16 @@ def incidents(history: History, model: str | None = None) -> list[Incident]:
 
 def _drift(history: History, model: str) -> list[Incident]:
     runs = [r for r in history.monitor_runs if r.model == model and r.level != "unknown"]
-    alerts = history.events_of("alert.opened", model=model)
-    moves = [e for e in history.events_of(*ALIAS_KINDS, model=model) if is_champion_move(e)]
+    alerts = _by_time(history.events_of("alert.opened", model=model))
+    moves = _by_time(
+        [e for e in history.events_of(*ALIAS_KINDS, model=model) if is_champion_move(e)]
+    )
+    following_ok: list[MonitorRunRecord | None] = [None] * len(runs)  # the next ok run after each
+    upcoming: MonitorRunRecord | None = None
+    for index in range(len(runs) - 1, -1, -1):
+        following_ok[index] = upcoming
+        if runs[index].level == "ok":
+            upcoming = runs[index]
     found = []
     healthy = True
     for index, run in enumerate(runs):
@@ -82,7 +91,7 @@ def _drift(history: History, model: str) -> list[Incident]:
         if not healthy or not is_alert_level(run.level):
             continue
         healthy = False
-        end = next((later for later in runs[index + 1 :] if later.level == "ok"), None)
+        end = following_ok[index]
         found.append(_drift_incident(model, run, end, alerts, moves))
     return found
 
@@ -115,7 +124,7 @@ def _drift_incident(
 
 
 def _guardrail(history: History, model: str) -> list[Incident]:
-    pages = history.events_of(*PAGE_KINDS, model=model)
+    pages = _by_time(history.events_of(*PAGE_KINDS, model=model))
     found = []
     breaches = history.events_of("rollout.rolled_back", model=model)
     for index, rolled_back in enumerate(breaches):
@@ -138,8 +147,14 @@ def _guardrail(history: History, model: str) -> list[Incident]:
 
 
 def _first(events: list[Event], start: datetime, end: datetime | None) -> Event | None:
-    """The first of ``events`` (oldest first) at or after ``start`` and before ``end``."""
-    for event in events:
-        if event.at >= start and (end is None or event.at <= end):
-            return event
-    return None
+    """The first of ``events`` (sorted by time) at or after ``start`` and not after ``end``."""
+    index = bisect_left(events, start, key=lambda event: event.at)
+    if index == len(events):
+        return None
+    event = events[index]
+    return event if end is None or event.at <= end else None
+
+
+def _by_time(events: list[Event]) -> list[Event]:
+    """``events`` by time (an event's time is taken just before its seq, so rarely out of order)."""
+    return sorted(events, key=lambda event: event.at)
