@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+
+from shipyard.data._pandera import pa
 
 __all__ = ["MAX_SAMPLES", "CheckFailure", "failures_from_cases", "json_value"]
 

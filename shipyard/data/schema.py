@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.errors
-import pandera.pandas as pa
 import yaml
 
 from shipyard.data._dtypes import column_kind, schema_dtype
+from shipyard.data._pandera import errors as pandera_errors
+from shipyard.data._pandera import pa
 from shipyard.errors import DataError
 
 __all__ = [
@@ -138,8 +138,8 @@ def load_schema(path: Path) -> pa.DataFrameSchema:
         null_fraction_limits(schema)
     except (
         yaml.YAMLError,
-        pandera.errors.SchemaDefinitionError,
-        pandera.errors.SchemaInitError,
+        pandera_errors.SchemaDefinitionError,
+        pandera_errors.SchemaInitError,
         AttributeError,
         KeyError,
         TypeError,

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-import pandera.errors
-import pandera.pandas as pa
 from rich.table import Table
 
 from shipyard.data._dtypes import conform, dtype_matches, unconvertible
+from shipyard.data._pandera import errors as pandera_errors
+from shipyard.data._pandera import pa
 from shipyard.data.failures import MAX_SAMPLES, CheckFailure, failures_from_cases, json_value
 from shipyard.data.schema import null_fraction_limits, row_bounds
 from shipyard.errors import DataError, ValidationFailed
@@ -120,7 +120,7 @@ def validate(df: pd.DataFrame, schema: pa.DataFrameSchema) -> ValidationReport:
     runnable = schema.update_columns(updates) if updates else schema
     try:
         runnable.validate(frame, lazy=True)
-    except pandera.errors.SchemaErrors as exc:
+    except pandera_errors.SchemaErrors as exc:
         failures.extend(failures_from_cases(exc.failure_cases, runnable, len(frame)))
     failures.extend(_null_fraction_failures(frame, schema))
     failures.extend(_row_count_failures(len(frame), schema))
