@@ -237,3 +237,26 @@ def test_numbers_read_without_exponents_and_missing_values_as_a_dash() -> None:
     )
     for show in (money, number, percent, duration, when, measure):
         assert show(None) == "—" and show(float("nan")) == "—"
+
+
+def test_serve_with_ui_serves_the_dashboard_next_to_the_model(
+    two_versions: tuple[Config, Store, Tracking],
+) -> None:
+    """``shipyard serve churn --ui``: the model answers on its port, the dashboard on
+    ``ui.port``, and the output names the dashboard's URL."""
+    import signal
+
+    from tests.support.servers import ServeProcess, call, free_port, server_environment
+
+    config = two_versions[0]
+    port = free_port()
+    environ = server_environment(SHIPYARD_UI__PORT=str(port))
+    with ServeProcess(config.root / "shipyard.yaml", "churn", args=["--ui"], environ=environ) as s:
+        assert f"Dashboard on http://127.0.0.1:{port}/" in s.text
+        assert call(f"{s.url}/v2/health/ready")[0] == 200
+        status, _, body = call(f"http://127.0.0.1:{port}/", headers=HTML)
+        assert status == 200 and b'data-model="churn"' in body
+        assert s.process is not None
+        s.process.send_signal(signal.SIGINT)  # Ctrl-C: both servers stop, the process ends
+        assert s.process.wait(timeout=60) == 0, s.text
+    assert "Stopped" in s.text and "Traceback" not in s.text
