@@ -11,13 +11,9 @@ log, the registry), so it describes what happened rather than what was planned.
 
 from __future__ import annotations
 
+from shipyard.operations.characteristics import Characteristic, Evidence
 from shipyard.operations.incident import IncidentReport, incident_report, write_incident
-from shipyard.operations.maturity import (
-    Characteristic,
-    Evidence,
-    MaturityReport,
-    assess_maturity,
-)
+from shipyard.operations.maturity import MaturityReport, assess_maturity
 from shipyard.operations.roi import RoiMetric, RoiReport, TrendPoint, roi_metrics
 from shipyard.operations.runbook import write_runbook
 from shipyard.operations.timings import Incident, incidents

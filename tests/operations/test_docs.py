@@ -11,8 +11,9 @@ import pytest
 
 from shipyard.config import Config
 from shipyard.operations import MaturityReport, RoiReport
+from shipyard.operations.characteristics import CHARACTERISTICS, Findings
 from shipyard.operations.history import History
-from shipyard.operations.maturity import CHARACTERISTICS, Findings, judge_maturity
+from shipyard.operations.maturity import judge_maturity
 from shipyard.operations.roi import compute_roi
 from shipyard.registry import Tracking
 from shipyard.store import Store

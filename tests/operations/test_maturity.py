@@ -13,9 +13,10 @@ from shipyard.access import Principal
 from shipyard.config import Config
 from shipyard.errors import Forbidden
 from shipyard.operations import assess_maturity
+from shipyard.operations.characteristics import Findings
 from shipyard.operations.exports import find_exported_pipelines, recognise
 from shipyard.operations.history import History
-from shipyard.operations.maturity import Findings, judge_maturity
+from shipyard.operations.maturity import judge_maturity
 from shipyard.project import Project
 from shipyard.registry import Tracking
 from shipyard.store import Store
