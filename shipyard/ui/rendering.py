@@ -85,6 +85,15 @@ def dashboard_of(request: Request) -> Dashboard:
     return dashboard
 
 
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def templates() -> jinja2.Environment:
     """The pages' Jinja2 environment: autoescaping on for every template."""
     env = jinja2.Environment(
@@ -94,6 +103,8 @@ def templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # The URL names plotly's version: the file is cached for a year, and an upgrade is a new URL.
+    env.globals["plotly_version"] = _version("plotly")
     env.filters["script_json"] = script_json
     env.filters["chart_data"] = chart_data
     env.filters.update(formatting.FILTERS)

@@ -37,7 +37,7 @@ REASON = "<script>alert('reason')</script>"
 ALL = (MODEL, LABEL, FEATURE, VALUE, KPI, REASON)
 
 OWN_SCRIPT_TAGS = re.compile(
-    r'<script(?: src="/static/(?:plotly\.min|dashboard)\.js"'
+    r'<script(?: src="/static/(?:plotly\.min\.js\?v=[0-9.]+|dashboard\.js)"'
     r'| type="application/json" class="chart-data")>'
 )
 DATA = re.compile(r'<script type="application/json" class="chart-data">(.*?)</script>', re.S)
