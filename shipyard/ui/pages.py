@@ -215,15 +215,12 @@ async def maturity(request: Request) -> Response:
 
 
 def _maturity(dashboard: Dashboard) -> dict[str, Any]:
-    try:
-        from shipyard.operations import assess_maturity, roi_metrics
-    except ImportError:
-        return {"maturity": None, "roi": None, "missing": "shipyard.operations"}
+    from shipyard.operations import assess_maturity, roi_metrics
+
     project = dashboard.project
     return {
         "maturity": assess_maturity(project).to_dict(),
         "roi": roi_metrics(project).to_dict(),
-        "missing": None,
     }
 
 
