@@ -45,6 +45,7 @@ __all__ = ["ROUTES", "http_error", "shipyard_error", "unexpected_error"]
 logger = logging.getLogger(__name__)
 
 RANGES = ("1h", "6h", "24h", "7d", "30d")  # the range picker's quick choices
+PERIODS = ("1d", "7d", "4w")  # the maturity page's ROI trend periods
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_FORM_BYTES = 64 * 1024
@@ -208,19 +209,29 @@ async def audit(request: Request) -> Response:
 
 async def maturity(request: Request) -> Response:
     """The project's maturity level, characteristic by characteristic, and ROI metrics."""
+    from shipyard.errors import ConfigError
+    from shipyard.moments import parse_duration
+
     visitor = _visitor(request, Scope.AUDIT_READ)
     dashboard = dashboard_of(request)
-    report = await run_in_threadpool(_maturity, dashboard)
-    return _page(request, visitor, "maturity.html", report, report=report)
+    period = request.query_params.get("period") or "7d"
+    try:
+        parse_duration(period, flag="period")
+    except ConfigError as bad:
+        raise RequestError(f"{bad.message} Write e.g. 1d, 7d or 4w.", 400) from None
+    report = await run_in_threadpool(_maturity, dashboard, period)
+    return _page(
+        request, visitor, "maturity.html", report, report=report, period=period, periods=PERIODS
+    )
 
 
-def _maturity(dashboard: Dashboard) -> dict[str, Any]:
+def _maturity(dashboard: Dashboard, period: str) -> dict[str, Any]:
     from shipyard.operations import assess_maturity, roi_metrics
 
     project = dashboard.project
     return {
         "maturity": assess_maturity(project).to_dict(),
-        "roi": roi_metrics(project).to_dict(),
+        "roi": roi_metrics(project, period=period).to_dict(),
     }
 
 

@@ -153,6 +153,11 @@ def test_the_maturity_page_shows_the_level_and_roi(client: AppClient) -> None:
     page = _page(client, "/maturity")
     assert re.search(r'id="maturity-level">[012]<', page)
     assert 'id="characteristics"' in page and 'id="roi-metrics"' in page
+    assert "Trend (per 7d)" in page
+    page = _page(client, "/maturity?period=1d")
+    assert "Trend (per 1d)" in page and '<option value="1d" selected>' in page
+    page = _page(client, "/maturity?period=soon", 400)
+    assert "is not a duration" in page and "7d" in page
 
 
 def test_scripts_get_each_page_as_json(client: AppClient, viewer: str) -> None:
