@@ -21,6 +21,12 @@
     return "#555555";
   }
 
+  function known(values) {
+    var n = 0;
+    for (var i = 0; i < values.length; i += 1) { if (values[i] !== null) n += 1; }
+    return n;
+  }
+
   function traces(chart) {
     if (chart.heatmap) {
       return [{
@@ -43,10 +49,11 @@
         other += 1;
       }
       return {
-        type: "scatter", mode: series.x.length > 1 ? "lines" : "markers",
+        // Sparse series (gaps between few values) also get markers, or a lone value vanishes.
+        type: "scatter", mode: known(series.y) < 30 ? "lines+markers" : "lines",
         name: series.name, x: series.x, y: series.y, connectgaps: false,
         line: { color: colour, dash: series.dash ? "dash" : "solid", width: 2 },
-        marker: { color: colour }, legendgroup: series.arm || series.name
+        marker: { color: colour, size: 5 }
       };
     });
   }
@@ -78,15 +85,26 @@
       plot.textContent = chart.error ? "" : "No data in this range.";
       return;
     }
+    var data = traces(chart);
+    // The legend sits under the x axis, about three entries a line, in a margin of its own.
+    var legendLines = chart.heatmap ? 0 : Math.ceil(data.length / 3);
+    var bottom = 50 + 18 * legendLines;
+    var height = chart.heatmap
+      ? Math.max(280, 120 + 22 * chart.heatmap.y.length)
+      : 220 + bottom;
     var layout = {
-      height: 280, margin: { l: 60, r: 20, t: 24, b: 40 }, showlegend: true,
-      legend: { orientation: "h", y: -0.2, font: { size: 10 } }, xaxis: { type: "date" },
+      height: height, margin: { l: 60, r: 20, t: 24, b: bottom }, showlegend: !chart.heatmap,
+      legend: {
+        orientation: "h", x: 0, xanchor: "left", y: 0, yref: "container", yanchor: "bottom",
+        entrywidth: 0.33, entrywidthmode: "fraction", font: { size: 10 }
+      },
+      xaxis: { type: "date" },
       yaxis: { tickformat: UNIT_FORMATS[chart.panel.unit] || "", rangemode: "tozero" },
       hovermode: "closest"
     };
     if (chart.heatmap) { layout.yaxis = { automargin: true }; }
     annotate(chart, layout);
-    Plotly.newPlot(plot, traces(chart), layout, { displaylogo: false, responsive: true });
+    Plotly.newPlot(plot, data, layout, { displaylogo: false, responsive: true });
   }
 
   function drawAll() {
