@@ -135,7 +135,7 @@ def dashboard_app(
     """
     from shipyard.project import Project
     from shipyard.serving.auth import BearerTokens
-    from shipyard.ui import pages
+    from shipyard.ui import answers, pages
 
     own = project is None
     reading = project if project is not None else Project(config, Principal.service("dashboard"))
@@ -165,9 +165,9 @@ def dashboard_app(
         routes=routes,
         middleware=middleware,
         exception_handlers={
-            ShipyardError: pages.shipyard_error,
-            HTTPException: pages.http_error,
-            Exception: pages.unexpected_error,
+            ShipyardError: answers.shipyard_error,
+            HTTPException: answers.http_error,
+            Exception: answers.unexpected_error,
         },
         lifespan=lifespan,
     )

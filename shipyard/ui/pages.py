@@ -3,8 +3,9 @@
 Each page resolves its visitor (:mod:`shipyard.ui.auth`), checks the scope it needs
 (models:read, on the model where there is one; audit:read for the audit log), reads its
 record from :mod:`shipyard.ui.data` off the event loop, and renders it, or answers it as
-JSON to a script. Actions (``POST``) also check the form's CSRF value and go through
-:func:`shipyard.ui.actions.run_action`.
+JSON to a script (:mod:`shipyard.ui.answers`). Actions (``POST``) also check the form's
+CSRF value and go through :func:`shipyard.ui.actions.run_action`; logging in and out is
+:mod:`shipyard.ui.sessions`.
 
     GET  /                                fleet, sorted by what needs attention
     GET  /models/{name}?range=6h          a model over a range (or ?since=…&until=…)
@@ -21,26 +22,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from shipyard.access import Scope
-from shipyard.errors import Forbidden, RequestError, ShipyardError, Unauthenticated
-from shipyard.jsonable import to_json
-from shipyard.ui.auth import COOKIE, CSRF_FIELD, Visitor, wants_json
+from shipyard.errors import RequestError
+from shipyard.ui.answers import json_answer, page
+from shipyard.ui.auth import CSRF_FIELD, Visitor, wants_json
+from shipyard.ui.forms import read_form
 from shipyard.ui.panels import panels_for
 from shipyard.ui.rendering import Dashboard, dashboard_of
+from shipyard.ui.sessions import login, logout
 
 if TYPE_CHECKING:
     from shipyard.delivery.rollout import Rollout
     from shipyard.ui.data import TimeRange
 
-__all__ = ["ROUTES", "http_error", "shipyard_error", "unexpected_error"]
+__all__ = ["ROUTES", "audit", "fleet", "maturity", "model", "version"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,33 +50,11 @@ RANGES = ("1h", "6h", "24h", "7d", "30d")  # the range picker's quick choices
 PERIODS = ("1d", "7d", "4w")  # the maturity page's ROI trend periods
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-MAX_FORM_BYTES = 64 * 1024
 DONE = {  # ?done=… after an action: fixed texts, so a link cannot put words on the page
     "rollback": "Rolled back: the champion moved (see the events below).",
     "pause": "The roll-out is paused at its current step.",
     "resume": "The roll-out carries on from its step.",
 }
-_NO_STORE = {"cache-control": "no-store"}
-
-
-def _html(text: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status, headers=_NO_STORE)
-
-
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(
-        to_json(value), status_code=status, media_type="application/json", headers=_NO_STORE
-    )
-
-
-def _page(
-    request: Request, visitor: Visitor, template: str, record: Any, **context: Any
-) -> Response:
-    """The page, or its record as JSON for a script."""
-    if wants_json(request):
-        return _json(record)
-    dashboard = dashboard_of(request)
-    return _html(dashboard.render(template, visitor=visitor, path=request.url.path, **context))
 
 
 def _visitor(request: Request, scope: Scope, model: str | None = None) -> Visitor:
@@ -120,7 +100,7 @@ async def fleet(request: Request) -> Response:
     window = _window(request, dashboard)
     rows = await run_in_threadpool(data.fleet_rows, dashboard.project, window)
     rows = [row for row in rows if visitor.may(Scope.MODELS_READ, row.model)]
-    return _page(
+    return page(
         request,
         visitor,
         "fleet.html",
@@ -145,7 +125,7 @@ async def model(request: Request) -> Response:
     order = {panel.id: index for index, panel in enumerate(panels_for("model"))}
     charts = sorted(view.charts, key=lambda chart: order.get(chart.panel.id, len(order)))
     rollout = await run_in_threadpool(_active_rollout, dashboard, name)
-    return _page(
+    return page(
         request,
         visitor,
         "model.html",
@@ -176,7 +156,7 @@ async def version(request: Request) -> Response:
     visitor = _visitor(request, Scope.MODELS_READ, name)
     dashboard = dashboard_of(request)
     view = await run_in_threadpool(data.version_view, dashboard.project, name, number)
-    return _page(request, visitor, "version.html", view.to_dict(), view=view)
+    return page(request, visitor, "version.html", view.to_dict(), view=view)
 
 
 async def audit(request: Request) -> Response:
@@ -193,7 +173,7 @@ async def audit(request: Request) -> Response:
     base = {"q": query, "kind": kind or "", "limit": str(limit)}
     previous = urlencode({**base, "offset": max(0, offset - limit)}) if offset > 0 else None
     following = urlencode({**base, "offset": offset + limit})
-    return _page(
+    return page(
         request,
         visitor,
         "audit.html",
@@ -220,7 +200,7 @@ async def maturity(request: Request) -> Response:
     except ConfigError as bad:
         raise RequestError(f"{bad.message} Write e.g. 1d, 7d or 4w.", 400) from None
     report = await run_in_threadpool(_maturity, dashboard, period)
-    return _page(
+    return page(
         request, visitor, "maturity.html", report, report=report, period=period, periods=PERIODS
     )
 
@@ -235,43 +215,6 @@ def _maturity(dashboard: Dashboard, period: str) -> dict[str, Any]:
     }
 
 
-def _same_site(request: Request) -> None:
-    """Refuse (403) a form a browser sent from another site (its ``Origin`` says so)."""
-    origin = request.headers.get("origin")
-    if not origin or (origin == "null" and request.headers.get("authorization")):
-        return  # not a browser's cross-site form, or a script with its own credential
-    if urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise Forbidden(
-            "This form was sent from another site.",
-            hint="Open the dashboard itself and submit the form there.",
-        )
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The fields of a URL-encoded (or JSON) form body, at most 64 KiB, sent from this site."""
-    _same_site(request)
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise RequestError("The form is too large (64 KiB at most).", 413)
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "application/json":
-        import json
-
-        try:
-            parsed = json.loads(body or b"{}")
-        except ValueError:
-            raise RequestError("The body is not valid JSON.", 400) from None
-        if not isinstance(parsed, dict):
-            raise RequestError("The body must be a JSON object of form fields.", 400)
-        return {str(k): str(v) for k, v in parsed.items() if v is not None}
-    if kind not in ("", "application/x-www-form-urlencoded"):
-        raise RequestError("Send the form as application/x-www-form-urlencoded.", 415)
-    try:
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-    except UnicodeDecodeError:
-        raise RequestError("The form is not UTF-8 text.", 400) from None
-
-
 def _action(name: str) -> Callable[[Request], Awaitable[Response]]:
     async def act(request: Request) -> Response:
         from shipyard.ui.actions import run_action
@@ -279,7 +222,7 @@ def _action(name: str) -> Callable[[Request], Awaitable[Response]]:
         model_name = request.path_params["name"]
         dashboard = dashboard_of(request)
         visitor = dashboard.auth.visitor(request)
-        form = await _form(request)
+        form = await read_form(request)
         dashboard.auth.check_csrf(visitor, form.get(CSRF_FIELD))
         result = await run_in_threadpool(
             lambda: run_action(
@@ -293,130 +236,12 @@ def _action(name: str) -> Callable[[Request], Awaitable[Response]]:
         )
         logger.info("dashboard: %s by %s: %s", name, visitor.principal.name, result.summary)
         if wants_json(request):
-            return _json(result.to_dict())
+            return json_answer(result.to_dict())
         target = f"/models/{quote(model_name, safe='')}?{urlencode({'done': name})}"
         return RedirectResponse(target, status_code=303)
 
     act.__doc__ = f"POST: {name} (models:deploy), then back to the model page."
     return act
-
-
-def _next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site, never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-async def login(request: Request) -> Response:
-    """GET: the form; POST: check the token, set the session cookie, go where asked."""
-    dashboard = dashboard_of(request)
-    target = _next(request.query_params.get("next"))
-    if request.method == "GET":
-        return _html(dashboard.render("login.html", next=target, message=None, visitor=None))
-    form = await _form(request)
-    target = _next(form.get("next") or target)
-    token = form.get("token", "").strip()
-    try:
-        if not token:
-            raise Unauthenticated("Paste an API token to log in.")
-        principal = await run_in_threadpool(dashboard.auth.principal_of_token, token)
-    except Unauthenticated as refused:
-        page = dashboard.render("login.html", next=target, message=refused.message, visitor=None)
-        return _html(page, 401)
-    logger.info("dashboard: %s logged in (role %s)", principal.name, principal.role)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
-    return response
-
-
-async def logout(request: Request) -> Response:
-    """Forget the session cookie and go to the login form."""
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
-    return response
-
-
-def _error_page(
-    request: Request, status: int, title: str, message: str, hint: str | None, code: str
-) -> Response:
-    if wants_json(request):
-        body: dict[str, Any] = {"error": message, "code": code}
-        if hint:
-            body["hint"] = hint
-        return _json(body, status)
-    try:
-        dashboard = dashboard_of(request)
-        page = dashboard.render(
-            "error.html", status=status, title=title, message=message, hint=hint, visitor=None
-        )
-    except Exception:  # the templates themselves failed: still no traceback
-        logger.exception("rendering the error page failed")
-        page = f"<!doctype html><title>{status}</title><h1>{status}</h1>"
-    return _html(page, status)
-
-
-_TITLES = {400: "Bad request", 401: "Log in", 403: "Not allowed", 404: "Not found"}
-
-
-async def shipyard_error(request: Request, exc: Exception) -> Response:
-    """A :class:`ShipyardError`: its status, message and hint; a missing token: the login."""
-    assert isinstance(exc, ShipyardError)
-    status = exc.http_status
-    if isinstance(exc, Unauthenticated) and not wants_json(request):
-        had_cookie = bool(request.cookies.get(COOKIE))
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        if request.method == "GET" and not had_cookie:
-            return RedirectResponse(f"/login?next={target}", status_code=303)
-        dashboard = dashboard_of(request)
-        page = dashboard.render(
-            "login.html", next=_next(request.url.path), message=exc.message, visitor=None
-        )
-        response = _html(page, 401)
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
-        return response
-    if status >= 500:
-        logger.error("dashboard: %s %s: %s", request.method, request.url.path, exc)
-    title = _TITLES.get(status, "Cannot do that" if status < 500 else "Unavailable")
-    return _error_page(request, status, title, exc.message, exc.hint, exc.code)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    """A route or method that does not exist, as a page (or JSON)."""
-    assert isinstance(exc, HTTPException)
-    message = (
-        exc.detail
-        if exc.status_code != 404 or "static" in request.url.path
-        else (f"There is no page {request.url.path}.")
-    )
-    return _error_page(
-        request,
-        exc.status_code,
-        _TITLES.get(exc.status_code, "Error"),
-        str(message),
-        "The fleet page (/) lists every model.",
-        "http_error",
-    )
-
-
-async def unexpected_error(request: Request, exc: Exception) -> Response:
-    """Anything else: logged with its traceback, answered with a page that says only that."""
-    logger.error("dashboard: %s %s failed", request.method, request.url.path, exc_info=exc)
-    return _error_page(
-        request,
-        500,
-        "Something failed",
-        "The dashboard could not build this page.",
-        "The dashboard's log has the details; try again or pick another range.",
-        "internal_error",
-    )
 
 
 ROUTES = [
