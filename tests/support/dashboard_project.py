@@ -36,6 +36,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -58,23 +59,25 @@ APPROVER, DEPLOYER, VIEWER, CALLER = "ana", "dora", "vic", "shop-frontend"
 OPERATOR, ADMIN = "ops-bot", "platform-admin"
 LIGHT_SCORECARD = {"primary": {"metric": "roc_auc", "min": 0.7, "min_margin": -0.05}}
 BEFORE, AFTER = 300, 500  # requests before and after the promotion of churn/2
+CALLERS = 4  # requests in flight at once
+TREES = 30  # the example's 100 trees take three times as long to train, for nothing here
 
 
 @dataclass(frozen=True)
 class Dashboard:
     """The built project, its servers, and the tokens the tests log in with."""
 
-    config: Config
+    config: Config = field(repr=False)
     url: str  # the dashboard's base URL
     serving_url: str
-    viewer: str  # token secrets: the viewer's and the deployer's
-    deployer: str
+    viewer: str = field(repr=False)  # token secrets (never in a test's report)
+    deployer: str = field(repr=False)
     deployer_name: str
     champion: str  # churn's champion when built
     previous: str  # where a rollback moves it
     predictions: int  # live predictions logged
     since: datetime  # a little before the first request: the model page's range starts here
-    ui_output: list[str] = field(default_factory=list, compare=False)
+    ui_output: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def model_page(self) -> str:
@@ -241,6 +244,7 @@ def _prepared(folder: Path, webhook: str) -> Config:
     # A team's project: every command, server and page needs a token, nobody acts as the
     # OS user, so a page without one is refused.
     data.setdefault("security", {})["require_token"] = "always"
+    data["train"]["params"]["n_estimators"] = TREES
     data.setdefault("serving", {})["log_roll_seconds"] = 0.2
     # The private key outside the project folder, as a team keeps it, but inside the test's
     # own folder: the default (~/.shipyard/keys) would leave it in the user's home.
@@ -332,8 +336,12 @@ def _headers(token: str, request_id: str | None = None) -> dict[str, str]:
 
 
 def _send(url: str, token: str, rows: pd.DataFrame, prefix: str, expect: str | None = None) -> None:
-    """One prediction request per row, with request ids ``prefix`` + the row's index."""
-    for index, row in rows.iterrows():
+    """One prediction request per row, with request ids ``prefix`` + the row's index, from
+    a few callers at once (as a web shop's front ends would)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: tuple[Any, pd.Series]) -> None:
+        index, row = item
         body = json.dumps({"instances": [row.drop("churned").to_dict()]}).encode()
         status, headers, payload = call(
             f"{url}/v1/models/{MODEL}:predict", body, _headers(token, f"{prefix}{index}")
@@ -341,6 +349,9 @@ def _send(url: str, token: str, rows: pd.DataFrame, prefix: str, expect: str | N
         assert status == 200, payload
         if expect is not None:
             assert headers["x-model-version"] == expect, headers
+
+    with ThreadPoolExecutor(CALLERS) as callers:
+        list(callers.map(one, rows.iterrows()))
 
 
 def _label(url: str, token: str, rows: pd.DataFrame, prefix: str) -> None:

@@ -56,7 +56,10 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 def visit(page: Page, url: str, *, secrets: tuple[str, ...] = ()) -> None:
     """Open ``url``, wait until its network has settled and every chart is drawn, and
     check that none of ``secrets`` (token secrets) is anywhere in the page."""
-    page.goto(url, wait_until="networkidle")
+    answer = page.goto(url, wait_until="networkidle")
+    assert answer is not None and answer.ok, f"{url}: {answer and answer.status}\n" + (
+        page.inner_text("body")
+    )
     page.wait_for_function(DRAWN)
     html = page.content()
     assert not [secret for secret in secrets if secret in html], f"a token is in {url}"
