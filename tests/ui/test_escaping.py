@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
@@ -27,6 +28,9 @@ from tests.support.asgi import AppClient, in_process
 from tests.support.logs import log_requests
 from tests.support.projects import load
 from tests.support.tokens import token_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 MODEL = "<script>alert('model')"  # a model name cannot hold "/": no closing tag
 LABEL = "<script>alert('label')</script>"
@@ -169,3 +173,40 @@ def test_the_audit_and_version_pages_escape_reasons_and_queries(client: AppClien
     status, page = _get(client, "/models/churn/versions/2")
     assert status == 200
     _safe(page)
+
+
+def test_chromium_shows_markup_in_chart_names_as_text(hostile: Config, browser: Browser) -> None:
+    """Plotly reads a subset of HTML in trace names and hover text: a version label with
+    markup is drawn as the text itself, no element is made of it, no script runs."""
+    from tests.support.browser import VIEWPORT, PageWatch
+    from tests.support.servers import serve_in_thread
+
+    marked = "<b>bold</b><img src=x onerror=alert(2)>"
+    log_requests(hostile, marked, np.linspace(1.0, 3.0, 10), "m")
+    admin = project_of(hostile)
+    try:
+        token = token_for(admin, "viewer")
+    finally:
+        admin.close()
+    with serve_in_thread(dashboard_app(hostile)) as url:
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            watch = PageWatch(page)
+            dialogs: list[str] = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(f"{url}/login")
+            page.fill("#token", token)
+            page.click("#login-form [type=submit]")
+            page.wait_for_url(f"{url}/")
+            page.goto(f"{url}/models/churn?range=1h")
+            figure = page.locator("figure.chart[data-panel=throughput]")
+            figure.locator(".main-svg").first.wait_for()
+            legend = figure.locator(".legend").text_content() or ""
+            assert f"{marked} champion" in legend or f"{marked} challenger" in legend, legend
+            assert page.locator("figure.chart svg img, figure.chart svg b").count() == 0
+            assert page.locator("figure.chart .legend tspan[style*='bold']").count() == 0
+            heatmap = page.locator("figure.chart[data-panel=feature_drift]")
+            assert FEATURE in (heatmap.locator(".main-svg").first.text_content() or "")
+            assert dialogs == [] and watch.console == [] and watch.errors == []
+        finally:
+            page.close()

@@ -21,6 +21,12 @@
     return "#555555";
   }
 
+  // Plotly reads a subset of HTML in names and hover text (<b>, <a href>, <br>); data is
+  // shown as written, so its markup characters go in as entities, which plotly displays.
+  function literal(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function known(values) {
     var n = 0;
     for (var i = 0; i < values.length; i += 1) { if (values[i] !== null) n += 1; }
@@ -30,7 +36,7 @@
   function traces(chart) {
     if (chart.heatmap) {
       return [{
-        type: "heatmap", x: chart.heatmap.x, y: chart.heatmap.y, z: chart.heatmap.z,
+        type: "heatmap", x: chart.heatmap.x, y: chart.heatmap.y.map(literal), z: chart.heatmap.z,
         colorscale: "YlOrRd", hoverongaps: false
       }];
     }
@@ -51,7 +57,7 @@
       return {
         // Sparse series (gaps between few values) also get markers, or a lone value vanishes.
         type: "scatter", mode: known(series.y) < 30 ? "lines+markers" : "lines",
-        name: series.name, x: series.x, y: series.y, connectgaps: false,
+        name: literal(series.name), x: series.x, y: series.y, connectgaps: false,
         line: { color: colour, dash: series.dash ? "dash" : "solid", width: 2 },
         marker: { color: colour, size: 5 }
       };
@@ -70,7 +76,7 @@
       return {
         x: note.time, xref: "x", y: 1, yref: "paper", yanchor: "bottom", showarrow: false,
         text: "\u25BC", font: { color: eventColour(note.kind), size: 10 },
-        hovertext: note.kind + (note.arm ? " (" + note.arm + ")" : "") + ": " + note.text
+        hovertext: literal(note.kind + (note.arm ? " (" + note.arm + ")" : "") + ": " + note.text)
       };
     });
   }
