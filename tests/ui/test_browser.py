@@ -164,7 +164,10 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     assert SHIFTED in page_text and KPI in page_text
     assert page.locator("#rollback-form").count() == 1
     screenshot(page, "model")
-    page.locator("#chart-feature_drift").scroll_into_view_if_needed()
+    # The second screen: traffic, drift and quality, from the traffic chart's top edge.
+    page.locator("#chart-traffic").evaluate(
+        "chart => window.scrollTo(0, chart.getBoundingClientRect().top + window.scrollY - 12)"
+    )
     screenshot(page, "drift")
 
     # Version: lineage, its scorecard beside the champion's, the card, serving history.
@@ -179,14 +182,18 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     visit(page, f"{dashboard.url}/audit", secrets=secrets)
     audit_text = page.inner_text("body")
     assert "alias.rollback" in audit_text and dashboard.deployer_name in audit_text
-    assert page.locator("#audit-events tbody tr").count() >= 10
-    assert "ok" in (page.get_attribute("#verify", "class") or "").split()
+    assert page.locator("#audit-events tr.event").count() >= 10
+    assert page.inner_text("#verify-status").strip() == "verified"
     assert "no checkpoint" not in page.inner_text("#checkpoint").lower()
     screenshot(page, "audit")
-    visit(page, f"{dashboard.url}/audit?q=alias.rollback", secrets=secrets)
-    found = page.locator("#audit-events tbody tr")
-    assert found.count() >= 1
-    assert all("alias.rollback" in found.nth(i).inner_text() for i in range(found.count()))
+    visit(page, f"{dashboard.url}/audit?kind=alias.rollback", secrets=secrets)
+    found = page.locator("#audit-events tr.event")
+    kinds = [found.nth(i).get_attribute("data-kind") for i in range(found.count())]
+    assert kinds == ["alias.rollback"], kinds  # the one rollback of the project's history
+    visit(page, f"{dashboard.url}/audit?q={dashboard.deployer_name}", secrets=secrets)
+    found = page.locator("#audit-events tr.event")
+    assert found.count() >= 4  # three promotions, a rollback, a traffic change
+    assert all(dashboard.deployer_name in found.nth(i).inner_text() for i in range(found.count()))
 
     # Maturity: the project placed at a level, characteristic by characteristic.
     visit(page, f"{dashboard.url}/maturity", secrets=secrets)
