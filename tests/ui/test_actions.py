@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,11 +47,11 @@ def _token(config: Config, role: str, name: str) -> str:
         project.close()
 
 
-def _logged_in_csrf(client: AppClient, token: str) -> str:
+def _logged_in_csrf(client: AppClient, token: str, model: str = "churn") -> str:
     """Log in with ``token``; the CSRF value the model page's forms carry."""
     client.http.cookies.clear()
     assert client.http.post("/login", data={"token": token}).status_code == 200
-    status, _, page = client.call("/models/churn", headers=HTML)
+    status, _, page = client.call(f"/models/{model}", headers=HTML)
     assert status == 200, page
     text = page.decode()
     assert 'id="rollback-form"' in text
@@ -166,3 +167,34 @@ def test_pause_and_resume_a_rollout_from_the_model_page(
 def test_an_action_without_a_token_goes_to_the_login_form(client: AppClient) -> None:
     response = client.http.post("/models/churn/rollback", data={"reason": "x"}, headers=HTML)
     assert response.status_code == 401 and 'id="login-form"' in response.text
+
+
+def test_on_postgresql_a_token_is_needed_and_a_pause_is_recorded_as_its_actor(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A shared database: no page without a token (whatever the address), and an action
+    through the dashboard lands in PostgreSQL's event log under the token's name."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.dashboard_data import bare_project, synthetic_rows, write_prediction_log
+
+    admin = bare_project(tmp_path / "pg", "m00", extra=f"database_url: {postgres_url}\n")
+    try:
+        now = datetime.now(UTC)
+        write_prediction_log(
+            admin.config, "m00", synthetic_rows(200, now - timedelta(hours=1), now)
+        )
+        start_rollout(admin.store, "m00", "2", champion="1", steps=(10.0, 100.0))
+        deployer = token_for(admin, "deployer", name="dora")
+        with in_process(dashboard_app(admin.config, token_ttl=0.0)) as client:
+            response = client.http.get("/models/m00", headers=HTML, follow_redirects=False)
+            assert response.status_code == 303
+            csrf = _logged_in_csrf(client, deployer, "m00")
+            response = client.http.post("/models/m00/pause", data={"csrf": csrf, "reason": "pg"})
+            assert response.status_code == 200 and 'id="resume-form"' in response.text
+        rollout = active_rollout(admin.store, "m00")
+        assert rollout is not None and rollout.state == "paused"
+        [paused] = admin.store.events(kind="rollout.paused")
+        assert (paused.actor, paused.role, paused.reason) == ("dora", "deployer", "pg")
+    finally:
+        admin.close()
