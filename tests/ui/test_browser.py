@@ -35,10 +35,11 @@ pytestmark = pytest.mark.slow
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 # What plotly leaves in the SVG for a drawn trace: a line or markers, a bar, a heatmap image.
 MARKS = "path.js-line, path.point, g.trace.bars path, g.hm image"
-# True once plotly has drawn an SVG into every chart of the page (none: at once).
+# True once plotly has drawn an SVG into every chart of the page (none: at once) and no
+# chart is still fetching its data (a KPI chart is marked data-loading until it is drawn).
 DRAWN = (
     "() => [...document.querySelectorAll('.chart[data-panel]')]"
-    ".every(chart => chart.querySelector('svg.main-svg'))"
+    ".every(chart => chart.querySelector('svg.main-svg') && !chart.hasAttribute('data-loading'))"
 )
 # Long enough for a page of a busy 2-core machine; only a limit, never a pace.
 WAIT_MS = 120_000
