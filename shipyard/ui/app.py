@@ -9,13 +9,14 @@ any request with a bearer header) answers that record as JSON instead. Charts ar
 drawn in the browser by plotly's own ``plotly.min.js`` (served from the installed
 ``plotly`` package, never a CDN) and ``static/dashboard.js``, from JSON embedded in the
 page. Every template autoescapes; the only unescaped output is that JSON, written by
-:func:`script_json`, which escapes ``<``, ``>`` and ``&`` so no value can close its
-``<script>`` tag.
+:func:`~shipyard.ui.rendering.script_json`, which escapes ``<``, ``>`` and ``&`` so no
+value can close its ``<script>`` tag.
 
-Errors never reach the visitor as a traceback: a :class:`~shipyard.errors.ShipyardError`
-is its own status with its message and hint, a missing or refused token is a redirect
-to ``/login`` (or a 401 JSON answer for a script), and anything unexpected is logged
-and answered with a page that says only that it failed.
+Errors never reach the visitor as a traceback (:mod:`shipyard.ui.answers`): a
+:class:`~shipyard.errors.ShipyardError` is its own status with its message and hint, a
+missing or refused token is a redirect to ``/login`` (or a 401 JSON answer for a
+script), and anything unexpected is logged and answered with a page that says only that
+it failed. Who may look and act: :mod:`shipyard.ui.auth`.
 """
 
 from __future__ import annotations
