@@ -200,6 +200,7 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     visit(page, f"{dashboard.url}/maturity", secrets=secrets)
     assert page.inner_text("#maturity-level").strip() in ("0", "1", "2")
     assert page.locator("#characteristics tbody tr").count() >= 5
+    screenshot(page, "maturity")
 
     watch.assert_clean(dashboard.url)
 
