@@ -30,7 +30,9 @@ from tests.support.dashboard_project import KPI, MODEL, SHIFTED, Dashboard
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-pytestmark = pytest.mark.slow
+# The first test builds the project (three trainings, a server, two monitor runs): about
+# a minute on an idle laptop, several under `stress --cpu 4` on two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 # What plotly leaves in the SVG for a drawn trace: a line or markers, a bar, a heatmap image.
