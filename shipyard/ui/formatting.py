@@ -49,7 +49,10 @@ def money(value: Any, currency: str = "$") -> str:
     if amount == 0:
         return f"{currency}0.00"
     digits = max(2, 3 - math.floor(math.log10(abs(amount))))
-    return f"{currency}{amount:,.{digits}f}"
+    text = f"{amount:,.{digits}f}"
+    whole, _, cents = text.partition(".")
+    cents = cents.rstrip("0").ljust(2, "0")  # $0.000067, not $0.00006700; $12.50
+    return f"{currency}{whole}.{cents}"
 
 
 def duration(seconds: Any) -> str:

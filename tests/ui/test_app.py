@@ -236,7 +236,8 @@ def test_numbers_read_without_exponents_and_missing_values_as_a_dash() -> None:
     assert number(12345.6) == "12,346" and number(3) == "3" and number(0.25) == "0.25"
     assert percent(0.1234) == "12.3 %" and duration(90) == "1.5 min"
     assert when("2026-12-01T09:30:00+00:00") == "2026-12-01 09:30:00 UTC"
-    assert measure(7.22e-05, "USD") == "0.00007220 USD" and measure(0.25, "ratio") == "25.0 %"
+    assert money(6.7e-05) == "$0.000067" and money(0.5) == "$0.50"
+    assert measure(7.22e-05, "USD") == "0.0000722 USD" and measure(0.25, "ratio") == "25.0 %"
     assert (
         measure(90, "s") == "1.5 min" and measure(3, "promotions per 7d") == "3 promotions per 7d"
     )
