@@ -5,7 +5,8 @@ same paths a user takes, and serves the dashboard on it:
 
 1. the churn example trained three times here (churn/1, /2, /3; see :func:`_prepared`),
    each scored on the golden set and approved by ``ana`` (approver); ``dora``
-   (deployer) promotes churn/1, then churn/3, and rolls churn/3 back;
+   (deployer) promotes churn/1, then churn/3, and rolls churn/3 back; a second model,
+   ``upsell``, registered with plain MLflow and never served;
 2. ``shipyard serve churn`` as a real process; a caller with a labeller token sends
    live requests, then labels for them (``POST /v1/feedback``); a monitor run;
 3. ``dora`` promotes churn/2 and sets traffic: churn/3 as a 20 % challenger and churn/1
@@ -44,15 +45,17 @@ import yaml
 from shipyard.config import Config
 from shipyard.project import Project
 from tests.support import TESTER, project_of
+from tests.support.models import register_with_plain_mlflow
 from tests.support.projects import copy_example, load
 from tests.support.receivers import AlertReceiver
 from tests.support.servers import ServeProcess, call, free_port, server_environment
 from tests.support.tokens import token_for
 from tests.support.waiting import PATIENCE, wait_for
 
-__all__ = ["MODEL", "Dashboard", "UiProcess", "dashboard_project", "shipyard"]
+__all__ = ["MODEL", "QUIET", "Dashboard", "UiProcess", "dashboard_project", "shipyard"]
 
 MODEL = "churn"
+QUIET = "upsell"  # a second model in the registry, idle
 SHIFTED = "monthly_charges"  # the feature whose drift the second monitor run finds
 KPI = "Customers retained"
 APPROVER, DEPLOYER, VIEWER, CALLER = "ana", "dora", "vic", "shop-frontend"
@@ -301,6 +304,9 @@ def _history(config: Config) -> None:
     finally:
         for project in (admin, approver, deployer):
             project.close()
+    # A second model, registered by a team's existing MLflow code and not served yet: the
+    # fleet lists it after churn, which needs attention.
+    register_with_plain_mlflow(config, QUIET)
 
 
 def _rollback(project: Project, *, reason: str) -> None:

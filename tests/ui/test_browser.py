@@ -25,7 +25,7 @@ from shipyard.registry.aliases import alias_moves
 from shipyard.ui.panels import panels_for
 from tests.support import call, free_port, project_of
 from tests.support.browser import VIEWPORT, PageWatch
-from tests.support.dashboard_project import KPI, MODEL, SHIFTED, Dashboard
+from tests.support.dashboard_project import KPI, MODEL, QUIET, SHIFTED, Dashboard
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -149,8 +149,9 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
 
     # Fleet: churn with its champion, challenger share, shadow and the open alerts.
     visit(page, dashboard.url + "/", secrets=secrets)
+    order = [r.get_attribute("data-model") for r in page.locator("tr.fleet-row").all()]
+    assert order == [MODEL, QUIET], order  # what needs attention first
     row = page.locator(f"tr.fleet-row[data-model={MODEL}]")
-    assert row.count() == 1
     text = row.inner_text()
     assert dashboard.champion in text and "20%" in text.replace(" %", "%"), text
     assert int(row.locator("td").last.inner_text()) >= 1  # the drift alert is open
