@@ -15,7 +15,7 @@ import jinja2
 from markupsafe import Markup
 
 from shipyard.jsonable import to_json
-from shipyard.ui import formatting
+from shipyard.ui import evidence, formatting
 from shipyard.ui.auth import DashboardAuth
 
 if TYPE_CHECKING:
@@ -108,4 +108,5 @@ def templates() -> jinja2.Environment:
     env.filters["script_json"] = script_json
     env.filters["chart_data"] = chart_data
     env.filters.update(formatting.FILTERS)
+    env.filters.update(evidence.FILTERS)
     return env

@@ -1,0 +1,175 @@
+"""The model page's follow-ups from the demo: roll-out steps and CT gates as compact tables
+(the full evidence folded away), the drift heatmap's colours, the x axis fitted to the data
+without an explicit range, and the KPI charts fetched after the page (``/models/{name}/kpis``)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from shipyard.config import Config
+from shipyard.registry import Tracking
+from shipyard.registry.aliases import move_alias
+from shipyard.store import Store
+from shipyard.ui.app import dashboard_app
+from shipyard.ui.auth import COOKIE
+from tests.support import project_of
+from tests.support.asgi import AppClient, in_process
+from tests.support.logs import log_requests
+from tests.support.tokens import token_for
+
+HTML = {"accept": "text/html"}
+CHECK_ROW = re.compile(
+    r'<tr class="check" data-guardrail="([^"]+)" data-verdict="([^"]+)"[^>]*>(.*?)</tr>', re.S
+)
+GATE_ROW = re.compile(
+    r'<tr class="gate" data-gate="([^"]+)" data-status="([^"]+)">(.*?)</tr>', re.S
+)
+
+# A rolled-back canary step as the guardrails recorded it in `shipyard demo` (two of its six
+# checks): every check carries its sequential test's internals.
+ROLLED_BACK = {
+    "reason": "quality: candidate 31 % vs limit 7.99 % (champion 4.99 %), always-valid p = 0.0134",
+    "checks": {
+        "errors": {
+            "value": 0.0, "champion": 0.0, "limit": 0.01, "verdict": "ok", "samples": 113,
+            "required": True, "reason": "No decision yet: e-value 0.727 < 1/alpha = 20.",
+            "unit": "share", "p_value": 1.0,
+            "test": {"verdict": "continue", "e_value": 0.7265905281985168, "p_value": 1.0,
+                     "pass_e_value": 1.2978718055884304, "champion_count": 1039,
+                     "candidate_count": 113, "margin": 0.01, "alpha": 0.05},
+        },
+        "disagreement": {
+            "value": 0.5410764872521246, "champion": None, "limit": 0.2, "verdict": "ok",
+            "samples": 353, "required": True, "unit": "share",
+            "reason": "54.1 % of 353 shadow answers differ from live; excused: not worse.",
+            "test": {"verdict": "breach", "e_value": 9.674605473610734e24},
+            "excused_by": "quality",
+        },
+        "quality": {
+            "value": 0.3103448275862069, "champion": 0.04990583804143126,
+            "limit": 0.07990583804143125, "verdict": "breach", "samples": 116,
+            "required": True, "unit": "share", "p_value": 0.013439214309061883,
+            "reason": "The candidate is worse than the champion by more than 0.03.",
+            "test": {"verdict": "breach", "e_value": 74.40911179798013,
+                     "p_value": 0.013439214309061883, "pass_e_value": 0.22342189981520022,
+                     "lower": 0.07396255885994243, "upper": 0.44691542022960884},
+            "labelled": 1178,
+        },
+    },
+}  # fmt: skip
+
+
+@pytest.fixture
+def project(two_versions: tuple[Config, Store, Tracking]) -> Config:
+    """churn/1 then churn/2 champion, 40 requests logged for each version."""
+    config, store, tracking = two_versions
+    log_requests(config, "1", np.linspace(2.0, 9.0, 40), "a")
+    move_alias(store, tracking.client, "churn", "champion", "2", action="promote", reason="better")
+    log_requests(config, "2", np.linspace(1.0, 5.0, 40), "b")
+    return config
+
+
+@pytest.fixture
+def viewer(project: Config) -> str:
+    admin = project_of(project)
+    try:
+        return token_for(admin, "viewer", name="vera")
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def client(project: Config, viewer: str) -> Iterator[AppClient]:
+    with in_process(dashboard_app(project)) as app:
+        app.http.cookies.set(COOKIE, viewer)
+        yield app
+
+
+def _page(client: AppClient, path: str, status: int = 200) -> str:
+    got, headers, body = client.call(path, headers=HTML)
+    text = body.decode()
+    assert got == status, text
+    assert headers["content-type"].startswith("text/html")
+    return text
+
+
+def _section(page: str, name: str) -> str:
+    found = re.search(rf'<section id="{name}">(.*?)</section>', page, re.S)
+    assert found, name
+    return found[1]
+
+
+def _cells(row: str) -> list[str]:
+    """The text of each cell of a table row."""
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
+
+
+def test_roll_out_steps_show_one_row_per_guardrail_and_fold_the_evidence(
+    project: Config, client: AppClient
+) -> None:
+    from shipyard.delivery.rollout import advance, start_rollout
+    from shipyard.pipelines.cycles import record_gate, start_cycle
+
+    admin = project_of(project)
+    store = admin.store
+    start_rollout(store, "churn", "1", champion="2", steps=(0.1, 1.0), step_seconds=60.0,
+                  min_requests=10)  # fmt: skip
+    advance(store, "churn", verdict="breach", requests=116, evidence=ROLLED_BACK)
+    cycle = start_cycle(store, "churn", "drift:feature:age", {"kind": "drift", "level": "retrain"},
+                        champion="2")  # fmt: skip
+    record_gate(store, cycle.id, "validate", "passed", {"window_rows": 3400, "failure_count": 0})
+    record_gate(store, cycle.id, "guards", "failed", {
+        "rows_after_trigger": {"allowed": False, "reason": "0 new rows since the trigger fired"}
+    })  # fmt: skip
+    admin.close()
+
+    rollouts = _section(_page(client, "/models/churn"), "rollouts")
+    rows = CHECK_ROW.findall(rollouts)
+    assert [(name, verdict) for name, verdict, _ in rows] == [
+        ("errors", "ok"), ("disagreement", "ok"), ("quality", "breach")
+    ]  # fmt: skip
+    cells = {name: _cells(row) for name, _, row in rows}
+    # guardrail | candidate | champion | limit | verdict | samples | p
+    assert cells["quality"] == ["quality", "31 %", "4.99 %", "7.99 %", "breach", "116", "0.0134"]
+    assert cells["errors"][1:4] == ["0 %", "0 %", "1 %"]
+    assert cells["disagreement"][2] == "—" and "excused by quality" in cells["disagreement"][4]
+    assert cells["disagreement"][6] == "e = 9.67e+24"  # no p recorded: its e-value
+    assert re.search(r'<td class="verdict bad">breach</td>', rollouts)
+    assert re.search(r'<td class="verdict good">ok', rollouts)
+    # The test internals are only in the folded JSON, never as nested tables.
+    assert '<dl class="kv">' not in rollouts
+    folded = re.findall(r"<details class=\"evidence\">(.*?)</details>", rollouts, re.S)
+    assert len(folded) == 1 and "pass_e_value" in folded[0]
+    assert "pass_e_value" not in re.sub(r"<details.*?</details>", "", rollouts, flags=re.S)
+    pre = re.search(r"<pre[^>]*>(.*)</pre>", folded[0], re.S)
+    assert pre
+    shown = json.loads(html.unescape(pre[1]))
+    assert shown["checks"]["quality"]["test"]["lower"] == pytest.approx(0.074, abs=1e-3)
+
+    cycles = _section(_page(client, "/models/churn"), "cycles")
+    gates = GATE_ROW.findall(cycles)
+    assert [(g, s) for g, s, _ in gates] == [("validate", "passed"), ("guards", "failed")]
+    validate, guards = (_cells(row) for _, _, row in gates)
+    assert validate[3].startswith("3400 rows, 0 failures")  # gate_summary's line
+    assert guards[1] == "failed" and guards[3].startswith("0 new rows since the trigger fired")
+    assert '<td class="verdict bad">failed</td>' in cycles
+    assert "(drift, level retrain)" in cycles  # the trigger in words, not a dict
+    assert "{" not in re.sub(r"<pre.*?</pre>", "", cycles, flags=re.S)
+
+
+def test_guardrail_rows_take_evidence_of_any_shape() -> None:
+    from shipyard.ui.evidence import gate_rows, guardrail_rows
+
+    assert guardrail_rows(None) == [] and guardrail_rows({"note": "by hand"}) == []
+    assert guardrail_rows({"checks": {"odd": "text", "bare": {}}})[0].verdict == "—"
+    # A gate whose evidence the registered summary cannot read still gets a row.
+    odd = {"production": {"metric": "auc", "candidate": None, "champion": None}}
+    rows = gate_rows([{"gate": "scorecard", "status": "passed", "evidence": odd}, "junk"])
+    assert [(r.gate, r.tone) for r in rows] == [("scorecard", "good")]
