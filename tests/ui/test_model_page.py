@@ -8,6 +8,8 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -22,6 +24,9 @@ from tests.support import project_of
 from tests.support.asgi import AppClient, in_process
 from tests.support.logs import log_requests
 from tests.support.tokens import token_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 HTML = {"accept": "text/html"}
 CHECK_ROW = re.compile(
@@ -173,3 +178,96 @@ def test_guardrail_rows_take_evidence_of_any_shape() -> None:
     odd = {"production": {"metric": "auc", "candidate": None, "champion": None}}
     rows = gate_rows([{"gate": "scorecard", "status": "passed", "evidence": odd}, "junk"])
     assert [(r.gate, r.tone) for r in rows] == [("scorecard", "good")]
+
+
+@pytest.fixture
+def drifted(project: Config) -> Config:
+    """Two stored monitor runs: ``tenure`` past its retrain level (2×), ``age`` calm (0.04×)."""
+    from datetime import UTC, datetime, timedelta
+
+    from shipyard.store import MonitorRunRow
+    from shipyard.store.monitor_runs import save_monitor_run
+
+    bands = {"inspect": 0.1, "retrain": 0.25, "pause": 0.4}
+    admin = project_of(project)
+    try:
+        for ago in (60, 30):  # two runs: a heatmap's cells span from one run to the next
+            save_monitor_run(
+                admin.store,
+                MonitorRunRow(
+                    model="churn",
+                    version="2",
+                    window_spec="1h",
+                    rows=40,
+                    level="retrain",
+                    result={
+                        "features": [
+                            {"feature": "tenure", "score": 0.5, "bands": bands},
+                            {"feature": "age", "score": 0.01, "bands": bands},
+                        ]
+                    },
+                    created_at=datetime.now(UTC) - timedelta(seconds=ago),
+                ),
+            )
+    finally:
+        admin.close()
+    return project
+
+
+def _logged_in(browser: Browser, url: str, token: str) -> Page:
+    from tests.support.browser import VIEWPORT
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{url}/login")
+    page.fill("#token", token)
+    page.click("#login-form [type=submit]")
+    page.wait_for_url(f"{url}/")
+    return page
+
+
+def _drawn(page: Page, panel: str) -> dict[str, Any]:
+    """What plotly drew for ``panel``: its full trace and axes, once it has drawn."""
+    figure = page.locator(f"figure.chart[data-panel={panel}]")
+    figure.locator(".main-svg").first.wait_for()
+    drawn: dict[str, Any] = figure.locator(".plot").evaluate(
+        """plot => ({
+            trace: {type: plot._fullData[0].type, zmin: plot._fullData[0].zmin,
+                    zmax: plot._fullData[0].zmax, reversescale: plot._fullData[0].reversescale,
+                    colorscale: plot._fullData[0].colorscale, y: plot._fullData[0].y},
+            xrange: plot._fullLayout.xaxis.range,
+            autorange: plot.layout.xaxis.autorange,
+            cells: (plot._fullData[0].y || []).map((_, i) => [
+                plot._fullLayout._size.l + plot._fullLayout.xaxis.d2p(plot._fullData[0].x[0]),
+                plot._fullLayout._size.t + plot._fullLayout.yaxis.l2p(i)]),
+        })"""
+    )
+    return drawn
+
+
+def test_the_drifted_feature_is_the_hot_cell_on_a_fixed_scale(
+    drifted: Config, viewer: str, browser: Browser, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from tests.support.servers import serve_in_thread
+
+    with serve_in_thread(dashboard_app(drifted)) as url:
+        page = _logged_in(browser, url, viewer)
+        try:
+            page.goto(f"{url}/models/churn")
+            drawn = _drawn(page, "feature_drift")
+            shot = tmp_path / "heatmap.png"
+            page.locator("figure.chart[data-panel=feature_drift] .plot").screenshot(path=shot)
+        finally:
+            page.close()
+    trace = drawn["trace"]
+    assert (trace["zmin"], trace["zmax"], trace["reversescale"]) == (0, 2, True)
+    image = Image.open(shot).convert("RGB")
+    colours = {
+        name: image.getpixel((round(x), round(y)))
+        for name, (x, y) in zip(trace["y"], drawn["cells"], strict=True)
+    }
+    hot, calm = colours["tenure"], colours["age"]
+    # YlOrRd reversed: the drifted feature is dark red, the calm one pale yellow.
+    assert hot[0] > 100 and hot[1] < 60 and hot[2] < 80, hot
+    assert calm[0] > 230 and calm[1] > 230 and calm[2] > 150, calm

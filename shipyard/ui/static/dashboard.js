@@ -37,7 +37,11 @@
     if (chart.heatmap) {
       return [{
         type: "heatmap", x: chart.heatmap.x, y: chart.heatmap.y.map(literal), z: chart.heatmap.z,
-        colorscale: "YlOrRd", hoverongaps: false
+        // Plotly's YlOrRd runs dark red -> pale yellow; reversed, the drifted cells are hot.
+        // A fixed domain puts 1 (the retrain level) mid-scale on every page; 2 and above saturate.
+        colorscale: "YlOrRd", reversescale: true, zmin: 0, zmax: 2, zauto: false,
+        colorbar: { tickvals: [0, 0.5, 1, 1.5, 2], ticktext: ["0", "0.5", "1 retrain", "1.5", "\u2265 2"] },
+        hoverongaps: false
       }];
     }
     var other = 0;
