@@ -78,6 +78,11 @@ def _window(request: Request, dashboard: Dashboard) -> TimeRange:
         raise RequestError(str(exc), 400) from None
 
 
+def _explicit(request: Request) -> bool:
+    """Whether the visitor named the range (then the charts show exactly it)."""
+    return any(request.query_params.get(name) for name in ("range", "since", "until"))
+
+
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     text = request.query_params.get(name)
     if text is None or text == "":
@@ -120,18 +125,24 @@ async def model(request: Request) -> Response:
     visitor = _visitor(request, Scope.MODELS_READ, name)
     dashboard = dashboard_of(request)
     window = _window(request, dashboard)
-    view = await run_in_threadpool(data.model_view, dashboard.project, name, window)
+    explicit = _explicit(request)
+    view = await run_in_threadpool(
+        lambda: data.model_view(dashboard.project, name, window, fit=not explicit)
+    )
     done = DONE.get(request.query_params.get("done", ""))
     order = {panel.id: index for index, panel in enumerate(panels_for("model"))}
     charts = sorted(view.charts, key=lambda chart: order.get(chart.panel.id, len(order)))
     rollout = await run_in_threadpool(_active_rollout, dashboard, name)
+    shown = data.TimeRange(view.since, view.until, window.label)
+    x_range = [moment.isoformat() for moment in data.x_extent(charts, shown, explicit=explicit)]
     return page(
         request,
         visitor,
         "model.html",
-        view.to_dict(),
+        {**view.to_dict(), "x_range": x_range},
         view=view,
         charts=charts,
+        x_range=x_range,
         default_range=dashboard.config.ui.default_range,
         rollout_state=rollout.state if rollout is not None else None,
         ranges=RANGES,

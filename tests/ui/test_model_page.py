@@ -8,6 +8,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,8 +184,6 @@ def test_guardrail_rows_take_evidence_of_any_shape() -> None:
 @pytest.fixture
 def drifted(project: Config) -> Config:
     """Two stored monitor runs: ``tenure`` past its retrain level (2×), ``age`` calm (0.04×)."""
-    from datetime import UTC, datetime, timedelta
-
     from shipyard.store import MonitorRunRow
     from shipyard.store.monitor_runs import save_monitor_run
 
@@ -271,3 +270,84 @@ def test_the_drifted_feature_is_the_hot_cell_on_a_fixed_scale(
     # YlOrRd reversed: the drifted feature is dark red, the calm one pale yellow.
     assert hot[0] > 100 and hot[1] < 60 and hot[2] < 80, hot
     assert calm[0] > 230 and calm[1] > 230 and calm[2] > 150, calm
+
+
+def _json(client: AppClient, path: str) -> dict[str, Any]:
+    status, _, body = client.call(path, headers={"accept": "application/json"})
+    assert status == 200, body
+    found: dict[str, Any] = json.loads(body)
+    return found
+
+
+def _span(pair: list[str]) -> timedelta:
+    return datetime.fromisoformat(pair[1]) - datetime.fromisoformat(pair[0])
+
+
+def test_without_a_range_the_axis_fits_the_data_and_an_asked_range_stays_exact(
+    client: AppClient,
+) -> None:
+    fitted = _json(client, "/models/churn")  # the default window is 24 h
+    # 80 requests logged within seconds, and the promotion: a minute or two, not a day.
+    assert _span(fitted["x_range"]) < timedelta(minutes=5)
+    # The page was read again over that extent, so its buckets are seconds, not minutes.
+    assert _span([fitted["since"], fitted["until"]]) < timedelta(minutes=30)
+    throughput = fitted["charts"][0]
+    assert throughput["panel"]["id"] == "throughput"
+    x = throughput["series"][0]["x"]
+    assert _span([x[0], x[1]]) <= timedelta(seconds=10)
+    for asked in ("?range=24h", "?range=6h"):
+        exact = _json(client, f"/models/churn{asked}")
+        assert exact["x_range"] == [exact["since"], exact["until"]]
+        assert _span(exact["x_range"]) == timedelta(hours=int(asked[7:-1]))
+    old = _json(client, "/models/churn?since=2026-01-01T00:00:00Z&until=2026-01-02")
+    assert old["x_range"] == ["2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"]
+
+
+def test_the_extent_ignores_held_steps_and_idle_buckets_and_keeps_inside_the_window() -> None:
+    from shipyard.ui.data import TimeRange, x_extent
+    from shipyard.ui.panels import panel_named
+    from shipyard.ui.views import Annotation, Chart, Series
+
+    since = datetime(2026, 12, 7, tzinfo=UTC)
+    until = since + timedelta(hours=24)
+    window = TimeRange(since, until, "24h")
+    at = [since + timedelta(hours=20, minutes=m) for m in (0, 10, 20)]
+    text = [t.isoformat() for t in at]
+    edges = [since.isoformat(), until.isoformat()]
+    charts = [
+        Chart(panel_named("traffic"), series=[Series("1 champion", edges, [1.0, 1.0])]),
+        Chart(panel_named("throughput"), series=[Series("1", [edges[0], *text], [0.0, 0, 3, 0])]),
+        Chart(panel_named("latency"), annotations=[Annotation(text[2], "alias.promote", "2")]),
+    ]
+    first, last = x_extent(charts, window, explicit=False)
+    # From the only busy bucket to the annotation, a 30-second margin each side (5 % < 30 s).
+    assert (first, last) == (at[1] - timedelta(seconds=30), at[2] + timedelta(seconds=30))
+    assert x_extent(charts, window, explicit=True) == (since, until)
+    assert x_extent(charts[:1], window, explicit=False) == (since, until)  # nothing measured
+    late = [Chart(panel_named("latency"), annotations=[Annotation(edges[1], "alert", "x")])]
+    assert x_extent(late, window, explicit=False)[1] == until  # never past the window
+
+
+def test_chromium_draws_every_chart_over_the_pages_x_range(
+    drifted: Config, viewer: str, browser: Browser
+) -> None:
+    from tests.support.servers import serve_in_thread
+
+    with serve_in_thread(dashboard_app(drifted)) as url:
+        page = _logged_in(browser, url, viewer)
+        try:
+            for asked in ("", "?range=24h"):
+                page.goto(f"{url}/models/churn{asked}")
+                wanted = json.loads(page.locator("#charts").get_attribute("data-x-range") or "")
+                for panel in ("throughput", "feature_drift"):
+                    drawn = _drawn(page, panel)
+                    assert drawn["autorange"] is False
+                    shown = [datetime.fromisoformat(t).replace(tzinfo=UTC) for t in drawn["xrange"]]
+                    expected = [datetime.fromisoformat(t) for t in wanted]
+                    # plotly keeps dates to the tenth of a millisecond
+                    gaps = [abs(a - b) for a, b in zip(shown, expected, strict=True)]
+                    assert max(gaps) < timedelta(milliseconds=1), (panel, shown, expected)
+                span = expected[1] - expected[0]
+                assert span == timedelta(hours=24) if asked else span < timedelta(minutes=5)
+        finally:
+            page.close()

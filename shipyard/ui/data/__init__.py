@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from shipyard.ui.data.audit import audit_view
 from shipyard.ui.data.context import ChartContext
+from shipyard.ui.data.extent import x_extent
 from shipyard.ui.data.fleet import fleet_rows
 from shipyard.ui.data.models import known_models, model_view
 from shipyard.ui.data.ranges import ACCEPTED, RangeError, TimeRange, parse_range
@@ -34,4 +35,5 @@ __all__ = [
     "model_view",
     "parse_range",
     "version_view",
+    "x_extent",
 ]

@@ -3,6 +3,7 @@ cycles, alerts and the audited events."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -17,6 +18,7 @@ from shipyard.store.tables import CycleRow, DeploymentRow, EventRow, RolloutRow
 from shipyard.ui.data import control
 from shipyard.ui.data.annotations import event_dict
 from shipyard.ui.data.context import ChartContext
+from shipyard.ui.data.extent import x_extent
 from shipyard.ui.data.extra_charts import kpi_charts
 from shipyard.ui.data.ranges import TimeRange
 from shipyard.ui.data.series import SERIES
@@ -75,10 +77,35 @@ def require_model(project: Project, model: str) -> list[str]:
     return models
 
 
-def model_view(project: Project, model: str, window: TimeRange) -> ModelView:
+FIT_RATIO = 4
+"""``fit`` re-reads the page over the data's extent when that is under 1/FIT_RATIO of the window."""
+
+
+def model_view(project: Project, model: str, window: TimeRange, *, fit: bool = False) -> ModelView:
     """The model page over ``window``: a chart per panel (one per KPI), roll-outs with each
-    step's guardrail evidence, CT cycles gate by gate, alerts and events."""
+    step's guardrail evidence, CT cycles gate by gate, alerts and events.
+
+    ``fit`` (no range was asked for): when the data and annotations cover under a quarter
+    of ``window``, the page is read again over just their extent (:func:`x_extent`), so
+    its buckets are fine enough to show them (two minutes of a demo, not two 10-minute
+    buckets of a day).
+    """
     require_model(project, model)
+    view = _model_view(project, model, window)
+    if fit:
+        since, until = x_extent(view.charts, window, explicit=False, step=_step(window))
+        if (until - since) * FIT_RATIO < window.until - window.since:
+            view = _model_view(project, model, TimeRange(since, until, window.label))
+    return view
+
+
+def _step(window: TimeRange) -> timedelta:
+    from shipyard.ui.data.buckets import grid_for
+
+    return timedelta(seconds=grid_for(window).step)
+
+
+def _model_view(project: Project, model: str, window: TimeRange) -> ModelView:
     ctx = ChartContext(project, model, window)
     charts: list[Chart] = []
     for panel in panels_for("model"):

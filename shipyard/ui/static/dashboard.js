@@ -85,6 +85,13 @@
     });
   }
 
+  // Every chart shares the page's x range (the range asked for, or the data's extent).
+  function xaxis(figure) {
+    var holder = figure.closest("[data-x-range]");
+    var range = holder ? JSON.parse(holder.getAttribute("data-x-range")) : null;
+    return range ? { type: "date", range: range, autorange: false } : { type: "date" };
+  }
+
   function draw(figure) {
     var holder = figure.querySelector("script.chart-data");
     var plot = figure.querySelector(".plot");
@@ -108,7 +115,7 @@
         orientation: "h", x: 0, xanchor: "left", y: 0, yref: "container", yanchor: "bottom",
         entrywidth: 0.33, entrywidthmode: "fraction", font: { size: 10 }
       },
-      xaxis: { type: "date" },
+      xaxis: xaxis(figure),
       yaxis: { tickformat: UNIT_FORMATS[chart.panel.unit] || "", rangemode: "tozero" },
       hovermode: "closest"
     };
