@@ -60,8 +60,9 @@ def local_viewer(name: str) -> Principal:
 
 
 def wants_json(request: Request) -> bool:
-    """Whether the caller is a script: it sent a bearer header, or asked for JSON only."""
-    if request.headers.get("authorization"):
+    """Whether the caller is a script: it sent a bearer header, asked for JSON only, or
+    called a route that answers nothing but JSON (its errors too: ``request.state.json_only``)."""
+    if request.headers.get("authorization") or getattr(request.state, "json_only", False):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

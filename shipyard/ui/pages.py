@@ -9,6 +9,7 @@ CSRF value and go through :func:`shipyard.ui.actions.run_action`; logging in and
 
     GET  /                                fleet, sorted by what needs attention
     GET  /models/{name}?range=6h          a model over a range (or ?since=…&until=…)
+    GET  /models/{name}/kpis?range=6h     its KPI charts as JSON (the page fetches them)
     GET  /models/{name}/versions/{v}      a version: lineage, scorecard, card, serving
     GET  /audit?q=…&kind=…&offset=…       the audit log, its verify status, its checkpoint
     GET  /maturity                        the maturity level and ROI metrics
@@ -39,10 +40,13 @@ from shipyard.ui.rendering import Dashboard, dashboard_of
 from shipyard.ui.sessions import login, logout
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from shipyard.delivery.rollout import Rollout
     from shipyard.ui.data import TimeRange
+    from shipyard.ui.views import Chart
 
-__all__ = ["ROUTES", "audit", "fleet", "maturity", "model", "version"]
+__all__ = ["ROUTES", "audit", "fleet", "kpis", "maturity", "model", "version"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +130,9 @@ async def model(request: Request) -> Response:
     dashboard = dashboard_of(request)
     window = _window(request, dashboard)
     explicit = _explicit(request)
+    inline = wants_json(request)  # a script gets the KPIs in the answer; a page fetches them
     view = await run_in_threadpool(
-        lambda: data.model_view(dashboard.project, name, window, fit=not explicit)
+        lambda: data.model_view(dashboard.project, name, window, fit=not explicit, kpis=inline)
     )
     done = DONE.get(request.query_params.get("done", ""))
     order = {panel.id: index for index, panel in enumerate(panels_for("model"))}
@@ -148,8 +153,43 @@ async def model(request: Request) -> Response:
         ranges=RANGES,
         query=dict(request.query_params),
         done=done,
+        kpis_url=_kpis_url(name, view.since, view.until),
+        kpis_pending=not inline and any(_pending(c) for c in charts if c.panel.id == "kpi"),
         may_deploy=visitor.may(Scope.MODELS_DEPLOY, name),
         csrf_field=CSRF_FIELD,
+    )
+
+
+def _pending(chart: Chart) -> bool:
+    """A KPI placeholder (the page fetches its chart), not a chart that says something."""
+    return not chart.series and not chart.error and (chart.note or "").endswith("loading…")
+
+
+def _kpis_url(name: str, since: datetime, until: datetime) -> str:
+    """Where the page fetches its KPI charts: the page's own range, to the microsecond."""
+    query = urlencode({"since": since.isoformat(), "until": until.isoformat()})
+    return f"/models/{quote(name, safe='')}/kpis?{query}"
+
+
+async def kpis(request: Request) -> Response:
+    """GET: a model's KPI charts over the range, as JSON (the model page fetches them after
+    it has loaded: evaluating a KPI over a million predictions takes seconds)."""
+    from shipyard.ui import data
+    from shipyard.ui.rendering import chart_data
+
+    request.state.json_only = True  # a script's answer, errors and refusals included
+    name = request.path_params["name"]
+    _visitor(request, Scope.MODELS_READ, name)
+    dashboard = dashboard_of(request)
+    window = _window(request, dashboard)
+    charts = await run_in_threadpool(data.kpi_view, dashboard.project, name, window)
+    return json_answer(
+        {
+            "model": name,
+            "since": window.since.isoformat(),
+            "until": window.until.isoformat(),
+            "charts": [{**chart_data(chart), "points": chart.points} for chart in charts],
+        }
     )
 
 
@@ -258,6 +298,7 @@ def _action(name: str) -> Callable[[Request], Awaitable[Response]]:
 ROUTES = [
     Route("/", fleet),
     Route("/models/{name}", model),
+    Route("/models/{name}/kpis", kpis),
     Route("/models/{name}/versions/{version}", version),
     Route("/models/{name}/rollback", _action("rollback"), methods=["POST"]),
     Route("/models/{name}/pause", _action("pause"), methods=["POST"]),

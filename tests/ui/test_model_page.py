@@ -351,3 +351,95 @@ def test_chromium_draws_every_chart_over_the_pages_x_range(
                 assert span == timedelta(hours=24) if asked else span < timedelta(minutes=5)
         finally:
             page.close()
+
+
+@pytest.fixture
+def with_kpis(project: Config) -> Config:
+    """Two KPIs: ``converted`` from a CSV of outcomes by request id, ``broken`` whose file
+    does not exist (its error must show on its own chart, not fail the page)."""
+    from tests.support.projects import load
+
+    rows = "\n".join(f"{p}{i},{(i % 3) / 2}" for p in "ab" for i in range(40))
+    (project.root / "outcomes.csv").write_text("request_id,value\n" + rows + "\n")
+    with (project.root / "shipyard.yaml").open("a") as yaml_file:
+        yaml_file.write(
+            "\nkpis:\n"
+            "  - name: converted\n"
+            "    sql: SELECT request_id, value FROM read_csv('outcomes.csv')\n"
+            "    join: request_id\n"
+            "  - name: broken\n"
+            "    sql: SELECT request_id, 1.0 AS value FROM read_csv('no-such-file.csv')\n"
+            "    join: request_id\n"
+        )
+    return load(project.root)
+
+
+FIGURE = re.compile(r"<figure ([^>]*)>(.*?)</figure>", re.S)
+
+
+def test_the_page_leaves_kpi_placeholders_and_kpis_answers_them(
+    with_kpis: Config, viewer: str
+) -> None:
+    with in_process(dashboard_app(with_kpis)) as client:
+        client.http.cookies.set(COOKIE, viewer)
+        page = _page(client, "/models/churn")
+        kpi = [(head, body) for head, body in FIGURE.findall(page) if 'data-panel="kpi"' in head]
+        # One placeholder per declared KPI, marked loading, nothing evaluated: the broken
+        # KPI's missing file is not even read, so no error is on the page yet.
+        assert len(kpi) == 2 and all(" data-loading" in head for head, _ in kpi)
+        assert all('data-points="0"' in head for head, _ in kpi)
+        assert "no-such-file" not in page and "chart-error" not in "".join(b for _, b in kpi)
+        assert "KPI converted: loading…" in page and "KPI broken: loading…" in page
+        url = re.search(r'data-kpis-url="([^"]+)"', page)
+        assert url and url[1].startswith("/models/churn/kpis?since=")
+
+        status, headers, body = client.call(html.unescape(url[1]))
+        assert status == 200 and headers["content-type"] == "application/json"
+        answer = json.loads(body)
+        converted, broken = answer["charts"]
+        assert converted["points"] > 0 and converted["error"] is None
+        assert converted["note"].startswith("KPI converted")
+        assert "targets" not in converted["panel"]  # no PromQL shipped to the browser
+        assert broken["points"] == 0 and "no-such-file.csv" in broken["error"]
+
+        # Its own range parameters, checked like the page's.
+        status, _, body = client.call("/models/churn/kpis?range=soon")
+        assert status == 400 and "Accepted" in json.loads(body)["error"]
+        status, _, body = client.call("/models/nope/kpis")
+        assert status == 404 and "churn" in json.loads(body)["hint"]
+        # A script asking for the page's JSON still gets the KPIs evaluated inline.
+        inline = [c for c in _json(client, "/models/churn")["charts"] if c["panel"]["id"] == "kpi"]
+        assert [bool(c["series"]) for c in inline] == [True, False]
+        assert "no-such-file.csv" in inline[1]["error"]
+
+    with in_process(dashboard_app(with_kpis)) as anonymous:
+        status, _, body = anonymous.call("/models/churn/kpis")  # JSON even without asking
+        assert status == 401 and json.loads(body)["code"] and b"converted" not in body
+
+
+def test_chromium_fetches_each_kpi_into_its_placeholder(
+    with_kpis: Config, viewer: str, browser: Browser
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.support.browser import PageWatch
+    from tests.support.servers import serve_in_thread
+
+    with serve_in_thread(dashboard_app(with_kpis)) as url:
+        page = _logged_in(browser, url, viewer)
+        try:
+            watch = PageWatch(page)
+            page.goto(f"{url}/models/churn")
+            expect(page.locator("figure.chart[data-loading]")).to_have_count(0)
+            figures = page.locator("figure.chart[data-panel=kpi]")
+            assert figures.count() == 2
+            converted, broken = figures.nth(0), figures.nth(1)
+            assert int(converted.get_attribute("data-points") or 0) > 0
+            converted.locator("svg.main-svg").first.wait_for()
+            assert "KPI converted" in (converted.locator(".chart-note").text_content() or "")
+            assert converted.locator(".chart-error").count() == 0
+            assert broken.get_attribute("data-points") == "0"
+            assert "no-such-file.csv" in (broken.locator(".chart-error").text_content() or "")
+            assert watch.console == [] and watch.errors == []
+        finally:
+            page.close()

@@ -18,7 +18,7 @@ from shipyard.ui.data.audit import audit_view
 from shipyard.ui.data.context import ChartContext
 from shipyard.ui.data.extent import x_extent
 from shipyard.ui.data.fleet import fleet_rows
-from shipyard.ui.data.models import known_models, model_view
+from shipyard.ui.data.models import known_models, kpi_view, model_view
 from shipyard.ui.data.ranges import ACCEPTED, RangeError, TimeRange, parse_range
 from shipyard.ui.data.series import SERIES
 from shipyard.ui.data.versions import version_view
@@ -32,6 +32,7 @@ __all__ = [
     "audit_view",
     "fleet_rows",
     "known_models",
+    "kpi_view",
     "model_view",
     "parse_range",
     "version_view",

@@ -19,7 +19,14 @@ from shipyard.ui.views import Chart, Series
 if TYPE_CHECKING:
     from shipyard.monitoring.kpis import KpiPoint, KpiResult
 
-__all__ = ["cost_chart", "kpi_chart", "kpi_charts", "traffic_chart"]
+__all__ = [
+    "cost_chart",
+    "declared_kpis",
+    "kpi_chart",
+    "kpi_charts",
+    "kpi_placeholders",
+    "traffic_chart",
+]
 
 _TRAFFIC_KINDS = ("traffic.changed", "alias.promote", "alias.rollback", "alias.override")
 
@@ -120,6 +127,14 @@ def kpi_charts(ctx: ChartContext) -> list[Chart]:
     from shipyard.monitoring.kpis import evaluate_kpis
 
     panel = panel_named("kpi")
+    if not declared_kpis(ctx):
+        return [
+            Chart(
+                panel,
+                note="No KPI is declared for this model: add one under `kpis:` in "
+                "shipyard.yaml (see docs/kpis.md).",
+            )
+        ]
     try:
         results = evaluate_kpis(ctx.project, ctx.model, ctx.window.since, ctx.window.until)
     except ShipyardError as exc:
@@ -135,6 +150,22 @@ def kpi_charts(ctx: ChartContext) -> list[Chart]:
             )
         ]
     return [_kpi(ctx, panel, result) for result in results]
+
+
+def declared_kpis(ctx: ChartContext) -> list[str]:
+    """The names of the KPIs declared for the model, in the order :func:`kpi_charts` answers."""
+    return [kpi.name for kpi in ctx.project.config.kpis if kpi.applies_to(ctx.model)]
+
+
+def kpi_placeholders(ctx: ChartContext) -> list[Chart]:
+    """The KPI charts without evaluating a KPI: one empty chart per declared KPI (the page
+    fetches them from ``/models/{name}/kpis`` once it has loaded), or the note that none is
+    declared. The model page must not wait for a KPI's SQL."""
+    names = declared_kpis(ctx)
+    if not names:
+        return kpi_charts(ctx)  # says that none is declared; evaluates nothing
+    panel = panel_named("kpi")
+    return [Chart(panel, note=f"KPI {name}: loading…") for name in names]
 
 
 def _kpi(ctx: ChartContext, panel: Panel, result: KpiResult) -> Chart:

@@ -3,6 +3,7 @@ cycles, alerts and the audited events."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from shipyard.ui.data import control
 from shipyard.ui.data.annotations import event_dict
 from shipyard.ui.data.context import ChartContext
 from shipyard.ui.data.extent import x_extent
-from shipyard.ui.data.extra_charts import kpi_charts
+from shipyard.ui.data.extra_charts import kpi_charts, kpi_placeholders
 from shipyard.ui.data.ranges import TimeRange
 from shipyard.ui.data.series import SERIES
 from shipyard.ui.panels import panels_for
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVE_ROLLOUTS",
     "known_models",
+    "kpi_view",
     "model_view",
     "open_alert_counts",
     "require_model",
@@ -81,7 +83,9 @@ FIT_RATIO = 4
 """``fit`` re-reads the page over the data's extent when that is under 1/FIT_RATIO of the window."""
 
 
-def model_view(project: Project, model: str, window: TimeRange, *, fit: bool = False) -> ModelView:
+def model_view(
+    project: Project, model: str, window: TimeRange, *, fit: bool = False, kpis: bool = True
+) -> ModelView:
     """The model page over ``window``: a chart per panel (one per KPI), roll-outs with each
     step's guardrail evidence, CT cycles gate by gate, alerts and events.
 
@@ -89,14 +93,31 @@ def model_view(project: Project, model: str, window: TimeRange, *, fit: bool = F
     of ``window``, the page is read again over just their extent (:func:`x_extent`), so
     its buckets are fine enough to show them (two minutes of a demo, not two 10-minute
     buckets of a day).
+
+    ``kpis=False`` (the HTML page): the KPI charts are placeholders, one per declared KPI,
+    and no KPI is evaluated (:func:`kpi_view` answers them); a KPI's SQL over a million
+    predictions takes seconds, and the page must not wait for it.
     """
     require_model(project, model)
-    view = _model_view(project, model, window)
-    if fit:
-        since, until = x_extent(view.charts, window, explicit=False, step=_step(window))
-        if (until - since) * FIT_RATIO < window.until - window.since:
-            view = _model_view(project, model, TimeRange(since, until, window.label))
+    view = _model_view(project, model, window, kpis=kpis and not fit)
+    if not fit:
+        return view
+    since, until = x_extent(view.charts, window, explicit=False, step=_step(window))
+    if (until - since) * FIT_RATIO < window.until - window.since:
+        return _model_view(project, model, TimeRange(since, until, window.label), kpis=kpis)
+    if kpis:  # evaluated once, over the window kept
+        found = kpi_view(project, model, window)
+        others = [chart for chart in view.charts if chart.panel.id != "kpi"]
+        at = next((i for i, c in enumerate(view.charts) if c.panel.id == "kpi"), len(others))
+        view = replace(view, charts=[*others[:at], *found, *others[at:]])
     return view
+
+
+def kpi_view(project: Project, model: str, window: TimeRange) -> list[Chart]:
+    """The KPI charts of ``model`` over ``window`` (the model page fetches them once it has
+    loaded): one per declared KPI in declaration order, or one chart with the error."""
+    require_model(project, model)
+    return kpi_charts(ChartContext(project, model, window))
 
 
 def _step(window: TimeRange) -> timedelta:
@@ -105,12 +126,12 @@ def _step(window: TimeRange) -> timedelta:
     return timedelta(seconds=grid_for(window).step)
 
 
-def _model_view(project: Project, model: str, window: TimeRange) -> ModelView:
+def _model_view(project: Project, model: str, window: TimeRange, *, kpis: bool) -> ModelView:
     ctx = ChartContext(project, model, window)
     charts: list[Chart] = []
     for panel in panels_for("model"):
         if panel.id == "kpi":
-            charts.extend(kpi_charts(ctx))
+            charts.extend(kpi_charts(ctx) if kpis else kpi_placeholders(ctx))
         else:
             charts.append(SERIES[panel.id](ctx))
     rollouts, cycles = _rollouts_and_cycles(project, model)

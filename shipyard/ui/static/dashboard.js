@@ -1,7 +1,8 @@
 // Draws each chart of the page with plotly, from the JSON embedded next to it.
 // Every <figure class="chart"> holds <script type="application/json" class="chart-data">
 // (a Chart record: panel, series, heatmap, annotations) and an empty <div class="plot">.
-// Nothing is fetched: the data is in the page, plotly.min.js is served by the dashboard.
+// Only the KPI charts are fetched after the page has loaded (GET /models/{name}/kpis, into
+// the placeholders marked data-loading); plotly.min.js is served by the dashboard.
 "use strict";
 (function () {
   // Arms as colours; a second version in the same arm gets a shade of its arm's colour.
@@ -94,14 +95,30 @@
 
   function draw(figure) {
     var holder = figure.querySelector("script.chart-data");
-    var plot = figure.querySelector(".plot");
-    if (!holder || !plot) return;
-    var chart = JSON.parse(holder.textContent);
-    if (Number(figure.getAttribute("data-points")) === 0) {
-      plot.classList.add("empty");
-      plot.textContent = chart.error ? "" : "No data in this range.";
+    if (!holder) return;
+    if (figure.hasAttribute("data-loading")) {  // fetched after the page: see loadKpis
+      placeholder(figure, "Loading\u2026");
       return;
     }
+    plotChart(figure, JSON.parse(holder.textContent));
+  }
+
+  function placeholder(figure, text) {
+    var plot = figure.querySelector(".plot");
+    if (!plot) return;
+    plot.classList.add("empty");
+    plot.textContent = text;
+  }
+
+  function plotChart(figure, chart) {
+    var plot = figure.querySelector(".plot");
+    if (!plot) return;
+    if (Number(figure.getAttribute("data-points")) === 0) {
+      placeholder(figure, chart.error ? "" : "No data in this range.");
+      return;
+    }
+    plot.classList.remove("empty");
+    plot.textContent = "";
     var data = traces(chart);
     // The legend sits under the x axis, about three entries a line, in a margin of its own.
     var legendLines = chart.heatmap ? 0 : Math.ceil(data.length / 3);
@@ -124,9 +141,73 @@
     Plotly.newPlot(plot, data, layout, { displaylogo: false, responsive: true });
   }
 
+  // A paragraph of the figure's caption (class chart-note or chart-error), set as text.
+  function caption(figure, name, text) {
+    var found = figure.querySelector("p." + name);
+    if (!text) {
+      if (found) found.remove();
+      return;
+    }
+    if (!found) {
+      found = document.createElement("p");
+      found.className = name;
+      figure.insertBefore(found, figure.querySelector(".plot"));
+    }
+    found.textContent = text;
+  }
+
+  // A fetched chart into its placeholder: points, note or error, the plot; then not loading.
+  function settle(figure, chart) {
+    figure.setAttribute("data-points", String(chart.points || 0));
+    caption(figure, "chart-note", chart.note);
+    caption(figure, "chart-error", chart.error);
+    try {
+      plotChart(figure, chart);
+    } finally {
+      figure.removeAttribute("data-loading");
+    }
+  }
+
+  function failed(message) {
+    return { error: message, series: [], annotations: [], points: 0, panel: {} };
+  }
+
+  // The KPI charts: evaluating a KPI's SQL takes seconds over a large log, so the page
+  // leaves placeholders (data-loading), one per declared KPI in order, and fetches them here.
+  function loadKpis() {
+    var section = document.querySelector("[data-kpis-url]");
+    if (!section) return;
+    var waiting = Array.prototype.slice.call(section.querySelectorAll("figure.chart[data-loading]"));
+    if (!waiting.length) return;
+    fetch(section.getAttribute("data-kpis-url"), {
+      headers: { Accept: "application/json" }, credentials: "same-origin"
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) {
+          throw new Error((body.error || "HTTP " + response.status) + (body.hint ? " " + body.hint : ""));
+        }
+        return body;
+      }, function () {
+        throw new Error("the answer was not JSON (HTTP " + response.status + ").");
+      });
+    }).then(function (body) {
+      var charts = body.charts || [];
+      waiting.forEach(function (figure, i) {
+        // One error for all (the KPIs could not be evaluated at all) shows on each.
+        var chart = charts.length === 1 && charts[0].error ? charts[0] : charts[i];
+        settle(figure, chart || failed("The declared KPIs changed since the page loaded: reload it."));
+      });
+    }).catch(function (problem) {
+      waiting.forEach(function (figure) {
+        settle(figure, failed("Business KPIs could not be fetched: " + problem.message));
+      });
+    });
+  }
+
   function drawAll() {
     if (typeof Plotly === "undefined") return;
     document.querySelectorAll("figure.chart").forEach(draw);
+    loadKpis();
   }
 
   if (document.readyState === "loading") {
