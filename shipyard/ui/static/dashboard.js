@@ -87,10 +87,23 @@
   }
 
   // Every chart shares the page's x range (the range asked for, or the data's extent).
-  function xaxis(figure) {
+  // A KPI's values sit at the start of its own buckets (an hour, a day), which may begin
+  // before the page's range: its chart widens the range to hold them.
+  function xaxis(figure, chart) {
     var holder = figure.closest("[data-x-range]");
     var range = holder ? JSON.parse(holder.getAttribute("data-x-range")) : null;
-    return range ? { type: "date", range: range, autorange: false } : { type: "date" };
+    if (!range) return { type: "date" };
+    if (chart && chart.panel && chart.panel.id === "kpi") {
+      var low = Date.parse(range[0]), high = Date.parse(range[1]);
+      (chart.series || []).forEach(function (series) {
+        series.x.forEach(function (x) {
+          var t = Date.parse(x);
+          if (t < low) { low = t; range[0] = x; }
+          if (t > high) { high = t; range[1] = x; }
+        });
+      });
+    }
+    return { type: "date", range: range, autorange: false };
   }
 
   function draw(figure) {
@@ -132,7 +145,7 @@
         orientation: "h", x: 0, xanchor: "left", y: 0, yref: "container", yanchor: "bottom",
         entrywidth: 0.33, entrywidthmode: "fraction", font: { size: 10 }
       },
-      xaxis: xaxis(figure),
+      xaxis: xaxis(figure, chart),
       yaxis: { tickformat: UNIT_FORMATS[chart.panel.unit] || "", rangemode: "tozero" },
       hovermode: "closest"
     };
