@@ -74,6 +74,14 @@ def log_in(page: Page, dashboard: Dashboard, token: str, then: str = "/") -> Non
     page.fill("#token", token)
     page.click("#login-form [type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
+    settle(page)
+
+
+def settle(page: Page) -> None:
+    """Wait until the page's network is idle and every chart is drawn (a KPI chart fetched
+    after the page would otherwise be cut off by the next navigation)."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(DRAWN)
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -82,13 +90,14 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(DOCS_IMG / f"dashboard-{name}.png"), animations="disabled")
 
 
-def drawn_charts(page: Page) -> dict[str, tuple[int, int]]:
-    """Each chart's panel id → (data-points, marks plotly drew in its SVG)."""
-    found: dict[str, tuple[int, int]] = {}
+def drawn_charts(page: Page) -> list[tuple[str, int, int]]:
+    """Each chart's (panel id, data-points, marks plotly drew in its SVG), in page order (a
+    panel may have several charts: one per declared KPI)."""
+    found: list[tuple[str, int, int]] = []
     for chart in page.locator(".chart[data-panel]").all():
         panel = chart.get_attribute("data-panel") or ""
         points = int(chart.get_attribute("data-points") or 0)
-        found[panel] = (points, chart.locator(MARKS).count())
+        found.append((panel, points, chart.locator(MARKS).count()))
     return found
 
 
@@ -160,9 +169,9 @@ def test_a_viewer_sees_every_page_with_data(context: BrowserContext, dashboard: 
     # Model: one chart per panel, each with points that plotly drew.
     visit(page, dashboard.url + dashboard.model_page, secrets=secrets)
     charts = drawn_charts(page)
-    expected = {panel.id for panel in panels_for("model")}
-    assert set(charts) == expected, charts
-    empty = {panel: seen for panel, seen in charts.items() if seen[0] <= 0 or seen[1] <= 0}
+    expected = [panel.id for panel in panels_for("model")]
+    assert list(dict.fromkeys(panel for panel, _, _ in charts)) == expected, charts
+    empty = [chart for chart in charts if chart[1] <= 0 or chart[2] <= 0]
     assert not empty, f"charts without points or without drawn marks: {empty}"
     page_text = page.inner_text("body")
     assert SHIFTED in page_text and KPI in page_text
@@ -240,6 +249,7 @@ def test_a_deployer_rolls_back_from_the_model_page(
     form.locator("#rollback-reason").fill(reason)
     with page.expect_navigation(wait_until="networkidle"):
         form.locator("[type=submit]").click()
+    settle(page)
     assert page.locator("#done").is_visible()
     assert page.inner_text("#champion").strip() == dashboard.previous
     assert champion(dashboard) == dashboard.previous
