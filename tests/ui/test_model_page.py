@@ -184,13 +184,18 @@ def test_guardrail_rows_take_evidence_of_any_shape() -> None:
 @pytest.fixture
 def drifted(project: Config) -> Config:
     """Two stored monitor runs: ``tenure`` past its retrain level (2×), ``age`` calm (0.04×)."""
+    return _with_runs(project, 2)
+
+
+def _with_runs(project: Config, runs: int) -> Config:
+    """``runs`` stored monitor runs, 30 s apart: ``tenure`` drifted, ``age`` calm."""
     from shipyard.store import MonitorRunRow
     from shipyard.store.monitor_runs import save_monitor_run
 
     bands = {"inspect": 0.1, "retrain": 0.25, "pause": 0.4}
     admin = project_of(project)
     try:
-        for ago in (60, 30):  # two runs: a heatmap's cells span from one run to the next
+        for ago in (60, 30)[-runs:]:
             save_monitor_run(
                 admin.store,
                 MonitorRunRow(
@@ -236,20 +241,24 @@ def _drawn(page: Page, panel: str) -> dict[str, Any]:
             xrange: plot._fullLayout.xaxis.range,
             autorange: plot.layout.xaxis.autorange,
             cells: (plot._fullData[0].y || []).map((_, i) => [
-                plot._fullLayout._size.l + plot._fullLayout.xaxis.d2p(plot._fullData[0].x[0]),
+                plot._fullLayout._size.l + plot._fullLayout.xaxis.d2p(
+                    plot._fullData[0].x ? plot._fullData[0].x[0] : plot._fullData[0].x0),
                 plot._fullLayout._size.t + plot._fullLayout.yaxis.l2p(i)]),
         })"""
     )
     return drawn
 
 
+@pytest.mark.parametrize("runs", [2, 1])
 def test_the_drifted_feature_is_the_hot_cell_on_a_fixed_scale(
-    drifted: Config, viewer: str, browser: Browser, tmp_path: Path
+    project: Config, viewer: str, browser: Browser, tmp_path: Path, runs: int
 ) -> None:
+    """Also with a single monitor run, whose one column plotly would draw 1 ms wide."""
     from PIL import Image
 
     from tests.support.servers import serve_in_thread
 
+    drifted = _with_runs(project, runs)
     with serve_in_thread(dashboard_app(drifted)) as url:
         page = _logged_in(browser, url, viewer)
         try:

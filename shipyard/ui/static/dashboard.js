@@ -36,8 +36,13 @@
 
   function traces(chart) {
     if (chart.heatmap) {
+      // One column (one monitor run) would be a brick a millisecond wide: give it a minute.
+      var single = chart.heatmap.x.length === 1;
       return [{
-        type: "heatmap", x: chart.heatmap.x, y: chart.heatmap.y.map(literal), z: chart.heatmap.z,
+        type: "heatmap", y: chart.heatmap.y.map(literal), z: chart.heatmap.z,
+        x: single ? undefined : chart.heatmap.x,
+        x0: single ? chart.heatmap.x[0] : undefined,
+        dx: single ? 60000 : undefined,
         // Plotly's YlOrRd runs dark red -> pale yellow; reversed, the drifted cells are hot.
         // A fixed domain puts 1 (the retrain level) mid-scale on every page; 2 and above saturate.
         colorscale: "YlOrRd", reversescale: true, zmin: 0, zmax: 2, zauto: false,
