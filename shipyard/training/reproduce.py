@@ -20,10 +20,14 @@ from shipyard.registry.tracking import Tracking, mlflow_errors, run_files_proble
 from shipyard.registry.views import get_version
 from shipyard.store.event_kinds import EventKind
 from shipyard.training.context import TrainContext
+from shipyard.training.cost import COST_METRIC, CPU_METRIC
 from shipyard.training.entrypoint import load_entrypoint
 from shipyard.training.runner import DURATION_METRIC, RUN_RECORD, call_train_function
 
 __all__ = ["MetricComparison", "ReproduceReport", "reproduce"]
+
+# What a run measured about itself (time, CPU, cost), not what it learned: never compared.
+_MEASURED = frozenset({DURATION_METRIC, CPU_METRIC, COST_METRIC})
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def reproduce(
     metrics = [
         _compare(name, value, ctx.metrics.get(name), tolerance)
         for name, value in sorted(recorded_metrics.items())
-        if name != DURATION_METRIC
+        if name not in _MEASURED
     ]
     features, _ = ctx.features()
     with mlflow_errors(f"Model {label}"):
