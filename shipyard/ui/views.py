@@ -32,7 +32,8 @@ class Series(Record):
     """One line of a chart: ``x`` are ISO-8601 UTC times, ``y`` the values (None: a gap).
 
     ``arm`` is champion, challenger or shadow where the panel splits by arm; ``dash``
-    draws it dashed (a band, a bound, an estimate).
+    draws it dashed (a band, a bound, an estimate); a ``hidden`` series is listed in the
+    legend and drawn when clicked there (plotly's ``legendonly``).
     """
 
     name: str
@@ -40,6 +41,7 @@ class Series(Record):
     y: list[float | None]
     arm: str | None = None
     dash: bool = False
+    hidden: bool = False
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,9 @@ def test_performance_shows_realised_estimated_and_the_scorecard_floor(project: P
     assert lines["1 roc_auc estimated"].y == pytest.approx([0.81, 0.79, 0.74])
     assert lines["1 roc_auc estimate low"].y == pytest.approx([0.79, 0.77, 0.72])
     assert lines["roc_auc scorecard min"].y == [0.75, 0.75]
+    # The scorecard's metric is drawn; the estimate's band edges wait in the legend.
+    assert not lines["1 roc_auc realised"].hidden and not lines["1 roc_auc estimated"].hidden
+    assert lines["1 roc_auc estimate low"].hidden and lines["1 roc_auc estimate high"].hidden
     labels = SERIES["labels"](_ctx(project))
     assert labels.series[0].y == pytest.approx([0.05, 0.15, 0.25])
     assert "2.0 h" in (labels.note or "")

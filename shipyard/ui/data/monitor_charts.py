@@ -108,46 +108,50 @@ def prediction_drift_chart(ctx: ChartContext) -> Chart:
 
 def performance_chart(ctx: ChartContext) -> Chart:
     """Realised (labelled) against estimated (CBPE, with its band) performance, by version,
-    and the scorecard's bounds."""
+    and the scorecard's bounds.
+
+    The metrics the scorecard bounds are drawn (else the first one measured); the others,
+    and the estimate's band edges, wait in the legend, one click away: every metric ×
+    realised / estimated / low / high for each version is too many lines to read.
+    """
     panel = panel_named("performance")
-    series: list[Series] = []
-    metrics: set[str] = set()
-    for version, runs in _by_version(ctx).items():
+    bounds = scorecard_bounds(ctx.project.config)
+    by_version = _by_version(ctx)
+    found: list[tuple[str, list[str], list[dict[str, Any]], list[dict[str, Any]], list[str]]] = []
+    measured: set[str] = set()
+    for version, runs in by_version.items():
         x = [r.at.isoformat() for r in runs]
         realised = [(r.result.get("performance") or {}).get("metrics") or {} for r in runs]
         estimated = [r.result.get("estimated") or {} for r in runs]
         names = sorted({m for d in realised for m in d} | {m for d in estimated for m in d})
-        metrics.update(names)
+        measured.update(names)
+        found.append((version, x, realised, estimated, names))
+    shown = (set(bounds) & measured) or set(sorted(measured)[:1])
+    series: list[Series] = []
+    for version, x, realised, estimated, names in found:
         for metric in names:
+            hidden = metric not in shown
             ys = [_number(d.get(metric)) for d in realised]
             if any(y is not None for y in ys):
-                series.append(Series(f"{version} {metric} realised", x, ys))
+                series.append(Series(f"{version} {metric} realised", x, ys, hidden=hidden))
             est = [d.get(metric) or {} for d in estimated]
             if any(_number(e.get("value")) is not None for e in est):
-                series.append(
-                    Series(
-                        f"{version} {metric} estimated",
-                        x,
-                        [_number(e.get("value")) for e in est],
-                        dash=True,
-                    )
-                )
+                values = [_number(e.get("value")) for e in est]
+                name = f"{version} {metric} estimated"
+                series.append(Series(name, x, values, dash=True, hidden=hidden))
                 for edge in ("low", "high"):
-                    series.append(
-                        Series(
-                            f"{version} {metric} estimate {edge}",
-                            x,
-                            [_number(e.get(edge)) for e in est],
-                            dash=True,
-                        )
-                    )
+                    edges = [_number(e.get(edge)) for e in est]
+                    name = f"{version} {metric} estimate {edge}"
+                    series.append(Series(name, x, edges, dash=True, hidden=True))
     if ctx.runs:
         x = [ctx.runs[0].at.isoformat(), ctx.runs[-1].at.isoformat()]
-        for metric, found in sorted(scorecard_bounds(ctx.project.config).items()):
-            if metric not in metrics:
+        for metric, sides in sorted(bounds.items()):
+            if metric not in measured:
                 continue
-            for side, value in sorted(found.items()):
-                series.append(Series(f"{metric} scorecard {side}", x, [value, value], dash=True))
+            hidden = metric not in shown
+            for side, value in sorted(sides.items()):
+                name = f"{metric} scorecard {side}"
+                series.append(Series(name, x, [value, value], dash=True, hidden=hidden))
     note = None if series else (_NO_RUNS if not ctx.runs else "No run had labels or an estimate.")
     return Chart(panel, series=series, annotations=ctx.annotations, note=note)
 

@@ -68,6 +68,7 @@
         // Sparse series (gaps between few values) also get markers, or a lone value vanishes.
         type: "scatter", mode: known(series.y) < 30 ? "lines+markers" : "lines",
         name: literal(series.name), x: series.x, y: series.y, connectgaps: false,
+        visible: series.hidden ? "legendonly" : true,
         line: { color: colour, dash: series.dash ? "dash" : "solid", width: 2 },
         marker: { color: colour, size: 5 }
       };
