@@ -202,6 +202,9 @@ def test_roll_outs_show_each_steps_evidence_and_cycles_each_gate(fleet: dict[str
     assert mid.rollout_active and mid.rollouts[0]["state"] == "running"
     advance(store, "calm", verdict="breach", requests=40,
             evidence={"reason": "p99 latency above the champion's", "p99_ms": 180.0})  # fmt: skip
+    # The owner paged about the rollback, and the retrain a monitor asked for: the story.
+    store.record(EventKind.ROLLOUT_ALERT_DELIVERED, "model:calm/2", {"route": "pager"})
+    store.record(EventKind.RETRAIN_REQUESTED, "model:calm", {"signal": "feature:age"})
     view = model_view(project, "calm", parse_range("3h", None, None, "24h"))
     assert not view.rollout_active
     rollout = view.rollouts[0]
@@ -215,6 +218,7 @@ def test_roll_outs_show_each_steps_evidence_and_cycles_each_gate(fleet: dict[str
     ]
     kinds = [a.kind for a in view.charts[0].annotations]
     assert "rollout.started" in kinds and "rollout.rolled_back" in kinds
+    assert {"rollout.alert_delivered", "retrain_requested", "ct.cycle_started"} <= set(kinds)
     rolled = next(a for a in view.charts[0].annotations if a.kind == "rollout.rolled_back")
     assert rolled.arm == "challenger" and "p99 latency" in rolled.text
 

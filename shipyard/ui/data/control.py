@@ -45,9 +45,17 @@ ANNOTATED_KINDS = (
     "rollout.promoted",
     "rollout.rolled_back",
     "rollout.aborted",
+    "rollout.alert_delivered",
     "alert.opened",
+    "alert.delivered",
+    "retrain_requested",
+    "ct.cycle_started",
+    "ct.cycle_finished",
+    "monitor.paused",
 )
-"""The audited events drawn as annotations on the charts."""
+"""The audited events drawn as annotations on the charts: the story from an alert (and the
+page it sent) through the retrain it requested and the CT cycle, to promotions and
+rollbacks (and the owner paged about them)."""
 
 _versions = table(
     "model_versions",

@@ -12,7 +12,10 @@
     shadow: ["#7f7f7f", "#404040", "#bdbdbd", "#969696"]
   };
   var OTHER_COLOURS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
-  var EVENT_COLOURS = { alert: "#d62728", rollback: "#d62728", promote: "#2ca02c" };
+  var EVENT_COLOURS = {
+    alert: "#d62728", rollback: "#d62728", rolled_back: "#d62728", paused: "#d62728",
+    promote: "#2ca02c", retrain: "#ff7f0e", cycle: "#9467bd"
+  };
   var UNIT_FORMATS = { percentunit: ".1%", s: ".3~g", reqps: ".3~g", currencyUSD: "$.4~g" };
 
   function eventColour(kind) {
