@@ -9,20 +9,21 @@ import json
 import re
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from shipyard.config import Config
 from shipyard.registry import Tracking
-from shipyard.registry.aliases import move_alias
 from shipyard.store import Store
 from shipyard.ui import panels_for
 from shipyard.ui.app import dashboard_app
 from shipyard.ui.auth import COOKIE
-from tests.support import project_of
 from tests.support.asgi import AppClient, in_process
-from tests.support.logs import log_requests
-from tests.support.tokens import token_for
+from tests.support.dashboard_pages import (
+    get_page,
+    promoted_with_traffic,
+    viewer_session,
+    viewer_token,
+)
 
 HTML = {"accept": "text/html"}
 CHART = re.compile(
@@ -35,36 +36,22 @@ DATA = re.compile(r'<script type="application/json" class="chart-data">(.*?)</sc
 @pytest.fixture
 def project(two_versions: tuple[Config, Store, Tracking]) -> Config:
     """churn/1 then churn/2 champion, 40 requests logged for each version."""
-    config, store, tracking = two_versions
-    log_requests(config, "1", np.linspace(2.0, 9.0, 40), "a")
-    move_alias(store, tracking.client, "churn", "champion", "2", action="promote", reason="better")
-    log_requests(config, "2", np.linspace(1.0, 5.0, 40), "b")
-    return config
+    return promoted_with_traffic(two_versions)
 
 
 @pytest.fixture
 def viewer(project: Config) -> str:
-    admin = project_of(project)
-    try:
-        return token_for(admin, "viewer", name="vera")
-    finally:
-        admin.close()
+    return viewer_token(project)
 
 
 @pytest.fixture
 def client(project: Config, viewer: str) -> Iterator[AppClient]:
-    with in_process(dashboard_app(project)) as app:
-        app.http.cookies.set(COOKIE, viewer)
+    with viewer_session(project, viewer) as app:
         yield app
 
 
 def _page(client: AppClient, path: str, status: int = 200) -> str:
-    got, headers, body = client.call(path, headers=HTML)
-    text = body.decode()
-    assert got == status, text
-    assert headers["content-type"].startswith("text/html")
-    assert "Traceback" not in text
-    return text
+    return get_page(client, path, status)
 
 
 def test_the_fleet_lists_each_model_with_its_champion(client: AppClient) -> None:

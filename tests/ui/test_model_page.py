@@ -12,19 +12,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 
 from shipyard.config import Config
 from shipyard.registry import Tracking
-from shipyard.registry.aliases import move_alias
 from shipyard.store import Store
 from shipyard.ui.app import dashboard_app
 from shipyard.ui.auth import COOKIE
 from tests.support import project_of
 from tests.support.asgi import AppClient, in_process
-from tests.support.logs import log_requests
-from tests.support.tokens import token_for
+from tests.support.dashboard_pages import (
+    get_page,
+    promoted_with_traffic,
+    viewer_session,
+    viewer_token,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -74,35 +76,22 @@ ROLLED_BACK = {
 @pytest.fixture
 def project(two_versions: tuple[Config, Store, Tracking]) -> Config:
     """churn/1 then churn/2 champion, 40 requests logged for each version."""
-    config, store, tracking = two_versions
-    log_requests(config, "1", np.linspace(2.0, 9.0, 40), "a")
-    move_alias(store, tracking.client, "churn", "champion", "2", action="promote", reason="better")
-    log_requests(config, "2", np.linspace(1.0, 5.0, 40), "b")
-    return config
+    return promoted_with_traffic(two_versions)
 
 
 @pytest.fixture
 def viewer(project: Config) -> str:
-    admin = project_of(project)
-    try:
-        return token_for(admin, "viewer", name="vera")
-    finally:
-        admin.close()
+    return viewer_token(project)
 
 
 @pytest.fixture
 def client(project: Config, viewer: str) -> Iterator[AppClient]:
-    with in_process(dashboard_app(project)) as app:
-        app.http.cookies.set(COOKIE, viewer)
+    with viewer_session(project, viewer) as app:
         yield app
 
 
 def _page(client: AppClient, path: str, status: int = 200) -> str:
-    got, headers, body = client.call(path, headers=HTML)
-    text = body.decode()
-    assert got == status, text
-    assert headers["content-type"].startswith("text/html")
-    return text
+    return get_page(client, path, status)
 
 
 def _section(page: str, name: str) -> str:
