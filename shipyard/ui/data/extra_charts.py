@@ -84,13 +84,12 @@ def _shares(state: dict[str, Any]) -> dict[tuple[str, str], float]:
 def cost_chart(ctx: ChartContext) -> Chart:
     """Compute cost per 1,000 predictions, per bucket, by version and arm, from the usage
     servers record (``shipyard_usage``: CPU seconds × ``cost.cpu_hour`` per interval)."""
-    from shipyard.store.usage import usage_buckets
+    from shipyard.monitoring.cost import serving_cost
 
     panel = panel_named("cost")
+    window = ctx.window
     try:
-        buckets = usage_buckets(
-            ctx.store, ctx.model, ctx.window.since, ctx.window.until, ctx.grid.step
-        )
+        cost = serving_cost(ctx.project, ctx.model, window.since, window.until, ctx.grid.step)
     except ShipyardError as exc:
         return Chart(panel, annotations=ctx.annotations, error=f"Cost history: {exc.message}")
     except SQLAlchemyError:
@@ -101,12 +100,9 @@ def cost_chart(ctx: ChartContext) -> Chart:
             "run `shipyard db upgrade`.",
         )
     lines: dict[tuple[str, str], dict[str, float | None]] = {}
-    currencies = set()
-    for item in buckets:
+    for item in cost.buckets:
         when = as_utc(item.start).isoformat()
-        value = 1000 * item.cost / item.requests if item.requests else None
-        lines.setdefault((item.version, item.role), {})[when] = value
-        currencies.add(item.currency)
+        lines.setdefault((item.version, item.role), {})[when] = item.cost_per_1000
     if not lines:
         return Chart(
             panel,
@@ -117,7 +113,9 @@ def cost_chart(ctx: ChartContext) -> Chart:
     for (version, arm), values in sorted(lines.items()):
         x = sorted(values)
         series.append(Series(f"{version} {arm}", x, [values[t] for t in x], arm=arm))
-    note = f"In {', '.join(sorted(currencies))} per 1,000 predictions."
+    note = f"In {cost.currency} per 1,000 predictions."
+    if cost.other_currency_rows:  # stored before cost.currency changed
+        note += f" {cost.other_currency_rows} buckets priced in another currency are left out."
     return Chart(panel, series=series, annotations=ctx.annotations, note=note)
 
 

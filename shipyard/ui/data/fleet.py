@@ -16,7 +16,6 @@ from shipyard.logs.root import project_log_root
 from shipyard.registry import mlflow_tables
 from shipyard.store.tables import AliasMoveRow, DeploymentRow, RolloutRow
 from shipyard.store.traffic import TrafficSettings
-from shipyard.store.usage import usage_totals
 from shipyard.ui.data import control
 from shipyard.ui.data.log_stats import FleetStats, fleet_stats
 from shipyard.ui.data.models import ACTIVE_ROLLOUTS, known_models, open_alert_counts
@@ -90,9 +89,9 @@ def _last_champions(session: Any) -> dict[str, str]:
 
 
 def _cost_per_1000(project: Project, model: str, window: TimeRange) -> float | None:
-    totals = usage_totals(project.store, model, window.since, window.until)
-    requests = sum(t.requests for t in totals)
-    return 1000 * sum(t.cost for t in totals) / requests if requests else None
+    from shipyard.monitoring.cost import cost_summary
+
+    return cost_summary(project, model, window.since, window.until).cost_per_1000
 
 
 def _row(
