@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Integer, cast, func, select
+from sqlalchemy import BigInteger, Integer, cast, func, literal, select
 
 from shipyard.jsonable import Record
 from shipyard.moments import as_utc
@@ -109,12 +109,11 @@ def read_usage(
     until: datetime | None = None,
 ) -> list[UsageRecord]:
     """``model``'s usage rows with ``since <= at < until``, oldest first."""
-    since, until = _utc(since), _utc(until)
     query = select(UsageRow).where(UsageRow.model == model).order_by(UsageRow.at, UsageRow.id)
     if since is not None:
-        query = query.where(UsageRow.at >= since)
+        query = query.where(UsageRow.at >= as_utc(since))
     if until is not None:
-        query = query.where(UsageRow.at < until)
+        query = query.where(UsageRow.at < as_utc(until))
     with store.session() as session:
         return [_record(row) for row in session.scalars(query)]
 
@@ -126,38 +125,7 @@ def usage_totals(
     until: datetime | None = None,
 ) -> list[UsageTotal]:
     """Per (version, role, currency): requests, CPU and GPU seconds and cost, summed in SQL."""
-    since, until = _utc(since), _utc(until)
-    keys = (UsageRow.version, UsageRow.role, UsageRow.currency)
-    query = (
-        select(
-            *keys,
-            func.sum(UsageRow.requests),
-            func.sum(UsageRow.cpu_seconds),
-            func.sum(UsageRow.gpu_seconds),
-            func.sum(UsageRow.cost),
-        )
-        .where(UsageRow.model == model)
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-    if since is not None:
-        query = query.where(UsageRow.at >= since)
-    if until is not None:
-        query = query.where(UsageRow.at < until)
-    with store.session() as session:
-        found = session.execute(query).all()
-    return [
-        UsageTotal(
-            version,
-            role,
-            currency,
-            int(requests or 0),
-            float(cpu or 0),
-            float(gpu or 0),
-            float(cost or 0),
-        )
-        for version, role, currency, requests, cpu, gpu, cost in found
-    ]
+    return [UsageTotal(*sums) for _, *sums in _sums(store, model, since, until, None)]
 
 
 def usage_buckets(
@@ -172,40 +140,46 @@ def usage_buckets(
     Oldest bucket first. The database groups the rows, so a month of 15-second rows
     from several workers comes back as a few hundred sums.
     """
-    since, until = as_utc(since), as_utc(until)
     step = max(1, int(bucket_seconds))
-    if store.engine.dialect.name == "sqlite":  # text times: strftime('%s') reads them as UTC
-        index: Any = cast(func.strftime("%s", UsageRow.at), Integer) // step
-    else:
-        index = cast(func.floor(func.extract("epoch", UsageRow.at) / step), BigInteger)
-    bucket = index.label("bucket")
-    keys = (bucket, UsageRow.version, UsageRow.role, UsageRow.currency)
-    query = (
-        select(
-            *keys,
-            func.sum(UsageRow.requests),
-            func.sum(UsageRow.cpu_seconds),
-            func.sum(UsageRow.gpu_seconds),
-            func.sum(UsageRow.cost),
-        )
-        .where(UsageRow.model == model, UsageRow.at >= since, UsageRow.at < until)
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-    with store.session() as session:
-        found = session.execute(query).all()
     return [
-        UsageBucket(
-            datetime.fromtimestamp(int(number) * step, UTC),
-            version,
-            role,
-            currency,
-            int(requests or 0),
-            float(cpu or 0),
-            float(gpu or 0),
-            float(cost or 0),
-        )
-        for number, version, role, currency, requests, cpu, gpu, cost in found
+        UsageBucket(datetime.fromtimestamp(int(number) * step, UTC), *sums)
+        for number, *sums in _sums(store, model, since, until, step)
+    ]
+
+
+def _sums(
+    store: Store,
+    model: str,
+    since: datetime | None,
+    until: datetime | None,
+    step: int | None,
+) -> list[tuple[Any, ...]]:
+    """(bucket number or None, version, role, currency, requests, cpu, gpu, cost) sums."""
+    bucket: Any
+    if step is None:
+        bucket = literal(None)
+    elif store.engine.dialect.name == "sqlite":  # text times: strftime('%s') reads them as UTC
+        bucket = cast(func.strftime("%s", UsageRow.at), Integer) // step
+    else:
+        bucket = cast(func.floor(func.extract("epoch", UsageRow.at) / step), BigInteger)
+    keys = (bucket.label("bucket"), UsageRow.version, UsageRow.role, UsageRow.currency)
+    query = select(
+        *keys,
+        func.sum(UsageRow.requests),
+        func.sum(UsageRow.cpu_seconds),
+        func.sum(UsageRow.gpu_seconds),
+        func.sum(UsageRow.cost),
+    ).where(UsageRow.model == model)
+    if since is not None:
+        query = query.where(UsageRow.at >= as_utc(since))
+    if until is not None:
+        query = query.where(UsageRow.at < as_utc(until))
+    grouped = keys if step is not None else keys[1:]
+    with store.session() as session:
+        found = session.execute(query.group_by(*grouped).order_by(*grouped)).all()
+    return [
+        (*names, int(n or 0), float(cpu or 0), float(gpu or 0), float(cost or 0))
+        for *names, n, cpu, gpu, cost in found
     ]
 
 
@@ -223,7 +197,3 @@ def _record(row: UsageRow) -> UsageRecord:
         cost=row.cost,
         currency=row.currency,
     )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else as_utc(moment)
