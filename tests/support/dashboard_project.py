@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -48,11 +47,11 @@ from tests.support import TESTER, project_of
 from tests.support.models import register_with_plain_mlflow
 from tests.support.projects import copy_example, load
 from tests.support.receivers import AlertReceiver
-from tests.support.servers import ServeProcess, call, free_port, server_environment
+from tests.support.servers import ServeProcess, UiProcess, call, server_environment
 from tests.support.tokens import token_for
 from tests.support.waiting import PATIENCE, wait_for
 
-__all__ = ["MODEL", "QUIET", "Dashboard", "UiProcess", "dashboard_project", "shipyard"]
+__all__ = ["MODEL", "QUIET", "Dashboard", "dashboard_project", "shipyard"]
 
 MODEL = "churn"
 QUIET = "upsell"  # a second model in the registry, idle
@@ -86,75 +85,6 @@ class Dashboard:
     def model_page(self) -> str:
         """The model page's path over the project's whole served history."""
         return f"/models/{MODEL}?since={self.since.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-
-
-class UiProcess:
-    """``shipyard --config FILE ui --port N`` in its own process, ready when /healthz is."""
-
-    def __init__(self, config_file: Path, environ: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        shipyard = str(Path(sys.executable).parent / "shipyard")
-        self.command = [shipyard, "--config", str(config_file), "ui", "--port", str(self.port)]
-        self.environ = environ if environ is not None else server_environment()
-        self.output: list[str] = []
-        self.process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-
-    def __enter__(self) -> UiProcess:
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, name="ui-output", daemon=True)
-        self._reader.start()
-        try:
-            wait_for(self._healthy, what=f"{' '.join(self.command)} to answer /healthz")
-        except BaseException as failed:
-            self.stop()
-            raise AssertionError(f"{failed}\nThe dashboard said:\n{self.text}") from None
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    @property
-    def text(self) -> str:
-        """Everything the dashboard printed so far."""
-        return "".join(self.output)
-
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"the dashboard exited with status {self.process.returncode}")
-        try:
-            return call(f"{self.url}/healthz")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self) -> int:
-        """SIGTERM, as Ctrl-C in a supervisor; waits for the exit."""
-        process = self.process
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._reader is not None:
-            self._reader.join(60)
-        return process.returncode
 
 
 @contextmanager

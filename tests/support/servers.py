@@ -20,11 +20,19 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from tests.support.waiting import PATIENCE, wait_for
 
-__all__ = ["ServeProcess", "call", "free_port", "serve_in_thread", "server_environment"]
+__all__ = [
+    "CliProcess",
+    "ServeProcess",
+    "UiProcess",
+    "call",
+    "free_port",
+    "serve_in_thread",
+    "server_environment",
+]
 
 HOST = "127.0.0.1"
 # Each worker imports MLflow and loads its model: about 5 s on an idle laptop, and over
@@ -90,38 +98,24 @@ def server_environment(**settings: str) -> dict[str, str]:
     return environ | settings
 
 
-class ServeProcess:
-    """``shipyard --config FILE serve MODEL`` in its own processes, on a free port.
+class CliProcess:
+    """A ``shipyard`` command in its own process, until it is stopped.
 
-    The output is read all along (so the server never blocks on a full pipe) and kept in
-    :attr:`output`. Entering waits until ``workers`` workers said they are ready, and
-    fails at once, with the output, if the server exits instead.
+    The output is read all along (so the process never blocks on a full pipe) and kept
+    in :attr:`output`. Entering waits until :meth:`ready` says so, and fails at once,
+    with the output, if the process exits instead. Subclasses say what ready means.
     """
 
-    def __init__(
-        self,
-        config_file: Path,
-        model: str,
-        *,
-        workers: int = 1,
-        args: Sequence[str] = (),
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.workers = workers
-        self.output: list[str] = []
-        self._ready: set[str] = set()
-        shipyard = str(Path(sys.executable).parent / "shipyard")
-        self.command = [
-            *(shipyard, "--config", str(config_file), "serve", model),
-            *("--port", str(self.port), *args),
-        ]
+    name = "the process"
+
+    def __init__(self, command: Sequence[str], environ: Mapping[str, str] | None) -> None:
+        self.command = list(command)
         self.environ = dict(environ if environ is not None else server_environment())
+        self.output: list[str] = []
         self.process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
 
-    def __enter__(self) -> ServeProcess:
+    def __enter__(self) -> Self:
         self.process = subprocess.Popen(
             self.command,
             env=self.environ,
@@ -129,14 +123,13 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        self._reader = threading.Thread(target=self._read, name="serve-output", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="cli-output", daemon=True)
         self._reader.start()
         try:
-            what = f"{self.workers} worker(s) of {' '.join(self.command)}"
-            wait_for(self._all_ready, what=what, timeout=STARTUP)
+            wait_for(self._started, what=self.waiting_for(), timeout=STARTUP)
         except AssertionError as failed:
             self.stop()
-            raise AssertionError(f"{failed}\nThe server said:\n{self.text}") from None
+            raise AssertionError(f"{failed}\n{self.name} said:\n{self.text}") from None
         except BaseException:
             self.stop()
             raise
@@ -147,23 +140,31 @@ class ServeProcess:
 
     @property
     def text(self) -> str:
-        """Everything the server printed so far."""
+        """Everything the process printed so far."""
         return "".join(self.output)
+
+    def waiting_for(self) -> str:
+        """What entering waits for, as a timeout names it."""
+        return " ".join(self.command)
+
+    def ready(self) -> bool:
+        """Whether the process is ready for the test."""
+        raise NotImplementedError
+
+    def saw(self, line: str) -> None:
+        """One line of output (kept in :attr:`output` already)."""
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
-            if line.startswith("worker ") and " ready in " in line:
-                self._ready.add(line.split(":")[0])
-            elif line.startswith("Serving ") and " ready in " in line:  # one worker
-                self._ready.add("main")
+            self.saw(line)
 
-    def _all_ready(self) -> bool:
+    def _started(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise AssertionError(f"the server exited with status {self.process.returncode}")
-        return len(self._ready) >= self.workers
+            raise AssertionError(f"{self.name} exited with status {self.process.returncode}")
+        return self.ready()
 
     def stop(self) -> int:
         """SIGTERM, as a supervisor stops it; waits for the exit and the last output."""
@@ -180,3 +181,69 @@ class ServeProcess:
         if self._reader is not None:
             self._reader.join(PATIENCE)
         return process.returncode
+
+
+class ServeProcess(CliProcess):
+    """``shipyard --config FILE serve MODEL`` in its own processes, on a free port.
+
+    Entering waits until ``workers`` workers said they are ready.
+    """
+
+    name = "The server"
+
+    def __init__(
+        self,
+        config_file: Path,
+        model: str,
+        *,
+        workers: int = 1,
+        args: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.workers = workers
+        self._ready: set[str] = set()
+        shipyard = str(Path(sys.executable).parent / "shipyard")
+        super().__init__(
+            [
+                *(shipyard, "--config", str(config_file), "serve", model),
+                *("--port", str(self.port), *args),
+            ],
+            environ,
+        )
+
+    def waiting_for(self) -> str:
+        return f"{self.workers} worker(s) of {' '.join(self.command)}"
+
+    def saw(self, line: str) -> None:
+        if line.startswith("worker ") and " ready in " in line:
+            self._ready.add(line.split(":")[0])
+        elif line.startswith("Serving ") and " ready in " in line:  # one worker
+            self._ready.add("main")
+
+    def ready(self) -> bool:
+        return len(self._ready) >= self.workers
+
+
+class UiProcess(CliProcess):
+    """``shipyard --config FILE ui --port N`` in its own process, ready when /healthz is."""
+
+    name = "The dashboard"
+
+    def __init__(self, config_file: Path, environ: Mapping[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        shipyard = str(Path(sys.executable).parent / "shipyard")
+        super().__init__(
+            [shipyard, "--config", str(config_file), "ui", "--port", str(self.port)], environ
+        )
+
+    def waiting_for(self) -> str:
+        return f"{' '.join(self.command)} to answer /healthz"
+
+    def ready(self) -> bool:
+        try:
+            return call(f"{self.url}/healthz")[0] == 200
+        except OSError:
+            return False
