@@ -9,12 +9,15 @@ on the network, nothing came from outside the dashboard), refused the rollback b
 and logged in with a deployer's token, rolling churn back from the model page.
 
 The screenshots in ``docs/img/dashboard-*.png`` are made here (1280×900), so the docs
-show what the test saw.
+show what the test saw. A run rewrites them only when ``SHIPYARD_TEST_SCREENSHOTS=1`` asks;
+otherwise they go to a temporary folder, so ``make test`` leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +38,12 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+# Read at import: the per-test fixture clears SHIPYARD_* from the environment.
+SHOTS = (
+    DOCS_IMG
+    if os.environ.get("SHIPYARD_TEST_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="dashboard-screenshots-"))
+)
 # What plotly leaves in the SVG for a drawn trace: a line or markers, a bar, a heatmap image.
 MARKS = "path.js-line, path.point, g.trace.bars path, g.hm image"
 # True once plotly has drawn an SVG into every chart of the page (none: at once) and no
@@ -85,9 +94,10 @@ def settle(page: Page) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """The visible 1280×900 of the page, for the docs."""
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / f"dashboard-{name}.png"), animations="disabled")
+    """The visible 1280×900 of the page, for the docs (see :data:`SHOTS`)."""
+    shot = SHOTS / f"dashboard-{name}.png"
+    page.screenshot(path=str(shot), animations="disabled")
+    assert shot.stat().st_size > 10_000, f"{shot} is too small to show the page"
 
 
 def drawn_charts(page: Page) -> list[tuple[str, int, int]]:
