@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,9 +19,6 @@ from shipyard.ui.auth import COOKIE
 from tests.support.asgi import AppClient, in_process
 from tests.support.dashboard_pages import (
     get_page,
-    promoted_with_traffic,
-    viewer_session,
-    viewer_token,
 )
 
 HTML = {"accept": "text/html"}
@@ -33,29 +29,8 @@ CHART = re.compile(
 DATA = re.compile(r'<script type="application/json" class="chart-data">(.*?)</script>', re.S)
 
 
-@pytest.fixture
-def project(two_versions: tuple[Config, Store, Tracking]) -> Config:
-    """churn/1 then churn/2 champion, 40 requests logged for each version."""
-    return promoted_with_traffic(two_versions)
-
-
-@pytest.fixture
-def viewer(project: Config) -> str:
-    return viewer_token(project)
-
-
-@pytest.fixture
-def client(project: Config, viewer: str) -> Iterator[AppClient]:
-    with viewer_session(project, viewer) as app:
-        yield app
-
-
-def _page(client: AppClient, path: str, status: int = 200) -> str:
-    return get_page(client, path, status)
-
-
 def test_the_fleet_lists_each_model_with_its_champion(client: AppClient) -> None:
-    page = _page(client, "/")
+    page = get_page(client, "/")
     assert 'data-model="churn"' in page
     assert '<a class="champion" href="/models/churn/versions/2">2</a>' in page
     assert '<option value="24h" selected>' in page  # ui.default_range
@@ -63,7 +38,7 @@ def test_the_fleet_lists_each_model_with_its_champion(client: AppClient) -> None
 
 
 def test_the_model_page_draws_every_panel_in_the_lists_order(client: AppClient) -> None:
-    page = _page(client, "/models/churn?range=6h")
+    page = get_page(client, "/models/churn?range=6h")
     charts = CHART.findall(page)
     assert [panel for panel, _ in charts] == [p.id for p in panels_for("model")]
     points = dict(charts)
@@ -86,17 +61,17 @@ def test_the_model_page_draws_every_panel_in_the_lists_order(client: AppClient) 
 
 
 def test_the_model_page_takes_since_and_until(client: AppClient) -> None:
-    page = _page(client, "/models/churn?since=2026-01-01T00:00:00Z&until=2026-01-02")
+    page = get_page(client, "/models/churn?since=2026-01-01T00:00:00Z&until=2026-01-02")
     assert "from 2026-01-01 00:00:00 UTC to 2026-01-02 00:00:00 UTC" in page
     assert dict(CHART.findall(page))["throughput"] == "0"  # nothing logged back then
 
 
 def test_an_unknown_model_or_version_is_a_404_saying_what_exists(client: AppClient) -> None:
-    page = html.unescape(_page(client, "/models/fraud", 404))
+    page = html.unescape(get_page(client, "/models/fraud", 404))
     assert "No model named 'fraud'" in page and "churn" in page
-    page = html.unescape(_page(client, "/models/churn/versions/9", 404))
+    page = html.unescape(get_page(client, "/models/churn/versions/9", 404))
     assert "9" in page and "1, 2" in page
-    page = _page(client, "/nowhere", 404)
+    page = get_page(client, "/nowhere", 404)
     assert "There is no page /nowhere" in page
 
 
@@ -107,43 +82,43 @@ def test_an_unknown_model_or_version_is_a_404_saying_what_exists(client: AppClie
 def test_a_malformed_range_is_a_400_listing_the_accepted_forms(
     client: AppClient, query: str
 ) -> None:
-    page = _page(client, f"/models/churn?{query}", 400)
+    page = get_page(client, f"/models/churn?{query}", 400)
     assert "Accepted: range=15m, 6h or 7d" in page and 'data-status="400"' in page
     status, _, body = client.call(f"/?{query}", headers={"accept": "application/json"})
     assert status == 400 and json.loads(body)["code"] == "bad_request"
 
 
 def test_the_version_page_shows_lineage_scorecard_card_and_serving(client: AppClient) -> None:
-    page = _page(client, "/models/churn/versions/2")
+    page = get_page(client, "/models/churn/versions/2")
     for section in ("lineage", "scorecard", "card", "serving"):
         assert f'id="{section}"' in page
     assert 'id="not-evaluated"' in page  # nothing scored it: the page says how to
 
 
 def test_the_audit_log_is_searched_and_paged(client: AppClient) -> None:
-    page = _page(client, "/audit")
+    page = get_page(client, "/audit")
     assert 'id="verify"' in page and 'id="audit-events"' in page
     total = int(re.search(r"(\d+) matching events", page).group(1))  # type: ignore[union-attr]
     assert total >= 3
-    page = _page(client, "/audit?q=better")
+    page = get_page(client, "/audit?q=better")
     assert "1 matching events" in page and "alias.promote" in page
-    page = _page(client, "/audit?limit=1")
+    page = get_page(client, "/audit?limit=1")
     assert 'id="next-page" href="/audit?q=&amp;kind=&amp;limit=1&amp;offset=1"' in page
     assert 'id="previous-page"' not in page
-    page = _page(client, "/audit?limit=1&offset=1")
+    page = get_page(client, "/audit?limit=1&offset=1")
     assert 'id="previous-page"' in page
     for bad in ("limit=0", "limit=many", "offset=-1", "limit=100000"):
-        assert "must be" in _page(client, f"/audit?{bad}", 400)
+        assert "must be" in get_page(client, f"/audit?{bad}", 400)
 
 
 def test_the_maturity_page_shows_the_level_and_roi(client: AppClient) -> None:
-    page = _page(client, "/maturity")
+    page = get_page(client, "/maturity")
     assert re.search(r'id="maturity-level">[012]<', page)
     assert 'id="characteristics"' in page and 'id="roi-metrics"' in page
     assert "Trend (per 7d)" in page
-    page = _page(client, "/maturity?period=1d")
+    page = get_page(client, "/maturity?period=1d")
     assert "Trend (per 1d)" in page and '<option value="1d" selected>' in page
-    page = _page(client, "/maturity?period=soon", 400)
+    page = get_page(client, "/maturity?period=soon", 400)
     assert "is not a duration" in page and "7d" in page
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,17 +14,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from shipyard.config import Config
-from shipyard.registry import Tracking
-from shipyard.store import Store
 from shipyard.ui.app import dashboard_app
 from shipyard.ui.auth import COOKIE
 from tests.support import project_of
 from tests.support.asgi import AppClient, in_process
 from tests.support.dashboard_pages import (
     get_page,
-    promoted_with_traffic,
-    viewer_session,
-    viewer_token,
 )
 
 if TYPE_CHECKING:
@@ -73,27 +67,6 @@ ROLLED_BACK = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def project(two_versions: tuple[Config, Store, Tracking]) -> Config:
-    """churn/1 then churn/2 champion, 40 requests logged for each version."""
-    return promoted_with_traffic(two_versions)
-
-
-@pytest.fixture
-def viewer(project: Config) -> str:
-    return viewer_token(project)
-
-
-@pytest.fixture
-def client(project: Config, viewer: str) -> Iterator[AppClient]:
-    with viewer_session(project, viewer) as app:
-        yield app
-
-
-def _page(client: AppClient, path: str, status: int = 200) -> str:
-    return get_page(client, path, status)
-
-
 def _section(page: str, name: str) -> str:
     found = re.search(rf'<section id="{name}">(.*?)</section>', page, re.S)
     assert found, name
@@ -125,7 +98,7 @@ def test_roll_out_steps_show_one_row_per_guardrail_and_fold_the_evidence(
     })  # fmt: skip
     admin.close()
 
-    rollouts = _section(_page(client, "/models/churn"), "rollouts")
+    rollouts = _section(get_page(client, "/models/churn"), "rollouts")
     rows = CHECK_ROW.findall(rollouts)
     assert [(name, verdict) for name, verdict, _ in rows] == [
         ("errors", "ok"), ("disagreement", "ok"), ("quality", "breach")
@@ -148,7 +121,7 @@ def test_roll_out_steps_show_one_row_per_guardrail_and_fold_the_evidence(
     shown = json.loads(html.unescape(pre[1]))
     assert shown["checks"]["quality"]["test"]["lower"] == pytest.approx(0.074, abs=1e-3)
 
-    cycles = _section(_page(client, "/models/churn"), "cycles")
+    cycles = _section(get_page(client, "/models/churn"), "cycles")
     gates = GATE_ROW.findall(cycles)
     assert [(g, s) for g, s, _ in gates] == [("validate", "passed"), ("guards", "failed")]
     validate, guards = (_cells(row) for _, _, row in gates)
@@ -380,7 +353,7 @@ def test_the_page_leaves_kpi_placeholders_and_kpis_answers_them(
 ) -> None:
     with in_process(dashboard_app(with_kpis)) as client:
         client.http.cookies.set(COOKIE, viewer)
-        page = _page(client, "/models/churn")
+        page = get_page(client, "/models/churn")
         kpi = [(head, body) for head, body in FIGURE.findall(page) if 'data-panel="kpi"' in head]
         # One placeholder per declared KPI, marked loading, nothing evaluated: the broken
         # KPI's missing file is not even read, so no error is on the page yet.
