@@ -34,6 +34,7 @@ from shipyard.errors import PromotionRefused, ShipyardError
 from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
+    from shipyard.agent.streams import StreamWatch
     from shipyard.pipelines.loop import ContinuousTraining
     from shipyard.project import Project
 
@@ -63,6 +64,7 @@ class Agent:
         self.poll = poll
         self._refused: set[int] = set()  # roll-outs whose promotion refusal is recorded
         self._ct: ContinuousTraining | None = None
+        self._stream_watch: StreamWatch | None = None
         self._next_monitor = 0.0
         self._next_prune = 0.0  # PII retention: at the first tick, then hourly
         self._next_checkpoint = 0.0  # audit checkpoints: looked for once a minute
@@ -82,6 +84,8 @@ class Agent:
                 report.actions.append(f"{rollout.model}/{rollout.candidate}: {error.message}")
         report.actions.extend(self.registry.tick())
         self._monitor(report)
+        self._streams(report)
+        self._experiments(report)
         self._retention(report)
         self._audit_checkpoint(report)
         self._continuous_training(report)
@@ -104,6 +108,27 @@ class Agent:
             return
         if result.level != "ok":
             report.actions.append(f"{name}/{result.version}: monitor level {result.level}")
+
+    def _streams(self, report: TickReport) -> None:
+        """Feed the sequential change detectors the rows and labels logged since last time."""
+        if self._stream_watch is None:
+            from shipyard.agent.streams import StreamWatch
+
+            self._stream_watch = StreamWatch(self.project)
+        try:
+            report.actions.extend(self._stream_watch.tick())
+        except ShipyardError as error:  # no champion or no reference yet: try next time
+            logger.debug("sequential detectors: %s", error.message)
+
+    def _experiments(self, report: TickReport) -> None:
+        """Decide every running A/B experiment on its evidence so far; act on a decision."""
+        from shipyard.agent.experiments import tick_experiments
+
+        try:
+            report.actions.extend(tick_experiments(self.project))
+        except ShipyardError as error:
+            logger.warning("experiments: %s", error.message)
+            report.actions.append(f"experiments: {error.message}")
 
     def _retention(self, report: TickReport) -> None:
         """Remove PII past ``pii.retention_days`` (hourly; the logs prune by whole days)."""

@@ -169,6 +169,11 @@ COMMANDS: dict[str, CommandEntry] = {
         "app",
         "Roll-outs: shadow, canary and blue/green steps, paused, aborted or promoted.",
     ),
+    "experiment": CommandEntry(
+        "experiment",
+        "app",
+        "A/B experiments: split traffic between versions and declare a winner, sequentially.",
+    ),
     "ui": CommandEntry(
         "ui",
         "ui_cmd",

@@ -34,6 +34,7 @@ from shipyard.config.evaluation import (
     Scorecard,
     SliceSpec,
 )
+from shipyard.config.experiments import ExperimentSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
@@ -49,6 +50,7 @@ from shipyard.config.monitoring import AlertRoute, BandSettings, MonitoringSetti
 from shipyard.config.pii import PiiSettings
 from shipyard.config.root import WORKSPACE_DIRNAME, Config
 from shipyard.config.security import SecuritySettings
+from shipyard.config.sequential import SequentialSettings
 from shipyard.config.serving import ServingSettings
 from shipyard.config.storage import StorageSettings
 from shipyard.config.train import TrainSettings
@@ -68,6 +70,7 @@ __all__ = [
     "DataSettings",
     "DeliverySettings",
     "EvaluationSettings",
+    "ExperimentSettings",
     "FairnessCriterion",
     "KpiSettings",
     "LabelSettings",
@@ -79,6 +82,7 @@ __all__ = [
     "PromotionSettings",
     "Scorecard",
     "SecuritySettings",
+    "SequentialSettings",
     "ServingSettings",
     "SigningSettings",
     "SliceSpec",

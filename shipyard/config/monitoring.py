@@ -9,6 +9,7 @@ from typing import Literal, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from shipyard.config._section import Section
+from shipyard.config.sequential import SequentialSettings
 from shipyard.levels import AlertLevel
 
 __all__ = ["DRIFT_METHODS", "P_VALUE_METHODS", "AlertRoute", "BandSettings", "MonitoringSettings"]
@@ -129,6 +130,38 @@ class MonitoringSettings(Section):
         "before a decision (alert action, guardrail, retrain) acts on it; below it the "
         "decision says the window is incomplete and does not act.",
     )
+    performance_window: str = Field(
+        "last:2000",
+        description="Which labelled predictions performance is measured on, independent of "
+        "the feature window: last:N (the newest N predictions that have a label) or "
+        "since:7d (labels that arrived in that period).",
+    )
+    performance_unknown_level: AlertLevel = Field(
+        "inspect",
+        description="Level of the 'performance unknown' signal, raised when fewer than "
+        "min_labelled labelled predictions are in the performance window.",
+    )
+    calibration: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: per-feature bands are calibrated from the reference at "
+        "false_alarm_rate whenever it has calibration_min_rows rows (the shipped PSI/KL "
+        "table is the fallback); off: the shipped table unless bands says otherwise.",
+    )
+    false_alarm_rate: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="False alarms per window and feature that calibrated bands allow "
+        "(the inspect level's rate under no drift).",
+    )
+    calibration_min_rows: int = Field(
+        1000, ge=100, description="Fewest reference rows before bands are calibrated."
+    )
+    dataset_drift: Literal["share", "any_retrain"] = Field(
+        "share",
+        description="When the dataset counts as drifted: share (Evidently's rule, at least "
+        "half the columns drift) or any_retrain (any one feature at retrain or worse).",
+    )
     bands: dict[str, BandSettings] | Path = Field(
         default_factory=dict,
         description="Per-feature band overrides (feature name → levels), inline or in a "
@@ -149,6 +182,11 @@ class MonitoringSettings(Section):
     retries: int = Field(4, ge=0, description="Delivery attempts after the first, per route.")
     backoff_seconds: float = Field(
         1.0, ge=0, description="First retry delay; doubles on each further retry."
+    )
+
+    sequential: SequentialSettings = Field(
+        default_factory=SequentialSettings,  # type: ignore[arg-type]
+        description="Sequential change detectors fed as rows and labels arrive.",
     )
 
     @field_validator("bands", mode="before")

@@ -103,13 +103,23 @@ def render_template(project: str, model_name: str) -> str:
     """A commented ``shipyard.yaml`` with every setting and its help text."""
     values: dict[str, Any] = {"project": project, "model.name": model_name}
     out = ["# Shipyard project configuration. Reference: docs/config.md", ""]
-    section = ""
+    section: list[str] = []
     for s in iter_settings():
         head, _, leaf = s.key.rpartition(".")
-        if head != section:
-            out.append(f"\n{head}:" if head else "")  # a top-level key after a section
-            section = head
-        indent = "  " if head else ""
+        parts = head.split(".") if head else []
+        if parts != section:
+            # Open each section from where this key's path leaves the previous one's (a
+            # nested section is declared last in its parent, so no section reopens).
+            same = next(
+                (i for i, (a, b) in enumerate(zip(parts, section, strict=False)) if a != b),
+                min(len(parts), len(section)),
+            )
+            if not parts:
+                out.append("")  # a top-level key after a section
+            for depth in range(same, len(parts)):
+                out.append(f"{'' if depth else chr(10)}{'  ' * depth}{parts[depth]}:")
+            section = parts
+        indent = "  " * len(parts)
         out.append(f"{indent}# {s.help}")
         if s.key in values:
             out.append(f"{indent}{leaf}: {_scalar(values[s.key])}")

@@ -12,6 +12,7 @@ from shipyard.config.ct import ContinuousTrainingSettings
 from shipyard.config.data import DataSettings
 from shipyard.config.delivery import DeliverySettings
 from shipyard.config.evaluation import EvaluationSettings
+from shipyard.config.experiments import ExperimentSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
@@ -62,6 +63,7 @@ class Config(Section):
     pii: PiiSettings = Field(default_factory=PiiSettings)  # type: ignore[arg-type]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # type: ignore[arg-type]
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)  # type: ignore[arg-type]
     ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
     cost: CostSettings = Field(default_factory=CostSettings)  # type: ignore[arg-type]
     kpis: list[KpiSettings] = Field(

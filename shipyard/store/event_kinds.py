@@ -118,6 +118,14 @@ class EventKind(StrEnum):
         "monitor.reference_set",
         "A version's monitoring reference was set to a data snapshot.",
     )
+    DETECTOR_ALARM = (
+        "detector.alarm",
+        "A sequential change detector raised an alarm on a stream.",
+    )
+    DETECTOR_RESET = (
+        "detector.reset",
+        "A sequential detector's state was cleared (new champion, or by hand).",
+    )
     ALERT_OPENED = (
         "alert.opened",
         "A monitored signal breached a band (or escalated): an alert opened.",
@@ -156,6 +164,22 @@ class EventKind(StrEnum):
     ROLLOUT_ALERT_FAILED = (
         "rollout.alert_failed",
         "A roll-out's rollback page could not be delivered to a route.",
+    )
+    EXPERIMENT_STARTED = (
+        "experiment.started",
+        "An A/B experiment began splitting traffic between its arms.",
+    )
+    EXPERIMENT_DECIDED = (
+        "experiment.decided",
+        "An A/B experiment's sequential test declared a winner or no difference.",
+    )
+    EXPERIMENT_PROMOTED = (
+        "experiment.promoted",
+        "An A/B experiment's winner passed the gates and became champion.",
+    )
+    EXPERIMENT_STOPPED = (
+        "experiment.stopped",
+        "An A/B experiment ended without a promotion (by hand, no difference, or refused).",
     )
     CT_CYCLE_STARTED = "ct.cycle_started", "A continuous-training cycle started, with its cause."
     CT_SKIPPED = "ct.skipped", "A continuous-training trigger was deferred or skipped by a guard."

@@ -20,8 +20,10 @@ __all__ = [
     "CycleRow",
     "DatasetRow",
     "DeploymentRow",
+    "DetectorStateRow",
     "EvaluationRow",
     "EventRow",
+    "ExperimentRow",
     "LeaseRow",
     "MonitorRunRow",
     "RolloutRow",
@@ -318,3 +320,71 @@ class UsageRow(Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
 
     __table_args__ = (Index("ix_shipyard_usage_model_at", "model", "at"),)
+
+
+class DetectorStateRow(Base):
+    """The persisted state of one sequential change detector on one stream of one version.
+
+    ``stream`` names what the detector watches (``error``, ``prediction`` or
+    ``feature:NAME``); ``state`` is the detector's own ``to_dict()``; ``cursor`` says how
+    far the feed has read the logs, so a restarted agent resumes where it stopped.
+    """
+
+    __tablename__ = "shipyard_detector_states"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(20), nullable=False)
+    stream: Mapped[str] = mapped_column(String(300), nullable=False)
+    detector: Mapped[str] = mapped_column(String(40), nullable=False)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    samples: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    alarms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
+    )
+
+    __table_args__ = (
+        Index(
+            "ux_shipyard_detector_states_key", "model", "version", "stream", "detector", unique=True
+        ),
+    )
+
+
+class ExperimentRow(Base):
+    """One A/B experiment: its arms and split, the metric it decides on, where it is.
+
+    ``state`` is ``running``, ``decided`` (a winner or "no difference" was declared),
+    ``promoting`` (the winner is on its way through the gates), ``promoted`` or
+    ``stopped``; ``decision`` holds the sequential test's last verdict and numbers.
+    """
+
+    __tablename__ = "shipyard_experiments"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    arms: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    split: Mapped[list[float]] = mapped_column(JSON, nullable=False)
+    metric: Mapped[str] = mapped_column(String(200), nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    min_effect: Mapped[float | None] = mapped_column(Float, nullable=True)
+    alpha: Mapped[float] = mapped_column(Float, nullable=False)
+    power: Mapped[float] = mapped_column(Float, nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    winner: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    started_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now, nullable=False
+    )
+
+    __table_args__ = (
+        Index("ix_shipyard_experiments_model_state", "model", "state"),
+        Index("ux_shipyard_experiments_model_name", "model", "name", unique=True),
+    )
