@@ -28,7 +28,7 @@ from shipyard.logs.losses import LogCoverage, log_coverage
 from shipyard.moments import as_utc, parse_moment
 from shipyard.storage.location import Location
 
-__all__ = ["LogWindow", "WindowSpec", "load_window", "window_coverage"]
+__all__ = ["LogWindow", "WindowSpec", "load_window", "probability_matrix", "window_coverage"]
 
 _HINT = "Write last:5000, since:6h, since:2026-11-24T09:00:00+00:00 or range:START/END."
 
@@ -139,7 +139,7 @@ def load_window(
         spec=spec,
         inputs=_inputs(table),
         outputs=[orjson.loads(text) for text in table.column("output").to_pylist()],
-        probabilities=_probabilities(table.column("probabilities").to_pylist()),
+        probabilities=probability_matrix(table.column("probabilities").to_pylist()),
         request_ids=request_ids,
         times=pd.Series(table.column("time").to_pandas(), dtype="datetime64[us, UTC]"),
         versions=np.asarray(table.column("version").to_pylist(), dtype=object),
@@ -215,7 +215,8 @@ def _inputs(table: pa.Table) -> pd.DataFrame:
     )
 
 
-def _probabilities(rows: list[list[float] | None]) -> np.ndarray | None:
+def probability_matrix(rows: list[list[float] | None]) -> np.ndarray | None:
+    """Rows × classes of probabilities, or None unless every row has them at one width."""
     if not rows or any(row is None for row in rows):
         return None
     widths = {len(row) for row in rows if row is not None}

@@ -3,11 +3,15 @@
     values = labelled_performance(y, labels, scores, ["roc_auc", "recall"], "classification")
     coverage = label_coverage(n_predictions=5000, n_labelled=3100)     # share 0.62
     lag = label_lag(predicted_at, labelled_at)                          # p50 / p95 / max s
+    arrival = label_arrival(arrived_at, now=now)                        # labels per hour
+    eta = labels_expected(30, 50, arrival)                              # seconds until 50
     breaches = concept_drift(values, scorecard, bands={"roc_auc": Bands(0.02, 0.05, 0.1)},
                              baseline={"roc_auc": 0.91})
 
 Metrics are computed by :mod:`shipyard.evaluation.metrics`, so a window's ``roc_auc`` is
-the number the scorecard would give on the same rows. Concept drift is a labelled metric
+the number the scorecard would give on the same rows. Below ``min_labelled`` labelled
+rows performance is unknown, and :func:`labels_expected` says when enough labels
+should have arrived at the recent rate (or why they never will). Concept drift is a labelled metric
 that falls below its scorecard floor (or above its ceiling, for errors), or whose
 degradation from its baseline (the version's value on the golden set) reaches a band.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -32,12 +37,16 @@ from shipyard.monitoring.results import Bands
 __all__ = [
     "BandLike",
     "Breach",
+    "LabelArrival",
     "LabelCoverage",
     "LabelLag",
+    "LabelsExpected",
     "concept_drift",
+    "label_arrival",
     "label_coverage",
     "label_lag",
     "labelled_performance",
+    "labels_expected",
 ]
 
 BandLike: TypeAlias = Bands | BandSettings | Mapping[str, float]
@@ -137,6 +146,145 @@ def label_lag(prediction_times: TimesLike, label_times: TimesLike) -> LabelLag:
         return LabelLag(0, float("nan"), float("nan"), float("nan"))
     p50, p95 = np.quantile(lag, [0.5, 0.95])
     return LabelLag(len(lag), float(p50), float(p95), float(lag.max()), int((lag < 0).sum()))
+
+
+@dataclass(frozen=True)
+class LabelArrival:
+    """``labels`` arrived over the ``seconds`` up to now; ``last_at`` the newest of them
+    (or of any label, when none arrived in the period)."""
+
+    labels: int
+    seconds: float
+    last_at: datetime | None = None
+
+    @property
+    def per_hour(self) -> float:
+        """Labels per hour (``nan`` over an empty period)."""
+        return self.labels / self.seconds * 3600 if self.seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping, with ``per_hour``."""
+        rate = self.per_hour
+        return {
+            "labels": self.labels,
+            "seconds": self.seconds,
+            "per_hour": None if np.isnan(rate) else rate,
+            "last_at": None if self.last_at is None else self.last_at.isoformat(),
+        }
+
+
+def label_arrival(
+    arrived_at: TimesLike,
+    *,
+    now: datetime,
+    start: datetime | None = None,
+    last_at: datetime | None = None,
+) -> LabelArrival:
+    """The arrival rate of the labels that arrived at ``arrived_at``.
+
+    Over ``[start, now]`` when the period has a start (a ``since:`` window), else from
+    the first arrival to now: with arrivals every Δ seconds, the rate is 1/Δ. Measuring
+    up to now, not to the last arrival, lets the rate fall when labels stop coming.
+    ``last_at`` is the newest label known elsewhere, kept when none is in ``arrived_at``.
+    """
+    seconds = _seconds(arrived_at)
+    seconds = seconds[np.isfinite(seconds)]
+    end = now.timestamp()
+    if len(seconds):
+        first = start.timestamp() if start is not None else float(seconds.min())
+        newest = datetime.fromtimestamp(float(seconds.max()), tz=now.tzinfo)
+        return LabelArrival(len(seconds), max(end - first, 0.0), newest)
+    period = end - start.timestamp() if start is not None else 0.0
+    return LabelArrival(0, max(period, 0.0), last_at)
+
+
+@dataclass(frozen=True)
+class LabelsExpected:
+    """When a performance window should hold ``needed`` labelled rows.
+
+    ``seconds`` is None when it cannot be said (no label arrives, or the window can
+    never hold that many); ``reason`` says which, in words for the user.
+    """
+
+    labelled: int
+    needed: int
+    seconds: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return asdict(self)
+
+
+def labels_expected(
+    labelled: int,
+    needed: int,
+    arrival: LabelArrival,
+    *,
+    capacity: int | None = None,
+    span: timedelta | None = None,
+) -> LabelsExpected:
+    """How long until ``needed`` labelled rows, at ``arrival``'s rate.
+
+    ``capacity`` bounds a ``last:N`` window (it never holds more than N); ``span`` is the
+    length of a rolling ``since:DURATION`` window, which at a steady rate r holds about
+    r × span labels however long one waits.
+    """
+    short = needed - labelled
+    if short <= 0:
+        return LabelsExpected(labelled, needed, 0.0, "enough labelled predictions")
+    if capacity is not None and capacity < needed:
+        return LabelsExpected(
+            labelled,
+            needed,
+            None,
+            f"the performance window holds at most {capacity} labelled predictions, fewer "
+            f"than monitoring.min_labelled {needed}: widen the window or lower min_labelled",
+        )
+    rate = arrival.labels / arrival.seconds if arrival.seconds > 0 else 0.0
+    if rate <= 0:
+        if arrival.last_at is None:
+            why = "no label has arrived for this version yet, so no arrival rate is known"
+        else:
+            why = (
+                "no label arrived in the performance window's period (the last one at "
+                f"{arrival.last_at:%Y-%m-%d %H:%M} UTC), so no arrival rate is known"
+            )
+        return LabelsExpected(
+            labelled,
+            needed,
+            None,
+            f"{why}: send labels (POST /v1/feedback or `shipyard labels ingest`)",
+        )
+    if span is not None and rate * span.total_seconds() < needed:
+        held = rate * span.total_seconds()
+        return LabelsExpected(
+            labelled,
+            needed,
+            None,
+            f"at {rate * 3600:.3g} labels per hour a window of {span} holds about "
+            f"{held:.0f} labelled predictions, fewer than {needed}: widen "
+            "monitoring.performance_window or lower monitoring.min_labelled",
+        )
+    seconds = short / rate
+    return LabelsExpected(
+        labelled,
+        needed,
+        seconds,
+        f"{short} more labels expected in about {_duration(seconds)} at "
+        f"{rate * 3600:.3g} labels per hour",
+    )
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h`` or ``2.1 days``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 @dataclass(frozen=True)

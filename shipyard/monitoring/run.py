@@ -1,10 +1,15 @@
 """``shipyard monitor run``: one window of live predictions against the training reference.
 
-A run reads the window from the prediction log, scores every feature against its bands,
-the model's outputs against its reference predictions, and, where labels have arrived,
-the realised metrics (with the label-free estimate beside them). Every signal gets a
-level (ok, inspect, retrain, pause); the run is stored in the control plane with its
-HTML report, and the signals go to the alert routes.
+A run reads the window from the prediction log, scores every feature against its bands
+and the model's outputs against its reference predictions (with the label-free estimate
+beside them). Performance is measured on a window of its own, chosen by label arrival
+(``monitoring.performance_window``, :mod:`~shipyard.monitoring.label_window`), so labels
+that arrive after their predictions left the feature window still count. Every run says
+how many labels there are and how late they come; with fewer than
+``monitoring.min_labelled`` the ``performance:unknown`` signal is raised, with when
+enough labels are expected. Every signal gets a level (ok, inspect, retrain, pause); the
+run is stored in the control plane with its HTML report, and the signals go to the
+alert routes.
 
 A window whose log lost rows says so (``log_coverage``). Below
 ``monitoring.min_log_coverage`` the run is stored with every signal at ``unknown``
@@ -29,6 +34,7 @@ from shipyard.levels import worst
 from shipyard.logs.root import project_log_root
 from shipyard.monitoring.engines import engine_feature_drift
 from shipyard.monitoring.feature_drift import configured_bands
+from shipyard.monitoring.label_window import LabelWindow, LabelWindowSpec, load_label_window
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
 from shipyard.monitoring.results import Bands, DriftResult, MonitorResult
@@ -38,7 +44,7 @@ from shipyard.store.monitor_runs import monitor_history, save_monitor_run
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from shipyard.config import Config
+    from shipyard.config import Config, MetricCriterion
     from shipyard.models.served import ServedModel
     from shipyard.project import Project
     from shipyard.store import Store
@@ -58,11 +64,13 @@ def run_monitor(
     *,
     version: str | None = None,
     window: str | None = None,
+    performance_window: str | None = None,
     alerts: bool = True,
     report: bool = True,
     step: Step = lambda _text: None,
 ) -> MonitorResult:
-    """Monitor ``name`` (its champion unless ``version`` is given) over ``window``.
+    """Monitor ``name`` (its champion unless ``version`` is given) over ``window``, and
+    its performance over ``performance_window`` (default: the configured ones).
 
     Needs the ``monitor:run`` scope on the model (a run is stored, and may alert).
     """
@@ -72,6 +80,7 @@ def run_monitor(
     config, store, client = project.config, project.store, project.client
     settings = config.monitoring
     spec = WindowSpec.parse(window or settings.window)
+    labelled_spec = LabelWindowSpec.parse(performance_window or settings.performance_window)
     version = version or champion_or_newest(store, client, name)
     step(f"Loading {name}/{version} and its reference")
     model = load_served_model(client, name, version)
@@ -89,6 +98,14 @@ def run_monitor(
             f"No predictions of {name}/{version} in the window ({spec.describe()}).",
             hint="Serve the model (`shipyard serve`) and send traffic, or widen --window.",
         )
+    step(f"Reading the performance window ({labelled_spec.describe()}) from the label log")
+    labels = load_label_window(
+        project_log_root(config),
+        name,
+        labelled_spec,
+        version=version,
+        include_shadow=settings.include_shadow,
+    )
     step(f"Scoring {len(reference.reference.columns)} features on {current.rows} predictions")
     drift = engine_feature_drift(
         settings.engine, reference.reference, current.inputs, configured_bands(config)
@@ -109,7 +126,7 @@ def run_monitor(
             "enough": current.coverage.enough(minimum),
         }
     step("Scoring predictions and performance")
-    _outputs(result, model, reference, current, config)
+    _outputs(result, model, reference, current, labels, config)
     result.signals = _signals(result, config)
     result.level = worst(s["level"] for s in result.signals)
     complete = _complete_enough(result)
@@ -184,13 +201,14 @@ def _outputs(
     model: ServedModel,
     reference: ReferenceSet,
     current: LogWindow,
+    labels: LabelWindow,
     config: Config,
 ) -> None:
-    """Prediction drift, labelled performance and the label-free estimate."""
+    """Prediction drift, performance on the labelled window and the label-free estimate."""
     from shipyard.monitoring.prediction_drift import PredictionDriftBand
 
-    ref_scores: np.ndarray | None = reference.scores
-    cur_scores: np.ndarray | None = _window_scores(current, model)
+    scores = _scores(current.outputs, current.probabilities, model)
+    ref_scores, cur_scores = reference.scores, scores
     multi = model.classes is not None and len(model.classes) > 2
     if multi and current.probabilities is not None and reference.probabilities is not None:
         # Per-class distances: a max-probability score would miss two classes swapping.
@@ -204,22 +222,22 @@ def _outputs(
             "level": drift.level,
             "n_reference": drift.n_reference,
         }
-    labelled = current.labelled
-    if labelled.any():
-        result.performance = _labelled(model, current, labelled, cur_scores, config)
-    estimate = _estimate(model, reference, current, cur_scores, labelled)
+    result.performance = _performance(model, labels, current, config, result.created_at)
+    estimate = _estimate(model, reference, current, scores, current.labelled)
     if estimate is not None:
         result.estimated = estimate
 
 
-def _window_scores(current: LogWindow, model: ServedModel) -> np.ndarray | None:
-    """One score per window row: P(positive) for binary classifiers, else the value."""
-    if current.probabilities is not None:
-        return score_of(current.outputs, current.probabilities)
+def _scores(
+    outputs: list[Any], probabilities: np.ndarray | None, model: ServedModel
+) -> np.ndarray | None:
+    """One score per row: P(positive) for binary classifiers, else the value."""
+    if probabilities is not None:
+        return score_of(outputs, probabilities)
     if model.classes is not None:
         return None  # a classifier without probabilities: labels are not a distribution
     try:
-        return np.asarray(current.outputs, dtype=np.float64)
+        return np.asarray(outputs, dtype=np.float64)
     except (TypeError, ValueError):
         return None
 
@@ -230,23 +248,59 @@ def _rows(values: list[Any], mask: np.ndarray) -> np.ndarray:
     return np.asarray(chosen)
 
 
-def _labelled(
+def _performance(
     model: ServedModel,
+    labels: LabelWindow,
     current: LogWindow,
-    labelled: np.ndarray,
-    scores: np.ndarray | None,
     config: Config,
+    now: datetime,
 ) -> dict[str, Any]:
-    from shipyard.errors import ShipyardError
-    from shipyard.evaluation.evaluate import load_scorecard
+    """Metrics on the performance window, label coverage, lag and arrival, and when
+    enough labels are expected if there are too few (``labelled`` < ``needed``)."""
     from shipyard.monitoring.performance import (
         concept_drift,
+        label_arrival,
         label_coverage,
         label_lag,
-        labelled_performance,
+        labels_expected,
     )
 
-    task = config.model.task
+    spec, needed = labels.spec, config.monitoring.min_labelled
+    listed = _criteria(config)
+    values: dict[str, float] = {}
+    if labels.rows:
+        values = _metrics(model, labels, [c.metric for c in listed], config)
+    feature_window = label_coverage(current.rows, int(current.labelled.sum()))
+    arrival = label_arrival(
+        labels.label_times, now=now, start=spec.start, last_at=labels.last_arrival
+    )
+    expected = labels_expected(labels.rows, needed, arrival, capacity=spec.count, span=spec.span)
+    return {
+        "window": spec.describe(),
+        "metrics": {k: (None if np.isnan(v) else float(v)) for k, v in values.items()},
+        "labelled": labels.rows,
+        "needed": needed,
+        "status": "measured" if labels.rows >= needed else "unknown",
+        "coverage": feature_window.to_dict()["share"],  # of the feature window
+        "feature_window": feature_window.to_dict(),
+        "performance_window": label_coverage(labels.spanned, labels.rows).to_dict(),
+        "lag_seconds": label_lag(labels.times, labels.label_times).to_dict(),
+        "arrival": arrival.to_dict(),
+        "labelled_ever": labels.total,
+        "expected": expected.to_dict(),
+        "breaches": [
+            {**b.to_dict(), "method": "scorecard", "bands": None}
+            for b in concept_drift(values, listed)
+        ],
+    }
+
+
+def _criteria(config: Config) -> list[MetricCriterion]:
+    """The scorecard's criteria without a slice (a window is one slice), or defaults."""
+    from shipyard.config import MetricCriterion
+    from shipyard.errors import ShipyardError
+    from shipyard.evaluation.evaluate import load_scorecard
+
     try:
         scorecard = load_scorecard(config)
     except ShipyardError:
@@ -254,27 +308,32 @@ def _labelled(
     listed = ([scorecard.primary] if scorecard and scorecard.primary else []) + (
         list(scorecard.metrics) if scorecard else []
     )
-    names = [c.metric for c in listed if c.slice is None]
-    metrics = list(dict.fromkeys(names)) or (
-        ["accuracy", "roc_auc"] if task == "classification" else ["rmse", "mae"]
+    unsliced = [c for c in listed if c.slice is None]
+    if unsliced:
+        return unsliced
+    task = config.model.task
+    names = ["accuracy", "roc_auc"] if task == "classification" else ["rmse", "mae"]
+    return [MetricCriterion.model_validate({"metric": name}) for name in names]
+
+
+def _metrics(
+    model: ServedModel, labels: LabelWindow, names: list[str], config: Config
+) -> dict[str, float]:
+    """The named metrics on the labelled window, as the scorecard computes them."""
+    from shipyard.monitoring.performance import labelled_performance
+
+    scores = _scores(labels.outputs, labels.probabilities, model)
+    y_score = None
+    if scores is not None and labels.probabilities is not None and model.classes is not None:
+        y_score = scores if len(model.classes) == 2 else labels.probabilities
+    return labelled_performance(
+        np.asarray(labels.labels),
+        np.asarray(labels.outputs),
+        y_score,
+        list(dict.fromkeys(names)),
+        config.model.task,
+        classes=model.classes,
     )
-    truth = _rows(current.labels, labelled)
-    outputs = _rows(current.outputs, labelled)
-    if scores is not None and current.probabilities is not None and model.classes is not None:
-        y_score = scores[labelled] if len(model.classes) == 2 else current.probabilities[labelled]
-    else:
-        y_score = None
-    values = labelled_performance(truth, outputs, y_score, metrics, task, classes=model.classes)
-    breaches = concept_drift(values, listed)
-    lag = label_lag(current.times[labelled], current.label_times[labelled])
-    coverage = label_coverage(current.rows, int(labelled.sum()))
-    return {
-        "metrics": {k: (None if np.isnan(v) else float(v)) for k, v in values.items()},
-        "labelled": int(labelled.sum()),
-        "coverage": coverage.share,
-        "lag_seconds": lag.to_dict(),
-        "breaches": [{**b.to_dict(), "method": "scorecard", "bands": None} for b in breaches],
-    }
 
 
 def _estimate(
@@ -310,7 +369,13 @@ def _estimate(
 
 
 def _signals(result: MonitorResult, config: Config) -> list[dict[str, Any]]:
-    """The run's signals; too small a window or too few labels neither alert nor resolve."""
+    """The run's signals; too small a window neither alerts nor resolves.
+
+    Performance is never silently ok: below ``min_labelled`` labelled predictions the
+    ``performance:unknown`` signal is at ``performance_unknown_level`` and no metric
+    signal is given; with enough it is ok (resolving its alert), and each metric is a
+    signal of its own, ok unless it breaches.
+    """
     settings = config.monitoring
     enough_rows = result.rows >= settings.min_rows
     signals = [
@@ -326,8 +391,33 @@ def _signals(result: MonitorResult, config: Config) -> list[dict[str, Any]]:
     if result.prediction is not None:
         signals.append({"name": "prediction", **result.prediction})
     performance = result.performance or {}
-    if int(performance.get("labelled") or 0) >= settings.min_labelled:
-        signals.extend(performance.get("breaches", []))
+    labelled = int(performance.get("labelled") or 0)
+    enough = labelled >= settings.min_labelled
+    signals.append(
+        {
+            "name": "performance:unknown",
+            "method": "labels",
+            "score": labelled,
+            "level": "ok" if enough else settings.performance_unknown_level,
+            "bands": None,
+            "expected": performance.get("expected"),
+        }
+    )
+    if enough:
+        breaches = performance.get("breaches", [])
+        breached = {b["metric"] for b in breaches}
+        signals.extend(breaches)
+        signals.extend(
+            {
+                "name": f"performance:{metric}",
+                "method": "scorecard",
+                "score": value,
+                "level": "ok",
+                "bands": None,
+            }
+            for metric, value in (performance.get("metrics") or {}).items()
+            if metric not in breached and value is not None
+        )
     return signals
 
 
@@ -415,6 +505,7 @@ def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[s
                 "method": signal.get("method"),
                 "report": result.report_path,
                 "log_coverage": result.log_coverage,
+                **({"expected": signal["expected"]} if signal.get("expected") else {}),
             },
         )
         for signal in result.signals
