@@ -42,6 +42,23 @@ reference would not (NannyML scales a standard error bootstrapped on the referen
 sqrt(n_reference / n)). It does not include the error of the calibration map or of the
 model's probabilities themselves, which is small when the reference is large against
 the window.
+
+**Support.** The estimate holds only where the calibration was measured: a score of
+0.97 means "right 97 % of the time" only if the reference had rows scored near 0.97,
+and only if the window's rows there are like the reference's. ``fit`` keeps the
+reference's histogram of raw scores in bins of ``support_bin_width`` log-odds between
+±8 (p from 0.0003 to 0.9997, and one open bin beyond each end): log-odds, because a
+model extrapolating under covariate shift pushes scores from 0.99 to 0.9999, which is
+one bin of [0, 1] but far outside what the reference measured. A window's bin is
+*supported* when the reference holds at least ``min_bin_rows`` rows there and at least
+1 / ``max_density_ratio`` of the window's share (the window is not concentrated where
+the reference was thin). ``support`` is the share of the window's
+rows in supported bins. Below ``min_support`` the estimate is marked
+``reliable: False`` with a reason naming the bins, and the band widens by the
+unsupported share on each side: for accuracy that is as far as those rows can move
+it. No check on scores can see a change that leaves the scores where they were
+(concept drift, or a misspecified model whose scores ignore the feature that moved):
+only labels can.
 """
 
 from __future__ import annotations
@@ -74,18 +91,23 @@ __all__ = [
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
+# Support bins span these log-odds (p 0.0003 to 0.9997); beyond, one open bin each side.
+_LOGIT_LIMIT = 8.0
 # Simulated label matrices built at once stay below this many elements.
 _CHUNK_ELEMENTS = 1 << 21
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """An estimated metric and its sampling-error band ``[low, high]``."""
+    """An estimated metric, its band ``[low, high]``, and whether the reference supports it."""
 
     value: float
     low: float
     high: float
     standard_error: float
+    reliable: bool = True
+    reason: str | None = None
+    support: float | None = None  # share of the window in well-supported score bins
 
     def to_dict(self) -> dict[str, float | None]:
         """A JSON-ready mapping (``None`` for an undefined number)."""
@@ -115,7 +137,7 @@ class CBPE:
     Learned state: ``classes_`` (the two labels), ``calibrated_`` (whether the isotonic
     map is applied), ``ece_raw_`` and ``ece_calibrated_`` (held-out-fold calibration
     errors of the raw and calibrated scores), ``calibration_`` (the map's ``(x, y)``
-    knots, or ``None``).
+    knots, or ``None``), ``support_counts_`` (reference rows per score bin).
     """
 
     def __init__(
@@ -128,6 +150,10 @@ class CBPE:
         bins: int = 10,
         cv_folds: int = 5,
         seed: int = 0,
+        support_bin_width: float = 1.0,
+        min_bin_rows: int = 5,
+        max_density_ratio: float = 10.0,
+        min_support: float = 0.9,
     ) -> None:
         unknown = [name for name in metrics if name not in METRICS]
         if unknown:
@@ -139,6 +165,10 @@ class CBPE:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
         if n_simulations < 2:
             raise ValueError(f"n_simulations must be at least 2, got {n_simulations}")
+        if support_bin_width <= 0 or max_density_ratio <= 0 or not 0 <= min_support <= 1:
+            raise ValueError(
+                "support_bin_width and max_density_ratio must be > 0, min_support in [0, 1]"
+            )
         self.metrics = tuple(metrics)
         self.threshold = float(threshold)
         self.band_sigmas = float(band_sigmas)
@@ -146,6 +176,10 @@ class CBPE:
         self.bins = int(bins)
         self.cv_folds = int(cv_folds)
         self.seed = seed
+        self.support_bin_width = float(support_bin_width)
+        self.min_bin_rows = int(min_bin_rows)
+        self.max_density_ratio = float(max_density_ratio)
+        self.min_support = float(min_support)
 
     def fit(self, y_true: ArrayLike, y_score: ArrayLike) -> Self:
         """Learn the classes and decide on calibration from a labelled reference."""
@@ -164,6 +198,7 @@ class CBPE:
             )
         positive = (labels == classes[1]).astype(np.float64)
         self.classes_ = classes
+        self.support_counts_: np.ndarray | None = _score_histogram(scores, self.support_bin_width)
         self.ece_raw_ = calibration_error(positive, scores, self.bins)
         self.ece_calibrated_ = float("nan")
         self.calibration_: tuple[np.ndarray, np.ndarray] | None = None
@@ -211,20 +246,63 @@ class CBPE:
             n_simulations=self.n_simulations,
             rng=np.random.default_rng(self.seed),
         )
+        support, reason = self.support(scores)
+        widen = 0.0 if support is None else 1.0 - support
+        reliable = support is None or support >= self.min_support
         estimates: dict[str, Estimate] = {}
         for name in self.metrics:
             draws = simulated[name]
             draws = draws[~np.isnan(draws)]
             error = float(np.std(draws, ddof=1)) if len(draws) > 1 else float("nan")
             value = values[name]
-            half = self.band_sigmas * error
+            half = self.band_sigmas * error + widen
             estimates[name] = Estimate(
                 value=value,
                 low=float(max(value - half, 0.0)),
                 high=float(min(value + half, 1.0)),
                 standard_error=error,
+                reliable=reliable,
+                reason=None if reliable else reason,
+                support=support,
             )
         return estimates
+
+    def support(self, y_score: ArrayLike) -> tuple[float | None, str]:
+        """Share of the window's rows in score bins the reference supports, and why not all.
+
+        ``None`` for a CBPE restored from a state saved before the histogram was kept.
+        """
+        self._check_fitted()
+        reference = self.support_counts_
+        if reference is None:
+            return None, "no reference score histogram: refit on the reference"
+        scores = _probabilities(y_score)
+        current = _score_histogram(scores, self.support_bin_width)
+        if len(current) != len(reference):
+            return None, "the reference score histogram has other bins: refit on the reference"
+        # A bin is supported when the reference measured calibration on enough rows
+        # there, and on at least 1/max_density_ratio of the window's share.
+        needed = np.maximum(
+            self.min_bin_rows,
+            reference.sum() * current / len(scores) / self.max_density_ratio,
+        )
+        thin = (reference < needed) & (current > 0)
+        support = float(1.0 - current[thin].sum() / len(scores))
+        if not thin.any():
+            return support, "every score bin of the window is supported by the reference"
+        edges = _bin_edges(self.support_bin_width)
+        worst = np.argsort(-current * thin)[: min(3, int(thin.sum()))]
+        bins = ", ".join(
+            f"scores {_bin_label(edges, int(b))}: {int(current[b])} rows, "
+            f"reference {int(reference[b])}"
+            for b in sorted(worst)
+        )
+        reason = (
+            f"{1 - support:.0%} of the window's scores fall where the reference has little "
+            f"support ({bins}); calibration was not measured there, so the estimate may be "
+            "far off: wait for labels"
+        )
+        return support, reason
 
     def realised(self, y_true: ArrayLike, y_score: ArrayLike) -> dict[str, float]:
         """The same metrics from labels, by the scorecard's metric functions."""
@@ -245,6 +323,10 @@ class CBPE:
             "bins": self.bins,
             "cv_folds": self.cv_folds,
             "seed": self.seed,
+            "support_bin_width": self.support_bin_width,
+            "min_bin_rows": self.min_bin_rows,
+            "max_density_ratio": self.max_density_ratio,
+            "min_support": self.min_support,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,6 +341,9 @@ class CBPE:
                 calibration=None
                 if calibration is None
                 else {"x": calibration[0].tolist(), "y": calibration[1].tolist()},
+                support_counts=None
+                if self.support_counts_ is None
+                else self.support_counts_.tolist(),
             )
         return state
 
@@ -277,6 +362,8 @@ class CBPE:
                 else (np.asarray(calibration["x"], float), np.asarray(calibration["y"], float))
             )
             cbpe.calibrated_ = cbpe.calibration_ is not None
+            counts = data.get("support_counts")
+            cbpe.support_counts_ = None if counts is None else np.asarray(counts, np.int64)
         return cbpe
 
     def _check_fitted(self) -> None:
@@ -404,6 +491,28 @@ def simulate_metrics(
             draw = values[name]
             results[name].append(np.where(np.isfinite(draw), draw, np.nan))
     return {name: np.concatenate(parts) for name, parts in results.items()}
+
+
+def _bin_edges(width: float) -> np.ndarray:
+    """Log-odds edges of the support bins: ``width`` apart from −8 to +8."""
+    count = max(1, int(np.ceil(2 * _LOGIT_LIMIT / width)))
+    return np.linspace(-_LOGIT_LIMIT, _LOGIT_LIMIT, count + 1)
+
+
+def _score_histogram(scores: np.ndarray, width: float) -> np.ndarray:
+    """Rows per log-odds bin, with an open bin below the first edge and above the last."""
+    edges = _bin_edges(width)
+    with np.errstate(divide="ignore"):  # scores of exactly 0 or 1 fall in the open bins
+        log_odds = np.log(scores) - np.log1p(-scores)
+    index = np.searchsorted(edges, log_odds, side="right")
+    return np.bincount(index, minlength=len(edges) + 1)
+
+
+def _bin_label(edges: np.ndarray, index: int) -> str:
+    """A support bin as a range of probabilities."""
+    low = "0" if index == 0 else f"{1 / (1 + np.exp(-edges[index - 1])):.4g}"
+    high = "1" if index == len(edges) else f"{1 / (1 + np.exp(-edges[index])):.4g}"
+    return f"{low}–{high}"
 
 
 def _isotonic(scores: np.ndarray, positive: np.ndarray) -> IsotonicRegression:
