@@ -38,6 +38,13 @@ def run_cmd(
     name: Annotated[str, typer.Argument(help="Model name.")],
     window: WindowOpt = None,
     version: VersionOpt = None,
+    performance_window: Annotated[
+        str | None,
+        typer.Option(
+            help="Labelled predictions performance is measured on: last:N or since:7d "
+            "[monitoring.performance_window]."
+        ),
+    ] = None,
     alerts: Annotated[bool, typer.Option(help="Send alerts to the configured routes.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
@@ -51,6 +58,7 @@ def run_cmd(
             name,
             version=version,
             window=window,
+            performance_window=performance_window,
             alerts=alerts,
             step=step,
         )
@@ -249,6 +257,8 @@ def _point_config_at(config_file: Path, bands_file: str, had_inline: bool) -> No
 def _print(result: MonitorResult) -> None:
     from rich.table import Table
 
+    from shipyard.monitoring.performance import label_summary
+
     colour = _COLOURS.get(result.level, "white")
     console.print(
         f"[bold]{esc(result.model)}/{esc(result.version)}[/], {esc(result.window)} "
@@ -273,6 +283,9 @@ def _print(result: MonitorResult) -> None:
             f"[{_COLOURS.get(level, 'white')}]{level}[/]",
         )
     console.print(table)
+    for line in label_summary(result.performance or {}):
+        style = "yellow" if line.startswith("Performance UNKNOWN") else "white"
+        console.print(f"[{style}]{esc(line)}[/]")
     if result.report_path:
         console.print(f"Report: {esc(result.report_path)}")
 

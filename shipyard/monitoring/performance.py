@@ -45,6 +45,7 @@ __all__ = [
     "label_arrival",
     "label_coverage",
     "label_lag",
+    "label_summary",
     "labelled_performance",
     "labels_expected",
 ]
@@ -274,6 +275,47 @@ def labels_expected(
         f"{short} more labels expected in about {_duration(seconds)} at "
         f"{rate * 3600:.3g} labels per hour",
     )
+
+
+def label_summary(performance: Mapping[str, Any]) -> list[str]:
+    """A monitor run's label facts in plain lines, as the CLI and the report show them.
+
+    ``performance`` is a run's ``performance`` mapping: its window, labelled and needed
+    rows, coverage of both windows, lag, arrival rate and expected time.
+    """
+    labelled, needed = int(performance.get("labelled") or 0), performance.get("needed")
+    window = performance.get("window", "the performance window")
+    lines = []
+    if needed is not None and labelled < int(needed):
+        expected = (performance.get("expected") or {}).get("reason", "")
+        lines.append(
+            f"Performance UNKNOWN: {labelled} labelled predictions in {window}, "
+            f"{needed} needed; {expected}."
+        )
+    else:
+        lines.append(f"Performance measured on {labelled} labelled predictions ({window}).")
+    cover = []
+    for name in ("feature window", "performance window"):
+        found = performance.get(name.replace(" ", "_")) or {}
+        if found.get("share") is not None:
+            cover.append(
+                f"{name} {found['share']:.1%} ({found['labelled']} of {found['predictions']})"
+            )
+    if cover:
+        lines.append("Label coverage: " + ", ".join(cover) + ".")
+    lag = performance.get("lag_seconds") or {}
+    arrival = performance.get("arrival") or {}
+    facts = []
+    if lag.get("n"):
+        facts.append(
+            f"lag p50 {_duration(lag['p50'])}, p95 {_duration(lag['p95'])}, "
+            f"max {_duration(lag['max'])}"
+        )
+    if arrival.get("per_hour") is not None:
+        facts.append(f"{arrival['per_hour']:.3g} labels per hour arriving")
+    if facts:
+        lines.append("Labels: " + "; ".join(facts) + ".")
+    return lines
 
 
 def _duration(seconds: float) -> str:

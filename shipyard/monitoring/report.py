@@ -124,12 +124,16 @@ def _signals(result: MonitorResult) -> str:
 
 
 def _performance(result: MonitorResult) -> str:
+    from shipyard.monitoring.performance import label_summary
+
     parts = ["<h2>Performance</h2>"]
     labelled = result.performance or {}
     estimated = result.estimated or {}
+    # Labels first: how many, how late, and whether performance is known at all.
+    parts.extend(f'<p class="note">{escape(line)}</p>' for line in label_summary(labelled))
     metrics = sorted(set(labelled.get("metrics", {})) | set(estimated))
     if not metrics:
-        parts.append('<p class="note">No labels in this window and no estimate for this model.</p>')
+        parts.append('<p class="note">No labelled metric and no estimate for this model.</p>')
         return "".join(parts)
     rows = []
     for metric in metrics:
@@ -142,13 +146,12 @@ def _performance(result: MonitorResult) -> str:
             f"<tr><td>{escape(metric)}</td><td class='num'>{_number(realised)}</td>"
             f"<td class='num'>{_number(estimate.get('value'))}</td><td class='num'>{band}</td></tr>"
         )
-    coverage = labelled.get("coverage")
     parts.append(
-        "<table><tr><th>metric</th><th>realised (labelled rows)</th><th>estimated (CBPE)</th>"
-        "<th>estimate band</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>metric</th><th>realised (performance window)</th>"
+        "<th>estimated (CBPE, feature window)</th><th>estimate band</th></tr>"
+        + "".join(rows)
+        + "</table>"
     )
-    if coverage is not None:
-        parts.append(f'<p class="note">Label coverage {coverage:.1%}.</p>')
     return "".join(parts)
 
 
