@@ -32,10 +32,13 @@ class SequentialSettings(Section):
         "cusum", description="Detector on each numeric feature, standardised by the reference."
     )
     false_alarm_rate: float = Field(
-        1e-4,
+        5e-5,
         gt=0,
         lt=0.1,
-        description="Stated false alarms per sample of a stream with no change (per detector).",
+        description=(
+            "Stated false alarms per row with no change, for all of a model's streams "
+            "together (each stream gets an equal share)."
+        ),
     )
     min_samples: int = Field(
         100, ge=1, description="Samples a detector sees before it may raise an alarm."
