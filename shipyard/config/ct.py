@@ -41,6 +41,26 @@ class ContinuousTrainingSettings(Section):
         description="Skip a retrain when the champion's measured (or estimated) primary "
         "metric fell by less than this; null never skips.",
     )
+    cost_per_error: float | None = Field(
+        None,
+        ge=0,
+        description="Money (in cost.currency) one unit of the primary metric's loss costs per "
+        "prediction: for accuracy, the cost of one wrong prediction. Set (or cost_kpi) to "
+        "retrain only when the expected loss (performance drop × predictions since the "
+        "champion took over × this) reaches the retraining cost.",
+    )
+    cost_kpi: str | None = Field(
+        None,
+        min_length=1,
+        description="Name of a KPI in kpis whose value is money per prediction: its fall "
+        "while the champion served replaces performance drop × cost_per_error.",
+    )
+    retrain_fixed_cost: float = Field(
+        0.0,
+        ge=0,
+        description="Money (in cost.currency) a retrain costs besides compute: people's "
+        "review time, approvals. Added to the last retrain's compute × cost.cpu_hour.",
+    )
     window_rows: int | None = Field(
         None, ge=1, description="Retrain on the newest N rows of train.data; null: all of it."
     )
@@ -75,3 +95,8 @@ class ContinuousTrainingSettings(Section):
         default_factory=lambda: [10.0, 50.0, 100.0],
         description="Canary traffic percentages after the shadow step.",
     )
+
+    @property
+    def cost_guard(self) -> bool:
+        """Whether retraining is weighed against the cost of errors (cost_per_error or cost_kpi)."""
+        return self.cost_per_error is not None or self.cost_kpi is not None

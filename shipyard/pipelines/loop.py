@@ -2,12 +2,13 @@
 
 :class:`ContinuousTraining` is ticked by the agent. With no cycle running it looks for a
 pending trigger (monitoring's ``retrain_requested``, the cron ``ct.schedule``, a new
-digest at ``train.data``), asks the guards (cooldown, new rows, performance loss), and
-runs a cycle: validate → retrain → scorecard, each recorded with its evidence; a
-failure halts the cycle and pages the owner. A candidate that passes is rolled out
-``shadow-canary`` (a shadow step, then ``ct.canary_steps``); while that runs, each tick
-follows the roll-out and records the shadow, canary and promote gates as it passes
-them or rolls back. ``shipyard retrain NAME`` runs the same cycle by hand.
+digest at ``train.data``), asks the guards (cooldown, new rows, performance loss, cost:
+:mod:`shipyard.pipelines.guards`), records their decisions on the cycle, and runs it:
+validate → retrain → scorecard, each recorded with its evidence; a failure halts the
+cycle and pages the owner. A candidate that passes is rolled out ``shadow-canary`` (a
+shadow step, then ``ct.canary_steps``); while that runs, each tick follows the roll-out
+and records the shadow, canary and promote gates as it passes them or rolls back.
+``shipyard retrain NAME`` runs the same cycle by hand.
 
 The cycle is split into the same functions an orchestrator runs one process at a time
 (:mod:`shipyard.pipelines.steps`): :meth:`ContinuousTraining.begin` (guards, then the
@@ -39,7 +40,7 @@ from shipyard.pipelines.cycles import (
 from shipyard.pipelines.evidence import PromotionOutcome, StepOutcome
 from shipyard.pipelines.gate_registry import CycleRun, Gate, GateStatus, registered_gates
 from shipyard.pipelines.gates import primary_metric  # and registers the built-in gates
-from shipyard.pipelines.guards import MIN_LABELLED, PerformanceLoss, check_guards
+from shipyard.pipelines.guards import MIN_LABELLED, GuardDecision, PerformanceLoss, check_guards
 from shipyard.pipelines.triggers import (
     DataWatch,
     Trigger,
@@ -51,6 +52,7 @@ from shipyard.pipelines.triggers import (
 
 if TYPE_CHECKING:
     from shipyard.delivery.rollout import Rollout
+    from shipyard.pipelines.economics import RetrainEconomics
     from shipyard.project import Project
 
 __all__ = ["ContinuousTraining"]
@@ -82,6 +84,11 @@ class ContinuousTraining:
         ct = config.ct
         if ct.schedule:
             next_fire(ct.schedule, self.started_at)  # refuse a bad expression at start
+        if ct.cost_kpi is not None and ct.cost_kpi not in {kpi.name for kpi in config.kpis}:
+            raise ConfigError(
+                f"ct.cost_kpi names {ct.cost_kpi!r}, which is not a KPI in kpis.",
+                hint="Declare it under kpis: (name, sql), or unset ct.cost_kpi.",
+            )
         self.watch = (
             DataWatch(config.resolve(config.train.data), ct.data_check_seconds)
             if config.train.data is not None
@@ -170,8 +177,9 @@ class ContinuousTraining:
         return self._begin(trigger, self._champion(), force=force)
 
     def _begin(self, trigger: Trigger, champion: str | None, *, force: bool) -> Cycle:
+        decisions: list[GuardDecision] = []
         if not force:
-            refused = self._refusals(trigger, champion)
+            refused, decisions = self._refusals(trigger, champion)
             if refused is not None:
                 return refused
         running = active_cycle(self.store, self.model)
@@ -180,9 +188,12 @@ class ContinuousTraining:
                 f"{self.model} already has a cycle running: {running.id} ({running.cause}).",
                 hint=f"Follow it with `shipyard ct status {self.model}`.",
             )
-        return start_cycle(
+        cycle = start_cycle(
             self.store, self.model, trigger.cause, trigger.to_dict(), champion=champion
         )
+        if decisions:  # why it went ahead: the cost guard's numbers, among others
+            cycle = record_gate(self.store, cycle.id, "guards", "passed", _evidence(decisions))
+        return cycle
 
     def _gates(self, cycle: Cycle, trigger: Trigger, champion: str | None, say: Step) -> Cycle:
         run = CycleRun(self.project, cycle, trigger, champion)
@@ -308,8 +319,12 @@ class ContinuousTraining:
 
     # -- guards ------------------------------------------------------------------------
 
-    def _refusals(self, trigger: Trigger, champion: str | None) -> Cycle | None:
+    def _refusals(
+        self, trigger: Trigger, champion: str | None
+    ) -> tuple[Cycle | None, list[GuardDecision]]:
+        """The guards' decisions, and the skipped or deferred cycle if one refused."""
         cycles = list_cycles(self.store, self.model, limit=50)
+        loss = self.performance_loss(champion)
         started = next((c for c in cycles if c.state not in ("skipped", "deferred")), None)
         rows_now = self._source_rows()
         earlier = next((c for c in cycles if c.trigger.get("key") == trigger.key), None)
@@ -320,16 +335,17 @@ class ContinuousTraining:
             last_started=started,
             # Counting new rows may ask the registry: only when that guard is on.
             new_rows=self._new_rows(cycles, champion) if self.config.ct.min_new_rows else None,
-            loss=self.performance_loss(champion),
+            loss=loss,
             rows_after_trigger=(
                 None
                 if trigger.kind != "drift" or rows_now is None or rows_at_trigger is None
                 else rows_now - rows_at_trigger
             ),
+            economics=self._economics(champion),
         )
         refused = [d for d in decisions if not d.allowed]
         if not refused:
-            return None
+            return None, decisions
         spends = any(d.spends_trigger for d in refused)
         state: Literal["skipped", "deferred"] = "skipped" if spends else "deferred"
         guards = sorted(d.guard for d in refused)
@@ -340,11 +356,9 @@ class ContinuousTraining:
             and latest.trigger.get("key") == trigger.key
             and latest.trigger.get("guards") == guards
         ):
-            return latest  # the same decision about the same trigger is recorded once
+            return latest, decisions  # the same decision about the same trigger, once
         reason = "; ".join(d.reason for d in refused)
-        evidence = {
-            d.guard: {"allowed": d.allowed, "reason": d.reason, **d.evidence} for d in decisions
-        }
+        evidence = _evidence(decisions)
         return record_decision(
             self.store,
             self.model,
@@ -354,7 +368,19 @@ class ContinuousTraining:
             reason,
             evidence,
             champion=champion,
-        )
+        ), decisions
+
+    def _economics(self, champion: str | None) -> RetrainEconomics | None:
+        """Traffic and retrain price for the cost guard, when it is on and can be weighed."""
+        if not self.config.ct.cost_guard or champion is None:
+            return None
+        from shipyard.pipelines.economics import retrain_economics
+
+        try:
+            return retrain_economics(self.project, self.model, champion)
+        except ShipyardError as error:  # unreadable logs or KPI: the guard says so
+            logger.warning("%s: cost guard cannot weigh a retrain: %s", self.model, error)
+            return None
 
     def _source_rows(self) -> int | None:
         if self.watch is None:
@@ -397,7 +423,14 @@ class ContinuousTraining:
             )
         estimate = (run.get("estimated") or {}).get(metric) or {}
         if estimate.get("value") is not None:
-            return PerformanceLoss(metric, reference, float(estimate["value"]), "estimated (CBPE)")
+            unreliable = (
+                None
+                if estimate.get("reliable", True)
+                else str(estimate.get("reason") or "outside the reference's support")
+            )
+            return PerformanceLoss(
+                metric, reference, float(estimate["value"]), "estimated (CBPE)", unreliable
+            )
         return None
 
     def _reference_value(self, champion: str, metric: str) -> float | None:
@@ -439,6 +472,11 @@ class ContinuousTraining:
             headline=f"cycle {cycle.id} ({cycle.cause}): {summary}",
             evidence=evidence,
         )
+
+
+def _evidence(decisions: list[GuardDecision]) -> dict[str, Any]:
+    """The guards' decisions as a cycle's ``guards`` evidence, by guard name."""
+    return {d.guard: {"allowed": d.allowed, "reason": d.reason, **d.evidence} for d in decisions}
 
 
 def _step_evidence(rollout: Rollout, index: int, *, last: bool = False) -> StepOutcome:
