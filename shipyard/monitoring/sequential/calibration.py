@@ -24,6 +24,7 @@ How each rate is achieved (the tests check each by simulation over many seeds):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -42,6 +43,8 @@ DetectorKind = Literal["adwin", "page_hinkley", "cusum"]
 ADWIN_CLOCK = 32
 _SIEGMUND_CORRECTION = 1.166  # 2 * 0.583: the overshoot of a Gaussian random walk
 _NODES = 24  # Gauss-Hermite nodes per estimated quantity
+_HERMITE = np.polynomial.hermite_e.hermegauss(_NODES)
+_NODES_AND_WEIGHTS = (_HERMITE[0], _HERMITE[1] / _HERMITE[1].sum())  # standard normal
 
 
 def siegmund_arl(threshold: float, k: float) -> float:
@@ -76,8 +79,7 @@ def expected_rate(
     if reference_rows is None:
         two_sided = 2.0 / _run_length(np.float64(threshold), np.float64(-k))
         return float(two_sided)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_NODES)
-    weights = weights / weights.sum()
+    nodes, weights = _NODES_AND_WEIGHTS
     offset = nodes[:, None] / math.sqrt(reference_rows) if centred else np.zeros((1, 1))
     offset_weights = weights[:, None] if centred else np.ones((1, 1))
     scale = 1.0 + nodes[None, :] / math.sqrt(2.0 * reference_rows)
@@ -88,6 +90,7 @@ def expected_rate(
     return float(((up + down) * offset_weights * weights[None, :]).sum())
 
 
+@functools.lru_cache(maxsize=256)  # a bank asks once per stream, mostly the same question
 def cusum_threshold(
     false_alarm_rate: float,
     k: float,
