@@ -289,8 +289,8 @@ def label_summary(performance: Mapping[str, Any]) -> list[str]:
     if needed is not None and labelled < int(needed):
         expected = (performance.get("expected") or {}).get("reason", "")
         lines.append(
-            f"Performance UNKNOWN: {labelled} labelled predictions in {window}, "
-            f"{needed} needed; {expected}."
+            f"Performance UNKNOWN: {labelled} labelled predictions in the performance "
+            f"window ({window}), {needed} needed; {expected}."
         )
     else:
         lines.append(f"Performance measured on {labelled} labelled predictions ({window}).")
