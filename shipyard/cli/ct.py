@@ -8,7 +8,7 @@ pipeline): see docs/orchestrators.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from shipyard.config import Config
     from shipyard.pipelines import Cycle
 
-__all__ = ["app", "retrain_cmd", "start_cmd", "status_cmd", "step_cmd"]
+__all__ = ["app", "cost_evidence", "retrain_cmd", "start_cmd", "status_cmd", "step_cmd"]
 
 app = typer.Typer(
     help="Continuous training: the last cycles and their gates.", no_args_is_help=True
@@ -175,7 +175,11 @@ def status_cmd(
     limit: Annotated[int, typer.Option(min=1, help="How many cycles to show.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """NAME's last cycles: cause, gate outcomes in order, candidate, result."""
+    """NAME's last cycles: cause, gate outcomes in order, candidate, result.
+
+    With the cost guard on (ct.cost_per_error or ct.cost_kpi), each cycle shows the
+    expected loss against the retraining cost it weighed; --json has them under "cost".
+    """
     from rich.table import Column, Table
 
     from shipyard.pipelines import list_cycles
@@ -183,16 +187,18 @@ def status_cmd(
 
     cycles = list_cycles(acting(ctx, Scope.MODELS_READ, name).store, name, limit=limit)
     if as_json:
-        print_json([cycle.to_dict() for cycle in cycles])
+        print_json([{**cycle.to_dict(), "cost": cost_evidence(cycle)} for cycle in cycles])
         return
     if not cycles:
         console.print(f"{esc(name)} has no continuous-training cycles yet.")
         return
     gates = gate_names()  # the registered gates, then the roll-out's
+    weighed = any(cost_evidence(cycle) for cycle in cycles)
     table = Table(
         "cycle",
         Column("started", no_wrap=True),
         Column("cause", no_wrap=True),
+        *([Column("loss vs retrain", no_wrap=True)] if weighed else []),
         *gates,
         "candidate",
         "result",
@@ -206,6 +212,7 @@ def status_cmd(
             str(cycle.id),
             cycle.created_at.strftime("%m-%d %H:%M:%S"),
             esc(cycle.cause),
+            *([_cost_cell(cost_evidence(cycle))] if weighed else []),
             *marks,
             esc(cycle.candidate or "—"),
             STATES.get(cycle.state, esc(cycle.state)),
@@ -228,6 +235,26 @@ def _print_cycle(cycle: Cycle, *, header: bool = True) -> None:
         console.print(
             f"  {MARKS.get(gate['status'], '?')} {esc(gate['gate'])}: {esc(gate_summary(gate))}"
         )
+
+
+def cost_evidence(cycle: Cycle) -> dict[str, Any] | None:
+    """The cost guard's numbers as the cycle recorded them, if it weighed the retrain."""
+    guards = cycle.gate("guards")
+    found = ((guards or {}).get("evidence") or {}).get("cost")
+    return found if isinstance(found, dict) else None
+
+
+def _cost_cell(cost: dict[str, Any] | None) -> str:
+    """``8.00 ≥ 5.00 EUR``: expected loss against retraining cost, or ``?`` when unknown."""
+    if cost is None:
+        return "·"
+    retrain = cost.get("retrain_cost")
+    expected = cost.get("expected_loss")
+    currency = esc(cost.get("currency") or "")
+    if expected is None or retrain is None:
+        return f"? vs {retrain or 0:.2f} {currency}"
+    sign = "≥" if cost.get("allowed") else "<"
+    return f"{expected:.2f} {sign} {retrain:.2f} {currency}"
 
 
 def _config_for(state: CliState, name: str) -> Config:

@@ -7,6 +7,7 @@ each test's cycles start from the same state.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -412,3 +413,76 @@ def test_production_comparison_fails_a_candidate_worse_on_live_labels(project: P
     assert found["worse_by"] > 0.1 and found["passed"] is False
     same = production_comparison(project.config, project.tracking, "churn", "1", "1")
     assert same["worse_by"] == 0 and same["passed"] is True
+
+
+def _measured(project: Project, drop: float) -> None:
+    """A monitor run measuring churn/1 ``drop`` below its training roc_auc on 500 labels."""
+    from shipyard.store import MonitorRunRow
+
+    run_id = project.tracking.client.get_model_version("churn", "1").run_id
+    trained = project.tracking.client.get_run(run_id).data.metrics["roc_auc"]
+    performance = {"labelled": 500, "metrics": {"roc_auc": trained - drop}}
+    with project.store.session() as session:
+        session.add(
+            MonitorRunRow(
+                model="churn",
+                version="1",
+                window_spec="last:500",
+                rows=500,
+                level="retrain",
+                result={"version": "1", "performance": performance},
+            )
+        )
+    project.store.record(
+        "retrain_requested", "model:churn", {"signal": "performance:roc_auc", "version": "1"}
+    )
+
+
+def test_cost_guard_skips_a_cheap_drop_and_retrains_on_a_costly_one(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shipyard.cli import run
+    from tests.support.logs import log_requests
+
+    # 0.50 EUR per unit of roc_auc lost per prediction; a retrain costs 10 EUR of review.
+    project.reload(
+        **{
+            "ct.enabled": True,
+            "ct.cost_per_error": 0.5,
+            "ct.retrain_fixed_cost": 10.0,
+            "cost.currency": "EUR",
+        }
+    )
+    log_requests(project.config, "1", np.full(300, 2.0), "live-")  # 300 since promotion
+    log_requests(project.config, "2", np.full(50, 2.0), "other-")  # not the champion's
+    project.append("0001-batch.csv", _fresh_rows(project.root))
+
+    _measured(project, drop=0.01)  # 0.01 × 0.5 × 300 = 1.50 EUR < 10 EUR
+    project.loop().tick()
+    skipped = list_cycles(project.store, "churn")[0]
+    assert skipped.state == "skipped", skipped.reason
+    assert "expected loss 1.50 EUR" in skipped.reason and "not worth a retrain" in skipped.reason
+    assert project.versions() == ["1"]
+
+    _measured(project, drop=0.2)  # 0.2 × 0.5 × 300 = 30.00 EUR ≥ 10 EUR + compute
+    project.loop().tick()
+    started = list_cycles(project.store, "churn")[0]
+    assert started.state == "running", started.reason
+    guards = started.gate("guards")
+    assert guards is not None and guards["status"] == "passed"
+    assert guards["evidence"]["cost"]["expected_loss"] == pytest.approx(30.0)
+
+    monkeypatch.chdir(project.root)
+    capsys.readouterr()
+    assert run(["ct", "status", "churn", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    costs = [(c["state"], c["cost"]) for c in shown]
+    assert [state for state, _ in costs] == ["running", "skipped"]
+    for (_, cost), expected in zip(costs, (30.0, 1.5), strict=True):
+        assert cost["expected_loss"] == pytest.approx(expected)
+        assert cost["traffic"] == 300 and cost["currency"] == "EUR"
+        assert cost["cpu_seconds"] > 0 and cost["fixed_cost"] == 10.0
+        assert cost["retrain_cost"] == pytest.approx(10.0 + cost["compute_cost"])
+    assert run(["ct", "status", "churn"]) == 0
+    text = capsys.readouterr().out
+    assert "1.50 < 10.00 EUR" in text and "30.00 ≥ 10.00 EUR" in text
