@@ -9,6 +9,7 @@ by :func:`prune_logs`.
 
 from shipyard.logs.label_book import LabelBook, LabelOutcome
 from shipyard.logs.losses import LogCoverage, LossRecord, log_coverage, read_losses
+from shipyard.logs.outcomes import OutcomeBook, OutcomeRecord  # and registers the kind
 from shipyard.logs.pii import PiiPolicy, read_raw_pii
 from shipyard.logs.prune import PruneReport, prune_logs, record_prune
 from shipyard.logs.reader import join_labels, joined_coverage, query_log
@@ -29,6 +30,8 @@ __all__ = [
     "LogCoverage",
     "LogHealth",
     "LossRecord",
+    "OutcomeBook",
+    "OutcomeRecord",
     "PiiPolicy",
     "PredictionBatch",
     "PredictionLogWriter",

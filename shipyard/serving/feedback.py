@@ -14,11 +14,21 @@ A label for a request that already has one follows ``labels.on_conflict``
 (:mod:`shipyard.logs.label_book`): ``reject`` answers 409 naming the request ids and
 writes nothing. Every accepted batch is one ``labels.written`` event in the audit log,
 recorded as the sender, in the same step as the file (one fails, neither stays).
+
+An item may carry a business outcome instead of (or beside) a label:
+``{"request_id": "…", "outcome": {"name": "revenue", "value": 12.5}}``. ``name`` is
+1–100 letters, digits and ``. _ : -``; ``value`` a finite number. Outcomes go to the
+outcome log (:mod:`shipyard.logs.outcomes`: no conflict rule, readers take each
+request's latest value of a name), with who sent them, and each accepted batch is a
+``labels.written`` event with ``"log": "outcomes"``, recorded as the sender like
+labels. Labels of a mixed batch are written first: a 409 on them writes nothing.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,6 +39,7 @@ from starlette.responses import Response
 from shipyard.access import Principal, Scope
 from shipyard.errors import RequestError
 from shipyard.logs.label_book import LabelBook, LabelOutcome, OnConflict, record_labels
+from shipyard.logs.outcomes import OutcomeBook, OutcomeReceipt, OutcomeRecord
 from shipyard.logs.writer import LabelRecord, PredictionLogWriter
 from shipyard.models.signature import dump_json, load_json
 from shipyard.serving.protocols import check_size
@@ -43,6 +54,7 @@ __all__ = [
     "FEEDBACK_ID_PATTERN",
     "MAX_FEEDBACK_ITEMS",
     "PRINCIPAL_SCOPE_KEY",
+    "Feedback",
     "FeedbackDesk",
     "LabelAudit",
     "StoreAudit",
@@ -58,6 +70,15 @@ REQUEST_ID_SCOPE_KEY = "shipyard.request_id"  # the request's own id, set by the
 # A request id as the client knows it, maybe with the row suffix of a multi-row request.
 FEEDBACK_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}(:[0-9]{{1,9}})?$"
 _FEEDBACK_ID = re.compile(FEEDBACK_ID_PATTERN)
+_OUTCOME_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One feedback body, parsed: the labels and the outcomes it carries."""
+
+    labels: list[LabelRecord] = field(default_factory=list)
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
 
 
 def parse_feedback(
@@ -67,8 +88,9 @@ def parse_feedback(
     principal: Principal | None = None,
     namespaced: bool = True,
     now: datetime | None = None,
-) -> list[LabelRecord]:
-    """``{"request_id", "label"}`` or a list of them → label records (400 naming the item).
+) -> Feedback:
+    """``{"request_id", "label" and/or "outcome"}`` or a list of them → records (400
+    naming the item and field).
 
     Each record carries who sent it and ``now`` (the server's clock); with ``namespaced``,
     its request id is taken in ``principal``'s namespace.
@@ -83,11 +105,11 @@ def parse_feedback(
     now = now or datetime.now(UTC)
     sender = ANONYMOUS if principal is None else principal.name
     token_id = None if principal is None else principal.token_id
-    records = []
+    parsed = Feedback()
     for index, item in enumerate(items):
         where = f"item {index}" if isinstance(payload, list) else "feedback"
         if not isinstance(item, dict):
-            raise RequestError(f"{where} must be an object with request_id and label")
+            raise RequestError(f"{where} must be an object with request_id and label or outcome")
         request_id = item.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise RequestError(f"{where}: request_id must be a non-empty string")
@@ -97,30 +119,71 @@ def parse_feedback(
                 f"(X-Request-ID: up to {MAX_REQUEST_ID_LENGTH} letters, digits and . _ : -, "
                 "and :<row> for one row of a batch)"
             )
-        if "label" not in item:
-            raise RequestError(f"{where}: label is missing")
-        if _deeper_than(item["label"], MAX_LABEL_DEPTH):
-            raise RequestError(
-                f"{where}: label is nested deeper than {MAX_LABEL_DEPTH} levels; send the "
-                "label the model predicts (a value, or a short list or object of values)"
-            )
-        unknown = set(item) - {"request_id", "label"}
+        unknown = set(item) - {"request_id", "label", "outcome"}
         if unknown:
             raise RequestError(
-                f"{where}: unknown fields {sorted(unknown)}; only request_id and label are accepted"
+                f"{where}: unknown fields {sorted(unknown)}; only request_id, label and "
+                "outcome are accepted"
             )
-        records.append(
-            LabelRecord(
-                request_id=in_namespace(request_id, principal if namespaced else None),
-                time=now,
-                model=model,
-                label=item["label"],
-                sender=sender,
-                token_id=token_id,
-                received_at=now,
+        if "label" not in item and "outcome" not in item:
+            raise RequestError(f"{where}: label is missing (or send an outcome)")
+        keyed = in_namespace(request_id, principal if namespaced else None)
+        if "label" in item:
+            if _deeper_than(item["label"], MAX_LABEL_DEPTH):
+                raise RequestError(
+                    f"{where}: label is nested deeper than {MAX_LABEL_DEPTH} levels; send the "
+                    "label the model predicts (a value, or a short list or object of values)"
+                )
+            parsed.labels.append(
+                LabelRecord(
+                    request_id=keyed,
+                    time=now,
+                    model=model,
+                    label=item["label"],
+                    sender=sender,
+                    token_id=token_id,
+                    received_at=now,
+                )
             )
+        if "outcome" in item:
+            name, value = _outcome(item["outcome"], where)
+            parsed.outcomes.append(
+                OutcomeRecord(
+                    request_id=keyed,
+                    time=now,
+                    model=model,
+                    name=name,
+                    value=value,
+                    sender=sender,
+                    token_id=token_id,
+                    received_at=now,
+                )
+            )
+    return parsed
+
+
+def _outcome(outcome: Any, where: str) -> tuple[str, float]:
+    """An item's ``outcome`` object as (name, value), or a 400 naming the field."""
+    if not isinstance(outcome, dict):
+        raise RequestError(
+            f'{where}: outcome must be an object like {{"name": "revenue", "value": 12.5}}'
         )
-    return records
+    unknown = set(outcome) - {"name", "value"}
+    if unknown:
+        raise RequestError(
+            f"{where}: unknown fields {sorted(unknown)} in outcome; only name and value"
+        )
+    name = outcome.get("name")
+    if not isinstance(name, str) or _OUTCOME_NAME.fullmatch(name) is None:
+        raise RequestError(
+            f"{where}: outcome.name must be 1 to 100 letters, digits and . _ : - (e.g. revenue)"
+        )
+    value = outcome.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{where}: outcome.value must be a number")
+    if not math.isfinite(value):
+        raise RequestError(f"{where}: outcome.value must be a finite number")
+    return name, float(value)
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -147,6 +210,10 @@ class LabelAudit(Protocol):
         self, outcome: LabelOutcome, principal: Principal | None, request_id: str | None
     ) -> None: ...
 
+    def record_outcomes(
+        self, receipt: OutcomeReceipt, principal: Principal | None, request_id: str | None
+    ) -> None: ...
+
 
 class StoreAudit:
     """``labels.written`` events in the project's store, each naming the label's sender.
@@ -165,6 +232,19 @@ class StoreAudit:
     ) -> None:
         """One ``labels.written`` event for ``outcome``."""
         record_labels(self.store_for(principal), outcome, request_id=request_id)
+
+    def record_outcomes(
+        self, receipt: OutcomeReceipt, principal: Principal | None, request_id: str | None
+    ) -> None:
+        """One ``labels.written`` event (``"log": "outcomes"``) for an outcome batch."""
+        from shipyard.store.event_kinds import EventKind
+
+        self.store_for(principal).record(
+            EventKind.LABELS_WRITTEN,
+            f"model:{receipt.model}",
+            receipt.audit_payload(),
+            request_id=request_id,
+        )
 
     def store_for(self, principal: Principal | None) -> Store:
         """The store whose events name ``principal`` (anonymous when None)."""
@@ -206,8 +286,10 @@ class FeedbackDesk:
         on_conflict: OnConflict = "reject",
         audit: LabelAudit | None = None,
         namespaced: bool | None = None,
+        outcomes: OutcomeBook | None = None,
     ) -> None:
         self.book = book
+        self.outcomes = outcomes
         self.model = model
         self.on_conflict = on_conflict
         self.audit = audit
@@ -216,30 +298,49 @@ class FeedbackDesk:
     @classmethod
     def for_project(cls, project: Project, model: str) -> FeedbackDesk:
         """The desk a server of ``project`` uses: its label log, its rule, its audit log."""
+        from shipyard.logs.root import project_log_root
+
         config = project.config
         return cls(
             LabelBook.for_config(config, project.store),
             model,
             on_conflict=config.labels.on_conflict,
             audit=StoreAudit(project),
+            outcomes=OutcomeBook(project_log_root(config)),
         )
 
     def receive(
         self, payload: Any, principal: Principal | None, request_id: str | None = None
-    ) -> LabelOutcome:
-        """Write one batch of feedback (403 without ``labels:write``, 409 on a conflict)."""
+    ) -> dict[str, Any]:
+        """Write one batch of feedback (403 without ``labels:write``, 409 on a conflict);
+        the reply: labels accepted (and ignored or replaced), outcomes accepted."""
         if principal is not None:
             principal.require(Scope.LABELS_WRITE, self.model)
-        records = parse_feedback(
+        parsed = parse_feedback(
             payload, self.model, principal=principal, namespaced=bool(self.namespaced)
         )
+        if parsed.outcomes and self.outcomes is None:
+            raise RequestError("this server takes labels only; send outcomes to a Shipyard server")
         audit = self.audit
+        reply: dict[str, Any] = {"accepted": 0, "dropped": 0}
+        if parsed.labels:
 
-        def commit(outcome: LabelOutcome) -> None:
-            if audit is not None:
-                audit.record(outcome, principal, request_id)
+            def commit(outcome: LabelOutcome) -> None:
+                if audit is not None:
+                    audit.record(outcome, principal, request_id)
 
-        return self.book.write(records, on_conflict=self.on_conflict, commit=commit)
+            written = self.book.write(parsed.labels, on_conflict=self.on_conflict, commit=commit)
+            reply = written.to_dict()
+        if parsed.outcomes:
+            assert self.outcomes is not None
+
+            def commit_outcomes(receipt: OutcomeReceipt) -> None:
+                if audit is not None:
+                    audit.record_outcomes(receipt, principal, request_id)
+
+            self.outcomes.write(parsed.outcomes, commit=commit_outcomes)
+            reply["outcomes"] = len(parsed.outcomes)
+        return reply
 
     def close(self) -> None:
         """Release what the audit holds open (its database connections)."""
@@ -260,8 +361,8 @@ class FeedbackDesk:
         principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
         request_id = request.scope.get(REQUEST_ID_SCOPE_KEY) or request.headers.get("x-request-id")
         # The lock and the writes block: off the event loop.
-        outcome = await run_in_threadpool(self.receive, payload, principal, request_id)
-        return Response(dump_json(outcome.to_dict()), media_type=JSON)
+        reply = await run_in_threadpool(self.receive, payload, principal, request_id)
+        return Response(dump_json(reply), media_type=JSON)
 
 
 def feedback_desk(
@@ -277,7 +378,11 @@ def feedback_desk(
         return None
     if not isinstance(labels, FeedbackDesk):
         # Beside a bucket log, the writer's journal folder is this host's own disk.
-        labels = FeedbackDesk(LabelBook(labels.root, lock_folder=labels.journals), model)
+        labels = FeedbackDesk(
+            LabelBook(labels.root, lock_folder=labels.journals),
+            model,
+            outcomes=OutcomeBook(labels.root),
+        )
     desk = labels
     if desk.namespaced is None:
         desk.namespaced = namespaced
