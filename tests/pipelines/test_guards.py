@@ -16,7 +16,7 @@ SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _config(**ct: object) -> Config:
     """Defaults with only the guards named in ``ct`` on."""
-    config = Config()
+    config = Config.model_validate({})
     settings = {"min_performance_loss": None, "cooldown_seconds": 0, **ct}
     return config.model_copy(update={"ct": config.ct.model_copy(update=settings)})
 
