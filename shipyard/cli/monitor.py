@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -199,6 +199,42 @@ def kpis_cmd(
         raise typer.Exit(1)  # every KPI was shown; a failed one still fails the command
 
 
+@app.command("detectors")
+def detectors_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Forget their state; the agent starts afresh (audited).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show NAME's sequential change detectors: stream, detector, samples, alarms."""
+    from shipyard.agent.streams import reset_detectors
+    from shipyard.store.detector_states import load_detector_states
+
+    if reset:
+        project = acting(ctx, Scope.MONITOR_RUN, name)
+        streams = reset_detectors(project, name, "reset by hand")
+        if as_json:
+            print_json({"model": name, "reset": streams})
+        else:
+            console.print(f"Reset {len(streams)} detector stream(s) of {esc(name)}.")
+        return
+    project = acting(ctx, Scope.MODELS_READ, name)
+    last: dict[tuple[str, str], dict[str, object]] = {}
+    for event in project.store.events(kind="detector.alarm", subject=f"model:{name}/", limit=500):
+        key = (str(event.payload.get("version")), str(event.payload.get("stream")))
+        last.setdefault(key, {"at": event.at.isoformat(), **event.payload})  # newest first
+    rows = [
+        {**state.to_dict(), "last_alarm": last.get((state.version, state.stream))}
+        for state in load_detector_states(project.store, name)
+    ]
+    if as_json:
+        print_json([{k: v for k, v in row.items() if k not in ("state", "cursor")} for row in rows])
+        return
+    _print_detectors(name, rows)
+
+
 reference_app = typer.Typer(
     help="The data a version is monitored against, when it is not its training snapshot.",
     no_args_is_help=True,
@@ -252,6 +288,32 @@ def _point_config_at(config_file: Path, bands_file: str, had_inline: bool) -> No
         f"[yellow]{esc(config_file.name)} has a monitoring section: {esc(what)} "
         f"`bands: {esc(bands_file)}` under it to use these levels.[/]"
     )
+
+
+def _print_detectors(name: str, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not rows:
+        console.print(
+            f"No sequential detector of {esc(name)} has run yet: the agent starts them for "
+            "the champion (monitoring.sequential.enabled)."
+        )
+        return
+    table = Table()
+    for column in ("version", "stream", "detector", "samples", "alarms", "last alarm"):
+        table.add_column(column, justify="right" if column in ("samples", "alarms") else "left")
+    for row in rows:
+        alarm = row["last_alarm"]
+        when = "—" if alarm is None else f"{alarm['at'][:19]} at sample {alarm['position']:,}"
+        table.add_row(
+            esc(row["version"]),
+            esc(row["stream"]),
+            esc(row["detector"]),
+            f"{row['samples']:,}",
+            f"{row['alarms']:,}",
+            esc(when),
+        )
+    console.print(table)
 
 
 def _print(result: MonitorResult) -> None:

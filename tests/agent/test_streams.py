@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from shipyard.agent.streams import StreamWatch
+from shipyard.cli import run
 from shipyard.config import Config
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import load_served_model
@@ -170,6 +171,27 @@ def test_a_new_champion_restarts_the_detectors(traffic: Traffic) -> None:
     assert reset and reset[-1].payload["versions"] == ["1"]
     # version 2 has no predictions yet: its streams exist, empty
     assert {s.samples for s in load_detector_states(store, "churn", "2")} == {0}
+
+
+def test_the_cli_shows_and_resets_the_detectors(
+    traffic: Traffic, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(traffic.config.root)
+    assert run(["monitor", "detectors", "churn"]) == 0
+    assert "No sequential detector of churn has run yet" in capsys.readouterr().out
+    rows = traffic.predict("gg", 300)
+    traffic.label(rows, flipped=False)
+    watch(traffic).tick()
+    assert run(["monitor", "detectors", "churn", "--json"]) == 0
+    shown = {row["stream"]: row for row in json.loads(capsys.readouterr().out)}
+    assert shown["error"]["detector"] == "adwin" and shown["error"]["samples"] == 300
+    assert shown["prediction"]["last_alarm"] is None
+    assert run(["monitor", "detectors", "churn"]) == 0
+    assert "feature:monthly_charges" in capsys.readouterr().out
+    assert run(["monitor", "detectors", "churn", "--reset"]) == 0
+    assert "Reset" in capsys.readouterr().out
+    assert load_detector_states(traffic.store, "churn") == []
+    assert traffic.store.events(kind="detector.reset")[0].payload["reason"] == "reset by hand"
 
 
 def test_disabled_detectors_do_nothing(traffic: Traffic) -> None:
