@@ -59,7 +59,7 @@ def test_null_windows_reach_inspect_at_the_stated_false_alarm_rate() -> None:
     assert all(0.008 <= share <= 0.034 for share in observed.values()), observed
 
 
-def test_levels_keep_the_shipped_ratios_and_never_go_below_the_defaults() -> None:
+def test_floored_levels_keep_the_shipped_ratios_and_free_ones_drop_inspect_only() -> None:
     rng = np.random.default_rng(1)
     reference = _frame(rng, 5000)
     # A large window: every null quantile is below the shipped inspect level.
@@ -73,7 +73,8 @@ def test_levels_keep_the_shipped_ratios_and_never_go_below_the_defaults() -> Non
     assert noisy["pause"] == pytest.approx(4.0 * noisy["inspect"], rel=5e-3)
     free = calibrate_bands(reference, 20_000, never_below_defaults=False)["amount"]
     assert free["inspect"] < 0.05
-    assert free["pause"] == pytest.approx(6.0 * free["inspect"], rel=5e-3)
+    # Retrain and pause need far stronger evidence, and at least the shipped size.
+    assert (free["retrain"], free["pause"]) == (0.15, 0.3)
 
 
 def test_a_higher_false_alarm_rate_gives_lower_levels() -> None:
