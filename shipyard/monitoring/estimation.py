@@ -152,7 +152,7 @@ class CBPE:
         seed: int = 0,
         support_bin_width: float = 1.0,
         min_bin_rows: int = 5,
-        max_density_ratio: float = 10.0,
+        max_density_ratio: float = 20.0,
         min_support: float = 0.9,
     ) -> None:
         unknown = [name for name in metrics if name not in METRICS]
