@@ -97,5 +97,5 @@ def test_an_unregistered_kind_is_refused(tmp_path: Path) -> None:
     assert "spans" not in log_kinds()
     with pytest.raises(ConfigError, match="spans"):
         PredictionLogWriter(tmp_path, kind="spans")
-    with pytest.raises(ConfigError, match="labels, predictions"):
+    with pytest.raises(ConfigError, match="labels, outcomes, predictions"):
         log_schema("spans")
