@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePath
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipyard.config._section import Section
 from shipyard.config.cost import CostSettings
@@ -87,6 +87,15 @@ class Config(Section):
                 raise ValueError(f"two KPIs are named {kpi.name!r}; give each a unique name")
             seen.add(kpi.name)
         return kpis
+
+    @model_validator(mode="after")
+    def _cost_kpi_is_declared(self) -> Config:
+        """``ct.cost_kpi`` names one of ``kpis``: caught at load, not when CT first runs."""
+        wanted = self.ct.cost_kpi
+        if wanted is not None and wanted not in {kpi.name for kpi in self.kpis}:
+            names = ", ".join(kpi.name for kpi in self.kpis) or "none are declared"
+            raise ValueError(f"ct.cost_kpi {wanted!r} is not a KPI in kpis ({names})")
+        return self
 
     @field_validator("artifact_root", mode="before")
     @classmethod
