@@ -42,8 +42,11 @@ from shipyard.store.detector_states import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from shipyard.monitoring.alerting import Signal
     from shipyard.project import Project
+    from shipyard.storage.location import Location
 
 __all__ = ["StreamWatch", "reset_detectors", "signal_name"]
 
@@ -55,6 +58,13 @@ WHERE version = {version} AND status = 'ok' AND role = 'live'
   AND time <= {horizon}::TIMESTAMPTZ
 ORDER BY time, request_id LIMIT {limit}
 """
+_NEW_LABELS = """
+SELECT request_id, coalesce(received_at, time) AS arrived FROM log
+WHERE (arrived > {after}::TIMESTAMPTZ
+       OR (arrived = {after}::TIMESTAMPTZ AND request_id > {after_id}))
+  AND arrived <= {horizon}::TIMESTAMPTZ
+ORDER BY arrived, request_id LIMIT {limit}
+"""
 _LABELS = """
 SELECT labels.request_id, labels.label, labels.arrived, log.output
 FROM (
@@ -64,8 +74,9 @@ JOIN log USING (request_id)
 WHERE log.version = {version} AND log.status = 'ok' AND log.role = 'live'
   AND (labels.arrived > {after}::TIMESTAMPTZ
        OR (labels.arrived = {after}::TIMESTAMPTZ AND labels.request_id > {after_id}))
-  AND labels.arrived <= {horizon}::TIMESTAMPTZ
-ORDER BY labels.arrived, labels.request_id LIMIT {limit}
+  AND (labels.arrived < {upto}::TIMESTAMPTZ
+       OR (labels.arrived = {upto}::TIMESTAMPTZ AND labels.request_id <= {upto_id}))
+ORDER BY labels.arrived, labels.request_id
 """
 
 
@@ -196,18 +207,47 @@ class StreamWatch:
             cursor["predictions"] = _last(rows, "time")
             cursor.setdefault("first", rows.column("time")[0].as_py().isoformat())
         if "first" in cursor:  # a label can only join a prediction of this version read
-            seen = cursor.get("labels") or {"time": _EPOCH.isoformat(), "id": ""}
-            labelled = query_log(
-                root,
-                name,
-                since=datetime.fromisoformat(cursor["first"]),
-                sql=_sql(_LABELS, version, seen, horizon, self.max_rows),
-                labels_since=_EPOCH,
-            )
-            if labelled.num_rows:
-                alarms += bank.update(errors=_errors(labelled, bank.task_))
-                cursor["labels"] = _last(labelled, "arrived")
+            alarms += self._feed_labels(bank, cursor, root, name, version, horizon)
         return alarms
+
+    def _feed_labels(
+        self,
+        bank: StreamBank,
+        cursor: dict[str, Any],
+        root: Path | Location,
+        name: str,
+        version: str,
+        horizon: datetime,
+    ) -> list[Alarm]:
+        """Feed the errors of the labels that arrived since the cursor, in arrival order.
+
+        The label log alone says what is new (cheap); only then are the new labels
+        joined to their predictions, whose log is far larger. The cursor moves past every
+        new label, also those of other versions, so none is looked at twice.
+        """
+        from shipyard.logs.reader import query_log
+
+        seen = cursor.get("labels") or {"time": _EPOCH.isoformat(), "id": ""}
+        new = query_log(
+            root,
+            name,
+            kind="labels",
+            sql=_sql(_NEW_LABELS, version, seen, horizon, self.max_rows),
+        )
+        if not new.num_rows:
+            return []
+        upto = _last(new, "arrived")
+        labelled = query_log(
+            root,
+            name,
+            since=datetime.fromisoformat(cursor["first"]),
+            sql=_sql(_LABELS, version, seen, horizon, self.max_rows, upto=upto),
+            labels_since=_EPOCH,
+        )
+        cursor["labels"] = upto
+        if not labelled.num_rows:
+            return []
+        return bank.update(errors=_errors(labelled, bank.task_))
 
     def _save(self, name: str, version: str, bank: StreamBank, cursor: dict[str, Any]) -> None:
         states = [
@@ -305,13 +345,23 @@ def _detecting(settings: dict[str, Any]) -> dict[str, Any]:
     return {key: settings.get(key) for key in shaping}
 
 
-def _sql(template: str, version: str, after: dict[str, str], horizon: datetime, limit: int) -> str:
+def _sql(
+    template: str,
+    version: str,
+    after: dict[str, str],
+    horizon: datetime,
+    limit: int,
+    *,
+    upto: dict[str, str] | None = None,
+) -> str:
     return template.format(
         version=_literal(version),
         after=_literal(after["time"]),
         after_id=_literal(after["id"]),
         horizon=_literal(horizon.isoformat()),
         limit=int(limit),
+        upto=_literal(upto["time"]) if upto else "",
+        upto_id=_literal(upto["id"]) if upto else "",
     )
 
 
