@@ -32,8 +32,8 @@ from shipyard.errors import DataError
 from shipyard.jsonable import plain
 from shipyard.levels import worst
 from shipyard.logs.root import project_log_root
+from shipyard.monitoring.calibrated_bands import window_bands
 from shipyard.monitoring.engines import engine_feature_drift
-from shipyard.monitoring.feature_drift import configured_bands
 from shipyard.monitoring.label_window import LabelWindow, LabelWindowSpec, load_label_window
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set, score_of
@@ -108,7 +108,10 @@ def run_monitor(
     )
     step(f"Scoring {len(reference.reference.columns)} features on {current.rows} predictions")
     drift = engine_feature_drift(
-        settings.engine, reference.reference, current.inputs, configured_bands(config)
+        settings.engine,
+        reference.reference,
+        current.inputs,
+        window_bands(config, reference.reference, current.inputs),
     )
     result = MonitorResult(
         model=name,
@@ -405,7 +408,7 @@ def _signals(result: MonitorResult, config: Config) -> list[dict[str, Any]]:
     )
     if enough:
         breaches = performance.get("breaches", [])
-        breached = {b["metric"] for b in breaches}
+        breached = {b["name"] for b in breaches}
         signals.extend(breaches)
         signals.extend(
             {
@@ -416,7 +419,7 @@ def _signals(result: MonitorResult, config: Config) -> list[dict[str, Any]]:
                 "bands": None,
             }
             for metric, value in (performance.get("metrics") or {}).items()
-            if metric not in breached and value is not None
+            if f"performance:{metric}" not in breached and value is not None
         )
     return signals
 

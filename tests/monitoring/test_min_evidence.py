@@ -1,4 +1,5 @@
-"""A small window neither alerts on feature drift nor on performance from a few labels."""
+"""A small window neither alerts on feature drift nor on performance from a few labels:
+too few labels is "performance unknown", a signal of its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from shipyard.monitoring.run import MonitorResult, _signals
 BREACH = {"feature": "age", "method": "kl", "score": 0.4, "level": "retrain", "bands": None}
 PERFORMANCE = {
     "labelled": 20,
+    "metrics": {"accuracy": 0.5, "roc_auc": 0.8},
     "breaches": [{"name": "performance:accuracy", "score": 0.5, "level": "retrain"}],
 }
 
@@ -29,8 +31,16 @@ def _result(rows: int, labelled: int) -> MonitorResult:
 def test_too_few_rows_and_labels_raise_nothing() -> None:
     config = Config(monitoring={"min_rows": 200, "min_labelled": 50})
     signals = _signals(_result(rows=86, labelled=20), config)
-    assert signals == [
-        {"name": "feature:age", "method": "kl", "score": None, "level": "ok", "bands": None}
+    assert signals[0] == {
+        "name": "feature:age",
+        "method": "kl",
+        "score": None,
+        "level": "ok",
+        "bands": None,
+    }
+    # No metric signal from 20 labels; performance is unknown, at the configured level.
+    assert [(s["name"], s["level"], s["score"]) for s in signals[1:]] == [
+        ("performance:unknown", "inspect", 20)
     ]
 
 
@@ -38,4 +48,9 @@ def test_enough_rows_and_labels_alert() -> None:
     config = Config(monitoring={"min_rows": 200, "min_labelled": 50})
     signals = _signals(_result(rows=600, labelled=80), config)
     levels = {s["name"]: s["level"] for s in signals}
-    assert levels == {"feature:age": "retrain", "performance:accuracy": "retrain"}
+    assert levels == {
+        "feature:age": "retrain",
+        "performance:unknown": "ok",
+        "performance:accuracy": "retrain",
+        "performance:roc_auc": "ok",  # within its floor: an ok signal resolves its alert
+    }
