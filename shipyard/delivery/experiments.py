@@ -278,7 +278,7 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
         )
         predictions = query_log(root, experiment.model, since=since, sql=answered)  # noqa: F841
         with duckdb.connect() as con:
-            rows = con.execute(
+            rows = con.sql(
                 "WITH judged AS (SELECT version, value AS x FROM predictions "
                 f"JOIN outcomes USING (request_id) WHERE value IS NOT NULL) {summary}"
             ).to_arrow_table()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,7 +32,7 @@ from shipyard.serving.router import StickyKey
 from shipyard.store import Store
 from shipyard.store.experiments import find_experiment
 from shipyard.store.traffic import read_traffic
-from tests.support import AppClient, in_process, project_of
+from tests.support import AppClient, in_process, log_requests, project_of
 
 USERS = 150
 ROWS = 300  # about 150 per arm: past min_samples (100) and the planned horizon
@@ -201,3 +202,40 @@ def test_start_refuses_what_it_cannot_run(two_versions: tuple[Config, Store, Tra
         start_experiment(
             project_of(config, "eve", role="viewer"), "churn", ["1", "2"], metric="mae"
         )
+
+
+def test_a_business_outcome_decides_and_a_refused_promotion_waits_recorded_once(
+    two_versions: tuple[Config, Store, Tracking],
+) -> None:
+    config, store, _ = two_versions
+    project = project_of(config)
+    experiment = start_experiment(
+        project, "churn", ["1", "2"], metric="outcome:revenue", min_effect=1.0
+    )
+    for version in ("1", "2"):
+        log_requests(config, version, np.full(240, 2.0), f"v{version}-")
+    desk = FeedbackDesk.for_project(project, "churn")
+    desk.namespaced = False  # the predictions above were logged without a caller
+    try:
+        # Revenue per request cycles 5, 10, 15 on arm 1 and 7, 12, 17 on arm 2: +2 a request.
+        items = [
+            {"request_id": f"v{v}-{i}", "outcome": {"name": "revenue", "value": base + 5 * (i % 3)}}
+            for v, base in (("1", 5.0), ("2", 7.0))
+            for i in range(240)
+        ]
+        assert desk.receive(items, None) == {"accepted": 0, "dropped": 0, "outcomes": 480}
+    finally:
+        desk.close()
+    actions = tick_experiments(project)
+    assert any("arm 2 wins" in action for action in actions), actions
+    # churn/2 has no evaluation and no approval: the gates refuse, and the experiment waits.
+    assert any("waiting to be promoted" in action for action in actions), actions
+    assert tick_experiments(project) == []  # the refusal is recorded once
+    waiting = find_experiment(store, "churn", experiment.name)
+    assert (waiting.state, waiting.winner) == ("decided", "2")
+    assert read_traffic(store, "churn")[1].challengers == {"2": 0.5}  # still split
+    decided = store.events(kind="experiment.decided")
+    assert len(decided) == 2 and "promotion refused" in decided[0].reason
+    assert decided[1].payload["evidence"]["means"] == {"1": 10.0, "2": 12.0}
+    stop_experiment(project, "churn", reason="promote by hand later")
+    assert read_traffic(store, "churn")[1].empty
