@@ -188,3 +188,14 @@ def test_bad_input_and_settings_are_refused_with_a_hint() -> None:
         CUSUM.from_dict(ADWIN().to_dict())
     with pytest.raises(DataError):
         detector_from_dict({"kind": "kswin"})
+
+
+def test_the_detectors_do_not_need_river_at_run_time() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import shipyard.monitoring.sequential; "
+        "assert 'river' not in sys.modules, 'river imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
