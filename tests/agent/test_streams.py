@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.agent import Agent
 from shipyard.agent.streams import StreamWatch
 from shipyard.cli import run
 from shipyard.config import Config
@@ -192,6 +193,22 @@ def test_the_cli_shows_and_resets_the_detectors(
     assert "Reset" in capsys.readouterr().out
     assert load_detector_states(traffic.store, "churn") == []
     assert traffic.store.events(kind="detector.reset")[0].payload["reason"] == "reset by hand"
+
+
+def test_the_agent_feeds_the_detectors_on_its_tick(traffic: Traffic) -> None:
+    """The agent's own StreamWatch waits two log rolls before it reads a row."""
+    serving = traffic.config.serving.model_copy(update={"log_roll_seconds": 0.05})
+    project = traffic.project.with_config(traffic.config.model_copy(update={"serving": serving}))
+    agent = Agent(project)
+    rows = traffic.predict("hh", 400)
+    traffic.label(rows.iloc[:200], flipped=False)
+    traffic.label(rows.iloc[200:], flipped=True)
+    actions = wait_for(
+        lambda: [a for a in agent.tick().actions if "alarm on error" in a],
+        what="the agent's tick to raise the error alarm",
+        every=0.1,
+    )
+    assert actions[0].startswith("churn/1: adwin alarm on error")
 
 
 def test_disabled_detectors_do_nothing(traffic: Traffic) -> None:
