@@ -486,3 +486,62 @@ def test_cost_guard_skips_a_cheap_drop_and_retrains_on_a_costly_one(
     assert run(["ct", "status", "churn"]) == 0
     text = capsys.readouterr().out
     assert "1.50 < 10.00 EUR" in text and "30.00 ≥ 10.00 EUR" in text
+
+
+def test_cost_kpi_weighs_the_kpis_fall_per_prediction(project: Project) -> None:
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    from shipyard.logs.records import PredictionBatch
+    from shipyard.logs.root import project_log_root
+    from shipyard.logs.writer import PredictionLogWriter
+    from shipyard.pipelines.economics import champion_since
+
+    project.reload(
+        **{
+            "ct.enabled": True,
+            "ct.cost_kpi": "revenue",
+            "ct.retrain_fixed_cost": 10.0,
+            "kpis": [
+                {"name": "revenue", "sql": "SELECT * FROM read_csv('kpi.csv')", "bucket": "1m"}
+            ],
+        }
+    )
+    since = champion_since(project_of(project.config), "churn", "1")
+    assert since is not None
+    # Four one-minute buckets of 10 predictions each: 2.00 EUR per prediction, then 1.90.
+    values: dict[str, float] = {}
+    with PredictionLogWriter(project_log_root(project.config)) as writer:
+        for minute in range(4):
+            for i in range(10):
+                request = f"k{minute}-{i}"
+                values[request] = 2.0 if minute < 2 else 1.9
+                writer.log(
+                    PredictionBatch(
+                        request_id=request,
+                        time=since + timedelta(seconds=30 + 60 * minute + i),
+                        model="churn",
+                        version="1",
+                        role="live",
+                        columns=("x",),
+                        matrix=np.array([[1.0]]),
+                        labels=np.array([0]),
+                        probabilities=None,
+                        latency_ms=1.0,
+                        status="ok",
+                    )
+                )
+    pacsv.write_csv(
+        pa.table({"request_id": list(values), "value": list(values.values())}),
+        project.root / "kpi.csv",
+    )
+    _measured(project, drop=0.3)  # the metric's drop is not used: the KPI replaces it
+    project.loop().tick()
+    cycle = list_cycles(project.store, "churn")[0]
+    assert cycle.state == "skipped", cycle.reason
+    # 0.10 lost per prediction × 40 predictions = 4.00 < 10.00 (+ compute).
+    assert "expected loss 4.00 USD" in cycle.reason and "KPI 'revenue'" in cycle.reason
+    guards = cycle.gate("guards")
+    assert guards is not None
+    cost = guards["evidence"]["cost"]
+    assert cost["loss_per_prediction"] == pytest.approx(0.1) and cost["traffic"] == 40
