@@ -360,6 +360,9 @@ monitoring:
   # scorecard floor soon after the switch (600 rows: 4 s at the demo's 150 requests/s),
   # long enough to hold the labels that keep it from alarming on noise.
   window: {_y(s.window)}
+  # Performance is measured on the newest labelled predictions, whatever their age: the
+  # same 600, so the labelled accuracy falls under the floor soon after the switch.
+  performance_window: {_y(s.window)}
   # The agent runs the monitor this often.
   every_seconds: {s.monitor_every_seconds}
 {routes}
