@@ -105,30 +105,36 @@ class ADWIN(SequentialDetector):
         self._tick = int(state["tick"])
 
     def _scan(self, values: np.ndarray) -> tuple[int, bool]:
-        clock, grace = self.clock, self.grace_period
+        # The per-value path keeps its numbers in locals (this loop is ADWIN's cost) and
+        # writes them back before a check and at the end.
+        clock, grace, full = self.clock, self.grace_period, self.max_buckets + 1
+        newest_totals, newest_variances = self._totals[0], self._variances[0]
+        width, total, variance, tick = self._width, self._total, self._variance, self._tick
+        position = 0
         for position, value in enumerate(values.tolist(), start=1):
-            self._insert(value)
-            self._tick += 1
-            if self._tick % clock == 0 and self._width > grace and self._check():
-                return position, True
-        return len(values), False
+            newest_totals.append(value)
+            newest_variances.append(0.0)
+            # Streaming variance update, in river's order of operations (bit-for-bit).
+            width += 1.0
+            if width > 1.0:
+                deviation = value - total / (width - 1.0)
+                variance += (width - 1.0) * deviation * deviation / width
+            total += value
+            if len(newest_totals) == full:
+                self._merge()
+            tick += 1
+            if tick % clock == 0 and width > grace:
+                self._width, self._total, self._variance, self._tick = width, total, variance, tick
+                if self._check():
+                    return position, True
+        self._width, self._total, self._variance, self._tick = width, total, variance, tick
+        return position, False
 
-    def _insert(self, value: float) -> None:
-        """Add one value to the newest row and merge full rows upwards."""
+    def _merge(self) -> None:
+        """Merge the two oldest buckets of each full row into the next row, upwards."""
         totals, variances = self._totals, self._variances
-        totals[0].append(value)
-        variances[0].append(0.0)
-        # Streaming variance update, in river's order of operations (bit-for-bit parity).
-        self._width += 1.0
-        increment = 0.0
-        if self._width > 1.0:
-            deviation = value - self._total / (self._width - 1.0)
-            increment = (self._width - 1.0) * deviation * deviation / self._width
-        self._variance += increment
-        self._total += value
-        full = self.max_buckets + 1
         row = 0
-        while len(totals[row]) == full:
+        while len(totals[row]) == self.max_buckets + 1:
             size = float(1 << row)
             t0, t1 = totals[row][0], totals[row][1]
             mu1, mu2 = t0 / size, t1 / size
