@@ -61,6 +61,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shipyard.monitoring.log_window import WindowSpec
+
 console = Console()
 if not console.is_terminal:  # piped to a file: wide enough for the table
     console.width = 150
@@ -90,6 +92,7 @@ class Outcome:
     false_alarms: int
     delay: int | None  # None: no alarm after the change
     first_signal: str | None
+    false_signals: dict[str, int]  # false alarms by signal
 
 
 def river_events(errors: np.ndarray, start: int, kind: str, lag: int) -> list[Event]:
@@ -109,17 +112,27 @@ def outcome(method: str, deployment: Deployment, events: Iterable[Event]) -> Out
     """False alarms (evidence before the change) and the delay of the first other alarm."""
     change = deployment.split.change
     events = sorted(events, key=lambda e: (e.seen, e.signal))
-    false = sum(1 for e in events if e.evidence < change)
+    false = [e for e in events if e.evidence < change]
     true = [e for e in events if e.evidence >= change]
     first = true[0] if true else None
     return Outcome(
         method,
         deployment.stream,
         deployment.seed,
-        false,
+        len(false),
         None if first is None else first.seen - change,
-        None if first is None else first.signal,
+        None if first is None else _named(first.signal, deployment.shifted),
+        dict(Counter(_named(e.signal, deployment.shifted) for e in false)),
     )
+
+
+def _named(signal: str, shifted: str | None) -> str:
+    """A feature signal named for its role: ``feature:x3`` → ``feature (shifted)``, where
+    x3 is the feature that changes (it differs by seed), else ``feature (other)``."""
+    head, found, name = signal.rpartition("feature:")
+    if not found or shifted is None:
+        return signal
+    return f"{head}feature ({'shifted' if name == shifted else 'other'})"
 
 
 def measure(deployment: Deployment, settings: MonitorSettings) -> list[Outcome]:
@@ -159,6 +172,7 @@ class Summary:
     false_alarms: int
     false_per_10k: float
     first_signals: dict[str, int]
+    false_signals: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (``inf`` as ``None``: never detected)."""
@@ -195,6 +209,9 @@ def summarise(outcomes: Sequence[Outcome], split: Split) -> list[Summary]:
                     first_signals=dict(
                         Counter(o.first_signal for o in mine if o.first_signal).most_common()
                     ),
+                    false_signals=dict(
+                        sum((Counter(o.false_signals) for o in mine), Counter()).most_common()
+                    ),
                 )
             )
     return summaries
@@ -210,7 +227,7 @@ class Target:
     met: bool
 
 
-def targets(summaries: Sequence[Summary], lag: int, poll: int) -> list[Target]:
+def targets(summaries: Sequence[Summary], split: Split, lag: int, poll: int) -> list[Target]:
     """The issue's three targets, per stream where they apply."""
     by = {(s.stream, s.method): s for s in summaries}
     found = []
@@ -221,7 +238,10 @@ def targets(summaries: Sequence[Summary], lag: int, poll: int) -> list[Target]:
             bound = CONCEPT_FACTOR * adwin.median_delay + lag
             # A tick-driven monitor sees labels only at ticks: the bound's next tick is the
             # soonest it could meet it (shown beside the target, never instead of it).
-            ticked = math.ceil(bound / poll) * poll if math.isfinite(bound) else bound
+            ticked = bound
+            if math.isfinite(bound):  # ticks fall at split.start + k × poll
+                after = split.change + bound - split.start
+                ticked = split.start + math.ceil(after / poll) * poll - split.change
             found.append(
                 Target(
                     stream,
@@ -255,8 +275,9 @@ def _samples(value: float) -> str:
     return "—" if math.isinf(value) else f"{value:,.0f}"
 
 
-def _first(signals: dict[str, int], seeds: int) -> str:
-    return ", ".join(f"{name} {count}/{seeds}" for name, count in list(signals.items())[:3])
+def _top(signals: dict[str, int], suffix: str) -> str:
+    """The three most frequent signals with their counts (``suffix`` after each count)."""
+    return ", ".join(f"{name} {count}{suffix}" for name, count in list(signals.items())[:3])
 
 
 HEADINGS = (
@@ -267,8 +288,10 @@ HEADINGS = (
     "IQR",
     "min–max",
     "false / 10k",
-    "first signal",
+    "first signal (seeds)",
+    "false alarms from",
 )
+_NUMBERS = ("detected", "median delay", "IQR", "min–max", "false / 10k")
 
 
 def rows(summaries: Sequence[Summary]) -> list[tuple[str, ...]]:
@@ -282,7 +305,8 @@ def rows(summaries: Sequence[Summary]) -> list[tuple[str, ...]]:
             f"{_samples(s.q25)}–{_samples(s.q75)}",
             f"{_samples(s.min_delay)}–{_samples(s.max_delay)}",
             f"{s.false_per_10k:.2f}",
-            _first(s.first_signals, s.seeds) if s.method.startswith("Shipyard") else "",
+            _top(s.first_signals, f"/{s.seeds}") if s.method == "Shipyard" else "",
+            _top(s.false_signals, "") if s.method == "Shipyard" else "",
         )
         for s in summaries
     ]
@@ -303,9 +327,7 @@ def print_tables(summaries: Sequence[Summary], found: Sequence[Target], title: s
     """The results and the targets, on the console."""
     table = Table(title=title)
     for heading in HEADINGS:
-        table.add_column(
-            heading, justify="left" if heading in ("stream", "method", "first signal") else "right"
-        )
+        table.add_column(heading, justify="right" if heading in _NUMBERS else "left")
     previous = None
     for row in rows(summaries):
         table.add_row(
@@ -368,9 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--poll", type=int, default=250, help="samples between agent ticks")
     parser.add_argument("--lag", type=int, default=1000, help="samples until a label arrives")
-    shipped = MonitorSettings()
+    shipped = MonitorSettings().config.monitoring
     parser.add_argument(
-        "--window", type=int, default=shipped.window, help="feature window (last N rows)"
+        "--window",
+        type=int,
+        default=WindowSpec.parse(shipped.window).count,
+        help="monitoring.window: the feature window's last N rows",
     )
     parser.add_argument(
         "--window-every",
@@ -413,19 +438,19 @@ def main(argv: list[str] | None = None) -> int:
     window_every = args.window_every or args.poll
     if window_every % args.poll:
         parser.error(f"--window-every {window_every} is not a multiple of --poll {args.poll}")
-    settings = MonitorSettings(
-        poll=args.poll,
-        lag=args.lag,
-        window_every=window_every,
-        window=args.window,
-        false_alarm_rate=args.false_alarm_rate,
-        sequential=shipped.sequential.model_copy(update={"false_alarm_rate": args.sequential_rate}),
+    monitoring = {
+        "window": f"last:{args.window}",
+        "false_alarm_rate": args.false_alarm_rate,
+        "sequential": {"false_alarm_rate": args.sequential_rate},
+    }
+    settings = MonitorSettings.configured(
+        monitoring, poll=args.poll, lag=args.lag, window_every=window_every
     )
     started = time.perf_counter()
     outcomes = run(streams, args.seeds, split, settings, args.processes)
     elapsed = time.perf_counter() - started
     summaries = summarise(outcomes, split)
-    found = targets(summaries, args.lag, args.poll)
+    found = targets(summaries, split, args.lag, args.poll)
     title = (
         f"Change detection: {args.seeds} seeds, {split.samples:,} samples, change at "
         f"{split.change:,}, tick {args.poll}, labels {args.lag:,} late, window {args.window:,} "
@@ -442,7 +467,13 @@ def main(argv: list[str] | None = None) -> int:
         record = {
             "arguments": {k: str(v) for k, v in vars(args).items()},
             "split": asdict(split),
-            "settings": {**asdict(settings), "sequential": settings.sequential.model_dump()},
+            "settings": {
+                "poll": settings.poll,
+                "lag": settings.lag,
+                "window_every": settings.window_every,
+                "floor_margin": settings.floor_margin,
+                "monitoring": settings.config.monitoring.model_dump(mode="json"),
+            },
             "seconds": elapsed,
             "load_average": os.getloadavg(),
             "summary": [s.to_dict() for s in summaries],

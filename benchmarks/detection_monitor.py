@@ -9,7 +9,8 @@ label arrives ``lag`` samples after its prediction). Two parts run on every tick
   and errors), is updated with the new rows, their scores and the errors of the labels
   that arrived, in label-arrival order. Each alarm is an event.
 - **window**: a monitor run over the last ``window`` predictions: feature drift with the
-  bands monitoring uses (:func:`bands_for_window`), prediction drift
+  bands monitoring picks for the window (``calibrated_bands.window_bands``: calibrated
+  from the reference for the window's size at ``monitoring.false_alarm_rate``), prediction drift
   (``PredictionDriftBand`` on the golden set's scores), and labelled accuracy on the last
   ``performance_window`` labelled predictions (labels matched to predictions of any age)
   against the scorecard floor ``golden accuracy − floor_margin``, once ``min_labelled``
@@ -24,13 +25,14 @@ alert routes (the same numbers reach the same functions without them), and the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from detection_streams import Deployment
 
-from shipyard.config import BandSettings, MetricCriterion, MonitoringSettings
-from shipyard.config.sequential import SequentialSettings
+from shipyard.config import Config, MetricCriterion
+from shipyard.monitoring.calibrated_bands import window_bands
 from shipyard.monitoring.feature_drift import feature_drift
 from shipyard.monitoring.log_window import WindowSpec
 from shipyard.monitoring.performance import concept_drift, labelled_performance
@@ -38,7 +40,7 @@ from shipyard.monitoring.prediction_drift import PredictionDriftBand
 from shipyard.monitoring.reference import Reference
 from shipyard.monitoring.sequential import StreamBank
 
-__all__ = ["Event", "MonitorSettings", "bands_for_window", "shipyard_events"]
+__all__ = ["Event", "MonitorSettings", "shipyard_events"]
 
 
 @dataclass(frozen=True)
@@ -52,51 +54,40 @@ class Event:
     part: str  # "sequential" or "window"
 
 
-_SHIPPED = MonitoringSettings.model_validate({})
-
-
 def _last(spec: str) -> int:
     """N of a ``last:N`` window setting."""
     count = WindowSpec.parse(spec).count
-    assert count is not None, f"{spec} is not a last:N window"
+    if count is None:
+        raise ValueError(f"{spec} is not a last:N window")
     return count
 
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    """How the agent is driven: its tick, the label lag, and the monitoring settings
-    (each defaults to what Shipyard ships, ``shipyard.config.MonitoringSettings``)."""
+    """How the agent is driven: its tick, the label lag, when the window monitor runs,
+    the scorecard floor, and the project's configuration (``monitoring.*`` as shipped,
+    unless :meth:`configured` changes a setting)."""
 
     poll: int = 250
     lag: int = 1000
     window_every: int = 250  # samples between window monitor runs (a multiple of poll)
-    window: int = _last(_SHIPPED.window)
-    performance_window: int = _last(_SHIPPED.performance_window)
-    min_rows: int = _SHIPPED.min_rows
-    min_labelled: int = _SHIPPED.min_labelled
-    false_alarm_rate: float = _SHIPPED.false_alarm_rate  # per window and feature (bands)
     floor_margin: float = 0.05  # scorecard floor: golden accuracy minus this
-    sequential: SequentialSettings = _SHIPPED.sequential
+    config: Config = field(default_factory=lambda: Config.model_validate({}))
 
+    @classmethod
+    def configured(cls, monitoring: Mapping[str, Any], **driven: Any) -> MonitorSettings:
+        """Settings whose configuration sets ``monitoring`` (a shipyard.yaml section)."""
+        return cls(**driven, config=Config.model_validate({"monitoring": monitoring}))
 
-def bands_for_window(
-    reference: Reference,
-    rows: int,
-    settings: MonitorSettings,
-    cache: dict[int, Mapping[str, BandSettings]],
-) -> Mapping[str, BandSettings]:
-    """The per-feature bands monitoring holds a window of ``rows`` rows to."""
-    if rows not in cache:
-        from shipyard.monitoring.calibrate import calibrate_bands
+    @property
+    def window(self) -> int:
+        """``monitoring.window``'s N (last:N)."""
+        return _last(self.config.monitoring.window)
 
-        calibrated = calibrate_bands(
-            reference,
-            rows,
-            false_alarm_rate=settings.false_alarm_rate,
-            never_below_defaults=False,
-        )
-        cache[rows] = {k: BandSettings.model_validate(v) for k, v in calibrated.items()}
-    return cache[rows]
+    @property
+    def performance_window(self) -> int:
+        """``monitoring.performance_window``'s N (last:N)."""
+        return _last(self.config.monitoring.performance_window)
 
 
 def shipyard_events(deployment: Deployment, settings: MonitorSettings) -> list[Event]:
@@ -104,10 +95,11 @@ def shipyard_events(deployment: Deployment, settings: MonitorSettings) -> list[E
     split = deployment.split
     reference = Reference.from_frame(deployment.reference)
     golden = slice(split.train, split.start)
-    bank = StreamBank(settings.sequential).fit(
+    bank = StreamBank(settings.config.monitoring.sequential).fit(
         reference,
         reference_predictions=deployment.reference_scores,
         reference_errors=deployment.errors[golden],
+        task="classification",
     )
     window = _WindowMonitor(deployment, reference, settings)
     events: list[Event] = []
@@ -157,7 +149,6 @@ class _WindowMonitor:
         )
         floor = deployment.golden_accuracy - settings.floor_margin
         self.floor = [MetricCriterion.model_validate({"metric": "accuracy", "min": floor})]
-        self.bands: dict[int, Mapping[str, BandSettings]] = {}
         self.open: set[str] = set()
 
     def run(self, seen: int, labelled_until: int) -> list[Event]:
@@ -178,11 +169,13 @@ class _WindowMonitor:
         start = self.deployment.split.start
         rows = slice(max(start, seen - self.settings.window), seen)
         size = rows.stop - rows.start
-        if size < self.settings.min_rows:
+        monitoring = self.settings.config.monitoring
+        if size < monitoring.min_rows:
             return {}
-        bands = bands_for_window(self.reference, size, self.settings, self.bands)
+        window = self.deployment.inputs.iloc[rows]
+        bands = window_bands(self.settings.config, self.reference, window)
         signals = {}
-        for result, _ in feature_drift(self.reference, self.deployment.inputs.iloc[rows], bands):
+        for result, _ in feature_drift(self.reference, window, bands):
             level = result.band or ("inspect" if result.drifted else "ok")
             signals[f"feature:{result.feature}"] = (level != "ok", seen - 1)
         drift = self.band.score(self.deployment.scores[rows])
@@ -193,7 +186,7 @@ class _WindowMonitor:
         """Accuracy of the last ``performance_window`` labelled predictions against the floor."""
         start = self.deployment.split.start
         rows = slice(max(start, labelled_until - self.settings.performance_window), labelled_until)
-        if rows.stop - rows.start < self.settings.min_labelled:
+        if rows.stop - rows.start < self.settings.config.monitoring.min_labelled:
             return {}
         values = labelled_performance(
             self.deployment.labels[rows],

@@ -106,7 +106,7 @@ def _sea(seed: int, split: Split) -> Generated:
 
 def _gauss(shift: float) -> Callable[[int, Split], Generated]:
     def generate(seed: int, split: Split) -> Generated:
-        rng = np.random.default_rng([seed, 1])
+        rng = np.random.default_rng([seed, 1, round(shift * 100)])  # each stream its own
         x = rng.normal(size=(split.samples, 5))
         logit = x @ np.array([1.0, -1.0, 0.5, 0.5, -0.5])
         y = (rng.random(split.samples) < 1 / (1 + np.exp(-logit))).astype(int)
