@@ -189,6 +189,20 @@ class MonitoringSettings(Section):
         description="Sequential change detectors fed as rows and labels arrive.",
     )
 
+    @field_validator("performance_window")
+    @classmethod
+    def _performance_window_form(cls, value: str) -> str:
+        """``last:N`` or ``since:…`` (the moment itself is read when a run starts)."""
+        kind, _, rest = value.strip().partition(":")
+        if (kind == "last" and rest.strip().isdigit() and int(rest) > 0) or (
+            kind == "since" and rest.strip()
+        ):
+            return value
+        raise ValueError(
+            f"performance_window {value!r} is not understood; write last:2000 (the newest "
+            "2,000 labelled predictions) or since:7d (labels that arrived in the last 7 days)"
+        )
+
     @field_validator("bands", mode="before")
     @classmethod
     def _each_feature_on_its_methods_scale(cls, value: object) -> object:
