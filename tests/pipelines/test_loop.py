@@ -545,3 +545,43 @@ def test_cost_kpi_weighs_the_kpis_fall_per_prediction(project: Project) -> None:
     assert guards is not None
     cost = guards["evidence"]["cost"]
     assert cost["loss_per_prediction"] == pytest.approx(0.1) and cost["traffic"] == 40
+
+
+def test_an_unreliable_estimate_is_not_taken_as_a_measured_loss(project: Project) -> None:
+    from shipyard.pipelines.guards import check_guards
+    from shipyard.store import MonitorRunRow
+
+    project.reload(**{"ct.min_performance_loss": 0.05})
+    run_id = project.tracking.client.get_model_version("churn", "1").run_id
+    trained = project.tracking.client.get_run(run_id).data.metrics["roc_auc"]
+    estimate = {
+        "value": trained - 0.01,
+        "low": 0.3,
+        "high": 1.0,
+        "reliable": False,
+        "support": 0.4,
+        "reason": "60% of the window's scores fall where the reference has little support",
+    }
+    with project.store.session() as session:
+        session.add(
+            MonitorRunRow(
+                model="churn",
+                version="1",
+                window_spec="last:500",
+                rows=500,
+                level="ok",
+                result={"version": "1", "performance": {"labelled": 0}, "estimated": {
+                    "roc_auc": estimate
+                }},
+            )
+        )  # fmt: skip
+    loop = project.loop()
+    loss = loop.performance_loss("1")
+    assert loss is not None and loss.source == "estimated (CBPE)"
+    assert loss.unreliable is not None and "little support" in loss.unreliable
+    [decision] = check_guards(
+        project.config, now=datetime.now(UTC), last_started=None, new_rows=None, loss=loss
+    )
+    # A reliable 0.01 drop would be skipped (below 0.05); an unreliable one is unknown.
+    assert decision.allowed and "unreliable" in decision.reason
+    assert "treated as unknown" in decision.reason
