@@ -85,6 +85,11 @@ def start_cmd(
         f"Experiment {esc(started.name)} on {esc(name)} started: {esc(shares)}, "
         f"deciding on {esc(started.metric)}."
     )
+    if project.config.serving.sticky_key is None:
+        console.print(
+            "serving.sticky_key is not set: each request draws an arm at random. Set it "
+            "(e.g. header:X-User-ID) to keep each caller on one arm."
+        )
 
 
 @app.command("status")
