@@ -17,6 +17,10 @@ does not flood the audit log:
   ``promote_winner`` it waits in ``decided`` for a person.
 - **no difference**: ``experiment.decided``, then ``experiment.stopped`` with all
   traffic back to the champion.
+
+An experiment whose arms no longer include the champion (someone promoted or rolled
+back by hand meanwhile) is stopped, its traffic cleared: its split was the old
+champion's.
 """
 
 from __future__ import annotations
@@ -51,7 +55,20 @@ def tick_experiments(project: Project) -> list[str]:
 
 def _decide(project: Project, experiment: Experiment, label: str) -> list[str]:
     from shipyard.delivery.experiments import decide_experiment
+    from shipyard.registry.aliases import CHAMPION
+    from shipyard.registry.pointers import trusted_version
 
+    champion = trusted_version(project.store, experiment.model, CHAMPION)
+    if champion not in experiment.arms:  # promoted or rolled back by hand meanwhile
+        change_experiment(
+            project.store,
+            experiment.id,
+            EventKind.EXPERIMENT_STOPPED,
+            state="stopped",
+            reason=f"the champion is now {champion}, not one of the arms",
+            traffic=TrafficSettings(),
+        )
+        return [f"{label}: stopped, the champion {champion} is not one of its arms"]
     verdict = decide_experiment(project, experiment)
     if verdict.outcome == "continue":
         return []

@@ -28,6 +28,12 @@ class ExperimentSettings(Section):
         description="Smallest difference worth acting on, in the metric's units; "
         "null: the experiment runs until a winner (no 'no difference' verdict).",
     )
+    min_samples: int = Field(
+        100,
+        ge=2,
+        description="Observations per arm before the test may decide anything (the normal "
+        "approximation needs them).",
+    )
     promote_winner: bool = Field(
         True,
         description="Send the winner through the normal gates to promotion; "

@@ -146,6 +146,7 @@ def start_experiment(
         power=settings.power if power is None else power,
         min_effect=settings.min_effect if min_effect is None else min_effect,
         direction=chosen.direction,
+        min_samples=settings.min_samples,
     )
     arms = [str(arm).strip() for arm in arms]
     if len(arms) < 2 or len(set(arms)) != len(arms) or not all(arms):
@@ -189,7 +190,7 @@ def start_experiment(
         power=test.power,
         state="running",
         winner=None,
-        decision={"direction": chosen.direction},
+        decision={"direction": chosen.direction, "min_samples": test.min_samples},
         history=[{"at": moment.isoformat(), "from": None, "to": "running", "reason": "started"}],
         started_by=store.actor or "",
         created_at=moment,
@@ -229,6 +230,7 @@ def test_of(experiment: Experiment) -> ExperimentTest:
         power=experiment.power,
         min_effect=experiment.min_effect,
         direction=direction,
+        min_samples=int(experiment.decision.get("min_samples", 100)),
     )
 
 
