@@ -142,15 +142,19 @@ def _performance(result: MonitorResult) -> str:
         band = (
             f"{_number(estimate.get('low'))} – {_number(estimate.get('high'))}" if estimate else ""
         )
+        support = estimate.get("support")
+        trust = "" if support is None else f"{support:.0%} of the window"
+        if estimate.get("reliable") is False:
+            trust += f" — unreliable: {estimate.get('reason') or 'scores outside the reference'}"
         rows.append(
             f"<tr><td>{escape(metric)}</td><td class='num'>{_number(realised)}</td>"
-            f"<td class='num'>{_number(estimate.get('value'))}</td><td class='num'>{band}</td></tr>"
+            f"<td class='num'>{_number(estimate.get('value'))}</td><td class='num'>{band}</td>"
+            f"<td class='note'>{escape(trust)}</td></tr>"
         )
     parts.append(
         "<table><tr><th>metric</th><th>realised (performance window)</th>"
-        "<th>estimated (CBPE, feature window)</th><th>estimate band</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<th>estimated (CBPE, feature window)</th><th>estimate band</th>"
+        "<th>reference support</th></tr>" + "".join(rows) + "</table>"
     )
     return "".join(parts)
 

@@ -417,7 +417,11 @@ class ContinuousTraining:
         performance = run.get("performance") or {}
         labelled = int(performance.get("labelled") or 0)
         measured = (performance.get("metrics") or {}).get(metric)
-        if labelled >= MIN_LABELLED and measured is not None:
+        # The monitor's own threshold (monitoring.min_labelled when it ran) decides both its
+        # performance:unknown signal and whether CT trusts the labelled metric.
+        needed = int(performance.get("needed") or MIN_LABELLED)
+        known = performance.get("status", "measured") == "measured"
+        if known and labelled >= needed and measured is not None:
             return PerformanceLoss(
                 metric, reference, float(measured), f"labelled ({labelled} rows)"
             )

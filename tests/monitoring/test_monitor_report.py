@@ -88,6 +88,36 @@ def test_a_judged_window_counts_the_features_the_table_shows_outside(tmp_path: P
     assert "5 of 5 features outside their bands" in header_of(path)
 
 
+def test_an_unreliable_estimate_says_so_beside_its_band(tmp_path: Path) -> None:
+    reference, current = frames()
+    result = result_of(rows=5000, feature_level="ok", signal_scores=True)
+    result.estimated = {
+        "accuracy": {
+            "value": 0.9,
+            "low": 0.7,
+            "high": 0.99,
+            "support": 0.62,
+            "reliable": False,
+            "reason": "38% of scores where the reference has few",
+        },
+        "roc_auc": {
+            "value": 0.8,
+            "low": 0.78,
+            "high": 0.82,
+            "support": 1.0,
+            "reliable": True,
+            "reason": None,
+        },
+    }
+
+    html = write_monitor_report(tmp_path / "r.html", result, reference, current, []).read_text()
+
+    rows = {cell.split("</td>")[0]: cell for cell in html.split("<tr><td>")[1:]}
+    assert "unreliable: 38% of scores where the reference has few" in rows["accuracy"]
+    assert "62% of the window" in rows["accuracy"]
+    assert "unreliable" not in rows["roc_auc"] and "100% of the window" in rows["roc_auc"]
+
+
 def test_integer_codes_share_one_axis_with_their_float_copies() -> None:
     # Training data holds 0, 1, 2; the prediction log holds them as 0.0, 1.0, 2.0.
     reference = pd.Series([0, 1, 2, 2, 1, 2], dtype="int64")
