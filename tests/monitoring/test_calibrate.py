@@ -142,3 +142,34 @@ def test_fifty_features_of_a_hundred_thousand_rows_calibrate() -> None:
     bands = calibrate_bands(pd.DataFrame(columns), 5000)
     assert len(bands) == 50
     assert all(0 < b["inspect"] < b["retrain"] < b["pause"] for b in bands.values()), bands
+
+
+def test_null_pairs_are_scored_exactly_as_the_detector_scores_them() -> None:
+    """Unseen levels, levels missing from the window and empty bins: the same numbers."""
+    from shipyard.monitoring.null_model import masked_statistic
+
+    rng = np.random.default_rng(8)
+    levels = np.array([f"v{i}" for i in range(60)])
+    shares = 1.0 / np.arange(1, 61)
+    shares /= shares.sum()
+    for method, detector_class in (("psi", PSIDetector), ("kl", KLDetector)):
+        for _ in range(5):
+            ref_counts = rng.multinomial(400, shares)
+            cur_counts = rng.multinomial(150, shares)
+            reference = pd.DataFrame({"c": np.repeat(levels, ref_counts)})
+            current = pd.DataFrame({"c": np.repeat(levels, cur_counts)})
+            detector = detector_class(columns=["c"]).fit(reference)
+            present = (ref_counts > 0) | (cur_counts > 0)
+            ours = masked_statistic(method, ref_counts[None], cur_counts[None], present[None])
+            assert ours[0] == pytest.approx(detector.score(current)["c"].score, rel=1e-12)
+
+
+def test_unseen_mass_follows_good_turing_and_chao1() -> None:
+    from shipyard.monitoring.null_model import smoothed_shares, unseen_levels
+
+    counts = np.array([5, 3, 2, 2, 1, 1, 1])  # n 15, f1 3, f2 2
+    mass, number = unseen_levels(counts)
+    assert mass[0] == pytest.approx(3 / 15) and number[0] == 1  # ceil(3·2 / (2·3))
+    shares = smoothed_shares(counts)[0]
+    assert shares.sum() == pytest.approx(1.0) and shares[-1] == pytest.approx(3 / 15)
+    assert unseen_levels(np.array([4, 2, 2]))[1][0] == 0  # no singletons: nothing unseen
