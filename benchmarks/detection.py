@@ -3,6 +3,8 @@
     python benchmarks/detection.py                      # 10 seeds × 5 streams, 30,000 samples
     python benchmarks/detection.py --seeds 20 --json detection.json --markdown detection.md
     python benchmarks/detection.py --quick              # 2 seeds, 10,000 samples: a smoke run
+    python benchmarks/detection.py --poll 50            # the agent ticks every 50 samples
+    python benchmarks/detection.py --window-every 5000  # the window monitor every 5,000 samples
 
 Five streams (``detection_streams.py``), each with one known change at 2/3 of the stream
 (sample 20,000 of 30,000): river's Agrawal (function 0 → 2) and SEA (variant 0 → 3)
@@ -19,22 +21,30 @@ Compared on the same model error stream (0/1, from sample 5,000):
 - **Shipyard**: its monitor driven as the agent drives it (``detection_monitor.py``):
   every ``--poll`` samples a tick feeds the sequential detectors
   (``shipyard.monitoring.sequential.StreamBank``, as ``StreamWatch`` does) with the new
-  rows, their scores and the errors of the labels that arrived ``--lag`` samples late,
-  and runs the window monitor (calibrated feature bands over the last ``--window`` rows,
-  prediction drift, accuracy on the last 2,000 labelled predictions against the
-  scorecard floor golden − 0.05). The same functions the agent calls, in-process: no
-  HTTP, journal, Parquet, DuckDB, control-plane store or alert routes.
+  rows, their scores and the errors of the labels that arrived ``--lag`` samples late;
+  every ``--window-every`` samples (default: every tick) it runs the window monitor:
+  feature bands calibrated for the window's size over the last ``--window`` rows,
+  prediction drift, and accuracy on the last ``monitoring.performance_window`` labelled
+  predictions against the scorecard floor golden − 0.05. Settings not given here are
+  Shipyard's shipped ``monitoring`` defaults. The same functions the agent calls,
+  in-process: no HTTP, journal, Parquet, DuckDB, control-plane store or alert routes.
+  Rows "Shipyard sequential" and "Shipyard window" count each part alone.
 
 An alarm whose newest evidence (the newest sample it had seen; for errors, the newest
 labelled one) predates the change is a **false alarm**; the first other alarm gives the
 **detection delay**: samples from the change to the tick (or sample) that raised it. A
 window signal's alarm is its alert opening (leaving ``ok``); a detector's is each alarm.
 Delays are medians over seeds with a miss counted as never (``—`` when most missed);
-false alarms are pooled over seeds, per 10,000 monitored samples before the change.
+false alarms are pooled over seeds, per 10,000 monitored samples before the change. The
+first signal (signals raised at the same tick are joined by ``+``) and the signals that
+false-alarmed are named, a feature as ``feature (shifted)`` or ``feature (other)`` where
+the stream moves one feature.
 
 Targets (printed ``ok`` or ``MISS``; the exit status is 0 either way, it is a measurement):
 
-- concept switches: Shipyard's median delay ≤ 1.5 × ADWIN's + the label lag;
+- concept switches: Shipyard's median delay ≤ 1.5 × ADWIN's + the label lag (a ticking
+  monitor sees labels only at ticks, so the first tick at or after that bound is shown
+  beside it: when it lies past the bound, no tick-driven monitor can meet it);
 - 0.2σ shift: flagged within 5,000 samples in at least 90 % of seeds;
 - false alarms ≤ 1 per 10,000 samples before the change, on every stream.
 """
@@ -115,13 +125,15 @@ def outcome(method: str, deployment: Deployment, events: Iterable[Event]) -> Out
     false = [e for e in events if e.evidence < change]
     true = [e for e in events if e.evidence >= change]
     first = true[0] if true else None
+    # Signals raised at the same tick share first place: "a + b".
+    tied = sorted({_named(e.signal, deployment.shifted) for e in true if e.seen == true[0].seen})
     return Outcome(
         method,
         deployment.stream,
         deployment.seed,
         len(false),
         None if first is None else first.seen - change,
-        None if first is None else _named(first.signal, deployment.shifted),
+        " + ".join(tied) or None,
         dict(Counter(_named(e.signal, deployment.shifted) for e in false)),
     )
 
