@@ -6,13 +6,15 @@ then fresh windows from the same population are scored against it, and the share
 reaches inspect is compared with the nominal 1 %.
 
 Tolerances. The rate a reference gives its windows varies from reference to reference
-(about ±1 % for the Zipf feature), so the error is set by the number of references, not
-of windows: 20 references per case give a standard error of about 0.25 %, and 60 pooled
-over a feature's three window sizes about 0.15 %. Each case must lie in 0.25–2.0 %, and
-the pooled rate in the issue's 0.5–1.5 % for the numerics. The Zipf feature's pooled
-rate may reach 1.75 %: measured with 150 references per case (3,000 windows) it is 1.07 %,
-1.37 % and 1.33 % at windows of 150, 300 and 1,000, so the issue's bound holds with less
-margin than this test's error, and the test allows one standard error more. Windows are scored on
+(from about 0.5 % to 2.5 % for the Zipf feature at 1,000 rows), so the error is set by
+the number of references, not of windows. The numerics use 60 references per case
+(standard error about 0.15 % per case, 0.09 % pooled over the three window sizes): each
+case must lie in 0.25–2.0 % and the pooled rate in the issue's 0.5–1.5 %. The Zipf
+feature is slower to calibrate and uses 30 (about 0.4 % per case at 1,000 rows, 0.17 %
+pooled): each case within 0.25–3.0 %, pooled at most 1.75 %. Measured with 150
+references per case (3,000 windows), its rate is 1.07 %, 1.37 % and 1.33 % at windows of
+150, 300 and 1,000: inside the issue's bound, with less margin than this test's error.
+Windows are scored on
 count vectors with the detectors' bin rule; ``test_null_model`` checks that rule against
 the detectors themselves. ``n_boot`` is 1,000 here (monitoring uses 5,000) to keep the
 file near 20 s.
@@ -34,7 +36,7 @@ from shipyard.monitoring.null_model import masked_statistic
 RATE = 0.01
 REFERENCE_ROWS = 3000
 WINDOWS = (150, 300, 1000)
-REFERENCES = 20  # per window size
+REFERENCES = {"_zipf": 30, "_zero_inflated": 60, "_student_t2": 60}  # per window size
 PER_REFERENCE = 150  # windows scored against each reference
 ZIPF = 1.0 / np.arange(1, 201)
 ZIPF /= ZIPF.sum()
@@ -58,7 +60,8 @@ def _alarm_rate(draw: Draw, window: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     categorical = draw is _zipf
     alarms = 0
-    for _ in range(REFERENCES):
+    references = REFERENCES[draw.__name__]
+    for _ in range(references):
         sample = draw(rng, REFERENCE_ROWS)
         frame = pd.DataFrame({"x": sample.astype(str) if categorical else sample})
         reference = Reference.from_frame(frame)
@@ -87,10 +90,10 @@ def _alarm_rate(draw: Draw, window: int, seed: int) -> float:
                 ]
             )
             present = np.ones_like(current, dtype=bool)
-        references = np.broadcast_to(ref, current.shape)
-        scores = masked_statistic(bands["method"], references, current, present)
+        ref_rows = np.broadcast_to(ref, current.shape)
+        scores = masked_statistic(bands["method"], ref_rows, current, present)
         alarms += int((scores >= bands["inspect"]).sum())
-    return alarms / (REFERENCES * PER_REFERENCE)
+    return alarms / (references * PER_REFERENCE)
 
 
 @pytest.mark.parametrize(
@@ -102,5 +105,6 @@ def test_no_drift_windows_reach_inspect_at_the_stated_rate(draw: Draw, seed: int
     rates = {window: _alarm_rate(draw, window, seed + window) for window in WINDOWS}
     pooled = sum(rates.values()) / len(rates)
     print(f"{draw.__name__}: inspect rate at nominal {RATE:.0%}: {rates}, pooled {pooled:.4f}")
-    assert 0.005 <= pooled <= (0.0175 if draw is _zipf else 0.015), rates
-    assert all(0.0025 <= rate <= 0.02 for rate in rates.values()), rates
+    zipf = draw is _zipf
+    assert 0.005 <= pooled <= (0.0175 if zipf else 0.015), rates
+    assert all(0.0025 <= rate <= (0.03 if zipf else 0.02) for rate in rates.values()), rates
