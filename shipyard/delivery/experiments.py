@@ -80,6 +80,11 @@ class ArmMetric:
     sql: str
     outcome: str | None = None
 
+    @property
+    def binary(self) -> bool:
+        """Whether each observation is 0 or 1 (right or wrong)."""
+        return self.name in ("accuracy", "error_rate")
+
 
 _LABEL_METRICS: dict[str, tuple[Direction, str]] = {
     "accuracy": ("higher_is_better", f"CASE WHEN {_same('output', 'label')} THEN 1.0 ELSE 0.0 END"),
@@ -270,7 +275,7 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
         )
         rows = query_log(root, experiment.model, since=since, sql=sql, labels_since=since)
     else:  # outcomes are a log of their own: read each side, then join them in memory
-        outcomes = query_log(  # noqa: F841 - read by name in the DuckDB query below
+        outcomes = query_log(
             root,
             experiment.model,
             kind="outcomes",
@@ -278,8 +283,10 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
             sql="SELECT request_id, arg_max(value, time) AS value FROM log "
             f"WHERE name = {_literal(metric.outcome or '')} GROUP BY request_id",
         )
-        predictions = query_log(root, experiment.model, since=since, sql=answered)  # noqa: F841
+        predictions = query_log(root, experiment.model, since=since, sql=answered)
         with duckdb.connect() as con:
+            con.register("outcomes", outcomes)
+            con.register("predictions", predictions)
             rows = con.sql(
                 "WITH judged AS (SELECT version, value AS x FROM predictions "
                 f"JOIN outcomes USING (request_id) WHERE value IS NOT NULL) {summary}"
@@ -287,9 +294,14 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
     found = dict(empty)
     for row in rows.to_pylist():
         count = int(row["n"] or 0)
-        variance = float(row["var"]) if row["var"] is not None else 0.0
+        variance = float(row["var"]) if row["var"] is not None and count > 1 else 0.0
         mean = float(row["mean"]) if row["mean"] is not None else 0.0
-        found[str(row["version"])] = MeanStats(count, mean, variance if count > 1 else 0.0)
+        if metric.binary:
+            # The "plus two" rate's variance, as the roll-out guardrails use: an arm with
+            # no errors yet still has one, so two perfect arms can still tie.
+            plus_two = (mean * count + 1) / (count + 2)
+            variance = plus_two * (1 - plus_two)
+        found[str(row["version"])] = MeanStats(count, mean, variance)
     return found
 
 
