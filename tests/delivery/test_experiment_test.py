@@ -27,14 +27,14 @@ def _tolerance(rate: float) -> float:
     return 3 * math.sqrt(rate * (1 - rate) / REPLICATES)
 
 
-def _counts() -> NDArray[np.float64]:
-    return BLOCK * np.arange(1, LOOKS + 1, dtype=np.float64)
+def _counts(block: int = BLOCK) -> NDArray[np.float64]:
+    return block * np.arange(1, LOOKS + 1, dtype=np.float64)
 
 
-def _bernoulli(rng: np.random.Generator, rate: float) -> Side:
+def _bernoulli(rng: np.random.Generator, rate: float, block: int = BLOCK) -> Side:
     """Cumulative (count, mean, sample variance) of 0/1 outcomes at each look."""
-    n = _counts()
-    mean = rng.binomial(BLOCK, rate, size=(REPLICATES, LOOKS)).cumsum(1) / n
+    n = _counts(block)
+    mean = rng.binomial(block, rate, size=(REPLICATES, LOOKS)).cumsum(1) / n
     return n, mean, mean * (1 - mean) * n / (n - 1)
 
 
@@ -74,6 +74,14 @@ def test_peeking_at_equal_arms_keeps_false_winners_below_alpha(min_effect: float
     if min_effect is not None:
         assert _rate(first, "continue") == 0.0  # the planned horizon always ends it
         assert _rate(first, "no_difference") >= 0.95 - _tolerance(0.05)
+
+
+def test_an_uneven_split_keeps_false_winners_below_alpha() -> None:
+    rng = np.random.default_rng(1604)
+    test = ExperimentTest(alpha=0.05, power=0.8, min_effect=0.05)
+    a, b = _bernoulli(rng, 0.1), _bernoulli(rng, 0.1, block=BLOCK // 4)  # an 80/20 split
+    first = _first_verdicts(test.pair_verdicts(a, b, test.alpha)[0])
+    assert _rate(first, "a", "b") <= 0.05 + _tolerance(0.05)
 
 
 def test_an_effect_of_min_effect_is_found_with_the_stated_power() -> None:
