@@ -110,6 +110,14 @@ def calibrate_cmd(
         typer.Option(min=0.0001, max=0.5, help="Share of no-drift windows allowed to inspect."),
     ] = 0.01,
     version: VersionOpt = None,
+    floor: Annotated[
+        bool,
+        typer.Option(
+            help="Never set a level below the shipped table (only quieten noisy features); "
+            "--no-floor gives the levels monitoring calibrates on its own (inspect at the "
+            "rate, retrain/pause at a tenth/hundredth of it, at least the shipped levels)."
+        ),
+    ] = True,
     write: Annotated[
         bool, typer.Option(help="Write the levels to bands.yaml and point config at it.")
     ] = False,
@@ -135,7 +143,12 @@ def calibrate_cmd(
         model = load_served_model(client, name, version)
         reference = reference_set(config, client, model, digest=config.monitoring.reference)
         step(f"Bootstrapping windows of {size} rows")
-        bands = calibrate_bands(reference.reference, size, false_alarm_rate=false_alarm_rate)
+        bands = calibrate_bands(
+            reference.reference,
+            size,
+            false_alarm_rate=false_alarm_rate,
+            never_below_defaults=floor,
+        )
     if as_json:
         print_json(bands)
     else:
