@@ -3,8 +3,11 @@
 Defaults (DESIGN.md): a categorical or discrete feature is scored with PSI against
 inspect / retrain / pause levels 0.10 / 0.25 / 0.40, a continuous one with KL divergence
 against 0.05 / 0.15 / 0.30. ``monitoring.bands`` overrides the levels, and the method,
-per feature (``shipyard monitor calibrate`` writes such overrides). Features sharing a
-method and levels are scored by one detector, in one vectorised pass.
+per feature (``shipyard monitor calibrate`` writes such overrides). With
+``monitoring.calibration: auto`` (the default), ``shipyard monitor run`` passes
+``calibrated_bands.window_bands`` instead: those overrides plus levels calibrated for
+the window's size for every other feature with enough reference rows. Features sharing
+a method and levels are scored by one detector, in one vectorised pass.
 
 The levels of a statistical test (``ks``, ``chisquare``, ``z``) are p-values, checked at
 config load to lie in (0, 1) with inspect ≥ retrain ≥ pause: a window breaches a level
