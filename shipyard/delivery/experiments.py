@@ -307,7 +307,11 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
 
 def decide_experiment(project: Project, experiment: Experiment) -> ExperimentVerdict:
     """The sequential test's verdict on the experiment's evidence so far."""
-    return test_of(experiment).decide(arm_stats(project, experiment))
+    from shipyard.registry.aliases import CHAMPION
+    from shipyard.registry.pointers import trusted_version
+
+    champion = trusted_version(project.store, experiment.model, CHAMPION)
+    return test_of(experiment).decide(arm_stats(project, experiment), control=champion)
 
 
 def _shares(split: list[float] | None, arms: int) -> list[float]:

@@ -135,6 +135,12 @@ def test_decide_names_the_winner_and_the_tie() -> None:
         {a: MeanStats(4000, m, m * (1 - m)) for a, m in (("1", 0.7), ("2", 0.8), ("3", 0.9))}
     )
     assert (three.outcome, three.winner) == ("winner", "3")
+    # 2 and 3 both beat the champion 1 and tie: the better mean wins, not the champion.
+    beaten = {a: MeanStats(9000, m, m * (1 - m)) for a, m in (("1", 0.7), ("2", 0.9), ("3", 0.91))}
+    assert test.decide(beaten).outcome == "no_difference"
+    chosen = test.decide(beaten, control="1")
+    assert (chosen.outcome, chosen.winner, chosen.best) == ("winner", "3", ("2", "3"))
+    assert test.decide(beaten, control="2").outcome == "no_difference"
     assert three.to_dict()["pairs"][0]["alpha"] == pytest.approx(0.05 / 3)
 
 
