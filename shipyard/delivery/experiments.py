@@ -42,7 +42,7 @@ from shipyard.delivery.experiment_stats import ExperimentTest, ExperimentVerdict
 from shipyard.delivery.guardrail_window import _literal, _same
 from shipyard.delivery.rollout import active_rollout
 from shipyard.delivery.sequential import Direction, MeanStats
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, NotFoundError
 from shipyard.moments import as_utc
 from shipyard.store import EventKind, ExperimentRow
 from shipyard.store.experiments import (
@@ -50,6 +50,7 @@ from shipyard.store.experiments import (
     active_experiment,
     change_experiment,
     insert_experiment,
+    list_experiments,
 )
 from shipyard.store.traffic import TrafficSettings
 
@@ -61,6 +62,7 @@ __all__ = [
     "arm_metric",
     "arm_stats",
     "decide_experiment",
+    "experiment_test",
     "start_experiment",
     "stop_experiment",
 ]
@@ -183,6 +185,11 @@ def start_experiment(
         )
     moment = as_utc(now or datetime.now(UTC))
     label = name or f"{'-vs-'.join(arms)}-{moment:%Y%m%dT%H%M%S}"
+    if any(e.name == label for e in list_experiments(store, model=model)):
+        raise ConfigError(
+            f"{model} already had an experiment called {label!r}.",
+            hint="Give this one another --name.",
+        )
     row = ExperimentRow(
         model=model,
         name=label,
@@ -212,8 +219,6 @@ def stop_experiment(project: Project, model: str, reason: str = "") -> Experimen
     project.authorize(Scope.MODELS_DEPLOY, model)
     experiment = active_experiment(project.store, model)
     if experiment is None:
-        from shipyard.errors import NotFoundError
-
         raise NotFoundError(
             f"{model} has no experiment in progress.", hint="See `shipyard experiment list`."
         )
@@ -227,7 +232,7 @@ def stop_experiment(project: Project, model: str, reason: str = "") -> Experimen
     )
 
 
-def test_of(experiment: Experiment) -> ExperimentTest:
+def experiment_test(experiment: Experiment) -> ExperimentTest:
     """The sequential test an experiment was started with."""
     direction = experiment.decision.get("direction", "higher_is_better")
     return ExperimentTest(
@@ -311,7 +316,7 @@ def decide_experiment(project: Project, experiment: Experiment) -> ExperimentVer
     from shipyard.registry.pointers import trusted_version
 
     champion = trusted_version(project.store, experiment.model, CHAMPION)
-    return test_of(experiment).decide(arm_stats(project, experiment), control=champion)
+    return experiment_test(experiment).decide(arm_stats(project, experiment), control=champion)
 
 
 def _shares(split: list[float] | None, arms: int) -> list[float]:

@@ -188,13 +188,17 @@ def test_start_refuses_what_it_cannot_run(two_versions: tuple[Config, Store, Tra
         start_experiment(project, "churn", ["1", "2"], metric="accuracy", split=[50, 40])
     with pytest.raises(NotFoundError):
         start_experiment(project, "churn", ["1", "9"], metric="accuracy")
-    started = start_experiment(project, "churn", ["1", "2"], metric="accuracy", split=[80, 20])
+    started = start_experiment(
+        project, "churn", ["1", "2"], metric="accuracy", split=[80, 20], name="first"
+    )
     with pytest.raises(ConfigError, match="already has an experiment"):
         start_experiment(project, "churn", ["1", "2"], metric="accuracy")
     stopped = stop_experiment(project, "churn", reason="changed our mind")
     assert stopped.state == "stopped" and stopped.name == started.name
     assert read_traffic(store, "churn")[1].empty
     assert store.events(kind="experiment.stopped")[0].reason == "changed our mind"
+    with pytest.raises(ConfigError, match="already had an experiment called 'first'"):
+        start_experiment(project, "churn", ["1", "2"], metric="accuracy", name="first")
     from shipyard.delivery.rollout import start_rollout
 
     start_rollout(store, "churn", "2", champion="1")
