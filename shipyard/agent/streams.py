@@ -15,8 +15,9 @@ Only rows older than ``settle_seconds`` are read (two log roll intervals by defa
 row reaches the log up to one roll after its time, and the cursor must not pass a row
 still on its way. A tick reads at most ``max_rows`` of each log; the rest waits for the
 next. When the champion changes, or the detector settings do, the state restarts and
-``detector.reset`` is recorded. The feed runs every ``monitoring.every_seconds`` when that
-is set, else on every agent tick: it reads only what is new, so a tick is cheap.
+``detector.reset`` is recorded. The feed runs on every agent tick, or every
+``monitoring.sequential.every_seconds`` when that is set: it reads only what is new, so
+a tick is cheap, and an alarm is not held back until the next window monitor.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class StreamWatch:
         """One pass when due: what the detectors raised, and any restart."""
         config = self.project.config
         settings = config.monitoring.sequential
-        every = config.monitoring.every_seconds
+        every = settings.every_seconds
         now = time.monotonic()
         if not settings.enabled or now < self._next:
             return []

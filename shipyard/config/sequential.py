@@ -31,6 +31,12 @@ class SequentialSettings(Section):
     features: Literal["adwin", "page_hinkley", "cusum", "off"] = Field(
         "cusum", description="Detector on each numeric feature, standardised by the reference."
     )
+    every_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="How often the agent feeds the detectors; null: every agent tick "
+        "(delivery.poll_seconds), since each feed reads only what is new.",
+    )
     false_alarm_rate: float = Field(
         5e-5,
         gt=0,
