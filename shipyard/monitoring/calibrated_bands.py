@@ -11,19 +11,25 @@ reference values. The shipped PSI/KL table is the fallback: a smaller reference,
     bands = calibrated_bands(reference, window_size=5000, false_alarm_rate=0.01)
     bands["amount"]   # Bands(inspect=0.0031, retrain=0.15, pause=0.3)
 
-Results are cached in the process by (the feature's reference content, method, window
-size rounded to two significant digits, rate), so an agent that monitors every minute
-pays the bootstrap once per reference and window size. Rounding moves the window size
-by at most 5 %, which moves the false-alarm rate far less than the bootstrap's own error.
-The levels are reproducible: the bootstrap's seed comes from the same key.
+Results are cached by (the feature's reference content, method, window size rounded to
+two significant digits, rate): in the process, and, for ``window_bands``, as small JSON
+files in ``.shipyard/monitoring/calibrated/``, so neither the agent nor a scheduled
+``shipyard monitor run`` pays the bootstrap more than once per reference and window size.
+Rounding moves the window size by at most 5 %, which moves the false-alarm rate far less
+than the bootstrap's own error. The levels are reproducible: the bootstrap's seed comes
+from the same key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,6 +57,7 @@ def calibrated_bands(
     false_alarm_rate: float = 0.01,
     min_rows: int = 1000,
     features: Iterable[str] | None = None,
+    directory: Path | None = None,
 ) -> dict[str, Bands]:
     """Bands calibrated for this reference and window size, for the features that qualify.
 
@@ -59,7 +66,8 @@ def calibrated_bands(
     least ``min_rows`` finite reference values; the others are left out, so the caller's
     fallback (the shipped table) applies to them. Inspect is reached by no-drift windows
     at ``false_alarm_rate``; retrain and pause at a tenth and a hundredth of it, and never
-    below the shipped levels (see :mod:`~shipyard.monitoring.calibrate`).
+    below the shipped levels (see :mod:`~shipyard.monitoring.calibrate`). With
+    ``directory``, levels are also kept there as files, for the next process.
     """
     names = list(reference.columns) if features is None else list(features)
     bands: dict[str, Bands] = {}
@@ -68,7 +76,8 @@ def calibrated_bands(
         size = window_size if isinstance(window_size, int) else window_size.get(name, 0)
         if column.n < min_rows or size < 1:
             continue
-        bands[name] = _cached(column, default_method(reference, name), size, false_alarm_rate)
+        method = default_method(reference, name)
+        bands[name] = _cached(column, method, size, false_alarm_rate, directory)
     return bands
 
 
@@ -92,6 +101,7 @@ def window_bands(
         false_alarm_rate=settings.false_alarm_rate,
         min_rows=settings.calibration_min_rows,
         features=rest,
+        directory=config.workspace / "monitoring" / "calibrated",
     )
     levels = {
         name: BandSettings(
@@ -110,21 +120,51 @@ def window_size_bucket(size: int) -> int:
     return int(float(f"{size:.2g}")) if size >= 100 else size
 
 
-def _cached(column: ColumnReference, method: str, size: int, rate: float) -> Bands:
+def _cached(
+    column: ColumnReference, method: str, size: int, rate: float, directory: Path | None
+) -> Bands:
     bucket = window_size_bucket(size)
     key = (_fingerprint(column), method, bucket, rate)
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
-    seed = int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], "little")
-    n_boot = max(_MIN_BOOT, int(np.ceil(50 / rate)))
-    null = null_scores(column, bucket, method, n_boot=n_boot, rng=np.random.default_rng(seed))
-    levels = null_levels(null, rate, method, never_below_defaults=False)
-    bands = Bands(levels.inspect, levels.retrain, levels.pause)
+    path = (
+        None if directory is None else directory / f"{key[0][:32]}-{method}-{bucket}-{rate:g}.json"
+    )
+    bands = _read(path) if path is not None else None
+    if bands is None:
+        seed = int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], "little")
+        n_boot = max(_MIN_BOOT, int(np.ceil(50 / rate)))
+        rng = np.random.default_rng(seed)
+        null = null_scores(column, bucket, method, n_boot=n_boot, rng=rng)
+        levels = null_levels(null, rate, method, never_below_defaults=False)
+        bands = Bands(levels.inspect, levels.retrain, levels.pause)
+        if path is not None:
+            _write(path, bands)
     _cache[key] = bands
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
     return bands
+
+
+def _read(path: Path) -> Bands | None:
+    """Levels a previous process calibrated, or None when absent or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Bands(float(data["inspect"]), float(data["retrain"]), float(data["pause"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # recalibrating costs seconds; a bad cache file must not stop a run
+
+
+def _write(path: Path, bands: Bands) -> None:
+    """Keep levels for the next process; written whole (rename), so readers never see half."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(asdict(bands)), encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        pass  # a read-only workspace only costs the next run its bootstrap
 
 
 def _fingerprint(column: ColumnReference) -> str:

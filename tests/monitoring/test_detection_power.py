@@ -106,3 +106,19 @@ def test_calibrated_bands_are_reproducible() -> None:
     first = calibrated_bands(Reference.from_frame(frame), 700)
     # A reference rebuilt from the same data is the same cache entry and the same seed.
     assert calibrated_bands(Reference.from_frame(frame.copy()), 700) == first
+
+
+def test_window_bands_keep_levels_for_the_next_process(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=1200), "c": rng.choice(list("abcdef"), 1200)})
+    window = frame.sample(400, random_state=1)
+    config = _config(tmp_path, {})
+    first = window_bands(config, Reference.from_frame(frame), window)
+    files = sorted((config.workspace / "monitoring" / "calibrated").glob("*.json"))
+    assert [f.name.split("-")[1:3] for f in files] in (
+        [["kl", "400"], ["psi", "400"]],
+        [["psi", "400"], ["kl", "400"]],
+    )
+    stored = {f.name.split("-")[1]: yaml.safe_load(f.read_text()) for f in files}
+    assert stored["kl"]["inspect"] == first["x"].inspect
+    assert window_bands(config, Reference.from_frame(frame), window) == first
