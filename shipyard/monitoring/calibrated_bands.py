@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -48,6 +49,7 @@ _MIN_BOOT = 2000
 _CACHE_SIZE = 4096
 _cache: OrderedDict[tuple[str, str, int, float], Bands] = OrderedDict()
 _fingerprints: weakref.WeakKeyDictionary[ColumnReference, str] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()  # the agent may monitor several models from worker threads
 
 
 def calibrated_bands(
@@ -125,9 +127,10 @@ def _cached(
 ) -> Bands:
     bucket = window_size_bucket(size)
     key = (_fingerprint(column), method, bucket, rate)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     path = (
         None if directory is None else directory / f"{key[0][:32]}-{method}-{bucket}-{rate:g}.json"
     )
@@ -141,9 +144,10 @@ def _cached(
         bands = Bands(levels.inspect, levels.retrain, levels.pause)
         if path is not None:
             _write(path, bands)
-    _cache[key] = bands
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
+    with _lock:
+        _cache[key] = bands
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
     return bands
 
 
