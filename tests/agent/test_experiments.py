@@ -20,6 +20,7 @@ from shipyard.delivery.experiments import start_experiment, stop_experiment
 from shipyard.errors import ConfigError, NotFoundError
 from shipyard.evaluation.evaluate import evaluate_version
 from shipyard.governance.approvals import approve
+from shipyard.governance.audit import verify
 from shipyard.logs.writer import PredictionLogWriter
 from shipyard.models.served import load_served_model
 from shipyard.registry import Tracking, get_version
@@ -151,6 +152,11 @@ def test_a_clearly_better_arm_wins_and_is_promoted_through_the_gates(
     assert numbers["pairs"][0]["lower"] > 0.1  # surely better by more than min_effect
     assert len(store.events(kind="experiment.promoted")) == 1
     assert tick_experiments(project) == []  # nothing left to decide
+    # The audit log vouches for every experiment event. (The workspace copy rewrote the
+    # ids in its training events, which verify reports as edited: those come before.)
+    first = store.events(kind="experiment.started")[0].seq
+    findings = verify(project, registry=False).findings
+    assert all(f.seq is not None and f.seq < first for f in findings if f.problem == "edited")
 
 
 def test_equal_arms_end_in_no_difference_and_the_champion_keeps_all_traffic(
