@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +10,9 @@ from shipyard.cli.acting import Scope, acting
 from shipyard.cli.options import JsonOpt
 from shipyard.cli.output import console, esc, print_json
 from shipyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shipyard.store import Store
 
 __all__ = ["app"]
 
@@ -80,6 +83,7 @@ def set_cmd(
     from shipyard.store.traffic import TrafficSettings, write_traffic
 
     project = acting(ctx, Scope.MODELS_DEPLOY, name)
+    _refuse_during_experiment(project.store, name)
     challengers = dict(_share(item) for item in challenger or [])
     client = project.client
     for version in [*challengers, *([shadow] if shadow else [])]:
@@ -106,13 +110,28 @@ def clear_cmd(
     from shipyard.store.traffic import TrafficSettings, write_traffic
 
     settings = TrafficSettings()
-    generation = write_traffic(acting(ctx, Scope.MODELS_DEPLOY, name).store, name, settings)
+    store = acting(ctx, Scope.MODELS_DEPLOY, name).store
+    _refuse_during_experiment(store, name)
+    generation = write_traffic(store, name, settings)
     if as_json:
         print_json({"model": name, "generation": generation, **settings.to_dict()})
         return
     console.print(
         f"All traffic of {esc(name)} goes to its champion (generation {esc(generation)})."
     )
+
+
+def _refuse_during_experiment(store: Store, name: str) -> None:
+    """An A/B experiment owns the split until it ends: changing it would void the test."""
+    from shipyard.store.experiments import active_experiment
+
+    experiment = active_experiment(store, name)
+    if experiment is not None:
+        raise ConfigError(
+            f"{name}'s traffic is split by the A/B experiment {experiment.name} "
+            f"({experiment.state}).",
+            hint=f"Let it decide, or stop it first: `shipyard experiment stop {name}`.",
+        )
 
 
 def _share(item: str) -> tuple[str, float]:

@@ -171,6 +171,14 @@ def start_rollout(
             f"({running.state}, {running.describe_step()}).",
             hint=f"Finish it first: `shipyard rollout abort {model}` or `… promote {model}`.",
         )
+    from shipyard.store.experiments import active_experiment
+
+    experiment = active_experiment(store, model)
+    if experiment is not None:  # a roll-out would overwrite the experiment's traffic split
+        raise ConfigError(
+            f"{model} has an A/B experiment in progress: {experiment.name} ({experiment.state}).",
+            hint=f"Let it decide, or stop it first: `shipyard experiment stop {model}`.",
+        )
     moment = as_utc(now or datetime.now(UTC))
     row = RolloutRow(
         model=model,

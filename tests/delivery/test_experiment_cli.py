@@ -36,6 +36,15 @@ def test_start_status_list_stop(
     assert run([*argv, "--metric", "accuracy"]) != 0
     assert "experiment stop churn" in capsys.readouterr().err
 
+    # The experiment owns the split: traffic and roll-outs are refused until it ends.
+    assert run(["traffic", "set", "churn", "--challenger", "2=50%"]) != 0
+    assert "experiment stop churn" in capsys.readouterr().err
+    assert run(["traffic", "clear", "churn"]) != 0
+    assert "experiment stop churn" in capsys.readouterr().err
+    assert run(["rollout", "start", "churn/2"]) != 0
+    assert "experiment stop churn" in capsys.readouterr().err
+    assert read_traffic(store, "churn")[1].challengers == {"2": pytest.approx(0.3)}
+
     assert run(["experiment", "list", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["name"] == started["name"]
