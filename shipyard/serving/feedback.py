@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEEDBACK_ID_PATTERN",
     "MAX_FEEDBACK_ITEMS",
+    "OUTCOME_NAME_PATTERN",
     "PRINCIPAL_SCOPE_KEY",
     "Feedback",
     "FeedbackDesk",
@@ -70,7 +71,8 @@ REQUEST_ID_SCOPE_KEY = "shipyard.request_id"  # the request's own id, set by the
 # A request id as the client knows it, maybe with the row suffix of a multi-row request.
 FEEDBACK_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}(:[0-9]{{1,9}})?$"
 _FEEDBACK_ID = re.compile(FEEDBACK_ID_PATTERN)
-_OUTCOME_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+OUTCOME_NAME_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
+_OUTCOME_NAME = re.compile(OUTCOME_NAME_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from shipyard import __version__
 from shipyard.models.served import ServedModel
-from shipyard.serving.feedback import FEEDBACK_ID_PATTERN, MAX_FEEDBACK_ITEMS
+from shipyard.serving.feedback import FEEDBACK_ID_PATTERN, MAX_FEEDBACK_ITEMS, OUTCOME_NAME_PATTERN
 from shipyard.serving.protocols import InputSpec, datatype_of
 from shipyard.serving.protocols.mlflow_invocations import DATA_KEYS
 from shipyard.serving.protocols.open_inference import DATATYPES, HEADER_LENGTH
@@ -43,7 +43,8 @@ _TAGS = {
     V1: "KServe V1 inference protocol.",
     V2: "Open Inference Protocol (KServe V2), JSON and the binary tensor extension.",
     MLFLOW: "MLflow scoring-server protocol.",
-    FEEDBACK: "Ground-truth labels for earlier predictions, joined by request id.",
+    FEEDBACK: "Ground-truth labels and business outcomes for earlier predictions, joined by "
+    "request id.",
     OPERATIONS: "Health, version, metrics and this document.",
 }
 # Error status → (component name, when the server answers it).
@@ -556,9 +557,23 @@ def _service_schemas() -> dict[str, Schema]:
                 ":<row> for one row of a batch).",
             },
             "label": {"description": "The true label: any JSON value."},
+            "outcome": _object(
+                {
+                    "name": {
+                        "type": "string",
+                        "pattern": OUTCOME_NAME_PATTERN,
+                        "description": "What was measured, e.g. revenue or converted.",
+                    },
+                    "value": {"type": "number", "description": "Its value (a finite number)."},
+                },
+                required=["name", "value"],
+                additionalProperties=False,
+            )
+            | {"description": "A business outcome of the prediction, for A/B experiments."},
         },
+        required=["request_id"],
         additionalProperties=False,
-    )
+    ) | {"anyOf": [{"required": ["label"]}, {"required": ["outcome"]}]}
     return {
         "Error": _object({"error": text | {"description": "What went wrong and what to do."}}),
         "FeedbackItem": item,
@@ -574,6 +589,7 @@ def _service_schemas() -> dict[str, Schema]:
                 "dropped": count,
                 "ignored": _array(text) | {"description": "labels.on_conflict: keep_first."},
                 "replaced": _array(text) | {"description": "labels.on_conflict: keep_last."},
+                "outcomes": count | {"description": "Outcomes written (when any were sent)."},
             },
             required=["accepted", "dropped"],
         ),
