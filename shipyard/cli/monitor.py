@@ -358,6 +358,15 @@ def _print(result: MonitorResult) -> None:
             f"[{_COLOURS.get(level, 'white')}]{level}[/]",
         )
     console.print(table)
+    dataset = result.dataset or {}
+    if dataset:
+        verdict = "DRIFTED" if dataset.get("drifted") else "not drifted"
+        acting = ", ".join(dataset.get("acting_features") or []) or "none"
+        console.print(
+            f"Dataset {verdict} ({esc(dataset.get('rule'))} rule): "
+            f"{dataset.get('share', 0):.0%} of {esc(dataset.get('tested'))} features drifted; "
+            f"at retrain or worse: {esc(acting)}."
+        )
     for line in label_summary(result.performance or {}):
         style = "yellow" if line.startswith("Performance UNKNOWN") else "white"
         console.print(f"[{style}]{esc(line)}[/]")

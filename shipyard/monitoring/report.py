@@ -97,6 +97,10 @@ def _header(result: MonitorResult, min_rows: int | None) -> str:
         )
     else:
         what = f"{len(outside)} of {len(features)} features outside their bands"
+        dataset = result.dataset or {}
+        if dataset:
+            verdict = "drifted" if dataset.get("drifted") else "not drifted"
+            what += f"; dataset {verdict} ({dataset.get('rule')} rule)"
     return (
         f'<header class="{escape(result.level)}"><h1>{escape(result.model)}/'
         f"{escape(result.version)}, {escape(result.window)} ({result.rows} predictions)</h1>"

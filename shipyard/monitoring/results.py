@@ -173,6 +173,8 @@ class MonitorResult(Record):
     alerts: dict[str, Any] | None = None
     # logged, lost, ratio, minimum, enough: below the minimum the run does not act
     log_coverage: dict[str, Any] | None = None
+    # monitoring.dataset_drift's verdict on the whole window (reported; signals stay per feature)
+    dataset: dict[str, Any] | None = None
 
 
 def _finite(value: Any) -> Any:

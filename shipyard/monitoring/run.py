@@ -33,6 +33,7 @@ from shipyard.jsonable import plain
 from shipyard.levels import worst
 from shipyard.logs.root import project_log_root
 from shipyard.monitoring.calibrated_bands import window_bands
+from shipyard.monitoring.dataset_drift import dataset_verdict
 from shipyard.monitoring.engines import engine_feature_drift
 from shipyard.monitoring.label_window import LabelWindow, LabelWindowSpec, load_label_window
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
@@ -121,6 +122,9 @@ def run_monitor(
         created_at=datetime.now(UTC),
         features=[_feature(item, bands) for item, bands in drift],
     )
+    if current.rows >= settings.min_rows:  # below it no feature is judged, nor the dataset
+        verdict = dataset_verdict((item for item, _ in drift), settings.dataset_drift)
+        result.dataset = verdict.to_dict()
     if current.coverage is not None:
         minimum = settings.min_log_coverage
         result.log_coverage = {

@@ -125,6 +125,10 @@ def test_shifted_traffic_drifts_pages_once_and_resolves(
     assert levels[SHIFTED] in ("retrain", "pause")
     assert {name for name, level in levels.items() if level != "ok"} == {SHIFTED}
     assert result.level in ("retrain", "pause") and result.rows == 500
+    # One feature of several: Evidently's share rule calls the dataset not drifted.
+    dataset = result.dataset or {}
+    assert dataset["rule"] == "share" and not dataset["drifted"]
+    assert dataset["acting_features"] == [SHIFTED]
     report = Path(result.report_path or "").read_text()
     assert report.count("data:image/png") >= 5  # one distribution per feature at least
     assert f"feature:{SHIFTED}" in report and "Feature drift over time" in report
