@@ -3,8 +3,8 @@
     python benchmarks/detection.py                      # 10 seeds × 5 streams, 30,000 samples
     python benchmarks/detection.py --seeds 20 --json detection.json --markdown detection.md
     python benchmarks/detection.py --quick              # 2 seeds, 10,000 samples: a smoke run
-    python benchmarks/detection.py --poll 50            # the agent ticks every 50 samples
-    python benchmarks/detection.py --window-every 5000  # the window monitor every 5,000 samples
+    python benchmarks/detection.py --poll 250           # the agent ticks every 250 samples
+    python benchmarks/detection.py --window-every 250   # the window monitor at every such tick
 
 Five streams (``detection_streams.py``), each with one known change at 2/3 of the stream
 (sample 20,000 of 30,000): river's Agrawal (function 0 → 2) and SEA (variant 0 → 3)
@@ -22,7 +22,8 @@ Compared on the same model error stream (0/1, from sample 5,000):
   every ``--poll`` samples a tick feeds the sequential detectors
   (``shipyard.monitoring.sequential.StreamBank``, as ``StreamWatch`` does) with the new
   rows, their scores and the errors of the labels that arrived ``--lag`` samples late;
-  every ``--window-every`` samples (default: every tick) it runs the window monitor:
+  every ``--window-every`` samples (default: ``--window``, so windows do not overlap, as
+  ``monitoring.every_seconds`` set to the window's duration does) it runs the window monitor:
   feature bands calibrated for the window's size over the last ``--window`` rows,
   prediction drift, and accuracy on the last ``monitoring.performance_window`` labelled
   predictions against the scorecard floor golden − 0.05. Settings not given here are
@@ -74,8 +75,6 @@ from rich.table import Table
 from shipyard.monitoring.log_window import WindowSpec
 
 console = Console()
-if not console.is_terminal:  # piped to a file: wide enough for the table
-    console.width = 150
 
 METHODS = (
     "Shipyard",
@@ -336,7 +335,15 @@ def markdown(summaries: Sequence[Summary], found: Sequence[Target], command: str
 
 
 def print_tables(summaries: Sequence[Summary], found: Sequence[Target], title: str) -> None:
-    """The results and the targets, on the console."""
+    """The results and the targets: a table on a terminal, tab-separated lines in a pipe."""
+    if not console.is_terminal:
+        print(title)
+        print("\t".join(HEADINGS))
+        for row in rows(summaries):
+            print("\t".join(row))
+        for t in found:
+            print(f"{'ok' if t.met else 'MISS'}\t{t.stream}\t{t.target}: {t.measured}")
+        return
     table = Table(title=title)
     for heading in HEADINGS:
         table.add_column(heading, justify="right" if heading in _NUMBERS else "left")
@@ -400,7 +407,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--streams", default=",".join(STREAMS), help="comma-separated, of: " + ", ".join(STREAMS)
     )
-    parser.add_argument("--poll", type=int, default=250, help="samples between agent ticks")
+    parser.add_argument(
+        "--poll",
+        type=int,
+        default=50,
+        help="samples between agent ticks (the agent's 1 s poll at 50 predictions a second)",
+    )
     parser.add_argument("--lag", type=int, default=1000, help="samples until a label arrives")
     shipped = MonitorSettings().config.monitoring
     parser.add_argument(
@@ -412,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--window-every",
         type=int,
-        help="samples between window monitor runs, a multiple of --poll (default: every tick)",
+        help="samples between window monitor runs, a multiple of --poll "
+        "(default: --window, windows that do not overlap)",
     )
     parser.add_argument(
         "--false-alarm-rate",
@@ -447,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     split = Split.scaled(args.samples, args.change)
     if not split.start < split.change < split.samples:
         parser.error(f"the change must fall between sample {split.start:,} and {split.samples:,}")
-    window_every = args.window_every or args.poll
+    window_every = args.window_every or args.window
     if window_every % args.poll:
         parser.error(f"--window-every {window_every} is not a multiple of --poll {args.poll}")
     monitoring = {
