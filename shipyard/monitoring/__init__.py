@@ -60,6 +60,7 @@ from shipyard.monitoring.statistics import (
 
 if TYPE_CHECKING:
     from shipyard.monitoring.calibrate import calibrate_bands
+    from shipyard.monitoring.calibrated_bands import calibrated_bands, window_bands
     from shipyard.monitoring.chunk_plan import SummaryPlan
     from shipyard.monitoring.chunk_scores import score_summary
     from shipyard.monitoring.chunk_store import SummaryStore
@@ -72,20 +73,51 @@ if TYPE_CHECKING:
         serving_cost,
         training_cost,
     )
+    from shipyard.monitoring.dataset_drift import DatasetVerdict, dataset_verdict
     from shipyard.monitoring.estimation import CBPE, Estimate
     from shipyard.monitoring.kpis import Correlation, KpiPoint, KpiResult, evaluate_kpis
+    from shipyard.monitoring.label_window import LabelWindow, LabelWindowSpec, load_label_window
     from shipyard.monitoring.performance import (
         Breach,
+        LabelArrival,
+        LabelsExpected,
         concept_drift,
+        label_arrival,
         label_coverage,
         label_lag,
+        label_summary,
         labelled_performance,
+        labels_expected,
+    )
+    from shipyard.monitoring.sequential import (
+        ADWIN,
+        CUSUM,
+        PageHinkley,
+        StreamBank,
+        make_detector,
     )
 
 # Performance estimation, labelled performance and band calibration bring scikit-learn,
 # scipy.stats and the configuration (~75 MiB, ~1 s): loaded on first use, so that
 # drift detection (and a process that only scores drift) does not pay for them.
 _LAZY = {
+    "calibrated_bands": "calibrated_bands",
+    "window_bands": "calibrated_bands",
+    "DatasetVerdict": "dataset_drift",
+    "dataset_verdict": "dataset_drift",
+    "LabelWindow": "label_window",
+    "LabelWindowSpec": "label_window",
+    "load_label_window": "label_window",
+    "LabelArrival": "performance",
+    "LabelsExpected": "performance",
+    "label_arrival": "performance",
+    "labels_expected": "performance",
+    "label_summary": "performance",
+    "ADWIN": "sequential",
+    "CUSUM": "sequential",
+    "PageHinkley": "sequential",
+    "StreamBank": "sequential",
+    "make_detector": "sequential",
     "SummaryPlan": "chunk_plan",
     "score_summary": "chunk_scores",
     "SummaryStore": "chunk_store",
@@ -123,7 +155,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ADWIN",
     "CBPE",
+    "CUSUM",
     "DETECTORS",
     "KL_BANDS",
     "PSI_BANDS",
@@ -137,6 +171,7 @@ __all__ = [
     "Correlation",
     "CostSummary",
     "DatasetDrift",
+    "DatasetVerdict",
     "DriftDetector",
     "DriftResult",
     "Estimate",
@@ -149,12 +184,18 @@ __all__ = [
     "Kind",
     "KpiPoint",
     "KpiResult",
+    "LabelArrival",
+    "LabelWindow",
+    "LabelWindowSpec",
+    "LabelsExpected",
     "Method",
     "PSIDetector",
+    "PageHinkley",
     "PredictionDriftBand",
     "PredictionDriftResult",
     "Reference",
     "ServingCost",
+    "StreamBank",
     "SummaryPlan",
     "SummaryStore",
     "ThresholdDetector",
@@ -163,10 +204,12 @@ __all__ = [
     "WindowSummary",
     "ZTestDetector",
     "calibrate_bands",
+    "calibrated_bands",
     "chi_square",
     "choose_test",
     "concept_drift",
     "cost_summary",
+    "dataset_verdict",
     "detector",
     "evaluate_kpis",
     "evidently_kind",
@@ -174,10 +217,15 @@ __all__ = [
     "jensen_shannon_distance",
     "kl_divergence",
     "ks_two_sample",
+    "label_arrival",
     "label_coverage",
     "label_lag",
+    "label_summary",
     "labelled_performance",
+    "labels_expected",
     "load_detector",
+    "load_label_window",
+    "make_detector",
     "merge_summaries",
     "psi",
     "score_summary",
@@ -187,4 +235,5 @@ __all__ = [
     "two_proportion_z",
     "wasserstein_distance",
     "wasserstein_distance_norm",
+    "window_bands",
 ]
