@@ -32,15 +32,11 @@ the *same* request at the same instant could both pass the check.)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,18 +44,17 @@ from urllib.parse import quote
 
 import pyarrow.parquet as pq
 
-from shipyard.errors import ConfigError, DataError, RequestError, StorageError
+from shipyard.errors import ConfigError, DataError, RequestError
+from shipyard.logs.batch_files import by_day, remove_files, write_day_files
 from shipyard.logs.kinds import log_kind
 from shipyard.logs.root import (
     day_files,
-    host_id,
     lock_folder,
     log_root,
     model_location,
     project_log_root,
 )
-from shipyard.logs.writer import LabelRecord, model_dir, parquet_bytes, write_log_file
-from shipyard.moments import as_utc
+from shipyard.logs.writer import LabelRecord, model_dir
 from shipyard.storage.location import Location
 
 if TYPE_CHECKING:
@@ -270,32 +265,11 @@ class LabelBook:
 
     def _write_files(self, model: str, records: list[LabelRecord]) -> list[str]:
         """One file per day the labels apply to (the log's date partition); their paths."""
-        kind = log_kind("labels")
-        written: list[str] = []
-        try:
-            for day, group in _by_day(records):
-                table = kind.to_table(group)
-                if self.location.is_local:
-                    local = model_dir(self.location.local_path(), "labels", model)
-                    written.append(str(write_log_file(local / f"date={day}", table)))
-                else:
-                    folder = model_location(self.location, "labels", model)
-                    name = f"date={day}/{_file_name()}.parquet"
-                    written.append(folder.write_bytes(name, parquet_bytes(table)))
-        except BaseException:
-            self._remove(written)
-            raise
-        return written
+        return write_day_files(self.location, log_kind("labels"), model, records)
 
     def _remove(self, paths: Sequence[str]) -> None:
         """Delete files this book wrote (their batch was refused after all)."""
-        for path in paths:
-            if self.location.is_local:
-                Path(path).unlink(missing_ok=True)
-            else:
-                # A file no audit event names: readers would take it as a late label.
-                with contextlib.suppress(OSError, StorageError):
-                    self.location.fs.rm(path)
+        remove_files(self.location, paths)
 
 
 SharedLock = Callable[[str], AbstractContextManager[None]]  # model -> a held lock
@@ -385,18 +359,5 @@ def _one_each(records: Sequence[LabelRecord], *, last: bool) -> list[LabelRecord
     return list(chosen.values())
 
 
-def _by_day(records: list[LabelRecord]) -> list[tuple[date, list[LabelRecord]]]:
-    days: dict[date, list[LabelRecord]] = {}
-    for record in records:
-        days.setdefault(as_utc(record.time).date(), []).append(record)
-    return sorted(days.items())
-
-
-def _file_name() -> str:
-    """A new label file's name: it carries the host, so hosts never collide in a bucket."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"part-{stamp}-{host_id()}-{os.getpid()}-{secrets.token_hex(6)}"
-
-
 def _ids_per_file(records: list[LabelRecord]) -> list[frozenset[str]]:
-    return [frozenset(r.request_id for r in group) for _, group in _by_day(records)]
+    return [frozenset(r.request_id for r in group) for _, group in by_day(records)]

@@ -16,20 +16,17 @@ or in neither.
 
 from __future__ import annotations
 
-import contextlib
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
 
-from shipyard.errors import StorageError
-from shipyard.logs.kinds import LogKind, model_dir, register
-from shipyard.logs.root import host_id, log_root, model_location
-from shipyard.logs.writer import parquet_bytes, write_log_file
+from shipyard.logs.batch_files import remove_files, write_day_files
+from shipyard.logs.kinds import LogKind, register
+from shipyard.logs.root import log_root
 from shipyard.storage.location import Location
 
 __all__ = ["OUTCOME_SCHEMA", "OutcomeBook", "OutcomeReceipt", "OutcomeRecord", "Outcomes"]
@@ -150,32 +147,7 @@ class OutcomeBook:
 
     def _write_files(self, model: str, records: list[OutcomeRecord]) -> list[str]:
         """One file per day the outcomes apply to (the log's date partition)."""
-        days: dict[Any, list[OutcomeRecord]] = {}
-        for record in records:
-            days.setdefault(record.time.date(), []).append(record)
-        kind = Outcomes()
-        written: list[str] = []
-        try:
-            for day, group in sorted(days.items()):
-                table = kind.to_table(group)
-                if self.location.is_local:
-                    local = model_dir(self.location.local_path(), "outcomes", model)
-                    written.append(str(write_log_file(local / f"date={day}", table)))
-                else:
-                    folder = model_location(self.location, "outcomes", model)
-                    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-                    unique = f"{stamp}-{host_id()}-{secrets.token_hex(6)}"
-                    name = f"date={day}/part-{unique}.parquet"
-                    written.append(folder.write_bytes(name, parquet_bytes(table)))
-        except BaseException:
-            self._remove(written)
-            raise
-        return written
+        return write_day_files(self.location, Outcomes(), model, records)
 
     def _remove(self, paths: Sequence[str]) -> None:
-        for path in paths:
-            if self.location.is_local:
-                Path(path).unlink(missing_ok=True)
-            else:
-                with contextlib.suppress(OSError, StorageError):
-                    self.location.fs.rm(path)
+        remove_files(self.location, paths)
