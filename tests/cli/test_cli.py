@@ -11,6 +11,7 @@ import pytest
 
 from shipyard.cli import run
 from shipyard.config import Config
+from shipyard.store import HEAD_REVISION
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -53,7 +54,7 @@ def test_db_upgrade_and_current(
     monkeypatch.chdir(example_project)
     assert cli(capsys, "db", "upgrade")[0] == 0
     code, out, _ = cli(capsys, "db", "current", "--json")
-    assert code == 0 and json.loads(out) == {"revision": "0010", "head": "0010"}
+    assert code == 0 and json.loads(out) == {"revision": HEAD_REVISION, "head": HEAD_REVISION}
 
 
 def test_data_commands(

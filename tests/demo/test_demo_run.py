@@ -45,6 +45,7 @@ def test_the_shortened_demo_retrains_after_drift_and_rolls_back_a_worse_candidat
     assert summary.new_champion == "2"
     cycle = summary.cycle or {}
     assert [g["gate"] for g in cycle["gates"]] == [
+        "guards",  # the guards' decisions, recorded on every started cycle
         "validate",
         "retrain",
         "scorecard",

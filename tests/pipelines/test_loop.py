@@ -510,6 +510,9 @@ def test_cost_kpi_weighs_the_kpis_fall_per_prediction(project: Project) -> None:
     since = champion_since(project_of(project.config), "churn", "1")
     assert since is not None
     # Four one-minute buckets of 10 predictions each: 2.00 EUR per prediction, then 1.90.
+    # They start at the whole minute after the champion took over, so each minute's ten
+    # fall in one bucket whatever second the test started at.
+    start = (since + timedelta(minutes=1)).replace(second=0, microsecond=0)
     values: dict[str, float] = {}
     with PredictionLogWriter(project_log_root(project.config)) as writer:
         for minute in range(4):
@@ -519,7 +522,7 @@ def test_cost_kpi_weighs_the_kpis_fall_per_prediction(project: Project) -> None:
                 writer.log(
                     PredictionBatch(
                         request_id=request,
-                        time=since + timedelta(seconds=30 + 60 * minute + i),
+                        time=start + timedelta(seconds=60 * minute + i),
                         model="churn",
                         version="1",
                         role="live",
