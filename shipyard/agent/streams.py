@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from shipyard.access import Scope
 from shipyard.errors import DataError
+from shipyard.logs.reader import sql_literal
 from shipyard.monitoring.sequential import Alarm, StreamBank, Task
 from shipyard.store import EventKind
 from shipyard.store.detector_states import (
@@ -356,13 +357,13 @@ def _sql(
     upto: dict[str, str] | None = None,
 ) -> str:
     return template.format(
-        version=_literal(version),
-        after=_literal(after["time"]),
-        after_id=_literal(after["id"]),
-        horizon=_literal(horizon.isoformat()),
+        version=sql_literal(version),
+        after=sql_literal(after["time"]),
+        after_id=sql_literal(after["id"]),
+        horizon=sql_literal(horizon.isoformat()),
         limit=int(limit),
-        upto=_literal(upto["time"]) if upto else "",
-        upto_id=_literal(upto["id"]) if upto else "",
+        upto=sql_literal(upto["time"]) if upto else "",
+        upto_id=sql_literal(upto["id"]) if upto else "",
     )
 
 
@@ -418,7 +419,3 @@ def _errors(table: pa.Table, task: str) -> np.ndarray:
     return np.array(
         [label != output for label, output in zip(labels, outputs, strict=True)], dtype=np.float64
     )
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Literal
 
 from shipyard.access import Scope
 from shipyard.delivery.experiment_stats import ExperimentTest, ExperimentVerdict
-from shipyard.delivery.guardrail_window import _literal, _same
+from shipyard.delivery.guardrail_window import same_label
 from shipyard.delivery.rollout import active_rollout
 from shipyard.delivery.sequential import Direction, MeanStats
 from shipyard.errors import ConfigError, NotFoundError
+from shipyard.logs.reader import sql_literal
 from shipyard.moments import as_utc
 from shipyard.store import EventKind, ExperimentRow
 from shipyard.store.experiments import (
@@ -89,10 +90,13 @@ class ArmMetric:
 
 
 _LABEL_METRICS: dict[str, tuple[Direction, str]] = {
-    "accuracy": ("higher_is_better", f"CASE WHEN {_same('output', 'label')} THEN 1.0 ELSE 0.0 END"),
+    "accuracy": (
+        "higher_is_better",
+        f"CASE WHEN {same_label('output', 'label')} THEN 1.0 ELSE 0.0 END",
+    ),
     "error_rate": (
         "lower_is_better",
-        f"CASE WHEN {_same('output', 'label')} THEN 0.0 ELSE 1.0 END",
+        f"CASE WHEN {same_label('output', 'label')} THEN 0.0 ELSE 1.0 END",
     ),
     "mse": ("lower_is_better", "pow(__y - __p, 2)"),
     "rmse": ("lower_is_better", "pow(__y - __p, 2)"),
@@ -260,7 +264,7 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
         if log_source(con, root, kind, experiment.model) is None:
             return empty
     since = as_utc(experiment.created_at)
-    arms = ", ".join(_literal(arm) for arm in experiment.arms)
+    arms = ", ".join(sql_literal(arm) for arm in experiment.arms)
     answered = (
         "SELECT version, request_id, output FROM log "
         f"WHERE role = 'live' AND status = 'ok' AND version IN ({arms})"
@@ -273,7 +277,7 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
         sql = (
             f"WITH answered AS ({answered}), latest AS (SELECT request_id, "
             "arg_max(label, time) AS label FROM labels "
-            f"WHERE model = {_literal(experiment.model)} GROUP BY request_id), "
+            f"WHERE model = {sql_literal(experiment.model)} GROUP BY request_id), "
             f"judged AS (SELECT version, {metric.sql} AS x FROM answered "
             "JOIN latest USING (request_id) WHERE label IS NOT NULL AND label <> 'null') "
             f"{summary}"
@@ -286,7 +290,7 @@ def arm_stats(project: Project, experiment: Experiment) -> dict[str, MeanStats]:
             kind="outcomes",
             since=since,
             sql="SELECT request_id, arg_max(value, time) AS value FROM log "
-            f"WHERE name = {_literal(metric.outcome or '')} GROUP BY request_id",
+            f"WHERE name = {sql_literal(metric.outcome or '')} GROUP BY request_id",
         )
         predictions = query_log(root, experiment.model, since=since, sql=answered)
         with duckdb.connect() as con:

@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from shipyard.delivery.rollout import Rollout
 from shipyard.delivery.sequential import ProportionStats
+from shipyard.logs.reader import sql_literal
 from shipyard.moments import as_utc
 from shipyard.storage.location import Location
 
-__all__ = ["Labelled", "SideStats", "StepWindow", "side_stats"]
+__all__ = ["Labelled", "SideStats", "StepWindow", "same_label", "side_stats"]
 
 Task = Literal["classification", "regression"]
 REGRESSION_TOLERANCE = 0.1
@@ -68,12 +69,12 @@ class StepWindow:
         self.model = rollout.model
         self._baseline = baseline  # where the champion's rows start, when before the step
         champion = (
-            f"version = {_literal(rollout.champion)} AND role = 'live'"
+            f"version = {sql_literal(rollout.champion)} AND role = 'live'"
             if rollout.champion is not None
             else "FALSE"
         )
         self._champion = champion
-        self._candidate = f"version = {_literal(rollout.candidate)}"
+        self._candidate = f"version = {sql_literal(rollout.candidate)}"
         self._role = role
 
     def rows(self, roles: str, since: datetime, *, baseline: bool = True) -> str:
@@ -92,7 +93,7 @@ class StepWindow:
 
     def step_rows(self, since: datetime) -> str:
         """A SELECT of the step's rows of either side: live, or shadow in a shadow step."""
-        return self.rows(_literal(self._role), since)
+        return self.rows(sql_literal(self._role), since)
 
     def _start(self, since: datetime) -> datetime:
         """Where the champion's rows start: the baseline when it is earlier than ``since``."""
@@ -157,7 +158,7 @@ class StepWindow:
     def disagreement(self, since: datetime, task: Task) -> ProportionStats:
         """Shadow and live answers to the same requests: pairs, and pairs that differ."""
         if task == "classification":
-            differ = f"NOT {_same('c.output', 's.output')}"
+            differ = f"NOT {same_label('c.output', 's.output')}"
         else:
             c, s = (f"TRY_CAST({o}.output ->> '$' AS DOUBLE)" for o in ("c", "s"))
             differ = f"abs({s} - {c}) > {REGRESSION_TOLERANCE!r} * greatest(abs({s}), abs({c}))"
@@ -186,11 +187,11 @@ class StepWindow:
         sql = (
             f"WITH answered AS ({answered}), "
             "latest AS (SELECT request_id, arg_max(label, time) AS label "
-            f"FROM labels WHERE model = {_literal(self.model)} GROUP BY request_id), "
+            f"FROM labels WHERE model = {sql_literal(self.model)} GROUP BY request_id), "
             "judged AS (SELECT side, output, label FROM answered JOIN latest USING (request_id) "
             "WHERE status = 'ok' AND label IS NOT NULL AND label <> 'null') "
             "SELECT sides.side, count(judged.side) AS labelled, "
-            f"count(judged.side) FILTER (WHERE NOT {_same('output', 'label')}) AS wrong, "
+            f"count(judged.side) FILTER (WHERE NOT {same_label('output', 'label')}) AS wrong, "
             "(SELECT count(*) FROM latest) AS arriving "
             "FROM (VALUES ('champion'), ('candidate')) AS sides(side) "
             "LEFT JOIN judged ON judged.side = sides.side GROUP BY sides.side"
@@ -238,15 +239,11 @@ def side_stats(row: dict[str, Any] | None) -> SideStats:
     )
 
 
-def _same(left: str, right: str) -> str:
+def same_label(left: str, right: str) -> str:
     """SQL: two JSON values name the same label (``1`` and ``"1"`` and ``1.0`` do)."""
     a, b = f"({left} ->> '$')", f"({right} ->> '$')"
     return f"coalesce(TRY_CAST({a} AS DOUBLE) = TRY_CAST({b} AS DOUBLE), {a} = {b})"
 
 
 def _moment(moment: datetime) -> str:
-    return f"{_literal(as_utc(moment).isoformat())}::TIMESTAMPTZ"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return f"{sql_literal(as_utc(moment).isoformat())}::TIMESTAMPTZ"

@@ -141,7 +141,7 @@ def log_source(
         if not files:
             return None
         folder.duckdb_source(con, "")  # registers the bucket's file system on con
-        listed = ", ".join(_literal(path) for path in files)
+        listed = ", ".join(sql_literal(path) for path in files)
         return (
             f"read_parquet([{listed}], "
             "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
@@ -152,7 +152,7 @@ def log_source(
         return None
     pattern = str(directory / "date=*" / "*.parquet")
     return (
-        f"read_parquet({_literal(pattern)}, "
+        f"read_parquet({sql_literal(pattern)}, "
         "hive_partitioning = true, hive_types = {'date': 'DATE'}, union_by_name = true)"
     )
 
@@ -167,14 +167,14 @@ def _create_view(
 ) -> None:
     schema = log_schema(kind)
     directory = model_location(root, kind, model)
-    filters = [f"model = {_literal(model)}"]
+    filters = [f"model = {sql_literal(model)}"]
     if since is not None:
-        filters.append(f"time >= {_literal(as_utc(since).isoformat())}::TIMESTAMPTZ")
+        filters.append(f"time >= {sql_literal(as_utc(since).isoformat())}::TIMESTAMPTZ")
     found = log_source(con, root, kind, model, since=since)
     if found is not None:
         source = found
         if since is not None:  # prunes whole date directories before reading a file
-            filters.append(f"date >= DATE {_literal(as_utc(since).date().isoformat())}")
+            filters.append(f"date >= DATE {sql_literal(as_utc(since).date().isoformat())}")
     else:
         source = f"_{name}_empty"
         con.register(source, schema.empty_table())
@@ -221,5 +221,6 @@ def _null_column(con: duckdb.DuckDBPyConnection, view: str, field: pa.Field) -> 
     return f'NULL::{type_name} AS "{field.name}"'
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (single quotes doubled), for DuckDB queries."""
     return "'" + text.replace("'", "''") + "'"

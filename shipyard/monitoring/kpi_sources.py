@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from shipyard.config import KpiSettings
+from shipyard.logs.reader import sql_literal
 
 __all__ = ["KPI_TABLE", "KpiQueryError", "read_kpi"]
 
@@ -54,7 +55,7 @@ def read_kpi(con: duckdb.DuckDBPyConnection, kpi: KpiSettings, folder: Path) -> 
         # only touch this cursor, never the caller's next query on ``con``.
         cursor = con.cursor()
         try:
-            cursor.execute(f"SET file_search_path = {_literal(str(folder))}")
+            cursor.execute(f"SET file_search_path = {sql_literal(str(folder))}")
             with _deadline(cursor, kpi):
                 _run(lambda: _from_duckdb(cursor, kpi), kpi, "DuckDB")
         finally:
@@ -251,7 +252,3 @@ def _hidden(text: str, password: str | None) -> str:
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

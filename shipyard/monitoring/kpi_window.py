@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
-from shipyard.logs.reader import log_source
+from shipyard.logs.reader import log_source, sql_literal
 from shipyard.moments import as_utc
 
 if TYPE_CHECKING:
     from shipyard.storage.location import Location
 
-__all__ = ["KpiWindow", "arms_view", "bounds", "bucket_of", "has_view", "literal"]
+__all__ = ["KpiWindow", "arms_view", "bounds", "bucket_of", "has_view"]
 
 _NAMESPACE = "^[^/]*/"  # "<principal>/" before an authenticated sender's request id
 _ROW = ":[0-9]+$"  # ":<row>" after the id of one row of a multi-row request
@@ -58,11 +58,11 @@ def arms_view(con: duckdb.DuckDBPyConnection, root: Path | Location, window: Kpi
     otherwise = "'challenger'" if window.moves else "'live'"
     con.execute(
         "CREATE TEMP VIEW arms AS SELECT p.request_id, "
-        f"regexp_replace(regexp_replace(p.request_id, {literal(_NAMESPACE)}, ''), "
-        f"{literal(_ROW)}, '') AS bare_id, p.time, p.version, p.status, p.output, "
+        f"regexp_replace(regexp_replace(p.request_id, {sql_literal(_NAMESPACE)}, ''), "
+        f"{sql_literal(_ROW)}, '') AS bare_id, p.time, p.version, p.status, p.output, "
         "p.probabilities, CASE WHEN p.role = 'shadow' THEN 'shadow' "
         f"WHEN c.version IS NOT NULL THEN 'champion' ELSE {otherwise} END AS arm "
-        f"FROM (SELECT * FROM {source} WHERE model = {literal(window.model)} "
+        f"FROM (SELECT * FROM {source} WHERE model = {sql_literal(window.model)} "
         f"AND {bounds('time', window, dates=True)}) p "
         "LEFT JOIN champion_stints c ON p.role <> 'shadow' AND p.version = c.version "
         "AND p.time >= c.start AND (c.stop IS NULL OR p.time < c.stop)"
@@ -83,19 +83,14 @@ def bounds(column: str, window: KpiWindow, *, dates: bool) -> str:
     parts = ["TRUE"]
     if window.since is not None:
         since = as_utc(window.since)
-        parts.append(f"{column} >= {literal(since.isoformat())}::TIMESTAMPTZ")
+        parts.append(f"{column} >= {sql_literal(since.isoformat())}::TIMESTAMPTZ")
         if dates:  # skips whole date directories of the log before reading a file
-            parts.append(f"date >= DATE {literal(since.date().isoformat())}")
+            parts.append(f"date >= DATE {sql_literal(since.date().isoformat())}")
     if window.until is not None:
-        parts.append(f"{column} < {literal(as_utc(window.until).isoformat())}::TIMESTAMPTZ")
+        parts.append(f"{column} < {sql_literal(as_utc(window.until).isoformat())}::TIMESTAMPTZ")
     return " AND ".join(parts)
 
 
 def bucket_of(column: str, seconds: int) -> str:
     """SQL for the start (UTC) of the ``seconds``-long bucket that holds ``column``."""
     return f"to_timestamp(floor(epoch({column}) / {seconds}) * {seconds})"
-
-
-def literal(text: str) -> str:
-    """``text`` as a SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"

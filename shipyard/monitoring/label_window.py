@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.errors import ConfigError
+from shipyard.logs.reader import sql_literal
 from shipyard.moments import as_utc, parse_duration, parse_moment
 from shipyard.monitoring.log_window import probability_matrix
 from shipyard.storage.location import Location
@@ -139,10 +140,10 @@ def load_label_window(
     if not include_shadow:
         filters.append("log.role = 'live'")
     if version is not None:
-        filters.append(f"log.version = {_literal(version)}")
+        filters.append(f"log.version = {sql_literal(version)}")
     chosen = "TRUE"
     if spec.start is not None:
-        chosen = f"label_at >= {_literal(as_utc(spec.start).isoformat())}::TIMESTAMPTZ"
+        chosen = f"label_at >= {sql_literal(as_utc(spec.start).isoformat())}::TIMESTAMPTZ"
     sql = _LABELLED.format(
         filters=" AND ".join(filters),
         chosen=chosen,
@@ -201,14 +202,10 @@ def _spanned(root: Path | Location, model: str, times: pd.Series, filters: list[
     first, last = times.min().to_pydatetime(), times.max().to_pydatetime()
     sql = (
         f"SELECT count(*) AS n FROM log WHERE {' AND '.join(filters)} AND log.time <= "
-        f"{_literal(last.isoformat())}::TIMESTAMPTZ"
+        f"{sql_literal(last.isoformat())}::TIMESTAMPTZ"
     )
     return int(query_log(root, model, since=first, sql=sql).column("n")[0].as_py())
 
 
 def _stamps(table: pa.Table, column: str) -> pd.Series:
     return pd.Series(table.column(column).to_pandas(), dtype="datetime64[us, UTC]")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

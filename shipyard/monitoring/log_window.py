@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from shipyard.errors import ConfigError
 from shipyard.logs.losses import LogCoverage, log_coverage
+from shipyard.logs.reader import sql_literal
 from shipyard.moments import as_utc, parse_moment
 from shipyard.storage.location import Location
 
@@ -112,9 +113,9 @@ def load_window(
     if not include_shadow:
         filters.append("role = 'live'")
     if version is not None:
-        filters.append(f"version = {_literal(version)}")
+        filters.append(f"version = {sql_literal(version)}")
     if spec.end is not None:
-        filters.append(f"time < {_literal(spec.end.isoformat())}::TIMESTAMPTZ")
+        filters.append(f"time < {sql_literal(spec.end.isoformat())}::TIMESTAMPTZ")
     limit = f"LIMIT {spec.count}" if spec.count else ""
     sql = (
         "SELECT request_id, time, version, inputs, output, probabilities FROM log "
@@ -223,7 +224,3 @@ def probability_matrix(rows: list[list[float] | None]) -> np.ndarray | None:
     if len(widths) != 1:
         return None
     return np.asarray(rows, dtype=np.float64)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shipyard.jsonable import Record
+from shipyard.logs.reader import sql_literal
 
 if TYPE_CHECKING:
     from shipyard.monitoring.kpis import KpiPoint
@@ -140,7 +141,7 @@ def _traffic(project: Project, model: str, version: str, since: datetime | None)
     from shipyard.logs.reader import query_log
     from shipyard.logs.root import project_log_root
 
-    quoted = "'" + version.replace("'", "''") + "'"
+    quoted = sql_literal(version)
     after = "" if since is None else f"AND time >= TIMESTAMPTZ '{since.isoformat()}'"
     table = query_log(
         project_log_root(project.config),

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 
 from shipyard.errors import DataError
-from shipyard.logs.reader import log_source, query_log
+from shipyard.logs.reader import log_source, query_log, sql_literal
 from shipyard.moments import as_utc
 from shipyard.storage.location import Location
 from shipyard.ui.data.buckets import Grid
@@ -59,12 +59,8 @@ class FleetStats:
     latency: tuple[float | None, float | None, float | None]
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _instant(moment: datetime) -> str:
-    return f"TIMESTAMPTZ {_literal(as_utc(moment).isoformat())}"
+    return f"TIMESTAMPTZ {sql_literal(as_utc(moment).isoformat())}"
 
 
 def _micros(moment: datetime) -> int:
@@ -83,11 +79,11 @@ def _champion_sql(moves: Sequence[tuple[datetime, str | None]], since: datetime)
             before = version
         else:
             inside.append((at, version))
-    otherwise = "NULL::VARCHAR" if before is None else _literal(before)
+    otherwise = "NULL::VARCHAR" if before is None else sql_literal(before)
     if not inside:
         return otherwise
     arms = " ".join(
-        f"WHEN time >= {_instant(at)} THEN {'NULL::VARCHAR' if v is None else _literal(v)}"
+        f"WHEN time >= {_instant(at)} THEN {'NULL::VARCHAR' if v is None else sql_literal(v)}"
         for at, v in reversed(inside)
     )
     return f"CASE {arms} ELSE {otherwise} END"
@@ -152,11 +148,11 @@ def fleet_stats(
             source = log_source(con, root, "predictions", model, since=since)
             if source is None:
                 continue
-            day = _literal(as_utc(since).date().isoformat())
+            day = sql_literal(as_utc(since).date().isoformat())
             parts.append(
-                f"SELECT {_literal(model)} AS model, role, latency_ms, status FROM {source} "
+                f"SELECT {sql_literal(model)} AS model, role, latency_ms, status FROM {source} "
                 f"WHERE date >= DATE {day} AND time >= {_instant(since)} "
-                f"AND time < {_instant(until)} AND model = {_literal(model)}"
+                f"AND time < {_instant(until)} AND model = {sql_literal(model)}"
             )
         if not parts:
             return {}
