@@ -246,28 +246,10 @@ def test_minimum_new_rows_defers_until_enough_data_arrives(project: Project) -> 
 
 
 def test_small_performance_loss_skips_and_spends_the_trigger(project: Project) -> None:
-    from shipyard.store import MonitorRunRow
-
     project.reload(**{"ct.enabled": True, "ct.min_performance_loss": 0.05})
     loop = project.loop()
     # The latest monitor run measured the champion 0.01 below its training roc_auc.
-    run_id = project.tracking.client.get_model_version("churn", "1").run_id
-    trained = project.tracking.client.get_run(run_id).data.metrics["roc_auc"]
-    performance = {"labelled": 500, "metrics": {"roc_auc": trained - 0.01}}
-    with project.store.session() as session:
-        session.add(
-            MonitorRunRow(
-                model="churn",
-                version="1",
-                window_spec="last:500",
-                rows=500,
-                level="ok",
-                result={"version": "1", "performance": performance},
-            )
-        )
-    project.store.record(
-        "retrain_requested", "model:churn", {"signal": "feature:contract", "version": "1"}
-    )
+    _measured(project, drop=0.01, signal="feature:contract")
     loop.tick()
     cycle = list_cycles(project.store, "churn")[0]
     assert cycle.state == "skipped" and "below the 0.05" in cycle.reason
@@ -415,13 +397,24 @@ def test_production_comparison_fails_a_candidate_worse_on_live_labels(project: P
     assert same["worse_by"] == 0 and same["passed"] is True
 
 
-def _measured(project: Project, drop: float) -> None:
-    """A monitor run measuring churn/1 ``drop`` below its training roc_auc on 500 labels."""
+def _measured(project: Project, drop: float, signal: str = "performance:roc_auc") -> None:
+    """A monitor run measuring churn/1 ``drop`` below its training roc_auc on 500 labels,
+    and the retrain request ``signal`` raised."""
+    performance = {"labelled": 500, "metrics": {"roc_auc": _trained_auc(project) - drop}}
+    _stored_run(project, {"version": "1", "performance": performance})
+    project.store.record("retrain_requested", "model:churn", {"signal": signal, "version": "1"})
+
+
+def _trained_auc(project: Project) -> float:
+    """churn/1's roc_auc as its training run logged it."""
+    run_id = project.tracking.client.get_model_version("churn", "1").run_id
+    return float(project.tracking.client.get_run(run_id).data.metrics["roc_auc"])
+
+
+def _stored_run(project: Project, result: dict[str, Any]) -> None:
+    """Store a monitor run of churn/1 with ``result``, as the monitor would."""
     from shipyard.store import MonitorRunRow
 
-    run_id = project.tracking.client.get_model_version("churn", "1").run_id
-    trained = project.tracking.client.get_run(run_id).data.metrics["roc_auc"]
-    performance = {"labelled": 500, "metrics": {"roc_auc": trained - drop}}
     with project.store.session() as session:
         session.add(
             MonitorRunRow(
@@ -429,13 +422,10 @@ def _measured(project: Project, drop: float) -> None:
                 version="1",
                 window_spec="last:500",
                 rows=500,
-                level="retrain",
-                result={"version": "1", "performance": performance},
+                level="ok",
+                result=result,
             )
         )
-    project.store.record(
-        "retrain_requested", "model:churn", {"signal": "performance:roc_auc", "version": "1"}
-    )
 
 
 def test_cost_guard_skips_a_cheap_drop_and_retrains_on_a_costly_one(
@@ -552,32 +542,20 @@ def test_cost_kpi_weighs_the_kpis_fall_per_prediction(project: Project) -> None:
 
 def test_an_unreliable_estimate_is_not_taken_as_a_measured_loss(project: Project) -> None:
     from shipyard.pipelines.guards import check_guards
-    from shipyard.store import MonitorRunRow
 
     project.reload(**{"ct.min_performance_loss": 0.05})
-    run_id = project.tracking.client.get_model_version("churn", "1").run_id
-    trained = project.tracking.client.get_run(run_id).data.metrics["roc_auc"]
     estimate = {
-        "value": trained - 0.01,
+        "value": _trained_auc(project) - 0.01,
         "low": 0.3,
         "high": 1.0,
         "reliable": False,
         "support": 0.4,
         "reason": "60% of the window's scores fall where the reference has little support",
     }
-    with project.store.session() as session:
-        session.add(
-            MonitorRunRow(
-                model="churn",
-                version="1",
-                window_spec="last:500",
-                rows=500,
-                level="ok",
-                result={"version": "1", "performance": {"labelled": 0}, "estimated": {
-                    "roc_auc": estimate
-                }},
-            )
-        )  # fmt: skip
+    _stored_run(
+        project,
+        {"version": "1", "performance": {"labelled": 0}, "estimated": {"roc_auc": estimate}},
+    )
     loop = project.loop()
     loss = loop.performance_loss("1")
     assert loss is not None and loss.source == "estimated (CBPE)"
