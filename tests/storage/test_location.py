@@ -24,7 +24,11 @@ from tests.support.s3 import S3Server
 
 
 def on_s3(s3: S3Server, prefix: str = "root", **settings: float) -> Location:
-    """A Location under a fresh bucket of the test server."""
+    """A Location under a fresh bucket of the test server.
+
+    These tests are not about timeouts: on a loaded machine moto's IAM checks can take
+    longer than the 4 s default, which would turn a refused key into "cannot reach"."""
+    settings.setdefault("timeout_seconds", 60.0)
     bucket = s3.bucket("loc")
     return location(
         f"{bucket}/{prefix}",
