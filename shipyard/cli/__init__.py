@@ -174,6 +174,11 @@ COMMANDS: dict[str, CommandEntry] = {
         "app",
         "A/B experiments: split traffic between versions and declare a winner, sequentially.",
     ),
+    "features": CommandEntry(
+        "features",
+        "app",
+        "Feature store: views, point-in-time training sets, online features, skew.",
+    ),
     "ui": CommandEntry(
         "ui",
         "ui_cmd",

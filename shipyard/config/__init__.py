@@ -35,6 +35,14 @@ from shipyard.config.evaluation import (
     SliceSpec,
 )
 from shipyard.config.experiments import ExperimentSettings
+from shipyard.config.features import (
+    EntitySettings,
+    FeatureSettings,
+    FeatureSourceSettings,
+    FeatureViewSettings,
+    OnlineStoreSettings,
+    SkewSettings,
+)
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
@@ -69,15 +77,20 @@ __all__ = [
     "CostSettings",
     "DataSettings",
     "DeliverySettings",
+    "EntitySettings",
     "EvaluationSettings",
     "ExperimentSettings",
     "FairnessCriterion",
+    "FeatureSettings",
+    "FeatureSourceSettings",
+    "FeatureViewSettings",
     "KpiSettings",
     "LabelSettings",
     "LatencyCriterion",
     "MetricCriterion",
     "ModelSettings",
     "MonitoringSettings",
+    "OnlineStoreSettings",
     "PiiSettings",
     "PromotionSettings",
     "Scorecard",
@@ -85,6 +98,7 @@ __all__ = [
     "SequentialSettings",
     "ServingSettings",
     "SigningSettings",
+    "SkewSettings",
     "SliceSpec",
     "StorageSettings",
     "TrainSettings",

@@ -13,6 +13,7 @@ from shipyard.config.data import DataSettings
 from shipyard.config.delivery import DeliverySettings
 from shipyard.config.evaluation import EvaluationSettings
 from shipyard.config.experiments import ExperimentSettings
+from shipyard.config.features import FeatureSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
@@ -66,6 +67,7 @@ class Config(Section):
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)  # type: ignore[arg-type]
     ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
     cost: CostSettings = Field(default_factory=CostSettings)  # type: ignore[arg-type]
+    features: FeatureSettings = Field(default_factory=FeatureSettings)  # type: ignore[arg-type]
     kpis: list[KpiSettings] = Field(
         default_factory=list,
         description="Business KPIs: SQL over the team's own tables, shown beside model quality.",

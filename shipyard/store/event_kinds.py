@@ -181,6 +181,14 @@ class EventKind(StrEnum):
         "experiment.stopped",
         "An A/B experiment ended without a promotion (by hand, no difference, or refused).",
     )
+    FEATURES_APPLIED = (
+        "features.applied",
+        "A feature view version was registered by shipyard features apply.",
+    )
+    FEATURES_MATERIALIZED = (
+        "features.materialized",
+        "A feature view's rows were copied into the online store (or the copy failed).",
+    )
     CT_CYCLE_STARTED = "ct.cycle_started", "A continuous-training cycle started, with its cause."
     CT_SKIPPED = "ct.skipped", "A continuous-training trigger was deferred or skipped by a guard."
     CT_GATE = "ct.gate", "A continuous-training cycle passed or failed one gate."

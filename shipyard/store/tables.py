@@ -24,7 +24,9 @@ __all__ = [
     "EvaluationRow",
     "EventRow",
     "ExperimentRow",
+    "FeatureViewRow",
     "LeaseRow",
+    "MaterializationRow",
     "MonitorRunRow",
     "RolloutRow",
     "TokenRow",
@@ -388,3 +390,54 @@ class ExperimentRow(Base):
         Index("ix_shipyard_experiments_model_state", "model", "state"),
         Index("ux_shipyard_experiments_model_name", "model", "name", unique=True),
     )
+
+
+class FeatureViewRow(Base):
+    """One version of one feature view as applied: its definition and who applied it.
+
+    ``version`` is the digest of ``definition``; the registry keeps every version, and
+    the newest ``applied_at`` per name is the current one.
+    """
+
+    __tablename__ = "shipyard_feature_views"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # "view" | "on_demand"
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    source_schema: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    applied_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    applied_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+
+    __table_args__ = (
+        Index("ux_shipyard_feature_views_name_version", "name", "version", unique=True),
+    )
+
+
+class MaterializationRow(Base):
+    """One materialisation of a feature view into the online store.
+
+    It copied the rows whose event time is in ``(start_ts, end_ts]`` (``start_ts`` None:
+    from the beginning) as the source held them at ``started_at``; ``max_event_ts`` is
+    the newest event time it wrote. "As served" training sets replay these rows.
+    """
+
+    __tablename__ = "shipyard_materializations"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    view: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(64), nullable=False)
+    backend: Mapped[str] = mapped_column(String(20), nullable=False)
+    start_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    max_event_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # running | done | failed
+    error: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+    __table_args__ = (Index("ix_shipyard_materializations_view", "view", "finished_at"),)
