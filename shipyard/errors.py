@@ -11,6 +11,7 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     │   └── ValidationFailed   data does not satisfy its schema
     ├── DatabaseError          control-plane / tracking database unreachable
     ├── StorageError           a bucket or folder cannot be reached, read or written
+    ├── FeatureStoreUnavailable the online feature store (SQLite, Redis) cannot be read
     ├── NotFoundError          unknown model, version, alias, run or snapshot
     ├── TrainingFailed         the user's training function raised
     ├── NotReproducible        a retrain did not reproduce the recorded version
@@ -96,6 +97,18 @@ class StorageError(ShipyardError):
     """
 
     code = "storage_error"
+    exit_code = 5
+    http_status = 503
+
+
+class FeatureStoreUnavailable(ShipyardError):
+    """The online feature store cannot be read or written (Redis down, file unreadable).
+
+    A request that needs online features gets 503 with the reason; the server retries
+    the store on the next request, so it recovers by itself when the store returns.
+    """
+
+    code = "feature_store_unavailable"
     exit_code = 5
     http_status = 503
 
