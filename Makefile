@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 # exported DAG with Airflow's DagBag in a venv of its own (tests/pipelines/test_export_airflow.py).
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW := apache-airflow==3.3.2 apache-airflow-providers-cncf-kubernetes
+# Feast (703 MB, pins pandas<3) is the feature store's interop path and test oracle, never
+# imported by Shipyard: `features import-feast` and its tests run it in a venv of its own.
+FEAST_VENV := .venv-feast
+FEAST := feast[duckdb]==0.67.0
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
@@ -28,6 +32,11 @@ $(AIRFLOW_VENV)/.installed:
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet $(AIRFLOW)
 	touch $@
 
+$(FEAST_VENV)/.installed:
+	$(PYTHON) -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/python -m pip install --quiet "$(FEAST)"
+	touch $@
+
 demo: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/shipyard demo
 
@@ -44,11 +53,12 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev $(AIRFLOW_VENV)/.installed
-	SHIPYARD_AIRFLOW_PYTHON="$(abspath $(AIRFLOW_VENV))/bin/python" $(BIN)/python -m pytest
+pytest: $(VENV)/.installed-dev $(AIRFLOW_VENV)/.installed $(FEAST_VENV)/.installed
+	SHIPYARD_AIRFLOW_PYTHON="$(abspath $(AIRFLOW_VENV))/bin/python" \
+	SHIPYARD_FEAST_PYTHON="$(abspath $(FEAST_VENV))/bin/python" $(BIN)/python -m pytest
 
 docs: $(VENV)/.installed
 	$(BIN)/shipyard config docs -o docs/config.md
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(FEAST_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
