@@ -222,21 +222,34 @@ def _epoch_seconds(column: pa.Array, name: str) -> list[float | None]:
     return [None if v is None else v / 1e6 for v in micros.to_pylist()]
 
 
+# Backends by name, loaded on first use: a server on SQLite never imports redis-py, and the
+# backends (which import this module's contract) stay below it.
+BACKENDS: dict[str, str] = {
+    "sqlite": "shipyard.features.online_sqlite:SqliteOnlineStore",
+    "redis": "shipyard.features.online_redis:RedisOnlineStore",
+}
+
+
+def _backend(name: str) -> Any:
+    import importlib
+
+    module, _, attribute = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def open_online_store(config: Config) -> OnlineStore:
     """The project's online store, as ``features.online`` configures it."""
     settings = config.features.online
     if settings.backend == "redis":
         import os
 
-        from shipyard.features.online_redis import RedisOnlineStore
-
-        return RedisOnlineStore(
+        store: OnlineStore = _backend("redis")(
             settings.redis_url,
             prefix=f"{settings.key_prefix}:{config.project}",
             timeout_seconds=settings.timeout_seconds,
             password=os.environ.get("REDIS_PASSWORD") or None,
         )
-    from shipyard.features.online_sqlite import SqliteOnlineStore
-
+        return store
     path = config.resolve(settings.path)
-    return SqliteOnlineStore(path, timeout_seconds=settings.timeout_seconds)
+    store = _backend("sqlite")(path, timeout_seconds=settings.timeout_seconds)
+    return store
