@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from shipyard.config import Config
     from shipyard.config.features import SkewSettings
     from shipyard.features.repo import FeatureRepo
+    from shipyard.project import Project
+    from shipyard.store import Store
 
 __all__ = [
     "FEATURES_TAG",
@@ -51,11 +53,15 @@ __all__ = [
     "Freshness",
     "Mismatch",
     "ServedRows",
+    "SkewCheck",
     "ValueSkew",
     "ViewFreshness",
     "band_level",
+    "check_skew",
     "freshness_of",
     "mismatches",
+    "read_served_rows",
+    "recompute_as_served",
     "value_skew_of",
 ]
 
@@ -448,3 +454,165 @@ def read_served_rows(
         pd.Series(table.column("time").to_pandas(), dtype="datetime64[us, UTC]"),
         np.asarray(table.column("request_id").to_pylist(), dtype=object),
     )
+
+
+def recompute_as_served(
+    config: Config, store: Store, use: FeatureUse, repo: FeatureRepo, rows: ServedRows
+) -> pd.DataFrame:
+    """The features of ``rows`` recomputed offline *as served* at each request time.
+
+    One point-in-time join (mode ``as_served``) over the views' sources and their recorded
+    materialisation runs (of the view version the model reads); on-demand features are
+    then computed by their own function from the joined values and the logged request
+    inputs. One row per row of ``rows``, one column per model input column.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from shipyard.features.definitions import OnDemandView
+    from shipyard.features.pit import ViewJoin, point_in_time_join
+    from shipyard.features.sources import connect, source_relation
+
+    entity = pd.DataFrame({"event_timestamp": rows.times.reset_index(drop=True)})
+    for key in use.entity_keys:
+        entity[key] = rows.inputs[key].reset_index(drop=True) if key in rows.inputs else None
+    wanted: dict[str, list[tuple[str, str]]] = {}  # view → (feature, output column)
+    on_demand: list[tuple[OnDemandView, str, str]] = []  # view, feature, model column
+    for ref in use.features:
+        view_name, feature = ref.split(":", 1)
+        view = repo.view(view_name)
+        if isinstance(view, OnDemandView):
+            on_demand.append((view, feature, use.columns[ref]))
+            for source in view.sources:
+                s_view, s_feature = source.split(":", 1)
+                _want(wanted, s_view, s_feature, f"__odv__{s_view}__{s_feature}")
+        else:
+            _want(wanted, view_name, feature, use.columns[ref])
+    with connect() as con:
+        joins = []
+        for view_name, pairs in wanted.items():
+            view = repo.views[view_name]
+            joins.append(
+                ViewJoin(
+                    view_name,
+                    source_relation(con, view, config.root, project_db_url=config.db_url),
+                    repo.join_keys(view),
+                    tuple(pairs),
+                    view.timestamp_field,
+                    view.created_timestamp_column,
+                    view.ttl,
+                )
+            )
+        con.register("skew_runs", _runs(store, use, list(wanted)))
+        con.register("skew_entities", entity)
+        joined = point_in_time_join(
+            con, "skew_entities", joins, mode="as_served", runs="skew_runs", strategy="rank"
+        )
+    for view, feature, column in on_demand:
+        inputs: dict[str, Any] = {
+            source.split(":", 1)[1]: joined[f"__odv__{source.replace(':', '__')}"].to_numpy()
+            for source in view.sources
+        }
+        for item in view.request_inputs:
+            if item.name in rows.inputs:
+                inputs[item.name] = rows.inputs[item.name].to_numpy()
+        joined[column] = np.asarray(view.compute(inputs)[feature])
+    return joined.reset_index(drop=True)
+
+
+def _want(wanted: dict[str, list[tuple[str, str]]], view: str, feature: str, out: str) -> None:
+    pairs = wanted.setdefault(view, [])
+    if all(existing != out for _, existing in pairs):
+        pairs.append((feature, out))
+
+
+def _runs(store: Store, use: FeatureUse, views: list[str]) -> pd.DataFrame:
+    """The finished materialisation runs of ``views`` (of the versions ``use`` reads)."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from shipyard.store.tables import MaterializationRow
+
+    query = select(MaterializationRow).where(
+        MaterializationRow.view.in_(views), MaterializationRow.status == "done"
+    )
+    with store.session() as session:
+        found = [
+            row for row in session.scalars(query) if use.views.get(row.view) in (None, row.version)
+        ]
+    frame = pd.DataFrame(
+        {
+            "view": [row.view for row in found],
+            "started_at": [row.started_at for row in found],
+            "finished_at": [row.finished_at for row in found],
+            "start_ts": [row.start_ts for row in found],
+            "end_ts": [row.end_ts for row in found],
+        }
+    )
+    for column in ("started_at", "finished_at", "start_ts", "end_ts"):
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+@dataclass(frozen=True)
+class SkewCheck(Record):
+    """Value skew and freshness of one model version's served features."""
+
+    model: str
+    version: str
+    features: list[str]
+    rows: int
+    value: ValueSkew
+    freshness: Freshness
+
+
+def check_skew(
+    project: Project,
+    model: str,
+    version: str,
+    *,
+    rows: ServedRows | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    last: int | None = None,
+    include_shadow: bool = False,
+) -> SkewCheck | None:
+    """Value skew and freshness of ``model``/``version``; None if it uses no features.
+
+    ``rows`` are the logged predictions to judge (the monitor passes its window); without
+    them they are read from the log (``since``/``until``/``last``). Value skew recomputes
+    at most ``features.skew.sample`` of them; freshness looks at all.
+    """
+    from shipyard.features.repo import load_repo
+
+    tags = project.client.get_model_version(model, version).tags
+    use = FeatureUse.from_tags(tags)
+    if use is None:
+        return None
+    config = project.config
+    settings = config.features.skew
+    if rows is None:
+        rows = read_served_rows(
+            config,
+            model,
+            version,
+            since=since,
+            until=until,
+            last=last,
+            include_shadow=include_shadow,
+        )
+    repo = load_repo(config)
+    sample = rows.sample(settings.sample)
+    if sample.rows:
+        expected = recompute_as_served(config, project.store, use, repo, sample)
+        value = value_skew_of(sample, expected, use, repo, settings)
+    else:
+        value = value_skew_of(sample, _empty(use), use, repo, settings)
+    freshness = freshness_of(rows, use, repo, settings.stale_bands)
+    return SkewCheck(model, version, list(use.features), rows.rows, value, freshness)
+
+
+def _empty(use: FeatureUse) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({column: [] for column in use.columns.values()})

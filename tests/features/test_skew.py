@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -13,7 +14,7 @@ import pytest
 from shipyard.config.features import SkewSettings
 from shipyard.errors import ConfigError
 from shipyard.features.definitions import Entity, Feature, FeatureView, FileSource
-from shipyard.features.repo import FeatureRepo
+from shipyard.features.repo import FeatureRepo, load_repo
 from shipyard.features.skew import (
     FEATURES_TAG,
     FeatureUse,
@@ -195,3 +196,125 @@ def test_sample_is_bounded_and_keeps_order(tmp_path: Path) -> None:
     assert sampled.rows == 50
     assert list(sampled.inputs["conv_rate"]) == sorted(sampled.inputs["conv_rate"])
     assert rows.sample(1000) is rows
+
+
+# --- the offline recomputation against a real source, store and prediction log -----------
+
+NOW = pd.Timestamp.now(tz="UTC").floor("s")
+DRIVERS = 40
+
+
+def _source(root: Path) -> pd.DataFrame:
+    """Two rows per driver: 90 and 30 minutes old (created a minute after each)."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for minutes in (90, 30):
+        event = NOW - pd.Timedelta(minutes=minutes)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "driver_id": np.arange(1, DRIVERS + 1, dtype=np.int64),
+                    "event_timestamp": event,
+                    "created": event + pd.Timedelta(minutes=1),
+                    "conv_rate": rng.random(DRIVERS).round(6),
+                    "trips": rng.integers(0, 100, DRIVERS).astype(np.int64),
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    for column in ("event_timestamp", "created"):
+        frame[column] = frame[column].astype("datetime64[us, UTC]")
+    frame.to_parquet(root / "data" / "driver_stats.parquet", index=False)
+    return frame
+
+
+def _materialised(project: Any) -> None:
+    """One finished run 10 minutes ago that copied everything up to then."""
+    from shipyard.store.tables import MaterializationRow
+
+    view = load_repo(project.config).views["driver_stats"]
+    with project.store.session() as session:
+        session.add(
+            MaterializationRow(
+                view="driver_stats",
+                version=view.version,
+                backend="sqlite",
+                start_ts=None,
+                end_ts=(NOW - pd.Timedelta(minutes=10)).to_pydatetime(),
+                started_at=(NOW - pd.Timedelta(minutes=10)).to_pydatetime(),
+                finished_at=(NOW - pd.Timedelta(minutes=9)).to_pydatetime(),
+                rows=2 * DRIVERS,
+                status="done",
+            )
+        )
+
+
+def _log(config: Any, source: pd.DataFrame, factor: float, unknown: int = 0) -> None:
+    """One request per driver (plus ``unknown`` unknown drivers), served as the online
+    store holds the newest row, conv_rate multiplied by ``factor``."""
+    from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+
+    newest = source.sort_values("event_timestamp").groupby("driver_id").last()
+    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
+        for i, driver in enumerate(list(newest.index) + [1000 + k for k in range(unknown)]):
+            if driver in newest.index:
+                row = newest.loc[driver]
+                served = [
+                    row.conv_rate * factor,
+                    float(row.trips),
+                    float(driver),
+                    row.event_timestamp.timestamp(),
+                ]
+            else:
+                served = [np.nan, np.nan, float(driver), np.nan]
+            writer.log(
+                PredictionBatch(
+                    request_id=f"q{i}",
+                    time=(NOW - pd.Timedelta(minutes=5) + pd.Timedelta(seconds=i)).to_pydatetime(),
+                    model="rides",
+                    version="1",
+                    role="live",
+                    columns=("conv_rate", "trips", "driver_id", "feature_ts__driver_stats"),
+                    matrix=np.array([served]),
+                    labels=np.array([0]),
+                    probabilities=None,
+                    latency_ms=1.0,
+                    status="ok",
+                )
+            )
+
+
+RIDES_USE = FeatureUse(
+    features=("driver_stats:conv_rate", "driver_stats:trips"),
+    columns={"driver_stats:conv_rate": "conv_rate", "driver_stats:trips": "trips"},
+    views={},
+    entity_keys=("driver_id",),
+)
+
+
+@pytest.mark.parametrize(("factor", "level"), [(1.0, "ok"), (1.1, "pause")])
+def test_recomputed_as_served_from_the_log(tmp_path: Path, factor: float, level: str) -> None:
+    from shipyard.features.skew import read_served_rows, recompute_as_served
+    from tests.support import project_of
+    from tests.support.features import driver_project
+
+    config = driver_project(tmp_path)
+    source = _source(config.root)
+    project = project_of(config)
+    try:
+        _materialised(project)
+        _log(config, source, factor, unknown=3)
+        rows = read_served_rows(config, "rides", "1")
+        assert rows.rows == DRIVERS + 3
+        repo = load_repo(config)
+        expected = recompute_as_served(config, project.store, RIDES_USE, repo, rows)
+        result = value_skew_of(rows, expected, RIDES_USE, repo, SETTINGS)
+    finally:
+        project.close()
+    conv, trips = result.features
+    assert conv.compared == DRIVERS + 3  # unknown drivers: null served, null expected
+    assert conv.level == level and trips.level == "ok"
+    assert conv.mismatched == (0 if factor == 1.0 else DRIVERS)
+    freshness = freshness_of(rows, RIDES_USE, repo, SETTINGS.stale_bands)
+    assert freshness.views[0].missing == 3
+    assert freshness.views[0].p50_age_seconds == pytest.approx(25 * 60, abs=60)
