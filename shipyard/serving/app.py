@@ -30,6 +30,7 @@ from shipyard.models.served import ServedModel
 from shipyard.serving.auth import ServerAccess
 from shipyard.serving.batcher import BatchSettings
 from shipyard.serving.fast_path import DEFAULT_BODY_TIMEOUT_SECONDS, PredictionRoutes
+from shipyard.serving.features import FeatureCheck, FeatureLookup
 from shipyard.serving.feedback import FeedbackDesk, feedback_desk
 from shipyard.serving.hot_swap import ModelSlot
 from shipyard.serving.metrics import ServerMetrics
@@ -110,8 +111,9 @@ def create_app(
     service = PredictionService(
         slot,
         authenticate=authenticate,
-        validate=validate,
-        enrich=enrich,
+        # A model with the features tag is served from entity keys; others as sent.
+        validate=FeatureCheck() if validate is None else validate,
+        enrich=FeatureLookup(metrics) if enrich is None else enrich,
         route=TrafficRouting(sticky),
         batch=batching,
         predict=CountedPredict(metrics),

@@ -205,6 +205,20 @@ class ServerMetrics:
             ["model", "version", "role"],
             registry=registry,
         )
+        self.feature_lookups = Counter(
+            "shipyard_feature_lookups",
+            "Online feature rows looked up, by model, view and outcome: hit, unknown (no row "
+            "for the entity) or expired (older than the view's ttl)",
+            ["model", "view", "outcome"],
+            registry=registry,
+        )
+        self.feature_lookup_seconds = Histogram(
+            "shipyard_feature_lookup_seconds",
+            "Time per online store read (one view, all the rows of one request)",
+            ["model", "view"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.meter = CostMeter()
         self.usage: UsageRecorder | None = None  # stores usage rows (``shipyard serve``)
         if multiprocess_dir() is None:
@@ -238,6 +252,13 @@ class ServerMetrics:
         if child is None:
             child = self._timed[key] = self.latency.labels(*key)
         child.observe(seconds)
+
+    def observe_lookup(self, model: str, view: str, seconds: float, counts: dict[str, int]) -> None:
+        """Count one request's rows looked up in ``view`` by outcome, and time the read."""
+        self.feature_lookup_seconds.labels(model, view).observe(seconds)
+        for outcome, count in counts.items():
+            if count:
+                self.feature_lookups.labels(model, view, outcome).inc(count)
 
     def observe_shadow(self, model: ServedModel, status: str, seconds: float) -> None:
         """Count one shadow prediction (called from the shadow thread)."""

@@ -46,6 +46,7 @@ __all__ = [
     "Call",
     "Reply",
     "Request",
+    "ServedFeatures",
     "WireProtocol",
     "namespace_of",
     "namespaced",
@@ -170,6 +171,19 @@ class Call:
     request_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ServedFeatures:
+    """What the log keeps beside a request's inputs for ``spec``: entity keys, event times.
+
+    Filled by the enrich step of a model served from entity keys
+    (:mod:`shipyard.serving.features`); the live log adds ``columns`` after the model's.
+    """
+
+    spec: InputSpec
+    columns: tuple[str, ...]
+    matrix: np.ndarray
+
+
 @dataclass(slots=True)
 class Request:
     """One prediction request on its way through the pipeline, whatever its protocol."""
@@ -185,6 +199,7 @@ class Request:
     spec: InputSpec | None = None  # what ``inputs`` were validated against
     inputs: np.ndarray | None = None  # validated and enriched, in ``spec``'s column order
     notes: Any = None  # what the protocol keeps from decoding for its reply
+    features: ServedFeatures | None = None  # what enrich looked up, logged beside the inputs
 
     @property
     def log_id(self) -> str:

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,6 +42,11 @@ from shipyard.serving.fast_path import PredictionRoutes
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from mlflow import MlflowClient
+
+    from shipyard.logs.pii import PiiPolicy
+    from shipyard.models.served import ServedModel
+    from shipyard.serving.features import FeatureAttacher
     from shipyard.serving.hot_swap import ModelSlot
     from shipyard.serving.metrics import ScorecardBounds, ServerMetrics
     from shipyard.serving.usage import UsageRecorder
@@ -127,6 +132,7 @@ def build_server(spec: ServeSpec) -> Server:
     from shipyard.serving.app import create_app
     from shipyard.serving.auth import BearerTokens, ServerAccess
     from shipyard.serving.batcher import BatchSettings
+    from shipyard.serving.features import FeatureAttacher
     from shipyard.serving.hot_swap import GenerationWatcher, ModelSlot
     from shipyard.serving.metrics import Evidence, Teams
     from shipyard.serving.router import StickyKey
@@ -143,6 +149,12 @@ def build_server(spec: ServeSpec) -> Server:
     version = get_version(client, parsed)
     check = signature_check(project)  # refuses files that do not match their signed card
     served = load_served_model(client, version.name, str(version.version), check=check)
+    features = FeatureAttacher(config)  # a version with the features tag reads entity keys
+
+    def load(client: MlflowClient, name: str, number: str) -> ServedModel:
+        return features.attach(client, load_served_model(client, name, number, check=check))
+
+    served = features.attach(client, served)
     writers: list[PredictionLogWriter] = []
     log = labels = None
     if spec.log_predictions:
@@ -156,7 +168,8 @@ def build_server(spec: ServeSpec) -> Server:
             roll_rows=settings.log_roll_rows,
             roll_seconds=settings.log_roll_seconds,
             fsync_seconds=settings.log_fsync_seconds,  # a machine crash loses at most this
-            pii=PiiPolicy.from_config(config),  # tagged inputs masked before any file
+            # tagged inputs (and features tagged pii) masked before any file
+            pii=feature_pii(PiiPolicy.from_config(config), served, features),
         )
         labels = FeedbackDesk.for_project(project, served.name)  # checked, audited writes
         writers = [log]
@@ -169,6 +182,7 @@ def build_server(spec: ServeSpec) -> Server:
             store=store,
             client=client,
             interval=settings.poll_seconds,
+            loader=load,
             check=check,
             storage=config.storage,  # a bucket that does not answer is told in seconds
         )
@@ -226,6 +240,28 @@ def build_server(spec: ServeSpec) -> Server:
         following=following,
         load_seconds=time.perf_counter() - started,
     )
+
+
+def feature_pii(policy: PiiPolicy, served: ServedModel, features: FeatureAttacher) -> PiiPolicy:
+    """``policy`` with the model columns of PII-tagged features added (tagged ``pii``).
+
+    The served version's tagged columns, and, once the definitions were read, every view's
+    PII features by name (a version swapped in later usually keeps its column names).
+    """
+    from shipyard.serving.features import FeatureSpec, pii_columns
+
+    spec = served.spec
+    added: dict[str, str] = {}
+    if isinstance(spec, FeatureSpec) and spec.plan is not None:
+        added.update(pii_columns(spec.plan, spec))
+        repo = features.repo
+        for view in repo.views.values():
+            added.update(dict.fromkeys(view.pii_features, "pii"))
+        for odv in repo.on_demand.values():
+            added.update(dict.fromkeys(odv.pii_features, "pii"))
+    if not added:
+        return policy
+    return replace(policy, columns={**added, **policy.columns})
 
 
 def usage_recorder(project: Project, metrics: ServerMetrics) -> UsageRecorder:

@@ -268,7 +268,16 @@ class LiveLog:
         prediction: Prediction | None,
         started: float,
     ) -> None:
-        """One log entry, timed from ``started`` (a ``perf_counter`` reading) to now."""
+        """One log entry, timed from ``started`` (a ``perf_counter`` reading) to now.
+
+        Features served for ``model`` add their entity keys and event times after its
+        columns (:class:`~shipyard.serving.features.ServedFeatures`).
+        """
+        columns = model.spec.columns
+        served = request.features
+        if served is not None and served.spec is model.spec:
+            columns = (*columns, *served.columns)
+            inputs = _beside(inputs, served.matrix)
         self.writer.log(
             PredictionBatch(
                 request_id=request.log_id,  # in the caller's namespace
@@ -276,7 +285,7 @@ class LiveLog:
                 model=model.name,
                 version=model.version,
                 role="live",
-                columns=model.spec.columns,
+                columns=columns,
                 matrix=inputs,
                 labels=None if prediction is None else prediction.labels,
                 probabilities=None if prediction is None else prediction.probabilities,
@@ -284,6 +293,15 @@ class LiveLog:
                 status="error" if prediction is None else "ok",
             )
         )
+
+
+def _beside(inputs: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """``extra``'s columns after ``inputs``' (object when either is)."""
+    import numpy as np
+
+    if inputs.dtype == extra.dtype:
+        return np.hstack((inputs, extra))
+    return np.hstack((inputs.astype(object), extra.astype(object)))
 
 
 class NoLog:

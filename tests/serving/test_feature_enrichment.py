@@ -1,0 +1,284 @@
+"""Served features: a model with the features tag reads entity keys, the store fills the rest.
+
+A real project (views declared in ``shipyard.yaml``), a real SQLite online store holding
+rows written with the store's own ``write``, a real scikit-learn model, and the app
+called in process in the three protocols. The log is read back from its Parquet files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+
+from shipyard.config import Config
+from shipyard.features.online_sqlite import SqliteOnlineStore
+from shipyard.features.repo import load_repo
+from shipyard.logs.pii import PiiPolicy
+from shipyard.logs.reader import query_log
+from shipyard.logs.writer import PredictionLogWriter
+from shipyard.models.served import ServedModel
+from shipyard.models.signature import InputSpec
+from shipyard.serving.app import create_app
+from shipyard.serving.features import TS_PREFIX, FeatureAttacher, FeatureSpec
+from shipyard.serving.hot_swap import Lineup, ModelSlot
+from shipyard.serving.router import Route, Router, TrafficPlan
+from shipyard.serving.server import feature_pii
+from tests.support import in_process
+from tests.support.features import driver_project, driver_yaml
+
+NOW = time.time()
+FRESH = NOW - 600  # 10 minutes old: within the 2 h ttl
+STALE = NOW - 3 * 3600  # 3 hours old: expired
+
+
+def _views() -> list[dict[str, Any]]:
+    base = driver_yaml()["features"]["views"][0]
+    stats = base | {"pii": ["trips"]}
+    rank = base | {
+        "name": "driver_rank",
+        "features": {"rank": "float64"},
+        "missing": "default",
+        "defaults": {"rank": -1.0},
+    }
+    block = base | {"name": "driver_block", "features": {"blocked": "float64"}, "missing": "reject"}
+    return [stats, rank, block]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    root = tmp_path_factory.mktemp("served-features")
+    return driver_project(root, features={"views": _views()})
+
+
+@pytest.fixture(scope="module")
+def store(project: Config) -> SqliteOnlineStore:
+    """The online store with drivers 1 (fresh), 2 (expired stats) and 3 (no rank row)."""
+    repo = load_repo(project)
+    online = SqliteOnlineStore(project.root / "online.db")
+
+    def write(view: str, ids: list[int], times: list[float], **values: list[Any]) -> None:
+        stamps = pa.array([int(t * 1e6) for t in times], pa.timestamp("us", tz="UTC"))
+        batch = pa.RecordBatch.from_pydict(
+            {"driver_id": ids, "event_timestamp": stamps, "created": stamps, **values}
+        )
+        online.write(repo.views[view], ["driver_id"], batch)
+
+    write(
+        "driver_stats",
+        [1, 2, 3],
+        [FRESH, STALE, FRESH],
+        conv_rate=[0.5, 0.7, 0.9],
+        trips=[10, 20, 30],
+    )
+    write("driver_rank", [1, 2], [FRESH, FRESH], rank=[4.0, 5.0])
+    write("driver_block", [1, 2], [FRESH, FRESH], blocked=[0.0, 1.0])
+    return online
+
+
+def _model(name: str, columns: list[str]) -> ServedModel:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(40, len(columns)))
+    fitted = make_pipeline(SimpleImputer(), LinearRegression()).fit(X, X.sum(axis=1))
+    spec = InputSpec.from_columns([(c, "double") for c in columns])
+    return ServedModel(name, "1", "sklearn", fitted, spec, False, 0.0)
+
+
+TAG = {
+    "features": ["driver_stats:conv_rate", "driver_stats:trips", "driver_rank:rank"],
+    "columns": {"driver_stats:trips": "trip_count"},
+    "entity_keys": ["driver_id"],
+    "request_inputs": ["speed"],
+    "mode": "event_time",
+}
+
+
+@pytest.fixture(scope="module")
+def attacher(project: Config, store: SqliteOnlineStore) -> FeatureAttacher:
+    return FeatureAttacher(project, store=store)
+
+
+@pytest.fixture(scope="module")
+def served(attacher: FeatureAttacher) -> ServedModel:
+    model = _model("drivers", ["conv_rate", "trip_count", "rank", "speed"])
+    return attacher.with_plan(model, TAG)
+
+
+def request_for(
+    protocol: str, rows: list[dict[str, Any]], model: str = "drivers"
+) -> tuple[str, bytes]:
+    """Path and body asking for ``rows`` (key → value) in ``protocol``."""
+    if protocol == "kserve_v1":
+        return f"/v1/models/{model}:predict", json.dumps({"instances": rows}).encode()
+    columns = list(rows[0])
+    if protocol == "mlflow":
+        split = {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}
+        return "/invocations", json.dumps({"dataframe_split": split}).encode()
+    kinds = {int: "INT64", float: "FP64", str: "BYTES"}
+    inputs = [
+        {
+            "name": c,
+            "shape": [len(rows)],
+            "datatype": kinds[type(rows[0][c])],
+            "data": [r[c] for r in rows],
+        }
+        for c in columns
+    ]
+    return f"/v2/models/{model}/infer", json.dumps({"inputs": inputs}).encode()
+
+
+PROTOCOLS = ["kserve_v1", "open_inference_v2", "mlflow"]
+
+
+def test_the_request_spec_is_the_entity_keys_and_the_request_inputs(served: ServedModel) -> None:
+    spec = served.spec
+    assert isinstance(spec, FeatureSpec) and spec.plan is not None
+    assert spec.columns == ("conv_rate", "trip_count", "rank", "speed")
+    request = spec.plan.request_spec
+    assert request.columns == ("driver_id", "speed")
+    assert request.dtypes[0] == np.dtype(np.int64)  # from the source's schema
+    assert spec.plan.extra_columns == (
+        "driver_id",
+        f"{TS_PREFIX}driver_stats",
+        f"{TS_PREFIX}driver_rank",
+    )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_each_protocol_predicts_from_entity_keys(served: ServedModel, protocol: str) -> None:
+    path, body = request_for(
+        protocol, [{"driver_id": 1, "speed": 2.0}, {"driver_id": 3, "speed": 1.0}]
+    )
+    with in_process(create_app(served)) as client:
+        status, _, payload = client.call(path, body, {"Content-Type": "application/json"})
+    assert status == 200, payload
+    answer = json.loads(payload)
+    if protocol == "open_inference_v2":
+        predictions = answer["outputs"][0]["data"]
+    else:
+        predictions = answer["predictions"]
+    # The same matrix sent as the model's own columns gives the same predictions.
+    matrix = np.array([[0.5, 10, 4.0, 2.0], [0.9, 30, -1.0, 1.0]])
+    assert np.allclose(predictions, served.model.predict(matrix))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_missing_entity_key_is_a_400_naming_it(served: ServedModel, protocol: str) -> None:
+    path, body = request_for(protocol, [{"speed": 2.0}])
+    with in_process(create_app(served)) as client:
+        status, _, payload = client.call(path, body, {"Content-Type": "application/json"})
+    assert status == 400
+    assert "driver_id" in _message(payload)
+
+
+def test_unknown_expired_and_defaulted_entities_are_served_by_policy_and_counted(
+    served: ServedModel, tmp_path: Path
+) -> None:
+    rows = [
+        {"driver_id": 1, "speed": 1.0},  # every view fresh
+        {"driver_id": 2, "speed": 1.0},  # driver_stats expired → null; rank fresh
+        {"driver_id": 9, "speed": 1.0},  # unknown everywhere → null, rank default
+    ]
+    path, body = request_for("kserve_v1", rows)
+    with PredictionLogWriter(tmp_path, roll_seconds=0.2) as log:
+        with in_process(create_app(served, log=log)) as client:
+            status, _, payload = client.call(path, body)
+            assert status == 200, payload
+            _, _, metrics = client.call("/metrics")
+        log.flush()
+    text = metrics.decode()
+    series = 'shipyard_feature_lookups_total{model="drivers",outcome="%s",view="%s"}'
+    assert f"{series % ('hit', 'driver_stats')} 1.0" in text
+    assert f"{series % ('expired', 'driver_stats')} 1.0" in text
+    assert f"{series % ('unknown', 'driver_stats')} 1.0" in text
+    assert f"{series % ('unknown', 'driver_rank')} 1.0" in text
+    assert "shipyard_feature_lookup_seconds_count" in text
+    logged = query_log(tmp_path, "drivers", sql="SELECT request_id, inputs FROM log ORDER BY 1")
+    inputs = [row["inputs"] for row in logged.to_pylist()]
+    fresh, expired, unknown = inputs
+    assert fresh["conv_rate"] == 0.5 and fresh["trip_count"] == 10 and fresh["rank"] == 4.0
+    assert fresh["driver_id"] == 1 and fresh["speed"] == 1.0
+    assert fresh[f"{TS_PREFIX}driver_stats"] == pytest.approx(FRESH, abs=1e-3)
+    assert _missing(expired["conv_rate"]) and _missing(expired["trip_count"])
+    assert _missing(expired[f"{TS_PREFIX}driver_stats"])
+    assert expired["rank"] == 5.0
+    assert _missing(unknown["conv_rate"]) and unknown["rank"] == -1.0  # the view's default
+    assert _missing(unknown[f"{TS_PREFIX}driver_rank"])  # a default is not a served row
+
+
+def _message(payload: bytes) -> str:
+    error = json.loads(payload)["error"]
+    return error if isinstance(error, str) else error["message"]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def test_the_reject_policy_answers_404_naming_the_entity(attacher: FeatureAttacher) -> None:
+    tag = {"features": ["driver_stats:conv_rate", "driver_block:blocked"]}
+    served = attacher.with_plan(_model("blocks", ["conv_rate", "blocked"]), tag)
+    path, body = request_for("kserve_v1", [{"driver_id": 1}, {"driver_id": 7}], model="blocks")
+    with in_process(create_app(served)) as client:
+        ok_status, _, _ = client.call(*request_for("kserve_v1", [{"driver_id": 2}], model="blocks"))
+        status, _, payload = client.call(path, body)
+    assert ok_status == 200
+    assert status == 404
+    message = _message(payload)
+    assert "driver_block" in message and "driver_id=7" in message
+
+
+def test_pii_features_are_masked_in_the_log(
+    project: Config, served: ServedModel, attacher: FeatureAttacher, tmp_path: Path
+) -> None:
+    settings = project.pii.model_copy(update={"secret": tmp_path / "pii.key"})
+    policy = PiiPolicy.from_config(project.model_copy(update={"pii": settings}))
+    policy = feature_pii(policy, served, attacher)
+    assert policy.tag_of("trip_count") == "pii"  # driver_stats tags trips as pii
+    path, body = request_for("kserve_v1", [{"driver_id": 1, "speed": 1.0}])
+    with PredictionLogWriter(tmp_path / "logs", roll_seconds=0.2, pii=policy) as log:
+        with in_process(create_app(served, log=log)) as client:
+            status, _, _ = client.call(path, body)
+        log.flush()
+    assert status == 200
+    (inputs,) = [r["inputs"] for r in query_log(tmp_path / "logs", "drivers").to_pylist()]
+    assert inputs["trip_count"] == policy.hash_value(10)
+    assert inputs["conv_rate"] == 0.5  # not tagged: as served
+
+
+def test_a_challenger_on_other_views_is_enriched_for_its_own_spec(
+    served: ServedModel, attacher: FeatureAttacher, tmp_path: Path
+) -> None:
+    tag = {"features": ["driver_stats:conv_rate", "driver_block:blocked"]}
+    challenger = replace(
+        attacher.with_plan(_model("drivers", ["conv_rate", "blocked"]), tag), version="2"
+    )
+    assert challenger.spec != served.spec
+    plan = TrafficPlan((Route("1", "champion", 1.0), Route("2", "challenger", 0.0)))
+    slot = ModelSlot(Lineup({"1": served, "2": challenger}, Router(plan)))
+    rows = [{"driver_id": 1, "speed": 1.0}]
+    with PredictionLogWriter(tmp_path, roll_seconds=0.2) as log:
+        with in_process(create_app(slot, log=log)) as client:
+            path, body = request_for("open_inference_v2", [{"driver_id": 1}])
+            pinned = path.replace("/infer", "/versions/2/infer")
+            status, headers, payload = client.call(pinned, body)
+            assert status == 200, payload
+            assert headers["x-model-version"] == "2"
+            status, headers, payload = client.call(*request_for("kserve_v1", rows))
+            assert status == 200, payload
+            assert headers["x-model-version"] == "1"
+        log.flush()
+    logged = query_log(tmp_path, "drivers", sql="SELECT version, inputs FROM log ORDER BY 1")
+    first, second = logged.to_pylist()
+    assert first["inputs"]["rank"] == 4.0 and first["inputs"]["trip_count"] == 10
+    assert second["inputs"]["blocked"] == 0.0 and second["inputs"]["conv_rate"] == 0.5
+    assert second["inputs"][f"{TS_PREFIX}driver_block"] == pytest.approx(FRESH, abs=1e-3)
