@@ -7,8 +7,13 @@ called in process in the three protocols. The log is read back from its Parquet 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 
 from shipyard.config import Config
+from shipyard.features.online_redis import RedisOnlineStore
 from shipyard.features.online_sqlite import SqliteOnlineStore
 from shipyard.features.repo import load_repo
 from shipyard.logs.pii import PiiPolicy
@@ -33,7 +39,7 @@ from shipyard.serving.features import TS_PREFIX, FeatureAttacher, FeatureSpec
 from shipyard.serving.hot_swap import Lineup, ModelSlot
 from shipyard.serving.router import Route, Router, TrafficPlan
 from shipyard.serving.server import feature_pii
-from tests.support import in_process
+from tests.support import in_process, wait_for
 from tests.support.features import driver_project, driver_yaml
 
 NOW = time.time()
@@ -282,3 +288,113 @@ def test_a_challenger_on_other_views_is_enriched_for_its_own_spec(
     assert first["inputs"]["rank"] == 4.0 and first["inputs"]["trip_count"] == 10
     assert second["inputs"]["blocked"] == 0.0 and second["inputs"]["conv_rate"] == 0.5
     assert second["inputs"][f"{TS_PREFIX}driver_block"] == pytest.approx(FRESH, abs=1e-3)
+
+
+class TcpProxy:
+    """A real TCP hop to Redis that the test can cut and restore on the same port."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._server: socket.socket | None = None
+        self._open: list[socket.socket] = []
+
+    def start(self) -> None:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self.port = server.getsockname()[1]
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked on it (Linux)
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        for sock in self._open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._open.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at 127.0.0.1:6379 ({exc})")
+    prefix = f"shipyard-test-h4-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_redis_down_is_a_503_saying_why_and_the_next_request_after_it_returns_succeeds(
+    project: Config, redis_prefix: str
+) -> None:
+    repo = load_repo(project)
+    direct = RedisOnlineStore("redis://127.0.0.1:6379/0", prefix=redis_prefix)
+    stamps = pa.array([int(FRESH * 1e6)], pa.timestamp("us", tz="UTC"))
+    batch = pa.RecordBatch.from_pydict(
+        {"driver_id": [1], "event_timestamp": stamps, "created": stamps, "conv_rate": [0.25]}
+        | {"trips": [3]}
+    )
+    direct.write(repo.views["driver_stats"], ["driver_id"], batch)
+    proxy = TcpProxy(("127.0.0.1", 6379))
+    proxy.start()
+    through = RedisOnlineStore(
+        f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, timeout_seconds=2.0
+    )
+    tag = {"features": ["driver_stats:conv_rate", "driver_stats:trips"]}
+    served = FeatureAttacher(project, store=through).with_plan(
+        _model("drivers", ["conv_rate", "trips"]), tag
+    )
+    path, body = request_for("kserve_v1", [{"driver_id": 1}])
+    expected = served.model.predict(np.array([[0.25, 3.0]]))
+    try:
+        with in_process(create_app(served)) as client:
+            status, _, payload = client.call(path, body)
+            assert status == 200, payload
+            assert np.allclose(json.loads(payload)["predictions"], expected)
+            proxy.stop()
+            status, _, payload = client.call(path, body)
+            assert status == 503, payload
+            assert f"Redis at 127.0.0.1:{proxy.port}" in _message(payload)
+            proxy.start()  # the same port again
+            status, _, payload = wait_for(
+                lambda: (answer := client.call(path, body))[0] == 200 and answer,
+                what="a prediction once Redis is reachable again",
+            )
+            assert np.allclose(json.loads(payload)["predictions"], expected)
+    finally:
+        proxy.stop()
+        direct.close()
+        through.close()
