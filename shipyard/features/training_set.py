@@ -1,0 +1,385 @@
+"""Point-in-time training sets: entity rows + feature refs → a snapshotted frame with lineage.
+
+:func:`training_set` checks everything it can before any join runs (the refs against the
+definitions, the entity frame's columns, the applied versions, the sources' schemas),
+joins in DuckDB (:mod:`~shipyard.features.pit`), computes the on-demand features over
+the whole frame at once, and snapshots the result like any dataset. The
+:class:`TrainingSet` carries what a model version records in its
+``shipyard.features`` tag (:meth:`TrainingSet.lineage`): the features, the columns
+they fill, the view versions, the entity keys, the request inputs, the entity set's
+digest and the mode. Serving reads that tag to know what to look up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import ConfigError, DataError
+from shipyard.features.definitions import FeatureRef, FeatureView, OnDemandView, parse_refs
+from shipyard.features.pit import MODES, ROW_COLUMN, PitMode, ViewJoin, output_names
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from shipyard.data import Snapshot
+    from shipyard.features.repo import FeatureRepo
+    from shipyard.project import Project
+
+__all__ = ["FEATURES_TAG", "TrainingSet", "training_set"]
+
+FEATURES_TAG = "shipyard.features"
+"""The MLflow run and model-version tag holding :meth:`TrainingSet.lineage` as JSON."""
+
+_HIDDEN = "__shipyard_src__"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A point-in-time training set: the frame, its snapshot and its lineage.
+
+    ``frame`` holds the entity columns (keys, timestamp, anything carried through such
+    as a label) and one column per requested feature (``columns`` maps each ref to
+    it). ``views`` maps every view it read (on-demand ones included) to its applied
+    version.
+    """
+
+    frame: pd.DataFrame
+    snapshot: Snapshot
+    refs: tuple[str, ...]
+    columns: dict[str, str]
+    views: dict[str, str]
+    entity_keys: tuple[str, ...]
+    request_inputs: tuple[str, ...]
+    entities_digest: str
+    mode: str
+    timestamp_column: str
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The output columns of the requested features, in request order."""
+        return [self.columns[ref] for ref in self.refs]
+
+    @property
+    def model_columns(self) -> list[str]:
+        """A model's input columns: the feature columns, then the request inputs."""
+        return [*self.feature_columns, *(c for c in self.request_inputs if c not in self.columns)]
+
+    def lineage(self) -> dict[str, Any]:
+        """What the ``shipyard.features`` tag records (serving reads it)."""
+        return {
+            "features": list(self.refs),
+            "columns": dict(self.columns),
+            "views": dict(self.views),
+            "entity_keys": list(self.entity_keys),
+            "request_inputs": list(self.request_inputs),
+            "entities_digest": self.entities_digest,
+            "mode": self.mode,
+            "timestamp_column": self.timestamp_column,
+            "snapshot": self.snapshot.digest,
+        }
+
+    def tag_value(self) -> str:
+        """:meth:`lineage` as the compact JSON text of the tag."""
+        return json.dumps(self.lineage(), sort_keys=True, separators=(",", ":"))
+
+    def null_counts(self) -> dict[str, int]:
+        """Missing values per feature column."""
+        return {c: int(self.frame[c].isna().sum()) for c in self.feature_columns}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the frame itself is not part of it)."""
+        return {
+            **self.lineage(),
+            "rows": len(self.frame),
+            "output_columns": [str(c) for c in self.frame.columns],
+            "null_counts": self.null_counts(),
+            "snapshot": self.snapshot.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to join and compute, worked out before touching any data."""
+
+    refs: tuple[FeatureRef, ...]
+    columns: dict[str, str]
+    joins: dict[str, list[tuple[str, str]]]  # view → (feature, output column)
+    joined: dict[str, str]  # ref → the joined column holding it
+    on_demand: tuple[OnDemandView, ...]
+    entity_keys: tuple[str, ...]
+    request_inputs: tuple[str, ...]
+
+
+def _plan(repo: FeatureRepo, refs: tuple[FeatureRef, ...], full_names: bool) -> _Plan:
+    names = output_names([(r.view, r.feature) for r in refs], full_names=full_names)
+    columns = {str(ref): name for ref, name in zip(refs, names, strict=True)}
+    joins: dict[str, list[tuple[str, str]]] = {}
+    on_demand: list[OnDemandView] = []
+    request_inputs: list[str] = []
+
+    joined: dict[str, str] = {}
+
+    def add(view: str, feature: str, out: str) -> None:
+        ref = f"{view}:{feature}"
+        if ref not in joined:
+            joins.setdefault(view, []).append((feature, out))
+            joined[ref] = out
+
+    for ref, name in zip(refs, names, strict=True):
+        view = repo.view(ref.view)
+        if isinstance(view, FeatureView):
+            add(view.name, ref.feature, name)
+        elif view not in on_demand:
+            on_demand.append(view)
+    for odv in on_demand:
+        for source in repo.resolve(list(odv.sources)) if odv.sources else ():
+            add(source.view, source.feature, f"{_HIDDEN}{source.view}__{source.feature}")
+        request_inputs.extend(f.name for f in odv.request_inputs if f.name not in request_inputs)
+    keys: list[str] = []
+    for name in joins:
+        keys.extend(k for k in repo.join_keys(name) if k not in keys)
+    return _Plan(refs, columns, joins, joined, tuple(on_demand), tuple(keys), tuple(request_inputs))
+
+
+def _entity_frame(entities: pd.DataFrame | str | Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if isinstance(entities, pd.DataFrame):
+        return entities.reset_index(drop=True)
+    from shipyard.data import read_frame
+
+    path = Path(entities)
+    if not path.exists():
+        raise DataError(
+            f"The entity file {path} does not exist.",
+            hint="Give a CSV or Parquet file of entity keys and timestamps.",
+        )
+    return read_frame(path)
+
+
+def _checked_entities(frame: pd.DataFrame, plan: _Plan, timestamp_column: str) -> pd.DataFrame:
+    """A copy with the timestamp as UTC datetimes; a DataError naming a missing column."""
+    import pandas as pd
+
+    present = [str(c) for c in frame.columns]
+    for column, role in [
+        *((k, "join key") for k in plan.entity_keys),
+        (timestamp_column, "entity timestamp"),
+        *((c, "request input of an on-demand feature") for c in plan.request_inputs),
+    ]:
+        if column not in present:
+            raise DataError(
+                f"The entity rows have no column {column!r} ({role}).",
+                hint=f"Their columns: {', '.join(present) or 'none'}. Add it"
+                + (" or pass --timestamp-column." if role == "entity timestamp" else "."),
+            )
+    taken = sorted(set(present) & set(plan.columns.values()))
+    if taken or ROW_COLUMN in present:
+        raise ConfigError(
+            f"The entity rows already have a column {(taken or [ROW_COLUMN])[0]!r}, "
+            "the name of a requested feature.",
+            hint="Rename that column, or ask for full names (view__feature).",
+        )
+    out = frame.copy()
+    stamps = out[timestamp_column]
+    try:
+        out[timestamp_column] = pd.to_datetime(stamps, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"Column {timestamp_column!r} of the entity rows is not a timestamp: {exc}",
+            hint="Use ISO timestamps (2024-01-01T00:30:00Z) or datetimes.",
+        ) from None
+    if out[timestamp_column].isna().any():
+        row = int(out[timestamp_column].isna().to_numpy().argmax())
+        raise DataError(
+            f"Row {row} of the entity rows has no {timestamp_column!r}.",
+            hint="Every entity row needs the time its features are wanted at.",
+        )
+    return out
+
+
+def _versions(project: Project, repo: FeatureRepo, names: list[str]) -> dict[str, str]:
+    """The applied version of each view; an error when the files define another one."""
+    from shipyard.store.feature_views import current_views
+
+    applied = current_views(project.store)
+    versions: dict[str, str] = {}
+    for name in names:
+        defined = repo.view(name).version
+        stored = applied.get(name)
+        if stored is None:
+            raise ConfigError(
+                f"Feature view {name!r} has not been applied.",
+                hint="Run `shipyard features apply` first.",
+            )
+        if stored.version != defined:
+            raise ConfigError(
+                f"Feature view {name!r} in the files (version {defined}) differs from the "
+                f"applied one (version {stored.version}).",
+                hint="Run `shipyard features apply` (see `shipyard features diff "
+                f"{name}`), then build the training set again.",
+            )
+        versions[name] = defined
+    return versions
+
+
+def _runs(con: duckdb.DuckDBPyConnection, project: Project, views: list[str]) -> str:
+    """Register the finished materialisation runs of ``views`` for ``as_served``."""
+    import pandas as pd
+
+    from shipyard.store.feature_views import materializations
+
+    rows = [
+        {
+            "view": run.view,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "start_ts": run.start_ts,
+            "end_ts": run.end_ts,
+        }
+        for view in views
+        for run in materializations(project.store, view)
+    ]
+    frame = pd.DataFrame(rows, columns=["view", "started_at", "finished_at", "start_ts", "end_ts"])
+    for column in ("started_at", "finished_at", "start_ts", "end_ts"):
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
+    frame["view"] = frame["view"].astype(str)
+    con.register("shipyard_runs", frame)
+    return "shipyard_runs"
+
+
+def _compute_on_demand(frame: pd.DataFrame, plan: _Plan) -> None:
+    """Run each on-demand view once over the whole frame, in place."""
+    import numpy as np
+
+    for odv in plan.on_demand:
+        inputs: dict[str, Any] = {}
+        for source in parse_refs(list(odv.sources)) if odv.sources else ():
+            values = frame[plan.joined[str(source)]].to_numpy(dtype="float64", na_value=np.nan)
+            inputs[source.feature] = values
+            inputs[str(source)] = values
+        for request in odv.request_inputs:
+            inputs[request.name] = frame[request.name].to_numpy()
+        computed = odv.compute(inputs)
+        for name, values in computed.items():
+            ref = f"{odv.name}:{name}"
+            if ref in plan.columns:
+                frame[plan.columns[ref]] = np.asarray(values)
+
+
+def _snapshot(project: Project, frame: pd.DataFrame, key: str) -> Snapshot:
+    """Store ``frame`` under its digest, from a stable file named by ``key``."""
+    from shipyard.data import snapshot
+    from shipyard.storage import artifact_location
+
+    folder = project.config.workspace / "training-sets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.parquet"
+    frame.to_parquet(path, index=False)
+    return snapshot(path, artifact_location(project.config), dvc=project.config.data.dvc)
+
+
+def training_set(
+    project: Project,
+    entities: pd.DataFrame | str | Path,
+    features: str | list[str] | tuple[str, ...],
+    *,
+    mode: PitMode = "event_time",
+    timestamp_column: str = "event_timestamp",
+    full_names: bool = False,
+) -> TrainingSet:
+    """The features each entity row had at its timestamp, snapshotted, with lineage.
+
+    ``entities``: a DataFrame or a CSV/Parquet path with the join keys, the timestamp
+    column and any request inputs (other columns, e.g. a label, are carried through).
+    ``features``: ``view:feature`` refs (``view:*`` for all). ``mode``: ``event_time``,
+    ``as_known_at`` or ``as_served`` (see :mod:`~shipyard.features.pit`).
+
+    An unknown view or feature, a missing entity column, a view not applied (or changed
+    since) and a source whose schema changed fail before any join runs. The snapshot is
+    stored but not recorded in the control plane: the caller records it
+    (``shipyard.training.inputs.record_snapshot``).
+    """
+    from shipyard.access import Scope
+    from shipyard.data import dataset_digest
+    from shipyard.features.registry import schema_drift
+    from shipyard.features.repo import load_repo
+    from shipyard.features.sources import connect, source_relation
+
+    project.authorize(Scope.MODELS_TRAIN)
+    if mode not in MODES:
+        raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of {', '.join(MODES)}.")
+    repo = load_repo(project.config)
+    refs = repo.resolve(features)  # an unknown feature fails here, before anything is read
+    plan = _plan(repo, refs, full_names)
+    raw = _entity_frame(entities)
+    frame = _checked_entities(raw, plan, timestamp_column)
+    used = [*plan.joins, *(odv.name for odv in plan.on_demand)]
+    versions = _versions(project, repo, used)
+    for name in plan.joins:
+        schema_drift(project, name, repo)
+
+    con = connect()
+    try:
+        joins = []
+        for name, pairs in plan.joins.items():
+            view = repo.views[name]
+            relation = source_relation(
+                con, view, project.config.root, project_db_url=_postgres_url(project)
+            )
+            joins.append(
+                ViewJoin(
+                    name,
+                    relation,
+                    repo.join_keys(view),
+                    tuple(pairs),
+                    view.timestamp_field,
+                    view.created_timestamp_column,
+                    view.ttl,
+                )
+            )
+        con.register("shipyard_entities", frame.assign(**{ROW_COLUMN: range(len(frame))}))
+        runs = _runs(con, project, list(plan.joins)) if mode == "as_served" else None
+        from shipyard.features.pit import point_in_time_join
+
+        joined = point_in_time_join(
+            con,
+            "shipyard_entities",
+            joins,
+            timestamp_column=timestamp_column,
+            mode=mode,
+            runs=runs,
+            row_column=ROW_COLUMN,
+        )
+    finally:
+        con.close()
+    _compute_on_demand(joined, plan)
+    ordered = [*frame.columns, *(plan.columns[str(ref)] for ref in refs)]
+    joined = joined[ordered]
+
+    entities_digest = dataset_digest(raw)
+    key_text = json.dumps([list(plan.columns), versions, entities_digest, mode], sort_keys=True)
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    snap = _snapshot(project, joined, key)
+    return TrainingSet(
+        frame=snap.frame(),
+        snapshot=snap,
+        refs=tuple(str(ref) for ref in refs),
+        columns=plan.columns,
+        views=versions,
+        entity_keys=plan.entity_keys,
+        request_inputs=plan.request_inputs,
+        entities_digest=entities_digest,
+        mode=mode,
+        timestamp_column=timestamp_column,
+    )
+
+
+def _postgres_url(project: Project) -> str | None:
+    url = project.config.database_url
+    return url if url and url.startswith("postgresql") else None
