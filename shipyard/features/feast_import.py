@@ -152,8 +152,8 @@ def read_feast_repo(repo: Path, python: str | Path, *, timeout: float = 600.0) -
 
 def _duration(seconds: float | None) -> str | None:
     """7200 → ``2h``: the largest unit that divides it (the form ``ttl`` accepts)."""
-    if seconds is None:
-        return None
+    if seconds is None or seconds <= 0:
+        return None  # Feast's 0: forever
     whole = round(seconds)
     if whole < 1:
         whole = 1
@@ -219,6 +219,11 @@ def _view(
     left_out: list[Unsupported] = []
     features: dict[str, str] = {}
     for feature in found["features"]:
+        if feature["name"] in features:
+            raise ConfigError(
+                f"Feast view {name!r} declares feature {feature['name']!r} twice.",
+                hint="Fix the Feast definitions (`feast plan` reports them).",
+            )
         dtype = FEAST_DTYPES.get(feature["dtype"])
         if dtype is None:
             reason = f"Feast type {feature['dtype']} (Shipyard serves {', '.join(FEAST_DTYPES)})"
