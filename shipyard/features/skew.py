@@ -72,6 +72,8 @@ TS_PREFIX = "feature_ts__"
 """Logged input field holding a view's served event time (epoch seconds; NaN if none)."""
 
 EXAMPLES = 5
+MIN_VALUES = 10
+"""Fewest compared (or aged) values before a rate is judged: fewer give ``unknown``."""
 
 Recompute = Callable[["pd.DataFrame"], "pd.DataFrame"]
 """Entity frame (join keys, ``event_timestamp``, request inputs) → features as served,
@@ -314,10 +316,12 @@ def value_skew_of(
             _example(rows, use, int(i), got.iloc[i], want.iloc[i])
             for i in differ.nonzero()[0][:EXAMPLES]
         ]
-        results.append(
-            FeatureValueSkew(ref, column, total, count, rate, band_level(rate, bands), examples)
-        )
-    judged = [r.level for r in results if r.rate is not None]
+        judged_as: Level = band_level(rate, bands)
+        why = None
+        if total < MIN_VALUES:
+            judged_as, why = "unknown", f"only {total} values compared (fewer than {MIN_VALUES})"
+        results.append(FeatureValueSkew(ref, column, total, count, rate, judged_as, examples, why))
+    judged = [r.level for r in results if r.level != "unknown"]
     level: Level = worst(judged) if judged else "unknown"
     note = None if rows.rows else "no logged requests to compare"
     return ValueSkew(rows.rows, settings.tolerance, bands, results, level, note)  # type: ignore[arg-type]
@@ -386,8 +390,8 @@ def freshness_of(
         p50, p95 = (float(v) for v in np.percentile(ages, [50, 95])) if ages.size else (None, None)
         note = None if sla is not None else "no freshness_sla on the view: ages only"
         level: Level = band_level(share, bands) if sla is not None else "ok"
-        if sla is not None and not ages.size:
-            level, note = "unknown", "no served value with an event time"
+        if sla is not None and ages.size < MIN_VALUES:
+            level, note = "unknown", f"only {ages.size} served values with an event time"
         views.append(
             ViewFreshness(
                 name,

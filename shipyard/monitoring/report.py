@@ -49,7 +49,7 @@ def write_monitor_report(
     ``min_rows`` (``monitoring.min_rows``) lets the header say why a window too small to
     judge shows every feature ok.
     """
-    body = [_header(result, min_rows), _signals(result), _performance(result)]
+    body = [_header(result, min_rows), _signals(result), _skew(result), _performance(result)]
     heatmap = _heatmap(history)
     body.append("<h2>Feature drift over time</h2>")
     body.append(
@@ -124,6 +124,45 @@ def _signals(result: MonitorResult) -> str:
     return (
         "<h2>Signals</h2><table><tr><th>signal</th><th>method</th><th>score</th>"
         "<th>inspect / retrain / pause</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _skew(result: MonitorResult) -> str:
+    """Training-serving skew: value mismatches with examples, freshness, distribution."""
+    skew = result.skew
+    if not skew:
+        return ""
+    value, freshness = skew["value"], skew["freshness"]
+    rows = []
+    for item in value["features"]:
+        example = item["examples"][0] if item["examples"] else None
+        shown = (
+            f"{example['entity']} at {example['time']}: served {example['served']}, "
+            f"offline {example['expected']}"
+            if example
+            else (item.get("note") or "")
+        )
+        rows.append(
+            f"<tr><td>{escape(item['feature'])}</td><td class='num'>{item['mismatched']}"
+            f" / {item['compared']}</td><td class='num'>{_number(item['rate'])}</td>"
+            f"<td class='level'>{escape(item['level'])}</td><td>{escape(shown)}</td></tr>"
+        )
+    views = [
+        f"<tr><td>{escape(view['view'])}</td><td class='num'>{_number(view['sla_seconds'])}"
+        f"</td><td class='num'>{_number(view['stale_share'])}</td><td class='num'>"
+        f"{_number(view['p50_age_seconds'])} / {_number(view['p95_age_seconds'])}</td>"
+        f"<td class='level'>{escape(view['level'])}</td></tr>"
+        for view in freshness["views"]
+    ]
+    return (
+        f"<h2>Training-serving skew: {escape(skew['level'])}</h2>"
+        f"<p>{escape(value.get('summary', ''))}; {value['sampled']} requests recomputed "
+        f"offline as served. Distribution skew (the served columns' drift): "
+        f"{escape(skew['distribution']['level'])}.</p>"
+        "<table><tr><th>feature</th><th>mismatched</th><th>rate</th><th>verdict</th>"
+        "<th>example</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>view</th><th>SLA (s)</th><th>stale share</th>"
+        "<th>age p50 / p95 (s)</th><th>verdict</th></tr>" + "".join(views) + "</table>"
     )
 
 

@@ -175,6 +175,8 @@ class MonitorResult(Record):
     log_coverage: dict[str, Any] | None = None
     # monitoring.dataset_drift's verdict on the whole window (reported; signals stay per feature)
     dataset: dict[str, Any] | None = None
+    # training-serving skew (value, distribution, freshness) of a model served with features
+    skew: dict[str, Any] | None = None
 
 
 def _finite(value: Any) -> Any:

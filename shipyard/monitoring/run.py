@@ -35,6 +35,7 @@ from shipyard.logs.root import project_log_root
 from shipyard.monitoring.calibrated_bands import window_bands
 from shipyard.monitoring.dataset_drift import dataset_verdict
 from shipyard.monitoring.engines import engine_feature_drift
+from shipyard.monitoring.feature_skew import add_feature_skew, skew_signals
 from shipyard.monitoring.label_window import LabelWindowSpec, load_label_window
 from shipyard.monitoring.log_window import LogWindow, WindowSpec, load_window
 from shipyard.monitoring.references import ReferenceSet, reference_set
@@ -134,7 +135,9 @@ def run_monitor(
         }
     step("Scoring predictions and performance")
     score_outputs(result, model, reference, current, labels, config)
-    result.signals = _signals(result, config)
+    if add_feature_skew(project, result, current):
+        step("Checked training-serving skew of the served features")
+    result.signals = [*_signals(result, config), *skew_signals(result.skew)]
     result.level = worst(s["level"] for s in result.signals)
     complete = _complete_enough(result)
     if not complete:
@@ -220,6 +223,7 @@ def _signals(result: MonitorResult, config: Config) -> list[dict[str, Any]]:
             "score": f["score"] if enough_rows else None,
             "level": f["level"] if enough_rows else "ok",
             "bands": f.get("bands"),
+            **({"skew": f["skew"]} if f.get("skew") else {}),
         }
         for f in result.features
     ]
@@ -322,6 +326,18 @@ def _save(store: Store, result: MonitorResult) -> None:
     )
 
 
+# What a skew signal's alert carries besides the score (see monitoring.feature_skew).
+_SKEW_EVIDENCE = (
+    "skew",
+    "compared",
+    "mismatched",
+    "examples",
+    "sla_seconds",
+    "p50_age_seconds",
+    "p95_age_seconds",
+)
+
+
 def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[str, Any]:
     """Open, escalate or resolve the alert of every signal; say what happened."""
     from shipyard.monitoring.alerting import Alerter, Signal
@@ -341,6 +357,7 @@ def _route_alerts(config: Config, store: Store, result: MonitorResult) -> dict[s
                 "report": result.report_path,
                 "log_coverage": result.log_coverage,
                 **({"expected": signal["expected"]} if signal.get("expected") else {}),
+                **{key: signal[key] for key in _SKEW_EVIDENCE if key in signal},
             },
         )
         for signal in result.signals
