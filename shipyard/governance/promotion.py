@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shipyard.access import Scope
 from shipyard.config import Config
-from shipyard.errors import PromotionRefused
+from shipyard.errors import PromotionRefused, ShipyardError
 from shipyard.evaluation.evaluate import golden_snapshot, latest_evaluation
 from shipyard.governance.approvals import approvals
 from shipyard.governance.cards import sign_promotion
@@ -74,6 +74,9 @@ def promote(
         raise PromotionRefused(f"{label} is already {to}.", hint="Nothing to do.")
 
     problems = _problems(config, store, name, number, to)
+    skew = _value_skew_problem(project, name, number, version.tags)
+    if skew:
+        problems.append(skew)
     if problems and not force:
         raise PromotionRefused(
             f"Cannot promote {label} to {to}:\n" + "\n".join(f"  - {p}" for p in problems),
@@ -118,6 +121,44 @@ def promote(
             },
         )
     return PromotionResult(name, number, to, previous, forced, problems, reason, signed)
+
+
+def _value_skew_problem(
+    project: Project, name: str, number: str, tags: dict[str, str] | None
+) -> str | None:
+    """Why value skew forbids the promotion, or None (a model without features: no check).
+
+    The version's own newest logged requests (live and shadow, at most
+    ``features.skew.sample``) are recomputed offline as served; at the pause band of
+    ``features.skew.mismatch_bands`` the version may not be promoted.
+    """
+    from shipyard.features.skew import FeatureUse, check_skew
+
+    if FeatureUse.from_tags(tags) is None:
+        return None
+    settings = project.config.features.skew
+    try:
+        check = check_skew(project, name, number, last=settings.sample, include_shadow=True)
+    except ShipyardError as error:
+        return f"training-serving value skew could not be checked: {error.message}"
+    if check is None or check.value.level != "pause":
+        return None
+    shown = "; ".join(
+        f"{item.feature} {item.mismatched}/{item.compared} ({item.rate:.1%})"
+        for item in check.value.features
+        if item.level == "pause" and item.rate is not None
+    )
+    example = next((f.examples[0] for f in check.value.features if f.examples), None)
+    seen = (
+        f"; e.g. {example.entity} at {example.time}: served {example.served}, "
+        f"offline {example.expected}"
+        if example
+        else ""
+    )
+    return (
+        f"training-serving value skew at the pause band ({settings.mismatch_bands[2]:.0%} "
+        f"mismatched): {shown}{seen}. See `shipyard features skew {name} --version {number}`"
+    )
 
 
 def _problems(config: Config, store: Store, name: str, number: str, to: str) -> list[str]:
