@@ -113,3 +113,25 @@ def test_bad_input_is_an_error_without_a_traceback(project: Path, capsys: Captur
     (project / "features.py").write_text("raise RuntimeError('broken definitions')\n")
     code, _, both = cli(capsys, "features", "apply")
     assert code != 0 and "broken definitions" in both and "Traceback" not in both
+
+
+def test_show_an_on_demand_view(project: Path, capsys: Capture) -> None:
+    extra = """
+        from shipyard.features import on_demand
+
+        @on_demand(sources=["driver_stats:conv_rate"], features=[Feature("conv_pct")])
+        def conv_pct(columns):
+            return {"conv_pct": columns["conv_rate"] * 100}
+        """
+    (project / "features.py").write_text(features_py(extra=extra))
+    code, out, both = cli(capsys, "features", "apply")
+    assert code == 0, both
+    assert "conv_pct (on_demand): new" in out and "driver_stats (view): new" in out
+    code, out, both = cli(capsys, "features", "show", "conv_pct")
+    assert code == 0, both
+    assert "sources: driver_stats:conv_rate" in out and "conv_pct" in out
+    code, out, _ = cli(capsys, "features", "list", "--json")
+    assert [(v["name"], v["kind"]) for v in json.loads(out)] == [
+        ("conv_pct", "on_demand"),
+        ("driver_stats", "view"),
+    ]

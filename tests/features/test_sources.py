@@ -240,3 +240,8 @@ def test_postgres_missing_table_or_url(tmp_path: Path, postgres_url: str) -> Non
         source_schema(view_of(PostgresSource("nowhere", postgres_url)), tmp_path)
     with pytest.raises(ConfigError, match="no PostgreSQL URL"):
         source_schema(view_of(PostgresSource("t")), tmp_path, "sqlite:///x.db")
+
+
+def test_a_failing_sql_source_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="Cannot read the source of feature view 'driver_stats'"):
+        source_schema(view_of(SqlSource("SELECT * FROM no_such_table")), tmp_path)
