@@ -82,6 +82,7 @@ class ViewLookup:
     names: tuple[tuple[int, str, np.dtype[Any]], ...]  # what on-demand views read
     ttl: float | None
     defaults: tuple[Any, ...]  # per feature, for missing: default
+    needs_values: bool = False  # missing: null, but the model refuses NaN in a column
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,7 +199,7 @@ class FeatureLookup:
             if view.missing == "default":
                 for index in range(width):
                     values[index][row] = lookup.defaults[index]
-            elif view.missing == "reject" and rejected is None:
+            elif rejected is None and (view.missing == "reject" or lookup.needs_values):
                 rejected = row
         if self.metrics is not None:
             self.metrics.observe_lookup(plan.model, view.name, seconds, counts)
@@ -207,10 +208,17 @@ class FeatureLookup:
                 f"{name}={value!r}"
                 for name, value in zip(lookup.key_names, keys[rejected], strict=True)
             )
+            if view.missing == "reject":
+                why = "the view's missing policy is reject"
+            else:  # null, for a model that refuses missing values
+                why = (
+                    f"{plan.model}/{plan.version} cannot take missing values; give the view "
+                    "missing: default with defaults"
+                )
             raise NotFoundError(
                 f"Feature view {view.name!r} has no current row for {key} (row {rejected}).",
                 hint="Materialise the view (`shipyard features materialize`), or send a known "
-                "entity; the view's missing policy is reject.",
+                f"entity; {why}.",
             )
         for index, model_index in lookup.outputs:
             out[:, model_index] = _column(values[index], out.dtype)
@@ -312,6 +320,13 @@ def feature_plan(
                 else (),
                 ttl=None if view.ttl is None else view.ttl.total_seconds(),
                 defaults=tuple(view.defaults.get(name) for name in names),
+                needs_values=view.missing == "null"
+                and any(
+                    spec.dtypes[model_index[target[str(ref)]]].kind == "f"
+                    and not spec.allow_nan[model_index[target[str(ref)]]]
+                    for ref in refs
+                    if ref.view == view.name
+                ),
             )
         )
     steps = tuple(

@@ -243,6 +243,23 @@ def test_the_reject_policy_answers_404_naming_the_entity(attacher: FeatureAttach
     assert "driver_block" in message and "driver_id=7" in message
 
 
+def test_a_missing_value_for_a_model_that_refuses_nan_is_a_404_saying_so(
+    attacher: FeatureAttacher,
+) -> None:
+    model = _model("strict", ["conv_rate", "trips"])
+    spec = replace(model.spec, allow_nan=(False, False))  # as the load-time probe finds it
+    served = attacher.with_plan(replace(model, spec=spec), {"features": ["driver_stats:*"]})
+    with in_process(create_app(served)) as client:
+        ok, _, _ = client.call(*request_for("kserve_v1", [{"driver_id": 1}], model="strict"))
+        status, _, payload = client.call(
+            *request_for("kserve_v1", [{"driver_id": 1}, {"driver_id": 2}], model="strict")
+        )
+    assert ok == 200
+    assert status == 404  # driver 2's stats expired: null, which this model cannot take
+    message = _message(payload)
+    assert "driver_id=2" in message and "row 1" in message
+
+
 def test_pii_features_are_masked_in_the_log(
     project: Config, served: ServedModel, attacher: FeatureAttacher, tmp_path: Path
 ) -> None:
