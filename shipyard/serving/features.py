@@ -79,7 +79,7 @@ class ViewLookup:
     key_index: tuple[int, ...]  # the join keys' columns in the request spec
     key_names: tuple[str, ...]
     outputs: tuple[tuple[int, int], ...]  # (index in view.feature_names, model column)
-    names: tuple[tuple[int, str, np.dtype[Any]], ...]  # what on-demand views read
+    names: tuple[tuple[int, str], ...]  # (index, view:feature) of what on-demand views read
     ttl: float | None
     defaults: tuple[Any, ...]  # per feature, for missing: default
     needs_values: bool = False  # missing: null, but the model refuses NaN in a column
@@ -91,6 +91,8 @@ class OnDemandStep:
 
     view: OnDemandView
     outputs: tuple[tuple[str, int], ...]  # (output name, model column)
+    sources: tuple[tuple[str, str], ...]  # (view:feature, feature) it reads
+    requests: tuple[tuple[str, int], ...]  # (request input, request column) it reads
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +110,7 @@ class FeaturePlan:
     lookups: tuple[ViewLookup, ...]
     on_demand: tuple[OnDemandStep, ...]
     extra_columns: tuple[str, ...]  # logged after the model's columns
-    extra_keys: tuple[int, ...]  # request columns of the entity keys logged
+    extra_keys: tuple[int, ...]  # request columns logged (keys, on-demand request inputs)
     store: OnlineReader
 
 
@@ -142,15 +144,19 @@ class FeatureLookup:
         plan = spec.plan
         rows = len(inputs)
         out = np.empty((rows, len(spec.columns)), dtype=spec.matrix_dtype)
-        named: dict[str, Any] = {}
+        named: dict[str, np.ndarray] = {}  # view:feature → values, for on-demand views
         for request_index, model_index in plan.passthrough:
             out[:, model_index] = inputs[:, request_index]
-        if plan.on_demand:
-            for index, name in enumerate(plan.request_spec.columns):
-                named[name] = inputs[:, index]
         times = [self._lookup(plan, lookup, inputs, out, named) for lookup in plan.lookups]
         for step in plan.on_demand:
-            computed = step.view.compute(named)
+            # As offline (features.training_set): sources by feature name and by ref, as
+            # float64 with NaN for missing; request inputs by name.
+            columns: dict[str, Any] = {}
+            for ref, feature in step.sources:
+                columns[feature] = columns[ref] = named[ref]
+            for name, index in step.requests:
+                columns[name] = inputs[:, index]
+            computed = step.view.compute(columns)
             for name, model_index in step.outputs:
                 out[:, model_index] = np.asarray(computed[name])
         extra = [inputs[:, index] for index in plan.extra_keys] + times
@@ -222,8 +228,8 @@ class FeatureLookup:
             )
         for index, model_index in lookup.outputs:
             out[:, model_index] = _column(values[index], out.dtype)
-        for index, name, dtype in lookup.names:
-            named[name] = _column(values[index], dtype)
+        for index, ref in lookup.names:
+            named[ref] = _column(values[index], np.dtype(np.float64))
         return times
 
 
@@ -248,7 +254,7 @@ def feature_plan(
     An entity key's type is the tag's (``entity_key_types``), else the model's when it is
     a model column, else its type in a view's source (``source_types``), else text.
     """
-    from shipyard.features.definitions import FeatureRef, FeatureView
+    from shipyard.features.definitions import FeatureRef, FeatureView, parse_refs
 
     declared = orjson.loads(tag) if isinstance(tag, str) else dict(tag)
     spec = served.spec
@@ -271,11 +277,13 @@ def feature_plan(
                 views.append(view)
         elif view not in on_demand:
             on_demand.append(view)
-    for odv in on_demand:  # the views an on-demand view reads are looked up too
-        for source in odv.sources:
-            read = repo.view(FeatureRef.parse(source).view)
-            if isinstance(read, FeatureView) and read not in views:
-                views.append(read)
+    read: set[FeatureRef] = set()  # what the on-demand views read, looked up too
+    for odv in on_demand:
+        for source in parse_refs(list(odv.sources)) if odv.sources else ():
+            read.add(source)
+            found = repo.view(source.view)
+            if isinstance(found, FeatureView) and found not in views:
+                views.append(found)
     _check_versions(where, declared.get("views") or {}, [*views, *on_demand])
     keys: list[str] = list(declared.get("entity_keys") or [])
     for view in views:
@@ -313,11 +321,10 @@ def feature_plan(
                     if ref.view == view.name
                 ),
                 names=tuple(
-                    (i, f.name, np.dtype(np.float64 if f.dtype[0] in "fi" else object))
-                    for i, f in enumerate(view.features)
-                )
-                if on_demand
-                else (),
+                    (names.index(ref.feature), str(ref))
+                    for ref in sorted(read)
+                    if ref.view == view.name
+                ),
                 ttl=None if view.ttl is None else view.ttl.total_seconds(),
                 defaults=tuple(view.defaults.get(name) for name in names),
                 needs_values=view.missing == "null"
@@ -335,10 +342,17 @@ def feature_plan(
             tuple(
                 (ref.feature, model_index[target[str(ref)]]) for ref in refs if ref.view == odv.name
             ),
+            tuple(
+                (str(ref), ref.feature)
+                for ref in (parse_refs(list(odv.sources)) if odv.sources else ())
+            ),
+            tuple((item.name, position[item.name]) for item in odv.request_inputs),
         )
         for odv in on_demand
     )
-    logged_keys = tuple(k for k in keys if k not in model_index)
+    # What the request carried that the model does not read: entity keys, and request
+    # inputs only on-demand views read (the skew check recomputes those from the log).
+    logged_keys = tuple(name for name in request_spec.columns if name not in model_index)
     return FeaturePlan(
         model=served.name,
         version=served.version,

@@ -63,7 +63,24 @@ def _views() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Config:
     root = tmp_path_factory.mktemp("served-features")
-    return driver_project(root, features={"views": _views()})
+    config = driver_project(root, features={"views": _views()})
+    (config.root / "features.py").write_text(ON_DEMAND)
+    return config
+
+
+# An on-demand view beside the yaml views: the same function offline and online.
+ON_DEMAND = """
+from shipyard.features import Feature, on_demand
+
+
+@on_demand(
+    sources=["driver_stats:conv_rate"],
+    features=[Feature("conv_pct", "float64")],
+    request_inputs=[Feature("bonus", "float64")],
+)
+def conv_pct(columns):
+    return {"conv_pct": columns["conv_rate"] * 100 + columns["bonus"]}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +258,28 @@ def test_the_reject_policy_answers_404_naming_the_entity(attacher: FeatureAttach
     assert status == 404
     message = _message(payload)
     assert "driver_block" in message and "driver_id=7" in message
+
+
+def test_on_demand_views_run_on_the_looked_up_values_and_request_inputs(
+    attacher: FeatureAttacher, tmp_path: Path
+) -> None:
+    tag = {
+        "features": ["conv_pct:conv_pct", "driver_stats:trips"],
+        "columns": {"conv_pct:conv_pct": "pct"},
+    }
+    served = attacher.with_plan(_model("pct", ["pct", "trips"]), tag)
+    assert served.spec.plan.request_spec.columns == ("driver_id", "bonus")  # type: ignore[attr-defined]
+    rows = [{"driver_id": 1, "bonus": 1.0}, {"driver_id": 2, "bonus": 2.0}]
+    with PredictionLogWriter(tmp_path, roll_seconds=0.2) as log:
+        with in_process(create_app(served, log=log)) as client:
+            status, _, payload = client.call(*request_for("kserve_v1", rows, model="pct"))
+        log.flush()
+    assert status == 200, payload
+    logged = query_log(tmp_path, "pct", sql="SELECT request_id, inputs FROM log ORDER BY 1")
+    fresh, expired = [row["inputs"] for row in logged.to_pylist()]
+    assert fresh["pct"] == pytest.approx(51.0) and fresh["trips"] == 10
+    assert fresh["bonus"] == 1.0 and fresh["driver_id"] == 1  # what a recompute needs
+    assert _missing(expired["pct"])  # NaN in, NaN out: conv_rate expired for driver 2
 
 
 def test_a_missing_value_for_a_model_that_refuses_nan_is_a_404_saying_so(
