@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from shipyard.monitoring.results import MonitorResult
     from shipyard.project import Project
 
-__all__ = ["SKEW_PREFIX", "add_feature_skew", "distribution_skew", "skew_signals", "skew_summary"]
+__all__ = [
+    "SKEW_PREFIX",
+    "add_feature_skew",
+    "distribution_skew",
+    "skew_report",
+    "skew_signals",
+    "skew_summary",
+]
 
 SKEW_PREFIX = "skew:"
 """Every skew signal's name starts with it: ``skew:value:…``, ``skew:freshness:…``."""
@@ -56,6 +63,74 @@ def add_feature_skew(project: Project, result: MonitorResult, current: LogWindow
             feature["skew"] = "distribution"
     result.skew = skew_summary(check, result.features)
     return True
+
+
+def skew_report(
+    project: Project, name: str, *, version: str | None = None, window: str | None = None
+) -> dict[str, Any] | None:
+    """The three skew verdicts of ``name``/``version`` (default: champion) over ``window``
+    (default ``monitoring.window``), without storing a run or alerting; None when the
+    version uses no features. Needs ``models:read``.
+
+    Distribution skew is the drift of the served columns against the training reference,
+    scored as the monitor scores them.
+    """
+    from shipyard.access import Scope
+    from shipyard.errors import DataError
+    from shipyard.features.skew import ServedRows, check_skew
+    from shipyard.logs.root import project_log_root
+    from shipyard.models.served import load_served_model
+    from shipyard.monitoring.calibrated_bands import window_bands
+    from shipyard.monitoring.engines import engine_feature_drift
+    from shipyard.monitoring.log_window import WindowSpec, load_window
+    from shipyard.monitoring.references import reference_set
+    from shipyard.monitoring.run import champion_or_newest
+
+    project.authorize(Scope.MODELS_READ, name)
+    config, client = project.config, project.client
+    settings = config.monitoring
+    spec = WindowSpec.parse(window or settings.window)
+    version = version or champion_or_newest(project.store, client, name)
+    current = load_window(
+        project_log_root(config), name, spec, version=version, include_shadow=True
+    )
+    if current.rows == 0:
+        raise DataError(
+            f"No predictions of {name}/{version} in the window ({spec.describe()}).",
+            hint="Serve the model with its features and send traffic, or widen --window.",
+        )
+    rows = ServedRows(current.inputs, current.times, current.request_ids)
+    check = check_skew(project, name, version, rows=rows)
+    if check is None:
+        return None
+    served = sorted(_served_columns(check))
+    reference = reference_set(
+        config, client, load_served_model(client, name, version), digest=settings.reference
+    ).reference
+    columns = [c for c in served if c in reference.columns and c in current.inputs.columns]
+    features: list[dict[str, Any]] = []
+    if columns and current.rows >= settings.min_rows:
+        bands = window_bands(config, reference, current.inputs)
+        for item, _bands in engine_feature_drift(settings.engine, reference, current.inputs, bands):
+            if item.feature in columns:
+                features.append(
+                    {
+                        "feature": item.feature,
+                        "method": item.method,
+                        "score": item.score,
+                        "level": item.band or ("inspect" if item.drifted else "ok"),
+                        "skew": "distribution",
+                    }
+                )
+    summary = skew_summary(check, features)
+    summary.update(model=name, version=version, window=spec.describe())
+    if not features:
+        summary["distribution"]["note"] = (
+            f"not judged: {current.rows} rows, fewer than monitoring.min_rows {settings.min_rows}"
+            if columns
+            else "no served column is in the training reference"
+        )
+    return summary
 
 
 def _served_columns(check: SkewCheck) -> set[str]:

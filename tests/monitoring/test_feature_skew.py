@@ -246,7 +246,10 @@ def test_monitor_json_and_report_show_skew(
 
 
 def test_a_model_without_features_has_no_skew(
-    trained_examples: TrainedExamples, tmp_path: Path
+    trained_examples: TrainedExamples,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = trained_examples.copy(tmp_path / "churn", {})
     project = project_of(config)
@@ -273,6 +276,32 @@ def test_a_model_without_features_has_no_skew(
         result = run_monitor(project, "churn", version="1", window="last:50", report=False)
     finally:
         project.close()
+    monkeypatch.chdir(config.root)
+    assert run(["features", "skew", "churn", "--version", "1", "--window", "last:50"]) != 0
+    assert "not trained on feature views" in capsys.readouterr().err
     assert result.skew is None
     assert "skew" not in result.to_dict() or result.to_dict()["skew"] is None
     assert not [s for s in result.signals if s["name"].startswith("skew:") or "skew" in s]
+
+
+def test_features_skew_command(
+    feature_model: FeatureModel, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(feature_model.config.root)
+    window = feature_model.skewed
+    assert run(["features", "skew", "churn", "--window", window, "--json"]) == 0
+    data = orjson.loads(capsys.readouterr().out)
+    assert (data["model"], data["version"], data["rows"]) == ("churn", "1", ROWS)
+    assert data["level"] == "pause"
+    value = {item["feature"]: item for item in data["value"]["features"]}
+    charges = value["customer_stats:monthly_charges"]
+    assert (charges["mismatched"], charges["level"]) == (ROWS, "pause")
+    assert len(charges["examples"]) == 5
+    assert value["customer_stats:tenure_months"]["mismatched"] == 0
+    assert {f["feature"] for f in data["distribution"]["features"]} == set(FEATURES)
+    assert data["freshness"]["views"][0]["stale"] == 0
+
+    assert run(["features", "skew", "churn", "--window", feature_model.clean]) == 0
+    out = capsys.readouterr().out
+    assert "Value skew OK" in out and "customer_stats:monthly_charges: 0/400" in out
+    assert "Freshness OK" in out
