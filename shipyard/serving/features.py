@@ -53,6 +53,7 @@ __all__ = [
     "FeatureSpec",
     "feature_plan",
     "pii_columns",
+    "sent_spec",
 ]
 
 FEATURES_TAG = "shipyard.features"
@@ -119,6 +120,14 @@ class FeatureSpec(InputSpec):
     """A model's input spec whose feature columns are looked up, not sent."""
 
     plan: FeaturePlan | None = field(default=None, compare=True)
+
+
+def sent_spec(spec: InputSpec) -> InputSpec:
+    """What a client sends for a model reading ``spec``: its keys and request inputs, or
+    ``spec`` itself for a model served as sent."""
+    if type(spec) is FeatureSpec and spec.plan is not None:
+        return spec.plan.request_spec
+    return spec
 
 
 class FeatureCheck:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from shipyard import __version__
 from shipyard.models.served import ServedModel
+from shipyard.serving.features import sent_spec
 from shipyard.serving.feedback import FEEDBACK_ID_PATTERN, MAX_FEEDBACK_ITEMS, OUTCOME_NAME_PATTERN
 from shipyard.serving.protocols import InputSpec, datatype_of
 from shipyard.serving.protocols.mlflow_invocations import DATA_KEYS
@@ -84,7 +86,12 @@ _BINARY_STRING: Schema = {"type": "string", "format": "binary"}
 
 
 def openapi_document(model: ServedModel, max_body_bytes: int) -> dict[str, Any]:
-    """OpenAPI 3 description of every route, with request schemas from ``model.spec``."""
+    """OpenAPI 3 description of every route, with request schemas from ``model.spec``.
+
+    A model served from entity keys is described by what the client sends: its keys and
+    request inputs (the features are looked up).
+    """
+    model = replace(model, spec=sent_spec(model.spec))
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

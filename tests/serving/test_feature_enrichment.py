@@ -454,3 +454,14 @@ def test_redis_down_is_a_503_saying_why_and_the_next_request_after_it_returns_su
         proxy.stop()
         direct.close()
         through.close()
+
+
+def test_the_openapi_document_asks_for_the_entity_keys_not_the_features(
+    served: ServedModel,
+) -> None:
+    with in_process(create_app(served)) as client:
+        status, _, payload = client.call("/openapi.json")
+    assert status == 200
+    example = json.loads(payload)["paths"]["/v1/models/{name}:predict"]["post"]["requestBody"]
+    (row,) = example["content"]["application/json"]["example"]["instances"]
+    assert set(row) == {"driver_id", "speed"}
