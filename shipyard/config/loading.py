@@ -111,8 +111,12 @@ def _key_lines(
 
 
 def _environment(environ: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
-    # Not settings: the config file's path, the CLI's token, and the retired actor name.
-    skip = {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}TOKEN", f"{ENV_PREFIX}USER"}
+    # Not settings: the config file's path, the CLI's token, the retired actor name, and
+    # the Pythons of the Airflow and Feast venvs the tests and import-feast run.
+    skip = {
+        f"{ENV_PREFIX}{name}"
+        for name in ("CONFIG", "TOKEN", "USER", "AIRFLOW_PYTHON", "FEAST_PYTHON")
+    }
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name in skip:
             continue

@@ -55,8 +55,11 @@ class FeatureRepo:
                 target: dict = entities
             else:
                 target = views if isinstance(item, FeatureView) else on_demand
-                if item.name in views or item.name in on_demand:
+                other = on_demand if target is views else views
+                if item.name in other:
                     raise ConfigError(f"Two feature views are named {item.name!r}.")
+            # The same definition seen twice (an alias in features.py, or the same view in
+            # yaml and Python) is one definition.
             if item.name in target and target[item.name] != item:
                 raise ConfigError(f"{item.name!r} is defined twice with different definitions.")
             target[item.name] = item

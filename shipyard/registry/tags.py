@@ -11,6 +11,7 @@ __all__ = [
     "DVC_POINTER_MD5",
     "ENTRYPOINT",
     "ENV_DIGEST",
+    "FEATURES",
     "GIT_COMMIT",
     "GIT_DIRTY",
     "MLFLOW_GIT_BRANCH",
@@ -49,6 +50,9 @@ SEED = "shipyard.seed"
 TARGET = "shipyard.target"
 TRIGGER = "shipyard.trigger"
 TRAINED_BY = "shipyard.trained_by"
+# The training set's lineage (JSON): features, columns, view versions, entity keys,
+# request inputs, entity digest, mode. Serving reads it to look features up online.
+FEATURES = "shipyard.features"
 SCORECARD_PASSED = "shipyard.scorecard.passed"
 SCORECARD_GOLDEN = "shipyard.scorecard.golden_digest"
 ARCHIVED = "shipyard.archived"

@@ -179,11 +179,6 @@ def test_a_view_without_a_file_loads_nothing(tmp_path: Path) -> None:
     assert repo.names == [] and dataclasses.asdict(repo)["entities"] == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="requested (H1, requests.md): FeatureRepo.of refuses the same view twice even "
-    "when equal, so `alias = driver_stats` in features.py breaks loading",
-)
 def test_the_same_view_under_two_names_in_features_py_loads(tmp_path: Path) -> None:
     config = python_driver_project(tmp_path, features_py(extra="alias = driver_stats\n"))
     assert load_repo(config).names == ["driver_stats"]
