@@ -40,6 +40,7 @@ __all__ = [
     "entity_key",
     "open_online_store",
     "prepare_rows",
+    "view_version",
 ]
 
 _SEPARATOR = "\x1f"  # the ASCII unit separator: never part of a real key's text
@@ -111,6 +112,52 @@ class PreparedRow:
     blob: bytes
 
 
+def _later(held: float | None, other: float | None) -> bool:
+    """Whether a stored created time ``held`` beats ``other`` (none is the oldest; a tie
+    goes to the newcomer)."""
+    if held is None:
+        return False
+    return other is None or held > other
+
+
+def _key_texts(batch: pa.RecordBatch, key_columns: Sequence[str]) -> list[str | None]:
+    """Each row's :func:`entity_key` (None when a part is null), vectorised where it can be."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts: list[list[Any]] = []
+    for name in key_columns:
+        column = batch.column(name)
+        if pa.types.is_integer(column.type):  # Arrow writes integers as Python's str() does
+            parts.append(pc.cast(column, pa.string()).to_pylist())
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            parts.append(column.to_pylist())
+        else:
+            parts.append([None if v is None else _key_part(v) for v in column.to_pylist()])
+    if len(parts) == 1:
+        return parts[0]
+    return [
+        None if any(part is None for part in row) else _SEPARATOR.join(row)
+        for row in zip(*parts, strict=True)
+    ]
+
+
+_VERSIONS: dict[int, tuple[FeatureView, str]] = {}
+
+
+def view_version(view: FeatureView) -> str:
+    """``view.version``, remembered per view object: the digest costs ~20 µs, which a
+    lookup should not pay each time. The entry holds the view, so its id is not reused."""
+    held = _VERSIONS.get(id(view))
+    if held is not None and held[0] is view:
+        return held[1]
+    version = view.version
+    if len(_VERSIONS) > 1024:  # views are few; a process that makes many starts over
+        _VERSIONS.clear()
+    _VERSIONS[id(view)] = (view, version)
+    return version
+
+
 def prepare_rows(
     view: FeatureView, key_columns: Sequence[str], batch: pa.RecordBatch
 ) -> list[PreparedRow]:
@@ -131,31 +178,31 @@ def prepare_rows(
                 f"Feature view {view.name!r}: the rows have no column {column!r}.",
                 hint=f"The source's columns are {', '.join(names)}; fix the source or the view.",
             )
-    keys = [batch.column(column).to_pylist() for column in key_columns]
+    keys = _key_texts(batch, key_columns)
     event = _epoch_seconds(batch.column(view.timestamp_field), view.timestamp_field)
     created = (
         _epoch_seconds(batch.column(view.created_timestamp_column), view.created_timestamp_column)
         if view.created_timestamp_column
-        else None
+        else [None] * batch.num_rows
     )
     values = [_feature_values(batch, view.feature(name)) for name in view.feature_names]
-    newest: dict[str, tuple[float, float, int]] = {}
-    for index in range(batch.num_rows):
-        parts = [column[index] for column in keys]
-        event_ts = event[index]
-        if event_ts is None or any(part is None for part in parts):
+    newest: dict[str, int] = {}
+    for index, (key, event_ts, created_ts) in enumerate(zip(keys, event, created, strict=True)):
+        if key is None or event_ts is None:
             continue
-        created_ts = created[index] if created is not None else None
-        key = entity_key(parts)
-        order = (event_ts, -math.inf if created_ts is None else created_ts, index)
         held = newest.get(key)
-        if held is None or order[:2] >= held[:2]:
-            newest[key] = order
+        if held is not None:
+            held_event = event[held]
+            if event_ts < held_event:  # type: ignore[operator]
+                continue
+            if event_ts == held_event and _later(created[held], created_ts):
+                continue
+        newest[key] = index
+    rows = list(zip(*values, strict=True))  # one tuple per row, built in C
     out: list[PreparedRow] = []
-    for key, (event_ts, created_order, index) in newest.items():
-        blob = orjson.dumps([column[index] for column in values])
-        created_ts = None if created_order == -math.inf else created_order
-        out.append(PreparedRow(key, event_ts, created_ts, blob))
+    for key, index in newest.items():
+        blob = orjson.dumps(rows[index])
+        out.append(PreparedRow(key, event[index], created[index], blob))  # type: ignore[arg-type]
     return out
 
 
@@ -185,9 +232,9 @@ def _feature_values(batch: pa.RecordBatch, feature: Feature) -> list[Any]:
                 f"{feature.dtype}: {exc}",
                 hint="Fix the source column or declare the feature's type to match it.",
             ) from None
-    values: list[Any] = column.to_pylist()
     if target == pa.float64():  # NaN is a missing value, as JSON and serving see it
-        values = [None if v is not None and v != v else v for v in values]
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, pa.float64()), column)
+    values: list[Any] = column.to_pylist()
     return values
 
 

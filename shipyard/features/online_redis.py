@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from shipyard.errors import ConfigError, FeatureStoreUnavailable
-from shipyard.features.online import OnlineRow, entity_key, prepare_rows
+from shipyard.features.online import OnlineRow, entity_key, prepare_rows, view_version
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -94,7 +94,7 @@ class RedisOnlineStore:
 
     def key(self, view: FeatureView, values: Sequence[Any]) -> str:
         """The Redis key of one entity's row of ``view``'s current version."""
-        return f"{self.prefix}:{view.name}:{view.version}:{entity_key(values)}"
+        return f"{self.prefix}:{view.name}:{view_version(view)}:{entity_key(values)}"
 
     def _unavailable(self, exc: BaseException) -> FeatureStoreUnavailable:
         import redis
@@ -117,7 +117,8 @@ class RedisOnlineStore:
         """One entry per key: its stored row of this view version, or None."""
         import redis
 
-        names = [self.key(view, key) for key in keys]
+        head = f"{self.prefix}:{view.name}:{view_version(view)}:"
+        names = [head + entity_key(key) for key in keys]
         try:
             blobs = [self._client.get(names[0])] if len(names) == 1 else self._client.mget(names)
         except redis.RedisError as exc:
@@ -136,7 +137,7 @@ class RedisOnlineStore:
         import redis
 
         rows = prepare_rows(view, key_columns, batch)
-        head = f"{self.prefix}:{view.name}:{view.version}:"
+        head = f"{self.prefix}:{view.name}:{view_version(view)}:"
         written = 0
         try:
             for start in range(0, len(rows), _CHUNK):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from shipyard.errors import FeatureStoreUnavailable
-from shipyard.features.online import OnlineRow, prepare_rows
+from shipyard.features.online import OnlineRow, prepare_rows, view_version
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,7 +119,7 @@ class SqliteOnlineStore:
         found: dict[str, OnlineRow] = {}
         try:
             if len(texts) == 1:
-                rows = connection.execute(_READ_ONE, (view.name, view.version, texts[0]))
+                rows = connection.execute(_READ_ONE, (view.name, view_version(view), texts[0]))
                 fetched = rows.fetchall()
             else:
                 fetched = []
@@ -131,7 +131,7 @@ class SqliteOnlineStore:
                         connection.execute(
                             "SELECT entity, event_ts, created_ts, vals FROM online_features "
                             f"WHERE view = ? AND version = ? AND entity IN ({marks})",
-                            (view.name, view.version, *chunk),
+                            (view.name, view_version(view), *chunk),
                         ).fetchall()
                     )
         except sqlite3.Error as exc:
@@ -146,10 +146,8 @@ class SqliteOnlineStore:
         if not rows:
             return 0
         connection = self._connection()
-        params = [
-            (view.name, view.version, row.key, row.event_ts, row.created_ts, row.blob)
-            for row in rows
-        ]
+        name, version = view.name, view_version(view)
+        params = [(name, version, row.key, row.event_ts, row.created_ts, row.blob) for row in rows]
         try:
             with connection:
                 before = connection.total_changes
