@@ -84,13 +84,18 @@ def skew_report(
     from shipyard.monitoring.engines import engine_feature_drift
     from shipyard.monitoring.log_window import WindowSpec, load_window
     from shipyard.monitoring.references import reference_set
-    from shipyard.monitoring.run import champion_or_newest
+    from shipyard.registry import get_version, parse_ref
+    from shipyard.registry.aliases import CHAMPION
+    from shipyard.registry.pointers import trusted_version
 
     project.authorize(Scope.MODELS_READ, name)
     config, client = project.config, project.client
     settings = config.monitoring
     spec = WindowSpec.parse(window or settings.window)
-    version = version or champion_or_newest(project.store, client, name)
+    version = version or (  # the champion servers serve, else the newest (as monitor run)
+        trusted_version(project.store, name, CHAMPION)
+        or str(get_version(client, parse_ref(name)).version)
+    )
     current = load_window(
         project_log_root(config), name, spec, version=version, include_shadow=True
     )
