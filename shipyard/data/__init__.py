@@ -23,8 +23,9 @@ from shipyard.data.profile import (
     Quantiles,
 )
 from shipyard.data.profiling import profile_frame
+from shipyard.data.recorded import record_snapshot
 from shipyard.data.schema import infer_schema, load_schema, write_schema
-from shipyard.data.snapshot import Snapshot, load_snapshot, snapshot
+from shipyard.data.snapshot import Snapshot, load_snapshot, snapshot, snapshot_frame
 from shipyard.data.validation import ValidationReport, validate
 
 __all__ = [
@@ -45,7 +46,9 @@ __all__ = [
     "load_snapshot",
     "profile_frame",
     "read_frame",
+    "record_snapshot",
     "snapshot",
+    "snapshot_frame",
     "validate",
     "write_schema",
 ]

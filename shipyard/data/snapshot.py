@@ -38,7 +38,15 @@ from shipyard.data.profiling import profile_frame
 from shipyard.errors import DataError, NotFoundError
 from shipyard.storage import Location
 
-__all__ = ["MIN_PREFIX", "DvcPolicy", "Snapshot", "checked_dvc_ref", "load_snapshot", "snapshot"]
+__all__ = [
+    "MIN_PREFIX",
+    "DvcPolicy",
+    "Snapshot",
+    "checked_dvc_ref",
+    "load_snapshot",
+    "snapshot",
+    "snapshot_frame",
+]
 
 MIN_PREFIX = 8
 DvcPolicy = Literal["warn", "strict"]
@@ -145,12 +153,30 @@ def snapshot(path: Path, artifact_root: Path | Location, *, dvc: DvcPolicy = "wa
     path = Path(path)
     fmt, _ = data_files(path)
     pointer = checked_dvc_ref(path, dvc)
-    frame = read_frame(path)
+    return _stored(read_frame(path), os.path.abspath(path), fmt, pointer, artifact_root)
+
+
+def snapshot_frame(frame: pd.DataFrame, artifact_root: Path | Location, *, source: str) -> Snapshot:
+    """Store an in-memory frame (e.g. a point-in-time training set) like :func:`snapshot`.
+
+    ``source`` says where the frame came from (it is recorded, not read).
+    """
+    return _stored(frame, source, "parquet", None, artifact_root)
+
+
+def _stored(
+    frame: pd.DataFrame,
+    source: str,
+    fmt: str,
+    pointer: DvcRef | None,
+    artifact_root: Path | Location,
+) -> Snapshot:
+    """Write ``frame`` under its digest once, with its profile and record."""
     digest = dataset_digest(frame)
     directory = _root(artifact_root).child("datasets", digest)
     taken = Snapshot(
         digest=digest,
-        source=os.path.abspath(path),
+        source=source,
         rows=len(frame),
         columns=[str(name) for name in frame.columns],
         format=fmt,
