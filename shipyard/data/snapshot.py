@@ -167,7 +167,7 @@ def snapshot_frame(frame: pd.DataFrame, artifact_root: Path | Location, *, sourc
 def _stored(
     frame: pd.DataFrame,
     source: str,
-    fmt: str,
+    fmt: DataFormat,
     pointer: DvcRef | None,
     artifact_root: Path | Location,
 ) -> Snapshot:
