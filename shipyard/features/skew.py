@@ -580,17 +580,19 @@ def check_skew(
     until: datetime | None = None,
     last: int | None = None,
     include_shadow: bool = False,
+    use: FeatureUse | None = None,
 ) -> SkewCheck | None:
     """Value skew and freshness of ``model``/``version``; None if it uses no features.
 
     ``rows`` are the logged predictions to judge (the monitor passes its window); without
     them they are read from the log (``since``/``until``/``last``). Value skew recomputes
-    at most ``features.skew.sample`` of them; freshness looks at all.
+    at most ``features.skew.sample`` of them; freshness looks at all. ``use`` judges
+    ``version``'s traffic for the features another version reads (default: its own tag).
     """
     from shipyard.features.repo import load_repo
 
-    tags = project.client.get_model_version(model, version).tags
-    use = FeatureUse.from_tags(tags)
+    if use is None:
+        use = FeatureUse.from_tags(project.client.get_model_version(model, version).tags)
     if use is None:
         return None
     config = project.config

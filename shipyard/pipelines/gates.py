@@ -12,12 +12,14 @@
 
 Each is a :class:`~shipyard.pipelines.gate_registry.Gate` registered in that order
 (another is added there). Shadow, canary and promotion are the roll-out's
-(:mod:`shipyard.pipelines.loop`).
+(:mod:`shipyard.pipelines.loop`). :class:`FeatureSkewGate` (opt-in) halts a candidate
+whose features the online store serves with pause-level value skew.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,9 @@ from shipyard.pipelines.evidence import (
 from shipyard.pipelines.gate_registry import (
     CycleRun,
     Gate,
+    GateEvidence,
     GateResult,
+    Note,
     TrainingWindow,
     gate_named,
     register,
@@ -52,11 +56,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROLLOUT_GATES",
+    "FeatureSkewGate",
     "GateResult",
     "Retrain",
     "ScorecardGate",
+    "SkewEvidence",
     "TrainingWindow",
     "Validate",
+    "feature_skew_gate",
     "gate_names",
     "gate_summary",
     "primary_metric",
@@ -175,6 +182,69 @@ class ScorecardGate(Gate):
         elif production.get("note"):
             text += f"; {production['note']}"
         return text
+
+
+@dataclass(frozen=True)
+class SkewEvidence(GateEvidence):
+    """Value skew of the features a candidate reads, on the traffic served now."""
+
+    level: str
+    summary: str
+    served_by: str | None  # the version whose logged requests were recomputed
+    sampled: int
+
+
+class FeatureSkewGate(Gate):
+    """Before any traffic: the features the candidate reads, as the online store serves
+    them now (the champion's newest requests, recomputed offline as served). At the
+    pause band of value skew the candidate would be served other values than it was
+    trained on: the cycle halts. Skipped for a model without features or traffic.
+
+    Not registered by default (it would add a step to every exported pipeline); opt in
+    with ``register(FeatureSkewGate, before="scorecard")``. Without it a cycle still
+    cannot promote such a candidate: promotion itself refuses pause-level value skew on
+    the candidate's shadow and live requests (:mod:`shipyard.governance.promotion`).
+    """
+
+    name = "feature_skew"
+
+    def describe(self, cycle: CycleRun) -> str:
+        """What the person who started the cycle sees."""
+        return f"checking the served features {cycle.model}/{_candidate(cycle).version} reads"
+
+    def run(self, cycle: CycleRun) -> GateResult:
+        """Pass unless value skew of the candidate's features is at the pause band."""
+        return feature_skew_gate(
+            cycle.project, cycle.model, _candidate(cycle).version, cycle.champion
+        )
+
+    def summary(self, evidence: Mapping[str, Any]) -> str:
+        """The value-skew line, e.g. ``value skew pause: driver_stats:conv_rate differs …``."""
+        return str(evidence.get("summary") or "")
+
+
+def feature_skew_gate(
+    project: Project, model: str, candidate: str, champion: str | None
+) -> GateResult:
+    """The feature_skew gate's verdict for ``candidate`` (see :class:`FeatureSkewGate`)."""
+    from shipyard.features.skew import FeatureUse, check_skew
+
+    use = FeatureUse.from_tags(project.client.get_model_version(model, candidate).tags)
+    if use is None:
+        return GateResult(True, Note("the candidate reads no feature views"), skipped=True)
+    if champion is None:
+        return GateResult(
+            True, Note("no champion traffic to check served features on"), skipped=True
+        )
+    settings = project.config.features.skew
+    check = check_skew(project, model, champion, last=settings.sample, use=use, include_shadow=True)
+    assert check is not None  # use is given
+    evidence = SkewEvidence(
+        check.value.level, check.value.describe(), champion, check.value.sampled
+    )
+    if check.value.level == "pause":
+        return GateResult(False, evidence, reason=evidence.summary)
+    return GateResult(True, evidence, skipped=check.value.level == "unknown")
 
 
 def _window(cycle: CycleRun) -> TrainingWindow:

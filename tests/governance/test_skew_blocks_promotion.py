@@ -16,6 +16,7 @@ from shipyard.evaluation.evaluate import evaluate_version
 from shipyard.features.repo import load_repo
 from shipyard.governance.promotion import promote
 from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+from shipyard.pipelines.gates import feature_skew_gate
 from shipyard.registry import parse_ref
 from shipyard.store.tables import MaterializationRow
 from tests.support import TrainedExamples, project_of
@@ -130,8 +131,15 @@ def test_pause_level_value_skew_refuses_promotion(
         assert "tenure_months" not in message.split("pause band")[1].split("e.g.")[0]
         assert "shipyard features skew churn --version 1" in message
 
+        # The CT gate before traffic halts a candidate reading these features.
+        gate = feature_skew_gate(project, "churn", "1", champion="1")
+        assert not gate.passed and gate.status == "failed"
+        assert "monthly_charges differs in 40 of 40" in gate.reason
+        assert gate.evidence["level"] == "pause" and gate.evidence["served_by"] == "1"
+
         # The newest sample is clean (the online pipeline was fixed): promotion passes.
         _log(config, frame, NOW - pd.Timedelta(minutes=5), 1.0)
+        assert feature_skew_gate(project, "churn", "1", champion="1").status == "passed"
         result = promote(project, parse_ref("churn/1"), to="challenger")
         assert result.alias == "challenger" and not result.forced
     finally:
@@ -147,6 +155,10 @@ def test_a_model_without_features_is_not_checked(
     try:
         assert evaluate_version(project, parse_ref("churn/1")).passed
         result = promote(project, parse_ref("churn/1"), to="challenger")
+        gate = feature_skew_gate(project, "churn", "1", champion="1")
     finally:
         project.close()
     assert result.alias == "challenger" and result.overridden == []
+    assert (
+        gate.status == "skipped" and gate.evidence["note"] == "the candidate reads no feature views"
+    )
