@@ -34,6 +34,7 @@ import orjson
 from shipyard.errors import ConfigError
 from shipyard.jsonable import Record
 from shipyard.levels import Level, worst
+from shipyard.registry.tags import FEATURES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,7 +66,7 @@ __all__ = [
     "value_skew_of",
 ]
 
-FEATURES_TAG = "shipyard.features"
+FEATURES_TAG = FEATURES
 """The model version tag that lists the features a model was trained on (training writes it)."""
 
 TS_PREFIX = "feature_ts__"
@@ -487,9 +488,8 @@ def recompute_as_served(
         view = repo.view(view_name)
         if isinstance(view, OnDemandView):
             on_demand.append((view, feature, use.columns[ref]))
-            for source in view.sources:
-                s_view, s_feature = source.split(":", 1)
-                _want(wanted, s_view, s_feature, f"__odv__{s_view}__{s_feature}")
+            for source in repo.resolve(list(view.sources)) if view.sources else ():
+                _want(wanted, source.view, source.feature, _odv_column(str(source)))
         else:
             _want(wanted, view_name, feature, use.columns[ref])
     with connect() as con:
@@ -512,16 +512,22 @@ def recompute_as_served(
         joined = point_in_time_join(
             con, "skew_entities", joins, mode="as_served", runs="skew_runs", strategy="rank"
         )
-    for view, feature, column in on_demand:
-        inputs: dict[str, Any] = {
-            source.split(":", 1)[1]: joined[f"__odv__{source.replace(':', '__')}"].to_numpy()
-            for source in view.sources
-        }
+    for view, feature, column in on_demand:  # as the training set computes them
+        inputs: dict[str, Any] = {}
+        for source in repo.resolve(list(view.sources)) if view.sources else ():
+            values = joined[_odv_column(str(source))].to_numpy(dtype="float64", na_value=np.nan)
+            inputs[source.feature] = values
+            inputs[str(source)] = values
         for item in view.request_inputs:
             if item.name in rows.inputs:
                 inputs[item.name] = rows.inputs[item.name].to_numpy()
         joined[column] = np.asarray(view.compute(inputs)[feature])
     return joined.reset_index(drop=True)
+
+
+def _odv_column(ref: str) -> str:
+    """The joined column holding an on-demand view's source ``ref``."""
+    return "__odv__" + ref.replace(":", "__")
 
 
 def _want(wanted: dict[str, list[tuple[str, str]]], view: str, feature: str, out: str) -> None:
@@ -555,6 +561,7 @@ def _runs(store: Store, use: FeatureUse, views: list[str]) -> pd.DataFrame:
     )
     for column in ("started_at", "finished_at", "start_ts", "end_ts"):
         frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
+    frame["view"] = frame["view"].astype(str)
     return frame
 
 
