@@ -48,10 +48,23 @@ def query_cmd(
             "(needs pii:read; the read is audited).",
         ),
     ] = False,
+    flat: Annotated[
+        bool,
+        typer.Option(
+            "--flat",
+            help="One column per input field: the model's inputs as served, then what the "
+            "server looked features up with (entity keys) and when each served row became "
+            "true (feature_ts__<view>, shown as UTC time; blank when nothing was served).",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, help="Rows shown (not with --json).")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Query a model's prediction log (or its join with the label log)."""
+    """Query a model's prediction log (or its join with the label log).
+
+    A model served with features logs the values it was given (masked where tagged PII),
+    its entity keys and ``feature_ts__<view>`` (epoch seconds) among its inputs.
+    """
     from shipyard.logs.reader import join_labels, query_log
     from shipyard.logs.root import project_log_root
 
@@ -75,6 +88,8 @@ def query_cmd(
         if labels
         else query_log(root, name, since=start, sql=sql)
     )
+    if flat:
+        table = _flat(table, readable_times=not as_json)
     _show(table, limit, as_json)
 
 
@@ -125,6 +140,38 @@ def _raw_pii(ctx: typer.Context, name: str, start: datetime | None) -> pa.Table:
         f"model:{name}",
         {"rows": table.num_rows, "since": None if start is None else start.isoformat()},
     )
+    return table
+
+
+_TS_PREFIX = "feature_ts__"  # shipyard.serving.features.TS_PREFIX, without importing serving
+
+
+def _flat(table: pa.Table, *, readable_times: bool) -> pa.Table:
+    """``table`` with its ``inputs`` struct spread into one column per field.
+
+    ``feature_ts__<view>`` (epoch seconds, NaN when nothing was served) becomes a UTC
+    timestamp for people; JSON keeps the numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if "inputs" not in table.column_names:
+        return table
+    inputs = table.column("inputs")
+    if not pa.types.is_struct(inputs.type):
+        return table
+    position = table.column_names.index("inputs")
+    table = table.remove_column(position)
+    for offset, field in enumerate(inputs.type):
+        values = pc.struct_field(inputs, field.name)
+        if (
+            readable_times
+            and field.name.startswith(_TS_PREFIX)
+            and pa.types.is_floating(field.type)
+        ):
+            micros = pc.round(pc.multiply(pc.if_else(pc.is_nan(values), None, values), 1e6))
+            values = pc.cast(pc.cast(micros, pa.int64()), pa.timestamp("us", tz="UTC"))
+        table = table.add_column(position + offset, f"inputs.{field.name}", values)
     return table
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -94,9 +96,10 @@ def _register(config: Config) -> None:
     tracking = Tracking(config)
     view = load_repo(config).views["driver_stats"]
     with mlflow.start_run(experiment_id=tracking.experiment_id("drivers")):
-        mlflow.log_input(
-            mlflow.data.from_pandas(frame, source=str(train), name="drivers"), context="training"
-        )
+        with warnings.catch_warnings():  # MLflow: "source can be interpreted in multiple ways"
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=str(train), name="drivers")
+        mlflow.log_input(dataset, context="training")
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -189,6 +192,25 @@ def test_logs_query_shows_the_served_features_keys_and_event_times(
     assert json.loads(capsys.readouterr().out) == [{"n": 60}]
     assert run(["logs", "query", "drivers"]) == 0  # the table view too
     assert f"{TS_PREFIX}driver_stats" in capsys.readouterr().out
+
+
+def test_logs_query_flat_spreads_the_inputs_and_shows_event_times_as_utc(
+    project: Config,
+    served_log: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(project.root)
+    assert run(["logs", "query", "drivers", "--flat", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert "inputs" not in rows[0]
+    known = next(row for row in rows if row["inputs.driver_id"] == 3)
+    assert known[f"inputs.{TS_PREFIX}driver_stats"] == pytest.approx(FRESH, abs=1e-3)
+    assert run(["logs", "query", "drivers", "--flat", "--limit", "200"]) == 0
+    shown = capsys.readouterr().out
+    stamp = datetime.fromtimestamp(FRESH, UTC).strftime("%Y-%m-%d %H:%M")
+    assert f"inputs.{TS_PREFIX}driver_stats" in shown
+    assert stamp in shown
 
 
 def test_monitor_run_scores_a_window_of_served_features(
