@@ -69,6 +69,11 @@ class TrainingSet:
         """A model's input columns: the feature columns, then the request inputs."""
         return [*self.feature_columns, *(c for c in self.request_inputs if c not in self.columns)]
 
+    def inputs(self, target: str | None = None) -> tuple[pd.DataFrame, pd.Series | None]:
+        """The model's inputs ``X`` (:attr:`model_columns`, in order) and ``target`` ``y``."""
+        y = None if target is None else self.frame[target]
+        return self.frame[self.model_columns], y
+
     def lineage(self) -> dict[str, Any]:
         """What the ``shipyard.features`` tag records (serving reads it)."""
         return {
@@ -146,7 +151,7 @@ def _plan(repo: FeatureRepo, refs: tuple[FeatureRef, ...], full_names: bool) -> 
     return _Plan(refs, columns, joins, joined, tuple(on_demand), tuple(keys), tuple(request_inputs))
 
 
-def _entity_frame(entities: pd.DataFrame | str | Path) -> pd.DataFrame:
+def _entity_frame(entities: pd.DataFrame | str | Path, root: Path) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(entities, pd.DataFrame):
@@ -154,6 +159,7 @@ def _entity_frame(entities: pd.DataFrame | str | Path) -> pd.DataFrame:
     from shipyard.data import read_frame
 
     path = Path(entities)
+    path = path if path.is_absolute() else root / path
     if not path.exists():
         raise DataError(
             f"The entity file {path} does not exist.",
@@ -295,8 +301,9 @@ def training_set(
 ) -> TrainingSet:
     """The features each entity row had at its timestamp, snapshotted, with lineage.
 
-    ``entities``: a DataFrame or a CSV/Parquet path with the join keys, the timestamp
-    column and any request inputs (other columns, e.g. a label, are carried through).
+    ``entities``: a DataFrame or a CSV/Parquet path (relative: the project's) with the
+    join keys, the timestamp column and any request inputs (other columns, e.g. a
+    label, are carried through).
     ``features``: ``view:feature`` refs (``view:*`` for all). ``mode``: ``event_time``,
     ``as_known_at`` or ``as_served`` (see :mod:`~shipyard.features.pit`).
 
@@ -317,7 +324,7 @@ def training_set(
     repo = load_repo(project.config)
     refs = repo.resolve(features)  # an unknown feature fails here, before anything is read
     plan = _plan(repo, refs, full_names)
-    raw = _entity_frame(entities)
+    raw = _entity_frame(entities, project.config.root)
     frame = _checked_entities(raw, plan, timestamp_column)
     used = [*plan.joins, *(odv.name for odv in plan.on_demand)]
     versions = _versions(project, repo, used)

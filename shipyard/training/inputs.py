@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from shipyard.config import Config
 from shipyard.errors import ConfigError
+from shipyard.project import Project
+from shipyard.registry import tags
 from shipyard.storage import artifact_location
 from shipyard.store import DatasetRow, EventKind, Store
 
@@ -15,8 +17,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.data import Snapshot
+    from shipyard.features.training_set import TrainingSet
 
-__all__ = ["TrainingInputs", "prepare_inputs", "record_snapshot"]
+__all__ = [
+    "TrainingInputs",
+    "TrainingSets",
+    "no_training_data",
+    "prepare_inputs",
+    "record_snapshot",
+]
 
 
 @dataclass(frozen=True)
@@ -56,15 +65,46 @@ def record_snapshot(store: Store, snap: Snapshot) -> bool:
     return is_new
 
 
-def prepare_inputs(config: Config, store: Store, *, subject: str) -> TrainingInputs:
-    """Snapshot the configured data and validate it; halts (with an event) on failure."""
+def no_training_data() -> ConfigError:
+    """The error of a run that has neither ``train.data`` nor a training set."""
+    return ConfigError(
+        "No training data configured.",
+        hint="Set train.data in shipyard.yaml to a CSV or Parquet file or folder, or build "
+        "the data in train(ctx) with ctx.training_set(entities, features).",
+    )
+
+
+@overload
+def prepare_inputs(
+    config: Config, store: Store, *, subject: str, optional: Literal[False] = False
+) -> TrainingInputs: ...
+
+
+@overload
+def prepare_inputs(
+    config: Config, store: Store, *, subject: str, optional: bool
+) -> TrainingInputs | None: ...
+
+
+def prepare_inputs(
+    config: Config, store: Store, *, subject: str, optional: bool = False
+) -> TrainingInputs | None:
+    """Snapshot the configured data and validate it; halts (with an event) on failure.
+
+    Without ``train.data``: a ConfigError, or with ``optional`` None (the train function
+    builds its data with ``ctx.training_set``; see :class:`TrainingSets`).
+    """
     from shipyard.data import load_schema, snapshot, validate
 
     if config.train.data is None:
-        raise ConfigError(
-            "No training data configured.",
-            hint="Set train.data in shipyard.yaml to a CSV or Parquet file or folder.",
-        )
+        if not optional:
+            raise no_training_data()
+        if config.train.validation_data is not None:
+            raise ConfigError(
+                "train.validation_data is set but train.data is not.",
+                hint="Set both, or build both in train(ctx) with ctx.training_set.",
+            )
+        return None
     root = artifact_location(config)
     train_snap = snapshot(config.resolve(config.train.data), root, dvc=config.data.dvc)
     record_snapshot(store, train_snap)
@@ -99,3 +139,52 @@ def prepare_inputs(config: Config, store: Store, *, subject: str) -> TrainingInp
             )
             report.raise_for_failures()
     return TrainingInputs(train_snap, train_frame, valid_snap, valid_frame, validated=True)
+
+
+@dataclass
+class TrainingSets:
+    """The point-in-time training sets a run's train function built (``ctx.training_set``).
+
+    Each is snapshotted and recorded like any dataset. The first one is the run's
+    training set: its lineage becomes the ``shipyard.features`` tag of the run and the
+    model version, and, when ``train.data`` is not set, its snapshot is the run's data.
+    """
+
+    project: Project
+    built: list[TrainingSet] = field(default_factory=list)
+
+    def build(self, entities: Any, features: Any, **options: Any) -> TrainingSet:
+        """``features.training_set`` for the run's project, recorded and remembered."""
+        from shipyard.features.training_set import training_set
+
+        result = training_set(self.project, entities, features, **options)
+        record_snapshot(self.project.store, result.snapshot)
+        self.built.append(result)
+        return result
+
+    @property
+    def first(self) -> TrainingSet | None:
+        """The run's training set, if the train function built one."""
+        return self.built[0] if self.built else None
+
+    def tags(self, configured: TrainingInputs | None) -> dict[str, str]:
+        """The tags the run and version get from the training set (none without one)."""
+        from shipyard.features.training_set import FEATURES_TAG
+
+        first = self.first
+        if first is None:
+            return {}
+        found = {FEATURES_TAG: first.tag_value()}
+        if configured is None:
+            found[tags.DATA_DIGEST] = first.snapshot.digest
+            found[tags.DATA_SOURCE] = first.snapshot.source
+        return found
+
+    def inputs(self, configured: TrainingInputs | None) -> TrainingInputs:
+        """The run's inputs: the configured data, else the training set (an error if neither)."""
+        if configured is not None:
+            return configured
+        first = self.first
+        if first is None:
+            raise no_training_data()
+        return TrainingInputs(first.snapshot, first.frame, None, None, validated=False)

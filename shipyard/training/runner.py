@@ -23,7 +23,7 @@ from shipyard.store.event_kinds import EventKind
 from shipyard.training.context import TrainContext, seed_everything
 from shipyard.training.cost import COST_METRIC, CPU_METRIC, TrainingCost, TrainingMeter
 from shipyard.training.entrypoint import load_entrypoint
-from shipyard.training.inputs import TrainingInputs, prepare_inputs
+from shipyard.training.inputs import TrainingInputs, TrainingSets, prepare_inputs
 from shipyard.training.params import flatten
 
 if TYPE_CHECKING:
@@ -92,7 +92,9 @@ def train(
     name = config.model.name
 
     step("Snapshotting and validating data")
-    inputs = prepare_inputs(config, store, subject=f"model:{name}")
+    # Without train.data the train function builds its data with ctx.training_set.
+    configured = prepare_inputs(config, store, subject=f"model:{name}", optional=True)
+    sets = TrainingSets(project)
     func = load_entrypoint(config.train.entrypoint, config.root)
 
     step("Connecting to MLflow")
@@ -100,24 +102,28 @@ def train(
     import mlflow
 
     experiment_id = tracking.experiment_id()
+    import pandas as pd
+
     ctx = TrainContext(
-        train=inputs.train_frame,
-        validation=inputs.validation_frame,
+        train=configured.train_frame if configured else pd.DataFrame(),
+        validation=configured.validation_frame if configured else None,
         params=merged,
         seed=run_seed,
         target=config.train.target,
         _sink=_log_metric,
+        _training_set=sets.build,
     )
     env = capture_environment()
     git = git_state(config.root)
-    run_tags = _lineage_tags(config, inputs, env.digest, git, trigger, run_seed)
+    run_tags = _lineage_tags(config, configured, env.digest, git, trigger, run_seed)
     run_tags[tags.TRAINED_BY] = store.actor
 
     with mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run:
         run_id = run.info.run_id
         _drop_foreign_git_tags(tracking, run_id, run.data.tags, run_tags)
         mlflow.log_params({**flatten(merged), "seed": str(run_seed)})
-        _log_dataset(inputs, config.train.target)
+        if configured is not None:
+            _log_dataset(configured, config.train.target)
         mlflow.log_text(env.freeze, "environment/requirements.txt")
         mlflow.log_dict(
             {**env.to_dict(), "packages": list(env.packages)}, "environment/environment.json"
@@ -146,12 +152,21 @@ def train(
                 "(artifact error/traceback.txt); fix the function and run `shipyard train` again.",
             ) from exc
         mlflow.log_metric(DURATION_METRIC, elapsed)
+        inputs = sets.inputs(configured)
+        if configured is None:
+            _log_dataset(inputs, config.train.target)
+        # The training set's lineage: serving reads the version's shipyard.features tag.
+        feature_tags = sets.tags(configured)
+        if feature_tags:
+            mlflow.set_tags(feature_tags)
+            run_tags.update(feature_tags)
 
         step("Logging and registering the model")
         from shipyard.models.flavours import detect_flavour, log_model, pip_requirements
 
         flavour = detect_flavour(model)
-        features, _ = ctx.features()
+        # The model's inputs: the training set's feature columns and request inputs.
+        features = sets.first.inputs()[0] if sets.first else ctx.features()[0]
         info = log_model(
             model,
             flavour,
@@ -276,23 +291,21 @@ def _link_logged_model(tracking: Tracking, model_id: str | None, name: str, vers
 
 def _lineage_tags(
     config: Config,
-    inputs: TrainingInputs,
+    inputs: TrainingInputs | None,
     env_digest: str,
     git: Any,
     trigger: str,
     seed: int,
 ) -> dict[str, str]:
-    found = {
-        tags.PROJECT: config.project,
-        tags.ENTRYPOINT: config.train.entrypoint or "",
-        tags.DATA_DIGEST: inputs.train.digest,
-        tags.DATA_SOURCE: inputs.train.source,
-        tags.ENV_DIGEST: env_digest,
-        tags.TRIGGER: trigger,
-        tags.SEED: str(seed),
-    }
+    found = {tags.PROJECT: config.project, tags.ENTRYPOINT: config.train.entrypoint or ""}
+    if inputs is not None:  # else the data is a training set, tagged once it is built
+        found[tags.DATA_DIGEST] = inputs.train.digest
+        found[tags.DATA_SOURCE] = inputs.train.source
+    found.update({tags.ENV_DIGEST: env_digest, tags.TRIGGER: trigger, tags.SEED: str(seed)})
     if config.train.target:
         found[tags.TARGET] = config.train.target
+    if inputs is None:
+        return {**found, **_git_tags(git)}
     if inputs.validation is not None:
         found[tags.VALIDATION_DIGEST] = inputs.validation.digest
     if inputs.train.dvc is not None:
@@ -300,6 +313,11 @@ def _lineage_tags(
         found[tags.DVC_PATH] = inputs.train.dvc.path
         if inputs.train.dvc.pointer_md5 is not None:  # stale: the file's md5 is recorded
             found[tags.DVC_POINTER_MD5] = inputs.train.dvc.pointer_md5
+    return {**found, **_git_tags(git)}
+
+
+def _git_tags(git: Any) -> dict[str, str]:
+    found: dict[str, str] = {}
     if git is None:
         found[tags.GIT_COMMIT] = tags.NOT_A_GIT_REPOSITORY
     else:
