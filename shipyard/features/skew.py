@@ -359,7 +359,7 @@ def freshness_of(
     """Age of each view's served values (request time − ``feature_ts__<view>``) vs its SLA."""
     import numpy as np
 
-    request_ts = rows.times.to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6
+    request_ts = _epoch_seconds(rows.times)
     views = []
     for name in use.view_names():
         view = repo.views.get(name)
@@ -412,6 +412,15 @@ def freshness_of(
     return Freshness(
         rows.rows, (inspect, retrain, pause), views, worst(judged) if judged else "unknown"
     )
+
+
+def _epoch_seconds(times: pd.Series) -> np.ndarray:
+    """UTC timestamps as float epoch seconds."""
+    import numpy as np
+    import pandas as pd
+
+    epoch = pd.Timestamp(0, tz="UTC")
+    return ((times - epoch) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
 
 
 def read_served_rows(

@@ -57,7 +57,7 @@ USE = FeatureUse(
 
 def _rows(n: int, conv: np.ndarray, ages_s: np.ndarray | None = None) -> ServedRows:
     times = pd.Series([T0 + pd.Timedelta(seconds=i) for i in range(n)], dtype="datetime64[us, UTC]")
-    request_ts = times.to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6
+    request_ts = ((times - T0) / pd.Timedelta(seconds=1)).to_numpy() + T0.timestamp()
     ages = np.full(n, 60.0) if ages_s is None else ages_s
     inputs = pd.DataFrame(
         {

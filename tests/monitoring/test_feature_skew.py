@@ -10,6 +10,7 @@ served 10 % too high (the online pipeline computed it differently from the offli
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from shipyard.monitoring.run import run_monitor
 from shipyard.project import Project
 from shipyard.registry.aliases import move_alias
 from shipyard.store.tables import MaterializationRow
-from tests.support import TrainedExamples, project_of
+from tests.support import TrainedExamples, in_process, project_of
 
 NOW = pd.Timestamp.now(tz="UTC").floor("s")
 FEATURES = ("tenure_months", "monthly_charges", "support_calls")
@@ -305,3 +306,153 @@ def test_features_skew_command(
     out = capsys.readouterr().out
     assert "Value skew OK" in out and "customer_stats:monthly_charges: 0/400" in out
     assert "Freshness OK" in out
+
+
+# --- end to end: applied, materialised, served by build_server, monitored ---------------
+
+
+@dataclass
+class Served:
+    config: Config
+    windows: dict[str, str]
+
+
+def _driver_source(root: Path) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    event = (NOW - pd.Timedelta(minutes=30)).as_unit("us")
+    frame = pd.DataFrame(
+        {
+            "driver_id": np.arange(40, dtype=np.int64),
+            "event_timestamp": event,
+            "created": event,
+            "conv_rate": rng.uniform(0, 1, 40),
+            "trips": rng.integers(0, 50, 40).astype(np.int64),
+        }
+    )
+    (root / "data").mkdir(exist_ok=True)
+    frame.to_parquet(root / "data" / "driver_stats.parquet", index=False)
+    return frame
+
+
+def _register_drivers(config: Config) -> None:
+    """``drivers/1``: a classifier of conv_rate, trips and a request input, tagged."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from shipyard.registry import Tracking
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "conv_rate": rng.uniform(0, 1, 300),
+            "trips": rng.integers(0, 50, 300).astype(float),
+            "speed": rng.normal(50, 10, 300),
+        }
+    )
+    target = (frame["conv_rate"] + frame["trips"] / 50 > 1).astype(int)
+    train = config.root / "data" / "drivers_train.csv"
+    frame.assign(churned=target).to_csv(train, index=False)
+    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(frame, target)
+    tracking = Tracking(config)
+    with mlflow.start_run(experiment_id=tracking.experiment_id("drivers")):
+        with warnings.catch_warnings():  # MLflow: "source can be interpreted in multiple ways"
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=str(train), name="drivers")
+        mlflow.log_input(dataset, context="training")
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name="drivers",
+            signature=infer_signature(frame, model.predict(frame)),
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=["numpy.dtype"],
+        )
+    tag = {
+        "features": ["driver_stats:conv_rate", "driver_stats:trips"],
+        "columns": {"driver_stats:conv_rate": "conv_rate", "driver_stats:trips": "trips"},
+        "views": {"driver_stats": load_repo(config).views["driver_stats"].version},
+        "entity_keys": ["driver_id"],
+        "request_inputs": ["speed"],
+        "mode": "event_time",
+    }
+    tracking.client.set_model_version_tag("drivers", "1", "shipyard.features", json.dumps(tag))
+
+
+def _serve(config: Config, requests: int) -> str:
+    """Send ``requests`` one-row requests through the real server; the window they fill."""
+    from shipyard.serving.server import ServeSpec, build_server
+
+    start = pd.Timestamp.now(tz="UTC")
+    server = build_server(ServeSpec.of(config, "drivers/1"))
+    with in_process(server.app) as client:
+        for i in range(requests):
+            body = json.dumps({"instances": [{"driver_id": i % 40, "speed": 40.0 + i % 7}]})
+            status, _, payload = client.call(
+                "/v1/models/drivers:predict", body.encode(), {"Content-Type": "application/json"}
+            )
+            assert status == 200, payload
+    return _window(start, pd.Timestamp.now(tz="UTC"))
+
+
+@pytest.fixture(scope="module")
+def served(trained_examples: TrainedExamples, tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """Clean traffic first; then the online store is overwritten with conv_rate × 1.1 (the
+    same event times: a second pipeline that computes it differently) and served again."""
+    import pyarrow as pa
+    import yaml
+
+    from shipyard.config import load_config
+    from shipyard.features.materialize import materialize
+    from shipyard.features.online import open_online_store
+    from shipyard.features.registry import apply
+    from tests.support.features import driver_yaml
+
+    root = trained_examples.copy(tmp_path_factory.mktemp("served-skew") / "churn").root
+    source = _driver_source(root)
+    path = root / "shipyard.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["features"] = driver_yaml()["features"]
+    document.setdefault("monitoring", {})["min_rows"] = 20
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = load_config(path, environ={})
+    project = project_of(config)
+    try:
+        apply(project)
+        materialize(project)
+        _register_drivers(config)
+        windows = {"clean": _serve(config, 60)}
+        skewed = pa.RecordBatch.from_pandas(
+            source.assign(conv_rate=source["conv_rate"] * 1.1), preserve_index=False
+        )
+        online = open_online_store(config)
+        try:
+            online.write(load_repo(config).views["driver_stats"], ["driver_id"], skewed)
+        finally:
+            online.close()
+        windows["skewed"] = _serve(config, 60)
+    finally:
+        project.close()
+    return Served(config, windows)
+
+
+def test_served_clean_traffic_is_silent_and_seeded_skew_is_caught(served: Served) -> None:
+    project = project_of(served.config)
+    try:
+        clean = run_monitor(project, "drivers", version="1", window=served.windows["clean"])
+        skewed = run_monitor(project, "drivers", version="1", window=served.windows["skewed"])
+    finally:
+        project.close()
+    assert clean.skew is not None and clean.skew["value"]["level"] == "ok", clean.skew
+    assert all(s["level"] == "ok" for s in clean.signals if s["name"].startswith("skew:value:"))
+    assert clean.alerts is not None
+    assert not [name for name in clean.alerts["opened"] if name.startswith("skew:")]
+
+    conv = _signal(skewed, "skew:value:driver_stats:conv_rate")
+    assert conv["level"] == "pause" and conv["score"] == pytest.approx(1.0)
+    assert conv["compared"] == 60
+    assert _signal(skewed, "skew:value:driver_stats:trips")["level"] == "ok"
+    assert skewed.alerts is not None
+    assert "skew:value:driver_stats:conv_rate" in skewed.alerts["opened"]
