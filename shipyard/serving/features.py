@@ -1,11 +1,11 @@
 """Served features: a model that declares feature views gets them looked up per request.
 
-A version registered with the MLflow tag ``shipyard.features`` (written by training) is
-served from entity keys: the client sends the keys (and any request-time inputs), the
-validate step reads *those* (:attr:`FeaturePlan.request_spec`: a missing key is a 400
-naming it, in every protocol), and the enrich step reads every view's rows from the
-online store (one ``read`` per view per request, all the request's rows at once),
-applies the view's ttl against now (an expired row is missing), its missing policy
+A version registered with the MLflow tag ``shipyard.features`` (``registry.tags.FEATURES``,
+written by training) is served from entity keys: the client sends the keys (and any
+request-time inputs), the validate step reads *those* (:attr:`FeaturePlan.request_spec`:
+a missing key is a 400 naming it, in every protocol), and the enrich step reads every
+view's rows from the online store (one ``read`` per view per request, all the request's
+rows at once), applies the view's ttl against now (an expired row is missing), its missing policy
 (``null``: NaN/None, ``default``: the view's defaults, ``reject``: 404 naming the
 entity), runs the on-demand views on the looked-up values and request inputs, and
 assembles the model's matrix in its column order.
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from shipyard.serving.request import Request
 
 __all__ = [
-    "FEATURES_TAG",
     "TS_PREFIX",
     "FeatureAttacher",
     "FeatureCheck",
@@ -55,9 +54,6 @@ __all__ = [
     "pii_columns",
     "sent_spec",
 ]
-
-FEATURES_TAG = "shipyard.features"
-"""The model-version tag naming the features a version reads (JSON, written by training)."""
 
 TS_PREFIX = "feature_ts__"
 """Logged column ``feature_ts__<view>``: the served row's event time, epoch seconds."""
@@ -483,8 +479,9 @@ class FeatureAttacher:
 
     def attach(self, client: MlflowClient, served: ServedModel) -> ServedModel:
         """``served``, with a :class:`FeatureSpec` when its version has the features tag."""
-        tags = client.get_model_version(served.name, served.version).tags or {}
-        tag = tags.get(FEATURES_TAG)
+        from shipyard.registry.tags import FEATURES  # the registry (MLflow) only when loading
+
+        tag = (client.get_model_version(served.name, served.version).tags or {}).get(FEATURES)
         if not tag:
             return served
         return self.with_plan(served, tag)

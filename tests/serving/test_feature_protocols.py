@@ -27,7 +27,8 @@ from shipyard.config import Config, load_config
 from shipyard.features.online import open_online_store
 from shipyard.features.repo import load_repo
 from shipyard.registry import Tracking
-from shipyard.serving.features import FEATURES_TAG, TS_PREFIX, FeatureSpec
+from shipyard.registry.tags import FEATURES as FEATURES_TAG
+from shipyard.serving.features import TS_PREFIX, FeatureSpec
 from shipyard.serving.server import ServeSpec, build_server
 from tests.support import in_process
 from tests.support.features import driver_yaml, write_driver_stats
