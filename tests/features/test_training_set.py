@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from shipyard.config import Config, load_config
 from shipyard.data import dataset_digest, load_snapshot
 from shipyard.errors import ConfigError, DataError
 from shipyard.features import load_repo
@@ -184,3 +185,74 @@ def test_as_served_sees_only_what_was_materialised(tmp_path: Path) -> None:
     assert served.frame.loc[1, "conv_rate"] == pytest.approx(0.11)
     latest = training_set(project, entities, "driver_stats:conv_rate")
     assert latest.frame["conv_rate"].tolist() == pytest.approx([0.99, 0.99])
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from shipyard.cli import run
+
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, out + err
+
+
+@pytest.fixture
+def cli_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = driver_project(tmp_path).root
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_the_cli_prints_rows_nulls_versions_and_the_snapshot(
+    cli_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli(capsys, "features", "apply")[0] == 0
+    entities = FEAST_PIT / "entities.csv"
+    refs = "driver_stats:conv_rate,driver_stats:trips"
+    code, out, both = _cli(
+        capsys, "features", "training-set", "--entities", str(entities), "--features", refs,
+        "--out", "sets/drivers.parquet", "--json",
+    )  # fmt: skip
+    assert code == 0, both
+    summary = json.loads(out)
+    assert summary["rows"] == 10
+    assert summary["null_counts"] == {"conv_rate": 4, "trips": 4}
+    assert summary["output_columns"] == [
+        "driver_id",
+        "event_timestamp",
+        "label",
+        "conv_rate",
+        "trips",
+    ]
+    written = pd.read_parquet(cli_project / "sets" / "drivers.parquet")
+    assert dataset_digest(written) == summary["snapshot"]["digest"]
+    project = project_of(load_config_of(cli_project))
+    try:
+        assert project.store.dataset(summary["snapshot"]["digest"]) is not None  # recorded
+    finally:
+        project.close()
+    code, out, both = _cli(
+        capsys, "features", "training-set", "--entities", str(entities), "--features", refs,
+        "--mode", "as_known_at",
+    )  # fmt: skip
+    assert code == 0, both
+    assert "10 rows × 5 columns (as_known_at)" in out
+    assert "driver_stats:conv_rate" in out and summary["views"]["driver_stats"] in out
+
+
+def test_the_cli_names_a_bad_feature_and_a_bad_mode(
+    cli_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entities = str(FEAST_PIT / "entities.csv")
+    code, _, both = _cli(
+        capsys, "features", "training-set", "--entities", entities, "--features", "driver_stats:x"
+    )
+    assert code != 0 and "no feature 'x'" in both and "Traceback" not in both
+    code, _, both = _cli(
+        capsys, "features", "training-set", "--entities", entities,
+        "--features", "driver_stats:trips", "--mode", "sometime",
+    )  # fmt: skip
+    assert code != 0 and "Unknown mode 'sometime'" in both and "Traceback" not in both
+
+
+def load_config_of(root: Path) -> Config:
+    return load_config(root / "shipyard.yaml", environ={})
