@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from shipyard.features.repo import FeatureRepo
     from shipyard.project import Project
 
-__all__ = ["FEATURES_TAG", "TrainingSet", "training_set"]
+__all__ = [
+    "FEATURES_TAG",
+    "HistoricalFeatures",
+    "TrainingSet",
+    "historical_features",
+    "training_set",
+]
 
 FEATURES_TAG = "shipyard.features"
 """The MLflow run and model-version tag holding :meth:`TrainingSet.lineage` as JSON."""
@@ -290,7 +296,22 @@ def _snapshot(project: Project, frame: pd.DataFrame, key: str) -> Snapshot:
     return snapshot(path, artifact_location(project.config), dvc=project.config.data.dvc)
 
 
-def training_set(
+@dataclass(frozen=True)
+class HistoricalFeatures:
+    """A point-in-time join's result before it is snapshotted (see :func:`training_set`)."""
+
+    frame: pd.DataFrame
+    refs: tuple[str, ...]
+    columns: dict[str, str]
+    views: dict[str, str]
+    entity_keys: tuple[str, ...]
+    request_inputs: tuple[str, ...]
+    entities_digest: str
+    mode: str
+    timestamp_column: str
+
+
+def historical_features(
     project: Project,
     entities: pd.DataFrame | str | Path,
     features: str | list[str] | tuple[str, ...],
@@ -298,27 +319,32 @@ def training_set(
     mode: PitMode = "event_time",
     timestamp_column: str = "event_timestamp",
     full_names: bool = False,
-) -> TrainingSet:
-    """The features each entity row had at its timestamp, snapshotted, with lineage.
+) -> HistoricalFeatures:
+    """The features each entity row had at its timestamp (in entity order), not stored.
 
-    ``entities``: a DataFrame or a CSV/Parquet path (relative: the project's) with the
-    join keys, the timestamp column and any request inputs (other columns, e.g. a
-    label, are carried through).
-    ``features``: ``view:feature`` refs (``view:*`` for all). ``mode``: ``event_time``,
-    ``as_known_at`` or ``as_served`` (see :mod:`~shipyard.features.pit`).
-
-    An unknown view or feature, a missing entity column, a view not applied (or changed
-    since) and a source whose schema changed fail before any join runs. The snapshot is
-    stored but not recorded in the control plane: the caller records it
-    (``shipyard.training.inputs.record_snapshot``).
+    The join of :func:`training_set` without the snapshot: for checks that recompute
+    features (skew) rather than train on them. Needs ``models:read``.
     """
     from shipyard.access import Scope
+
+    project.authorize(Scope.MODELS_READ)
+    return _join(project, entities, features, mode, timestamp_column, full_names)
+
+
+def _join(
+    project: Project,
+    entities: pd.DataFrame | str | Path,
+    features: str | list[str] | tuple[str, ...],
+    mode: PitMode,
+    timestamp_column: str,
+    full_names: bool,
+) -> HistoricalFeatures:
     from shipyard.data import dataset_digest
+    from shipyard.features.pit import point_in_time_join
     from shipyard.features.registry import schema_drift
     from shipyard.features.repo import load_repo
     from shipyard.features.sources import connect, source_relation
 
-    project.authorize(Scope.MODELS_TRAIN)
     if mode not in MODES:
         raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of {', '.join(MODES)}.")
     repo = load_repo(project.config)
@@ -352,8 +378,6 @@ def training_set(
             )
         con.register("shipyard_entities", frame.assign(**{ROW_COLUMN: range(len(frame))}))
         runs = _runs(con, project, list(plan.joins)) if mode == "as_served" else None
-        from shipyard.features.pit import point_in_time_join
-
         joined = point_in_time_join(
             con,
             "shipyard_entities",
@@ -367,23 +391,59 @@ def training_set(
         con.close()
     _compute_on_demand(joined, plan)
     ordered = [*frame.columns, *(plan.columns[str(ref)] for ref in refs)]
-    joined = joined[ordered]
-
-    entities_digest = dataset_digest(raw)
-    key_text = json.dumps([list(plan.columns), versions, entities_digest, mode], sort_keys=True)
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    snap = _snapshot(project, joined, key)
-    return TrainingSet(
-        frame=snap.frame(),
-        snapshot=snap,
+    return HistoricalFeatures(
+        frame=joined[ordered],
         refs=tuple(str(ref) for ref in refs),
         columns=plan.columns,
         views=versions,
         entity_keys=plan.entity_keys,
         request_inputs=plan.request_inputs,
-        entities_digest=entities_digest,
+        entities_digest=dataset_digest(raw),
         mode=mode,
         timestamp_column=timestamp_column,
+    )
+
+
+def training_set(
+    project: Project,
+    entities: pd.DataFrame | str | Path,
+    features: str | list[str] | tuple[str, ...],
+    *,
+    mode: PitMode = "event_time",
+    timestamp_column: str = "event_timestamp",
+    full_names: bool = False,
+) -> TrainingSet:
+    """The features each entity row had at its timestamp, snapshotted, with lineage.
+
+    ``entities``: a DataFrame or a CSV/Parquet path (relative: the project's) with the
+    join keys, the timestamp column and any request inputs (other columns, e.g. a
+    label, are carried through).
+    ``features``: ``view:feature`` refs (``view:*`` for all). ``mode``: ``event_time``,
+    ``as_known_at`` or ``as_served`` (see :mod:`~shipyard.features.pit`).
+
+    An unknown view or feature, a missing entity column, a view not applied (or changed
+    since) and a source whose schema changed fail before any join runs. Needs
+    ``models:train``. The snapshot is stored but not recorded in the control plane: the
+    caller records it (``shipyard.training.inputs.record_snapshot``).
+    """
+    from shipyard.access import Scope
+
+    project.authorize(Scope.MODELS_TRAIN)
+    found = _join(project, entities, features, mode, timestamp_column, full_names)
+    key_text = json.dumps([found.columns, found.views, found.entities_digest, mode], sort_keys=True)
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    snap = _snapshot(project, found.frame, key)
+    return TrainingSet(
+        frame=snap.frame(),  # the stored copy: what a reproduction reads back
+        snapshot=snap,
+        refs=found.refs,
+        columns=found.columns,
+        views=found.views,
+        entity_keys=found.entity_keys,
+        request_inputs=found.request_inputs,
+        entities_digest=found.entities_digest,
+        mode=found.mode,
+        timestamp_column=found.timestamp_column,
     )
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from shipyard.config import Config, load_config
 from shipyard.data import dataset_digest, load_snapshot
-from shipyard.errors import ConfigError, DataError
+from shipyard.errors import ConfigError, DataError, Forbidden
 from shipyard.features import load_repo
 from shipyard.features.registry import apply
-from shipyard.features.training_set import FEATURES_TAG, training_set
+from shipyard.features.training_set import FEATURES_TAG, historical_features, training_set
 from shipyard.store.feature_views import finish_materialization, start_materialization
 from tests.support import project_of
 from tests.support.features import (
@@ -159,6 +159,21 @@ def test_on_demand_features_run_once_over_the_joined_frame(tmp_path: Path) -> No
     assert set(result.views) == {"driver_stats", "ride_features"}
     with pytest.raises(DataError, match="'distance_km' \\(request input"):
         training_set(project, driver_entities(), "ride_features:rate_pct")
+
+
+def test_historical_features_join_without_storing_anything(applied) -> None:
+    viewer = project_of(applied.config, "vera", role="viewer")
+    try:
+        found = historical_features(viewer, driver_entities(), "driver_stats:conv_rate")
+        with pytest.raises(Forbidden):
+            training_set(viewer, driver_entities(), "driver_stats:conv_rate")
+    finally:
+        viewer.close()
+    assert found.frame["conv_rate"].isna().sum() == 4
+    assert found.columns == {"driver_stats:conv_rate": "conv_rate"}
+    stored = training_set(applied, driver_entities(), "driver_stats:conv_rate")
+    assert found.frame.equals(stored.frame)
+    assert found.entities_digest == stored.entities_digest
 
 
 def test_full_names_prefix_the_view(applied) -> None:
