@@ -51,10 +51,15 @@ def add_feature_skew(project: Project, result: MonitorResult, current: LogWindow
     Marks the served columns' feature results as distribution skew. False (and nothing
     changed) when the version uses no features.
     """
+    from shipyard.errors import ShipyardError
     from shipyard.features.skew import ServedRows, check_skew
 
     rows = ServedRows(current.inputs, current.times, current.request_ids)
-    check = check_skew(project, result.model, result.version, rows=rows)
+    try:
+        check = check_skew(project, result.model, result.version, rows=rows)
+    except ShipyardError as error:  # drift and performance must not go blind with it
+        result.skew = {"level": "unknown", "error": error.message, "hint": error.hint}
+        return True
     if check is None:
         return False
     served = _served_columns(check)
@@ -184,7 +189,7 @@ def skew_signals(skew: dict[str, Any] | None) -> list[dict[str, Any]]:
     A verdict that could not be reached (``unknown``: too few values, a column missing)
     is a signal at ``ok`` without a score, which neither alerts nor resolves.
     """
-    if not skew:
+    if not skew or "value" not in skew:
         return []
     value, freshness = skew["value"], skew["freshness"]
     bands = dict(zip(("inspect", "retrain", "pause"), value["bands"], strict=True))

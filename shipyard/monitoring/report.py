@@ -132,6 +132,8 @@ def _skew(result: MonitorResult) -> str:
     skew = result.skew
     if not skew:
         return ""
+    if "value" not in skew:
+        return f"<h2>Training-serving skew: not checked</h2><p>{escape(str(skew.get('error')))}</p>"
     value, freshness = skew["value"], skew["freshness"]
     rows = []
     for item in value["features"]:

@@ -231,6 +231,24 @@ def test_freshness_breach(trained_examples: TrainedExamples, tmp_path: Path) -> 
     assert result.skew is not None and result.skew["freshness"]["level"] == "pause"
 
 
+def test_an_unreadable_source_leaves_drift_monitoring_working(
+    trained_examples: TrainedExamples, tmp_path: Path
+) -> None:
+    config = trained_examples.copy(tmp_path / "churn", {})
+    built = set_up_feature_model(config)
+    (config.root / "data" / "customer_stats.parquet").unlink()
+    try:
+        result = run_monitor(built.project, "churn", window=built.clean)
+    finally:
+        built.project.close()
+    assert result.skew is not None and result.skew["level"] == "unknown"
+    assert "customer_stats" in result.skew["error"]
+    assert not [s for s in result.signals if s["name"].startswith("skew:")]
+    assert {f"feature:{name}" for name in COLUMNS} <= {s["name"] for s in result.signals}
+    assert result.report_path is not None
+    assert "Training-serving skew: not checked" in Path(result.report_path).read_text()
+
+
 def test_monitor_json_and_report_show_skew(
     feature_model: FeatureModel, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
