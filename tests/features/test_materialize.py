@@ -266,3 +266,26 @@ def test_freshness_against_the_sla(tmp_path: Path) -> None:
     assert freshness(project, view, now=_at(5)).breached is True
     no_sla = load_repo(driver_project(tmp_path / "other")).views["driver_stats"]
     assert freshness(project, no_sla, now=_at(5)).breached is None
+
+
+def test_a_postgres_project_materialises_a_postgres_table(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(postgres_url)
+    frame = pd.read_parquet(driver_project(tmp_path / "files").root / DRIVER_STATS)
+    frame.to_sql("driver_stats", engine, index=False)
+    engine.dispose()
+    document = driver_yaml(source={"table": "driver_stats"})
+    config = driver_project(tmp_path, database_url=postgres_url, features=document["features"])
+    project = _applied(config)
+    try:
+        [first] = materialize(project, until=_at(6))
+        [second] = materialize(project, until=_at(12))
+        assert (first.rows, second.rows, second.start_ts) == (5, 1, _at(6))
+        assert _online(project, 1) == (0.99, 99) and _online(project, 3) == (0.3, 30)
+        runs = materializations(project.store, "driver_stats")
+        assert [run.end_ts for run in runs] == [_at(6), _at(12)]
+    finally:
+        project.close()
