@@ -101,8 +101,12 @@ class PiiPolicy:
                 f"pii.raw_store ({raw_store}) is inside the prediction logs ({logs}).",
                 hint="Keep raw PII in a folder of its own, e.g. .shipyard/pii.",
             )
+        # Feature views declared in shipyard.yaml name their PII features; those columns
+        # are tagged ``pii`` wherever the policy is built (server, references, reports).
+        columns = {name: "pii" for view in config.features.views for name in view.pii}
+        columns.update({str(c): str(t) for c, t in settings.columns.items()})
         return cls(
-            columns={str(c): str(t) for c, t in settings.columns.items()},
+            columns=columns,
             masking=masking,
             secret=config.resolve(settings.secret),
             retain_raw=settings.retain_raw,

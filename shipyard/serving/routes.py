@@ -183,7 +183,11 @@ class _Answers:
         if model.classes is not None:
             outputs["predict_proba"] = ("FP64", [-1, len(model.classes)])
         versions = [model.version] if version else sorted(lineup.models)
-        return _json(model_metadata(self.name, versions, model.spec, outputs))
+        # A model served from entity keys lists what the client sends (keys and request
+        # inputs), not the columns the server looks up.
+        from shipyard.serving.features import sent_spec
+
+        return _json(model_metadata(self.name, versions, sent_spec(model.spec), outputs))
 
     async def v2_model_ready(self, request: Request) -> Response:
         lineup = self.lineup(request)

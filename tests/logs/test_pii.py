@@ -243,3 +243,31 @@ def test_a_served_model_logs_masked_inputs_and_drift_still_works(tagged: Config)
     for value in ("month-to-month", "two-year", ">west<", '"west"', ">north<", '"north"'):
         assert value not in report, value
     project.close()
+
+
+def test_pii_features_of_views_in_the_yaml_are_tagged_wherever_the_policy_is_built(
+    tmp_path: Path,
+) -> None:
+    """The server, references and reports all build the policy from the config, so a
+    view's PII feature is masked alike in the log and in the reference."""
+    config = Config.model_validate(
+        {
+            "root": tmp_path,
+            "features": {
+                "entities": [{"name": "customer", "join_keys": ["customer_id"]}],
+                "views": [
+                    {
+                        "name": "profile",
+                        "entities": ["customer"],
+                        "source": {"path": "profile.parquet"},
+                        "features": {"postcode": "string", "age": "int64"},
+                        "pii": ["postcode"],
+                    }
+                ],
+            },
+            "pii": {"columns": {"email": "pii"}},
+        }
+    )
+    policy = PiiPolicy.from_config(config)
+    assert policy.columns == {"postcode": "pii", "email": "pii"}
+    assert policy.tag_of("age") is None
