@@ -95,6 +95,13 @@ def _print(report: dict[str, Any]) -> None:
             f"  {esc(view['view'])}: {sla}, stale {share}, age p50/p95 {ages}, "
             f"{view['missing']} served missing {_level(view['level'])}" + _note(view)
         )
+        store = (freshness.get("store") or {}).get(view["view"])
+        if store:
+            age = store.get("age_seconds")
+            console.print(
+                f"    online store now: last materialised {esc(str(store.get('last_run_at')))}"
+                + ("" if age is None else f", newest row {age:.0f}s old")
+            )
 
 
 def _note(item: dict[str, Any]) -> str:

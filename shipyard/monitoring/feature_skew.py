@@ -134,6 +134,7 @@ def skew_report(
                 )
     summary = skew_summary(check, features)
     summary.update(model=name, version=version, window=spec.describe())
+    summary["freshness"]["store"] = _store_freshness(project, check)
     if not features:
         summary["distribution"]["note"] = (
             f"not judged: {current.rows} rows, fewer than monitoring.min_rows {settings.min_rows}"
@@ -141,6 +142,19 @@ def skew_report(
             else "no served column is in the training reference"
         )
     return summary
+
+
+def _store_freshness(project: Project, check: SkewCheck) -> dict[str, Any]:
+    """Per view, what the online store holds now: its last run and its newest row's age."""
+    from shipyard.features.materialize import freshness
+    from shipyard.features.repo import load_repo
+
+    repo = load_repo(project.config)
+    return {
+        view.view: freshness(project, repo.views[view.view]).to_dict()
+        for view in check.freshness.views
+        if view.view in repo.views
+    }
 
 
 def _served_columns(check: SkewCheck) -> set[str]:

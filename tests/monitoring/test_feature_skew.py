@@ -136,6 +136,7 @@ def set_up_feature_model(config: Config, sla_hours: float = 1) -> FeatureModel:
                 started_at=(NOW - pd.Timedelta(minutes=20)).to_pydatetime(),
                 finished_at=(NOW - pd.Timedelta(minutes=19)).to_pydatetime(),
                 rows=ROWS,
+                max_event_ts=(NOW - pd.Timedelta(minutes=30)).to_pydatetime(),
                 status="done",
             )
         )
@@ -319,11 +320,13 @@ def test_features_skew_command(
     assert value["customer_stats:tenure_months"]["mismatched"] == 0
     assert {f["feature"] for f in data["distribution"]["features"]} == set(FEATURES)
     assert data["freshness"]["views"][0]["stale"] == 0
+    store = data["freshness"]["store"]["customer_stats"]
+    assert store["last_run_at"] is not None and store["age_seconds"] >= 30 * 60
 
     assert run(["features", "skew", "churn", "--window", feature_model.clean]) == 0
     out = capsys.readouterr().out
     assert "Value skew OK" in out and "customer_stats:monthly_charges: 0/400" in out
-    assert "Freshness OK" in out
+    assert "Freshness OK" in out and "online store now: last materialised" in out
 
 
 # --- end to end: applied, materialised, served by build_server, monitored ---------------
