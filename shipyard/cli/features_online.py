@@ -64,6 +64,8 @@ def materialize_cmd(
     if as_json:
         print_json([result.to_dict() for result in results])
         return
+    if not results:
+        console.print("No feature views are defined: nothing to materialise.")
     for result in results:
         _print_run(result)
 

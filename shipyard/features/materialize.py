@@ -172,6 +172,8 @@ def materialize(
         raise ConfigError("--since is not before --until (or now): the window is empty.")
     repo = load_repo(project.config)
     chosen = plain_views(repo, views)
+    if not chosen:
+        return []
     for view in chosen:
         schema_drift(project, view, repo)
     store = online or open_online_store(project.config)

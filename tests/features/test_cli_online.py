@@ -118,3 +118,16 @@ def test_materialize_errors_are_messages(project: Path, capsys: Capture) -> None
     code, _, both = cli(capsys, "features", "materialize")
     assert code == 4 and "'conv_rate'" in both
     assert "Traceback" not in both
+
+
+def test_a_project_without_views_has_nothing_to_materialise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    (tmp_path / "shipyard.yaml").write_text("project: bare\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, both = cli(capsys, "features", "materialize")
+    assert code == 0, both
+    assert "No feature views are defined" in out
+    code, out, _ = cli(capsys, "features", "materialize", "--json")
+    assert code == 0 and json.loads(out) == []
+    assert not (tmp_path / ".shipyard" / "features" / "online.db").exists()
