@@ -318,3 +318,55 @@ def test_recomputed_as_served_from_the_log(tmp_path: Path, factor: float, level:
     freshness = freshness_of(rows, RIDES_USE, repo, SETTINGS.stale_bands)
     assert freshness.views[0].missing == 3
     assert freshness.views[0].p50_age_seconds == pytest.approx(25 * 60, abs=60)
+
+
+ON_DEMAND = """
+import numpy as np
+
+@on_demand(
+    sources=["driver_stats:conv_rate"],
+    features=[Feature("conv_per_km", "float64")],
+    request_inputs=[Feature("distance", "float64")],
+)
+def ride(columns):
+    return {"conv_per_km": np.asarray(columns["conv_rate"]) / columns["distance"]}
+"""
+
+
+def test_on_demand_features_are_recomputed_by_their_own_function(tmp_path: Path) -> None:
+    from shipyard.features.skew import read_served_rows, recompute_as_served
+    from tests.support import project_of
+    from tests.support.features import features_py, python_driver_project
+
+    text = features_py().replace(
+        "from shipyard.features import", "from shipyard.features import on_demand,"
+    )
+    config = python_driver_project(tmp_path, text + ON_DEMAND)
+    source = _source(config.root)
+    project = project_of(config)
+    try:
+        _materialised(project)
+        _log(config, source, 1.0)
+        rows = read_served_rows(config, "rides", "1")
+        distance = np.arange(1, rows.rows + 1, dtype=np.float64)
+        inputs = rows.inputs.assign(distance=distance)
+        newest = source.sort_values("event_timestamp").groupby("driver_id").last()
+        served = newest.loc[inputs["driver_id"].astype(int), "conv_rate"].to_numpy() / distance
+        served[0] *= 2  # one request served a wrong on-demand value
+        rows = ServedRows(inputs.assign(conv_per_km=served), rows.times, rows.request_ids)
+        use = FeatureUse(
+            features=("ride:conv_per_km",),
+            columns={"ride:conv_per_km": "conv_per_km"},
+            views={},
+            entity_keys=("driver_id",),
+            request_inputs=("distance",),
+        )
+        repo = load_repo(config)
+        expected = recompute_as_served(config, project.store, use, repo, rows)
+        result = value_skew_of(rows, expected, use, repo, SETTINGS)
+    finally:
+        project.close()
+    (conv,) = result.features
+    assert (conv.compared, conv.mismatched) == (DRIVERS, 1)
+    assert conv.examples[0].request_id == "q0"
+    assert conv.examples[0].served == pytest.approx(2 * conv.examples[0].expected)
