@@ -285,6 +285,28 @@ def test_reads_from_many_threads_at_once(store: OnlineStore) -> None:
     assert len(seen) == 200
 
 
+def test_racing_writers_leave_the_newest_row(store: OnlineStore) -> None:
+    view = _view()
+    errors: list[BaseException] = []
+
+    def writer(offset: int) -> None:
+        try:  # each writer's hours interleave with the others', newest last or first
+            hours = [offset + 4 * i for i in range(25)]
+            for hour in hours if offset % 2 else reversed(hours):
+                store.write(view, ["driver_id"], _batch([{"id": 1, "at": hour, "trips": hour}]))
+        except BaseException as exc:  # collected and re-raised on the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    row = store.read(view, [(1,)])[0]
+    assert row is not None and row.values[1] == 99 and row.event_ts == EPOCH0 + 99 * 3600
+
+
 def test_entity_key_is_canonical() -> None:
     assert {entity_key([v]) for v in (1, 1.0, "1", np.int64(1), np.float64(1.0))} == {"1"}
     assert entity_key([1.5]) == "1.5"
