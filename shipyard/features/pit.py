@@ -150,6 +150,54 @@ def _asof_cte(view: ViewJoin, index: int) -> str:
     )
 
 
+def _best_asof_ctes(view: ViewJoin, index: int, mode: str, runs: str | None) -> list[str]:
+    """``as_known_at`` / ``as_served`` as an ASOF join on the time each row became visible.
+
+    A row is visible from ``greatest(event, created)`` (as known at) or from the end of
+    the first run that copied it (as served). Ordered by that time, a running maximum of
+    (event, created, values) is, at each visibility time, the row the rank join would
+    pick among everything visible by then; the ASOF join takes the latest visibility
+    time at or before the entity time.
+    """
+    s, k = f"s{index}", f"k{index}"
+    keys = ", ".join(f"{s}.{_q(key)}" for key in view.join_keys)
+    packed = ", ".join(
+        ["'ev': " + f"{s}.ev", "'cr': " + f"{s}.cr"]
+        + [f"'f{i}': {s}.{_q(f'f{i}')}" for i in range(len(view.features))]
+    )
+    if mode == "as_known_at":
+        visible = f"greatest({s}.ev, {s}.cr)"
+        source = f"{s} WHERE {s}.cr IS NOT NULL"
+    else:
+        r = f"r{index}"
+        visible = _ts(f"{r}.finished_at")
+        source = (
+            f"{s} JOIN {runs} AS {r} ON {r}.view = {_lit(view.name)}"
+            f" AND {r}.finished_at IS NOT NULL"
+            f" AND ({r}.start_ts IS NULL OR {s}.ev > {_ts(f'{r}.start_ts')})"
+            f" AND {s}.ev <= {_ts(f'{r}.end_ts')}"
+        )
+        if view.created_column:
+            source += f" AND {s}.cr <= {_ts(f'{r}.started_at')}"
+    running = (
+        f"max({{{packed}}}) OVER (PARTITION BY {keys} ORDER BY {visible} "
+        "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    key_names = ", ".join(_q(key) for key in view.join_keys)
+    floor = _ttl_floor(view)
+    keep = f"{k}.best IS NOT NULL" + ("" if floor is None else f" AND {k}.best.ev >= {floor}")
+    columns = ", ".join(
+        f"CASE WHEN {keep} THEN {k}.best.f{i} END AS {_q(out)}"
+        for i, (_, out) in enumerate(view.features)
+    )
+    return [
+        f"{k} AS (SELECT DISTINCT ON ({key_names}, vis) * FROM (SELECT {keys}, "
+        f"{visible} AS vis, {running} AS best FROM {source}))",
+        f"j{index} AS (SELECT e.{ROW_COLUMN}, {columns} FROM e "
+        f"ASOF LEFT JOIN {k} ON {_key_match(view, k)} AND e.{_TS} >= {k}.vis)",
+    ]
+
+
 def _rank_cte(view: ViewJoin, index: int, mode: str, runs: str | None) -> str:
     s = f"s{index}"
     conditions = [_key_match(view, s)]
@@ -205,10 +253,16 @@ def pit_sql(
     else:
         row = "" if row_column == ROW_COLUMN else f", {_q(row_column)} AS {ROW_COLUMN}"
     ctes = [f"e AS (SELECT *, {_ts(_q(timestamp_column))} AS {_TS}{row} FROM {entities})"]
-    use_asof = mode == "event_time" and strategy == "asof"
     for index, view in enumerate(views):
-        ctes.append(_source_cte(view, f"s{index}", dedupe=use_asof))
-        ctes.append(_asof_cte(view, index) if use_asof else _rank_cte(view, index, mode, runs))
+        effective = "event_time" if mode == "as_known_at" and not view.created_column else mode
+        latest = effective == "event_time" and strategy == "asof"
+        ctes.append(_source_cte(view, f"s{index}", dedupe=latest))
+        if latest:
+            ctes.append(_asof_cte(view, index))
+        elif strategy == "asof":
+            ctes.extend(_best_asof_ctes(view, index, effective, runs))
+        else:
+            ctes.append(_rank_cte(view, index, effective, runs))
     hidden = {_TS, ROW_COLUMN} | ({row_column} if row_column else set())
     selected = [f"e.* EXCLUDE ({', '.join(_q(name) for name in sorted(hidden))})"]
     joined = ""

@@ -59,9 +59,15 @@ def test_event_time_gives_feasts_default_answers(con, strategy) -> None:
     _assert_matches(out, "truth_event_time.csv")
 
 
-def test_as_known_at_gives_feasts_created_cutoff_answers(con) -> None:
+@pytest.mark.parametrize("strategy", ["asof", "rank"])
+def test_as_known_at_gives_feasts_created_cutoff_answers(con, strategy) -> None:
     out = point_in_time_join(
-        con, "entities", [DRIVER_STATS], mode="as_known_at", row_column=ROW_COLUMN
+        con,
+        "entities",
+        [DRIVER_STATS],
+        mode="as_known_at",
+        row_column=ROW_COLUMN,
+        strategy=strategy,
     )
     _assert_matches(out, "truth_created_cutoff.csv")
 
@@ -74,7 +80,8 @@ def test_rows_keep_the_entity_order_and_duplicates(con) -> None:
     assert out.loc[9, "conv_rate"] == pytest.approx(0.1)  # the duplicate of row 0
 
 
-def test_as_served_sees_only_rows_of_finished_runs(con) -> None:
+@pytest.mark.parametrize("strategy", ["asof", "rank"])
+def test_as_served_sees_only_rows_of_finished_runs(con, strategy) -> None:
     at = pd.Timestamp("2024-01-01 00:00", tz="UTC")
     runs = pd.DataFrame(
         {
@@ -87,7 +94,13 @@ def test_as_served_sees_only_rows_of_finished_runs(con) -> None:
     )
     con.register("runs", runs)
     out = point_in_time_join(
-        con, "entities", [DRIVER_STATS], mode="as_served", runs="runs", row_column=ROW_COLUMN
+        con,
+        "entities",
+        [DRIVER_STATS],
+        mode="as_served",
+        runs="runs",
+        row_column=ROW_COLUMN,
+        strategy=strategy,
     )
     # 00:30 (rows 0 and 9) is before the run finished: the online store was empty.
     assert pd.isna(out.loc[0, "conv_rate"]) and pd.isna(out.loc[9, "conv_rate"])

@@ -2,7 +2,7 @@
 
 Random sources (ties on event time, a created column), random entity rows (unknown
 entities, rows on the event grid, a duplicate), a random ttl, and for ``as_served``
-random materialisation runs; all three modes and both event-time strategies.
+random materialisation runs; all three modes, each by ASOF join and by window rank.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -76,6 +77,57 @@ def _runs(draw: st.DrawFn) -> list[dict[str, Any]]:
     return runs
 
 
+def _on_the_edges(
+    seed: int,
+    source: pd.DataFrame,
+    entities: pd.DataFrame,
+    runs: list[dict[str, Any]],
+    ttl: timedelta | None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Move some times onto the boundaries the modes compare: an entity time equal to a
+    row's created time, a run's finish or a row's event time plus the ttl; a run started
+    exactly when the newest row of a driver was created (and an entity row of that driver
+    when the run finished)."""
+    rng = np.random.default_rng(seed)
+    extra: list[tuple[int, pd.Timestamp]] = []
+    if len(source):
+        newest = source.sort_values(["event_timestamp", "created"]).groupby("driver_id").tail(1)
+        for run in runs:
+            if rng.random() < 0.5:
+                row = newest.iloc[rng.integers(len(newest))]
+                run["started_at"] = row["created"]
+                if run["start_ts"] is not None and run["start_ts"] >= row["event_timestamp"]:
+                    run["start_ts"] = None
+                run["end_ts"] = max(run["end_ts"], row["event_timestamp"])
+                run["finished_at"] = max(run["finished_at"], row["created"])
+                extra.append((int(row["driver_id"]), run["finished_at"]))
+    edges = [*source["created"].tolist(), *(run["finished_at"] for run in runs)]
+    if ttl is not None:
+        edges.extend(source["event_timestamp"] + ttl)
+    entities = entities.copy()
+    if edges:
+        chosen = rng.random(len(entities)) < 0.4
+        picks = [edges[i] for i in rng.integers(len(edges), size=int(chosen.sum()))]
+        stamps = entities["event_timestamp"].tolist()
+        for row, pick in zip(np.flatnonzero(chosen), picks, strict=True):
+            stamps[row] = pick
+        entities["event_timestamp"] = stamps
+    if extra:
+        added = pd.DataFrame(
+            {
+                "driver_id": [d for d, _ in extra],
+                "event_timestamp": [t for _, t in extra],
+                "label": 0,
+            }
+        )
+        entities = pd.concat([entities, added], ignore_index=True)
+    entities["driver_id"] = entities["driver_id"].astype("int64")
+    entities["event_timestamp"] = pd.to_datetime(entities["event_timestamp"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    return entities, runs
+
+
 def _runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(runs, columns=["view", "start_ts", "end_ts", "started_at", "finished_at"])
     for column in ("start_ts", "end_ts", "started_at", "finished_at"):
@@ -85,7 +137,7 @@ def _runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 @settings(
-    max_examples=50,
+    max_examples=80,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -96,15 +148,17 @@ def _runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     n_rows=st.integers(0, 60),
     n_entity_rows=st.integers(1, 40),
     ttl_minutes=st.none() | st.sampled_from([10, 30, 120, 600]),
-    mode=st.sampled_from(["event_time", "event_time_rank", "as_known_at", "as_served"]),
+    mode=st.sampled_from(["event_time", "as_known_at", "as_served"]),
+    strategy=st.sampled_from(["asof", "rank"]),
     runs=_runs(),
 )
 def test_join_matches_brute_force_reference(
-    seed, n_entities, n_rows, n_entity_rows, ttl_minutes, mode, runs
+    seed, n_entities, n_rows, n_entity_rows, ttl_minutes, mode, strategy, runs
 ) -> None:
     source = random_feature_data(seed, n_entities, n_rows)
     entities = random_entity_rows(seed + 1, n_entities, n_entity_rows)
     ttl = None if ttl_minutes is None else timedelta(minutes=ttl_minutes)
+    entities, runs = _on_the_edges(seed, source, entities, runs, ttl)
     view = ViewJoin(
         "driver_stats", "source", ("driver_id",), FEATURES, "event_timestamp", "created", ttl
     )
@@ -113,17 +167,16 @@ def test_join_matches_brute_force_reference(
     numbered = entities.assign(**{ROW_COLUMN: range(len(entities))})
     con.register("entities", numbered)
     con.register("runs", _runs_frame(runs))
-    join_mode = "event_time" if mode == "event_time_rank" else mode
     out = point_in_time_join(
         con,
         "entities",
         [view],
-        mode=join_mode,  # type: ignore[arg-type]
+        mode=mode,
         runs="runs",
         row_column=ROW_COLUMN,
-        strategy="rank" if mode == "event_time_rank" else "asof",
+        strategy=strategy,
     )
-    expected = _reference(source, entities, ttl, join_mode, runs)
+    expected = _reference(source, entities, ttl, mode, runs)
     got = [None if pd.isna(value) else float(value) for value in out["conv_rate"]]
     assert len(out) == len(entities)
     assert out["label"].tolist() == entities["label"].tolist()
