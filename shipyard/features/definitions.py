@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from functools import cached_property
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -240,7 +241,7 @@ class FeatureView:
             "description": self.description,
         }
 
-    @property
+    @cached_property
     def version(self) -> str:
         """The digest of the definition: a changed view is a new version."""
         return _digest(self.to_dict())
@@ -304,7 +305,7 @@ class OnDemandView:
             "description": self.description,
         }
 
-    @property
+    @cached_property
     def version(self) -> str:
         """The digest of the definition and the function's code."""
         return _digest(self.to_dict())
