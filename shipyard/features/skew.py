@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, DataError
 from shipyard.jsonable import Record
 from shipyard.levels import Level, worst
 from shipyard.registry.tags import FEATURES
@@ -480,6 +480,7 @@ def recompute_as_served(
     then computed by their own function from the joined values and the logged request
     inputs. One row per row of ``rows``, one column per model input column.
     """
+    import duckdb
     import numpy as np
     import pandas as pd
 
@@ -516,11 +517,22 @@ def recompute_as_served(
                     view.ttl,
                 )
             )
+        for join in joins:  # logged keys arrive as JSON gave them (1.0 for 1): the source's type
+            typed = con.execute(f"SELECT * FROM {join.relation} LIMIT 0").df()
+            for key in join.join_keys:
+                if key in entity and key in typed:
+                    entity[key] = _as_type(entity[key], typed[key].dtype)
         con.register("skew_runs", _runs(store, use, list(wanted)))
         con.register("skew_entities", entity)
-        joined = point_in_time_join(
-            con, "skew_entities", joins, mode="as_served", runs="skew_runs", strategy="rank"
-        )
+        try:
+            joined = point_in_time_join(
+                con, "skew_entities", joins, mode="as_served", runs="skew_runs", strategy="rank"
+            )
+        except duckdb.Error as exc:
+            raise DataError(
+                f"Cannot recompute the served features offline: {exc}",
+                hint="Check that the logged entity keys have the type of the views' join keys.",
+            ) from None
     for view, feature, column in on_demand:  # as the training set computes them
         inputs: dict[str, Any] = {}
         for source in repo.resolve(list(view.sources)) if view.sources else ():
@@ -532,6 +544,28 @@ def recompute_as_served(
                 inputs[item.name] = rows.inputs[item.name].to_numpy()
         joined[column] = np.asarray(view.compute(inputs)[feature])
     return joined.reset_index(drop=True)
+
+
+def _as_type(values: pd.Series, dtype: Any) -> pd.Series:
+    """Logged key values in the source key's type where they fit (1.0 → 1, 7 → "7")."""
+    import pandas as pd
+
+    if pd.api.types.is_integer_dtype(dtype):
+        numbers = pd.to_numeric(values, errors="coerce")
+        whole = numbers.dropna()
+        if len(whole) == values.notna().sum() and (whole == whole.round()).all():
+            return numbers.astype("Int64")
+    elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        return values.map(lambda v: v if v is None or isinstance(v, str) else _key_text(v))
+    return values
+
+
+def _key_text(value: Any) -> Any:
+    if isinstance(value, float):
+        return (
+            None if math.isnan(value) else (str(int(value)) if value.is_integer() else str(value))
+        )
+    return str(value)
 
 
 def _odv_column(ref: str) -> str:

@@ -249,7 +249,9 @@ def _materialised(project: Any) -> None:
         )
 
 
-def _log(config: Any, source: pd.DataFrame, factor: float, unknown: int = 0) -> None:
+def _log(
+    config: Any, source: pd.DataFrame, factor: float, unknown: int = 0, text_keys: bool = False
+) -> None:
     """One request per driver (plus ``unknown`` unknown drivers), served as the online
     store holds the newest row, conv_rate multiplied by ``factor``."""
     from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
@@ -275,7 +277,11 @@ def _log(config: Any, source: pd.DataFrame, factor: float, unknown: int = 0) -> 
                     version="1",
                     role="live",
                     columns=("conv_rate", "trips", "driver_id", "feature_ts__driver_stats"),
-                    matrix=np.array([served]),
+                    matrix=(
+                        np.array([[*served[:2], str(driver), served[3]]], dtype=object)
+                        if text_keys
+                        else np.array([served])
+                    ),
                     labels=np.array([0]),
                     probabilities=None,
                     latency_ms=1.0,
@@ -370,3 +376,25 @@ def test_on_demand_features_are_recomputed_by_their_own_function(tmp_path: Path)
     assert (conv.compared, conv.mismatched) == (DRIVERS, 1)
     assert conv.examples[0].request_id == "q0"
     assert conv.examples[0].served == pytest.approx(2 * conv.examples[0].expected)
+
+
+def test_keys_logged_as_text_join_an_integer_key(tmp_path: Path) -> None:
+    from shipyard.features.skew import read_served_rows, recompute_as_served
+    from tests.support import project_of
+    from tests.support.features import driver_project
+
+    config = driver_project(tmp_path)
+    source = _source(config.root)
+    project = project_of(config)
+    try:
+        _materialised(project)
+        _log(config, source, 1.0, text_keys=True)
+        rows = read_served_rows(config, "rides", "1")
+        assert rows.inputs["driver_id"].iloc[0] == "1"
+        repo = load_repo(config)
+        expected = recompute_as_served(config, project.store, RIDES_USE, repo, rows)
+        result = value_skew_of(rows, expected, RIDES_USE, repo, SETTINGS)
+    finally:
+        project.close()
+    assert expected["conv_rate"].notna().all()
+    assert result.level == "ok" and result.features[0].compared == DRIVERS
