@@ -30,7 +30,7 @@ from shipyard.registry import Tracking
 from shipyard.registry.tags import FEATURES as FEATURES_TAG
 from shipyard.serving.features import TS_PREFIX, FeatureSpec
 from shipyard.serving.server import ServeSpec, build_server
-from tests.support import in_process
+from tests.support import in_process, project_of, wait_for
 from tests.support.features import driver_yaml, write_driver_stats
 
 DRIVERS = 40
@@ -73,7 +73,7 @@ def _materialise(config: Config) -> None:
         store.close()
 
 
-def _register(config: Config) -> None:
+def _register(config: Config) -> str:
     """``drivers/1``: a classifier of conv_rate, trips and a request input, tagged."""
     import mlflow
     from mlflow.models import infer_signature
@@ -119,6 +119,7 @@ def _register(config: Config) -> None:
     }
     version = str(info.registered_model_version)
     tracking.client.set_model_version_tag("drivers", version, FEATURES_TAG, json.dumps(tag))
+    return version
 
 
 def _bodies(rows: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
@@ -238,3 +239,26 @@ def test_a_request_without_the_entity_key_is_a_400_naming_it(project: Config) ->
             status, _, payload = client.call(path, body, {"Content-Type": "application/json"})
             assert status == 400, (path, payload)
             assert b"driver_id" in payload, (path, payload)
+
+
+def test_a_version_swapped_in_by_the_watcher_is_served_from_entity_keys(
+    project: Config, served_log: list[Any]
+) -> None:
+    # Last in this module: it registers drivers/2 and makes it the champion.
+    from shipyard.registry.aliases import move_alias
+
+    control = project_of(project)
+    move_alias(control.store, control.client, "drivers", "champion", "1", action="promote")
+    server = build_server(ServeSpec.of(project, "drivers", log_predictions=False))
+    slot = server.app.state.service.slot
+    assert server.following and slot.current.version == "1"
+    second = _register(project)
+    move_alias(control.store, control.client, "drivers", "champion", second, action="promote")
+    path, body = _bodies([{"driver_id": 2, "speed": 50.0}])[0]
+    with in_process(server.app) as client:
+        wait_for(lambda: slot.current.version == second, what=f"drivers/{second} swapped in")
+        status, headers, payload = client.call(path, body)
+    control.close()
+    assert isinstance(slot.current.spec, FeatureSpec)
+    assert status == 200, payload
+    assert headers["x-model-version"] == second
