@@ -5,7 +5,8 @@ venv; :func:`write_feast_repo` writes a Feast repo over the benchmark's Parquet 
 (DuckDB offline store, SQLite online store); :func:`feast_pit` runs ``feast apply`` and
 then, in one Feast process, ``get_historical_features(...).to_df()`` ``repeat`` times on
 entity rows read before the clock starts, timing only those calls, and writes the last
-result as Parquet for the row comparison.
+result as Parquet for the row comparison; :func:`feast_online` times
+``get_online_features`` for one entity on Feast's SQLite online store.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from features_data import feature_names
 
-__all__ = ["ROOT", "feast_pit", "feast_python", "write_feast_repo"]
+__all__ = ["ROOT", "feast_online", "feast_pit", "feast_python", "write_feast_repo"]
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-feast"
@@ -68,6 +69,32 @@ for _ in range(int(repeat)):
     seconds.append(time.perf_counter() - start)
 frame.to_parquet(out, index=False)
 print(json.dumps({"seconds": seconds, "rows": len(frame)}))
+"""
+
+
+ONLINE = """
+import json, sys, time
+import numpy as np
+import pandas as pd
+from feast import FeatureStore
+
+repo, source, refs, lookups = sys.argv[1:5]
+store = FeatureStore(repo_path=repo)
+rows = pd.read_parquet(source)
+store.write_to_online_store("stats", rows)
+rng = np.random.default_rng(5)
+keys = [int(k) for k in rng.integers(0, len(rows), int(lookups))]
+features = refs.split(",")
+for key in keys[:200]:
+    store.get_online_features(features=features, entity_rows=[{"driver_id": key}]).to_dict()
+took, missing = [], 0
+for key in keys:
+    start = time.perf_counter_ns()
+    found = store.get_online_features(features=features, entity_rows=[{"driver_id": key}]).to_dict()
+    took.append(time.perf_counter_ns() - start)
+    missing += found[features[0].split(":")[1]][0] is None
+print(json.dumps({"p50_ms": float(np.percentile(took, 50)) / 1e6,
+                  "p99_ms": float(np.percentile(took, 99)) / 1e6, "missing": missing}))
 """
 
 
@@ -122,3 +149,22 @@ def feast_pit(
         raise SystemExit(f"Feast's get_historical_features failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def feast_online(python: Path, repo: Path, source: Path, refs: list[str], lookups: int) -> Any:
+    """p50 / p99 (ms) of Feast's ``get_online_features`` for one entity on its SQLite store.
+
+    The rows of ``source`` are written with ``write_to_online_store`` after
+    ``feast apply``; each lookup is one ``get_online_features(...).to_dict()`` call.
+    """
+    feast = str(python.parent / "feast")
+    done = subprocess.run(
+        [feast, "apply"], cwd=repo, capture_output=True, text=True, env=_env(), check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"feast apply failed:\n{done.stderr[-3000:]}")
+    argv = [str(python), "-c", ONLINE, str(repo), str(source), ",".join(refs), str(lookups)]
+    done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=_env(), check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"Feast's get_online_features failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

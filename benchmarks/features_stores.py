@@ -27,7 +27,13 @@ from features_data import INT_FEATURES, feature_names
 
 from shipyard.features.definitions import Feature, FeatureView, FileSource
 
-__all__ = ["bench_view", "lookup_latencies", "materialize_peak_rss", "project_yaml"]
+__all__ = [
+    "bench_view",
+    "lookup_latencies",
+    "materialize_peak_rss",
+    "online_batch",
+    "project_yaml",
+]
 
 BIN = Path(sys.executable).parent
 
@@ -50,7 +56,8 @@ def bench_view(source: Path, features: int, ttl_hours: int = 2) -> FeatureView:
     )
 
 
-def _rows(view: FeatureView, entities: int) -> pa.RecordBatch:
+def online_batch(view: FeatureView, entities: int) -> pa.RecordBatch:
+    """``entities`` drivers' rows, event time now, for the online stores."""
     rng = np.random.default_rng(3)
     now = int(time.time() * 1e6)
     stamps = pa.array(np.full(entities, now), pa.timestamp("us", tz="UTC"))
@@ -86,7 +93,7 @@ def lookup_latencies(
         except FeatureStoreUnavailable as exc:
             return f"Redis unreachable: {exc.message}"
     try:
-        store.write(view, ["driver_id"], _rows(view, entities))
+        store.write(view, ["driver_id"], online_batch(view, entities))
         rng = np.random.default_rng(5)
         keys = [(int(k),) for k in rng.integers(0, entities, lookups)]
         for key in keys[: min(200, lookups)]:  # warm the connection and caches

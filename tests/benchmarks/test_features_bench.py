@@ -28,6 +28,8 @@ def test_smoke_run_writes_every_row(tmp_path: Path) -> None:
     if FEAST_PYTHON:
         parts.insert(0, "pit")
         command += ["--feast-python", FEAST_PYTHON]
+    else:
+        command += ["--no-feast"]
     command += ["--parts", ",".join(parts)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     done = subprocess.run(
@@ -56,6 +58,9 @@ def test_smoke_run_writes_every_row(tmp_path: Path) -> None:
         assert (check["shipyard"], check["ok"]) == ("identical", "ok")
     sqlite = rows["online lookup, sqlite, 1 entity × 10 features"]
     assert sqlite["shipyard"].startswith("p50 ") and sqlite["target"] == "p99 ≤ 1 ms"
+    if FEAST_PYTHON:
+        assert sqlite["baseline"].startswith("Feast SQLite: p50 ")
+        assert "found nothing" not in sqlite["baseline"]
     assert rows["materialise 20,000 rows × 10 features (SQLite)"]["shipyard"].startswith(
         "peak RSS "
     )
