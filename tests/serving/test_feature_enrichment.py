@@ -465,3 +465,23 @@ def test_the_openapi_document_asks_for_the_entity_keys_not_the_features(
     example = json.loads(payload)["paths"]["/v1/models/{name}:predict"]["post"]["requestBody"]
     (row,) = example["content"]["application/json"]["example"]["instances"]
     assert set(row) == {"driver_id", "speed"}
+
+
+def test_an_entity_key_the_model_reads_is_sent_once_and_passed_through(
+    attacher: FeatureAttacher, tmp_path: Path
+) -> None:
+    tag = {"features": ["driver_stats:conv_rate"]}
+    served = attacher.with_plan(_model("keyed", ["driver_id", "conv_rate"]), tag)
+    plan = served.spec.plan  # type: ignore[attr-defined]
+    assert plan.request_spec.columns == ("driver_id",)
+    assert plan.request_spec.dtypes == (np.dtype(np.float64),)  # the model's type for it
+    assert plan.extra_columns == (f"{TS_PREFIX}driver_stats",)  # the key is a model column
+    with PredictionLogWriter(tmp_path, roll_seconds=0.2) as log:
+        with in_process(create_app(served, log=log)) as client:
+            status, _, payload = client.call(
+                *request_for("kserve_v1", [{"driver_id": 3.0}], model="keyed")
+            )
+        log.flush()
+    assert status == 200, payload
+    (inputs,) = [r["inputs"] for r in query_log(tmp_path, "keyed").to_pylist()]
+    assert inputs["driver_id"] == 3.0 and inputs["conv_rate"] == 0.9  # 3.0 finds driver 3
