@@ -67,6 +67,13 @@ def add_feature_skew(project: Project, result: MonitorResult, current: LogWindow
         if feature["feature"] in served:
             feature["skew"] = "distribution"
     result.skew = skew_summary(check, result.features)
+    minimum = project.config.monitoring.min_rows
+    if result.rows < minimum:  # the run judges no feature drift below it, nor this
+        result.skew["distribution"].update(
+            level="unknown",
+            note=f"not judged: {result.rows} rows, fewer than monitoring.min_rows {minimum}",
+        )
+        result.skew["level"] = _worst_known([check.value.level, check.freshness.level])
     return True
 
 
@@ -186,15 +193,19 @@ def skew_summary(check: SkewCheck, features: Iterable[dict[str, Any]]) -> dict[s
     value, freshness = check.value.to_dict(), check.freshness.to_dict()
     value["summary"] = check.value.describe()
     levels: list[Level] = [check.value.level, distribution["level"], check.freshness.level]
-    known = [level for level in levels if level != "unknown"]
     return {
         "features": check.features,
         "rows": check.rows,
         "value": value,
         "distribution": distribution,
         "freshness": freshness,
-        "level": worst(known) if known else "unknown",
+        "level": _worst_known(levels),
     }
+
+
+def _worst_known(levels: list[Level]) -> Level:
+    known = [level for level in levels if level != "unknown"]
+    return worst(known) if known else "unknown"
 
 
 def skew_signals(skew: dict[str, Any] | None) -> list[dict[str, Any]]:

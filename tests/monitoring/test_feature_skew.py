@@ -219,6 +219,18 @@ def test_distribution_skew_reuses_the_runs_drift(feature_model: FeatureModel) ->
     assert not [s for s in result.signals if s["name"].startswith("skew:distribution")]
 
 
+def test_a_small_window_judges_values_but_not_distributions(feature_model: FeatureModel) -> None:
+    result = run_monitor(
+        feature_model.project, "churn", window="last:30", alerts=False, report=False
+    )
+    assert result.skew is not None
+    assert result.skew["distribution"]["level"] == "unknown"
+    assert "monitoring.min_rows" in result.skew["distribution"]["note"]
+    charges = _signal(result, "skew:value:customer_stats:monthly_charges")
+    assert (charges["compared"], charges["level"]) == (30, "pause")  # exact, not statistical
+    assert result.skew["level"] == "pause"
+
+
 def test_freshness_breach(trained_examples: TrainedExamples, tmp_path: Path) -> None:
     config = trained_examples.copy(tmp_path / "churn", {})
     built = set_up_feature_model(config, sla_hours=0.1)  # 6 minutes; values are 30 old
