@@ -135,8 +135,8 @@ def run_monitor(
         }
     step("Scoring predictions and performance")
     score_outputs(result, model, reference, current, labels, config)
-    if add_feature_skew(project, result, current):
-        step("Checked training-serving skew of the served features")
+    if add_feature_skew(project, result, current) and result.skew is not None:
+        step(f"Training-serving skew of the served features: {result.skew['level']}")
     result.signals = [*_signals(result, config), *skew_signals(result.skew)]
     result.level = worst(s["level"] for s in result.signals)
     complete = _complete_enough(result)
