@@ -23,6 +23,7 @@ from shipyard.errors import NotFoundError
 from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.models.served import Prediction, ServedModel
 from shipyard.serving.batcher import BatchSettings, MicroBatcher
+from shipyard.serving.features import sent_spec
 from shipyard.serving.router import Decision, StickyKey
 
 if TYPE_CHECKING:
@@ -151,6 +152,11 @@ class TrafficRouting:
                 spec = lineup.champion.spec
                 if sticky.name in spec.column_set:
                     key = str(inputs(request, spec)[0, spec.columns.index(sticky.name)])
+                else:  # an entity key a feature model is looked up by, not a model column
+                    sent = sent_spec(spec)
+                    if sent is not spec and sticky.name in sent.column_set:
+                        values = request.protocol.read(request, sent)
+                        key = str(values[0, sent.columns.index(sticky.name)])
         return lineup.router.decide(key)
 
 

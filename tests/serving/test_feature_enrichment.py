@@ -37,7 +37,7 @@ from shipyard.models.signature import InputSpec
 from shipyard.serving.app import create_app
 from shipyard.serving.features import TS_PREFIX, FeatureAttacher, FeatureSpec
 from shipyard.serving.hot_swap import Lineup, ModelSlot
-from shipyard.serving.router import Route, Router, TrafficPlan
+from shipyard.serving.router import Route, Router, StickyKey, TrafficPlan
 from shipyard.serving.server import feature_pii
 from tests.support import in_process, wait_for
 from tests.support.features import driver_project, driver_yaml
@@ -485,3 +485,21 @@ def test_an_entity_key_the_model_reads_is_sent_once_and_passed_through(
     assert status == 200, payload
     (inputs,) = [r["inputs"] for r in query_log(tmp_path, "keyed").to_pylist()]
     assert inputs["driver_id"] == 3.0 and inputs["conv_rate"] == 0.9  # 3.0 finds driver 3
+
+
+def test_traffic_can_stick_to_an_entity_key_the_model_does_not_read(
+    served: ServedModel,
+) -> None:
+    challenger = replace(served, version="2")
+    plan = TrafficPlan((Route("1", "champion", 0.5), Route("2", "challenger", 0.5)))
+    slot = ModelSlot(Lineup({"1": served, "2": challenger}, Router(plan)))
+    app = create_app(slot, sticky=StickyKey.parse("input:driver_id"))
+    answered: dict[int, set[str]] = {}
+    with in_process(app) as client:
+        for _ in range(8):
+            for driver in (1, 2, 3, 9):
+                path, body = request_for("kserve_v1", [{"driver_id": driver, "speed": 1.0}])
+                status, headers, payload = client.call(path, body)
+                assert status == 200, payload
+                answered.setdefault(driver, set()).add(headers["x-model-version"])
+    assert all(len(versions) == 1 for versions in answered.values()), answered
