@@ -1,14 +1,15 @@
 """Serving with online features against the same model sent its features, with ``wrk`` at c=16.
 
-One project, one scikit-learn GradientBoostingClassifier trained twice on the same 10
-columns (``f0 … f9``, same seed): ``bench-plain/1`` is sent the 10 values in each
-request; ``bench-enriched/1`` carries the ``shipyard.features`` tag that training with
-``ctx.training_set`` writes (the 10 features of view ``stats``, entity key
-``driver_id``), so each request sends only ``driver_id`` and the server's enrich step
-reads the 10 values from the SQLite online store, filled by ``shipyard features
-materialize`` (10,000 drivers, rows 10 minutes old, ttl 2 h). Both servers run at once
-(``shipyard serve``, one process each, prediction log on); wrk runs alternate
-(plain, enriched, enriched, plain, …) so the machine's drift falls on both alike. The
+One project, one scikit-learn GradientBoostingClassifier trained twice on the same rows
+(``f0 … f9`` of drivers 0–1,999, same target, same seed): ``bench-plain/1`` from a CSV
+and is sent the 10 values in each request; ``bench-enriched/1`` from
+``ctx.training_set(entities, "stats:*")``, so training gives its version the
+``shipyard.features`` tag, each request sends only ``driver_id``, and the server's
+enrich step reads the 10 values from the SQLite online store, filled by
+``shipyard features materialize`` (10,000 drivers, rows 10 minutes old, ttl 2 h).
+Both servers run at once (``shipyard serve``, one process each, prediction log on);
+wrk runs alternate (plain, enriched, enriched, plain, …) so the machine's drift falls on
+both alike. The
 server harness (``Server``, ``run_wrk``, the Lua reporter) is ``serving.py``'s.
 """
 
@@ -34,10 +35,17 @@ TRAIN_PY = """
 from sklearn.ensemble import GradientBoostingClassifier
 
 
-def train(ctx):
+def train_plain(ctx):
     X, y = ctx.features()
     return GradientBoostingClassifier(random_state=ctx.seed).fit(X, y)
+
+
+def train_enriched(ctx):
+    found = ctx.training_set("data/entities.parquet", "stats:*")
+    X, y = found.inputs("target")
+    return GradientBoostingClassifier(random_state=ctx.seed).fit(X, y)
 """
+TRAIN_ROWS = 2_000
 DRIVERS = 10_000
 CONNECTIONS = 16
 
@@ -49,33 +57,34 @@ def _env(folder: Path) -> dict[str, str]:
 
 
 def _write_project(folder: Path, features: int) -> Path:
-    """Training data, the online source, train.py and shipyard.yaml; returns the config."""
+    """The view's source, the same rows as a CSV and as entity rows, train.py, shipyard.yaml."""
+    import pyarrow.csv as pacsv
+
     rng = np.random.default_rng(11)
     names = feature_names(features)
     ints = set(names[features - INT_FEATURES :])
     (folder / "data").mkdir(parents=True)
-    train: dict[str, Any] = {
-        n: rng.integers(0, 1000, 2000) if n in ints else rng.normal(size=2000) for n in names
-    }
-    train["target"] = (np.asarray(train[names[0]]) > 0).astype(int)
-    pa_table = pa.table(train)
-    import pyarrow.csv as pacsv
-
-    pacsv.write_csv(pa_table, folder / "data" / "train.csv")
-    stamp = int((time.time() - 600) * 1e6)
-    online: dict[str, Any] = {
+    now = time.time()
+    stamp = pa.array(np.full(DRIVERS, int((now - 600) * 1e6)), pa.timestamp("us", tz="UTC"))
+    source: dict[str, Any] = {
         "driver_id": np.arange(DRIVERS, dtype=np.int64),
-        "event_timestamp": pa.array(np.full(DRIVERS, stamp), pa.timestamp("us", tz="UTC")),
-        "created": pa.array(np.full(DRIVERS, stamp), pa.timestamp("us", tz="UTC")),
+        "event_timestamp": stamp,
+        "created": stamp,
     }
     for n in names:
-        online[n] = rng.integers(0, 1000, DRIVERS) if n in ints else rng.normal(size=DRIVERS)
-    pq.write_table(pa.table(online), folder / "data" / "stats.parquet")
+        source[n] = rng.integers(0, 1000, DRIVERS) if n in ints else rng.normal(size=DRIVERS)
+    pq.write_table(pa.table(source), folder / "data" / "stats.parquet")
+    target = (np.asarray(source[names[0]][:TRAIN_ROWS]) > 0).astype(np.int64)
+    train = {n: np.asarray(source[n][:TRAIN_ROWS]) for n in names} | {"target": target}
+    pacsv.write_csv(pa.table(train), folder / "data" / "train.csv")
+    seen = pa.array(np.full(TRAIN_ROWS, int((now - 300) * 1e6)), pa.timestamp("us", tz="UTC"))
+    entities = {"driver_id": np.arange(TRAIN_ROWS), "event_timestamp": seen, "target": target}
+    pq.write_table(pa.table(entities), folder / "data" / "entities.parquet")
     (folder / "train.py").write_text(TRAIN_PY)
     document = {
         "project": "features-serving-bench",
         "model": {"name": "bench-plain"},
-        "train": {"entrypoint": "train:train", "data": "data/train.csv", "target": "target"},
+        "train": {"entrypoint": "train:train_plain", "data": "data/train.csv", "target": "target"},
         "features": {
             "entities": [{"name": "driver", "join_keys": ["driver_id"]}],
             "views": [
@@ -109,25 +118,6 @@ def _cli(folder: Path, *argv: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-def _tag(folder: Path, features: int, versions: dict[str, str]) -> None:
-    """Give bench-enriched/1 the features tag training with ctx.training_set writes."""
-    from mlflow import MlflowClient
-
-    from shipyard.config import load_config
-
-    config = load_config(folder / "shipyard.yaml", environ={})
-    tag = {
-        "features": [f"stats:{n}" for n in feature_names(features)],
-        "columns": {},
-        "views": versions,
-        "entity_keys": ["driver_id"],
-        "request_inputs": [],
-        "mode": "event_time",
-    }
-    client = MlflowClient(tracking_uri=config.db_url, registry_uri=config.db_url)
-    client.set_model_version_tag("bench-enriched", "1", "shipyard.features", json.dumps(tag))
-
-
 def _start(folder: Path, model: str, logs: Path) -> tuple[Server, str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -144,11 +134,15 @@ def serving_comparison(
     if shutil.which("wrk") is None:
         return "wrk is not installed (apt-get install wrk)"
     _write_project(folder, features)
-    for model in ("bench-plain", "bench-enriched"):
-        _cli(folder, "train", env={"SHIPYARD_MODEL__NAME": model})
-    applied = json.loads(_cli(folder, "features", "apply", "--json"))
+    _cli(folder, "features", "apply")
+    _cli(folder, "train")
+    enriched = {
+        "SHIPYARD_MODEL__NAME": "bench-enriched",
+        "SHIPYARD_TRAIN__ENTRYPOINT": "train:train_enriched",
+        "SHIPYARD_TRAIN__DATA": "null",  # the training set is the run's data
+    }
+    _cli(folder, "train", env=enriched)
     _cli(folder, "features", "materialize")
-    _tag(folder, features, {v["name"]: v["version"] for v in applied["views"]})
     rng = np.random.default_rng(2)
     names = feature_names(features)
     ints = set(names[features - INT_FEATURES :])
