@@ -1,16 +1,15 @@
 """Serving with online features against the same model sent its features, with ``wrk`` at c=16.
 
 One project, one scikit-learn GradientBoostingClassifier trained twice on the same rows
-(``f0 … f9`` of drivers 0–1,999, same target, same seed): ``bench-plain/1`` from a CSV
-and is sent the 10 values in each request; ``bench-enriched/1`` from
+(``f0 … f9`` of drivers 0–1,999, same target, same seed): ``bench-plain/1`` is trained
+from a CSV and sent the 10 values in each request; ``bench-enriched/1`` from
 ``ctx.training_set(entities, "stats:*")``, so training gives its version the
 ``shipyard.features`` tag, each request sends only ``driver_id``, and the server's
 enrich step reads the 10 values from the SQLite online store, filled by
 ``shipyard features materialize`` (10,000 drivers, rows 10 minutes old, ttl 2 h).
 Both servers run at once (``shipyard serve``, one process each, prediction log on);
 wrk runs alternate (plain, enriched, enriched, plain, …) so the machine's drift falls on
-both alike. The
-server harness (``Server``, ``run_wrk``, the Lua reporter) is ``serving.py``'s.
+both alike. The server harness (``Server``, ``run_wrk``, the Lua reporter) is ``serving.py``'s.
 """
 
 from __future__ import annotations
