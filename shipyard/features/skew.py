@@ -346,11 +346,12 @@ def _example(rows: ServedRows, use: FeatureUse, i: int, served: Any, expected: A
 
 
 def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    """A JSON-ready scalar: NumPy scalars as Python ones, every kind of missing as None."""
+    import pandas as pd
+
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
-    return value
+    return value.item() if hasattr(value, "item") else value
 
 
 def freshness_of(

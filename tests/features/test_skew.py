@@ -129,6 +129,18 @@ def test_missing_values_compare_by_the_views_policy() -> None:
     assert [e.request_id for e in default_policy.examples] == ["r0", "r2", "r3"]
 
 
+def test_examples_are_plain_json_whatever_the_missing_value() -> None:
+    rows = _rows(10, np.arange(10, dtype=float))
+    expected = _expected(10, np.arange(10, dtype=float))
+    expected["trips"] = pd.array([None, *range(1, 10)], dtype="Int64")  # pd.NA offline
+    result = value_skew_of(rows, expected, USE, _repo(), SETTINGS)
+    trips = result.features[1]
+    assert trips.mismatched == 1
+    example = trips.examples[0].to_dict()
+    assert example["served"] == 0.0 and example["expected"] is None
+    assert orjson.loads(orjson.dumps(result.to_dict()))["features"][1]["mismatched"] == 1
+
+
 def test_strings_compare_exactly() -> None:
     assert mismatches(
         pd.Series(["a", "b", None], dtype=object), pd.Series(["a", "B", None], dtype=object), 0.1
