@@ -51,7 +51,7 @@ def _source(source: Any, repo: Path) -> dict[str, Any] | None:
         file_format = getattr(source, "file_format", None)
         out["file_format"] = type(file_format).__name__ if file_format is not None else None
     elif kind == "PostgreSQLSource":
-        options = source.postgres_options
+        options = getattr(source, "_postgres_options", None)
         out["kind"] = "postgres"
         out["table"] = getattr(options, "_table", None) or None
         out["query"] = getattr(options, "_query", None) or None
