@@ -112,8 +112,12 @@ def _ttl_floor(view: ViewJoin) -> str | None:
     return f"e.{_TS} - to_microseconds({micros})"
 
 
-def _source_cte(view: ViewJoin, alias: str, *, dedupe: bool) -> str:
-    """The view's rows with its event (and created) time as TIMESTAMPTZ."""
+def _source_cte(view: ViewJoin, alias: str, *, dedupe: bool, number: bool = False) -> str:
+    """The view's rows with its event (and created) time as TIMESTAMPTZ.
+
+    ``dedupe``: one row per entity and event time (the one created last); ``number``:
+    an ``rk`` column numbering each entity's rows by (event, created).
+    """
     keys = ", ".join(_q(key) for key in view.join_keys)
     columns = ", ".join(
         f"{_q(source)} AS {_q(f'f{i}')}" for i, (source, _) in enumerate(view.features)
@@ -125,6 +129,11 @@ def _source_cte(view: ViewJoin, alias: str, *, dedupe: bool) -> str:
         f"SELECT {keys}, {_ts(_q(view.timestamp_field))} AS ev, {created} AS cr, {columns} "
         f"FROM {view.relation} WHERE {_q(view.timestamp_field)} IS NOT NULL"
     )
+    if number:
+        sql = (
+            f"SELECT *, row_number() OVER (PARTITION BY {keys} "
+            f"ORDER BY ev, cr NULLS FIRST) AS rk FROM ({sql})"
+        )
     if dedupe:  # one row per entity and event time: the one created last
         sql += (
             f" QUALIFY row_number() OVER (PARTITION BY {keys}, ev ORDER BY cr DESC NULLS LAST) = 1"
@@ -154,17 +163,14 @@ def _best_asof_ctes(view: ViewJoin, index: int, mode: str, runs: str | None) -> 
     """``as_known_at`` / ``as_served`` as an ASOF join on the time each row became visible.
 
     A row is visible from ``greatest(event, created)`` (as known at) or from the end of
-    the first run that copied it (as served). Ordered by that time, a running maximum of
-    (event, created, values) is, at each visibility time, the row the rank join would
-    pick among everything visible by then; the ASOF join takes the latest visibility
-    time at or before the entity time.
+    a run that copied it (as served). Rows are numbered per entity by (event, created);
+    ordered by visibility, a running maximum of that number is, at each visibility
+    time, the row the rank join would pick among everything visible by then. The ASOF
+    join takes the latest visibility at or before the entity time, and the number
+    finds the row's values.
     """
-    s, k = f"s{index}", f"k{index}"
+    s, k, b = f"s{index}", f"k{index}", f"b{index}"
     keys = ", ".join(f"{s}.{_q(key)}" for key in view.join_keys)
-    packed = ", ".join(
-        ["'ev': " + f"{s}.ev", "'cr': " + f"{s}.cr"]
-        + [f"'f{i}': {s}.{_q(f'f{i}')}" for i in range(len(view.features))]
-    )
     if mode == "as_known_at":
         visible = f"greatest({s}.ev, {s}.cr)"
         source = f"{s} WHERE {s}.cr IS NOT NULL"
@@ -180,21 +186,21 @@ def _best_asof_ctes(view: ViewJoin, index: int, mode: str, runs: str | None) -> 
         if view.created_column:
             source += f" AND {s}.cr <= {_ts(f'{r}.started_at')}"
     running = (
-        f"max({{{packed}}}) OVER (PARTITION BY {keys} ORDER BY {visible} "
+        f"max({s}.rk) OVER (PARTITION BY {keys} ORDER BY {visible} "
         "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    key_names = ", ".join(_q(key) for key in view.join_keys)
     floor = _ttl_floor(view)
-    keep = f"{k}.best IS NOT NULL" + ("" if floor is None else f" AND {k}.best.ev >= {floor}")
+    keep = f"{b}.rk IS NOT NULL" + ("" if floor is None else f" AND {b}.ev >= {floor}")
     columns = ", ".join(
-        f"CASE WHEN {keep} THEN {k}.best.f{i} END AS {_q(out)}"
+        f"CASE WHEN {keep} THEN {b}.{_q(f'f{i}')} END AS {_q(out)}"
         for i, (_, out) in enumerate(view.features)
     )
+    back = " AND ".join(f"{b}.{_q(key)} = e.{_q(key)}" for key in view.join_keys)
     return [
-        f"{k} AS (SELECT DISTINCT ON ({key_names}, vis) * FROM (SELECT {keys}, "
-        f"{visible} AS vis, {running} AS best FROM {source}))",
+        f"{k} AS (SELECT {keys}, {visible} AS vis, {running} AS best FROM {source})",
         f"j{index} AS (SELECT e.{ROW_COLUMN}, {columns} FROM e "
-        f"ASOF LEFT JOIN {k} ON {_key_match(view, k)} AND e.{_TS} >= {k}.vis)",
+        f"ASOF LEFT JOIN {k} ON {_key_match(view, k)} AND e.{_TS} >= {k}.vis "
+        f"LEFT JOIN {s} AS {b} ON {back} AND {b}.rk = {k}.best)",
     ]
 
 
@@ -256,7 +262,8 @@ def pit_sql(
     for index, view in enumerate(views):
         effective = "event_time" if mode == "as_known_at" and not view.created_column else mode
         latest = effective == "event_time" and strategy == "asof"
-        ctes.append(_source_cte(view, f"s{index}", dedupe=latest))
+        visible = strategy == "asof" and not latest
+        ctes.append(_source_cte(view, f"s{index}", dedupe=latest, number=visible))
         if latest:
             ctes.append(_asof_cte(view, index))
         elif strategy == "asof":
