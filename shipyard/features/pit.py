@@ -297,8 +297,9 @@ def point_in_time_join(
     """Each entity row with the features it had at its timestamp, in entity order.
 
     ``entities`` and each view's ``relation`` are relations in ``con`` (tables, views or
-    registered frames); ``row_column`` names the entity relation's row number (else the
-    scan order numbers the rows; give one when the order matters). ``runs`` is the
+    registered frames); ``row_column`` names the entity relation's row number, which
+    orders the result (without one, rows are numbered as DuckDB scans them, which a
+    parallel scan does not promise to keep in the input order). ``runs`` is the
     relation of materialisation runs (``view, started_at, finished_at, start_ts,
     end_ts``) that ``as_served`` replays. The result holds the entity columns, then each
     view's output columns.
