@@ -42,6 +42,7 @@ FEATURES_TAG = "shipyard.features"
 """The MLflow run and model-version tag holding :meth:`TrainingSet.lineage` as JSON."""
 
 _HIDDEN = "__shipyard_src__"
+_NULLABLE_INTS = {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"}
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,17 @@ class TrainingSet:
         return [*self.feature_columns, *(c for c in self.request_inputs if c not in self.columns)]
 
     def inputs(self, target: str | None = None) -> tuple[pd.DataFrame, pd.Series | None]:
-        """The model's inputs ``X`` (:attr:`model_columns`, in order) and ``target`` ``y``."""
+        """The model's inputs ``X`` (:attr:`model_columns`, in order) and ``target`` ``y``.
+
+        Integer feature columns come as float64: a served feature may be missing (an
+        unknown entity, an expired row), so the model's signature must admit NaN there.
+        """
         y = None if target is None else self.frame[target]
-        return self.frame[self.model_columns], y
+        x = self.frame[self.model_columns].copy()
+        for column in self.feature_columns:
+            if x[column].dtype.kind in "iu" or str(x[column].dtype) in _NULLABLE_INTS:
+                x[column] = x[column].astype("float64")
+        return x, y
 
     def lineage(self) -> dict[str, Any]:
         """What the ``shipyard.features`` tag records (serving reads it)."""

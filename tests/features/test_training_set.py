@@ -100,6 +100,9 @@ def test_the_result_is_snapshotted_and_carries_its_lineage(applied) -> None:
     assert lineage["entities_digest"] == dataset_digest(entities)
     assert lineage["mode"] == "event_time" and lineage["snapshot"] == result.snapshot.digest
     assert result.null_counts() == {"conv_rate": 4, "trips": 4}
+    x, y = result.inputs("label")
+    assert list(x.columns) == ["conv_rate", "trips"] and y is not None and len(y) == 10
+    assert str(x["trips"].dtype) == "float64"  # a served value may be missing
     assert FEATURES_TAG == "shipyard.features"
 
 

@@ -118,6 +118,8 @@ def test_the_model_takes_the_feature_columns_then_the_request_inputs(
     info = mlflow.models.get_model_info(version.source)
     assert info.signature is not None
     assert info.signature.inputs.input_names() == MODEL_COLUMNS
+    # every feature column admits a missing value (an unknown or expired entity)
+    assert {c.type.name for c in info.signature.inputs.inputs} == {"double"}
 
 
 def test_a_run_with_neither_data_nor_a_training_set_says_what_to_do(tmp_path: Path) -> None:
