@@ -527,7 +527,7 @@ def recompute_as_served(
         con.register("skew_entities", entity)
         try:
             joined = point_in_time_join(
-                con, "skew_entities", joins, mode="as_served", runs="skew_runs", strategy="rank"
+                con, "skew_entities", joins, mode="as_served", runs="skew_runs"
             )
         except duckdb.Error as exc:
             raise DataError(
