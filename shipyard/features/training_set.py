@@ -274,6 +274,17 @@ def _runs(con: duckdb.DuckDBPyConnection, project: Project, views: list[str]) ->
     return "shipyard_runs"
 
 
+def _column(frame: pd.DataFrame, name: str) -> Any:
+    """A column as NumPy: numbers (and booleans) as float64 with NaN for missing, as the
+    server passes them; anything else as objects."""
+    import numpy as np
+
+    series = frame[name]
+    if series.dtype.kind in "biuf" or str(series.dtype) in _NULLABLE_INTS | {"boolean"}:
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    return series.to_numpy(dtype=object)
+
+
 def _compute_on_demand(frame: pd.DataFrame, plan: _Plan) -> None:
     """Run each on-demand view once over the whole frame, in place."""
     import numpy as np
@@ -281,16 +292,30 @@ def _compute_on_demand(frame: pd.DataFrame, plan: _Plan) -> None:
     for odv in plan.on_demand:
         inputs: dict[str, Any] = {}
         for source in parse_refs(list(odv.sources)) if odv.sources else ():
-            values = frame[plan.joined[str(source)]].to_numpy(dtype="float64", na_value=np.nan)
-            inputs[source.feature] = values
-            inputs[str(source)] = values
+            inputs[source.feature] = inputs[str(source)] = _column(frame, plan.joined[str(source)])
         for request in odv.request_inputs:
             inputs[request.name] = frame[request.name].to_numpy()
-        computed = odv.compute(inputs)
+        try:
+            computed = odv.compute(inputs)
+        except ConfigError:
+            raise
+        except Exception as exc:  # the user's function: say which one, not a traceback
+            raise ConfigError(
+                f"On-demand view {odv.name!r} failed: {type(exc).__name__}: {exc}",
+                hint="Fix its function; it gets one NumPy array per source feature "
+                "(by name and by view:feature) and per request input.",
+            ) from None
         for name, values in computed.items():
             ref = f"{odv.name}:{name}"
+            array = np.asarray(values)
+            if array.shape != (len(frame),):
+                raise ConfigError(
+                    f"On-demand view {odv.name!r} returned {name!r} with shape "
+                    f"{array.shape}, not ({len(frame)},).",
+                    hint="Return one value per input row.",
+                )
             if ref in plan.columns:
-                frame[plan.columns[ref]] = np.asarray(values)
+                frame[plan.columns[ref]] = array
 
 
 def _snapshot(project: Project, frame: pd.DataFrame, key: str) -> Snapshot:

@@ -179,6 +179,15 @@ def test_historical_features_join_without_storing_anything(applied) -> None:
     assert found.entities_digest == stored.entities_digest
 
 
+def test_an_on_demand_function_that_fails_is_named(tmp_path: Path) -> None:
+    broken = ON_DEMAND.replace('columns["trips"] / columns["distance_km"]', "columns['nope']")
+    project = project_of(python_driver_project(tmp_path, features_py(extra=broken)))
+    apply(project)
+    entities = driver_entities().assign(distance_km=2.0)
+    with pytest.raises(ConfigError, match="'ride_features' failed: KeyError"):
+        training_set(project, entities, "ride_features:trips_per_km")
+
+
 def test_full_names_prefix_the_view(applied) -> None:
     result = training_set(applied, driver_entities(), "driver_stats:trips", full_names=True)
     assert result.feature_columns == ["driver_stats__trips"]
