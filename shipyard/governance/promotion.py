@@ -132,7 +132,8 @@ def _value_skew_problem(
     ``features.skew.sample``) are recomputed offline as served; at the pause band of
     ``features.skew.mismatch_bands`` the version may not be promoted.
     """
-    from shipyard.features.skew import FeatureUse, check_skew
+    from shipyard.features.skew import FeatureUse
+    from shipyard.features.skew_check import check_skew
 
     if FeatureUse.from_tags(tags) is None:
         return None

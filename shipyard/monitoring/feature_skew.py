@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.levels import Level, worst
 
 if TYPE_CHECKING:
-    from shipyard.features.skew import SkewCheck
+    from shipyard.features.skew_check import SkewCheck
     from shipyard.monitoring.log_window import LogWindow
     from shipyard.monitoring.results import MonitorResult
     from shipyard.project import Project
@@ -52,7 +52,8 @@ def add_feature_skew(project: Project, result: MonitorResult, current: LogWindow
     changed) when the version uses no features.
     """
     from shipyard.errors import ShipyardError
-    from shipyard.features.skew import ServedRows, check_skew
+    from shipyard.features.skew import ServedRows
+    from shipyard.features.skew_check import check_skew
 
     rows = ServedRows(current.inputs, current.times, current.request_ids)
     try:
@@ -89,7 +90,8 @@ def skew_report(
     """
     from shipyard.access import Scope
     from shipyard.errors import DataError
-    from shipyard.features.skew import ServedRows, check_skew
+    from shipyard.features.skew import ServedRows
+    from shipyard.features.skew_check import check_skew
     from shipyard.logs.root import project_log_root
     from shipyard.models.served import load_served_model
     from shipyard.monitoring.calibrated_bands import window_bands

@@ -227,7 +227,8 @@ def feature_skew_gate(
     project: Project, model: str, candidate: str, champion: str | None
 ) -> GateResult:
     """The feature_skew gate's verdict for ``candidate`` (see :class:`FeatureSkewGate`)."""
-    from shipyard.features.skew import FeatureUse, check_skew
+    from shipyard.features.skew import FeatureUse
+    from shipyard.features.skew_check import check_skew
 
     use = FeatureUse.from_tags(project.client.get_model_version(model, candidate).tags)
     if use is None:

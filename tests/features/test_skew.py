@@ -312,7 +312,7 @@ RIDES_USE = FeatureUse(
 
 @pytest.mark.parametrize(("factor", "level"), [(1.0, "ok"), (1.1, "pause")])
 def test_recomputed_as_served_from_the_log(tmp_path: Path, factor: float, level: str) -> None:
-    from shipyard.features.skew import read_served_rows, recompute_as_served
+    from shipyard.features.skew_check import read_served_rows, recompute_as_served
     from tests.support import project_of
     from tests.support.features import driver_project
 
@@ -352,7 +352,7 @@ def ride(columns):
 
 
 def test_on_demand_features_are_recomputed_by_their_own_function(tmp_path: Path) -> None:
-    from shipyard.features.skew import read_served_rows, recompute_as_served
+    from shipyard.features.skew_check import read_served_rows, recompute_as_served
     from tests.support import project_of
     from tests.support.features import features_py, python_driver_project
 
@@ -391,7 +391,7 @@ def test_on_demand_features_are_recomputed_by_their_own_function(tmp_path: Path)
 
 
 def test_keys_logged_as_text_join_an_integer_key(tmp_path: Path) -> None:
-    from shipyard.features.skew import read_served_rows, recompute_as_served
+    from shipyard.features.skew_check import read_served_rows, recompute_as_served
     from tests.support import project_of
     from tests.support.features import driver_project
 
