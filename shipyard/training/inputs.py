@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from shipyard.config import Config
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, ShipyardError
 from shipyard.project import Project
 from shipyard.registry import tags
 from shipyard.storage import artifact_location
@@ -152,12 +152,17 @@ class TrainingSets:
 
     project: Project
     built: list[TrainingSet] = field(default_factory=list)
+    failed: ShipyardError | None = None  # what the last build raised, if anything
 
     def build(self, entities: Any, features: Any, **options: Any) -> TrainingSet:
         """``features.training_set`` for the run's project, recorded and remembered."""
         from shipyard.features.training_set import training_set
 
-        result = training_set(self.project, entities, features, **options)
+        try:
+            result = training_set(self.project, entities, features, **options)
+        except ShipyardError as exc:
+            self.failed = exc
+            raise
         record_snapshot(self.project.store, result.snapshot)
         self.built.append(result)
         return result

@@ -145,6 +145,8 @@ def train(
                     "cost": failed.to_dict(),
                 },
             )
+            if exc is sets.failed:  # ctx.training_set's own error says what to fix
+                raise
             raise TrainingFailed(
                 f"The training function {config.train.entrypoint} raised "
                 f"{type(exc).__name__}: {exc}",

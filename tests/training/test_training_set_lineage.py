@@ -138,6 +138,23 @@ def test_a_run_with_neither_data_nor_a_training_set_says_what_to_do(tmp_path: Pa
     assert "ctx.training_set" in (caught.value.hint or "")
 
 
+def test_a_training_set_error_in_a_run_keeps_its_own_message(tmp_path: Path) -> None:
+    root = _copy(tmp_path / "rides")
+    text = (root / "train.py").read_text()
+    (root / "train.py").write_text(
+        text.replace("driver_hourly_stats:acc_rate", "driver_hourly_stats:speed")
+    )
+    project = project_of(load_config(root / "shipyard.yaml", environ={}))
+    try:
+        with pytest.raises(ConfigError, match="no feature 'speed'") as caught:
+            train(project)
+        failed = project.store.events(kind="run.failed")
+    finally:
+        project.close()
+    assert "conv_rate, acc_rate, avg_daily_trips" in (caught.value.hint or "")
+    assert len(failed) == 1 and "speed" in failed[0].payload["error"]
+
+
 def test_ctx_training_set_outside_a_run_is_a_clear_error() -> None:
     import pandas as pd
 
