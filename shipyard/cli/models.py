@@ -104,6 +104,16 @@ def lineage_cmd(
         data.add(f"MLflow digest {esc(ds['mlflow_digest'])}")
     if ds.get("dvc_md5"):
         data.add(f"DVC md5 {esc(ds['dvc_md5'])} ({esc(ds.get('dvc_path'))})")
+    feats = found.features
+    if feats:
+        node = data.add(
+            f"[bold]training set[/] {esc(feats.get('mode', '?'))} mode, entity keys "
+            f"{esc(', '.join(feats.get('entity_keys', [])))}, entities digest "
+            f"{esc(feats.get('entities_digest', '—'))}"
+        )
+        for view, version in sorted(feats.get("views", {}).items()):
+            node.add(f"view {esc(view)} version {esc(version)}")
+        node.add("features " + esc(", ".join(feats.get("features", []))))
     git = found.git
     dirty = " (dirty work tree)" if git.get("dirty") else ""
     run.add(f"[bold]git commit[/] {esc(git.get('commit', '—'))}{dirty}")

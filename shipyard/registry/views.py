@@ -6,6 +6,7 @@ what a version does not record is listed in ``missing`` rather than invented.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,9 @@ class Lineage(Record):
     environment: dict[str, Any]
     trigger: str | None
     missing: list[str] = field(default_factory=list)
+    # A model trained on a point-in-time training set: its features, the view versions,
+    # the entity keys, the entity set's digest and the time mode (the shipyard.features tag).
+    features: dict[str, Any] = field(default_factory=dict)
 
 
 def list_models(client: MlflowClient) -> list[ModelSummary]:
@@ -207,7 +211,19 @@ def lineage(client: MlflowClient, ref: ModelRef) -> Lineage:
         environment=environment,
         trigger=trigger,
         missing=missing,
+        features=_features(merged.get(tags.FEATURES)),
     )
+
+
+def _features(text: str | None) -> dict[str, Any]:
+    """The training set's lineage recorded in the ``shipyard.features`` tag, if any."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"unreadable": text[:200]}
+    return value if isinstance(value, dict) else {"unreadable": text[:200]}
 
 
 def _flag(value: str | None) -> bool | None:
