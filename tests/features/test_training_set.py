@@ -283,3 +283,30 @@ def test_the_cli_names_a_bad_feature_and_a_bad_mode(
 
 def load_config_of(root: Path) -> Config:
     return load_config(root / "shipyard.yaml", environ={})
+
+
+def test_a_postgres_source_gives_the_same_answers(tmp_path: Path, postgres_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(postgres_url)
+    try:
+        read_feast_csv("features.csv").to_sql("driver_stats", engine, index=False)
+    finally:
+        engine.dispose()
+    view = driver_yaml()["features"]["views"][0]
+    view["source"] = {"table": "driver_stats"}  # in the project's own database
+    config = driver_project(tmp_path, database_url=postgres_url, features={"views": [view]})
+    project = project_of(config)
+    try:
+        apply(project)
+        result = training_set(
+            project, driver_entities(), "driver_stats:conv_rate,driver_stats:trips"
+        )
+    finally:
+        project.close()
+    expected = _sorted(read_feast_csv("truth_event_time.csv"))
+    got = _sorted(result.frame)
+    assert got["conv_rate"].fillna(-1).tolist() == pytest.approx(
+        expected["conv_rate"].fillna(-1).tolist()
+    )
+    assert got["trips"].isna().tolist() == expected["trips"].isna().tolist()
