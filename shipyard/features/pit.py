@@ -52,6 +52,7 @@ ROW_COLUMN = "__shipyard_row"
 """The entity row number the join keeps order and duplicates by (not in the result)."""
 
 _TS = "__shipyard_ts"
+_NUMBERED = "__shipyard_numbered_entities"
 
 
 @dataclass(frozen=True)
@@ -298,13 +299,20 @@ def point_in_time_join(
 
     ``entities`` and each view's ``relation`` are relations in ``con`` (tables, views or
     registered frames); ``row_column`` names the entity relation's row number, which
-    orders the result (without one, rows are numbered as DuckDB scans them, which a
-    parallel scan does not promise to keep in the input order). ``runs`` is the
+    orders the result (without one, the rows are copied into a temporary table in
+    their order and numbered by it). ``runs`` is the
     relation of materialisation runs (``view, started_at, finished_at, start_ts,
     end_ts``) that ``as_served`` replays. The result holds the entity columns, then each
     view's output columns.
     """
     con.execute("SET TimeZone = 'UTC'")
+    if row_column is None:
+        # A copy keeps the input order (preserve_insertion_order), and its rowid numbers
+        # the rows in that order; row_number() OVER () promises no order.
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_NUMBERED} AS SELECT * FROM {entities}")
+        entities = f"(SELECT *, rowid AS {ROW_COLUMN} FROM {_NUMBERED})"
+        row_column = ROW_COLUMN
     sql = pit_sql(
         entities,
         views,
@@ -314,4 +322,7 @@ def point_in_time_join(
         row_column=row_column,
         strategy=strategy,
     )
-    return con.execute(sql).df()
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_NUMBERED}")

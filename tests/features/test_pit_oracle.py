@@ -80,6 +80,26 @@ def test_rows_keep_the_entity_order_and_duplicates(con) -> None:
     assert out.loc[9, "conv_rate"] == pytest.approx(0.1)  # the duplicate of row 0
 
 
+def test_without_a_row_column_a_large_frame_keeps_its_order() -> None:
+    import numpy as np
+
+    rows = 300_000  # several row groups: a parallel scan
+    rng = np.random.default_rng(3)
+    entities = pd.DataFrame(
+        {
+            "driver_id": rng.integers(1, 5, rows),
+            "event_timestamp": pd.Timestamp("2024-01-01 03:00", tz="UTC"),
+            "label": np.arange(rows),
+        }
+    )
+    connection = duckdb.connect()
+    connection.register("source", read_feast_csv("features.csv"))
+    connection.register("big", entities)
+    out = point_in_time_join(connection, "big", [DRIVER_STATS])
+    assert out["label"].tolist() == list(range(rows))
+    assert out["conv_rate"].notna().sum() == (entities["driver_id"] == 1).sum()
+
+
 @pytest.mark.parametrize("strategy", ["asof", "rank"])
 def test_as_served_sees_only_rows_of_finished_runs(con, strategy) -> None:
     at = pd.Timestamp("2024-01-01 00:00", tz="UTC")
