@@ -26,9 +26,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from shipyard.cli import run
 from shipyard.config import load_config
+from shipyard.config.features import FeatureSettings
 from shipyard.errors import ConfigError
 from shipyard.features import load_repo
 from shipyard.features.feast_import import convert, definitions, import_feast
@@ -167,7 +169,9 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["driver_id", "event_timestamp", "label"]).reset_index(drop=True)
 
 
-def _shipyard_answers(imported: Any, root: Path, entities: pd.DataFrame) -> pd.DataFrame:
+def _shipyard_answers(
+    imported: Any, root: Path, entities: pd.DataFrame, mode: str = "event_time"
+) -> pd.DataFrame:
     """Shipyard's point-in-time join of the imported driver_stats view."""
     repo = definitions(imported)
     view = repo.views["driver_stats"]
@@ -185,7 +189,7 @@ def _shipyard_answers(imported: Any, root: Path, entities: pd.DataFrame) -> pd.D
         created_column=view.created_timestamp_column,
         ttl=view.ttl,
     )
-    return point_in_time_join(con, "entity_rows", [join])
+    return point_in_time_join(con, "entity_rows", [join], mode=mode)  # type: ignore[arg-type]
 
 
 @needs_feast
@@ -224,6 +228,10 @@ def test_imported_view_gives_feasts_point_in_time_answers(
     pd.testing.assert_frame_equal(ours, truth)
     assert ours["conv_rate"].isna().sum() == 4  # expired, future-only and unknown rows
 
+    # "As known at": the created cutoff, Feast's filter_by_created_timestamp.
+    known = _sorted(_shipyard_answers(imported, feast_repo.parent, entities, "as_known_at"))
+    pd.testing.assert_frame_equal(known, _sorted(pd.read_csv(ORACLE / "truth_created_cutoff.csv")))
+
     # After the import, the Feast repo still answers, and the same.
     feast = _sorted(_feast_answers(feast_repo, entity_file))
     pd.testing.assert_frame_equal(ours, feast)
@@ -255,6 +263,16 @@ def test_cli_writes_the_section_that_load_repo_reads(
     # Again: merged by name, not duplicated.
     assert run([*argv, "--python", _feast_python(), "--write"]) == 0
     assert list(load_repo(load_config(config_file)).views) == ["driver_stats"]
+
+    # --out writes the same block to a file; without it, the block is printed.
+    capsys.readouterr()
+    out = tmp_path / "features.yaml"
+    assert run([*argv, "--python", _feast_python(), "--out", str(out)]) == 0
+    assert f"written to {out}" in capsys.readouterr().out
+    block = yaml.safe_load(out.read_text())
+    assert FeatureSettings.model_validate(block["features"]).views[0].ttl == "2h"
+    assert run([*argv, "--python", _feast_python()]) == 0
+    assert capsys.readouterr().out == out.read_text()
 
 
 def test_cli_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
