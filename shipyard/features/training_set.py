@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import ConfigError, DataError
 from shipyard.features.definitions import FeatureRef, FeatureView, OnDemandView, parse_refs
 from shipyard.features.pit import MODES, ROW_COLUMN, PitMode, ViewJoin, output_names
+from shipyard.registry.tags import FEATURES
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,8 +39,9 @@ __all__ = [
     "training_set",
 ]
 
-FEATURES_TAG = "shipyard.features"
-"""The MLflow run and model-version tag holding :meth:`TrainingSet.lineage` as JSON."""
+FEATURES_TAG = FEATURES
+"""The MLflow run and model-version tag holding :meth:`TrainingSet.lineage` as JSON
+(``shipyard.registry.tags.FEATURES``)."""
 
 _HIDDEN = "__shipyard_src__"
 _NULLABLE_INTS = {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"}

@@ -174,12 +174,10 @@ class TrainingSets:
 
     def tags(self, configured: TrainingInputs | None) -> dict[str, str]:
         """The tags the run and version get from the training set (none without one)."""
-        from shipyard.features.training_set import FEATURES_TAG
-
         first = self.first
         if first is None:
             return {}
-        found = {FEATURES_TAG: first.tag_value()}
+        found = {tags.FEATURES: first.tag_value()}
         if configured is None:
             found[tags.DATA_DIGEST] = first.snapshot.digest
             found[tags.DATA_SOURCE] = first.snapshot.source
