@@ -76,7 +76,7 @@ class ViewLookup:
     key_index: tuple[int, ...]  # the join keys' columns in the request spec
     key_names: tuple[str, ...]
     outputs: tuple[tuple[int, int], ...]  # (index in view.feature_names, model column)
-    names: tuple[tuple[int, str], ...]  # (index, view:feature) of what on-demand views read
+    names: tuple[tuple[int, str, bool], ...]  # (index, view:feature, numeric) ODVs read
     ttl: float | None
     defaults: tuple[Any, ...]  # per feature, for missing: default
     needs_values: bool = False  # missing: null, but the model refuses NaN in a column
@@ -233,8 +233,8 @@ class FeatureLookup:
             )
         for index, model_index in lookup.outputs:
             out[:, model_index] = _column(values[index], out.dtype)
-        for index, ref in lookup.names:
-            named[ref] = _column(values[index], np.dtype(np.float64))
+        for index, ref, numeric in lookup.names:  # numbers and booleans as float64, as offline
+            named[ref] = _column(values[index], np.dtype(np.float64 if numeric else object))
         return times
 
 
@@ -326,7 +326,11 @@ def feature_plan(
                     if ref.view == view.name
                 ),
                 names=tuple(
-                    (names.index(ref.feature), str(ref))
+                    (
+                        names.index(ref.feature),
+                        str(ref),
+                        view.feature(ref.feature).dtype != "string",
+                    )
                     for ref in sorted(read)
                     if ref.view == view.name
                 ),
