@@ -53,7 +53,6 @@ def training_set_cmd(
     when a feature is unknown, a column is missing or a view changed since apply.
     """
     from shipyard.features.training_set import training_set
-    from shipyard.training.inputs import record_snapshot
 
     if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(
@@ -68,7 +67,6 @@ def training_set_cmd(
         timestamp_column=timestamp_column,
         full_names=full_names,
     )
-    record_snapshot(project.store, result.snapshot)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".csv":

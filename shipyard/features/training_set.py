@@ -12,7 +12,6 @@ digest and the mode. Serving reads that tag to know what to look up.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,8 +250,12 @@ def _versions(project: Project, repo: FeatureRepo, names: list[str]) -> dict[str
     return versions
 
 
-def _runs(con: duckdb.DuckDBPyConnection, project: Project, views: list[str]) -> str:
-    """Register the finished materialisation runs of ``views`` for ``as_served``."""
+def _runs(con: duckdb.DuckDBPyConnection, project: Project, versions: dict[str, str]) -> str:
+    """Register the finished materialisation runs of each view's joined version.
+
+    The online store keys rows by view version: after an apply, the runs of an older
+    version served nothing of this one, so ``as_served`` replays only this version's.
+    """
     import pandas as pd
 
     from shipyard.store.feature_views import materializations
@@ -265,8 +268,9 @@ def _runs(con: duckdb.DuckDBPyConnection, project: Project, views: list[str]) ->
             "start_ts": run.start_ts,
             "end_ts": run.end_ts,
         }
-        for view in views
+        for view, version in versions.items()
         for run in materializations(project.store, view)
+        if run.version == version
     ]
     frame = pd.DataFrame(rows, columns=["view", "started_at", "finished_at", "start_ts", "end_ts"])
     for column in ("started_at", "finished_at", "start_ts", "end_ts"):
@@ -318,18 +322,6 @@ def _compute_on_demand(frame: pd.DataFrame, plan: _Plan) -> None:
                 )
             if ref in plan.columns:
                 frame[plan.columns[ref]] = array
-
-
-def _snapshot(project: Project, frame: pd.DataFrame, key: str) -> Snapshot:
-    """Store ``frame`` under its digest, from a stable file named by ``key``."""
-    from shipyard.data import snapshot
-    from shipyard.storage import artifact_location
-
-    folder = project.config.workspace / "training-sets"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.parquet"
-    frame.to_parquet(path, index=False)
-    return snapshot(path, artifact_location(project.config), dvc=project.config.data.dvc)
 
 
 @dataclass(frozen=True)
@@ -413,7 +405,8 @@ def _join(
                 )
             )
         con.register("shipyard_entities", frame.assign(**{ROW_COLUMN: range(len(frame))}))
-        runs = _runs(con, project, list(plan.joins)) if mode == "as_served" else None
+        joined_versions = {name: versions[name] for name in plan.joins}
+        runs = _runs(con, project, joined_versions) if mode == "as_served" else None
         joined = point_in_time_join(
             con,
             "shipyard_entities",
@@ -459,16 +452,20 @@ def training_set(
 
     An unknown view or feature, a missing entity column, a view not applied (or changed
     since) and a source whose schema changed fail before any join runs. Needs
-    ``models:train``. The snapshot is stored but not recorded in the control plane: the
-    caller records it (``shipyard.training.inputs.record_snapshot``).
+    ``models:train``. The result is snapshotted and recorded like any dataset.
     """
     from shipyard.access import Scope
+    from shipyard.data import record_snapshot, snapshot_frame
+    from shipyard.storage import artifact_location
 
     project.authorize(Scope.MODELS_TRAIN)
     found = _join(project, entities, features, mode, timestamp_column, full_names)
-    key_text = json.dumps([found.columns, found.views, found.entities_digest, mode], sort_keys=True)
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    snap = _snapshot(project, found.frame, key)
+    source = (
+        f"training set ({mode}) of {', '.join(found.refs)} "
+        f"for entities {found.entities_digest[:12]}"
+    )
+    snap = snapshot_frame(found.frame, artifact_location(project.config), source=source)
+    record_snapshot(project.store, snap)
     return TrainingSet(
         frame=snap.frame(),  # the stored copy: what a reproduction reads back
         snapshot=snap,

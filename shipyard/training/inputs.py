@@ -155,7 +155,8 @@ class TrainingSets:
     failed: ShipyardError | None = None  # what the last build raised, if anything
 
     def build(self, entities: Any, features: Any, **options: Any) -> TrainingSet:
-        """``features.training_set`` for the run's project, recorded and remembered."""
+        """``features.training_set`` for the run's project (it records its snapshot),
+        remembered."""
         from shipyard.features.training_set import training_set
 
         try:
@@ -163,7 +164,6 @@ class TrainingSets:
         except ShipyardError as exc:
             self.failed = exc
             raise
-        record_snapshot(self.project.store, result.snapshot)
         self.built.append(result)
         return result
 

@@ -88,6 +88,9 @@ def test_the_result_is_snapshotted_and_carries_its_lineage(applied) -> None:
     stored = load_snapshot(result.snapshot.digest, applied.artifact_location)
     assert stored.rows == 10
     assert stored.frame().equals(result.frame)
+    recorded = applied.store.dataset(result.snapshot.digest)
+    assert recorded is not None and recorded.rows == 10
+    assert result.snapshot.source.startswith("training set (event_time) of driver_stats:")
     lineage = json.loads(result.tag_value())
     version = load_repo(applied.config).views["driver_stats"].version
     assert lineage["features"] == ["driver_stats:conv_rate", "driver_stats:trips"]
@@ -199,10 +202,16 @@ def test_as_served_sees_only_what_was_materialised(tmp_path: Path) -> None:
     view["ttl"] = None
     project = project_of(driver_project(tmp_path, features={"views": [view]}))
     apply(project)
+    version = load_repo(project.config).views["driver_stats"].version
     before_run = pd.Timestamp.now(tz="UTC")
     cutoff = pd.Timestamp("2024-01-01 01:30", tz="UTC").to_pydatetime()
-    run = start_materialization(project.store, "driver_stats", "v", "sqlite", None, cutoff)
+    run = start_materialization(project.store, "driver_stats", version, "sqlite", None, cutoff)
     finish_materialization(project.store, run, 3, cutoff, "done")
+    # A run of another version of the view: the store keys rows by version, so this
+    # one's rows (up to 03:00, the 02:00 ones included) were never served for this one.
+    late = pd.Timestamp("2024-01-01 03:00", tz="UTC").to_pydatetime()
+    other = start_materialization(project.store, "driver_stats", "0ld", "sqlite", None, late)
+    finish_materialization(project.store, other, 4, late, "done")
     after_run = pd.Timestamp.now(tz="UTC") + pd.Timedelta("1s")
     entities = pd.DataFrame({"driver_id": [1, 1], "event_timestamp": [before_run, after_run]})
     served = training_set(project, entities, "driver_stats:conv_rate", mode="as_served")
