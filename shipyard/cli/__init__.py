@@ -95,7 +95,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "retrain": CommandEntry(
         "ct",
         "retrain_cmd",
-        "Retrain NAME now: validate → retrain → scorecard, then a shadow-canary roll-out.",
+        "Retrain NAME now: validate → retrain → scorecard → feature skew, then a roll-out.",
     ),
     "login": CommandEntry(
         "tokens",

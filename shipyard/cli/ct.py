@@ -54,7 +54,7 @@ def retrain_cmd(
     reason: Annotated[str, typer.Option(help="Why; recorded with the trigger.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
-    """Retrain NAME now: validate → retrain → scorecard, then a shadow-canary roll-out.
+    """Retrain NAME now: validate → retrain → scorecard → feature skew, then a roll-out.
 
     The roll-out's steps and the promotion are the agent's (`shipyard agent` or
     `shipyard serve --agent`); follow them with `shipyard ct status NAME`.

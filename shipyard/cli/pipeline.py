@@ -57,9 +57,9 @@ def export_cmd(
 ) -> None:
     """Compile NAME's continuous-training cycle for an orchestrator, one step per gate.
 
-    Steps: start (the trigger's cause, the guards), then validate → retrain → scorecard
-    → shadow → canary → promote, each `shipyard ct …` in the image. Secrets are passed by
-    reference only. The agent must run beside it: it moves the roll-out.
+    Steps: start (the trigger's cause, the guards), then validate → retrain → scorecard →
+    feature_skew → shadow → canary → promote, each `shipyard ct …` in the image. Secrets
+    are passed by reference only. The agent must run beside it: it moves the roll-out.
     """
     from shipyard.pipelines.export import (
         DEFAULT_CAUSE,

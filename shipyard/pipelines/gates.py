@@ -1,4 +1,4 @@
-"""The gates a retrain passes before any traffic: validate the data, retrain, scorecard.
+"""The gates a retrain passes before any traffic: validate, retrain, scorecard, feature skew.
 
 1. **validate**: the training window (the newest ``ct.window_rows`` rows of
    ``train.data``, or all of it) is checked against ``train.schema``; any failure halts
@@ -9,11 +9,13 @@
    project's scorecard, stored as for ``shipyard evaluate``, so promotion accepts it
    later) and on the newest labelled production rows from the prediction log, where
    its primary metric may be at most ``ct.max_regression`` worse than the champion's.
+4. **feature_skew**: for a candidate trained on feature views, the champion's newest
+   requests recomputed offline as served for the candidate's features; pause-level
+   value skew halts the cycle before the candidate's shadow step (skipped otherwise).
 
 Each is a :class:`~shipyard.pipelines.gate_registry.Gate` registered in that order
 (another is added there). Shadow, canary and promotion are the roll-out's
-(:mod:`shipyard.pipelines.loop`). :class:`FeatureSkewGate` (opt-in) halts a candidate
-whose features the online store serves with pause-level value skew.
+(:mod:`shipyard.pipelines.loop`).
 """
 
 from __future__ import annotations
@@ -194,16 +196,15 @@ class SkewEvidence(GateEvidence):
     sampled: int
 
 
+@register
 class FeatureSkewGate(Gate):
     """Before any traffic: the features the candidate reads, as the online store serves
     them now (the champion's newest requests, recomputed offline as served). At the
     pause band of value skew the candidate would be served other values than it was
     trained on: the cycle halts. Skipped for a model without features or traffic.
 
-    Not registered by default (it would add a step to every exported pipeline); opt in
-    with ``register(FeatureSkewGate, before="scorecard")``. Without it a cycle still
-    cannot promote such a candidate: promotion itself refuses pause-level value skew on
-    the candidate's shadow and live requests (:mod:`shipyard.governance.promotion`).
+    Promotion itself refuses pause-level value skew on the candidate's own shadow and
+    live requests too (:mod:`shipyard.governance.promotion`).
     """
 
     name = "feature_skew"

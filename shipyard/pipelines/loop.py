@@ -4,10 +4,11 @@
 pending trigger (monitoring's ``retrain_requested``, the cron ``ct.schedule``, a new
 digest at ``train.data``), asks the guards (cooldown, new rows, performance loss, cost:
 :mod:`shipyard.pipelines.guards`), records their decisions on the cycle, and runs it:
-validate → retrain → scorecard, each recorded with its evidence; a failure halts the
-cycle and pages the owner. A candidate that passes is rolled out ``shadow-canary`` (a
-shadow step, then ``ct.canary_steps``); while that runs, each tick follows the roll-out
-and records the shadow, canary and promote gates as it passes them or rolls back.
+validate → retrain → scorecard → feature_skew, each recorded with its evidence; a
+failure halts the cycle and pages the owner. A candidate that passes is rolled out
+``shadow-canary`` (a shadow step, then ``ct.canary_steps``); while that runs, each tick
+follows the roll-out and records the shadow, canary and promote gates as it passes them
+or rolls back.
 ``shipyard retrain NAME`` runs the same cycle by hand.
 
 The cycle is split into the same functions an orchestrator runs one process at a time
@@ -149,7 +150,7 @@ class ContinuousTraining:
     # -- one cycle ---------------------------------------------------------------------
 
     def run(self, trigger: Trigger, *, force: bool = False, step: Step | None = None) -> Cycle:
-        """Guards, then validate → retrain → scorecard, then start the roll-out."""
+        """Guards, then the registered gates (validate → … → feature_skew), then the roll-out."""
         return self._run(trigger, self._champion(), force=force, step=step)
 
     def _run(

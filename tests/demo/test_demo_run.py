@@ -49,11 +49,12 @@ def test_the_shortened_demo_retrains_after_drift_and_rolls_back_a_worse_candidat
         "validate",
         "retrain",
         "scorecard",
+        "feature_skew",  # skipped: the demo's model reads no feature views
         "shadow",
         "canary",
         "promote",
     ]
-    assert all(g["status"] == "passed" for g in cycle["gates"])
+    assert all(g["status"] == "passed" for g in cycle["gates"] if g["gate"] != "feature_skew")
     assert summary.accuracy_new_champion is not None and summary.accuracy_old_after_switch
     assert summary.accuracy_new_champion > summary.accuracy_old_after_switch + 0.3
     # Act two: the worse candidate is rolled back at its first canary step, and paged.

@@ -16,7 +16,7 @@ from tests.support import copy_example
 from tests.support.environment import clean_environment
 
 IMAGE = "registry.example.com/churn:3"
-GATES = ["validate", "retrain", "scorecard", "shadow", "canary", "promote"]
+GATES = ["validate", "retrain", "scorecard", "feature_skew", "shadow", "canary", "promote"]
 CAUSE = '{"kind": "schedule", "fired_at": "2026-12-01T03:00:00Z"}'
 
 

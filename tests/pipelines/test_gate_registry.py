@@ -27,7 +27,7 @@ from shipyard.pipelines.gate_registry import (
 from shipyard.pipelines.gates import gate_names, gate_summary
 from tests.support import project_of
 
-BUILT_IN = ("validate", "retrain", "scorecard")
+BUILT_IN = ("validate", "retrain", "scorecard", "feature_skew")
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,20 @@ def test_a_registered_gate_runs_in_its_place(
     cycle = ContinuousTraining(project).run(manual_trigger(), force=True, step=said.append)
 
     assert cycle.state == "running", cycle.reason
-    assert [g["gate"] for g in cycle.gates] == ["validate", "row_budget", "retrain", "scorecard"]
+    assert [g["gate"] for g in cycle.gates] == [
+        "validate",
+        "row_budget",
+        "retrain",
+        "scorecard",
+        "feature_skew",
+    ]
     assert said[:3] == [
         "Gate 1: validating the new data",
         "Gate 2: checking the row budget",
         "Gate 3: retraining on 3000 rows",
     ]
-    assert said[4].startswith("Gates 5–7: shadow, canary steps, promotion")
+    assert said[4].startswith("Gate 5: checking the served features")
+    assert said[5].startswith("Gates 6–8: shadow, canary steps, promotion")
     budget = cycle.gate("row_budget")
     assert budget is not None and budget["status"] == "passed"
     assert budget["evidence"] == {"rows": 3000, "most": 10_000}
