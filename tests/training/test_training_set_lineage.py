@@ -161,3 +161,57 @@ def test_ctx_training_set_outside_a_run_is_a_clear_error() -> None:
     ctx = TrainContext(train=pd.DataFrame(), params={}, seed=1)
     with pytest.raises(ConfigError, match="shipyard train"):
         ctx.training_set("data/rides.parquet", FEATURES)
+
+
+def test_models_lineage_shows_the_training_sets_views_and_entities(trained_rides: Config) -> None:
+    from shipyard.registry import lineage, parse_ref
+
+    project = project_of(trained_rides)
+    found = lineage(project.client, parse_ref("ride-acceptance/1"))
+    assert set(found.features["views"]) == {"driver_hourly_stats", "ride_features"}
+    assert found.features["entity_keys"] == ["driver_id"]
+    assert found.features["mode"] == "event_time"
+    assert len(found.features["entities_digest"]) >= 12
+    assert found.to_dict()["features"]["features"] == FEATURES
+    project.close()
+
+
+def test_the_rides_model_is_served_with_online_features(trained_rides: Config) -> None:
+    """The example end to end: fresh data, materialised, served from driver_id alone.
+
+    Runs last in this module: it rewrites the copy's data to end at the current hour (the
+    committed data is from 2024, past the view's 2 h ttl today). The definitions, and so
+    the view versions the model was trained on, are unchanged."""
+    from shipyard.serving.server import ServeSpec, build_server
+    from tests.support import in_process
+
+    root = trained_rides.root
+    done = subprocess.run(
+        [sys.executable, "make_data.py", "--recent"], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    project = project_of(trained_rides)
+    from shipyard.features.materialize import materialize
+
+    copied = materialize(project)
+    assert sum(result.rows for result in copied) > 0
+    server = build_server(ServeSpec.of(trained_rides, "ride-acceptance/1", log_predictions=False))
+    body = {"instances": [{"driver_id": 1003, "ride_distance_km": 4.2}]}
+    with in_process(server.app) as client:
+        status, _, payload = client.call(
+            "/v1/models/ride-acceptance:predict",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
+        assert status == 200, payload
+        assert len(json.loads(payload)["predictions"]) == 1
+        _, _, metrics = client.call("/metrics", None, {})
+    hits = [
+        line
+        for line in metrics.decode().splitlines()
+        if line.startswith("shipyard_feature_lookups_total")
+        and 'outcome="hit"' in line
+        and 'view="driver_hourly_stats"' in line
+    ]
+    assert hits and float(hits[0].rsplit(" ", 1)[1]) == 1.0, hits
+    project.close()
