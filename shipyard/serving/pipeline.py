@@ -130,4 +130,7 @@ class PredictionService:
                 inputs = self.inputs(request, shadow.spec)
             except RequestError:
                 inputs = np.empty((0, len(shadow.spec.columns)), dtype=object)
-        self.shadows.submit(shadow, inputs, request.log_id)
+        served = request.features
+        if served is not None and served.spec != shadow.spec:
+            served = None  # looked up for another spec: not the shadow's features
+        self.shadows.submit(shadow, inputs, request.log_id, served)

@@ -183,6 +183,19 @@ class ServedFeatures:
     columns: tuple[str, ...]
     matrix: np.ndarray
 
+    def beside(
+        self, columns: tuple[str, ...], inputs: np.ndarray
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        """``inputs`` (in ``columns``) with these columns after them, as the log keeps them
+        (object when the two kinds differ)."""
+        import numpy as np
+
+        if inputs.dtype == self.matrix.dtype:
+            return (*columns, *self.columns), np.hstack((inputs, self.matrix))
+        return (*columns, *self.columns), np.hstack(
+            (inputs.astype(object), self.matrix.astype(object))
+        )
+
 
 @dataclass(slots=True)
 class Request:

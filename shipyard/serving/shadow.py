@@ -21,6 +21,7 @@ import numpy as np
 
 from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.models.served import Prediction, ServedModel
+from shipyard.serving.request import ServedFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class _Job:
     matrix: np.ndarray
     request_id: str
     at: datetime
+    served: ServedFeatures | None  # entity keys and event times of looked-up features
 
 
 class ShadowRunner:
@@ -63,12 +65,22 @@ class ShadowRunner:
         """Shadow predictions waiting."""
         return len(self._queue)
 
-    def submit(self, model: ServedModel, matrix: np.ndarray, request_id: str) -> bool:
-        """Queue one shadow prediction; False (and counted) when the queue is full or closed."""
+    def submit(
+        self,
+        model: ServedModel,
+        matrix: np.ndarray,
+        request_id: str,
+        served: ServedFeatures | None = None,
+    ) -> bool:
+        """Queue one shadow prediction; False (and counted) when the queue is full or closed.
+
+        ``served`` (a model served from entity keys) is logged after the inputs, as the
+        live log does, so the skew check can recompute the shadow's features too.
+        """
         if self._closed or len(self._queue) >= self.capacity:
             self.dropped += 1
             return False
-        self._queue.append(_Job(model, matrix, request_id, datetime.now(UTC)))
+        self._queue.append(_Job(model, matrix, request_id, datetime.now(UTC), served))
         if not self._thread.is_alive():
             self._thread.start()  # on first use: a server without a shadow never starts it
         with self._wake:
@@ -110,6 +122,9 @@ class ShadowRunner:
         if self.observe is not None:
             self.observe(job.model, status, seconds)
         if self.log is not None:
+            columns, matrix = job.model.spec.columns, job.matrix
+            if job.served is not None and len(job.served.matrix) == len(matrix):
+                columns, matrix = job.served.beside(columns, matrix)
             self.log.log(
                 PredictionBatch(
                     request_id=job.request_id,
@@ -117,8 +132,8 @@ class ShadowRunner:
                     model=job.model.name,
                     version=job.model.version,
                     role="shadow",
-                    columns=job.model.spec.columns,
-                    matrix=job.matrix,
+                    columns=columns,
+                    matrix=matrix,
                     labels=None if prediction is None else prediction.labels,
                     probabilities=None if prediction is None else prediction.probabilities,
                     latency_ms=seconds * 1000,

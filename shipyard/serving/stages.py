@@ -282,8 +282,7 @@ class LiveLog:
         columns = model.spec.columns
         served = request.features
         if served is not None and served.spec is model.spec:
-            columns = (*columns, *served.columns)
-            inputs = _beside(inputs, served.matrix)
+            columns, inputs = served.beside(columns, inputs)
         self.writer.log(
             PredictionBatch(
                 request_id=request.log_id,  # in the caller's namespace
@@ -299,15 +298,6 @@ class LiveLog:
                 status="error" if prediction is None else "ok",
             )
         )
-
-
-def _beside(inputs: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``extra``'s columns after ``inputs``' (object when either is)."""
-    import numpy as np
-
-    if inputs.dtype == extra.dtype:
-        return np.hstack((inputs, extra))
-    return np.hstack((inputs.astype(object), extra.astype(object)))
 
 
 class NoLog:

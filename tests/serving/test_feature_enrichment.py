@@ -346,6 +346,39 @@ def test_a_challenger_on_other_views_is_enriched_for_its_own_spec(
     assert second["inputs"][f"{TS_PREFIX}driver_block"] == pytest.approx(FRESH, abs=1e-3)
 
 
+def test_a_shadow_on_other_views_logs_its_own_keys_and_event_times(
+    served: ServedModel, attacher: FeatureAttacher, tmp_path: Path
+) -> None:
+    """The skew check recomputes a shadow's features too: its rows carry keys and times."""
+    tag = {
+        "features": ["driver_stats:conv_rate", "driver_block:blocked"],
+        "request_inputs": ["speed"],
+    }
+    shadow = replace(
+        attacher.with_plan(_model("drivers", ["conv_rate", "blocked", "speed"]), tag), version="2"
+    )
+    plan = TrafficPlan((Route("1", "champion", 1.0),), shadow_version="2", shadow_share=1.0)
+    slot = ModelSlot(Lineup({"1": served, "2": shadow}, Router(plan)))
+    log = PredictionLogWriter(tmp_path, roll_seconds=0.2)
+
+    def both_logged() -> bool:
+        log.flush()
+        return len(query_log(tmp_path, "drivers", sql="SELECT role FROM log")) == 2
+
+    with log, in_process(create_app(slot, log=log)) as client:
+        rows = [{"driver_id": 1, "speed": 1.0}]
+        status, _, payload = client.call(*request_for("kserve_v1", rows))
+        assert status == 200, payload
+        wait_for(both_logged, what="the live and the shadow rows in the log")
+    logged = query_log(tmp_path, "drivers", sql="SELECT role, inputs FROM log ORDER BY 1")
+    live, copy = logged.to_pylist()
+    assert (live["role"], copy["role"]) == ("live", "shadow")
+    assert copy["inputs"]["driver_id"] == 1 and copy["inputs"]["blocked"] == 0.0
+    assert copy["inputs"][f"{TS_PREFIX}driver_block"] == pytest.approx(FRESH, abs=1e-3)
+    assert live["inputs"].get(f"{TS_PREFIX}driver_block") is None  # the live model's: not read
+    assert live["inputs"][f"{TS_PREFIX}driver_stats"] == pytest.approx(FRESH, abs=1e-3)
+
+
 class TcpProxy:
     """A real TCP hop to Redis that the test can cut and restore on the same port."""
 
