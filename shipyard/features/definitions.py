@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from functools import cached_property
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 import orjson

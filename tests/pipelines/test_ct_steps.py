@@ -346,7 +346,10 @@ def test_each_step_is_its_own_shipyard_process(project: Project) -> None:
     id_file = project.root / "out" / "cycle-id"
     start = ["ct", "start", "churn", "--cause", '{"kind": "manual"}', "--id-file", str(id_file)]
     commands = [start]
-    commands += [["ct", "step", "{cycle}", gate] for gate in ("validate", "retrain", "scorecard", "feature_skew")]
+    commands += [
+        ["ct", "step", "{cycle}", gate]
+        for gate in ("validate", "retrain", "scorecard", "feature_skew")
+    ]
     for command in commands:
         argv = [id_file.read_text() if part == "{cycle}" else part for part in command]
         done = subprocess.run(

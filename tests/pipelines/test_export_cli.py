@@ -64,7 +64,16 @@ def test_each_exported_step_is_a_command_the_cli_accepts(
     assert run(argv) == 0
     found = json.loads(capsys.readouterr().out)
     names = [step["name"] for step in found["steps"]]
-    assert names == ["start", "validate", "retrain", "scorecard", "feature_skew", "shadow", "canary", "promote"]
+    assert names == [
+        "start",
+        "validate",
+        "retrain",
+        "scorecard",
+        "feature_skew",
+        "shadow",
+        "canary",
+        "promote",
+    ]
     filled = {"{cause}": '{"kind": "drift"}', "{cycle}": "7", "{id_file}": "/tmp/cycle-id"}
     group = typer.main.get_group(app)
     for step in found["steps"]:
