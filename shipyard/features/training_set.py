@@ -90,6 +90,23 @@ class TrainingSet:
                 x[column] = x[column].astype("float64")
         return x, y
 
+    @classmethod
+    def recorded(cls, lineage: dict[str, Any], snapshot: Snapshot) -> TrainingSet:
+        """The training set a run recorded (its tag's ``lineage`` and stored snapshot),
+        rows exactly as trained on: what ``shipyard reproduce`` hands the train function."""
+        return cls(
+            frame=snapshot.frame(),
+            snapshot=snapshot,
+            refs=tuple(lineage["features"]),
+            columns=dict(lineage["columns"]),
+            views=dict(lineage["views"]),
+            entity_keys=tuple(lineage["entity_keys"]),
+            request_inputs=tuple(lineage.get("request_inputs", ())),
+            entities_digest=str(lineage["entities_digest"]),
+            mode=str(lineage["mode"]),
+            timestamp_column=str(lineage.get("timestamp_column", "event_timestamp")),
+        )
+
     def lineage(self) -> dict[str, Any]:
         """What the ``shipyard.features`` tag records (serving reads it)."""
         return {

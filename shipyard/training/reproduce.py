@@ -6,7 +6,7 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.access import Scope
 from shipyard.config import Config
@@ -23,6 +23,10 @@ from shipyard.training.context import TrainContext
 from shipyard.training.cost import COST_METRIC, CPU_METRIC
 from shipyard.training.entrypoint import load_entrypoint
 from shipyard.training.runner import DURATION_METRIC, RUN_RECORD, call_train_function
+
+if TYPE_CHECKING:
+    from shipyard.features.training_set import TrainingSet
+    from shipyard.storage import Location
 
 __all__ = ["MetricComparison", "ReproduceReport", "reproduce"]
 
@@ -106,17 +110,23 @@ def reproduce(
             f"{artifacts.url}.",
             hint="Point artifact_root at the store the version was trained with.",
         ) from None
-    notes = _environment_notes(config, dict(version.tags or {}))
+    version_tags = dict(version.tags or {})
+    notes = _environment_notes(config, version_tags)
     frame = snap.frame()
     validation = None
     if record.get("validation_digest"):
         validation = load_snapshot(record["validation_digest"], artifacts).frame()
+    recorded_set = _recorded_training_set(version_tags, artifacts, label)
+    if recorded_set is not None and recorded_set.snapshot.digest == snap.digest:
+        frame = frame.iloc[0:0]  # as in the run: no train.data, the training set was its data
     ctx = TrainContext(
         train=frame,
         validation=validation,
         params=dict(record["params"]),
         seed=int(record["seed"]),
         target=record.get("target"),
+        # ctx.training_set gives back the recorded rows: the sources may have moved on.
+        _training_set=None if recorded_set is None else (lambda *_a, **_k: recorded_set),
     )
     func = load_entrypoint(record["entrypoint"], config.root)
     try:
@@ -134,7 +144,10 @@ def reproduce(
         for name, value in sorted(recorded_metrics.items())
         if name not in _MEASURED
     ]
-    features, _ = ctx.features()
+    if recorded_set is not None:
+        features, _ = recorded_set.inputs(ctx.target)
+    else:
+        features, _ = ctx.features()
     with mlflow_errors(f"Model {label}"):
         original = load_native(
             version.source or f"models:/{label}", record.get("flavour", "python_function")
@@ -154,6 +167,28 @@ def reproduce(
     )
     store.record(EventKind.MODEL_VERSION_REPRODUCED, f"model:{label}", report.to_dict())
     return report
+
+
+def _recorded_training_set(
+    version_tags: dict[str, str], artifacts: Location, label: str
+) -> TrainingSet | None:
+    """The point-in-time training set the version was trained on, from its tag, if any."""
+    from shipyard.data import load_snapshot
+    from shipyard.features.training_set import TrainingSet
+
+    text = version_tags.get(tags.FEATURES)
+    if not text:
+        return None
+    lineage = json.loads(text)
+    try:
+        snapshot = load_snapshot(lineage["snapshot"], artifacts)
+    except NotFoundError:
+        raise NotReproducible(
+            f"{label} was trained on training set {lineage['snapshot'][:12]}…, which is not "
+            f"in {artifacts.url}.",
+            hint="Point artifact_root at the store the version was trained with.",
+        ) from None
+    return TrainingSet.recorded(lineage, snapshot)
 
 
 def _run_record(tracking: Tracking, run_id: str | None, label: str) -> tuple[str, dict[str, Any]]:

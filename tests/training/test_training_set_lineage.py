@@ -176,6 +176,21 @@ def test_models_lineage_shows_the_training_sets_views_and_entities(trained_rides
     project.close()
 
 
+def test_a_version_trained_on_a_training_set_reproduces_from_its_recorded_rows(
+    trained_rides: Config,
+) -> None:
+    """`shipyard reproduce` hands ctx.training_set the recorded snapshot, not a new join."""
+    from shipyard.registry import parse_ref
+    from shipyard.training.reproduce import reproduce
+
+    project = project_of(trained_rides)
+    report = reproduce(project, parse_ref("ride-acceptance/1"))
+    assert report.reproduced, report.differences
+    assert report.predictions_compared == 3000 and report.predictions_differing == 0
+    assert report.metrics, "the run's metrics were compared"
+    project.close()
+
+
 def test_the_rides_model_is_served_with_online_features(trained_rides: Config) -> None:
     """The example end to end: fresh data, materialised, served from driver_id alone.
 
