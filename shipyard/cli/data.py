@@ -25,9 +25,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 @app.command("snapshot")
 def snapshot_cmd(ctx: typer.Context, path: PathArg, as_json: JsonOpt = False) -> None:
     """Record a content digest, a stored copy and a profile of PATH."""
-    from shipyard.data import snapshot
+    from shipyard.data import record_snapshot, snapshot
     from shipyard.storage import artifact_location
-    from shipyard.training.inputs import record_snapshot
 
     state: CliState = ctx.obj
     config = state.config(require_file=False)

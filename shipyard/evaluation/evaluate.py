@@ -131,9 +131,8 @@ def reports_location(config: Config) -> Location:
 
 def golden_snapshot(config: Config, store: Store, golden: Path | None = None) -> Snapshot:
     """Snapshot the golden set (``golden`` or evaluation.golden): frozen and digested."""
-    from shipyard.data import snapshot
+    from shipyard.data import record_snapshot, snapshot
     from shipyard.storage import artifact_location
-    from shipyard.training.inputs import record_snapshot
 
     path = golden or config.evaluation.golden
     if path is None:

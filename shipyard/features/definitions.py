@@ -164,8 +164,36 @@ def _without_password(url: str | None) -> str | None:
     return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
 
 
+class _Features:
+    """What plain and on-demand views share: their declared features, by name."""
+
+    name: str
+    features: tuple[Feature, ...]
+    _kind = "Feature view"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The names of its features, in declared order."""
+        return tuple(f.name for f in self.features)
+
+    def feature(self, name: str) -> Feature:
+        """The feature called ``name``; a ConfigError naming the view's features if none."""
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        raise ConfigError(
+            f"{self._kind} {self.name!r} has no feature {name!r}.",
+            hint=f"Its features: {', '.join(self.feature_names)}.",
+        )
+
+    @property
+    def pii_features(self) -> tuple[str, ...]:
+        """Features tagged as personal data."""
+        return tuple(f.name for f in self.features if f.pii)
+
+
 @dataclass(frozen=True)
-class FeatureView:
+class FeatureView(_Features):
     """Features of ``entities`` read from ``source``, valid for ``ttl`` after their event time.
 
     ``missing`` says what serving does for an unknown or expired entity: ``null``
@@ -203,26 +231,6 @@ class FeatureView:
         if self.ttl is not None and self.ttl <= timedelta(0):
             raise ConfigError(f"Feature view {self.name!r} has a ttl that is not positive.")
 
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """The names of its features, in declared order."""
-        return tuple(f.name for f in self.features)
-
-    def feature(self, name: str) -> Feature:
-        """The feature called ``name``; a ConfigError naming the view's features if none."""
-        for feature in self.features:
-            if feature.name == name:
-                return feature
-        raise ConfigError(
-            f"Feature view {self.name!r} has no feature {name!r}.",
-            hint=f"Its features: {', '.join(self.feature_names)}.",
-        )
-
-    @property
-    def pii_features(self) -> tuple[str, ...]:
-        """Features tagged as personal data."""
-        return tuple(f.name for f in self.features if f.pii)
-
     def to_dict(self) -> dict[str, Any]:
         """The definition as JSON-ready data: what :attr:`version` digests."""
         return {
@@ -248,7 +256,7 @@ class FeatureView:
 
 
 @dataclass(frozen=True)
-class OnDemandView:
+class OnDemandView(_Features):
     """Features computed by ``function`` from other views' features and request inputs.
 
     ``sources`` are feature refs (``view:feature``) the function reads; ``request_inputs``
@@ -264,30 +272,12 @@ class OnDemandView:
     request_inputs: tuple[Feature, ...] = ()
     description: str = ""
 
+    _kind = "On-demand view"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "request_inputs", tuple(self.request_inputs))
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """The names of its outputs, in declared order."""
-        return tuple(f.name for f in self.features)
-
-    def feature(self, name: str) -> Feature:
-        """The output called ``name``; a ConfigError naming the outputs if none."""
-        for feature in self.features:
-            if feature.name == name:
-                return feature
-        raise ConfigError(
-            f"On-demand view {self.name!r} has no feature {name!r}.",
-            hint=f"Its features: {', '.join(self.feature_names)}.",
-        )
-
-    @property
-    def pii_features(self) -> tuple[str, ...]:
-        """Outputs tagged as personal data."""
-        return tuple(f.name for f in self.features if f.pii)
 
     def to_dict(self) -> dict[str, Any]:
         """The definition as JSON-ready data, the function's source code included."""

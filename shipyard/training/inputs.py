@@ -11,7 +11,7 @@ from shipyard.errors import ConfigError, ShipyardError
 from shipyard.project import Project
 from shipyard.registry import tags
 from shipyard.storage import artifact_location
-from shipyard.store import DatasetRow, EventKind, Store
+from shipyard.store import EventKind, Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +24,6 @@ __all__ = [
     "TrainingSets",
     "no_training_data",
     "prepare_inputs",
-    "record_snapshot",
 ]
 
 
@@ -37,32 +36,6 @@ class TrainingInputs:
     validation: Snapshot | None
     validation_frame: pd.DataFrame | None
     validated: bool
-
-
-def record_snapshot(store: Store, snap: Snapshot) -> bool:
-    """Remember a snapshot in the control plane; an event when it is new."""
-    is_new = store.save_dataset(
-        DatasetRow(
-            digest=snap.digest,
-            source=snap.source,
-            format=snap.format,
-            rows=snap.rows,
-            columns=len(snap.columns),
-            stored_uri=snap.stored_uri,
-            dvc_md5=snap.dvc.md5 if snap.dvc else None,
-            dvc_path=snap.dvc.path if snap.dvc else None,
-        )
-    )
-    if is_new:
-        payload: dict[str, object] = {
-            "source": snap.source,
-            "rows": snap.rows,
-            "columns": len(snap.columns),
-        }
-        if snap.dvc is not None and snap.dvc.stale:
-            payload["dvc_stale"] = {"pointer_md5": snap.dvc.pointer_md5, "file_md5": snap.dvc.md5}
-        store.record(EventKind.DATASET_SNAPSHOTTED, f"dataset:{snap.digest}", payload)
-    return is_new
 
 
 def no_training_data() -> ConfigError:
@@ -94,7 +67,7 @@ def prepare_inputs(
     Without ``train.data``: a ConfigError, or with ``optional`` None (the train function
     builds its data with ``ctx.training_set``; see :class:`TrainingSets`).
     """
-    from shipyard.data import load_schema, snapshot, validate
+    from shipyard.data import load_schema, record_snapshot, snapshot, validate
 
     if config.train.data is None:
         if not optional:
