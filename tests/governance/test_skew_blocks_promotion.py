@@ -15,11 +15,11 @@ from shipyard.errors import PromotionRefused
 from shipyard.evaluation.evaluate import evaluate_version
 from shipyard.features.repo import load_repo
 from shipyard.governance.promotion import promote
-from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
 from shipyard.pipelines.gates import feature_skew_gate
 from shipyard.registry import parse_ref
 from shipyard.store.tables import MaterializationRow
 from tests.support import TrainedExamples, project_of
+from tests.support.features import log_served_churn
 
 NOW = pd.Timestamp.now(tz="UTC").floor("s")
 SAMPLE = 40
@@ -44,33 +44,7 @@ customer_stats = FeatureView(
 
 
 def _log(config: Config, frame: pd.DataFrame, start: pd.Timestamp, factor: float) -> None:
-    """Requests of churn/1 as its shadow served them, monthly_charges times ``factor``."""
-    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
-        for i, row in enumerate(frame.itertuples(index=False)):
-            served = [
-                int(row.tenure_months),
-                float(row.monthly_charges) * factor,
-                row.contract,
-                int(row.support_calls),
-                row.region,
-                int(row.customer_id),
-                float(row.event_timestamp.timestamp()),
-            ]
-            writer.log(
-                PredictionBatch(
-                    request_id=f"{factor}-{i}",
-                    time=(start + pd.Timedelta(seconds=i)).to_pydatetime(),
-                    model="churn",
-                    version="1",
-                    role="shadow",
-                    columns=(*COLUMNS, "customer_id", "feature_ts__customer_stats"),
-                    matrix=np.array([served], dtype=object),
-                    labels=np.array([0]),
-                    probabilities=None,
-                    latency_ms=1.0,
-                    status="ok",
-                )
-            )
+    log_served_churn(config, frame, start, factor, role="shadow", step=pd.Timedelta(seconds=1))
 
 
 def _features(config: Config) -> pd.DataFrame:

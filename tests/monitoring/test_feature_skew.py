@@ -32,6 +32,7 @@ from shipyard.project import Project
 from shipyard.registry.aliases import move_alias
 from shipyard.store.tables import MaterializationRow
 from tests.support import TrainedExamples, in_process, project_of
+from tests.support.features import log_served_churn
 
 NOW = pd.Timestamp.now(tz="UTC").floor("s")
 FEATURES = ("tenure_months", "monthly_charges", "support_calls")
@@ -74,32 +75,7 @@ def _window(start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 
 def _log(config: Config, frame: pd.DataFrame, start: pd.Timestamp, factor: float) -> None:
-    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
-        for i, row in enumerate(frame.itertuples(index=False)):
-            served = [
-                int(row.tenure_months),
-                float(row.monthly_charges) * factor,
-                row.contract,
-                int(row.support_calls),
-                row.region,
-                int(row.customer_id),
-                float(row.event_timestamp.timestamp()),
-            ]
-            writer.log(
-                PredictionBatch(
-                    request_id=f"{start.value}-{i}",
-                    time=(start + pd.Timedelta(milliseconds=100 * i)).to_pydatetime(),
-                    model="churn",
-                    version="1",
-                    role="live",
-                    columns=(*COLUMNS, "customer_id", "feature_ts__customer_stats"),
-                    matrix=np.array([served], dtype=object),
-                    labels=np.array([0]),
-                    probabilities=None,
-                    latency_ms=1.0,
-                    status="ok",
-                )
-            )
+    log_served_churn(config, frame, start, factor, role="live")
 
 
 def set_up_feature_model(config: Config, sla_hours: float = 1) -> FeatureModel:

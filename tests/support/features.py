@@ -29,12 +29,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASE_TIME",
+    "CHURN_COLUMNS",
     "DRIVER_STATS",
     "FEAST_PIT",
     "driver_entities",
     "driver_project",
     "driver_yaml",
     "features_py",
+    "log_served_churn",
     "python_driver_project",
     "random_entity_rows",
     "random_feature_data",
@@ -231,3 +233,54 @@ def random_entity_rows(seed: int, n_entities: int, n_rows: int) -> pd.DataFrame:
         frame.iloc[-1] = frame.iloc[0]  # a duplicated entity row
     frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[us, UTC]")
     return frame
+
+
+CHURN_COLUMNS = ("tenure_months", "monthly_charges", "contract", "support_calls", "region")
+"""The churn example's model columns, in order."""
+
+
+def log_served_churn(
+    config: Config,
+    frame: pd.DataFrame,
+    start: pd.Timestamp,
+    factor: float,
+    *,
+    role: str = "live",
+    step: pd.Timedelta | None = None,
+) -> None:
+    """Log ``frame``'s rows as churn/1 served them from the ``customer_stats`` view, with
+    ``monthly_charges`` times ``factor`` (1.0: as the offline source has it), one request
+    per row from ``start`` every ``step`` (default 100 ms), keys and event times included
+    the way the server logs a model served from entity keys."""
+    import numpy as np
+    import pandas as pd
+
+    from shipyard.logs.writer import PredictionBatch, PredictionLogWriter
+
+    step = pd.Timedelta(milliseconds=100) if step is None else step
+    with PredictionLogWriter(config.resolve(config.serving.logs)) as writer:
+        for i, row in enumerate(frame.itertuples(index=False)):
+            served = [
+                int(row.tenure_months),
+                float(row.monthly_charges) * factor,
+                row.contract,
+                int(row.support_calls),
+                row.region,
+                int(row.customer_id),
+                float(row.event_timestamp.timestamp()),
+            ]
+            writer.log(
+                PredictionBatch(
+                    request_id=f"{role}-{start.value}-{i}",
+                    time=(start + step * i).to_pydatetime(),
+                    model="churn",
+                    version="1",
+                    role=role,
+                    columns=(*CHURN_COLUMNS, "customer_id", "feature_ts__customer_stats"),
+                    matrix=np.array([served], dtype=object),
+                    labels=np.array([0]),
+                    probabilities=None,
+                    latency_ms=1.0,
+                    status="ok",
+                )
+            )
