@@ -25,7 +25,16 @@ import orjson
 
 from shipyard.moments import as_utc
 
-__all__ = ["ReadsAsJson", "Record", "as_dict", "default", "dump_json", "plain", "to_json"]
+__all__ = [
+    "ReadsAsJson",
+    "Record",
+    "as_dict",
+    "canonical_json",
+    "default",
+    "dump_json",
+    "plain",
+    "to_json",
+]
 
 _STRICT = orjson.OPT_SERIALIZE_NUMPY
 _LENIENT = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -49,6 +58,12 @@ def default(value: Any) -> Any:
 def dump_json(value: Any) -> bytes:
     """JSON bytes of ``value``; the serving path's encoder, so it does nothing extra."""
     return orjson.dumps(value, default=default, option=_STRICT)
+
+
+def canonical_json(value: Any) -> bytes:
+    """JSON bytes with sorted keys, for digests that must not change (a feature view's
+    version): the same value always gives the same bytes."""
+    return orjson.dumps(value, default=default, option=_STRICT | orjson.OPT_SORT_KEYS)
 
 
 def to_json(value: Any) -> str:

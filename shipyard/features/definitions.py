@@ -32,9 +32,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal
 
-import orjson
-
 from shipyard.errors import ConfigError
+from shipyard.jsonable import canonical_json
 
 __all__ = [
     "DTYPES",
@@ -62,7 +61,7 @@ OnDemandFunction = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 def _digest(document: Mapping[str, Any]) -> str:
     """The first 12 hex digits of the SHA-256 of ``document`` as canonical JSON."""
-    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+    return hashlib.sha256(canonical_json(document)).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

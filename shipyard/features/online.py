@@ -166,7 +166,7 @@ def prepare_rows(
     Rows with a null key or a null event time are skipped (they can never be looked up or
     ordered). A column the view needs that the batch lacks is a DataError naming it.
     """
-    import orjson
+    from shipyard.jsonable import dump_json
 
     names = batch.schema.names
     wanted = [*key_columns, view.timestamp_field, *view.feature_names]
@@ -203,7 +203,7 @@ def prepare_rows(
     for key, index in newest.items():
         # orjson leaves a 4 KiB buffer behind each result: copy to its exact size, or a
         # 50,000-row batch holds ~200 MB of slack until it is written.
-        blob = bytes(memoryview(orjson.dumps(rows[index])))
+        blob = bytes(memoryview(dump_json(rows[index])))
         out.append(PreparedRow(key, event[index], created[index], blob))  # type: ignore[arg-type]
     return out
 
