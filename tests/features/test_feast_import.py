@@ -1,7 +1,7 @@
 """``features import-feast``: a real Feast repo becomes Shipyard definitions with Feast's answers.
 
 A tiny Feast 0.67 repo (DuckDB offline store, SQLite online store) holds the oracle's
-``driver_stats`` view (``/work/shared/feast-pit``-style data under tests/…, as Parquet).
+``driver_stats`` view (the pinned oracle data in tests/support/feast_pit, as Parquet).
 It is imported with Feast's own parser in Feast's venv (``SHIPYARD_FEAST_PYTHON``, set
 by ``make test``), and then:
 
@@ -36,8 +36,9 @@ from shipyard.features import load_repo
 from shipyard.features.feast_import import convert, definitions, import_feast
 from shipyard.features.pit import ViewJoin, point_in_time_join
 from shipyard.features.sources import connect, source_relation
+from tests.support.features import FEAST_PIT
 
-ORACLE = Path(__file__).resolve().parents[2].parent / "shared" / "feast-pit"
+ORACLE = FEAST_PIT
 FEAST_PYTHON = os.environ.get("SHIPYARD_FEAST_PYTHON")  # conftest clears SHIPYARD_* per test
 FEATURES = ["driver_stats:conv_rate", "driver_stats:trips"]
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import textwrap
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -44,12 +43,9 @@ __all__ = [
     "write_driver_stats",
 ]
 
-FEAST_PIT = Path(
-    os.environ.get("SHIPYARD_FEAST_PIT")
-    or Path(__file__).resolve().parents[3] / "shared" / "feast-pit"
-)
-"""Feast 0.67's answers on the driver cases (``features.csv``, ``entities.csv``, truths);
-``SHIPYARD_FEAST_PIT`` points elsewhere when the checkout is not beside ``shared/``."""
+FEAST_PIT = Path(__file__).resolve().parent / "feast_pit"
+"""Feast 0.67's answers on the driver cases (``features.csv``, ``entities.csv``, truths),
+the pinned oracle data (see its README), copied into the repository so a clean clone has it."""
 
 DRIVER_STATS = Path("data") / "driver_stats.parquet"
 """Where :func:`driver_project` puts the driver data, relative to the project."""
