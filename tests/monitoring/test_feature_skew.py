@@ -10,7 +10,6 @@ served 10 % too high (the online pipeline computed it differently from the offli
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +31,7 @@ from shipyard.project import Project
 from shipyard.registry.aliases import move_alias
 from shipyard.store.tables import MaterializationRow
 from tests.support import TrainedExamples, in_process, project_of
-from tests.support.features import log_served_churn
+from tests.support.features import log_served_churn, register_tagged_drivers
 
 NOW = pd.Timestamp.now(tz="UTC").floor("s")
 FEATURES = ("tenure_months", "monthly_charges", "support_calls")
@@ -343,53 +342,6 @@ def _driver_source(root: Path) -> pd.DataFrame:
     return frame
 
 
-def _register_drivers(config: Config) -> None:
-    """``drivers/1``: a classifier of conv_rate, trips and a request input, tagged."""
-    import mlflow
-    from mlflow.models import infer_signature
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    from shipyard.registry import Tracking
-
-    rng = np.random.default_rng(5)
-    frame = pd.DataFrame(
-        {
-            "conv_rate": rng.uniform(0, 1, 300),
-            "trips": rng.integers(0, 50, 300).astype(float),
-            "speed": rng.normal(50, 10, 300),
-        }
-    )
-    target = (frame["conv_rate"] + frame["trips"] / 50 > 1).astype(int)
-    train = config.root / "data" / "drivers_train.csv"
-    frame.assign(churned=target).to_csv(train, index=False)
-    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(frame, target)
-    tracking = Tracking(config)
-    with mlflow.start_run(experiment_id=tracking.experiment_id("drivers")):
-        with warnings.catch_warnings():  # MLflow: "source can be interpreted in multiple ways"
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(frame, source=str(train), name="drivers")
-        mlflow.log_input(dataset, context="training")
-        mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name="drivers",
-            signature=infer_signature(frame, model.predict(frame)),
-            pip_requirements=["scikit-learn"],
-            skops_trusted_types=["numpy.dtype"],
-        )
-    tag = {
-        "features": ["driver_stats:conv_rate", "driver_stats:trips"],
-        "columns": {"driver_stats:conv_rate": "conv_rate", "driver_stats:trips": "trips"},
-        "views": {"driver_stats": load_repo(config).views["driver_stats"].version},
-        "entity_keys": ["driver_id"],
-        "request_inputs": ["speed"],
-        "mode": "event_time",
-    }
-    tracking.client.set_model_version_tag("drivers", "1", "shipyard.features", json.dumps(tag))
-
-
 def _serve(config: Config, requests: int) -> str:
     """Send ``requests`` one-row requests through the real server; the window they fill."""
     from shipyard.serving.server import ServeSpec, build_server
@@ -431,7 +383,7 @@ def served(trained_examples: TrainedExamples, tmp_path_factory: pytest.TempPathF
     try:
         apply(project)
         materialize(project)
-        _register_drivers(config)
+        register_tagged_drivers(config)
         windows = {"clean": _serve(config, 60)}
         skewed = pa.RecordBatch.from_pandas(
             source.assign(conv_rate=source["conv_rate"] * 1.1), preserve_index=False

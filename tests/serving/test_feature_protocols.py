@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 import yaml
@@ -26,12 +24,10 @@ from shipyard.cli import run
 from shipyard.config import Config, load_config
 from shipyard.features.online import open_online_store
 from shipyard.features.repo import load_repo
-from shipyard.registry import Tracking
-from shipyard.registry.tags import FEATURES as FEATURES_TAG
 from shipyard.serving.features import TS_PREFIX, FeatureSpec
 from shipyard.serving.server import ServeSpec, build_server
 from tests.support import in_process, project_of, wait_for
-from tests.support.features import driver_yaml, write_driver_stats
+from tests.support.features import driver_yaml, register_tagged_drivers, write_driver_stats
 
 DRIVERS = 40
 FRESH = time.time() - 600
@@ -49,7 +45,7 @@ def project(trained_examples: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     config = load_config(path, environ={})
     _materialise(config)
-    _register(config)
+    register_tagged_drivers(config)
     return config
 
 
@@ -71,55 +67,6 @@ def _materialise(config: Config) -> None:
         store.write(view, ["driver_id"], batch)
     finally:
         store.close()
-
-
-def _register(config: Config) -> str:
-    """``drivers/1``: a classifier of conv_rate, trips and a request input, tagged."""
-    import mlflow
-    from mlflow.models import infer_signature
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    rng = np.random.default_rng(5)
-    frame = pd.DataFrame(
-        {
-            "conv_rate": rng.uniform(0, 1, 300),
-            "trips": rng.integers(0, 50, 300).astype(float),
-            "speed": rng.normal(50, 10, 300),
-        }
-    )
-    target = (frame["conv_rate"] + frame["trips"] / 50 > 1).astype(int)
-    train = config.root / "data" / "drivers_train.csv"
-    frame.assign(churned=target).to_csv(train, index=False)
-    # Unknown drivers are served as missing (missing: null): the model imputes them.
-    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(frame, target)
-    tracking = Tracking(config)
-    view = load_repo(config).views["driver_stats"]
-    with mlflow.start_run(experiment_id=tracking.experiment_id("drivers")):
-        with warnings.catch_warnings():  # MLflow: "source can be interpreted in multiple ways"
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(frame, source=str(train), name="drivers")
-        mlflow.log_input(dataset, context="training")
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name="drivers",
-            signature=infer_signature(frame, model.predict(frame)),
-            pip_requirements=["scikit-learn"],
-            skops_trusted_types=["numpy.dtype"],  # the imputer keeps its fitted dtype
-        )
-    tag = {
-        "features": ["driver_stats:conv_rate", "driver_stats:trips"],
-        "columns": {"driver_stats:conv_rate": "conv_rate", "driver_stats:trips": "trips"},
-        "views": {"driver_stats": view.version},
-        "entity_keys": ["driver_id"],
-        "request_inputs": ["speed"],
-        "mode": "event_time",
-    }
-    version = str(info.registered_model_version)
-    tracking.client.set_model_version_tag("drivers", version, FEATURES_TAG, json.dumps(tag))
-    return version
 
 
 def _bodies(rows: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
@@ -252,7 +199,7 @@ def test_a_version_swapped_in_by_the_watcher_is_served_from_entity_keys(
     server = build_server(ServeSpec.of(project, "drivers", log_predictions=False))
     slot = server.app.state.service.slot
     assert server.following and slot.current.version == "1"
-    second = _register(project)
+    second = register_tagged_drivers(project)
     move_alias(control.store, control.client, "drivers", "champion", second, action="promote")
     path, body = _bodies([{"driver_id": 2, "speed": 50.0}])[0]
     with in_process(server.app) as client:

@@ -40,6 +40,7 @@ __all__ = [
     "random_entity_rows",
     "random_feature_data",
     "read_feast_csv",
+    "register_tagged_drivers",
     "write_driver_stats",
 ]
 
@@ -280,3 +281,62 @@ def log_served_churn(
                     status="ok",
                 )
             )
+
+
+def register_tagged_drivers(config: Config) -> str:
+    """Register ``drivers``: a classifier of conv_rate and trips (from ``driver_stats``)
+    and the request input ``speed``, tagged as trained on that view; its version.
+
+    Unknown drivers are served as missing (missing: null): the model imputes them."""
+    import json
+    import warnings
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from shipyard.features.repo import load_repo
+    from shipyard.registry import Tracking
+    from shipyard.registry.tags import FEATURES
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "conv_rate": rng.uniform(0, 1, 300),
+            "trips": rng.integers(0, 50, 300).astype(float),
+            "speed": rng.normal(50, 10, 300),
+        }
+    )
+    target = (frame["conv_rate"] + frame["trips"] / 50 > 1).astype(int)
+    train = config.root / "data" / "drivers_train.csv"
+    frame.assign(churned=target).to_csv(train, index=False)
+    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(frame, target)
+    tracking = Tracking(config)
+    with mlflow.start_run(experiment_id=tracking.experiment_id("drivers")):
+        with warnings.catch_warnings():  # MLflow: "source can be interpreted in multiple ways"
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=str(train), name="drivers")
+        mlflow.log_input(dataset, context="training")
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name="drivers",
+            signature=infer_signature(frame, model.predict(frame)),
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=["numpy.dtype"],  # the imputer keeps its fitted dtype
+        )
+    tag = {
+        "features": ["driver_stats:conv_rate", "driver_stats:trips"],
+        "columns": {"driver_stats:conv_rate": "conv_rate", "driver_stats:trips": "trips"},
+        "views": {"driver_stats": load_repo(config).views["driver_stats"].version},
+        "entity_keys": ["driver_id"],
+        "request_inputs": ["speed"],
+        "mode": "event_time",
+    }
+    version = str(info.registered_model_version)
+    tracking.client.set_model_version_tag("drivers", version, FEATURES, json.dumps(tag))
+    return version
