@@ -23,6 +23,8 @@ traceback; the HTTP API returns them as ``{"error": message, "code": code}``.
     ├── Forbidden              the token lacks the scope, grant or role an action needs
     ├── AuditFailed            the audit log does not verify: a row was changed or lost
     ├── PortInUse              the server's address is taken: nothing was started
+    ├── ProviderError          an LLM provider refused, failed or timed out (its status, 504)
+    ├── CapExceeded            a tenant is over its request or cost cap (429, Retry-After)
     └── RequestError           an inference request the client must fix (4xx)
 """
 
@@ -199,6 +201,50 @@ class PortInUse(ShipyardError):
     code = "port_in_use"
     exit_code = 8
     http_status = 503
+
+
+class ProviderError(ShipyardError):
+    """An LLM provider answered with an error, or not in time, after retries and fallback.
+
+    ``status`` is the provider's own HTTP status passed on (429, 500, 503 …), 504 for a
+    timeout, and 502 for an answer that is not OpenAI-shaped or a stream cut short.
+    """
+
+    code = "provider_error"
+    exit_code = 5
+    http_status = 502
+
+    def __init__(
+        self, message: str, status: int = 502, hint: str | None = None, provider: str = ""
+    ) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.http_status = status
+        self.provider = provider
+        self.code = "provider_timeout" if status == 504 else "provider_error"
+
+
+class CapExceeded(ShipyardError):
+    """A tenant is over a request or cost cap: 429, with when to retry.
+
+    ``retry_after`` is whole seconds until the window frees enough room; ``headers`` are
+    the rate-limit headers the answer carries (``Retry-After`` included).
+    """
+
+    code = "cap_exceeded"
+    exit_code = 9
+    http_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: int,
+        headers: dict[str, str] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after), **(headers or {})}
 
 
 _REQUEST_CODES = {

@@ -46,6 +46,15 @@ from shipyard.config.features import (
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
+from shipyard.config.llm import (
+    CacheSettings,
+    CapPolicySettings,
+    CapSettings,
+    JudgeSettings,
+    LlmBands,
+    LlmSettings,
+    ProviderSettings,
+)
 from shipyard.config.loading import (
     CONFIG_FILENAME,
     ENV_NESTING,
@@ -71,7 +80,10 @@ __all__ = [
     "WORKSPACE_DIRNAME",
     "AlertRoute",
     "BandSettings",
+    "CacheSettings",
     "CalibrationCriterion",
+    "CapPolicySettings",
+    "CapSettings",
     "Config",
     "ContinuousTrainingSettings",
     "CostSettings",
@@ -84,15 +96,19 @@ __all__ = [
     "FeatureSettings",
     "FeatureSourceSettings",
     "FeatureViewSettings",
+    "JudgeSettings",
     "KpiSettings",
     "LabelSettings",
     "LatencyCriterion",
+    "LlmBands",
+    "LlmSettings",
     "MetricCriterion",
     "ModelSettings",
     "MonitoringSettings",
     "OnlineStoreSettings",
     "PiiSettings",
     "PromotionSettings",
+    "ProviderSettings",
     "Scorecard",
     "SecuritySettings",
     "SequentialSettings",

@@ -20,7 +20,9 @@ class ModelSettings(Section):
     )
     owner: str = Field("", description="Team or person who answers for the model.")
     team: str = Field("", description="Team that runs the model (an alert label next to owner).")
-    task: Literal["classification", "regression"] = Field(
+    task: Literal["classification", "regression", "llm"] = Field(
         "classification",
-        description="Learning task: classification or regression (model card, evaluation).",
+        description="Learning task: classification or regression (model card, evaluation), "
+        "or llm: versions are a provider, model, prompt version and parameters, served by "
+        "the OpenAI-compatible gateway (the llm section).",
     )

@@ -17,6 +17,7 @@ from shipyard.config.features import FeatureSettings
 from shipyard.config.governance import PromotionSettings, SigningSettings
 from shipyard.config.kpis import KpiSettings
 from shipyard.config.labels import LabelSettings
+from shipyard.config.llm import LlmSettings
 from shipyard.config.model import ModelSettings
 from shipyard.config.monitoring import MonitoringSettings
 from shipyard.config.pii import PiiSettings
@@ -68,6 +69,7 @@ class Config(Section):
     ct: ContinuousTrainingSettings = Field(default_factory=ContinuousTrainingSettings)  # type: ignore[arg-type]
     cost: CostSettings = Field(default_factory=CostSettings)  # type: ignore[arg-type]
     features: FeatureSettings = Field(default_factory=FeatureSettings)  # type: ignore[arg-type]
+    llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
     kpis: list[KpiSettings] = Field(
         default_factory=list,
         description="Business KPIs: SQL over the team's own tables, shown beside model quality.",

@@ -12,7 +12,7 @@ Every loaded model is a :class:`Predictor`: ``predict(batch)`` gives a
 """
 
 # The built-in flavours register themselves on import, before anyone reads the table.
-from shipyard.models import native, pyfunc  # noqa: F401
+from shipyard.models import llm, native, pyfunc  # noqa: F401
 from shipyard.models.flavours import (
     Flavour,
     detect_flavour,

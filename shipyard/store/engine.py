@@ -20,7 +20,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 # How long a database server may take to accept a connection before the command says so.

@@ -189,6 +189,31 @@ class EventKind(StrEnum):
         "features.materialized",
         "A feature view's rows were copied into the online store (or the copy failed).",
     )
+    PROMPT_REGISTERED = (
+        "prompt.registered",
+        "A prompt template version was added to the prompt registry.",
+    )
+    PROMPT_LABELLED = (
+        "prompt.labelled",
+        "A prompt label (production, staging …) was moved to a version, or rolled back.",
+    )
+    LLM_PRICES_IMPORTED = (
+        "llm.prices_imported",
+        "A new version of the LLM price table was stored (by hand or from LiteLLM's JSON).",
+    )
+    LLM_CAP_SET = "llm.cap_set", "A per-tenant request or cost cap was stored or removed."
+    LLM_CAP_UNREADABLE = (
+        "llm.cap_unreadable",
+        "A gateway could not read the cap state and applied the configured default.",
+    )
+    LLM_EVALUATED = (
+        "llm.evaluated",
+        "A judge run scored an LLM version on the gold set or production completions.",
+    )
+    LLM_BREACH = (
+        "llm.breach",
+        "An LLM signal (judge score, guardrail or hallucination rate) crossed a band.",
+    )
     CT_CYCLE_STARTED = "ct.cycle_started", "A continuous-training cycle started, with its cause."
     CT_SKIPPED = "ct.skipped", "A continuous-training trigger was deferred or skipped by a guard."
     CT_GATE = "ct.gate", "A continuous-training cycle passed or failed one gate."

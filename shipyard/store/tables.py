@@ -26,6 +26,10 @@ __all__ = [
     "ExperimentRow",
     "FeatureViewRow",
     "LeaseRow",
+    "LlmCapPolicyRow",
+    "LlmCapUsageRow",
+    "LlmEvalRow",
+    "LlmPriceRow",
     "MaterializationRow",
     "MonitorRunRow",
     "RolloutRow",
@@ -441,3 +445,105 @@ class MaterializationRow(Base):
     error: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
     __table_args__ = (Index("ix_shipyard_materializations_view", "view", "finished_at"),)
+
+
+class LlmPriceRow(Base):
+    """One price of a date-effective, versioned LLM price table.
+
+    ``model_pattern`` is a regular expression matched against the provider's model name
+    (Langfuse's convention); ``usage_type`` is ``input``, ``output`` or ``cached_input``;
+    the price is per token from ``effective_from`` on. An import adds a new
+    ``table_version``; old rows stay, so a cost computed earlier can be explained later.
+    """
+
+    __tablename__ = "shipyard_llm_prices"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    table_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    model_pattern: Mapped[str] = mapped_column(String(300), nullable=False)
+    usage_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    price_per_token: Mapped[float] = mapped_column(Float, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)  # manual, litellm:<digest> …
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_llm_prices_version", "table_version", "usage_type"),)
+
+
+class LlmCapPolicyRow(Base):
+    """A stored per-tenant cap: ``quota`` requests or cents per ``window_seconds``."""
+
+    __tablename__ = "shipyard_llm_cap_policies"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    tenant: Mapped[str] = mapped_column(String(200), nullable=False)  # "*" for every tenant
+    unit: Mapped[str] = mapped_column(String(20), nullable=False)  # request | cents
+    quota: Mapped[float] = mapped_column(Float, nullable=False)
+    window_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_llm_cap_policies_model", "model", "tenant"),)
+
+
+class LlmCapUsageRow(Base):
+    """What a tenant used in one window of one cap, summed over every worker."""
+
+    __tablename__ = "shipyard_llm_cap_usage"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    tenant: Mapped[str] = mapped_column(String(200), nullable=False)
+    unit: Mapped[str] = mapped_column(String(20), nullable=False)
+    window_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+
+    __table_args__ = (
+        Index(
+            "ux_shipyard_llm_cap_usage_window",
+            "model",
+            "tenant",
+            "unit",
+            "window_seconds",
+            "window_start",
+            unique=True,
+        ),
+    )
+
+
+class LlmEvalRow(Base):
+    """One judge run over a gold set or a production sample, for one LLM version.
+
+    ``scores`` holds the mean judge score per rubric criterion (1-5) and overall;
+    ``result`` the whole typed result (per-item verdicts, agreement with human labels).
+    """
+
+    __tablename__ = "shipyard_llm_evals"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(20), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # gold | production
+    gold_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    judge: Mapped[str] = mapped_column(String(300), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    guardrail_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    hallucination_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kappa: Mapped[float | None] = mapped_column(Float, nullable=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_shipyard_llm_evals_model_version", "model", "version", "kind"),)
