@@ -179,6 +179,16 @@ COMMANDS: dict[str, CommandEntry] = {
         "app",
         "Feature store: views, point-in-time training sets, online features, skew.",
     ),
+    "llm": CommandEntry(
+        "llm",
+        "app",
+        "LLM versions, the price table and cost, per-tenant caps, judge evaluations, traces.",
+    ),
+    "prompts": CommandEntry(
+        "llm",
+        "prompts_app",
+        "The prompt registry: versions, labels (production is protected), rollback.",
+    ),
     "ui": CommandEntry(
         "ui",
         "ui_cmd",
