@@ -232,7 +232,7 @@ class CapExceeded(ShipyardError):
     """
 
     code = "cap_exceeded"
-    exit_code = 9
+    exit_code = 1
     http_status = 429
 
     def __init__(

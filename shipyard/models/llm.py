@@ -209,7 +209,7 @@ class LLMPredictor:
 def _rows(batch: Batch) -> list[dict[str, Any]]:
     if isinstance(batch, np.ndarray):
         return [dict(row) for row in batch.tolist()]
-    return [dict(row) for row in batch.to_dict(orient="records")]
+    return [{str(k): v for k, v in row.items()} for row in batch.to_dict(orient="records")]
 
 
 class LLMFlavour(Flavour):
