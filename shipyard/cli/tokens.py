@@ -75,6 +75,14 @@ def create(
         list[str] | None,
         typer.Option("--model", help="Limit to models matching this pattern, e.g. 'churn*'."),
     ] = None,
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tenant",
+            help="Make it act for this LLM tenant: its gateway requests and cost count "
+            "against that tenant's caps (repeatable).",
+        ),
+    ] = None,
     expires: ExpiresOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -88,6 +96,7 @@ def create(
         role=role,
         scopes=scope or None,
         models=model or None,
+        tenants=tenant or None,
         expires=_lifetime(expires),
     )
     _show_once(issued, as_json)
@@ -281,8 +290,13 @@ def _access(info: TokenInfo) -> str:
     role = ROLES.get(info.role)
     whole = role is not None and set(info.scopes) == {scope.value for scope in role.scopes}
     scopes = "all" if whole else ", ".join(info.scopes)
-    patterns = [grant.split(":", 1)[1].rsplit(":", 1)[0] for grant in info.grants]
-    return scopes if patterns == ["*"] else f"{scopes} on {', '.join(patterns)}"
+    kinds = [
+        (grant.split(":", 1)[0], grant.split(":", 1)[1].rsplit(":", 1)[0]) for grant in info.grants
+    ]
+    patterns = [pattern for kind, pattern in kinds if kind != "tenant"]
+    tenants = [pattern for kind, pattern in kinds if kind == "tenant"]
+    text = scopes if patterns == ["*"] else f"{scopes} on {', '.join(patterns)}"
+    return text + (f" for tenant {', '.join(tenants)}" if tenants else "")
 
 
 def _day(moment: datetime) -> str:

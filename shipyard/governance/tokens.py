@@ -76,6 +76,7 @@ USE_RESOLUTION = timedelta(minutes=1)
 _BODY = ID_LENGTH + SECRET_LENGTH
 _SHAPE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_BODY + CHECKSUM_LENGTH}}}$")
 _LOGIN_HINT = "Check SHIPYARD_TOKEN, or run `shipyard login` with a token an admin gave you."
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")  # as shipyard.llm.cap_policies
 _VOLATILE = frozenset({"last_used_at"})  # changes on use, so no event vouches for it
 
 
@@ -133,6 +134,7 @@ def issue_token(
     role: str,
     scopes: Iterable[str] | None = None,
     models: Iterable[str] | None = None,
+    tenants: Iterable[str] | None = None,
     expires: timedelta | None = None,
     now: datetime | None = None,
 ) -> IssuedToken:
@@ -140,6 +142,8 @@ def issue_token(
 
     ``scopes`` narrows the role's scopes (a scope the role lacks is refused); ``models``
     limits it to the models matching those patterns, at the role's permission level.
+    ``tenants`` makes it act for those LLM tenants only (grants of kind ``tenant``: the
+    gateway counts its requests and cost against them, see ``shipyard.llm.caps``).
     ``expires`` defaults to ``security.token_days``: every token expires.
     """
     project.authorize(Scope.TOKENS_ADMIN)
@@ -150,6 +154,7 @@ def issue_token(
         role=role,
         scopes=scopes,
         models=models,
+        tenants=tenants,
         lifetime=lifetime,
         created_by=project.store.actor,
         now=now,
@@ -300,6 +305,7 @@ def _new_row(
     lifetime: timedelta,
     created_by: str,
     now: datetime,
+    tenants: Iterable[str] | None = None,
 ) -> TokenRow:
     name = name.strip()
     if not name or len(name) > 200 or not name.isprintable():
@@ -318,7 +324,7 @@ def _new_row(
         name=name,
         role=chosen.name,
         scopes=_narrowed(chosen.name, scopes),
-        grants=[str(grant) for grant in _grants(chosen.permission, models)],
+        grants=[str(grant) for grant in _grants(chosen.permission, models) + _tenants(tenants)],
         hash="",
         created_by=created_by,
         created_at=now,
@@ -352,6 +358,17 @@ def _grants(level: Permission, models: Iterable[str] | None) -> tuple[Grant, ...
     if not patterns:
         return (Grant("*", "*", level),)
     return tuple(Grant("model", pattern, level) for pattern in dict.fromkeys(patterns))
+
+
+def _tenants(tenants: Iterable[str] | None) -> tuple[Grant, ...]:
+    names = [tenant.strip() for tenant in tenants or ()]
+    for name in names:
+        if not _TENANT.match(name):
+            raise ConfigError(
+                f"--tenant {name[:60]!r} is not a tenant name.",
+                hint="Letters, digits and . _ : @ -, at most 200 characters, e.g. --tenant acme.",
+            )
+    return tuple(Grant("tenant", name, Permission.USE) for name in dict.fromkeys(names))
 
 
 def _parse_grant(text: str) -> Grant:
