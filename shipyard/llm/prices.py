@@ -1,0 +1,444 @@
+"""A versioned, date-effective LLM price table, and the cost of a call under it.
+
+Each import (LiteLLM's ``model_prices_and_context_window.json`` or Shipyard's own JSON)
+or ``set_price`` stores a new ``table_version`` of rows, one per model pattern and usage
+type (``input``, ``output``, ``cached_input``), in effect from ``effective_from``. Old
+rows stay: a call's cost is computed once, when it is traced, and kept with the version
+it used, so a later price change never rewrites history (Langfuse's convention: the
+price valid when the call was made; a provider-reported cost wins over any table).
+
+For a provider model name and a call time, :meth:`PriceBook.cost` takes the rows of the
+highest table version, among those effective at that time, whose ``model_pattern`` (a
+regular expression, matched against the whole name) matches; within one version the
+longest matching pattern wins. Cached prompt tokens are priced at ``cached_input``
+(at ``input`` when the row has none); OpenAI counts them inside ``prompt_tokens``.
+
+The formats read::
+
+    {"gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+                "cache_read_input_token_cost": 1.25e-06, "litellm_provider": "openai"}}
+
+    {"currency": "USD", "effective_from": "2026-12-01T00:00:00Z",
+     "prices": [{"model_pattern": "gpt-4o(-mini)?", "input": 2.5e-06, "output": 1e-05,
+                 "cached_input": 1.25e-06}]}
+
+Storing prices needs ``models:deploy`` on every model (the table serves them all) and
+records one ``llm.prices_imported`` event, in the same transaction as the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import func, select
+
+from shipyard.access import Scope
+from shipyard.errors import ConfigError, DataError
+from shipyard.jsonable import Record
+from shipyard.llm.types import Cost, TokenUsage
+from shipyard.moments import as_utc
+from shipyard.store.event_kinds import EventKind
+from shipyard.store.tables import LlmPriceRow
+
+if TYPE_CHECKING:
+    from shipyard.project import Project
+    from shipyard.store import Store
+
+__all__ = [
+    "USAGE_TYPES",
+    "PriceBook",
+    "PriceImport",
+    "PriceRecord",
+    "import_configured_prices",
+    "import_prices",
+    "list_prices",
+    "parse_prices",
+    "set_price",
+]
+
+USAGE_TYPES = ("input", "output", "cached_input")
+"""The usage types a price is given for, per token."""
+
+_LITELLM = {
+    "input_cost_per_token": "input",
+    "output_cost_per_token": "output",
+    "cache_read_input_token_cost": "cached_input",
+}
+_SKIPPED = frozenset({"sample_spec"})  # LiteLLM's documentation entry, not a model
+_SUBJECT = "llm:prices"
+_ALL_MODELS = "*"  # authorize on every model: only a project-wide grant covers it
+
+
+@dataclass(frozen=True)
+class PriceRecord(Record):
+    """One stored price: per token of ``usage_type`` for models matching the pattern."""
+
+    table_version: int
+    model_pattern: str
+    usage_type: str
+    price_per_token: float
+    currency: str
+    effective_from: datetime
+    source: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PriceImport(Record):
+    """What one import (or ``set_price``) stored: a new table version."""
+
+    table_version: int
+    source: str
+    effective_from: datetime
+    models: int
+    rows: int
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PriceEntry:
+    """One model pattern's prices (per token) as read from a file or given by hand."""
+
+    model_pattern: str
+    prices: Mapping[str, float]
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Tier:
+    version: int
+    pattern: re.Pattern[str]
+    effective_from: datetime
+    currency: str
+    input: float
+    output: float
+    cached_input: float
+
+
+class PriceBook:
+    """The price table in memory: cheap lookups for the request path (no I/O, no pydantic)."""
+
+    def __init__(self, rows: Iterable[PriceRecord], currency: str = "USD") -> None:
+        self.currency = currency
+        grouped: dict[tuple[int, str], list[PriceRecord]] = {}
+        for row in rows:
+            grouped.setdefault((row.table_version, row.model_pattern), []).append(row)
+        tiers = []
+        for (version, pattern), group in grouped.items():
+            prices = {row.usage_type: row.price_per_token for row in group}
+            tiers.append(
+                _Tier(
+                    version,
+                    re.compile(pattern),
+                    min(as_utc(row.effective_from) for row in group),
+                    group[0].currency,
+                    prices.get("input", 0.0),
+                    prices.get("output", 0.0),
+                    prices.get("cached_input", prices.get("input", 0.0)),
+                )
+            )
+        # Highest version first; within a version the most specific (longest) pattern.
+        tiers.sort(key=lambda t: (-t.version, -len(t.pattern.pattern)))
+        self._tiers = tuple(tiers)
+        self._matching: dict[str, tuple[_Tier, ...]] = {}
+        self.version = max((t.version for t in tiers), default=0)
+
+    @classmethod
+    def load(cls, store: Store, currency: str = "USD") -> PriceBook:
+        """Every stored price row (all versions: an old call is priced as it was)."""
+        with store.session() as session:
+            rows = session.scalars(select(LlmPriceRow)).all()
+            return cls((_record(row) for row in rows), currency)
+
+    def _tiers_of(self, model: str) -> tuple[_Tier, ...]:
+        found = self._matching.get(model)
+        if found is None:
+            found = tuple(t for t in self._tiers if t.pattern.fullmatch(model))
+            if len(self._matching) < 10_000:  # bounded: model names come from requests
+                self._matching[model] = found
+        return found
+
+    def cost(
+        self,
+        provider_model: str,
+        usage: TokenUsage,
+        at: datetime | None = None,
+        reported: float | None = None,
+    ) -> Cost:
+        """What a call cost: the provider's number if reported, else priced at ``at``."""
+        if reported is not None and math.isfinite(reported) and reported >= 0:
+            return Cost(float(reported), self.currency, "provider")
+        moment = datetime.now(UTC) if at is None else as_utc(at)
+        for tier in self._tiers_of(provider_model):
+            if tier.effective_from <= moment:
+                cached = min(max(usage.cached_tokens, 0), max(usage.prompt_tokens, 0))
+                amount = (
+                    (usage.prompt_tokens - cached) * tier.input
+                    + cached * tier.cached_input
+                    + usage.completion_tokens * tier.output
+                )
+                return Cost(amount, tier.currency, "computed", tier.version)
+        return Cost(0.0, self.currency, "unpriced")
+
+    def __len__(self) -> int:
+        return len(self._tiers)
+
+
+def parse_prices(
+    data: Any, *, where: str = "the price file", currency: str = "USD"
+) -> tuple[list[PriceEntry], list[str], datetime | None]:
+    """The entries of a LiteLLM or Shipyard price document, the names skipped (no per-token
+    price), and the document's own ``effective_from``; a DataError names a bad field."""
+    if not isinstance(data, dict):
+        raise DataError(f"{where} must hold a JSON object, not {type(data).__name__}.")
+    if isinstance(data.get("prices"), list):
+        return _parse_own(data, where, currency)
+    entries: list[PriceEntry] = []
+    skipped: list[str] = []
+    for name, spec in data.items():
+        if name in _SKIPPED:
+            continue
+        if not isinstance(spec, dict):
+            raise DataError(
+                f"{where}: {name!r} must be an object of prices, not {type(spec).__name__}.",
+                hint='LiteLLM\'s format: {"model": {"input_cost_per_token": 2.5e-06, …}}.',
+            )
+        prices = {
+            usage: _price(spec[key], f"{name}.{key}", where)
+            for key, usage in _LITELLM.items()
+            if key in spec and spec[key] is not None
+        }
+        if not prices:
+            skipped.append(str(name))
+            continue
+        entries.append(PriceEntry(re.escape(str(name)), prices, currency))
+    return entries, skipped, None
+
+
+def _parse_own(
+    data: dict[str, Any], where: str, currency: str
+) -> tuple[list[PriceEntry], list[str], datetime | None]:
+    unit = data.get("currency", currency)
+    if not isinstance(unit, str) or not re.fullmatch(r"[A-Z]{3}", unit):
+        raise DataError(f"{where}: currency {unit!r} is not a 3-letter code such as USD.")
+    effective = data.get("effective_from")
+    moment = None if effective is None else _moment(effective, f"{where}: effective_from")
+    entries = []
+    for index, item in enumerate(data["prices"]):
+        label = f"prices[{index}]"
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: {label} must be an object.")
+        pattern = item.get("model_pattern")
+        if not isinstance(pattern, str) or not pattern:
+            raise DataError(f"{where}: {label}.model_pattern is missing (a regular expression).")
+        _compile(pattern, f"{where}: {label}.model_pattern")
+        prices = {
+            usage: _price(item[usage], f"{label}.{usage}", where)
+            for usage in USAGE_TYPES
+            if item.get(usage) is not None
+        }
+        unknown = sorted(set(item) - {"model_pattern", *USAGE_TYPES})
+        if unknown:
+            raise DataError(
+                f"{where}: {label} has unknown field(s) {', '.join(unknown)}.",
+                hint=f"A price entry has model_pattern and {', '.join(USAGE_TYPES)}.",
+            )
+        if not prices:
+            raise DataError(f"{where}: {label} has no price ({', '.join(USAGE_TYPES)}).")
+        entries.append(PriceEntry(pattern, prices, unit))
+    return entries, [], moment
+
+
+def _price(value: Any, field: str, where: str) -> float:
+    """A per-token price: a finite number >= 0 (a DataError naming ``field`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{where}: {field} is {value!r}: a price per token must be a number.")
+    if not math.isfinite(value) or value < 0:
+        raise DataError(f"{where}: {field} is {value!r}: a price per token must be 0 or more.")
+    return float(value)
+
+
+def _compile(pattern: str, field: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise DataError(f"{field} {pattern!r} is not a regular expression: {exc}.") from None
+
+
+def _moment(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    try:
+        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError:
+        raise DataError(f"{field} {value!r} is not an ISO time.") from None
+
+
+def import_prices(
+    project: Project,
+    path: Path | str,
+    *,
+    effective_from: datetime | None = None,
+    reason: str = "",
+) -> PriceImport:
+    """Store the prices of ``path`` (LiteLLM's JSON or Shipyard's) as a new table version.
+
+    In effect from ``effective_from`` (else the file's own, else now). Needs
+    ``models:deploy`` on every model; audited as ``llm.prices_imported``.
+    """
+    project.authorize(Scope.MODELS_DEPLOY, _ALL_MODELS)
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise DataError(f"Cannot read the price file {file}: {exc.strerror or exc}.") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(
+            f"The price file {file} is not JSON: {exc}.",
+            hint="Give LiteLLM's model_prices_and_context_window.json or Shipyard's "
+            '{"prices": [...]} format.',
+        ) from None
+    currency = project.config.llm.currency
+    entries, skipped, own = parse_prices(data, where=str(file.name), currency=currency)
+    if not entries:
+        raise DataError(f"The price file {file} has no per-token price to import.")
+    kind = "shipyard" if isinstance(data.get("prices"), list) else "litellm"
+    source = f"{kind}:{hashlib.sha256(raw).hexdigest()[:16]}"
+    moment = effective_from if effective_from is not None else own
+    return _store(project, entries, source, moment, skipped, reason, file=str(file))
+
+
+def set_price(
+    project: Project,
+    model_pattern: str,
+    *,
+    input: float | None = None,
+    output: float | None = None,
+    cached_input: float | None = None,
+    currency: str | None = None,
+    effective_from: datetime | None = None,
+    reason: str = "",
+) -> PriceImport:
+    """Store one model pattern's per-token prices as a new table version (by hand)."""
+    project.authorize(Scope.MODELS_DEPLOY, _ALL_MODELS)
+    given = {"input": input, "output": output, "cached_input": cached_input}
+    where = "set_price"
+    prices = {k: _price(v, k, where) for k, v in given.items() if v is not None}
+    if not prices:
+        raise ConfigError("Give at least one price: input, output or cached_input (per token).")
+    if not model_pattern:
+        raise ConfigError("model_pattern is empty: give a model name or a regular expression.")
+    _compile(model_pattern, "model_pattern")
+    unit = currency or project.config.llm.currency
+    if not re.fullmatch(r"[A-Z]{3}", unit):
+        raise ConfigError(f"currency {unit!r} is not a 3-letter code such as USD.")
+    entry = PriceEntry(model_pattern, prices, unit)
+    return _store(project, [entry], "manual", effective_from, [], reason)
+
+
+def _store(
+    project: Project,
+    entries: list[PriceEntry],
+    source: str,
+    effective_from: datetime | None,
+    skipped: list[str],
+    reason: str,
+    file: str | None = None,
+) -> PriceImport:
+    store = project.store
+    moment = datetime.now(UTC) if effective_from is None else as_utc(effective_from)
+    now = datetime.now(UTC)
+    with store.session() as session:
+        version = int(session.scalar(select(func.max(LlmPriceRow.table_version))) or 0) + 1
+        rows = [
+            LlmPriceRow(
+                table_version=version,
+                model_pattern=entry.model_pattern,
+                usage_type=usage,
+                price_per_token=price,
+                currency=entry.currency,
+                effective_from=moment,
+                source=source,
+                created_by=store.actor,
+                created_at=now,
+            )
+            for entry in entries
+            for usage, price in entry.prices.items()
+        ]
+        session.add_all(rows)
+        session.flush()
+        payload = {
+            "table_version": version,
+            "source": source,
+            "file": file,
+            "effective_from": moment.isoformat(),
+            "models": len(entries),
+            "rows": len(rows),
+            "skipped": len(skipped),
+        }
+        store.record(
+            EventKind.LLM_PRICES_IMPORTED, _SUBJECT, payload, reason=reason, session=session
+        )
+    return PriceImport(version, source, moment, len(entries), len(rows), tuple(skipped))
+
+
+def import_configured_prices(project: Project) -> PriceImport | None:
+    """Import ``llm.prices`` unless that exact file was imported already (None then)."""
+    configured = project.config.llm.prices
+    if not configured:
+        return None
+    path = project.config.resolve(configured)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError as exc:
+        raise ConfigError(f"llm.prices: cannot read {path}: {exc.strerror or exc}.") from None
+    with project.store.session() as session:
+        found = session.scalar(
+            select(LlmPriceRow.id).where(LlmPriceRow.source.endswith(f":{digest}")).limit(1)
+        )
+    if found is not None:
+        return None
+    return import_prices(project, path)
+
+
+def list_prices(
+    project: Project, *, at: datetime | None = None, every_version: bool = False
+) -> list[PriceRecord]:
+    """The prices in effect at ``at`` (default now), or every stored row (``models:read``)."""
+    project.authorize(Scope.MODELS_READ)
+    with project.store.session() as session:
+        rows = [_record(row) for row in session.scalars(select(LlmPriceRow)).all()]
+    rows.sort(key=lambda r: (r.model_pattern, -r.table_version, USAGE_TYPES.index(r.usage_type)))
+    if every_version:
+        return rows
+    moment = datetime.now(UTC) if at is None else as_utc(at)
+    winner: dict[str, int] = {}
+    for row in rows:
+        if row.effective_from <= moment:
+            winner.setdefault(row.model_pattern, row.table_version)
+    return [row for row in rows if winner.get(row.model_pattern) == row.table_version]
+
+
+def _record(row: LlmPriceRow) -> PriceRecord:
+    return PriceRecord(
+        table_version=row.table_version,
+        model_pattern=row.model_pattern,
+        usage_type=row.usage_type,
+        price_per_token=row.price_per_token,
+        currency=row.currency,
+        effective_from=as_utc(row.effective_from),
+        source=row.source,
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at),
+    )
