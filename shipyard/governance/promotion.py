@@ -164,7 +164,9 @@ def _value_skew_problem(
 
 def _problems(config: Config, store: Store, name: str, number: str, to: str) -> list[str]:
     problems = []
-    if config.evaluation.golden is None:
+    if config.model.task == "llm":
+        problems.extend(_judge_problems(config, store, name, number))
+    elif config.evaluation.golden is None:
         problems.append("no golden set configured (evaluation.golden), so no scorecard can pass")
     else:
         golden = golden_snapshot(config, store)
@@ -186,3 +188,32 @@ def _problems(config: Config, store: Store, name: str, number: str, to: str) -> 
             f"{name}/{number} --comment …` by someone who did not train it"
         )
     return problems
+
+
+def _judge_problems(config: Config, store: Store, name: str, number: str) -> list[str]:
+    """Why an LLM version's judge scorecard does not allow it (``shipyard llm evaluate``).
+
+    The scorecard is the newest one stored for the version (shipyard.llm.evals writes it
+    on the gold set's digest); it counts only if it was made on the gold file as it is
+    now (the SHA-256 of its bytes, recorded with the scorecard).
+    """
+    import hashlib
+
+    gold = config.llm.judge.gold
+    run = f"`shipyard llm evaluate {name}/{number}`"
+    if gold is None:
+        return ["no gold set configured (llm.judge.gold), so no judge scorecard can pass"]
+    path = config.resolve(gold)
+    try:
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        return [f"the gold set {path} cannot be read ({error.strerror}), so no scorecard counts"]
+    record = latest_evaluation(store, name, number)
+    if record is None or record.result.get("gold_file_sha256") != sha:
+        return [f"no judge scorecard on the current gold set {path.name} ({sha[:12]}): run {run}"]
+    if not record.passed:
+        failing = ", ".join(record.failing) or "the judge score"
+        score = record.result.get("score")
+        shown = "no score" if score is None else f"mean {score:.2f}"
+        return [f"the judge scorecard failed ({shown}): {failing}"]
+    return []
