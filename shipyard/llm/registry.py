@@ -35,7 +35,7 @@ from shipyard.access import Scope
 from shipyard.errors import ConfigError, NotFoundError
 from shipyard.jsonable import Record, to_json
 from shipyard.llm.prompts import PromptVersion, resolve_prompt
-from shipyard.models.llm import FLAVOUR, SPEC_FILE, LLMFlavour, LLMSpec
+from shipyard.models.llm import FLAVOUR, SPEC_FILE, LLMSpec, save_llm_model
 from shipyard.registry import tags
 from shipyard.registry.git import git_state
 from shipyard.registry.model_card import ModelCard
@@ -243,8 +243,9 @@ def _register(
                 **{f"param.{k}": to_json(v) for k, v in spec.params.items()},
             }
         )
-        LLMFlavour().log(spec, name="model")
-        # The folder's own URI: the flavour's ModelInfo names no run (its MLmodel has none).
+        with tempfile.TemporaryDirectory(prefix="shipyard-llm-") as folder:
+            # The shipyard_llm flavour's folder (what LLMFlavour.log writes), logged as is.
+            mlflow.log_artifacts(str(save_llm_model(spec, Path(folder) / "model")), "model")
         source = mlflow.get_artifact_uri("model")
         client = tracking.client
         _ensure_registered(project, name)
@@ -343,9 +344,7 @@ def show_llm(project: Project, ref: ModelRef) -> LLMVersion:
             hint="Register one with `shipyard llm register`; see classical versions with "
             "`shipyard models show`.",
         )
-    with tempfile.TemporaryDirectory() as folder, mlflow_errors(f"Model {ref}"):
-        path = client.download_artifacts(found.run_id, f"model/{SPEC_FILE}", folder)
-        spec = LLMSpec.from_dict(orjson.loads(Path(path).read_bytes()))
+    spec = LLMSpec.from_dict(orjson.loads(_read_artifact(project, found.run_id, SPEC_FILE)))
     number = str(found.version)
     return _version(
         found.name,
@@ -357,6 +356,25 @@ def show_llm(project: Project, ref: ModelRef) -> LLMVersion:
         found.description or "",
         sorted(found.aliases or []),
     )
+
+
+def _read_artifact(project: Project, run_id: str, name: str) -> bytes:
+    """The bytes of the run's ``model/<name>``, without MLflow's progress bar on stderr."""
+    import os
+
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR as BAR
+
+    was = os.environ.get(BAR.name)
+    os.environ[BAR.name] = "false"
+    try:
+        with tempfile.TemporaryDirectory() as folder, mlflow_errors(f"Run {run_id}"):
+            path = project.tracking.client.download_artifacts(run_id, f"model/{name}", folder)
+            return Path(path).read_bytes()
+    finally:
+        if was is None:
+            os.environ.pop(BAR.name, None)
+        else:
+            os.environ[BAR.name] = was
 
 
 def _version(
