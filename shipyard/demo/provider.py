@@ -187,6 +187,7 @@ class StandInProvider:
         self._lock = threading.Lock()
         self._faults: list[list[Any]] = []  # [mode, times left, retry_after]
         self._requests: list[Any] = []
+        self._authorizations: list[str | None] = []
         self._release = threading.Event()
         self._closing = threading.Event()
         self._server: Any = None
@@ -211,6 +212,12 @@ class StandInProvider:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def authorizations(self) -> list[str | None]:
+        """The ``Authorization`` header of each POST received (``None`` when absent)."""
+        with self._lock:
+            return list(self._authorizations)
+
     def fail(self, mode: Fault | str, times: int = 1, retry_after: float = 0) -> None:
         """Answer the next ``times`` POST calls with ``mode`` (after any fault queued before).
 
@@ -234,6 +241,7 @@ class StandInProvider:
         with self._lock:
             self._faults.clear()
             self._requests.clear()
+            self._authorizations.clear()
 
     def start(self) -> Self:
         """Serve in a background thread; returns when the server listens."""
@@ -269,9 +277,10 @@ class StandInProvider:
         self.stop()
 
     # -- routes --------------------------------------------------------------------
-    def _take(self, body: Any) -> list[Any] | None:
+    def _take(self, request: Request, body: Any) -> list[Any] | None:
         with self._lock:
             self._requests.append(body)
+            self._authorizations.append(request.headers.get("authorization"))
             if not self._faults:
                 return None
             fault = self._faults[0]
@@ -305,7 +314,7 @@ class StandInProvider:
 
     async def _chat(self, request: Request) -> Response:
         body = await self._read(request)
-        fault = self._take(body)
+        fault = self._take(request, body)
         if fault is not None and (faulted := await self._fault(fault)) is not None:
             return faulted
         try:
@@ -372,7 +381,7 @@ class StandInProvider:
 
     async def _embeddings(self, request: Request) -> Response:
         body = await self._read(request)
-        fault = self._take(body)
+        fault = self._take(request, body)
         if fault is not None and (faulted := await self._fault(fault)) is not None:
             return faulted
         if not isinstance(body, dict):
