@@ -8,7 +8,9 @@ roll-out that finished its steps is promoted with the project's own rules
 (:func:`shipyard.governance.promotion.promote`); when those refuse (an approval is
 still missing, say) it waits, and the refusal is recorded once. :meth:`Agent.run` ticks
 every ``poll`` seconds while it holds the ``agent`` lease, so two agents never act at
-once. Each tick also runs the configured model's monitor when ``monitoring.every_seconds``
+once. Each tick also runs the LLM judge when ``llm.judge.schedule`` is due
+(:mod:`shipyard.agent.llm_evals`: a regression at the retrain band rolls back), runs the
+configured model's monitor when ``monitoring.every_seconds``
 is due, ticks continuous training (:mod:`shipyard.pipelines`): follow the running
 cycle, or start one on a pending trigger when ``ct.enabled``, and looks for registry
 drift (:mod:`shipyard.agent.registry_watch`): an alias moved outside Shipyard pages the
@@ -34,6 +36,7 @@ from shipyard.errors import PromotionRefused, ShipyardError
 from shipyard.store.event_kinds import EventKind
 
 if TYPE_CHECKING:
+    from shipyard.agent.llm_evals import LlmEvalWatch
     from shipyard.agent.streams import StreamWatch
     from shipyard.pipelines.loop import ContinuousTraining
     from shipyard.project import Project
@@ -69,6 +72,11 @@ class Agent:
         self._next_prune = 0.0  # PII retention: at the first tick, then hourly
         self._next_checkpoint = 0.0  # audit checkpoints: looked for once a minute
         self.registry = RegistryWatch(project)  # pages the owner when an alias drifts
+        self.llm_evals: LlmEvalWatch | None = None  # the judge runs, for model.task llm
+        if self.config.model.task == "llm":
+            from shipyard.agent.llm_evals import LlmEvalWatch
+
+            self.llm_evals = LlmEvalWatch(project)
 
     def tick(self) -> TickReport:
         """One pass over every roll-out in progress."""
@@ -86,6 +94,7 @@ class Agent:
         self._monitor(report)
         self._streams(report)
         self._experiments(report)
+        self._judge(report)
         self._retention(report)
         self._audit_checkpoint(report)
         self._continuous_training(report)
@@ -129,6 +138,16 @@ class Agent:
         except ShipyardError as error:
             logger.warning("experiments: %s", error.message)
             report.actions.append(f"experiments: {error.message}")
+
+    def _judge(self, report: TickReport) -> None:
+        """Run the LLM judge when ``llm.judge.schedule`` is due; act on the LLM bands."""
+        if self.llm_evals is None:
+            return
+        try:
+            report.actions.extend(self.llm_evals.tick())
+        except ShipyardError as error:  # a failed run is tried again at the next schedule
+            logger.warning("LLM judge run: %s", error.message)
+            report.actions.append(f"LLM judge run: {error.message}")
 
     def _retention(self, report: TickReport) -> None:
         """Remove PII past ``pii.retention_days`` (hourly; the logs prune by whole days)."""

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
 
 from shipyard.access import Scope
 from shipyard.errors import EvaluationError, ShipyardError
@@ -37,6 +37,7 @@ from shipyard.llm.evals_store import (
     baseline_kappa,
     gold_run,
     store_run,
+    summarise,
 )
 from shipyard.llm.gold import GoldItem, GoldSet, project_gold
 from shipyard.llm.judges import Guardrails, Judge, Verdict
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["EvalKind", "ItemResult", "LlmEvaluation", "evaluate_llm", "pool_chat"]
 
 EvalKind = Literal["gold", "production"]
-WEEK = timedelta(days=7)
 
 
 def pool_chat(project: Project, environ: Mapping[str, str] | None = None) -> ChatCall:
@@ -250,23 +250,3 @@ def _calibration(
     if not human:
         return None
     return agreement(human, scored, resamples=resamples)
-
-
-def summarise(items: list[ItemResult]) -> dict[str, Any]:
-    """Means over the items the judge could score: overall, per criterion, rates."""
-    ok = [r for r in items if r.verdict.ok]
-    criteria: dict[str, list[int]] = {}
-    for result in ok:
-        for criterion, value in result.verdict.scores.items():
-            criteria.setdefault(criterion, []).append(value)
-    scores = [r.verdict.score for r in ok if r.verdict.score is not None]
-    return {
-        "rows": len(items),
-        "failures": len(items) - len(ok),
-        "score": sum(scores) / len(scores) if scores else None,
-        "criteria": {c: sum(v) / len(v) for c, v in criteria.items()},
-        "guardrail_rate": sum(bool(r.guardrail_hits) for r in items) / len(items)
-        if items
-        else None,
-        "hallucination_rate": sum(r.verdict.hallucination for r in ok) / len(ok) if ok else None,
-    }

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shipyard.errors import EvaluationError
-from shipyard.llm.evals_store import ItemResult, LlmEvaluation, store_run
+from shipyard.llm.evals_store import WEEK, ItemResult, LlmEvaluation, store_run, summarise
 from shipyard.llm.judges import Guardrails, Judge
 
 if TYPE_CHECKING:
@@ -69,7 +69,6 @@ def production_run(
     clock: Callable[[], datetime],
 ) -> LlmEvaluation:
     """Judge a sample of ``name/version``'s answers of the last 7 days; store the run."""
-    from shipyard.llm.evals import WEEK
     from shipyard.llm.gold import project_gold
 
     config = project.config
@@ -105,8 +104,6 @@ def production_run(
         )
         for row in picked
     ]
-    from shipyard.llm.evals import summarise
-
     summary = summarise(items)
     summary["guardrail_rate"] = _rate(guard, this_week)
     previous = _rate(guard, last_week) if last_week else None

@@ -8,7 +8,7 @@ promotion reads), both with the ``llm.evaluated`` event in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
@@ -31,7 +31,10 @@ __all__ = [
     "latest_run",
     "list_runs",
     "store_run",
+    "summarise",
 ]
+
+WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -296,3 +299,23 @@ def baseline_kappa(
         query = query.where(LlmEvalRow.version == version)
     with store.session() as session:
         return session.scalar(query)
+
+
+def summarise(items: list[ItemResult]) -> dict[str, Any]:
+    """Means over the items the judge could score: overall, per criterion, rates."""
+    ok = [r for r in items if r.verdict.ok]
+    criteria: dict[str, list[int]] = {}
+    for result in ok:
+        for criterion, value in result.verdict.scores.items():
+            criteria.setdefault(criterion, []).append(value)
+    scores = [r.verdict.score for r in ok if r.verdict.score is not None]
+    return {
+        "rows": len(items),
+        "failures": len(items) - len(ok),
+        "score": sum(scores) / len(scores) if scores else None,
+        "criteria": {c: sum(v) / len(v) for c, v in criteria.items()},
+        "guardrail_rate": sum(bool(r.guardrail_hits) for r in items) / len(items)
+        if items
+        else None,
+        "hallucination_rate": sum(r.verdict.hallucination for r in ok) / len(ok) if ok else None,
+    }
