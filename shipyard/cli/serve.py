@@ -1,9 +1,10 @@
-"""``shipyard serve``: a model on KServe V1, Open Inference V2 and /invocations."""
+"""``shipyard serve``: a model on KServe V1, Open Inference V2 and /invocations, or an LLM
+model (``model.task: llm``) on the OpenAI-compatible gateway."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -115,7 +116,9 @@ def _serve(spec: ServeSpec, ref: str, config: Config) -> None:
     sock = listen(settings.host, settings.port)
     address = f"http://{settings.host}:{bound_port(sock)}"
     try:
-        if settings.workers == 1:
+        if config.model.task == "llm":
+            _serve_gateway(spec, ref, config, sock, address)
+        elif settings.workers == 1:
             server = build_server(spec)
             mode = "following its champion and traffic" if server.following else "pinned"
             console.print(
@@ -132,6 +135,32 @@ def _serve(spec: ServeSpec, ref: str, config: Config) -> None:
             run(spec, workers=settings.workers, sock=sock)
     finally:
         sock.close()
+
+
+def _serve_gateway(spec: ServeSpec, ref: str, config: Config, sock: Any, address: str) -> None:
+    """An LLM model: the OpenAI-compatible gateway on /v1/chat/completions and /v1/embeddings."""
+    import os
+
+    from shipyard.llm.server import build_gateway, run_gateway
+    from shipyard.registry import get_version, parse_ref
+
+    workers = config.serving.workers
+    if workers == 1:
+        server = build_gateway(spec, os.environ)
+        mode = "following its champion and traffic" if server.following else "pinned"
+        console.print(
+            f"Serving {esc(server.name)}/{esc(server.version)} ({esc(server.flavour)}, "
+            f"{mode}) on {esc(address)}/v1 (OpenAI-compatible) — ready in "
+            f"{server.load_seconds:.2f} s"
+        )
+        run_gateway(spec, server=server, sock=sock)
+        return
+    version = get_version(spec.project().client, parse_ref(ref))  # fail before forking
+    console.print(
+        f"Serving {esc(version.name)} (OpenAI-compatible) with {workers} workers on "
+        f"{esc(address)}/v1; each worker reports when it is ready."
+    )
+    run_gateway(spec, workers=workers, sock=sock)
 
 
 def _start_ui(state: CliState, config: Config) -> Callable[[], None]:
