@@ -1,4 +1,5 @@
-"""Cost per tenant, model, prompt version and day, read with DuckDB from the trace log.
+"""Cost per tenant, model, prompt version and day, read with DuckDB from the trace log,
+and exported as Prometheus metrics (one worker, and several in multiprocess mode).
 
 Calls are traced as the gateway traces them (no provider: usage is given), priced by
 the real PriceBook over a real SQLite store, written by the real log writer. The price
@@ -10,14 +11,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from shipyard.config import load_config
 from shipyard.errors import ConfigError
 from shipyard.llm.costs import cost_rows, cost_total, traced_models
+from shipyard.llm.metrics import LlmMetrics
 from shipyard.llm.prices import PriceBook, import_prices
 from shipyard.llm.traces import Trace
 from shipyard.llm.types import Cost, TokenUsage
@@ -176,3 +185,79 @@ def test_a_cost_record_is_what_a_span_was_given() -> None:
         "provider",
         None,
     )
+
+
+def samples(families: Iterable[Metric]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in families
+        for s in family.samples
+    }
+
+
+def test_cost_tokens_and_cache_are_exported_as_metrics(project: Project) -> None:
+    book = PriceBook.load(project.store)
+    metrics = LlmMetrics(CollectorRegistry())
+    big = TokenUsage(1000, 200, 400)
+    metrics.observe(traced(book, DAY1, usage=big))
+    metrics.observe(traced(book, DAY1, usage=big, cache="exact"))
+    metrics.observe(traced(book, DAY1, provider_model="mystery-model", failed=True))
+    metrics.refused("assistant", "acme")
+    metrics.provider_error("assistant", "primary", 429)
+    found = samples(metrics.registry.collect())
+    who = {("model", "assistant"), ("version", "1"), ("tenant", "acme")}
+
+    def value(name: str, **labels: str) -> float:
+        return found[(name, frozenset(who | set(labels.items())))]
+
+    assert value("shipyard_llm_tokens_total", type="prompt") == 1100
+    assert value("shipyard_llm_tokens_total", type="cached") == 400
+    cost = price(book, "gpt-4o", big, DAY1)
+    assert math.isclose(value("shipyard_llm_cost_total", currency="USD"), cost)
+    assert math.isclose(value("shipyard_llm_cache_saved_total", currency="USD"), cost)
+    assert value("shipyard_llm_cache_total", result="exact") == 1
+    assert value("shipyard_llm_cache_total", result="miss") == 2
+    assert value("shipyard_llm_requests_total", role="live", status="ok") == 2
+    assert value("shipyard_llm_requests_total", role="live", status="error") == 1
+    unpriced = frozenset({("model", "assistant"), ("provider_model", "mystery-model")})
+    assert found[("shipyard_llm_unpriced_total", unpriced)] == 1
+    refused = frozenset({("model", "assistant"), ("tenant", "acme")})
+    assert found[("shipyard_llm_cap_refusals_total", refused)] == 1
+
+
+_WORKER = """
+import sys
+from datetime import UTC, datetime
+from prometheus_client import CollectorRegistry
+from shipyard.llm.metrics import LlmMetrics
+from shipyard.llm.traces import Trace
+from shipyard.llm.types import Cost, TokenUsage
+
+metrics = LlmMetrics(CollectorRegistry())
+trace = Trace(request_id="r", model="assistant", version="1", tenant="acme")
+with trace.span("gateway"):
+    with trace.span("provider", "LLM") as call:
+        call.usage(TokenUsage(10, 5), Cost(0.25, "USD", "computed", 1)).set(ttft_ms=30.0)
+metrics.observe(trace.records())
+"""
+
+
+def test_metrics_add_up_across_workers_in_multiprocess_mode(tmp_path: Path) -> None:
+    """Two worker processes write their values to PROMETHEUS_MULTIPROC_DIR; one collector sums."""
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    environ = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", _WORKER], env=environ, check=True, timeout=120)
+    assert len(list(directory.glob("*.db"))) >= 2  # each worker wrote its own files
+    found = samples(MultiProcessCollector(None, str(directory)).collect())
+    tokens = frozenset(
+        {("model", "assistant"), ("version", "1"), ("tenant", "acme"), ("type", "prompt")}
+    )
+    assert found[("shipyard_llm_tokens_total", tokens)] == 20
+    cost = frozenset(
+        {("model", "assistant"), ("version", "1"), ("tenant", "acme"), ("currency", "USD")}
+    )
+    assert found[("shipyard_llm_cost_total", cost)] == 0.5
+    ttft = frozenset({("model", "assistant"), ("version", "1")})
+    assert found[("shipyard_llm_ttft_seconds_count", ttft)] == 2
