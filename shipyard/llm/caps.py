@@ -171,9 +171,11 @@ class CapGuard:
                 start = int(now // window) * window
                 key = (tenant, policy.unit, window, start)
                 used = self._used(key)
+                # A request needs room for itself; cost is known only after the call,
+                # so a cost cap refuses once what was charged reached the quota.
                 after = used + 1 if policy.unit == "request" else used
                 reset = max(1, math.ceil(start + window - now))
-                if after > policy.quota:
+                if after > policy.quota or (policy.unit == "cents" and used >= policy.quota):
                     self.counters["refused"] += 1
                     raise self._refusal(tenant, policy, reset, policies)
                 left = policy.quota - after
