@@ -201,7 +201,7 @@ def remove_cap(
         row = _active(session, model, tenant, unit, window_seconds)
         if row is None:
             raise NotFoundError(
-                f"Model {model!r} has no stored cap for tenant {tenant!r} in {unit} per "
+                f"Model {model!r} has no stored cap for tenant {tenant!r} of {_units(unit)} per "
                 f"{window_seconds} s.",
                 hint=f"`shipyard llm caps list --model {model}` shows its caps.",
             )
@@ -298,3 +298,7 @@ def _moment(unix: int) -> datetime:
 
 def _unit(text: str) -> Any:
     return "cents" if text == "cents" else "request"
+
+
+def _units(unit: str) -> str:
+    return "requests" if unit == "request" else "cents"
