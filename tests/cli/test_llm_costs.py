@@ -32,7 +32,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "support" / "litellm_prices.json
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     root = copy_example(tmp_path / "churn")
     config = load_config(root / "shipyard.yaml", environ={})
-    project_of(config).store  # creates and migrates the SQLite database
+    assert project_of(config).store.events() == []  # creates and migrates the database
     monkeypatch.chdir(root)
     return config
 
