@@ -16,6 +16,7 @@ after the chunks already yielded.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ import orjson
 from shipyard.errors import ProviderError
 
 __all__ = ["Failure", "Provider", "ProviderStream", "failure_of"]
+
+logger = logging.getLogger("shipyard.llm.providers")
 
 
 class Provider(Protocol):
@@ -67,6 +70,12 @@ class Failure(Exception):
             status,
             provider=provider.name,
         )
+
+    def note(self, failures: list[dict[str, Any]] | None) -> None:
+        """Add this failure to ``failures`` (for traces and metrics) and log it."""
+        if failures is not None:
+            failures.append({"provider": self.provider, "status": self.status})
+        logger.warning("LLM provider '%s' %s", self.provider, self.message)
 
     def error(self, attempts: int) -> ProviderError:
         """This failure as the error a caller gets."""
@@ -125,6 +134,7 @@ class ProviderStream:
         self.provider_model = ""
         self.attempts = 0
         self.first_chunk_seconds: float | None = None
+        self.failures: list[dict[str, Any]] = []
         self._order = order
         self._content_of = content_of
         self._cap = retry_after_cap
@@ -176,6 +186,7 @@ class ProviderStream:
                     last = failure
                 except httpx.HTTPError as error:
                     last = failure_of(provider, error)
+                last.note(self.failures)
                 if yielded:  # the client has part of an answer: no replay elsewhere
                     raise last.error(self.attempts)
                 wait = provider.delay(attempt, last.retry_after, self._cap)

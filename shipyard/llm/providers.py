@@ -25,8 +25,10 @@ Keys are read once, from the environment variable ``api_key_env`` or the file
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from shipyard.models.llm import LLMSpec
 
 __all__ = ["Provider", "ProviderPool", "read_key"]
 
+logger = logging.getLogger(__name__)
 _LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
 
 
@@ -97,6 +100,9 @@ class Provider:
         self._secrets = (key,) if key else ()
         self._async: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._others: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
         self._sync: httpx.Client | None = None
 
     def __repr__(self) -> str:
@@ -113,17 +119,22 @@ class Provider:
         return text
 
     def async_client(self) -> httpx.AsyncClient:
-        """The keep-alive async client of the running event loop (one per loop)."""
+        """The keep-alive async client of the running event loop (one per loop: an
+        httpx connection belongs to the loop that opened it)."""
         loop = asyncio.get_running_loop()
-        if self._async is None or self._loop is not loop:
-            self._async = httpx.AsyncClient(
+        if self._loop is loop and self._async is not None:
+            return self._async
+        client = self._others.get(loop)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=self._headers,
                 timeout=httpx.Timeout(self.timeout),
                 limits=_LIMITS,
             )
-            self._loop = loop
-        return self._async
+            self._others[loop] = client
+        self._async, self._loop = client, loop
+        return client
 
     def sync_client(self) -> httpx.Client:
         """The keep-alive synchronous client (thread-safe)."""
@@ -145,9 +156,10 @@ class Provider:
         return max(wait, retry_after or 0.0)
 
     async def aclose(self) -> None:
-        """Close the async client (of the running loop) and the sync one."""
-        if self._async is not None and self._loop is asyncio.get_running_loop():
-            await self._async.aclose()
+        """Close the async client of the running loop, and the sync one."""
+        client = self._others.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
         self._async = self._loop = None
         self.close()
 
@@ -196,15 +208,19 @@ class ProviderPool:
     async def chat(self, spec: LLMSpec, body: dict[str, Any]) -> Completion:
         """A non-streamed chat completion of ``body`` (rendered messages and params)."""
         started = time.perf_counter()
+        failures: list[dict[str, Any]] = []
         answer, provider, attempts = await self._call(
-            self.order(spec.provider), "chat/completions", _with_model(body, spec.model)
+            self.order(spec.provider),
+            "chat/completions",
+            _with_model(_unstreamed(body), spec.model),
+            failures,
         )
         return Completion(
             answer,
             provider.name,
             attempts,
             time.perf_counter() - started,
-            {"provider_model": provider.model_of(spec.model)},
+            {"provider_model": provider.model_of(spec.model), "failures": failures},
         )
 
     def stream(self, spec: LLMSpec, body: dict[str, Any]) -> ProviderStream:
@@ -227,12 +243,16 @@ class ProviderPool:
         """The OpenAI embeddings answer to ``body``, embeddings as float lists."""
         payload = {**body, "encoding_format": "float"}
         answer, _, _ = await self._call(
-            self.order(provider), "embeddings", _with_model(payload, str(body.get("model")))
+            self.order(provider), "embeddings", _with_model(payload, str(body.get("model") or ""))
         )
         return _floats(answer)
 
     async def _call(
-        self, order: tuple[Provider, ...], path: str, content_of: Callable[[Provider], bytes]
+        self,
+        order: tuple[Provider, ...],
+        path: str,
+        content_of: Callable[[Provider], bytes],
+        failures: list[dict[str, Any]] | None = None,
     ) -> tuple[dict[str, Any], Provider, int]:
         attempts, last = 0, None
         for provider in order:
@@ -247,6 +267,7 @@ class ProviderPool:
                     last = failure
                 except httpx.HTTPError as error:  # transport errors and timeouts
                     last = failure_of(provider, error)
+                last.note(failures)
                 wait = provider.delay(attempt, last.retry_after, self.retry_after_cap)
                 if wait is None or attempt == provider.retries:
                     break
@@ -257,15 +278,19 @@ class ProviderPool:
     def chat_sync(self, spec: LLMSpec, body: dict[str, Any]) -> Completion:
         """:meth:`chat` for synchronous callers (judges, batch prediction)."""
         started = time.perf_counter()
+        failures: list[dict[str, Any]] = []
         answer, provider, attempts = self._call_sync(
-            self.order(spec.provider), "chat/completions", _with_model(body, spec.model)
+            self.order(spec.provider),
+            "chat/completions",
+            _with_model(_unstreamed(body), spec.model),
+            failures,
         )
         return Completion(
             answer,
             provider.name,
             attempts,
             time.perf_counter() - started,
-            {"provider_model": provider.model_of(spec.model)},
+            {"provider_model": provider.model_of(spec.model), "failures": failures},
         )
 
     def complete(
@@ -284,7 +309,11 @@ class ProviderPool:
         return [row["embedding"] for row in rows]
 
     def _call_sync(
-        self, order: tuple[Provider, ...], path: str, content_of: Callable[[Provider], bytes]
+        self,
+        order: tuple[Provider, ...],
+        path: str,
+        content_of: Callable[[Provider], bytes],
+        failures: list[dict[str, Any]] | None = None,
     ) -> tuple[dict[str, Any], Provider, int]:
         attempts, last = 0, None
         for provider in order:
@@ -299,6 +328,7 @@ class ProviderPool:
                     last = failure
                 except httpx.HTTPError as error:
                     last = failure_of(provider, error)
+                last.note(failures)
                 wait = provider.delay(attempt, last.retry_after, self.retry_after_cap)
                 if wait is None or attempt == provider.retries:
                     break
@@ -322,6 +352,12 @@ def _with_model(body: Mapping[str, Any], model: str) -> Callable[[Provider], byt
         return dump_json({**body, "model": provider.model_of(model)})
 
     return content_of
+
+
+def _unstreamed(body: dict[str, Any]) -> dict[str, Any]:
+    if "stream" in body or "stream_options" in body:
+        return {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    return body
 
 
 def _answer(provider: Provider, status: int, content: bytes, response: Any) -> dict[str, Any]:

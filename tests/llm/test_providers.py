@@ -98,6 +98,8 @@ def test_retries_then_falls_back_to_the_next_provider(fault: str) -> None:
     assert completion.provider == "backup" and completion.attempts == 4
     assert len(a.requests) == 3 and len(b.requests) == 1
     assert completion.text == answer_of(USER)
+    status = 502 if fault == "garbage" else int(fault)
+    assert completion.extra["failures"] == [{"provider": "primary", "status": status}] * 3
 
 
 def test_a_retry_that_succeeds_stays_on_the_provider() -> None:
@@ -293,6 +295,18 @@ def test_complete_is_a_synchronous_chat_call_with_fallback() -> None:
     assert text == again == answer_of(USER)
     assert len(a.requests) == 3 and len(b.requests) == 1  # the second call: primary again
     assert a.requests[-1] == {"temperature": 0, "messages": USER, "model": "chat-model"}
+
+
+def test_chat_never_streams_and_works_from_one_loop_after_another() -> None:
+    """The local stand-in (OpenAI's documented API) gets a plain call even when the body
+    asked to stream; a second event loop gets a client of its own."""
+    with stand_in() as a:
+        pool = pool_of(provider_settings(a))
+        body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
+        first = asyncio.run(pool.chat(SPEC, body))  # no aclose: the loop just ends
+        second = run(pool, lambda: pool.chat(SPEC, BODY))
+    assert first.text == second.text == answer_of(USER)
+    assert "stream" not in a.requests[0] and "stream_options" not in a.requests[0]
 
 
 def test_clients_are_kept_between_calls() -> None:
