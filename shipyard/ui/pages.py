@@ -134,6 +134,9 @@ async def model(request: Request) -> Response:
     view = await run_in_threadpool(
         lambda: data.model_view(dashboard.project, name, window, fit=not explicit, kpis=inline)
     )
+    llm = await run_in_threadpool(
+        lambda: data.llm_view(dashboard.project, name, window, explicit=explicit)
+    )
     done = DONE.get(request.query_params.get("done", ""))
     order = {panel.id: index for index, panel in enumerate(panels_for("model"))}
     charts = sorted(view.charts, key=lambda chart: order.get(chart.panel.id, len(order)))
@@ -144,8 +147,9 @@ async def model(request: Request) -> Response:
         request,
         visitor,
         "model.html",
-        {**view.to_dict(), "x_range": x_range},
+        {**view.to_dict(), "x_range": x_range, **({"llm": llm.to_dict()} if llm else {})},
         view=view,
+        llm=llm,
         charts=charts,
         x_range=x_range,
         default_range=dashboard.config.ui.default_range,
