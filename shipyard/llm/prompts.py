@@ -375,6 +375,8 @@ def rollback_prompt(
     Walks back like :func:`shipyard.registry.aliases.rollback`: rolling back twice goes
     further back in time rather than flipping between two versions.
     """
+    _check_label(label)
+    project.authorize(Scope.MODELS_DEPLOY if label == PRODUCTION else Scope.MODELS_TRAIN, name)
     moves = prompt_history(project, name, label)
     stack = rollback_targets(moves)
     if to is None:
