@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from shipyard.errors import Forbidden, RequestError
@@ -69,6 +70,7 @@ class CapPolicy:
         """What identifies the policy among the stored ones: tenant, unit and window."""
         return (self.tenant, self.unit, self.window_seconds)
 
+    @cached_property
     def text(self) -> str:
         """The policy in the header syntax, e.g. ``100;w=60;u=request`` (RateLimit-Policy)."""
         quota = number_text(self.quota)

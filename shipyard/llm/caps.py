@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shipyard.errors import CapExceeded, DatabaseError
 from shipyard.jsonable import Record
@@ -85,6 +85,14 @@ class CapDecision:
     fallback: bool = False  # decided under the fallback cap (state unreadable)
 
 
+class _Plan(NamedTuple):
+    """What binds a tenant, and which windows its requests and cost count in."""
+
+    policies: tuple[CapPolicy, ...]
+    request_windows: tuple[int, ...]
+    cents_windows: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class CapStatus(Record):
     """Whether the cap state can be read: ``ok``, ``unreadable``, ``starting`` or ``local``."""
@@ -123,7 +131,7 @@ class CapGuard:
         )
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
-        self._tenants: dict[str, tuple[CapPolicy, ...]] = {}
+        self._tenants: dict[str, _Plan] = {}
         self._header_policies: dict[str, CapPolicy] = {}
         self._header_windows: set[tuple[str, int]] = set()
         self._base: dict[UsageKey, float] = {}  # every worker's totals at the last sync
@@ -159,37 +167,44 @@ class CapGuard:
                 if self.settings.on_unreadable == "deny":
                     self.counters["refused"] += 1
                     raise self._unreadable_refusal()
-            policies = self._tenants.get(tenant)
-            if policies is None:
-                policies = self._policies_for(tenant)
+            plan = self._tenants.get(tenant) or self._plan_for(tenant)
+            policies = plan.policies
             if extra is not None:
                 policies = (*policies, extra)
-                self._remember_window(extra)
-            binding: tuple[float, CapPolicy, float, int] | None = None
+                if (extra.unit, extra.window_seconds) not in self._header_windows:
+                    self._remember_window(extra)
+                    plan = self._plan_for(tenant)
+            base, inflight, pending = self._base, self._inflight, self._pending
+            binding: CapPolicy | None = None
+            share, left, start = 2.0, 0.0, 0
             for policy in policies:
                 window = policy.window_seconds
-                start = int(now // window) * window
-                key = (tenant, policy.unit, window, start)
-                used = self._used(key)
+                begins = int(now // window) * window
+                key = (tenant, policy.unit, window, begins)
+                used = base.get(key, 0.0) + inflight.get(key, 0.0) + pending.get(key, 0.0)
                 # A request needs room for itself; cost is known only after the call,
                 # so a cost cap refuses once what was charged reached the quota.
-                after = used + 1 if policy.unit == "request" else used
-                reset = max(1, math.ceil(start + window - now))
-                if after > policy.quota or (policy.unit == "cents" and used >= policy.quota):
+                room = policy.quota - used - (1.0 if policy.unit == "request" else 0.0)
+                if room < 0 or (room == 0 and policy.unit == "cents"):
                     self.counters["refused"] += 1
+                    reset = max(1, math.ceil(begins + window - now))
                     raise self._refusal(tenant, policy, reset, policies)
-                left = policy.quota - after
-                share = left / policy.quota
-                if binding is None or share < binding[0]:
-                    binding = (share, policy, left, reset)
-            for unit, window in self._counted(policies):
-                if unit == "request":
-                    counted = (tenant, unit, window, int(now // window) * window)
-                    self._pending[counted] = self._pending.get(counted, 0.0) + 1.0
+                if room / policy.quota < share:
+                    binding, share, left, start = policy, room / policy.quota, room, begins
+            windows = plan.request_windows
+            if (
+                extra is not None
+                and extra.unit == "request"
+                and extra.window_seconds not in windows
+            ):
+                windows = (*windows, extra.window_seconds)  # past the 32 windows remembered
+            for window in windows:
+                counted = (tenant, "request", window, int(now // window) * window)
+                pending[counted] = pending.get(counted, 0.0) + 1.0
         if binding is None:
             return CapDecision(tenant, None, policies=policies, fallback=unreadable)
-        _, policy, left, reset = binding
-        return CapDecision(tenant, policy, policy.quota, left, reset, policies, unreadable)
+        reset = max(1, math.ceil(start + binding.window_seconds - now))
+        return CapDecision(tenant, binding, binding.quota, left, reset, policies, unreadable)
 
     def charge(self, tenant: str, cents: float) -> None:
         """Add a finished call's cost (cents) to every cost window of ``tenant``."""
@@ -197,13 +212,10 @@ class CapGuard:
             return
         now = self._clock()
         with self._lock:
-            policies = self._tenants.get(tenant)
-            if policies is None:
-                policies = self._policies_for(tenant)
-            for unit, window in self._counted(policies):
-                if unit == "cents":
-                    key = (tenant, unit, window, int(now // window) * window)
-                    self._pending[key] = self._pending.get(key, 0.0) + float(cents)
+            plan = self._tenants.get(tenant) or self._plan_for(tenant)
+            for window in plan.cents_windows:
+                key = (tenant, "cents", window, int(now // window) * window)
+                self._pending[key] = self._pending.get(key, 0.0) + float(cents)
 
     def headers(self, decision: CapDecision) -> dict[str, str]:
         """``RateLimit-Limit``/``-Remaining``/``-Reset`` of the binding cap, and
@@ -211,7 +223,7 @@ class CapGuard:
         if decision.policy is None:
             return {}
         return _rate_headers(decision.policy, decision.remaining, decision.reset_seconds) | {
-            "RateLimit-Policy": ", ".join(p.text() for p in decision.policies)
+            "RateLimit-Policy": ", ".join(p.text for p in decision.policies)
         }
 
     def used(self, tenant: str, unit: str, window_seconds: int) -> float:
@@ -335,7 +347,7 @@ class CapGuard:
             "until": until,
             "reason": self._reason or "the cap state could not be read",
             "applied": "deny" if self.settings.on_unreadable == "deny" else "fallback",
-            "fallback": self._fallback.text(),
+            "fallback": self._fallback.text,
         }
         try:
             self._store.record(EventKind.LLM_CAP_UNREADABLE, f"model:{self.model}", payload)
@@ -361,17 +373,20 @@ class CapGuard:
     def _used(self, key: UsageKey) -> float:
         return self._base.get(key, 0.0) + self._inflight.get(key, 0.0) + self._pending.get(key, 0.0)
 
-    def _policies_for(self, tenant: str) -> tuple[CapPolicy, ...]:
+    def _plan_for(self, tenant: str) -> _Plan:
         policies = applicable(tenant, self._configured, self._stored)
         if self._state == "unreadable":
             policies = (*policies, self._fallback)
+        counted = {(p.unit, p.window_seconds) for p in policies} | self._header_windows
+        plan = _Plan(
+            policies,
+            tuple(sorted(w for unit, w in counted if unit == "request")),
+            tuple(sorted(w for unit, w in counted if unit == "cents")),
+        )
         if len(self._tenants) > 100_000:
             self._tenants.clear()
-        self._tenants[tenant] = policies
-        return policies
-
-    def _counted(self, policies: tuple[CapPolicy, ...]) -> set[tuple[str, int]]:
-        return {(p.unit, p.window_seconds) for p in policies} | self._header_windows
+        self._tenants[tenant] = plan
+        return plan
 
     def _windows(self, stored: tuple[CapPolicy, ...]) -> set[tuple[str, int]]:
         with self._lock:
@@ -381,6 +396,7 @@ class CapGuard:
     def _remember_window(self, policy: CapPolicy) -> None:
         if len(self._header_windows) < 32:
             self._header_windows.add((policy.unit, policy.window_seconds))
+            self._tenants = {}  # every tenant's plan counts the new window from now on
 
     def _header_policy(self, text: str) -> CapPolicy:
         found = self._header_policies.get(text)
@@ -396,7 +412,7 @@ class CapGuard:
     ) -> CapExceeded:
         units = "requests" if policy.unit == "request" else "cents"
         headers = _rate_headers(policy, 0, reset) | {
-            "RateLimit-Policy": ", ".join(p.text() for p in policies)
+            "RateLimit-Policy": ", ".join(p.text for p in policies)
         }
         return CapExceeded(
             f"Tenant {tenant!r} is over its cap of {number_text(policy.quota)} {units} per "

@@ -79,7 +79,7 @@ def test_a_policy_reads_back_from_its_own_text(
     quota: float, window: int, unit: str, segment: str | None
 ) -> None:
     policy = CapPolicy(quota, window, unit, "*", "header", segment)  # type: ignore[arg-type]
-    assert parse_policy_header(policy.text()) == policy
+    assert parse_policy_header(policy.text) == policy
 
 
 def test_header_policies_are_read_from_ours_then_helicones_in_any_case() -> None:
