@@ -31,6 +31,7 @@ masked text: raw values never reach the journal or a file.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,16 +73,21 @@ _FIELDS = frozenset(
 _CACHE = frozenset({"", "exact", "semantic", "miss", "bypass"})
 
 
+# Ids need to be unique, not secret: OpenTelemetry's SDK draws them the same way, and
+# getrandbits costs a fraction of os.urandom. Reseeded in a forked worker (see below).
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
+
+
 def new_trace_id() -> str:
     """A random W3C/OTLP trace id: 32 lower-case hex characters, never all zero."""
-    value = os.urandom(16).hex()
-    return value if value.strip("0") else new_trace_id()
+    return f"{_random.getrandbits(128) or 1:032x}"
 
 
 def new_span_id() -> str:
     """A random span id: 16 lower-case hex characters, never all zero."""
-    value = os.urandom(8).hex()
-    return value if value.strip("0") else new_span_id()
+    return f"{_random.getrandbits(64) or 1:016x}"
 
 
 class TextMask:
@@ -317,22 +323,27 @@ class Trace:
     def records(self) -> list[TraceRecord]:
         """One masked record per span, in start order (a running span ends now)."""
         out = []
-        mask = self.mask
+        mask = self.mask if self.mask.active else None
         for span in self.spans:
             span.end()
-            fields = dict(span.fields)
-            raw_input = fields.pop("input", "")
-            raw_output = fields.pop("output", "")
-            text_in = raw_input if isinstance(raw_input, str) else to_json(raw_input)
-            text_out = raw_output if isinstance(raw_output, str) else to_json(raw_output)
-            if mask.active:
-                text_in = mask.text(text_in, "input") if text_in else ""
-                text_out = mask.text(text_out, "output") if text_out else ""
+            fields = span.fields
+            attributes = span.attributes
+            text_in = text_out = ""
+            if "input" in fields or "output" in fields:
+                fields = dict(fields)
+                raw_input = fields.pop("input", "")
+                raw_output = fields.pop("output", "")
+                text_in = raw_input if isinstance(raw_input, str) else to_json(raw_input)
+                text_out = raw_output if isinstance(raw_output, str) else to_json(raw_output)
+                if mask is not None:
+                    text_in = mask.text(text_in, "input") if text_in else ""
+                    text_out = mask.text(text_out, "output") if text_out else ""
+                if isinstance(raw_input, (list, tuple)):
+                    attributes = {"input.mime_type": "application/json", **attributes}
+            if attributes and mask is not None:
+                attributes = _masked_attributes(attributes, mask)
             start = _moment(span._start)
-            end = _moment(span._end if span._end is not None else span._start)
-            attributes = dict(span.attributes)
-            if isinstance(raw_input, (list, tuple)):
-                attributes.setdefault("input.mime_type", "application/json")
+            ended = span._end if span._end is not None else span._start
             out.append(
                 TraceRecord(
                     request_id=self.request_id,
@@ -345,14 +356,14 @@ class Trace:
                     name=span.name,
                     kind=span.kind,
                     start=start,
-                    end=end,
-                    duration_ms=span.seconds * 1000.0,
+                    end=_moment(ended),
+                    duration_ms=max(0.0, ended - span._start) * 1000.0,
                     role=self.role,
                     tenant=self.tenant,
                     prompt=self.prompt,
                     input=text_in,
                     output=text_out,
-                    attributes=to_json(_masked_attributes(attributes, mask)),
+                    attributes=to_json(attributes) if attributes else "{}",
                     **fields,
                 )
             )
@@ -361,8 +372,6 @@ class Trace:
 
 def _masked_attributes(attributes: dict[str, Any], mask: TextMask) -> dict[str, Any]:
     """Extra attributes with the mask applied to their text values."""
-    if not mask.active:
-        return attributes
     return {
         key: mask.text(value, "output" if key.startswith("output") else "input")
         if isinstance(value, str)
