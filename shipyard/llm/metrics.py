@@ -111,6 +111,10 @@ class LlmMetrics:
         error when any span of the call failed (as the cost report counts ``errors``)."""
         spans = records if isinstance(records, (list, tuple)) else list(records)
         status = "error" if any(r.status == "error" for r in spans) else "ok"
+        # The cache result counts once per call, though the lookup and the root may both say.
+        cached = next((r for r in spans if r.cache), None)
+        if cached is not None:
+            self._child(self.cache, cached.model, cached.version, cached.tenant, cached.cache).inc()
         for r in spans:
             model, version, tenant = r.model, r.version, r.tenant
             if not r.parent_span_id:
@@ -127,8 +131,6 @@ class LlmMetrics:
                 self._child(self.cost, model, version, tenant, r.currency).inc(r.cost)
             if r.cost_source == "unpriced":
                 self._child(self.unpriced, model, r.provider_model).inc()
-            if r.cache:
-                self._child(self.cache, model, version, tenant, r.cache).inc()
             if r.saved_cost:
                 self._child(self.saved, model, version, tenant, r.currency).inc(r.saved_cost)
             if r.ttft_ms is not None:

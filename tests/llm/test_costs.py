@@ -63,7 +63,8 @@ def traced(
     reported: float | None = None,
     failed: bool = False,
 ) -> list[TraceRecord]:
-    """One call as the gateway traces it: a hit has no provider span, only savings."""
+    """One call as the gateway traces it: a hit has no provider span, only savings; the
+    cache result is on the lookup span and on the root (as shipyard.llm.chat_flow does)."""
     trace = Trace(
         request_id=f"r-{at.timestamp()}",
         model=model,
@@ -73,7 +74,8 @@ def traced(
         prompt=prompt,
         clock=lambda: at.timestamp(),
     )
-    with trace.span("gateway", "CHAIN"):
+    with trace.span("gateway", "CHAIN") as root:
+        root.set(cache=cache)  # the gateway repeats the result on its root span
         with trace.span("cache", "RETRIEVER") as lookup:
             lookup.set(cache=cache)
             if cache in ("exact", "semantic"):
