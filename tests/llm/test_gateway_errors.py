@@ -15,6 +15,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionUserMessageParam
 
 from shipyard.llm.server import build_gateway
 from tests.support import AppClient, in_process, token_for
@@ -22,7 +23,7 @@ from tests.support.llm_projects import LlmProject
 from tests.support.llm_provider import StandInProvider, stand_in
 
 TEMPLATE = "You answer for {{company}}."
-USER = {"role": "user", "content": "hello"}
+USER: ChatCompletionUserMessageParam = {"role": "user", "content": "hello"}
 VARIABLES = {"company": "Acme"}
 
 
@@ -38,7 +39,7 @@ def client_of(url: str) -> openai.OpenAI:
 
 
 def ready(root: Path, provider: StandInProvider, **settings: object) -> LlmProject:
-    llm = LlmProject.create(root, [provider], settings)  # type: ignore[arg-type]
+    llm = LlmProject.create(root, [provider], settings)
     llm.promote(llm.register(TEMPLATE))
     return llm
 
