@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from shipyard.errors import ConfigError
+from shipyard.llm.cache_index import one_blas_thread
 
 if TYPE_CHECKING:
     from shipyard.config.llm import CacheSettings
@@ -85,7 +86,9 @@ class WordLlamaEmbedder:
         """WordLlama vectors of ``texts``, normalised."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        return normalised(self._loaded().embed(list(texts), norm=True))
+        model = self._loaded()
+        with one_blas_thread():
+            return normalised(model.embed(list(texts), norm=False))
 
 
 class ProviderEmbedder:

@@ -80,7 +80,8 @@ _POLES = {
     "latest": "last", "import": "import", "export": "export", "deposit": "in",
     "withdraw": "out", "upload": "up", "download": "down", "encrypt": "enc",
     "decrypt": "dec", "inside": "in", "outside": "out", "hot": "hot", "cold": "cold",
-    "male": "m", "female": "f", "adult": "adult", "child": "child", "children": "child",
+    "male": "m", "female": "f", "adult": "adult", "adults": "adult", "child": "child",
+    "children": "child",
     "kids": "child", "left": "left", "right": "right", "north": "n", "south": "s",
     "east": "e", "west": "w", "upgrade": "up", "downgrade": "down", "open": "open",
     "opens": "open", "opening": "open", "close": "close", "closes": "close",
@@ -120,10 +121,12 @@ def literals(text: str, terms: Iterable[str] = ()) -> frozenset[str]:
     """
     found: set[str] = set()
     entities: list[str] = []
+    phrases = [" ".join(m.group(0).lower() for m in _WORD.finditer(term)) for term in terms]
+    term_words = {word for phrase in phrases for word in phrase.split()}
     words = list(_WORD.finditer(text))
     for index, match in enumerate(words):
         token = match.group(0)
-        lower = token.lower().replace("’", "'")
+        lower = token.lower().replace("’", "'").removesuffix("'s")
         bare = lower.replace("'", "")
         number = _NUMBER.match(lower)
         if number:
@@ -148,14 +151,15 @@ def literals(text: str, terms: Iterable[str] = ()) -> frozenset[str]:
             found.add("neg")
         elif lower in _POLES:
             found.add(f"pole:{_POLES[lower]}")
+        elif lower in term_words:
+            continue  # counted as a configured term below, however it is capitalised
         elif lower in _KNOWN_NAMES or _is_name(token, text, match.start()):
-            entities.append(lower.removesuffix("'s"))
+            entities.append(lower)
     found.update(f"name:{entity}" for entity in entities)
     if len(set(entities)) > 1:
         found.add("order:" + ">".join(dict.fromkeys(entities)))
     folded = " " + " ".join(m.group(0).lower() for m in words) + " "
-    for term in terms:
-        phrase = " ".join(m.group(0).lower() for m in _WORD.finditer(term))
+    for phrase in phrases:
         if phrase and f" {phrase} " in folded:
             found.add(f"term:{phrase}")
     return frozenset(found)
