@@ -29,13 +29,15 @@ records one ``llm.prices_imported`` event, in the same transaction as the rows.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import func, select
@@ -43,6 +45,13 @@ from sqlalchemy import func, select
 from shipyard.access import Scope
 from shipyard.errors import ConfigError, DataError
 from shipyard.jsonable import Record
+from shipyard.llm.price_files import (
+    USAGE_TYPES,
+    PriceEntry,
+    check_pattern,
+    check_price,
+    parse_prices,
+)
 from shipyard.llm.types import Cost, TokenUsage
 from shipyard.moments import as_utc
 from shipyard.store.event_kinds import EventKind
@@ -54,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "USAGE_TYPES",
+    "LivePriceBook",
     "PriceBook",
     "PriceImport",
     "PriceRecord",
@@ -64,16 +74,8 @@ __all__ = [
     "set_price",
 ]
 
-USAGE_TYPES = ("input", "output", "cached_input")
-"""The usage types a price is given for, per token."""
-
-_LITELLM = {
-    "input_cost_per_token": "input",
-    "output_cost_per_token": "output",
-    "cache_read_input_token_cost": "cached_input",
-}
-_SKIPPED = frozenset({"sample_spec"})  # LiteLLM's documentation entry, not a model
 _SUBJECT = "llm:prices"
+_logger = logging.getLogger(__name__)
 _ALL_MODELS = "*"  # authorize on every model: only a project-wide grant covers it
 
 
@@ -102,15 +104,6 @@ class PriceImport(Record):
     models: int
     rows: int
     skipped: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PriceEntry:
-    """One model pattern's prices (per token) as read from a file or given by hand."""
-
-    model_pattern: str
-    prices: Mapping[str, float]
-    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,94 +186,64 @@ class PriceBook:
         return len(self._tiers)
 
 
-def parse_prices(
-    data: Any, *, where: str = "the price file", currency: str = "USD"
-) -> tuple[list[PriceEntry], list[str], datetime | None]:
-    """The entries of a LiteLLM or Shipyard price document, the names skipped (no per-token
-    price), and the document's own ``effective_from``; a DataError names a bad field."""
-    if not isinstance(data, dict):
-        raise DataError(f"{where} must hold a JSON object, not {type(data).__name__}.")
-    if isinstance(data.get("prices"), list):
-        return _parse_own(data, where, currency)
-    entries: list[PriceEntry] = []
-    skipped: list[str] = []
-    for name, spec in data.items():
-        if name in _SKIPPED:
-            continue
-        if not isinstance(spec, dict):
-            raise DataError(
-                f"{where}: {name!r} must be an object of prices, not {type(spec).__name__}.",
-                hint='LiteLLM\'s format: {"model": {"input_cost_per_token": 2.5e-06, …}}.',
-            )
-        prices = {
-            usage: _price(spec[key], f"{name}.{key}", where)
-            for key, usage in _LITELLM.items()
-            if key in spec and spec[key] is not None
-        }
-        if not prices:
-            skipped.append(str(name))
-            continue
-        entries.append(PriceEntry(re.escape(str(name)), prices, currency))
-    return entries, skipped, None
+class LivePriceBook:
+    """A :class:`PriceBook` that follows the store: a thread checks the latest table version
+    every ``every`` seconds and swaps in a fresh book when it changed, so a running gateway
+    prices new calls by ``shipyard llm prices import`` without a restart. :meth:`cost`
+    never touches the database; an unreadable store keeps the last book (logged)."""
 
+    def __init__(self, store: Store, currency: str = "USD", every: float = 10.0) -> None:
+        self.store = store
+        self.currency = currency
+        self.every = every
+        self.book = PriceBook.load(store, currency)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-def _parse_own(
-    data: dict[str, Any], where: str, currency: str
-) -> tuple[list[PriceEntry], list[str], datetime | None]:
-    unit = data.get("currency", currency)
-    if not isinstance(unit, str) or not re.fullmatch(r"[A-Z]{3}", unit):
-        raise DataError(f"{where}: currency {unit!r} is not a 3-letter code such as USD.")
-    effective = data.get("effective_from")
-    moment = None if effective is None else _moment(effective, f"{where}: effective_from")
-    entries = []
-    for index, item in enumerate(data["prices"]):
-        label = f"prices[{index}]"
-        if not isinstance(item, dict):
-            raise DataError(f"{where}: {label} must be an object.")
-        pattern = item.get("model_pattern")
-        if not isinstance(pattern, str) or not pattern:
-            raise DataError(f"{where}: {label}.model_pattern is missing (a regular expression).")
-        _compile(pattern, f"{where}: {label}.model_pattern")
-        prices = {
-            usage: _price(item[usage], f"{label}.{usage}", where)
-            for usage in USAGE_TYPES
-            if item.get(usage) is not None
-        }
-        unknown = sorted(set(item) - {"model_pattern", *USAGE_TYPES})
-        if unknown:
-            raise DataError(
-                f"{where}: {label} has unknown field(s) {', '.join(unknown)}.",
-                hint=f"A price entry has model_pattern and {', '.join(USAGE_TYPES)}.",
-            )
-        if not prices:
-            raise DataError(f"{where}: {label} has no price ({', '.join(USAGE_TYPES)}).")
-        entries.append(PriceEntry(pattern, prices, unit))
-    return entries, [], moment
+    @property
+    def version(self) -> int:
+        """The table version priced by now."""
+        return self.book.version
 
+    def cost(
+        self,
+        provider_model: str,
+        usage: TokenUsage,
+        at: datetime | None = None,
+        reported: float | None = None,
+    ) -> Cost:
+        """:meth:`PriceBook.cost` of the latest book loaded."""
+        return self.book.cost(provider_model, usage, at, reported)
 
-def _price(value: Any, field: str, where: str) -> float:
-    """A per-token price: a finite number >= 0 (a DataError naming ``field`` otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"{where}: {field} is {value!r}: a price per token must be a number.")
-    if not math.isfinite(value) or value < 0:
-        raise DataError(f"{where}: {field} is {value!r}: a price per token must be 0 or more.")
-    return float(value)
+    def refresh(self) -> bool:
+        """Reload if the store holds another table version; whether it did."""
+        with self.store.session() as session:
+            latest = int(session.scalar(select(func.max(LlmPriceRow.table_version))) or 0)
+        if latest == self.book.version:
+            return False
+        self.book = PriceBook.load(self.store, self.currency)
+        return True
 
+    def start(self) -> LivePriceBook:
+        """Start following the store (a daemon thread); returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="llm-prices", daemon=True)
+            self._thread.start()
+        return self
 
-def _compile(pattern: str, field: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise DataError(f"{field} {pattern!r} is not a regular expression: {exc}.") from None
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.refresh()
+            except Exception as exc:  # keep pricing with the last book
+                _logger.warning("cannot reload the LLM price table: %s", type(exc).__name__)
 
-
-def _moment(value: Any, field: str) -> datetime:
-    if isinstance(value, datetime):
-        return as_utc(value)
-    try:
-        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        raise DataError(f"{field} {value!r} is not an ISO time.") from None
+    def close(self) -> None:
+        """Stop following the store."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
 
 def import_prices(
@@ -334,12 +297,12 @@ def set_price(
     project.authorize(Scope.MODELS_DEPLOY, _ALL_MODELS)
     given = {"input": input, "output": output, "cached_input": cached_input}
     where = "set_price"
-    prices = {k: _price(v, k, where) for k, v in given.items() if v is not None}
+    prices = {k: check_price(v, k, where) for k, v in given.items() if v is not None}
     if not prices:
         raise ConfigError("Give at least one price: input, output or cached_input (per token).")
     if not model_pattern:
         raise ConfigError("model_pattern is empty: give a model name or a regular expression.")
-    _compile(model_pattern, "model_pattern")
+    check_pattern(model_pattern, "model_pattern")
     unit = currency or project.config.llm.currency
     if not re.fullmatch(r"[A-Z]{3}", unit):
         raise ConfigError(f"currency {unit!r} is not a 3-letter code such as USD.")

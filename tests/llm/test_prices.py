@@ -19,6 +19,7 @@ from shipyard.access import Grant, Permission, Principal, Scope
 from shipyard.config import Config, load_config
 from shipyard.errors import ConfigError, DataError, Forbidden
 from shipyard.llm.prices import (
+    LivePriceBook,
     PriceBook,
     import_configured_prices,
     import_prices,
@@ -29,7 +30,7 @@ from shipyard.llm.prices import (
 from shipyard.llm.types import TokenUsage
 from shipyard.project import Project
 from shipyard.store.event_kinds import EventKind
-from tests.support import copy_example, project_of
+from tests.support import copy_example, project_of, wait_for
 
 FIXTURE = Path(__file__).resolve().parents[1] / "support" / "litellm_prices.json"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -223,3 +224,19 @@ def test_parse_prices_reads_both_formats_without_a_store() -> None:
         {"effective_from": "2026-11-01", "prices": [{"model_pattern": "m", "output": 0}]}
     )
     assert own[0].prices == {"output": 0.0} and moment == T0
+
+
+def test_a_live_book_follows_imports_without_a_restart(project: Project, tmp_path: Path) -> None:
+    import_prices(project, FIXTURE, effective_from=T0)
+    live = LivePriceBook(project.store, every=0.05).start()
+    try:
+        usage = TokenUsage(1000, 0)
+        assert live.version == 1
+        assert math.isclose(live.cost("gpt-4o", usage, T0).amount, 2.5e-3)
+        set_price(project, "gpt-4o", input=5e-06, effective_from=T0 + timedelta(days=1))
+        wait_for(lambda: live.version == 2, what="the live book to load version 2")
+        assert math.isclose(live.cost("gpt-4o", usage, T0 + timedelta(days=2)).amount, 5e-3)
+        assert math.isclose(live.cost("gpt-4o", usage, T0).amount, 2.5e-3)  # before v2
+        assert live.refresh() is False  # nothing new
+    finally:
+        live.close()
