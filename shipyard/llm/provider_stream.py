@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Protocol
 
 import httpx
@@ -156,7 +156,15 @@ class ProviderStream:
         """Stop reading and release the connection."""
         await self._chunks.aclose()
 
+    async def __aenter__(self) -> ProviderStream:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
     async def _run(self) -> AsyncGenerator[dict[str, Any]]:
+        # One generator, no async context manager inside: a stream dropped without
+        # aclose() is finalised by the loop without racing a nested generator.
         started = time.perf_counter()
         last: Failure | None = None
         for provider in self._order:
@@ -164,28 +172,39 @@ class ProviderStream:
             for attempt in range(provider.retries + 1):
                 self.attempts += 1
                 yielded = False
+                answer: httpx.Response | None = None
                 try:
-                    async with client.stream("POST", "chat/completions", content=content) as answer:
-                        if answer.status_code != 200:
-                            await answer.aread()
-                            raise Failure.of_status(
-                                provider,
-                                answer.status_code,
-                                answer.content,
-                                answer.headers.get("retry-after"),
-                            )
-                        async for chunk in _events(provider, answer):
-                            if not yielded:
-                                yielded = True
-                                self.provider = provider.name
-                                self.provider_model = provider.model_of(self._model)
-                                self.first_chunk_seconds = time.perf_counter() - started
-                            yield chunk
-                        return
+                    request = client.build_request("POST", "chat/completions", content=content)
+                    answer = await client.send(request, stream=True)
+                    if answer.status_code != 200:
+                        await answer.aread()
+                        raise Failure.of_status(
+                            provider,
+                            answer.status_code,
+                            answer.content,
+                            answer.headers.get("retry-after"),
+                        )
+                    async for line in answer.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue  # blank separators, comments, event names
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            return
+                        chunk = _chunk(provider, data)
+                        if not yielded:
+                            yielded = True
+                            self.provider = provider.name
+                            self.provider_model = provider.model_of(self._model)
+                            self.first_chunk_seconds = time.perf_counter() - started
+                        yield chunk
+                    raise Failure(provider, 502, "ended the stream without [DONE] (truncated)")
                 except Failure as failure:
                     last = failure
                 except httpx.HTTPError as error:
                     last = failure_of(provider, error)
+                finally:
+                    if answer is not None:
+                        await answer.aclose()
                 last.note(self.failures)
                 if yielded:  # the client has part of an answer: no replay elsewhere
                     raise last.error(self.attempts)
@@ -204,24 +223,17 @@ class ProviderStream:
         )
 
 
-async def _events(provider: Provider, answer: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The parsed ``data:`` events of an SSE answer until ``[DONE]``; a :class:`Failure`
-    for a stream cut short, an event that is not JSON or an error event."""
-    async for line in answer.aiter_lines():
-        if not line.startswith("data:"):
-            continue  # blank separators, comments, event names
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise Failure(provider, 502, "sent a stream event that is not JSON") from None
-        if not isinstance(chunk, dict):
-            raise Failure(provider, 502, "sent a stream event that is not a JSON object")
-        if "error" in chunk and "choices" not in chunk:
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            raise Failure(provider, 502, f"sent an error event: {message}")
-        yield chunk
-    raise Failure(provider, 502, "ended the stream without [DONE] (truncated)")
+def _chunk(provider: Provider, data: str) -> dict[str, Any]:
+    """One parsed ``data:`` event; a :class:`Failure` for an event that is not a JSON
+    object, or an error event."""
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise Failure(provider, 502, "sent a stream event that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise Failure(provider, 502, "sent a stream event that is not a JSON object")
+    if "error" in chunk and "choices" not in chunk:
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise Failure(provider, 502, f"sent an error event: {message}")
+    return chunk

@@ -257,6 +257,26 @@ def test_a_broken_stream_raises_502_after_the_chunks_already_sent(fault: str) ->
     assert expected in str(raised.value)
 
 
+def test_a_stream_left_early_releases_its_connection() -> None:
+    """The local stand-in (OpenAI's documented API) streams; the caller stops after the
+    first chunk (a client that went away) and the pool keeps working."""
+    with stand_in() as a:
+        pool = pool_of(provider_settings(a))
+
+        async def work() -> tuple[list[dict], str]:
+            first = []
+            async with pool.stream(SPEC, BODY) as stream:
+                async for chunk in stream:
+                    first.append(chunk)
+                    break
+            completion = await pool.chat(SPEC, BODY)
+            return first, completion.text
+
+        first, text = run(pool, work)
+    assert len(first) == 1 and first[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert text == answer_of(USER) and len(a.requests) == 2
+
+
 def test_a_stream_refused_with_400_is_passed_on() -> None:
     """The local stand-in (OpenAI's documented API) refuses a bad streamed request: 400."""
     with stand_in() as a, stand_in() as b:
