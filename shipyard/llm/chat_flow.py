@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.access import Scope
-from shipyard.errors import ProviderError, RequestError, ShipyardError
+from shipyard.errors import CapExceeded, ProviderError, RequestError, ShipyardError
 from shipyard.jsonable import dump_json
 from shipyard.llm.cache import bypassed, cache_query, cache_scope
 from shipyard.llm.gateway_seams import CacheLike, CapsLike, PoolLike, PricesLike
@@ -38,6 +38,7 @@ from shipyard.serving.stages import pinned_model
 
 if TYPE_CHECKING:
     from shipyard.config.llm import CacheSettings, CapSettings
+    from shipyard.llm.metrics import LlmMetrics
     from shipyard.logs.pii import PiiPolicy
     from shipyard.logs.traces import TraceRecord
     from shipyard.project import Principal
@@ -74,7 +75,7 @@ class GatewayParts:
     pii: PiiPolicy | None = None
     guardrails: tuple[re.Pattern[str], ...] = ()
     shadow_capacity: int = 1000
-    observe: Callable[[Sequence[TraceRecord]], None] | None = None  # LLM metrics
+    llm_metrics: LlmMetrics | None = None  # tokens, cost, cache, ttft, refusals
 
 
 @dataclass(slots=True)
@@ -117,6 +118,8 @@ class ChatFlow:
         except Exception as error:
             if not isinstance(error, ShipyardError):
                 logger.exception("chat request %s failed", request_id)
+            elif isinstance(error, ProviderError) and parts.llm_metrics is not None:
+                parts.llm_metrics.provider_error(self.name, error.provider, error.status)
             status, payload, extra = error_of(error, request_id)
             await _send_json(send, status, payload, request_id, extra)
             if routed is not None:
@@ -148,7 +151,12 @@ class ChatFlow:
         lineup = parts.slot.lineup  # read once: a swap mid-request does not mix versions
         settings = parts.cap_settings
         tenant = tenant_of(principal, headers, settings)
-        cap = parts.caps.check(tenant, policy_header_of(headers, settings))  # 429 when over
+        try:
+            cap = parts.caps.check(tenant, policy_header_of(headers, settings))  # 429 if over
+        except CapExceeded:
+            if parts.llm_metrics is not None:
+                parts.llm_metrics.refused(self.name, tenant)
+            raise
         if pin is not None:
             try:
                 version = pinned_model(lineup, pin).version
@@ -486,13 +494,13 @@ class ChatFlow:
     def _finish(self, trace: Trace) -> None:
         """End the trace and hand its records to the trace log and the metrics."""
         parts = self.parts
-        if parts.record is None and parts.observe is None:
+        if parts.record is None and parts.llm_metrics is None:
             return
         records = trace.records()
         if parts.record is not None:
             parts.record(records)
-        if parts.observe is not None:
-            parts.observe(records)
+        if parts.llm_metrics is not None:
+            parts.llm_metrics.observe(records)
 
     def _shadow(self, routed: _Routed, shadow: Any, request_id: str) -> None:
         """Copy the request to the shadow version on its own task; dropped when too many run."""

@@ -52,6 +52,7 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     from shipyard.llm.chat_flow import GatewayParts
     from shipyard.llm.embedders import embedder_of
     from shipyard.llm.gateway import create_gateway
+    from shipyard.llm.metrics import LlmMetrics
     from shipyard.llm.prices import PriceBook
     from shipyard.llm.providers import ProviderPool
     from shipyard.models.llm import FLAVOUR, served_llm
@@ -126,7 +127,7 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
         pii=pii,
         guardrails=tuple(re.compile(term, re.IGNORECASE) for term in llm.judge.guardrail_terms),
         shadow_capacity=settings.shadow_queue,
-        observe=_llm_metrics(metrics),
+        llm_metrics=LlmMetrics(registry=metrics.registry),
     )
     gateway = create_gateway(
         parts,
@@ -180,20 +181,6 @@ def _trace_log(
             log(span)
 
     return record, [writer]
-
-
-def _llm_metrics(metrics: Any) -> Callable[[Sequence[TraceRecord]], None] | None:
-    """H3's LLM metrics (tokens, cost, cache, ttft) registered beside the server's, if built."""
-    try:
-        from shipyard.llm.metrics import LlmMetrics
-    except ImportError:
-        return None
-    try:
-        llm_metrics = LlmMetrics(registry=metrics.registry)
-    except TypeError:
-        return None
-    observe: Callable[[Sequence[TraceRecord]], None] = llm_metrics.observe
-    return observe
 
 
 def gateway_from_environment() -> Gateway:
