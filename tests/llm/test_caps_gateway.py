@@ -64,7 +64,11 @@ def _synced(*urls: str) -> None:
     """Wait until every gateway synced twice more: its counts are in, the others' read."""
     marks = {url: _syncs(url) for url in urls}
     for url, mark in marks.items():
-        wait_for(lambda url=url, mark=mark: _syncs(url) >= mark + 2, what=f"{url} to sync")
+
+        def done(url: str = url, mark: int = mark) -> bool:
+            return _syncs(url) >= mark + 2
+
+        wait_for(done, what=f"{url} to sync")
 
 
 def test_two_gateways_on_one_database_enforce_one_stored_cap(
