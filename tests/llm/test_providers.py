@@ -398,3 +398,5 @@ def test_the_key_never_leaks_into_errors_or_reprs() -> None:
     texts = [repr(pool), repr(pool.providers["primary"]), repr(pool.providers["dead"])]
     texts += [f"{e!s} {e!r} {getattr(e, 'hint', '')}" for e in errors]
     assert all(KEY not in text and KEY[:12] not in text for text in texts)
+    echoed = pool.providers["primary"].scrub(f"Incorrect API key provided: {KEY}.")
+    assert echoed == "Incorrect API key provided: ***."
