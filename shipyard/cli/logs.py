@@ -57,10 +57,18 @@ def query_cmd(
             "true (feature_ts__<view>, shown as UTC time; blank when nothing was served).",
         ),
     ] = False,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="Which log: predictions, labels, outcomes or traces (one row per span of "
+            "an LLM call)."
+        ),
+    ] = "predictions",
     limit: Annotated[int, typer.Option(min=1, help="Rows shown (not with --json).")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Query a model's prediction log (or its join with the label log).
+    """Query a model's prediction log (or its join with the label log, or another log
+    with --kind, e.g. an LLM's traces).
 
     A model served with features logs the values it was given (masked where tagged PII),
     its entity keys and ``feature_ts__<view>`` (epoch seconds) among its inputs.
@@ -77,6 +85,11 @@ def query_cmd(
             "--labels and --sql cannot be combined.",
             hint="Query the joined rows in Python with join_labels().",
         )
+    if kind != "predictions" and (labels or flat or raw_pii):
+        raise ConfigError(
+            f"--labels, --flat and --raw-pii read the prediction log, not --kind {kind}.",
+            hint="Drop them, or query --kind predictions.",
+        )
     if raw_pii:
         if labels or sql:
             raise ConfigError("--raw-pii shows the raw store alone: drop --labels and --sql.")
@@ -86,7 +99,7 @@ def query_cmd(
     table = (
         join_labels(root, name, since=start)
         if labels
-        else query_log(root, name, since=start, sql=sql)
+        else query_log(root, name, kind=kind, since=start, sql=sql)
     )
     if flat:
         table = _flat(table, readable_times=not as_json)

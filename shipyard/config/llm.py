@@ -63,7 +63,7 @@ class CacheSettings(Section):
 
     enabled: bool = Field(True, description="Answer repeated and paraphrased prompts from cache.")
     threshold: float = Field(
-        0.92,
+        0.72,
         gt=0,
         le=1,
         description="Cosine similarity a cached prompt must reach to answer a new one.",
@@ -86,9 +86,6 @@ class CacheSettings(Section):
         "X-Shipyard-Cache",
         description="A request with this header set to 'bypass' (or Cache-Control: no-cache) "
         "is neither answered from nor stored in the cache.",
-    )
-    adaptive: bool = Field(
-        False, description="Per-entry thresholds learned from confirmed hits (vCache's idea)."
     )
 
 

@@ -13,6 +13,7 @@ from shipyard.logs.outcomes import OutcomeBook, OutcomeRecord  # and registers t
 from shipyard.logs.pii import PiiPolicy, read_raw_pii
 from shipyard.logs.prune import PruneReport, prune_logs, record_prune
 from shipyard.logs.reader import join_labels, joined_coverage, query_log
+from shipyard.logs.traces import TRACE_SCHEMA, TraceRecord  # and registers the kind
 from shipyard.logs.writer import (
     LabelRecord,
     LogHealth,
@@ -24,6 +25,7 @@ from shipyard.logs.writer import (
 )
 
 __all__ = [
+    "TRACE_SCHEMA",
     "LabelBook",
     "LabelOutcome",
     "LabelRecord",
@@ -37,6 +39,7 @@ __all__ = [
     "PredictionLogWriter",
     "PredictionRecord",
     "PruneReport",
+    "TraceRecord",
     "join_labels",
     "joined_coverage",
     "log_coverage",

@@ -231,13 +231,13 @@ class LLMFlavour(Flavour):
         import mlflow
 
         name = fields.get("name", "model")
+        run = mlflow.active_run()
+        run_id = run.info.run_id if run is not None else None
         with tempfile.TemporaryDirectory(prefix="shipyard-llm-") as folder:
             local = Path(folder) / name
-            save_llm_model(model, local)
+            save_llm_model(model, local, run_id=run_id, artifact_path=name)
             mlflow.log_artifacts(str(local), artifact_path=name)
-        run = mlflow.active_run()
-        assert run is not None
-        return mlflow.models.get_model_info(f"runs:/{run.info.run_id}/{name}")
+        return mlflow.models.get_model_info(mlflow.get_artifact_uri(name))
 
     def load(self, uri: str) -> LLMPredictor:
         """The predictor of the model folder (or URI) ``uri``."""
@@ -253,11 +253,25 @@ class LLMFlavour(Flavour):
         return np.asarray([""] * len(sample), dtype=object)
 
 
-def save_llm_model(spec: LLMSpec, folder: Path) -> Path:
-    """Write ``spec`` as an MLflow model folder (``MLmodel`` and ``llm.json``)."""
+def save_llm_model(
+    spec: LLMSpec,
+    folder: Path,
+    *,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+) -> Path:
+    """Write ``spec`` as an MLflow model folder (``MLmodel`` and ``llm.json``).
+
+    ``run_id`` and ``artifact_path`` (when logged to a run) make the model's
+    ``runs:/<run_id>/<artifact_path>`` URI known to MLflow's model info.
+    """
+    import uuid
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / SPEC_FILE).write_bytes(canonical_json(spec.to_dict()))
+    logged = f"run_id: {run_id}\nartifact_path: {artifact_path}\n" if run_id else ""
     mlmodel = (
+        f"{logged}model_uuid: {uuid.uuid4().hex}\n"
         "flavors:\n"
         f"  {FLAVOUR}:\n"
         f"    spec: {SPEC_FILE}\n"

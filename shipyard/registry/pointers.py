@@ -103,7 +103,11 @@ def recorded_pointers(store: Store, model: str | None = None) -> dict[Pointer, s
 
 
 def mlflow_aliases(client: MlflowClient, model: str | None = None) -> dict[Pointer, str]:
-    """MLflow's aliases (of ``model``, or of every registered model) and their versions."""
+    """MLflow's aliases (of ``model``, or of every registered model and prompt) and versions.
+
+    Prompts are registered models to MLflow 3, but its model searches leave them out: their
+    labels (``support@production``) are read through the prompt API.
+    """
     from mlflow.exceptions import MlflowException
 
     if model is not None:
@@ -111,7 +115,7 @@ def mlflow_aliases(client: MlflowClient, model: str | None = None) -> dict[Point
             found = client.get_registered_model(model)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return {}
+                return _prompt_aliases(client, [model])
             raise
         return {(model, alias): str(v) for alias, v in (found.aliases or {}).items()}
     aliases: dict[Pointer, str] = {}
@@ -123,7 +127,38 @@ def mlflow_aliases(client: MlflowClient, model: str | None = None) -> dict[Point
                 aliases[(registered.name, alias)] = str(version)
         token = page.token
         if not token:
-            return aliases
+            break
+    return {**aliases, **_prompt_aliases(client, _prompt_names(client))}
+
+
+def _prompt_names(client: MlflowClient) -> list[str]:
+    """The name of every prompt in MLflow's prompt registry."""
+    names: list[str] = []
+    token: str | None = None
+    while True:
+        page = client.search_prompts(max_results=_PAGE, page_token=token)
+        names.extend(prompt.name for prompt in page)
+        token = page.token
+        if not token:
+            return names
+
+
+def _prompt_aliases(client: MlflowClient, names: list[str]) -> dict[Pointer, str]:
+    """The labels of the prompts ``names`` (a name that is no prompt has none)."""
+    from mlflow.exceptions import MlflowException
+
+    found: dict[Pointer, str] = {}
+    for name in names:
+        try:
+            # MLflow 3.17's version search leaves ``aliases`` empty; each version read fills it.
+            numbers = [v.version for v in client.search_prompt_versions(name)]
+            versions = [client.get_prompt_version(name, number) for number in numbers]
+        except MlflowException:
+            continue
+        for version in versions:
+            for alias in getattr(version, "aliases", None) or []:
+                found[(name, alias)] = str(version.version)
+    return found
 
 
 def _compare(recorded: dict[Pointer, str | None], mlflow: dict[Pointer, str]) -> list[AliasDrift]:
