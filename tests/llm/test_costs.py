@@ -263,3 +263,71 @@ def test_metrics_add_up_across_workers_in_multiprocess_mode(tmp_path: Path) -> N
     assert found[("shipyard_llm_cost_total", cost)] == 0.5
     ttft = frozenset({("model", "assistant"), ("version", "1")})
     assert found[("shipyard_llm_ttft_seconds_count", ttft)] == 2
+
+
+def test_calls_through_the_gateway_are_priced_masked_and_exported(tmp_path: Path) -> None:
+    """Stand-in provider behind the real gateway, called with the real openai client: each
+    call's cost is priced when traced, per tenant, with PII-tagged variables masked in the
+    trace log, the OTLP export and the metrics counting the same tokens."""
+    import httpx
+    import openai
+    from google.protobuf.json_format import Parse
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from shipyard.jsonable import dump_json
+    from shipyard.llm.otlp import otlp_json
+    from shipyard.llm.prices import set_price
+    from shipyard.logs.reader import query_log
+    from shipyard.logs.root import project_log_root
+    from tests.support.llm_projects import LlmProject
+    from tests.support.llm_provider import stand_in
+
+    with stand_in() as provider:
+        llm = LlmProject.create(
+            tmp_path / "assistant", [provider], {"pii": {"columns": {"customer": "pii"}}}
+        )
+        llm.promote(llm.register("You help {{customer}} with their card."))
+        set_price(llm.project(), "small", input=1e-06, output=2e-06, effective_from=DAY1)
+        usages = {}
+        with llm.gateway() as (url, _server):
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+            for tenant in ("acme", "acme", "beta"):
+                reply = client.chat.completions.create(
+                    model="assistant",
+                    messages=[{"role": "user", "content": f"Card of Jane Roe for {tenant}?"}],
+                    extra_body={"variables": {"customer": "Jane Roe"}},
+                    extra_headers={"X-Shipyard-Tenant": tenant},
+                )
+                assert reply.usage is not None
+                spent = usages.setdefault(tenant, [0, 0])
+                spent[0] += reply.usage.prompt_tokens
+                spent[1] += reply.usage.completion_tokens
+            exposition = httpx.get(f"{url}/metrics").text
+    root = project_log_root(llm.config)
+    rows = {row.tenant: row for row in cost_rows(root, ["assistant"], by=("tenant",))}
+    assert set(rows) == {"acme", "beta"} and rows["acme"].requests == 2
+    for tenant, (prompt_tokens, completion_tokens) in usages.items():
+        assert rows[tenant].prompt_tokens == prompt_tokens
+        assert math.isclose(rows[tenant].cost, prompt_tokens * 1e-06 + completion_tokens * 2e-06)
+        assert rows[tenant].unpriced == 0
+    spans = query_log(root, "assistant", kind="traces").to_pylist()
+    assert spans and all("Jane Roe" not in (s["input"] + s["output"]) for s in spans)
+    assert any("[pii:" in s["input"] for s in spans)
+    assert all(s["price_version"] == 1 for s in spans if s["cost_source"] == "computed")
+    document = dump_json(otlp_json(spans)).decode()
+    assert "Jane Roe" not in document
+    request = Parse(document, ExportTraceServiceRequest())
+    assert sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans) == len(spans)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counted = {
+        (sample.labels["tenant"], sample.labels["type"]): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "shipyard_llm_tokens_total"
+    }
+    for tenant, (prompt_tokens, completion_tokens) in usages.items():
+        assert counted[(tenant, "prompt")] == prompt_tokens
+        assert counted[(tenant, "completion")] == completion_tokens
