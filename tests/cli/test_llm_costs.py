@@ -136,10 +136,10 @@ def test_cost_and_trace_export(
 
 
 def test_logs_query_reads_traces(config: Config, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["logs", "query", "--help"]) == 0
-    if "--kind" not in capsys.readouterr().out:
-        pytest.skip("shipyard logs query has no --kind yet (requested from the lead)")
     write_traces(config, datetime.now(UTC) - timedelta(minutes=30))
     sql = "SELECT tenant, count(DISTINCT trace_id) AS calls FROM log GROUP BY 1 ORDER BY 1"
     assert run(["logs", "query", "assistant", "--kind", "traces", "--sql", sql, "--json"]) == 0
     assert out_json(capsys) == [{"tenant": "acme", "calls": 2}, {"tenant": "beta", "calls": 1}]
+    assert run(["logs", "query", "assistant", "--kind", "traces", "--json"]) == 0
+    assert len(out_json(capsys)) == 8  # type: ignore[arg-type]
+    assert run(["logs", "query", "assistant", "--kind", "traces", "--labels"]) == 2
