@@ -8,7 +8,11 @@ the test moves, so windows roll over without waiting.
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shipyard.config.llm import CapSettings
 from shipyard.errors import CapExceeded, RequestError
@@ -160,3 +164,35 @@ def test_an_in_process_guard_reports_local_state() -> None:
     assert guard.status.state == "local" and not guard.status.degraded
     assert guard.sync() is True
     guard.close()
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["acme", "globex"]), st.integers(min_value=0, max_value=150)),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=6),
+)
+def test_admitted_requests_never_exceed_the_quota_of_any_window(
+    calls: list[tuple[str, int]], quota: int
+) -> None:
+    """Random tenants at random moments: per tenant and 60 s window, exactly
+    min(attempts, quota) are admitted, and every refusal's Retry-After ends the window."""
+    clock = Clock(1_800_000_000.0)
+    guard = CapGuard(None, "assistant", _settings({"quota": quota, "window_seconds": 60}), clock)
+    admitted: dict[tuple[str, int], int] = {}
+    attempts: dict[tuple[str, int], int] = {}
+    for tenant, step in calls:
+        clock.now += step / 10
+        window = int(clock.now // 60)
+        attempts[(tenant, window)] = attempts.get((tenant, window), 0) + 1
+        try:
+            decision = guard.check(tenant)
+        except CapExceeded as refusal:
+            assert refusal.retry_after == max(1, math.ceil((window + 1) * 60 - clock.now))
+            continue
+        admitted[(tenant, window)] = admitted.get((tenant, window), 0) + 1
+        assert decision.remaining == quota - admitted[(tenant, window)]
+    for key, tried in attempts.items():
+        assert admitted.get(key, 0) == min(tried, quota)
