@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import column, func, select, table
+from sqlalchemy import column, func, select, table, update
 from sqlalchemy.orm import Session
 
 from shipyard.access import Scope
@@ -95,6 +95,7 @@ _version_tags = table(
     column("key"),
     column("value"),
 )
+_models = table("registered_models", column("workspace"), column("name"))
 _model_tags = table(
     "registered_model_tags", column("workspace"), column("name"), column("key"), column("value")
 )
@@ -269,7 +270,8 @@ def register_prompt(project: Project, name: str, template: Any, message: str = "
             "message": message,
         },
     )
-    return PromptVersion(name, version, checked, message, digest, variables, [], None)
+    created_at = _iso(getattr(created, "creation_timestamp", None))
+    return PromptVersion(name, version, checked, message, digest, variables, [], created_at)
 
 
 def label_prompt(
@@ -293,6 +295,7 @@ def label_prompt(
     store = project.store
     with store.session() as session:
         _require_version(session, name, version)
+        _lock(session, name)  # concurrent moves of this prompt queue here, then read the last
         previous = mlflow_tables.get_alias(session, name, label)
         last = session.scalar(
             select(AliasMoveRow)
@@ -506,6 +509,17 @@ def _labels(session: Session, name: str) -> dict[str, str]:
         select(AliasMoveRow.alias, AliasMoveRow.to_version).where(AliasMoveRow.id.in_(latest))
     )
     return {alias: version for alias, version in rows if version is not None}
+
+
+def _lock(session: Session, name: str) -> None:
+    """Write the prompt's registry row to itself: the transaction's first write, so
+    concurrent label moves of one prompt run one after the other (row lock on PostgreSQL,
+    the write lock on SQLite) and each reads the move before it."""
+    session.execute(
+        update(_models)
+        .where(_models.c.workspace == _WORKSPACE, _models.c.name == name)
+        .values(name=_models.c.name)
+    )
 
 
 def _require_version(session: Session, name: str, version: str) -> None:

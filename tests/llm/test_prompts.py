@@ -7,6 +7,7 @@ provider stand-in is not needed.
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,32 @@ def test_audit_verify_passes_with_prompt_labels(_template: Path, tmp_path: Path)
     label_prompt(project, "support", "production", "1")
     report = verify(project)
     assert report.ok, report.findings
+
+
+def test_concurrent_label_moves_form_one_chain(
+    _template: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """Moves of one label from many threads queue: each reads the move before it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    project = project_of(_config(tmp_path / "p", postgres_url, _template))
+    _three_versions(project)
+
+    def move(index: int) -> str:
+        try:
+            return label_prompt(project, "support", "staging", str(index % 3 + 1)).to_version or ""
+        except PromotionRefused:  # the same version twice in a row: nothing to do
+            return ""
+
+    with ThreadPoolExecutor(8) as pool:
+        done = [v for v in pool.map(move, range(24)) if v]
+    moves = prompt_history(project, "support", "staging")
+    assert len(moves) == len(done) >= 3
+    for earlier, later in itertools.pairwise(moves):
+        assert later.from_version == earlier.to_version
+    events = sorted(
+        project.store.events(kind=EventKind.PROMPT_LABELLED, limit=100), key=lambda e: e.id
+    )
+    assert events[0].before is None
+    for earlier_event, later_event in itertools.pairwise(events):
+        assert later_event.before == earlier_event.after
