@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ __all__ = ["ChatFlow", "GatewayParts", "Send"]
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
 JSON_TYPE = (b"content-type", b"application/json")
 PROTOCOL = "openai"
 _UNCACHED_PARAMS = frozenset(("tools", "functions", "logprobs", "response_format"))
@@ -104,16 +105,25 @@ class ChatFlow:
     # -- the request ------------------------------------------------------------------
 
     async def answer(
-        self, headers: Mapping[str, str], body: bytes, request_id: str, send: Send
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+        send: Send,
+        receive: Receive | None = None,
     ) -> tuple[int, str, str]:
-        """Answer one request on ``send``; the status, version and role, for the metrics."""
+        """Answer one request on ``send``; the status, version and role, for the metrics.
+
+        ``receive`` (the ASGI receive, its body already read) tells a stream when the
+        client went away, so the provider's stream is closed instead of read to its end.
+        """
         parts = self.parts
         routed: _Routed | None = None
         try:
             principal = self._authenticate(headers)
             routed = self._route(parse_chat(body), headers, principal, request_id)
             if routed.request.stream:
-                return await self._stream(routed, headers, request_id, send)
+                return await self._stream(routed, headers, request_id, send, receive)
             return await self._whole(routed, headers, request_id, send)
         except Exception as error:
             if not isinstance(error, ShipyardError):
@@ -360,7 +370,12 @@ class ChatFlow:
     # -- streams -----------------------------------------------------------------------
 
     async def _stream(
-        self, routed: _Routed, headers: Mapping[str, str], request_id: str, send: Send
+        self,
+        routed: _Routed,
+        headers: Mapping[str, str],
+        request_id: str,
+        send: Send,
+        receive: Receive | None = None,
     ) -> tuple[int, str, str]:
         result, hit, scope = self._lookup(routed, headers)
         request = routed.request
@@ -399,8 +414,11 @@ class ChatFlow:
         usage: dict[str, Any] | None = None
         finish = None
         chunk: dict[str, Any] | None = first
+        gone = None if receive is None else asyncio.ensure_future(receive())
         try:
             while chunk is not None:
+                if gone is not None and gone.done():
+                    raise _ClientGone
                 if is_usage_chunk(chunk):
                     usage = chunk.get("usage")
                     if request.include_usage:
@@ -422,6 +440,12 @@ class ChatFlow:
                     chunk = await upstream.__anext__()
                 except StopAsyncIteration:
                     chunk = None
+        except _ClientGone:
+            call.set(provider=provider, ttft_ms=ttft, output="".join(texts))
+            call.fail("client disconnected").end()
+            routed.root.fail("client disconnected")
+            self._finish(routed.trace)
+            return 499, routed.decision.version, routed.decision.role
         except Exception as error:  # the stream began: its status can no longer say so
             if not isinstance(error, ShipyardError):
                 logger.exception("stream of request %s failed", request_id)
@@ -435,6 +459,8 @@ class ChatFlow:
             self._finish(routed.trace)
             return status, routed.decision.version, routed.decision.role
         finally:
+            if gone is not None:
+                gone.cancel()
             await _close(upstream)
         await send({"type": "http.response.body", "body": DONE})
         text = "".join(texts)
@@ -561,6 +587,10 @@ class ChatFlow:
         """Wait (up to ``timeout`` seconds) for the shadow calls under way."""
         if self.shadows:
             await asyncio.wait(set(self.shadows), timeout=timeout)
+
+
+class _ClientGone(Exception):
+    """The client closed the connection in the middle of a stream."""
 
 
 _CACHE_HEADER = {

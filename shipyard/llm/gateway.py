@@ -141,7 +141,7 @@ class Gateway:
                 self.parts.name, "unknown", "unknown", PROTOCOL, status
             )
             return
-        status, version, role = await answer(headers, body, request_id, send)
+        status, version, role = await answer(headers, body, request_id, send, receive)
         metrics = self.parts.metrics
         metrics.count_request(self.parts.name, version, role, PROTOCOL, status)
         if status == 200:
@@ -150,7 +150,12 @@ class Gateway:
     # -- embeddings --------------------------------------------------------------------
 
     async def _embeddings(
-        self, headers: Mapping[str, str], body: bytes, request_id: str, send: Send
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+        send: Send,
+        _receive: Receive | None = None,
     ) -> tuple[int, str, str]:
         parts = self.parts
         lineup = parts.slot.lineup
