@@ -33,9 +33,9 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from shipyard.jsonable import to_json
@@ -166,6 +166,7 @@ class Span:
     __slots__ = (
         "_clock",
         "_end",
+        "_nesting",
         "_start",
         "attributes",
         "fields",
@@ -185,6 +186,7 @@ class Span:
         self._clock = clock
         self._start = clock()
         self._end: float | None = None
+        self._nesting: list[str] | None = None  # the trace's open blocks, in a with block
 
     def set(self, **fields: Any) -> Span:
         """Set record fields (``provider``, ``input``, ``prompt_tokens``, ``cache`` …)."""
@@ -232,6 +234,23 @@ class Span:
         self.fields["status"] = "error"
         self.fields["error"] = text[:2000]
         return self
+
+    def __enter__(self) -> Span:
+        if self._nesting is not None:
+            self._nesting.append(self.span_id)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is not None:
+            self.fail(error)
+        if self._nesting is not None and self._nesting[-1] == self.span_id:
+            self._nesting.pop()
+        self.end()
 
     def end(self) -> None:
         """End the span now (a second call changes nothing)."""
@@ -301,19 +320,12 @@ class Trace:
         self.spans.append(span)
         return span
 
-    @contextmanager
-    def span(self, name: str, kind: str = "CHAIN") -> Iterator[Span]:
-        """A span for the ``with`` block; spans started inside are its children."""
+    def span(self, name: str, kind: str = "CHAIN") -> Span:
+        """A span for a ``with`` block; spans started inside are its children, an exception
+        leaving it marks it failed (and goes on)."""
         span = self.start(name, kind)
-        self._open.append(span.span_id)
-        try:
-            yield span
-        except BaseException as exc:
-            span.fail(exc)
-            raise
-        finally:
-            self._open.pop()
-            span.end()
+        span._nesting = self._open
+        return span
 
     @property
     def root(self) -> Span | None:

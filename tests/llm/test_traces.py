@@ -179,3 +179,18 @@ def test_a_record_the_writer_cannot_take_is_refused(tmp_path: Path) -> None:
         assert not writer.log({"name": "not a record"})
         assert writer.log(call().records()[0])
     assert isinstance(call().records()[0], TraceRecord)
+
+
+def test_blocks_restore_the_parent_after_a_failure() -> None:
+    trace = Trace(request_id="r", model="m", version="1")
+    with trace.span("gateway") as root:
+        with pytest.raises(KeyError), trace.span("cache", "RETRIEVER"):
+            raise KeyError("index")
+        after = trace.start("provider", "LLM")
+        with after:  # a started span used as a block just ends with it
+            pass
+    assert after.ended and after.parent_id == root.span_id
+    outside = trace.start("late")
+    assert outside.parent_id == ""  # every block has closed
+    cache = trace.records()[1]
+    assert cache.status == "error" and cache.error == "KeyError: 'index'"
