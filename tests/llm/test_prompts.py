@@ -280,11 +280,6 @@ def test_an_edited_label_row_fails_audit_verify(_template: Path, tmp_path: Path)
     assert any(f.problem == "row_edited" for f in report.findings)
 
 
-@pytest.mark.xfail(
-    reason="registry.pointers.mlflow_aliases does not list prompt aliases yet "
-    "(requested in notes/requests.md), so prompt labels read as drift",
-    strict=False,
-)
 def test_audit_verify_passes_with_prompt_labels(_template: Path, tmp_path: Path) -> None:
     from shipyard.governance.audit import verify
 
@@ -293,6 +288,11 @@ def test_audit_verify_passes_with_prompt_labels(_template: Path, tmp_path: Path)
     label_prompt(project, "support", "production", "1")
     report = verify(project)
     assert report.ok, report.findings
+    # A label moved behind Shipyard's back, with MLflow's own API, is drift.
+    project.tracking.client.set_prompt_alias("support", "production", 3)
+    drifted = verify(project)
+    assert [f.problem for f in drifted.findings] == ["drift"]
+    assert "support@production" in drifted.findings[0].message
 
 
 def test_concurrent_label_moves_form_one_chain(
