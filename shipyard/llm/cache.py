@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from shipyard.errors import ConfigError
 from shipyard.jsonable import Record, canonical_json
 from shipyard.llm.cache_index import VectorBlock
 from shipyard.llm.literals import literals
@@ -84,11 +83,6 @@ class SemanticCache:
         literal_guard: bool = True,
     ) -> None:
         """``literal_guard=False`` drops the guard: only for measuring what it is worth."""
-        if settings.adaptive:
-            raise ConfigError(
-                "llm.cache.adaptive is not available: per-entry thresholds did not beat "
-                "the static threshold on the paraphrase benchmark; set it to false"
-            )
         self.settings = settings
         self.embedder = embedder
         self.clock = clock

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from shipyard.config.llm import CacheSettings
-from shipyard.errors import ConfigError
 from shipyard.llm.cache import SemanticCache, bypassed, cache_query, cache_scope
 from shipyard.llm.embedders import WordLlamaEmbedder
 from shipyard.models.llm import LLMSpec
@@ -216,9 +215,8 @@ def test_a_disabled_cache_neither_answers_nor_stores() -> None:
     assert len(cache) == 0 and cache.lookup("acme", "s1", "Why is the sky blue?") is None
 
 
-def test_adaptive_thresholds_are_refused_with_the_field_named() -> None:
-    with pytest.raises(ConfigError, match=r"llm\.cache\.adaptive"):
-        cache_of(adaptive=True)
+def test_the_configured_default_is_the_measured_threshold() -> None:
+    assert CacheSettings().threshold == THRESHOLD
 
 
 @pytest.mark.parametrize(
