@@ -3,6 +3,7 @@
     shipyard llm caps set --tenant acme --quota 1000 --window 1h
     shipyard llm caps set --tenant '*' --quota 500 --unit cents --window 1d
     shipyard llm caps list
+    shipyard llm caps usage                  # what each tenant used in the current windows
     shipyard llm caps remove --tenant acme --window 1h
 
 Stored caps replace the ``llm.caps.policies`` of shipyard.yaml with the same tenant,
@@ -164,7 +165,34 @@ def list_cmd(ctx: typer.Context, model: ModelOpt = None, as_json: JsonOpt = Fals
     console.print(table, markup=False)  # every cell is data
 
 
+@caps_app.command("usage")
+def usage_cmd(ctx: typer.Context, model: ModelOpt = None, as_json: JsonOpt = False) -> None:
+    """Show what each tenant used in the current window of every cap (as gateways synced it)."""
+    from rich.table import Table
+
+    from shipyard.llm.cap_store import current_usage
+
+    state: CliState = ctx.obj
+    name = _model(ctx, model)
+    records = current_usage(state.project(existing_database=True), name)
+    if as_json:
+        print_json([record.to_dict() for record in records])
+        return
+    if not records:
+        console.print(f"No tenant used {esc(name)} in the current windows of its caps.")
+        return
+    table = Table("tenant", "used", "window", "since", title=esc(name))
+    for record in records:
+        table.add_row(
+            record.tenant,
+            _amount(record.used, record.unit),
+            f"{record.window_seconds} s",
+            record.window_start.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
+    console.print(table, markup=False)  # every cell is data
+
+
 def _amount(quota: float, unit: str) -> str:
     from shipyard.llm.cap_policies import number_text
 
-    return f"{number_text(quota)} {'requests' if unit == 'request' else 'cents'}"
+    return f"{number_text(round(quota, 6))} {'requests' if unit == 'request' else 'cents'}"

@@ -12,6 +12,7 @@ audited (``llm.cap_set``) in the same transaction; reading them needs ``models:r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CapRecord",
     "UsageKey",
+    "UsageRecord",
     "add_usage",
+    "current_usage",
     "list_caps",
     "load_policies",
     "read_usage",
@@ -61,6 +64,18 @@ class CapRecord(Record):
     source: str  # config | stored
     created_by: str | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UsageRecord(Record):
+    """What one tenant used in one current window, summed over every gateway."""
+
+    model: str
+    tenant: str
+    unit: str
+    window_seconds: int
+    window_start: datetime
+    used: float
 
 
 def load_policies(store: Store, model: str) -> list[CapPolicy]:
@@ -242,6 +257,21 @@ def list_caps(project: Project, model: str) -> list[CapRecord]:
     with project.store.session() as session:
         stored = [_record(row) for row in session.scalars(query)]
     return configured + stored
+
+
+def current_usage(project: Project, model: str, *, now: float | None = None) -> list[UsageRecord]:
+    """What each tenant used in the current window of every cap of ``model``, as synced
+    by the gateways (``models:read``); the most used first."""
+    project.authorize(Scope.MODELS_READ, model)
+    moment = time.time() if now is None else now
+    windows = {(cap.window_seconds, int(moment // cap.window_seconds) * cap.window_seconds)
+               for cap in list_caps(project, model)}  # fmt: skip
+    totals = read_usage(project.store, model, windows)
+    records = [
+        UsageRecord(model, tenant, unit, window, _moment(start), used)
+        for (tenant, unit, window, start), used in totals.items()
+    ]
+    return sorted(records, key=lambda r: (-r.used, r.tenant, r.unit, r.window_seconds))
 
 
 def _check(tenant: str, unit: str, quota: float, window_seconds: int) -> None:

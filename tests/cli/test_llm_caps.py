@@ -57,6 +57,10 @@ def test_set_list_remove_round_trip(folder: Path, capsys: Capture) -> None:
     ]
     code, out, _ = cli(capsys, "llm", "caps", "list")
     assert code == 0 and "250 cents" in out and "shipyard.yaml" in out
+    code, out, _ = cli(capsys, "llm", "caps", "usage")
+    assert code == 0 and "No tenant used assistant" in out
+    code, out, _ = cli(capsys, "llm", "caps", "usage", "--json")
+    assert code == 0 and json.loads(out) == []
     code, out, err = cli(capsys, "llm", "caps", "remove", "--tenant", "acme", "--window", "60s")
     assert code == 0, err
     assert "removed" in out

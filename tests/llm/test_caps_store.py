@@ -19,7 +19,14 @@ from sqlalchemy import select
 from shipyard.access import ROLES, Grant, Permission, Principal
 from shipyard.config import load_config
 from shipyard.errors import ConfigError, Forbidden, NotFoundError
-from shipyard.llm.cap_store import add_usage, list_caps, read_usage, remove_cap, set_cap
+from shipyard.llm.cap_store import (
+    add_usage,
+    current_usage,
+    list_caps,
+    read_usage,
+    remove_cap,
+    set_cap,
+)
 from shipyard.llm.caps import CapGuard
 from shipyard.project import Project
 from shipyard.store import EventKind, LlmCapPolicyRow
@@ -213,6 +220,12 @@ def test_two_guards_on_one_database_enforce_one_cap(project: Project) -> None:
     totals = read_usage(project.store, "assistant", [(60, int(T0)), (60, int(T0) + 60)])
     assert totals[("acme", "request", 60, int(T0))] == 10
     assert totals[("acme", "request", 60, int(T0) + 60)] == 3
+    now = current_usage(project, "assistant", now=T0 + 61)
+    assert [(u.tenant, u.used, u.window_seconds) for u in now] == [
+        ("globex", 100, 60),
+        ("acme", 3, 60),
+    ]
+    assert now[0].window_start.timestamp() == T0 + 60
 
 
 def test_stored_caps_and_charges_reach_a_running_guard(project: Project) -> None:
