@@ -17,13 +17,14 @@ demo is not squeezed against the edge of a day), as the rest of the page does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from shipyard.jsonable import Record
 from shipyard.logs.root import project_log_root
+from shipyard.moments import as_utc
 from shipyard.store.tables import LlmEvalRow
 from shipyard.ui.data import control
 from shipyard.ui.data.annotations import annotations_of, event_dict
@@ -113,16 +114,17 @@ def llm_view(
     fitted to its own data's extent unless ``explicit``."""
     if not is_llm_model(project, model):
         return None
-    view = _view(project, model, window)
+    view, moments = _view(project, model, window)
     if explicit:
         return view
-    since, until = _extent(view, window)
+    since, until = _extent(moments, window)
     if (until - since) * FIT_RATIO < window.until - window.since:
-        return _view(project, model, TimeRange(since, until, window.label))
+        return _view(project, model, TimeRange(since, until, window.label))[0]
     return view
 
 
-def _view(project: Project, model: str, window: TimeRange) -> LlmView:
+def _view(project: Project, model: str, window: TimeRange) -> tuple[LlmView, list[datetime]]:
+    """The section over ``window``, and the moments it shows (calls, judge runs, events)."""
     store = project.store
     grid = grid_for(window)
     stats = trace_stats(project_log_root(project.config), model, grid)
@@ -156,7 +158,9 @@ def _view(project: Project, model: str, window: TimeRange) -> LlmView:
         ),
     ]
     total = stats.total
-    return LlmView(
+    moments = [p.at for p in points] + [datetime.fromisoformat(n.time) for n in notes]
+    moments += [as_utc(m) for m in (stats.first, stats.last) if m is not None]
+    view = LlmView(
         model=model,
         since=window.since,
         until=window.until,
@@ -181,6 +185,7 @@ def _view(project: Project, model: str, window: TimeRange) -> LlmView:
         charts=charts,
         x_range=edges,
     )
+    return view, moments
 
 
 def _cost_table(project: Project, model: str, window: TimeRange, by: str) -> list[dict[str, Any]]:
@@ -246,21 +251,11 @@ def _eval_row(point: EvalPoint) -> dict[str, Any]:
     }
 
 
-def _extent(view: LlmView, window: TimeRange) -> tuple[datetime, datetime]:
-    """The earliest to the latest call, judge run or prompt event in ``window``, with margin."""
-    found: list[str] = []
-    for chart in view.charts:
-        found.extend(note.time for note in chart.annotations)
-        for series in chart.series:
-            if "band" in series.name or "drift" in series.name or "wrong" in series.name:
-                continue
-            found.extend(x for x, y in zip(series.x, series.y, strict=False) if y)
-    moments = [
-        m for m in (datetime.fromisoformat(t) for t in found) if window.since <= m < window.until
-    ]
-    if not moments:
+def _extent(moments: list[datetime], window: TimeRange) -> tuple[datetime, datetime]:
+    """The earliest to the latest call, judge run or event in ``window``, with a margin."""
+    inside = [m for m in moments if window.since <= m < window.until]
+    if not inside:
         return window.since, window.until
-    step = timedelta(seconds=grid_for(window).step)
-    first, last = min(moments), max(moments) + step
+    first, last = min(inside), max(inside)
     margin = max((last - first) * MARGIN, MIN_MARGIN)
     return max(window.since, first - margin), min(window.until, last + margin)

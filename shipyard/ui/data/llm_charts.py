@@ -143,12 +143,12 @@ def cost_chart(grid: Grid, stats: TraceStats, notes: list[Annotation]) -> Chart:
     series = []
     for tenant in sorted(stats.tenants):
         values = [
-            stats.tenant_buckets[(tenant, i)].cost if (tenant, i) in stats.tenant_buckets else 0.0
+            stats.tenant_buckets[(tenant, i)].cost if (tenant, i) in stats.tenant_buckets else None
             for i in range(grid.count)
         ]
         series.append(Series(f"tenant {tenant}", x, list(values)))
     series.append(
-        Series("saved by the cache", x, _bucketed(grid, stats, lambda u: u.saved, 0.0), dash=True)
+        Series("saved by the cache", x, _bucketed(grid, stats, lambda u: u.saved, None), dash=True)
     )
     total = stats.total
     note = (
@@ -179,11 +179,10 @@ def cache_chart(
         series.append(Series("wrong hits (share of hits)", edges, [wrong.rate] * 2, dash=True))
     total = stats.total
     rate = "no lookup" if total.hit_rate is None else f"{total.hit_rate:.1%} hit rate"
+    measured = "" if wrong.rate is None else f"{wrong.rate:.2%}, from "
     note = (
         f"{rate} over {total.lookups:,} lookups ({total.exact_hits:,} exact, "
-        f"{total.semantic_hits:,} semantic). Wrong hits: "
-        + ("not measured" if wrong.rate is None else f"{wrong.rate:.2%}")
-        + f", {wrong.source}."
+        f"{total.semantic_hits:,} semantic). Wrong hits: {measured}{wrong.source}."
     )
     return Chart(llm_panel("llm_cache"), series=series, annotations=notes, note=note)
 
