@@ -245,7 +245,10 @@ def _register(
         )
         with tempfile.TemporaryDirectory(prefix="shipyard-llm-") as folder:
             # The shipyard_llm flavour's folder (what LLMFlavour.log writes), logged as is.
-            mlflow.log_artifacts(str(save_llm_model(spec, Path(folder) / "model")), "model")
+            local = save_llm_model(
+                spec, Path(folder) / "model", run_id=run_id, artifact_path="model"
+            )
+            mlflow.log_artifacts(str(local), "model")
         source = mlflow.get_artifact_uri("model")
         client = tracking.client
         _ensure_registered(project, name)
