@@ -237,8 +237,9 @@ class CapGuard:
 
     def start(self) -> CapGuard:
         """Sync once now (so the stored caps apply from the first request), then every
-        ``sync_seconds`` in a daemon thread."""
-        if self._store is None or self._thread is not None:
+        ``sync_seconds`` in a daemon thread (without a store, it only forgets the counts
+        of windows that ended)."""
+        if self._thread is not None:
             return self
         self.sync()
         self._stop.clear()
@@ -258,7 +259,10 @@ class CapGuard:
     def sync(self) -> bool:
         """Add this worker's counts to the database, read back every worker's totals and
         the stored caps; False (and the fallback in force) when that fails."""
-        if self._store is None:
+        if self._store is None:  # in process only: forget the windows that ended
+            now = self._clock()
+            with self._lock:
+                self._pending = {k: v for k, v in self._pending.items() if k[3] + k[2] > now}
             return True
         with self._sync_lock:
             with self._lock:

@@ -158,11 +158,17 @@ def test_a_malformed_policy_header_is_a_400_naming_it_and_counts_nothing() -> No
     assert guard.used("acme", "request", 60) == 0
 
 
-def test_an_in_process_guard_reports_local_state() -> None:
-    guard = CapGuard(None, "assistant", _settings(), Clock())
+def test_an_in_process_guard_reports_local_state_and_forgets_ended_windows() -> None:
+    clock = Clock(1_800_000_000.0)
+    guard = CapGuard(None, "assistant", _settings({"quota": 5, "window_seconds": 60}), clock)
     assert guard.start() is guard
     assert guard.status.state == "local" and not guard.status.degraded
-    assert guard.sync() is True
+    guard.check("acme")
+    assert guard.sync() is True and guard.used("acme", "request", 60) == 1
+    clock.now += 60
+    guard.check("acme")
+    guard.sync()
+    assert len(guard._pending) == 1  # only the current window's count is kept
     guard.close()
 
 
