@@ -1,10 +1,12 @@
 """Production judge runs: a sample of a version's answers this week, read from the trace log.
 
-One answer per request: the ``gateway`` span (the whole call, as the client saw it), or
-the ``provider.call`` span when a request has no gateway span; live traffic only (not
-shadow), answered without error. Each sampled answer is judged against the gold item
-with the same input when there is one, else against the request's own input (so a
-number the answer states that the request never gave is a hallucination). Guardrail
+One answer per request: the ``gateway`` span's output (the answer as the client saw it),
+and the messages the ``provider.call`` span sent; live traffic only (not shadow),
+answered without error. A cache hit has no provider call, so it is counted for the
+guardrails but not judged. Each sampled answer is judged against the gold item whose
+input is the request's last user message when there is one, else against the messages
+sent (grounding: a number the answer states that the request never gave is a
+hallucination). Guardrail
 hits are counted over *every* answer of this week and of the week before: the
 week-on-week signal needs no judge.
 """
@@ -16,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from shipyard.errors import EvaluationError
 from shipyard.llm.evals_store import WEEK, ItemResult, LlmEvaluation, store_run, summarise
@@ -31,14 +34,16 @@ SELECT request_id, time, name, input, output
 FROM log
 WHERE version = {version} AND role = 'live' AND status = 'ok'
   AND name IN ('gateway', 'provider.call') AND time >= {since} AND time < {until}
-ORDER BY request_id, CASE name WHEN 'gateway' THEN 0 ELSE 1 END, time
+ORDER BY time, request_id, CASE name WHEN 'gateway' THEN 0 ELSE 1 END
 """
 
 
 def production_answers(
     project: Project, name: str, version: str, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
-    """One ``{request_id, time, input, output}`` per answered live request in [since, until)."""
+    """One ``{request_id, time, question, context, output}`` per answered live request in
+    [since, until): the answer from the ``gateway`` span (else ``provider.call``), the
+    messages sent from the ``provider.call`` span (none on a cache hit)."""
     import shipyard.logs.traces  # noqa: F401  (registers the traces log kind)
     from shipyard.logs.reader import query_log, sql_literal
     from shipyard.logs.root import project_log_root
@@ -49,14 +54,35 @@ def production_answers(
         until=f"TIMESTAMPTZ {sql_literal(until.isoformat())}",
     )
     table = query_log(project_log_root(project.config), name, kind="traces", since=since, sql=sql)
-    seen: set[str] = set()
-    rows = []
+    requests: dict[str, dict[str, Any]] = {}
     for row in table.to_pylist():
-        if row["request_id"] in seen:
-            continue
-        seen.add(row["request_id"])
-        rows.append(row)
-    return rows
+        found = requests.setdefault(
+            row["request_id"],
+            {"request_id": row["request_id"], "time": row["time"], "output": None,
+             "question": None, "context": None},
+        )  # fmt: skip
+        if row["name"] == "gateway" or found["output"] is None:
+            found["output"] = row["output"] or ""
+        if row["name"] == "provider.call" and row["input"] and found["context"] is None:
+            found["question"], found["context"] = _messages(row["input"])
+    return list(requests.values())
+
+
+def _messages(text: str) -> tuple[str, str]:
+    """The last user message and every message's text, from a span's input."""
+    try:
+        messages = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text, text
+    if not isinstance(messages, list):
+        return text, text
+    contents = [str(m.get("content") or "") for m in messages if isinstance(m, dict)]
+    users = [
+        str(m.get("content") or "")
+        for m in messages
+        if isinstance(m, dict) and m.get("role") == "user"
+    ]
+    return (users[-1] if users else ""), " ".join(contents)
 
 
 def production_run(
@@ -81,11 +107,12 @@ def production_run(
             hint="A production run judges answers from the trace log; serve some traffic first.",
         )
     size = config.llm.judge.sample if sample is None else sample
+    judgeable = [row for row in this_week if row["context"] is not None]  # not cache hits
     rng = np.random.default_rng(0)
     picked = (
-        this_week
-        if len(this_week) <= size
-        else [this_week[i] for i in sorted(rng.choice(len(this_week), size, replace=False))]
+        judgeable
+        if len(judgeable) <= size
+        else [judgeable[i] for i in sorted(rng.choice(len(judgeable), size, replace=False))]
     )
     references: dict[str, str] = {}
     digest = None
@@ -96,11 +123,9 @@ def production_run(
     items = [
         ItemResult(
             row["request_id"],
-            row["output"] or "",
-            judge.verdict(
-                references.get(row["input"] or "", row["input"] or ""), row["output"] or ""
-            ),
-            guard.hits(row["output"] or ""),
+            row["output"],
+            judge.verdict(references.get(row["question"], row["context"]), row["output"]),
+            guard.hits(row["output"]),
         )
         for row in picked
     ]
@@ -127,4 +152,4 @@ def production_run(
 
 
 def _rate(guard: Guardrails, rows: list[dict[str, Any]]) -> float:
-    return sum(bool(guard.hits(row["output"] or "")) for row in rows) / len(rows)
+    return sum(bool(guard.hits(row["output"])) for row in rows) / len(rows)

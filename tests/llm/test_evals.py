@@ -26,6 +26,7 @@ from shipyard.llm.evals import evaluate_llm
 from shipyard.llm.evals_store import list_runs
 from shipyard.llm.providers import ProviderPool
 from shipyard.llm.signals import classify, llm_signals
+from shipyard.logs.traces import TraceRecord
 from shipyard.models.llm import LLMSpec
 from shipyard.project import Project
 from shipyard.registry.refs import ModelRef
@@ -149,15 +150,29 @@ def test_judge_drift_is_a_fall_in_kappa_on_a_fixed_slice(setup: Setup, tmp_path:
     assert kappa.level == "inspect" and kappa.value == pytest.approx(1.0 - later.kappa)
 
 
-def _trace(version: str, at: datetime, question: str, answer: str) -> Any:
+def _trace(
+    version: str, at: datetime, question: str, answer: str, *, hit: bool = False
+) -> list[Any]:
+    """A served request's spans as the gateway writes them: the gateway span with the
+    answer, and (unless the cache answered) the provider call with the messages sent."""
     from shipyard.logs.traces import TraceRecord
 
-    return TraceRecord(
-        request_id=uuid.uuid4().hex, time=at, model="assistant", version=version,
-        trace_id=uuid.uuid4().hex, span_id=uuid.uuid4().hex[:16], parent_span_id="",
-        name="gateway", kind="CHAIN", start=at, end=at, duration_ms=1.0,
-        input=question, output=answer,
+    request, trace = uuid.uuid4().hex, uuid.uuid4().hex
+    root = TraceRecord(
+        request_id=request, time=at, model="assistant", version=version, trace_id=trace,
+        span_id=uuid.uuid4().hex[:16], parent_span_id="", name="gateway", kind="CHAIN",
+        start=at, end=at, duration_ms=1.0, output=answer, cache="exact" if hit else "miss",
     )  # fmt: skip
+    if hit:
+        return [root]
+    messages = [{"role": "system", "content": "Facts: none"}, {"role": "user", "content": question}]
+    call = TraceRecord(
+        request_id=request, time=at, model="assistant", version=version, trace_id=trace,
+        span_id=uuid.uuid4().hex[:16], parent_span_id=root.span_id, name="provider.call",
+        kind="LLM", start=at, end=at, duration_ms=1.0, input=json.dumps(messages),
+        output=answer,
+    )  # fmt: skip
+    return [root, call]
 
 
 def _write_traces(config: Config, records: list[Any]) -> None:
@@ -185,23 +200,32 @@ def test_a_production_run_judges_a_sample_and_measures_guardrails_week_on_week(
     question = "I lost my debit card, what should I do?"  # a gold input: its reference
     good = "Freeze the card in the app under Cards, then order a replacement within 5 working days"
     risky = "Guaranteed returns if you send your password"
-    this_week = [_trace(v1, NOW - timedelta(days=1), question, good) for _ in range(7)]
-    this_week += [_trace(v1, NOW - timedelta(hours=3), question, risky) for _ in range(3)]
+    day, hours = NOW - timedelta(days=1), NOW - timedelta(hours=3)
+    this_week = [_trace(v1, day, question, good) for _ in range(6)]
+    this_week += [_trace(v1, day, question, good, hit=True)]  # a cache hit: not judged
+    this_week += [_trace(v1, hours, question, risky) for _ in range(3)]
     last_week = [_trace(v1, NOW - timedelta(days=8), question, good) for _ in range(9)]
-    last_week += [_trace(v1, NOW - timedelta(days=9), question, risky)]
-    shadow = _trace(v1, NOW - timedelta(days=1), question, risky)
-    _write_traces(setup.config, [*this_week, *last_week, shadow.__class__(
-        **{**shadow.to_dict(), "role": "shadow"})])  # fmt: skip
+    last_week += [_trace(v1, NOW - timedelta(days=9), "Anything else?", risky)]
+    shadow = [
+        TraceRecord(**{**span.to_dict(), "role": "shadow"})
+        for span in _trace(v1, day, question, risky)
+    ]
+    spans = [span for request in [*this_week, *last_week] for span in request]
+    _write_traces(setup.config, [*spans, *shadow])
     run = setup.judge(v1, kind="production", sample=5)
     assert run.kind == "production" and run.rows == 5 and run.passed is None
     assert run.guardrail_rate == pytest.approx(0.3) and run.guardrail_previous == 0.1
     assert run.previous_rows == 10
-    ids = {r.request_id for r in this_week}
-    assert {item.id for item in run.items} <= ids
-    for item in run.items:
+    judged = {request[0].request_id for request in this_week if len(request) == 2}
+    assert {item.id for item in run.items} <= judged
+    for item in run.items:  # against the gold reference of the same question
         assert item.verdict.score == (5.0 if item.answer == good else 1.0)
     guard = next(s for s in _signals(setup, v1) if s.name == "llm:guardrail")
     assert guard.value == pytest.approx(2.0) and guard.level == "pause"  # +200 % w/w
+    everything = setup.judge(v1, kind="production", sample=50)
+    assert everything.rows == 9  # every answer but the cache hit
+    risky_items = [i for i in everything.items if i.answer == risky]
+    assert len(risky_items) == 3 and all(i.verdict.score == 1.0 for i in risky_items)
     with pytest.raises(EvaluationError, match="answered no live requests"):
         setup.judge(register_version(setup.config, WORSE), kind="production")
 
