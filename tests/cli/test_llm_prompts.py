@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.cli import run
+from shipyard.llm.prompts import register_prompt
 from shipyard.store import EventKind
 from tests.support import copy_workspace, load, project_of, token_for
 
@@ -142,3 +143,24 @@ def test_production_needs_a_deployer(
     assert run(["prompts", "label", "support", "production", "--version", "1"]) == 0
     actors = [e.actor for e in project.store.events(kind=EventKind.PROMPT_LABELLED)]
     assert actors == ["dora", "tina"]
+
+
+def test_label_moves_and_reads_never_import_mlflow(project_dir: Path) -> None:
+    """An operator's prompt rollback is fast: no `import mlflow` (a second or more)."""
+    import subprocess
+    import sys
+
+    project = project_of(load(project_dir))
+    register_prompt(project, "support", "Hi {{name}}")
+    register_prompt(project, "support", "Hello {{name}}")
+    script = (
+        "import sys\nfrom shipyard.cli import run\n"
+        "codes = [run(a.split()) for a in ('prompts label support production -v 1', "
+        "'prompts label support production -v 2', 'prompts rollback support', "
+        "'prompts history support', 'prompts show support@production', 'prompts list')]\n"
+        "print(codes, 'mlflow' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=project_dir, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0, 0, 0, 0] False"
