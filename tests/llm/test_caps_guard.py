@@ -202,3 +202,36 @@ def test_admitted_requests_never_exceed_the_quota_of_any_window(
         assert decision.remaining == quota - admitted[(tenant, window)]
     for key, tried in attempts.items():
         assert admitted.get(key, 0) == min(tried, quota)
+
+
+def test_concurrent_checks_admit_exactly_the_quota() -> None:
+    """Eight threads race on one tenant's cap: exactly the quota is admitted."""
+    import threading
+
+    guard = CapGuard(None, "assistant", _settings({"quota": 50, "window_seconds": 3600}), Clock())
+    admitted: list[int] = []
+    gate = threading.Barrier(8)
+
+    def worker() -> None:
+        gate.wait()
+        admitted.append(_admitted_all(guard, "acme", 20))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(admitted) == 50 and guard.used("acme", "request", 3600) == 50
+    assert guard.counters["refused"] == 8 * 20 - 50
+
+
+def _admitted_all(guard: CapGuard, tenant: str, times: int) -> int:
+    """Admitted of ``times`` tries (not stopping at the first refusal)."""
+    done = 0
+    for _ in range(times):
+        try:
+            guard.check(tenant)
+        except CapExceeded:
+            continue
+        done += 1
+    return done
