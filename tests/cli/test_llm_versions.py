@@ -1,4 +1,4 @@
-"""``shipyard llm register|show``, then the classical commands (promote, traffic, rollback)
+"""``shipyard llm register|show``, then the classical commands (promote, traffic, rollout, rollback)
 on LLM versions, unchanged.
 
 Real SQLite database and MLflow registry; no LLM provider is called, so the provider
@@ -52,7 +52,7 @@ def project_dir(_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return root
 
 
-def test_register_show_then_promote_traffic_and_roll_back(
+def test_register_show_then_promote_traffic_rollout_and_roll_back(
     project_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = "--prompt support@production --param temperature=0 -p max_tokens=64"
@@ -89,6 +89,10 @@ def test_register_show_then_promote_traffic_and_roll_back(
     assert run(["llm", "show", "assistant@champion", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == "1"
     project = project_of(load(project_dir))
+    assert run(["rollout", "start", "assistant/3", "--steps", "10,50,100"]) == 0
+    assert read_traffic(project.store, "assistant")[1].challengers == {"3": 0.1}
+    assert run(["rollout", "abort", "assistant", "--reason", "judge fell"]) == 0
+    assert read_traffic(project.store, "assistant")[1].challengers == {}
     registered = project.store.events(kind=EventKind.MODEL_VERSION_REGISTERED)
     assert [e.subject for e in registered] == [f"model:assistant/{n}" for n in ("3", "2", "1")]
 
