@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from shipyard.access import Scope
 from shipyard.errors import ConfigError, DataError
@@ -75,6 +75,7 @@ __all__ = [
 ]
 
 _SUBJECT = "llm:prices"
+_LOCK_KEY = 0x5348_4950_5052_4943  # "SHIPPRIC": the advisory lock of price imports
 _logger = logging.getLogger(__name__)
 _ALL_MODELS = "*"  # authorize on every model: only a project-wide grant covers it
 
@@ -323,6 +324,10 @@ def _store(
     moment = datetime.now(UTC) if effective_from is None else as_utc(effective_from)
     now = datetime.now(UTC)
     with store.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two imports at once must not both take max + 1: serialise them (SQLite's
+            # single writer refuses the second transaction's stale write instead).
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         version = int(session.scalar(select(func.max(LlmPriceRow.table_version))) or 0) + 1
         rows = [
             LlmPriceRow(

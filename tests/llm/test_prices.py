@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,31 @@ def test_a_live_book_follows_imports_without_a_restart(project: Project, tmp_pat
         assert live.refresh() is False  # nothing new
     finally:
         live.close()
+
+
+def test_imports_at_once_on_postgresql_take_distinct_versions(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Real PostgreSQL: four imports racing each get their own table version."""
+    root = copy_example(tmp_path / "churn")
+    config = load_config(
+        root / "shipyard.yaml", environ={}, overrides={"database_url": postgres_url}
+    )
+    projects = [project_of(config, f"p{i}") for i in range(4)]
+    for project in projects:
+        assert project.store.events(kind=EventKind.LLM_PRICES_IMPORTED.value) == []
+    start = threading.Barrier(len(projects))
+
+    def one(project: Project) -> int:
+        start.wait()
+        return import_prices(project, FIXTURE, effective_from=T0).table_version
+
+    with ThreadPoolExecutor(len(projects)) as pool:
+        versions = sorted(pool.map(one, projects))
+    assert versions == [1, 2, 3, 4]
+    book = PriceBook.load(projects[0].store)
+    assert book.version == 4
+    cost = book.cost("gpt-4o", TokenUsage(1000, 0), T0 + timedelta(days=1))
+    assert cost.table_version == 4 and math.isclose(cost.amount, 2.5e-3)
+    events = projects[0].store.events(kind=EventKind.LLM_PRICES_IMPORTED.value)
+    assert sorted(e.payload["table_version"] for e in events) == [1, 2, 3, 4]
