@@ -1,14 +1,13 @@
 """Production judge runs: a sample of a version's answers this week, read from the trace log.
 
 One answer per request: the ``gateway`` span's output (the answer as the client saw it),
-and the messages the ``provider.call`` span sent; live traffic only (not shadow),
-answered without error. A cache hit has no provider call, so it is counted for the
-guardrails but not judged. Each sampled answer is judged against the gold item whose
-input is the request's last user message when there is one, else against the messages
-sent (grounding: a number the answer states that the request never gave is a
-hallucination). Guardrail
-hits are counted over *every* answer of this week and of the week before: the
-week-on-week signal needs no judge.
+and the messages the ``provider.call`` span sent; live traffic only (every role the
+gateway writes but ``shadow``), answered without error. A cache hit has no provider
+call, so it is counted for the guardrails but not judged. Each sampled answer is judged
+against the gold item whose input is the request's last user message when there is one,
+else against the messages sent (grounding: a number the answer states that the request
+never gave is a hallucination). Guardrail hits are counted over *every* answer of this
+week and of the week before: the week-on-week signal needs no judge.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ __all__ = ["production_answers", "production_run"]
 _SQL = """
 SELECT request_id, time, name, input, output
 FROM log
-WHERE version = {version} AND role = 'live' AND status = 'ok'
+WHERE version = {version} AND role <> 'shadow' AND status = 'ok'
   AND name IN ('gateway', 'provider.call') AND time >= {since} AND time < {until}
 ORDER BY time, request_id, CASE name WHEN 'gateway' THEN 0 ELSE 1 END
 """

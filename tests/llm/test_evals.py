@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,8 @@ def test_a_production_run_judges_a_sample_and_measures_guardrails_week_on_week(
     this_week = [_trace(v1, day, question, good) for _ in range(6)]
     this_week += [_trace(v1, day, question, good, hit=True)]  # a cache hit: not judged
     this_week += [_trace(v1, hours, question, risky) for _ in range(3)]
+    # The gateway writes the route's role: a challenger's answer counts too.
+    this_week[-1] = [replace(span, role="challenger") for span in this_week[-1]]
     last_week = [_trace(v1, NOW - timedelta(days=8), question, good) for _ in range(9)]
     last_week += [_trace(v1, NOW - timedelta(days=9), "Anything else?", risky)]
     shadow = [
