@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from shipyard.config.llm import CacheSettings, CapSettings
     from shipyard.llm.metrics import LlmMetrics
     from shipyard.logs.pii import PiiPolicy
-    from shipyard.logs.traces import TraceRecord
     from shipyard.project import Principal
     from shipyard.serving.auth import ServerAccess
     from shipyard.serving.hot_swap import ModelSlot
@@ -72,7 +71,7 @@ class GatewayParts:
     cache: CacheLike | None = None
     cache_settings: CacheSettings | None = None
     sticky: StickyKey | None = None
-    record: Callable[[Sequence[TraceRecord]], None] | None = None  # the trace log
+    record: Callable[[Trace], None] | None = None  # the trace log and metrics (a TraceSink)
     pii: PiiPolicy | None = None
     guardrails: tuple[re.Pattern[str], ...] = ()
     shadow_capacity: int = 1000
@@ -518,15 +517,13 @@ class ChatFlow:
             logger.warning("cache store failed: %s", error)
 
     def _finish(self, trace: Trace) -> None:
-        """End the trace and hand its records to the trace log and the metrics."""
-        parts = self.parts
-        if parts.record is None and parts.llm_metrics is None:
+        """End the trace's spans and hand it to the trace log and the metrics."""
+        record = self.parts.record
+        if record is None:
             return
-        records = trace.records()
-        if parts.record is not None:
-            parts.record(records)
-        if parts.llm_metrics is not None:
-            parts.llm_metrics.observe(records)
+        for span in trace.spans:
+            span.end()
+        record(trace)
 
     def _shadow(self, routed: _Routed, shadow: Any, request_id: str) -> None:
         """Copy the request to the shadow version on its own task; dropped when too many run."""

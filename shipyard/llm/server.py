@@ -37,6 +37,7 @@ from shipyard.serving.server import SPEC_VARIABLE, Server, ServeSpec
 if TYPE_CHECKING:
     from shipyard.llm.gateway import Gateway
     from shipyard.logs.traces import TraceRecord
+    from shipyard.logs.writer import PredictionLogWriter
 
 __all__ = ["build_gateway", "gateway_from_environment", "run_gateway"]
 
@@ -55,6 +56,7 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     from shipyard.llm.metrics import LlmMetrics
     from shipyard.llm.prices import PriceBook
     from shipyard.llm.providers import ProviderPool
+    from shipyard.llm.trace_sink import TraceSink
     from shipyard.models.llm import FLAVOUR, served_llm
     from shipyard.registry import get_version, parse_ref
     from shipyard.registry.pointers import trusted_ref
@@ -101,11 +103,14 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     closers.append(caps.close)
     cache = SemanticCache(llm.cache, embedder_of(llm.cache, pool)) if llm.cache.enabled else None
     prices = PriceBook.load(store, llm.currency)
-    record, writers = _trace_log(spec, config, closers)
     tokens = BearerTokens.of_store(lambda: project.store, ttl=2 * settings.poll_seconds)
     access = ServerAccess.of_config(config, tokens)
+    writers = _trace_writers(spec, config)
     metrics = ServerMetrics(slot, lambda: writers)
     metrics.teams = Teams(config.model.owner, config.model.team)
+    llm_metrics = LlmMetrics(registry=metrics.registry)
+    sink = TraceSink([*(_journal(w) for w in writers), llm_metrics.observe])
+    closers += [sink.close, *(w.close for w in writers)]  # the queue drains into the log
     pii = None
     if config.pii.columns:
         from shipyard.logs.pii import PiiPolicy
@@ -123,11 +128,11 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
         cache=cache,
         cache_settings=llm.cache,
         sticky=StickyKey.parse(settings.sticky_key) if settings.sticky_key else None,
-        record=record if llm.traces else None,
+        record=sink if llm.traces else None,
         pii=pii,
         guardrails=tuple(re.compile(term, re.IGNORECASE) for term in llm.judge.guardrail_terms),
         shadow_capacity=settings.shadow_queue,
-        llm_metrics=LlmMetrics(registry=metrics.registry),
+        llm_metrics=llm_metrics,
     )
     gateway = create_gateway(
         parts,
@@ -155,32 +160,35 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     )
 
 
-def _trace_log(
-    spec: ServeSpec, config: Any, closers: list[Callable[[], None]]
-) -> tuple[Callable[[Sequence[TraceRecord]], None], list[Any]]:
-    """The trace log writer (kind ``traces``) and the call that hands it one trace's spans."""
+def _trace_writers(spec: ServeSpec, config: Any) -> list[PredictionLogWriter]:
+    """The trace log's writer (kind ``traces``), unless logging or tracing is off."""
     if not spec.log_predictions or not config.llm.traces:
-        return (lambda _records: None), []
+        return []
     from shipyard.logs.root import journal_folder, project_log_root
     from shipyard.logs.writer import PredictionLogWriter
 
     settings = config.serving
-    writer = PredictionLogWriter(
-        project_log_root(config),
-        kind="traces",
-        journal=journal_folder(config, "traces"),
-        roll_rows=settings.log_roll_rows,
-        roll_seconds=settings.log_roll_seconds,
-        fsync_seconds=settings.log_fsync_seconds,
-    )
-    closers.append(writer.close)
+    return [
+        PredictionLogWriter(
+            project_log_root(config),
+            kind="traces",
+            journal=journal_folder(config, "traces"),
+            roll_rows=settings.log_roll_rows,
+            roll_seconds=settings.log_roll_seconds,
+            fsync_seconds=settings.log_fsync_seconds,
+        )
+    ]
+
+
+def _journal(writer: PredictionLogWriter) -> Callable[[Sequence[TraceRecord]], None]:
+    """What hands one trace's spans to ``writer``."""
     log = writer.log
 
     def record(records: Sequence[TraceRecord]) -> None:
         for span in records:
             log(span)
 
-    return record, [writer]
+    return record
 
 
 def gateway_from_environment() -> Gateway:

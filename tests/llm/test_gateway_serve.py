@@ -12,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.support import ServeProcess, call, server_environment
+from tests.support import ServeProcess, call, server_environment, wait_for
 from tests.support.llm_projects import LlmProject
 from tests.support.llm_provider import stand_in
 
@@ -40,10 +40,17 @@ def test_shipyard_serve_starts_the_gateway_for_an_llm_model(tmp_path: Path) -> N
                 extra_body={"variables": {"company": "Harbour Bank"}},
             )
             models = [model.id for model in client.models.list()]
-            status, _, metrics = call(f"{server.url}/metrics")
+
+            def counted() -> bytes:
+                # Traces are recorded off the request path: wait for the call's tokens.
+                status, _, page = call(f"{server.url}/metrics")
+                assert status == 200
+                return page if b"shipyard_llm_tokens_total{" in page else b""
+
+            metrics = wait_for(counted, what="the call's tokens on /metrics")
         text = answer.parse().choices[0].message.content
     assert answer.headers["x-model-version"] == version
     assert text == "Answer: Is it open? | You answer for Harbour Bank."
     assert models == ["assistant", f"assistant/{version}"]
-    assert status == 200 and b"shipyard_llm_tokens" in metrics
+    assert b'type="completion"' in metrics
     assert "OpenAI-compatible" in server.text
