@@ -287,9 +287,9 @@ def _routes(gateway: Gateway) -> list[Route]:
             "shadow_calls": len(gateway.flow.shadows),
             "shadow_dropped": gateway.flow.shadows_dropped,
         }
-        status = getattr(parts.caps, "status", None)
-        if status:
-            details["caps"] = status() if callable(status) else status
+        caps = getattr(parts.caps, "status", None)  # a CapGuard's; NoCaps has none
+        if caps is not None:
+            details["caps"] = caps.to_dict() if hasattr(caps, "to_dict") else caps
         return _json({**health.to_dict(), "details": details}, 200 if health.ready else 503)
 
     def metrics_page(request: Request) -> Response:
