@@ -15,9 +15,10 @@ model was never judged - :meth:`LlmEvalWatch.tick`:
    worse: the roll-out's candidate is rolled back (the roll-out stops, traffic goes back
    to the champion, the owner is paged as for a guardrail rollback); a champion that
    replaced an earlier one goes back to it (:func:`shipyard.registry.aliases.rollback`:
-   the previous prompt or model version, served within the servers' poll), audited
-   (``alias.rollback``) and paged. Judge drift (a fall in kappa) only alerts: it says
-   the judge, not the version, is in doubt.
+   the previous prompt or model version, served within the servers' poll; the prompt's
+   ``production`` label goes back too when it still names the regressed prompt
+   version), audited (``alias.rollback``, ``prompt.labelled``) and paged. Judge drift (a
+   fall in kappa) only alerts: it says the judge, not the version, is in doubt.
 
 A judge run that cannot happen (no gold set, no provider, nothing served this week) is
 reported in the tick and tried again next time; it never stops the agent.
@@ -234,6 +235,7 @@ class LlmEvalWatch:
         move = rollback(
             self.project.store, None, name, reason=f"LLM judge on {name}/{version}: {reason}"
         )
+        label = self._prompt_back(version, move.to_version, reason)
         came_in = _last_rollout(self.project, name, version)
         if came_in is not None:  # page as for a roll-out's rollback, with the judge's evidence
             notify_rollback(
@@ -244,7 +246,38 @@ class LlmEvalWatch:
                 routes=self._routes,
                 environ=self._environ,
             )
-        return f"champion rolled back from {version} to {move.to_version}: {reason}"
+        return f"champion rolled back from {version} to {move.to_version}{label}: {reason}"
+
+    def _prompt_back(self, bad: str, back: str | None, reason: str) -> str:
+        """Move the prompt's ``production`` label back too when it still names the
+        regressed version's prompt (so a new version does not pick it up again)."""
+        from shipyard.llm.prompts import PRODUCTION, label_prompt
+        from shipyard.models.llm import load_llm
+        from shipyard.registry import mlflow_tables
+
+        if back is None:
+            return ""
+        client = self.project.tracking.client
+        try:
+            worse = load_llm(client, self.model, bad).spec
+            better = load_llm(client, self.model, back).spec
+            if not worse.prompt or worse.prompt != better.prompt:
+                return ""
+            if worse.prompt_version == better.prompt_version:
+                return ""
+            with self.project.store.session() as session:
+                labelled = mlflow_tables.get_alias(session, worse.prompt, PRODUCTION)
+            if labelled != worse.prompt_version:
+                return ""
+            label_prompt(
+                self.project, worse.prompt, PRODUCTION, better.prompt_version,
+                f"LLM judge rolled {self.model} back to {back}: {reason}", action="rollback",
+            )  # fmt: skip
+        except ShipyardError as error:
+            logger.warning("prompt label rollback: %s", error.message)
+            return f" (prompt label not moved: {error.message})"
+        moved = f"{worse.prompt_version} to {better.prompt_version}"
+        return f" and {worse.prompt}@{PRODUCTION} from {moved}"
 
 
 def _signal(signal: LlmSignal, candidate: bool) -> Signal:

@@ -94,13 +94,24 @@ def test_a_canary_that_the_judge_finds_worse_is_rolled_back_and_paged(
 def test_a_champion_that_regresses_after_its_roll_out_goes_back_to_the_previous_one(
     tmp_path: Path, provider: StandInProvider, alert_receiver: Receivers
 ) -> None:
-    """Stand-in provider: v1 was champion (judged), v2 replaced it; at the next nightly
-    run v2's gold score is far below v1's, so the champion alias goes back to v1,
-    audited as a rollback, and the breach is alerted."""
+    """Stand-in provider: v1 (prompt version 1) was champion and judged; v2 (prompt
+    version 2, labelled production) replaced it; at the next nightly run v2's gold score
+    is far below v1's, so the champion alias goes back to v1 and the prompt's production
+    label back to version 1, both audited, and the breach is alerted. Registered with
+    the prompt registry and register_llm, as `shipyard prompts register` /
+    `shipyard llm register` do."""
+    from shipyard.llm.prompts import label_prompt, register_prompt
+    from shipyard.llm.registry import register_llm
+
     webhook = alert_receiver("webhook")
     config = _config(tmp_path, provider, webhook)
-    v1, v2 = register_version(config, GOOD), register_version(config, WORSE)
     project = project_of(config)
+    register_prompt(project, "assistant-system", GOOD, "with the facts")
+    label_prompt(project, "assistant-system", "production", "1")
+    v1 = register_llm(project, provider="standin", model="chat").version
+    register_prompt(project, "assistant-system", WORSE, "friendlier")
+    label_prompt(project, "assistant-system", "production", "2")
+    v2 = register_llm(project, provider="standin", model="chat").version
     move_alias(project.store, None, "assistant", "champion", v1, action="promote")
     first = Agent(project)
     first.tick()  # the first run: v1 judged (its gold score is the baseline)
@@ -115,6 +126,12 @@ def test_a_champion_that_regresses_after_its_roll_out_goes_back_to_the_previous_
     (moved,) = _events(config, EventKind.ALIAS_ROLLBACK)
     assert moved.payload["from_version"] == v2 and moved.payload["to_version"] == v1
     assert "LLM judge" in moved.payload["reason"]
+    (label,) = [
+        e for e in _events(config, EventKind.PROMPT_LABELLED) if e.payload["action"] == "rollback"
+    ]
+    assert label.subject == "prompt:assistant-system@production"
+    assert (label.payload["from_version"], label.payload["to_version"]) == ("2", "1")
+    assert any("assistant-system@production from 2 to 1" in a for a in actions)
     breach = next(
         e for e in _events(config, EventKind.LLM_BREACH) if e.payload["signal"] == "llm:judge"
     )
