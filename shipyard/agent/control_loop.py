@@ -236,7 +236,7 @@ class Agent:
             rollout,
             since=rollout.step_started_at,
             settings=self.config.delivery,
-            task=model.task if rollout.model == model.name else None,  # else from the log
+            task=model.classical_task if rollout.model == model.name else None,  # else from the log
             min_log_coverage=self.config.monitoring.min_log_coverage,
         )
         after = advance(

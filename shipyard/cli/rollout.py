@@ -206,7 +206,7 @@ def _guardrails(config: Config, rollout: Rollout) -> GuardrailReport | None:
     if rollout.state not in ("running", "paused"):
         return None
     root = project_log_root(config)
-    task = config.model.task if rollout.model == config.model.name else None
+    task = config.model.classical_task if rollout.model == config.model.name else None
     return evaluate_guardrails(
         root,
         rollout,

@@ -187,7 +187,7 @@ def evaluate_version(
         frame,
         target=target,
         scorecard=scorecard,
-        task=config.model.task,
+        task=config.model.require_classical(),
     )
     champion_version = trusted_version(store, name, CHAMPION)  # what servers serve
     champion = None
@@ -199,7 +199,7 @@ def evaluate_version(
             frame,
             target=target,
             scorecard=scorecard,
-            task=config.model.task,
+            task=config.model.require_classical(),
         )
     else:
         champion_version = None

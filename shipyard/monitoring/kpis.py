@@ -190,7 +190,7 @@ class _Quality:
         labels = log_source(self.con, self.root, "labels", self.window.model)
         if not self.logged or labels is None:
             return self.metric, [], {}
-        task = self.config.model.task
+        task = self.config.model.require_classical()
         cast = "TRY_CAST({} AS DOUBLE)" if task == "regression" else "{}"
         table = self.con.sql(
             f"SELECT {bucket_of('p.time', seconds)} AS bucket, p.arm, "

@@ -161,7 +161,7 @@ def _metrics(
         np.asarray(labels.outputs),
         y_score,
         list(dict.fromkeys(names)),
-        config.model.task,
+        config.model.require_classical(),
         classes=model.classes,
     )
 

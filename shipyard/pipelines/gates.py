@@ -396,7 +396,7 @@ def production_comparison(
             frame,
             target=target,
             scorecard=scorecard,
-            task=config.model.task,
+            task=config.model.require_classical(),
         )
         values[role] = float(measured.metrics.get(metric, float("nan")))
     lower = metric in LOWER_IS_BETTER

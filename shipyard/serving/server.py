@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from mlflow import MlflowClient
+    from starlette.types import ASGIApp
 
     from shipyard.logs.pii import PiiPolicy
     from shipyard.models.served import ServedModel
@@ -112,9 +113,13 @@ class ServeSpec:
 
 @dataclass(frozen=True)
 class Server:
-    """A built app and what was loaded for it."""
+    """A built app and what was loaded for it.
 
-    app: PredictionRoutes
+    ``app`` is the classical server's :class:`PredictionRoutes`, or another ASGI app with
+    the same ``state`` (the LLM gateway of ``shipyard.llm.server``).
+    """
+
+    app: PredictionRoutes | ASGIApp
     name: str
     version: str
     flavour: str
@@ -342,7 +347,7 @@ def latest_runs(store: Store, name: str, slot: ModelSlot) -> list[dict[str, Any]
         return [dict(result) for result in session.scalars(query)]
 
 
-def app_from_environment() -> PredictionRoutes:
+def app_from_environment() -> PredictionRoutes | ASGIApp:
     """The uvicorn factory each worker process calls: builds from ``SHIPYARD_SERVE_SPEC``."""
     spec = ServeSpec(**json.loads(os.environ[SPEC_VARIABLE]))
     server = build_server(spec)
@@ -394,10 +399,13 @@ def run(
     workers: int = 1,
     server: Server | None = None,
     sock: socket.socket | None = None,
+    factory: str = "shipyard.serving.server:app_from_environment",
 ) -> None:
     """Serve until interrupted: ``server`` in this process, or ``workers`` processes.
 
     ``sock`` is the listening socket from :func:`listen` (bound here when not given).
+    ``factory`` is the ``module:function`` each worker process builds its app with from
+    ``SHIPYARD_SERVE_SPEC`` (the LLM gateway passes its own).
     """
     import uvicorn
 
@@ -423,7 +431,7 @@ def run(
     os.environ[SPEC_VARIABLE] = json.dumps(asdict(spec))
     try:
         config = uvicorn.Config(
-            "shipyard.serving.server:app_from_environment",
+            factory,
             factory=True,
             workers=workers,
             **options,
