@@ -10,6 +10,7 @@ misses, priced), and runs the judge on the gold set for both versions (v2 regres
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from shipyard.logs.writer import PredictionLogWriter
 from shipyard.project import Project
 from shipyard.registry.aliases import move_alias
 from tests.support import project_of
+from tests.support.llm_provider import answer_of
 
 __all__ = ["EXAMPLE", "PROMPT", "Story", "assistant_story", "write_calls"]
 
@@ -82,8 +84,13 @@ def _text(root: Path, name: str) -> str:
 
 def write_calls(config: Config, project: Project, *, minutes: float = 3.0) -> Story:
     """Twenty calls over the last ``minutes``, as the gateway traces them: tenants acme and
-    globex, one in four answered by the cache (exact or semantic), each miss priced."""
+    globex, one in four answered by the cache, each miss priced. Each asks one of the gold
+    set's first eight questions; the answer is the stand-in's to it with prompt v1, except
+    for the semantic hits (calls 7 and 15), which the cache answered with the next
+    question's answer (a wrong hit)."""
     now = datetime.now(UTC)
+    gold = [json.loads(line) for line in (EXAMPLE / "gold.jsonl").read_text().splitlines()]
+    template = (EXAMPLE / "prompts" / "v1.txt").read_text(encoding="utf-8").strip()
     calls = hits = tokens = 0
     cost = saved = 0.0
     with PredictionLogWriter(config.resolve(config.serving.logs), kind="traces") as writer:
@@ -97,9 +104,19 @@ def write_calls(config: Config, project: Project, *, minutes: float = 3.0) -> St
             )  # fmt: skip
             usage = TokenUsage(40 + i, 20 + i, 8 if i % 2 else 0)
             hit = i % 4 == 3
-            with trace.span("gateway", "CHAIN"):
+            semantic = hit and i % 8 != 3
+            item, answered = gold[i % 8], gold[(i + 1) % 8 if semantic else i % 8]
+            messages = [
+                {
+                    "role": "system",
+                    "content": template.replace("{{facts}}", answered["variables"]["facts"]),
+                },
+                {"role": "user", "content": answered["input"]},
+            ]
+            with trace.span("gateway", "CHAIN") as root:
+                root.set(input=item["input"], output=answer_of(messages))
                 with trace.span("cache", "RETRIEVER") as lookup:
-                    lookup.set(cache=("exact" if i % 8 == 3 else "semantic") if hit else "miss")
+                    lookup.set(cache=("semantic" if semantic else "exact") if hit else "miss")
                     if hit:
                         lookup.saved(Cost(0.001, "USD", "computed", 1))
                 if not hit:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -24,7 +23,6 @@ from shipyard.config.llm import LlmBands
 from shipyard.jsonable import Record
 from shipyard.levels import Level, rank
 from shipyard.moments import as_utc
-from shipyard.storage.location import Location
 from shipyard.store.events import Event, event_of
 from shipyard.store.tables import EventRow, LlmEvalRow
 from shipyard.ui.views import Annotation
@@ -34,11 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROMPT_KINDS",
-    "WRONG_SCORE",
     "EvalPoint",
     "Signal",
     "eval_points",
-    "judged_cache_hits",
     "prompt_annotations",
     "prompt_events",
     "signals",
@@ -213,50 +209,3 @@ def _first(payload: dict[str, Any], *keys: str) -> str:
         if value not in (None, ""):
             return str(value)
     return ""
-
-
-WRONG_SCORE = 2.0
-"""A judged cache hit scoring at most this (1-5), or flagged as hallucinated, was wrong."""
-
-
-def judged_cache_hits(
-    store: Store, root: Path | Location, model: str, since: datetime, until: datetime
-) -> tuple[int, int]:
-    """How many of the production judge runs' sampled answers (in ``[since, until)``) were
-    cache hits, and how many of those the judge found wrong (score ≤ :data:`WRONG_SCORE` or
-    a hallucination): a production run's items are request ids, the trace log says which
-    requests the cache answered."""
-    from shipyard.logs.reader import query_log, sql_literal
-
-    query = select(LlmEvalRow.result).where(
-        LlmEvalRow.model == model,
-        LlmEvalRow.kind == "production",
-        LlmEvalRow.created_at >= since,
-        LlmEvalRow.created_at < until,
-    )
-    with store.session() as session:
-        results = list(session.scalars(query.limit(_LIMIT)))
-    verdicts: dict[str, dict[str, Any]] = {}
-    for result in results:
-        for item in (result or {}).get("items") or []:
-            if isinstance(item, dict) and item.get("id") and isinstance(item.get("verdict"), dict):
-                verdicts[str(item["id"])] = item["verdict"]
-    if not verdicts:
-        return 0, 0
-    listed = ", ".join(sql_literal(rid) for rid in verdicts)
-    sql = (
-        "SELECT DISTINCT request_id FROM log "
-        f"WHERE cache IN ('exact', 'semantic') AND request_id IN ({listed})"
-    )
-    hits = {
-        str(r) for r in query_log(root, model, kind="traces", sql=sql)["request_id"].to_pylist()
-    }
-    wrong = sum(1 for rid in hits if _wrong(verdicts[rid]))
-    return len(hits), wrong
-
-
-def _wrong(verdict: dict[str, Any]) -> bool:
-    if verdict.get("hallucination"):
-        return True
-    scores = [float(v) for v in (verdict.get("scores") or {}).values()]
-    return bool(scores) and sum(scores) / len(scores) <= WRONG_SCORE
