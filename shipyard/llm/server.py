@@ -17,18 +17,14 @@ by a :class:`~shipyard.logs.writer.PredictionLogWriter`).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
 import re
-import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, cast
 
 from shipyard.errors import ConfigError, NotFoundError
@@ -39,7 +35,9 @@ if TYPE_CHECKING:
     from shipyard.logs.traces import TraceRecord
     from shipyard.logs.writer import PredictionLogWriter
 
-__all__ = ["build_gateway", "gateway_from_environment", "run_gateway"]
+__all__ = ["FACTORY", "build_gateway", "gateway_from_environment", "run_gateway"]
+
+FACTORY = "shipyard.llm.server:gateway_from_environment"  # what each worker process calls
 
 
 def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
@@ -151,7 +149,7 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     if served.flavour != FLAVOUR:  # pragma: no cover - served_llm refuses others
         raise NotFoundError(f"{served.name}/{served.version} is not an LLM version.")
     return Server(
-        app=cast("Any", gateway),
+        app=gateway,
         name=served.name,
         version=served.version,
         flavour=served.flavour,
@@ -212,33 +210,9 @@ def run_gateway(
     sock: socket.socket | None = None,
 ) -> None:
     """Serve the gateway until interrupted: ``server`` here, or ``workers`` processes."""
-    from shipyard.serving.server import GRACEFUL_SECONDS, bound_port, listen, run
+    from shipyard.serving.server import run
 
     if workers == 1:
         run(spec, server=server or build_gateway(spec, os.environ), sock=sock)
         return
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    settings = spec.resolved_config().serving
-    sock = sock if sock is not None else listen(settings.host, settings.port)
-    metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    os.environ[SPEC_VARIABLE] = json.dumps(asdict(spec))
-    try:
-        config = uvicorn.Config(
-            "shipyard.llm.server:gateway_from_environment",
-            factory=True,
-            workers=workers,
-            host=settings.host,
-            port=bound_port(sock),
-            log_level="warning",
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            Multiprocess(config, sockets=[sock]).run()
-    finally:
-        sock.close()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+    run(spec, workers=workers, sock=sock, factory=FACTORY)
