@@ -260,9 +260,13 @@ class ProviderPool:
             for attempt in range(provider.retries + 1):
                 attempts += 1
                 try:
-                    response = await client.post(path, content=content)
+                    # httpx times each read; a provider trickling bytes must still end in time.
+                    async with asyncio.timeout(provider.timeout):
+                        response = await client.post(path, content=content)
                     answer = _answer(provider, response.status_code, response.content, response)
                     return answer, provider, attempts
+                except TimeoutError:
+                    last = failure_of(provider, httpx.ReadTimeout("no whole answer in time"))
                 except Failure as failure:
                     last = failure
                 except httpx.HTTPError as error:  # transport errors and timeouts

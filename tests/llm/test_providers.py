@@ -400,3 +400,46 @@ def test_the_key_never_leaks_into_errors_or_reprs() -> None:
     assert all(KEY not in text and KEY[:12] not in text for text in texts)
     echoed = pool.providers["primary"].scrub(f"Incorrect API key provided: {KEY}.")
     assert echoed == "Incorrect API key provided: ***."
+
+
+def test_a_provider_trickling_bytes_still_times_out_as_504() -> None:
+    """A raw socket server on 127.0.0.1 stands in for a provider that sends its headers,
+    then one byte of body at a time, each well inside the read timeout, for a minute: the
+    pool's whole-answer deadline still ends the call with a 504."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 600\r\n\r\n"
+        )
+        for _ in range(600):
+            if stop.wait(0.1):
+                break
+            connection.sendall(b" ")
+        connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        slow = settings_of(
+            name="primary",
+            base_url=f"http://127.0.0.1:{port}/v1",
+            timeout_seconds=1.0,
+            max_retries=0,
+        )
+        pool = pool_of(slow)
+        with pytest.raises(ProviderError) as raised:
+            run(pool, lambda: pool.chat(SPEC, BODY))
+    finally:
+        stop.set()
+        listener.close()
+    assert raised.value.status == 504
