@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from shipyard.serving.hot_swap import ModelSlot
     from shipyard.serving.metrics import ServerMetrics
 
-__all__ = ["ChatFlow", "GatewayParts", "Send"]
+__all__ = ["ChatFlow", "GatewayParts", "Send", "send_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,10 @@ class ChatFlow:
             elif isinstance(error, ProviderError) and parts.llm_metrics is not None:
                 parts.llm_metrics.provider_error(self.name, error.provider, error.status)
             status, payload, extra = error_of(error, request_id)
-            await _send_json(send, status, payload, request_id, extra)
+            await send_json(send, status, payload, request_id, extra)
             if routed is not None:
                 routed.root.fail(error)
-                self._finish(routed.trace)
+                self.finish(routed.trace)
                 return status, routed.decision.version, routed.decision.role
             return status, "unknown", "unknown"
         finally:
@@ -276,7 +276,7 @@ class ChatFlow:
             }
             routed.root.set(output=_text(answer), cache=result)
             await self._respond(send, routed, request_id, dump_json(answer), result, "cache")
-            self._finish(routed.trace)
+            self.finish(routed.trace)
             return 200, routed.decision.version, routed.decision.role
         call = routed.trace.start("provider.call", "LLM", routed.root)
         call.set(input=routed.body["messages"])
@@ -301,7 +301,7 @@ class ChatFlow:
         await self._respond(
             send, routed, request_id, dump_json(answer), result, completion.provider
         )
-        self._finish(routed.trace)
+        self.finish(routed.trace)
         if scope:
             self._store(routed, scope, completion.body)
         return 200, routed.decision.version, routed.decision.role
@@ -390,7 +390,7 @@ class ChatFlow:
                 await send({"type": "http.response.body", "body": event(piece), "more_body": True})
             await send({"type": "http.response.body", "body": DONE})
             routed.root.set(output=_text(hit.answer), cache=result)
-            self._finish(routed.trace)
+            self.finish(routed.trace)
             return 200, routed.decision.version, routed.decision.role
         body = {**routed.body, "stream": True, "stream_options": {"include_usage": True}}
         call = routed.trace.start("provider.call", "LLM", routed.root)
@@ -443,7 +443,7 @@ class ChatFlow:
             call.set(provider=provider, ttft_ms=ttft, output="".join(texts))
             call.fail("client disconnected").end()
             routed.root.fail("client disconnected")
-            self._finish(routed.trace)
+            self.finish(routed.trace)
             return 499, routed.decision.version, routed.decision.role
         except Exception as error:  # the stream began: its status can no longer say so
             if not isinstance(error, ShipyardError):
@@ -455,7 +455,7 @@ class ChatFlow:
             status, payload, _ = error_of(error, request_id)
             await send({"type": "http.response.body", "body": event(payload), "more_body": False})
             routed.root.fail(error)
-            self._finish(routed.trace)
+            self.finish(routed.trace)
             return status, routed.decision.version, routed.decision.role
         finally:
             if gone is not None:
@@ -477,7 +477,7 @@ class ChatFlow:
         call.set(output=text, ttft_ms=ttft).end()
         self._guard(routed, text)
         routed.root.set(output=text, cache=result or "")
-        self._finish(routed.trace)
+        self.finish(routed.trace)
         if scope:
             answer = {
                 "id": str(first.get("id") or f"chatcmpl-{request_id}"),
@@ -516,7 +516,7 @@ class ChatFlow:
         except Exception as error:  # the answer went out; the cache only misses it later
             logger.warning("cache store failed: %s", error)
 
-    def _finish(self, trace: Trace) -> None:
+    def finish(self, trace: Trace) -> None:
         """End the trace's spans and hand it to the trace log and the metrics."""
         record = self.parts.record
         if record is None:
@@ -573,7 +573,7 @@ class ChatFlow:
             root.fail(error)
         call.end()
         root.end()
-        self._finish(trace)
+        self.finish(trace)
         if self.parts.metrics is not None:
             status = "ok" if root.fields.get("status") != "error" else "error"
             self.parts.metrics.requests.labels(
@@ -620,9 +620,10 @@ async def _close(upstream: Any) -> None:
             logger.debug("closing the upstream stream failed", exc_info=True)
 
 
-async def _send_json(
+async def send_json(
     send: Send, status: int, payload: bytes, request_id: str, extra: Mapping[str, str]
 ) -> None:
+    """A whole JSON answer: status, body, the request id and ``extra`` headers."""
     headers = [
         JSON_TYPE,
         (b"content-length", str(len(payload)).encode()),

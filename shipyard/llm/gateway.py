@@ -24,14 +24,12 @@ other route is Starlette's, with the same error shape.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -44,10 +42,9 @@ from shipyard import __version__
 from shipyard.access import Scope as AccessScope
 from shipyard.errors import RequestError, ShipyardError
 from shipyard.jsonable import dump_json
-from shipyard.llm.chat_flow import PROTOCOL, ChatFlow, GatewayParts
-from shipyard.llm.traces import Trace
-from shipyard.llm.types import TokenUsage
-from shipyard.llm.wire import OpenAIError, error_of, model_pin, parse_embeddings
+from shipyard.llm.chat_flow import PROTOCOL, ChatFlow, GatewayParts, send_json
+from shipyard.llm.embeddings_flow import EmbeddingsFlow
+from shipyard.llm.wire import OpenAIError, error_of, model_pin
 from shipyard.serving.fast_path import inflate, length_of
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving.middleware import RequestIdMiddleware
@@ -76,6 +73,7 @@ class Gateway:
     ) -> None:
         self.parts = parts
         self.flow = ChatFlow(parts)
+        self.embeddings = EmbeddingsFlow(parts, self.flow)
         self.started = time.time()  # the models' "created"
 
         self.max_body_bytes = max_body_bytes
@@ -116,7 +114,7 @@ class Gateway:
                 await self._serve(scope, receive, send, self.flow.answer)
                 return
             if path == EMBEDDINGS_PATH:
-                await self._serve(scope, receive, send, self._embeddings)
+                await self._serve(scope, receive, send, self.embeddings.answer)
                 return
         await self.app(scope, receive, send)
 
@@ -136,7 +134,7 @@ class Gateway:
         except ShipyardError as error:
             request_id = request_id or new_request_id()
             status, payload, extra = error_of(error, request_id)
-            await _send_json(send, status, payload, request_id, extra)
+            await send_json(send, status, payload, request_id, extra)
             self.parts.metrics.count_request(
                 self.parts.name, "unknown", "unknown", PROTOCOL, status
             )
@@ -146,64 +144,6 @@ class Gateway:
         metrics.count_request(self.parts.name, version, role, PROTOCOL, status)
         if status == 200:
             metrics.time_request(self.parts.name, version, PROTOCOL, time.perf_counter() - started)
-
-    # -- embeddings --------------------------------------------------------------------
-
-    async def _embeddings(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        request_id: str,
-        send: Send,
-        _receive: Receive | None = None,
-    ) -> tuple[int, str, str]:
-        parts = self.parts
-        lineup = parts.slot.lineup
-        champion = lineup.champion
-        try:
-            if parts.access.predictions:
-                parts.access.require(
-                    headers.get("authorization"), AccessScope.SERVE_INVOKE, parts.name
-                )
-            request = parse_embeddings(body)
-            trace = Trace(
-                request_id=request_id,
-                model=parts.name,
-                version=champion.version,
-                role="embeddings",
-            )
-            root = trace.start("gateway", "CHAIN")
-            call = trace.start("provider.call", "EMBEDDING", parent=root)
-            spec = champion.model.spec
-            try:
-                answer = await parts.pool.embed(request.provider_body(), provider=spec.provider)
-            except ShipyardError as error:
-                call.fail(error).end()
-                root.fail(error)
-                self.flow._finish(trace)
-                raise
-            usage = answer.get("usage") or {}
-            call.set(provider=spec.provider, provider_model=request.model)
-            call.usage(TokenUsage(int(usage.get("prompt_tokens") or 0), 0, 0)).end()
-            self.flow._finish(trace)
-            answer = {**answer, "model": request.model}
-            if request.encoding_format == "base64":
-                answer["data"] = [_base64(item) for item in answer.get("data") or []]
-        except Exception as error:
-            if not isinstance(error, ShipyardError):
-                logger.exception("embeddings request %s failed", request_id)
-            status, payload, extra = error_of(error, request_id)
-            await _send_json(send, status, payload, request_id, extra)
-            return status, "unknown", "unknown"
-        payload = dump_json(answer)
-        await _send_json(
-            send,
-            200,
-            payload,
-            request_id,
-            {"x-model-version": champion.version, "x-model-role": "champion"},
-        )
-        return 200, champion.version, "champion"
 
     # -- lifespan ----------------------------------------------------------------------
 
@@ -238,15 +178,6 @@ def create_gateway(
         body_timeout_seconds=body_timeout_seconds,
         on_shutdown=on_shutdown,
     )
-
-
-def _base64(item: Mapping[str, Any]) -> dict[str, Any]:
-    """An embedding item with its vector as base64 little-endian float32 (OpenAI's form)."""
-    vector = item.get("embedding")
-    if isinstance(vector, str):
-        return dict(item)
-    packed = np.asarray(vector, dtype="<f4").tobytes()
-    return {**item, "embedding": base64.b64encode(packed).decode("ascii")}
 
 
 # -- the Starlette routes ------------------------------------------------------------
@@ -404,16 +335,3 @@ def _chunk(message: Message, size: int, limit: int) -> bytes:
     chunk: bytes = message.get("body", b"")
     check_size(size + len(chunk), limit)
     return chunk
-
-
-async def _send_json(
-    send: Send, status: int, payload: bytes, request_id: str, extra: Mapping[str, str]
-) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-        (b"x-request-id", request_id.encode("latin-1")),
-    ]
-    headers += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
