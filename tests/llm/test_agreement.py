@@ -55,7 +55,7 @@ def test_agreement_reports_kappa_matrix_and_a_bootstrap_interval_around_it() -> 
     judge = [5, 4, 4, 4, 3, 2, 2, 2, 1, 2, 5, 4, 3, 3, 1, 5, 5, 3, 2, 1]
     found = agreement(human, judge, resamples=500)
     assert found.kappa == pytest.approx(_sklearn(human, judge, None))
-    assert found.low is not None and found.high is not None
+    assert found.low is not None and found.high is not None and found.kappa is not None
     assert found.low < found.kappa < found.high <= 1.0
     assert found.n == 20 and found.labels == [1, 2, 3, 4, 5]
     assert sum(map(sum, found.matrix)) == 20 and found.matrix[0][0] == 3
@@ -63,6 +63,7 @@ def test_agreement_reports_kappa_matrix_and_a_bootstrap_interval_around_it() -> 
     assert (again.low, again.high) == (found.low, found.high)  # a fixed seed: reproducible
     weighted = agreement(human, judge, weights="quadratic", resamples=200)
     assert weighted.kappa == pytest.approx(_sklearn(human, judge, "quadratic"))
+    assert weighted.kappa is not None
     assert weighted.kappa > found.kappa  # near misses count as partial agreement
 
 

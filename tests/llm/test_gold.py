@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from shipyard.errors import DataError
 from shipyard.llm.gold import file_sha256, load_gold
 from tests.support.llm_evals import EXAMPLE
 
-ITEMS = [
+ITEMS: list[dict[str, Any]] = [
     {
         "id": "card",
         "input": "I lost my card",
@@ -29,7 +30,7 @@ ITEMS = [
 ]
 
 
-def _jsonl(path: Path, items: list[dict[str, object]]) -> Path:
+def _jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
     return path
 

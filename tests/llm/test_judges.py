@@ -99,7 +99,7 @@ def test_the_judge_scores_through_the_provider_pool_on_the_stand_in(tmp_path: Pa
 
 def test_the_judge_needs_a_known_provider() -> None:
     with pytest.raises(ConfigError, match="No provider for the judge"):
-        judge_spec(LlmSettings())
+        judge_spec(LlmSettings.model_validate({}))
     settings = LlmSettings.model_validate(
         {
             "providers": [{"name": "a", "base_url": "http://127.0.0.1:9/v1"}],
