@@ -149,3 +149,45 @@ def test_the_watch_does_nothing_for_a_classical_model(tmp_path: Path) -> None:
     assert Agent(project).llm_evals is None
     assert LlmEvalWatch(project).tick() == []
     project.close()
+
+
+def test_a_canary_at_the_inspect_band_is_alerted_not_rolled_back(
+    tmp_path: Path, provider: StandInProvider, alert_receiver: Receivers
+) -> None:
+    """Stand-in provider: on a four-item gold set, v2 leaves one reference word out of one
+    answer, so its score is 0.25 below v1's: the inspect band. The owner is told; the
+    roll-out carries on."""
+    import json
+
+    items = [
+        {"id": f"q{n}", "input": f"question {n}", "reference": words,
+         "variables": {"facts": words, "short": short}}
+        for n, (words, short) in enumerate(
+            [
+                ("alpha bravo charlie delta", "alpha bravo charlie"),
+                ("echo foxtrot golf hotel", "echo foxtrot golf hotel"),
+                ("india juliet kilo lima", "india juliet kilo lima"),
+                ("mike november oscar papa", "mike november oscar papa"),
+            ]
+        )
+    ]  # fmt: skip
+    webhook = alert_receiver("webhook")
+    config = _config(tmp_path, provider, webhook)
+    (config.root / "gold.jsonl").write_text(
+        "".join(json.dumps(item) + "\n" for item in items), encoding="utf-8"
+    )
+    v1 = register_version(config, "Facts: {{facts}}")
+    v2 = register_version(config, "Facts: {{short}}")
+    project = project_of(config)
+    move_alias(project.store, None, "assistant", "champion", v1, action="promote")
+    rollout = start_rollout(project.store, "assistant", v2, champion=v1)
+
+    actions = Agent(project).tick().actions
+    assert any("judge score fell by 0.25 (inspect band" in a for a in actions), actions
+    assert get_rollout(project.store, rollout.id).state == "running"
+    (breach,) = _events(config, EventKind.LLM_BREACH)
+    assert breach.payload["level"] == "inspect" and breach.payload["action"] is None
+    (alert,) = webhook.received
+    assert alert["signal"] == f"llm:judge@v{v2}" and alert["level"] == "inspect"
+    assert alert["actions"] == []
+    project.close()
