@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -37,20 +36,15 @@ def evaluate_cmd(
 ) -> None:
     """Judge an LLM version now; a gold run is its judge scorecard (exit 1 if it fails)."""
     from shipyard.errors import ConfigError
-    from shipyard.llm.evals import evaluate_llm, pool_chat
+    from shipyard.llm.evals import evaluate_llm
     from shipyard.registry import parse_ref
 
     if kind not in ("gold", "production"):
         raise ConfigError(f"--kind {kind!r} is not gold or production.", hint="Pick one.")
     parsed = parse_ref(ref)
     project = acting(ctx, Scope.MODELS_TRAIN, parsed.name)
-    run = evaluate_llm(
-        project,
-        parsed,
-        kind=kind,  # type: ignore[arg-type]
-        chat=pool_chat(project, os.environ),
-        sample=sample,
-    )
+    # The provider pool reads keys from this process's environment, and is closed after.
+    run = evaluate_llm(project, parsed, kind=kind, sample=sample)  # type: ignore[arg-type]
     if as_json:
         print_json(run.to_dict())
     else:

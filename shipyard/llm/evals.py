@@ -46,23 +46,36 @@ from shipyard.registry.pointers import trusted_version
 from shipyard.registry.refs import ModelRef
 
 if TYPE_CHECKING:
+    from shipyard.llm.providers import ProviderPool
     from shipyard.models.llm import ChatCall
     from shipyard.project import Project
 
-__all__ = ["EvalKind", "ItemResult", "LlmEvaluation", "evaluate_llm", "pool_chat"]
+__all__ = [
+    "EvalKind",
+    "ItemResult",
+    "LlmEvaluation",
+    "evaluate_llm",
+    "pool_chat",
+    "provider_pool",
+]
 
 EvalKind = Literal["gold", "production"]
 
 
-def pool_chat(project: Project, environ: Mapping[str, str] | None = None) -> ChatCall:
-    """The provider pool's ``complete`` for the project's ``llm.providers``."""
+def provider_pool(project: Project, environ: Mapping[str, str] | None = None) -> ProviderPool:
+    """The provider pool of the project's ``llm.providers`` (keys from ``environ``, default
+    the process environment); close it when done."""
     from shipyard.llm.providers import ProviderPool
 
     config = project.config
-    pool = ProviderPool.of_settings(
+    return ProviderPool.of_settings(
         config.llm, os.environ if environ is None else environ, config.root
     )
-    return pool.complete
+
+
+def pool_chat(project: Project, environ: Mapping[str, str] | None = None) -> ChatCall:
+    """The provider pool's ``complete`` for the project's ``llm.providers``."""
+    return provider_pool(project, environ).complete
 
 
 def evaluate_llm(
@@ -89,7 +102,14 @@ def evaluate_llm(
             f"{ref.name} is not an LLM model (model.task is {config.model.task}).",
             hint="Judge runs are for model.task: llm; use `shipyard evaluate` otherwise.",
         )
-    chat = chat or pool_chat(project)
+    if chat is None:  # a pool of our own, closed when the run is done
+        pool = provider_pool(project)
+        try:
+            return evaluate_llm(
+                project, ref, kind=kind, chat=pool.complete, sample=sample, clock=clock
+            )
+        finally:
+            pool.close()
     judge = Judge.of_settings(chat, config.llm)
     guard = Guardrails(config.llm.judge.guardrail_terms)
     name, number = _resolve(project, ref)
