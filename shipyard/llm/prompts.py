@@ -23,19 +23,32 @@ as :mod:`shipyard.registry.mlflow_tables` does, so an operator's rollback is fas
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from sqlalchemy import column, func, select, table, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from shipyard.access import Scope
 from shipyard.errors import ConfigError, NotFoundError, PromotionRefused
-from shipyard.jsonable import Record, canonical_json
+from shipyard.jsonable import Record
+from shipyard.llm.prompt_tables import (
+    PromptRef,
+    PromptVersion,
+    check_label,
+    check_template,
+    digest_of,
+    iso_millis,
+    lock_prompt,
+    move_of,
+    parse_prompt_ref,
+    prompt_names,
+    read_version,
+    recorded_labels,
+    require_version,
+    template_digest,
+    version_numbers,
+)
 from shipyard.models.llm import template_variables
 from shipyard.moments import as_utc
 from shipyard.registry import mlflow_tables
@@ -64,74 +77,6 @@ __all__ = [
 ]
 
 PRODUCTION = "production"
-Template = str | list[dict[str, str]]
-
-_WORKSPACE = mlflow_tables.DEFAULT_WORKSPACE
-_IS_PROMPT = "mlflow.prompt.is_prompt"
-_TEXT = "mlflow.prompt.text"
-_TYPE = "_mlflow_prompt_type"
-_DELETED = "Deleted_Internal"
-_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_IDENTIFIER = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*$")
-_ROLES = ("system", "user", "assistant", "developer")
-
-_versions = table(
-    "model_versions",
-    column("workspace"),
-    column("name"),
-    column("version"),
-    column("current_stage"),
-    column("description"),
-    column("creation_time"),
-    column("user_id"),
-)
-_version_tags = table(
-    "model_version_tags",
-    column("workspace"),
-    column("name"),
-    column("version"),
-    column("key"),
-    column("value"),
-)
-_models = table("registered_models", column("workspace"), column("name"))
-_model_tags = table(
-    "registered_model_tags", column("workspace"), column("name"), column("key"), column("value")
-)
-
-
-@dataclass(frozen=True)
-class PromptRef(Record):
-    """``name``, ``name/3`` or ``name@production``."""
-
-    name: str
-    version: str | None = None
-    label: str | None = None
-
-    def __str__(self) -> str:
-        if self.version:
-            return f"{self.name}/{self.version}"
-        return f"{self.name}@{self.label}" if self.label else self.name
-
-
-@dataclass(frozen=True)
-class PromptVersion(Record):
-    """One version of a prompt: its template, what it needs, and the labels on it now."""
-
-    name: str
-    version: str
-    template: Template
-    message: str
-    digest: str
-    variables: list[str]
-    labels: list[str] = field(default_factory=list)
-    created_at: str | None = None
-
-    @property
-    def ref(self) -> str:
-        """``name/version``."""
-        return f"{self.name}/{self.version}"
 
 
 @dataclass(frozen=True)
@@ -142,95 +87,6 @@ class PromptSummary(Record):
     latest_version: str | None
     versions: int
     labels: dict[str, str]
-
-
-def parse_prompt_ref(text: str) -> PromptRef:
-    """``name``, ``name/3`` or ``name@label``, checked."""
-    name, version, label = text.strip(), None, None
-    if "@" in name:
-        name, label = name.split("@", 1)
-    elif "/" in name:
-        name, version = name.rsplit("/", 1)
-        if not version.isdigit() or int(version) < 1:
-            raise ConfigError(
-                f"{text!r}: a prompt version is a whole number from 1.",
-                hint="Write NAME/3 for version 3, or NAME@production for a label.",
-            )
-    if not _NAME.match(name):
-        raise ConfigError(
-            f"{text!r} is not a prompt reference.",
-            hint="Write NAME, NAME/3 or NAME@production (letters, digits, _ - . in names).",
-        )
-    if label is not None:
-        _check_label(label)
-    return PromptRef(name, version, label)
-
-
-def check_template(template: Any) -> Template:
-    """``template`` if it is a valid text or chat template, else a ConfigError saying why.
-
-    Every ``{{`` needs its ``}}`` and holds one variable name; a chat template is a list
-    of ``{"role", "content"}`` messages with roles system, user, assistant or developer.
-    Single braces are plain text (JSON examples in a prompt are fine).
-    """
-    if isinstance(template, str):
-        if not template.strip():
-            raise ConfigError("template: the prompt template is empty.", hint="Give its text.")
-        _check_braces(template, "template")
-        return template
-    if not isinstance(template, list) or not template:
-        raise ConfigError(
-            "template: a prompt template is a text or a non-empty list of messages.",
-            hint='A chat template is [{"role": "system", "content": "…{{variable}}…"}, …].',
-        )
-    checked: list[dict[str, str]] = []
-    for index, message in enumerate(template):
-        where = f"template[{index}]"
-        if not isinstance(message, dict) or set(message) - {"role", "content"}:
-            raise ConfigError(
-                f"{where}: each message is an object with exactly 'role' and 'content'.",
-                hint='e.g. {"role": "system", "content": "You help with {{product}}."}',
-            )
-        role, content = message.get("role"), message.get("content")
-        if role not in _ROLES:
-            raise ConfigError(f"{where}.role: {role!r} is not one of {', '.join(_ROLES)}.")
-        if not isinstance(content, str):
-            raise ConfigError(f"{where}.content: must be text, not {type(content).__name__}.")
-        _check_braces(content, f"{where}.content")
-        checked.append({"role": role, "content": content})
-    return checked
-
-
-def _check_braces(text: str, where: str) -> None:
-    for found in _PLACEHOLDER.finditer(text):
-        if not _IDENTIFIER.match(found.group(1)):
-            raise ConfigError(
-                f"{where}: {found.group(0)!r} is not a variable: write {{{{name}}}} with a "
-                "name of letters, digits and _ (not starting with a digit).",
-            )
-    rest = _PLACEHOLDER.sub("", text)
-    for brace in ("{{", "}}"):
-        at = rest.find(brace)
-        if at >= 0:
-            raise ConfigError(
-                f"{where}: unbalanced braces: {brace!r} near {rest[max(0, at - 20) : at + 22]!r} "
-                "has no matching " + ("'}}'" if brace == "{{" else "'{{'") + ".",
-                hint="Variables are written {{name}}; single braces are plain text.",
-            )
-
-
-def _check_label(label: str) -> None:
-    if not _LABEL.match(label) or label == "latest" or re.fullmatch(r"v\d+", label):
-        raise ConfigError(
-            f"{label!r} is not a label name.",
-            hint="Labels are letters, digits, _ and - (e.g. production, staging); "
-            "'latest' and v1, v2 … are reserved by MLflow.",
-        )
-
-
-def template_digest(template: Template) -> str:
-    """A digest of a template's text: what a label move's before and after name."""
-    return hashlib.sha256(canonical_json(template)).hexdigest()[:16]
 
 
 def register_prompt(project: Project, name: str, template: Any, message: str = "") -> PromptVersion:
@@ -270,7 +126,7 @@ def register_prompt(project: Project, name: str, template: Any, message: str = "
             "message": message,
         },
     )
-    created_at = _iso(getattr(created, "creation_timestamp", None))
+    created_at = iso_millis(getattr(created, "creation_timestamp", None))
     return PromptVersion(name, version, checked, message, digest, variables, [], created_at)
 
 
@@ -289,13 +145,13 @@ def label_prompt(
     the move's row and its ``prompt.labelled`` event (before and after: the row digests,
     and the two versions' template digests in the payload) commit together.
     """
-    _check_label(label)
+    check_label(label)
     project.authorize(Scope.MODELS_DEPLOY if label == PRODUCTION else Scope.MODELS_TRAIN, name)
     version = str(version)
     store = project.store
     with store.session() as session:
-        _require_version(session, name, version)
-        _lock(session, name)  # concurrent moves of this prompt queue here, then read the last
+        require_version(session, name, version)
+        lock_prompt(session, name)  # concurrent moves of this prompt queue here, then read the last
         previous = mlflow_tables.get_alias(session, name, label)
         last = session.scalar(
             select(AliasMoveRow)
@@ -318,7 +174,7 @@ def label_prompt(
             actor=store.actor,
         )
         session.add(row)
-        before = _digest_of(session, name, recorded) if recorded else None
+        before = digest_of(session, name, recorded) if recorded else None
         record_row(
             store,
             session,
@@ -330,7 +186,7 @@ def label_prompt(
                 "from_version": recorded,
                 "to_version": version,
                 "from_digest": before,
-                "to_digest": _digest_of(session, name, version),
+                "to_digest": digest_of(session, name, version),
                 "mlflow_was": previous,
                 "action": action,
                 "reason": reason,
@@ -339,7 +195,7 @@ def label_prompt(
             before=None if last is None else bound_digest(last),
             reason=reason,
         )
-        return _move(row)
+        return move_of(row)
 
 
 def prompt_history(project: Project, name: str, label: str | None = None) -> list[AliasMove]:
@@ -349,7 +205,7 @@ def prompt_history(project: Project, name: str, label: str | None = None) -> lis
     if label is not None:
         query = query.where(AliasMoveRow.alias == label)
     with project.store.session() as session:
-        return [_move(row) for row in session.scalars(query)]
+        return [move_of(row) for row in session.scalars(query)]
 
 
 def prompt_label_at(
@@ -378,7 +234,7 @@ def rollback_prompt(
     Walks back like :func:`shipyard.registry.aliases.rollback`: rolling back twice goes
     further back in time rather than flipping between two versions.
     """
-    _check_label(label)
+    check_label(label)
     project.authorize(Scope.MODELS_DEPLOY if label == PRODUCTION else Scope.MODELS_TRAIN, name)
     moves = prompt_history(project, name, label)
     stack = rollback_targets(moves)
@@ -406,14 +262,14 @@ def resolve_prompt(project: Project, ref: str | PromptRef) -> PromptVersion:
     parsed = parse_prompt_ref(ref) if isinstance(ref, str) else ref
     project.authorize(Scope.MODELS_READ, parsed.name)
     with project.store.session() as session:
-        numbers = _numbers(session, parsed.name)
+        numbers = version_numbers(session, parsed.name)
         if not numbers:
             raise NotFoundError(
                 f"There is no prompt {parsed.name!r}.",
                 hint="List prompts with `shipyard prompts list`; add one with "
                 "`shipyard prompts register NAME --file template.txt`.",
             )
-        labels = _labels(session, parsed.name)
+        labels = recorded_labels(session, parsed.name)
         if parsed.version:
             version = parsed.version
         elif parsed.label:
@@ -428,174 +284,36 @@ def resolve_prompt(project: Project, ref: str | PromptRef) -> PromptVersion:
             version = found
         else:
             version = labels.get(PRODUCTION) or str(max(numbers))
-        return _version(session, parsed.name, version, labels)
+        return read_version(session, parsed.name, version, labels)
 
 
 def prompt_versions(project: Project, name: str) -> list[PromptVersion]:
     """Every version of prompt ``name``, oldest first."""
     project.authorize(Scope.MODELS_READ, name)
     with project.store.session() as session:
-        numbers = _numbers(session, name)
+        numbers = version_numbers(session, name)
         if not numbers:
             raise NotFoundError(
                 f"There is no prompt {name!r}.", hint="List prompts with `shipyard prompts list`."
             )
-        labels = _labels(session, name)
-        return [_version(session, name, str(n), labels) for n in sorted(numbers)]
+        labels = recorded_labels(session, name)
+        return [read_version(session, name, str(n), labels) for n in sorted(numbers)]
 
 
 def list_prompts(project: Project) -> list[PromptSummary]:
     """Every prompt in the registry, by name, with its labels as Shipyard recorded them."""
     project.authorize(Scope.MODELS_READ)
     with project.store.session() as session:
-        if not mlflow_tables.has_registry(session):
-            return []
-        names = session.scalars(
-            select(_model_tags.c.name)
-            .where(
-                _model_tags.c.workspace == _WORKSPACE,
-                _model_tags.c.key == _IS_PROMPT,
-                func.lower(_model_tags.c.value) == "true",
-            )
-            .order_by(_model_tags.c.name)
-        ).all()
+        names = prompt_names(session)
         summaries = []
         for name in names:
-            numbers = _numbers(session, name)
+            numbers = version_numbers(session, name)
             summaries.append(
                 PromptSummary(
                     name,
                     str(max(numbers)) if numbers else None,
                     len(numbers),
-                    _labels(session, name),
+                    recorded_labels(session, name),
                 )
             )
         return summaries
-
-
-# --- MLflow's prompt tables, read in SQL -----------------------------------------------
-
-
-def _numbers(session: Session, name: str) -> list[int]:
-    if not mlflow_tables.has_registry(session):
-        return []
-    prompt = select(_version_tags.c.version).where(
-        _version_tags.c.workspace == _WORKSPACE,
-        _version_tags.c.name == name,
-        _version_tags.c.key == _IS_PROMPT,
-    )
-    return [
-        int(n)
-        for n in session.scalars(
-            select(_versions.c.version).where(
-                _versions.c.workspace == _WORKSPACE,
-                _versions.c.name == name,
-                _versions.c.current_stage.is_distinct_from(_DELETED),
-                _versions.c.version.in_(prompt),
-            )
-        )
-    ]
-
-
-def _labels(session: Session, name: str) -> dict[str, str]:
-    """Each label's version by Shipyard's records (the latest move of each)."""
-    latest = (
-        select(func.max(AliasMoveRow.id))
-        .where(AliasMoveRow.model == name)
-        .group_by(AliasMoveRow.alias)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(AliasMoveRow.alias, AliasMoveRow.to_version).where(AliasMoveRow.id.in_(latest))
-    )
-    return {alias: version for alias, version in rows if version is not None}
-
-
-def _lock(session: Session, name: str) -> None:
-    """Write the prompt's registry row to itself: the transaction's first write, so
-    concurrent label moves of one prompt run one after the other (row lock on PostgreSQL,
-    the write lock on SQLite) and each reads the move before it."""
-    session.execute(
-        update(_models)
-        .where(_models.c.workspace == _WORKSPACE, _models.c.name == name)
-        .values(name=_models.c.name)
-    )
-
-
-def _require_version(session: Session, name: str, version: str) -> None:
-    numbers = _numbers(session, name)
-    if not numbers:
-        raise NotFoundError(
-            f"There is no prompt {name!r}.", hint="List prompts with `shipyard prompts list`."
-        )
-    if not version.isdigit() or int(version) not in numbers:
-        raise NotFoundError(
-            f"Prompt {name} has no version {version!r} (versions: "
-            f"{', '.join(map(str, sorted(numbers)))}).",
-            hint=f"See them with `shipyard prompts show {name}`.",
-        )
-
-
-def _tags(session: Session, name: str, version: str) -> dict[str, str]:
-    rows = session.execute(
-        select(_version_tags.c.key, _version_tags.c.value).where(
-            _version_tags.c.workspace == _WORKSPACE,
-            _version_tags.c.name == name,
-            _version_tags.c.version == int(version),
-        )
-    )
-    return {key: value for key, value in rows}
-
-
-def _template(tags: dict[str, str]) -> Template:
-    text = tags.get(_TEXT, "")
-    if tags.get(_TYPE) == "chat":
-        loaded = orjson.loads(text)
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in loaded]
-    return text
-
-
-def _digest_of(session: Session, name: str, version: str) -> str:
-    return template_digest(_template(_tags(session, name, version)))
-
-
-def _version(session: Session, name: str, version: str, labels: dict[str, str]) -> PromptVersion:
-    _require_version(session, name, version)
-    row = session.execute(
-        select(_versions.c.description, _versions.c.creation_time).where(
-            _versions.c.workspace == _WORKSPACE,
-            _versions.c.name == name,
-            _versions.c.version == int(version),
-        )
-    ).one()
-    template = _template(_tags(session, name, version))
-    return PromptVersion(
-        name=name,
-        version=version,
-        template=template,
-        message=row.description or "",
-        digest=template_digest(template),
-        variables=template_variables(template),
-        labels=sorted(label for label, v in labels.items() if v == version),
-        created_at=_iso(row.creation_time),
-    )
-
-
-def _iso(millis: int | None) -> str | None:
-    if millis is None:
-        return None
-    return as_utc(datetime.fromtimestamp(millis / 1000, UTC)).isoformat(timespec="seconds")
-
-
-def _move(row: AliasMoveRow) -> AliasMove:
-    return AliasMove(
-        model=row.model,
-        alias=row.alias,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        action=row.action,
-        forced=row.forced,
-        reason=row.reason,
-        actor=row.actor,
-        at=as_utc(row.at),
-    )
