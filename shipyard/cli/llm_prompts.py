@@ -109,10 +109,26 @@ def label_cmd(
     console.print(f"[green]✓[/] {esc(name)}@{esc(label)} → {esc(move.to_version)}{esc(was)}")
 
 
-def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Every prompt: versions and labels."""
-    from shipyard.llm.prompts import list_prompts
+def list_cmd(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="A prompt: list its versions instead.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every prompt with its labels; or, given NAME, every version of that prompt."""
+    from shipyard.llm.prompts import list_prompts, prompt_versions
 
+    if name is not None:
+        versions = prompt_versions(acting(ctx, Scope.MODELS_READ, name), name)
+        if as_json:
+            print_json([v.to_dict() for v in versions])
+            return
+        for version in versions:
+            labels = f"  [{', '.join(version.labels)}]" if version.labels else ""
+            console.print(
+                f"{esc(version.ref)}  {esc(version.created_at or '')}  {esc(version.digest)}"
+                f"{esc(labels)}  {esc(version.message)}"
+            )
+        return
     prompts = list_prompts(acting(ctx, Scope.MODELS_READ))
     if as_json:
         print_json([p.to_dict() for p in prompts])

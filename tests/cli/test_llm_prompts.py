@@ -74,6 +74,10 @@ def test_register_label_show_history_rollback(
 
     assert run(["prompts", "list"]) == 0
     assert "[production=2, staging=3]" in capsys.readouterr().out
+    assert run(["prompts", "list", "support"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == ["support/1", "support/2", "support/3"]
+    assert "[production]" in listed[1] and "[staging]" in listed[2] and "first" in listed[0]
     assert run(["prompts", "show", "support@production"]) == 0
     shown = capsys.readouterr().out
     assert "support/2" in shown and "[system] Be brief about {{product}}" in shown

@@ -165,6 +165,16 @@ def test_only_llm_projects_and_trainers_register(_template: Path, tmp_path: Path
         register_llm(classical, provider="primary", model="m", prompt="support/1")
 
 
+def test_without_a_prompt_or_llm_prompt_nothing_is_registered(
+    _template: Path, tmp_path: Path
+) -> None:
+    config = _config(_template, tmp_path / "p", "")
+    bare = config.model_copy(update={"llm": config.llm.model_copy(update={"prompt": None})})
+    with pytest.raises(ConfigError, match="name a prompt") as refused:
+        register_llm(project_of(bare), provider="primary", model="m")
+    assert "shipyard prompts register" in (refused.value.hint or "")
+
+
 def test_params_from_the_command_line() -> None:
     assert parse_params(["temperature=0.2", 'stop=["\\n"]', "seed=7"]) == {
         "temperature": 0.2,
