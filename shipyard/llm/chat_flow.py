@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,25 +26,20 @@ from shipyard.access import Scope
 from shipyard.errors import CapExceeded, ProviderError, RequestError, ShipyardError
 from shipyard.jsonable import dump_json
 from shipyard.llm.cache import bypassed, cache_query, cache_scope
-from shipyard.llm.gateway_seams import CacheLike, CapsLike, PoolLike, PricesLike
+from shipyard.llm.gateway_seams import GatewayParts
+from shipyard.llm.shadow_calls import ShadowCalls
 from shipyard.llm.streaming import DONE, SSE_HEADERS, cached_chunks, event, is_usage_chunk
 from shipyard.llm.traces import Span, TextMask, Trace
 from shipyard.llm.types import Completion, TokenUsage
 from shipyard.llm.wire import ChatRequest, OpenAIError, error_of, model_pin, parse_chat
 from shipyard.models.llm import LLMSpec, render
-from shipyard.serving.router import Decision, StickyKey
+from shipyard.serving.router import Decision
 from shipyard.serving.stages import pinned_model
 
 if TYPE_CHECKING:
-    from shipyard.config.llm import CacheSettings, CapSettings
-    from shipyard.llm.metrics import LlmMetrics
-    from shipyard.logs.pii import PiiPolicy
     from shipyard.project import Principal
-    from shipyard.serving.auth import ServerAccess
-    from shipyard.serving.hot_swap import ModelSlot
-    from shipyard.serving.metrics import ServerMetrics
 
-__all__ = ["ChatFlow", "GatewayParts", "Send", "send_json"]
+__all__ = ["PROTOCOL", "ChatFlow", "GatewayParts", "Send", "provider_model", "send_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,28 +48,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 JSON_TYPE = (b"content-type", b"application/json")
 PROTOCOL = "openai"
 _UNCACHED_PARAMS = frozenset(("tools", "functions", "logprobs", "response_format"))
-
-
-@dataclass
-class GatewayParts:
-    """What one gateway answers with; ``build_gateway`` fills it from the configuration."""
-
-    name: str
-    slot: ModelSlot
-    pool: PoolLike
-    access: ServerAccess
-    caps: CapsLike
-    prices: PricesLike
-    metrics: ServerMetrics
-    cap_settings: CapSettings
-    cache: CacheLike | None = None
-    cache_settings: CacheSettings | None = None
-    sticky: StickyKey | None = None
-    record: Callable[[Trace], None] | None = None  # the trace log and metrics (a TraceSink)
-    pii: PiiPolicy | None = None
-    guardrails: tuple[re.Pattern[str], ...] = ()
-    shadow_capacity: int = 1000
-    llm_metrics: LlmMetrics | None = None  # tokens, cost, cache, ttft, refusals
 
 
 @dataclass(slots=True)
@@ -98,8 +70,7 @@ class ChatFlow:
     def __init__(self, parts: GatewayParts) -> None:
         self.parts = parts
         self.name = parts.name
-        self.shadows: set[asyncio.Task[None]] = set()
-        self.shadows_dropped = 0
+        self.shadows = ShadowCalls(parts, self.finish)
 
     # -- the request ------------------------------------------------------------------
 
@@ -202,8 +173,8 @@ class ChatFlow:
             "llm.invocation_parameters", {k: v for k, v in body.items() if k != "messages"}
         )
         routed = _Routed(request, decision, spec, body, tenant, cap, trace, root)
-        if decision.shadow:
-            self._shadow(routed, lineup.shadow, request_id)
+        if decision.shadow and lineup.shadow is not None:
+            self.shadows.submit(request, lineup.shadow, tenant, request_id)
         return routed
 
     def _sticky_key(self, request: ChatRequest, headers: Mapping[str, str]) -> str | None:
@@ -290,7 +261,7 @@ class ChatFlow:
             routed,
             call,
             completion.provider,
-            _provider_model(completion, routed.spec),
+            provider_model(completion, routed.spec),
             completion.usage,
             completion.reported_cost,
         )
@@ -525,65 +496,9 @@ class ChatFlow:
             span.end()
         record(trace)
 
-    def _shadow(self, routed: _Routed, shadow: Any, request_id: str) -> None:
-        """Copy the request to the shadow version on its own task; dropped when too many run."""
-        if shadow is None:
-            return
-        if len(self.shadows) >= self.parts.shadow_capacity:
-            self.shadows_dropped += 1
-            return
-        task = asyncio.get_running_loop().create_task(
-            self._shadow_call(routed.request, shadow, routed.tenant, request_id)
-        )
-        self.shadows.add(task)
-        task.add_done_callback(self.shadows.discard)
-
-    async def _shadow_call(
-        self, request: ChatRequest, shadow: Any, tenant: str, request_id: str
-    ) -> None:
-        await asyncio.sleep(0)  # let the live request go first
-        spec: LLMSpec = shadow.model.spec
-        trace = Trace(
-            request_id=request_id,
-            model=self.name,
-            version=shadow.version,
-            role="shadow",
-            tenant=tenant,
-            prompt=spec.prompt_ref,
-            mask=TextMask.of(self.parts.pii, request.variables) if self.parts.pii else None,
-        )
-        root = trace.start("gateway", "CHAIN")
-        call = trace.start("provider.call", "LLM", parent=root)
-        try:
-            messages = render(spec, request.variables, request.messages)
-            body = {**request.params, **spec.params, "messages": messages}
-            call.set(input=messages)
-            completion: Completion = await self.parts.pool.chat(spec, body)
-            usage = completion.usage
-            cost = self.parts.prices.cost(
-                _provider_model(completion, spec),
-                usage,
-                datetime.now(UTC),
-                completion.reported_cost,
-            )
-            call.set(provider=completion.provider, output=completion.text).usage(usage, cost)
-            root.set(output=completion.text)
-        except Exception as error:  # the shadow's failure is data, not an outage
-            call.fail(error)
-            root.fail(error)
-        call.end()
-        root.end()
-        self.finish(trace)
-        if self.parts.metrics is not None:
-            status = "ok" if root.fields.get("status") != "error" else "error"
-            self.parts.metrics.requests.labels(
-                self.name, shadow.version, "shadow", "shadow", status
-            ).inc()
-
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) for the shadow calls under way."""
-        if self.shadows:
-            await asyncio.wait(set(self.shadows), timeout=timeout)
+        await self.shadows.drain(timeout)
 
 
 class _ClientGone(Exception):
@@ -599,7 +514,7 @@ _CACHE_HEADER = {
 }
 
 
-def _provider_model(completion: Completion, spec: LLMSpec) -> str:
+def provider_model(completion: Completion, spec: LLMSpec) -> str:
     """The model name the provider that answered knows the version's model by."""
     return str(completion.extra.get("provider_model") or completion.body.get("model") or spec.model)
 

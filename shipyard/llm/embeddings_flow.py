@@ -25,7 +25,8 @@ import numpy as np
 from shipyard.access import Scope
 from shipyard.errors import CapExceeded, ProviderError, ShipyardError
 from shipyard.jsonable import dump_json
-from shipyard.llm.chat_flow import ChatFlow, GatewayParts, Send, send_json
+from shipyard.llm.chat_flow import ChatFlow, Send, send_json
+from shipyard.llm.gateway_seams import GatewayParts
 from shipyard.llm.traces import Trace
 from shipyard.llm.types import TokenUsage
 from shipyard.llm.wire import error_of, parse_embeddings

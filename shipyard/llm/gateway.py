@@ -42,8 +42,9 @@ from shipyard import __version__
 from shipyard.access import Scope as AccessScope
 from shipyard.errors import RequestError, ShipyardError
 from shipyard.jsonable import dump_json
-from shipyard.llm.chat_flow import PROTOCOL, ChatFlow, GatewayParts, send_json
+from shipyard.llm.chat_flow import PROTOCOL, ChatFlow, send_json
 from shipyard.llm.embeddings_flow import EmbeddingsFlow
+from shipyard.llm.gateway_seams import GatewayParts
 from shipyard.llm.wire import OpenAIError, error_of, model_pin
 from shipyard.serving.fast_path import inflate, length_of
 from shipyard.serving.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -216,7 +217,7 @@ def _routes(gateway: Gateway) -> list[Route]:
             "generation": plan.generation,
             "traffic": plan.to_dict(),
             "shadow_calls": len(gateway.flow.shadows),
-            "shadow_dropped": gateway.flow.shadows_dropped,
+            "shadow_dropped": gateway.flow.shadows.dropped,
         }
         caps = getattr(parts.caps, "status", None)  # a CapGuard's; NoCaps has none
         if caps is not None:

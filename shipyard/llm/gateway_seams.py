@@ -1,4 +1,5 @@
-"""What the gateway needs from the providers, the cache, the caps and the prices.
+"""What the gateway is built from: the providers, the cache, the caps, the prices, and the
+:class:`GatewayParts` record that holds them with the slot, the tokens and the metrics.
 
 Each is a small interface the gateway is handed when it is built
 (:func:`shipyard.llm.server.build_gateway` passes the real ones: the
@@ -10,17 +11,30 @@ when a part is off (no cache configured, no caps, no prices): each costs nothing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.llm.types import Completion, Cost, TokenUsage
 from shipyard.models.llm import LLMSpec
+
+if TYPE_CHECKING:
+    from shipyard.config.llm import CacheSettings, CapSettings
+    from shipyard.llm.metrics import LlmMetrics
+    from shipyard.llm.traces import Trace
+    from shipyard.logs.pii import PiiPolicy
+    from shipyard.serving.auth import ServerAccess
+    from shipyard.serving.hot_swap import ModelSlot
+    from shipyard.serving.metrics import ServerMetrics
+    from shipyard.serving.router import StickyKey
 
 __all__ = [
     "CacheHitLike",
     "CacheLike",
     "CapsLike",
+    "GatewayParts",
     "NoCaps",
     "NoPrices",
     "PoolLike",
@@ -113,3 +127,25 @@ class NoPrices:
 def header_of(headers: Mapping[str, str], name: str) -> str | None:
     """Header ``name`` (any case) from lower-cased ``headers``."""
     return headers.get(name.lower())
+
+
+@dataclass
+class GatewayParts:
+    """What one gateway answers with; ``build_gateway`` fills it from the configuration."""
+
+    name: str
+    slot: ModelSlot
+    pool: PoolLike
+    access: ServerAccess
+    caps: CapsLike
+    prices: PricesLike
+    metrics: ServerMetrics
+    cap_settings: CapSettings
+    cache: CacheLike | None = None
+    cache_settings: CacheSettings | None = None
+    sticky: StickyKey | None = None
+    record: Callable[[Trace], None] | None = None  # the trace log and metrics (a TraceSink)
+    pii: PiiPolicy | None = None
+    guardrails: tuple[re.Pattern[str], ...] = ()
+    shadow_capacity: int = 1000
+    llm_metrics: LlmMetrics | None = None  # tokens, cost, cache, ttft, refusals

@@ -48,9 +48,9 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     """
     from shipyard.llm.cache import SemanticCache
     from shipyard.llm.caps import CapGuard
-    from shipyard.llm.chat_flow import GatewayParts
     from shipyard.llm.embedders import embedder_of
     from shipyard.llm.gateway import create_gateway
+    from shipyard.llm.gateway_seams import GatewayParts
     from shipyard.llm.metrics import LlmMetrics
     from shipyard.llm.prices import PriceBook
     from shipyard.llm.providers import ProviderPool
