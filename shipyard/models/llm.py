@@ -237,7 +237,9 @@ class LLMFlavour(Flavour):
             local = Path(folder) / name
             save_llm_model(model, local, run_id=run_id, artifact_path=name)
             mlflow.log_artifacts(str(local), artifact_path=name)
-        return mlflow.models.get_model_info(mlflow.get_artifact_uri(name))
+        if run_id is None:
+            raise RuntimeError("log an LLM version inside an MLflow run (mlflow.start_run)")
+        return mlflow.models.get_model_info(f"runs:/{run_id}/{name}")
 
     def load(self, uri: str) -> LLMPredictor:
         """The predictor of the model folder (or URI) ``uri``."""

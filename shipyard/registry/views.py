@@ -148,7 +148,9 @@ def show_version(client: MlflowClient, ref: ModelRef) -> VersionDetail:
         tags=version_tags,
         params=params,
         metrics=metrics,
-        registered_by="shipyard" if tags.DATA_DIGEST in version_tags else "mlflow",
+        registered_by="shipyard"
+        if tags.DATA_DIGEST in version_tags or version_tags.get("shipyard.kind") == "llm"
+        else "mlflow",
     )
 
 

@@ -80,3 +80,18 @@ def test_chat_templates_fill_every_message() -> None:
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "x"},
     ]
+
+
+def test_logging_a_spec_in_a_run_gives_a_loadable_runs_uri(tmp_path: Path) -> None:
+    import mlflow
+
+    from shipyard.config import load_config
+    from shipyard.models.llm import LLMFlavour
+    from shipyard.registry.tracking import Tracking
+
+    (tmp_path / "shipyard.yaml").write_text("project: flavour\n")
+    tracking = Tracking(load_config(tmp_path / "shipyard.yaml", environ={}))
+    with mlflow.start_run(experiment_id=tracking.experiment_id()) as run:
+        info = LLMFlavour().log(SPEC)
+    assert info.model_uri == f"runs:/{run.info.run_id}/model"
+    assert load_model(info.model_uri).model.spec == SPEC
