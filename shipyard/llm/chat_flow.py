@@ -26,11 +26,11 @@ from shipyard.access import Scope
 from shipyard.errors import CapExceeded, ProviderError, RequestError, ShipyardError
 from shipyard.jsonable import dump_json
 from shipyard.llm.cache import bypassed, cache_query, cache_scope
-from shipyard.llm.gateway_seams import GatewayParts
+from shipyard.llm.gateway_seams import GatewayParts, provider_model
 from shipyard.llm.shadow_calls import ShadowCalls
 from shipyard.llm.streaming import DONE, SSE_HEADERS, cached_chunks, event, is_usage_chunk
 from shipyard.llm.traces import Span, TextMask, Trace
-from shipyard.llm.types import Completion, TokenUsage
+from shipyard.llm.types import TokenUsage
 from shipyard.llm.wire import ChatRequest, OpenAIError, error_of, model_pin, parse_chat
 from shipyard.models.llm import LLMSpec, render
 from shipyard.serving.router import Decision
@@ -39,7 +39,7 @@ from shipyard.serving.stages import pinned_model
 if TYPE_CHECKING:
     from shipyard.project import Principal
 
-__all__ = ["PROTOCOL", "ChatFlow", "GatewayParts", "Send", "provider_model", "send_json"]
+__all__ = ["PROTOCOL", "ChatFlow", "Send", "send_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -512,11 +512,6 @@ _CACHE_HEADER = {
     "bypass": b"bypass",
     "": b"bypass",
 }
-
-
-def provider_model(completion: Completion, spec: LLMSpec) -> str:
-    """The model name the provider that answered knows the version's model by."""
-    return str(completion.extra.get("provider_model") or completion.body.get("model") or spec.model)
 
 
 def _text(answer: Mapping[str, Any]) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "NoPrices",
     "PoolLike",
     "PricesLike",
+    "provider_model",
 ]
 
 
@@ -149,3 +150,8 @@ class GatewayParts:
     guardrails: tuple[re.Pattern[str], ...] = ()
     shadow_capacity: int = 1000
     llm_metrics: LlmMetrics | None = None  # tokens, cost, cache, ttft, refusals
+
+
+def provider_model(completion: Completion, spec: LLMSpec) -> str:
+    """The model name the provider that answered knows the version's model by."""
+    return str(completion.extra.get("provider_model") or completion.body.get("model") or spec.model)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shipyard.llm.gateway_seams import provider_model
 from shipyard.llm.traces import TextMask, Trace
 from shipyard.models.llm import render
 
@@ -56,8 +57,6 @@ class ShadowCalls:
             await asyncio.wait(set(self.running), timeout=timeout)
 
     async def _call(self, request: ChatRequest, shadow: Any, tenant: str, request_id: str) -> None:
-        from shipyard.llm.chat_flow import provider_model
-
         await asyncio.sleep(0)  # let the live request go first
         parts = self.parts
         spec: LLMSpec = shadow.model.spec
