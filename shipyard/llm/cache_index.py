@@ -30,8 +30,11 @@ from threadpoolctl import ThreadpoolController
 __all__ = ["COARSE_DIMS", "SCAN_ROWS", "SHORTLIST", "VectorBlock", "one_blas_thread"]
 
 SCAN_ROWS = 8192
-COARSE_DIMS = 64
-SHORTLIST = 64
+# Measured at 100,091 WordLlama entries in one bucket (benchmarks/llm_cache.py): 32 dims
+# and 128 candidates answer the labelled set exactly as the full scan does, at a CPU p50 of
+# 1.3 ms per lookup against 1.7 ms with 64 dims and 8 ms for the full scan.
+COARSE_DIMS = 32
+SHORTLIST = 128
 _CHUNK = 1024
 _BLAS: ThreadpoolController | None = None
 
