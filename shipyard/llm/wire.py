@@ -374,6 +374,14 @@ def _check_param(key: str, value: Any, rule: tuple[str, float | None, float | No
             wrong = f"must be {'an integer' if kind == 'int' else 'a number'}, not {_kind(value)}"
         elif not math.isfinite(value):
             wrong = "must be a finite number"
+        elif key == "n" and value != 1:
+            raise OpenAIError(
+                400,
+                f"'n' is {value!r}; the gateway answers one choice per request (n = 1): "
+                "send n requests instead.",
+                key,
+                "invalid_value",
+            )
         elif (low is not None and value < low) or (high is not None and value > high):
             bounds = (
                 f"between {low:g} and {high:g}"

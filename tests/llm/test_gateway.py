@@ -41,7 +41,8 @@ def test_chat_answers_with_the_champion_prompt_filled_in(
     provider: StandInProvider, tmp_path: Path
 ) -> None:
     """Stand-in provider: the champion's template, filled with the request's variables,
-    is the system message the provider sees; the client gets its answer and usage."""
+    is the system message the provider sees, with the version's fixed parameters winning
+    over the request's; the client gets its answer and usage."""
     llm = LlmProject.create(tmp_path / "assistant", [provider])
     version = llm.register(TEMPLATE, params={"temperature": 0.2})
     llm.promote(version)
@@ -49,6 +50,8 @@ def test_chat_answers_with_the_champion_prompt_filled_in(
         raw = client_of(url).chat.completions.with_raw_response.create(
             model="assistant",
             messages=[{"role": "user", "content": "Where is my card?"}],
+            temperature=1.5,  # the version fixes 0.2: a request may not override it
+            max_tokens=64,  # one it does not fix is passed on
             extra_body={"variables": {"company": "Harbour Bank"}},
             extra_headers={"X-Request-ID": "order-17"},
         )
@@ -68,7 +71,7 @@ def test_chat_answers_with_the_champion_prompt_filled_in(
     assert raw.headers["x-model-version"] == version
     assert raw.headers["x-model-role"] == "champion"
     sent = provider.requests[-1]
-    assert sent["model"] == "small" and sent["temperature"] == 0.2
+    assert sent["model"] == "small" and sent["temperature"] == 0.2 and sent["max_tokens"] == 64
     assert sent["messages"][0] == {"role": "system", "content": "You answer for Harbour Bank."}
 
 
