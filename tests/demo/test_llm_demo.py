@@ -56,11 +56,14 @@ def test_the_llm_demo_rolls_back_the_regressing_prompt_and_shows_the_savings(
     with viewer_session(config, viewer_token(config)) as client:
         page = get_page(client, "/models/assistant")
         status, _, body = client.call("/models/assistant", headers={"accept": "application/json"})
-    assert 'id="llm"' in page and "saved by the cache" in page
+    assert status == 200 and 'id="llm"' in page and "saved by the cache" in page
     llm = json.loads(body)["llm"]
     assert llm["totals"]["requests"] == summary["calls"]
     assert llm["totals"]["cost"] == pytest.approx(summary["cost"], abs=1e-6)
     assert llm["cache"]["saved"] == pytest.approx(summary["saved"], abs=1e-6)
+    # A call is one hit however many of its spans carry the cache result.
+    assert llm["cache"]["exact_hits"] + llm["cache"]["semantic_hits"] == summary["cache_hits"]
+    assert llm["cache"]["lookups"] == summary["cache_lookups"]
     judge = {(s["signal"], s["version"]): s["level"] for s in llm["signals"]}
     assert judge[("llm:judge", "2")] == "pause"
     versions = re.findall(r'data-signal="llm:judge" data-version="(\d+)"', page)

@@ -1,9 +1,10 @@
 """The trace log of an LLM model, summarised with DuckDB for the model page's LLM section.
 
 Every span of a call is one row of the ``traces`` log (:mod:`shipyard.logs.traces`);
-tokens and cost sit on the span that spent them, the cache result on the span that looked
-it up, and every span carries the call's tenant, prompt version, version and role. So
-summing spans counts each call's tokens, cost and cache result once.
+tokens and cost sit on the span that spent them, and every span carries the call's
+tenant, prompt version, version and role. Spans are first summed per call (a trace), as
+:mod:`shipyard.llm.costs` does: a call is a cache hit when any of its spans says so
+(the gateway's span repeats its cache span's result), and counts once.
 
 :func:`trace_stats` reads the window in one query (``GROUPING SETS``): totals, per tenant,
 per time bucket, and per tenant and bucket (the tables per tenant and prompt version are
@@ -91,28 +92,46 @@ class TraceStats:
 
 
 _SQL = """
+WITH calls AS (
+    SELECT
+        trace_id,
+        any_value(tenant) AS tenant,
+        any_value(version) AS version,
+        bool_or(role = 'shadow') AS shadow,
+        min(time) AS time,
+        max(time) AS last,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(cached_tokens), 0) AS cached_tokens,
+        coalesce(sum(cost), 0) AS cost,
+        coalesce(sum(saved_cost), 0) AS saved,
+        coalesce(bool_or({lookup}), false) AS looked_up,
+        coalesce(bool_or(cache = 'exact'), false) AS exact,
+        coalesce(bool_or(cache = 'semantic'), false) AS semantic,
+        coalesce(bool_or(status = 'error'), false) AS failed,
+        max(currency) FILTER (WHERE currency <> '') AS currency
+    FROM log WHERE time < {until}
+    GROUP BY trace_id
+)
 SELECT
     grouping(tenant) AS g_tenant,
     grouping(bucket) AS g_bucket,
     tenant, bucket,
-    count(DISTINCT request_id) AS requests,
-    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-    coalesce(sum(completion_tokens), 0) AS completion_tokens,
-    coalesce(sum(cached_tokens), 0) AS cached_tokens,
-    coalesce(sum(cost), 0) AS cost,
-    coalesce(sum(saved_cost), 0) AS saved,
-    count_if({lookup}) AS lookups,
-    count_if(cache = 'exact') AS exact_hits,
-    count_if(cache = 'semantic') AS semantic_hits,
-    count(DISTINCT request_id) FILTER (WHERE status = 'error') AS errors,
-    max(currency) FILTER (WHERE currency <> '') AS currency,
-    count(DISTINCT request_id) FILTER (WHERE role = 'shadow') AS shadow,
-    min(time) AS first, max(time) AS last,
+    count(*) AS requests,
+    sum(prompt_tokens) AS prompt_tokens,
+    sum(completion_tokens) AS completion_tokens,
+    sum(cached_tokens) AS cached_tokens,
+    sum(cost) AS cost,
+    sum(saved) AS saved,
+    count_if(looked_up) AS lookups,
+    count_if(exact) AS exact_hits,
+    count_if(semantic AND NOT exact) AS semantic_hits,
+    count_if(failed) AS errors,
+    max(currency) AS currency,
+    count_if(shadow) AS shadow,
+    min(time) AS first, max(last) AS last,
     list(DISTINCT version) AS versions
-FROM (
-    SELECT *, (epoch_us(time) - {since}) // {step} AS bucket
-    FROM log WHERE time < {until}
-)
+FROM (SELECT *, (epoch_us(time) - {since}) // {step} AS bucket FROM calls)
 GROUP BY GROUPING SETS ((), (tenant), (bucket), (tenant, bucket))
 """
 
