@@ -104,16 +104,19 @@ class SemanticCache:
         """The cached answer for ``query``, or None (``semantic=False``: exact layer only)."""
         if not self.settings.enabled:
             return None
-        now = self.clock()
+        now, key = self.clock(), _key(namespace, scope, query)
         with self._lock:
-            entry = self._exact.get(_key(namespace, scope, query))
+            entry = self._exact.get(key)
             if entry is not None:
                 if self._fresh(entry, now):
                     return self._hit(entry, "exact", 1.0, now)
                 self._drop(entry)
-            bucket = self._bucket(namespace, scope, query)
-            if not semantic or not self._buckets.get(bucket):
-                return None
+        if not semantic:
+            return None
+        bucket = self._bucket(namespace, scope, query)
+        with self._lock:
+            if not self._buckets.get(bucket):
+                return None  # nothing with these literals: not even worth embedding
         vector = self._vector(query)
         with self._lock:
             block = self._buckets.get(bucket)
