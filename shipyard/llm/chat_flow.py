@@ -62,6 +62,7 @@ class _Routed:
     cap: Any
     trace: Trace
     root: Span
+    shadow: Any = None  # the shadow version to copy the request to, once answered
 
 
 class ChatFlow:
@@ -131,12 +132,6 @@ class ChatFlow:
         lineup = parts.slot.lineup  # read once: a swap mid-request does not mix versions
         settings = parts.cap_settings
         tenant = tenant_of(principal, headers, settings)
-        try:
-            cap = parts.caps.check(tenant, policy_header_of(headers, settings))  # 429 if over
-        except CapExceeded:
-            if parts.llm_metrics is not None:
-                parts.llm_metrics.refused(self.name, tenant)
-            raise
         if pin is not None:
             try:
                 version = pinned_model(lineup, pin).version
@@ -159,6 +154,13 @@ class ChatFlow:
         body = {**request.params, **spec.params, "messages": messages}
         if request.user is not None:
             body["user"] = request.user
+        # Counted only once the request is known to be sendable: a 400 costs no quota.
+        try:
+            cap = parts.caps.check(tenant, policy_header_of(headers, settings))  # 429 if over
+        except CapExceeded:
+            if parts.llm_metrics is not None:
+                parts.llm_metrics.refused(self.name, tenant)
+            raise
         trace = Trace(
             request_id=request_id,
             model=self.name,
@@ -172,10 +174,8 @@ class ChatFlow:
         root.attribute(
             "llm.invocation_parameters", {k: v for k, v in body.items() if k != "messages"}
         )
-        routed = _Routed(request, decision, spec, body, tenant, cap, trace, root)
-        if decision.shadow and lineup.shadow is not None:
-            self.shadows.submit(request, lineup.shadow, tenant, request_id)
-        return routed
+        shadow = lineup.shadow if decision.shadow else None
+        return _Routed(request, decision, spec, body, tenant, cap, trace, root, shadow)
 
     def _sticky_key(self, request: ChatRequest, headers: Mapping[str, str]) -> str | None:
         sticky = self.parts.sticky
@@ -248,6 +248,7 @@ class ChatFlow:
             routed.root.set(output=_text(answer), cache=result)
             await self._respond(send, routed, request_id, dump_json(answer), result, "cache")
             self.finish(routed.trace)
+            self._copy_to_shadow(routed, request_id)
             return 200, routed.decision.version, routed.decision.role
         call = routed.trace.start("provider.call", "LLM", routed.root)
         call.set(input=routed.body["messages"])
@@ -273,6 +274,7 @@ class ChatFlow:
             send, routed, request_id, dump_json(answer), result, completion.provider
         )
         self.finish(routed.trace)
+        self._copy_to_shadow(routed, request_id)
         if scope:
             self._store(routed, scope, completion.body)
         return 200, routed.decision.version, routed.decision.role
@@ -362,6 +364,7 @@ class ChatFlow:
             await send({"type": "http.response.body", "body": DONE})
             routed.root.set(output=_text(hit.answer), cache=result)
             self.finish(routed.trace)
+            self._copy_to_shadow(routed, request_id)
             return 200, routed.decision.version, routed.decision.role
         body = {**routed.body, "stream": True, "stream_options": {"include_usage": True}}
         call = routed.trace.start("provider.call", "LLM", routed.root)
@@ -449,6 +452,7 @@ class ChatFlow:
         self._guard(routed, text)
         routed.root.set(output=text, cache=result or "")
         self.finish(routed.trace)
+        self._copy_to_shadow(routed, request_id)
         if scope:
             answer = {
                 "id": str(first.get("id") or f"chatcmpl-{request_id}"),
@@ -486,6 +490,11 @@ class ChatFlow:
                 cache.store(routed.tenant, scope, query, answer)
         except Exception as error:  # the answer went out; the cache only misses it later
             logger.warning("cache store failed: %s", error)
+
+    def _copy_to_shadow(self, routed: _Routed, request_id: str) -> None:
+        """After the answer: the shadow version gets the request (its own task)."""
+        if routed.shadow is not None:
+            self.shadows.submit(routed.request, routed.shadow, routed.tenant, request_id)
 
     def finish(self, trace: Trace) -> None:
         """End the trace's spans and hand it to the trace log and the metrics."""
