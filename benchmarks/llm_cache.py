@@ -21,7 +21,10 @@ bucket: the worst case) plus the set's cached prompts, then
 ``--lookups`` lookups of the set's queries and of unseen synthetic prompts;
 ``SemanticCache.lookup`` timed end to end (literals, embedding, search). Baseline: the
 same lookups on one full float32 matrix scan without the shortlist. Target p99 ≤ 5 ms.
-Wall time and the thread's CPU time are both reported: on a shared machine the wall
+Each is run back to back (a CPU-bound loop, which the scheduler preempts at the end of
+its time slice when the machine is busy) and paced, one lookup every 5 ms with the thread
+idle in between, as requests arrive at a gateway. Wall time and the thread's CPU time
+(back to back) are both reported: on a shared machine the wall
 time's tail is the scheduler's (a bare regex shows the same 10 ms p99 under load), the
 CPU time's is the code's. The title gives the load average.
 
@@ -51,7 +54,9 @@ from shipyard.llm.embedders import WordLlamaEmbedder  # noqa: E402
 from tests.support.paraphrases import GROUPS, Pair, pairs  # noqa: E402
 
 HEADER = ["measurement", "Shipyard", "baseline", "ratio", "target", "ok"]
-DEFAULT_THRESHOLD = CacheSettings().threshold  # the configured default (0.72, measured here)
+DEFAULT_THRESHOLD = CacheSettings.model_validate(
+    {}
+).threshold  # the configured default (0.72, measured here)
 
 
 @dataclass
@@ -190,7 +195,12 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def latency_rows(
-    entries: int, lookups: int, threshold: float, embedder: WordLlamaEmbedder, seed: int
+    entries: int,
+    lookups: int,
+    threshold: float,
+    embedder: WordLlamaEmbedder,
+    seed: int,
+    pace: float = 0.005,
 ) -> tuple[list[Row], dict]:
     """Lookup p50/p99 at ``entries`` entries in one bucket, shortlist against full scan."""
     cache = filled(threshold, True, embedder, room=entries + len(GROUPS))
@@ -206,21 +216,28 @@ def latency_rows(
             cache._recent.pop(text, None)
     queries = [pair.query for pair in pairs()] + _synthetic(lookups, seed + 1)
     queries = (queries * (lookups // len(queries) + 1))[:lookups]
-    timings: dict[str, list[float]] = {"shortlist": [], "full scan": []}
-    cpu: dict[str, list[float]] = {"shortlist": [], "full scan": []}
-    for name in timings:
-        cache_index_rows = cache_index.SCAN_ROWS
-        if name == "full scan":
+    names = ["shortlist", "full scan", "paced shortlist", "paced full scan"]
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    cache_index_rows = cache_index.SCAN_ROWS
+    for name in names:
+        if name.endswith("full scan"):
             cache_index.SCAN_ROWS = 10**12
         try:
             for query in queries:
                 cache._recent.clear()
+                if name.startswith("paced"):
+                    time.sleep(pace)  # requests arrive apart: the thread was idle before
                 started, on_cpu = time.perf_counter(), time.thread_time()
                 cache.lookup("bench", "scope", query)
                 timings[name].append(time.perf_counter() - started)
                 cpu[name].append(time.thread_time() - on_cpu)
         finally:
             cache_index.SCAN_ROWS = cache_index_rows
+    paced, paced_full = (
+        _percentiles(timings["paced shortlist"]),
+        _percentiles(timings["paced full scan"]),
+    )
     ours, full = _percentiles(timings["shortlist"]), _percentiles(timings["full scan"])
     ours_cpu, full_cpu = _percentiles(cpu["shortlist"]), _percentiles(cpu["full scan"])
     literal = [pair for pair in pairs() if pair.kind != "intent"]
@@ -239,6 +256,14 @@ def latency_rows(
             f"{full[1] / ours[1]:.1f}× faster (p99)",
             "p99 ≤ 5 ms",
             "ok" if ours[1] <= 5 else "MISS",
+        ),
+        Row(
+            f"lookup at {size:,} entries, paced: one every {pace * 1000:g} ms",
+            f"p50 {paced[0]:.2f} ms, p99 {paced[1]:.2f} ms",
+            f"full float32 scan: p50 {paced_full[0]:.2f} ms, p99 {paced_full[1]:.2f} ms",
+            f"{paced_full[1] / paced[1]:.1f}× faster (p99)",
+            "p99 ≤ 5 ms",
+            "ok" if paced[1] <= 5 else "MISS",
         ),
         Row(
             f"lookup CPU time at {size:,} entries (the thread's own time: immune to preemption)",
@@ -272,6 +297,10 @@ def latency_rows(
         "p99_ms": ours[1],
         "full_scan_p50_ms": full[0],
         "full_scan_p99_ms": full[1],
+        "paced_p50_ms": paced[0],
+        "paced_p99_ms": paced[1],
+        "paced_full_scan_p50_ms": paced_full[0],
+        "paced_full_scan_p99_ms": paced_full[1],
         "cpu_p50_ms": ours_cpu[0],
         "cpu_p99_ms": ours_cpu[1],
         "full_scan_cpu_p50_ms": full_cpu[0],

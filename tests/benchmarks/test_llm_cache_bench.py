@@ -31,11 +31,12 @@ def test_smoke_run_writes_every_row(tmp_path: Path) -> None:
 
     record = json.loads(out.read_text())
     names = [row["measurement"] for row in record["rows"]]
-    assert len(names) == 8
+    assert len(names) == 9
     assert names[0].startswith("tuning half, literal near-misses")
     assert names[2].startswith("held-out half, literal near-misses")
     assert names[4].startswith("lookup at 5,")
-    assert names[5].startswith("lookup CPU time at 5,")
+    assert names[5].startswith("lookup at 5,") and "paced" in names[5]
+    assert names[6].startswith("lookup CPU time at 5,")
     for half in ("tuning", "held-out"):
         measured = record["quality"][f"{half}/literal near-misses"]
         assert measured["guarded"]["wrong"] == 0
@@ -44,4 +45,4 @@ def test_smoke_run_writes_every_row(tmp_path: Path) -> None:
         assert measured["exact_only"]["right"] == 0
     latency = record["latency"]
     assert latency["entries"] >= 5_000 and latency["lookups"] == 300
-    assert latency["p99_ms"] > 0 and latency["full_scan_p99_ms"] > 0
+    assert latency["p99_ms"] > 0 and latency["full_scan_p99_ms"] > 0 and latency["paced_p99_ms"] > 0
