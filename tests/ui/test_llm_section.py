@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,23 @@ def test_a_model_without_llm_data_has_no_llm_section(story: Story, tmp_path: Pat
         assert view is not None and view.totals["requests"] == story.calls
     finally:
         project.close()
+
+
+def test_an_unreadable_trace_file_is_an_error_on_the_trace_charts(
+    client: AppClient, story: Story
+) -> None:
+    config = story.config
+    today = f"date={datetime.now(UTC).date().isoformat()}"
+    folder = config.resolve(config.serving.logs) / "traces" / "model=assistant" / today
+    assert folder.is_dir()  # the story's calls were logged today
+    bad = folder / "part-not-parquet.parquet"
+    bad.write_bytes(b"not a parquet file")
+    try:
+        status, _, body = client.call("/models/assistant", headers={"accept": "application/json"})
+        assert status == 200, body[:500]
+        charts = {c["panel"]["id"]: c for c in json.loads(body)["llm"]["charts"]}
+        for panel in ("llm_tokens", "llm_cost", "llm_cache"):
+            assert charts[panel]["error"].startswith("Trace log:"), charts[panel]
+        assert charts["llm_judge"]["error"] is None and charts["llm_judge"]["series"]
+    finally:
+        bad.unlink()

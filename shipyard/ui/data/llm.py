@@ -16,12 +16,13 @@ demo is not squeezed against the edge of a day), as the rest of the page does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from shipyard.errors import ShipyardError
 from shipyard.jsonable import Record
 from shipyard.logs.root import project_log_root
 from shipyard.moments import as_utc
@@ -47,7 +48,7 @@ from shipyard.ui.data.llm_evals import (
     prompt_text,
     signals,
 )
-from shipyard.ui.data.llm_traces import trace_stats
+from shipyard.ui.data.llm_traces import TraceStats, Usage, trace_stats
 from shipyard.ui.data.ranges import TimeRange
 from shipyard.ui.views import Chart
 
@@ -135,14 +136,18 @@ def _view(project: Project, model: str, window: TimeRange) -> tuple[LlmView, lis
     """The section over ``window``, and the moments it shows (calls, judge runs, events)."""
     store = project.store
     grid = grid_for(window)
-    stats = trace_stats(project_log_root(project.config), model, grid)
+    unreadable: str | None = None
+    try:
+        stats = trace_stats(project_log_root(project.config), model, grid)
+    except ShipyardError as exc:  # the trace charts say so; judge runs still show
+        stats, unreadable = TraceStats(Usage(), {}, {}, {}), f"Trace log: {exc.message}"
     points = eval_points(store, model, window.since, window.until)
     ctx = ChartContext(project, model, window)
     champion = control.current_alias(store, model, "champion") or ctx.champion_at(window.until)
     versions = {p.version for p in points}
     found = signals(store, project.config.llm.bands, model, versions, ctx.moves)
-    tenants = _cost_table(project, model, window, "tenant")
-    prompts = _cost_table(project, model, window, "prompt")
+    tenants = [] if unreadable else _cost_table(project, model, window, "tenant")
+    prompts = [] if unreadable else _cost_table(project, model, window, "prompt")
     names = {str(row["prompt"]) for row in prompts}
     history = prompt_events(store, _prompt_names(project, model, names), None, None)
     events = control.model_events(store, model, window.since, window.until, _EVENT_KINDS)
@@ -155,9 +160,14 @@ def _view(project: Project, model: str, window: TimeRange) -> tuple[LlmView, lis
     edges = [window.since.isoformat(), window.until.isoformat()]
     wrong = wrong_hits(project)
     charts = [
-        tokens_chart(grid, stats, notes),
-        cost_chart(grid, stats, notes),
-        cache_chart(grid, stats, wrong, notes, edges),
+        *(
+            replace(chart, error=unreadable) if unreadable else chart
+            for chart in (
+                tokens_chart(grid, stats, notes),
+                cost_chart(grid, stats, notes),
+                cache_chart(grid, stats, wrong, notes, edges),
+            )
+        ),
         eval_chart("llm_judge", "score", points, found, champion, notes, edges),
         kappa_chart(points, found, champion, notes, edges),
         eval_chart("llm_guardrails", "guardrail_rate", points, found, champion, notes, edges),
