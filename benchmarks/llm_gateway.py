@@ -4,16 +4,18 @@
     python benchmarks/llm_gateway.py --smoke           # 2 rounds of 20 (what the test runs)
     python benchmarks/llm_gateway.py --json gw.json --markdown gw.md
 
-Three processes on 127.0.0.1, each on its own port: the deterministic provider stand-in
+Four processes on 127.0.0.1, each on its own port: the deterministic provider stand-in
 (``python -m shipyard.demo.provider``: answers are a pure function of the request, in
 well under a millisecond), a copy of ``examples/assistant`` served by ``shipyard serve``
-(prompt v1 registered, one LLM version, champion), and the named baseline, a bare
-pass-through proxy (Starlette + one keep-alive ``httpx.AsyncClient``, what any Python
-gateway costs before it does anything). The client (this process, one keep-alive
-``httpx.Client``) sends one call at a time, the same question every time:
+(prompt v1 registered, one LLM version, champion), and two named baselines: bare
+pass-through proxies (Starlette on uvicorn, forwarding with one keep-alive
+``httpx.AsyncClient``, the client Shipyard's provider pool uses, or one
+``aiohttp.ClientSession``), what a Python gateway costs before it does anything. The
+client (this process, one keep-alive ``httpx.Client``) sends one call at a time, the same
+question every time:
 
 - ``direct``: the rendered messages straight to the stand-in;
-- ``proxy``: the same body through the pass-through proxy;
+- ``proxy`` and ``proxy, aiohttp``: the same body through each pass-through proxy;
 - ``gateway``: ``model: assistant`` with the template's variables, with
   ``X-Shipyard-Cache: bypass`` (every call goes to the provider: routing, rendering,
   caps, the provider pool, guardrails, tracing and cost all run);
@@ -24,7 +26,7 @@ Each round runs every variant in turn (so the machine's drift falls on all alike
 Latency is the client's wall time per call; streaming time-to-first-token is the time
 until the first chunk holding content. Overhead = the gateway's p50 minus the direct
 p50 (targets: ≤ 1 ms for whole answers and for the first token). Prints one table of
-p50 / p99 per variant and the ratios against ``direct`` and ``proxy``; the exit status
+p50 / p99 per variant and the ratios against ``direct`` and ``proxy`` (httpx); the exit status
 is 0 either way: it is a measurement.
 """
 
@@ -76,6 +78,36 @@ async def chat(request):
 app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
+
+AIO_PROXY = """
+import sys, aiohttp, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+UPSTREAM = sys.argv[2]
+JSON = {"content-type": "application/json"}
+session = None
+
+
+async def chat(request):
+    global session
+    if session is None:
+        session = aiohttp.ClientSession()
+    body = await request.body()
+    if b'"stream":true' in body.replace(b" ", b""):
+        async def chunks():
+            async with session.post(UPSTREAM + "/chat/completions", data=body, headers=JSON) as up:
+                async for chunk in up.content.iter_any():
+                    yield chunk
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+    async with session.post(UPSTREAM + "/chat/completions", data=body, headers=JSON) as up:
+        return Response(await up.read(), status_code=up.status, media_type="application/json")
+
+app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+PROXIES = {"proxy": PROXY, "proxy, aiohttp": AIO_PROXY}
 
 
 def free_port() -> int:
@@ -162,6 +194,7 @@ def bodies(template: str) -> dict[str, tuple[str, dict[str, Any], dict[str, str]
     return {
         "direct": ("direct", rendered, {}),
         "proxy": ("proxy", rendered, {}),
+        "proxy, aiohttp": ("proxy, aiohttp", rendered, {}),
         "gateway": ("gateway", ours, {"X-Shipyard-Cache": "bypass"}),
         "gateway, cache hit": ("gateway", ours, {}),
     }
@@ -286,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="llm-gateway-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        ports = {name: free_port() for name in ("direct", "proxy", "gateway")}
+        ports = {name: free_port() for name in ("direct", *PROXIES, "gateway")}
         base = f"http://127.0.0.1:{ports['direct']}/v1"
         stand_in = start(
             [sys.executable, "-m", "shipyard.demo.provider", "--port", str(ports["direct"])],
@@ -294,24 +327,25 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         processes.append(stand_in)
         wait_ready(f"{base}/models", stand_in, "the stand-in")
-        (work / "proxy.py").write_text(PROXY, encoding="utf-8")
-        proxy = start(
-            [sys.executable, str(work / "proxy.py"), str(ports["proxy"]), base],
-            work, work / "proxy.log",
-        )  # fmt: skip
-        processes.append(proxy)
+        proxies = {}
+        for n, (name, source) in enumerate(PROXIES.items()):
+            (work / f"proxy{n}.py").write_text(source, encoding="utf-8")
+            proxies[name] = start(
+                [sys.executable, str(work / f"proxy{n}.py"), str(ports[name]), base],
+                work, work / f"proxy{n}.log",
+            )  # fmt: skip
+            processes.append(proxies[name])
         folder = work / "assistant"
         project(folder, base)
         serve = ["serve", "assistant", "--port", str(ports["gateway"])]
         gateway = start([sys.executable, "-m", "shipyard", *serve], folder, work / "gateway.log")
         processes.append(gateway)
         wait_ready(f"http://127.0.0.1:{ports['gateway']}/v2/health/ready", gateway, "the gateway")
-        wait_ready(f"http://127.0.0.1:{ports['proxy']}/v1/chat/completions", proxy, "the proxy")
-        urls = {
-            "direct": f"{base}/chat/completions",
-            "proxy": f"http://127.0.0.1:{ports['proxy']}/v1/chat/completions",
-            "gateway": f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions",
-        }
+        urls = {"direct": f"{base}/chat/completions"}
+        for name, process in proxies.items():
+            urls[name] = f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
+            wait_ready(urls[name], process, f"the {name}")
+        urls["gateway"] = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
         template = (folder / "prompts" / "v1.txt").read_text(encoding="utf-8").strip()
         variants = bodies(template)
         whole = measure(urls, variants, rounds, calls, timed_call)

@@ -3,8 +3,8 @@
 The numbers are a measurement (docs/performance.md), not asserted here: 40 calls on a busy
 machine say nothing about a millisecond. This checks the script's shape: the provider
 stand-in (shipyard.demo.provider, the one LLM stand-in: a real HTTP server whose answers
-are a pure function of the request), the pass-through proxy and ``shipyard serve`` all
-answered, every variant has its p50, p99 and ratios, and both targets are reported.
+are a pure function of the request), both pass-through proxies and ``shipyard serve``
+all answered, every variant has its p50, p99 and ratios, and both targets are reported.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "llm_gateway.py"
-WHOLE = ["direct", "proxy", "gateway", "gateway, cache hit"]
-STREAMED = ["direct", "proxy", "gateway"]
+WHOLE = ["direct", "proxy", "proxy, aiohttp", "gateway", "gateway, cache hit"]
+STREAMED = ["direct", "proxy", "proxy, aiohttp", "gateway"]
 
 
 @pytest.mark.timeout(600)
