@@ -41,6 +41,7 @@ class LlmProject:
 
     config: Config
     config_file: Path
+    _project: Project | None = None
 
     @classmethod
     def create(
@@ -88,10 +89,13 @@ class LlmProject:
         return self.config.model.name
 
     def project(self) -> Project:
-        """The project, acting as a trusted in-process admin."""
+        """The project, acting as a trusted in-process admin (one per test project: one
+        database engine, so no two of the helper's own connections wait on each other)."""
         from tests.support import project_of
 
-        return project_of(self.config)
+        if self._project is None:
+            self._project = project_of(self.config)
+        return self._project
 
     def register(
         self,
