@@ -122,6 +122,14 @@ def embedder_of(settings: CacheSettings, pool: EmbeddingPool | None = None) -> E
     """The embedder ``settings.embedder`` names: ``wordllama`` or ``provider:<model>``."""
     name = settings.embedder.strip()
     if name == "wordllama":
+        try:
+            import wordllama  # noqa: F401  -- checked at start, not at the first lookup
+        except ImportError:
+            raise ConfigError(
+                "llm.cache.embedder is 'wordllama', which is not installed.",
+                hint="pip install 'shipyard-mlops[llm]', or set llm.cache.embedder to "
+                "provider:<model>, or llm.cache.enabled: false.",
+            ) from None
         return WordLlamaEmbedder()
     if name.startswith("provider:") and name.removeprefix("provider:").strip():
         if pool is None:

@@ -85,3 +85,13 @@ def test_embedder_of_names_the_field_when_it_cannot_build_one() -> None:
         embedder_of(CacheSettings(embedder="provider:embed-small"))
     with pytest.raises(ConfigError, match=r"llm\.cache\.embedder"):
         embedder_of(CacheSettings(embedder="provider:"))
+
+
+def test_a_missing_wordllama_is_a_config_error_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the llm extra the gateway refuses to start, saying what to install, instead
+    of failing its first cache lookup."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wordllama", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"shipyard-mlops\[llm\]"):
+        embedder_of(CacheSettings())
