@@ -150,3 +150,14 @@ def test_an_unreadable_trace_file_is_an_error_on_the_trace_charts(
         assert charts["llm_judge"]["error"] is None and charts["llm_judge"]["series"]
     finally:
         bad.unlink()
+
+
+def test_the_fleet_shows_an_llm_models_calls_from_its_traces(
+    client: AppClient, story: Story
+) -> None:
+    status, _, body = client.call("/?range=1h", headers={"accept": "application/json"})
+    assert status == 200
+    (row,) = [r for r in json.loads(body) if r["model"] == "assistant"]
+    assert row["requests_per_second"] == pytest.approx(story.calls / 3600)
+    assert row["error_rate"] == 0 and row["latency_ms"]["p50"] is not None
+    assert row["champion"] == "1"

@@ -1,7 +1,8 @@
 """The fleet page: one row per model, what needs attention first.
 
 Every number comes from a handful of queries for the whole fleet, not per model: one
-DuckDB query over every model's prediction log, one query each for the aliases, the
+DuckDB query over every model's prediction log (and one per LLM model over its trace log:
+its calls as the gateway answered them), one query each for the aliases, the
 traffic settings, the latest monitor runs and the open alerts, and one usage sum per
 model. MLflow is never imported (its import alone is about a second).
 """
@@ -17,6 +18,7 @@ from shipyard.registry import mlflow_tables
 from shipyard.store.tables import AliasMoveRow, DeploymentRow, RolloutRow
 from shipyard.store.traffic import TrafficSettings
 from shipyard.ui.data import control
+from shipyard.ui.data.llm_traces import llm_fleet_stats
 from shipyard.ui.data.log_stats import FleetStats, fleet_stats
 from shipyard.ui.data.models import ACTIVE_ROLLOUTS, known_models, open_alert_counts
 from shipyard.ui.data.ranges import TimeRange
@@ -39,7 +41,10 @@ def fleet_rows(project: Project, window: TimeRange) -> list[FleetRow]:
     """Every known model over ``window``, those needing attention first (then by name)."""
     models = known_models(project)
     store = project.store
-    stats = fleet_stats(project_log_root(project.config), models, window.since, window.until)
+    root = project_log_root(project.config)
+    stats = fleet_stats(root, models, window.since, window.until)
+    llm = llm_fleet_stats(root, [m for m in models if m not in stats], window.since, window.until)
+    stats.update(llm)  # an LLM model's calls, from its trace log
     with store.session() as session:
         aliases: dict[str, dict[str, str]] = {}
         if mlflow_tables.has_registry(session):

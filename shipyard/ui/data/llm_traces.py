@@ -14,6 +14,7 @@ are counted; their share is in :attr:`TraceStats.shadow_requests`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +25,9 @@ from shipyard.jsonable import Record
 from shipyard.logs.reader import query_log
 from shipyard.storage.location import Location
 from shipyard.ui.data.buckets import Grid
-from shipyard.ui.data.log_stats import _instant, _micros
+from shipyard.ui.data.log_stats import FleetStats, _instant, _micros
 
-__all__ = ["TraceStats", "Usage", "trace_stats"]
+__all__ = ["TraceStats", "Usage", "llm_fleet_stats", "trace_stats"]
 
 LOOKUP = "cache IN ('exact', 'semantic', 'miss')"
 
@@ -194,3 +195,36 @@ def _usage(row: dict[str, Any]) -> Usage:
 
 def _number(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (1 << 30, version)
+
+
+_FLEET_SQL = """
+SELECT count(*) AS requests, count_if(status = 'ok') AS ok,
+       quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE status = 'ok') AS latency
+FROM log
+WHERE coalesce(parent_span_id, '') = '' AND role <> 'shadow' AND time < {until}
+"""
+
+
+def llm_fleet_stats(
+    root: Path | Location, models: Sequence[str], since: datetime, until: datetime
+) -> dict[str, FleetStats]:
+    """The fleet page's traffic of the LLM models among ``models`` (those with a trace log
+    under a local ``root``): calls, answered ones, and latency quantiles (ms) of each call's
+    root span (the gateway's, as the client saw it), shadow copies left out."""
+    from shipyard.errors import ConfigError
+    from shipyard.llm.costs import traced_models
+
+    try:
+        traced = set(traced_models(root))
+    except ConfigError:  # a bucket: not listed (the fleet shows the prediction log only)
+        return {}
+    found: dict[str, FleetStats] = {}
+    for model in (m for m in models if m in traced):
+        sql = _FLEET_SQL.format(until=_instant(until))
+        (row,) = query_log(root, model, kind="traces", since=since, sql=sql).to_pylist()
+        if not row["requests"]:
+            continue
+        latency = row["latency"] or [None, None, None]
+        quantiles = tuple(None if v is None else float(v) for v in latency)
+        found[model] = FleetStats(int(row["requests"]), int(row["ok"]), quantiles)  # type: ignore[arg-type]
+    return found
