@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -161,6 +162,7 @@ class ChatFlow:
             if parts.llm_metrics is not None:
                 parts.llm_metrics.refused(self.name, tenant)
             raise
+        trace_id, parent = _traceparent(headers.get("traceparent"))
         trace = Trace(
             request_id=request_id,
             model=self.name,
@@ -169,6 +171,8 @@ class ChatFlow:
             tenant=tenant,
             prompt=spec.prompt_ref,
             mask=TextMask.of(parts.pii, request.variables) if parts.pii is not None else None,
+            trace_id=trace_id,
+            parent_span_id=parent,
         )
         root = trace.start("gateway", "CHAIN")
         root.attribute(
@@ -508,6 +512,20 @@ class ChatFlow:
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) for the shadow calls under way."""
         await self.shadows.drain(timeout)
+
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def _traceparent(header: str | None) -> tuple[str | None, str]:
+    """The caller's trace id and span id from a W3C ``traceparent`` (none when absent or bad),
+    so the gateway's spans join the caller's trace in Phoenix, Langfuse or any OTLP reader."""
+    if not header:
+        return None, ""
+    found = _TRACEPARENT.match(header.strip().lower())
+    if found is None or not found.group(1).strip("0") or not found.group(2).strip("0"):
+        return None, ""
+    return found.group(1), found.group(2)
 
 
 class _ClientGone(Exception):

@@ -24,6 +24,7 @@ from tests.support.llm_projects import LlmProject
 from tests.support.llm_provider import StandInProvider, answer_of, embedding_of, stand_in
 
 TEMPLATE = "You answer for {{company}}."
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def client_of(url: str, **options: object) -> openai.OpenAI:
@@ -76,8 +77,8 @@ def test_chat_answers_with_the_champion_prompt_filled_in(
 
 
 def test_every_call_is_traced_in_the_trace_log(provider: StandInProvider, tmp_path: Path) -> None:
-    """Stand-in provider: a call leaves its spans (gateway, cache, provider) in the traces
-    log, with tokens and the prompt version, readable with the log reader."""
+    """Stand-in provider: a call leaves its spans (gateway, provider) in the traces log,
+    with tokens and the prompt version, in the caller's trace when it sent a traceparent."""
     llm = LlmProject.create(tmp_path / "assistant", [provider])
     version = llm.register(TEMPLATE)
     llm.promote(version)
@@ -86,7 +87,7 @@ def test_every_call_is_traced_in_the_trace_log(provider: StandInProvider, tmp_pa
             model="assistant",
             messages=[{"role": "user", "content": "hello there"}],
             extra_body={"variables": {"company": "Acme"}},
-            extra_headers={"X-Request-ID": "traced-1"},
+            extra_headers={"X-Request-ID": "traced-1", "traceparent": TRACEPARENT},
         )
     table = query_log(project_log_root(llm.config), "assistant", kind="traces").to_pylist()
     spans = {row["name"]: row for row in table if row["request_id"] == "traced-1"}
@@ -97,6 +98,9 @@ def test_every_call_is_traced_in_the_trace_log(provider: StandInProvider, tmp_pa
     assert call["completion_tokens"] > 0 and call["version"] == version
     assert call["parent_span_id"] == spans["gateway"]["span_id"]
     assert "hello there" in call["input"]
+    # The caller's W3C traceparent: the gateway's spans join its trace, under its span.
+    assert call["trace_id"] == spans["gateway"]["trace_id"] == TRACEPARENT.split("-")[1]
+    assert spans["gateway"]["parent_span_id"] == TRACEPARENT.split("-")[2]
 
 
 def test_streaming_sends_chunks_then_usage_then_done(
