@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from shipyard.logs.traces import TraceRecord
+from shipyard.moments import as_utc
 
 __all__ = ["any_value", "openinference_attributes", "otlp_json", "unix_nanos"]
 
@@ -36,9 +37,7 @@ _SCOPE = "shipyard.llm"
 
 def unix_nanos(moment: datetime) -> str:
     """``moment`` as OTLP's decimal string of nanoseconds since the Unix epoch."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return str((moment - _EPOCH) // _MICRO * 1000)
+    return str((as_utc(moment) - _EPOCH) // _MICRO * 1000)
 
 
 def any_value(value: Any) -> dict[str, Any]:
