@@ -281,8 +281,13 @@ def export_cmd(
     ] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Export traces as OTLP/JSON (an ExportTraceServiceRequest) for Phoenix, Langfuse, MLflow."""
+    """Export traces as OTLP/JSON (an ExportTraceServiceRequest) for Phoenix, Langfuse, MLflow.
+
+    With ``--otlp -`` the document itself goes to standard output; ``--json`` prints what
+    was written (file, traces, spans) as JSON.
+    """
     from shipyard.jsonable import dump_json
     from shipyard.llm.otlp import otlp_json
 
@@ -295,6 +300,9 @@ def export_cmd(
     otlp.parent.mkdir(parents=True, exist_ok=True)
     otlp.write_bytes(data)
     calls = len({row["trace_id"] for row in rows})
+    if as_json:
+        print_json({"file": str(otlp), "traces": calls, "spans": len(rows)})
+        return
     console.print(f"Wrote {calls} traces ({len(rows)} spans) to {esc(otlp)}.")
 
 
