@@ -1,4 +1,5 @@
-"""Streamed completions from the provider pool, and the failures the pool retries.
+"""Streamed completions from the provider pool, the failures the pool retries, and the
+aiohttp sessions its coroutines call providers with.
 
 A :class:`ProviderStream` yields the upstream ``chat.completion.chunk`` objects parsed
 (the usage-only chunk included, ``[DONE]`` not). Until the first chunk arrives a failure
@@ -21,14 +22,43 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Protocol
 
+import aiohttp
 import httpx
 import orjson
+from yarl import URL
 
 from shipyard.errors import ProviderError
 
-__all__ = ["Failure", "Provider", "ProviderStream", "failure_of"]
+__all__ = ["Failure", "Provider", "ProviderStream", "abandon", "failure_of", "new_session"]
 
 logger = logging.getLogger("shipyard.llm.providers")
+CONNECTIONS = 256  # per provider and event loop; calls beyond it wait for a free connection
+KEEPALIVE_SECONDS = 30.0
+
+
+def new_session(headers: dict[str, str], timeout: float) -> aiohttp.ClientSession:
+    """A keep-alive session for one provider in the running event loop: ``headers`` on
+    every call (the key among them), ``timeout`` seconds for the connect (a free pooled
+    connection included) and for each read (the wait for the headers, then every pause
+    between a stream's chunks). A whole answer's deadline is the caller's."""
+    return aiohttp.ClientSession(
+        headers=headers,
+        connector=aiohttp.TCPConnector(limit=CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS),
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+        ),
+        trust_env=False,
+    )
+
+
+def abandon(session: aiohttp.ClientSession) -> None:
+    """Mark the session of an event loop closed without ``aclose()`` closed, awaiting
+    nothing (the loop can run nothing more): its connector's pool is emptied, so the
+    session and the connector do not warn when collected."""
+    connector = session.connector
+    session.detach()
+    if connector is not None and not connector.closed:
+        connector._close()  # the loop is closed: only bookkeeping is left
 
 
 class Provider(Protocol):
@@ -40,7 +70,8 @@ class Provider(Protocol):
 
     def scrub(self, text: str) -> str: ...
     def model_of(self, model: str) -> str: ...
-    def async_client(self) -> httpx.AsyncClient: ...
+    def url(self, path: str) -> URL: ...
+    def async_client(self) -> aiohttp.ClientSession: ...
     def delay(self, attempt: int, retry_after: float | None, cap: float) -> float | None: ...
 
 
@@ -87,10 +118,13 @@ class Failure(Exception):
 
 
 def failure_of(provider: Provider, error: Exception) -> Failure:
-    """The failure of an httpx error: 504 for a timeout, 502 for a connection error."""
-    if isinstance(error, httpx.TimeoutException):
+    """The failure of a transport error (aiohttp's, httpx's or the OS's): 504 for a
+    timeout, 502 for a connection that failed or broke off."""
+    if isinstance(error, (TimeoutError, httpx.TimeoutException)):
         return Failure(provider, 504, f"did not answer within {provider.timeout:g} s")
     detail = str(error) or type(error).__name__
+    if isinstance(error, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return Failure(provider, 502, f"broke off its answer ({type(error).__name__}: {detail})")
     return Failure(provider, 502, f"could not be reached ({type(error).__name__}: {detail})")
 
 
@@ -168,43 +202,57 @@ class ProviderStream:
         started = time.perf_counter()
         last: Failure | None = None
         for provider in self._order:
-            client, content = provider.async_client(), self._content_of(provider)
+            session, content = provider.async_client(), self._content_of(provider)
+            url = provider.url("chat/completions")
             for attempt in range(provider.retries + 1):
                 self.attempts += 1
-                yielded = False
-                answer: httpx.Response | None = None
+                yielded = done = False
+                answer: aiohttp.ClientResponse | None = None
                 try:
-                    request = client.build_request("POST", "chat/completions", content=content)
-                    answer = await client.send(request, stream=True)
-                    if answer.status_code != 200:
-                        await answer.aread()
+                    # The session's timeouts bound the connect and each read (the wait
+                    # for the headers, then every pause between chunks).
+                    answer = await session.post(url, data=content)
+                    if answer.status != 200:
                         raise Failure.of_status(
                             provider,
-                            answer.status_code,
-                            answer.content,
-                            answer.headers.get("retry-after"),
+                            answer.status,
+                            await answer.read(),
+                            answer.headers.get("Retry-After"),
                         )
-                    async for line in answer.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue  # blank separators, comments, event names
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            return
-                        chunk = _chunk(provider, data)
-                        if not yielded:
-                            yielded = True
-                            self.provider = provider.name
-                            self.provider_model = provider.model_of(self._model)
-                            self.first_chunk_seconds = time.perf_counter() - started
-                        yield chunk
+                    reader, pending = answer.content, b""
+                    while True:
+                        data = await reader.readany()
+                        if not data:  # the end: a last line may lack its newline
+                            if not pending:
+                                break
+                            data, pending = pending + b"\n", b""
+                        elif pending:
+                            data = pending + data
+                        if b"\r" in data:  # SSE lines may end in CRLF or CR too
+                            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                        *lines, pending = data.split(b"\n")  # a line cut by a read waits
+                        for line in lines:
+                            if not line.startswith(b"data:"):
+                                continue  # blank separators, comments, event names
+                            event = line[5:].strip()
+                            if event == b"[DONE]":
+                                done = True
+                                return
+                            chunk = _chunk(provider, event)
+                            if not yielded:
+                                yielded = True
+                                self.provider = provider.name
+                                self.provider_model = provider.model_of(self._model)
+                                self.first_chunk_seconds = time.perf_counter() - started
+                            yield chunk
                     raise Failure(provider, 502, "ended the stream without [DONE] (truncated)")
                 except Failure as failure:
                     last = failure
-                except httpx.HTTPError as error:
+                except (TimeoutError, aiohttp.ClientError, OSError) as error:
                     last = failure_of(provider, error)
                 finally:
                     if answer is not None:
-                        await answer.aclose()
+                        _let_go(answer, done)
                 last.note(self.failures)
                 if yielded:  # the client has part of an answer: no replay elsewhere
                     raise last.error(self.attempts)
@@ -223,7 +271,16 @@ class ProviderStream:
         )
 
 
-def _chunk(provider: Provider, data: str) -> dict[str, Any]:
+def _let_go(answer: aiohttp.ClientResponse, done: bool) -> None:
+    """Give a finished stream's connection back to the pool; close one read part-way
+    (left early, cut, or failed): what is left of it cannot be reused."""
+    if done and answer.content.is_eof():
+        answer.release()
+    else:
+        answer.close()
+
+
+def _chunk(provider: Provider, data: bytes) -> dict[str, Any]:
     """One parsed ``data:`` event; a :class:`Failure` for an event that is not a JSON
     object, or an error event."""
     try:

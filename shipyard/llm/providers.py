@@ -1,9 +1,11 @@
 """The provider pool: OpenAI-compatible providers with retries, backoff and fallback.
 
-A :class:`ProviderPool` holds one connection pool per provider of ``llm.providers`` (an
-``httpx.AsyncClient`` for the gateway's coroutines and an ``httpx.Client`` for synchronous
-callers such as judges), each with its key in an ``Authorization: Bearer`` header, kept
-alive between calls. A call goes to the version's provider first, then to the others in
+A :class:`ProviderPool` holds keep-alive connection pools per provider of ``llm.providers``,
+each with its key in an ``Authorization: Bearer`` header: an ``aiohttp.ClientSession`` per
+event loop for the gateway's coroutines (:meth:`~ProviderPool.chat`,
+:meth:`~ProviderPool.stream`, :meth:`~ProviderPool.embed`: the hot path, where aiohttp
+costs about half of httpx's async client per call) and an ``httpx.Client`` for synchronous
+callers such as judges. A call goes to the version's provider first, then to the others in
 config order:
 
 - a 429 (its ``Retry-After`` respected up to :attr:`ProviderPool.retry_after_cap`), a
@@ -33,19 +35,28 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
+from yarl import URL
 
 from shipyard.config.llm import LlmSettings, ProviderSettings
 from shipyard.errors import ConfigError, ProviderError
 from shipyard.jsonable import dump_json
-from shipyard.llm.provider_stream import Failure, ProviderStream, failure_of
+from shipyard.llm.provider_stream import (
+    Failure,
+    ProviderStream,
+    abandon,
+    failure_of,
+    new_session,
+)
 from shipyard.llm.types import Completion
 from shipyard.models.llm import LLMSpec
 
 __all__ = ["Provider", "ProviderPool", "read_key"]
 
 logger = logging.getLogger(__name__)
+_PATHS = ("chat/completions", "embeddings")  # their URLs are made once per provider
 _LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
 
 
@@ -98,11 +109,12 @@ class Provider:
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self._secrets = (key,) if key else ()
-        self._async: httpx.AsyncClient | None = None
+        self._urls = {path: URL(self.base_url + path) for path in _PATHS}
+        self._async: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._others: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._others: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aiohttp.ClientSession
+        ] = weakref.WeakKeyDictionary()
         self._sync: httpx.Client | None = None
 
     def __repr__(self) -> str:
@@ -118,23 +130,36 @@ class Provider:
             text = text.replace(secret, "***")
         return text
 
-    def async_client(self) -> httpx.AsyncClient:
-        """The keep-alive async client of the running event loop (one per loop: an
-        httpx connection belongs to the loop that opened it)."""
+    def url(self, path: str) -> URL:
+        """The absolute URL of ``path`` (``chat/completions``, ``embeddings``) here."""
+        url = self._urls.get(path)
+        return url if url is not None else URL(self.base_url + path)
+
+    def async_client(self) -> aiohttp.ClientSession:
+        """The keep-alive aiohttp session of the running event loop (one per loop: a
+        connection belongs to the loop that opened it), made on first use (see
+        :func:`~shipyard.llm.provider_stream.new_session`)."""
         loop = asyncio.get_running_loop()
-        if self._loop is loop and self._async is not None:
-            return self._async
-        client = self._others.get(loop)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=self._headers,
-                timeout=httpx.Timeout(self.timeout),
-                limits=_LIMITS,
-            )
-            self._others[loop] = client
-        self._async, self._loop = client, loop
-        return client
+        session = self._async
+        if self._loop is loop and session is not None and not session.closed:
+            return session
+        session = self._others.get(loop)
+        if session is None or session.closed:
+            self._forget_ended_loops()
+            session = new_session(self._headers, self.timeout)
+            self._others[loop] = session
+        self._async, self._loop = session, loop
+        return session
+
+    def _forget_ended_loops(self) -> None:
+        """Drop the sessions of event loops closed without :meth:`aclose` (``asyncio.run``
+        of one call): their connections died with the loop; nothing is awaited."""
+        for loop, session in list(self._others.items()):
+            if loop.is_closed():
+                del self._others[loop]
+                abandon(session)
+        if self._loop is not None and self._loop.is_closed():
+            self._async = self._loop = None
 
     def sync_client(self) -> httpx.Client:
         """The keep-alive synchronous client (thread-safe)."""
@@ -156,11 +181,13 @@ class Provider:
         return max(wait, retry_after or 0.0)
 
     async def aclose(self) -> None:
-        """Close the async client of the running loop, and the sync one."""
-        client = self._others.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        """Close the async session of the running loop (and forget those of ended
+        loops), and the sync client."""
+        session = self._others.pop(asyncio.get_running_loop(), None)
         self._async = self._loop = None
+        self._forget_ended_loops()
+        if session is not None:
+            await session.close()
         self.close()
 
     def close(self) -> None:
@@ -256,21 +283,24 @@ class ProviderPool:
     ) -> tuple[dict[str, Any], Provider, int]:
         attempts, last = 0, None
         for provider in order:
-            client, content = provider.async_client(), content_of(provider)
+            session, url, content = (
+                provider.async_client(),
+                provider.url(path),
+                content_of(provider),
+            )
             for attempt in range(provider.retries + 1):
                 attempts += 1
                 try:
-                    # httpx times each read; a provider trickling bytes must still end in time.
+                    # The session times each read; a provider trickling bytes must still
+                    # end in time: one deadline for the whole answer, body included.
                     async with asyncio.timeout(provider.timeout):
-                        response = await client.post(path, content=content)
-                    answer = _answer(provider, response.status_code, response.content, response)
-                    return answer, provider, attempts
-                except TimeoutError:
-                    last = failure_of(provider, httpx.ReadTimeout("no whole answer in time"))
+                        async with session.post(url, data=content) as response:
+                            status, raw = response.status, await response.read()
+                    return _answer(provider, status, raw, response), provider, attempts
                 except Failure as failure:
                     last = failure
-                except httpx.HTTPError as error:  # transport errors and timeouts
-                    last = failure_of(provider, error)
+                except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                    last = failure_of(provider, error)  # timeouts, transport errors
                 last.note(failures)
                 wait = provider.delay(attempt, last.retry_after, self.retry_after_cap)
                 if wait is None or attempt == provider.retries:
