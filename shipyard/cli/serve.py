@@ -141,9 +141,16 @@ def _serve_gateway(spec: ServeSpec, ref: str, config: Config, sock: Any, address
     """An LLM model: the OpenAI-compatible gateway on /v1/chat/completions and /v1/embeddings."""
     import os
 
+    from shipyard.llm.prices import import_configured_prices
     from shipyard.llm.server import build_gateway, run_gateway
     from shipyard.registry import get_version, parse_ref
 
+    imported = import_configured_prices(spec.project())  # llm.prices, once per file content
+    if imported is not None:
+        console.print(
+            f"Imported {esc(config.llm.prices or '')} as price table version "
+            f"{imported.table_version} ({imported.models} models)."
+        )
     workers = config.serving.workers
     if workers == 1:
         server = build_gateway(spec, os.environ)

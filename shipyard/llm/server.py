@@ -52,7 +52,7 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     from shipyard.llm.gateway import create_gateway
     from shipyard.llm.gateway_seams import GatewayParts
     from shipyard.llm.metrics import LlmMetrics
-    from shipyard.llm.prices import PriceBook
+    from shipyard.llm.prices import LivePriceBook
     from shipyard.llm.providers import ProviderPool
     from shipyard.llm.trace_sink import TraceSink
     from shipyard.models.llm import FLAVOUR, served_llm
@@ -100,7 +100,9 @@ def build_gateway(spec: ServeSpec, environ: Mapping[str, str]) -> Server:
     caps = CapGuard(store, served.name, llm.caps).start()
     closers.append(caps.close)
     cache = SemanticCache(llm.cache, embedder_of(llm.cache, pool)) if llm.cache.enabled else None
-    prices = PriceBook.load(store, llm.currency)
+    # A running gateway prices new calls by `shipyard llm prices import` within 10 s.
+    prices = LivePriceBook(store, llm.currency).start()
+    closers.append(prices.close)
     tokens = BearerTokens.of_store(lambda: project.store, ttl=2 * settings.poll_seconds)
     access = ServerAccess.of_config(config, tokens)
     writers = _trace_writers(spec, config)

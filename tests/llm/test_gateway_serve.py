@@ -7,6 +7,7 @@ HTTP server on 127.0.0.1 and the only stand-in.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import openai
@@ -20,10 +21,19 @@ pytestmark = pytest.mark.slow
 
 
 def test_shipyard_serve_starts_the_gateway_for_an_llm_model(tmp_path: Path) -> None:
-    """Stand-in provider: `shipyard serve assistant --workers 2` answers a chat call with
-    the champion's prompt, lists the model, and writes the trace log on SIGTERM."""
+    """Stand-in provider: `shipyard serve assistant --workers 2` imports the configured
+    price table, answers a chat call with the champion's prompt (priced), lists the model,
+    and writes the trace log on SIGTERM."""
     with stand_in() as provider:
-        llm = LlmProject.create(tmp_path / "assistant", [provider])
+        prices = {
+            "currency": "USD",
+            "effective_from": "2026-01-01T00:00:00Z",
+            "prices": [{"model_pattern": ".*", "input": 1e-06, "output": 2e-06}],
+        }
+        llm = LlmProject.create(
+            tmp_path / "assistant", [provider], {"llm": {"prices": "prices.json"}}
+        )
+        (tmp_path / "assistant" / "prices.json").write_text(json.dumps(prices))
         version = llm.register("You answer for {{company}}.")
         llm.promote(version)
         with ServeProcess(
@@ -54,3 +64,10 @@ def test_shipyard_serve_starts_the_gateway_for_an_llm_model(tmp_path: Path) -> N
     assert models == ["assistant", f"assistant/{version}"]
     assert b'type="completion"' in metrics
     assert "OpenAI-compatible" in server.text
+    assert "as price table version 1" in server.text
+    cost = [
+        float(line.rsplit(b" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(b"shipyard_llm_cost_total{")
+    ]
+    assert cost and sum(cost) > 0
