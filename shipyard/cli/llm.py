@@ -25,16 +25,6 @@ prompts_app = typer.Typer(
 )
 
 for _module in ("llm_versions", "llm_costs", "llm_caps", "llm_evals"):
-    try:
-        found = importlib.import_module(f"shipyard.cli.{_module}")
-    except ModuleNotFoundError as missing:  # a module still being written
-        if missing.name != f"shipyard.cli.{_module}":
-            raise
-        continue
-    found.register(app)
+    importlib.import_module(f"shipyard.cli.{_module}").register(app)
 
-try:
-    importlib.import_module("shipyard.cli.llm_prompts").register(prompts_app)
-except ModuleNotFoundError as missing:
-    if missing.name != "shipyard.cli.llm_prompts":
-        raise
+importlib.import_module("shipyard.cli.llm_prompts").register(prompts_app)
