@@ -29,7 +29,6 @@ from shipyard.jsonable import Record, canonical_json
 from shipyard.models.llm import template_variables
 from shipyard.moments import as_utc
 from shipyard.registry import mlflow_tables
-from shipyard.registry.aliases import AliasMove
 from shipyard.store import AliasMoveRow
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "digest_of",
     "iso_millis",
     "lock_prompt",
-    "move_of",
     "parse_prompt_ref",
     "prompt_names",
     "read_version",
@@ -338,17 +336,3 @@ def iso_millis(millis: int | None) -> str | None:
     if millis is None:
         return None
     return as_utc(datetime.fromtimestamp(millis / 1000, UTC)).isoformat(timespec="seconds")
-
-
-def move_of(row: AliasMoveRow) -> AliasMove:
-    return AliasMove(
-        model=row.model,
-        alias=row.alias,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        action=row.action,
-        forced=row.forced,
-        reason=row.reason,
-        actor=row.actor,
-        at=as_utc(row.at),
-    )

@@ -40,7 +40,6 @@ from shipyard.llm.prompt_tables import (
     digest_of,
     iso_millis,
     lock_prompt,
-    move_of,
     parse_prompt_ref,
     prompt_names,
     read_version,
@@ -52,7 +51,7 @@ from shipyard.llm.prompt_tables import (
 from shipyard.models.llm import template_variables
 from shipyard.moments import as_utc
 from shipyard.registry import mlflow_tables
-from shipyard.registry.aliases import AliasMove, rollback_targets
+from shipyard.registry.aliases import AliasMove, move_of, rollback_targets
 from shipyard.store import AliasMoveRow, EventKind
 from shipyard.store.bound_rows import bound_digest, record_row
 

@@ -36,6 +36,7 @@ __all__ = [
     "champion_at",
     "current_alias",
     "move_alias",
+    "move_of",
     "rollback",
     "rollback_targets",
 ]
@@ -131,7 +132,7 @@ def move_alias(
             before=None if last is None else bound_digest(last),
             reason=reason,
         )
-        return _move(row)
+        return move_of(row)
 
 
 def alias_moves(store: Store, name: str, alias: str | None = None) -> list[AliasMove]:
@@ -140,10 +141,11 @@ def alias_moves(store: Store, name: str, alias: str | None = None) -> list[Alias
     if alias is not None:
         query = query.where(AliasMoveRow.alias == alias)
     with store.session() as session:
-        return [_move(row) for row in session.scalars(query)]
+        return [move_of(row) for row in session.scalars(query)]
 
 
-def _move(row: AliasMoveRow) -> AliasMove:
+def move_of(row: AliasMoveRow) -> AliasMove:
+    """The :class:`AliasMove` a ``shipyard_alias_moves`` row holds (prompt labels' too)."""
     return AliasMove(
         model=row.model,
         alias=row.alias,
