@@ -158,8 +158,9 @@ def test_a_stream_that_stalls_after_its_first_chunk_ends_with_504() -> None:
 
 def test_a_steady_stream_may_outlast_the_timeout() -> None:
     """A raw socket server on 127.0.0.1 stands in for a provider streaming a chunk every
-    50 ms for over a second: the timeout bounds each pause, not the whole stream."""
-    words = [f"w{index} " for index in range(24)]
+    50 ms for three seconds: the 2 s timeout bounds each pause (40 times longer, so a busy
+    machine cannot cut the stream), not the whole stream."""
+    words = [f"w{index} " for index in range(60)]
 
     def script(connection: socket.socket, stop: threading.Event) -> None:
         connection.sendall(SSE_HEAD)
@@ -170,7 +171,7 @@ def test_a_steady_stream_may_outlast_the_timeout() -> None:
         connection.sendall(b"data: [DONE]\n\n")
 
     with raw_provider(script) as (port, _):
-        pool = pool_of(raw_settings(port, timeout_seconds=0.5, max_retries=0))
+        pool = pool_of(raw_settings(port, timeout_seconds=2.0, max_retries=0))
 
         async def work() -> list[dict[str, Any]]:
             return [item async for item in pool.stream(SPEC, BODY)]
