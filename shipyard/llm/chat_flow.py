@@ -73,6 +73,10 @@ class ChatFlow:
         self.parts = parts
         self.name = parts.name
         self.shadows = ShadowCalls(parts, self.finish)
+        # A provider embedder blocks on the network: its lookups and stores run in a
+        # thread, so one slow embedding never stalls every other request.
+        embedder = getattr(parts.cache, "embedder", None)
+        self._cache_off_loop = bool(getattr(embedder, "remote", False))
 
     # -- the request ------------------------------------------------------------------
 
@@ -194,7 +198,7 @@ class ChatFlow:
 
     # -- the cache ----------------------------------------------------------------------
 
-    def _lookup(self, routed: _Routed, headers: Mapping[str, str]) -> tuple[str, Any, str]:
+    async def _lookup(self, routed: _Routed, headers: Mapping[str, str]) -> tuple[str, Any, str]:
         """(cache result, hit or None, scope): exact, semantic, miss or bypass."""
         cache = self.parts.cache
         request = routed.request
@@ -215,7 +219,10 @@ class ChatFlow:
             self.name, routed.decision.version, routed.spec, routed.body["messages"], params
         )
         try:
-            hit = cache.lookup(routed.tenant, scope, query)
+            if self._cache_off_loop:
+                hit = await asyncio.to_thread(cache.lookup, routed.tenant, scope, query)
+            else:
+                hit = cache.lookup(routed.tenant, scope, query)
         except Exception as error:  # a broken cache is a miss, never an outage
             logger.warning("cache lookup failed: %s", error)
             span.fail(error).end()
@@ -240,7 +247,7 @@ class ChatFlow:
     async def _whole(
         self, routed: _Routed, headers: Mapping[str, str], request_id: str, send: Send
     ) -> tuple[int, str, str]:
-        result, hit, scope = self._lookup(routed, headers)
+        result, hit, scope = await self._lookup(routed, headers)
         request = routed.request
         if hit is not None:
             answer = {
@@ -280,7 +287,7 @@ class ChatFlow:
         self.finish(routed.trace)
         self._copy_to_shadow(routed, request_id)
         if scope:
-            self._store(routed, scope, completion.body)
+            await self._store(routed, scope, completion.body)
         return 200, routed.decision.version, routed.decision.role
 
     def _spent(
@@ -353,7 +360,7 @@ class ChatFlow:
         send: Send,
         receive: Receive | None = None,
     ) -> tuple[int, str, str]:
-        result, hit, scope = self._lookup(routed, headers)
+        result, hit, scope = await self._lookup(routed, headers)
         request = routed.request
         if hit is not None:
             await self._start_stream(send, routed, request_id, result, "cache")
@@ -472,7 +479,7 @@ class ChatFlow:
                 ],
                 "usage": usage or used.to_openai(),
             }
-            self._store(routed, scope, answer)
+            await self._store(routed, scope, answer)
         return 200, routed.decision.version, routed.decision.role
 
     async def _start_stream(
@@ -484,13 +491,17 @@ class ChatFlow:
 
     # -- after the answer --------------------------------------------------------------
 
-    def _store(self, routed: _Routed, scope: str, answer: dict[str, Any]) -> None:
+    async def _store(self, routed: _Routed, scope: str, answer: dict[str, Any]) -> None:
         cache = self.parts.cache
         if cache is None:
             return
         try:
             query = cache_query(routed.body["messages"])
-            if query is not None:
+            if query is None:
+                return
+            if self._cache_off_loop:
+                await asyncio.to_thread(cache.store, routed.tenant, scope, query, answer)
+            else:
                 cache.store(routed.tenant, scope, query, answer)
         except Exception as error:  # the answer went out; the cache only misses it later
             logger.warning("cache store failed: %s", error)

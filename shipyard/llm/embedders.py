@@ -30,7 +30,13 @@ __all__ = ["Embedder", "EmbeddingPool", "ProviderEmbedder", "WordLlamaEmbedder",
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Texts to vectors: one L2-normalised float32 row per text."""
+    """Texts to vectors: one L2-normalised float32 row per text.
+
+    ``remote`` says whether :meth:`embed` waits on the network (the gateway then runs the
+    cache's lookups and stores off its event loop).
+    """
+
+    remote: bool
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """An array of shape ``(len(texts), dimensions)``, rows of unit length."""
@@ -64,6 +70,7 @@ class WordLlamaEmbedder:
     """
 
     nested = True
+    remote = False
 
     def __init__(self, dimensions: int = 256) -> None:
         self.dimensions = dimensions
@@ -96,6 +103,7 @@ class ProviderEmbedder:
     provider:<model>``), through the provider pool with its retries and fallback."""
 
     nested = False
+    remote = True  # a blocking HTTP call per embedding
 
     def __init__(self, pool: EmbeddingPool, model: str, provider: str | None = None) -> None:
         self.pool = pool

@@ -19,6 +19,7 @@ from shipyard.logs.reader import query_log
 from shipyard.logs.root import project_log_root
 from tests.support.llm_projects import LlmProject
 from tests.support.llm_provider import StandInProvider, stand_in
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -80,3 +81,36 @@ def test_a_repeated_question_is_answered_from_the_cache(
     lookup = [r for r in rows if r["request_id"] == "hit-1" and r["name"] == "cache.lookup"]
     assert lookup and lookup[0]["cache"] == "exact"
     assert not [r for r in rows if r["request_id"] == "hit-1" and r["name"] == "provider.call"]
+
+
+def test_a_provider_embedder_serves_the_cache_off_the_event_loop(
+    provider: StandInProvider, tmp_path: Path
+) -> None:
+    """Stand-in provider, also the embedder (``provider:embed-small``): the gateway's
+    lookups and stores embed through it from a worker thread (a blocking HTTP call must
+    not stall the event loop), and the cache still answers a repeated question."""
+    llm = LlmProject.create(
+        tmp_path / "assistant",
+        [provider],
+        {"llm": {"cache": {"enabled": True, "embedder": "provider:embed-small"}}},
+    )
+    llm.promote(llm.register("You are a bank."))
+    with llm.gateway() as (url, _server):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        question = "When does the branch on Main Street open?"
+        first = ask(client, question)
+
+        def cached() -> Any:
+            # The store runs after the answer went out, in a thread: wait for it.
+            sent = len([r for r in provider.requests if "messages" in r])
+            answer = ask(client, question)
+            hit = answer.headers["x-cache"] == "hit-exact"
+            assert not hit or len([r for r in provider.requests if "messages" in r]) == sent
+            return answer if hit else None
+
+        again = wait_for(cached, what="the first answer to be stored in the cache")
+        other = ask(client, "Can I order a new card online?")
+    embedded = [r for r in provider.requests if "input" in r]
+    assert first.headers["x-cache"] == "miss" and other.headers["x-cache"] == "miss"
+    assert again.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert embedded and all(r["model"] == "embed-small" for r in embedded)
