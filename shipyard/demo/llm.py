@@ -20,19 +20,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from shipyard.demo.server_process import DemoServer
 from shipyard.demo.workspace import _MARK
 from shipyard.errors import DemoFailed
 from shipyard.jsonable import Record, to_json
@@ -106,9 +102,10 @@ def run_llm_demo(options: LlmDemoOptions, console: Console | None = None) -> Llm
         project = Project(_config(folder), options.principal)
         try:
             _act_one(project, summary, out)
-            gateway = _Gateway(folder, out)
+            gateway = _gateway(folder)
             try:
                 gateway.start()
+                _say(out, f"Gateway serving {MODEL} on {gateway.url}/v1 (OpenAI-compatible)")
                 from shipyard.demo.llm_traffic import Conversations
 
                 talk = Conversations(gateway.url)
@@ -265,56 +262,9 @@ def _costs(project: Project, summary: LlmDemoSummary, out: Console) -> None:
 # -- the gateway -------------------------------------------------------------------------
 
 
-class _Gateway:
+def _gateway(folder: Path) -> DemoServer:
     """``shipyard serve assistant`` as a child process (the OpenAI-compatible gateway)."""
-
-    def __init__(self, folder: Path, out: Console) -> None:
-        from shipyard.demo.run import _free_port
-
-        self.folder = folder
-        self.out = out
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = folder / ".shipyard" / "demo-gateway.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "shipyard", "serve", MODEL, "--port", str(self.port)]
-        with self.log.open("wb") as handle:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.folder,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise DemoFailed("The gateway stopped during start-up.", hint=f"See {self.log}.")
-            if _ready(f"{self.url}/v2/health/ready"):
-                _say(self.out, f"Gateway serving {MODEL} on {self.url}/v1 (OpenAI-compatible)")
-                return
-            time.sleep(0.2)
-        raise DemoFailed("The gateway was not ready within 90 s.", hint=f"See {self.log}.")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+    return DemoServer(folder, [MODEL], folder / ".shipyard" / "demo-gateway.log", "gateway")
 
 
 # -- printing ----------------------------------------------------------------------------

@@ -17,19 +17,14 @@ lineage``, ``models history``, ``monitor run`` and ``ct status`` to explore.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from shipyard.demo.server_process import DemoServer
 from shipyard.demo.summary import (
     DemoSummary,
     is_rollback_page,
@@ -37,7 +32,6 @@ from shipyard.demo.summary import (
     page_summary,
     print_summary,
 )
-from shipyard.errors import DemoFailed
 from shipyard.project import Principal, Project
 
 if TYPE_CHECKING:
@@ -94,9 +88,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoSummar
     summary = DemoSummary(workspace=str(folder))
     with PagerStandIn() as pager:
         workspace, project = _setup(options, folder, pager.url, out)
-        server = _Server(workspace, project.config, out)
+        server = _server(workspace, project.config)
         try:
             server.start()
+            workers = project.config.serving.workers
+            _say(out, f"Serving loans with {workers} workers and the agent on {server.url}")
             _Acts(options, workspace, project, server.url, pager, summary, out).run()
         finally:
             server.stop()
@@ -156,57 +152,15 @@ def _setup(
     return workspace, project
 
 
-class _Server:
+def _server(workspace: Workspace, config: Config) -> DemoServer:
     """``shipyard serve loans --workers 2 --agent`` as a child process."""
-
-    def __init__(self, workspace: Workspace, config: Config, out: Console) -> None:
-        self.workspace = workspace
-        self.config = config
-        self.out = out
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workspace.root / ".shipyard" / "demo-server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        workers = self.config.serving.workers
-        command = [
-            sys.executable, "-m", "shipyard", "serve", "loans",
-            "--workers", str(workers), "--port", str(self.port), "--agent",
-        ]  # fmt: skip
-        with self.log.open("wb") as handle:  # the child writes to its own copy of the fd
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.workspace.root,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise DemoFailed(
-                    "The server stopped during start-up.",
-                    hint=f"Its output is in {self.log}.",
-                )
-            if _ready(f"{self.url}/v2/health/ready"):
-                _say(
-                    self.out,
-                    f"Serving loans with {workers} workers and the agent on {self.url}",
-                )
-                return
-            time.sleep(0.2)
-        raise DemoFailed("The server was not ready within 90 s.", hint=f"See {self.log}.")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    workers = config.serving.workers
+    return DemoServer(
+        workspace.root,
+        ["loans", "--workers", str(workers), "--agent"],
+        workspace.root / ".shipyard" / "demo-server.log",
+        "server",
+    )
 
 
 # -- the two acts ----------------------------------------------------------------------
@@ -513,17 +467,3 @@ def _title(out: Console, text: str) -> None:
 
 def _say(out: Console, text: str) -> None:
     out.print(f"[green]•[/] {text}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
