@@ -28,6 +28,7 @@ from shipyard.config import Config
 from shipyard.project import Project
 from tests.support.llm_provider import StandInProvider
 from tests.support.projects import load
+from tests.support.servers import serve_in_thread
 
 __all__ = ["LlmProject"]
 
@@ -164,35 +165,8 @@ class LlmProject:
         from shipyard.llm.server import build_gateway
 
         server = build_gateway(self.serve_spec(ref), dict(environ or os.environ))
-        with serve_with_lifespan(server.app) as url:
+        with serve_in_thread(server.app, lifespan=True) as url:
             yield url, server
-
-
-@contextmanager
-def serve_with_lifespan(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port, lifespan on (its shutdown runs at the end)."""
-    import threading
-
-    import uvicorn
-
-    from tests.support.waiting import PATIENCE, wait_for
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-gateway", daemon=True)
-    thread.start()
-
-    def started() -> bool:
-        assert thread.is_alive() or server.started, "uvicorn stopped before it started"
-        return bool(server.started)
-
-    wait_for(started, what="the gateway to listen")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(PATIENCE)
 
 
 def _merged(base: Any, extra: Any) -> Any:

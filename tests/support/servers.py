@@ -66,11 +66,17 @@ def _lower(items: Any) -> dict[str, str]:
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port until the block ends; yields its base URL."""
+def serve_in_thread(app: Any, *, lifespan: bool = False) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free port until the block ends; yields its base URL.
+
+    With ``lifespan`` the app's startup and shutdown run (the LLM gateway drains its
+    traces and closes its clients at shutdown).
+    """
     import uvicorn
 
-    config = uvicorn.Config(app, host=HOST, port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host=HOST, port=0, log_level="warning", lifespan="on" if lifespan else "off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
