@@ -236,19 +236,13 @@ class ProviderPool:
         """A non-streamed chat completion of ``body`` (rendered messages and params)."""
         started = time.perf_counter()
         failures: list[dict[str, Any]] = []
-        answer, provider, attempts = await self._call(
+        found = await self._call(
             self.order(spec.provider),
             "chat/completions",
             _with_model(_unstreamed(body), spec.model),
             failures,
         )
-        return Completion(
-            answer,
-            provider.name,
-            attempts,
-            time.perf_counter() - started,
-            {"provider_model": provider.model_of(spec.model), "failures": failures},
-        )
+        return _completion(spec, found, started, failures)
 
     def stream(self, spec: LLMSpec, body: dict[str, Any]) -> ProviderStream:
         """The streamed completion's parsed chunks (``async for``; awaiting it works too).
@@ -313,19 +307,13 @@ class ProviderPool:
         """:meth:`chat` for synchronous callers (judges, batch prediction)."""
         started = time.perf_counter()
         failures: list[dict[str, Any]] = []
-        answer, provider, attempts = self._call_sync(
+        found = self._call_sync(
             self.order(spec.provider),
             "chat/completions",
             _with_model(_unstreamed(body), spec.model),
             failures,
         )
-        return Completion(
-            answer,
-            provider.name,
-            attempts,
-            time.perf_counter() - started,
-            {"provider_model": provider.model_of(spec.model), "failures": failures},
-        )
+        return _completion(spec, found, started, failures)
 
     def complete(
         self, spec: LLMSpec, messages: list[dict[str, Any]], params: dict[str, Any]
@@ -379,6 +367,18 @@ class ProviderPool:
         """Close the synchronous clients."""
         for provider in self.providers.values():
             provider.close()
+
+
+def _completion(
+    spec: LLMSpec,
+    found: tuple[dict[str, Any], Provider, int],
+    started: float,
+    failures: list[dict[str, Any]],
+) -> Completion:
+    """The :class:`Completion` of a call's answer, provider and attempt count."""
+    answer, provider, attempts = found
+    extra = {"provider_model": provider.model_of(spec.model), "failures": failures}
+    return Completion(answer, provider.name, attempts, time.perf_counter() - started, extra)
 
 
 def _with_model(body: Mapping[str, Any], model: str) -> Callable[[Provider], bytes]:
