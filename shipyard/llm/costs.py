@@ -166,7 +166,11 @@ def cost_rows(
             header = list(relation.columns)
             rows = relation.fetchall()
         except duckdb.Error as exc:
-            raise DataError(f"Reading the trace log failed: {exc}") from exc
+            raise DataError(
+                f"Reading the trace log failed: {str(exc).splitlines()[0]}",
+                hint="Check the files under the log root's traces/ folder "
+                "(`shipyard logs query NAME --kind traces` reads them too).",
+            ) from None
     return [CostRow(**_typed(dict(zip(header, row, strict=True)))) for row in rows]
 
 
